@@ -1,0 +1,1 @@
+"""Market data and broker clients, the offline simulator, routing and caching."""

@@ -1,0 +1,1 @@
+"""Chart PNGs and plain-text formatting of domain models."""
