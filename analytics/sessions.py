@@ -56,8 +56,8 @@ def schedule() -> Schedule:
     cal = xc.get_calendar("XNYS", start=CAL_START, end=CAL_END)
     sch = cal.schedule
     dates = sch.index.values.astype("datetime64[D]")
-    opens = sch["open"].values.astype("datetime64[ns]").astype(np.int64)
-    closes = sch["close"].values.astype("datetime64[ns]").astype(np.int64)
+    opens = sch["open"].dt.tz_convert(None).to_numpy().astype("datetime64[ns]").astype(np.int64)
+    closes = sch["close"].dt.tz_convert(None).to_numpy().astype("datetime64[ns]").astype(np.int64)
     return Schedule(dates=dates, opens=opens, closes=closes)
 
 

@@ -1,0 +1,1 @@
+"""Surfaces: each turns platform input into an invocation and renders a Reply its own way."""

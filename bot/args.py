@@ -1,0 +1,30 @@
+"""Argument types shared by command models: validated symbols, intervals, styles."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BeforeValidator, Field
+
+from analytics.intervals import normalise_interval
+from analytics.symbols import validate_symbol
+
+
+def _lower(v: object) -> object:
+    return v.strip().lower() if isinstance(v, str) else v
+
+
+def _symbol_list(v: object) -> object:
+    if isinstance(v, str):
+        return [p for p in v.replace(",", " ").split() if p]
+    return v
+
+
+#: A ticker, upper-cased and validated (`TSLA`, `BRK.B`).
+SymbolArg = Annotated[str, AfterValidator(validate_symbol)]
+#: An interval token, normalised (`5min` -> `5m`).
+IntervalArg = Annotated[str, AfterValidator(normalise_interval)]
+#: A list of tickers; accepts "AAPL,MSFT" or ["AAPL", "MSFT"].
+SymbolsArg = Annotated[list[SymbolArg], BeforeValidator(_symbol_list), Field(max_length=500)]
+#: Trading style; sets the intervals a plan looks at.
+StyleArg = Annotated[Literal["scalp", "intraday", "swing", "leaps"], BeforeValidator(_lower)]

@@ -1,0 +1,91 @@
+"""What a handler gets: the services, who is asking, and the pinned time."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, AsyncIterator
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from analytics.sessions import utc_now
+from bot.config import Settings
+from providers.base import MarketData
+from storage.identity import Owner, ensure_owner
+
+
+@dataclass
+class Services:
+    """Long-lived things a running service holds: settings, market data, database, clock."""
+
+    settings: Settings
+    market: MarketData
+    engine: AsyncEngine
+    db: async_sessionmaker[AsyncSession]
+    clock: Callable[[], datetime] = utc_now
+    #: Feature hooks later layers attach (chart pool, agent, runtime); keyed by feature name.
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    async def close(self) -> None:
+        for extra in self.extras.values():
+            closer = getattr(extra, "aclose", None)
+            if closer is not None:
+                await closer()
+        await self.engine.dispose()
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is asking, from the platform's own ids. Never chosen by user input or the LLM."""
+
+    platform: str  # console, discord, slack
+    tenant: str  # guild / workspace id ("local" for the console)
+    user: str  # platform user id
+    channel: str | None = None
+    display_name: str | None = None
+    is_admin: bool = False
+    dm: bool = False
+
+
+def new_request_id() -> str:
+    """A short id users can quote when something goes wrong."""
+    return secrets.token_hex(4).upper()
+
+
+@dataclass
+class Ctx:
+    """Per-request context handed to every handler."""
+
+    services: Services
+    identity: Identity
+    as_of: datetime | None = None
+    request_id: str = field(default_factory=new_request_id)
+    _owner: Owner | None = None
+
+    def now(self) -> datetime:
+        """The pinned time (`--as-of`) or the service clock."""
+        return self.as_of or self.services.clock()
+
+    @property
+    def market(self) -> MarketData:
+        return self.services.market
+
+    @asynccontextmanager
+    async def tx(self) -> AsyncIterator[AsyncSession]:
+        """A session inside one transaction: committed on success, rolled back on any error."""
+        async with self.services.db() as session, session.begin():
+            yield session
+
+    async def owner(self, session: AsyncSession | None = None) -> Owner:
+        """The caller's (tenant, user) ids, creating them on first sight."""
+        if self._owner is None:
+            ident = self.identity
+            if session is not None:
+                self._owner = await ensure_owner(session, ident.platform, ident.tenant, ident.user, ident.display_name)
+            else:
+                async with self.tx() as s:
+                    self._owner = await ensure_owner(s, ident.platform, ident.tenant, ident.user, ident.display_name)
+        return self._owner

@@ -1,0 +1,41 @@
+"""`coach demo`: a scripted console session over the commands, on the offline market."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from pathlib import Path
+
+from bot.app import build_services
+from bot.config import Settings
+from bot.surfaces.console import chat
+
+#: The lines the demo types, in order. Features add their own lines here.
+SCRIPT: list[str] = [
+    "/help",
+    "/session",
+    "/quote TSLA",
+    "/bars TSLA 5m 6",
+    "/bars SPY 1D 5",
+    "/watch add TSLA NVDA AAPL",
+    "/watch remove NVDA",
+    "/watch list",
+    "# bad input gets one clear line",
+    "/quote TS;LA",
+    "/bars TSLA 7m",
+]
+
+
+async def run_demo(out_dir: Path | None = None) -> int:
+    """Run the script against a throwaway database and the offline market; returns lines answered."""
+    with tempfile.TemporaryDirectory(prefix="coach-demo-") as tmp:
+        settings = Settings(
+            database_url=f"sqlite+aiosqlite:///{tmp}/demo.db",
+            coach_provider="sim",
+            coach_out_dir=out_dir or Path("./out/demo"),
+        )
+        services = await build_services(settings)
+        try:
+            return await chat(services, stdin=io.StringIO("\n".join(SCRIPT) + "\n"))
+        finally:
+            await services.close()

@@ -1,0 +1,98 @@
+"""Structured logs that never carry a secret.
+
+Server mode logs to stderr (the operator's log, tracebacks included). CLI and console
+mode log to ./var/coach.log so the person at the terminal sees replies, never tracebacks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import structlog
+
+_SECRET_ENV = (
+    "OPENAI_API_KEY", "DISCORD_TOKEN", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN",
+    "POLYGON_API_KEY", "TRADIER_ACCESS_TOKEN",
+)
+
+
+def _secrets() -> list[str]:
+    vals = [os.environ.get(k, "") for k in _SECRET_ENV]
+    try:
+        from bot.config import get_settings
+
+        s = get_settings()
+        for name in ("openai_api_key", "discord_token", "slack_bot_token", "slack_signing_secret", "slack_app_token",
+                     "polygon_api_key", "tradier_access_token"):
+            v = getattr(s, name)
+            if v is not None:
+                vals.append(v.get_secret_value())
+    except Exception:  # settings may be invalid while we are reporting that very problem
+        pass
+    return [v for v in set(vals) if v and len(v) >= 6]
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """Replace every secret value in `text` with ***."""
+    for s in secrets:
+        text = text.replace(s, "***")
+    return text
+
+
+class _Redactor:
+    def __init__(self) -> None:
+        self.secrets = _secrets()
+
+    def __call__(self, _logger, _name, event_dict):  # noqa: ANN001 - structlog processor signature
+        if not self.secrets:
+            return event_dict
+        return {k: redact(v, self.secrets) if isinstance(v, str) else v for k, v in event_dict.items()}
+
+
+class _RedactingFormatter(logging.Formatter):
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+        self.secrets = secrets
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record), self.secrets)
+
+
+def setup_logging(mode: str = "cli", level: str | None = None) -> None:
+    """Configure stdlib logging and structlog for `mode` ("cli" or "server")."""
+    level_name = (level or os.environ.get("COACH_LOG_LEVEL") or ("INFO" if mode == "server" else "INFO")).upper()
+    lvl = getattr(logging, level_name, logging.INFO)
+    secrets = _secrets()
+    if mode == "server":
+        handler: logging.Handler = logging.StreamHandler(sys.stderr)
+    else:
+        path = Path(os.environ.get("COACH_LOG_FILE", "./var/coach.log"))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handler = logging.FileHandler(path, encoding="utf-8")
+        except OSError:
+            handler = logging.NullHandler()
+    handler.setFormatter(_RedactingFormatter(secrets))
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    root.addHandler(handler)
+    root.setLevel(lvl)
+    for noisy in ("aiosqlite", "asyncio", "matplotlib", "PIL", "httpx", "httpcore", "alembic.runtime.migration"):
+        logging.getLogger(noisy).setLevel(max(lvl, logging.WARNING))
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+            _Redactor(),
+            structlog.processors.format_exc_info,
+            structlog.processors.KeyValueRenderer(key_order=["event", "level"], sort_keys=True),
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.make_filtering_bound_logger(lvl),
+        cache_logger_on_first_use=False,
+    )

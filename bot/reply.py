@@ -1,0 +1,102 @@
+"""The platform-neutral reply every command returns; each surface renders it its own way."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Severity = Literal["info", "success", "warning", "error"]
+
+
+class ReplyField(BaseModel):
+    """A labelled value shown side by side with others (embed field, Block Kit section field)."""
+
+    name: str
+    value: str
+    inline: bool = True
+
+
+class Action(BaseModel):
+    """A button that runs a command invocation when clicked, e.g. `/track P-1A2B`."""
+
+    label: str
+    command: str
+    style: Literal["primary", "secondary", "success", "danger"] = "secondary"
+
+
+class Attachment(BaseModel):
+    """A file sent with the reply, usually a PNG chart."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    filename: str
+    data: bytes = Field(repr=False)
+    mime: str = "image/png"
+    description: str = ""
+
+
+class Reply(BaseModel):
+    """What a command answers: text for people, `data` for machines (LLM tools, --json)."""
+
+    title: str
+    body: str = ""
+    fields: list[ReplyField] = Field(default_factory=list)
+    severity: Severity = "info"
+    direction: Literal["long", "short"] | None = None
+    attachments: list[Attachment] = Field(default_factory=list)
+    actions: list[Action] = Field(default_factory=list)
+    sources: list[str] = Field(default_factory=list)
+    as_of: datetime | None = None
+    confidence: float | None = None
+    #: The structured result (a pydantic model or JSON-able value). Never rendered text.
+    data: Any = None
+    #: Show only to the caller where the platform allows it (errors, private lists).
+    ephemeral: bool = False
+
+    @classmethod
+    def error(cls, message: str, *, title: str = "Can't do that") -> "Reply":
+        """A short error reply for something the user can fix."""
+        return cls(title=title, body=message, severity="error", ephemeral=True, data={"error": message})
+
+    def footer(self, tz: str = "America/New_York") -> str:
+        """One line citing sources, as-of time (exchange time zone) and confidence."""
+        from zoneinfo import ZoneInfo
+
+        parts: list[str] = []
+        if self.sources:
+            parts.append("data: " + ", ".join(self.sources))
+        if self.as_of is not None:
+            parts.append("as of " + self.as_of.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M %Z"))
+        if self.confidence is not None:
+            parts.append(f"confidence {self.confidence:.0%}")
+        return " · ".join(parts)
+
+    def data_json(self) -> Any:
+        """`data` as JSON-able Python values (pydantic models dumped in JSON mode)."""
+        return to_jsonable(self.data)
+
+
+def to_jsonable(value: Any) -> Any:
+    """Convert pydantic models, dataclasses, datetimes and numpy scalars to plain JSON values."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "to_dict") and callable(value.to_dict):
+        return to_jsonable(value.to_dict())
+    if hasattr(value, "item") and callable(value.item):  # numpy scalar
+        return value.item()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    try:
+        json.dumps(value)
+        return value
+    except TypeError:
+        return str(value)

@@ -1,0 +1,125 @@
+"""The console surface: lines from stdin (a TTY or a pipe), replies as text, images saved under ./out/."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import re
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+
+from rich.console import Console
+from rich.markup import escape
+
+from bot.context import Ctx, Identity, Services
+from bot.dispatch import run_text
+from bot.reply import Reply
+
+SEVERITY_STYLE = {"info": "cyan", "success": "green", "warning": "yellow", "error": "red"}
+
+
+def console_identity() -> Identity:
+    """The local operator: tenant ("console", "local"), user = the OS login name."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # no login name in some containers
+        user = "local"
+    return Identity(platform="console", tenant="local", user=user, channel="console", display_name=user, is_admin=True, dm=True)
+
+
+def render_text(reply: Reply) -> str:
+    """A reply as plain text with light markdown left as is (readable in a terminal or a log)."""
+    lines = [reply.title]
+    if reply.body:
+        lines.append(reply.body)
+    if reply.fields:
+        width = max(len(f.name) for f in reply.fields)
+        lines.extend(f"  {f.name:<{width}}  {f.value}" for f in reply.fields)
+    if reply.actions:
+        lines.append("  " + "   ".join(f"[{a.label}: {a.command}]" for a in reply.actions))
+    foot = reply.footer()
+    if foot:
+        lines.append(f"  — {foot}")
+    return "\n".join(lines)
+
+
+def save_attachments(reply: Reply, out_dir: Path) -> list[Path]:
+    """Write the reply's files under `out_dir`, with a timestamp so nothing is overwritten."""
+    paths = []
+    if not reply.attachments:
+        return paths
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    for att in reply.attachments:
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", att.filename) or "file.bin"
+        path = out_dir / f"{stamp}-{name}"
+        n = 1
+        while path.exists():
+            path = out_dir / f"{stamp}-{n}-{name}"
+            n += 1
+        path.write_bytes(att.data)
+        paths.append(path)
+    return paths
+
+
+def print_reply(reply: Reply, console: Console, out_dir: Path) -> None:
+    """Print a reply (coloured on a TTY) and save its images."""
+    colour = SEVERITY_STYLE.get(reply.severity, "cyan")
+    console.print(f"[bold {colour}]{escape(reply.title)}[/]")
+    if reply.body:
+        console.print(escape(reply.body), highlight=False)
+    if reply.fields:
+        width = max(len(f.name) for f in reply.fields)
+        for f in reply.fields:
+            console.print(f"  [bold]{escape(f.name):<{width}}[/]  {escape(f.value)}", highlight=False)
+    if reply.actions:
+        console.print("  " + "   ".join(f"[reverse] {escape(a.label)} [/] {escape(a.command)}" for a in reply.actions), highlight=False)
+    foot = reply.footer()
+    if foot:
+        console.print(f"  [dim]— {escape(foot)}[/]", highlight=False)
+    for path in save_attachments(reply, out_dir):
+        console.print(f"  [dim]saved {escape(str(path))}[/]", highlight=False)
+
+
+async def chat(
+    services: Services,
+    *,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    as_of: datetime | None = None,
+    identity: Identity | None = None,
+) -> int:
+    """Read lines until EOF (or `quit`), answer each; returns the number of lines answered."""
+    stdin = stdin or sys.stdin
+    console = Console(file=stdout or sys.stdout, highlight=False, soft_wrap=True)
+    identity = identity or console_identity()
+    tty = stdin.isatty()
+    out_dir = Path(services.settings.coach_out_dir)
+    if tty:
+        console.print("[bold]trading-coach[/] — type /help for commands, quit to leave.")
+    answered = 0
+    while True:
+        if tty:
+            try:
+                line = await asyncio.to_thread(input, "coach> ")
+            except EOFError:
+                break
+        else:
+            line = await asyncio.to_thread(stdin.readline)
+            if line == "":
+                break
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.lower() in {"quit", "exit", "/quit", "/exit"}:
+            break
+        if not tty:
+            console.print(f"[dim]> {escape(line)}[/]", highlight=False)
+        ctx = Ctx(services=services, identity=identity, as_of=as_of)
+        reply = await run_text(ctx, line)
+        print_reply(reply, console, out_dir)
+        console.print()
+        answered += 1
+    return answered

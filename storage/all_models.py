@@ -1,0 +1,6 @@
+"""Imports every ORM module so Base.metadata knows every table (used by migrations and tests).
+
+Add a line here when a feature adds a storage module with tables.
+"""
+
+from storage import models  # noqa: F401

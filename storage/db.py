@@ -1,0 +1,108 @@
+"""Engines, session factories and schema upgrades. Sessions are always passed in explicitly."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from analytics.errors import ConfigError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _masked(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparsable url>"
+
+
+def make_engine(url: str) -> AsyncEngine:
+    """An async engine for `url`; SQLite gets WAL, foreign keys and a busy timeout, and its folder is created."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(
+            "DATABASE_URL is not a database URL; accepted: sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db"
+        ) from None
+    kwargs: dict = {}
+    if parsed.get_backend_name() == "sqlite":
+        db = parsed.database
+        if db and db != ":memory:":
+            Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"timeout": 30}
+    else:
+        kwargs["pool_pre_ping"] = True
+    try:
+        engine = create_async_engine(parsed, **kwargs)
+    except (NoSuchModuleError, ArgumentError, ModuleNotFoundError) as exc:
+        raise ConfigError(
+            f"DATABASE_URL {_masked(url)} uses an unsupported driver ({exc.__class__.__name__}); "
+            "accepted: sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db"
+        ) from None
+    if parsed.get_backend_name() == "sqlite":
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _pragmas(dbapi_conn, _record):  # noqa: ANN001 - DBAPI types
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+    return engine
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """A session factory; callers open `async with factory() as s, s.begin(): ...`."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def alembic_config(url: str | None = None):
+    """Alembic configuration pointing at the packaged migrations."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    if url:
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "heads") -> None:
+    """Bring the schema to `revision` (all heads by default). Raises ConfigError when the database is unreachable."""
+    from alembic import command
+
+    cfg = alembic_config()
+
+    def _run(sync_conn) -> None:  # noqa: ANN001
+        cfg.attributes["connection"] = sync_conn
+        command.upgrade(cfg, revision)
+
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_run)
+    except (OperationalError, DBAPIError, OSError, asyncio.TimeoutError) as exc:
+        raise ConfigError(f"cannot connect to database {_masked(str(engine.url))}: {_reason(exc)}; check DATABASE_URL") from None
+
+
+async def current_revisions(engine: AsyncEngine) -> set[str]:
+    """Revisions the database is at (empty for a fresh database)."""
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(text("SELECT version_num FROM alembic_version"))
+            return {r[0] for r in rows}
+    except (OperationalError, DBAPIError):
+        return set()
+
+
+def _reason(exc: BaseException) -> str:
+    msg = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    first = msg[0] if msg else exc.__class__.__name__
+    return first[:200]

@@ -1,0 +1,55 @@
+"""Tenants and users are created on first sight from the platform's ids."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Tenant, User
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Database ids of the caller: every owned query filters by both."""
+
+    tenant_id: int
+    user_id: int
+
+
+async def ensure_owner(
+    session: AsyncSession, platform: str, tenant_external: str, user_external: str, display_name: str | None = None
+) -> Owner:
+    """Return the (tenant, user) ids for these platform ids, creating the rows on first sight."""
+    tenant = await _get_or_create(
+        session,
+        select(Tenant).where(Tenant.platform == platform, Tenant.external_id == tenant_external),
+        lambda: Tenant(platform=platform, external_id=tenant_external),
+    )
+    user = await _get_or_create(
+        session,
+        select(User).where(User.tenant_id == tenant.id, User.external_id == user_external),
+        lambda: User(tenant_id=tenant.id, external_id=user_external, display_name=display_name, settings={}),
+    )
+    return Owner(tenant_id=tenant.id, user_id=user.id)
+
+
+async def _get_or_create(session: AsyncSession, query, factory):  # noqa: ANN001
+    row = (await session.execute(query)).scalar_one_or_none()
+    if row is not None:
+        return row
+    try:
+        # a savepoint, so losing a race with another request does not abort the caller's transaction
+        async with session.begin_nested():
+            row = factory()
+            session.add(row)
+        return row
+    except IntegrityError:
+        return (await session.execute(query)).scalar_one()
+
+
+async def get_user(session: AsyncSession, owner: Owner) -> User:
+    """The caller's user row."""
+    return (await session.execute(select(User).where(User.id == owner.user_id, User.tenant_id == owner.tenant_id))).scalar_one()

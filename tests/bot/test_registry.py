@@ -1,0 +1,137 @@
+"""The registry: text parsing, argument specs, tool schemas, resolution and error lines."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import pytest
+from pydantic import BaseModel, Field
+
+import bot.commands  # noqa: F401 - registers the real commands
+from analytics.errors import UserError
+from bot.args import IntervalArg, StyleArg, SymbolArg, SymbolsArg
+from bot.registry import REGISTRY, Registry
+from bot.reply import Reply
+
+
+class DemoArgs(BaseModel):
+    symbol: SymbolArg = Field(description="ticker")
+    style: StyleArg = Field("intraday", description="style")
+    interval: IntervalArg = Field("5m", description="interval")
+    risk: float | None = Field(None, gt=0, le=1_000_000, description="risk in dollars")
+    chart: bool = Field(True, description="attach a chart")
+
+
+class NoteArgs(BaseModel):
+    symbol: SymbolArg
+    text: str = Field(json_schema_extra={"greedy": True}, description="the note")
+
+
+class ScanArgs(BaseModel):
+    symbols: SymbolsArg = Field(default_factory=list)
+    style: Literal["scalp", "swing"] = "swing"
+
+
+@pytest.fixture
+def reg() -> Registry:
+    r = Registry()
+
+    async def h(ctx, a):
+        return Reply(title="ok", data=a)
+
+    r.command("demo", "A demo.", DemoArgs)(h)
+    r.command("note add", "Add a note.", NoteArgs)(h)
+    r.command("note list", "List notes.", BaseModel)(h)
+    r.command("scan", "Scan.", ScanArgs)(h)
+    return r
+
+
+def test_positional_keyword_and_flags(reg):
+    cmd = reg.commands["demo"]
+    a = cmd.parse_text("tsla swing 15min --risk 250 --no-chart")
+    assert (a.symbol, a.style, a.interval, a.risk, a.chart) == ("TSLA", "swing", "15m", 250.0, False)
+    b = cmd.parse_text("NVDA interval=1h risk=100")
+    assert (b.symbol, b.style, b.interval, b.risk) == ("NVDA", "intraday", "1h", 100.0)
+    c = cmd.parse_text("SPY --style=scalp")
+    assert c.style == "scalp" and c.chart is True
+
+
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        ("", "missing symbol"),
+        ("TS;LA", "invalid symbol"),
+        ("TSLA weekly", "style"),
+        ("TSLA swing 7m", "unknown interval"),
+        ("TSLA --risk -5", "risk"),
+        ("TSLA --risk 1e12", "risk"),
+        ("TSLA --bogus 1", "unknown option"),
+        ("TSLA swing 5m extra words", "unexpected"),
+        ('TSLA "unbalanced', "unbalanced quotes"),
+        ("TSLA --risk", "needs a value"),
+    ],
+)
+def test_bad_input_is_one_line_user_error(reg, text, needle):
+    with pytest.raises(UserError) as ei:
+        reg.commands["demo"].parse_text(text)
+    msg = str(ei.value)
+    assert needle in msg and "\n" not in msg
+    assert len(msg) < 300
+
+
+def test_greedy_text_and_lists(reg):
+    n = reg.commands["note add"].parse_text("tsla took the ORB long, felt good")
+    assert n.symbol == "TSLA" and n.text == "took the ORB long, felt good"
+    s = reg.commands["scan"].parse_text("aapl,msft nvda")
+    assert s.symbols == ["AAPL", "MSFT", "NVDA"] and s.style == "swing"
+    s3 = reg.commands["scan"].parse_text("AAPL MSFT scalp")
+    assert s3.symbols == ["AAPL", "MSFT"] and s3.style == "scalp"
+    s2 = reg.commands["scan"].parse_text("--style scalp")
+    assert s2.symbols == [] and s2.style == "scalp"
+    with pytest.raises(UserError, match="invalid symbol"):
+        reg.commands["scan"].parse_text("AAPL B;AD")
+
+
+def test_resolve_groups(reg):
+    cmd, rest = reg.resolve(["/note", "add", "TSLA", "hi"])
+    assert cmd.name == "note add" and rest == ["TSLA", "hi"]
+    with pytest.raises(UserError, match="accepted: add, list"):
+        reg.resolve(["note", "delete"])
+    with pytest.raises(UserError, match="needs an action"):
+        reg.resolve(["note"])
+    with pytest.raises(UserError, match="unknown command"):
+        reg.resolve(["nope"])
+
+
+def test_arg_specs_for_chat_surfaces(reg):
+    specs = {s.name: s for s in reg.commands["demo"].arg_specs()}
+    assert specs["symbol"].required and specs["symbol"].kind == "string"
+    assert specs["style"].choices == ("scalp", "intraday", "swing", "leaps")
+    assert specs["risk"].kind == "number" and not specs["risk"].required
+    assert specs["chart"].kind == "boolean" and specs["chart"].default is True
+    scan = {s.name: s for s in reg.commands["scan"].arg_specs()}
+    assert scan["symbols"].kind == "list" and scan["symbols"].default == []
+    assert reg.commands["demo"].usage().startswith("/demo SYMBOL [")
+
+
+def test_tool_schema_is_openai_shaped(reg):
+    t = reg.commands["demo"].tool_schema()
+    assert t["type"] == "function" and t["function"]["name"] == "demo"
+    p = t["function"]["parameters"]
+    assert p["type"] == "object" and p["required"] == ["symbol"]
+    assert set(p["properties"]) == {"symbol", "style", "interval", "risk", "chart"}
+    assert "title" not in p["properties"]["symbol"]
+    assert p["properties"]["style"]["enum"] == ["scalp", "intraday", "swing", "leaps"]
+    assert reg.commands["note add"].tool_schema()["function"]["name"] == "note_add"
+
+
+def test_declaring_twice_fails(reg):
+    with pytest.raises(ValueError):
+        reg.command("demo", "again", DemoArgs)(lambda c, a: None)
+
+
+def test_real_commands_are_registered():
+    names = set(REGISTRY.commands)
+    assert {"help", "quote", "session", "bars", "watch add", "watch remove", "watch list"} <= names
+    for c in REGISTRY.all():
+        assert c.summary and c.tool_schema()["function"]["parameters"]["type"] == "object"
