@@ -225,6 +225,7 @@ def build_cli() -> click.Group:
     from bot.registry import REGISTRY
 
     group = app
+    _load_extensions(group)
     for cmd in REGISTRY.all():
         if cmd.group:
             sub = group.commands.get(cmd.group)
@@ -236,6 +237,18 @@ def build_cli() -> click.Group:
         elif cmd.name not in group.commands:
             group.add_command(_make_click(cmd))
     return group
+
+
+def _load_extensions(group: click.Group) -> None:
+    """Let feature modules under bot/clicmds/ add hand-written commands (each defines `register(group)`)."""
+    import importlib
+    import pkgutil
+
+    import bot.clicmds as pkg
+
+    for mod in pkgutil.iter_modules(pkg.__path__):
+        if not mod.name.startswith("_"):
+            importlib.import_module(f"{pkg.__name__}.{mod.name}").register(group)
 
 
 def main() -> None:
