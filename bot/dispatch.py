@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from pydantic import BaseModel
 
+import bot.commands  # noqa: F401 - registers every command module
 from analytics.errors import ConfigError, ProviderError, UserError
 from bot.context import Ctx
 from bot.registry import MAX_TEXT, REGISTRY, Command, Registry

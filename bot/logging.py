@@ -81,7 +81,7 @@ def setup_logging(mode: str = "cli", level: str | None = None) -> None:
         root.removeHandler(h)
     root.addHandler(handler)
     root.setLevel(lvl)
-    for noisy in ("aiosqlite", "asyncio", "matplotlib", "PIL", "httpx", "httpcore", "alembic.runtime.migration"):
+    for noisy in ("aiosqlite", "asyncio", "matplotlib", "PIL", "httpx", "httpcore", "alembic"):
         logging.getLogger(noisy).setLevel(max(lvl, logging.WARNING))
     structlog.configure(
         processors=[

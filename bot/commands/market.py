@@ -22,7 +22,7 @@ class QuoteArgs(BaseModel):
 @command("quote", "Latest price, spread and change for a symbol.", QuoteArgs, examples=("/quote TSLA",))
 async def quote(ctx: Ctx, a: QuoteArgs) -> Reply:
     q = await ctx.market.quote(a.symbol, at=ctx.now())
-    info = session_info(q.as_of)
+    info = session_info(ctx.now())
     chg = q.change_pct
     return Reply(
         title=f"{q.symbol} {fmt_price(q.last, q.tick)}",

@@ -69,7 +69,9 @@ def print_reply(reply: Reply, console: Console, out_dir: Path) -> None:
     colour = SEVERITY_STYLE.get(reply.severity, "cyan")
     console.print(f"[bold {colour}]{escape(reply.title)}[/]")
     if reply.body:
-        console.print(escape(reply.body), highlight=False)
+        # code fences are for chat clients; a terminal shows the block as is
+        body = "\n".join(line for line in reply.body.splitlines() if line.strip() != "```")
+        console.print(escape(body), highlight=False)
     if reply.fields:
         width = max(len(f.name) for f in reply.fields)
         for f in reply.fields:

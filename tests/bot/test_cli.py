@@ -1,0 +1,136 @@
+"""The `coach` CLI and console as a user runs them: real processes, pipes and a pseudo-terminal."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+COACH = [sys.executable, "-m", "bot.cli"]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(args, tmp_path, stdin=None, env_extra=None, timeout=120):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "DISCORD", "SLACK", "POLYGON", "TRADIER"))}
+    env.update({"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/coach.db", "COACH_OUT_DIR": str(tmp_path / "out"),
+                "COACH_LOG_FILE": str(tmp_path / "coach.log"), "PYTHONPATH": str(ROOT)})
+    env.update(env_extra or {})
+    return subprocess.run(COACH + args, input=stdin, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=timeout)
+
+
+AS_OF = "2024-03-13T11:00:00-04:00"
+
+
+def test_quote_json_is_deterministic_with_as_of(tmp_path):
+    a = run(["quote", "TSLA", "--json", "--as-of", AS_OF], tmp_path)
+    b = run(["quote", "tsla", "--as-of", AS_OF, "--json"], tmp_path)
+    assert a.returncode == 0, a.stderr
+    data = json.loads(a.stdout)
+    assert data["symbol"] == "TSLA" and data["source"] == "sim"
+    assert data["as_of"].startswith("2024-03-13T14:59") or data["as_of"].startswith("2024-03-13T15:00")
+    assert data["bid"] < data["ask"]
+    assert a.stdout == b.stdout
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["quote", "TS;LA"], "invalid symbol"),
+        (["quote", ""], "symbol is empty"),
+        (["quote", "A" * 50], "invalid symbol"),
+        (["quote", "ТСЛА"], "invalid symbol"),
+        (["bars", "TSLA", "7m"], "unknown interval"),
+        (["quote", "TSLA", "--as-of", "2099-01-01T00:00:00Z"], "future"),
+        (["quote", "TSLA", "--as-of", "last tuesday"], "malformed"),
+        (["watch", "add"], "missing symbols"),
+    ],
+)
+def test_user_errors_are_one_line_exit_2(tmp_path, args, needle):
+    r = run(args, tmp_path)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0]
+    assert "Traceback" not in r.stderr + r.stdout
+
+
+def test_unreachable_database_is_one_line(tmp_path):
+    r = run(["watch", "list"], tmp_path, env_extra={"DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:1/x"})
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot connect to database" in lines[0] and "DATABASE_URL" in lines[0]
+    assert "Traceback" not in r.stderr
+
+
+def test_watchlist_survives_restart(tmp_path):
+    assert run(["watch", "add", "TSLA", "NVDA"], tmp_path).returncode == 0
+    r = run(["chat"], tmp_path, stdin="/watch remove NVDA\n/watch add BRK.B\n")
+    assert r.returncode == 0 and "Removed NVDA" in r.stdout
+    listed = run(["watch", "list", "--json"], tmp_path)
+    assert json.loads(listed.stdout)["watchlist"] == ["TSLA", "BRK.B"]
+
+
+def test_piped_chat_answers_each_line_and_bad_lines_do_not_stop_it(tmp_path):
+    r = run(["chat", "--as-of", AS_OF], tmp_path, stdin="/quote TSLA\n/quote TS;LA\n\x00\x01junk\n/session\n")
+    assert r.returncode == 0, r.stderr
+    assert "TSLA" in r.stdout and "invalid symbol" in r.stdout and "NYSE open" in r.stdout
+    assert "Commands start with /" in r.stdout or "coach" in r.stdout.lower()
+    assert "Traceback" not in r.stdout + r.stderr
+
+
+def test_chat_at_a_terminal(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "DISCORD", "SLACK"))}
+    env.update({"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/coach.db", "COACH_LOG_FILE": str(tmp_path / "coach.log"),
+                "PYTHONPATH": str(ROOT), "TERM": "dumb"})
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(COACH + ["chat"], stdin=slave, stdout=slave, stderr=slave, cwd=tmp_path, env=env, close_fds=True)
+    os.close(slave)
+    out = b""
+
+    def read_until(marker: bytes, timeout: float = 60) -> None:
+        nonlocal out
+        end = time.time() + timeout
+        while marker not in out and time.time() < end:
+            r, _, _ = select.select([master], [], [], 0.5)
+            if r:
+                try:
+                    out += os.read(master, 65536)
+                except OSError:
+                    return
+
+    try:
+        read_until(b"coach> ")
+        os.write(master, b"/quote TSLA\n")
+        read_until(b"data: quote: sim")
+        os.write(master, b"quit\n")
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+        os.close(master)
+    text = out.decode(errors="replace")
+    assert "type /help" in text and "TSLA" in text and "Bid" in text
+    assert proc.returncode == 0
+
+
+def test_demo_exits_zero(tmp_path):
+    r = run(["demo"], tmp_path, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "Watchlist" in r.stdout and "invalid symbol" in r.stdout
+
+
+def test_help_lists_commands(tmp_path):
+    r = run(["--help"], tmp_path)
+    assert r.returncode == 0
+    for word in ("chat", "demo", "db", "quote", "watch"):
+        assert word in r.stdout
+
+
+def test_db_upgrade(tmp_path):
+    r = run(["db", "upgrade"], tmp_path)
+    assert r.returncode == 0 and "0001" in r.stdout

@@ -1,0 +1,69 @@
+"""Dispatch: replies for every kind of failure, identity from the context, the console renderer."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+from pydantic import BaseModel
+
+from analytics.errors import ProviderError
+from bot.context import Ctx, Identity
+from bot.dispatch import run_text
+from bot.registry import Registry
+from bot.reply import Reply
+from bot.surfaces.console import chat, render_text
+
+class NoArgs(BaseModel):
+    pass
+
+
+ME = Identity(platform="discord", tenant="G1", user="U1")
+OTHER = Identity(platform="discord", tenant="G1", user="U2")
+
+
+async def test_bug_becomes_reference_reply(services, caplog):
+    reg = Registry()
+
+    async def boom(ctx, a):
+        raise RuntimeError("secret internals")
+
+    async def upstream(ctx, a):
+        raise ProviderError("polygon", "403 not entitled")
+
+    reg.command("boom", "Fails.", NoArgs)(boom)
+    reg.command("up", "Upstream.", NoArgs)(upstream)
+    ctx = Ctx(services=services, identity=ME)
+    with caplog.at_level(logging.ERROR):
+        r = await run_text(ctx, "/boom", registry=reg)
+    assert r.severity == "error" and f"ref {ctx.request_id}" in r.body
+    assert "secret internals" not in r.body
+    r2 = await run_text(ctx, "/up", registry=reg)
+    assert "polygon" in r2.body and "403" in r2.body
+
+
+async def test_watch_commands_are_scoped_to_identity(services):
+    await run_text(Ctx(services=services, identity=ME), "/watch add TSLA AAPL")
+    await run_text(Ctx(services=services, identity=OTHER), "/watch add SPY")
+    mine = await run_text(Ctx(services=services, identity=ME), "/watch list")
+    theirs = await run_text(Ctx(services=services, identity=OTHER), "/watch list")
+    assert mine.data["watchlist"] == ["TSLA", "AAPL"] and theirs.data["watchlist"] == ["SPY"]
+
+
+async def test_text_edge_cases(services):
+    ctx = Ctx(services=services, identity=ME)
+    assert (await run_text(ctx, "")).severity == "error"
+    assert "too long" in (await run_text(ctx, "/quote " + "A" * 20000)).body
+    assert (await run_text(ctx, "/nope")).body.startswith("unknown command")
+    r = await run_text(ctx, "/quote TSLA")
+    assert r.data.symbol == "TSLA" and r.sources == ["quote: sim"]
+
+
+async def test_console_chat_saves_images(services, tmp_path):
+    reg_reply = Reply(title="t", body="b")
+    assert "t\nb" in render_text(reg_reply)
+    out = io.StringIO()
+    n = await chat(services, stdin=io.StringIO("/session\n# comment\n\n/quote NVDA\nquit\n/quote TSLA\n"), stdout=out)
+    assert n == 2
+    text = out.getvalue()
+    assert "NYSE open" in text and "NVDA" in text and "TSLA" not in text.split("NVDA", 1)[0]
