@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"
+    coach_agent_max_steps: int = Field(6, ge=1, le=20, description="model calls per coach turn before it must answer")
+    coach_llm_timeout: float = Field(30.0, gt=0, description="seconds per model call")
+    coach_llm_retries: int = Field(2, ge=0, le=6, description="retries of a model call on 429/5xx/timeouts")
+    coach_llm_stream: bool = Field(False, description="stream model responses (SSE)")
+    coach_daily_token_budget: int = Field(200_000, ge=0, description="LLM tokens per user per UTC day; 0 = unlimited")
+    coach_memory_tokens: int = Field(2_000, ge=0, description="conversation history kept in the prompt, in tokens")
 
     discord_token: SecretStr | None = None
     discord_guild_id: int | None = None
