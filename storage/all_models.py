@@ -4,3 +4,4 @@ Add a line here when a feature adds a storage module with tables.
 """
 
 from storage import models  # noqa: F401
+from storage import journal  # noqa: F401

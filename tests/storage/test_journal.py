@@ -1,0 +1,99 @@
+"""Journal repository: entries per owner, validation, edits, tenancy; the migration matches the models."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import inspect
+
+from analytics.errors import NotFoundError, UserError
+from storage import journal
+from storage.identity import ensure_owner
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+async def _owners(sessionmaker):
+    async with sessionmaker() as s, s.begin():
+        a = await ensure_owner(s, "discord", "guild-1", "alice")
+        b = await ensure_owner(s, "discord", "guild-2", "alice")  # same user id, another tenant
+        c = await ensure_owner(s, "discord", "guild-1", "carol")
+    return a, b, c
+
+
+async def test_add_list_edit_remove(sessionmaker):
+    a, b, c = await _owners(sessionmaker)
+    async with sessionmaker() as s, s.begin():
+        first = await journal.add_entry(s, a, symbol="tsla", text="  chased the open, no plan ", tags=["#FOMO", "fomo", "open"])
+        second = await journal.add_entry(
+            s, a, symbol=None, text="sold NVDA at target", plan_id="P-1A2B", source="broker",
+            data={"qty": 10, "price": 120.5, "bad": float("nan")}, screenshot=PNG,
+        )
+    async with sessionmaker() as s, s.begin():
+        rows = await journal.list_entries(s, a)
+        assert [r.id for r in rows] == [second, first]  # newest first
+        assert rows[1].symbol == "TSLA" and rows[1].text == "chased the open, no plan"
+        assert rows[1].tags == ["fomo", "open"]
+        assert rows[0].source == "broker" and rows[0].data == {"qty": 10, "price": 120.5, "bad": None}
+        assert rows[0].has_screenshot and not rows[1].has_screenshot
+        assert await journal.get_screenshot(s, a, second) == PNG
+        assert [r.id for r in await journal.list_entries(s, a, tag="#Open")] == [first]
+        assert [r.id for r in await journal.list_entries(s, a, plan_id="P-1A2B")] == [second]
+        assert [r.id for r in await journal.list_entries(s, a, source="broker")] == [second]
+        assert await journal.list_entries(s, b) == [] and await journal.list_entries(s, c) == []
+
+    async with sessionmaker() as s, s.begin():
+        v = await journal.edit_entry(s, a, first, text="waited for the ORB next time", append=True, tags=["lesson"])
+        assert v.text == "chased the open, no plan\nwaited for the ORB next time"
+        assert v.tags == ["lesson"] and v.edited_at is not None
+        v = await journal.edit_entry(s, a, first, symbol=None)
+        assert v.symbol is None
+
+    # another tenant's user with the same platform id, and another user, cannot touch it
+    for other in (b, c):
+        async with sessionmaker() as s, s.begin():
+            with pytest.raises(NotFoundError):
+                await journal.edit_entry(s, other, first, text="mine now")
+            with pytest.raises(NotFoundError):
+                await journal.remove_entry(s, other, first)
+            with pytest.raises(NotFoundError):
+                await journal.get_screenshot(s, other, second)
+
+    async with sessionmaker() as s, s.begin():
+        gone = await journal.remove_entry(s, a, first)
+        assert gone.id == first
+        assert await journal.count_entries(s, a) == 1
+
+
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"text": "   "}, "empty"),
+        ({"text": "x" * (journal.MAX_TEXT + 1)}, "too long"),
+        ({"text": "ok", "symbol": "not a symbol"}, "invalid symbol"),
+        ({"text": "ok", "tags": ["white space!"]}, "invalid tag"),
+        ({"text": "ok", "tags": [f"t{i}" for i in range(journal.MAX_TAGS + 1)]}, "at most"),
+        ({"text": "ok", "plan_id": "P 1; drop table"}, "invalid plan id"),
+        ({"text": "ok", "source": "robot"}, "unknown journal source"),
+        ({"text": "ok", "screenshot": b"GIF89a"}, "PNG"),
+    ],
+)
+async def test_bad_input_is_one_clear_error_and_nothing_is_stored(sessionmaker, kwargs, fragment):
+    a, _, _ = await _owners(sessionmaker)
+    kwargs = {"symbol": None, **kwargs}
+    with pytest.raises(UserError, match=fragment):
+        async with sessionmaker() as s, s.begin():
+            await journal.add_entry(s, a, **kwargs)
+    async with sessionmaker() as s, s.begin():
+        assert await journal.count_entries(s, a) == 0
+
+
+async def test_migration_creates_what_the_models_declare(engine):
+    def columns(sync_conn):
+        insp = inspect(sync_conn)
+        return {t: {c["name"]: c["nullable"] for c in insp.get_columns(t)} for t in ("journal_entries", "plan_outcomes")}
+
+    async with engine.connect() as conn:
+        found = await conn.run_sync(columns)
+    for table in (journal.JournalEntry.__table__, journal.PlanOutcomeRow.__table__):
+        declared = {c.name: c.nullable for c in table.columns}
+        assert found[table.name] == declared, table.name
