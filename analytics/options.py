@@ -1,0 +1,344 @@
+"""Option contracts for a plan: liquidity gates by style, scenario P/L at the plan's anchors, a tradeability score.
+
+The public entry point is `rank_contracts(plan, views, ...)`. For a long plan it looks at
+calls, for a short plan at puts, and for each contract:
+
+1. **Gates** (`GATES[style]`): bid/ask spread at most `max_spread_pct` of the mid, |delta|
+   inside the style's window, days to expiry inside its window, open interest and today's
+   volume at least their minimums. A contract failing any gate is left out and counted
+   under that gate's name, so an empty answer can say why.
+2. **Scenarios** at the plan's anchors. The premium paid is the model value with the
+   underlying at the plan's entry now, plus half the quoted spread (buying at the offer).
+   Each anchor (entry, stop, every target) is then repriced `HORIZON_DAYS[style]` calendar
+   days later (capped at expiry) with Black-Scholes at the contract's own IV held constant,
+   so theta is included; the exit gives up half the spread again (selling at the bid).
+   P/L is per contract, in dollars (`multiplier` shares).
+3. **Projected count**: `risk_amount // loss at stop` when a risk amount is given. It never
+   filters: a contract too expensive for the risk amount is kept, with a count of 0.
+4. **Tradeability score** in [0, 1], a weighted sum of four factors each in [0, 1]:
+
+       score = 0.25 spread + 0.20 liquidity + 0.20 delta_fit + 0.35 payoff
+
+   - spread    = 1 - spread_pct / max_spread_pct
+   - liquidity = mean of min(1, log10(1+OI) / log10(1+10 min_OI)) and the same for volume
+   - delta_fit = 1 - |abs(delta) - target_delta| / half the delta window
+   - payoff    = min(1, option R:R at the first target / (1.5 x the plan's R:R there)),
+     where option R:R = P/L at the target / loss at the stop (theta and spreads included)
+
+Contracts are ranked by score, ties by tighter spread. Everything here is pure: the
+chains, the plan and the moment come in as arguments.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Literal
+
+import numpy as np
+
+from analytics.blackscholes import bs_price
+from analytics.chains import ChainView
+from analytics.iv import implied_vol, iv_bounds, no_solution_reason, solve_iv  # noqa: F401 - re-exported
+from analytics.models import Model, Plan, Right, Style
+
+SCORE_WEIGHTS = {"spread": 0.25, "liquidity": 0.20, "delta_fit": 0.20, "payoff": 0.35}
+
+
+class LiquidityGates(Model):
+    """What a contract must satisfy to be considered for a style."""
+
+    max_spread_pct: float  # (ask - bid) / mid
+    delta_min: float  # on |delta|
+    delta_max: float
+    target_delta: float
+    dte_min: float  # calendar days
+    dte_max: float
+    min_open_interest: int
+    min_volume: int
+
+
+GATES: dict[str, LiquidityGates] = {
+    "scalp": LiquidityGates(max_spread_pct=0.05, delta_min=0.40, delta_max=0.70, target_delta=0.55, dte_min=0, dte_max=7, min_open_interest=500, min_volume=200),
+    "intraday": LiquidityGates(max_spread_pct=0.07, delta_min=0.35, delta_max=0.70, target_delta=0.50, dte_min=0, dte_max=14, min_open_interest=300, min_volume=100),
+    "swing": LiquidityGates(max_spread_pct=0.10, delta_min=0.30, delta_max=0.70, target_delta=0.50, dte_min=14, dte_max=75, min_open_interest=100, min_volume=20),
+    "leaps": LiquidityGates(max_spread_pct=0.12, delta_min=0.55, delta_max=0.90, target_delta=0.75, dte_min=180, dte_max=1000, min_open_interest=50, min_volume=0),
+}
+
+#: How long each style expects to hold, in calendar days: where the scenarios are priced.
+HORIZON_DAYS: dict[str, float] = {"scalp": 1.0 / 24.0, "intraday": 6.5 / 24.0, "swing": 7.0, "leaps": 90.0}
+
+
+class Scenario(Model):
+    """The contract's value and P/L with the underlying at one of the plan's anchors, at the horizon."""
+
+    anchor: str  # entry, stop, T1, T2, ...
+    underlying: float
+    value: float  # per share, after giving up half the spread
+    pnl: float  # per contract, dollars
+    pnl_pct: float  # of the premium paid
+
+
+class RankedContract(Model):
+    """A contract that passed the gates, with its scenarios, count and score."""
+
+    symbol: str
+    expiration: date
+    dte: float
+    strike: float
+    right: Right
+    bid: float
+    ask: float
+    mid: float
+    spread_pct: float
+    iv: float
+    iv_source: str
+    delta: float
+    theta: float  # per share per calendar day
+    open_interest: int
+    volume: int
+    premium: float  # per share, paid at the plan's entry (model + half spread)
+    loss_at_stop: float  # per contract, dollars (positive = a loss)
+    scenarios: list[Scenario]
+    rr: list[float | None]  # option R:R per target
+    contracts: int | None = None  # projected count from risk_amount
+    max_loss: float | None = None  # contracts x loss_at_stop
+    cost: float | None = None  # contracts x premium x multiplier (lost entirely at worst)
+    score: float
+    score_factors: dict[str, float]
+
+
+class PlanRef(Model):
+    """The parts of the plan the ranking used."""
+
+    plan_id: str
+    version: int
+    strategy: str
+    direction: Literal["long", "short"]
+    entry: float
+    stop: float
+    targets: list[float]
+
+
+class ContractRanking(Model):
+    """Ranked contracts for a plan, or none and why."""
+
+    symbol: str
+    style: Style
+    as_of: datetime
+    sources: list[str]
+    plan: PlanRef | None
+    right: Right | None
+    horizon_days: float
+    gates: LiquidityGates
+    risk_amount: float | None
+    candidates: list[RankedContract]
+    considered: int
+    rejected: dict[str, int]
+    expirations: list[date]
+    reason: str | None = None
+
+
+def plan_ref(plan: Plan) -> PlanRef:
+    return PlanRef(
+        plan_id=plan.plan_id,
+        version=plan.version,
+        strategy=plan.strategy,
+        direction=plan.direction,
+        entry=plan.entry,
+        stop=plan.stop,
+        targets=[t.price for t in plan.targets],
+    )
+
+
+def expirations_for_style(expirations: Sequence[date], today: date, style: str, *, max_count: int = 6) -> list[date]:
+    """Listed expirations inside the style's DTE window, at most `max_count`, spread across the window."""
+    g = GATES[style]
+    inside = sorted(e for e in expirations if g.dte_min <= (e - today).days <= g.dte_max)
+    if len(inside) <= max_count:
+        return inside
+    pos = np.unique(np.round(np.linspace(0, len(inside) - 1, max_count)).astype(int))
+    return [inside[i] for i in pos]
+
+
+def _gate_mask(f, g: LiquidityGates, dte: float) -> dict[str, np.ndarray]:
+    """Per-gate failure masks (True = fails) in the order they are reported."""
+    absd = np.abs(f["delta"].to_numpy(float))
+    spread_pct = f["spread_pct"].to_numpy(float)
+    return {
+        "no_quote": ~np.isfinite(f["mid"].to_numpy(float)),
+        "no_iv": ~np.isfinite(f["iv"].to_numpy(float)),
+        "dte": np.full(len(f), not (g.dte_min <= dte <= g.dte_max)),
+        "spread": ~(spread_pct <= g.max_spread_pct),
+        "delta": ~((absd >= g.delta_min) & (absd <= g.delta_max)),
+        "open_interest": f["open_interest"].to_numpy(float) < g.min_open_interest,
+        "volume": f["volume"].to_numpy(float) < g.min_volume,
+    }
+
+
+def _liquidity(n: np.ndarray, minimum: int) -> np.ndarray:
+    if minimum <= 0:
+        return np.clip(np.log10(1.0 + n) / math.log10(1.0 + 100.0), 0.0, 1.0)
+    return np.clip(np.log10(1.0 + n) / math.log10(1.0 + 10.0 * minimum), 0.0, 1.0)
+
+
+def rank_contracts(
+    plan: Plan | None,
+    views: Sequence[ChainView],
+    *,
+    at: datetime,
+    style: str | None = None,
+    risk_amount: float | None = None,
+    sources: Sequence[str] = (),
+    top: int = 5,
+    no_plan_reason: str | None = None,
+    check_dte: bool = True,
+) -> ContractRanking:
+    """Rank the contracts of `views` for `plan` (see the module docstring); a plan of None gives an empty ranking with the reason."""
+    style = style or (plan.style if plan else "swing")
+    g = GATES[style]
+    horizon = HORIZON_DAYS[style]
+    symbol = plan.symbol if plan else (views[0].underlying if views else "")
+    exps = [v.expiration for v in views]
+    base = dict(symbol=symbol, style=style, as_of=at, sources=list(sources), horizon_days=horizon, gates=g, risk_amount=risk_amount, expirations=exps)
+    if plan is None:
+        return ContractRanking(plan=None, right=None, candidates=[], considered=0, rejected={}, reason=no_plan_reason or "no plan qualifies", **base)
+    right: Right = "call" if plan.direction == "long" else "put"
+    ref = plan_ref(plan)
+    if not views:
+        return ContractRanking(
+            plan=ref, right=right, candidates=[], considered=0, rejected={},
+            reason=f"no {symbol} expirations between {g.dte_min:g} and {g.dte_max:g} days for {style}", **base,
+        )
+    if plan.entry == plan.stop:
+        return ContractRanking(plan=ref, right=right, candidates=[], considered=0, rejected={}, reason="the plan's entry equals its stop", **base)
+
+    anchors = [("entry", plan.entry), ("stop", plan.stop)] + [(f"T{i + 1}", t.price) for i, t in enumerate(plan.targets)]
+    plan_rr1 = plan.targets[0].rr if plan.targets else None
+    rejected: dict[str, int] = {}
+    considered = 0
+    found: list[RankedContract] = []
+    for view in views:
+        f = view.frame
+        f = f[f["right"] == right].reset_index(drop=True)
+        if f.empty:
+            continue
+        considered += len(f)
+        fails = _gate_mask(f, g, view.dte)
+        if not check_dte:  # an expiration the user chose explicitly
+            fails.pop("dte")
+        keep = np.ones(len(f), bool)
+        for name, m in fails.items():
+            # count each contract under the first gate it fails, so the counts add up
+            first = keep & m
+            if first.any():
+                rejected[name] = rejected.get(name, 0) + int(first.sum())
+            keep &= ~m
+        f = f[keep].reset_index(drop=True)
+        if f.empty:
+            continue
+        K = f["strike"].to_numpy(float)
+        iv = f["iv"].to_numpy(float)
+        half = 0.5 * f["spread"].to_numpy(float)
+        mult = f["multiplier"].to_numpy(float)
+        call = right == "call"
+        T_now = view.T
+        T_h = max(0.0, T_now - horizon / 365.0)
+        premium = np.asarray(bs_price(plan.entry, K, T_now, view.rate, view.div_yield, iv, call), float) + half
+        S_anchor = np.array([a[1] for a in anchors], float)[:, None]
+        value = np.asarray(bs_price(S_anchor, K[None, :], T_h, view.rate, view.div_yield, iv[None, :], call), float)
+        value = np.maximum(value - half[None, :], 0.0)
+        pnl = (value - premium[None, :]) * mult[None, :]
+        loss_stop = -pnl[1]
+        gains = pnl[2:]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rr = np.where(loss_stop[None, :] > 0, gains / loss_stop[None, :], np.nan)
+
+        spread_f = np.clip(1.0 - f["spread_pct"].to_numpy(float) / g.max_spread_pct, 0.0, 1.0)
+        liq_f = 0.5 * _liquidity(f["open_interest"].to_numpy(float), g.min_open_interest) + 0.5 * _liquidity(f["volume"].to_numpy(float), g.min_volume)
+        half_win = max(1e-9, 0.5 * (g.delta_max - g.delta_min))
+        delta_f = np.clip(1.0 - np.abs(np.abs(f["delta"].to_numpy(float)) - g.target_delta) / half_win, 0.0, 1.0)
+        if len(gains) and plan_rr1 and plan_rr1 > 0:
+            payoff_f = np.clip(np.nan_to_num(rr[0], nan=0.0) / (1.5 * plan_rr1), 0.0, 1.0)
+        else:
+            payoff_f = np.zeros(len(f))
+        score = (
+            SCORE_WEIGHTS["spread"] * spread_f
+            + SCORE_WEIGHTS["liquidity"] * liq_f
+            + SCORE_WEIGHTS["delta_fit"] * delta_f
+            + SCORE_WEIGHTS["payoff"] * payoff_f
+        )
+        for i in range(len(f)):
+            count = max_loss = cost = None
+            if risk_amount is not None and loss_stop[i] > 0:
+                count = int(math.floor(risk_amount / loss_stop[i] + 1e-9))
+                max_loss = round(count * float(loss_stop[i]), 2)
+                cost = round(count * float(premium[i]) * float(mult[i]), 2)
+            found.append(
+                RankedContract(
+                    symbol=str(f.at[i, "symbol"]),
+                    expiration=view.expiration,
+                    dte=round(view.dte, 2),
+                    strike=float(K[i]),
+                    right=right,
+                    bid=float(f.at[i, "bid"]),
+                    ask=float(f.at[i, "ask"]),
+                    mid=float(f.at[i, "mid"]),
+                    spread_pct=round(float(f.at[i, "spread_pct"]), 4),
+                    iv=round(float(iv[i]), 6),
+                    iv_source=str(f.at[i, "iv_source"]),
+                    delta=round(float(f.at[i, "delta"]), 4),
+                    theta=round(float(f.at[i, "theta"]), 4),
+                    open_interest=int(f.at[i, "open_interest"]),
+                    volume=int(f.at[i, "volume"]),
+                    premium=round(float(premium[i]), 4),
+                    loss_at_stop=round(float(loss_stop[i]), 2),
+                    scenarios=[
+                        Scenario(
+                            anchor=name,
+                            underlying=px,
+                            value=round(float(value[j, i]), 4),
+                            pnl=round(float(pnl[j, i]), 2),
+                            pnl_pct=round(float(pnl[j, i] / (premium[i] * mult[i])) * 100.0, 2) if premium[i] > 0 else 0.0,
+                        )
+                        for j, (name, px) in enumerate(anchors)
+                    ],
+                    rr=[None if not np.isfinite(v) else round(float(v), 3) for v in rr[:, i]],
+                    contracts=count,
+                    max_loss=max_loss,
+                    cost=cost,
+                    score=round(float(score[i]), 4),
+                    score_factors={
+                        "spread": round(float(spread_f[i]), 4),
+                        "liquidity": round(float(liq_f[i]), 4),
+                        "delta_fit": round(float(delta_f[i]), 4),
+                        "payoff": round(float(payoff_f[i]), 4),
+                    },
+                )
+            )
+    found.sort(key=lambda c: (-c.score, c.spread_pct, c.symbol))
+    reason = None
+    if not found:
+        reason = _why_none(right, style, g, considered, rejected)
+    return ContractRanking(
+        plan=ref, right=right, candidates=found[:top], considered=considered, rejected=rejected, reason=reason, **base
+    )
+
+
+_GATE_WORDS = {
+    "no_quote": "had no two-sided quote",
+    "no_iv": "had no implied volatility",
+    "dte": "were outside the {dte_min:g}-{dte_max:g} day window",
+    "spread": "had a spread wider than {max_spread_pct:.0%} of mid",
+    "delta": "had |delta| outside {delta_min:.2f}-{delta_max:.2f}",
+    "open_interest": "had open interest under {min_open_interest}",
+    "volume": "had volume under {min_volume} today",
+}
+
+
+def _why_none(right: str, style: str, g: LiquidityGates, considered: int, rejected: dict[str, int]) -> str:
+    if considered == 0:
+        return f"no {right}s listed in the {style} window ({g.dte_min:g}-{g.dte_max:g} days)"
+    parts = [f"{n} {_GATE_WORDS[k].format(**g.model_dump())}" for k, n in sorted(rejected.items(), key=lambda kv: -kv[1])]
+    return f"none of {considered} {right}s passed the {style} gates: " + "; ".join(parts)

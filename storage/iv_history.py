@@ -1,0 +1,72 @@
+"""Daily ATM implied volatility per symbol: the history IV rank and percentile are computed from.
+
+Market data, not anyone's own data: rows are shared by every tenant and carry no owner.
+One row per (symbol, date); recording the same day again replaces that day's value,
+so the last recording of a session (after the close) is the one kept.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Date, Float, Integer, String, UniqueConstraint, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.base import Base, utcnow
+
+
+class IVHistory(Base):
+    """One symbol's 30-day constant-maturity ATM IV on one session date."""
+
+    __tablename__ = "iv_history"
+    __table_args__ = (UniqueConstraint("symbol", "date", name="uq_iv_history_symbol_date"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(16))
+    date: Mapped[date] = mapped_column(Date)
+    atm_iv_30d: Mapped[float] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+async def record(session: AsyncSession, symbol: str, day: date, atm_iv_30d: float, source: str, recorded_at: datetime) -> None:
+    """Store (or replace) the value of `symbol` on `day`."""
+    if not (atm_iv_30d > 0) or atm_iv_30d != atm_iv_30d:
+        raise ValueError(f"atm_iv_30d must be a positive number, got {atm_iv_30d!r}")
+    dialect = session.bind.dialect.name if session.bind is not None else ""
+    values = dict(symbol=symbol, date=day, atm_iv_30d=float(atm_iv_30d), source=source[:64], recorded_at=recorded_at)
+    update = dict(atm_iv_30d=values["atm_iv_30d"], source=values["source"], recorded_at=recorded_at)
+    if dialect in ("sqlite", "postgresql"):
+        if dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert
+        stmt = insert(IVHistory).values(**values)
+        stmt = stmt.on_conflict_do_update(index_elements=["symbol", "date"], set_=update)
+        await session.execute(stmt)
+        return
+    row = (await session.execute(select(IVHistory).where(IVHistory.symbol == symbol, IVHistory.date == day))).scalar_one_or_none()
+    if row is None:
+        session.add(IVHistory(**values))
+    else:
+        for k, v in update.items():
+            setattr(row, k, v)
+    await session.flush()
+
+
+async def history(session: AsyncSession, symbol: str, start: date, end: date) -> list[tuple[date, float]]:
+    """(date, atm_iv_30d) of `symbol` with start <= date <= end, oldest first."""
+    rows = await session.execute(
+        select(IVHistory.date, IVHistory.atm_iv_30d)
+        .where(IVHistory.symbol == symbol, IVHistory.date >= start, IVHistory.date <= end)
+        .order_by(IVHistory.date)
+    )
+    return [(r[0], float(r[1])) for r in rows]
+
+
+async def count(session: AsyncSession, symbol: str) -> int:
+    """How many days are stored for `symbol`."""
+    from sqlalchemy import func
+
+    return int((await session.execute(select(func.count()).select_from(IVHistory).where(IVHistory.symbol == symbol))).scalar_one())
