@@ -54,6 +54,8 @@ async def build_services(
         db=make_sessionmaker(engine),
         clock=clock or utc_now,
     )
+    import bot.agent  # noqa: F401 - registers the free-text hook (LLM coach or intent parser)
+
     for hook in SERVICE_HOOKS:
         await hook(services)
     return services

@@ -1,0 +1,261 @@
+"""Registry commands as LLM tools: schemas from the argument models, execution through dispatch.
+
+A tool is a command declared with `tool=True`; its JSON schema is `Command.tool_schema()`,
+so no schema is written twice. Running a tool validates the model's arguments with the
+command's own model and calls the handler through `bot.dispatch.invoke` with the caller's
+context: the identity comes from the platform, never from the arguments. The model gets
+the structured result (`Reply.data_json()`) as compact JSON, never the rendered text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from analytics.errors import UserError
+from bot.context import Ctx
+from bot.registry import REGISTRY, Command, Registry
+from bot.reply import Attachment, Reply
+
+#: Items a list keeps in a tool result (time series keep the most recent ones).
+MAX_ITEMS = 20
+#: Characters of one tool result sent back to the model.
+MAX_RESULT_CHARS = 6_000
+#: Argument names that would name someone else; tools act only for the caller.
+IDENTITY_KEYS = frozenset({"user", "user_id", "userid", "owner", "owner_id", "tenant", "tenant_id", "guild", "guild_id",
+                           "workspace", "workspace_id", "team_id", "member", "member_id", "account", "account_id", "as_user"})
+#: Keys whose numbers are prices: rounded to the instrument's tick.
+PRICE_KEYS = frozenset({
+    "price", "last", "bid", "ask", "mid", "open", "high", "low", "close", "o", "h", "l", "c", "prev_close",
+    "entry", "stop", "target", "strike", "underlying_price", "vwap", "level", "threshold", "trigger",
+    "entry_low", "entry_high", "exit", "fill", "spot", "pivot", "support", "resistance", "avg_price",
+})
+#: Keys of the stamp of an item in a time series.
+TIME_KEYS = ("t", "time", "ts", "timestamp", "date")
+
+
+def tool_commands(ctx: Ctx | None = None, registry: Registry = REGISTRY) -> list[Command]:
+    """Commands the coach may call for this caller: `tool=True`, and admin-only ones only for admins."""
+    admin = bool(ctx and ctx.identity.is_admin)
+    return [c for c in registry.all() if c.tool and (admin or not c.admin)]
+
+
+def tool_specs(ctx: Ctx | None = None, registry: Registry = REGISTRY) -> list[dict[str, Any]]:
+    """Chat Completions `tools` for this caller, derived from the registry at call time."""
+    return [c.tool_schema() for c in tool_commands(ctx, registry)]
+
+
+@dataclass
+class ToolResult:
+    """One executed tool call: what the model receives, and what the server keeps for grounding."""
+
+    call_id: str
+    name: str
+    ok: bool
+    #: The JSON text sent back as the `role: tool` message.
+    content: str
+    reply: Reply | None = None
+    #: Every number in the result (raw and as sent), for price verification.
+    numbers: list[float] = field(default_factory=list)
+    invocation: str = ""
+
+    def message(self) -> dict[str, Any]:
+        return {"role": "tool", "tool_call_id": self.call_id, "content": self.content}
+
+    @property
+    def images(self) -> list[Attachment]:
+        return [a for a in (self.reply.attachments if self.reply else []) if a.mime.startswith("image/")]
+
+
+class ToolBox:
+    """The tools of one caller's turn, run in parallel through dispatch."""
+
+    def __init__(self, ctx: Ctx, registry: Registry = REGISTRY) -> None:
+        self.ctx = ctx
+        self.registry = registry
+        self.commands = {c.tool_name: c for c in tool_commands(ctx, registry)}
+
+    def specs(self) -> list[dict[str, Any]]:
+        return [c.tool_schema() for c in self.commands.values()]
+
+    async def run_all(self, calls: list[Any]) -> list[ToolResult]:
+        """Run the calls concurrently; results come back in the calls' order, one per call."""
+        return list(await asyncio.gather(*(self.run(c.id, c.name, c.arguments) for c in calls)))
+
+    async def run(self, call_id: str, name: str, arguments: str | dict[str, Any] | None) -> ToolResult:
+        """Run one call. Never raises: bad names, bad JSON and failures become error results for the model."""
+        cmd = self.commands.get(name)
+        if cmd is None:
+            known = ", ".join(sorted(self.commands)) or "none"
+            shown = (name or "")[:40]
+            return _error(call_id, name, f"unknown tool {shown!r}; available tools: {known}")
+        try:
+            args = parse_arguments(arguments)
+        except UserError as exc:
+            return _error(call_id, name, exc.message)
+        # a command may own a field such as `account` (account size); only foreign identity keys go
+        ignored = sorted(k for k in args if k.lower() in IDENTITY_KEYS and k not in cmd.args.model_fields)
+        for k in ignored:
+            args.pop(k)
+        try:
+            parsed = cmd.validate(args)
+        except UserError as exc:
+            return _error(call_id, name, exc.message)
+        from bot.dispatch import invoke  # dispatch imports every command module; keep this module light
+
+        reply = await invoke(self.ctx, cmd, parsed)
+        return result_from_reply(call_id, cmd, reply, ignored=ignored, invocation=_invocation(cmd, parsed))
+
+
+def parse_arguments(arguments: str | dict[str, Any] | None) -> dict[str, Any]:
+    """The model's argument string as a dict, or UserError saying what was wrong."""
+    if isinstance(arguments, dict):
+        return dict(arguments)
+    text = (arguments or "").strip()
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        raise UserError("the arguments were not valid JSON; send one JSON object matching the tool's parameters") from None
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise UserError("the arguments must be a JSON object matching the tool's parameters")
+    return value
+
+
+def result_from_reply(call_id: str, cmd: Command, reply: Reply, *, ignored: list[str] = (), invocation: str = "") -> ToolResult:  # type: ignore[assignment]
+    """Turn a command's Reply into the compact JSON the model reads, keeping the Reply for the server."""
+    raw = reply.data_json()
+    if reply.severity == "error":
+        message = raw.get("error") if isinstance(raw, dict) and raw.get("error") else reply.body or reply.title
+        res = _error(call_id, cmd.tool_name, str(message))
+        res.reply, res.invocation = reply, invocation
+        return res
+    tick = _find_tick(raw)
+    payload: dict[str, Any] = {"ok": True, "result": compact(raw, tick)}
+    if reply.as_of is not None:
+        payload["as_of"] = reply.as_of.isoformat()
+    if reply.sources:
+        payload["sources"] = reply.sources
+    if reply.confidence is not None:
+        payload["confidence"] = round(reply.confidence, 2)
+    images = [a.filename for a in reply.attachments if a.mime.startswith("image/")]
+    if images:
+        payload["images"] = {"files": images, "note": "attached to your final reply by the server"}
+    if ignored:
+        payload["ignored_arguments"] = {
+            "names": ignored,
+            "why": "tools always act for the person asking; another user's data cannot be read or changed",
+        }
+    content = _fit(payload)
+    numbers = list(_numbers(raw)) + list(_numbers(payload["result"]))
+    return ToolResult(call_id, cmd.tool_name, True, content, reply=reply, numbers=numbers, invocation=invocation)
+
+
+def compact(value: Any, tick: float = 0.01, *, max_items: int = MAX_ITEMS, key: str | None = None) -> Any:
+    """JSON trimmed for a prompt: prices rounded to the tick, other floats to 4 significant digits, long lists cut."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        local_tick = value.get("tick") if isinstance(value.get("tick"), (int, float)) and value.get("tick") > 0 else tick
+        for k, v in value.items():
+            if isinstance(v, list) and len(v) > max_items:
+                out[k] = [compact(x, local_tick, max_items=max_items) for x in _trim_list(v, max_items)]
+                out[f"{k}_omitted"] = len(v) - max_items
+            else:
+                out[k] = compact(v, local_tick, max_items=max_items, key=k)
+        return out
+    if isinstance(value, list):
+        items = _trim_list(value, max_items) if len(value) > max_items else value
+        return [compact(x, tick, max_items=max_items, key=key) for x in items]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        if key is not None and key.lower() in PRICE_KEYS:
+            return _round_tick(value, tick)
+        if value.is_integer() and abs(value) < 1e15:
+            return int(value)
+        return float(f"{value:.4g}")
+    return value
+
+
+def _trim_list(items: list[Any], n: int) -> list[Any]:
+    """The last n items of a time series (the most recent), else the first n (ranked lists lead with the best)."""
+    first = items[0] if items else None
+    if isinstance(first, dict) and any(k in first for k in TIME_KEYS):
+        return items[-n:]
+    return items[:n]
+
+
+def _round_tick(value: float, tick: float) -> float:
+    decimals = max(0, -int(math.floor(math.log10(tick)))) if 0 < tick < 1 else 0
+    return round(round(value / tick) * tick, decimals)
+
+
+def _find_tick(raw: Any) -> float:
+    if isinstance(raw, dict):
+        t = raw.get("tick")
+        if isinstance(t, (int, float)) and not isinstance(t, bool) and t > 0:
+            return float(t)
+    return 0.01
+
+
+def _fit(payload: dict[str, Any]) -> str:
+    """Serialise compactly; shrink lists until the result fits MAX_RESULT_CHARS."""
+    text = json.dumps(payload, separators=(",", ":"), default=str)
+    items = MAX_ITEMS
+    while len(text) > MAX_RESULT_CHARS and items > 1:
+        items //= 2
+        payload = {**payload, "result": compact(payload["result"], max_items=items)}
+        text = json.dumps(payload, separators=(",", ":"), default=str)
+    if len(text) > MAX_RESULT_CHARS:
+        slim = {k: v for k, v in payload.items() if k != "result"}
+        slim["result_truncated"] = "the result was too large to show; ask for something narrower"
+        text = json.dumps(slim, separators=(",", ":"), default=str)
+    return text
+
+
+def _numbers(value: Any) -> list[float]:
+    out: list[float] = []
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+            out.append(float(v))
+    return out
+
+
+def _error(call_id: str, name: str, message: str) -> ToolResult:
+    content = json.dumps({"ok": False, "error": message[:500]}, separators=(",", ":"))
+    return ToolResult(call_id, name, False, content)
+
+
+def _invocation(cmd: Command, parsed: Any) -> str:
+    """A readable `/name key=value` line for logs and the reply's data (what actually ran)."""
+    parts = [f"/{cmd.name}"]
+    for k, v in parsed.model_dump(mode="json").items():
+        if v in (None, [], ""):
+            continue
+        if isinstance(v, list):
+            v = ",".join(str(x) for x in v)
+        parts.append(f"{k}={v}")
+    return " ".join(parts)
+
+
+def as_of_of(results: list[ToolResult]) -> datetime | None:
+    """The oldest as_of among successful results (the reply is only as fresh as its stalest input)."""
+    stamps = [r.reply.as_of for r in results if r.ok and r.reply is not None and r.reply.as_of is not None]
+    return min(stamps) if stamps else None

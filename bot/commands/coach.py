@@ -1,0 +1,46 @@
+"""/ask and /reset: reach the coach explicitly from any chat surface, and make it forget."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from analytics.errors import UserError
+from bot.context import Ctx
+from bot.registry import MAX_TEXT, command
+from bot.reply import Reply
+
+
+class AskArgs(BaseModel):
+    text: str = Field(
+        min_length=1, max_length=MAX_TEXT, description="your question in plain words",
+        json_schema_extra={"greedy": True},
+    )
+
+
+class ResetArgs(BaseModel):
+    pass
+
+
+@command(
+    "ask", "Ask the coach in plain words (the LLM when configured, else simple phrasings).", AskArgs, tool=False,
+    examples=("/ask plan TSLA swing", "/ask what's the IV on NVDA?"),
+)
+async def ask(ctx: Ctx, a: AskArgs) -> Reply:
+    text = a.text.strip()
+    if text.startswith("/"):
+        raise UserError("/ask takes plain words; run commands directly, e.g. /quote TSLA")
+    handler = ctx.services.extras.get("free_text")
+    if handler is None:
+        from bot.intents import IntentParser
+
+        handler = IntentParser()
+    return await handler(ctx, text)
+
+
+@command("reset", "Make the coach forget this conversation (here, for you only).", ResetArgs, tool=False, examples=("/reset",))
+async def reset(ctx: Ctx, a: ResetArgs) -> Reply:
+    from bot.agent import memory
+
+    n = await memory.reset(ctx)
+    body = f"Forgot {n} message{'s' if n != 1 else ''} of our conversation here." if n else "Nothing to forget here."
+    return Reply(title="Conversation reset", body=body, severity="success", ephemeral=True, data={"deleted": n})
