@@ -1,0 +1,461 @@
+"""The Discord surface: every registry command as a slash command, replies as embeds + chart + buttons.
+
+- Slash commands and their options come from `Command.arg_specs()`: types, descriptions,
+  ranges, choices; symbol options autocomplete from the caller's watchlist and recent
+  symbols; multi-word commands become groups (`/watch add`).
+- A command validates its arguments (errors answered privately at once), defers, runs
+  through `bot.dispatch` (errors become short replies, bugs a reference id) and sends the
+  reply as follow-ups: embeds, the chart shown in the embed, and buttons.
+- Buttons are `DynamicItem`s whose custom id carries the invocation (`coach:/track P-1`),
+  so they keep working after a restart.
+- DMs and messages that mention the bot go to the coach (`run_text`: commands or free text).
+- `DISCORD_API_BASE` / `DISCORD_GATEWAY_URL` point the library at another server (tests use
+  a loopback fake).
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+import re
+from typing import Any, Literal, Optional
+
+import discord
+import structlog
+import yarl
+from annotated_types import Ge, Gt, Le, Lt
+from discord import app_commands
+from pydantic import BaseModel
+
+from analytics.errors import UserError
+from analytics.intervals import INTERVALS
+from bot.context import Ctx, Identity, Services
+from bot.dispatch import invoke, parse_invocation, run_text
+from bot.ratelimit import RateLimiter
+from bot.registry import REGISTRY, ArgSpec, Command, Registry
+from bot.reply import Action, Reply
+from bot.surfaces.identity import discord_identity
+from bot.surfaces.render_discord import CUSTOM_ID_PREFIX, DiscordMessage, render
+from bot.surfaces.symbols import SYMBOL_FIELDS, RecentSymbols, suggestions, symbols_in
+
+log = structlog.get_logger("coach.discord")
+
+DEFAULT_API_BASE = "https://discord.com/api/v10"
+DEFAULT_GATEWAY = "wss://gateway.discord.gg/"
+
+BUTTON_STYLES = {
+    "primary": discord.ButtonStyle.primary,
+    "secondary": discord.ButtonStyle.secondary,
+    "success": discord.ButtonStyle.success,
+    "danger": discord.ButtonStyle.danger,
+}
+
+
+def configure_endpoints(api_base: str | None, gateway_url: str | None) -> None:
+    """Point discord.py's REST routes and gateway at the given URLs (the real Discord when unset)."""
+    discord.http.Route.BASE = (api_base or DEFAULT_API_BASE).rstrip("/")
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url or DEFAULT_GATEWAY)
+
+
+# --- buttons ------------------------------------------------------------------------------
+
+
+class RunButton(discord.ui.DynamicItem[discord.ui.Button], template=re.escape(CUSTOM_ID_PREFIX) + r"(?P<invocation>/.+)"):
+    """A button that runs the command invocation stored in its custom id, for whoever clicks it."""
+
+    def __init__(self, invocation: str, label: str = "Run", style: discord.ButtonStyle = discord.ButtonStyle.secondary) -> None:
+        super().__init__(discord.ui.Button(label=label[:80], style=style, custom_id=CUSTOM_ID_PREFIX + invocation))
+        self.invocation = invocation
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /) -> "RunButton":
+        return cls(match["invocation"], label=item.label or "Run", style=item.style)
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        surface = getattr(interaction.client, "coach_surface", None)
+        if surface is None:  # a client without the surface (should not happen): say so instead of failing silently
+            await interaction.response.send_message("This button is not available right now.", ephemeral=True)
+            return
+        await surface.on_button(interaction, self.invocation)
+
+
+def make_view(actions: list[Action]) -> discord.ui.View | None:
+    """A persistent view with one RunButton per action, or None when there are no actions."""
+    if not actions:
+        return None
+    view = discord.ui.View(timeout=None)
+    for a in actions:
+        view.add_item(RunButton(a.command, label=a.label, style=BUTTON_STYLES.get(a.style, discord.ButtonStyle.secondary)))
+    return view
+
+
+def message_kwargs(m: DiscordMessage) -> dict[str, Any]:
+    """Keyword arguments for discord.py's send methods (`Messageable.send`, `Webhook.send`)."""
+    kw: dict[str, Any] = {"allowed_mentions": discord.AllowedMentions.none()}
+    if m.content:
+        kw["content"] = m.content
+    if m.embeds:
+        kw["embeds"] = [discord.Embed.from_dict(e) for e in m.embeds]
+    if m.files:
+        kw["files"] = [discord.File(io.BytesIO(a.data), filename=a.filename, description=a.description or None) for a in m.files]
+    view = make_view(m.actions)
+    if view is not None:
+        kw["view"] = view
+    return kw
+
+
+# --- the client ----------------------------------------------------------------------------
+
+
+class CoachClient(discord.Client):
+    """discord.Client with the command tree, persistent buttons and the coach on DMs/mentions."""
+
+    def __init__(self, surface: "DiscordSurface", **options: Any) -> None:
+        intents = options.pop("intents", None) or discord.Intents.default()
+        # DMs and mentions carry their content without the privileged message_content intent
+        intents.message_content = False
+        intents.members = False
+        intents.presences = False
+        options.setdefault("chunk_guilds_at_startup", False)
+        super().__init__(intents=intents, **options)
+        self.coach_surface = surface
+        self.tree = app_commands.CommandTree(self)
+
+    async def setup_hook(self) -> None:
+        self.add_dynamic_items(RunButton)
+        await self.coach_surface.sync_commands()
+
+    async def on_message(self, message: discord.Message) -> None:
+        await self.coach_surface.on_message(message)
+
+
+class DiscordSurface:
+    """Serves the registry on Discord; `start(token)` runs until `close()`."""
+
+    def __init__(
+        self,
+        services: Services,
+        *,
+        registry: Registry = REGISTRY,
+        limiter: RateLimiter | None = None,
+        guild_id: int | None = None,
+        sync: bool = True,
+        **client_options: Any,
+    ) -> None:
+        settings = services.settings
+        configure_endpoints(settings.discord_api_base, settings.discord_gateway_url)
+        self.services = services
+        self.registry = registry
+        self.limiter = limiter or RateLimiter(settings.coach_rate_per_minute)
+        self.guild_id = guild_id if guild_id is not None else settings.discord_guild_id
+        self.sync = sync
+        self.recent = RecentSymbols()
+        self.client = CoachClient(self, **client_options)
+        self.tree = self.client.tree
+        self.tree.on_error = self._on_tree_error  # type: ignore[method-assign]
+        build_tree(self.tree, registry, self)
+
+    # lifecycle
+
+    async def start(self, token: str | None = None) -> None:
+        """Log in, connect and serve until closed."""
+        tok = token or (self.services.settings.discord_token.get_secret_value() if self.services.settings.discord_token else None)
+        if not tok:
+            from analytics.errors import ConfigError
+
+            raise ConfigError("DISCORD_TOKEN is not set")
+        await self.client.start(tok)
+
+    async def close(self) -> None:
+        if not self.client.is_closed():
+            await self.client.close()
+
+    async def sync_commands(self) -> None:
+        """Publish the slash commands: to DISCORD_GUILD_ID (instant, for development) or globally."""
+        if not self.sync:
+            return
+        try:
+            if self.guild_id:
+                guild = discord.Object(id=self.guild_id)
+                self.tree.copy_global_to(guild=guild)
+                synced = await self.tree.sync(guild=guild)
+            else:
+                synced = await self.tree.sync()
+            log.info("discord_commands_synced", count=len(synced), guild=self.guild_id)
+        except discord.HTTPException as exc:
+            # stale commands still work; the operator sees why the update failed
+            log.error("discord_command_sync_failed", status=exc.status, error=str(exc.text)[:200], guild=self.guild_id)
+
+    # requests
+
+    def ctx_for(self, ident: Identity) -> Ctx:
+        return Ctx(services=self.services, identity=ident)
+
+    async def on_slash(self, interaction: discord.Interaction, cmd: Command, options: dict[str, Any]) -> None:
+        """A slash command: check, defer, run, follow up."""
+        ident = interaction_identity(interaction)
+        ctx = self.ctx_for(ident)
+        values = option_values(cmd, options)
+        try:
+            args = cmd.validate(values)
+        except UserError as exc:
+            await self._answer_now(interaction, Reply.error(exc.message))
+            return
+        await self._run_and_follow_up(interaction, ctx, cmd, args)
+
+    async def on_button(self, interaction: discord.Interaction, invocation: str) -> None:
+        """A button click: run its invocation for the person who clicked."""
+        ident = interaction_identity(interaction)
+        ctx = self.ctx_for(ident)
+        try:
+            cmd, args = parse_invocation(invocation, self.registry)
+        except UserError as exc:
+            await self._answer_now(interaction, Reply.error(exc.message))
+            return
+        await self._run_and_follow_up(interaction, ctx, cmd, args)
+
+    async def _run_and_follow_up(self, interaction: discord.Interaction, ctx: Ctx, cmd: Command, args: BaseModel) -> None:
+        wait = self.limiter.take((ctx.identity.platform, ctx.identity.tenant, ctx.identity.user))
+        if wait:
+            await self._answer_now(interaction, Reply.error(self.limiter.message(wait), title="Slow down"))
+            return
+        if cmd.admin and not ctx.identity.is_admin:
+            await self._answer_now(interaction, Reply.error(f"/{cmd.name} is for members with Manage Server only"))
+            return
+        try:
+            await interaction.response.defer(thinking=True)
+        except discord.HTTPException as exc:  # the interaction expired or was answered elsewhere; nothing to reply to
+            log.warning("discord_defer_failed", status=exc.status, request_id=ctx.request_id, command=cmd.name)
+            return
+        reply = await invoke(ctx, cmd, args)
+        if reply.severity != "error":
+            self.recent.add(ctx.identity, symbols_in(args))
+        await self._follow_up(interaction, reply, ctx)
+
+    async def _answer_now(self, interaction: discord.Interaction, reply: Reply) -> None:
+        """An immediate (ephemeral when possible) response, before any deferral."""
+        messages = render(reply, buttons=False)
+        kw = message_kwargs(messages[0])
+        try:
+            await interaction.response.send_message(ephemeral=True, **kw)
+        except discord.HTTPException as exc:
+            log.warning("discord_answer_failed", status=exc.status)
+
+    async def _follow_up(self, interaction: discord.Interaction, reply: Reply, ctx: Ctx) -> None:
+        try:
+            for m in render(reply):
+                await interaction.followup.send(wait=True, ephemeral=reply.ephemeral, **message_kwargs(m))
+        except discord.HTTPException as exc:
+            log.error("discord_send_failed", status=exc.status, error=str(exc.text)[:300], request_id=ctx.request_id)
+            try:
+                await interaction.followup.send(f"something went wrong sending the reply (ref {ctx.request_id})", ephemeral=True)
+            except discord.HTTPException:
+                pass
+
+    async def on_message(self, message: discord.Message) -> None:
+        """DMs and mentions: the text goes to the coach (a /command or free text)."""
+        me = self.client.user
+        if message.author.bot or message.webhook_id is not None or me is None or message.author.id == me.id:
+            return
+        dm = message.guild is None
+        mentioned = any(u.id == me.id for u in message.mentions)
+        if not (dm or mentioned):
+            return
+        text = re.sub(rf"<@!?{me.id}>", " ", message.content or "").strip()
+        ident = message_identity(message)
+        ctx = self.ctx_for(ident)
+        wait = self.limiter.take((ident.platform, ident.tenant, ident.user))
+        try:
+            if wait:
+                await message.channel.send(self.limiter.message(wait))
+                return
+            if not text:
+                text = "/help"
+            async with message.channel.typing():
+                reply = await run_text(ctx, text, registry=self.registry)
+            for i, m in enumerate(render(reply)):
+                kw = message_kwargs(m)
+                if i == 0 and not dm:
+                    kw["reference"] = message.to_reference(fail_if_not_exists=False)
+                await message.channel.send(**kw)
+        except discord.HTTPException as exc:
+            log.error("discord_send_failed", status=exc.status, error=str(exc.text)[:300], request_id=ctx.request_id)
+
+    async def autocomplete_symbols(self, interaction: discord.Interaction, current: str, *, many: bool) -> list[app_commands.Choice[str]]:
+        """Up to 25 symbol choices; for a list option the last word is completed."""
+        ident = interaction_identity(interaction)
+        head, last = "", current
+        if many:
+            parts = re.split(r"([,\s]+)", current)
+            head, last = "".join(parts[:-1]), parts[-1]
+        try:
+            found = await suggestions(self.ctx_for(ident), self.recent, last)
+        except Exception:  # autocomplete is a convenience: never let it break typing
+            log.exception("discord_autocomplete_failed")
+            return []
+        return [app_commands.Choice(name=(head + s)[:100], value=(head + s)[:100]) for s in found]
+
+    async def _on_tree_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        from bot.context import new_request_id
+
+        ref = new_request_id()
+        log.error("discord_command_error", request_id=ref, error=repr(error), exc_info=error)
+        msg = f"something went wrong (ref {ref})"
+        try:
+            if interaction.response.is_done():
+                await interaction.followup.send(msg, ephemeral=True)
+            else:
+                await interaction.response.send_message(msg, ephemeral=True)
+        except discord.HTTPException:
+            pass
+
+
+# --- identity -------------------------------------------------------------------------------
+
+
+def interaction_identity(interaction: discord.Interaction) -> Identity:
+    """Identity of the person behind an interaction (slash command, button, autocomplete)."""
+    perms = interaction.permissions
+    return discord_identity(
+        guild_id=interaction.guild_id,
+        user_id=interaction.user.id,
+        channel_id=interaction.channel_id,
+        display_name=interaction.user.display_name,
+        manage_guild=bool(perms.manage_guild or perms.administrator),
+    )
+
+
+def message_identity(message: discord.Message) -> Identity:
+    """Identity of a message's author."""
+    author = message.author
+    perms = getattr(author, "guild_permissions", None)
+    return discord_identity(
+        guild_id=message.guild.id if message.guild else None,
+        user_id=author.id,
+        channel_id=message.channel.id,
+        display_name=author.display_name,
+        manage_guild=bool(perms and (perms.manage_guild or perms.administrator)),
+    )
+
+
+# --- slash commands from the registry ----------------------------------------------------------
+
+
+def option_values(cmd: Command, options: dict[str, Any]) -> dict[str, Any]:
+    """Discord option values as the argument model expects them (lists split, unset options left to defaults)."""
+    specs = {s.name: s for s in cmd.arg_specs()}
+    values: dict[str, Any] = {}
+    for name, v in options.items():
+        if v is None:
+            continue
+        spec = specs.get(name)
+        if spec is not None and spec.kind == "list" and isinstance(v, str):
+            v = [p for p in re.split(r"[,\s]+", v) if p]
+        values[name] = v
+    return values
+
+
+def _bounds(cmd: Command, name: str) -> tuple[float | None, float | None]:
+    lo = hi = None
+    for m in cmd.args.model_fields[name].metadata:
+        if isinstance(m, Ge):
+            lo = m.ge
+        elif isinstance(m, Gt):
+            lo = m.gt
+        elif isinstance(m, Le):
+            hi = m.le
+        elif isinstance(m, Lt):
+            hi = m.lt
+    return lo, hi
+
+
+def _annotation(cmd: Command, spec: ArgSpec) -> Any:
+    if spec.kind == "boolean":
+        return bool
+    if spec.kind in ("integer", "number"):
+        base = int if spec.kind == "integer" else float
+        lo, hi = _bounds(cmd, spec.name)
+        if lo is None and hi is None:
+            return base
+        cast = (lambda x: None if x is None else base(x))
+        return app_commands.Range[base, cast(lo), cast(hi)]
+    if spec.choices and len(spec.choices) <= 25:
+        return Literal.__getitem__(tuple(spec.choices))
+    return str
+
+
+def _description(spec: ArgSpec) -> str:
+    d = spec.description or spec.name
+    if spec.kind == "list":
+        d += " (space or comma separated)"
+    return d[:100]
+
+
+def make_command(cmd: Command, surface: DiscordSurface) -> app_commands.Command:
+    """One app command whose options mirror the argument model."""
+
+    async def callback(interaction: discord.Interaction, **options: Any) -> None:
+        await surface.on_slash(interaction, cmd, options)
+
+    params = [inspect.Parameter("interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=discord.Interaction)]
+    descriptions: dict[str, str] = {}
+    autocomplete: dict[str, Any] = {}
+    for spec in cmd.arg_specs()[:25]:
+        ann = _annotation(cmd, spec)
+        default = inspect.Parameter.empty if spec.required else None
+        if not spec.required:
+            ann = Optional[ann]
+        params.append(inspect.Parameter(spec.name, inspect.Parameter.KEYWORD_ONLY, annotation=ann, default=default))
+        descriptions[spec.name] = _description(spec)
+        if spec.name in SYMBOL_FIELDS and spec.kind in ("string", "list") and not spec.choices:
+            autocomplete[spec.name] = _symbol_autocomplete(surface, many=spec.kind == "list")
+        elif spec.choices and len(spec.choices) > 25:
+            autocomplete[spec.name] = _choice_autocomplete(spec.choices)
+        elif spec.name == "interval" and spec.kind == "string":
+            # free text (any common spelling is accepted), with the canonical tokens suggested
+            autocomplete[spec.name] = _choice_autocomplete(INTERVALS)
+    callback.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    callback.__discord_app_commands_param_description__ = descriptions  # type: ignore[attr-defined]
+    if autocomplete:
+        callback.__discord_app_commands_param_autocomplete__ = autocomplete  # type: ignore[attr-defined]
+    command = app_commands.Command(name=cmd.path[-1], description=(cmd.summary or cmd.name)[:100], callback=callback)
+    if cmd.admin and not cmd.group:
+        # hidden from members without Manage Server by default (server admins can change it); still checked on use
+        command.default_permissions = discord.Permissions(manage_guild=True)
+    return command
+
+
+def _symbol_autocomplete(surface: DiscordSurface, *, many: bool):  # noqa: ANN202
+    async def ac(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        return await surface.autocomplete_symbols(interaction, current, many=many)
+
+    return ac
+
+
+def _choice_autocomplete(choices: tuple[str, ...]):  # noqa: ANN202
+    async def ac(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        cur = current.lower()
+        return [app_commands.Choice(name=c, value=c) for c in choices if cur in c.lower()][:25]
+
+    return ac
+
+
+def build_tree(tree: app_commands.CommandTree, registry: Registry, surface: DiscordSurface) -> None:
+    """Add every registry command to `tree`: single words at the top, `group sub` under a group."""
+    groups = registry.groups()
+    for name, subs in groups.items():
+        group = app_commands.Group(name=name, description=f"/{name}: " + ", ".join(c.path[1] for c in subs)[:90])
+        if all(c.admin for c in subs):
+            group.default_permissions = discord.Permissions(manage_guild=True)
+        for c in subs[:25]:
+            group.add_command(make_command(c, surface))
+        if len(subs) > 25:
+            log.warning("discord_group_too_large", group=name, dropped=[c.name for c in subs[25:]])
+        tree.add_command(group)
+    for c in registry.all():
+        if c.group:
+            continue
+        if c.name in groups:
+            log.warning("discord_command_shadowed_by_group", command=c.name)
+            continue
+        tree.add_command(make_command(c, surface))

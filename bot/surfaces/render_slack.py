@@ -1,0 +1,144 @@
+"""Render a Reply as Slack Block Kit messages (header, sections, fields, context, actions) within Slack's limits.
+
+Files are not part of the blocks: the Slack surface uploads them with `files_upload_v2`
+next to the message. Anything that does not fit one message (50 blocks) continues in the next.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.reply import Action, Reply
+from bot.surfaces import split as L
+
+MARKERS = {"long": ":large_green_circle:", "short": ":red_circle:", "error": ":x:", "warning": ":warning:", "success": ":white_check_mark:"}
+
+#: action_id prefix of buttons that run a command; the button value is the invocation.
+ACTION_PREFIX = "coach_run"
+
+
+@dataclass
+class SlackMessage:
+    """One chat.postMessage worth of content: fallback text and blocks."""
+
+    text: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+
+
+def mrkdwn(text: str) -> str:
+    """Markdown as Slack mrkdwn: escaped &<>, *bold*, <url|links>, headings as bold; code left alone."""
+    out: list[str] = []
+    in_fence = False
+    for line in text.split("\n"):
+        if line.strip().startswith("```"):
+            in_fence = not in_fence
+            out.append(line)
+            continue
+        line = line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        if in_fence:
+            out.append(line)
+            continue
+        parts = re.split(r"(`[^`]*`)", line)  # leave inline code untouched
+        for i in range(0, len(parts), 2):
+            p = parts[i]
+            p = re.sub(r"\*\*(.+?)\*\*", r"*\1*", p)
+            p = re.sub(r"__(.+?)__", r"_\1_", p)
+            p = re.sub(r"\[([^\]]+)\]\((https?://[^)\s]+)\)", r"<\2|\1>", p)
+            p = re.sub(r"^#{1,6}\s+(.*)$", r"*\1*", p)
+            parts[i] = p
+        out.append("".join(parts))
+    return "\n".join(out)
+
+
+def plain(text: str) -> str:
+    """Text for a plain_text element: markdown emphasis removed."""
+    return re.sub(r"(\*\*|__|`)", "", text)
+
+
+def action_buttons(actions: list[Action]) -> tuple[list[dict[str, Any]], list[Action]]:
+    """Button elements for actions that fit, and the actions that must be listed as text."""
+    elements: list[dict[str, Any]] = []
+    overflow: list[Action] = []
+    for i, a in enumerate(actions):
+        if len(a.command) > L.SLACK_BUTTON_VALUE or len(elements) >= L.SLACK_BUTTONS_PER_ACTIONS:
+            overflow.append(a)
+            continue
+        label, _ = L.clip(plain(a.label) or a.command, L.SLACK_BUTTON_TEXT)
+        el: dict[str, Any] = {
+            "type": "button",
+            "action_id": f"{ACTION_PREFIX}_{i}",
+            "text": {"type": "plain_text", "text": label, "emoji": True},
+            "value": a.command,
+        }
+        if a.style in ("primary", "danger"):
+            el["style"] = a.style
+        elif a.style == "success":
+            el["style"] = "primary"
+        elements.append(el)
+    return elements, overflow
+
+
+def render(reply: Reply, *, tz: str = "America/New_York", extra_context: str = "") -> list[SlackMessage]:
+    """The messages that show `reply`: header first, actions and context on the last."""
+    blocks: list[dict[str, Any]] = []
+    marker = MARKERS.get(reply.direction or "", "") or MARKERS.get(reply.severity, "")
+    title = f"{marker} {plain(reply.title)}".strip() if marker else plain(reply.title)
+    head, rest = L.clip(title or " ", L.SLACK_HEADER)
+    blocks.append({"type": "header", "text": {"type": "plain_text", "text": head, "emoji": True}})
+    body = mrkdwn(reply.body or "")
+    if rest:
+        body = f"*{mrkdwn(reply.title)}*\n{body}".strip()
+    for chunk in L.split_text(body, L.SLACK_SECTION_TEXT):
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": chunk}})
+
+    field_texts: list[str] = []
+    for f in reply.fields:
+        label = f"*{mrkdwn(f.name)}*\n"
+        room = L.SLACK_FIELD_TEXT - len(label) - 12
+        for i, part in enumerate(L.split_text(mrkdwn(f.value) or " ", room) or [" "]):
+            field_texts.append((label if i == 0 else f"*{mrkdwn(f.name)} (cont.)*\n") + part)
+    for i in range(0, len(field_texts), L.SLACK_FIELDS_PER_SECTION):
+        group = field_texts[i: i + L.SLACK_FIELDS_PER_SECTION]
+        blocks.append({"type": "section", "fields": [{"type": "mrkdwn", "text": t} for t in group]})
+
+    tail: list[dict[str, Any]] = []
+    elements, overflow = action_buttons(reply.actions)
+    if overflow:
+        listed = "More: " + " · ".join(f"{mrkdwn(a.label)}: `{a.command}`" for a in overflow)
+        for chunk in L.split_text(listed, L.SLACK_SECTION_TEXT):
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": chunk}})
+    if elements:
+        tail.append({"type": "actions", "block_id": "coach_actions", "elements": elements})
+    context = " · ".join(p for p in (reply.footer(tz), extra_context) if p)
+    if context:
+        ctx_text, _ = L.clip(context, L.SLACK_CONTEXT_TEXT)
+        tail.append({"type": "context", "elements": [{"type": "mrkdwn", "text": ctx_text}]})
+
+    fallback = fallback_text(reply)
+    messages: list[SlackMessage] = []
+    current: list[dict[str, Any]] = []
+    for b in blocks:
+        if len(current) >= L.SLACK_BLOCKS:
+            messages.append(SlackMessage(text=fallback, blocks=current))
+            current = []
+        current.append(b)
+    if len(current) + len(tail) > L.SLACK_BLOCKS:
+        messages.append(SlackMessage(text=fallback, blocks=current))
+        current = []
+    current.extend(tail)
+    messages.append(SlackMessage(text=fallback, blocks=current))
+    if len(messages) > 1:
+        for n, m in enumerate(messages[1:], 2):
+            m.text = f"{fallback} ({n}/{len(messages)})"
+    return messages
+
+
+def fallback_text(reply: Reply) -> str:
+    """The notification text Slack shows where blocks are not rendered."""
+    text = plain(reply.title)
+    if reply.body:
+        text += " — " + reply.body.replace("```", "").strip()
+    clipped, _ = L.clip(text, L.SLACK_FALLBACK_TEXT)
+    return clipped

@@ -1,0 +1,110 @@
+"""Fixtures that run the real discord.py and slack-bolt against loopback fakes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+
+import pytest
+from PIL import Image
+from pydantic import BaseModel, Field
+
+from bot.args import SymbolArg
+from bot.registry import REGISTRY, Registry
+from bot.reply import Action, Attachment, Reply, ReplyField
+from tests.fakes.discord_fake import DiscordFake
+
+
+def png_bytes(w: int = 64, h: int = 48) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (w, h), (20, 120, 200)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+class SymArgs(BaseModel):
+    symbol: SymbolArg = Field(description="ticker")
+
+
+class NoArgs(BaseModel):
+    pass
+
+
+class SizeArgs(BaseModel):
+    size: int = Field(9000, ge=1, le=200_000, description="body length")
+    fields: int = Field(40, ge=0, le=200, description="number of fields")
+    actions: int = Field(3, ge=0, le=40, description="number of actions")
+
+
+def extended_registry() -> Registry:
+    """The real commands plus a few that produce the shapes surfaces must render (chart, long, failing, admin)."""
+    reg = Registry(commands=dict(REGISTRY.commands))
+
+    @reg.command("chartdemo", "A reply with a chart and buttons.", SymArgs, tool=False)
+    async def chartdemo(ctx, a: SymArgs) -> Reply:
+        return Reply(
+            title=f"{a.symbol} long setup", body="Entry on a reclaim of VWAP.", direction="long",
+            fields=[ReplyField(name="Entry", value="101.20"), ReplyField(name="Stop", value="99.80")],
+            attachments=[Attachment(filename="chart.png", data=png_bytes(), description="plan chart")],
+            actions=[Action(label="Quote", command=f"/quote {a.symbol}", style="primary"),
+                     Action(label="Watch", command=f"/watch add {a.symbol}")],
+            sources=["bars: sim"], as_of=ctx.now(), data={"symbol": a.symbol},
+        )
+
+    @reg.command("longreply", "A reply longer than any single message.", SizeArgs, tool=False)
+    async def longreply(ctx, a: SizeArgs) -> Reply:
+        words = " ".join(f"w{i}" for i in range(a.size // 6))
+        return Reply(
+            title="Long " + "T" * 300, body=words,
+            fields=[ReplyField(name=f"F{i}", value=f"value-{i} " + "x" * 900) for i in range(a.fields)],
+            actions=[Action(label=f"A{i}", command=f"/quote SYM{i}") for i in range(a.actions)],
+            sources=["test"], as_of=ctx.now(),
+        )
+
+    @reg.command("boom", "Always fails with a bug.", NoArgs, tool=False)
+    async def boom(ctx, a: NoArgs) -> Reply:
+        raise RuntimeError("internal detail that must not leak")
+
+    @reg.command("adminonly", "Only for admins.", NoArgs, tool=False, admin=True)
+    async def adminonly(ctx, a: NoArgs) -> Reply:
+        return Reply(title="admin ok", data={"tenant": ctx.identity.tenant})
+
+    return reg
+
+
+@pytest.fixture
+async def discord_fake():
+    fake = await DiscordFake().start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def start_discord(services, discord_fake):
+    """Start a DiscordSurface, logged in and READY against the fake; returns it. Closed at teardown."""
+    from bot.surfaces.discord import DiscordSurface
+
+    services.settings = services.settings.model_copy(update={
+        "discord_api_base": discord_fake.api_base,
+        "discord_gateway_url": discord_fake.gateway_url,
+        "discord_guild_id": int(discord_fake.guild_id),
+    })
+    started: list[tuple[DiscordSurface, asyncio.Task]] = []
+
+    async def start(**kw) -> DiscordSurface:
+        kw.setdefault("registry", extended_registry())
+        surface = DiscordSurface(services, guild_ready_timeout=0.05, **kw)
+        task = asyncio.create_task(surface.start("fake-token"))
+        ready = asyncio.create_task(surface.client.wait_until_ready())
+        done, _ = await asyncio.wait({task, ready}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            task.result()
+        assert ready in done, "discord client did not become ready"
+        started.append((surface, task))
+        return surface
+
+    yield start
+    for surface, task in started:
+        await surface.close()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(task, 5)
