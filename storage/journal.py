@@ -42,6 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, deferred, mapped_column
 
 from analytics.errors import NotFoundError, UserError
+from analytics.outcomes import TradeOutcome
 from analytics.symbols import validate_symbol
 from storage.base import Base, Owned, utcnow
 from storage.identity import Owner
@@ -394,3 +395,143 @@ async def count_entries(session: AsyncSession, owner: Owner) -> int:
     return int(
         (await session.execute(select(func.count()).select_from(JournalEntry).where(*_owned(JournalEntry, owner)))).scalar_one()
     )
+
+
+# ---------------------------------------------------------------------------- plan outcomes
+
+
+def outcome_text(o: TradeOutcome) -> str:
+    """One line describing an outcome, as the automatic journal entry says it."""
+    head = f"{o.symbol} {o.strategy} {o.direction} plan {o.plan_id}"
+    if o.status == "no_entry":
+        why = "invalidated before entry" if any(e.kind == "invalidated" for e in o.events) else "entry never filled"
+        return f"{head}: {why}."
+    path = "T1 before the stop" if o.first == "t1" else ("stopped before T1" if o.first == "stop" else "neither T1 nor the stop")
+    hits = f", {o.targets_hit} target{'s' if o.targets_hit != 1 else ''} hit" if o.targets_hit else ""
+    r = f"{o.r_multiple:+.2f}R" if o.r_multiple is not None else "?R"
+    held = _duration(o.time_in_trade_s) if o.time_in_trade_s is not None else "?"
+    state = {"stop": "stopped out", "breakeven": "out at break-even", "target": "final target", "time": "time exit"}.get(
+        o.exit_reason or "", "still open"
+    )
+    return f"{head}: {path}{hits}; {state}, {r} in {held} (MAE {o.mae_r or 0:.2f}R, MFE {o.mfe_r or 0:.2f}R)."
+
+
+def _duration(seconds: float) -> str:
+    minutes = int(round(seconds / 60.0))
+    if minutes < 60:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours}h"
+
+
+async def record_outcome(
+    session: AsyncSession,
+    owner: Owner,
+    plan_id: str,
+    outcome: TradeOutcome | dict,
+    *,
+    journal: bool = True,
+) -> int:
+    """Store (insert or update) the outcome of the owner's plan `plan_id` and return the row id.
+
+    `outcome` is an `analytics.outcomes.TradeOutcome` (or its JSON dict), e.g. from
+    `analytics.outcomes.evaluate_plan(plan, bars)` once a tracked plan has ended. With
+    `journal=True` the first time the plan reaches a final state (closed, or never entered)
+    a `source="plan"` journal entry describes it, in the same transaction; recording the same
+    final outcome again does not journal it twice.
+    """
+    o = outcome if isinstance(outcome, TradeOutcome) else TradeOutcome.model_validate(outcome)
+    pid = clean_plan_id(plan_id) or o.plan_id
+    if pid != o.plan_id:
+        o = o.model_copy(update={"plan_id": pid})
+    row = (
+        await session.execute(
+            select(PlanOutcomeRow).where(
+                *_owned(PlanOutcomeRow, owner), PlanOutcomeRow.plan_id == pid, PlanOutcomeRow.version == o.version
+            )
+        )
+    ).scalar_one_or_none()
+    was_final = row is not None and row.status in ("closed", "no_entry")
+    values = dict(
+        symbol=o.symbol,
+        strategy=o.strategy[:48],
+        style=o.style,
+        direction=o.direction,
+        confidence=float(o.confidence),
+        status=o.status,
+        hit_t1=o.hit_t1,
+        targets_hit=o.targets_hit,
+        r_multiple=_num(o.r_multiple),
+        mae_r=_num(o.mae_r),
+        mfe_r=_num(o.mfe_r),
+        planned_at=o.planned_at,
+        entered_at=o.entered_at,
+        exited_at=o.exited_at,
+        time_in_trade_s=_num(o.time_in_trade_s),
+        data=_finite(o.model_dump(mode="json")),
+        updated_at=utcnow(),
+    )
+    if row is None:
+        row = PlanOutcomeRow(tenant_id=owner.tenant_id, owner_id=owner.user_id, plan_id=pid, version=o.version, **values)
+        session.add(row)
+    else:
+        for k, v in values.items():
+            setattr(row, k, v)
+    await session.flush()
+    if journal and o.status in ("closed", "no_entry") and not was_final:
+        await add_entry(
+            session,
+            owner,
+            symbol=o.symbol,
+            text=outcome_text(o),
+            plan_id=pid,
+            tags=["outcome", o.strategy.lower()[:MAX_TAG_LEN]] if _TAG.match(o.strategy.lower()) else ["outcome"],
+            source="plan",
+            data={"kind": "outcome", "version": o.version, "status": o.status, "exit_reason": o.exit_reason,
+                  "r": _num(o.r_multiple), "hit_t1": o.hit_t1, "confidence": o.confidence},
+        )
+    return row.id
+
+
+def _num(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+async def list_outcomes(
+    session: AsyncSession,
+    owner: Owner,
+    *,
+    strategy: str | None = None,
+    symbol: str | None = None,
+    since: datetime | None = None,
+    limit: int | None = None,
+) -> list[TradeOutcome]:
+    """The owner's recorded plan outcomes, oldest plan first, optionally for one strategy or symbol."""
+    q = select(PlanOutcomeRow.data).where(*_owned(PlanOutcomeRow, owner))
+    if strategy:
+        q = q.where(PlanOutcomeRow.strategy == strategy)
+    if symbol:
+        q = q.where(PlanOutcomeRow.symbol == validate_symbol(symbol))
+    if since is not None:
+        q = q.where(PlanOutcomeRow.planned_at >= since)
+    q = q.order_by(PlanOutcomeRow.planned_at, PlanOutcomeRow.id)
+    if limit is not None:
+        q = q.limit(limit)
+    out = []
+    for (data,) in await session.execute(q):
+        try:
+            out.append(TradeOutcome.model_validate(data))
+        except ValueError:  # a row written by an older shape: skip it rather than fail the scorecard
+            continue
+    return out
+
+
+async def outcome_strategies(session: AsyncSession, owner: Owner) -> list[str]:
+    """Strategy ids the owner has recorded outcomes for."""
+    rows = await session.execute(
+        select(PlanOutcomeRow.strategy).where(*_owned(PlanOutcomeRow, owner)).distinct().order_by(PlanOutcomeRow.strategy)
+    )
+    return [r[0] for r in rows]

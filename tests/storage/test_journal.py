@@ -97,3 +97,40 @@ async def test_migration_creates_what_the_models_declare(engine):
     for table in (journal.JournalEntry.__table__, journal.PlanOutcomeRow.__table__):
         declared = {c.name: c.nullable for c in table.columns}
         assert found[table.name] == declared, table.name
+
+
+def _outcome(plan_id="P-9", status="closed", r=1.5, version=1):
+    from datetime import datetime, timezone
+
+    from analytics.outcomes import TradeOutcome
+
+    t = datetime(2024, 3, 13, 15, 0, tzinfo=timezone.utc)
+    return TradeOutcome(
+        plan_id=plan_id, version=version, symbol="TSLA", strategy="orb", style="intraday", direction="long",
+        confidence=0.7, entry=100.0, stop=98.0, targets=[104.0], planned_at=t, status=status,
+        exit_reason="target" if status == "closed" else None, first="t1" if status == "closed" else None,
+        hit_t1=status == "closed", targets_hit=1 if status == "closed" else 0, r_multiple=r, mae_r=0.2, mfe_r=2.0,
+        entry_fill=100.0, entered_at=t, exited_at=t if status == "closed" else None, time_in_trade_s=2700.0,
+    )
+
+
+async def test_record_outcome_upserts_and_journals_the_final_state_once(sessionmaker):
+    a, b, _ = await _owners(sessionmaker)
+    async with sessionmaker() as s, s.begin():
+        await journal.record_outcome(s, a, "P-9", _outcome(status="open", r=0.4))
+    async with sessionmaker() as s, s.begin():
+        assert await journal.list_entries(s, a, source="plan") == []  # not final yet: nothing journaled
+        first_id = await journal.record_outcome(s, a, "P-9", _outcome())
+    async with sessionmaker() as s, s.begin():
+        again = await journal.record_outcome(s, a, "P-9", _outcome().model_dump(mode="json"))
+        assert again == first_id
+        entries = await journal.list_entries(s, a, source="plan")
+        assert len(entries) == 1
+        e = entries[0]
+        assert e.plan_id == "P-9" and e.symbol == "TSLA" and "outcome" in e.tags
+        assert "T1 before the stop" in e.text and "+1.50R" in e.text and "45m" in e.text
+        outs = await journal.list_outcomes(s, a)
+        assert len(outs) == 1 and outs[0].status == "closed" and outs[0].r_multiple == 1.5
+        assert await journal.list_outcomes(s, b) == []
+        assert await journal.list_outcomes(s, a, strategy="vwap") == []
+        assert await journal.outcome_strategies(s, a) == ["orb"]
