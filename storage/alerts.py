@@ -1,0 +1,692 @@
+"""Alerts, the delivery outbox, channel alert settings, tracked plans and runtime state.
+
+Everything a person owns (alerts, tracked plans) is scoped by tenant and owner; channel
+settings are scoped by tenant (they belong to the workspace, changed by its admins); the
+outbox carries its tenant so `/alerts status` shows one workspace only. The runtime reads
+across tenants because it serves all of them: those functions say so in their names
+(`runtime_*`) and never take user input.
+
+Times are stored in UTC. SQLite keeps no offset, so `UTCDateTime` converts on the way in
+and marks naive values as UTC on the way out; comparisons then agree on both databases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+    and_,
+    delete,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from analytics.errors import NotFoundError, UserError
+from storage.base import Base, Owned
+from storage.identity import Owner
+
+#: Live alerts one person may hold.
+MAX_ALERTS_PER_USER = 100
+#: Plans one person may track at once.
+MAX_TRACKED_PER_USER = 20
+
+
+class UTCDateTime(TypeDecorator):
+    """An aware UTC datetime on every database (SQLite stores it naive, we re-attach UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# ---------------------------------------------------------------------- models
+
+
+class Alert(Owned, Base):
+    """A person's alert: the condition, its options, where it was made, and its live state."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        Index("ix_alerts_status_updated", "status", "updated_at"),
+        Index("ix_alerts_owner_status", "tenant_id", "owner_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(24))
+    #: What the person typed: the level, the signed percent, the RSI threshold.
+    value: Mapped[float | None] = mapped_column(Float, default=None)
+    #: The compiled level the book watches (equals value for price levels).
+    level: Mapped[float] = mapped_column(Float)
+    reference: Mapped[float | None] = mapped_column(Float, default=None)
+    band: Mapped[float] = mapped_column(Float)
+    interval: Mapped[str | None] = mapped_column(String(8), default=None)
+    params: Mapped[dict] = mapped_column(JSON, default=dict)
+    direction: Mapped[str | None] = mapped_column(String(8), default=None)
+    plan_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    target_index: Mapped[int | None] = mapped_column(Integer, default=None)
+    repeat: Mapped[bool] = mapped_column(Boolean, default=False)
+    cooldown_s: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    session: Mapped[str] = mapped_column(String(12), default="regular")
+    note: Mapped[str] = mapped_column(String(500), default="")
+    #: active, fired (one-shot done) or expired.
+    status: Mapped[str] = mapped_column(String(12), default="active")
+    armed_up: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    armed_down: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    fire_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    last_price: Mapped[float | None] = mapped_column(Float, default=None)
+    platform: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str | None] = mapped_column(String(64), default=None)
+    #: The owner's platform user id (for the DM route).
+    user_ref: Mapped[str] = mapped_column(String(64))
+    active_from: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class OutboxRow(Base):
+    """One message to deliver to one destination; the idempotency key makes a redelivery recognisable."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("key", name="uq_outbox_key"),
+        Index("ix_outbox_status_channel", "status", "channel_key"),
+        Index("ix_outbox_tenant_status", "tenant_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(Integer, ForeignKey("tenants.id", ondelete="CASCADE"))
+    owner_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    key: Mapped[str] = mapped_column(String(200))
+    #: alert, plan, replan, test, digest.
+    kind: Mapped[str] = mapped_column(String(16))
+    destination: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(500))
+    #: Order is kept within one channel key (destination + target).
+    channel_key: Mapped[str] = mapped_column(String(540))
+    payload: Mapped[dict] = mapped_column(JSON)
+    #: pending, delivered, failed (gave up), digested (folded into a digest row).
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    #: Position in the channel's order; a digest takes its first member's place.
+    seq: Mapped[int | None] = mapped_column(Integer, default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(String(300), default=None)
+    digest_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    event_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class ChannelSettings(Base):
+    """Alert settings of one channel, or of the whole workspace (channel = ""). NULL fields inherit."""
+
+    __tablename__ = "channel_settings"
+    __table_args__ = (UniqueConstraint("tenant_id", "scope", "channel", name="uq_channel_settings_scope"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(Integer, ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    scope: Mapped[str] = mapped_column(String(12))
+    channel: Mapped[str] = mapped_column(String(64), default="")
+    alerts_enabled: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    #: Alert families allowed: any of price, indicator, plan. NULL inherits (default: all).
+    allowed_kinds: Mapped[list | None] = mapped_column(JSON, default=None)
+    #: channel, thread (one per symbol) or dm.
+    route: Mapped[str | None] = mapped_column(String(12), default=None)
+    #: Extra sinks: [{"kind": "discord_webhook"|"slack_webhook"|"webhook", "url": ...}].
+    webhooks: Mapped[list | None] = mapped_column(JSON, default=None)
+    updated_by: Mapped[int | None] = mapped_column(Integer, ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class TrackedPlan(Owned, Base):
+    """A plan followed live: the plan itself, its lifecycle state and where its updates go."""
+
+    __tablename__ = "tracked_plans"
+    __table_args__ = (
+        UniqueConstraint("owner_id", "plan_id", name="uq_tracked_plans_owner_plan"),
+        Index("ix_tracked_plans_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[str] = mapped_column(String(64))
+    symbol: Mapped[str] = mapped_column(String(16))
+    style: Mapped[str] = mapped_column(String(12))
+    plan: Mapped[dict] = mapped_column(JSON)
+    state: Mapped[dict] = mapped_column(JSON)
+    #: pending, triggered, stopped, exited, expired, invalidated, cancelled; proposed for an un-adopted re-plan.
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    platform: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str | None] = mapped_column(String(64), default=None)
+    user_ref: Mapped[str] = mapped_column(String(64))
+    #: After a stop-out: pending (a re-plan is being built), done, failed.
+    replan_status: Mapped[str | None] = mapped_column(String(12), default=None)
+    replan_of: Mapped[int | None] = mapped_column(Integer, default=None)
+    next_plan_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RuntimeState(Base):
+    """Service-level key/value state of the runtime: leader lease, feed cursor and health."""
+
+    __tablename__ = "runtime_state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+ACTIVE_TRACKED = ("pending", "triggered")
+
+
+# ---------------------------------------------------------------------- alerts (owner-scoped)
+
+
+def _owned(model: Any, owner: Owner) -> Any:
+    return and_(model.tenant_id == owner.tenant_id, model.owner_id == owner.user_id)
+
+
+async def count_active_alerts(session: AsyncSession, owner: Owner) -> int:
+    """How many live alerts the owner holds."""
+    q = select(func.count()).select_from(Alert).where(_owned(Alert, owner), Alert.status == "active")
+    return int((await session.execute(q)).scalar_one())
+
+
+async def create_alert(session: AsyncSession, owner: Owner, **fields: Any) -> Alert:
+    """Store a new alert for the owner, refusing one over the per-user maximum."""
+    if await count_active_alerts(session, owner) >= MAX_ALERTS_PER_USER:
+        raise UserError(f"you have {MAX_ALERTS_PER_USER} live alerts, the most allowed; remove some with /alert remove ID first")
+    now = fields.pop("now", None) or utcnow()
+    row = Alert(tenant_id=owner.tenant_id, owner_id=owner.user_id, created_at=now, updated_at=now,
+                active_from=fields.pop("active_from", now), **fields)
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def list_alerts(session: AsyncSession, owner: Owner, symbol: str | None = None, include_done: bool = False) -> list[Alert]:
+    """The owner's alerts, newest last; only live ones unless include_done."""
+    q = select(Alert).where(_owned(Alert, owner))
+    if symbol:
+        q = q.where(Alert.symbol == symbol)
+    if not include_done:
+        q = q.where(Alert.status == "active")
+    return list((await session.execute(q.order_by(Alert.id))).scalars())
+
+
+async def get_alert(session: AsyncSession, owner: Owner, alert_id: int) -> Alert:
+    """One of the owner's alerts, or NotFoundError (another owner's id is 'not found' too)."""
+    row = (await session.execute(select(Alert).where(_owned(Alert, owner), Alert.id == alert_id))).scalar_one_or_none()
+    if row is None:
+        raise NotFoundError(f"no alert #{alert_id} of yours; see /alert list")
+    return row
+
+
+async def remove_alerts(session: AsyncSession, owner: Owner, ids: Iterable[int] | None) -> list[int]:
+    """Delete the owner's alerts by id (all live ones when ids is None); returns the ids removed."""
+    q = select(Alert.id).where(_owned(Alert, owner))
+    if ids is None:
+        q = q.where(Alert.status == "active")
+    else:
+        q = q.where(Alert.id.in_(list(ids)))
+    found = [r[0] for r in await session.execute(q)]
+    if found:
+        await session.execute(delete(Alert).where(_owned(Alert, owner), Alert.id.in_(found)))
+    return found
+
+
+async def touch_alert(session: AsyncSession, row: Alert, now: datetime | None = None) -> None:
+    """Mark an edited alert so a running runtime reloads it."""
+    row.updated_at = now or utcnow()
+    await session.flush()
+
+
+# ---------------------------------------------------------------------- alerts (runtime)
+
+
+async def runtime_active_alerts(session: AsyncSession) -> list[Alert]:
+    """Every live alert of every tenant (the runtime loads its book from these)."""
+    return list((await session.execute(select(Alert).where(Alert.status == "active").order_by(Alert.id))).scalars())
+
+
+async def runtime_alerts_changed(session: AsyncSession, since: datetime) -> list[Alert]:
+    """Alerts of any status changed at or after `since` (the runtime syncs its book with these)."""
+    return list((await session.execute(select(Alert).where(Alert.updated_at >= since).order_by(Alert.id))).scalars())
+
+
+async def runtime_alert_ids(session: AsyncSession) -> set[int]:
+    """Ids of every live alert (to notice deletions)."""
+    return {r[0] for r in await session.execute(select(Alert.id).where(Alert.status == "active"))}
+
+
+async def runtime_alerts_by_id(session: AsyncSession, ids: Iterable[int]) -> dict[int, Alert]:
+    ids = list(ids)
+    if not ids:
+        return {}
+    return {a.id: a for a in (await session.execute(select(Alert).where(Alert.id.in_(ids)))).scalars()}
+
+
+async def runtime_save_state(
+    session: AsyncSession,
+    alert_id: int,
+    *,
+    armed_up: bool | None,
+    armed_down: bool | None,
+    fire_count: int,
+    last_fired_at: datetime | None,
+    status: str = "active",
+    last_price: float | None = None,
+    expect_fire_count: int | None = None,
+    now: datetime | None = None,
+) -> bool:
+    """Write an alert's live state; with `expect_fire_count`, only if no one else recorded this fire (returns False then)."""
+    values: dict[str, Any] = {
+        "armed_up": armed_up, "armed_down": armed_down, "fire_count": fire_count,
+        "last_fired_at": last_fired_at, "status": status, "updated_at": now or utcnow(),
+    }
+    if last_price is not None:
+        values["last_price"] = last_price
+    q = update(Alert).where(Alert.id == alert_id)
+    if expect_fire_count is not None:
+        q = q.where(Alert.fire_count == expect_fire_count, Alert.status == "active")
+    res = await session.execute(q.values(**values).execution_options(synchronize_session=False))
+    return (res.rowcount or 0) > 0
+
+
+async def runtime_mark_expired(session: AsyncSession, ids: Iterable[int], now: datetime | None = None) -> None:
+    ids = list(ids)
+    if ids:
+        await session.execute(
+            update(Alert).where(Alert.id.in_(ids), Alert.status == "active")
+            .values(status="expired", updated_at=now or utcnow()).execution_options(synchronize_session=False)
+        )
+
+
+# ---------------------------------------------------------------------- outbox
+
+
+@dataclass
+class NewMessage:
+    """A message to enqueue: who it belongs to, where it goes, what it says, and its idempotency key."""
+
+    tenant_id: int
+    key: str
+    kind: str
+    destination: str
+    target: str
+    payload: dict
+    owner_id: int | None = None
+    event_at: datetime | None = None
+
+
+def channel_key(destination: str, target: str) -> str:
+    """The ordering group of a destination + target."""
+    return f"{destination}|{target}"[:540]
+
+
+async def enqueue(session: AsyncSession, messages: Iterable[NewMessage], now: datetime | None = None) -> int:
+    """Insert messages into the outbox, skipping keys already there; returns how many were new."""
+    now = now or utcnow()
+    rows = [
+        {
+            "tenant_id": m.tenant_id, "owner_id": m.owner_id, "key": m.key[:200], "kind": m.kind,
+            "destination": m.destination, "target": m.target[:500], "channel_key": channel_key(m.destination, m.target),
+            "payload": m.payload, "status": "pending", "attempts": 0, "next_attempt_at": now,
+            "event_at": m.event_at or now, "created_at": now,
+        }
+        for m in messages
+    ]
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
+    stmt = dialect_insert(OutboxRow).values(rows).on_conflict_do_nothing(index_elements=["key"])
+    res = await session.execute(stmt)
+    return int(res.rowcount or 0) if res.rowcount and res.rowcount > 0 else 0
+
+
+_ORDER = func.coalesce(OutboxRow.seq, OutboxRow.id)
+
+
+async def outbox_heads(session: AsyncSession) -> list[OutboxRow]:
+    """The first pending row of every channel (the only one that may be sent: order per channel)."""
+    firsts = (
+        select(OutboxRow.channel_key, func.min(_ORDER).label("first"))
+        .where(OutboxRow.status == "pending")
+        .group_by(OutboxRow.channel_key)
+        .subquery()
+    )
+    q = select(OutboxRow).join(
+        firsts, and_(OutboxRow.channel_key == firsts.c.channel_key, _ORDER == firsts.c.first)
+    ).where(OutboxRow.status == "pending")
+    return list((await session.execute(q)).scalars())
+
+
+async def outbox_channel_queue(session: AsyncSession, key: str, limit: int) -> list[OutboxRow]:
+    """Pending rows of one channel in order."""
+    q = select(OutboxRow).where(OutboxRow.channel_key == key, OutboxRow.status == "pending").order_by(_ORDER).limit(limit)
+    return list((await session.execute(q)).scalars())
+
+
+async def outbox_mark_delivered(session: AsyncSession, row_id: int, now: datetime | None = None) -> None:
+    await session.execute(
+        update(OutboxRow).where(OutboxRow.id == row_id)
+        .values(status="delivered", delivered_at=now or utcnow(), last_error=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def outbox_mark_retry(session: AsyncSession, row_id: int, at: datetime, error: str, count_attempt: bool = True) -> None:
+    values: dict[str, Any] = {"next_attempt_at": at, "last_error": error[:300]}
+    if count_attempt:
+        values["attempts"] = OutboxRow.attempts + 1
+    await session.execute(update(OutboxRow).where(OutboxRow.id == row_id).values(**values).execution_options(synchronize_session=False))
+
+
+async def outbox_mark_failed(session: AsyncSession, row_id: int, error: str) -> None:
+    await session.execute(
+        update(OutboxRow).where(OutboxRow.id == row_id)
+        .values(status="failed", attempts=OutboxRow.attempts + 1, last_error=error[:300])
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def outbox_fold_digest(session: AsyncSession, members: list[OutboxRow], digest: NewMessage, now: datetime | None = None) -> int | None:
+    """Replace `members` (pending, same channel, in order) by one digest row placed where the first was; returns its id."""
+    first = members[0]
+    order = first.seq if first.seq is not None else first.id
+    inserted = await enqueue(session, [digest], now=now)
+    if not inserted:
+        return None
+    row = (await session.execute(select(OutboxRow).where(OutboxRow.key == digest.key[:200]))).scalar_one()
+    row.seq = order
+    ids = [m.id for m in members]
+    res = await session.execute(
+        update(OutboxRow).where(OutboxRow.id.in_(ids), OutboxRow.status == "pending")
+        .values(status="digested", digest_id=row.id).execution_options(synchronize_session=False)
+    )
+    if (res.rowcount or 0) != len(ids):
+        raise RuntimeError("outbox rows changed while folding a digest")
+    await session.flush()
+    return row.id
+
+
+@dataclass
+class ChannelHealth:
+    """Delivery figures of one destination channel, for /alerts status."""
+
+    destination: str
+    target: str
+    pending: int = 0
+    failed: int = 0
+    delivered: int = 0
+    retrying: int = 0
+    last_error: str | None = None
+    oldest_pending_at: datetime | None = None
+
+
+async def outbox_summary(session: AsyncSession, tenant_id: int) -> list[ChannelHealth]:
+    """Per destination channel of one tenant: pending, retrying, failed and delivered counts and the last error."""
+    q = (
+        select(
+            OutboxRow.destination, OutboxRow.target, OutboxRow.status,
+            func.count(), func.min(OutboxRow.created_at), func.max(OutboxRow.attempts),
+        )
+        .where(OutboxRow.tenant_id == tenant_id, OutboxRow.status != "digested")
+        .group_by(OutboxRow.destination, OutboxRow.target, OutboxRow.status)
+    )
+    out: dict[tuple[str, str], ChannelHealth] = {}
+    for dest, target, status, n, oldest, max_attempts in await session.execute(q):
+        h = out.setdefault((dest, target), ChannelHealth(dest, target))
+        if status == "pending":
+            h.pending += n
+            h.oldest_pending_at = oldest
+            if max_attempts:
+                h.retrying += 1
+        elif status == "failed":
+            h.failed += n
+        elif status == "delivered":
+            h.delivered += n
+    errs = await session.execute(
+        select(OutboxRow.destination, OutboxRow.target, OutboxRow.last_error)
+        .where(OutboxRow.tenant_id == tenant_id, OutboxRow.last_error.is_not(None), OutboxRow.status.in_(("pending", "failed")))
+        .order_by(OutboxRow.id.desc()).limit(200)
+    )
+    for dest, target, err in errs:
+        h = out.get((dest, target))
+        if h is not None and h.last_error is None:
+            h.last_error = err
+    return sorted(out.values(), key=lambda h: (-h.failed, -h.pending, h.destination, h.target))
+
+
+async def outbox_rows(session: AsyncSession, tenant_id: int | None = None, status: str | None = None) -> list[OutboxRow]:
+    """Outbox rows in order (of one tenant and/or status): for status views and tests."""
+    q = select(OutboxRow)
+    if tenant_id is not None:
+        q = q.where(OutboxRow.tenant_id == tenant_id)
+    if status is not None:
+        q = q.where(OutboxRow.status == status)
+    return list((await session.execute(q.order_by(_ORDER))).scalars())
+
+
+async def outbox_pending_count(session: AsyncSession) -> int:
+    return int((await session.execute(select(func.count()).select_from(OutboxRow).where(OutboxRow.status == "pending"))).scalar_one())
+
+
+# ---------------------------------------------------------------------- channel settings
+
+
+ROUTES = ("channel", "thread", "dm")
+FAMILIES = ("price", "indicator", "plan")
+
+
+@dataclass
+class EffectiveSettings:
+    """A channel's settings after inheritance: channel row, then workspace row, then defaults."""
+
+    alerts_enabled: bool = True
+    allowed_kinds: list[str] = field(default_factory=lambda: list(FAMILIES))
+    route: str = "channel"
+    webhooks: list[dict] = field(default_factory=list)
+    #: Which level each value came from: "channel", "workspace" or "default".
+    origin: dict[str, str] = field(default_factory=dict)
+
+
+async def settings_row(session: AsyncSession, tenant_id: int, scope: str, channel: str = "") -> ChannelSettings | None:
+    return (
+        await session.execute(
+            select(ChannelSettings).where(
+                ChannelSettings.tenant_id == tenant_id, ChannelSettings.scope == scope, ChannelSettings.channel == channel
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def effective_settings(session: AsyncSession, tenant_id: int, channel: str | None) -> EffectiveSettings:
+    """The settings that apply in `channel` of tenant `tenant_id`."""
+    rows = [await settings_row(session, tenant_id, "channel", channel)] if channel else []
+    rows.append(await settings_row(session, tenant_id, "workspace", ""))
+    eff = EffectiveSettings()
+    for name in ("alerts_enabled", "allowed_kinds", "route", "webhooks"):
+        eff.origin[name] = "default"
+        for row, origin in zip(rows, ("channel", "workspace") if channel else ("workspace",)):
+            if row is not None and getattr(row, name) is not None:
+                setattr(eff, name, getattr(row, name))
+                eff.origin[name] = origin
+                break
+    return eff
+
+
+async def update_settings(session: AsyncSession, tenant_id: int, scope: str, channel: str, by_user: int | None, **changes: Any) -> ChannelSettings:
+    """Create or change the settings row of a channel or the workspace (admin checks happen before)."""
+    if scope not in ("channel", "workspace"):
+        raise UserError("scope must be channel or workspace")
+    channel = "" if scope == "workspace" else channel
+    row = await settings_row(session, tenant_id, scope, channel)
+    if row is None:
+        row = ChannelSettings(tenant_id=tenant_id, scope=scope, channel=channel)
+        session.add(row)
+    for k, v in changes.items():
+        if k not in ("alerts_enabled", "allowed_kinds", "route", "webhooks"):
+            raise ValueError(f"unknown setting {k}")
+        setattr(row, k, v)
+    row.updated_by = by_user
+    row.updated_at = utcnow()
+    await session.flush()
+    return row
+
+
+# ---------------------------------------------------------------------- tracked plans
+
+
+async def track(session: AsyncSession, owner: Owner, **fields: Any) -> TrackedPlan:
+    """Track a plan for the owner (re-tracking the same plan id updates it)."""
+    plan_id = fields["plan_id"]
+    row = (
+        await session.execute(select(TrackedPlan).where(_owned(TrackedPlan, owner), TrackedPlan.plan_id == plan_id))
+    ).scalar_one_or_none()
+    if row is None:
+        live = await session.execute(
+            select(func.count()).select_from(TrackedPlan).where(_owned(TrackedPlan, owner), TrackedPlan.status.in_(ACTIVE_TRACKED))
+        )
+        if int(live.scalar_one()) >= MAX_TRACKED_PER_USER:
+            raise UserError(f"you already track {MAX_TRACKED_PER_USER} plans, the most allowed; /untrack one first")
+        row = TrackedPlan(tenant_id=owner.tenant_id, owner_id=owner.user_id, **fields)
+        session.add(row)
+    else:
+        for k, v in fields.items():
+            setattr(row, k, v)
+        row.updated_at = fields.get("updated_at") or utcnow()
+    await session.flush()
+    return row
+
+
+async def get_tracked(session: AsyncSession, owner: Owner, plan_id: str) -> TrackedPlan | None:
+    return (
+        await session.execute(select(TrackedPlan).where(_owned(TrackedPlan, owner), TrackedPlan.plan_id == plan_id))
+    ).scalar_one_or_none()
+
+
+async def list_tracked(session: AsyncSession, owner: Owner, include_done: bool = False) -> list[TrackedPlan]:
+    q = select(TrackedPlan).where(_owned(TrackedPlan, owner))
+    if not include_done:
+        q = q.where(TrackedPlan.status.in_((*ACTIVE_TRACKED, "proposed")))
+    return list((await session.execute(q.order_by(TrackedPlan.id))).scalars())
+
+
+async def runtime_active_tracked(session: AsyncSession) -> list[TrackedPlan]:
+    """Every plan being followed, all tenants (the runtime's tracker loads these)."""
+    return list((await session.execute(select(TrackedPlan).where(TrackedPlan.status.in_(ACTIVE_TRACKED)).order_by(TrackedPlan.id))).scalars())
+
+
+async def runtime_tracked_changed(session: AsyncSession, since: datetime) -> list[TrackedPlan]:
+    return list((await session.execute(select(TrackedPlan).where(TrackedPlan.updated_at >= since).order_by(TrackedPlan.id))).scalars())
+
+
+async def runtime_pending_replans(session: AsyncSession) -> list[TrackedPlan]:
+    """Stopped plans whose re-plan was not finished (resumed after a restart)."""
+    return list((await session.execute(select(TrackedPlan).where(TrackedPlan.replan_status == "pending").order_by(TrackedPlan.id))).scalars())
+
+
+async def runtime_tracked_by_id(session: AsyncSession, tracked_id: int) -> TrackedPlan | None:
+    return (await session.execute(select(TrackedPlan).where(TrackedPlan.id == tracked_id))).scalar_one_or_none()
+
+
+# ---------------------------------------------------------------------- runtime state
+
+
+async def get_state(session: AsyncSession, key: str) -> dict | None:
+    row = await session.get(RuntimeState, key)
+    return dict(row.value) if row is not None else None
+
+
+async def put_state(session: AsyncSession, key: str, value: dict, now: datetime | None = None) -> None:
+    row = await session.get(RuntimeState, key)
+    if row is None:
+        session.add(RuntimeState(key=key, value=value, updated_at=now or utcnow()))
+    else:
+        row.value = value
+        row.updated_at = now or utcnow()
+    await session.flush()
+
+
+async def acquire_lease(session: AsyncSession, key: str, holder: str, ttl: float, now: datetime | None = None) -> bool:
+    """Take or renew a lease: true when `holder` owns `key` until now + ttl (another holder's live lease wins)."""
+    now = now or utcnow()
+    until = now + timedelta(seconds=ttl)
+    row = await session.get(RuntimeState, key, with_for_update=True)
+    if row is None:
+        session.add(RuntimeState(key=key, value={"holder": holder, "until": until.isoformat()}, updated_at=now))
+        await session.flush()
+        return True
+    cur = row.value or {}
+    held_until = _parse_iso(cur.get("until"))
+    if cur.get("holder") not in (None, holder) and held_until is not None and held_until > now:
+        return False
+    res = await session.execute(
+        update(RuntimeState).where(RuntimeState.key == key, RuntimeState.updated_at == row.updated_at)
+        .values(value={"holder": holder, "until": until.isoformat()}, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return (res.rowcount or 0) > 0
+
+
+async def release_lease(session: AsyncSession, key: str, holder: str) -> None:
+    row = await session.get(RuntimeState, key)
+    if row is not None and (row.value or {}).get("holder") == holder:
+        row.value = {"holder": None, "until": None}
+        row.updated_at = utcnow()
+        await session.flush()
+
+
+def _parse_iso(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        dt = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+__all__ = [
+    "Alert", "OutboxRow", "ChannelSettings", "TrackedPlan", "RuntimeState", "NewMessage", "ChannelHealth",
+    "EffectiveSettings", "MAX_ALERTS_PER_USER", "MAX_TRACKED_PER_USER", "ROUTES", "FAMILIES", "UTCDateTime",
+]
