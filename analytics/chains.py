@@ -17,7 +17,7 @@ computed here from the quotes themselves:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
 import numpy as np
@@ -66,6 +66,8 @@ class ChainView:
     frame: pd.DataFrame
     as_of: datetime
     source: str
+    #: Derived results kept with the view (the smile), filled on first use.
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def discount(self) -> float:
@@ -160,18 +162,30 @@ def smile(view: ChainView) -> pd.DataFrame:
     """The out-of-the-money smile: one row per strike (puts below the forward, calls at and above).
 
     Columns: strike, log_moneyness (ln K/F), iv, call_delta. A strike whose OTM side has no
-    IV falls back to the other side's IV (parity makes them equal in theory).
+    IV falls back to the other side's IV (parity makes them equal in theory). Computed once
+    per view and kept.
     """
+    cached = view._cache.get("smile")
+    if cached is None:
+        cached = view._cache["smile"] = _smile(view)
+    return cached
+
+
+def _smile(view: ChainView) -> pd.DataFrame:
     f = view.frame
+    cols = ["strike", "log_moneyness", "iv", "call_delta"]
     if f.empty:
-        return pd.DataFrame(columns=["strike", "log_moneyness", "iv", "call_delta"])
-    calls = f[f.is_call].set_index("strike")["iv"]
-    puts = f[~f.is_call].set_index("strike")["iv"]
-    calls = calls[~calls.index.duplicated()]
-    puts = puts[~puts.index.duplicated()]
-    strikes = np.union1d(calls.index.to_numpy(float), puts.index.to_numpy(float))
-    c = calls.reindex(strikes).to_numpy(float)
-    p = puts.reindex(strikes).to_numpy(float)
+        return pd.DataFrame({c: np.empty(0) for c in cols})
+    k = f["strike"].to_numpy(float)
+    iv_all = f["iv"].to_numpy(float)
+    call = f["is_call"].to_numpy(bool)
+    strikes = np.unique(k)
+    pos = np.searchsorted(strikes, k)
+    c = np.full(len(strikes), np.nan)
+    p = np.full(len(strikes), np.nan)
+    # the first listing of a strike wins (reversed assignment keeps the first)
+    c[pos[call][::-1]] = iv_all[call][::-1]
+    p[pos[~call][::-1]] = iv_all[~call][::-1]
     otm_call = strikes >= view.forward
     iv = np.where(otm_call, np.where(np.isfinite(c), c, p), np.where(np.isfinite(p), p, c))
     keep = np.isfinite(iv) & (iv > 0)

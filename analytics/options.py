@@ -250,7 +250,7 @@ def rank_contracts(
         value = np.asarray(bs_price(S_anchor, K[None, :], T_h, view.rate, view.div_yield, iv[None, :], call), float)
         value = np.maximum(value - half[None, :], 0.0)
         pnl = (value - premium[None, :]) * mult[None, :]
-        loss_stop = -pnl[1]
+        loss_stop = np.round(-pnl[1], 2)  # in cents, so count x loss is exactly the reported max loss
         gains = pnl[2:]
         with np.errstate(divide="ignore", invalid="ignore"):
             rr = np.where(loss_stop[None, :] > 0, gains / loss_stop[None, :], np.nan)

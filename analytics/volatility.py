@@ -238,8 +238,8 @@ def vol_regime(
 
 def atm_iv_30d(views: Sequence[ChainView]) -> float | None:
     """Only the 30-day constant-maturity ATM IV (what the recorder stores)."""
-    usable = [p for p in term_points(views) if p.dte >= 1.0]
-    return constant_maturity([(p.dte, p.atm_iv) for p in usable], CM_DAYS, variance=True)
+    pts = [(v.dte, atm_iv(v)) for v in views if v.dte >= 1.0]
+    return constant_maturity(pts, CM_DAYS, variance=True)
 
 
 def expirations_for_regime(expirations: Sequence[date], today: date, *, max_count: int = 8) -> list[date]:
