@@ -108,3 +108,46 @@ async def start_discord(services, discord_fake):
         await surface.close()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait_for(task, 5)
+
+
+SLACK_SECRET = "test-signing-secret-123"
+
+
+@pytest.fixture
+async def slack_fake():
+    from tests.fakes.slack_fake import SlackFake
+
+    fake = await SlackFake().start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def start_slack(services, slack_fake):
+    """Start a SlackSurface against the fake: HTTP mode on a free port (default) or Socket Mode."""
+    from pydantic import SecretStr
+
+    from bot.surfaces.slack import SlackSurface
+
+    services.settings = services.settings.model_copy(update={
+        "slack_bot_token": SecretStr("xoxb-test-token"),
+        "slack_signing_secret": SecretStr(SLACK_SECRET),
+        "slack_app_token": SecretStr("xapp-test-token"),
+        "slack_api_url": slack_fake.api_url.rstrip("/"),  # the surface adds the trailing slash slack_sdk needs
+    })
+    started = []
+
+    async def start(mode: str = "http", **kw) -> SlackSurface:
+        kw.setdefault("registry", extended_registry())
+        surface = SlackSurface(services, **kw)
+        if mode == "http":
+            await surface.start_http("127.0.0.1", 0)
+            surface.url = f"http://127.0.0.1:{surface.port}/slack/events"
+        else:
+            await surface.start_socket()
+        started.append(surface)
+        return surface
+
+    yield start
+    for s in started:
+        await s.close()

@@ -1,0 +1,299 @@
+"""The Slack surface (slack-bolt AsyncApp): `/coach <command> args`, per-command slash commands, buttons, mentions, DMs.
+
+- `/coach plan TSLA` (and `/plan TSLA` when that slash command is configured in the app)
+  is parsed by the registry. The request is acknowledged at once; bad input is answered
+  privately in the acknowledgement itself.
+- Replies are Block Kit (header, sections, fields, context with sources and as_of, actions)
+  posted with chat.postMessage; charts follow with files_upload_v2 into the same channel or
+  thread. Where the app is not a member of the conversation the reply goes through the
+  command's response URL instead (without files, and saying so).
+- Buttons carry their invocation in `value`; a click runs it for the person who clicked.
+- `app_mention` and DM `message` events go to the coach (`run_text`).
+- HTTP mode checks request signatures with SLACK_SIGNING_SECRET; Socket Mode uses
+  SLACK_APP_TOKEN. SLACK_API_URL points slack_sdk at another Web API (tests use a fake).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+import structlog
+from aiohttp import web
+from pydantic import BaseModel
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler, AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+
+from analytics.errors import ConfigError, UserError
+from bot.context import Ctx, Identity, Services
+from bot.dispatch import invoke, parse_invocation, run_text
+from bot.ratelimit import RateLimiter
+from bot.registry import REGISTRY, Command, Registry
+from bot.reply import Reply
+from bot.surfaces.identity import SlackAdmins, slack_identity
+from bot.surfaces.render_slack import ACTION_PREFIX, SlackMessage, render
+from bot.surfaces.symbols import RecentSymbols, symbols_in
+
+log = structlog.get_logger("coach.slack")
+
+DEFAULT_API_URL = "https://slack.com/api/"
+UMBRELLA = "/coach"
+NOT_A_MEMBER = ("not_in_channel", "channel_not_found")
+
+
+def api_url(value: str | None) -> str:
+    """The Web API base URL with the trailing slash slack_sdk needs (it joins method names onto it)."""
+    url = (value or DEFAULT_API_URL).strip()
+    return url if url.endswith("/") else url + "/"
+
+
+def web_client(services: Services, *, retries: int = 2) -> AsyncWebClient:
+    """An AsyncWebClient for SLACK_BOT_TOKEN that waits out 429s (Retry-After) and retries dropped connections."""
+    s = services.settings
+    if not s.slack_bot_token:
+        raise ConfigError("SLACK_BOT_TOKEN is not set")
+    return AsyncWebClient(
+        token=s.slack_bot_token.get_secret_value(),
+        base_url=api_url(s.slack_api_url),
+        retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=retries), AsyncConnectionErrorRetryHandler(max_retry_count=1)],
+    )
+
+
+def unescape(text: str) -> str:
+    """Slack's &amp; &lt; &gt; escapes back to characters."""
+    return html.unescape(text or "")
+
+
+class SlackSurface:
+    """Serves the registry on Slack: `start_http(port)` or `start_socket()`, then `close()`."""
+
+    def __init__(
+        self,
+        services: Services,
+        *,
+        registry: Registry = REGISTRY,
+        limiter: RateLimiter | None = None,
+        client: AsyncWebClient | None = None,
+        umbrella: str = UMBRELLA,
+    ) -> None:
+        s = services.settings
+        self.services = services
+        self.registry = registry
+        self.limiter = limiter or RateLimiter(s.coach_rate_per_minute)
+        self.client = client or web_client(services)
+        self.umbrella = umbrella
+        self.admins = SlackAdmins()
+        self.recent = RecentSymbols()
+        secret = s.slack_signing_secret.get_secret_value() if s.slack_signing_secret else ""
+        self.app = AsyncApp(
+            client=self.client,
+            signing_secret=secret,  # never read from elsewhere; empty means HTTP requests are all refused
+            process_before_response=False,
+            raise_error_for_unhandled_request=False,
+        )
+        self.app.command(re.compile(r"^/.+"))(self._on_command)
+        self.app.action(re.compile(rf"^{ACTION_PREFIX}"))(self._on_action)
+        self.app.event("app_mention")(self._on_mention)
+        self.app.event("message")(self._on_message)
+        self.app.error(self._on_error)
+        self._runner: web.AppRunner | None = None
+        self._socket: Any = None
+        self.port: int | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def start_http(self, host: str = "0.0.0.0", port: int = 3000, path: str = "/slack/events") -> int:
+        """Serve Slack's requests (commands, events, interactivity) on `path`; returns the bound port."""
+        if not self.services.settings.slack_signing_secret:
+            raise ConfigError("Slack HTTP mode needs SLACK_SIGNING_SECRET (or use Socket Mode with SLACK_APP_TOKEN)")
+        app = self.app.web_app(path=path, port=port)
+
+        async def healthz(_: web.Request) -> web.Response:
+            return web.Response(text="ok")
+
+        app.router.add_get("/healthz", healthz)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        log.info("slack_http_listening", host=host, port=self.port, path=path)
+        return self.port
+
+    async def start_socket(self, app_token: str | None = None) -> None:
+        """Connect in Socket Mode (no public URL needed)."""
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        s = self.services.settings
+        token = app_token or (s.slack_app_token.get_secret_value() if s.slack_app_token else None)
+        if not token:
+            raise ConfigError("Slack Socket Mode needs SLACK_APP_TOKEN (xapp-...)")
+        self._socket = AsyncSocketModeHandler(self.app, token)
+        await self._socket.connect_async()
+        log.info("slack_socket_mode_connected")
+
+    async def close(self) -> None:
+        if self._socket is not None:
+            await self._socket.close_async()
+            self._socket = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # --- identity ---------------------------------------------------------------------------
+
+    async def identity(self, *, team_id: str, user_id: str, channel_id: str | None, name: str | None = None,
+                       channel_type: str | None = None) -> Identity:
+        is_admin = await self.admins.is_admin(self.client, team_id, user_id)
+        return slack_identity(team_id=team_id, user_id=user_id, channel_id=channel_id, display_name=name,
+                              is_admin=is_admin, channel_type=channel_type)
+
+    def _limited(self, ident_key: tuple[str, str]) -> str | None:
+        wait = self.limiter.take(("slack", *ident_key))
+        return self.limiter.message(wait) if wait else None
+
+    # --- listeners --------------------------------------------------------------------------
+
+    async def _on_command(self, ack, command: dict[str, Any], respond) -> None:  # noqa: ANN001 - Bolt injects by name
+        name = command.get("command", "")
+        text = unescape(command.get("text", "")).strip()
+        if name == self.umbrella:
+            line = "/" + text.lstrip("/") if text else "/help"
+        else:
+            line = f"{name} {text}".strip()
+        try:
+            cmd, args = parse_invocation(line, self.registry)
+        except UserError as exc:
+            await ack(response_type="ephemeral", text=exc.message)
+            return
+        limited = self._limited((command.get("team_id", ""), command.get("user_id", "")))
+        if limited:
+            await ack(response_type="ephemeral", text=limited)
+            return
+        await ack()
+        ident = await self.identity(team_id=command["team_id"], user_id=command["user_id"], channel_id=command.get("channel_id"),
+                                    name=command.get("user_name"))
+        note = f"<@{ident.user}>: `{line[:200]}`"
+        await self._run(ident, cmd, args, channel=command.get("channel_id"), thread_ts=None, respond=respond, note=note)
+
+    async def _on_action(self, ack, body: dict[str, Any], action: dict[str, Any], respond) -> None:  # noqa: ANN001
+        await ack()
+        user = body.get("user") or {}
+        team = (body.get("team") or {}).get("id") or user.get("team_id", "")
+        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+        message = body.get("message") or {}
+        thread_ts = message.get("thread_ts") or (body.get("container") or {}).get("thread_ts")
+        invocation = action.get("value") or ""
+        try:
+            cmd, args = parse_invocation(invocation, self.registry)
+        except UserError as exc:
+            await respond(response_type="ephemeral", replace_original=False, text=exc.message)
+            return
+        limited = self._limited((team, user.get("id", "")))
+        if limited:
+            await respond(response_type="ephemeral", replace_original=False, text=limited)
+            return
+        ident = await self.identity(team_id=team, user_id=user.get("id", ""), channel_id=channel, name=user.get("username") or user.get("name"))
+        note = f"<@{ident.user}> clicked {action.get('text', {}).get('text', 'a button')}: `{invocation[:200]}`"
+        await self._run(ident, cmd, args, channel=channel, thread_ts=thread_ts, respond=respond, note=note)
+
+    async def _on_mention(self, event: dict[str, Any], body: dict[str, Any], context) -> None:  # noqa: ANN001
+        bot_user = context.get("bot_user_id") or ""
+        text = re.sub(rf"<@{re.escape(bot_user)}(\|[^>]*)?>", " ", event.get("text", "")) if bot_user else event.get("text", "")
+        thread_ts = event.get("thread_ts") or event.get("ts")
+        await self._free_text(event, body, unescape(text).strip(), thread_ts=thread_ts)
+
+    async def _on_message(self, event: dict[str, Any], body: dict[str, Any]) -> None:
+        # only direct messages from people: channel chatter, edits and bot posts are not for the coach
+        if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
+            return
+        await self._free_text(event, body, unescape(event.get("text", "")).strip(), thread_ts=event.get("thread_ts"))
+
+    async def _free_text(self, event: dict[str, Any], body: dict[str, Any], text: str, *, thread_ts: str | None) -> None:
+        team = event.get("team") or body.get("team_id", "")
+        user, channel = event.get("user", ""), event.get("channel", "")
+        limited = self._limited((team, user))
+        if limited:
+            await self._post(Reply(title="Slow down", body=limited), channel=channel, thread_ts=thread_ts, user=user)
+            return
+        ident = await self.identity(team_id=team, user_id=user, channel_id=channel, channel_type=event.get("channel_type"))
+        ctx = Ctx(services=self.services, identity=ident)
+        reply = await run_text(ctx, text or "/help", registry=self.registry)
+        # an error here cannot be private to one message in a DM or thread, so it is posted like any reply
+        await self._post(reply.model_copy(update={"ephemeral": False}) if ident.dm else reply, channel=channel,
+                         thread_ts=thread_ts, user=user, ctx=ctx)
+
+    async def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
+        from bot.context import new_request_id
+
+        log.error("slack_listener_failed", request_id=new_request_id(), error=repr(error), exc_info=error)
+
+    # --- running and posting ------------------------------------------------------------------
+
+    async def _run(self, ident: Identity, cmd: Command, args: BaseModel, *, channel: str | None, thread_ts: str | None,
+                   respond, note: str) -> None:  # noqa: ANN001
+        ctx = Ctx(services=self.services, identity=ident)
+        if cmd.admin and not ident.is_admin:
+            await respond(response_type="ephemeral", replace_original=False,
+                          text=f"/{cmd.name} is for workspace admins only")
+            return
+        reply = await invoke(ctx, cmd, args)
+        if reply.severity != "error":
+            self.recent.add(ident, symbols_in(args))
+        await self._post(reply, channel=channel, thread_ts=thread_ts, user=ident.user, respond=respond, note=note, ctx=ctx)
+
+    async def _post(self, reply: Reply, *, channel: str | None, thread_ts: str | None, user: str, respond=None,  # noqa: ANN001
+                    note: str = "", ctx: Ctx | None = None) -> None:
+        """Deliver a reply: privately when it is an error, else as messages + uploaded files."""
+        ref = ctx.request_id if ctx else "-"
+        messages = render(reply, extra_context=note)
+        try:
+            if reply.ephemeral:
+                await self._post_private(messages, channel=channel, thread_ts=thread_ts, user=user, respond=respond)
+                return
+            await post_reply(self.client, reply, channel=channel or "", thread_ts=thread_ts, messages=messages)
+        except SlackApiError as exc:
+            err = exc.response.get("error") if exc.response is not None else None
+            if err in NOT_A_MEMBER and respond is not None:
+                # the app is not in this conversation: answer through the response URL, which needs no membership
+                for m in messages:
+                    await respond(response_type="in_channel", replace_original=False, text=m.text, blocks=m.blocks)
+                if reply.attachments:
+                    await respond(response_type="ephemeral", replace_original=False,
+                                  text="Invite me to this channel (`/invite @coach`) to get the chart image here.")
+                return
+            log.error("slack_post_failed", error=err, request_id=ref)
+            if respond is not None:
+                await respond(response_type="ephemeral", replace_original=False, text=f"something went wrong sending the reply (ref {ref})")
+
+    async def _post_private(self, messages: list[SlackMessage], *, channel: str | None, thread_ts: str | None, user: str,
+                            respond) -> None:  # noqa: ANN001
+        for m in messages:
+            if respond is not None:
+                await respond(response_type="ephemeral", replace_original=False, text=m.text, blocks=m.blocks)
+            else:
+                await self.client.chat_postEphemeral(channel=channel, user=user, text=m.text, blocks=m.blocks, thread_ts=thread_ts)
+
+
+async def post_reply(client: AsyncWebClient, reply: Reply, *, channel: str, thread_ts: str | None = None,
+                     messages: list[SlackMessage] | None = None, metadata: dict[str, Any] | None = None) -> list[str]:
+    """Post a reply's messages, then upload its files into the same channel/thread; returns the message timestamps."""
+    stamps: list[str] = []
+    for m in messages if messages is not None else render(reply):
+        kw: dict[str, Any] = {"channel": channel, "text": m.text, "blocks": m.blocks, "unfurl_links": False, "unfurl_media": False}
+        if thread_ts:
+            kw["thread_ts"] = thread_ts
+        if metadata:
+            kw["metadata"] = metadata
+        resp = await client.chat_postMessage(**kw)
+        stamps.append(resp.get("ts", ""))
+    for att in reply.attachments:
+        up: dict[str, Any] = {"channel": channel, "file": att.data, "filename": att.filename,
+                              "title": att.description or att.filename}
+        if thread_ts:
+            up["thread_ts"] = thread_ts
+        await client.files_upload_v2(**up)
+    return stamps
