@@ -1,0 +1,248 @@
+"""/vol, /contracts, /size, /risk, /context and the IV recorder, through the dispatcher and the CLI."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+from sqlalchemy import func, select
+
+from analytics.errors import NotFoundError
+from analytics.sessions import last_sessions
+from analytics.volatility import MIN_HISTORY, VolRegime
+from bot.context import Ctx, Identity
+from bot.dispatch import run_text
+from bot.options_service import options_service, parse_occ, record_iv
+from providers.sim import SimMarket
+from storage.iv_history import IVHistory
+from tests.bot.test_cli import AS_OF, run
+from tests.conftest import OPEN_AT
+
+ME = Identity(platform="console", tenant="local", user="alice", display_name="alice")
+OTHER = Identity(platform="console", tenant="local", user="bob", display_name="bob")
+
+
+def ctx_for(services, identity=ME, as_of=None):
+    return Ctx(services=services, identity=identity, as_of=as_of)
+
+
+class NoOptionsMarket:
+    """A MarketData with bars and quotes but no listed options (like an unoptionable small cap)."""
+
+    name = "nochain"
+
+    def __init__(self, clock):
+        self._sim = SimMarket(seed=0, now=clock)
+
+    async def bars(self, symbol, interval, start, end):
+        return await self._sim.bars(symbol, interval, start, end)
+
+    async def quote(self, symbol, at=None):
+        return await self._sim.quote(symbol, at)
+
+    async def expirations(self, symbol, at=None):
+        return []
+
+    async def chain(self, symbol, expiration, at=None):
+        raise NotFoundError(f"no {symbol} options expire on {expiration}")
+
+
+class LiveOnlyMarket(SimMarket):
+    """Answers chains only for the present, like a live provider: `at` is ignored."""
+
+    name = "live"
+
+    async def chain(self, symbol, expiration, at=None):
+        return await super().chain(symbol, expiration, None)
+
+
+@pytest.fixture
+def sim(services):
+    services.market = SimMarket(seed=0, now=lambda: OPEN_AT)
+    return services
+
+
+async def test_vol_reply_carries_the_regime_as_of_and_sources(sim):
+    reply = await run_text(ctx_for(sim), "/vol TSLA")
+    assert reply.severity != "error", reply.body
+    v = reply.data
+    assert isinstance(v, VolRegime)
+    assert v.symbol == "TSLA" and v.as_of <= OPEN_AT and v.sources
+    assert 0.05 < v.atm_iv_30d < 3.0 and v.hv20 and v.hv60 and v.hv120
+    assert v.rank_basis == "hv_proxy" and v.iv_rank is None and "proxy" in reply.body
+    assert len(v.term) >= 4 and all(p.dte >= 1 for p in v.term)
+    data = reply.data_json()
+    assert data["as_of"] and data["sources"] and json.dumps(data)
+
+
+async def test_vol_is_cached_for_120_seconds(sim, monkeypatch):
+    svc = options_service(sim)
+    first = await run_text(ctx_for(sim), "/vol NVDA")
+    second = await run_text(ctx_for(sim), "/vol NVDA")
+    assert second.data is first.data
+    assert (svc.vol_cache.hits, svc.vol_cache.misses) == (1, 1)
+    assert svc.vol_cache.ttl == 120.0
+    # past the TTL the regime is computed again
+    monkeypatch.setattr("bot.options_service.time.monotonic", lambda: 10**9)
+    third = await run_text(ctx_for(sim), "/vol NVDA")
+    assert third.data is not first.data and svc.vol_cache.misses == 2
+    # a pinned --as-of has its own entry
+    pinned = await run_text(ctx_for(sim, as_of=last_sessions(OPEN_AT, 3).frame()["close"].iloc[0].to_pydatetime()), "/vol NVDA")
+    assert pinned.data.as_of < first.data.as_of and svc.vol_cache.misses == 3
+
+
+async def test_recorder_builds_history_and_iv_rank_replaces_the_proxy(sim):
+    closes = list(last_sessions(OPEN_AT, MIN_HISTORY + 6).frame()["close"].dt.to_pydatetime())[:-1]
+    for c in closes:
+        recs = await record_iv(sim, ["SPY"], c)
+        assert [r.status for r in recs] == ["recorded"], recs
+    today = await record_iv(sim, ["SPY"], OPEN_AT)
+    again = await record_iv(sim, ["SPY"], OPEN_AT)
+    assert today[0].date == date(2024, 3, 13) and today[0].atm_iv_30d == again[0].atm_iv_30d
+    async with sim.db() as s:
+        n = (await s.execute(select(func.count()).select_from(IVHistory).where(IVHistory.symbol == "SPY"))).scalar_one()
+    assert n == len(closes) + 1  # one row per day, recording twice replaces
+    v = (await run_text(ctx_for(sim), "/vol SPY")).data
+    assert v.rank_basis == "iv_history" and v.history_days == len(closes)
+    assert 0 <= v.iv_rank <= 100 and 0 <= v.iv_percentile <= 100 and v.hv_rank_proxy is None
+    assert v.atm_iv_30d == pytest.approx(today[0].atm_iv_30d, abs=1e-6)
+
+
+async def test_recorder_refuses_to_store_todays_chain_under_a_past_date(services):
+    services.market = LiveOnlyMarket(seed=0, now=lambda: OPEN_AT)
+    past = last_sessions(OPEN_AT, 5).frame()["close"].iloc[0].to_pydatetime()
+    recs = await record_iv(services, ["TSLA"], past)
+    assert recs[0].status == "skipped" and "cannot give past chains" in recs[0].reason
+    async with services.db() as s:
+        assert (await s.execute(select(func.count()).select_from(IVHistory))).scalar_one() == 0
+
+
+async def test_symbol_without_options_is_one_clear_line(services):
+    services.market = NoOptionsMarket(lambda: OPEN_AT)
+    reply = await run_text(ctx_for(services), "/vol ZZZQ")
+    assert reply.severity == "error" and "no listed options" in reply.body and "\n" not in reply.body
+    recs = await record_iv(services, ["ZZZQ"], OPEN_AT)
+    assert recs[0].status == "rejected"
+    # the context still answers, without a volatility block, and says why
+    ctxr = await run_text(ctx_for(services), "/context ZZZQ 5m lookback=3")
+    assert ctxr.severity != "error" and ctxr.data.volatility is None and "no listed options" in ctxr.data.volatility_note
+
+
+async def test_context_block_trims_series_and_is_cached(sim):
+    reply = await run_text(ctx_for(sim), "/context TSLA 5m,1h,1D lookback=5")
+    assert reply.severity != "error", reply.body
+    c = reply.data
+    assert [ic.interval for ic in c.intervals] == ["5m", "1h", "1D"]
+    for ic in c.intervals:
+        assert len(ic.bars) == 5 and all(len(s) == 5 for s in ic.series.values())
+        assert ic.bars[-1].t <= OPEN_AT and ic.trend in ("up", "down", "mixed")
+        # indicators were computed over a longer history: no warm-up NaN in the trimmed window
+        assert all(v is not None for v in ic.series["ema200"])
+    assert "vwap" in c.intervals[0].series and "vwap" not in c.intervals[2].series
+    assert c.volatility is not None and c.sources and c.as_of <= OPEN_AT
+    svc = options_service(sim)
+    hits = svc.context_cache.hits
+    await run_text(ctx_for(sim), "/context TSLA 5m,1h,1D lookback=5")
+    assert svc.context_cache.hits == hits + 3 and svc.context_cache.ttl == 30.0
+    style = await run_text(ctx_for(sim), "/context TSLA swing lookback=2")
+    assert [ic.interval for ic in style.data.intervals] == ["1h", "4h", "1D"]
+    bad = await run_text(ctx_for(sim), "/context TSLA 7m")
+    assert bad.severity == "error" and "interval" in bad.body
+
+
+async def test_size_and_risk_profile_are_per_user(sim):
+    r = await run_text(ctx_for(sim), "/size TSLA 250 245 $500")
+    assert r.data.quantity == 100 and r.data.max_loss == 500.0
+    none = await run_text(ctx_for(sim), "/size TSLA 250 245")
+    assert none.severity == "error" and "/risk" in none.body
+    saved = await run_text(ctx_for(sim), "/risk 25000 1%")
+    assert saved.data == {"account_size": 25000.0, "risk_pct": 1.0, "risk_per_trade": 250.0}
+    mine = await run_text(ctx_for(sim), "/size AAPL 190 187.5")
+    assert mine.data.risk_source == "profile" and mine.data.quantity == 100
+    theirs = await run_text(ctx_for(sim, OTHER), "/size AAPL 190 187.5")
+    assert theirs.severity == "error"  # bob has no profile; alice's is not his
+
+
+@pytest.mark.parametrize(
+    "line,needle",
+    [
+        ("/size TSLA 250 250 500", "entry equals stop"),
+        ("/size TSLA 250 245 -5", "must be positive"),
+        ("/size TSLA 250 245 1e15", "not plausible"),
+        ("/size TSLA 250 245 lots", "not a number"),
+        ("/size TSLA 250 245 nan", "must be a number"),
+        ("/risk 25000", "both"),
+        ("/contracts TSLA swing -100", "must be positive"),
+        ("/contracts TSLA yolo", "style"),
+        ("/contracts TSLA swing 500 expiration=2024-03-14", "no TSLA options expire on 2024-03-14"),
+        ("/contracts TSLA swing 500 expiration=soon", "not a date"),
+        ("/size TSLA 250 245 500 contract=TSLA240419X00250000", "OCC"),
+    ],
+)
+async def test_bad_input_is_one_line(sim, line, needle):
+    reply = await run_text(ctx_for(sim), line)
+    assert reply.severity == "error", reply.body
+    assert needle in reply.body and "\n" not in reply.body
+
+
+async def test_size_in_contracts_of_a_listed_option(sim):
+    exps = await sim.market.expirations("TSLA", OPEN_AT)
+    chain = await sim.market.chain("TSLA", exps[5], OPEN_AT)
+    spot = chain.underlying_price
+    call = min((c for c in chain.contracts if c.right == "call"), key=lambda c: abs(c.strike - spot))
+    r = await run_text(ctx_for(sim), f"/size TSLA {spot:.2f} {spot - 10:.2f} 2000 contract={call.symbol}")
+    assert r.severity != "error", r.body
+    d = r.data
+    assert d.instrument == "contracts" and d.contract == call.symbol
+    assert d.quantity == int(2000 // d.risk_per_unit) and d.max_loss <= 2000
+    # the modelled premium sits inside the quoted market
+    assert call.bid <= d.premium <= call.ask + 0.01
+    wrong = await run_text(ctx_for(sim), f"/size TSLA {spot:.2f} {spot + 10:.2f} 2000 contract={call.symbol}")
+    assert wrong.severity == "error" and "call fits a long" in wrong.body
+    missing = await run_text(ctx_for(sim), f"/size TSLA {spot:.2f} {spot - 10:.2f} 2000 contract=TSLA{exps[5]:%y%m%d}C09999000")
+    assert missing.severity == "error" and "not listed" in missing.body
+
+
+def test_parse_occ():
+    assert parse_occ("TSLA240419C00250000") == ("TSLA", date(2024, 4, 19), "call", 250.0)
+    assert parse_occ("spy240315p00512500") == ("SPY", date(2024, 3, 15), "put", 512.5)
+
+
+# ---------------------------------------------------------------------------- CLI
+
+
+def test_cli_vol_json_is_one_object_with_as_of_and_sources(tmp_path):
+    r = run(["vol", "TSLA", "--json", "--as-of", AS_OF], tmp_path)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["symbol"] == "TSLA" and data["as_of"] and data["sources"]
+    assert data["rank_basis"] == "hv_proxy" and data["atm_iv_30d"] > 0
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["size", "TSLA", "250", "250", "500"], "entry equals stop"),
+        (["size", "TSLA", "250", "245", "-500"], "must be positive"),
+        (["size", "TSLA", "250", "245", "9e99"], "not plausible"),
+        (["contracts", "TSLA", "swing", "500", "expiration=2024-03-14", "--as-of", AS_OF], "no TSLA options expire on 2024-03-14"),
+    ],
+)
+def test_cli_bad_input_exits_2_with_one_line(tmp_path, args, needle):
+    r = run(args, tmp_path)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0] and "Traceback" not in r.stdout + r.stderr
+
+
+def test_cli_iv_record_then_history(tmp_path):
+    r = run(["iv", "record", "TSLA,SPY", "--as-of", AS_OF, "--backfill", "2", "--json"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["recorded"] == 6 and data["as_of"] and data["sources"] == ["sim"]
+    h = run(["iv", "history", "SPY", "--days", "3650", "--json"], tmp_path)
+    rows = json.loads(h.stdout)["history"]
+    assert [x["date"] for x in rows][-1] == "2024-03-13" and len(rows) == 3
+    bad = run(["iv", "record", "TS;LA"], tmp_path)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: invalid symbol")
