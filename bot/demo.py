@@ -20,9 +20,14 @@ SCRIPT: list[str] = [
     "/watch add TSLA NVDA AAPL",
     "/watch remove NVDA",
     "/watch list",
+    "/vol TSLA",
+    "/contracts TSLA swing 500",
+    "/size TSLA 250 245 500",
+    "/context TSLA 5m,1h,1D lookback=5",
     "# bad input gets one clear line",
     "/quote TS;LA",
     "/bars TSLA 7m",
+    "/size TSLA 250 250 500",
 ]
 
 
