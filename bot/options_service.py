@@ -180,6 +180,7 @@ class OptionsService:
         expiration: date | None = None,
         no_plan_reason: str | None = None,
         extra_sources: Sequence[str] = (),
+        top: int = 5,
     ) -> ContractRanking:
         """Rank contracts for `plan` over the style's expirations (or the one given)."""
         exps = await self.expirations(symbol, at)
@@ -199,7 +200,7 @@ class OptionsService:
         src = sorted({f"chains: {v.source}" for v in views})
         return rank_contracts(
             plan, views, at=views[0].as_of if views else at, style=style, risk_amount=risk_amount,
-            sources=[*extra_sources, *src], check_dte=expiration is None,
+            sources=[*extra_sources, *src], check_dte=expiration is None, top=top,
         )
 
     async def find_contract(self, occ: str, at: datetime) -> tuple[ChainView, pd.Series]:

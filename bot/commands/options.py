@@ -188,7 +188,7 @@ def contracts_reply(r: ContractRanking) -> Reply:
         body="\n".join(lines),
         fields=[
             ReplyField(name="Gates", value=f"spread ≤ {r.gates.max_spread_pct:.0%}, |Δ| {r.gates.delta_min:.2f}-{r.gates.delta_max:.2f}, OI ≥ {r.gates.min_open_interest}, vol ≥ {r.gates.min_volume}"),
-            ReplyField(name="Considered", value=f"{r.considered} {r.right}s over {len(r.expirations)} expirations"),
+            ReplyField(name="Considered", value=f"{r.considered} {r.right}s over {len(r.expirations)} expiration{'' if len(r.expirations) == 1 else 's'}"),
         ],
         direction=p.direction,
         sources=r.sources,
@@ -233,10 +233,9 @@ async def contracts(ctx: Ctx, a: ContractsArgs) -> Reply:
         risk_amount=a.risk_amount,
         expiration=a.expiration,
         no_plan_reason=result.reason,
-        extra_sources=[f"plan: {s}" for s in result.sources][:3] if result.plan is None else list(result.sources),
+        extra_sources=[f"plan: {s}" for s in result.sources],
+        top=a.top,
     )
-    if a.top != 5 and ranking.candidates:
-        ranking = ranking.model_copy(update={"candidates": ranking.candidates[: a.top]})
     return contracts_reply(ranking)
 
 
