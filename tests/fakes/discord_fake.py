@@ -83,6 +83,7 @@ class _Failure:
     body: Any
     headers: dict[str, str]
     times: int
+    skip: int = 0
 
 
 class DiscordFake:
@@ -104,6 +105,7 @@ class DiscordFake:
         self._runner: web.AppRunner | None = None
         self.port = 0
         self.app_commands: list[dict] = []
+        self.threads: list[dict] = []  # threads opened through the API (active)
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -135,15 +137,15 @@ class DiscordFake:
     # --- test controls -------------------------------------------------------------------
 
     def fail(self, method: str, path_regex: str, *, status: int = 429, retry_after: float = 0.2, via: bool = True,
-             times: int = 1, body: Any = None) -> None:
-        """Answer the next `times` matching requests with an error (429 + Retry-After + Via by default)."""
+             times: int = 1, body: Any = None, skip: int = 0) -> None:
+        """Answer `times` matching requests (after letting `skip` through) with an error (429 + Retry-After + Via by default)."""
         headers: dict[str, str] = {}
         if status == 429:
             body = body or {"message": "You are being rate limited.", "retry_after": retry_after, "global": False}
             headers = {"Retry-After": str(retry_after), "X-RateLimit-Scope": "user", "X-RateLimit-Remaining": "0"}
             if via:
                 headers["Via"] = "1.1 google"
-        self._failures.append(_Failure(method.upper(), re.compile(path_regex), status, body or {"message": "error", "code": 0}, headers, times))
+        self._failures.append(_Failure(method.upper(), re.compile(path_regex), status, body or {"message": "error", "code": 0}, headers, times, skip))
 
     async def dispatch(self, event: str, data: dict) -> None:
         """Send one gateway DISPATCH (op 0) to the connected bot."""
@@ -281,6 +283,9 @@ class DiscordFake:
         rec = await self._record(request)
         for f in self._failures:
             if f.times > 0 and f.method == rec.method and f.pattern.search(rec.path):
+                if f.skip > 0:
+                    f.skip -= 1
+                    continue
                 f.times -= 1
                 rec.status = f.status
                 await self._append(rec)
@@ -333,6 +338,27 @@ class DiscordFake:
             return jresp(self.message_object(mm.group(1), rec.json or {}, files=rec.files))
         if re.fullmatch(r"/channels/(\d+)/typing", p) and m == "POST":
             return web.Response(status=204)
+        if p == "/users/@me/channels" and m == "POST":
+            rid = str((rec.json or {}).get("recipient_id"))
+            return jresp({"id": "5" + rid[1:], "type": 1, "recipients": [self.user(rid)], "last_message_id": None, "flags": 0})
+        mm = re.fullmatch(r"/channels/(\d+)", p)
+        if mm and m == "GET":
+            return jresp({"id": mm.group(1), "type": 0, "guild_id": self.guild_id, "name": "general", "position": 0,
+                          "permission_overwrites": [], "nsfw": False, "parent_id": None})
+        mm = re.fullmatch(r"/guilds/(\d+)/threads/active", p)
+        if mm and m == "GET":
+            return jresp({"threads": self.threads, "members": []})
+        mm = re.fullmatch(r"/channels/(\d+)/threads/archived/public", p)
+        if mm and m == "GET":
+            return jresp({"threads": [], "members": [], "has_more": False})
+        mm = re.fullmatch(r"/channels/(\d+)/threads", p)
+        if mm and m == "POST":
+            t = {"id": snowflake(), "type": 11, "guild_id": self.guild_id, "parent_id": mm.group(1),
+                 "name": (rec.json or {}).get("name"), "owner_id": self.bot_id, "message_count": 0, "member_count": 1,
+                 "rate_limit_per_user": 0, "thread_metadata": {"archived": False, "auto_archive_duration": 1440,
+                                                               "archive_timestamp": "2024-01-01T00:00:00+00:00", "locked": False}}
+            self.threads.append(t)
+            return jresp(t, 201)
         return jresp({"message": "Unknown route in fake", "code": 0}, 404)
 
     # --- gateway ------------------------------------------------------------------------

@@ -48,6 +48,7 @@ class SlackFake:
         self.ws_connected = asyncio.Event()
         self.port = 0
         self._files = itertools.count(1)
+        self.history: dict[str, list[dict]] = {}  # channel -> posted messages, oldest first
 
     async def start(self) -> "SlackFake":
         app = web.Application(client_max_size=50 * 1024 * 1024)
@@ -128,6 +129,13 @@ class SlackFake:
             if body.get("channel") in self.not_member:
                 return web.json_response({"ok": False, "error": "not_in_channel"})
             ts = f"{1_700_000_000 + next(_ts)}.000100"
+            stored = {"type": "message", "ts": ts, "text": body.get("text"), "bot_id": "BBOT"}
+            if body.get("metadata"):
+                md = body["metadata"]
+                stored["metadata"] = json.loads(md) if isinstance(md, str) else md
+            if body.get("thread_ts"):
+                stored["thread_ts"] = body["thread_ts"]
+            self.history.setdefault(body.get("channel", ""), []).append(stored)
             return web.json_response({"ok": True, "channel": body.get("channel"), "ts": ts,
                                       "message": {"text": body.get("text"), "ts": ts, "blocks": body.get("blocks")}})
         if method == "chat.postEphemeral":
@@ -143,6 +151,13 @@ class SlackFake:
         if method == "files.completeUploadExternal":
             files = json.loads(body.get("files", "[]"))
             return web.json_response({"ok": True, "files": [{"id": f["id"], "title": f.get("title"), "name": f.get("title")} for f in files]})
+        if method == "conversations.history":
+            msgs = list(reversed(self.history.get(body.get("channel", ""), [])))
+            if str(body.get("include_all_metadata")).lower() not in ("1", "true"):
+                msgs = [{k: v for k, v in m.items() if k != "metadata"} for m in msgs]
+            return web.json_response({"ok": True, "messages": msgs[: int(body.get("limit", 100))], "has_more": False})
+        if method == "conversations.open":
+            return web.json_response({"ok": True, "channel": {"id": "D" + body.get("users", "X").lstrip("U")}})
         if method == "apps.connections.open":
             if not auth.startswith("Bearer xapp-"):
                 return web.json_response({"ok": False, "error": "not_allowed_token_type"})
