@@ -53,6 +53,11 @@ someone anyone everyone else other others ignore previous prior instructions ins
 some every each only just also too very really much many more less most least ok okay lol thx yo gm gn sup hmm pick picks
 help want need like love think feel mean wait time see saw got via per vs etc try again nah yeah yep nope sure cool nice
 """.split())
+#: Words after (or before) which a lower-case word is read as a ticker: "on nvda", "plan tsla", "tsla swing".
+_ANCHORS = frozenset("""
+on for of in if when is quote price plan chart scan watch add remove unwatch iv ivr vol volatility bars alert alerts
+contracts calls puts options strikes swing scalp intraday leaps trade setup context and buy sell short
+""".split())
 #: Capitalised words that are trading jargon, not tickers.
 _CAPS_STOP = frozenset("I A IV IVR ATM OTM ITM DTE RSI EMA SMA VWAP MACD ATR USD ET EST EDT PM AM OK PT TP SL RR R LLM AI NYSE".split())
 
@@ -78,20 +83,34 @@ def clean_text(text: object) -> str:
 
 
 def symbols_in(text: str) -> list[str]:
-    """Ticker-looking words in order: `$tsla` and `TSLA` first; lower-case words only when none is marked so."""
+    """Ticker-looking words in order: `$tsla` and `TSLA` first; lower-case words only where a ticker is expected.
+
+    A lower-case word counts when it sits next to a word that introduces a symbol ("on nvda",
+    "plan tsla", "tsla swing") or next to another symbol, or when the message is a few words long.
+    """
     text = re.sub(r"['\u2019]\w*", "", text)  # what's -> what, nvda's -> nvda
+    words = [w.rstrip(".-") for w in re.findall(r"\$?[A-Za-z0-9][A-Za-z0-9.\-]*", text)]
     strong: list[str] = []
     weak: list[str] = []
-    for raw in re.findall(r"\$?[A-Za-z][A-Za-z0-9.\-]*", text):
-        word = raw.rstrip(".-")
+    short = len(words) <= 3
+    accepted_at: set[int] = set()
+    for i, word in enumerate(words):
         if not _TICKER.match(word):
             continue
         bare = word.lstrip("$")
         sym = bare.upper()
-        if word.startswith("$") or (bare.isupper() and len(bare) <= 6 and sym not in _CAPS_STOP):
+        if sym in _CAPS_STOP and not word.startswith("$"):
+            continue
+        if word.startswith("$") or (bare.isupper() and len(bare) <= 6):
             if sym not in strong:
                 strong.append(sym)
-        elif bare.lower() not in _STOP and len(bare) <= 5 and bare.isalpha():
+            continue
+        if bare.lower() in _STOP or len(bare) > 5 or not bare.isalpha():
+            continue
+        prev = words[i - 1].lower() if i else ""
+        nxt = words[i + 1].lower() if i + 1 < len(words) else ""
+        if short or prev in _ANCHORS or nxt in _ANCHORS or (i - 1) in accepted_at:
+            accepted_at.add(i)
             if sym not in weak:
                 weak.append(sym)
     return strong or weak
@@ -140,7 +159,7 @@ def parse_intent(text: str, registry: Registry = REGISTRY) -> Intent | None:
 
     if has(r"^(reset|start over|forget (it|that|everything|our (chat|conversation))|clear (the |our |my )?(chat|conversation|history))$"):
         return Intent("reset", "/reset")
-    if has(r"\b(alert|alarm|notify|ping|tell me|let me know|text me)\b"):
+    if has(r"\b(alerts?|alarms?|notify|ping|tell me|let me know|text me)\b"):
         nums = _numbers(low)
         if sym and nums and not has(r"\b(cancel|delete|remove|clear)\b"):
             return _build(registry, "alert add", [sym, _direction(low) or "?", f"{nums[-1]:g}"])

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import random
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,7 +26,7 @@ from analytics.sessions import session_info
 from bot.agent import memory
 from bot.agent.client import ChatModel, Completion, endpoint_label
 from bot.agent.grounding import Citation, ground
-from bot.agent.tools import ToolBox, ToolResult
+from bot.agent.tools import ToolBox, ToolResult, error_result
 from bot.config import Settings
 from bot.context import Ctx
 from bot.intents import clean_text
@@ -202,7 +202,7 @@ class Agent:
             messages.append(completion.assistant_message())
             results = await box.run_all(calls[:MAX_PARALLEL_TOOLS])
             for extra in calls[MAX_PARALLEL_TOOLS:]:  # every tool_call_id must be answered
-                results.append(await _refuse(box, extra.id, extra.name))
+                results.append(error_result(extra.id, extra.name, f"too many tool calls at once; at most {MAX_PARALLEL_TOOLS} per step"))
             state.results.extend(results)
             messages.extend(r.message() for r in results)
         return "", True
@@ -337,18 +337,10 @@ def _sources(citations: list[Citation]) -> list[str]:
 
 
 def _error_of(r: ToolResult) -> str:
-    import json
-
     try:
         return str(json.loads(r.content).get("error", ""))[:200]
     except (ValueError, AttributeError):
         return "error"
-
-
-async def _refuse(box: ToolBox, call_id: str, name: str) -> ToolResult:
-    from bot.agent.tools import _error
-
-    return _error(call_id, name, f"too many tool calls at once; at most {MAX_PARALLEL_TOOLS} per step")
 
 
 def _budget_spent(used: int, budget: int) -> Reply:
@@ -395,6 +387,3 @@ def _short(text: str) -> str:
     line = text.strip().splitlines()[0] if text.strip() else ""
     return line[:160]
 
-
-def as_utc(dt: datetime | None) -> str | None:
-    return dt.isoformat() if dt else None

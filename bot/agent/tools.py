@@ -40,6 +40,8 @@ TIME_KEYS = ("t", "time", "ts", "timestamp", "date")
 
 def tool_commands(ctx: Ctx | None = None, registry: Registry = REGISTRY) -> list[Command]:
     """Commands the coach may call for this caller: `tool=True`, and admin-only ones only for admins."""
+    if registry is REGISTRY:
+        import bot.commands  # noqa: F401 - registers every command module (idempotent)
     admin = bool(ctx and ctx.identity.is_admin)
     return [c for c in registry.all() if c.tool and (admin or not c.admin)]
 
@@ -92,11 +94,11 @@ class ToolBox:
         if cmd is None:
             known = ", ".join(sorted(self.commands)) or "none"
             shown = (name or "")[:40]
-            return _error(call_id, name, f"unknown tool {shown!r}; available tools: {known}")
+            return error_result(call_id, name, f"unknown tool {shown!r}; available tools: {known}")
         try:
             args = parse_arguments(arguments)
         except UserError as exc:
-            return _error(call_id, name, exc.message)
+            return error_result(call_id, name, exc.message)
         # a command may own a field such as `account` (account size); only foreign identity keys go
         ignored = sorted(k for k in args if k.lower() in IDENTITY_KEYS and k not in cmd.args.model_fields)
         for k in ignored:
@@ -104,7 +106,7 @@ class ToolBox:
         try:
             parsed = cmd.validate(args)
         except UserError as exc:
-            return _error(call_id, name, exc.message)
+            return error_result(call_id, name, exc.message)
         from bot.dispatch import invoke  # dispatch imports every command module; keep this module light
 
         reply = await invoke(self.ctx, cmd, parsed)
@@ -134,7 +136,7 @@ def result_from_reply(call_id: str, cmd: Command, reply: Reply, *, ignored: list
     raw = reply.data_json()
     if reply.severity == "error":
         message = raw.get("error") if isinstance(raw, dict) and raw.get("error") else reply.body or reply.title
-        res = _error(call_id, cmd.tool_name, str(message))
+        res = error_result(call_id, cmd.tool_name, str(message))
         res.reply, res.invocation = reply, invocation
         return res
     tick = _find_tick(raw)
@@ -159,7 +161,7 @@ def result_from_reply(call_id: str, cmd: Command, reply: Reply, *, ignored: list
 
 
 def compact(value: Any, tick: float = 0.01, *, max_items: int = MAX_ITEMS, key: str | None = None) -> Any:
-    """JSON trimmed for a prompt: prices rounded to the tick, other floats to 4 significant digits, long lists cut."""
+    """JSON trimmed for a prompt: prices rounded to the tick, other numbers to cents or 4 significant digits, long lists cut."""
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         local_tick = value.get("tick") if isinstance(value.get("tick"), (int, float)) and value.get("tick") > 0 else tick
@@ -184,7 +186,8 @@ def compact(value: Any, tick: float = 0.01, *, max_items: int = MAX_ITEMS, key: 
             return _round_tick(value, tick)
         if value.is_integer() and abs(value) < 1e15:
             return int(value)
-        return float(f"{value:.4g}")
+        # cents for anything priced like a level or a ratio; four significant digits for small quantities (IV, greeks)
+        return round(value, 2) if abs(value) >= 1 else float(f"{value:.4g}")
     return value
 
 
@@ -238,7 +241,8 @@ def _numbers(value: Any) -> list[float]:
     return out
 
 
-def _error(call_id: str, name: str, message: str) -> ToolResult:
+def error_result(call_id: str, name: str, message: str) -> ToolResult:
+    """A failed call as the model reads it: `{"ok": false, "error": ...}`."""
     content = json.dumps({"ok": False, "error": message[:500]}, separators=(",", ":"))
     return ToolResult(call_id, name, False, content)
 

@@ -1,0 +1,62 @@
+"""`coach ask "..."` as a user runs it: a real process, with and without an LLM configured."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+import bot.commands  # noqa: F401 - registers the commands the skip condition looks at
+from bot.registry import REGISTRY
+
+ROOT = Path(__file__).resolve().parents[3]
+AS_OF = "2024-03-13T11:00:00-04:00"
+
+
+def env_for(tmp_path, **extra) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "DISCORD", "SLACK", "POLYGON", "TRADIER", "COACH_"))}
+    env.update({"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/coach.db", "COACH_LOG_FILE": str(tmp_path / "coach.log"),
+                "PYTHONPATH": str(ROOT)})
+    env.update(extra)
+    return env
+
+
+async def coach(tmp_path, *args, **env) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "ask", *args, cwd=tmp_path, env=env_for(tmp_path, **env),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_ask_without_llm_uses_the_intent_parser(tmp_path):
+    code, out, err = await coach(tmp_path, "quote tsla", "--as-of", AS_OF)
+    assert code == 0, err
+    assert "TSLA 586.46" in out and "LLM coach off: ran `/quote TSLA`" in out
+    code, out, err = await coach(tmp_path, "   ")
+    assert code == 2 and err.strip().startswith("error: nothing to ask") and "Traceback" not in out + err
+
+
+async def test_ask_with_an_llm_prints_a_grounded_reply(tmp_path, fake):
+    fake.tool_calls(("call_1", "quote", {"symbol": "TSLA"}))
+    fake.text("TSLA trades at $586.46; a target of $700.00 would need a big move.")
+    code, out, err = await coach(tmp_path, "how", "is", "tsla?", "--as-of", AS_OF,
+                                 OPENAI_BASE_URL=fake.base_url, OPENAI_MODEL="fake-model", COACH_LLM_RETRIES="0")
+    assert code == 0, err
+    assert "$586.46;" in out and "$700.00 (unverified)" in out
+    assert "data: quote: sim" in out and "confidence" in out
+    assert fake.requests[0]["messages"][-1]["content"] == "how is tsla?"
+
+
+@pytest.mark.skipif("chart" not in REGISTRY.commands, reason="no /chart command in this build")
+async def test_ask_saves_a_chart_under_out(tmp_path, fake):
+    fake.tool_calls(("call_1", "chart", {"symbol": "TSLA"}))
+    fake.text("Here is the TSLA chart.")
+    code, out, err = await coach(tmp_path, "chart tsla", "--as-of", AS_OF, OPENAI_BASE_URL=fake.base_url, COACH_LLM_RETRIES="0")
+    assert code == 0, err
+    pngs = list((tmp_path / "out").glob("*.png"))
+    assert pngs and pngs[0].read_bytes().startswith(b"\x89PNG") and "saved out/" in out.replace(str(tmp_path) + "/", "")
