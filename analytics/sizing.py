@@ -14,7 +14,10 @@ says so; it is not an error. Gaps through the stop can lose more: the note says 
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Literal
+
+from pydantic import Field
 
 from analytics.errors import UserError
 from analytics.models import Model
@@ -44,6 +47,8 @@ class SizeResult(Model):
     contract: str | None = None
     premium: float | None = None
     note: str | None = None
+    as_of: datetime | None = None
+    sources: list[str] = Field(default_factory=list)
 
 
 def check_money(value: float, what: str) -> float:

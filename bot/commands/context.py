@@ -63,7 +63,8 @@ def context_reply(c: MultiContext) -> Reply:
             f"RSI {lat.get('rsi14') or float('nan'):.0f} · ATR {_n(lat.get('atr14'))}" + (f" · VWAP {_n(lat.get('vwap'))}" if "vwap" in lat else ""),
         ]
         if ic.levels:
-            parts.append("levels: " + ", ".join(f"{lv.label} {_n(lv.price)}" for lv in ic.levels[:6]))
+            near = sorted(sorted(ic.levels, key=lambda lv: abs(lv.price - last.c))[:6], key=lambda lv: -lv.price)
+            parts.append("levels near price: " + ", ".join(f"{lv.label} {_n(lv.price)}" for lv in near))
         if ic.note:
             parts.append(f"_{ic.note}_")
         lines.append("\n  ".join(parts))

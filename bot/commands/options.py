@@ -264,13 +264,15 @@ async def size(ctx: Ctx, a: SizeArgs) -> Reply:
         user = await get_user(s, await ctx.owner(s))
         account, pct = user.account_size, user.risk_pct
     if a.contract:
-        res = await _size_contracts(ctx, a, account, pct)
+        res, sources = await _size_contracts(ctx, a, account, pct)
     else:
         res = size_shares(a.symbol, a.entry, a.stop, risk_amount=a.risk, account_size=account, risk_pct=pct)
-    return size_reply(res)
+        sources = []
+    sources = ["entry, stop: given", "risk: " + ("given" if res.risk_source == "given" else "risk profile"), *sources]
+    return size_reply(res.model_copy(update={"as_of": ctx.now(), "sources": sources}))
 
 
-async def _size_contracts(ctx: Ctx, a: SizeArgs, account: float | None, pct: float | None) -> SizeResult:
+async def _size_contracts(ctx: Ctx, a: SizeArgs, account: float | None, pct: float | None) -> tuple[SizeResult, list[str]]:
     underlying, _, right, _ = parse_occ(a.contract or "")
     if underlying != a.symbol.replace(".", "").replace("-", "")[:6]:
         raise UserError(f"{a.contract} is an option on {underlying}, not {a.symbol}")
@@ -286,10 +288,11 @@ async def _size_contracts(ctx: Ctx, a: SizeArgs, account: float | None, pct: flo
     premium = float(bs_price(a.entry, row["strike"], view.T, view.rate, view.div_yield, row["iv"], call)) + half
     at_stop = max(float(bs_price(a.stop, row["strike"], view.T, view.rate, view.div_yield, row["iv"], call)) - half, 0.0)
     loss = (premium - at_stop) * float(row["multiplier"])
-    return size_contracts(
+    res = size_contracts(
         a.symbol, a.entry, a.stop, contract=str(row["symbol"]), premium=premium, loss_per_contract=loss,
         multiplier=int(row["multiplier"]), risk_amount=a.risk, account_size=account, risk_pct=pct,
     )
+    return res, [f"chain: {view.source} as of {view.as_of.isoformat()}"]
 
 
 def size_reply(r: SizeResult) -> Reply:
@@ -312,6 +315,7 @@ def size_reply(r: SizeResult) -> Reply:
     if r.risk_pct_of_account is not None:
         fields.append(ReplyField(name="Of account", value=f"{r.risk_pct_of_account:.2f}%"))
     return Reply(
+        as_of=r.as_of,
         title=f"Size {r.symbol}: {r.quantity:,} {unit}",
         body=body,
         fields=fields,
@@ -345,7 +349,13 @@ async def risk(ctx: Ctx, a: RiskArgs) -> Reply:
         if a.account_size is not None:
             user.account_size, user.risk_pct = float(a.account_size), float(a.risk_pct)
         account, pct = user.account_size, user.risk_pct
-    data = {"account_size": account, "risk_pct": pct, "risk_per_trade": None if account is None or pct is None else round(account * pct / 100.0, 2)}
+    data = {
+        "account_size": account,
+        "risk_pct": pct,
+        "risk_per_trade": None if account is None or pct is None else round(account * pct / 100.0, 2),
+        "as_of": ctx.now().isoformat(),
+        "sources": ["risk profile"],
+    }
     if account is None:
         return Reply(title="Risk profile", body="Not set. Set it with `/risk ACCOUNT_SIZE RISK_PCT`, e.g. `/risk 25000 1`.", data=data)
     return Reply(

@@ -154,10 +154,11 @@ async def test_context_block_trims_series_and_is_cached(sim):
 async def test_size_and_risk_profile_are_per_user(sim):
     r = await run_text(ctx_for(sim), "/size TSLA 250 245 $500")
     assert r.data.quantity == 100 and r.data.max_loss == 500.0
+    assert r.data.as_of == OPEN_AT and r.data.sources and r.data_json()["as_of"]
     none = await run_text(ctx_for(sim), "/size TSLA 250 245")
     assert none.severity == "error" and "/risk" in none.body
     saved = await run_text(ctx_for(sim), "/risk 25000 1%")
-    assert saved.data == {"account_size": 25000.0, "risk_pct": 1.0, "risk_per_trade": 250.0}
+    assert {k: saved.data[k] for k in ("account_size", "risk_pct", "risk_per_trade")} == {"account_size": 25000.0, "risk_pct": 1.0, "risk_per_trade": 250.0}
     mine = await run_text(ctx_for(sim), "/size AAPL 190 187.5")
     assert mine.data.risk_source == "profile" and mine.data.quantity == 100
     theirs = await run_text(ctx_for(sim, OTHER), "/size AAPL 190 187.5")
