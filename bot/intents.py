@@ -168,7 +168,8 @@ def parse_intent(text: str, registry: Registry = REGISTRY) -> Intent | None:
         if has(r"\b(my|show|list|what)\b.*\balerts?\b|^alerts?$"):
             return _build(registry, "alert list", [])
     if has(r"\bscan\b|\bscanner\b|what'?s setting up|any setups|find (me )?setups"):
-        return _build(registry, "scan", [s for s in syms if s != "WATCHLIST"] if not has(r"watchlist") else [])
+        return _build(registry, "scan", [s for s in syms if s != "WATCHLIST"] if not has(r"watchlist") else [],
+                      {"style": _style(low)})
     if has(r"\bwatchlist\b|\bwatch\b|\bunwatch\b|\bwatching\b"):
         if has(r"\b(remove|delete|drop|unwatch|take)\b") and syms:
             return _build(registry, "watch remove", syms)
@@ -180,9 +181,9 @@ def parse_intent(text: str, registry: Registry = REGISTRY) -> Intent | None:
     if sym and has(r"\b(iv|ivr|ivs|implied vol\w*|volatility|vol|iv rank|iv percentile|vol regime)\b"):
         return _build(registry, "vol", [sym])
     if sym and has(r"\b(contracts?|options?|calls?|puts?|strikes?|which strike)\b"):
-        return _build(registry, "contracts", [sym], {"right": _right(low)})
+        return _build(registry, "contracts", [sym], {"style": _style(low), "right": _right(low)})
     if sym and has(r"\b(chart|graph|candles|picture)\b"):
-        return _build(registry, "chart", [sym], {"interval": _interval(low)})
+        return _build(registry, "chart", [sym], {"interval": _interval(low), "style": _style(low)})
     if sym and has(r"\bbars?\b"):
         count = [n for n in _numbers(re.sub(r"\b\d+\s?(m|min|h|d|w)\b", "", low)) if n.is_integer() and 1 <= n <= 200]
         return _build(registry, "bars", [sym, _interval(low) or "5m"] + ([f"{int(count[0])}"] if count else []))

@@ -250,7 +250,7 @@ def error_result(call_id: str, name: str, message: str) -> ToolResult:
 def _invocation(cmd: Command, parsed: Any) -> str:
     """A readable `/name key=value` line for logs and the reply's data (what actually ran)."""
     parts = [f"/{cmd.name}"]
-    for k, v in parsed.model_dump(mode="json").items():
+    for k, v in parsed.model_dump(mode="json", exclude_defaults=True).items():
         if v in (None, [], ""):
             continue
         if isinstance(v, list):

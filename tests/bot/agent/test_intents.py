@@ -85,6 +85,7 @@ PHRASINGS = [
     ("when does the market open", "/session"),
     ("best calls on spy", "/contracts SPY right=call"),
     ("which puts for qqq", "/contracts QQQ right=put"),
+    ("swing contracts for tsla", "/contracts TSLA"),  # the stand-in /contracts has no style field: dropped
     ("chart nvda 15m", "/chart NVDA interval=15m"),
     ("show me a daily chart of AAPL", "/chart AAPL interval=1D"),
     ("last 20 daily bars of spy", "/bars SPY 1D 20"),
