@@ -181,6 +181,8 @@ class Trigger:
     fire_count: int
     #: True when the rule is done (one-shot) and has left the book.
     final: bool
+    #: For bar rules, the close of the bar that fired (value is then the metric: RSI, spread in bps...).
+    close: float | None = None
 
     @property
     def at(self) -> datetime:
@@ -382,6 +384,7 @@ class AlertBook:
             return []
         cache: dict[tuple, float] = {}
         out: list[Trigger] = []
+        close = float(bars["close"].iloc[-1])
         for rule in list(rules.values()):
             key = (rule.metric, tuple(sorted(rule.params.items())))
             if key not in cache:
@@ -395,7 +398,7 @@ class AlertBook:
                     rule.set_armed(side, not rule.holds(side, value))
                     self._dirty.add(rule.id)
                 elif armed and rule.holds(side, value):
-                    self._decide(rule, side, value, at_ns, status, out)
+                    self._decide(rule, side, value, at_ns, status, out, close)
                     if rule.id not in self._rules:
                         break
                 elif not armed and _sign(side) * value <= _sign(side) * rule.level - rule.band:
@@ -436,7 +439,8 @@ class AlertBook:
         elif outcome in ("fired", "consumed") and rid in self._rules:
             (book.up if side == "up" else book.down).insert_disarmed(rule.level, rule.band, rid)
 
-    def _decide(self, rule: Rule, side: Side, value: float, at_ns: int, status: str, out: list[Trigger]) -> str:
+    def _decide(self, rule: Rule, side: Side, value: float, at_ns: int, status: str, out: list[Trigger],
+                close: float | None = None) -> str:
         """Apply expiry, activation, session filter and cooldown to an armed rule whose condition holds."""
         if rule.expires_ns is not None and at_ns >= rule.expires_ns:
             self.remove(rule.id)
@@ -452,7 +456,7 @@ class AlertBook:
         rule.last_fired_ns = at_ns
         rule.set_armed(side, False)
         final = not rule.repeat
-        out.append(Trigger(rule.id, rule.symbol, rule.kind, side, rule.level, float(value), at_ns, rule.fire_count, final))
+        out.append(Trigger(rule.id, rule.symbol, rule.kind, side, rule.level, float(value), at_ns, rule.fire_count, final, close))
         self._dirty.discard(rule.id)
         if final:
             self.remove(rule.id)

@@ -226,12 +226,15 @@ async def count_active_alerts(session: AsyncSession, owner: Owner) -> int:
     return int((await session.execute(q)).scalar_one())
 
 
-async def create_alert(session: AsyncSession, owner: Owner, **fields: Any) -> Alert:
+async def create_alert(session: AsyncSession, owner: Owner, /, **fields: Any) -> Alert:
     """Store a new alert for the owner, refusing one over the per-user maximum."""
     if await count_active_alerts(session, owner) >= MAX_ALERTS_PER_USER:
         raise UserError(f"you have {MAX_ALERTS_PER_USER} live alerts, the most allowed; remove some with /alert remove ID first")
+    # `now` is the caller's (possibly pinned) time: the alert watches prices from then on;
+    # created/updated stamps are wall time, which is what runtimes in other processes sync on
     now = fields.pop("now", None) or utcnow()
-    row = Alert(tenant_id=owner.tenant_id, owner_id=owner.user_id, created_at=now, updated_at=now,
+    wall = utcnow()
+    row = Alert(tenant_id=owner.tenant_id, owner_id=owner.user_id, created_at=wall, updated_at=wall,
                 active_from=fields.pop("active_from", now), **fields)
     session.add(row)
     await session.flush()
@@ -243,30 +246,44 @@ async def list_alerts(session: AsyncSession, owner: Owner, symbol: str | None = 
     q = select(Alert).where(_owned(Alert, owner))
     if symbol:
         q = q.where(Alert.symbol == symbol)
-    if not include_done:
-        q = q.where(Alert.status == "active")
+    q = q.where(Alert.status == "active") if not include_done else q.where(Alert.status != "removed")
     return list((await session.execute(q.order_by(Alert.id))).scalars())
 
 
 async def get_alert(session: AsyncSession, owner: Owner, alert_id: int) -> Alert:
     """One of the owner's alerts, or NotFoundError (another owner's id is 'not found' too)."""
-    row = (await session.execute(select(Alert).where(_owned(Alert, owner), Alert.id == alert_id))).scalar_one_or_none()
+    row = (await session.execute(
+        select(Alert).where(_owned(Alert, owner), Alert.id == alert_id, Alert.status != "removed")
+    )).scalar_one_or_none()
     if row is None:
         raise NotFoundError(f"no alert #{alert_id} of yours; see /alert list")
     return row
 
 
-async def remove_alerts(session: AsyncSession, owner: Owner, ids: Iterable[int] | None) -> list[int]:
-    """Delete the owner's alerts by id (all live ones when ids is None); returns the ids removed."""
-    q = select(Alert.id).where(_owned(Alert, owner))
+async def remove_alerts(session: AsyncSession, owner: Owner, ids: Iterable[int] | None, now: datetime | None = None) -> list[int]:
+    """Remove the owner's alerts by id (all live ones when ids is None); returns the ids removed.
+
+    Rows are marked "removed" rather than deleted, so a runtime in another process sees the
+    change in its next sync; `purge_removed` deletes them later.
+    """
+    q = select(Alert.id).where(_owned(Alert, owner), Alert.status != "removed")
     if ids is None:
         q = q.where(Alert.status == "active")
     else:
         q = q.where(Alert.id.in_(list(ids)))
     found = [r[0] for r in await session.execute(q)]
     if found:
-        await session.execute(delete(Alert).where(_owned(Alert, owner), Alert.id.in_(found)))
+        await session.execute(
+            update(Alert).where(_owned(Alert, owner), Alert.id.in_(found))
+            .values(status="removed", updated_at=now or utcnow()).execution_options(synchronize_session=False)
+        )
     return found
+
+
+async def purge_removed(session: AsyncSession, older_than: datetime) -> int:
+    """Delete alerts removed before `older_than` (housekeeping); returns how many."""
+    res = await session.execute(delete(Alert).where(Alert.status == "removed", Alert.updated_at < older_than))
+    return int(res.rowcount or 0)
 
 
 async def touch_alert(session: AsyncSession, row: Alert, now: datetime | None = None) -> None:

@@ -1,0 +1,111 @@
+"""`coach runtime`: the alert and live-plan worker alone, sharing the database with `coach serve` / `coach chat`."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from datetime import datetime
+from typing import Optional
+
+import click
+
+
+def register(group: click.Group) -> None:
+    group.add_command(runtime_cmd)
+
+
+@click.command("runtime")
+@click.option("--speed", type=float, default=None,
+              help="offline market only: market seconds per wall second (e.g. 600); default real time")
+@click.option("--start", "start", default=None, help="offline market only: market time to start from (ISO 8601 with offset)")
+@click.option("--skip-closed/--no-skip-closed", default=None,
+              help="offline market only: jump over closed hours (default: on when --speed or --start is given)")
+@click.option("--for", "run_for", type=float, default=None, help="stop after this many wall seconds")
+@click.option("--stale-after", type=float, default=None, help="seconds of market time without prices before the feed counts as stale")
+def runtime_cmd(speed: Optional[float], start: Optional[str], skip_closed: Optional[bool], run_for: Optional[float],
+                stale_after: Optional[float]) -> None:
+    """Evaluate alerts and tracked plans and deliver their messages, until stopped (Ctrl-C or SIGTERM).
+
+    Uses DATABASE_URL, COACH_PROVIDER and the chat credentials (to deliver into Discord/Slack)
+    like `coach serve`. Another runtime on the same database makes this one stand by.
+    """
+    from bot.cli import fail, run
+    from bot.logging import setup_logging
+
+    setup_logging("server")
+    pinned = None
+    if start is not None:
+        try:
+            pinned = datetime.fromisoformat(start.replace("Z", "+00:00"))
+        except ValueError:
+            fail(f"--start {start[:40]!r} is not an ISO time like 2024-03-13T09:30:00-04:00", 2)
+        if pinned.tzinfo is None:
+            fail("--start needs a UTC offset, e.g. 2024-03-13T09:30:00-04:00", 2)
+    if speed is not None and not speed > 0:
+        fail("--speed must be a positive number of market seconds per second", 2)
+
+    async def go() -> None:
+        await run_runtime(speed=speed, start=pinned, skip_closed=skip_closed, run_for=run_for, stale_after=stale_after)
+
+    run(go)
+
+
+async def run_runtime(*, speed: float | None = None, start: datetime | None = None, skip_closed: bool | None = None,
+                      run_for: float | None = None, stale_after: float | None = None) -> None:
+    """Build the services and run the runtime until a signal (or `run_for` seconds)."""
+    from analytics.errors import UserError
+    from analytics.sessions import utc_now
+    from bot.app import build_services
+    from bot.config import get_settings
+    from bot.runtime.worker import Runtime, RuntimeConfig
+
+    settings = get_settings()
+    try:
+        import bot.surfaces.destinations  # noqa: F401 - Discord/Slack delivery kinds, when their libraries are present
+    except ImportError:
+        pass
+    sim = [p.strip().lower() for p in settings.coach_provider.split(",")][0] == "sim"
+    if (speed is not None or start is not None) and not sim:
+        raise UserError("--speed and --start work only with the offline market (COACH_PROVIDER=sim)")
+    clock = None
+    market = None
+    if sim:
+        from providers.sim import SimMarket
+        from providers.sim_stream import SimClock
+
+        accelerated = speed is not None or start is not None
+        clock = SimClock(start or utc_now(), speed or 1.0,
+                         skip_closed=accelerated if skip_closed is None else skip_closed)
+        market = SimMarket(seed=settings.coach_seed, now=clock)
+    services = await build_services(settings, market=market, clock=clock)
+    config = RuntimeConfig()
+    if stale_after is not None:
+        config.stale_after = stale_after
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    runtime = Runtime(services, clock=clock, config=config)
+    if clock is not None:
+        # the clock ran while the services were built: start it where asked; and when a previous run's
+        # cursor is later than that, carry on from the cursor (never go back over delivered alerts)
+        begin = start or utc_now()
+        saved = await runtime._cursor()  # noqa: SLF001
+        clock.set(saved if saved is not None and saved > begin else begin)
+    if run_for is not None:
+        loop.call_later(run_for, stop.set)
+    click.echo(f"coach runtime: worker {config.worker_id}, market {services.market.name}"
+               + (f", clock x{clock.speed:g} from {clock.now():%Y-%m-%d %H:%M} UTC" if clock is not None else "")
+               + ". Ctrl-C stops.", err=True)
+    try:
+        await runtime.run(stop)
+    finally:
+        await services.close()
+    st = runtime.stats
+    click.echo(f"coach runtime: stopped after {st.ticks} ticks, {st.triggers} alerts fired, {st.plan_events} plan events, "
+               f"{runtime.dispatcher.stats.delivered} messages delivered.", err=True)
+
+

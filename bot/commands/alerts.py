@@ -1,0 +1,953 @@
+"""Alerts and live plans: /alert add|list|remove|edit, /alerts status|test, /track, /untrack, /tracked, /settings ...
+
+Alerts are stored per person (tenant + owner) with the channel they were made in; the runtime
+(`coach runtime`, or inside `coach serve`) evaluates them and delivers through the outbox.
+Channel settings belong to the workspace and only its admins change them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import secrets
+from datetime import datetime, time, timedelta, timezone
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, Field
+
+from analytics import lifecycle
+from analytics.alertbook import INDICATOR_KINDS, KINDS, PLAN_KINDS, build_rule, kind_category, price_band
+from analytics.errors import NotFoundError, UserError
+from analytics.intervals import interval_minutes
+from analytics.lifecycle import PlanState
+from analytics.models import Plan
+from analytics.sessions import EXCHANGE_TZ, sessions_between
+from bot.args import IntervalArg, SymbolArg
+from bot.context import Ctx
+from bot.registry import command
+from bot.reply import Reply, ReplyField
+from bot.runtime.destinations import WEBHOOK_KINDS, describe_target, mask_url
+from bot.runtime.messages import describe_condition, reply_to_payload, test_reply
+from bot.runtime.routing import Origin, sinks_for
+from bot.runtime.tracker import state_from_json, state_to_json
+from renderers.text import fmt_price, fmt_time
+from storage import alerts as store
+from storage.alerts import FAMILIES, ROUTES, Alert, NewMessage, TrackedPlan
+from storage.identity import Owner, get_user
+
+#: A level further than this from the last price (as a ratio either way) is refused as absurd.
+MAX_LEVEL_RATIO = 2.0
+MAX_PCT = 50.0
+MAX_EXPIRY = timedelta(days=366)
+MAX_COOLDOWN = timedelta(days=7)
+DEFAULT_COOLDOWN = "15m"
+MAX_WEBHOOKS = 5
+
+_KIND_ALIASES = {
+    "over": "above", "gt": "above", ">": "above", "under": "below", "lt": "below", "<": "below",
+    "crosses": "cross", "crossing": "cross", "%": "pct", "percent": "pct", "move": "pct", "pct_move": "pct",
+    "rsi>": "rsi_above", "rsi<": "rsi_below", "ema_up": "ema_cross_up", "ema_down": "ema_cross_down",
+    "vwap_up": "vwap_reclaim", "vwap_down": "vwap_loss", "target_hit": "target", "stop_hit": "stop",
+}
+
+
+def _kind(v: object) -> object:
+    if isinstance(v, str):
+        k = v.strip().lower().replace("-", "_")
+        return _KIND_ALIASES.get(k, k)
+    return v
+
+
+AlertKind = Annotated[Literal[KINDS], BeforeValidator(_kind)]  # type: ignore[valid-type]
+SessionFilter = Annotated[Literal["regular", "extended"], BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v)]
+Note = Field("", max_length=300, description="a note shown with the alert", json_schema_extra={"greedy": True})
+
+
+# ---------------------------------------------------------------------- parsing helpers
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|m|min|mins|h|hr|hrs|d|day|days|w|wk|wks)?\s*$", re.I)
+_UNITS = {"s": 1, "sec": 1, "secs": 1, "m": 60, "min": 60, "mins": 60, "h": 3600, "hr": 3600, "hrs": 3600,
+          "d": 86400, "day": 86400, "days": 86400, "w": 604800, "wk": 604800, "wks": 604800}
+
+
+def parse_duration(text: str, what: str, default_unit: str = "m") -> timedelta:
+    """"90s", "15m", "2h", "3d", "1w" (a bare number counts `default_unit`s) -> timedelta, or UserError."""
+    m = _DURATION.match(str(text))
+    if not m:
+        raise UserError(f"{what} {str(text)[:20]!r} is not a duration; use e.g. 90s, 15m, 2h, 3d")
+    return timedelta(seconds=float(m.group(1)) * _UNITS[(m.group(2) or default_unit).lower()])
+
+
+def parse_expiry(text: str, now: datetime) -> datetime:
+    """When an alert expires: a duration from now (2h, 3d), eod (today's close), a date (its close) or an ISO time."""
+    t = str(text).strip()
+    low = t.lower()
+    if low in ("eod", "close", "today"):
+        return _session_close_on_or_after(now)
+    if _DURATION.match(t) and not re.fullmatch(r"\d{4}", t):
+        return now + parse_duration(t, "expires", default_unit="h")
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", t):
+            day = datetime.fromisoformat(t).date()
+            return _session_close_on_or_after(datetime.combine(day, time(9, 30), EXCHANGE_TZ))
+        at = datetime.fromisoformat(t.replace("Z", "+00:00"))
+    except ValueError:
+        raise UserError(f"expires {t[:30]!r} not understood; use 2h, 3d, eod, 2024-06-21 or an ISO time with offset") from None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=EXCHANGE_TZ)  # a wall time means exchange time
+    return at.astimezone(timezone.utc)
+
+
+def _session_close_on_or_after(at: datetime) -> datetime:
+    sch = sessions_between(at - timedelta(days=1), at + timedelta(days=10))
+    for close in sch.closes:
+        close_dt = datetime.fromtimestamp(int(close) / 1e9, tz=timezone.utc)
+        if close_dt >= at:
+            return close_dt
+    return at + timedelta(days=1)
+
+
+def _on_off(v: object) -> object:
+    if isinstance(v, str):
+        w = v.strip().lower()
+        if w in ("on", "yes", "true", "1", "enable", "enabled"):
+            return True
+        if w in ("off", "no", "false", "0", "disable", "disabled"):
+            return False
+    return v
+
+
+OnOff = Annotated[bool, BeforeValidator(_on_off)]
+
+
+# ---------------------------------------------------------------------- views
+
+
+class AlertView(BaseModel):
+    """An alert as commands return it."""
+
+    id: int
+    symbol: str
+    kind: str
+    condition: str
+    level: float
+    value: float | None = None
+    interval: str | None = None
+    plan_id: str | None = None
+    repeat: bool
+    cooldown_s: int
+    expires_at: datetime | None = None
+    session: str
+    note: str = ""
+    status: str
+    fire_count: int
+    last_fired_at: datetime | None = None
+    last_price: float | None = None
+    channel: str | None = None
+    created_at: datetime
+
+
+def view(a: Alert) -> AlertView:
+    return AlertView(
+        id=a.id, symbol=a.symbol, kind=a.kind, condition=describe_condition(a.kind, a.level, a.value, a.interval, a.params),
+        level=a.level, value=a.value, interval=a.interval, plan_id=a.plan_id, repeat=a.repeat, cooldown_s=a.cooldown_s,
+        expires_at=a.expires_at, session=a.session, note=a.note, status=a.status, fire_count=a.fire_count,
+        last_fired_at=a.last_fired_at, last_price=a.last_price, channel=a.channel, created_at=a.created_at,
+    )
+
+
+def _options(a: AlertView) -> str:
+    opts = ["repeats, cooldown " + _fmt_dur(a.cooldown_s) if a.repeat else "one-shot"]
+    opts.append("extended hours too" if a.session == "extended" else "regular hours")
+    if a.expires_at:
+        opts.append(f"expires {fmt_time(a.expires_at)}")
+    if a.fire_count:
+        opts.append(f"fired {a.fire_count}×")
+    if a.status != "active":
+        opts.append(a.status)
+    return ", ".join(opts)
+
+
+def _line(a: AlertView) -> str:
+    note = f" — {a.note}" if a.note else ""
+    return f"#{a.id} {a.symbol} {a.condition} ({_options(a)}){note}"
+
+
+def _fmt_dur(seconds: int) -> str:
+    if seconds % 86400 == 0 and seconds:
+        return f"{seconds // 86400}d"
+    if seconds % 3600 == 0 and seconds:
+        return f"{seconds // 3600}h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60}m"
+    return f"{seconds}s"
+
+
+def _origin(ctx: Ctx, owner: Owner) -> Origin:
+    ident = ctx.identity
+    return Origin(tenant_id=owner.tenant_id, platform=ident.platform, channel=ident.channel, user_ref=ident.user)
+
+
+async def _check_channel(ctx: Ctx, session: Any, owner: Owner, family: str) -> store.EffectiveSettings:
+    eff = await store.effective_settings(session, owner.tenant_id, ctx.identity.channel)
+    if not eff.alerts_enabled:
+        raise UserError("alerts are turned off in this channel by an admin; ask one to run /settings alerts on")
+    if family not in eff.allowed_kinds:
+        raise UserError(f"{family} alerts are not allowed in this channel; allowed here: {', '.join(eff.allowed_kinds) or 'none'}")
+    return eff
+
+
+# ---------------------------------------------------------------------- plans lookup
+
+
+async def find_plan(session: Any, owner: Owner, plan_id: str) -> Plan | None:
+    """A plan of the owner by id: from the plan store (plans made by /plan), else a tracked or proposed plan."""
+    try:
+        from storage import plans as plan_store  # type: ignore[attr-defined]
+    except ImportError:
+        plan_store = None
+    getter = getattr(plan_store, "get_plan", None) if plan_store is not None else None
+    if getter is not None:
+        try:
+            found = await getter(session, owner, plan_id)
+        except NotFoundError:
+            found = None
+        if found is not None:
+            plan = getattr(found, "plan", found)
+            if isinstance(plan, Plan):
+                return plan
+            if isinstance(plan, dict):
+                return Plan.model_validate(plan)
+    row = await store.get_tracked(session, owner, plan_id)
+    return Plan.model_validate(row.plan) if row is not None else None
+
+
+def _plan_id(text: str) -> str:
+    pid = str(text).strip()
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}", pid):
+        raise UserError(f"{pid[:30]!r} is not a plan id; plan ids look like P-1A2B3C (see the plan's reply)")
+    return pid
+
+
+# ---------------------------------------------------------------------- /alert add
+
+
+class AlertAddArgs(BaseModel):
+    symbol: SymbolArg = Field(description="ticker, e.g. TSLA")
+    kind: AlertKind = Field(description="above, below, cross, pct, rsi_above, rsi_below, ema_cross_up, ema_cross_down, "
+                                        "vwap_reclaim, vwap_loss, or a plan event: entry, stop, target, invalidation")
+    value: float | None = Field(None, description="the price level; the percent for pct (+2 or -3); the RSI threshold")
+    note: str = Note
+    plan: str | None = Field(None, description="plan id for plan events, e.g. P-1A2B3C")
+    target: int = Field(1, ge=1, le=10, description="which target for kind=target (1 = T1)")
+    ref: float | None = Field(None, gt=0, description="reference price for pct (default: the last price)")
+    interval: IntervalArg = Field("5m", description="bar interval of indicator alerts")
+    period: int = Field(14, ge=2, le=100, description="RSI period")
+    fast: int = Field(9, ge=2, le=200, description="fast EMA period")
+    slow: int = Field(21, ge=3, le=400, description="slow EMA period")
+    repeat: bool = Field(False, description="fire every time (after the cooldown), not just once")
+    cooldown: str | None = Field(None, description="for repeating alerts: quiet time after a fire, e.g. 15m, 1h")
+    expires: str | None = Field(None, description="2h, 3d, eod, a date (its close) or an ISO time")
+    session: SessionFilter = Field("regular", description="regular hours only, or extended (pre/post too)")
+
+
+@command(
+    "alert add",
+    "Set an alert: price above/below/cross, % move, RSI, EMA cross, VWAP reclaim/loss, or a plan event.",
+    AlertAddArgs,
+    examples=("/alert add TSLA above 250 breakout", "/alert add NVDA pct -3 --repeat cooldown=1h",
+              "/alert add SPY rsi_above 70 interval=15m", "/alert add TSLA stop plan=P-1A2B3C"),
+    tool_hint="Returns the stored alert (id, condition, options). Alerts are pushed to this channel when they fire.",
+)
+async def alert_add(ctx: Ctx, a: AlertAddArgs) -> Reply:
+    now = ctx.now()
+    family = kind_category(a.kind)
+    sym = a.symbol
+    fields: dict[str, Any] = {"symbol": sym, "kind": a.kind, "session": a.session, "note": a.note.strip()}
+    # options first: they fail fast and cost nothing
+    cooldown_s = 0
+    if a.cooldown is not None:
+        if not a.repeat:
+            raise UserError("a cooldown only applies to repeating alerts; add --repeat")
+        cd = parse_duration(a.cooldown, "cooldown")
+        if cd > MAX_COOLDOWN:
+            raise UserError("cooldown must be at most 7d")
+        cooldown_s = int(cd.total_seconds())
+    elif a.repeat:
+        cooldown_s = int(parse_duration(DEFAULT_COOLDOWN, "cooldown").total_seconds())
+    expires_at = None
+    if a.expires:
+        expires_at = parse_expiry(a.expires, now)
+        if expires_at <= now:
+            raise UserError(f"expiry {fmt_time(expires_at)} is already past; give a later time (e.g. 2h, eod, a future date)")
+        if expires_at - now > MAX_EXPIRY:
+            raise UserError("expiry must be within a year")
+    fields.update(repeat=a.repeat, cooldown_s=cooldown_s, expires_at=expires_at)
+
+    warn = ""
+    last: float | None = None
+    if a.kind in PLAN_KINDS:
+        if not a.plan:
+            raise UserError(f"a {a.kind} alert needs the plan: add plan=PLAN_ID")
+        pid = _plan_id(a.plan)
+        async with ctx.tx() as s:
+            owner = await ctx.owner(s)
+            plan = await find_plan(s, owner, pid)
+        if plan is None:
+            raise NotFoundError(f"no plan {pid} of yours; make one with /plan {sym}")
+        if plan.symbol != sym:
+            raise UserError(f"plan {pid} is for {plan.symbol}, not {sym}")
+        if a.kind == "entry":
+            level = plan.entry
+        elif a.kind in ("stop", "invalidation"):
+            level = plan.stop
+        else:
+            targets = sorted((t.price for t in plan.targets), key=lambda p: p if plan.direction == "long" else -p)
+            if a.target > len(targets):
+                raise UserError(f"plan {pid} has {len(targets)} target(s); use target=1..{len(targets)}")
+            level = targets[a.target - 1]
+        fields.update(value=level, direction=plan.direction, plan_id=pid,
+                      target_index=a.target if a.kind == "target" else None,
+                      interval=plan.interval if a.kind == "invalidation" else None)
+    elif a.kind in INDICATOR_KINDS:
+        if a.kind in ("rsi_above", "rsi_below"):
+            if a.value is None or not 1 <= a.value <= 99:
+                raise UserError("an RSI alert needs a threshold between 1 and 99, e.g. /alert add SPY rsi_above 70")
+            fields["value"] = a.value
+            params: dict[str, Any] = {"period": a.period}
+        elif a.kind.startswith("ema"):
+            if a.fast >= a.slow:
+                raise UserError(f"the fast EMA ({a.fast}) must be shorter than the slow one ({a.slow})")
+            params = {"fast": a.fast, "slow": a.slow}
+        else:
+            params = {}
+        if interval_minutes(a.interval) >= 1440 and a.kind.startswith("vwap"):
+            raise UserError("VWAP is a session average: use an intraday interval (1m to 4h)")
+        fields.update(interval=a.interval, params=params)
+    else:
+        q = await ctx.market.quote(sym, at=now)
+        last = q.last
+        if a.kind == "pct":
+            if a.value is None or a.value == 0 or abs(a.value) > MAX_PCT:
+                raise UserError(f"a pct alert needs a move between -{MAX_PCT:g} and +{MAX_PCT:g} percent, not 0; e.g. pct +2 or pct -3")
+            fields.update(value=a.value, reference=a.ref or last)
+        else:
+            if a.value is None:
+                raise UserError(f"an {a.kind} alert needs a price level, e.g. /alert add {sym} {a.kind} {fmt_price(last)}")
+            fields["value"] = a.value
+    rule = build_rule(
+        a.kind, id=0, symbol=sym, value=fields.get("value"), reference=fields.get("reference"),
+        direction=fields.get("direction"), interval=fields.get("interval"), params=fields.get("params"),
+    )
+    if not (math.isfinite(rule.level) and (rule.metric != "price" or rule.level > 0)):
+        raise UserError("the level must be a positive price")
+    if rule.metric in ("price", "close"):
+        if last is None:
+            last = (await ctx.market.quote(sym, at=now)).last
+        ratio = rule.level / last if last else math.inf
+        if not (1 / MAX_LEVEL_RATIO <= ratio <= MAX_LEVEL_RATIO):
+            lo, hi = last / MAX_LEVEL_RATIO, last * MAX_LEVEL_RATIO
+            raise UserError(
+                f"{fmt_price(rule.level)} is absurdly far from {sym}'s last price {fmt_price(last)}; "
+                f"give a level between {fmt_price(lo)} and {fmt_price(hi)}"
+            )
+        if rule.metric == "price":
+            rule.initial_armed(last)
+            if any(rule.armed(sd) is False for sd in rule.sides) and a.kind != "cross" and a.kind != "entry":
+                warn = (f"{sym} is already {'above' if rule.sides == ('up',) else 'below'} {fmt_price(rule.level)} "
+                        f"(last {fmt_price(last)}): this fires on the next cross.")
+    fields.update(level=rule.level, band=rule.band, armed_up=rule.armed_up, armed_down=rule.armed_down,
+                  params=fields.get("params") or {})
+    async with ctx.tx() as s:
+        owner = await ctx.owner(s)
+        await _check_channel(ctx, s, owner, family)
+        row = await store.create_alert(
+            s, owner, platform=ctx.identity.platform, channel=ctx.identity.channel, user_ref=ctx.identity.user,
+            now=now, **fields,
+        )
+        v = view(row)
+    body = [f"#{v.id}: {v.symbol} {v.condition}."]
+    if last is not None:
+        dist = (rule.level / last - 1) * 100 if rule.metric in ("price", "close") else None
+        body.append(f"Last {fmt_price(last)}" + (f" ({dist:+.2f}% away)." if dist is not None else "."))
+    if warn:
+        body.append(warn)
+    opts = _options(v)
+    body.append(opts[0].upper() + opts[1:] + ".")
+    if v.note:
+        body.append(f"Note: {v.note}")
+    return Reply(title=f"Alert set on {sym}", body="\n".join(body), severity="success", as_of=now, data=v)
+
+
+# ---------------------------------------------------------------------- /alert list, remove, edit
+
+
+class AlertListArgs(BaseModel):
+    symbol: SymbolArg | None = Field(None, description="only this symbol")
+    all: bool = Field(False, description="include fired and expired alerts")
+
+
+@command("alert list", "Your alerts (live ones; --all for fired and expired too).", AlertListArgs,
+         examples=("/alert list", "/alert list TSLA --all"))
+async def alert_list(ctx: Ctx, a: AlertListArgs) -> Reply:
+    async with ctx.tx() as s:
+        owner = await ctx.owner(s)
+        rows = await store.list_alerts(s, owner, a.symbol, include_done=a.all)
+        views = [view(r) for r in rows]
+    if not views:
+        hint = "No alerts" + (f" on {a.symbol}" if a.symbol else "") + ". Set one with `/alert add TSLA above 250`."
+        return Reply(title="Alerts", body=hint, data={"alerts": []})
+    return Reply(title=f"Alerts ({len(views)})", body="\n".join(_line(v) for v in views), data={"alerts": views})
+
+
+def _ids(v: object) -> object:
+    if isinstance(v, (list, tuple)):
+        v = ",".join(str(x) for x in v)
+    return str(v) if isinstance(v, (int, float)) else v
+
+
+class AlertRemoveArgs(BaseModel):
+    ids: Annotated[str, BeforeValidator(_ids)] = Field(description="alert id(s) like 3 or 3,5, or all")
+
+
+@command("alert remove", "Remove alerts by id (or all).", AlertRemoveArgs, examples=("/alert remove 3", "/alert remove all"))
+async def alert_remove(ctx: Ctx, a: AlertRemoveArgs) -> Reply:
+    text = a.ids.strip().lower().lstrip("#")
+    if text == "all":
+        ids = None
+    else:
+        try:
+            ids = [int(x.strip().lstrip("#")) for x in re.split(r"[,\s]+", text) if x.strip()]
+        except ValueError:
+            raise UserError(f"{a.ids[:30]!r} is not a list of alert ids; e.g. 3 or 3,5 or all") from None
+        if not ids:
+            raise UserError("give alert id(s) like 3 or 3,5, or all")
+    async with ctx.tx() as s:
+        owner = await ctx.owner(s)
+        removed = await store.remove_alerts(s, owner, ids)
+    if ids is not None and not removed:
+        raise NotFoundError(f"no alert {', '.join('#' + str(i) for i in ids)} of yours; see /alert list")
+    missing = [i for i in (ids or []) if i not in removed]
+    body = f"Removed {', '.join('#' + str(i) for i in removed)}." if removed else "You had no live alerts."
+    if missing:
+        body += f" Not yours or not found: {', '.join('#' + str(i) for i in missing)}."
+    return Reply(title="Alerts", body=body, data={"removed": removed})
+
+
+class AlertEditArgs(BaseModel):
+    id: int = Field(ge=1, description="the alert id")
+    value: float | None = Field(None, description="new level / percent / threshold")
+    note: str | None = Field(None, max_length=300, description="new note")
+    repeat: bool | None = Field(None, description="--repeat or --no-repeat")
+    cooldown: str | None = Field(None, description="new cooldown, e.g. 30m")
+    expires: str | None = Field(None, description="new expiry (2h, eod, a date) or never")
+    session: SessionFilter | None = Field(None, description="regular or extended")
+
+
+@command("alert edit", "Change an alert's level, note, repeat, cooldown, expiry or session.", AlertEditArgs,
+         examples=("/alert edit 3 value=255", "/alert edit 3 --repeat cooldown=30m", "/alert edit 3 expires=never"))
+async def alert_edit(ctx: Ctx, a: AlertEditArgs) -> Reply:
+    now = ctx.now()
+    async with ctx.tx() as s:
+        owner = await ctx.owner(s)
+        row = await store.get_alert(s, owner, a.id)
+        if row.status != "active":
+            raise UserError(f"alert #{a.id} is {row.status}; set a new one with /alert add")
+        changed = []
+        if a.value is not None:
+            if row.kind in PLAN_KINDS or row.kind in ("ema_cross_up", "ema_cross_down", "vwap_reclaim", "vwap_loss"):
+                raise UserError(f"a {row.kind} alert has no value to edit; remove it and add a new one")
+            if row.kind in ("rsi_above", "rsi_below") and not 1 <= a.value <= 99:
+                raise UserError("an RSI threshold must be between 1 and 99")
+            if row.kind == "pct" and (a.value == 0 or abs(a.value) > MAX_PCT):
+                raise UserError(f"a pct move must be between -{MAX_PCT:g} and +{MAX_PCT:g} percent, not 0")
+            rule = build_rule(row.kind, id=row.id, symbol=row.symbol, value=a.value, reference=row.reference,
+                              interval=row.interval, params=row.params)
+            if rule.metric == "price":
+                last = (await ctx.market.quote(row.symbol, at=now)).last
+                ratio = rule.level / last
+                if not (1 / MAX_LEVEL_RATIO <= ratio <= MAX_LEVEL_RATIO):
+                    raise UserError(f"{fmt_price(rule.level)} is absurdly far from {row.symbol}'s last price {fmt_price(last)}")
+                rule.initial_armed(last)
+            row.value, row.level, row.band = a.value, rule.level, rule.band if rule.metric != "price" else price_band(rule.level)
+            row.armed_up, row.armed_down = rule.armed_up, rule.armed_down
+            changed.append("level")
+        if a.note is not None:
+            row.note = a.note.strip()
+            changed.append("note")
+        if a.repeat is not None:
+            row.repeat = a.repeat
+            if a.repeat and not row.cooldown_s:
+                row.cooldown_s = int(parse_duration(DEFAULT_COOLDOWN, "cooldown").total_seconds())
+            changed.append("repeat")
+        if a.cooldown is not None:
+            if not row.repeat:
+                raise UserError("a cooldown only applies to repeating alerts; add --repeat")
+            cd = parse_duration(a.cooldown, "cooldown")
+            if cd > MAX_COOLDOWN:
+                raise UserError("cooldown must be at most 7d")
+            row.cooldown_s = int(cd.total_seconds())
+            changed.append("cooldown")
+        if a.expires is not None:
+            if a.expires.strip().lower() in ("never", "none", "off"):
+                row.expires_at = None
+            else:
+                exp = parse_expiry(a.expires, now)
+                if exp <= now:
+                    raise UserError(f"expiry {fmt_time(exp)} is already past")
+                if exp - now > MAX_EXPIRY:
+                    raise UserError("expiry must be within a year")
+                row.expires_at = exp
+            changed.append("expiry")
+        if a.session is not None:
+            row.session = a.session
+            changed.append("session")
+        if not changed:
+            raise UserError("nothing to change; give value=, note=, --repeat, cooldown=, expires= or session=")
+        await store.touch_alert(s, row)
+        v = view(row)
+    return Reply(title=f"Alert #{v.id} updated", body=_line(v), severity="success", data=v)
+
+
+# ---------------------------------------------------------------------- /alerts status, test
+
+
+class NoArgs(BaseModel):
+    pass
+
+
+class DestinationHealth(BaseModel):
+    destination: str
+    target: str
+    pending: int
+    retrying: int
+    failed: int
+    delivered: int
+    last_error: str | None = None
+
+
+class AlertsStatus(BaseModel):
+    runtime: str
+    worker: str | None = None
+    market_time: datetime | None = None
+    feed: dict | None = None
+    alerts: int
+    tracked_plans: int
+    pending: int
+    failed: int
+    destinations: list[DestinationHealth]
+
+
+@command("alerts status", "Is the alert runtime running, is its feed live, and what is pending or failing here.", NoArgs,
+         examples=("/alerts status",))
+async def alerts_status(ctx: Ctx, a: NoArgs) -> Reply:
+    from bot.runtime.worker import FEED_KEY, runtime_alive
+
+    hb = await runtime_alive(ctx.services)
+    async with ctx.tx() as s:
+        owner = await ctx.owner(s)
+        feed = await store.get_state(s, FEED_KEY) if hb else None
+        health = await store.outbox_summary(s, owner.tenant_id)
+        n_alerts = await store.count_active_alerts(s, owner)
+        n_plans = len([t for t in await store.list_tracked(s, owner) if t.status in store.ACTIVE_TRACKED])
+    dests = [
+        DestinationHealth(destination=h.destination, target=describe_target(h.destination, h.target).split(" ", 1)[1],
+                          pending=h.pending, retrying=h.retrying, failed=h.failed, delivered=h.delivered,
+                          last_error=h.last_error)
+        for h in health
+    ]
+    pending = sum(d.pending for d in dests)
+    failed = sum(d.failed for d in dests)
+    lines = []
+    if hb:
+        lines.append(f"Runtime: running ({hb.get('worker')}), market time {fmt_time(datetime.fromisoformat(hb['market_time']))}.")
+        if feed:
+            lag = feed.get("lag_s")
+            lag_txt = f", last event {lag:.0f}s behind" if isinstance(lag, (int, float)) else ""
+            state = feed.get("state")
+            lines.append(f"Feed: {state} ({feed.get('mode')} from {feed.get('source')}, {feed.get('symbols')} symbols{lag_txt})"
+                         + (f" — {feed.get('error')}" if feed.get("error") else "") + ".")
+            if state == "stale":
+                lines.append("The feed is stale: no fresh prices while the market is open, so alerts cannot fire until it recovers.")
+    else:
+        lines.append("Runtime: not running. Alerts are stored but nothing evaluates or delivers them; start `coach runtime` or `coach serve`.")
+    lines.append(f"You: {n_alerts} live alert(s), {n_plans} tracked plan(s).")
+    if dests:
+        lines.append("Deliveries in this workspace:")
+        for d in dests:
+            flag = " ⚠" if d.failed or d.retrying else ""
+            err = f" — last error: {d.last_error}" if d.last_error and (d.failed or d.pending) else ""
+            lines.append(f"• {d.destination} {d.target}: {d.pending} pending ({d.retrying} retrying), {d.failed} failed, "
+                         f"{d.delivered} delivered{flag}{err}")
+    else:
+        lines.append("No deliveries yet in this workspace.")
+    sev = "error" if failed or (feed or {}).get("state") in ("stale", "down") else "warning" if pending or not hb else "success"
+    data = AlertsStatus(
+        runtime="running" if hb else "stopped", worker=hb.get("worker") if hb else None,
+        market_time=datetime.fromisoformat(hb["market_time"]) if hb else None, feed=feed, alerts=n_alerts,
+        tracked_plans=n_plans, pending=pending, failed=failed, destinations=dests,
+    )
+    return Reply(title="Alerts status", body="\n".join(lines), severity=sev, data=data)  # type: ignore[arg-type]
+
+
+@command("alerts test", "Send a test alert to this channel (and its webhooks) through the delivery path.", NoArgs,
+         examples=("/alerts test",), tool=False)
+async def alerts_test(ctx: Ctx, a: NoArgs) -> Reply:
+    from bot.runtime.dispatcher import Dispatcher
+    from bot.runtime.worker import runtime_alive
+
+    now = ctx.now()
+    async with ctx.tx() as s:
+        owner = await ctx.owner(s)
+        eff = await store.effective_settings(s, owner.tenant_id, ctx.identity.channel)
+        if not eff.alerts_enabled:
+            raise UserError("alerts are turned off in this channel by an admin; nothing would arrive here")
+        sinks = sinks_for(_origin(ctx, owner), eff, eff.allowed_kinds[0] if eff.allowed_kinds else "price", None)
+        if not sinks:
+            raise UserError("this channel accepts no alert types; an admin can change that with /settings types all")
+        tag = secrets.token_hex(6)
+        msgs = []
+        for k in sinks:
+            where = "this channel" if k.destination not in WEBHOOK_KINDS else f"webhook {mask_url(k.target)}"
+            payload = reply_to_payload(test_reply(where, now), event_key=f"test:{tag}")
+            msgs.append(NewMessage(tenant_id=owner.tenant_id, owner_id=owner.user_id, key=f"test:{tag}@{k.tag}", kind="test",
+                                   destination=k.destination, target=k.target, payload=payload, event_at=now))
+        await store.enqueue(s, msgs)
+    keys = {store.channel_key(m.destination, m.target) for m in msgs}
+    described = [describe_target(m.destination, m.target) for m in msgs]
+    if await runtime_alive(ctx.services):
+        return Reply(title="Test alert queued", body="Queued for: " + "; ".join(described) + ". The runtime delivers it now.",
+                     data={"queued": described, "delivered_inline": False})
+    # no runtime: deliver right here so the test still exercises the whole delivery path
+    dispatcher = Dispatcher(ctx.services)
+    try:
+        await dispatcher.deliver_all(only=keys, timeout=20)
+    finally:
+        await dispatcher.aclose()
+    async with ctx.tx() as s:
+        rows = [r for r in await store.outbox_rows(s, owner.tenant_id) if r.key.startswith(f"test:{tag}@")]
+    lines = []
+    for r in rows:
+        state = {"delivered": "delivered", "failed": "FAILED", "pending": "not yet delivered"}.get(r.status, r.status)
+        err = f" ({r.last_error})" if r.last_error and r.status != "delivered" else ""
+        lines.append(f"• {describe_target(r.destination, r.target)}: {state}{err}")
+    ok = all(r.status == "delivered" for r in rows)
+    return Reply(title="Test alert sent" if ok else "Test alert: some deliveries failed", body="\n".join(lines),
+                 severity="success" if ok else "error",
+                 data={"results": [{"target": describe_target(r.destination, r.target), "status": r.status,
+                                    "error": r.last_error} for r in rows], "delivered_inline": True})
+
+
+# ---------------------------------------------------------------------- /settings (admin)
+
+
+class SettingsView(BaseModel):
+    scope: str
+    channel: str | None
+    alerts_enabled: bool
+    allowed_kinds: list[str]
+    route: str
+    webhooks: list[dict]
+    origin: dict[str, str]
+
+
+def _scope(ctx: Ctx, workspace: bool) -> tuple[str, str]:
+    if workspace or not ctx.identity.channel:
+        return "workspace", ""
+    return "channel", ctx.identity.channel
+
+
+async def _settings_reply(ctx: Ctx, owner: Owner, s: Any, workspace: bool, title: str) -> Reply:
+    scope, channel = _scope(ctx, workspace)
+    eff = await store.effective_settings(s, owner.tenant_id, channel or None)
+    hooks = [{"kind": h.get("kind"), "url": mask_url(str(h.get("url")))} for h in eff.webhooks]
+    v = SettingsView(scope=scope, channel=channel or None, alerts_enabled=eff.alerts_enabled, allowed_kinds=list(eff.allowed_kinds),
+                     route=eff.route, webhooks=hooks, origin=eff.origin)
+    where = f"channel {channel}" if scope == "channel" else "the whole workspace"
+    lines = [
+        f"Alerts: {'on' if v.alerts_enabled else 'off'} ({v.origin['alerts_enabled']})",
+        f"Allowed: {', '.join(v.allowed_kinds) or 'none'} ({v.origin['allowed_kinds']})",
+        f"Delivered to: {v.route} ({v.origin['route']})",
+        "Webhooks: " + (", ".join(f"{i + 1}. {h['kind']} {h['url']}" for i, h in enumerate(hooks)) or "none")
+        + f" ({v.origin['webhooks']})",
+    ]
+    return Reply(title=f"{title} — {where}", body="\n".join(lines), data=v)
+
+
+class SettingsShowArgs(BaseModel):
+    workspace: bool = Field(False, description="the workspace defaults instead of this channel")
+
+
+@command("settings show", "This channel's alert settings (or the workspace's).", SettingsShowArgs,
+         examples=("/settings show", "/settings show --workspace"), tool=False)
+async def settings_show(ctx: Ctx, a: SettingsShowArgs) -> Reply:
+    async with ctx.tx() as s:
+        owner = await ctx.owner(s)
+        return await _settings_reply(ctx, owner, s, a.workspace, "Alert settings")
+
+
+async def _change(ctx: Ctx, workspace: bool, **changes: Any) -> Reply:
+    scope, channel = _scope(ctx, workspace)
+    async with ctx.tx() as s:
+        owner = await ctx.owner(s)
+        await store.update_settings(s, owner.tenant_id, scope, channel, owner.user_id, **changes)
+        return await _settings_reply(ctx, owner, s, workspace, "Alert settings updated")
+
+
+class SettingsAlertsArgs(BaseModel):
+    enabled: Annotated[Literal["on", "off"], BeforeValidator(lambda v: ("on" if v else "off") if isinstance(v, bool) else
+                                                             v.strip().lower() if isinstance(v, str) else v)] = Field(
+        description="on or off")
+    workspace: bool = Field(False, description="for the whole workspace instead of this channel")
+
+
+@command("settings alerts", "Turn alerts on or off in this channel (or the workspace). Admins only.", SettingsAlertsArgs,
+         admin=True, tool=False, examples=("/settings alerts off", "/settings alerts on --workspace"))
+async def settings_alerts(ctx: Ctx, a: SettingsAlertsArgs) -> Reply:
+    return await _change(ctx, a.workspace, alerts_enabled=a.enabled == "on")
+
+
+def _families(v: object) -> object:
+    if isinstance(v, str):
+        parts = [p.strip().lower() for p in re.split(r"[,\s]+", v) if p.strip()]
+        if parts == ["all"]:
+            return list(FAMILIES)
+        if parts == ["none"]:
+            return []
+        return parts
+    return v
+
+
+class SettingsTypesArgs(BaseModel):
+    types: Annotated[list[Literal["price", "indicator", "plan"]], BeforeValidator(_families)] = Field(
+        description="alert families allowed: price, indicator, plan (comma list), all or none")
+    workspace: bool = Field(False, description="for the whole workspace instead of this channel")
+
+
+@command("settings types", "Which alert families this channel takes: price, indicator, plan. Admins only.", SettingsTypesArgs,
+         admin=True, tool=False, examples=("/settings types price,plan", "/settings types all"))
+async def settings_types(ctx: Ctx, a: SettingsTypesArgs) -> Reply:
+    return await _change(ctx, a.workspace, allowed_kinds=list(dict.fromkeys(a.types)))
+
+
+class SettingsRouteArgs(BaseModel):
+    route: Literal[ROUTES] = Field(description="channel (here), thread (one per symbol) or dm (the alert's owner)")  # type: ignore[valid-type]
+    workspace: bool = Field(False, description="for the whole workspace instead of this channel")
+
+
+@command("settings route", "Where alerts from this channel go: the channel, a thread per symbol, or the owner's DM. Admins only.",
+         SettingsRouteArgs, admin=True, tool=False, examples=("/settings route thread", "/settings route dm --workspace"))
+async def settings_route(ctx: Ctx, a: SettingsRouteArgs) -> Reply:
+    return await _change(ctx, a.workspace, route=a.route)
+
+
+class SettingsWebhookArgs(BaseModel):
+    action: Literal["add", "remove", "list"] = Field(description="add URL, remove N, or list")
+    url: str | None = Field(None, max_length=500, description="the webhook URL (add) or its number (remove)")
+    kind: Literal["auto", "discord_webhook", "slack_webhook", "webhook"] = Field(
+        "auto", description="auto (from the URL), discord_webhook, slack_webhook or webhook (generic JSON)")
+    workspace: bool = Field(False, description="for the whole workspace instead of this channel")
+
+
+def webhook_kind(url: str) -> str:
+    """discord_webhook, slack_webhook or webhook, judged from the URL."""
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").lower()
+    path = urlsplit(url).path
+    if host.endswith(("discord.com", "discordapp.com")) and "/api/webhooks/" in path:
+        return "discord_webhook"
+    if host == "hooks.slack.com":
+        return "slack_webhook"
+    return "webhook"
+
+
+def check_webhook_url(url: str) -> str:
+    """The URL if it may be used as a sink: https, or http to this machine only (local receivers)."""
+    from urllib.parse import urlsplit
+
+    u = url.strip()
+    try:
+        parts = urlsplit(u)
+    except ValueError:
+        raise UserError("that is not a URL; give the webhook's https:// address") from None
+    host = (parts.hostname or "").lower()
+    if parts.scheme == "https" and host:
+        return u
+    if parts.scheme == "http" and host in ("127.0.0.1", "localhost", "::1"):
+        return u
+    raise UserError("webhook URLs must be https:// (plain http only to localhost)")
+
+
+@command("settings webhook", "Extra sinks for this channel's alerts: a Discord webhook, Slack incoming webhook or JSON URL. Admins only.",
+         SettingsWebhookArgs, admin=True, tool=False,
+         examples=("/settings webhook add https://hooks.slack.com/services/T0/B0/XXX", "/settings webhook remove 1",
+                   "/settings webhook list"))
+async def settings_webhook(ctx: Ctx, a: SettingsWebhookArgs) -> Reply:
+    scope, channel = _scope(ctx, a.workspace)
+    async with ctx.tx() as s:
+        owner = await ctx.owner(s)
+        row = await store.settings_row(s, owner.tenant_id, scope, channel)
+        hooks = list((row.webhooks if row is not None else None) or [])
+        if a.action == "list":
+            return await _settings_reply(ctx, owner, s, a.workspace, "Alert settings")
+        if a.action == "add":
+            if not a.url:
+                raise UserError("give the webhook URL: /settings webhook add https://...")
+            url = check_webhook_url(a.url)
+            kind = webhook_kind(url) if a.kind == "auto" else a.kind
+            if any(h.get("url") == url for h in hooks):
+                raise UserError("that webhook is already set here")
+            if len(hooks) >= MAX_WEBHOOKS:
+                raise UserError(f"at most {MAX_WEBHOOKS} webhooks per channel; remove one first")
+            hooks.append({"kind": kind, "url": url})
+        else:
+            try:
+                n = int(str(a.url or "").strip().lstrip("#"))
+            except ValueError:
+                raise UserError("give the webhook's number from /settings webhook list, e.g. /settings webhook remove 1") from None
+            if not 1 <= n <= len(hooks):
+                raise UserError(f"no webhook {n} here; there are {len(hooks)}")
+            hooks.pop(n - 1)
+        await store.update_settings(s, owner.tenant_id, scope, channel, owner.user_id, webhooks=hooks)
+        return await _settings_reply(ctx, owner, s, a.workspace, "Alert settings updated")
+
+
+# ---------------------------------------------------------------------- live plans
+
+
+class TrackedView(BaseModel):
+    plan_id: str
+    symbol: str
+    direction: str
+    style: str
+    status: str
+    entry: float
+    stop: float
+    targets: list[float]
+    targets_hit: int
+    last_price: float | None = None
+    replan_of: int | None = None
+    next_plan_id: str | None = None
+
+
+def tracked_view(row: TrackedPlan) -> TrackedView:
+    st = state_from_json(row.state["state"]) if "state" in (row.state or {}) else PlanState.from_plan(Plan.model_validate(row.plan))
+    return TrackedView(plan_id=row.plan_id, symbol=row.symbol, direction=st.direction, style=row.style, status=row.status,
+                       entry=st.entry, stop=st.stop, targets=list(st.targets), targets_hit=st.targets_hit,
+                       last_price=st.last_price, replan_of=row.replan_of, next_plan_id=row.next_plan_id)
+
+
+class TrackArgs(BaseModel):
+    plan_id: str = Field(description="the plan id from a /plan reply, e.g. P-1A2B3C")
+    stop: str | None = Field(None, description="move the stop of a tracked plan: be (break-even) or a price")
+
+
+@command("track", "Follow a plan live: entry, targets, stop or expiry are posted here as they happen.", TrackArgs,
+         examples=("/track P-1A2B3C", "/track P-1A2B3C stop=be"),
+         tool_hint="Starts (or updates) live tracking of a stored plan; transitions are pushed to this channel.")
+async def track(ctx: Ctx, a: TrackArgs) -> Reply:
+    pid = _plan_id(a.plan_id)
+    now = ctx.now()
+    async with ctx.tx() as s:
+        owner = await ctx.owner(s)
+        row = await store.get_tracked(s, owner, pid)
+        if a.stop is not None:
+            if row is None or row.status not in store.ACTIVE_TRACKED:
+                raise UserError(f"plan {pid} is not being tracked; /track {pid} first")
+            st = state_from_json(row.state["state"])
+            new_stop = st.entry if a.stop.strip().lower() in ("be", "breakeven", "break-even", "entry") else _price(a.stop)
+            try:
+                st, _ = lifecycle.move_stop(st, new_stop, _ns(now))
+            except ValueError as exc:
+                raise UserError(str(exc)) from None
+            row.state = {**row.state, "state": state_to_json(st)}
+            row.updated_at = store.utcnow()
+            v = tracked_view(row)
+            return Reply(title=f"{pid}: stop moved to {fmt_price(new_stop)}", body=f"{v.symbol} {v.direction} plan, {v.status}.",
+                         severity="success", data=v)
+        if row is not None and row.status in store.ACTIVE_TRACKED:
+            v = tracked_view(row)
+            return Reply(title=f"Already tracking {pid}", body=f"{v.symbol} {v.direction}: {v.status}.", data=v)
+        plan = await find_plan(s, owner, pid)
+        if plan is None:
+            raise NotFoundError(f"no plan {pid} of yours; make one with /plan SYMBOL and track the id it shows")
+        await _check_channel(ctx, s, owner, "plan")
+        state = PlanState.from_plan(plan)
+    q = await ctx.market.quote(plan.symbol, at=now)
+    state, events = lifecycle.observe(state, [q.last], _ns(now))
+    async with ctx.tx() as s:
+        owner = await ctx.owner(s)
+        row = await store.track(
+            s, owner, plan_id=pid, symbol=plan.symbol, style=plan.style, plan=plan.model_dump(mode="json"),
+            state={"state": state_to_json(state), "sessions": 0}, status=state.status, platform=ctx.identity.platform,
+            channel=ctx.identity.channel, user_ref=ctx.identity.user, updated_at=store.utcnow(),
+        )
+        v = tracked_view(row)
+    what = "live (the entry is at the price)" if v.status == "triggered" else "waiting for the entry"
+    body = (f"{plan.symbol} {plan.direction} from {fmt_price(plan.entry)}, stop {fmt_price(plan.stop)}, "
+            f"targets {', '.join(fmt_price(t) for t in v.targets)}; last {fmt_price(q.last)}: {what}.\n"
+            "Transitions (entry, each target, stop, expiry) will be posted here with a chart.")
+    return Reply(title=f"Tracking {pid}", body=body, severity="success", as_of=q.as_of, data=v)
+
+
+def _price(text: str) -> float:
+    try:
+        p = float(text)
+    except ValueError:
+        raise UserError(f"stop {text[:20]!r} is not a price; give a number or be (break-even)") from None
+    if not math.isfinite(p) or p <= 0:
+        raise UserError("the stop must be a positive price")
+    return p
+
+
+def _ns(at: datetime) -> int:
+    from analytics.alertbook import to_ns
+
+    return to_ns(at)
+
+
+class UntrackArgs(BaseModel):
+    plan_id: str = Field(description="the plan id")
+
+
+@command("untrack", "Stop following a plan.", UntrackArgs, examples=("/untrack P-1A2B3C",))
+async def untrack(ctx: Ctx, a: UntrackArgs) -> Reply:
+    pid = _plan_id(a.plan_id)
+    async with ctx.tx() as s:
+        owner = await ctx.owner(s)
+        row = await store.get_tracked(s, owner, pid)
+        if row is None or row.status not in (*store.ACTIVE_TRACKED, "proposed"):
+            raise NotFoundError(f"you are not tracking {pid}; see /tracked")
+        row.status = "cancelled"
+        row.updated_at = store.utcnow()
+    return Reply(title=f"Stopped tracking {pid}", body="No more updates for it.", data={"plan_id": pid, "status": "cancelled"})
+
+
+class TrackedArgs(BaseModel):
+    auto_rearm: OnOff | None = Field(None, description="on: after a stop-out, adopt the re-plan at once; off: ask with an Adopt button")
+    all: bool = Field(False, description="include finished plans")
+
+
+@command("tracked", "Your tracked plans, and your auto-rearm setting (adopt re-plans at once after a stop-out).", TrackedArgs,
+         examples=("/tracked", "/tracked auto_rearm=on"))
+async def tracked(ctx: Ctx, a: TrackedArgs) -> Reply:
+    async with ctx.tx() as s:
+        owner = await ctx.owner(s)
+        user = await get_user(s, owner)
+        if a.auto_rearm is not None:
+            user.settings = {**(user.settings or {}), "auto_rearm": bool(a.auto_rearm)}
+        auto = bool((user.settings or {}).get("auto_rearm"))
+        rows = await store.list_tracked(s, owner, include_done=a.all)
+        views = [tracked_view(r) for r in rows]
+    lines = [f"Auto-rearm: {'on' if auto else 'off'}" + (" (changed)" if a.auto_rearm is not None else "")]
+    for v in views:
+        extra = f" → re-plan {v.next_plan_id}" if v.next_plan_id else ""
+        lines.append(f"• {v.plan_id} {v.symbol} {v.direction}: {v.status}, entry {fmt_price(v.entry)}, stop {fmt_price(v.stop)}, "
+                     f"{v.targets_hit}/{len(v.targets)} targets{extra}")
+    if not views:
+        lines.append("No tracked plans. Track one with /track PLAN_ID.")
+    return Reply(title="Tracked plans", body="\n".join(lines), data={"auto_rearm": auto, "plans": views},
+                 fields=[ReplyField(name="Tracked", value=str(len(views)))])
+

@@ -1,0 +1,38 @@
+"""Charts drawn when a plan transition is delivered: the plan's chart at the event's moment, with its current stop."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from analytics.errors import CoachError
+from analytics.models import Plan
+from analytics.sessions import session_info
+from bot.reply import Attachment
+
+log = structlog.get_logger("coach.runtime.charts")
+
+
+async def plan_chart(services: Any, spec: dict) -> Attachment | None:
+    """The chart a plan update asks for (`{"plan", "stop", "at"}`), or None when it cannot be drawn."""
+    try:
+        from bot.charting import charts, fetch_bars
+    except ImportError:
+        return None
+    try:
+        plan = Plan.model_validate(spec["plan"])
+        if spec.get("stop") is not None:
+            plan = plan.model_copy(update={"stop": float(spec["stop"])})
+        at = datetime.fromisoformat(spec["at"])
+        bars = await fetch_bars(services.market, plan.symbol, plan.interval, at)
+        if bars.df.empty:
+            return None
+        return await charts(services).plan_chart(
+            symbol=plan.symbol, interval=plan.interval, bars=bars.df, plan=plan, levels=[], as_of=bars.as_of,
+            session_status=session_info(at).status, source=bars.source, style=plan.style,
+        )
+    except (CoachError, KeyError, ValueError, TypeError) as exc:
+        log.info("plan_chart_skipped", error=str(exc)[:200])
+        return None

@@ -1,0 +1,333 @@
+"""The alert side of the runtime: the book fed by ticks and bars, and triggers written with their outbox rows.
+
+A trigger becomes durable in ONE transaction that updates the alert's state (guarded by its
+fire count, so a fire is recorded once even if two workers raced) and inserts one outbox row
+per sink with the idempotency key `alert:<id>:<fire count>@<sink>`. If the process dies before
+the commit, nothing of it exists and the restarted book (loaded from the same state) fires it
+again with the same key; after the commit the alert is disarmed or done and will not refire.
+
+The evaluator does not commit by itself: `process` returns the writes of a batch, the
+worker runs them (with the tracker's and the feed cursor) in one transaction, then calls
+`committed` or `rolled_back`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import numpy as np
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from analytics.alertbook import AlertBook, Rule, Trigger, build_rule, from_ns, kind_category, to_ns
+from analytics.errors import CoachError
+from analytics.intervals import interval_minutes
+from analytics.sessions import last_sessions, schedule, session_info
+from bot.runtime.feed import FeedBatch
+from bot.runtime.messages import AlertEvent, alert_reply, reply_to_payload
+from bot.runtime.routing import Origin, SettingsCache, route
+from storage import alerts as store
+from storage.alerts import Alert, NewMessage, utcnow
+
+log = structlog.get_logger("coach.alerts")
+
+Write = Callable[[AsyncSession], Awaitable[None]]
+_MIN_NS = 60_000_000_000
+
+
+@dataclass(frozen=True)
+class AlertMeta:
+    """What the runtime needs about an alert besides its rule: who, where, and how to word it."""
+
+    tenant_id: int
+    owner_id: int
+    origin: Origin
+    kind: str
+    symbol: str
+    value: float | None
+    interval: str | None
+    params: dict
+    note: str
+    plan_id: str | None
+    repeat: bool
+    updated_at: datetime
+
+
+def rule_from_row(row: Alert) -> Rule:
+    """The book's rule for a stored alert, with its live state."""
+    return build_rule(
+        row.kind,
+        id=row.id,
+        symbol=row.symbol,
+        value=row.value,
+        reference=row.reference,
+        direction=row.direction,
+        interval=row.interval,
+        params=dict(row.params or {}),
+        band=row.band,
+        repeat=bool(row.repeat),
+        cooldown_ns=int(row.cooldown_s or 0) * 1_000_000_000,
+        expires_ns=to_ns(row.expires_at) if row.expires_at else None,
+        session=row.session or "regular",
+        active_from_ns=to_ns(row.active_from) if row.active_from else 0,
+        armed_up=row.armed_up,
+        armed_down=row.armed_down,
+        last_fired_ns=to_ns(row.last_fired_at) if row.last_fired_at else None,
+        fire_count=int(row.fire_count or 0),
+    )
+
+
+def meta_from_row(row: Alert) -> AlertMeta:
+    return AlertMeta(
+        tenant_id=row.tenant_id, owner_id=row.owner_id,
+        origin=Origin(tenant_id=row.tenant_id, platform=row.platform, channel=row.channel, user_ref=row.user_ref),
+        kind=row.kind, symbol=row.symbol, value=row.value, interval=row.interval, params=dict(row.params or {}),
+        note=row.note or "", plan_id=row.plan_id, repeat=bool(row.repeat), updated_at=row.updated_at,
+    )
+
+
+class MarketStatus:
+    """The market's status (open/pre/post/closed) at a moment, cached per minute (session_info is ~0.4 ms)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[int, str] = {}
+
+    def __call__(self, at_ns: int) -> str:
+        minute = at_ns // _MIN_NS
+        st = self._cache.get(minute)
+        if st is None:
+            try:
+                st = session_info(from_ns(minute * _MIN_NS)).status
+            except CoachError:
+                st = "closed"
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[minute] = st
+        return st
+
+
+@dataclass
+class BatchResult:
+    """What one batch produced, before it is written."""
+
+    triggers: list[Trigger] = field(default_factory=list)
+    dirty: list[Rule] = field(default_factory=list)
+    expired: list[int] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.triggers or self.dirty or self.expired)
+
+
+class AlertEvaluator:
+    """Owns the alert book of the runtime process."""
+
+    def __init__(self, services: Any, *, bar_lookback: int = 300) -> None:
+        self.services = services
+        self.book = AlertBook()
+        self.meta: dict[int, AlertMeta] = {}
+        self.status = MarketStatus()
+        self.bar_lookback = bar_lookback
+        self._synced_at: datetime | None = None
+        self._bar_due: dict[tuple[str, str], int] = {}
+        self._resync: set[int] = set()
+        self.fired = 0
+
+    # ------------------------------------------------------------------ loading
+
+    async def load(self, session: AsyncSession) -> int:
+        """Fill the book with every live alert; returns how many."""
+        self._synced_at = utcnow()
+        rows = await store.runtime_active_alerts(session)
+        for row in rows:
+            self._put(row)
+        return len(rows)
+
+    def _put(self, row: Alert) -> None:
+        try:
+            rule = rule_from_row(row)
+        except ValueError as exc:  # a row the book cannot use is skipped, loudly, not fatal
+            log.warning("alert_skipped", alert_id=row.id, error=str(exc))
+            return
+        self.book.add(rule)
+        self.meta[row.id] = meta_from_row(row)
+
+    def _drop(self, alert_id: int) -> None:
+        self.book.remove(alert_id)
+        self.meta.pop(alert_id, None)
+
+    async def sync(self, session: AsyncSession) -> int:
+        """Apply alerts added, edited or removed since the last sync (by any process); returns how many changed."""
+        since = (self._synced_at or utcnow()) - timedelta(seconds=5)  # overlap: other processes' clocks differ a little
+        self._synced_at = utcnow()
+        rows = await store.runtime_alerts_changed(session, since)
+        if self._resync:
+            extra = await store.runtime_alerts_by_id(session, self._resync - {r.id for r in rows})
+            rows.extend(extra.values())
+            missing = self._resync - {r.id for r in rows}
+            for aid in missing:
+                self._drop(aid)
+            self._resync.clear()
+        changed = 0
+        for row in rows:
+            known = self.meta.get(row.id)
+            if known is not None and known.updated_at == row.updated_at:
+                continue  # our own write, already in the book
+            changed += 1
+            if row.status == "active":
+                self._put(row)
+            else:
+                self._drop(row.id)
+        return changed
+
+    def symbols(self) -> set[str]:
+        return self.book.symbols()
+
+    # ------------------------------------------------------------------ evaluation
+
+    async def process(self, batch: FeedBatch) -> BatchResult:
+        """Evaluate a batch's ticks (and any bar rules whose bar closed); the book's state moves, nothing is written."""
+        res = BatchResult()
+        last_ns = 0
+        for t in batch.ticks:
+            at_ns = to_ns(t.at)
+            last_ns = max(last_ns, at_ns)
+            if t.symbol in self.book._symbols:  # noqa: SLF001 - the hot path skips symbols without price rules
+                res.triggers.extend(self.book.evaluate(t.symbol, t.price, at_ns, self.status(at_ns)))
+        for b in batch.bars:
+            last_ns = max(last_ns, to_ns(b.end))
+        if last_ns and self.book.bar_keys():
+            res.triggers.extend(await self._bar_rules(last_ns))
+        if last_ns:
+            res.expired = self.book.expire(last_ns)
+        res.dirty = self.book.take_dirty()
+        return res
+
+    async def _bar_rules(self, now_ns: int) -> list[Trigger]:
+        """Evaluate bar rules whose interval's bar has completed by `now_ns`."""
+        out: list[Trigger] = []
+        for key in sorted(self.book.bar_keys()):
+            symbol, interval = key
+            due = self._bar_due.get(key)
+            if due is None:
+                due = self._next_boundary(interval, now_ns)
+                self._bar_due[key] = due
+            if now_ns < due:
+                continue
+            self._bar_due[key] = self._next_boundary(interval, now_ns)
+            try:
+                bars = await self._bars(symbol, interval, due)
+            except CoachError as exc:
+                log.info("bars_unavailable", symbol=symbol, interval=interval, error=str(exc))
+                continue
+            if bars is not None and len(bars):
+                out.extend(self.book.evaluate_bars(symbol, interval, bars, due, self.status(due - 1)))
+        return out
+
+    def _next_boundary(self, interval: str, now_ns: int) -> int:
+        """The end of the bar of `interval` containing `now_ns` (buckets anchored at the session open)."""
+        minutes = interval_minutes(interval)
+        sch = schedule()
+        i = int(np.searchsorted(sch.closes, now_ns, side="right"))
+        if i >= len(sch.opens):
+            return now_ns + minutes * _MIN_NS
+        open_ns, close_ns = int(sch.opens[i]), int(sch.closes[i])
+        if minutes >= 24 * 60 or now_ns < open_ns:
+            return close_ns if now_ns >= open_ns else open_ns + min(minutes, 390) * _MIN_NS
+        k = (now_ns - open_ns) // (minutes * _MIN_NS) + 1
+        return min(close_ns, open_ns + k * minutes * _MIN_NS)
+
+    async def _bars(self, symbol: str, interval: str, end_ns: int):  # noqa: ANN202
+        minutes = interval_minutes(interval)
+        end = from_ns(end_ns)
+        sessions = max(2, math.ceil(self.bar_lookback * minutes / 390) + 1) if minutes < 1440 else self.bar_lookback + 2
+        sch = last_sessions(end, min(sessions, 600))
+        start = datetime.fromtimestamp(int(sch.opens[0]) / 1e9, tz=timezone.utc) if len(sch.opens) else end - timedelta(days=5)
+        res = await self.services.market.bars(symbol, interval, start, end)
+        return res.df
+
+    # ------------------------------------------------------------------ writing
+
+    def writes(self, res: BatchResult, on_sent: Callable[[int], None] | None = None) -> list[Write]:
+        """The database writes of a batch's result (to run in the worker's transaction)."""
+        if not res:
+            return []
+        triggers = list(res.triggers)
+        dirty = list(res.dirty)
+        expired = list(res.expired)
+
+        async def write(session: AsyncSession) -> None:
+            now = utcnow()
+            cache = SettingsCache()
+            messages: list[NewMessage] = []
+            for trig in triggers:
+                meta = self.meta.get(trig.rule_id)
+                rule = self.book.get(trig.rule_id)
+                ok = await store.runtime_save_state(
+                    session, trig.rule_id,
+                    armed_up=rule.armed_up if rule else None,
+                    armed_down=rule.armed_down if rule else None,
+                    fire_count=trig.fire_count, last_fired_at=trig.at,
+                    status="fired" if trig.final else "active", last_price=trig.value,
+                    expect_fire_count=trig.fire_count - 1, now=now,
+                )
+                if not ok or meta is None:
+                    # removed or edited meanwhile (or recorded by another worker): no message; reload its truth
+                    self._resync.add(trig.rule_id)
+                    continue
+                self.meta[trig.rule_id] = _with_updated(meta, now)
+                messages.extend(await self._messages(session, trig, meta, cache))
+            for rule in dirty:
+                meta = self.meta.get(rule.id)
+                await store.runtime_save_state(
+                    session, rule.id, armed_up=rule.armed_up, armed_down=rule.armed_down,
+                    fire_count=rule.fire_count, last_fired_at=from_ns(rule.last_fired_ns) if rule.last_fired_ns else None,
+                    now=now,
+                )
+                if meta is not None:
+                    self.meta[rule.id] = _with_updated(meta, now)
+            if expired:
+                await store.runtime_mark_expired(session, expired, now=now)
+                for aid in expired:
+                    self.meta.pop(aid, None)
+            if messages:
+                await store.enqueue(session, messages, now=now)
+                if on_sent:
+                    on_sent(len(messages))
+
+        return [write]
+
+    async def _messages(self, session: AsyncSession, trig: Trigger, meta: AlertMeta, cache: SettingsCache) -> list[NewMessage]:
+        sinks = await route(session, meta.origin, kind_category(meta.kind), meta.symbol, cache)
+        if not sinks:
+            log.info("alert_suppressed", alert_id=trig.rule_id, reason="channel settings")
+            return []
+        event_key = f"alert:{trig.rule_id}:{trig.fire_count}"
+        ev = AlertEvent(
+            key=event_key, alert_id=trig.rule_id, symbol=meta.symbol, kind=meta.kind, side=trig.side,
+            level=trig.level, price=trig.value, at=trig.at, fire_count=trig.fire_count, repeat=meta.repeat,
+            note=meta.note, value=meta.value, interval=meta.interval, plan_id=meta.plan_id, close=trig.close,
+        )
+        payload = reply_to_payload(alert_reply(ev, meta.params), event_key=event_key)
+        self.fired += 1
+        return [
+            NewMessage(tenant_id=meta.tenant_id, owner_id=meta.owner_id, key=f"{event_key}@{s.tag}", kind="alert",
+                       destination=s.destination, target=s.target, payload=payload, event_at=trig.at)
+            for s in sinks
+        ]
+
+    def rolled_back(self, res: BatchResult) -> None:
+        """The batch's transaction failed: forget the in-memory moves; the next sync reloads these alerts from the database."""
+        ids = {t.rule_id for t in res.triggers} | {r.id for r in res.dirty} | set(res.expired)
+        for aid in ids:
+            self._drop(aid)
+        self._resync |= ids
+
+
+def _with_updated(meta: AlertMeta, at: datetime) -> AlertMeta:
+    from dataclasses import replace
+
+    return replace(meta, updated_at=at)

@@ -1,0 +1,163 @@
+"""After a stop-out: build the next plan in the background and post it with an Adopt button (or adopt it at once).
+
+The stop-out's transaction marked the tracked plan `replan_status = pending`; this module
+finishes that job: it asks the planner (`bot.planning.make_plan`) for the symbol and style
+at the runtime's current time, then in one transaction stores the new plan (tracked at once
+when the owner's `auto_rearm` setting is on, otherwise as a `proposed` row the Adopt button,
+`/track NEW_ID`, turns into a tracked one), marks the job done and queues the message (key
+`replan:<tracked id>`). Jobs left pending by a crash are resumed on start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+
+from analytics.errors import CoachError
+from analytics.lifecycle import PlanState
+from bot.context import Ctx, Identity
+from bot.runtime.messages import replan_reply, reply_to_payload
+from bot.runtime.routing import Origin, route
+from bot.runtime.tracker import state_to_json
+from storage import alerts as store
+from storage.alerts import NewMessage, TrackedPlan, utcnow
+from storage.identity import Owner
+from storage.models import Tenant, User
+
+log = structlog.get_logger("coach.replan")
+
+Planner = Callable[[Ctx, str, str | None], Any]
+
+
+def default_planner() -> Planner | None:
+    """`bot.planning.make_plan` when the planner is installed, else None."""
+    try:
+        from bot.planning import make_plan  # type: ignore[attr-defined]
+    except ImportError as exc:
+        if exc.name in ("bot.planning", None) or "make_plan" in str(exc):
+            return None
+        raise
+    return make_plan
+
+
+async def save_plan(session: Any, owner: Owner, plan: Any) -> None:
+    """Store the plan where `/plan` keeps plans (storage.plans), when that store exists."""
+    try:
+        from storage import plans as plan_store  # type: ignore[attr-defined]
+    except ImportError:
+        return
+    saver = getattr(plan_store, "save_plan", None)
+    if saver is not None:
+        await saver(session, owner, plan)
+
+
+class Replanner:
+    """Runs re-plan jobs in the background, one per stopped plan."""
+
+    def __init__(self, services: Any, clock: Callable[[], datetime], *, planner: Planner | None = None,
+                 on_queued: Callable[[], None] | None = None) -> None:
+        self.services = services
+        self.clock = clock
+        self.planner = planner
+        self.on_queued = on_queued
+        self._tasks: dict[int, asyncio.Task] = {}
+        self.done: list[int] = []
+
+    def start(self, tracked_id: int) -> None:
+        """Begin the job for `tracked_id` unless it is already running."""
+        if tracked_id in self._tasks:
+            return
+        task = asyncio.create_task(self._run(tracked_id))
+        self._tasks[tracked_id] = task
+        task.add_done_callback(lambda _t: self._tasks.pop(tracked_id, None))
+
+    async def resume(self) -> int:
+        """Start the jobs a previous run left pending; returns how many."""
+        async with self.services.db() as s:
+            rows = await store.runtime_pending_replans(s)
+        for row in rows:
+            self.start(row.id)
+        return len(rows)
+
+    async def wait(self, timeout: float = 30.0) -> None:
+        """Wait for the running jobs (for shutdown and tests)."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks.values()), timeout=timeout)
+
+    async def _run(self, tracked_id: int) -> None:
+        try:
+            await self._replan(tracked_id)
+        except Exception:
+            log.exception("replan_failed", tracked_id=tracked_id)
+            async with self.services.db() as s, s.begin():
+                row = await store.runtime_tracked_by_id(s, tracked_id)
+                if row is not None and row.replan_status == "pending":
+                    row.replan_status = "failed"
+                    row.updated_at = utcnow()
+
+    async def _replan(self, tracked_id: int) -> None:
+        async with self.services.db() as s:
+            row = await store.runtime_tracked_by_id(s, tracked_id)
+            if row is None or row.replan_status != "pending":
+                return
+            tenant = await s.get(Tenant, row.tenant_id)
+            user = await s.get(User, row.owner_id)
+        if tenant is None or user is None:
+            return
+        auto = bool((user.settings or {}).get("auto_rearm"))
+        planner = self.planner or default_planner()
+        now = self.clock()
+        plan, reason = None, None
+        if planner is None:
+            reason = "the planner is not available on this server"
+        else:
+            ident = Identity(platform=row.platform, tenant=tenant.external_id, user=user.external_id, channel=row.channel,
+                             display_name=user.display_name)
+            ctx = Ctx(services=self.services, identity=ident, as_of=now)
+            try:
+                outcome = await planner(ctx, row.symbol, row.style)
+                result = getattr(outcome, "result", outcome)
+                plan, reason = result.plan, result.reason
+            except CoachError as exc:
+                reason = f"planning failed: {exc}"
+        owner = Owner(tenant_id=row.tenant_id, user_id=row.owner_id)
+        origin = Origin(tenant_id=row.tenant_id, platform=row.platform, channel=row.channel, user_ref=row.user_ref)
+        async with self.services.db() as s, s.begin():
+            row = await store.runtime_tracked_by_id(s, tracked_id)
+            if row is None or row.replan_status != "pending":
+                return
+            adopted = False
+            if plan is not None:
+                await save_plan(s, owner, plan)
+                exists = (await s.execute(select(TrackedPlan).where(
+                    TrackedPlan.owner_id == owner.user_id, TrackedPlan.plan_id == plan.plan_id))).scalar_one_or_none()
+                if exists is None:
+                    adopted = auto
+                    await store.track(
+                        s, owner, plan_id=plan.plan_id, symbol=plan.symbol, style=plan.style,
+                        plan=plan.model_dump(mode="json"),
+                        state={"state": state_to_json(PlanState.from_plan(plan)), "sessions": 0},
+                        status="pending" if auto else "proposed", platform=row.platform, channel=row.channel,
+                        user_ref=row.user_ref, replan_of=row.id, created_at=utcnow(), updated_at=utcnow(),
+                    )
+            row.replan_status = "done" if plan is not None or planner is not None else "failed"
+            row.next_plan_id = plan.plan_id if plan is not None else None
+            row.updated_at = utcnow()
+            reply = replan_reply(plan, previous_plan_id=row.plan_id, adopted=adopted, reason=reason, at=now, symbol=row.symbol)
+            sinks = await route(s, origin, "plan", row.symbol)
+            key = f"replan:{row.id}"
+            payload = reply_to_payload(reply, event_key=key)
+            await store.enqueue(s, [
+                NewMessage(tenant_id=row.tenant_id, owner_id=row.owner_id, key=f"{key}@{k.tag}", kind="replan",
+                           destination=k.destination, target=k.target, payload=payload, event_at=now)
+                for k in sinks
+            ])
+        self.done.append(tracked_id)
+        log.info("replanned", tracked_id=tracked_id, plan_id=plan.plan_id if plan else None, adopted=adopted)
+        if self.on_queued:
+            self.on_queued()

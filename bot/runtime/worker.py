@@ -1,0 +1,302 @@
+"""The runtime loop: feed -> alert book + plan tracker -> one transaction per batch -> dispatcher.
+
+One process at a time runs it (a leader lease in `runtime_state`); another `coach runtime` or
+`coach serve` sharing the database stands by and takes over when the lease lapses. The
+leader:
+
+1. loads the live alerts and tracked plans, resumes unfinished re-plans, and (for a
+   replayable stream such as the offline market's) resumes the stream right after the last
+   committed moment, so no tick between a crash and the restart is skipped;
+2. reads the feed in batches: everything that arrived while the previous batch was being
+   written is evaluated together;
+3. writes each batch's triggers, plan transitions, re-armed states and the stream cursor in
+   ONE transaction, then wakes the dispatcher;
+4. every `sync_interval` seconds, picks up alerts and plans changed by commands (in this or
+   another process), follows the symbols they need, renews its lease and records its
+   heartbeat and the feed's status (`/alerts status` reads them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import structlog
+
+from analytics.sessions import utc_now
+from bot.runtime.dispatcher import DispatchConfig, Dispatcher
+from bot.runtime.evaluator import AlertEvaluator
+from bot.runtime.feed import Feed, FeedBatch, build_stream
+from bot.runtime.replan import Planner, Replanner
+from bot.runtime.tracker import PlanTracker
+from storage import alerts as store
+from storage.alerts import utcnow
+
+log = structlog.get_logger("coach.runtime")
+
+LEASE_KEY = "runtime:leader"
+HEARTBEAT_KEY = "runtime:heartbeat"
+FEED_KEY = "runtime:feed"
+
+
+def cursor_key(source: str) -> str:
+    return f"runtime:cursor:{source}"
+
+
+@dataclass
+class RuntimeConfig:
+    """Knobs of the runtime (seconds unless said otherwise)."""
+
+    sync_interval: float = 1.0
+    lease_ttl: float = 10.0
+    stale_after: float = 120.0
+    poll_interval: float = 5.0
+    #: A cursor older than this is not replayed (after a long outage the stream starts at the clock).
+    max_replay: float = 3 * 86_400.0
+    worker_id: str = field(default_factory=lambda: os.environ.get("COACH_WORKER_ID") or f"{socket.gethostname()}:{os.getpid()}")
+    dispatch: DispatchConfig = field(default_factory=DispatchConfig)
+
+
+@dataclass
+class RuntimeStats:
+    batches: int = 0
+    ticks: int = 0
+    triggers: int = 0
+    plan_events: int = 0
+    messages: int = 0
+    #: Seconds from a batch's first event arriving to its transaction committing (batches that queued messages).
+    latencies: list[float] = field(default_factory=list)
+
+
+class Runtime:
+    """The alert and live-plan worker of one process."""
+
+    def __init__(
+        self,
+        services: Any,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        stream: Any | None = None,
+        stream_factory: Callable[[datetime | None], Any] | None = None,
+        config: RuntimeConfig | None = None,
+        planner: Planner | None = None,
+        destinations: dict | None = None,
+    ) -> None:
+        self.services = services
+        self.clock = clock or services.clock or utc_now
+        self.config = config or RuntimeConfig()
+        self._stream = stream
+        self._stream_factory = stream_factory
+        self.evaluator = AlertEvaluator(services)
+        self.tracker = PlanTracker(services)
+        self.dispatcher = Dispatcher(services, self.config.dispatch, destinations=destinations)
+        self.replanner = Replanner(services, self.clock, planner=planner, on_queued=self.dispatcher.wake)
+        self.feed: Feed | None = None
+        self.stats = RuntimeStats()
+        self.leader = False
+        self.ready = asyncio.Event()
+        self.lost_lease = False
+        self._last_feed_state: str | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Run until `stop` is set (or forever)."""
+        stop = stop or asyncio.Event()
+        await self._become_leader(stop)
+        if stop.is_set():
+            return
+        try:
+            await self.start()
+            tasks = [
+                asyncio.create_task(self.feed.run(stop), name="feed"),  # type: ignore[union-attr]
+                asyncio.create_task(self.dispatcher.run(stop), name="dispatcher"),
+                asyncio.create_task(self._housekeeping(stop), name="housekeeping"),
+            ]
+            self.ready.set()
+            try:
+                await self._evaluate(stop)
+            finally:
+                stop.set()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await self.replanner.wait(5.0)
+        finally:
+            await self._release()
+            if self.feed is not None:
+                await self.feed.stream.aclose()
+
+    async def _become_leader(self, stop: asyncio.Event) -> None:
+        waited = False
+        while not stop.is_set():
+            async with self.services.db() as s, s.begin():
+                got = await store.acquire_lease(s, LEASE_KEY, self.config.worker_id, self.config.lease_ttl)
+            if got:
+                self.leader = True
+                if waited:
+                    log.info("runtime_leader", worker=self.config.worker_id)
+                return
+            if not waited:
+                log.info("runtime_standby", worker=self.config.worker_id, reason="another runtime holds the lease")
+                waited = True
+            try:
+                await asyncio.wait_for(stop.wait(), max(0.5, self.config.lease_ttl / 3))
+            except asyncio.TimeoutError:
+                pass
+
+    async def _release(self) -> None:
+        if not self.leader:
+            return
+        try:
+            async with self.services.db() as s, s.begin():
+                await store.release_lease(s, LEASE_KEY, self.config.worker_id)
+        except Exception:  # the lease expires by itself anyway
+            log.warning("lease_release_failed")
+        self.leader = False
+
+    async def start(self) -> None:
+        """Load alerts and plans, open the feed on their symbols, resume unfinished re-plans."""
+        async with self.services.db() as s:
+            n_alerts = await self.evaluator.load(s)
+            n_plans = await self.tracker.load(s)
+        stream = self._stream
+        cursor = None
+        if stream is None:
+            cursor = await self._cursor()
+            if self._stream_factory is not None:
+                stream = self._stream_factory(cursor)
+            else:
+                stream = build_stream(self.services, self.clock, start=cursor, poll_interval=self.config.poll_interval)
+        self.feed = Feed(stream, self.clock, stale_after=self.config.stale_after)
+        await self.feed.set_symbols(self.evaluator.symbols() | self.tracker.symbols())
+        resumed = await self.replanner.resume()
+        log.info("runtime_started", alerts=n_alerts, plans=n_plans, replans=resumed, source=stream.name,
+                 mode=self.feed.mode, resume_from=cursor.isoformat() if cursor else None)
+
+    async def _cursor(self) -> datetime | None:
+        """Where a replayable stream stopped last time (None when unknown or too old)."""
+        async with self.services.db() as s:
+            saved = await store.get_state(s, cursor_key(self.services.market.name))
+        if not saved or not saved.get("at"):
+            return None
+        at = datetime.fromisoformat(saved["at"])
+        if self.clock() - at > timedelta(seconds=self.config.max_replay):
+            return None
+        return at
+
+    # ------------------------------------------------------------------ the loop
+
+    async def _evaluate(self, stop: asyncio.Event) -> None:
+        assert self.feed is not None
+        while not stop.is_set():
+            batch = await self.feed.next_batch(timeout=0.25)
+            if batch is None:
+                continue
+            await self.process(batch)
+
+    async def process(self, batch: FeedBatch) -> int:
+        """Evaluate one batch and write what it produced in one transaction; returns messages queued."""
+        self.stats.batches += 1
+        self.stats.ticks += len(batch.ticks)
+        alerts = await self.evaluator.process(batch)
+        plans = self.tracker.process(batch)
+        sent = [0]
+
+        def count(n: int) -> None:
+            sent[0] += n
+
+        writes: list[Callable[[Any], Awaitable[None]]] = [
+            *self.evaluator.writes(alerts, count), *self.tracker.writes(plans, count),
+        ]
+        if batch.cursor is not None and self.feed is not None and self.feed.replayable:
+            at = batch.cursor.isoformat()
+
+            async def save_cursor(session: Any) -> None:
+                await store.put_state(session, cursor_key(self.services.market.name), {"at": at})
+
+            writes.append(save_cursor)
+        if writes:
+            try:
+                async with self.services.db() as s, s.begin():
+                    for w in writes:
+                        await w(s)
+            except Exception:
+                log.exception("batch_write_failed", ticks=len(batch.ticks))
+                self.evaluator.rolled_back(alerts)
+                self.tracker.rolled_back(plans)
+                return 0
+        self.stats.triggers += len(alerts.triggers)
+        self.stats.plan_events += sum(len(c.events) for c in plans.changes)
+        for tid in self.tracker.committed(plans):
+            self.replanner.start(tid)
+        if sent[0]:
+            self.stats.messages += sent[0]
+            self.stats.latencies.append(time.perf_counter() - batch.received)
+            if len(self.stats.latencies) > 10_000:
+                del self.stats.latencies[:5_000]
+            self.dispatcher.wake()
+        return sent[0]
+
+    async def _housekeeping(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), self.config.sync_interval)
+                return
+            except asyncio.TimeoutError:
+                pass
+            try:
+                await self.sync()
+                if not await self._heartbeat():
+                    # another worker took over (we were paused past the lease): stop rather than double-evaluate
+                    log.error("runtime_lost_lease", worker=self.config.worker_id)
+                    self.lost_lease = True
+                    stop.set()
+                    return
+            except Exception:
+                log.exception("runtime_housekeeping_failed")
+
+    async def sync(self) -> None:
+        """Pick up changed alerts and plans and follow the symbols they need."""
+        async with self.services.db() as s:
+            await self.evaluator.sync(s)
+            await self.tracker.sync(s)
+        if self.feed is not None:
+            await self.feed.set_symbols(self.evaluator.symbols() | self.tracker.symbols())
+
+    async def _heartbeat(self) -> bool:
+        """Record health and renew the lease; False when the lease was lost."""
+        assert self.feed is not None
+        status = self.feed.status()
+        if status.state != self._last_feed_state:
+            if status.state in ("stale", "down"):
+                log.warning("feed_" + status.state, source=status.source, lag_s=status.lag_s, error=status.error)
+            elif self._last_feed_state in ("stale", "down"):
+                log.info("feed_recovered", source=status.source, state=status.state)
+            self._last_feed_state = status.state
+        now = utcnow()
+        async with self.services.db() as s, s.begin():
+            still = await store.acquire_lease(s, LEASE_KEY, self.config.worker_id, self.config.lease_ttl, now=now)
+            await store.put_state(s, HEARTBEAT_KEY, {
+                "worker": self.config.worker_id, "at": now.isoformat(), "market_time": self.clock().isoformat(),
+                "alerts": len(self.evaluator.book), "plans": len(self.tracker.plans),
+                "delivered": self.dispatcher.stats.delivered, "failed": self.dispatcher.stats.failed,
+            }, now=now)
+            await store.put_state(s, FEED_KEY, status.model_dump(mode="json"), now=now)
+        return still
+
+
+async def runtime_alive(services: Any, within: float = 15.0) -> dict | None:
+    """The last heartbeat when a runtime wrote one within `within` seconds, else None."""
+    async with services.db() as s:
+        hb = await store.get_state(s, HEARTBEAT_KEY)
+    if not hb or not hb.get("at"):
+        return None
+    at = datetime.fromisoformat(hb["at"])
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=timezone.utc)
+    return hb if utcnow() - at <= timedelta(seconds=within) else None
