@@ -1,0 +1,565 @@
+"""Backtests: replay the planner bar by bar over history, then play every plan forward to its outcome.
+
+How a run goes:
+
+1. `load_history` fetches, once, the execution-interval bars of every symbol over the whole range
+   (with warm-up before it and the longest plan horizon after it) and daily bars for the
+   higher-timeframe levels, from any MarketData: the offline market, a replay folder, a real provider.
+2. At every decision time t (every `every` execution bars inside the session) the planner sees
+   only what it would have seen live at t: execution bars that completed by t and, for each higher
+   interval, its completed bars plus the still-forming bar built from the completed execution
+   bars, exactly as the market serves a partial bar. `History.panels_at` is that view; it never
+   reads a column at or after t, which `tests/bot/test_backtesting.py` checks by poisoning the
+   future with NaN.
+3. The planner (`analytics.planner.evaluate` over all symbols at once) proposes setups. A
+   (symbol, strategy) slot takes a new plan only when its previous plan has been resolved by t:
+   one trade at a time per slot, as a trader would.
+4. Each plan is played forward on the execution bars after t by `analytics.outcomes.resolve`
+   (entry, stop or targets first, R, MAE/MFE), and the statistics come from analytics.backtest.
+
+With `strategy="all"` every strategy serving the style is its own slot; `"best"` takes only the
+planner's pick per symbol (what `/plan` would answer); a strategy id takes only that strategy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pandas as pd
+
+from analytics import planner
+from analytics.backtest import Report, report
+from analytics.errors import NotFoundError, UserError
+from analytics.intervals import interval_minutes, is_intraday
+from analytics.levels import htf_intervals
+from analytics.models import STYLE_INTERVALS, Plan
+from analytics.outcomes import DEFAULT_MANAGEMENT, HORIZON_SESSIONS, Management, TradeOutcome, horizon, outcome_from, resolve
+from analytics.panel import Panel
+from analytics.sessions import EXCHANGE_TZ, schedule, session_info
+from analytics.strategies import for_style
+from providers.base import MarketData
+
+#: Bars of each interval the planner sees at a decision (enough for its EMA(200) and levels).
+LOOKBACK: dict[str, int] = {"1m": 390, "5m": 300, "15m": 200, "30m": 200, "1h": 200, "4h": 150, "1D": 250, "1W": 104}
+#: Default decision cadence in execution bars: scalp every 5 minutes, intraday every 15, swing every hour, leaps daily.
+DEFAULT_EVERY: dict[str, int] = {"scalp": 5, "intraday": 3, "swing": 1, "leaps": 1}
+#: Limits that keep one run bounded (the CLI allows more than chat).
+MAX_SYMBOLS = 50
+MAX_DECISIONS = 60_000
+#: Intraday history is fetched in windows of this many days (real providers page long ranges).
+FETCH_DAYS = 92
+_NS_MIN = 60 * 10**9
+
+
+@dataclass(frozen=True)
+class BacktestSpec:
+    """What to replay."""
+
+    symbols: tuple[str, ...]
+    style: str
+    start: datetime
+    end: datetime
+    strategy: str = "all"  # "all", "best", or a strategy id serving the style
+    every: int | None = None
+    management: Management = DEFAULT_MANAGEMENT
+
+    @property
+    def exec_interval(self) -> str:
+        return STYLE_INTERVALS[self.style][0]
+
+    @property
+    def cadence(self) -> int:
+        return int(self.every or DEFAULT_EVERY[self.style])
+
+
+def check_spec(spec: BacktestSpec, *, max_symbols: int = MAX_SYMBOLS) -> BacktestSpec:
+    """The spec with its style and strategy validated; UserError naming what is accepted."""
+    style = planner.validate_style(spec.style)
+    if not spec.symbols:
+        raise UserError("give at least one symbol to backtest, e.g. --symbols SPY,QQQ")
+    if len(spec.symbols) > max_symbols:
+        raise UserError(f"at most {max_symbols} symbols per backtest (got {len(spec.symbols)})")
+    if spec.start.tzinfo is None or spec.end.tzinfo is None:
+        raise UserError("start and end need a date or a time with a UTC offset")
+    if spec.end <= spec.start:
+        raise UserError("the backtest end must be after its start")
+    if spec.every is not None and not 1 <= spec.every <= 1000:
+        raise UserError("--every must be between 1 and 1000 execution bars")
+    served = [s.id for s in for_style(style)]
+    strat = spec.strategy.strip().lower() if isinstance(spec.strategy, str) else ""
+    if strat not in ("all", "best") and strat not in served:
+        raise UserError(f"strategy {spec.strategy[:32]!r} does not serve the {style} style; accepted: all, best, {', '.join(served)}")
+    return BacktestSpec(tuple(dict.fromkeys(spec.symbols)), style, spec.start, spec.end, strat, spec.every, spec.management)
+
+
+# ---------------------------------------------------------------------------- history and the view at t
+
+
+@dataclass
+class _Derived:
+    """A higher interval: its complete bars, and how the bars of its source interval fall into them."""
+
+    interval: str
+    full: Panel
+    source: str  # interval this one is built from ("exec" for the execution interval)
+    bucket_of_src: np.ndarray  # per source column: the bucket (column of `full`) it belongs to, -1 if none
+    first_src: np.ndarray  # per bucket: first source column in it (-1 if none)
+
+
+@dataclass
+class History:
+    """Every bar a run needs, loaded once; `panels_at(i)` is what the planner may see at execution column i."""
+
+    style: str
+    exec: Panel
+    derived: dict[str, _Derived]
+    order: list[str]  # derived intervals, sources before the ones built from them
+    sources: list[str]
+    data_end_ns: int
+
+    @property
+    def stamps(self) -> np.ndarray:
+        return self.exec.index.asi8
+
+    def panels_at(self, i: int) -> dict[str, Panel]:
+        """Panels of the data known at the start of execution column i (its stamp): nothing at or after it."""
+        views: dict[str, tuple[int, np.ndarray | None]] = {"exec": (i, None)}
+        panels = {self.exec.interval: _window(self.exec, i, None, LOOKBACK.get(self.exec.interval, 300))}
+        for iv in self.order:
+            d = self.derived[iv]
+            e, part = self._visible(d, views)
+            views[iv] = (e, part)
+            panels[iv] = _window(d.full, e, part, LOOKBACK.get(iv, 200))
+        return panels
+
+    def _source(self, name: str) -> Panel:
+        return self.exec if name == "exec" else self.derived[name].full
+
+    def _visible(self, d: _Derived, views: dict[str, tuple[int, np.ndarray | None]]) -> tuple[int, np.ndarray | None]:
+        """(full columns [0, e) of d, the forming bucket's bar or None) given the source's view."""
+        e_s, part_s = views[d.source]
+        src = self._source(d.source)
+        last = e_s if part_s is not None else e_s - 1  # the source column of the newest visible bar
+        if last < 0:
+            return 0, None
+        b = int(d.bucket_of_src[min(last, len(d.bucket_of_src) - 1)])
+        if b < 0:
+            return 0, None
+        if part_s is None:
+            nxt = d.bucket_of_src[e_s] if e_s < len(d.bucket_of_src) else -2
+            if nxt != b:  # the next source bar starts another bucket: this one is complete
+                return b + 1, None
+        lo = int(d.first_src[b])
+        hi = e_s  # full source columns of the bucket are [lo, e_s)
+        cols = [_agg(src, lo, hi)] if hi > lo else []
+        if part_s is not None:
+            cols.append(part_s)
+        part = cols[0] if len(cols) == 1 else _merge(cols[0], cols[1])
+        return b, part
+
+
+def _agg(p: Panel, lo: int, hi: int) -> np.ndarray:
+    """(5, S) open/high/low/close/volume of columns [lo, hi) of every row."""
+    with np.errstate(invalid="ignore"), _quiet():
+        return np.stack((
+            p.open[:, lo],
+            np.nanmax(p.high[:, lo:hi], axis=1),
+            np.nanmin(p.low[:, lo:hi], axis=1),
+            p.close[:, hi - 1],
+            np.nansum(p.volume[:, lo:hi], axis=1),
+        ))
+
+
+def _merge(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with _quiet():
+        return np.stack((a[0], np.fmax(a[1], b[1]), np.fmin(a[2], b[2]), b[3], a[4] + b[4]))
+
+
+class _quiet:
+    """Silence NumPy's all-NaN warnings (symbols without data yet)."""
+
+    def __enter__(self):  # noqa: ANN204
+        import warnings
+
+        self._w = warnings.catch_warnings()
+        self._w.__enter__()
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return self
+
+    def __exit__(self, *exc):  # noqa: ANN002, ANN204
+        return self._w.__exit__(*exc)
+
+
+def _window(p: Panel, e: int, part: np.ndarray | None, n: int) -> Panel:
+    """The last `n` bars of full columns [0, e) plus the forming bar `part` (stamped at column e)."""
+    if part is None:
+        a = max(0, e - n)
+        return Panel(p.symbols, p.interval, p.index[a:e], p.open[:, a:e], p.high[:, a:e], p.low[:, a:e], p.close[:, a:e], p.volume[:, a:e])
+    a = max(0, e + 1 - n)
+    cat = lambda arr, k: np.concatenate((arr[:, a:e], part[k][:, None]), axis=1)  # noqa: E731
+    return Panel(p.symbols, p.interval, p.index[a:e + 1], cat(p.open, 0), cat(p.high, 1), cat(p.low, 2), cat(p.close, 3), cat(p.volume, 4))
+
+
+def _buckets_by_resample(src: Panel, interval: str) -> tuple[Panel, np.ndarray, np.ndarray]:
+    """`src` resampled to `interval` and, per source column, its bucket; per bucket, its first column."""
+    full = src.resample(interval)
+    pos = np.arange(src.n_bars, dtype=np.float64)
+    probe = Panel(("probe",), src.interval, src.index, pos[None], pos[None], pos[None], pos[None], np.zeros((1, src.n_bars)))
+    first = probe.resample(interval).open[0].astype(np.int64)
+    bucket = np.searchsorted(first, np.arange(src.n_bars), side="right") - 1
+    return full, bucket.astype(np.int64), first
+
+
+def _exchange_days(index: pd.DatetimeIndex) -> np.ndarray:
+    return index.tz_convert(EXCHANGE_TZ).tz_localize(None).normalize().as_unit("ns").asi8
+
+
+def _buckets_by_day(src: Panel, daily: Panel) -> tuple[np.ndarray, np.ndarray]:
+    """Per source column, the daily column of the same exchange date (-1 if none); per day, its first source column."""
+    sd = _exchange_days(src.index)
+    dd = _exchange_days(daily.index)
+    pos = np.clip(np.searchsorted(dd, sd), 0, max(len(dd) - 1, 0))
+    bucket = np.where((len(dd) > 0) & (dd[pos] == sd), pos, -1) if len(dd) else np.full(len(sd), -1)
+    first = np.full(len(dd), -1, dtype=np.int64)
+    valid = np.flatnonzero(bucket >= 0)
+    if len(valid):
+        b = bucket[valid]
+        starts = np.concatenate(([True], b[1:] != b[:-1]))
+        first[b[starts]] = valid[starts]
+    return bucket.astype(np.int64), first
+
+
+def build_history(style: str, exec_panel: Panel, daily: Panel | None, sources: Sequence[str], data_end_ns: int | None = None) -> History:
+    """Arrange loaded bars for replay: the execution panel and every higher interval the style's planner reads."""
+    exec_iv = exec_panel.interval
+    wanted = list(dict.fromkeys([*STYLE_INTERVALS[style][1:], *htf_intervals(exec_iv, [])]))
+    derived: dict[str, _Derived] = {}
+    order: list[str] = []
+    for iv in sorted(wanted, key=interval_minutes):
+        if is_intraday(iv) or not is_intraday(exec_iv):
+            src_name = "exec" if (is_intraday(iv) or exec_iv == "1D" or "1D" not in derived) else "1D"
+            src = exec_panel if src_name == "exec" else derived["1D"].full
+            full, bucket, first = _buckets_by_resample(src, iv)
+            derived[iv] = _Derived(iv, full, src_name, bucket, first)
+        elif iv == "1D":
+            if daily is None or not daily.n_bars:
+                full, bucket, first = _buckets_by_resample(exec_panel, "1D")
+            else:
+                full = _complete_daily(daily, exec_panel)
+                bucket, first = _buckets_by_day(exec_panel, full)
+            derived[iv] = _Derived(iv, full, "exec", bucket, first)
+        else:  # 1W over an intraday execution interval: weeks of the daily series
+            src_name = "1D" if "1D" in derived else "exec"
+            src = derived["1D"].full if src_name == "1D" else exec_panel
+            full, bucket, first = _buckets_by_resample(src, iv)
+            derived[iv] = _Derived(iv, full, src_name, bucket, first)
+        order.append(iv)
+    end = data_end_ns if data_end_ns is not None else (int(exec_panel.index.asi8[-1]) + interval_minutes(exec_iv) * _NS_MIN if exec_panel.n_bars else 0)
+    return History(style, exec_panel, derived, order, list(sources), end)
+
+
+def _complete_daily(daily: Panel, exec_panel: Panel) -> Panel:
+    """Daily bars with any session the execution bars have but the daily series lacks filled in from them."""
+    have = set(_exchange_days(daily.index).tolist())
+    agg = exec_panel.resample("1D")
+    missing = np.array([d not in have for d in _exchange_days(agg.index)], dtype=bool)
+    if not missing.any():
+        return daily
+    idx = daily.index.append(agg.index[missing])
+    order = np.argsort(idx.asi8, kind="stable")
+    cat = lambda a, b: np.concatenate((a, b[:, missing]), axis=1)[:, order]  # noqa: E731
+    return Panel(daily.symbols, "1D", idx[order], cat(daily.open, agg.open), cat(daily.high, agg.high), cat(daily.low, agg.low),
+                 cat(daily.close, agg.close), cat(daily.volume, agg.volume))
+
+
+def warmup_sessions(style: str) -> tuple[int, int]:
+    """Sessions of history needed before the first decision: (execution bars, daily bars).
+
+    The execution bars must also yield LOOKBACK bars of every intraday higher interval built from
+    them (150 four-hour bars are 75 sessions); daily bars cover the daily and weekly lookbacks.
+    """
+    exec_iv = STYLE_INTERVALS[style][0]
+    needed = [exec_iv, *STYLE_INTERVALS[style][1:], *htf_intervals(exec_iv, [])]
+    if not is_intraday(exec_iv):
+        weekly = 5 * LOOKBACK["1W"] if "1W" in needed else 0
+        return max(LOOKBACK[exec_iv], weekly) + 10, 0
+    warm = max(
+        int(math.ceil(LOOKBACK[iv] / math.ceil(390 / interval_minutes(iv)))) for iv in needed if is_intraday(iv)
+    ) + 2
+    daily = max(LOOKBACK["1D"], 5 * LOOKBACK["1W"] if "1W" in needed else 0) + 10
+    return warm, daily
+
+
+async def load_history(market: MarketData, spec: BacktestSpec, now: datetime | None = None) -> History:
+    """Fetch every bar the run needs (warm-up before, the longest plan horizon after) and arrange it."""
+    exec_iv = spec.exec_interval
+    sch = schedule()
+    s_ns = int(pd.Timestamp(spec.start).tz_convert("UTC").value)
+    e_ns = int(pd.Timestamp(spec.end).tz_convert("UTC").value)
+    a = int(np.searchsorted(sch.opens, s_ns))
+    b = int(np.searchsorted(sch.opens, e_ns))
+    if b <= a:
+        raise UserError("no NYSE session between the backtest start and end")
+    warm, d_warm = warmup_sessions(spec.style)
+    after = HORIZON_SESSIONS[spec.style][1] + 1
+    lo = datetime.fromtimestamp(int(sch.opens[max(0, a - warm)]) / 1e9, tz=timezone.utc)
+    hi_ns = int(sch.closes[min(len(sch.closes) - 1, b - 1 + after)])
+    if now is not None:
+        hi_ns = min(hi_ns, int(pd.Timestamp(now).tz_convert("UTC").value))
+    hi = datetime.fromtimestamp(hi_ns / 1e9, tz=timezone.utc)
+    frames: dict[str, pd.DataFrame] = {}
+    daily_frames: dict[str, pd.DataFrame] = {}
+    names: set[str] = set()
+
+    async def fetch(sym: str) -> None:
+        parts = []
+        step = timedelta(days=FETCH_DAYS if is_intraday(exec_iv) else 365 * 30)
+        t = lo
+        while t < hi:
+            u = min(hi, t + step)
+            got = await market.bars(sym, exec_iv, t, u)
+            names.add(got.source)
+            if not got.empty:
+                parts.append(got.df)
+            t = u
+        df = pd.concat(parts) if parts else None
+        if df is None or df.empty:
+            raise NotFoundError(f"no {exec_iv} bars for {sym} between {lo.date()} and {hi.date()}")
+        frames[sym] = df[~df.index.duplicated(keep="last")]
+        if is_intraday(exec_iv):
+            d_lo = datetime.fromtimestamp(int(sch.opens[max(0, a - d_warm)]) / 1e9, tz=timezone.utc)
+            got = await market.bars(sym, "1D", d_lo, hi)
+            names.add(got.source)
+            daily_frames[sym] = got.df
+
+    await asyncio.gather(*(fetch(s) for s in spec.symbols))
+    order = list(spec.symbols)
+    exec_panel = Panel.from_frames({s: frames[s] for s in order}, exec_iv)
+    daily = Panel.from_frames({s: daily_frames[s] for s in order}, "1D") if daily_frames else None
+    return build_history(spec.style, exec_panel, daily, [f"bars: {n}" for n in sorted(names)], data_end_ns=hi_ns)
+
+
+# ---------------------------------------------------------------------------- decisions and the run
+
+
+def decision_columns(history: History, spec: BacktestSpec) -> np.ndarray:
+    """Execution columns where the planner is asked: inside the range, in the regular session, every `cadence` bars."""
+    p = history.exec
+    st = p.index.asi8
+    s_ns = int(pd.Timestamp(spec.start).tz_convert("UTC").value)
+    e_ns = int(pd.Timestamp(spec.end).tz_convert("UTC").value)
+    cols = np.arange(p.n_bars)
+    inside = (st >= s_ns) & (st < e_ns) & (cols >= 1)
+    if p.intraday:
+        m = p.minute
+        step = spec.cadence * interval_minutes(p.interval)
+        inside &= (m >= 570) & (m < 960) & ((m - 570) % step == 0)
+        # the first bar of a session is only yesterday's data: the open itself is not a decision
+        inside &= m > 570
+    else:
+        inside &= (np.cumsum(inside) - 1) % spec.cadence == 0
+    return np.flatnonzero(inside)
+
+
+@dataclass
+class BacktestResult:
+    """The outcomes of a run and how it went."""
+
+    spec: BacktestSpec
+    outcomes: list[TradeOutcome]
+    decisions: int
+    plans: int
+    elapsed_s: float
+    sources: list[str]
+    bars: int = 0
+    report: Report | None = None
+
+    def summary(self) -> Report:
+        if self.report is None:
+            self.report = report(self.outcomes)
+        return self.report
+
+
+@dataclass
+class _Slots:
+    busy_until: dict[tuple[int, int], int] = field(default_factory=dict)
+
+    def free(self, key: tuple[int, int], t: int) -> bool:
+        return self.busy_until.get(key, -1) <= t
+
+
+def _strategy_columns(ev_strategies: Sequence, spec: BacktestSpec) -> list[int] | None:
+    """Strategy indices a run takes (None: the planner's best per symbol)."""
+    if spec.strategy == "best":
+        return None
+    if spec.strategy == "all":
+        return list(range(len(ev_strategies)))
+    return [j for j, s in enumerate(ev_strategies) if s.id == spec.strategy]
+
+
+def _resolved_at(o: TradeOutcome, entry_deadline: datetime) -> int:
+    """When the slot of this outcome is free again (ns); open trades hold it to the end."""
+    if o.status == "closed" and o.exited_at is not None:
+        return int(pd.Timestamp(o.exited_at).value)
+    if o.status == "open":
+        return np.iinfo(np.int64).max
+    for e in o.events:
+        if e.kind == "invalidated":
+            return int(pd.Timestamp(e.at).value) + 1
+    return int(pd.Timestamp(entry_deadline).value)
+
+
+def run_columns(history: History, spec: BacktestSpec, columns: Sequence[int], progress: Callable[[int], None] | None = None,
+                keep_plans: bool = False) -> tuple[list[TradeOutcome], int, list[Plan]]:
+    """Ask the planner at each column and play every accepted plan forward; returns (outcomes, decisions, plans kept)."""
+    p = history.exec
+    stamps = p.index.asi8
+    o, h, l, c = p.open, p.high, p.low, p.close  # noqa: E741
+    slots = _Slots()
+    outcomes: list[TradeOutcome] = []
+    kept: list[Plan] = []
+    decisions = 0
+    take = _strategy_columns(for_style(spec.style), spec)
+    n_rows = p.n_symbols
+    keys = [(r, j) for r in range(n_rows) for j in (take if take is not None else [-1])]
+    for i in columns:
+        t = int(stamps[i])
+        if progress is not None:
+            progress(1)
+        if not any(slots.free(k, t) for k in keys):
+            continue
+        decisions += 1
+        with _quiet():
+            ev = planner.evaluate(history.panels_at(int(i)), spec.style)
+        as_of = pd.Timestamp(t, tz="UTC").to_pydatetime()
+        status = None
+        for r in range(n_rows):
+            js = take if take is not None else ([int(ev.best[r])] if ev.best[r] >= 0 else [])
+            for j in js:
+                key = (r, j if take is not None else -1)
+                if ev.code[r, j] != planner.OK or not slots.free(key, t):
+                    continue
+                if status is None:
+                    status = session_info(as_of).status
+                plan = planner.build_plan(ev, r, as_of=as_of, session_status=status, sources=history.sources, j=j)
+                e_dl, x_dl = horizon(plan.style, as_of)
+                res = resolve(
+                    plan.direction, plan.entry, plan.stop, [tg.price for tg in plan.targets],
+                    stamps, o[r], h[r], l[r], c[r], int(i),
+                    ref_price=float(c[r, i - 1]),
+                    entry_deadline_ns=int(pd.Timestamp(e_dl).value),
+                    exit_deadline_ns=int(pd.Timestamp(x_dl).value),
+                    until_ns=history.data_end_ns,
+                    management=spec.management,
+                )
+                out = outcome_from(plan, res, stamps)
+                outcomes.append(out)
+                if keep_plans:
+                    kept.append(plan)
+                slots.busy_until[key] = _resolved_at(out, e_dl)
+    return outcomes, decisions, kept
+
+
+# ---------------------------------------------------------------------------- parallel runs of day styles
+
+_WORKER: dict = {}
+
+
+def _init_worker(history: History, spec: BacktestSpec) -> None:
+    _WORKER["history"] = history
+    _WORKER["spec"] = spec
+
+
+def _run_chunk(columns: np.ndarray) -> tuple[list[dict], int, int]:
+    outs, decisions, _ = run_columns(_WORKER["history"], _WORKER["spec"], columns)
+    return [x.model_dump(mode="json") for x in outs], decisions, len(columns)
+
+
+def _session_chunks(history: History, columns: np.ndarray, n_chunks: int) -> list[np.ndarray]:
+    """Split decision columns into about n_chunks runs of whole sessions (day-style slots all free at each open)."""
+    if not len(columns):
+        return []
+    days = history.exec.day[columns]
+    starts = np.flatnonzero(np.concatenate(([True], days[1:] != days[:-1])))
+    per = max(1, int(math.ceil(len(starts) / n_chunks)))
+    cuts = list(starts[::per][1:])
+    return [x for x in np.split(columns, cuts) if len(x)]
+
+
+def default_workers() -> int:
+    """Worker processes for long day-style runs: the CPUs this process may use, at most 4."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        n = os.cpu_count() or 1
+    return max(1, min(4, n))
+
+
+#: Day-style runs with at least this many decisions are split over worker processes.
+PARALLEL_MIN = 200
+
+
+def run(history: History, spec: BacktestSpec, *, progress: Callable[[int, int], None] | None = None,
+        workers: int | None = None, parallel_min: int = PARALLEL_MIN) -> BacktestResult:
+    """Replay the planner over the history; day styles split whole sessions over worker processes."""
+    t0 = time.perf_counter()
+    columns = decision_columns(history, spec)
+    if len(columns) > MAX_DECISIONS:
+        raise UserError(
+            f"this backtest needs {len(columns):,} planner calls over {history.exec.n_symbols} symbols; "
+            "narrow the dates or the symbols, or decide less often with --every"
+        )
+    total = len(columns)
+    done = 0
+
+    def tick(k: int) -> None:
+        nonlocal done
+        done += k
+        if progress is not None:
+            progress(done, total)
+
+    workers = default_workers() if workers is None else max(1, workers)
+    day_style = spec.style in ("scalp", "intraday")
+    outcomes: list[TradeOutcome] = []
+    decisions = 0
+    if workers > 1 and day_style and total >= parallel_min:
+        chunks = _session_chunks(history, columns, workers * 8)
+        import multiprocessing as mp
+
+        import threading
+
+        # fork is instant and shares the loaded bars, but forking while other threads run (an event
+        # loop's executor, a database driver) is unsafe: then start fresh interpreters instead
+        methods = mp.get_all_start_methods()
+        if "fork" in methods and threading.active_count() == 1:
+            ctx = mp.get_context("fork")
+        else:
+            ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(history, spec)) as pool:
+            for outs, dec, n in pool.map(_run_chunk, chunks):
+                outcomes.extend(TradeOutcome.model_validate(x) for x in outs)
+                decisions += dec
+                tick(n)
+    else:
+        outcomes, decisions, _ = run_columns(history, spec, columns, progress=tick)
+    outcomes.sort(key=lambda x: (x.planned_at, x.symbol, x.strategy))
+    return BacktestResult(
+        spec=spec, outcomes=outcomes, decisions=decisions, plans=len(outcomes),
+        elapsed_s=time.perf_counter() - t0, sources=history.sources, bars=history.exec.n_bars * history.exec.n_symbols,
+    )
+
+
+async def backtest(market: MarketData, spec: BacktestSpec, *, now: datetime | None = None,
+                   progress: Callable[[int, int], None] | None = None, workers: int | None = None) -> BacktestResult:
+    """Load the history from `market` and replay it (the CPU part runs off the event loop)."""
+    spec = check_spec(spec)
+    history = await load_history(market, spec, now=now)
+    return await asyncio.to_thread(run, history, spec, progress=progress, workers=workers)

@@ -1,0 +1,172 @@
+"""The backtest replays the planner without look-ahead: poisoned future bars change nothing, and each
+decision equals what the planner answers on bars fetched live at that moment."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analytics import planner
+from analytics.errors import UserError
+from analytics.panel import Panel
+from analytics.sessions import schedule, session_info
+from bot.backtesting import (
+    LOOKBACK,
+    BacktestSpec,
+    backtest,
+    build_history,
+    check_spec,
+    decision_columns,
+    load_history,
+    run,
+    run_columns,
+)
+from providers.sim import SimMarket
+
+NOW = datetime(2024, 3, 29, 22, 0, tzinfo=timezone.utc)
+SYMBOLS = ("TSLA", "SPY", "NVDA")
+START = datetime(2024, 3, 11, 13, 30, tzinfo=timezone.utc)
+END = datetime(2024, 3, 14, 20, 0, tzinfo=timezone.utc)
+#: The poisoning point: Wednesday 2024-03-13 11:30 ET, a decision time.
+CUT = datetime(2024, 3, 13, 15, 30, tzinfo=timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def market():
+    return SimMarket(seed=0, now=lambda: NOW)
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return check_spec(BacktestSpec(SYMBOLS, "intraday", START, END, strategy="all", every=3))
+
+
+@pytest.fixture(scope="module")
+def history(market, spec):
+    import asyncio
+
+    return asyncio.run(load_history(market, spec, now=NOW))
+
+
+def _poisoned(history, cut_ns: int):
+    """The same history with every bar that is not complete at `cut_ns` replaced by NaN."""
+    ex = history.exec
+    bad = ex.index.asi8 >= cut_ns
+    arrays = {c: np.where(bad[None, :], np.nan, getattr(ex, c)) for c in ("open", "high", "low", "close", "volume")}
+    exec_p = Panel(ex.symbols, ex.interval, ex.index, **arrays)
+    daily = history.derived["1D"].full
+    sch = schedule()
+    days = daily.index.asi8
+    closes = sch.closes[np.clip(np.searchsorted(sch.opens, days), 0, len(sch.opens) - 1)]
+    dbad = closes > cut_ns
+    darr = {c: np.where(dbad[None, :], np.nan, getattr(daily, c)) for c in ("open", "high", "low", "close", "volume")}
+    daily_p = Panel(daily.symbols, "1D", daily.index, **darr)
+    return build_history(history.style, exec_p, daily_p, history.sources, history.data_end_ns)
+
+
+async def test_poisoned_future_bars_give_the_same_plans(history, spec):
+    cut_ns = int(pd.Timestamp(CUT).value)
+    cols = decision_columns(history, spec)
+    upto = cols[history.stamps[cols] <= cut_ns]
+    assert len(upto) >= 20 and history.stamps[upto[-1]] == cut_ns
+    clean = history
+    dirty = _poisoned(history, cut_ns)
+    # what the planner sees is identical, bar for bar, at every decision up to the cut...
+    for i in upto[-6:]:
+        a, b = clean.panels_at(int(i)), dirty.panels_at(int(i))
+        assert a.keys() == b.keys()
+        for iv in a:
+            assert a[iv].index.equals(b[iv].index)
+            for c in ("open", "high", "low", "close", "volume"):
+                np.testing.assert_array_equal(getattr(a[iv], c), getattr(b[iv], c), err_msg=f"{iv} {c}")
+            assert not np.isnan(a[iv].close).any()
+    # ...so the plans are too
+    _, _, plans_clean = run_columns(clean, spec, upto, keep_plans=True)
+    _, _, plans_dirty = run_columns(dirty, spec, upto, keep_plans=True)
+    assert len(plans_clean) >= 3
+    assert [p.model_dump() for p in plans_clean] == [p.model_dump() for p in plans_dirty]
+
+
+async def test_each_decision_equals_a_live_plan_at_that_moment(history, spec, market):
+    cols = decision_columns(history, spec)
+    checked = 0
+    for i in cols[::9][:6]:
+        t = pd.Timestamp(history.stamps[i], tz="UTC").to_pydatetime()
+        ev = planner.evaluate(history.panels_at(int(i)), "intraday")
+        for row, sym in enumerate(SYMBOLS):
+            bars = {}
+            for iv in ("5m", "15m", "1h", "4h", "1D"):
+                back = timedelta(days=400 if iv == "1D" else 60)
+                df = (await market.bars(sym, iv, t - back, t)).df
+                bars[iv] = df.iloc[-LOOKBACK[iv]:]
+            live = planner.plan_symbol(sym, "intraday", bars, as_of=t, session=session_info(t).to_dict(), sources=["x"])
+            got = live.result.plan
+            if ev.best[row] < 0:
+                assert got is None, (sym, t)
+                continue
+            mine = planner.build_plan(ev, row, as_of=t, session_status="open", sources=["x"])
+            assert got is not None, (sym, t)
+            keys = ("plan_id", "strategy", "direction", "entry", "stop", "targets", "confidence", "confidence_factors")
+            assert {k: getattr(mine, k) for k in keys} == {k: getattr(got, k) for k in keys}, (sym, t)
+            checked += 1
+    assert checked >= 3
+
+
+@pytest.fixture(scope="module")
+def sequential(history, spec):
+    return run(history, spec, workers=1)
+
+
+async def test_a_run_resolves_every_plan_and_keeps_one_trade_per_slot(sequential):
+    res = sequential
+    assert res.plans == len(res.outcomes) > 10 and res.decisions > 0
+    for o in res.outcomes:
+        assert START <= o.planned_at < END
+        if o.status == "closed":
+            # day styles are flat by the close of the session they were planned in
+            assert session_info(o.exited_at - timedelta(seconds=1)).session_date == session_info(o.planned_at).session_date
+    by_slot: dict[tuple[str, str], list] = {}
+    for o in res.outcomes:
+        by_slot.setdefault((o.symbol, o.strategy), []).append(o)
+    for outs in by_slot.values():
+        for a, b in zip(outs, outs[1:]):
+            if a.status == "closed":
+                assert b.planned_at >= a.exited_at
+    rep = res.summary()
+    assert rep.overall.plans == res.plans and rep.calibration.n > 0
+
+
+async def test_parallel_run_of_whole_sessions_matches_the_sequential_one(history, spec, sequential):
+    seen = []
+    b = run(history, spec, workers=2, parallel_min=1, progress=lambda done, total: seen.append((done, total)))
+    a = sequential
+    assert seen and seen[-1][0] == seen[-1][1] == len(decision_columns(history, spec))
+    assert [o.model_dump() for o in a.outcomes] == [o.model_dump() for o in b.outcomes]
+
+
+async def test_best_and_single_strategy_runs(market):
+    s = BacktestSpec(("SPY",), "intraday", START, START + timedelta(days=2), strategy="best", every=6)
+    best = await backtest(market, s, now=NOW, workers=1)
+    assert all(o.symbol == "SPY" for o in best.outcomes)
+    one = await backtest(market, BacktestSpec(("SPY", "TSLA"), "intraday", START, END, strategy="orb", every=3), now=NOW, workers=1)
+    assert {o.strategy for o in one.outcomes} <= {"orb"}
+
+
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"strategy": "moonshot"}, "does not serve"),
+        ({"strategy": "orb", "style": "swing"}, "does not serve"),
+        ({"style": "yolo"}, "style"),
+        ({"symbols": ()}, "at least one symbol"),
+        ({"end": START}, "after its start"),
+        ({"every": 0}, "--every"),
+    ],
+)
+def test_bad_specs_are_one_clear_line(kwargs, fragment):
+    base = dict(symbols=SYMBOLS, style="intraday", start=START, end=END)
+    with pytest.raises(UserError, match=fragment):
+        check_spec(BacktestSpec(**{**base, **kwargs}))
