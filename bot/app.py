@@ -20,7 +20,9 @@ def build_market(settings: Settings) -> MarketData:
         from providers.sim import SimMarket
 
         return SimMarket(seed=settings.coach_seed)
-    builder = MARKET_BUILDERS.get(name)
+    import bot.market  # noqa: F401 - registers the real providers (auto, polygon, tradier, yahoo, comma lists)
+
+    builder = MARKET_BUILDERS.get(name) or MARKET_BUILDERS.get("*")  # "*": comma lists such as polygon,yahoo
     if builder is None:
         accepted = ", ".join(["sim", *sorted(MARKET_BUILDERS)])
         raise ConfigError(f"unknown COACH_PROVIDER {name!r}; accepted: {accepted}")

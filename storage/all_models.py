@@ -8,3 +8,4 @@ from storage import alerts  # noqa: F401
 from storage import journal  # noqa: F401
 from storage import iv_history  # noqa: F401
 from storage import conversations  # noqa: F401
+from storage import orders  # noqa: F401

@@ -1,0 +1,314 @@
+"""/order preview|place|cancel|status|list: orders through the configured broker, always previewed first.
+
+The flow a chat user sees:
+
+1. `/order preview TSLA buy 10 limit 180.50` asks the broker what the order would do
+   (nothing is sent to the market), stores the preview with an id such as `PV-1A2B3C4D`,
+   and answers with a "Place order" button carrying `/order place PV-1A2B3C4D`.
+2. The button places the order only for the person who previewed it, only while the
+   preview is fresh (2 minutes), and only once: the stored preview is claimed atomically,
+   so a double click or a replayed button cannot place it twice.
+3. Placements, fills, rejections and cancels are written to the orders table and to the
+   user's journal in the same transaction as the order's new state.
+
+The paper broker (default) fills against the current quote; `COACH_BROKER=tradier` sends
+orders to the Tradier account (sandbox or production). None of these are LLM tools: money
+moves only on a person's click.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, Field, field_validator
+
+from analytics.errors import ConfigError, ProviderError, UserError
+from analytics.symbols import validate_symbol
+from bot.context import Ctx
+from bot.market import get_broker
+from bot.registry import command
+from bot.reply import Action, Reply, ReplyField
+from providers.broker.base import OrderRejected, OrderRequest, OrderStatus, is_occ, parse_occ
+from providers.http import AuthFailed, BadRequest, NotEntitled, Unsupported
+from renderers.text import fmt_price, fmt_time
+from storage import journal, orders
+from storage.identity import Owner
+
+SIDES = ("buy", "sell", "sell_short", "buy_to_cover", "buy_to_open", "buy_to_close", "sell_to_open", "sell_to_close")
+
+
+def _lower(v: object) -> object:
+    return v.strip().lower().replace("-", "_") if isinstance(v, str) else v
+
+
+class PreviewArgs(BaseModel):
+    symbol: str = Field(description="ticker (TSLA) or OCC option symbol (TSLA240419C00250000)")
+    side: Annotated[Literal[SIDES], BeforeValidator(_lower)] = Field(description="buy, sell, sell_short, buy_to_cover; options: buy_to_open ...")  # type: ignore[valid-type]
+    quantity: int = Field(ge=1, le=100_000, description="shares, or contracts for options")
+    type: Annotated[Literal["market", "limit", "stop", "stop_limit"] | None, BeforeValidator(_lower)] = Field(
+        None, description="market, limit, stop, stop_limit (default: limit when a price is given, else market)")
+    price: float | None = Field(None, gt=0, lt=1e7, description="limit price")
+    stop: float | None = Field(None, gt=0, lt=1e7, description="stop trigger price")
+    duration: Annotated[Literal["day", "gtc", "pre", "post"], BeforeValidator(_lower)] = Field("day", description="day, gtc, pre, post")
+    plan: str | None = Field(None, max_length=64, description="the plan id this order executes (journaled with it)")
+
+    @field_validator("symbol")
+    @classmethod
+    def _symbol(cls, v: str) -> str:
+        text = (v or "").strip().upper().lstrip("$")
+        if is_occ(text):
+            parse_occ(text)  # a clear error for an impossible date
+            return text
+        return validate_symbol(text)
+
+
+class RefArgs(BaseModel):
+    order: str = Field(min_length=1, max_length=64, description="preview id (PV-...) or broker order id")
+
+
+class ListArgs(BaseModel):
+    count: int = Field(10, ge=1, le=50, description="how many recent orders")
+
+
+def _request(a: PreviewArgs, tag: str) -> tuple[OrderRequest, list[str]]:
+    """The order request the arguments describe, plus notes on what was assumed."""
+    notes: list[str] = []
+    otype = a.type or ("stop_limit" if a.price and a.stop else "limit" if a.price else "stop" if a.stop else "market")
+    if is_occ(a.symbol):
+        root, *_ = parse_occ(a.symbol)
+        side = {"buy": "buy_to_open", "sell": "sell_to_close"}.get(a.side, a.side)
+        if side != a.side:
+            notes.append(f"option side taken as {side}")
+        underlying = root.rstrip("0123456789") or root
+        fields: dict[str, Any] = dict(asset_class="option", symbol=underlying, option_symbol=a.symbol, side=side)
+    else:
+        fields = dict(asset_class="equity", symbol=a.symbol, side=a.side)
+    try:
+        req = OrderRequest(**fields, quantity=a.quantity, type=otype, price=a.price, stop=a.stop, duration=a.duration, tag=tag)
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        msg = str(exc).split("\n")[1].strip() if "\n" in str(exc) else str(exc)
+        msg = msg.removeprefix("Value error, ")
+        raise UserError(f"{msg.split(' [type=')[0]}; usage: /order preview SYMBOL SIDE QUANTITY [type] [price] [stop]") from None
+    return req, notes
+
+
+def _no_pinned_time(ctx: Ctx, broker: Any) -> None:
+    if ctx.as_of is not None and broker.name != "paper":
+        raise UserError(f"orders to {broker.name} are placed now; --as-of works only with the paper broker")
+
+
+def _money(x: float | None) -> str:
+    return "—" if x is None else f"${x:,.2f}"
+
+
+@command("order preview", "Preview an order (nothing is sent): cost, checks, and a button to place it.", PreviewArgs,
+         tool=False, examples=("/order preview TSLA buy 10 limit 180.50", "/order preview SPY240419C00500000 buy_to_open 1 limit 2.15"))
+async def order_preview(ctx: Ctx, a: PreviewArgs) -> Reply:
+    broker = get_broker(ctx.services)
+    _no_pinned_time(ctx, broker)
+    pid = orders.new_preview_id()
+    req, notes = _request(a, pid)
+    pv = await broker.preview(req, at=ctx.now())
+    now = ctx.services.clock()
+    async with ctx.tx() as s:
+        owner = await ctx.owner(s)
+        row = await orders.create_preview(
+            s, owner, request=req.model_dump(mode="json"), preview=pv.model_dump(mode="json"), broker=broker.name,
+            now=now, account=getattr(broker, "account_id", None), plan_id=a.plan, channel=ctx.identity.channel, preview_id=pid,
+        )
+        view = orders.view(row)
+    fields = [
+        ReplyField(name="Price", value=fmt_price(pv.price, 0.0001 if pv.price < 1 else 0.01)),
+        ReplyField(name="Est. cost", value=_money(pv.estimated_cost)),
+        ReplyField(name="Commission + fees", value=_money(pv.commission + pv.fees)),
+        ReplyField(name="Broker", value=broker.name),
+    ]
+    if pv.bid is not None and pv.ask is not None:
+        fields.append(ReplyField(name="Bid / ask", value=f"{fmt_price(pv.bid)} / {fmt_price(pv.ask)}"))
+    fields.append(ReplyField(name="Confirm by", value=fmt_time(view.expires_at)))
+    lines = [f"Preview {pid}: nothing has been sent. Only you can place it, within "
+             f"{int(orders.PREVIEW_TTL.total_seconds() // 60)} minutes."]
+    lines += [f"• {w}" for w in notes + pv.warnings]
+    return Reply(
+        title=f"Preview: {req.describe()}",
+        body="\n".join(lines),
+        fields=fields,
+        severity="warning" if pv.warnings else "info",
+        actions=[
+            Action(label="Place order", command=f"/order place {pid}", style="danger" if broker.name == "tradier" else "success"),
+            Action(label="Discard", command=f"/order cancel {pid}", style="secondary"),
+        ],
+        sources=[f"broker: {broker.name}"] + ([f"quote: {pv.details['quote_source']}"] if pv.details.get("quote_source") else []),
+        as_of=pv.quote_as_of or now,
+        data=view,
+    )
+
+
+async def _apply(s: Any, owner: Owner, row: orders.Order, st: OrderStatus, now: datetime) -> list[orders.Fill]:
+    """Store the broker's state of `row`, its new fills, and journal each new fill (one transaction)."""
+    await orders.set_state(s, row, status=st.status, now=now, broker_order_id=st.broker_order_id,
+                           filled_quantity=st.filled_quantity, avg_fill_price=st.avg_fill_price, reason=st.reason)
+    new: list[orders.Fill] = []
+    if st.filled_quantity > 0:
+        at = st.fills[-1].at if st.fills else now
+        fill = await orders.record_fills(s, row, st.filled_quantity, st.avg_fill_price, at,
+                                         st.fills[-1].broker_fill_id if st.fills else None)
+        if fill is not None:
+            new.append(fill)
+            instrument = row.option_symbol or row.symbol
+            await journal.add_entry(
+                s, owner, symbol=row.symbol, plan_id=row.plan_id, source="broker", tags=["fill"],
+                text=f"Filled {row.side.replace('_', ' ')} {fill.quantity:g} {instrument} @ {fill.price:.4g} ({row.broker}, order {row.preview_id})",
+                data={"event": "fill", "order": row.preview_id, "broker": row.broker, "broker_order_id": row.broker_order_id,
+                      "instrument": instrument, "side": row.side, "quantity": fill.quantity, "price": fill.price,
+                      "at": at.isoformat()},
+                created_at=now,
+            )
+    return new
+
+
+def _status_reply(title: str, row: orders.Order, fills: list[orders.Fill], note: str = "") -> Reply:
+    v = orders.view(row, fills)
+    filled = f"{v.filled_quantity:g} of {v.quantity:g}"
+    fields = [
+        ReplyField(name="Status", value=v.status),
+        ReplyField(name="Filled", value=filled + (f" @ {fmt_price(v.avg_fill_price)}" if v.avg_fill_price else "")),
+        ReplyField(name="Broker", value=v.broker + (f" #{v.broker_order_id}" if v.broker_order_id else "")),
+    ]
+    sev = {"filled": "success", "rejected": "error", "cancelled": "warning", "placing": "warning"}.get(v.status, "info")
+    body = note or (f"Reason: {v.reason}" if v.reason else "")
+    return Reply(title=title, body=body, fields=fields, severity=sev, sources=[f"broker: {v.broker}"], as_of=v.placed_at or v.created_at,
+                 data=v)
+
+
+def _order_request(row: orders.Order) -> OrderRequest:
+    return OrderRequest.model_validate(row.preview["request"])
+
+
+@command("order place", "Place a previewed order (the preview's Place button runs this).", RefArgs, tool=False,
+         examples=("/order place PV-1A2B3C4D",))
+async def order_place(ctx: Ctx, a: RefArgs) -> Reply:
+    broker = get_broker(ctx.services)
+    _no_pinned_time(ctx, broker)
+    now = ctx.services.clock()
+    async with ctx.tx() as s:
+        owner = await ctx.owner(s)
+        row = await orders.get_owned(s, owner, a.order, action="place")
+        if row.broker != broker.name:
+            raise UserError(f"{row.preview_id} was previewed with {row.broker} but the broker is now {broker.name}; preview again")
+        row = await orders.claim_for_placing(s, owner, row.preview_id, now)
+        req = _order_request(row)
+        pid = row.preview_id
+    try:
+        st = await broker.place(req, at=ctx.now())
+    except (OrderRejected, AuthFailed, NotEntitled, BadRequest, Unsupported, ConfigError, UserError) as exc:
+        # refused before anything reached the market: record why, journal it, say it in one line
+        reason = getattr(exc, "message", str(exc))
+        async with ctx.tx() as s:
+            row = await orders.get_owned(s, owner, pid)
+            status = "rejected" if isinstance(exc, OrderRejected) else "failed"
+            await orders.set_state(s, row, status=status, now=now, reason=reason)
+            await journal.add_entry(s, owner, symbol=row.symbol, plan_id=row.plan_id, source="broker", tags=["order", status],
+                                    text=f"Order {pid} {status}: {reason}",
+                                    data={"event": status, "order": pid, "broker": row.broker, "reason": reason}, created_at=now)
+        return Reply.error(reason, title=f"Order {pid} {status}")
+    except ProviderError as exc:
+        # the broker may or may not have it: never guess, never resend
+        async with ctx.tx() as s:
+            row = await orders.get_owned(s, owner, pid)
+            await orders.set_state(s, row, status="placing", now=now, reason=f"no answer from the broker: {exc.reason}")
+        return Reply(title=f"Order {pid}: state unknown", severity="warning",
+                     body=f"{exc.provider} did not confirm ({exc.reason}). It was not resent. Check with `/order status {pid}`.",
+                     actions=[Action(label="Check status", command=f"/order status {pid}")], data={"order": pid, "status": "placing"})
+    async with ctx.tx() as s:
+        row = await orders.get_owned(s, owner, pid)
+        await orders.set_state(s, row, status=st.status, now=now, broker_order_id=st.broker_order_id)
+        await journal.add_entry(s, owner, symbol=row.symbol, plan_id=row.plan_id, source="broker", tags=["order"],
+                                text=f"Placed {req.describe()} ({row.broker}, order {pid}, broker id {st.broker_order_id})",
+                                data={"event": "placed", "order": pid, "broker": row.broker, "broker_order_id": st.broker_order_id,
+                                      "request": row.preview.get("request")}, created_at=now)
+        await _apply(s, owner, row, st, now)
+        fills = await orders.fills_of(s, row)
+    title = f"Filled: {req.describe()}" if st.status == "filled" else f"Placed: {req.describe()}"
+    actions = [] if st.final else [Action(label="Check status", command=f"/order status {pid}"),
+                                   Action(label="Cancel", command=f"/order cancel {pid}", style="danger")]
+    reply = _status_reply(title, row, fills, "Written to your journal.")
+    return reply.model_copy(update={"actions": actions})
+
+
+@command("order cancel", "Discard a preview, or cancel an open order.", RefArgs, tool=False, examples=("/order cancel PV-1A2B3C4D",))
+async def order_cancel(ctx: Ctx, a: RefArgs) -> Reply:
+    now = ctx.services.clock()
+    async with ctx.tx() as s:
+        owner = await ctx.owner(s)
+        row = await orders.get_owned(s, owner, a.order, action="cancel")
+        if row.status == "previewed":
+            await orders.set_state(s, row, status="discarded", now=now)
+            return Reply(title=f"Preview {row.preview_id} discarded", body="Nothing was sent.", data=orders.view(row))
+        if row.status not in orders.LIVE:
+            return Reply(title=f"Order {row.preview_id} is {row.status}", body="Nothing to cancel.", data=orders.view(row))
+        if not row.broker_order_id:
+            raise UserError(f"{row.preview_id} has no broker order id yet; run /order status {row.preview_id} first")
+        req, pid, boid = _order_request(row), row.preview_id, row.broker_order_id
+    broker = get_broker(ctx.services)
+    if broker.name != row.broker:
+        raise UserError(f"{pid} is at {row.broker}, but the broker is now {broker.name}")
+    _no_pinned_time(ctx, broker)
+    st = await broker.cancel(boid, req, at=ctx.now())
+    async with ctx.tx() as s:
+        row = await orders.get_owned(s, owner, pid)
+        await _apply(s, owner, row, st, now)
+        if st.status == "cancelled":
+            await journal.add_entry(s, owner, symbol=row.symbol, plan_id=row.plan_id, source="broker", tags=["order", "cancelled"],
+                                    text=f"Cancelled {req.describe()} ({row.broker}, order {pid})",
+                                    data={"event": "cancelled", "order": pid, "broker": row.broker}, created_at=now)
+        fills = await orders.fills_of(s, row)
+    return _status_reply(f"Order {pid}: {st.status}", row, fills)
+
+
+@command("order status", "Refresh one of your orders from the broker (new fills are journaled).", RefArgs, tool=False,
+         examples=("/order status PV-1A2B3C4D",))
+async def order_status(ctx: Ctx, a: RefArgs) -> Reply:
+    now = ctx.services.clock()
+    async with ctx.tx() as s:
+        owner = await ctx.owner(s)
+        row = await orders.get_owned(s, owner, a.order)
+        live = row.status in orders.LIVE
+        req, pid, boid, at_broker = _order_request(row), row.preview_id, row.broker_order_id, row.broker
+        fills = await orders.fills_of(s, row)
+    if not live:
+        return _status_reply(f"Order {pid}: {row.status}", row, fills)
+    broker = get_broker(ctx.services)
+    if broker.name != at_broker:
+        raise UserError(f"{pid} is at {at_broker}, but the broker is now {broker.name}")
+    st: OrderStatus | None
+    if boid:
+        st = await broker.status(boid, req, at=ctx.now())
+    else:
+        finder = getattr(broker, "find_by_tag", None)
+        st = await finder(pid) if finder is not None else None
+        if st is None:
+            return _status_reply(f"Order {pid}: not found at {at_broker}", row, fills,
+                                 "The broker has no order with this id: it was not placed. Preview again to retry.")
+    async with ctx.tx() as s:
+        row = await orders.get_owned(s, owner, pid)
+        await _apply(s, owner, row, st, now)
+        fills = await orders.fills_of(s, row)
+    return _status_reply(f"Order {pid}: {st.status}", row, fills)
+
+
+@command("order list", "Your recent orders and previews.", ListArgs, examples=("/order list",))
+async def order_list(ctx: Ctx, a: ListArgs) -> Reply:
+    async with ctx.tx() as s:
+        owner = await ctx.owner(s)
+        rows = await orders.list_orders(s, owner, limit=a.count)
+        views = [orders.view(r) for r in rows]
+    if not views:
+        return Reply(title="Orders", body="No orders yet. Start with `/order preview TSLA buy 10 limit 180`.", data={"orders": []})
+    lines = []
+    for v in views:
+        px = f" @ {fmt_price(v.avg_fill_price)}" if v.avg_fill_price else ""
+        lim = f" limit {fmt_price(v.limit_price)}" if v.limit_price else ""
+        lines.append(f"{v.preview_id}  {v.status:<16} {v.side} {v.quantity:g} {v.option_symbol or v.symbol}{lim}{px}  ({v.broker})")
+    return Reply(title=f"Orders — last {len(views)}", body="```\n" + "\n".join(lines) + "\n```", data={"orders": views})

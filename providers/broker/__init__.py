@@ -1,0 +1,1 @@
+"""Brokers behind one interface: the paper broker (the default) and Tradier (sandbox or production)."""
