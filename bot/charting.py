@@ -1,0 +1,482 @@
+"""The chart service: renders chart specs in a small process pool, off the event loop, with a cache.
+
+`ChartService` is attached to every Services as ``services.extras["charts"]`` (see the
+hook at the bottom) and closed with them. Rendering runs in worker processes started
+with ``forkserver`` (``spawn`` where that does not exist): never ``fork`` from a process
+running an event loop and threads. The pool starts on the first chart, not when the
+service is built, so commands that never chart never pay for it. Results are cached by
+what they show: (symbol, interval, as_of, plan id/version, theme) plus the options and
+the last bar; concurrent requests for the same chart share one render.
+
+`COACH_CHART_WORKERS` sets the pool size (default: 2, at most the CPU count; 0 renders in
+a thread of this process, which is what the one-shot CLI uses), `COACH_CHART_RENDERER`
+the default path (fast or mplfinance).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures as cf
+import hashlib
+import multiprocessing
+import os
+import sys
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import structlog
+from pydantic import BaseModel
+
+from analytics.errors import ProviderError, UserError
+from analytics.intervals import interval_minutes, normalise_interval
+from analytics.models import Level, Plan
+from analytics.sessions import TZ_NAME, last_sessions, session_info
+from bot.app import SERVICE_HOOKS
+from bot.context import Ctx, Services
+from bot.reply import Attachment
+from providers.base import Bars, MarketData
+from renderers import jobs
+from renderers.chart_spec import ChartSpec
+from renderers.labels import format_price
+from renderers.plan_chart import LevelsMode, build_spec, warmup_bars
+from renderers.theme import get_theme
+
+log = structlog.get_logger("coach.charts")
+
+#: Seconds a render may take before the request fails (a stuck worker is replaced).
+RENDER_TIMEOUT = 60.0
+#: Worker processes are replaced after this many jobs, bounding any slow growth in memory.
+TASKS_PER_WORKER = 500
+MAX_INTERVALS = 4
+
+
+class ChartError(ProviderError):
+    """The chart renderer failed or timed out; the message is one line for the user."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("chart renderer", reason)
+
+
+def _start_method() -> str:
+    wanted = os.environ.get("COACH_CHART_START", "").strip().lower()
+    available = multiprocessing.get_all_start_methods()
+    if wanted in available and wanted != "fork":
+        return wanted
+    return "forkserver" if "forkserver" in available and sys.platform != "win32" else "spawn"
+
+
+def default_workers() -> int:
+    """Pool size from COACH_CHART_WORKERS, else min(2, CPUs)."""
+    raw = os.environ.get("COACH_CHART_WORKERS", "").strip()
+    if raw:
+        try:
+            return max(0, min(16, int(raw)))
+        except ValueError:
+            log.warning("bad_chart_workers", value=raw[:20])
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+@dataclass
+class ChartStats:
+    """Counters for operators and tests."""
+
+    renders: int = 0
+    hits: int = 0
+    shared: int = 0
+    failures: int = 0
+
+
+class ChartService:
+    """Renders ChartSpecs to PNG off the event loop, caching finished images."""
+
+    def __init__(
+        self,
+        *,
+        workers: int | None = None,
+        renderer: str | None = None,
+        cache_size: int = 128,
+        timeout: float = RENDER_TIMEOUT,
+        start_method: str | None = None,
+    ) -> None:
+        self.workers = default_workers() if workers is None else max(0, int(workers))
+        name = (renderer or os.environ.get("COACH_CHART_RENDERER") or jobs.DEFAULT_RENDERER).strip().lower()
+        if name not in jobs.RENDERERS:
+            raise UserError(f"unknown renderer {name[:20]!r}; accepted: {', '.join(jobs.RENDERERS)}")
+        self.renderer = name
+        self.cache_size = cache_size
+        self.timeout = timeout
+        self.start_method = start_method or _start_method()
+        self.stats = ChartStats()
+        self._executor: cf.Executor | None = None
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[Hashable, list[bytes]] = OrderedDict()
+        self._inflight: dict[Hashable, cf.Future] = {}
+        self._closed = False
+
+    # -- executor
+
+    def _make_executor(self) -> cf.Executor:
+        if self.workers == 0:
+            return cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="chart")
+        ctx = multiprocessing.get_context(self.start_method)
+        if self.start_method == "forkserver":
+            # the fork server imports the renderer once; every worker forks from it warm
+            ctx.set_forkserver_preload(["renderers.jobs", "renderers.fast_render"])
+        return cf.ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=ctx, initializer=jobs.warm_up, max_tasks_per_child=TASKS_PER_WORKER,
+        )
+
+    def _pool(self) -> cf.Executor:
+        with self._lock:
+            if self._closed:
+                raise ChartError("the chart service is shut down")
+            if self._executor is None:
+                self._executor = self._make_executor()
+            return self._executor
+
+    def _reset_pool(self, broken: cf.Executor) -> None:
+        with self._lock:
+            if self._executor is broken:
+                self._executor = None
+        broken.shutdown(wait=False, cancel_futures=True)
+
+    async def warm(self) -> None:
+        """Start the workers now (each draws a throwaway chart) instead of on the first request."""
+        pool = self._pool()
+        n = max(1, self.workers)
+        await asyncio.gather(*(asyncio.wrap_future(pool.submit(jobs.warm_up)) for _ in range(n)))
+
+    # -- rendering
+
+    async def render(
+        self,
+        specs: Sequence[ChartSpec],
+        *,
+        renderer: str | None = None,
+        grid: bool = False,
+        key: Hashable | None = None,
+    ) -> list[bytes]:
+        """PNG bytes per spec (or one grid image), rendered in the pool; cached under `key` when given."""
+        job = jobs.RenderJob(specs=tuple(specs), renderer=(renderer or self.renderer).lower(), grid=grid)
+        full_key = None if key is None else (key, job.renderer, grid)
+        if full_key is not None:
+            hit = self._cache.get(full_key)
+            if hit is not None:
+                self._cache.move_to_end(full_key)
+                self.stats.hits += 1
+                return list(hit)
+            pending = self._inflight.get(full_key)
+            if pending is not None:
+                self.stats.shared += 1
+                return list(await self._await(pending))
+        for attempt in (1, 2):
+            pool = self._pool()
+            future: cf.Future | None = None
+            try:
+                future = pool.submit(jobs.run, job)  # raises at once when a worker already died
+                if full_key is not None:
+                    self._inflight[full_key] = future
+                pngs = await self._await(future)
+                break
+            except cf.process.BrokenProcessPool:
+                self.stats.failures += 1
+                log.warning("chart_pool_broken", attempt=attempt)
+                self._reset_pool(pool)
+                if attempt == 2:
+                    raise ChartError("the chart worker stopped unexpectedly; try again") from None
+            except (asyncio.TimeoutError, TimeoutError):
+                self.stats.failures += 1
+                if future is not None:
+                    future.cancel()
+                log.warning("chart_render_timeout", seconds=self.timeout)
+                self._reset_pool(pool)
+                raise ChartError(f"rendering took longer than {self.timeout:.0f}s; try again") from None
+            finally:
+                if full_key is not None and future is not None and self._inflight.get(full_key) is future:
+                    del self._inflight[full_key]
+        self.stats.renders += 1
+        if full_key is not None:
+            self._cache[full_key] = list(pngs)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return list(pngs)
+
+    async def _await(self, future: cf.Future) -> list[bytes]:
+        # shield: a cancelled caller must not cancel a render another caller shares
+        return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), self.timeout)
+
+    async def plan_chart(
+        self,
+        *,
+        symbol: str,
+        interval: str,
+        bars: pd.DataFrame,
+        plan: Plan | None,
+        levels: list[Level],
+        as_of: datetime,
+        session_status: str,
+        source: str,
+        style: str | None = None,
+        theme: str = "dark",
+        levels_mode: LevelsMode = "priority",
+        renderer: str | None = None,
+        scale_plan: bool = True,
+        note: str = "",
+    ) -> Attachment:
+        """The plan chart as a PNG attachment named like "TSLA-5m-P-1A2B3C.png"."""
+        spec = build_spec(
+            symbol=symbol, interval=interval, bars=bars, plan=plan, levels=levels, as_of=as_of,
+            session_status=session_status, source=source, style=style, theme=theme, levels_mode=levels_mode,
+            scale_plan=scale_plan, note=note,
+        )
+        key = chart_key(spec, plan, as_of, theme, style, levels_mode, scale_plan, levels)
+        png = (await self.render([spec], renderer=renderer, key=key))[0]
+        return Attachment(filename=chart_filename(symbol, [spec.interval], plan, as_of), data=png,
+                          description=describe(spec, plan))
+
+    # -- lifecycle
+
+    def close(self) -> None:
+        """Stop the workers (pending renders are cancelled)."""
+        with self._lock:
+            self._closed = True
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    async def aclose(self) -> None:
+        """Stop the workers without blocking the event loop."""
+        await asyncio.to_thread(self.close)
+
+
+# --------------------------------------------------------------------------- naming and keys
+
+
+def _bars_token(spec: ChartSpec) -> tuple:
+    c = spec.candles
+    return (len(c), int(c.stamps[0]), int(c.stamps[-1]), float(c.close[-1]), float(c.volume[-1]))
+
+
+def chart_key(
+    spec: ChartSpec, plan: Plan | None, as_of: datetime, theme: str, style: str | None, levels_mode: str,
+    scale_plan: bool, levels: Sequence[Level] = (),
+) -> tuple:
+    """The cache key: (symbol, interval, as_of, plan id/version, theme) plus options and what the bars are."""
+    lv = hashlib.blake2b(
+        repr(sorted((x.kind, round(x.price, 6), x.low, x.high) for x in levels)).encode(), digest_size=8
+    ).hexdigest()
+    return (
+        spec.symbol, spec.interval, as_of.isoformat(), plan.plan_id if plan else None, plan.version if plan else None,
+        theme, style, levels_mode, scale_plan, spec.width, spec.height, _bars_token(spec), lv, spec.y_range,
+    )
+
+
+def chart_filename(symbol: str, intervals: Sequence[str], plan: Plan | None, as_of: datetime) -> str:
+    """"TSLA-5m-P-1A2B3C.png" for a plan, "TSLA-5m-20240313-1100.png" without one."""
+    ivs = "+".join(intervals)
+    if plan is not None:
+        return f"{symbol}-{ivs}-{plan.plan_id}.png"
+    return f"{symbol}-{ivs}-{as_of.astimezone(ZoneInfo(TZ_NAME)):%Y%m%d-%H%M}.png"
+
+
+def describe(spec: ChartSpec, plan: Plan | None) -> str:
+    """Alt text for the image: what it shows in one sentence."""
+    text = f"{spec.symbol} {spec.interval} candlestick chart"
+    if plan is not None:
+        t = ", ".join(format_price(x.price, spec.tick) for x in plan.targets)
+        text += (
+            f" with a {plan.direction} plan: entry {format_price(plan.entry, spec.tick)}, "
+            f"stop {format_price(plan.stop, spec.tick)}, targets {t}"
+        )
+    return text
+
+
+# --------------------------------------------------------------------------- charts for a command
+
+
+class ChartResult(BaseModel):
+    """What `/chart` returns as data: the files, the time, the plan drawn (if any) and the levels in view."""
+
+    symbol: str
+    intervals: list[str]
+    as_of: datetime
+    session: str
+    sources: list[str]
+    files: list[str]
+    last: float
+    plan: Plan | None = None
+    note: str = ""
+    levels: list[Level] = []
+
+
+@dataclass
+class ChartOutcome:
+    """Attachments plus the structured result."""
+
+    attachments: list[Attachment]
+    result: ChartResult
+
+
+def _lookback_start(interval: str, end: datetime) -> datetime:
+    """A start time that yields the visible window plus EMA warm-up bars of `interval` before `end`."""
+    need = warmup_bars(interval)
+    minutes = interval_minutes(interval)
+    if minutes < 1440:
+        per_session = max(1, 390 // minutes)
+        sessions = need // per_session + 2
+    elif interval == "1D":
+        sessions = need + 5
+    else:
+        sessions = need * 5 + 10
+    sch = last_sessions(end, sessions)
+    if not len(sch.dates):
+        return end - timedelta(days=max(7, sessions * 2))
+    return pd.Timestamp(int(sch.opens[0]), tz="UTC").to_pydatetime()
+
+
+async def fetch_bars(market: MarketData, symbol: str, interval: str, end: datetime) -> Bars:
+    """Bars of `symbol` at `interval` up to `end`, enough for the chart window and its EMAs."""
+    return await market.bars(symbol, interval, _lookback_start(interval, end), end)
+
+
+def _planner() -> Any:
+    """`bot.planning.make_plan` when the planner is installed, else None."""
+    try:
+        from bot.planning import make_plan  # type: ignore[attr-defined]
+    except ImportError as exc:
+        if exc.name in ("bot.planning", None) or "make_plan" in str(exc):
+            return None
+        raise
+    return make_plan
+
+
+def level_engine() -> Any:
+    """The level engine's one-frame entry point (`analytics.levels.levels_for_frame`) when present."""
+    try:
+        from analytics import levels as engine
+    except ImportError:
+        return None
+    return getattr(engine, "levels_for_frame", None)
+
+
+async def make_charts(
+    ctx: Ctx,
+    service: ChartService,
+    *,
+    symbol: str,
+    intervals: Sequence[str],
+    with_plan: bool = False,
+    style: str | None = None,
+    theme: str = "dark",
+    levels_mode: LevelsMode = "priority",
+    renderer: str | None = None,
+    grid: bool = False,
+    scale_plan: bool = True,
+) -> ChartOutcome:
+    """Charts of `symbol` at each interval (or one grid image), with the plan when asked and available."""
+    ivs: list[str] = []
+    for iv in intervals:
+        canon = normalise_interval(iv)
+        if canon not in ivs:
+            ivs.append(canon)
+    if not ivs:
+        ivs = ["5m"]
+    if len(ivs) > MAX_INTERVALS:
+        raise UserError(f"at most {MAX_INTERVALS} intervals per chart, got {len(ivs)}")
+    get_theme(theme)  # a bad theme is a user error before any data is fetched
+    now = ctx.now()
+    plan: Plan | None = None
+    note = ""
+    plan_bars: dict[str, pd.DataFrame] = {}
+    plan_levels: list[Level] = []
+    if with_plan:
+        make_plan = _planner()
+        if make_plan is None:
+            note = "plans are not available on this server yet"
+        else:
+            outcome = await make_plan(ctx, symbol, style)
+            plan = outcome.result.plan
+            plan_bars = dict(getattr(outcome, "bars", None) or {})
+            plan_levels = list(getattr(outcome, "levels", None) or [])
+            if plan is None:
+                note = f"no plan: {outcome.result.reason}" if outcome.result.reason else "no plan right now"
+            else:
+                style = style or plan.style
+    specs: list[ChartSpec] = []
+    sources: list[str] = []
+    as_of = now
+    last = float("nan")
+    for iv in ivs:
+        df = plan_bars.get(iv)
+        source = "sim"
+        if df is None or df.empty:
+            bars = await fetch_bars(ctx.market, symbol, iv, now)
+            df, source, as_of = bars.df, bars.source, bars.as_of
+        else:
+            as_of = plan.as_of if plan is not None else now
+            source = ", ".join(plan.sources) if plan is not None and plan.sources else ctx.market.name
+        if df.empty:
+            raise UserError(f"no {iv} bars for {symbol} before {as_of:%Y-%m-%d %H:%M} UTC")
+        levels = plan_levels if (plan is not None and iv == plan.interval) else []
+        engine = level_engine()
+        if not levels and engine is not None:
+            try:
+                levels = list(engine(df, iv))
+            except Exception:  # the engine is optional here: fall back to the basic levels
+                log.exception("level_engine_failed", symbol=symbol, interval=iv)
+                levels = []
+        status = session_info(as_of).status
+        specs.append(
+            build_spec(
+                symbol=symbol, interval=iv, bars=df, plan=plan, levels=levels, as_of=as_of, session_status=status,
+                source=source, style=style, theme=theme, levels_mode=levels_mode, scale_plan=scale_plan, note=note,
+            )
+        )
+        last = float(df["close"].iloc[-1])
+        if f"bars: {source}" not in sources:
+            sources.append(f"bars: {source}")
+    key = tuple(
+        chart_key(s, plan, as_of, theme, style, levels_mode, scale_plan, plan_levels) for s in specs
+    )
+    pngs = await service.render(specs, renderer=renderer, grid=grid, key=key)
+    if grid and len(specs) > 1:
+        names = [chart_filename(symbol, ivs, plan, as_of)]
+        descs = [f"{symbol} charts: {', '.join(ivs)}"]
+    else:
+        names = [chart_filename(symbol, [s.interval], plan, as_of) for s in specs]
+        descs = [describe(s, plan) for s in specs]
+    attachments = [Attachment(filename=n, data=p, description=d) for n, p, d in zip(names, pngs, descs)]
+    shown = [lv for lv in (specs[0].levels if specs else ())]
+    result = ChartResult(
+        symbol=symbol, intervals=ivs, as_of=as_of, session=session_info(as_of).status, sources=sources,
+        files=names, last=last, plan=plan, note=note,
+        levels=[Level(kind=lv.kind or lv.role, price=lv.price, label=lv.label) for lv in shown
+                if lv.role == "level"],
+    )
+    return ChartOutcome(attachments=attachments, result=result)
+
+
+# --------------------------------------------------------------------------- services hook
+
+
+def charts(services: Services) -> ChartService:
+    """The services' chart service, created (and registered for closing) on first use."""
+    service = services.extras.get("charts")
+    if service is None:
+        service = services.extras["charts"] = ChartService()
+    return service
+
+
+async def attach_chart_service(services: Services) -> None:
+    """SERVICE_HOOKS entry: every Services gets a chart service (its pool starts on the first chart)."""
+    services.extras.setdefault("charts", ChartService())
+
+
+if attach_chart_service not in SERVICE_HOOKS:
+    SERVICE_HOOKS.append(attach_chart_service)

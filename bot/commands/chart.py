@@ -1,0 +1,114 @@
+"""/chart SYMBOL [interval] [plan]: a candlestick chart image with levels, EMAs and VWAP, and the plan on request."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, Field, model_validator
+
+from analytics.intervals import interval_minutes
+from bot.args import IntervalArg, StyleArg, SymbolArg
+from bot.charting import MAX_INTERVALS, charts, make_charts
+from bot.context import Ctx
+from bot.registry import command
+from bot.reply import Reply, ReplyField
+from renderers.labels import format_price
+
+_ON = {"plan", "on", "yes", "true", "1", "with-plan", "withplan"}
+_OFF = {"noplan", "no-plan", "off", "no", "false", "0", "none"}
+
+
+def _plan_word(v: object) -> object:
+    if isinstance(v, bool):
+        return "on" if v else "off"
+    if isinstance(v, str):
+        word = v.strip().lower()
+        if word in _ON:
+            return "on"
+        if word in _OFF:
+            return "off"
+    return v
+
+
+def _intervals(v: object) -> object:
+    if isinstance(v, str):
+        return [p for p in v.replace(",", " ").split() if p]
+    return v
+
+
+PlanToggle = Annotated[Literal["on", "off"], BeforeValidator(_plan_word)]
+
+
+class ChartArgs(BaseModel):
+    symbol: SymbolArg = Field(description="ticker, e.g. TSLA")
+    interval: Annotated[list[IntervalArg], BeforeValidator(_intervals), Field(min_length=1, max_length=MAX_INTERVALS)] = Field(
+        default_factory=lambda: ["5m"],
+        description="bar interval(s), e.g. 5m or 5m,1h,1D (one image each)",
+    )
+    plan: PlanToggle = Field("off", description="draw the current trade plan: on/off (or the word plan)")
+    style: StyleArg | None = Field(None, description="plan style: scalp, intraday, swing, leaps")
+    theme: Literal["dark", "light"] = Field("dark", description="dark (default) or light")
+    levels: Literal["priority", "more"] = Field("priority", description="priority levels only, or more levels")
+    grid: bool = Field(False, description="several intervals as one grid image")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plan_word_in_intervals(cls, data: Any) -> Any:
+        # "/chart TSLA plan" or "/chart TSLA 5m,1h plan": the word lands in the interval list
+        if isinstance(data, dict) and "interval" in data:
+            raw = _intervals(data["interval"])
+            if isinstance(raw, list):
+                words = [w for w in raw if isinstance(w, str) and w.strip().lower() in _ON | _OFF]
+                if words:
+                    data = dict(data)
+                    data["interval"] = [w for w in raw if w not in words] or ["5m"]
+                    data.setdefault("plan", words[-1])
+        return data
+
+
+@command(
+    "chart",
+    "A chart image of a symbol: candles, volume, key levels, EMAs and VWAP; the trade plan with `plan`.",
+    ChartArgs,
+    examples=("/chart TSLA", "/chart TSLA 5m plan", "/chart SPY 5m,1h,1D", "/chart NVDA 15m theme=light levels=more"),
+    tool_hint="Returns the image files, the as-of time, the last price, the plan drawn (if any) and the levels in view.",
+)
+async def chart(ctx: Ctx, a: ChartArgs) -> Reply:
+    outcome = await make_charts(
+        ctx,
+        charts(ctx.services),
+        symbol=a.symbol,
+        intervals=sorted(dict.fromkeys(a.interval), key=interval_minutes),
+        with_plan=a.plan == "on",
+        style=a.style,
+        theme=a.theme,
+        levels_mode=a.levels,
+        grid=a.grid,
+    )
+    r = outcome.result
+    fields = [ReplyField(name="Last", value=format_price(r.last))]
+    body = ""
+    if r.plan is not None:
+        p = r.plan
+        fields += [
+            ReplyField(name="Entry", value=format_price(p.entry)),
+            ReplyField(name="Stop", value=format_price(p.stop)),
+            ReplyField(name="Targets", value=", ".join(f"{format_price(t.price)} ({t.rr:.1f}R)" for t in p.targets)),
+        ]
+        body = p.summary or f"{p.direction.upper()} {p.strategy.replace('_', ' ')} · confidence {p.confidence:.0%}"
+    elif r.note:
+        body = r.note[0].upper() + r.note[1:] + "."
+    key = [lv for lv in r.levels][:6]
+    if key:
+        fields.append(ReplyField(name="Levels", value=", ".join(f"{lv.label} {format_price(lv.price)}" for lv in key), inline=False))
+    return Reply(
+        title=f"{r.symbol} {', '.join(r.intervals)} chart" + (" with plan" if r.plan is not None else ""),
+        body=body,
+        fields=fields,
+        direction=r.plan.direction if r.plan is not None else None,
+        attachments=outcome.attachments,
+        sources=r.sources,
+        as_of=r.as_of,
+        confidence=r.plan.confidence if r.plan is not None else None,
+        data=r,
+    )

@@ -1,0 +1,117 @@
+"""/chart as users type it (console text and tool calls) and `coach chart` as a real process."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from bot.charting import ChartResult, ChartService, _planner
+from bot.context import Ctx, Identity
+from bot.dispatch import run_text
+from bot.registry import REGISTRY
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def shared_charts():
+    """In-process rendering: these tests are about the command, the pool has its own tests."""
+    service = ChartService(workers=0)
+    yield service
+    service.close()
+
+
+@pytest.fixture
+def ctx(services, shared_charts) -> Ctx:
+    services.extras["charts"] = shared_charts
+    return Ctx(services=services, identity=Identity(platform="console", tenant="local", user="tester"))
+
+
+def size_of(png: bytes) -> tuple[int, int]:
+    return Image.open(io.BytesIO(png)).size
+
+
+async def test_chart_with_the_plan_word(ctx) -> None:
+    reply = await run_text(ctx, "/chart tsla 5m plan")
+    assert reply.severity != "error", reply.body
+    (att,) = reply.attachments
+    assert att.filename.startswith("TSLA-5m-") and att.filename.endswith(".png")
+    assert size_of(att.data) == (1200, 700)
+    data = reply.data
+    assert isinstance(data, ChartResult)
+    assert data.intervals == ["5m"] and data.sources == ["bars: sim"]
+    assert {lv.kind for lv in data.levels} >= {"orh", "orl", "pdh", "pdl"}
+    if _planner() is None:
+        assert data.plan is None and "not available" in data.note
+    else:
+        assert data.plan is not None or data.note.startswith("no plan")
+    json.dumps(reply.data_json())  # what --json and the LLM tools receive
+
+
+async def test_several_intervals_as_images_or_one_grid(ctx) -> None:
+    reply = await run_text(ctx, "/chart SPY 1D,5m,1h theme=light")
+    assert [a.filename.split("-")[1] for a in reply.attachments] == ["5m", "1h", "1D"]  # fastest first
+    grid = await run_text(ctx, "/chart SPY 5m,1h --grid")
+    (att,) = grid.attachments
+    assert att.filename.startswith("SPY-5m+1h-")
+    assert size_of(att.data)[1] > 1400
+
+
+@pytest.mark.parametrize(
+    "line,needle",
+    [
+        ("/chart TSLA 7m", "unknown interval"),
+        ("/chart TS;LA", "invalid symbol"),
+        ("/chart TSLA 1m,5m,15m,1h,1D", "interval"),
+        ("/chart TSLA theme=neon", "theme"),
+        ("/chart", "missing symbol"),
+    ],
+)
+async def test_bad_input_gets_one_clear_line(ctx, line, needle) -> None:
+    reply = await run_text(ctx, line)
+    assert reply.severity == "error"
+    assert needle in reply.body and "\n" not in reply.body
+    assert not reply.attachments
+
+
+def test_tool_schema_lists_the_options() -> None:
+    schema = REGISTRY.commands["chart"].tool_schema()["function"]["parameters"]
+    assert schema["required"] == ["symbol"]
+    assert {"interval", "plan", "theme", "levels", "grid"} <= set(schema["properties"])
+
+
+def _coach(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "DISCORD", "SLACK", "POLYGON", "TRADIER"))}
+    env.update({"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/coach.db", "COACH_OUT_DIR": str(tmp_path / "out"),
+                "COACH_LOG_FILE": str(tmp_path / "coach.log"), "PYTHONPATH": str(ROOT)})
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, cwd=tmp_path,
+                          env=env, timeout=180)
+
+
+def test_coach_chart_writes_one_png_per_interval(tmp_path) -> None:
+    out = tmp_path / "charts" / "tsla.png"
+    r = _coach(["chart", "TSLA", "--interval", "5m,1h", "--theme", "light",
+                "--as-of", "2024-03-13T11:00:00-04:00", "--out", str(out), "--json"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    paths = [Path(p) for p in data["paths"]]
+    assert [p.name for p in paths] == ["tsla-5m.png", "tsla-1h.png"]
+    for p in paths:
+        assert size_of(p.read_bytes()) == (1200, 700)
+    assert data["as_of"].startswith("2024-03-13T15:00")
+    assert not list(out.parent.glob("*.part"))
+
+
+def test_coach_chart_bad_input_is_one_line_exit_2(tmp_path) -> None:
+    r = _coach(["chart", "TSLA", "--interval", "7m", "--out", str(tmp_path / "x.png")], tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.strip().startswith("error: ") and "unknown interval" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert not (tmp_path / "x.png").exists()
