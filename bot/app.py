@@ -57,6 +57,7 @@ async def build_services(
         clock=clock or utc_now,
     )
     import bot.agent  # noqa: F401 - registers the free-text hook (LLM coach or intent parser)
+    import bot.charting  # noqa: F401 - registers the chart service hook (services.extras["charts"])
 
     for hook in SERVICE_HOOKS:
         await hook(services)
