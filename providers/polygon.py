@@ -472,21 +472,104 @@ class PolygonMarket:
         df = self._frame(rows, "day")
         return pd.Series(df["close"].to_numpy(), index=[t.tz_convert(EXCHANGE_TZ).date() for t in df.index], dtype=float)
 
-    async def contracts_as_of(self, symbol: str, day: date, exp_from: date, exp_to: date) -> list[dict]:
+    async def contracts_as_of(self, symbol: str, day: date, exp_from: date, exp_to: date,
+                              strike_range: tuple[float, float] | None = None) -> list[dict]:
         """Contracts listed on `day` expiring in [exp_from, exp_to] (reference data with `as_of`)."""
         sym = validate_symbol(symbol)
-        params = {
-            "underlying_ticker": sym,
-            "as_of": day.isoformat(),
-            "expiration_date.gte": exp_from.isoformat(),
-            "expiration_date.lte": exp_to.isoformat(),
-            "expired": "true" if exp_to < self._clock().date() else "false",
-            "limit": 1000,
-        }
+        today = pd.Timestamp(self._clock()).tz_convert(EXCHANGE_TZ).date()
+        # Polygon lists expired and live contracts separately; a window across today needs both
+        flags = [f for f, wanted in (("true", exp_from < today), ("false", exp_to >= today)) if wanted]
         out: list[dict] = []
-        async for page in self._pages("contracts", "/v3/reference/options/contracts", params, f"{sym} contracts as of {day}"):
-            out.extend(self._rows(page, sym))
+        for flag in flags:
+            params: dict[str, Any] = {
+                "underlying_ticker": sym,
+                "as_of": day.isoformat(),
+                "expiration_date.gte": exp_from.isoformat(),
+                "expiration_date.lte": exp_to.isoformat(),
+                "expired": flag,
+                "limit": 1000,
+            }
+            if strike_range is not None:
+                params["strike_price.gte"] = round(strike_range[0], 2)
+                params["strike_price.lte"] = round(strike_range[1], 2)
+            async for page in self._pages("contracts", "/v3/reference/options/contracts", params, f"{sym} contracts as of {day}"):
+                out.extend(self._rows(page, sym))
         return out
+
+
+class PolygonHistory:
+    """Past option chains rebuilt from Polygon: the contracts listed on a day (reference `as_of`)
+    priced by each contract's daily close (`O:` aggregates). For IV backfill.
+
+    Daily closes are last trades, not quotes: each contract's close is used as its mid
+    (bid = ask = close), and a contract that did not trade that day is left out. Each
+    contract's series is fetched once for the whole window, so a backfill costs about one
+    request per session (listings) plus one per contract that was ever near the money.
+    """
+
+    def __init__(self, market: PolygonMarket, start: date, end: date, *, strikes_each_side: int = 3) -> None:
+        self.market = market
+        self.start, self.end = start, end
+        self.width = strikes_each_side
+        self._listed: dict[tuple[str, date], list[dict]] = {}
+        self._series: dict[str, pd.Series] = {}
+
+    async def closes(self, symbol: str) -> pd.Series:
+        """The underlying's daily closes over the window, indexed by session date."""
+        sym = validate_symbol(symbol)
+        a = pd.Timestamp(self.start, tz=EXCHANGE_TZ).tz_convert("UTC").to_pydatetime()
+        b = pd.Timestamp(self.end + timedelta(days=1), tz=EXCHANGE_TZ).tz_convert("UTC").to_pydatetime()
+        bars = await self.market.bars(sym, "1D", a, b)
+        return pd.Series(bars.df["close"].to_numpy(), index=[t.tz_convert(EXCHANGE_TZ).date() for t in bars.df.index], dtype=float)
+
+    async def expirations(self, symbol: str, day: date, spot: float) -> list[date]:
+        """Expirations listed on `day` within 75 days, from contracts struck within 15% of `spot`."""
+        sym = validate_symbol(symbol)
+        key = (sym, day)
+        if key not in self._listed:
+            rows = await self.market.contracts_as_of(sym, day, day + timedelta(days=1), day + timedelta(days=75),
+                                                     strike_range=(spot * 0.85, spot * 1.15))
+            self._listed[key] = rows
+        out = set()
+        for r in self._listed[key]:
+            try:
+                out.add(date.fromisoformat(str(r["expiration_date"])))
+            except (KeyError, TypeError, ValueError):
+                continue
+        return sorted(out)
+
+    async def chain(self, symbol: str, expiration: date, day: date, spot: float, at: datetime) -> OptionChain:
+        """The chain of `expiration` as it closed on `day`: the strikes nearest `spot`, calls and puts."""
+        sym = validate_symbol(symbol)
+        rows = [r for r in self._listed.get((sym, day), []) if str(r.get("expiration_date")) == expiration.isoformat()]
+        strikes = sorted({float(r["strike_price"]) for r in rows if _num(r.get("strike_price")) is not None})
+        below = [k for k in strikes if k <= spot][-self.width:]
+        above = [k for k in strikes if k > spot][: self.width]
+        keep = set(below + above)
+        contracts = []
+        for r in rows:
+            k = _num(r.get("strike_price"))
+            right = str(r.get("contract_type", "")).lower()
+            tk = str(r.get("ticker", ""))
+            if k not in keep or right not in ("call", "put") or not tk:
+                continue
+            series = await self._series_of(tk)
+            px = series.get(day)
+            if px is None or not np.isfinite(px) or px <= 0:
+                continue
+            contracts.append(OptionContract(symbol=occ_from_polygon(tk), underlying=sym, expiration=expiration, strike=k,
+                                            right=right, bid=float(px), ask=float(px), last=float(px),  # type: ignore[arg-type]
+                                            multiplier=int(_num(r.get("shares_per_contract")) or 100)))
+        if not contracts:
+            raise ProviderUnavailable(NAME, f"no {sym} {expiration} contract near the money traded on {day}")
+        contracts.sort(key=lambda c: (c.strike, c.right))
+        return OptionChain(underlying=sym, expiration=expiration, underlying_price=spot, as_of=at,
+                           source="polygon daily closes", contracts=contracts)
+
+    async def _series_of(self, ticker: str) -> pd.Series:
+        if ticker not in self._series:
+            self._series[ticker] = await self.market.option_daily_closes(ticker, self.start, self.end)
+        return self._series[ticker]
 
 
 def _as_date(expiration: Any) -> date:
