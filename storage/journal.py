@@ -252,15 +252,23 @@ async def add_entry(
     Automatic writers pass `source="broker"` (orders, fills) or `source="plan"` (tracked-plan
     outcomes) and put the structured event in `data`.
     """
+    source = _clean_source(source)
+    if source == "manual":
+        sym, body, pid, tag_list = (validate_symbol(symbol) if symbol else None), clean_text(text), clean_plan_id(plan_id), clean_tags(tags)
+        payload = _clean_data(data)
+    else:
+        # an automatic entry rides in the caller's transaction (an order, a plan outcome): odd input is
+        # kept as data, never raised, so journaling can never undo the event it records
+        sym, body, pid, tag_list, payload = _lenient(symbol, text, plan_id, tags, data)
     row = JournalEntry(
         tenant_id=owner.tenant_id,
         owner_id=owner.user_id,
-        symbol=validate_symbol(symbol) if symbol else None,
-        text=clean_text(text),
-        plan_id=clean_plan_id(plan_id),
-        tags=clean_tags(tags),
-        source=_clean_source(source),
-        data=_clean_data(data),
+        symbol=sym,
+        text=body,
+        plan_id=pid,
+        tags=tag_list,
+        source=source,
+        data=payload,
         created_at=created_at or utcnow(),
     )
     if screenshot is not None:
@@ -270,6 +278,36 @@ async def add_entry(
     session.add(row)
     await session.flush()
     return row.id
+
+
+def _lenient(symbol: Any, text: Any, plan_id: Any, tags: Any, data: Any) -> tuple:
+    """(symbol, text, plan id, tags, data) for an automatic entry: what does not validate moves into data."""
+    extra: dict[str, Any] = {}
+    try:
+        sym = validate_symbol(symbol) if symbol else None
+    except UserError:
+        sym, extra["symbol"] = None, str(symbol)[:64]
+    body = str(text or "").strip() or "(no text)"
+    if len(body) > MAX_TEXT:
+        body = body[: MAX_TEXT - 1] + "…"
+    try:
+        pid = clean_plan_id(plan_id)
+    except UserError:
+        pid, extra["plan_id"] = None, str(plan_id)[:64]
+    kept: list[str] = []
+    for t in ([tags] if isinstance(tags, str) else list(tags or [])):
+        try:
+            kept.extend(x for x in clean_tags([t]) if x not in kept)
+        except UserError:
+            continue
+    kept = kept[:MAX_TAGS]
+    try:
+        payload = _clean_data(data) if isinstance(data, dict) or data is None else {"value": str(data)[:1000]}
+    except UserError:
+        payload = {"note": "payload too large to keep"}
+    if extra:
+        payload = {**(payload or {}), "unparsed": extra}
+    return sym, body, pid, kept, payload
 
 
 def _check_png(data: bytes) -> None:

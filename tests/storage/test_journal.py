@@ -134,3 +134,15 @@ async def test_record_outcome_upserts_and_journals_the_final_state_once(sessionm
         assert await journal.list_outcomes(s, b) == []
         assert await journal.list_outcomes(s, a, strategy="vwap") == []
         assert await journal.outcome_strategies(s, a) == ["orb"]
+
+
+async def test_automatic_entries_never_fail_on_odd_input(sessionmaker):
+    a, _, _ = await _owners(sessionmaker)
+    async with sessionmaker() as s, s.begin():
+        eid = await journal.add_entry(
+            s, a, symbol="TSLA240119P00290000!", text="x" * (journal.MAX_TEXT + 50), plan_id="my plan #3",
+            tags=["fill", "bad tag!"], source="broker", data={"price": float("inf")},
+        )
+        e = await journal.get_entry(s, a, eid)
+    assert e.symbol is None and e.plan_id is None and e.tags == ["fill"] and len(e.text) == journal.MAX_TEXT
+    assert e.data == {"price": None, "unparsed": {"symbol": "TSLA240119P00290000!", "plan_id": "my plan #3"}}

@@ -1,0 +1,148 @@
+"""The backtest picture: cumulative R over time (with drawdowns) beside the confidence calibration plot.
+
+Drawn with matplotlib's object API on an Agg canvas (no pyplot state, safe in threads), in the
+charts' dark theme so it sits well in Discord and Slack.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from analytics.backtest import Calibration, EquityPoint, GroupStats
+from renderers.theme import DARK, Theme
+
+ET = ZoneInfo("America/New_York")
+#: Colours of per-strategy curves, in order.
+PALETTE = ("#4fc3f7", "#ffb547", "#d48cf0", "#26a69a", "#ff8a4c", "#f48fb1", "#9ccc65", "#ffe066", "#90a4ae")
+
+
+def _style_axes(ax, theme: Theme) -> None:  # noqa: ANN001 - matplotlib Axes
+    ax.set_facecolor(theme.panel)
+    for spine in ax.spines.values():
+        spine.set_color(theme.spine)
+    ax.tick_params(colors=theme.muted, labelsize=9)
+    ax.grid(True, color=theme.grid, linewidth=0.8)
+    ax.title.set_color(theme.text)
+    ax.xaxis.label.set_color(theme.muted)
+    ax.yaxis.label.set_color(theme.muted)
+
+
+#: Above this many distinct exit times the curve is drawn at each day's close (intraday wiggles become ink).
+MAX_POINTS = 400
+
+
+def _by_time(points: Sequence[EquityPoint], daily: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(exchange-time stamps, cumulative R) keeping the last value per stamp, or per day for long runs."""
+    t = np.array([p.at.astimezone(ET).replace(tzinfo=None) for p in points], dtype="datetime64[ns]")
+    r = np.array([p.r for p in points], dtype=np.float64)
+    if daily is None:
+        daily = len(np.unique(t)) > MAX_POINTS
+    key = t.astype("datetime64[D]") if daily else t
+    last = np.concatenate((key[1:] != key[:-1], [True]))
+    return (key[last].astype("datetime64[ns]") if daily else t[last]), r[last]
+
+
+def _fmt_r(x: float | None) -> str:
+    return "—" if x is None else f"{x:+.2f}R"
+
+
+def render_backtest(
+    equity: Sequence[EquityPoint],
+    calibration: Calibration,
+    overall: GroupStats,
+    *,
+    title: str,
+    subtitle: str = "",
+    by_strategy: Mapping[str, Sequence[EquityPoint]] | None = None,
+    theme: Theme = DARK,
+    width_px: int = 1400,
+    height_px: int = 700,
+) -> bytes:
+    """A PNG: equity curve in R (left) and calibration of confidence vs T1-before-stop (right)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+    from matplotlib.figure import Figure
+
+    dpi = 100
+    fig = Figure(figsize=(width_px / dpi, height_px / dpi), dpi=dpi, facecolor=theme.bg)
+    FigureCanvasAgg(fig)
+    gs = fig.add_gridspec(1, 2, width_ratios=(1.75, 1.0), left=0.06, right=0.985, top=0.83, bottom=0.1, wspace=0.16)
+    ax = fig.add_subplot(gs[0, 0])
+    cx = fig.add_subplot(gs[0, 1])
+    for a in (ax, cx):
+        _style_axes(a, theme)
+
+    fig.text(0.06, 0.95, title, color=theme.text, fontsize=15, fontweight="bold", ha="left", va="center")
+    line = (
+        f"{overall.trades} trades of {overall.plans} plans · hit rate "
+        f"{'—' if overall.hit_rate is None else f'{overall.hit_rate:.0%}'} · expectancy {_fmt_r(overall.expectancy_r)} · "
+        f"profit factor {'∞' if overall.profit_factor is None and overall.trades and not overall.losses else ('—' if overall.profit_factor is None else f'{overall.profit_factor:.2f}')} · "
+        f"max drawdown {overall.max_drawdown_r:.1f}R"
+    )
+    fig.text(0.06, 0.905, (subtitle + "  ·  " if subtitle else "") + line, color=theme.muted, fontsize=10, ha="left", va="center")
+
+    # ---- equity
+    ax.set_title("Cumulative R (closed trades, by exit time)", fontsize=11, loc="left", color=theme.text)
+    ax.set_ylabel("R")
+    if equity:
+        daily = len({p.at for p in equity}) > MAX_POINTS
+        times, r = _by_time(equity, daily)
+        if daily:
+            ax.set_title("Cumulative R (closed trades, at each day's end)", fontsize=11, loc="left", color=theme.text)
+        peak = np.maximum.accumulate(np.concatenate(([0.0], r)))[1:]
+        ax.fill_between(times, r, peak, where=r < peak, step="post", color=theme.stop, alpha=0.18, linewidth=0, label="drawdown")
+        if by_strategy:
+            for k, (name, pts) in enumerate(sorted(by_strategy.items())):
+                if len(pts) < 2:
+                    continue
+                st, sr = _by_time(pts, daily)
+                ax.step(st, sr, where="post", color=PALETTE[k % len(PALETTE)], linewidth=1.0, alpha=0.8, label=name)
+        ax.step(times, r, where="post", color=theme.text, linewidth=2.2, label="all")
+        ax.axhline(0.0, color=theme.muted, linewidth=0.8, linestyle="--")
+        loc = AutoDateLocator(minticks=3, maxticks=8)
+        ax.xaxis.set_major_locator(loc)
+        ax.xaxis.set_major_formatter(ConciseDateFormatter(loc))
+        leg = ax.legend(loc="upper left", fontsize=8, facecolor=theme.panel, edgecolor=theme.spine, labelcolor=theme.text,
+                        ncol=2 if by_strategy and len(by_strategy) > 4 else 1)
+        leg.get_frame().set_alpha(0.85)
+    else:
+        ax.text(0.5, 0.5, "no closed trades", color=theme.muted, fontsize=13, ha="center", va="center", transform=ax.transAxes)
+
+    # ---- calibration
+    cx.set_title('Calibration: confidence vs "T1 before the stop"', fontsize=11, loc="left", color=theme.text)
+    cx.set_xlabel("plan confidence")
+    cx.set_ylabel("observed T1 rate")
+    cx.set_xlim(0, 1)
+    cx.set_ylim(0, 1)
+    cx.plot([0, 1], [0, 1], color=theme.muted, linestyle="--", linewidth=1.0, label="perfectly calibrated")
+    pts = [b for b in calibration.buckets if b.n > 0 and b.mean_confidence is not None and b.observed is not None]
+    if pts:
+        x = np.array([b.mean_confidence for b in pts])
+        y = np.array([b.observed for b in pts])
+        n = np.array([b.n for b in pts], dtype=np.float64)
+        size = 40 + 360 * np.sqrt(n / n.max())
+        cx.plot(x, y, color=theme.entry, linewidth=1.6, zorder=2)
+        cx.scatter(x, y, s=size, color=theme.entry, edgecolors=theme.text, linewidths=0.8, zorder=3, label="buckets (size = plans)")
+        for xi, yi, ni in zip(x, y, n):
+            cx.annotate(f"{int(ni)}", (xi, yi), textcoords="offset points", xytext=(0, 11), ha="center", color=theme.text, fontsize=8)
+        if calibration.base_rate is not None:
+            cx.axhline(calibration.base_rate, color=theme.target, linewidth=1.0, linestyle=":", label=f"base rate {calibration.base_rate:.0%}")
+    else:
+        cx.text(0.5, 0.5, "no resolved plans", color=theme.muted, fontsize=12, ha="center", va="center", transform=cx.transAxes)
+    title = None
+    if calibration.brier is not None:
+        skill = "—" if calibration.skill is None else f"{calibration.skill:+.2f}"
+        title = f"Brier {calibration.brier:.3f} · base-rate forecast {calibration.brier_reference:.3f} · skill {skill} · n={calibration.n}"
+    # the upper left is where an over-cautious coach's points would be; they rarely reach the corner
+    leg = cx.legend(loc="upper left", fontsize=8, facecolor=theme.panel, edgecolor=theme.spine, labelcolor=theme.text,
+                    title=title, title_fontsize=8.5, alignment="left")
+    leg.get_title().set_color(theme.text)
+    leg.get_frame().set_alpha(0.9)
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, facecolor=theme.bg)
+    return buf.getvalue()
