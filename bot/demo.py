@@ -24,6 +24,9 @@ SCRIPT: list[str] = [
     "/contracts TSLA swing 500",
     "/size TSLA 250 245 500",
     "/context TSLA 5m,1h,1D lookback=5",
+    "# orders: a preview first (paper broker by default); its Place button places it, for you only",
+    "/order preview TSLA buy 10 limit 240",
+    "/order list",
     "# plain words go to the coach; with no LLM configured a few phrasings map to commands",
     "what's the session?",
     "iv on nvda?",
@@ -33,6 +36,7 @@ SCRIPT: list[str] = [
     "/quote TS;LA",
     "/bars TSLA 7m",
     "/size TSLA 250 250 500",
+    "/order preview TSLA buy_to_open 10",
 ]
 
 

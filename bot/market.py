@@ -175,11 +175,13 @@ def register() -> None:
         from bot.runtime.feed import STREAM_BUILDERS
     except ImportError:  # the alert runtime is optional
         return
-    STREAM_BUILDERS.setdefault("auto", _auto_stream)
+    # importing the runtime first ran its own registrations; these honour the Polygon switches above
+    STREAM_BUILDERS["auto"] = _polygon_stream
+    STREAM_BUILDERS["polygon"] = _polygon_stream
 
 
-def _auto_stream(services: Services, clock: Any) -> Any:
-    """Polygon's WebSocket when COACH_PROVIDER=auto and a Polygon key is set (paid plans)."""
+def _polygon_stream(services: Services, clock: Any) -> Any:
+    """Polygon's WebSocket when a Polygon key is set and the stream is not switched off (paid plans only)."""
     opts = ProviderOptions()
     key = _secret(services.settings.polygon_api_key)
     if key is None or opts.disable_polygon_stream:
