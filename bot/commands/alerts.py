@@ -672,7 +672,8 @@ async def _settings_reply(ctx: Ctx, owner: Owner, s: Any, workspace: bool, title
         "Webhooks: " + (", ".join(f"{i + 1}. {h['kind']} {h['url']}" for i, h in enumerate(hooks)) or "none")
         + f" ({v.origin['webhooks']})",
     ]
-    return Reply(title=f"{title} — {where}", body="\n".join(lines), data=v)
+    return Reply(title=f"{title} — {where}", body="\n".join(lines), data=v,
+                 severity="success" if title.endswith("updated") else "info")
 
 
 class SettingsShowArgs(BaseModel):

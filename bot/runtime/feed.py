@@ -14,6 +14,7 @@ accelerated stream; providers with a WebSocket register theirs); anything else i
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
@@ -140,9 +141,19 @@ class Feed:
         backoff = self.reconnect_backoff
         while not stop.is_set():
             try:
-                await self._pump(stop)
+                pump = asyncio.ensure_future(self._pump(stop))
+                stopper = asyncio.ensure_future(stop.wait())
+                try:
+                    await asyncio.wait({pump, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    stopper.cancel()
+                    if not pump.done():
+                        # stopping: a silent stream must not keep us waiting for its next event
+                        pump.cancel()
+                        await asyncio.gather(pump, return_exceptions=True)
                 if stop.is_set():
                     break
+                pump.result()
                 self.error = "stream ended"
             except asyncio.CancelledError:
                 raise
@@ -220,19 +231,19 @@ class Feed:
         return st
 
 
-#: Stream builders by provider name: fn(services, clock, start) -> PriceStream | None. `start` is where a
-#: replayable stream should resume (None: at the clock).
+#: Stream builders by provider name: fn(services, clock) -> PriceStream | None. A builder of a replayable
+#: stream also takes `start=`, where to resume (None: at the clock).
 STREAM_BUILDERS: dict[str, Callable[..., PriceStream | None]] = {}
 
 
-def _sim_stream(services: Any, clock: Any, start: datetime | None) -> PriceStream:
+def _sim_stream(services: Any, clock: Any, start: datetime | None = None) -> PriceStream:
     from providers.sim_stream import SimClock, SimStream
 
     sim_clock = clock if isinstance(clock, SimClock) else SimClock(clock(), speed=1.0)
     return SimStream(sim_clock, seed=services.settings.coach_seed, start=start or sim_clock.now())
 
 
-def _polygon_stream(services: Any, clock: Any, start: datetime | None) -> PriceStream | None:
+def _polygon_stream(services: Any, clock: Any) -> PriceStream | None:
     key = services.settings.polygon_api_key
     if key is None:
         return None
@@ -250,7 +261,8 @@ def build_stream(services: Any, clock: Any, *, start: datetime | None = None, po
     for name in [p.strip().lower() for p in services.settings.coach_provider.split(",") if p.strip()]:
         builder = STREAM_BUILDERS.get(name)
         if builder is not None:
-            stream = builder(services, clock, start)
+            takes_start = "start" in inspect.signature(builder).parameters
+            stream = builder(services, clock, start=start) if takes_start else builder(services, clock)
             if stream is not None:
                 return stream
     return PollingStream(services.market, interval=poll_interval)
