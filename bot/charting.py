@@ -54,6 +54,8 @@ RENDER_TIMEOUT = 60.0
 #: Worker processes are replaced after this many jobs, bounding any slow growth in memory.
 TASKS_PER_WORKER = 500
 MAX_INTERVALS = 4
+#: Levels asked of the level engine per chart; the chart's priority/more selection picks from them.
+LEVELS_FROM_ENGINE = 40
 
 
 class ChartError(ProviderError):
@@ -356,13 +358,21 @@ def _planner() -> Any:
     return make_plan
 
 
-def level_engine() -> Any:
-    """The level engine's one-frame entry point (`analytics.levels.levels_for_frame`) when present."""
+def detect_levels(symbol: str, df: pd.DataFrame, interval: str) -> list[Level]:
+    """The level engine's levels of one interval (swings, zones, FVGs, anchored VWAPs, ...), or [] without it.
+
+    The chart's own basic levels (opening range, prior day, session high/low) take over
+    when this returns nothing.
+    """
     try:
-        from analytics import levels as engine
+        from analytics.context import detect_levels as engine
     except ImportError:
-        return None
-    return getattr(engine, "levels_for_frame", None)
+        return []
+    try:
+        return list(engine(symbol, df, interval, limit=LEVELS_FROM_ENGINE))
+    except Exception:  # optional enrichment: a failure here must not cost the user the chart
+        log.exception("level_engine_failed", symbol=symbol, interval=interval)
+        return []
 
 
 async def make_charts(
@@ -424,13 +434,8 @@ async def make_charts(
         if df.empty:
             raise UserError(f"no {iv} bars for {symbol} before {as_of:%Y-%m-%d %H:%M} UTC")
         levels = plan_levels if (plan is not None and iv == plan.interval) else []
-        engine = level_engine()
-        if not levels and engine is not None:
-            try:
-                levels = list(engine(df, iv))
-            except Exception:  # the engine is optional here: fall back to the basic levels
-                log.exception("level_engine_failed", symbol=symbol, interval=iv)
-                levels = []
+        if not levels:
+            levels = detect_levels(symbol, df, iv)
         status = session_info(as_of).status
         specs.append(
             build_spec(

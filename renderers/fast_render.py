@@ -24,7 +24,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from renderers import annotate  # noqa: E402
 from renderers.chart_spec import ChartSpec  # noqa: E402
 from renderers.fasttext import FastCanvas  # noqa: E402
-from renderers.png import encode_rgb  # noqa: E402
+from renderers.png import encode_rgba_as_rgb, rgb_of  # noqa: E402
 from renderers.theme import Theme, get_theme  # noqa: E402
 
 BODY_HALF = 0.36
@@ -171,10 +171,11 @@ def render_rgb(spec: ChartSpec) -> np.ndarray:
     """The chart as an (height, width, 3) uint8 array."""
     fig = draw(spec)
     fig.canvas.draw()
-    rgba = np.asarray(fig.canvas.buffer_rgba())
-    return np.ascontiguousarray(rgba[:, :, :3])
+    return rgb_of(np.asarray(fig.canvas.buffer_rgba()))
 
 
 def render(spec: ChartSpec) -> bytes:
     """PNG bytes of `spec`, drawn on the reused figure."""
-    return encode_rgb(render_rgb(spec))
+    fig = draw(spec)
+    fig.canvas.draw()
+    return encode_rgba_as_rgb(np.asarray(fig.canvas.buffer_rgba()))

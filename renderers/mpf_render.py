@@ -24,6 +24,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from renderers import annotate  # noqa: E402
 from renderers.chart_spec import ChartSpec  # noqa: E402
+from renderers.png import rgb_of  # noqa: E402
 from renderers.theme import Theme, get_theme  # noqa: E402
 
 MARKER_SIZE = 70
@@ -158,8 +159,7 @@ def render_rgb(spec: ChartSpec) -> np.ndarray:
         fig = draw(spec)
         try:
             fig.canvas.draw()
-            rgba = np.asarray(fig.canvas.buffer_rgba())
-            return np.ascontiguousarray(rgba[:, :, :3])
+            return rgb_of(np.asarray(fig.canvas.buffer_rgba()))
         finally:
             close(fig)
 

@@ -72,7 +72,7 @@ def register(group: click.Group) -> None:
             try:
                 ctx = Ctx(services=services, identity=console_identity(), as_of=pinned)
                 outcome = await make_charts(
-                    ctx, service, symbol=args.symbol, intervals=args.interval, with_plan=args.plan == "on",
+                    ctx, service, symbol=args.symbol, intervals=args.interval, with_plan=args.plan,
                     style=args.style, theme=args.theme, levels_mode=args.levels, renderer=renderer, grid=args.grid,
                     scale_plan=scale_plan,
                 )

@@ -14,20 +14,8 @@ from bot.registry import command
 from bot.reply import Reply, ReplyField
 from renderers.labels import format_price
 
-_ON = {"plan", "on", "yes", "true", "1", "with-plan", "withplan"}
-_OFF = {"noplan", "no-plan", "off", "no", "false", "0", "none"}
-
-
-def _plan_word(v: object) -> object:
-    if isinstance(v, bool):
-        return "on" if v else "off"
-    if isinstance(v, str):
-        word = v.strip().lower()
-        if word in _ON:
-            return "on"
-        if word in _OFF:
-            return "off"
-    return v
+_ON = {"plan", "on", "yes", "true", "with-plan", "withplan"}
+_OFF = {"noplan", "no-plan", "off", "no", "false", "none"}
 
 
 def _intervals(v: object) -> object:
@@ -36,16 +24,13 @@ def _intervals(v: object) -> object:
     return v
 
 
-PlanToggle = Annotated[Literal["on", "off"], BeforeValidator(_plan_word)]
-
-
 class ChartArgs(BaseModel):
     symbol: SymbolArg = Field(description="ticker, e.g. TSLA")
     interval: Annotated[list[IntervalArg], BeforeValidator(_intervals), Field(min_length=1, max_length=MAX_INTERVALS)] = Field(
         default_factory=lambda: ["5m"],
         description="bar interval(s), e.g. 5m or 5m,1h,1D (one image each)",
     )
-    plan: PlanToggle = Field("off", description="draw the current trade plan: on/off (or the word plan)")
+    plan: bool = Field(False, description="draw the current trade plan (also: the word plan after the interval)")
     style: StyleArg | None = Field(None, description="plan style: scalp, intraday, swing, leaps")
     theme: Literal["dark", "light"] = Field("dark", description="dark (default) or light")
     levels: Literal["priority", "more"] = Field("priority", description="priority levels only, or more levels")
@@ -54,15 +39,21 @@ class ChartArgs(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _plan_word_in_intervals(cls, data: Any) -> Any:
-        # "/chart TSLA plan" or "/chart TSLA 5m,1h plan": the word lands in the interval list
-        if isinstance(data, dict) and "interval" in data:
-            raw = _intervals(data["interval"])
-            if isinstance(raw, list):
-                words = [w for w in raw if isinstance(w, str) and w.strip().lower() in _ON | _OFF]
-                if words:
-                    data = dict(data)
-                    data["interval"] = [w for w in raw if w not in words] or ["5m"]
-                    data.setdefault("plan", words[-1])
+        # "/chart TSLA plan" or "/chart TSLA 5m,1h plan swing": the word lands among the intervals
+        if not isinstance(data, dict) or "interval" not in data:
+            return data
+        raw = _intervals(data["interval"])
+        if not isinstance(raw, list):
+            return data
+        words = [w for w in raw if isinstance(w, str) and w.strip().lower() in _ON | _OFF]
+        rest = [w for w in raw if w not in words]
+        data = dict(data)
+        if rest:
+            data["interval"] = rest
+        else:
+            data.pop("interval")  # only the plan word (or nothing): the default interval
+        if words and "plan" not in data:
+            data["plan"] = words[-1].strip().lower() in _ON
         return data
 
 
@@ -79,7 +70,7 @@ async def chart(ctx: Ctx, a: ChartArgs) -> Reply:
         charts(ctx.services),
         symbol=a.symbol,
         intervals=sorted(dict.fromkeys(a.interval), key=interval_minutes),
-        with_plan=a.plan == "on",
+        with_plan=a.plan,
         style=a.style,
         theme=a.theme,
         levels_mode=a.levels,

@@ -81,6 +81,23 @@ async def test_bad_input_gets_one_clear_line(ctx, line, needle) -> None:
     assert not reply.attachments
 
 
+@pytest.mark.parametrize(
+    "text,interval,plan,style",
+    [
+        ("TSLA", ["5m"], False, None),
+        ("TSLA plan", ["5m"], True, None),
+        ("TSLA 5m plan swing", ["5m"], True, "swing"),
+        ("TSLA 5m,1h plan", ["5m", "1h"], True, None),
+        ("TSLA 5m 1h --plan", ["5m", "1h"], True, None),
+        ("TSLA 15m plan=on", ["15m"], True, None),
+        ("TSLA 5m noplan", ["5m"], False, None),
+    ],
+)
+def test_the_plan_word_and_intervals_parse_the_way_people_type_them(text, interval, plan, style) -> None:
+    args = REGISTRY.commands["chart"].parse_text(text)
+    assert (args.interval, args.plan, args.style) == (interval, plan, style)
+
+
 def test_tool_schema_lists_the_options() -> None:
     schema = REGISTRY.commands["chart"].tool_schema()["function"]["parameters"]
     assert schema["required"] == ["symbol"]
