@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -216,6 +216,13 @@ def _owned(model, owner: Owner):  # noqa: ANN001, ANN202
     return (model.tenant_id == owner.tenant_id, model.owner_id == owner.user_id)
 
 
+def _as_utc(dt: datetime | None) -> datetime | None:
+    """Times are stored in UTC; SQLite hands them back without a zone, so put it back (and convert any other zone)."""
+    if dt is None:
+        return None
+    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+
+
 def _view(row: JournalEntry) -> EntryView:
     return EntryView(
         id=row.id,
@@ -226,8 +233,8 @@ def _view(row: JournalEntry) -> EntryView:
         source=row.source,
         data=row.data,
         has_screenshot=bool(row.has_screenshot),
-        created_at=row.created_at,
-        edited_at=row.edited_at,
+        created_at=_as_utc(row.created_at),
+        edited_at=_as_utc(row.edited_at),
     )
 
 
@@ -269,7 +276,7 @@ async def add_entry(
         tags=tag_list,
         source=source,
         data=payload,
-        created_at=created_at or utcnow(),
+        created_at=_as_utc(created_at) or utcnow(),
     )
     if screenshot is not None:
         _check_png(screenshot)
@@ -411,9 +418,9 @@ async def list_entries(
     if source:
         q = q.where(JournalEntry.source == _clean_source(source))
     if since is not None:
-        q = q.where(JournalEntry.created_at >= since)
+        q = q.where(JournalEntry.created_at >= _as_utc(since))
     if until is not None:
-        q = q.where(JournalEntry.created_at <= until)
+        q = q.where(JournalEntry.created_at <= _as_utc(until))
     order = (JournalEntry.created_at.desc(), JournalEntry.id.desc()) if newest_first else (JournalEntry.created_at, JournalEntry.id)
     q = q.order_by(*order)
     want = clean_tags([tag])[0] if tag and clean_tags([tag]) else None
@@ -505,9 +512,9 @@ async def record_outcome(
         r_multiple=_num(o.r_multiple),
         mae_r=_num(o.mae_r),
         mfe_r=_num(o.mfe_r),
-        planned_at=o.planned_at,
-        entered_at=o.entered_at,
-        exited_at=o.exited_at,
+        planned_at=_as_utc(o.planned_at),
+        entered_at=_as_utc(o.entered_at),
+        exited_at=_as_utc(o.exited_at),
         time_in_trade_s=_num(o.time_in_trade_s),
         data=_finite(o.model_dump(mode="json")),
         updated_at=utcnow(),
@@ -554,7 +561,7 @@ async def list_outcomes(
     if symbol:
         q = q.where(PlanOutcomeRow.symbol == validate_symbol(symbol))
     if since is not None:
-        q = q.where(PlanOutcomeRow.planned_at >= since)
+        q = q.where(PlanOutcomeRow.planned_at >= _as_utc(since))
     q = q.order_by(PlanOutcomeRow.planned_at, PlanOutcomeRow.id)
     if limit is not None:
         q = q.limit(limit)

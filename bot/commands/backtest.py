@@ -1,0 +1,254 @@
+"""/backtest and /scorecard: do the coach's plans, and its confidence, hold up?
+
+`/backtest` replays the planner over recent sessions (bounded for chat; `coach backtest` runs
+long ones) and answers with the figures and the equity/calibration picture. `/scorecard`
+shows the same figures for the caller's own tracked plans, from their recorded outcomes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from analytics.backtest import Calibration, GroupStats, Report, equity_curve, report
+from analytics.errors import UserError
+from analytics.outcomes import TradeOutcome
+from analytics.sessions import last_sessions, market_time
+from analytics.strategies import STRATEGIES
+from bot.args import StyleArg, SymbolsArg
+from bot.backtesting import BacktestSpec, backtest, check_spec
+from bot.context import Ctx
+from bot.registry import command
+from bot.reply import Attachment, Reply, ReplyField
+from renderers.backtest_plot import render_backtest
+from renderers.text import fmt_time
+from storage import journal
+
+#: Chat runs are bounded so a reply comes within seconds; `coach backtest` has no such limit.
+CHAT_MAX_SYMBOLS = 10
+CHAT_MAX_DECISIONS = 600
+
+
+STRATEGY_CHOICES = ("all", "best", *(s.id for s in STRATEGIES))
+StrategyChoice = Literal[STRATEGY_CHOICES]  # type: ignore[valid-type]
+STYLES = ("scalp", "intraday", "swing", "leaps")
+
+
+class BacktestArgs(BaseModel):
+    symbols: SymbolsArg = Field(min_length=1, description="tickers to replay, e.g. SPY,QQQ,TSLA")
+    style: StyleArg = Field("intraday", description="trading style: scalp intraday swing leaps")
+    strategy: StrategyChoice = Field("all", description="all (each strategy on its own), best (the coach's pick) or a strategy id")
+    days: int = Field(10, ge=1, le=500, description="sessions to replay, ending at the last close (or --as-of)")
+    every: int | None = Field(None, ge=1, le=100, description="ask the planner every N execution bars (default: 15 min intraday)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _strategy_in_style_place(cls, values: Any) -> Any:
+        # "/backtest SPY orb" puts the strategy where the style goes: move it
+        if isinstance(values, dict):
+            style, strat = str(values.get("style", "")).strip().lower(), values.get("strategy")
+            if style and style not in STYLES and style in STRATEGY_CHOICES:
+                values = {**values, "strategy": style}
+                if strat is not None and str(strat).strip().lower() in STYLES:
+                    values["style"] = str(strat).strip().lower()
+                else:
+                    values.pop("style")
+        return values
+
+
+class ScorecardArgs(BaseModel):
+    strategy: str | None = Field(None, max_length=32, description="only this strategy id (default: all)")
+    days: int | None = Field(None, ge=1, le=3650, description="only plans made in the last N days")
+
+
+class BacktestSummary(BaseModel):
+    """The figures of a backtest (what --json prints and LLM tools receive)."""
+
+    symbols: list[str]
+    style: str
+    strategy: str
+    start: datetime
+    end: datetime
+    every_bars: int
+    sources: list[str]
+    decisions: int
+    plans: int
+    elapsed_s: float
+    overall: GroupStats
+    by_strategy: list[GroupStats]
+    by_confidence: list[GroupStats]
+    calibration: Calibration
+
+
+class Scorecard(BaseModel):
+    """The figures of the caller's tracked plans."""
+
+    strategy: str | None
+    since: datetime | None
+    overall: GroupStats
+    by_strategy: list[GroupStats]
+    by_confidence: list[GroupStats]
+    calibration: Calibration
+
+
+# ---------------------------------------------------------------------------- words and tables
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{x:.0%}"
+
+
+def _r(x: float | None) -> str:
+    return "—" if x is None else f"{x:+.2f}"
+
+
+def _pf(g: GroupStats) -> str:
+    if g.profit_factor is not None:
+        return f"{g.profit_factor:.2f}"
+    return "∞" if g.trades and g.gross_win_r > 0 else "—"
+
+
+def stats_table(groups: list[GroupStats], head: str) -> str:
+    """A fixed-width table of group figures (for a code block)."""
+    w = max([len(head), *(len(g.key) for g in groups)]) + 1
+    lines = [f"{head:<{w}} plans trades  hit%   T1%  exp R    PF  maxDD  MAE  MFE"]
+    for g in groups:
+        lines.append(
+            f"{g.key:<{w}} {g.plans:>5} {g.trades:>6} {_pct(g.hit_rate):>5} {_pct(g.t1_rate):>5} {_r(g.expectancy_r):>6} "
+            f"{_pf(g):>5} {g.max_drawdown_r:>5.1f}R {(g.avg_mae_r or 0):>4.2f} {(g.avg_mfe_r or 0):>4.2f}"
+        )
+    return "\n".join(lines)
+
+
+def calibration_words(cal: Calibration, overall: GroupStats) -> str:
+    """One or two sentences on whether confidence means anything here."""
+    if cal.n == 0 or cal.brier is None:
+        return "Calibration: no entered plan has resolved yet, so confidence cannot be checked."
+    mean_conf = overall.avg_confidence or 0.0
+    base = cal.base_rate or 0.0
+    head = (f"Calibration over {cal.n} entered plans: Brier {cal.brier:.3f} against {cal.brier_reference:.3f} for always "
+            f"forecasting the base rate ({base:.0%} reached T1 before the stop)")
+    if cal.skill is None:
+        verdict = "."
+    elif cal.skill > 0.02:
+        verdict = f"; skill {cal.skill:+.2f}: higher confidence did mean better odds."
+    else:
+        verdict = f"; skill {cal.skill:+.2f}: confidence did not beat the base rate here."
+    gap = mean_conf - base
+    if abs(gap) >= 0.1:
+        verdict += f" Average confidence {mean_conf:.0%} {'overstates' if gap > 0 else 'understates'} the T1 rate by {abs(gap) * 100:.0f} points."
+    return head + verdict
+
+
+def summary_body(rep: Report, intro: str) -> str:
+    """The chat body: intro, per-strategy and per-confidence tables, calibration in words."""
+    parts = [intro, "```", stats_table([*rep.by_strategy, rep.overall], "strategy"), "", stats_table(rep.by_confidence, "confidence"), "```",
+             calibration_words(rep.calibration, rep.overall)]
+    return "\n".join(parts)
+
+
+def picture(rep: Report, outcomes: list[TradeOutcome], title: str, subtitle: str) -> bytes:
+    """The equity and calibration PNG, with a curve per strategy."""
+    by: dict[str, list[TradeOutcome]] = {}
+    for o in outcomes:
+        by.setdefault(o.strategy, []).append(o)
+    return render_backtest(rep.equity, rep.calibration, rep.overall, title=title, subtitle=subtitle,
+                           by_strategy={k: equity_curve(v) for k, v in by.items()} if len(by) > 1 else None)
+
+
+def _fields(rep: Report) -> list[ReplyField]:
+    g = rep.overall
+    return [
+        ReplyField(name="Trades", value=f"{g.trades} of {g.plans} plans"),
+        ReplyField(name="Hit rate", value=_pct(g.hit_rate)),
+        ReplyField(name="Expectancy", value=f"{_r(g.expectancy_r)}R"),
+        ReplyField(name="Profit factor", value=_pf(g)),
+        ReplyField(name="Max drawdown", value=f"{g.max_drawdown_r:.1f}R"),
+        ReplyField(name="Brier", value="—" if rep.calibration.brier is None else f"{rep.calibration.brier:.3f}"),
+    ]
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+@command("backtest", "Replay the coach's planner over recent sessions: hit rate, expectancy, drawdown and calibration.", BacktestArgs,
+         examples=("/backtest SPY,QQQ", "/backtest TSLA intraday orb days=20", "/backtest AAPL swing days=120"),
+         tool_hint="Returns per-strategy and per-confidence-bucket figures and a Brier score of confidence vs reaching T1 before the stop.")
+async def backtest_cmd(ctx: Ctx, a: BacktestArgs) -> Reply:
+    if len(a.symbols) > CHAT_MAX_SYMBOLS:
+        raise UserError(f"at most {CHAT_MAX_SYMBOLS} symbols per /backtest in chat; `coach backtest` takes up to 50")
+    end = market_time(ctx.now())
+    sessions = last_sessions(end, a.days)
+    start = datetime.fromtimestamp(int(sessions.opens[0]) / 1e9, tz=timezone.utc)
+    spec = check_spec(BacktestSpec(tuple(a.symbols), a.style, start, end + timedelta(seconds=1), strategy=a.strategy, every=a.every))
+    per_session = _decisions_per_session(spec)
+    if per_session * a.days > CHAT_MAX_DECISIONS:
+        raise UserError(
+            f"that is about {per_session * a.days:,} planner calls; chat runs at most {CHAT_MAX_DECISIONS}. Use fewer days, "
+            f"a larger every= (now {spec.cadence}), or `coach backtest` for long runs"
+        )
+    res = await backtest(ctx.market, spec, now=ctx.now(), workers=1)
+    rep = res.summary()
+    names = ", ".join(a.symbols)
+    span = f"{fmt_time(start, with_date=True)[:10]} → {fmt_time(end)[:10]}"
+    intro = (f"{names} · {spec.style} · strategy {spec.strategy} · {a.days} sessions ({span}) · planner asked every "
+             f"{spec.cadence} {spec.exec_interval} bar{'s' if spec.cadence > 1 else ''}: {res.decisions} decisions, {res.plans} plans.")
+    title = f"Backtest · {spec.style} · {names if len(names) <= 40 else names[:39] + '…'}"
+    png = await asyncio.to_thread(picture, rep, res.outcomes, title, f"{span} · {', '.join(res.sources)}")
+    data = BacktestSummary(
+        symbols=list(a.symbols), style=spec.style, strategy=spec.strategy, start=start, end=end, every_bars=spec.cadence,
+        sources=res.sources, decisions=res.decisions, plans=res.plans, elapsed_s=round(res.elapsed_s, 3), overall=rep.overall,
+        by_strategy=rep.by_strategy, by_confidence=rep.by_confidence, calibration=rep.calibration,
+    )
+    return Reply(
+        title=title, body=summary_body(rep, intro), fields=_fields(rep),
+        severity="success" if (rep.overall.expectancy_r or 0) > 0 else "warning",
+        attachments=[Attachment(filename="backtest.png", data=png, description="equity curve in R and confidence calibration")],
+        sources=res.sources, as_of=end, data=data,
+    )
+
+
+def _decisions_per_session(spec: BacktestSpec) -> int:
+    from analytics.intervals import interval_minutes, is_intraday
+
+    iv = spec.exec_interval
+    if not is_intraday(iv):
+        return 1
+    return max(1, 390 // (interval_minutes(iv) * spec.cadence))
+
+
+@command("scorecard", "How your tracked plans turned out: hit rate, expectancy in R, drawdown and confidence calibration.", ScorecardArgs,
+         examples=("/scorecard", "/scorecard orb", "/scorecard days=30"))
+async def scorecard(ctx: Ctx, a: ScorecardArgs) -> Reply:
+    since = ctx.now() - timedelta(days=a.days) if a.days else None
+    strategy = a.strategy.strip().lower() if a.strategy else None
+    async with ctx.tx() as s:
+        owner = await ctx.owner(s)
+        outcomes = await journal.list_outcomes(s, owner, strategy=strategy, since=since)
+        known = await journal.outcome_strategies(s, owner) if not outcomes and strategy else []
+    if not outcomes:
+        if strategy and known:
+            body = f"No tracked {strategy} plan has an outcome yet; you have outcomes for: {', '.join(known)}."
+        else:
+            body = ("No tracked plan has finished yet. Track a plan (the Track button under /plan, or `/track PLAN_ID`); "
+                    "each one that ends is scored here and written to your journal.")
+        empty = report([])
+        return Reply(title="Scorecard", body=body, data=Scorecard(strategy=strategy, since=since, overall=empty.overall, by_strategy=[],
+                                                                   by_confidence=[], calibration=empty.calibration))
+    rep = report(outcomes)
+    what = f"{strategy} plans" if strategy else "plans"
+    intro = f"Your tracked {what}{f' of the last {a.days} days' if a.days else ''}: {len(outcomes)} with an outcome."
+    png = None
+    if rep.overall.trades:
+        png = await asyncio.to_thread(picture, rep, outcomes, "Scorecard · your tracked plans", intro.split(':')[0])
+    data = Scorecard(strategy=strategy, since=since, overall=rep.overall, by_strategy=rep.by_strategy, by_confidence=rep.by_confidence,
+                     calibration=rep.calibration)
+    return Reply(
+        title="Scorecard", body=summary_body(rep, intro), fields=_fields(rep),
+        attachments=[Attachment(filename="scorecard.png", data=png, description="your equity curve in R and calibration")] if png else [],
+        data=data,
+    )
