@@ -117,6 +117,7 @@ class CoachClient(discord.Client):
         intents.members = False
         intents.presences = False
         options.setdefault("chunk_guilds_at_startup", False)
+        discord.VoiceClient.warn_nacl = False  # the coach never joins voice; the PyNaCl warning is noise
         super().__init__(intents=intents, **options)
         self.coach_surface = surface
         self.tree = app_commands.CommandTree(self)

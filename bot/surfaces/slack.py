@@ -105,10 +105,17 @@ class SlackSurface:
 
     # --- lifecycle ------------------------------------------------------------------------
 
+    async def verify(self) -> dict[str, Any]:
+        """Check the bot token with auth.test (raises SlackApiError when Slack refuses it); returns team and bot ids."""
+        resp = await self.client.auth_test()
+        log.info("slack_authenticated", team=resp.get("team_id"), bot_user=resp.get("user_id"))
+        return dict(resp.data) if isinstance(resp.data, dict) else {}
+
     async def start_http(self, host: str = "0.0.0.0", port: int = 3000, path: str = "/slack/events") -> int:
         """Serve Slack's requests (commands, events, interactivity) on `path`; returns the bound port."""
         if not self.services.settings.slack_signing_secret:
             raise ConfigError("Slack HTTP mode needs SLACK_SIGNING_SECRET (or use Socket Mode with SLACK_APP_TOKEN)")
+        await self.verify()
         app = self.app.web_app(path=path, port=port)
 
         async def healthz(_: web.Request) -> web.Response:
@@ -131,6 +138,7 @@ class SlackSurface:
         token = app_token or (s.slack_app_token.get_secret_value() if s.slack_app_token else None)
         if not token:
             raise ConfigError("Slack Socket Mode needs SLACK_APP_TOKEN (xapp-...)")
+        await self.verify()
         self._socket = AsyncSocketModeHandler(self.app, token)
         await self._socket.connect_async()
         log.info("slack_socket_mode_connected")
