@@ -1,0 +1,147 @@
+"""The scanner: every strategy over a universe of symbols at once, ranked by confidence and R:R.
+
+The universe is stacked into panels (one row per symbol) and evaluated in one pass by
+analytics.planner.evaluate, so the cost is whole-array NumPy work plus one TA-Lib call per
+indicator and row; nothing loops over bars in Python. Candidates are ranked by
+analytics.confidence.rank_score (confidence first, the first target's R:R second) and only
+the top `limit` are turned into full plans.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from analytics.confidence import rank_score
+from analytics.models import STYLE_INTERVALS, Model, Plan, Target
+from analytics.panel import Panel
+from analytics.planner import build_plan, evaluate, validate_style
+
+#: The default universe: 20 liquid leaders (index ETFs and the most traded large caps).
+LEADERS: tuple[str, ...] = (
+    "SPY", "QQQ", "IWM", "AAPL", "MSFT", "NVDA", "TSLA", "AMZN", "META", "GOOGL",
+    "AMD", "AVGO", "NFLX", "JPM", "BAC", "XOM", "UNH", "COST", "PLTR", "COIN",
+)
+#: Built-in named lists (matched case-insensitively).
+NAMED_LISTS: dict[str, tuple[str, ...]] = {
+    "leaders": LEADERS,
+    "indices": ("SPY", "QQQ", "IWM", "DIA"),
+    "megacaps": ("AAPL", "MSFT", "NVDA", "AMZN", "META", "GOOGL", "AVGO", "TSLA"),
+    "semis": ("NVDA", "AMD", "AVGO", "MU", "INTC"),
+    "banks": ("JPM", "BAC", "XLF"),
+}
+MAX_LIMIT = 50
+
+
+class ScanCandidate(Model):
+    """One ranked setup."""
+
+    rank: int
+    symbol: str
+    strategy: str
+    direction: str
+    entry: float
+    stop: float
+    targets: list[Target]
+    rr: float  # first target's R:R
+    confidence: float
+    score: float
+    plan_id: str
+
+
+class Skipped(Model):
+    """A symbol the scan could not evaluate, and why."""
+
+    symbol: str
+    reason: str
+
+
+class ScanResult(Model):
+    """The answer to "scan": ranked candidates with their data's as_of and sources."""
+
+    style: str
+    universe: str
+    as_of: datetime
+    session: dict
+    sources: list[str]
+    scanned: int
+    found: int
+    candidates: list[ScanCandidate]
+    skipped: list[Skipped] = []
+    reason: str | None = None
+
+
+def scan_panels(
+    panels: Mapping[str, Panel],
+    style: str,
+    *,
+    as_of: datetime,
+    session: dict,
+    sources: list[str],
+    universe: str = "custom",
+    limit: int = 10,
+    skipped: list[Skipped] | None = None,
+) -> tuple[ScanResult, list[Plan]]:
+    """Evaluate every row of `panels` and return the ranked result plus the top plans."""
+    style = validate_style(style)
+    limit = max(1, min(int(limit), MAX_LIMIT))
+    exec_panel = panels.get(STYLE_INTERVALS[style][0])
+    skipped = list(skipped or [])
+    if exec_panel is None or exec_panel.n_symbols == 0 or exec_panel.n_bars == 0:
+        reason = "no symbol had bars to scan" if not skipped else f"no symbol had bars to scan ({len(skipped)} skipped)"
+        return ScanResult(style=style, universe=universe, as_of=as_of, session=session, sources=sources, scanned=0, found=0,
+                          candidates=[], skipped=skipped, reason=reason), []
+    ev = evaluate(panels, style)
+    rows = np.flatnonzero(ev.best >= 0)
+    best = ev.best[rows]
+    conf = ev.conf[rows, best]
+    rr1 = ev.rr[rows, best, 0]
+    score = rank_score(conf, rr1)
+    # stable order: score desc, then symbol for ties so the ranking never depends on input order
+    syms = np.array(ev.symbols, dtype=object)[rows]
+    order = np.lexsort((syms, -np.round(score, 9)))
+    status = str(session.get("status", "open"))
+    plans: list[Plan] = []
+    cands: list[ScanCandidate] = []
+    for rank, k in enumerate(order[:limit], start=1):
+        row = int(rows[k])
+        plan = build_plan(ev, row, as_of=as_of, session_status=status, sources=sources)
+        plans.append(plan)
+        cands.append(ScanCandidate(
+            rank=rank, symbol=plan.symbol, strategy=plan.strategy, direction=plan.direction, entry=plan.entry, stop=plan.stop,
+            targets=plan.targets, rr=plan.targets[0].rr, confidence=plan.confidence, score=float(round(float(score[k]), 4)),
+            plan_id=plan.plan_id,
+        ))
+    reason = None
+    if not cands:
+        reason = f"no setup qualifies in {exec_panel.n_symbols} symbols ({style}); try another style or later in the session"
+    return ScanResult(style=style, universe=universe, as_of=as_of, session=session, sources=sources,
+                      scanned=exec_panel.n_symbols, found=int(len(rows)), candidates=cands, skipped=skipped, reason=reason), plans
+
+
+def scan_frames(
+    frames: Mapping[str, Mapping[str, pd.DataFrame]],
+    style: str,
+    *,
+    as_of: datetime,
+    session: dict,
+    sources: list[str],
+    universe: str = "custom",
+    limit: int = 10,
+) -> tuple[ScanResult, list[Plan]]:
+    """Scan from bars per symbol per interval; symbols without execution-interval bars are skipped."""
+    style = validate_style(style)
+    exec_iv = STYLE_INTERVALS[style][0]
+    skipped = [Skipped(symbol=s, reason=f"no {exec_iv} bars") for s, fr in frames.items() if fr.get(exec_iv) is None or fr[exec_iv].empty]
+    ok = [s for s in frames if s not in {k.symbol for k in skipped}]
+    panels: dict[str, Panel] = {}
+    for iv in STYLE_INTERVALS[style]:
+        per = {s: frames[s][iv] for s in ok if iv in frames[s] and frames[s][iv] is not None and not frames[s][iv].empty}
+        if len(per) == len(ok) and per:
+            panels[iv] = Panel.from_frames(per, iv)
+    if exec_iv not in panels:
+        panels[exec_iv] = Panel.from_frames({s: frames[s][exec_iv] for s in ok}, exec_iv) if ok else Panel.empty(exec_iv)
+    return scan_panels(panels, style, as_of=as_of, session=session, sources=sources, universe=universe, limit=limit, skipped=skipped)
