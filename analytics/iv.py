@@ -13,9 +13,10 @@ normalised out-of-the-money price is
     b(x, s) = e^(x/2) N(x/s + s/2) - e^(-x/2) N(x/s - s/2).
 
 Its logarithm is evaluated without underflow or cancellation through the scaled
-complementary error function erfcx, so ln b stays exact even where b is 1e-300. A
-safeguarded Newton iteration on ln b(s) = ln b* (bisection whenever a Newton step leaves
-the bracket) converges in a handful of steps across strikes and expiries.
+complementary error function erfcx, so ln b stays exact even where b is 1e-300. The
+iteration solves ln b(s) = ln b* with Newton steps in u = 1/s^2 (where ln b is nearly
+linear far from the money) or in s, always inside a shrinking bracket, bisecting when a
+step would leave it; it converges in a handful of steps across strikes and expiries.
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ def _log_norm_otm(x: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     # Gaussian factors of the two terms are equal, so only the erfcx difference remains.
     diff = erfcx(-h1 / _SQRT2) - erfcx(-h2 / _SQRT2)
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_far = base + np.log(0.5 * diff)
+        # diff <= 0 only when s is so small that the two erfcx terms agree to the last bit:
+        # b is far below anything a price can express, so ln b is -inf (the bracket moves up).
+        log_far = np.where(diff > 0, base + np.log(np.where(diff > 0, 0.5 * diff, 1.0)), -np.inf)
         # Near the money: h1 >= 0 > h2, so the erf difference has no cancellation either.
         near_b = np.exp(0.5 * x) * 0.5 * (erf(h1 / _SQRT2) - erf(h2 / _SQRT2)) + 2.0 * np.sinh(0.5 * x) * ndtr(h2)
         log_near = np.log(near_b)
@@ -137,12 +140,17 @@ def _solve(x: np.ndarray, log_beta: np.ndarray, tol: float, max_iter: int) -> np
         lo_a, hi_a = lo[active], hi[active]
         lo_a = np.where(g < 0, sa, lo_a)
         hi_a = np.where(g > 0, sa, hi_a)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            step = g / d
-            s_new = sa - step
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            # Newton in s, and Newton in u = 1/s^2. Far from the money ln b ~ -x^2 u / 2 is
+            # almost linear in u, so the u-step lands next to the root where the s-step crawls
+            # (from below) or overshoots (from above); the bracket guards both.
+            s_newton = sa - g / d
+            u_new = sa ** -2 + 2.0 * g / (d * sa**3)
+            s_u = np.where(u_new > 0, 1.0 / np.sqrt(u_new), np.nan)
+        inside_u = np.isfinite(s_u) & (s_u > lo_a) & (s_u < hi_a)
+        inside_n = np.isfinite(s_newton) & (s_newton > lo_a) & (s_newton < hi_a)
         mid = np.where(hi_a / lo_a > 4.0, np.sqrt(lo_a * hi_a), 0.5 * (lo_a + hi_a))
-        bad = ~np.isfinite(s_new) | (s_new <= lo_a) | (s_new >= hi_a)
-        s_new = np.where(bad, mid, s_new)
+        s_new = np.where(inside_u, s_u, np.where(inside_n, s_newton, mid))
         conv = (np.abs(s_new - sa) <= tol * np.maximum(sa, 1e-6)) | (g == 0) | ((hi_a - lo_a) <= tol * sa)
         lo[active], hi[active], s[active] = lo_a, hi_a, s_new
         d_idx = np.flatnonzero(active)[conv]

@@ -137,6 +137,24 @@ def test_iv_round_trips_across_strikes_expiries_and_vols(is_call):
     assert np.max(np.abs(iv - sig_b)[informative]) < 1e-6
 
 
+@pytest.mark.parametrize("is_call", [True, False])
+def test_iv_round_trips_densely_around_the_money(is_call):
+    # Near-ATM strikes (|ln F/K| of a few 0.1 %) once sent the bracket's lower end into a region
+    # where the far-from-money formula underflows; every one of these must solve.
+    S, r, q = 100.0, 0.045, 0.015
+    T = EXPIRIES[:, None, None]
+    F = S * np.exp((r - q) * T)
+    K = F * np.exp(np.linspace(-0.02, 0.02, 81))[None, None, :]
+    sig = VOLS[None, :, None]
+    price = bs_price(S, K, T, r, q, sig, is_call)
+    lower, _ = iv_bounds(S, K, T, r, q, is_call)
+    informative = (price - lower) > 1e-8 * S  # all but 1-day 5 %-vol options 2 % in the money
+    assert informative.mean() > 0.99
+    iv = implied_vol(price, S, K, T, r, q, is_call)
+    assert np.all(np.isfinite(iv[informative]))
+    assert np.max(np.abs(iv - np.broadcast_to(sig, iv.shape))[informative]) < 1e-6
+
+
 def test_iv_deep_wings_far_beyond_the_informative_range_are_exact_when_prices_are():
     # Deep OTM prices computed in a form without cancellation (put far below spot, one day):
     # the solver still returns the volatility, even for prices around 1e-30.
