@@ -9,7 +9,7 @@ their warm-up does not show.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -153,11 +153,16 @@ def build_context(
     )
 
 
-def levels_by_interval(levels: Sequence[Level], intervals: Sequence[str], *, limit: int = 12) -> Mapping[str, list[Level]]:
-    """Group levels by their interval (levels without one go to the first interval), strongest first, at most `limit` each."""
-    out: dict[str, list[Level]] = {iv: [] for iv in intervals}
-    for lv in levels:
-        key = lv.interval if lv.interval in out else (intervals[0] if intervals else None)
-        if key is not None:
-            out[key].append(lv)
-    return {k: sorted(v, key=lambda lv: -lv.strength)[:limit] for k, v in out.items()}
+def detect_levels(symbol: str, df: pd.DataFrame, interval: str, *, limit: int = 12) -> list[Level]:
+    """The key levels of one interval's bars (analytics.levels with this interval as the execution one): the `limit` strongest, by price."""
+    if df.empty:
+        return []
+    from analytics.levels import build_levels
+    from analytics.panel import Panel
+    from analytics.strategies.features import compute_features
+
+    p = Panel.from_frame(symbol, df, interval)
+    f = compute_features(p)
+    book = build_levels(p, f.atr, f.atr_now, f.sess, f.vwap, None)
+    found = sorted(book.levels(0), key=lambda lv: (-lv.strength, lv.price))[:limit]
+    return sorted(found, key=lambda lv: lv.price)

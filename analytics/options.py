@@ -194,12 +194,13 @@ def rank_contracts(
     top: int = 5,
     no_plan_reason: str | None = None,
     check_dte: bool = True,
+    symbol: str | None = None,
 ) -> ContractRanking:
     """Rank the contracts of `views` for `plan` (see the module docstring); a plan of None gives an empty ranking with the reason."""
     style = style or (plan.style if plan else "swing")
     g = GATES[style]
     horizon = HORIZON_DAYS[style]
-    symbol = plan.symbol if plan else (views[0].underlying if views else "")
+    symbol = plan.symbol if plan else (symbol or (views[0].underlying if views else ""))
     exps = [v.expiration for v in views]
     base = dict(symbol=symbol, style=style, as_of=at, sources=list(sources), horizon_days=horizon, gates=g, risk_amount=risk_amount, expirations=exps)
     if plan is None:

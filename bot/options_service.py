@@ -23,10 +23,10 @@ import pandas as pd
 import structlog
 
 from analytics.chains import DEFAULT_RATE, ChainView, analyse_chain
-from analytics.context import WARMUP_BARS, IntervalContext, MultiContext, build_context, interval_context, levels_by_interval
-from analytics.errors import CoachError, NotFoundError, ProviderError, UserError
+from analytics.context import WARMUP_BARS, IntervalContext, MultiContext, build_context, detect_levels, interval_context
+from analytics.errors import NotFoundError, ProviderError, UserError
 from analytics.intervals import interval_minutes
-from analytics.models import Level, Model, Plan
+from analytics.models import Model, Plan
 from analytics.options import ContractRanking, expirations_for_style, rank_contracts
 from analytics.sessions import last_sessions, session_info
 from analytics.volatility import MIN_HISTORY, RANK_DAYS, VolRegime, atm_iv_30d, expirations_for_regime, vol_regime
@@ -195,7 +195,8 @@ class OptionsService:
         else:
             picks = expirations_for_style(exps, today, style)
         if plan is None:
-            return rank_contracts(None, [], at=at, style=style, risk_amount=risk_amount, sources=list(extra_sources), no_plan_reason=no_plan_reason)
+            return rank_contracts(None, [], at=at, style=style, risk_amount=risk_amount, sources=list(extra_sources),
+                                  no_plan_reason=no_plan_reason, symbol=symbol)
         views = await self.views(symbol, picks, at)
         src = sorted({f"chains: {v.source}" for v in views})
         return rank_contracts(
@@ -220,21 +221,19 @@ class OptionsService:
 
     # -- context
 
-    async def interval_context(self, symbol: str, interval: str, lookback: int, at: datetime, *, pinned: bool, levels: Sequence[Level] = ()) -> IntervalContext:
+    async def interval_context(self, symbol: str, interval: str, lookback: int, at: datetime, *, pinned: bool) -> IntervalContext:
         key = (symbol, interval, lookback, at if pinned else None)
-        return await self.context_cache.get(key, lambda: self._interval_context(symbol, interval, lookback, at, levels))
+        return await self.context_cache.get(key, lambda: self._interval_context(symbol, interval, lookback, at))
 
-    async def _interval_context(self, symbol: str, interval: str, lookback: int, at: datetime, levels: Sequence[Level]) -> IntervalContext:
+    async def _interval_context(self, symbol: str, interval: str, lookback: int, at: datetime) -> IntervalContext:
         start = bars_start(interval, lookback + WARMUP_BARS, at)
         res = await self.market.bars(symbol, interval, start, at)
+        levels = detect_levels(symbol, res.df, interval)
         return interval_context(res.df, interval, lookback, as_of=res.as_of, source=res.source, levels=levels)
 
     async def context(self, symbol: str, intervals: Sequence[str], lookback: int, at: datetime, *, pinned: bool) -> MultiContext:
         """The multi-context block for `symbol` over `intervals`."""
-        levels = await self._levels(symbol, intervals, at)
-        per = await asyncio.gather(
-            *(self.interval_context(symbol, iv, lookback, at, pinned=pinned, levels=levels.get(iv, [])) for iv in intervals)
-        )
+        per = await asyncio.gather(*(self.interval_context(symbol, iv, lookback, at, pinned=pinned) for iv in intervals))
         vol, note = None, None
         try:
             vol = await self.vol_regime(symbol, at, pinned=pinned)
@@ -243,18 +242,6 @@ class OptionsService:
         info = session_info(at)
         as_of = max((c.as_of for c in per if c.as_of is not None), default=at)
         return build_context(symbol, per, as_of=as_of, session=info.status, lookback=lookback, volatility=vol, volatility_note=note)
-
-    async def _levels(self, symbol: str, intervals: Sequence[str], at: datetime) -> dict[str, list[Level]]:
-        """Key levels per interval from the levels module, when it is installed; {} otherwise."""
-        try:
-            from bot.levels_bridge import levels_for  # noqa: PLC0415
-        except ImportError:
-            return {}
-        try:
-            found = await levels_for(self.services, symbol, intervals, at)
-        except CoachError:
-            return {}
-        return dict(levels_by_interval(found, intervals))
 
 
 def bars_start(interval: str, bars_needed: int, at: datetime) -> datetime:

@@ -153,7 +153,7 @@ def contracts_reply(r: ContractRanking) -> Reply:
     if r.plan is None:
         return Reply(
             title=f"{r.symbol} {r.style}: no plan, so no contracts",
-            body=f"No {r.style} plan qualifies for {r.symbol} right now: {r.reason}",
+            body=r.reason or f"No {r.style} plan qualifies for {r.symbol} right now.",
             sources=r.sources,
             as_of=r.as_of,
             data=r,

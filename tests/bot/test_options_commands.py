@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime, timezone
 
 import pytest
 from sqlalchemy import func, select
@@ -140,6 +140,12 @@ async def test_context_block_trims_series_and_is_cached(sim):
         # indicators were computed over a longer history: no warm-up NaN in the trimmed window
         assert all(v is not None for v in ic.series["ema200"])
     assert "vwap" in c.intervals[0].series and "vwap" not in c.intervals[2].series
+    # each interval carries its own key levels from the level engine
+    for ic in c.intervals:
+        assert 0 < len(ic.levels) <= 12
+        assert all(lv.price > 0 for lv in ic.levels)
+        assert [lv.price for lv in ic.levels] == sorted(lv.price for lv in ic.levels)
+    assert {"pdh", "pdl"} <= {lv.kind for lv in c.intervals[0].levels}
     assert c.volatility is not None and c.sources and c.as_of <= OPEN_AT
     svc = options_service(sim)
     hits = svc.context_cache.hits
@@ -203,6 +209,50 @@ async def test_size_in_contracts_of_a_listed_option(sim):
     assert wrong.severity == "error" and "call fits a long" in wrong.body
     missing = await run_text(ctx_for(sim), f"/size TSLA {spot:.2f} {spot - 10:.2f} 2000 contract=TSLA{exps[5]:%y%m%d}C09999000")
     assert missing.severity == "error" and "not listed" in missing.body
+
+
+#: Moments and symbols where the offline market has setups (and some where it has none).
+PLAN_CASES = [
+    (datetime(2024, 3, 5, 16, 0, tzinfo=timezone.utc), "NVDA", "swing"),
+    (datetime(2024, 3, 4, 15, 0, tzinfo=timezone.utc), "QQQ", "intraday"),
+    (datetime(2024, 3, 5, 16, 0, tzinfo=timezone.utc), "SPY", "intraday"),
+    (datetime(2024, 3, 4, 15, 0, tzinfo=timezone.utc), "QQQ", "swing"),
+    (datetime(2024, 3, 5, 16, 0, tzinfo=timezone.utc), "META", "swing"),
+    (OPEN_AT, "TSLA", "swing"),
+    (OPEN_AT, "TSLA", "intraday"),
+]
+
+
+async def test_contracts_for_the_plan_end_to_end(sim):
+    seen_plan = seen_none = False
+    for at, sym, style in PLAN_CASES:
+        reply = await run_text(ctx_for(sim, as_of=at), f"/contracts {sym} {style} 500")
+        assert reply.severity != "error", reply.body
+        r = reply.data
+        data = reply.data_json()
+        assert data["as_of"] and data["sources"] and data["symbol"] == sym
+        if r.plan is None:
+            assert r.reason and r.candidates == [] and sym in reply.title
+            seen_none = True
+            continue
+        if seen_plan:
+            continue
+        seen_plan = True
+        assert r.right == ("call" if r.plan.direction == "long" else "put")
+        assert any(src.startswith("chains:") for src in r.sources) and any(src.startswith("plan:") for src in r.sources)
+        assert r.candidates, r.reason
+        g = r.gates
+        for c in r.candidates:
+            assert c.right == r.right and g.delta_min <= abs(c.delta) <= g.delta_max and c.spread_pct <= g.max_spread_pct
+            assert [s.anchor for s in c.scenarios][:2] == ["entry", "stop"] and len(c.scenarios) == 2 + len(r.plan.targets)
+            assert c.contracts == int(500 // c.loss_at_stop) and c.max_loss <= 500
+        # the plan ranked is the stored plan /plan would show
+        assert r.plan.plan_id.startswith("P-")
+        # risk only changes counts: the same contracts come back without it
+        again = (await run_text(ctx_for(sim, as_of=at), f"/contracts {sym} {style}")).data
+        assert [c.symbol for c in again.candidates] == [c.symbol for c in r.candidates]
+        assert all(c.contracts is None for c in again.candidates)
+    assert seen_plan and seen_none
 
 
 def test_parse_occ():
