@@ -62,6 +62,11 @@ def validate_style(style: str) -> str:
     return s
 
 
+def plain_session(session: Mapping[str, object]) -> dict:
+    """The session dict with NumPy scalars made plain Python values, so results serialise to JSON."""
+    return {str(k): (v.item() if hasattr(v, "item") and callable(v.item) else v) for k, v in session.items()}
+
+
 def rr_band(rr: float) -> str:
     """The word for a reward:risk: poor < 1.5 <= fair < 2 <= good < 3 <= excellent."""
     for bound, word in RR_BANDS:
@@ -549,6 +554,7 @@ def plan_symbol(
     """Plan one symbol from its bars per interval (at least the style's execution interval)."""
     style = validate_style(style)
     exec_iv = STYLE_INTERVALS[style][0]
+    session = plain_session(session)
     status = str(session.get("status", "open"))
     df = bars.get(exec_iv)
     if df is None or df.empty:

@@ -18,7 +18,7 @@ import pandas as pd
 from analytics.confidence import rank_score
 from analytics.models import STYLE_INTERVALS, Model, Plan, Target
 from analytics.panel import Panel
-from analytics.planner import build_plan, evaluate, validate_style
+from analytics.planner import build_plan, evaluate, plain_session, validate_style
 
 #: The default universe: 20 liquid leaders (index ETFs and the most traded large caps).
 LEADERS: tuple[str, ...] = (
@@ -87,6 +87,7 @@ def scan_panels(
 ) -> tuple[ScanResult, list[Plan]]:
     """Evaluate every row of `panels` and return the ranked result plus the top plans."""
     style = validate_style(style)
+    session = plain_session(session)
     limit = max(1, min(int(limit), MAX_LIMIT))
     exec_panel = panels.get(STYLE_INTERVALS[style][0])
     skipped = list(skipped or [])

@@ -1,0 +1,69 @@
+"""/plan and /scan: a trade plan for one symbol, and the best setups across a universe."""
+
+from __future__ import annotations
+
+import structlog
+from pydantic import BaseModel, Field
+
+from analytics.models import STYLE_INTERVALS
+from analytics.scanner import MAX_LIMIT, NAMED_LISTS
+from bot.args import StyleArg, SymbolArg
+from bot.context import Ctx
+from bot.planning import make_plan, plan_reply, run_scan, scan_reply
+from bot.registry import command
+from bot.reply import Reply
+
+log = structlog.get_logger("coach.plan")
+
+
+class PlanArgs(BaseModel):
+    symbol: SymbolArg = Field(description="ticker, e.g. TSLA")
+    style: StyleArg = Field("intraday", description="trading style: scalp (1m/5m), intraday (5m/15m/1h), swing (1h/4h/1D), leaps (1D/1W)")
+    chart: bool = Field(True, description="attach a chart image", json_schema_extra={"no_tool": True})
+
+
+@command(
+    "plan",
+    "A trade plan: entry, stop, targets with R:R, invalidation and confidence (or why there is none).",
+    PlanArgs,
+    examples=("/plan TSLA", "/plan NVDA swing", "/plan SPY scalp --no-chart"),
+    tool_hint="Returns {symbol, as_of, session, sources, plan|null, reason|null}; a plan has direction, entry, stop, "
+              "targets [{price, rr, reason}], confidence, confidence_factors, confluence, strategy, invalidation, plan_id, version.",
+)
+async def plan_cmd(ctx: Ctx, a: PlanArgs) -> Reply:
+    outcome = await make_plan(ctx, a.symbol, a.style)
+    reply = plan_reply(outcome)
+    charts = ctx.services.extras.get("charts")
+    if a.chart and charts is not None:
+        res = outcome.result
+        interval = STYLE_INTERVALS[res.style][0]
+        try:
+            image = await charts.plan_chart(
+                symbol=res.symbol, interval=interval, bars=outcome.bars[interval], plan=res.plan, levels=outcome.levels,
+                as_of=res.as_of, session_status=str(res.session.get("status", "")), source=outcome.source, style=res.style,
+            )
+            reply = reply.model_copy(update={"attachments": [image]})
+        except Exception:  # the plan stands without its picture
+            log.exception("plan_chart_failed", symbol=res.symbol, request_id=ctx.request_id)
+    return reply
+
+
+class ScanArgs(BaseModel):
+    universe: list[str] = Field(
+        default_factory=list, max_length=500,
+        description=f"tickers, or a list name ({', '.join(NAMED_LISTS)}, watchlist); empty = your watchlist, else the 20 leaders",
+    )
+    style: StyleArg = Field("intraday", description="trading style: scalp, intraday, swing or leaps")
+    limit: int = Field(10, ge=1, le=MAX_LIMIT, description=f"how many ranked setups to show (1-{MAX_LIMIT})")
+
+
+@command(
+    "scan",
+    "Run every strategy over a universe and rank the setups by confidence and R:R.",
+    ScanArgs,
+    examples=("/scan", "/scan leaders swing", "/scan AAPL MSFT NVDA scalp", "/scan watchlist --limit 5"),
+    tool_hint="Returns {style, universe, as_of, session, sources, scanned, found, candidates: [{rank, symbol, strategy, "
+              "direction, entry, stop, targets, rr, confidence, score, plan_id}], skipped, reason}.",
+)
+async def scan_cmd(ctx: Ctx, a: ScanArgs) -> Reply:
+    return scan_reply(await run_scan(ctx, a.universe, a.style, limit=a.limit))

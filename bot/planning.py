@@ -1,0 +1,303 @@
+"""Plans and scans for the bot: fetch the style's bars, run the planner or scanner, store plans, build replies.
+
+`make_plan(ctx, symbol, style)` is what /plan, /contracts, charts and the re-plan job call.
+`run_scan(ctx, universe, style)` is what /scan and `coach scan` call. Both read the market as of
+`ctx.now()`; when the market is closed they plan as of the last close (analytics.sessions.market_time),
+so the same moment always gives the same plan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pandas as pd
+import structlog
+
+from analytics.errors import CoachError, UserError
+from analytics.models import STYLE_INTERVALS, Level, Plan, PlanResult
+from analytics.planner import plan_symbol, rr_band, validate_style
+from analytics.scanner import LEADERS, MAX_LIMIT, NAMED_LISTS, ScanResult, Skipped, scan_frames
+from analytics.sessions import last_sessions, market_time, session_info
+from analytics.symbols import validate_symbol
+from bot.context import Ctx
+from bot.reply import Action, Reply, ReplyField
+from providers.base import Bars, MarketData
+from renderers.text import fmt_price
+from storage import plans as plan_store
+from storage import watchlists
+
+log = structlog.get_logger("coach.planning")
+
+#: Style used when none is given.
+DEFAULT_STYLE = "intraday"
+#: Sessions of history fetched per interval: enough for EMA200 and the higher-timeframe levels.
+LOOKBACK_SESSIONS: dict[str, int] = {"1m": 5, "5m": 10, "15m": 20, "30m": 30, "1h": 60, "4h": 250, "1D": 500, "1W": 1300}
+#: Most symbols one scan takes.
+MAX_UNIVERSE = 500
+#: Symbols fetched at once during a scan (real providers rate-limit).
+SCAN_CONCURRENCY = 8
+#: Words that mean "my watchlist".
+WATCHLIST_WORDS = frozenset({"watchlist", "watch", "mine", "my"})
+#: Lower-case words people use for a style that are not one: read as a wrong style, not as tickers.
+STYLE_LIKE = frozenset({"weekly", "daily", "day", "daytrade", "daytrading", "scalping", "scalps", "swings", "swingtrade",
+                        "position", "positional", "longterm", "long-term", "leap", "monthly", "hourly", "minute"})
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class PlanOutcome:
+    """What make_plan found, with the bars and levels it used (for charts and contracts)."""
+
+    result: PlanResult
+    bars: dict[str, pd.DataFrame]
+    levels: list[Level]
+    source: str
+
+
+@dataclass
+class ScanOutcome:
+    """A scan's ranked result and the stored plans of its top candidates."""
+
+    result: ScanResult
+    plans: list[Plan] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------- bars
+
+
+def _start(end: datetime, interval: str) -> datetime:
+    sch = last_sessions(end, LOOKBACK_SESSIONS.get(interval, 20))
+    return pd.Timestamp(int(sch.opens[0]), tz="UTC").to_pydatetime() if len(sch.dates) else end
+
+
+async def fetch_style_bars(market: MarketData, symbol: str, style: str, end: datetime) -> dict[str, Bars]:
+    """Bars of every interval of `style` up to `end` (concurrently)."""
+    ivs = STYLE_INTERVALS[style]
+    got = await asyncio.gather(*(market.bars(symbol, iv, _start(end, iv), end) for iv in ivs))
+    return dict(zip(ivs, got))
+
+
+def _sources(bars: dict[str, Bars]) -> list[str]:
+    """'bars 5m/15m/1h: sim' style citations, one per provider."""
+    by_source: dict[str, list[str]] = {}
+    for iv, b in bars.items():
+        by_source.setdefault(b.source, []).append(iv)
+    return [f"bars {'/'.join(ivs)}: {src}" for src, ivs in by_source.items()]
+
+
+def _channel(ctx: Ctx) -> str | None:
+    """Where a plan is shared: the channel, or None for DMs and the console (private)."""
+    ident = ctx.identity
+    return None if ident.dm or not ident.channel else ident.channel
+
+
+# ---------------------------------------------------------------------------- plan
+
+
+async def make_plan(ctx: Ctx, symbol: str, style: str | None = None) -> PlanOutcome:
+    """Plan `symbol` in `style` as of ctx.now() (the last close when the market is closed); store it if found."""
+    symbol = validate_symbol(symbol)
+    style = validate_style(style or DEFAULT_STYLE)
+    now = ctx.now()
+    info = session_info(now)
+    end = market_time(now)
+    bars = await fetch_style_bars(ctx.market, symbol, style, end)
+    exec_bars = bars[STYLE_INTERVALS[style][0]]
+    as_of = exec_bars.as_of if not exec_bars.empty else end
+    answer = plan_symbol(symbol, style, {iv: b.df for iv, b in bars.items()}, as_of=as_of, session=info.to_dict(),
+                         sources=_sources(bars))
+    result = answer.result
+    if result.plan is not None:
+        async with ctx.tx() as s:
+            owner = await ctx.owner(s)
+            stored = await plan_store.save_plan(s, owner, result.plan, _channel(ctx))
+        result = result.model_copy(update={"plan": stored})
+    return PlanOutcome(result=result, bars={iv: b.df for iv, b in bars.items()}, levels=answer.levels, source=exec_bars.source)
+
+
+def _targets_text(plan: Plan) -> str:
+    return " · ".join(f"{fmt_price(t.price)} ({t.rr:.1f}R)" for t in plan.targets)
+
+
+def plan_reply(outcome: PlanOutcome) -> Reply:
+    """The reply for a plan result: the plan with its levels and buttons, or why there is none."""
+    res = outcome.result
+    plan = res.plan
+    if plan is None:
+        return Reply(
+            title=f"{res.symbol} — no setup ({res.style})",
+            body=res.reason or "no setup qualifies right now",
+            sources=res.sources,
+            as_of=res.as_of,
+            data=res,
+            actions=[Action(label="Re-plan", command=f"/plan {res.symbol} {res.style}"),
+                     Action(label="Scan instead", command=f"/scan {res.style}")],
+        )
+    from analytics.strategies import by_id
+
+    name = by_id(plan.strategy).name
+    long = plan.direction == "long"
+    entry = fmt_price(plan.entry)
+    if plan.entry_zone:
+        entry += f" (zone {fmt_price(plan.entry_zone[0])}–{fmt_price(plan.entry_zone[1])})"
+    first_rr = plan.targets[0].rr if plan.targets else 0.0
+    return Reply(
+        title=f"{plan.symbol} {plan.direction} — {name} ({plan.style})",
+        body=plan.summary,
+        fields=[
+            ReplyField(name="Entry", value=entry),
+            ReplyField(name="Stop", value=f"{fmt_price(plan.stop)} (risk {fmt_price(plan.risk_per_share)})"),
+            ReplyField(name="Targets", value=_targets_text(plan) + f" — {rr_band(first_rr)}"),
+            ReplyField(name="Confidence", value=f"{plan.confidence:.0%}"),
+            ReplyField(name="Invalidation", value=plan.invalidation, inline=False),
+            ReplyField(name="Plan", value=f"{plan.plan_id} v{plan.version} · {plan.interval} bars", inline=False),
+        ],
+        severity="success" if long else "warning",
+        direction=plan.direction,
+        sources=res.sources,
+        as_of=res.as_of,
+        confidence=plan.confidence,
+        data=res,
+        actions=[
+            Action(label="Track plan", command=f"/track {plan.plan_id}", style="primary"),
+            Action(label="Alert at entry", command=f"/alert add {plan.symbol} {'above' if long else 'below'} {plan.entry:.2f}"),
+            Action(label="Contracts", command=f"/contracts {plan.symbol} {plan.style}"),
+            Action(label="Re-plan", command=f"/plan {plan.symbol} {plan.style}"),
+        ],
+    )
+
+
+# ---------------------------------------------------------------------------- scan
+
+
+async def resolve_universe(ctx: Ctx, tokens: Sequence[str]) -> tuple[str, list[str]]:
+    """(name, symbols) for a scan: your watchlist (or the leaders when it is empty), a named list, or tickers."""
+    words = [t.strip() for t in tokens if t and t.strip()]
+    styles = list(STYLE_INTERVALS)
+    for w in words:
+        # a lower-case word that reads like a style is a wrong style, not a ticker
+        if w.islower() and (w in STYLE_LIKE or difflib.get_close_matches(w, styles, n=1, cutoff=0.75)):
+            raise UserError(f"unknown style {w[:20]!r}; accepted: {', '.join(styles)}")
+    lists = [w for w in words if w.lower().removeprefix("list:") in set(NAMED_LISTS) | WATCHLIST_WORDS]
+    if lists and len(words) > 1:
+        raise UserError(f"{lists[0]!r} is a list name: scan one list, or give tickers; then a style ({', '.join(styles)})")
+    if len(words) == 1:
+        key = words[0].lower()
+        key = key[5:] if key.startswith("list:") else key
+        if key in NAMED_LISTS:
+            return key, list(NAMED_LISTS[key])
+        if key in WATCHLIST_WORDS:
+            syms = await _watchlist(ctx, "default")
+            if not syms:
+                raise UserError("your watchlist is empty; add symbols with /watch add TSLA NVDA, or scan a list: "
+                                + ", ".join(NAMED_LISTS))
+            return "watchlist", syms
+        named = await _watchlist(ctx, key[:32])
+        if named:
+            return f"watchlist {key}", named
+        if words[0].lower().startswith("list:"):
+            raise UserError(f"no list named {key[:32]!r}; lists: {', '.join(NAMED_LISTS)} or your watchlist")
+    if not words:
+        syms = await _watchlist(ctx, "default")
+        return ("watchlist", syms) if syms else ("leaders", list(LEADERS))
+    symbols = list(dict.fromkeys(validate_symbol(w) for w in words))
+    if len(symbols) > MAX_UNIVERSE:
+        raise UserError(f"a scan takes at most {MAX_UNIVERSE} symbols, got {len(symbols)}")
+    return "custom", symbols
+
+
+async def _watchlist(ctx: Ctx, name: str) -> list[str]:
+    async with ctx.tx() as s:
+        owner = await ctx.owner(s)
+        return await watchlists.list_symbols(s, owner, name)
+
+
+async def run_scan(
+    ctx: Ctx,
+    universe: Sequence[str] = (),
+    style: str | None = None,
+    *,
+    limit: int = 10,
+    progress: Progress | None = None,
+) -> ScanOutcome:
+    """Scan a universe in `style` as of ctx.now(); store and return the top candidates' plans."""
+    style = validate_style(style or DEFAULT_STYLE)
+    if not 1 <= int(limit) <= MAX_LIMIT:
+        raise UserError(f"limit must be 1-{MAX_LIMIT}")
+    name, symbols = await resolve_universe(ctx, universe)
+    now = ctx.now()
+    info = session_info(now)
+    end = market_time(now)
+    frames: dict[str, dict[str, pd.DataFrame]] = {}
+    skipped: list[Skipped] = []
+    sources: dict[str, None] = {}
+    gate = asyncio.Semaphore(SCAN_CONCURRENCY)
+    done = 0
+
+    async def one(sym: str) -> None:
+        nonlocal done
+        async with gate:
+            try:
+                bars = await fetch_style_bars(ctx.market, sym, style, end)
+                frames[sym] = {iv: b.df for iv, b in bars.items()}
+                for src in _sources(bars):
+                    sources[src] = None
+            except CoachError as exc:
+                # one bad symbol (unknown upstream, provider hiccup) must not sink the scan
+                skipped.append(Skipped(symbol=sym, reason=str(exc)[:200]))
+            done += 1
+            if progress is not None:
+                progress(done, len(symbols), sym)
+
+    await asyncio.gather(*(one(sym) for sym in symbols))
+    ordered = {s: frames[s] for s in symbols if s in frames}
+    result, plans = scan_frames(ordered, style, as_of=end, session=info.to_dict(), sources=list(sources) or ["bars: none"],
+                                universe=name, limit=limit)
+    result = result.model_copy(update={"skipped": sorted(skipped + result.skipped, key=lambda k: k.symbol)})
+    stored: list[Plan] = []
+    if plans:
+        async with ctx.tx() as s:
+            owner = await ctx.owner(s)
+            for p in plans:
+                stored.append(await plan_store.save_plan(s, owner, p, _channel(ctx)))
+    return ScanOutcome(result=result, plans=stored)
+
+
+def scan_reply(outcome: ScanOutcome) -> Reply:
+    """The reply for a scan: the ranked candidates as a small table, with buttons to plan the top ones."""
+    res = outcome.result
+    title = f"Scan {res.universe} ({res.style}): {res.found} setup{'s' if res.found != 1 else ''} in {res.scanned} symbols"
+    lines: list[str] = []
+    if res.candidates:
+        lines.append("#  symbol  side   strategy               entry      stop       T1 (R:R)         conf")
+        for c in res.candidates:
+            t1 = c.targets[0]
+            lines.append(f"{c.rank:<2} {c.symbol:<7} {c.direction:<6} {c.strategy:<22} {fmt_price(c.entry):>9}  {fmt_price(c.stop):>9}  "
+                         f"{fmt_price(t1.price):>9} ({t1.rr:.1f}R)  {c.confidence:>4.0%}")
+        body = "```\n" + "\n".join(lines) + "\n```"
+    else:
+        body = res.reason or "no setup qualifies"
+    if res.skipped:
+        shown = ", ".join(f"{k.symbol} ({k.reason})" for k in res.skipped[:5])
+        more = f" and {len(res.skipped) - 5} more" if len(res.skipped) > 5 else ""
+        body += f"\nSkipped: {shown}{more}."
+    return Reply(
+        title=title,
+        body=body,
+        sources=res.sources,
+        as_of=res.as_of,
+        data=res,
+        actions=[Action(label=f"Plan {c.symbol}", command=f"/plan {c.symbol} {res.style}", style="primary" if c.rank == 1 else "secondary")
+                 for c in res.candidates[:3]],
+    )
+
+
+__all__ = [
+    "DEFAULT_STYLE", "LOOKBACK_SESSIONS", "PlanOutcome", "ScanOutcome", "fetch_style_bars", "make_plan", "plan_reply",
+    "resolve_universe", "run_scan", "scan_reply",
+]

@@ -1,0 +1,149 @@
+"""Plans made by /plan, /scan and re-plans: stored per tenant and owner, with a version per symbol and style.
+
+Visibility: a plan belongs to its owner; one made in a channel (not a DM or the console) is also
+visible to everyone in the same tenant, so anyone there can click "Track plan" on it. A plan made
+privately (channel None) is visible to its owner only.
+
+Versions: the n-th distinct plan an owner gets for a (symbol, style) has version n, so a re-plan
+after a stop-out is version 2, 3, ... Saving the same plan (same plan id) again is a no-op that
+returns the stored version: the same input gives the same plan, stored once.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from sqlalchemy import JSON, DateTime, Index, Integer, String, UniqueConstraint, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from analytics.errors import NotFoundError, UserError
+from analytics.models import Plan
+from storage.base import Base, Owned, utcnow
+from storage.identity import Owner
+
+_PLAN_ID = re.compile(r"^P-[0-9A-Z]{6}$")
+
+
+class StoredPlan(Owned, Base):
+    """One plan version, its JSON as the Plan model dumps it."""
+
+    __tablename__ = "plans"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "owner_id", "plan_id", name="uq_plans_tenant_owner_plan"),
+        Index("ix_plans_owner_symbol_style", "owner_id", "symbol", "style", "version"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[str] = mapped_column(String(16), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    symbol: Mapped[str] = mapped_column(String(16))
+    style: Mapped[str] = mapped_column(String(16))
+    strategy: Mapped[str] = mapped_column(String(32))
+    direction: Mapped[str] = mapped_column(String(8))
+    plan: Mapped[dict] = mapped_column(JSON)
+    #: Platform channel the plan was posted in; None for DMs and the console (private).
+    channel: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+def normalise_plan_id(text: str) -> str:
+    """`p-1a2b3c`, `1A2B3C` or ` P-1A2B3C ` -> `P-1A2B3C`; anything else is a UserError."""
+    raw = str(text or "").strip().upper()
+    if not raw.startswith("P-"):
+        raw = "P-" + raw
+    if not _PLAN_ID.match(raw):
+        shown = str(text)[:24]
+        raise UserError(f"{shown!r} is not a plan id; plan ids look like P-1A2B3C (see the plan's reply)")
+    return raw
+
+
+def _owned(owner: Owner):  # noqa: ANN202
+    return (StoredPlan.tenant_id == owner.tenant_id, StoredPlan.owner_id == owner.user_id)
+
+
+async def latest_version(session: AsyncSession, owner: Owner, symbol: str, style: str) -> int:
+    """The owner's highest stored version for (symbol, style); 0 when there is none."""
+    q = select(func.max(StoredPlan.version)).where(*_owned(owner), StoredPlan.symbol == symbol, StoredPlan.style == style)
+    return int((await session.execute(q)).scalar_one() or 0)
+
+
+async def _own_row(session: AsyncSession, owner: Owner, plan_id: str) -> StoredPlan | None:
+    q = select(StoredPlan).where(*_owned(owner), StoredPlan.plan_id == plan_id)
+    return (await session.execute(q)).scalar_one_or_none()
+
+
+async def save_plan(session: AsyncSession, owner: Owner, plan: Plan, channel: str | None = None) -> Plan:
+    """Store `plan` for `owner` and return it with its stored version (idempotent per plan id)."""
+    existing = await _own_row(session, owner, plan.plan_id)
+    if existing is not None:
+        return Plan.model_validate(existing.plan)
+    version = await latest_version(session, owner, plan.symbol, plan.style) + 1
+    stored = plan.model_copy(update={"version": version})
+    try:
+        # a savepoint: losing a race to store the same plan must not abort the caller's transaction
+        async with session.begin_nested():
+            session.add(StoredPlan(
+                tenant_id=owner.tenant_id, owner_id=owner.user_id, plan_id=plan.plan_id, version=version,
+                symbol=plan.symbol, style=plan.style, strategy=plan.strategy, direction=plan.direction,
+                plan=stored.model_dump(mode="json"), channel=str(channel)[:64] if channel else None,
+            ))
+    except IntegrityError:
+        again = await _own_row(session, owner, plan.plan_id)
+        if again is None:
+            raise
+        return Plan.model_validate(again.plan)
+    return stored
+
+
+async def get_plan(session: AsyncSession, owner: Owner, plan_id: str) -> Plan | None:
+    """The plan with this id visible to `owner`: their own, else one shared in a channel of their tenant."""
+    pid = normalise_plan_id(plan_id)
+    own = await _own_row(session, owner, pid)
+    if own is not None:
+        return Plan.model_validate(own.plan)
+    q = (
+        select(StoredPlan)
+        .where(StoredPlan.tenant_id == owner.tenant_id, StoredPlan.plan_id == pid, StoredPlan.channel.is_not(None))
+        .order_by(StoredPlan.created_at, StoredPlan.id)
+        .limit(1)
+    )
+    row = (await session.execute(q)).scalar_one_or_none()
+    return Plan.model_validate(row.plan) if row is not None else None
+
+
+async def require_plan(session: AsyncSession, owner: Owner, plan_id: str) -> Plan:
+    """Like get_plan, but a missing plan is a NotFoundError the user can read."""
+    plan = await get_plan(session, owner, plan_id)
+    if plan is None:
+        raise NotFoundError(f"no plan {normalise_plan_id(plan_id)} here; run /plan SYMBOL to make one")
+    return plan
+
+
+async def latest_plans(session: AsyncSession, owner: Owner, symbol: str | None = None, limit: int = 10) -> list[Plan]:
+    """The owner's most recent plans (newest first), optionally for one symbol."""
+    q = select(StoredPlan).where(*_owned(owner))
+    if symbol:
+        q = q.where(StoredPlan.symbol == symbol)
+    q = q.order_by(StoredPlan.created_at.desc(), StoredPlan.id.desc()).limit(max(1, min(int(limit), 100)))
+    return [Plan.model_validate(r.plan) for r in (await session.execute(q)).scalars()]
+
+
+async def latest_plan(session: AsyncSession, owner: Owner, symbol: str, style: str) -> Plan | None:
+    """The owner's highest version for (symbol, style), if any."""
+    q = (
+        select(StoredPlan)
+        .where(*_owned(owner), StoredPlan.symbol == symbol, StoredPlan.style == style)
+        .order_by(StoredPlan.version.desc(), StoredPlan.id.desc())
+        .limit(1)
+    )
+    row = (await session.execute(q)).scalar_one_or_none()
+    return Plan.model_validate(row.plan) if row is not None else None
+
+
+__all__ = [
+    "StoredPlan", "get_plan", "latest_plan", "latest_plans", "latest_version", "normalise_plan_id", "require_plan",
+    "save_plan",
+]
