@@ -119,6 +119,7 @@ class DiscordChannelDestination:
             if self._own_client is None:
                 if self._api_base:
                     configure_endpoints(self._api_base, None)
+                discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False  # never joins voice
                 client = discord.Client(intents=discord.Intents.none())
                 try:
                     await client.login(self._token or "")

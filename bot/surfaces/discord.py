@@ -117,7 +117,9 @@ class CoachClient(discord.Client):
         intents.members = False
         intents.presences = False
         options.setdefault("chunk_guilds_at_startup", False)
-        discord.VoiceClient.warn_nacl = False  # the coach never joins voice; the PyNaCl warning is noise
+        # the coach never joins voice; warnings about missing voice libraries are noise in the operator's log
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
         super().__init__(intents=intents, **options)
         self.coach_surface = surface
         self.tree = app_commands.CommandTree(self)

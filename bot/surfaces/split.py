@@ -44,51 +44,59 @@ def split_text(text: str, limit: int) -> list[str]:
     if len(text) <= limit:
         return [text] if text else []
     chunks: list[str] = []
-    current: list[str] = []
-    size = 0
-    fence: str | None = None  # the opening fence line while inside a code block
+    cur: list[str] = []
+    cur_len = 0  # len("\n".join(cur))
+    fence: str | None = None  # the opening fence line while inside a code block (after the lines in `cur`)
+    close = len(_FENCE) + 1  # "\n```" that ends a chunk cut inside a code block
 
-    def flush() -> None:
-        nonlocal current, size
-        body = "\n".join(current)
+    def fits(line: str, open_after: bool) -> bool:
+        return cur_len + (1 if cur else 0) + len(line) + (close if open_after else 0) <= limit
+
+    def add(line: str) -> None:
+        nonlocal cur_len
+        cur_len += (1 if cur else 0) + len(line)
+        cur.append(line)
+
+    def emit() -> None:
+        nonlocal cur, cur_len
+        if any(line.strip() and not _is_fence(line) for line in cur):
+            chunks.append("\n".join(cur) + ("\n" + _FENCE if fence is not None else ""))
+        cur, cur_len = [], 0
         if fence is not None:
-            body += "\n" + _FENCE
-        if body.strip() and body.strip() != _FENCE:
-            chunks.append(body)
-        current = [fence] if fence is not None else []
-        size = len(fence) if fence is not None else 0
+            add(fence)  # reopen the block in the next chunk
 
     for line in text.split("\n"):
-        is_fence = line.strip().startswith(_FENCE)
-        closing = len(_FENCE) + 1 if fence is not None and not is_fence else 0
-        sep = 1 if current else 0
-        if size + sep + len(line) + closing <= limit:
-            current.append(line)
-            size += sep + len(line)
-        else:
-            if is_fence and fence is not None:
-                # the closing fence itself does not fit: flush() already closes the block
-                flush()
-                current, size, fence = [], 0, None
-                continue
-            if current and current != [fence]:
-                flush()
-            # the line (or its pieces) must fit beside a reopened fence and a closing fence
-            room = limit - (len(fence) + 1 if fence is not None else 0) - (len(_FENCE) + 1 if fence is not None else 0)
-            for piece in _split_line(line, max(room, 8)):
-                sep = 1 if current else 0
-                closing = len(_FENCE) + 1 if fence is not None and not is_fence else 0
-                if size + sep + len(piece) + closing > limit and current:
-                    flush()
-                    sep = 1 if current else 0
-                current.append(piece)
-                size += sep + len(piece)
-        if is_fence:
-            fence = None if fence is not None else line.strip()
-    if current and current != [fence]:
-        body = "\n".join(current)
-        chunks.append(body)
+        is_fence = _is_fence(line)
+        after = (None if fence is not None else line.strip()) if is_fence else fence
+        if fits(line, after is not None):
+            add(line)
+            fence = after
+            continue
+        if is_fence and fence is not None:
+            # a closing fence that does not fit: the chunk is closed anyway
+            emit()
+            cur, cur_len, fence = [], 0, None
+            continue
+        emit()
+        if fits(line, after is not None):
+            add(line)
+            fence = after
+            continue
+        room = limit - (cur_len + 1 if cur else 0) - (close if after is not None else 0)
+        for piece in _split_line(line, max(room, 1)):
+            if not fits(piece, after is not None):
+                emit()
+            add(piece)
+        fence = after
+    emit_last = any(line.strip() and not _is_fence(line) for line in cur)
+    if emit_last:
+        chunks.append("\n".join(cur))
     return chunks
+
+
+def _is_fence(line: str) -> bool:
+    s = line.strip()
+    return s.startswith(_FENCE) and len(s) <= 24
 
 
 def _split_line(line: str, limit: int) -> list[str]:
