@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
+import re
 import time
 
 import structlog.testing
@@ -41,7 +43,30 @@ async def test_commands_sync_to_the_dev_guild_with_typed_options(start_discord, 
     assert bars["count"]["type"] == 4 and bars["count"]["min_value"] == 1 and bars["count"]["max_value"] == 200
     assert not bars["count"]["required"] and bars["interval"]["autocomplete"]
     assert int(cmds["adminonly"]["default_member_permissions"]) == 32  # Manage Server
-    assert all(len(c["description"]) <= 100 for c in put.json)
+    # Discord's own rules for every command and option, so a new command cannot break the sync
+    name_rx = re.compile(r"^[-_a-z0-9]{1,32}$")
+
+    def check(opts, depth=0):
+        assert len(opts) <= 25
+        seen_optional = False
+        for o in opts:
+            assert name_rx.match(o["name"]), o["name"]
+            assert 1 <= len(o["description"]) <= 100
+            if o["type"] in (1, 2):
+                check(o.get("options", []), depth + 1)
+                continue
+            assert len(o.get("choices", [])) <= 25
+            if o.get("required"):
+                assert not seen_optional, f"required option {o['name']} after an optional one"
+            else:
+                seen_optional = True
+        assert depth <= 2
+
+    assert len(put.json) <= 100
+    for c in put.json:
+        assert name_rx.match(c["name"]) and 1 <= len(c["description"]) <= 100
+        check(c.get("options", []))
+        assert len(json.dumps(c)) < 8000
 
 
 async def test_quote_defers_then_follows_up_with_an_embed(start_discord, discord_fake):
