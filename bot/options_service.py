@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
@@ -28,7 +29,7 @@ from analytics.errors import NotFoundError, ProviderError, UserError
 from analytics.intervals import interval_minutes
 from analytics.models import Model, Plan
 from analytics.options import ContractRanking, expirations_for_style, rank_contracts
-from analytics.sessions import last_sessions, session_info
+from analytics.sessions import EXCHANGE_TZ, last_sessions, session_info
 from analytics.volatility import MIN_HISTORY, RANK_DAYS, VolRegime, atm_iv_30d, expirations_for_regime, vol_regime
 from bot.context import Services
 from storage import iv_history
@@ -134,7 +135,7 @@ class OptionsService:
     async def _vol_regime(self, symbol: str, at: datetime) -> VolRegime:
         today = _day(at)
         exps = await self.expirations(symbol, at)
-        picks = expirations_for_regime(exps, at.astimezone(self._tz()).date())
+        picks = expirations_for_regime(exps, at.astimezone(EXCHANGE_TZ).date())
         views, (closes, bar_src) = await asyncio.gather(self.views(symbol, picks, at), self.daily_closes(symbol, at))
         async with self.services.db() as s:
             hist = await iv_history.history(s, symbol, today - timedelta(days=RANK_DAYS), today)
@@ -147,16 +148,10 @@ class OptionsService:
             sources.append(f"iv history: {past} stored days")
         return vol_regime(symbol, views, closes, hist, as_of=as_of, today=today, sources=sources, spot=q.last)
 
-    @staticmethod
-    def _tz():  # noqa: ANN205
-        from analytics.sessions import EXCHANGE_TZ
-
-        return EXCHANGE_TZ
-
     async def current_atm_iv(self, symbol: str, at: datetime) -> tuple[float | None, str, datetime | None]:
         """(30-day ATM IV, source, chains' as_of) from the two expirations bracketing 30 days."""
         exps = await self.expirations(symbol, at)
-        today = at.astimezone(self._tz()).date()
+        today = at.astimezone(EXCHANGE_TZ).date()
         dte = np.array([(e - today).days for e in exps], dtype=float)
         i = int(np.searchsorted(dte, 30.0))
         picks = [exps[j] for j in (i - 1, i) if 0 <= j < len(exps) and dte[j] >= 1]
@@ -184,7 +179,7 @@ class OptionsService:
     ) -> ContractRanking:
         """Rank contracts for `plan` over the style's expirations (or the one given)."""
         exps = await self.expirations(symbol, at)
-        today = at.astimezone(self._tz()).date()
+        today = at.astimezone(EXCHANGE_TZ).date()
         if expiration is not None:
             if expiration not in exps:
                 near = sorted(exps, key=lambda d: abs((d - expiration).days))[:4]
@@ -260,7 +255,7 @@ def bars_start(interval: str, bars_needed: int, at: datetime) -> datetime:
     return sch.frame()["open"].iloc[0].to_pydatetime()
 
 
-_OCC = __import__("re").compile(r"^([A-Z][A-Z0-9.]{0,5})(\d{6})([CP])(\d{8})$")
+_OCC = re.compile(r"^([A-Z][A-Z0-9.]{0,5})(\d{6})([CP])(\d{8})$")
 
 
 def parse_occ(occ: str) -> tuple[str, date, Literal["call", "put"], float]:
