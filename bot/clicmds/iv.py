@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Optional
 
 import click
@@ -19,39 +19,22 @@ def register(group: click.Group) -> None:
     @iv_group.command("record")
     @click.argument("symbols", nargs=-1, required=True)
     @click.option("--as-of", "as_of", default=None, help="record for the session at this moment (ISO 8601 with offset)")
-    @click.option("--backfill", type=click.IntRange(0, 760), default=0, show_default=True,
-                  help="also record the N sessions before, each at its close (only providers that answer for past days)")
     @click.option("--json", "json_out", is_flag=True, help="print one JSON object")
-    def record(symbols: tuple[str, ...], as_of: Optional[str], backfill: int, json_out: bool) -> None:
-        """Store today's 30-day ATM IV for SYMBOLS (e.g. `coach iv record TSLA SPY`)."""
+    def record(symbols: tuple[str, ...], as_of: Optional[str], json_out: bool) -> None:
+        """Store today's 30-day ATM IV for SYMBOLS (e.g. `coach iv record TSLA SPY`); past days: `coach iv backfill`."""
         from bot.cli import as_of_option, fail, run
 
         pinned = as_of_option(as_of)
         syms = _symbols(symbols, fail)
 
         async def go() -> None:
-            from rich.progress import Progress
-
-            from analytics.sessions import last_sessions
             from bot.app import build_services
             from bot.options_service import record_iv
 
             services = await build_services()
             try:
                 at = pinned or services.clock()
-                moments: list[datetime] = []
-                if backfill:
-                    sch = last_sessions(at, backfill + 1)
-                    closes = list(sch.frame()["close"].dt.to_pydatetime())
-                    moments = [c for c in closes if c < at][-backfill:]
-                moments.append(at)
-                results = []
-                quiet = json_out or len(moments) == 1
-                with Progress(transient=True, disable=quiet) as bar:
-                    task = bar.add_task("recording", total=len(moments))
-                    for m in moments:
-                        results.extend(await record_iv(services, syms, m))
-                        bar.advance(task)
+                results = await record_iv(services, syms, at)
             finally:
                 await services.close()
             recorded = [r for r in results if r.status == "recorded"]
@@ -60,12 +43,10 @@ def register(group: click.Group) -> None:
                     "as_of": at.isoformat(),
                     "sources": sorted({r.source for r in results if r.source}),
                     "recorded": len(recorded),
-                    "results": [r.model_dump(mode="json") for r in results[-200:]],
+                    "results": [r.model_dump(mode="json") for r in results],
                 }, separators=(",", ":")))
             else:
-                if len(moments) > 1:
-                    click.echo(f"recorded {len(recorded)} of {len(results)} symbol-days over {len(moments)} sessions")
-                for r in results[-len(syms):] if len(moments) > 1 else results:
+                for r in results:
                     if r.status == "recorded":
                         click.echo(f"{r.symbol} {r.date}: ATM IV 30d {r.atm_iv_30d * 100:.2f}% ({r.source})")
                     else:

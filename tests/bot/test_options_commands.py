@@ -288,12 +288,13 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path, args, needle):
 
 
 def test_cli_iv_record_then_history(tmp_path):
-    r = run(["iv", "record", "TSLA,SPY", "--as-of", AS_OF, "--backfill", "2", "--json"], tmp_path)
+    r = run(["iv", "record", "TSLA,SPY", "--as-of", AS_OF, "--json"], tmp_path)
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
-    assert data["recorded"] == 6 and data["as_of"] and data["sources"] == ["sim"]
+    assert data["recorded"] == 2 and data["as_of"] and data["sources"] == ["sim"]
+    assert {x["symbol"]: x["status"] for x in data["results"]} == {"TSLA": "recorded", "SPY": "recorded"}
     h = run(["iv", "history", "SPY", "--days", "3650", "--json"], tmp_path)
     rows = json.loads(h.stdout)["history"]
-    assert [x["date"] for x in rows][-1] == "2024-03-13" and len(rows) == 3
+    assert [x["date"] for x in rows] == ["2024-03-13"] and rows[0]["atm_iv_30d"] == data["results"][1]["atm_iv_30d"]
     bad = run(["iv", "record", "TS;LA"], tmp_path)
     assert bad.returncode == 2 and bad.stderr.startswith("error: invalid symbol")
