@@ -39,16 +39,14 @@ from analytics import planner
 from analytics.backtest import Report, report
 from analytics.errors import NotFoundError, UserError
 from analytics.intervals import interval_minutes, is_intraday
-from analytics.levels import htf_intervals
 from analytics.models import STYLE_INTERVALS, Plan
 from analytics.outcomes import DEFAULT_MANAGEMENT, HORIZON_SESSIONS, Management, TradeOutcome, horizon, outcome_from, resolve
 from analytics.panel import Panel
 from analytics.sessions import EXCHANGE_TZ, schedule, session_info
 from analytics.strategies import for_style
+from bot.planning import LOOKBACK_SESSIONS
 from providers.base import MarketData
 
-#: Bars of each interval the planner sees at a decision (enough for its EMA(200) and levels).
-LOOKBACK: dict[str, int] = {"1m": 390, "5m": 300, "15m": 200, "30m": 200, "1h": 200, "4h": 150, "1D": 250, "1W": 104}
 #: Default decision cadence in execution bars: scalp every 5 minutes, intraday every 15, swing every hour, leaps daily.
 DEFAULT_EVERY: dict[str, int] = {"scalp": 5, "intraday": 3, "swing": 1, "leaps": 1}
 #: Limits that keep one run bounded (the CLI allows more than chat).
@@ -130,14 +128,22 @@ class History:
         return self.exec.index.asi8
 
     def panels_at(self, i: int) -> dict[str, Panel]:
-        """Panels of the data known at the start of execution column i (its stamp): nothing at or after it."""
+        """The style's panels as `/plan` would fetch them at the start of execution column i: nothing at or after it.
+
+        Each interval covers the same sessions `bot.planning.make_plan` asks the market for
+        (LOOKBACK_SESSIONS, today included), ending with the still-forming bar where there is one;
+        the planner derives its higher-timeframe intervals from these, as it does live.
+        """
+        t = int(self.exec.index.asi8[i])
+        sch = schedule()
+        k = int(np.searchsorted(sch.opens, t, side="right")) - 1
         views: dict[str, tuple[int, np.ndarray | None]] = {"exec": (i, None)}
-        panels = {self.exec.interval: _window(self.exec, i, None, LOOKBACK.get(self.exec.interval, 300))}
+        panels = {self.exec.interval: _window(self.exec, _start_col(self.exec, sch, k, self.exec.interval), i, None)}
         for iv in self.order:
             d = self.derived[iv]
             e, part = self._visible(d, views)
             views[iv] = (e, part)
-            panels[iv] = _window(d.full, e, part, LOOKBACK.get(iv, 200))
+            panels[iv] = _window(d.full, _start_col(d.full, sch, k, iv), e, part)
         return panels
 
     def _source(self, name: str) -> Panel:
@@ -198,12 +204,18 @@ class _quiet:
         return self._w.__exit__(*exc)
 
 
-def _window(p: Panel, e: int, part: np.ndarray | None, n: int) -> Panel:
-    """The last `n` bars of full columns [0, e) plus the forming bar `part` (stamped at column e)."""
+def _start_col(p: Panel, sch, k: int, interval: str) -> int:  # noqa: ANN001 - the schedule
+    """First column of `p` inside the last LOOKBACK_SESSIONS[interval] sessions up to session k."""
+    n = LOOKBACK_SESSIONS.get(interval, 20)
+    start_ns = int(sch.opens[max(0, k - n + 1)])
+    return int(np.searchsorted(p.index.asi8, start_ns, side="left"))
+
+
+def _window(p: Panel, a: int, e: int, part: np.ndarray | None) -> Panel:
+    """Full columns [a, e) of `p` plus the forming bar `part` (stamped at column e)."""
+    a = min(a, e)
     if part is None:
-        a = max(0, e - n)
         return Panel(p.symbols, p.interval, p.index[a:e], p.open[:, a:e], p.high[:, a:e], p.low[:, a:e], p.close[:, a:e], p.volume[:, a:e])
-    a = max(0, e + 1 - n)
     cat = lambda arr, k: np.concatenate((arr[:, a:e], part[k][:, None]), axis=1)  # noqa: E731
     return Panel(p.symbols, p.interval, p.index[a:e + 1], cat(p.open, 0), cat(p.high, 1), cat(p.low, 2), cat(p.close, 3), cat(p.volume, 4))
 
@@ -238,17 +250,19 @@ def _buckets_by_day(src: Panel, daily: Panel) -> tuple[np.ndarray, np.ndarray]:
 
 
 def build_history(style: str, exec_panel: Panel, daily: Panel | None, sources: Sequence[str], data_end_ns: int | None = None) -> History:
-    """Arrange loaded bars for replay: the execution panel and every higher interval the style's planner reads."""
+    """Arrange loaded bars for replay: the execution panel and the style's other intervals.
+
+    Intraday intervals are built from the execution bars (exactly as the market aggregates them);
+    daily bars come from `daily` (today's forming bar from the execution bars); weekly bars from
+    the daily ones. The planner derives its higher-timeframe levels from these, as it does live.
+    """
     exec_iv = exec_panel.interval
-    wanted = list(dict.fromkeys([*STYLE_INTERVALS[style][1:], *htf_intervals(exec_iv, [])]))
     derived: dict[str, _Derived] = {}
     order: list[str] = []
-    for iv in sorted(wanted, key=interval_minutes):
-        if is_intraday(iv) or not is_intraday(exec_iv):
-            src_name = "exec" if (is_intraday(iv) or exec_iv == "1D" or "1D" not in derived) else "1D"
-            src = exec_panel if src_name == "exec" else derived["1D"].full
-            full, bucket, first = _buckets_by_resample(src, iv)
-            derived[iv] = _Derived(iv, full, src_name, bucket, first)
+    for iv in STYLE_INTERVALS[style][1:]:
+        if is_intraday(iv) or exec_iv in ("1D", "1W"):
+            full, bucket, first = _buckets_by_resample(exec_panel, iv)
+            derived[iv] = _Derived(iv, full, "exec", bucket, first)
         elif iv == "1D":
             if daily is None or not daily.n_bars:
                 full, bucket, first = _buckets_by_resample(exec_panel, "1D")
@@ -283,19 +297,17 @@ def _complete_daily(daily: Panel, exec_panel: Panel) -> Panel:
 def warmup_sessions(style: str) -> tuple[int, int]:
     """Sessions of history needed before the first decision: (execution bars, daily bars).
 
-    The execution bars must also yield LOOKBACK bars of every intraday higher interval built from
-    them (150 four-hour bars are 75 sessions); daily bars cover the daily and weekly lookbacks.
+    The execution bars also feed the style's other intraday intervals (an hour bar window is 60
+    sessions), so they reach back as far as the longest of those windows.
     """
-    exec_iv = STYLE_INTERVALS[style][0]
-    needed = [exec_iv, *STYLE_INTERVALS[style][1:], *htf_intervals(exec_iv, [])]
-    if not is_intraday(exec_iv):
-        weekly = 5 * LOOKBACK["1W"] if "1W" in needed else 0
-        return max(LOOKBACK[exec_iv], weekly) + 10, 0
-    warm = max(
-        int(math.ceil(LOOKBACK[iv] / math.ceil(390 / interval_minutes(iv)))) for iv in needed if is_intraday(iv)
-    ) + 2
-    daily = max(LOOKBACK["1D"], 5 * LOOKBACK["1W"] if "1W" in needed else 0) + 10
-    return warm, daily
+    ivs = STYLE_INTERVALS[style]
+    exec_iv = ivs[0]
+    from_exec = [iv for iv in ivs if is_intraday(iv) or not is_intraday(exec_iv)]
+    warm = max(LOOKBACK_SESSIONS.get(iv, 20) for iv in from_exec) + 1
+    daily = max((LOOKBACK_SESSIONS.get(iv, 20) for iv in ivs if iv not in from_exec), default=0)
+    if daily and "1W" in ivs and "1D" in ivs:
+        daily = max(daily, LOOKBACK_SESSIONS.get("1W", 20))
+    return warm, daily + 1 if daily else 0
 
 
 async def load_history(market: MarketData, spec: BacktestSpec, now: datetime | None = None) -> History:
@@ -334,7 +346,7 @@ async def load_history(market: MarketData, spec: BacktestSpec, now: datetime | N
         if df is None or df.empty:
             raise NotFoundError(f"no {exec_iv} bars for {sym} between {lo.date()} and {hi.date()}")
         frames[sym] = df[~df.index.duplicated(keep="last")]
-        if is_intraday(exec_iv):
+        if d_warm:
             d_lo = datetime.fromtimestamp(int(sch.opens[max(0, a - d_warm)]) / 1e9, tz=timezone.utc)
             got = await market.bars(sym, "1D", d_lo, hi)
             names.add(got.source)
@@ -344,7 +356,8 @@ async def load_history(market: MarketData, spec: BacktestSpec, now: datetime | N
     order = list(spec.symbols)
     exec_panel = Panel.from_frames({s: frames[s] for s in order}, exec_iv)
     daily = Panel.from_frames({s: daily_frames[s] for s in order}, "1D") if daily_frames else None
-    return build_history(spec.style, exec_panel, daily, [f"bars: {n}" for n in sorted(names)], data_end_ns=hi_ns)
+    ivs = "/".join(STYLE_INTERVALS[spec.style])
+    return build_history(spec.style, exec_panel, daily, [f"bars {ivs}: {n}" for n in sorted(names)], data_end_ns=hi_ns)
 
 
 # ---------------------------------------------------------------------------- decisions and the run
