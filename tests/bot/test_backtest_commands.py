@@ -68,7 +68,7 @@ def test_cli_backtest_on_replay_files_json_png_and_trades(replay_dir, tmp_path):
                  "--as-of", "2024-03-31T12:00:00-04:00"], tmp_path)
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
-    assert d["sources"] == ["bars: replay"] and d["symbols"] == ["AAA", "BBB"] and d["decisions"] > 0
+    assert d["sources"] == ["bars 5m/15m/1h: replay"] and d["symbols"] == ["AAA", "BBB"] and d["decisions"] > 0
     assert d["plans"] == d["overall"]["plans"] and d["png"] == str(png)
     assert png.read_bytes().startswith(b"\x89PNG")
     lines = trades.read_text().splitlines()
