@@ -262,6 +262,17 @@ def segment_reduce(a: np.ndarray, first: np.ndarray, last: np.ndarray, op: str) 
     return out
 
 
+def _ffill(a: np.ndarray) -> np.ndarray:
+    """Carry the last finite value of each row forward (leading NaNs stay NaN)."""
+    if a.size == 0:
+        return a
+    ok = ~np.isnan(a)
+    idx = np.where(ok, np.arange(a.shape[1])[None, :], 0)
+    np.maximum.accumulate(idx, axis=1, out=idx)
+    # rows that start with NaN keep pointing at column 0, which is NaN: what we want
+    return a[np.arange(a.shape[0])[:, None], idx]
+
+
 def rth_mask(panel: Panel) -> np.ndarray:
     """Columns inside the regular session (all True for daily and weekly bars)."""
     if not panel.intraday:

@@ -1,0 +1,201 @@
+"""/plan and /scan as users run them: replies, stored versioned plans, tenancy, universes, charts and the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+import bot.commands  # noqa: F401 - registers the commands
+from analytics.models import PlanResult
+from analytics.scanner import LEADERS, ScanResult
+from bot.context import Ctx, Identity
+from bot.dispatch import run_text
+from bot.planning import make_plan
+from storage import plans as plan_store
+from storage import watchlists
+from storage.identity import ensure_owner
+
+#: Thursday 2024-03-14 10:15 ET: NVDA has an opening-range breakout plan in the offline market.
+WITH_PLAN = datetime(2024, 3, 14, 14, 15, tzinfo=timezone.utc)
+#: Wednesday 2024-03-13 11:00 ET: TSLA has no intraday setup.
+NO_PLAN = datetime(2024, 3, 13, 15, 0, tzinfo=timezone.utc)
+SATURDAY = datetime(2024, 3, 16, 15, 0, tzinfo=timezone.utc)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def ident(user: str = "U1", tenant: str = "G1", channel: str | None = "C1", dm: bool = False) -> Identity:
+    return Identity(platform="discord", tenant=tenant, user=user, channel=channel, display_name=user, dm=dm)
+
+
+def ctx_for(services, at=WITH_PLAN, **kw) -> Ctx:
+    return Ctx(services=services, identity=ident(**kw), as_of=at)
+
+
+async def owner_of(services, user="U1", tenant="G1"):
+    async with services.db() as s, s.begin():
+        return await ensure_owner(s, "discord", tenant, user)
+
+
+async def test_plan_reply_has_levels_buttons_and_the_structured_result(services):
+    reply = await run_text(ctx_for(services), "/plan NVDA --no-chart")
+    res = reply.data
+    assert isinstance(res, PlanResult) and res.plan is not None
+    p = res.plan
+    assert reply.title == f"NVDA {p.direction} — ORB breakout (intraday)"
+    assert [f.name for f in reply.fields] == ["Entry", "Stop", "Targets", "Confidence", "Invalidation", "Plan"]
+    assert "R:R bands" in reply.body and reply.direction == p.direction and reply.confidence == p.confidence
+    assert reply.as_of == res.as_of and reply.sources == ["bars 5m/15m/1h: sim"] and not reply.attachments
+    commands = [(a.label, a.command) for a in reply.actions]
+    assert commands == [
+        ("Track plan", f"/track {p.plan_id}"),
+        ("Alert at entry", f"/alert add NVDA {'above' if p.direction == 'long' else 'below'} {p.entry:.2f}"),
+        ("Contracts", "/contracts NVDA intraday"),
+        ("Re-plan", "/plan NVDA intraday"),
+    ]
+    assert reply.actions[0].style == "primary"
+    # the JSON the CLI prints and the LLM tools receive
+    data = reply.data_json()
+    assert set(data) >= {"symbol", "as_of", "session", "sources", "plan", "reason"} and data["reason"] is None
+    assert set(data["plan"]) >= {"direction", "entry", "stop", "targets", "confidence", "confidence_factors", "confluence",
+                                 "strategy", "invalidation", "plan_id", "version"}
+    assert set(data["plan"]["targets"][0]) == {"price", "rr", "reason"}
+
+
+async def test_no_setup_is_a_normal_reply_with_the_reason(services):
+    reply = await run_text(ctx_for(services, at=NO_PLAN), "/plan TSLA intraday --no-chart")
+    assert reply.severity != "error" and reply.title == "TSLA — no setup (intraday)"
+    assert reply.data.plan is None and "No setup qualifies" in reply.body and reply.body == reply.data.reason
+    assert "ORB breakout:" in reply.body  # each strategy's blocker is named
+
+
+async def test_plans_are_stored_once_per_input_and_versioned_per_replan(services):
+    owner = await owner_of(services)
+    first = await make_plan(ctx_for(services), "NVDA", "intraday")
+    again = await make_plan(ctx_for(services), "NVDA", "intraday")
+    p = first.result.plan
+    assert p is not None and p.version == 1 and again.result.plan == p
+    async with services.db() as s:
+        assert await plan_store.get_plan(s, owner, p.plan_id.lower()) == p
+        assert await plan_store.latest_version(s, owner, "NVDA", "intraday") == 1
+    later = await make_plan(ctx_for(services, at=datetime(2024, 3, 14, 15, 5, tzinfo=timezone.utc)), "NVDA", "intraday")
+    if later.result.plan is not None and later.result.plan.plan_id != p.plan_id:
+        assert later.result.plan.version == 2
+    # the outcome carries what charts and contracts need
+    assert set(first.bars) == {"5m", "15m", "1h"} and first.levels and first.source == "sim"
+    assert first.bars["5m"].index[-1] < WITH_PLAN
+
+
+async def test_plan_visibility_follows_tenant_and_channel(services):
+    shared = (await make_plan(ctx_for(services, user="A"), "NVDA", "intraday")).result.plan
+    private = (await make_plan(ctx_for(services, user="A", at=datetime(2024, 3, 14, 15, 5, tzinfo=timezone.utc),
+                                       channel="D1", dm=True), "NVDA", "swing")).result.plan
+    b = await owner_of(services, user="B")
+    other_tenant = await owner_of(services, user="A", tenant="G2")
+    async with services.db() as s:
+        assert await plan_store.get_plan(s, b, shared.plan_id) == shared  # posted in a channel: the tenant sees it
+        assert await plan_store.get_plan(s, other_tenant, shared.plan_id) is None
+        if private is not None:
+            assert await plan_store.get_plan(s, b, private.plan_id) is None
+        with pytest.raises(Exception, match="not a plan id"):
+            await plan_store.get_plan(s, b, "DROP TABLE")
+
+
+async def test_closed_market_plans_as_of_the_last_close(services):
+    reply = await run_text(ctx_for(services, at=SATURDAY), "/plan AAPL swing --no-chart")
+    res = reply.data
+    assert res.session["status"] == "closed"
+    assert res.as_of == datetime(2024, 3, 15, 20, 0, tzinfo=timezone.utc)
+    again = await run_text(ctx_for(services, at=SATURDAY.replace(hour=22)), "/plan AAPL swing --no-chart")
+    assert again.data.model_dump(exclude={"session"}) == res.model_dump(exclude={"session"})
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("/plan TSLA weekly", "style: input should be 'scalp', 'intraday', 'swing' or 'leaps'"),
+    ("/plan TS;LA", "invalid symbol"),
+    ("/plan", "missing symbol"),
+    ("/scan leaders weekly", "unknown style 'weekly'"),
+    ("/scan aapl swnig", "unknown style"),
+    ("/scan leaders AAPL", "is a list name"),
+    ("/scan list:nothing", "no list named"),
+    ("/scan AAPL --limit 0", "limit"),
+])
+async def test_bad_input_is_one_clear_line(services, text, needle):
+    reply = await run_text(ctx_for(services), text)
+    assert reply.severity == "error" and needle in reply.body and "\n" not in reply.body
+
+
+async def test_scan_universes_rank_and_store_top_plans(services):
+    ctx = ctx_for(services)
+    default = await run_text(ctx, "/scan --limit 3")
+    res = default.data
+    assert isinstance(res, ScanResult) and res.universe == "leaders" and res.scanned == len(LEADERS) == 20
+    assert 1 <= len(res.candidates) <= 3 and res.found >= len(res.candidates)
+    assert [c.rank for c in res.candidates] == list(range(1, len(res.candidates) + 1))
+    assert [c.score for c in res.candidates] == sorted((c.score for c in res.candidates), reverse=True)
+    assert default.actions[0].command == f"/plan {res.candidates[0].symbol} intraday"
+    data = default.data_json()
+    assert data["as_of"] and data["sources"] and isinstance(data["candidates"], list)
+    owner = await owner_of(services)
+    async with services.db() as s:
+        for c in res.candidates:
+            assert (await plan_store.get_plan(s, owner, c.plan_id)).symbol == c.symbol
+        await watchlists.add(s, owner, ["NVDA", "AAPL"])
+        await s.commit()
+    mine = (await run_text(ctx, "/scan")).data
+    assert mine.universe == "watchlist" and mine.scanned == 2
+    named = (await run_text(ctx, "/scan indices swing")).data
+    assert named.universe == "indices" and named.style == "swing" and named.scanned == 4
+    explicit = (await run_text(ctx, "/scan nvda,amd scalp")).data
+    assert explicit.universe == "custom" and explicit.scanned == 2
+
+
+async def test_plan_with_the_chart_service_attaches_a_png(services):
+    from bot.charting import ChartService
+
+    charts = ChartService(workers=0)
+    services.extras["charts"] = charts
+    try:
+        reply = await run_text(ctx_for(services), "/plan NVDA")
+        assert len(reply.attachments) == 1 and reply.attachments[0].data[:8] == b"\x89PNG\r\n\x1a\n"
+        assert reply.data.plan.plan_id in reply.attachments[0].filename
+        bare = await run_text(ctx_for(services), "/plan NVDA --no-chart")
+        assert not bare.attachments
+    finally:
+        await charts.aclose()
+
+
+def _cli(args, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "DISCORD", "SLACK", "POLYGON", "TRADIER"))}
+    env.update({"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/coach.db", "COACH_OUT_DIR": str(tmp_path / "out"),
+                "COACH_LOG_FILE": str(tmp_path / "coach.log"), "PYTHONPATH": str(ROOT)})
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=180)
+
+
+def test_cli_plan_json_scan_json_and_exit_codes(tmp_path):
+    r = _cli(["plan", "NVDA", "--json", "--as-of", "2024-03-14T10:15:00-04:00"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.strip().splitlines()) == 1
+    doc = json.loads(r.stdout)
+    assert doc["symbol"] == "NVDA" and doc["plan"]["plan_id"].startswith("P-") and doc["reason"] is None
+    s = _cli(["scan", "AAPL", "MSFT", "scalp", "--json", "--as-of", "2024-03-14T10:15:00-04:00"], tmp_path)
+    assert s.returncode == 0, s.stderr
+    scan = json.loads(s.stdout)
+    assert scan["scanned"] == 2 and scan["as_of"] and scan["sources"] and scan["style"] == "scalp"
+    for bad in (["plan", "TS;LA", "weekly"], ["scan", "leaders", "weekly"]):
+        b = _cli(bad, tmp_path)
+        assert b.returncode == 2 and b.stderr.startswith("error: ") and len(b.stderr.strip().splitlines()) == 1
+        assert "Traceback" not in b.stderr
+
+
+def test_cli_plan_chart_writes_the_png(tmp_path):
+    out = tmp_path / "plan.png"
+    r = _cli(["plan", "NVDA", "--chart", str(out), "--as-of", "2024-03-14T10:15:00-04:00"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "NVDA" in r.stdout
