@@ -23,6 +23,7 @@ from bot.args import StyleArg, SymbolsArg
 from bot.backtesting import BacktestSpec, backtest, check_spec
 from bot.context import Ctx
 from bot.registry import command
+from bot.scorecard import sync_tracked_outcomes
 from bot.reply import Attachment, Reply, ReplyField
 from renderers.backtest_plot import render_backtest
 from renderers.text import fmt_time
@@ -228,6 +229,9 @@ async def scorecard(ctx: Ctx, a: ScorecardArgs) -> Reply:
     strategy = a.strategy.strip().lower() if a.strategy else None
     async with ctx.tx() as s:
         owner = await ctx.owner(s)
+    # plans the runtime finished following since the last pass are scored first
+    await sync_tracked_outcomes(ctx.services, owner, limit=50)
+    async with ctx.tx() as s:
         outcomes = await journal.list_outcomes(s, owner, strategy=strategy, since=since)
         known = await journal.outcome_strategies(s, owner) if not outcomes and strategy else []
     if not outcomes:

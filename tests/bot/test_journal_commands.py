@@ -175,3 +175,32 @@ def test_cli_export_runs_as_a_real_process(tmp_path):
     r = run_cli(["journal", "export", "--csv"], tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["id,created_at,edited_at,source,symbol,plan_id,tags,text,has_screenshot,data"]
+
+
+async def test_finished_tracked_plans_are_scored_journaled_and_on_the_scorecard_once(services):
+    from bot.scorecard import sync_tracked_outcomes
+
+    ctx = Ctx(services=services, identity=ALICE)
+    plans = []
+    for k, (status, hours) in enumerate((("stopped", 24), ("exited", 23), ("triggered", 1))):
+        p = _plan().model_copy(update={"plan_id": f"P-TRK{k}", "as_of": OPEN_AT - timedelta(hours=hours), "entry": 179.0 + k,
+                                       "stop": 177.5 + k})
+        plans.append(p)
+        async with ctx.tx() as s:
+            await alerts.track(s, await ctx.owner(s), plan_id=p.plan_id, symbol=p.symbol, style=p.style,
+                               plan=p.model_dump(mode="json"), state={}, status=status, platform="discord", channel="c1",
+                               user_ref="alice")
+    r = await say(services, ALICE, "/scorecard")
+    assert r.data.overall.plans == 2, r.body  # the still-live plan is not scored
+    async with ctx.tx() as s:
+        owner = await ctx.owner(s)
+        outs = {o.plan_id: o for o in await journal.list_outcomes(s, owner)}
+        notes = await journal.list_entries(s, owner, source="plan")
+    assert set(outs) == {"P-TRK0", "P-TRK1"} and all(o.status in ("closed", "no_entry") for o in outs.values())
+    assert {e.plan_id for e in notes} == {"P-TRK0", "P-TRK1"}
+    # the serve task's pass and another /scorecard find nothing new: no second journal entry
+    assert await sync_tracked_outcomes(services) == 0
+    await say(services, ALICE, "/scorecard")
+    async with ctx.tx() as s:
+        assert len(await journal.list_entries(s, await ctx.owner(s), source="plan")) == 2
+    assert (await say(services, BOB, "/scorecard")).data.overall.plans == 0

@@ -1,0 +1,110 @@
+"""Outcomes of tracked plans: every plan the runtime has finished following is scored and journaled.
+
+The live tracker moves a tracked plan to a final status (stopped, exited, expired, invalidated).
+`sync_tracked_outcomes` finds the finished ones that have no final outcome yet, plays each over
+the market's bars from the moment it was made with the same rules as a backtest
+(`analytics.outcomes`), and stores the result with `storage.journal.record_outcome`, which also
+writes the journal entry. So a scorecard and a backtest measure the same thing.
+
+It runs beside `coach serve` (a SERVE_TASKS entry, every minute) and before every `/scorecard`.
+Recording is an upsert keyed by (owner, plan id, version), so running it twice, or alongside a
+tracker that records outcomes itself, never doubles a row or a journal entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+import structlog
+from sqlalchemy import and_, select
+
+from analytics.errors import CoachError
+from analytics.intervals import interval_timedelta
+from analytics.models import Plan
+from analytics.outcomes import evaluate_plan, horizon
+from bot.context import Services
+from storage import journal
+from storage.identity import Owner
+
+log = structlog.get_logger("coach.scorecard")
+
+#: Tracked-plan statuses after which the plan is no longer followed.
+FINAL = ("stopped", "exited", "expired", "invalidated")
+#: Seconds between passes inside `coach serve`.
+EVERY_S = 60.0
+
+
+async def _finished_without_outcome(services: Services, owner: Owner | None, limit: int) -> list[tuple[Owner, Plan, datetime]]:
+    """(owner, plan, when it finished) of finished tracked plans that lack a final outcome."""
+    from storage.alerts import TrackedPlan
+
+    po = journal.PlanOutcomeRow
+    q = (
+        select(TrackedPlan)
+        .outerjoin(po, and_(po.tenant_id == TrackedPlan.tenant_id, po.owner_id == TrackedPlan.owner_id,
+                            po.plan_id == TrackedPlan.plan_id, po.status.in_(("closed", "no_entry"))))
+        .where(TrackedPlan.status.in_(FINAL), po.id.is_(None))
+        .order_by(TrackedPlan.updated_at, TrackedPlan.id)
+        .limit(limit)
+    )
+    if owner is not None:
+        q = q.where(TrackedPlan.tenant_id == owner.tenant_id, TrackedPlan.owner_id == owner.user_id)
+    out = []
+    async with services.db() as s:
+        for row in (await s.execute(q)).scalars():
+            try:
+                plan = Plan.model_validate(row.plan)
+            except ValueError:
+                log.warning("tracked_plan_unreadable", tracked_id=row.id)
+                continue
+            out.append((Owner(row.tenant_id, row.owner_id), plan, row.updated_at))
+    return out
+
+
+async def score_plan(services: Services, plan: Plan, now: datetime):  # noqa: ANN201 - TradeOutcome
+    """The outcome of `plan` over the market's bars from its time to its horizon (or now)."""
+    entry_dl, exit_dl = horizon(plan.style, plan.as_of)
+    end = min(exit_dl + interval_timedelta(plan.interval), now)
+    bars = await services.market.bars(plan.symbol, plan.interval, plan.as_of, end)
+    return evaluate_plan(plan, bars.df, entry_deadline=entry_dl, exit_deadline=exit_dl, until=bars.as_of)
+
+
+async def sync_tracked_outcomes(services: Services, owner: Owner | None = None, *, limit: int = 200) -> int:
+    """Score and record finished tracked plans without a final outcome; returns how many became final."""
+    now = services.clock()
+    done = 0
+    for who, plan, _finished in await _finished_without_outcome(services, owner, limit):
+        try:
+            outcome = await score_plan(services, plan, now)
+        except CoachError as exc:  # no data for the symbol, provider trouble: try again next pass
+            log.info("outcome_not_scored", plan_id=plan.plan_id, reason=exc.message)
+            continue
+        async with services.db() as s, s.begin():
+            await journal.record_outcome(s, who, plan.plan_id, outcome)
+        done += outcome.status != "open"
+    return done
+
+
+async def outcome_sync_task(services: Services) -> None:
+    """SERVE_TASKS entry: score finished tracked plans every minute."""
+    while True:
+        try:
+            n = await sync_tracked_outcomes(services)
+            if n:
+                log.info("tracked_outcomes_recorded", count=n)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bad pass must not stop the service; the next one retries
+            log.exception("outcome_sync_failed")
+        await asyncio.sleep(EVERY_S)
+
+
+def _register() -> None:
+    from bot.serve import SERVE_TASKS
+
+    if outcome_sync_task not in SERVE_TASKS:
+        SERVE_TASKS.append(outcome_sync_task)
+
+
+_register()
