@@ -430,55 +430,144 @@ def _resolved_at(o: TradeOutcome, entry_deadline: datetime) -> int:
     return int(pd.Timestamp(entry_deadline).value)
 
 
+class _Taker:
+    """Turns the planner's setups into plans for free slots and plays each forward to its outcome."""
+
+    def __init__(self, history: History, spec: BacktestSpec, keep_plans: bool = False) -> None:
+        self.history = history
+        self.spec = spec
+        self.stamps = history.exec.index.asi8
+        self.take = _strategy_columns(for_style(spec.style), spec)
+        self.slots = _Slots()
+        self.outcomes: list[TradeOutcome] = []
+        self.kept: list[Plan] | None = [] if keep_plans else None
+        self.keys = [(r, j) for r in range(history.exec.n_symbols) for j in (self.take if self.take is not None else [-1])]
+
+    def any_free(self, t: int, day: int = 0) -> bool:
+        return any(self.slots.free((day, *k), t) for k in self.keys)
+
+    def decide(self, ev, base: int, i: int, day: int = 0) -> None:  # noqa: ANN001 - planner.Evaluation
+        """Take the setups of evaluation rows [base, base + symbols) made at execution column i."""
+        p = self.history.exec
+        t = int(self.stamps[i])
+        as_of = pd.Timestamp(t, tz="UTC").to_pydatetime()
+        status = None
+        for r in range(p.n_symbols):
+            row = base + r
+            js = self.take if self.take is not None else ([int(ev.best[row])] if ev.best[row] >= 0 else [])
+            for j in js:
+                key = (day, r, j if self.take is not None else -1)
+                if ev.code[row, j] != planner.OK or not self.slots.free(key, t):
+                    continue
+                if status is None:
+                    status = session_info(as_of).status
+                plan = planner.build_plan(ev, row, as_of=as_of, session_status=status, sources=self.history.sources, j=j)
+                e_dl, x_dl = horizon(plan.style, as_of)
+                res = resolve(
+                    plan.direction, plan.entry, plan.stop, [tg.price for tg in plan.targets],
+                    self.stamps, p.open[r], p.high[r], p.low[r], p.close[r], int(i),
+                    ref_price=float(p.close[r, i - 1]),
+                    entry_deadline_ns=int(pd.Timestamp(e_dl).value),
+                    exit_deadline_ns=int(pd.Timestamp(x_dl).value),
+                    until_ns=self.history.data_end_ns,
+                    management=self.spec.management,
+                )
+                out = outcome_from(plan, res, self.stamps)
+                self.outcomes.append(out)
+                if self.kept is not None:
+                    self.kept.append(plan)
+                self.slots.busy_until[key] = _resolved_at(out, e_dl)
+
+
 def run_columns(history: History, spec: BacktestSpec, columns: Sequence[int], progress: Callable[[int], None] | None = None,
                 keep_plans: bool = False) -> tuple[list[TradeOutcome], int, list[Plan]]:
-    """Ask the planner at each column and play every accepted plan forward; returns (outcomes, decisions, plans kept)."""
-    p = history.exec
-    stamps = p.index.asi8
-    o, h, l, c = p.open, p.high, p.low, p.close  # noqa: E741
-    slots = _Slots()
-    outcomes: list[TradeOutcome] = []
-    kept: list[Plan] = []
+    """Ask the planner at each column in turn and play every accepted plan forward; returns (outcomes, decisions, plans kept)."""
+    taker = _Taker(history, spec, keep_plans)
     decisions = 0
-    take = _strategy_columns(for_style(spec.style), spec)
-    n_rows = p.n_symbols
-    keys = [(r, j) for r in range(n_rows) for j in (take if take is not None else [-1])]
     for i in columns:
-        t = int(stamps[i])
         if progress is not None:
             progress(1)
-        if not any(slots.free(k, t) for k in keys):
+        if not taker.any_free(int(taker.stamps[i])):
             continue
         decisions += 1
         with _quiet():
             ev = planner.evaluate(history.panels_at(int(i)), spec.style)
-        as_of = pd.Timestamp(t, tz="UTC").to_pydatetime()
-        status = None
-        for r in range(n_rows):
-            js = take if take is not None else ([int(ev.best[r])] if ev.best[r] >= 0 else [])
-            for j in js:
-                key = (r, j if take is not None else -1)
-                if ev.code[r, j] != planner.OK or not slots.free(key, t):
-                    continue
-                if status is None:
-                    status = session_info(as_of).status
-                plan = planner.build_plan(ev, r, as_of=as_of, session_status=status, sources=history.sources, j=j)
-                e_dl, x_dl = horizon(plan.style, as_of)
-                res = resolve(
-                    plan.direction, plan.entry, plan.stop, [tg.price for tg in plan.targets],
-                    stamps, o[r], h[r], l[r], c[r], int(i),
-                    ref_price=float(c[r, i - 1]),
-                    entry_deadline_ns=int(pd.Timestamp(e_dl).value),
-                    exit_deadline_ns=int(pd.Timestamp(x_dl).value),
-                    until_ns=history.data_end_ns,
-                    management=spec.management,
-                )
-                out = outcome_from(plan, res, stamps)
-                outcomes.append(out)
-                if keep_plans:
-                    kept.append(plan)
-                slots.busy_until[key] = _resolved_at(out, e_dl)
-    return outcomes, decisions, kept
+        taker.decide(ev, 0, int(i))
+    return taker.outcomes, decisions, taker.kept or []
+
+
+#: Days of a day-style run evaluated together in one planner call (rows = days x symbols).
+BATCH_DAYS = 32
+
+
+def structure_keys(history: History, columns: np.ndarray) -> list[bytes]:
+    """Per decision column, a digest of the shape of everything the planner sees there.
+
+    Two decisions with the same key see windows with the same sessions lengths and the same
+    bar positions (full sessions back to the widest lookback, the same number of bars today), so
+    their panels can be stacked as rows of one evaluation under one time index. A half day or a
+    missing bar inside the window makes a different key.
+    """
+    import hashlib
+
+    p = history.exec
+    sch = schedule()
+    st = p.index.asi8
+    sess = np.searchsorted(sch.opens, st, side="right") - 1
+    mins = (st - sch.opens[sess]) // _NS_MIN
+    widest = max(LOOKBACK_SESSIONS.get(iv, 20) for iv in STYLE_INTERVALS[history.style])
+    keys = []
+    for i in columns:
+        k = int(sess[i])
+        a = int(np.searchsorted(st, int(sch.opens[max(0, k - widest + 1)]), side="left"))
+        pattern = np.concatenate((((k - sess[a:i]) << 20) + mins[a:i], [i - a]))
+        keys.append(hashlib.blake2b(pattern.astype(np.int64).tobytes(), digest_size=16).digest())
+    return keys
+
+
+def _stack(parts: list[dict[str, Panel]]) -> dict[str, Panel]:
+    """Panels of several decisions with the same shape, stacked as rows under the first one's index."""
+    first = parts[0]
+    out = {}
+    for iv, p0 in first.items():
+        cols = {c: np.concatenate([getattr(x[iv], c) for x in parts], axis=0) for c in ("open", "high", "low", "close", "volume")}
+        out[iv] = Panel(tuple(sym for x in parts for sym in x[iv].symbols), p0.interval, p0.index, **cols)
+    return out
+
+
+def run_columns_batched(history: History, spec: BacktestSpec, columns: Sequence[int],
+                        progress: Callable[[int], None] | None = None) -> tuple[list[TradeOutcome], int]:
+    """The day-style run with decisions of many days in one planner call: same plans, far fewer calls.
+
+    Day-style trades end by the close, so each session's slots start free and sessions are
+    independent; within a session, decisions are still taken in time order. Decisions whose
+    windows have the same shape (`structure_keys`) are evaluated together.
+    """
+    cols = np.asarray(columns, dtype=np.int64)
+    taker = _Taker(history, spec)
+    if not len(cols):
+        return [], 0
+    p = history.exec
+    days = p.day[cols]
+    pos = cols - np.searchsorted(p.index.asi8, p.index.asi8[cols] - (p.minute[cols] - 570) * _NS_MIN)  # bars since the open
+    keys = structure_keys(history, cols)
+    groups: dict[tuple[int, bytes], list[int]] = {}
+    for n, (ps, key) in enumerate(zip(pos.tolist(), keys)):
+        groups.setdefault((ps, key), []).append(n)
+    decisions = 0
+    for (_, _), members in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[1][0])):
+        for a in range(0, len(members), BATCH_DAYS):
+            batch = [m for m in members[a:a + BATCH_DAYS] if taker.any_free(int(taker.stamps[cols[m]]), int(days[m]))]
+            if progress is not None:
+                progress(min(BATCH_DAYS, len(members) - a))
+            if not batch:
+                continue
+            decisions += len(batch)
+            with _quiet():
+                ev = planner.evaluate(_stack([history.panels_at(int(cols[m])) for m in batch]), spec.style)
+            for b, m in enumerate(batch):
+                taker.decide(ev, b * p.n_symbols, int(cols[m]), int(days[m]))
+    return taker.outcomes, decisions
 
 
 # ---------------------------------------------------------------------------- parallel runs of day styles
@@ -492,7 +581,7 @@ def _init_worker(history: History, spec: BacktestSpec) -> None:
 
 
 def _run_chunk(columns: np.ndarray) -> tuple[list[dict], int, int]:
-    outs, decisions, _ = run_columns(_WORKER["history"], _WORKER["spec"], columns)
+    outs, decisions = run_columns_batched(_WORKER["history"], _WORKER["spec"], columns)
     return [x.model_dump(mode="json") for x in outs], decisions, len(columns)
 
 
@@ -544,7 +633,7 @@ def run(history: History, spec: BacktestSpec, *, progress: Callable[[int, int], 
     outcomes: list[TradeOutcome] = []
     decisions = 0
     if workers > 1 and day_style and total >= parallel_min:
-        chunks = _session_chunks(history, columns, workers * 8)
+        chunks = _session_chunks(history, columns, workers * 4)
         import multiprocessing as mp
 
         import threading
@@ -561,6 +650,8 @@ def run(history: History, spec: BacktestSpec, *, progress: Callable[[int, int], 
                 outcomes.extend(TradeOutcome.model_validate(x) for x in outs)
                 decisions += dec
                 tick(n)
+    elif day_style:
+        outcomes, decisions = run_columns_batched(history, spec, columns, progress=tick)
     else:
         outcomes, decisions, _ = run_columns(history, spec, columns, progress=tick)
     outcomes.sort(key=lambda x: (x.planned_at, x.symbol, x.strategy))

@@ -205,3 +205,27 @@ def test_bad_specs_are_one_clear_line(kwargs, fragment):
     base = dict(symbols=SYMBOLS, style="intraday", start=START, end=END)
     with pytest.raises(UserError, match=fragment):
         check_spec(BacktestSpec(**{**base, **kwargs}))
+
+
+def test_batched_days_give_the_same_outcomes_as_one_decision_at_a_time(market):
+    """Stacking decisions of many days into one planner call changes nothing, across a half day too."""
+    import asyncio
+
+    from bot.backtesting import run_columns_batched, structure_keys
+
+    # 2023-11-24 closed at 13:00 ET: windows reaching back over it have another shape
+    spec = check_spec(BacktestSpec(("SPY", "TSLA"), "intraday", datetime(2023, 11, 20, 14, 0, tzinfo=timezone.utc),
+                                   datetime(2023, 12, 1, 21, 0, tzinfo=timezone.utc), strategy="all", every=6))
+    history = asyncio.run(load_history(market, spec, now=NOW))
+    cols = decision_columns(history, spec)
+    keys = structure_keys(history, cols)
+    from collections import Counter
+
+    shared = Counter(keys).most_common(1)[0][1]
+    # the three sessions before the half day share shapes; the ones after each have their own
+    assert shared >= 3 and len(set(keys)) > len(keys) / 2
+    one, _, _ = run_columns(history, spec, cols)
+    many, decisions = run_columns_batched(history, spec, cols)
+    assert decisions <= len(cols) and len(one) > 20
+    key = lambda o: (o.planned_at, o.symbol, o.strategy)  # noqa: E731
+    assert [o.model_dump() for o in sorted(one, key=key)] == [o.model_dump() for o in sorted(many, key=key)]
