@@ -196,6 +196,17 @@ def _summary(result, rep, spec, png: Path) -> dict:  # noqa: ANN001
     return s
 
 
+def _held(seconds: float | None) -> str:
+    """A holding time people read at a glance: 45m, 5.2h, 3.8d (calendar time)."""
+    if seconds is None:
+        return "—"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 36 * 3600:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
 def _print(rep, result, spec, png: Path, trades_path: Optional[str]) -> None:  # noqa: ANN001
     from rich.console import Console
     from rich.table import Table
@@ -211,7 +222,7 @@ def _print(rep, result, spec, png: Path, trades_path: Optional[str]) -> None:  #
         for name in (head, "plans", "trades", "hit%", "T1%", "exp R", "PF", "max DD", "MAE", "MFE", "avg hold"):
             t.add_column(name, justify="left" if name == head else "right")
         for g in groups:
-            hold = "—" if g.avg_time_in_trade_s is None else f"{g.avg_time_in_trade_s / 60:.0f}m"
+            hold = _held(g.avg_time_in_trade_s)
             style = "bold" if g.key == "all" else None
             t.add_row(g.key, str(g.plans), str(g.trades), _pct(g.hit_rate), _pct(g.t1_rate), _r(g.expectancy_r), _pf(g),
                       f"{g.max_drawdown_r:.1f}R", f"{g.avg_mae_r or 0:.2f}", f"{g.avg_mfe_r or 0:.2f}", hold, style=style)
