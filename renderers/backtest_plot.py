@@ -116,8 +116,9 @@ def render_backtest(
     cx.set_title('Calibration: confidence vs "T1 before the stop"', fontsize=11, loc="left", color=theme.text)
     cx.set_xlabel("plan confidence")
     cx.set_ylabel("observed T1 rate")
-    cx.set_xlim(0, 1)
-    cx.set_ylim(0, 1)
+    # a little room beyond 0 and 1 so points on the edges are drawn whole
+    cx.set_xlim(-0.03, 1.03)
+    cx.set_ylim(-0.04, 1.04)
     cx.plot([0, 1], [0, 1], color=theme.muted, linestyle="--", linewidth=1.0, label="perfectly calibrated")
     pts = [b for b in calibration.buckets if b.n > 0 and b.mean_confidence is not None and b.observed is not None]
     if pts:
