@@ -106,7 +106,7 @@ class ToolBox:
         try:
             parsed = cmd.validate(args)
         except UserError as exc:
-            return error_result(call_id, name, exc.message)
+            return error_result(call_id, name, exc.message, ignored)
         from bot.dispatch import invoke  # dispatch imports every command module; keep this module light
 
         reply = await invoke(self.ctx, cmd, parsed)
@@ -136,7 +136,7 @@ def result_from_reply(call_id: str, cmd: Command, reply: Reply, *, ignored: list
     raw = reply.data_json()
     if reply.severity == "error":
         message = raw.get("error") if isinstance(raw, dict) and raw.get("error") else reply.body or reply.title
-        res = error_result(call_id, cmd.tool_name, str(message))
+        res = error_result(call_id, cmd.tool_name, str(message), ignored)
         res.reply, res.invocation = reply, invocation
         return res
     tick = _find_tick(raw)
@@ -151,10 +151,7 @@ def result_from_reply(call_id: str, cmd: Command, reply: Reply, *, ignored: list
     if images:
         payload["images"] = {"files": images, "note": "attached to your final reply by the server"}
     if ignored:
-        payload["ignored_arguments"] = {
-            "names": ignored,
-            "why": "tools always act for the person asking; another user's data cannot be read or changed",
-        }
+        payload["ignored_arguments"] = _ignored_note(ignored)
     content = _fit(payload)
     numbers = list(_numbers(raw)) + list(_numbers(payload["result"]))
     return ToolResult(call_id, cmd.tool_name, True, content, reply=reply, numbers=numbers, invocation=invocation)
@@ -241,10 +238,16 @@ def _numbers(value: Any) -> list[float]:
     return out
 
 
-def error_result(call_id: str, name: str, message: str) -> ToolResult:
+def error_result(call_id: str, name: str, message: str, ignored: list[str] | tuple[str, ...] = ()) -> ToolResult:
     """A failed call as the model reads it: `{"ok": false, "error": ...}`."""
-    content = json.dumps({"ok": False, "error": message[:500]}, separators=(",", ":"))
-    return ToolResult(call_id, name, False, content)
+    payload: dict[str, Any] = {"ok": False, "error": message[:500]}
+    if ignored:
+        payload["ignored_arguments"] = _ignored_note(ignored)
+    return ToolResult(call_id, name, False, json.dumps(payload, separators=(",", ":")))
+
+
+def _ignored_note(names: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    return {"names": list(names), "why": "tools always act for the person asking; another user's data cannot be read or changed"}
 
 
 def _invocation(cmd: Command, parsed: Any) -> str:
