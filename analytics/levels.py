@@ -118,6 +118,15 @@ class SessionLevels:
         """Today's open minus the prior close."""
         return self.sopen - self.pdc
 
+    def subset(self, rows: np.ndarray, shift: int = 0) -> SessionLevels:
+        """These levels for `rows` only, with column positions moved `shift` columns left."""
+        pick = lambda a: a[rows]  # noqa: E731
+        return SessionLevels(
+            self.s0 - shift, None if self.p0 is None else self.p0 - shift, self.minute_now, self.or_minutes, self.or_done,
+            pick(self.orh), pick(self.orl), pick(self.pdh), pick(self.pdl), pick(self.pdc), pick(self.hod), pick(self.lod),
+            pick(self.sopen),
+        )
+
 
 def _nan(s: int) -> np.ndarray:
     return np.full(s, np.nan)
@@ -143,32 +152,45 @@ def session_levels(panel: Panel) -> SessionLevels:
         p0 = int(starts[-2]) if len(starts) > 1 else None
         rth = rth_mask(panel)
         minute = panel.minute
-        cur = slice(s0, n)
-        cur_rth = rth[cur]
-        hi = np.where(cur_rth[None, :], panel.high[:, cur], np.nan)
-        lo = np.where(cur_rth[None, :], panel.low[:, cur], np.nan)
-        hod, lod = _nanmax(hi), _nanmin(lo)
-        first_rth = np.flatnonzero(cur_rth)
-        sopen = panel.open[:, s0 + first_rth[0]].copy() if len(first_rth) else _nan(s)
+        minute_now = int(minute[-1])
+        cur = _span(rth, s0, n)
+        hod, lod = _colmax(panel.high, cur), _colmin(panel.low, cur)
+        sopen = panel.open[:, cur[0]].copy() if cur is not None else _nan(s)
         orm = OR_MINUTES.get(panel.interval)
         orh, orl, or_done = _nan(s), _nan(s), False
-        minute_now = int(minute[-1])
         if orm is not None:
-            in_or = (minute[cur] >= RTH_OPEN) & (minute[cur] < RTH_OPEN + orm)
-            if in_or.any():
-                orh = _nanmax(panel.high[:, cur][:, in_or])
-                orl = _nanmin(panel.low[:, cur][:, in_or])
+            in_or = (minute >= RTH_OPEN) & (minute < RTH_OPEN + orm)
+            window = _span(in_or, s0, n)
+            if window is not None:
+                orh, orl = _colmax(panel.high, window), _colmin(panel.low, window)
                 or_done = minute_now >= RTH_OPEN + orm
         pdh, pdl, pdc = _nan(s), _nan(s), _nan(s)
-        if p0 is not None:
-            prev = slice(p0, s0)
-            prth = np.flatnonzero(rth[prev])
-            if len(prth):
-                cols = p0 + prth
-                pdh = _nanmax(panel.high[:, cols])
-                pdl = _nanmin(panel.low[:, cols])
-                pdc = panel.close[:, cols[-1]].copy()
+        prev = _span(rth, p0, s0) if p0 is not None else None
+        if prev is not None:
+            pdh, pdl = _colmax(panel.high, prev), _colmin(panel.low, prev)
+            pdc = panel.close[:, prev[1] - 1].copy()
     return SessionLevels(s0, p0, minute_now, orm, or_done, orh, orl, pdh, pdl, pdc, hod, lod, sopen)
+
+
+def _span(mask: np.ndarray, a: int, b: int) -> tuple[int, int] | None:
+    """[first, last + 1) of the True columns of mask[a:b] (regular hours are one contiguous run)."""
+    idx = np.flatnonzero(mask[a:b])
+    return (a + int(idx[0]), a + int(idx[-1]) + 1) if len(idx) else None
+
+
+def _colmax(a: np.ndarray, span: tuple[int, int] | None) -> np.ndarray:
+    """Per row, the max over columns `span`, ignoring NaN (NaN when the span is empty)."""
+    if span is None:
+        return _nan(a.shape[0])
+    with np.errstate(invalid="ignore"):
+        return np.fmax.reduce(a[:, span[0] : span[1]], axis=1)
+
+
+def _colmin(a: np.ndarray, span: tuple[int, int] | None) -> np.ndarray:
+    if span is None:
+        return _nan(a.shape[0])
+    with np.errstate(invalid="ignore"):
+        return np.fmin.reduce(a[:, span[0] : span[1]], axis=1)
 
 
 class _quiet:
@@ -576,6 +598,39 @@ def _stamps(panel: Panel, offset: int, cols: np.ndarray) -> np.ndarray:
     if not len(ns):
         return np.full(cols.shape, -1, dtype=np.int64)
     return np.where(cols >= 0, ns[np.clip(cols + offset, 0, len(ns) - 1)], -1)
+
+
+def build_levels_for_rows(
+    panel: Panel,
+    atr: np.ndarray,
+    atr_now: np.ndarray,
+    sess: SessionLevels,
+    vwap_now: np.ndarray,
+    htf: dict[str, Panel] | None,
+    pv: PriceVolume,
+    rows: np.ndarray,
+) -> LevelBook:
+    """build_levels for the selected `rows` only; the other rows of the book are empty (NaN).
+
+    The scanner only needs levels where a setup is live (they become its targets), so it skips
+    the rest. The work runs on a copy of just the columns the levels read.
+    """
+    s = panel.n_symbols
+    rows = np.asarray(rows, dtype=np.int64)
+    start = min(pv.start, max(0, panel.n_bars - LEVEL_WINDOW))
+    sub = panel.tail(panel.n_bars - start).rows(rows)
+    sub_pv = PriceVolume(pv.start - start, pv.pv[rows], pv.v[rows])
+    sub_htf = {iv: hp.rows(rows) for iv, hp in (htf or {}).items()}
+    part = build_levels(sub, atr[rows], atr_now[rows], sess.subset(rows, start), vwap_now[rows], sub_htf, pv=sub_pv)
+    book = LevelBook(n=s, kinds=part.kinds, labels=part.labels, intervals=part.intervals, htf_cols=part.htf_cols)
+    m = len(part.kinds)
+    for name, fill, dtype in (("price", np.nan, np.float64), ("low", np.nan, np.float64), ("high", np.nan, np.float64),
+                              ("strength", 0.0, np.float64), ("filled", np.nan, np.float64), ("since", -1, np.int64),
+                              ("usable", False, bool)):
+        full = np.full((s, m), fill, dtype=dtype)
+        full[rows] = getattr(part, name)
+        setattr(book, name, full)
+    return book
 
 
 def build_levels(

@@ -173,11 +173,12 @@ class Panel:
         df = pd.DataFrame({c: getattr(self, c)[row] for c in COLUMNS}, index=self.index)
         return df[~np.isnan(df["close"].to_numpy())]
 
-    def resample(self, interval: str, closes_only: bool = False) -> Panel:
+    def resample(self, interval: str, closes_only: bool = False, volume: bool = True) -> Panel:
         """Every row aggregated to a higher `interval`, bucketed exactly like analytics.bars.resample_bars.
 
         A bucket containing a row's leading NaN padding is NaN for that row. With `closes_only`, only
         the closes are aggregated (for trend work): far cheaper on wide panels, and flagged as such.
+        With `volume=False` the volume is left at zero (for level work, which never reads it).
         """
         interval = normalise_interval(interval)
         if self.closes_only and not closes_only:
@@ -189,17 +190,22 @@ class Panel:
         last = np.concatenate((first[1:] - 1, [self.n_bars - 1]))
         close = self.close[:, last]
         if closes_only:
-            return Panel(self.symbols, interval, self.index[first], close, close, close, close, np.zeros_like(close), True)
-        return Panel(
-            self.symbols,
-            interval,
-            self.index[first],
-            self.open[:, first],
-            segment_reduce(self.high, first, last, "max"),
-            segment_reduce(self.low, first, last, "min"),
-            close,
-            segment_reduce(self.volume, first, last, "sum"),
-        )
+            no_volume = np.broadcast_to(np.float64(0.0), close.shape)  # read-only view: nothing reads it
+            out = Panel(self.symbols, interval, self.index[first], close, close, close, close, no_volume, True)
+        else:
+            out = Panel(
+                self.symbols,
+                interval,
+                self.index[first],
+                self.open[:, first],
+                segment_reduce(self.high, first, last, "max"),
+                segment_reduce(self.low, first, last, "min"),
+                close,
+                segment_reduce(self.volume, first, last, "sum") if volume else np.broadcast_to(np.float64(0.0), close.shape),
+            )
+        # a bucket is stamped with its first bar: reuse that bar's clock instead of converting time zones again
+        out.__dict__["wall_ns"] = self.wall_ns[first]
+        return out
 
 
 def bucket_keys(wall_ns: np.ndarray, interval: str) -> np.ndarray:
@@ -218,9 +224,9 @@ def bucket_keys(wall_ns: np.ndarray, interval: str) -> np.ndarray:
 def segment_reduce(a: np.ndarray, first: np.ndarray, last: np.ndarray, op: str) -> np.ndarray:
     """Reduce each row of `a` over the column segments [first[k], last[k]] with max, min or sum.
 
-    Row-wise reduceat is slow on wide arrays, so: long segments are reduced slice by slice
-    (a loop over buckets, never over bars or symbols); short ones by gathering the k-th
-    member of every segment and combining elementwise.
+    Row-wise reduceat is slow on wide arrays, so: equal-width segments as one reshaped reduction;
+    long ones slice by slice (a loop over buckets, never over bars or symbols); short ones by
+    gathering the k-th member of every segment and combining elementwise.
     """
     s = a.shape[0]
     nb = len(first)
@@ -245,7 +251,7 @@ def segment_reduce(a: np.ndarray, first: np.ndarray, last: np.ndarray, op: str) 
                 fn(mid, block[:, :, k], out=mid)
             out[:, 1:-1] = mid
         return out
-    if nb <= 64 or lengths.mean() >= 24:
+    if lengths.max() > 8 and (nb <= 64 or lengths.mean() >= 24):
         red = {"max": np.max, "min": np.min, "sum": np.sum}[op]
         out = np.empty((s, nb))
         for k in range(nb):

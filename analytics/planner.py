@@ -33,7 +33,7 @@ import pandas as pd
 from analytics import confidence as cf
 from analytics.errors import UserError
 from analytics.intervals import interval_minutes
-from analytics.levels import LevelBook, build_levels, htf_intervals
+from analytics.levels import LevelBook, build_levels, build_levels_for_rows, htf_intervals
 from analytics.models import STYLE_INTERVALS, Level, Plan, PlanResult, Target
 from analytics.panel import Panel
 from analytics.strategies import Strategy, for_style
@@ -94,8 +94,9 @@ def style_panels(panels: Mapping[str, Panel], style: str) -> dict[str, Panel]:
     """The style's intervals plus the HTF-level intervals, deriving missing ones by resampling a lower one.
 
     Derived intervals that only feed the trend factor are resampled closes-only; ones that feed
-    levels get full bars, going through 30m buckets (which split every session evenly) when the
-    source is finer, because wide row-wise reductions over short irregular buckets are slow.
+    levels get open/high/low/close (no volume, which levels never read), going through 30m buckets
+    (which split every session evenly) when the source is finer, because wide row-wise reductions
+    over short irregular buckets are slow.
     """
     style = validate_style(style)
     wanted = list(STYLE_INTERVALS[style])
@@ -118,9 +119,10 @@ def style_panels(panels: Mapping[str, Panel], style: str) -> dict[str, Panel]:
             continue
         if mins(src) < 30 and mins(iv) >= 60:
             if "30m" not in full:
-                full["30m"] = full[src].resample("30m")
+                full["30m"] = full[src].resample("30m", volume=False)
             src = "30m"
-        full[iv] = out[iv] = full[src].resample(iv)
+        # higher-timeframe levels read highs, lows and closes only
+        full[iv] = out[iv] = full[src].resample(iv, volume=False)
     return out
 
 
@@ -290,8 +292,12 @@ class Evaluation:
         return self.features.panel.symbols
 
 
-def evaluate(panels: Mapping[str, Panel], style: str) -> Evaluation:
-    """Run the style's strategies over every row and pick each symbol's best plan-able setup."""
+def evaluate(panels: Mapping[str, Panel], style: str, *, all_levels: bool = True) -> Evaluation:
+    """Run the style's strategies over every row and pick each symbol's best plan-able setup.
+
+    With `all_levels=False` (the scanner) levels are built only for rows with a live setup:
+    elsewhere they could only become targets of setups that do not exist.
+    """
     style = validate_style(style)
     allp = style_panels(panels, style)
     ivs = STYLE_INTERVALS[style]
@@ -300,19 +306,27 @@ def evaluate(panels: Mapping[str, Panel], style: str) -> Evaluation:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         f = compute_features(p)
+        signals = [strat.detector(f) for strat in for_style(style)]
         trends = [trend(allp[iv]) for iv in ivs[1:] if iv in allp]
         htf = {iv: allp[iv] for iv in htf_intervals(exec_iv, list(allp)) if iv in allp}
-        book = build_levels(p, f.atr, f.atr_now, f.sess, f.vwap, htf, pv=f.pv)
-        return _evaluate(style, exec_iv, allp, f, trends, book)
+        live = np.zeros(p.n_symbols, dtype=bool)
+        for sig in signals:
+            live |= sig.active
+        # a subset only pays while it is small: copying most rows costs more than it saves
+        if all_levels or live.mean() > 0.5:
+            book = build_levels(p, f.atr, f.atr_now, f.sess, f.vwap, htf, pv=f.pv)
+        else:
+            book = build_levels_for_rows(p, f.atr, f.atr_now, f.sess, f.vwap, htf, f.pv, np.flatnonzero(live & f.enough))
+        return _evaluate(style, exec_iv, allp, f, trends, book, signals)
 
 
-def _evaluate(style: str, exec_iv: str, allp: dict[str, Panel], f: Features, trends: list[np.ndarray], book: LevelBook) -> Evaluation:
-    """Detectors per strategy, then stops, targets and confidence for all (symbol, strategy) pairs at once."""
+def _evaluate(style: str, exec_iv: str, allp: dict[str, Panel], f: Features, trends: list[np.ndarray], book: LevelBook,
+              signals: list[Signal]) -> Evaluation:
+    """Stops, targets and confidence for all (symbol, strategy) pairs of the detectors' signals at once."""
     strategies = for_style(style)
     s, j_n = f.panel.n_symbols, len(strategies)
     a = f.atr_now
     cands = candidates(book, a)
-    signals = [strat.detector(f) for strat in strategies]
     if not j_n:
         z = np.zeros((s, 0))
         return Evaluation(style, exec_iv, allp, f, book, strategies, signals, cands, z.astype(np.int8), z.astype(np.int8), z, z, z,

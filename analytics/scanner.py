@@ -95,7 +95,7 @@ def scan_panels(
         reason = "no symbol had bars to scan" if not skipped else f"no symbol had bars to scan ({len(skipped)} skipped)"
         return ScanResult(style=style, universe=universe, as_of=as_of, session=session, sources=sources, scanned=0, found=0,
                           candidates=[], skipped=skipped, reason=reason), []
-    ev = evaluate(panels, style)
+    ev = evaluate(panels, style, all_levels=False)
     rows = np.flatnonzero(ev.best >= 0)
     best = ev.best[rows]
     conf = ev.conf[rows, best]

@@ -33,7 +33,8 @@ class Features:
     """Indicators of one panel and the state of each row at its last bar."""
 
     panel: Panel
-    # per-bar indicators over the panel's last columns: (S, min(N, TAIL)), ATR (S, min(N, ATR_TAIL))
+    # per-bar indicators over the panel's last columns: EMA50 (S, min(N, TAIL)), ATR (S, min(N, ATR_TAIL)),
+    # the others (S, 1): their last value only
     ema9: np.ndarray
     ema21: np.ndarray
     ema50: np.ndarray
@@ -99,22 +100,26 @@ def compute_features(panel: Panel) -> Features:
     c, h, l, v = panel.close, panel.high, panel.low, panel.volume  # noqa: E741
     t, ta = min(n, TAIL), min(n, ATR_TAIL)
     atr = np.empty((s, ta))
-    cols: list[list[np.ndarray]] = [[] for _ in range(6)]
-    e9, e21, e50, e200, rs, mh = cols
+    e50: list[np.ndarray] = []
+    lasts: list[list[float]] = [[] for _ in range(5)]
+    e9, e21, e200, rs, mh = lasts
     # TA-Lib straight, not through analytics.indicators: the same calls (so the same conventions),
     # minus its per-call argument checks, which cost more than the indicator on a 500-row scan.
-    # Rows of a Panel are already contiguous float64. Only short tails are kept: copying seven
-    # full-length series per symbol would cost a 500-symbol scan more than the indicators do.
+    # Rows of a Panel are already contiguous float64. Only what detectors read is kept (last values,
+    # a short EMA50 tail, the ATR tail of the levels' window): copying seven full series per symbol
+    # would cost a 500-symbol scan more than the indicators themselves.
     for i in range(s):
         ci, hi, li = c[i], h[i], l[i]
-        e9.append(talib.EMA(ci, 9)[n - t :])
-        e21.append(talib.EMA(ci, 21)[n - t :])
+        e9.append(talib.EMA(ci, 9)[-1])
+        e21.append(talib.EMA(ci, 21)[-1])
         e50.append(talib.EMA(ci, 50)[n - t :])
-        e200.append(talib.EMA(ci, 200)[n - t :])
+        e200.append(talib.EMA(ci, 200)[-1])
         atr[i] = talib.ATR(hi, li, ci, 14)[n - ta :]
-        rs.append(talib.RSI(ci, 14)[n - t :])
-        mh.append(talib.MACD(ci, 12, 26, 9)[2][n - t :])
-    ema9, ema21, ema50, ema200, rsi, hist = (np.array(x) if x else np.empty((s, t)) for x in cols)
+        rs.append(talib.RSI(ci, 14)[-1])
+        mh.append(talib.MACD(ci, 12, 26, 9)[2][-1])
+    col = lambda x: np.array(x, dtype=np.float64).reshape(s, -1) if s else np.empty((0, 1))  # noqa: E731
+    ema9, ema21, ema200, rsi, hist = (col(x) for x in lasts)
+    ema50 = np.array(e50) if s else np.empty((0, t))
     sess = session_levels(panel)
     pv = PriceVolume.of(panel, pv_start(panel, sess))
     rvwap = vwap_recent(panel, sess, RECENT, pv)
@@ -135,10 +140,14 @@ def compute_features(panel: Panel) -> Features:
         atr_mean = np.nanmean(atr_tail, axis=1) if atr_tail.shape[1] else np.full(s, np.nan)
         atr_ratio = np.where(atr_mean > 0, atr_now / np.where(atr_mean > 0, atr_mean, 1.0), 1.0)
         dv_tail = slice(max(0, n - 390), n)
-        dv = c[:, dv_tail] * v[:, dv_tail]
-        ok = np.isfinite(dv)
-        dollar_volume = (np.where(ok, dv, 0.0).sum(axis=1) / np.maximum(ok.sum(axis=1), 1)) * _bars_per_session(panel.interval)
-    finite_bars = np.isfinite(c).sum(axis=1) if n else np.zeros(s, int)
+        # sum of close x volume per row in one pass (no temporaries); rows with gaps take the NaN-aware path
+        dollar = np.einsum("ij,ij->i", c[:, dv_tail], v[:, dv_tail]) / max(1, dv_tail.stop - dv_tail.start)
+        gappy = ~np.isfinite(dollar)
+        if gappy.any():
+            dollar[gappy] = np.nanmean(c[gappy, dv_tail] * v[gappy, dv_tail], axis=1)
+        dollar_volume = dollar * _bars_per_session(panel.interval)
+    # rows only ever miss their leading bars (see analytics.panel), so the last MIN_BARS tell
+    have_bars = np.isfinite(c[:, -MIN_BARS:]).all(axis=1) if n >= MIN_BARS else np.zeros(s, dtype=bool)
     return Features(
         panel=panel,
         ema9=ema9,
@@ -159,7 +168,7 @@ def compute_features(panel: Panel) -> Features:
         vol_ratio=np.nan_to_num(vol_ratio, nan=1.0),
         atr_ratio=np.nan_to_num(atr_ratio, nan=1.0),
         dollar_volume=np.nan_to_num(dollar_volume),
-        enough=(finite_bars >= MIN_BARS) & np.isfinite(price),
+        enough=have_bars & np.isfinite(price),
     )
 
 
@@ -194,8 +203,10 @@ def trend(panel: Panel) -> np.ndarray:
     out = np.zeros(s)
     if n < 22:
         return out
-    e21 = ema_last(panel.close, 21)
-    e50 = ema_last(panel.close, 50) if n >= 50 else e21
+    # 300 bars are 6 EMA50 time constants: older bars change the last value by less than 0.3%
+    close = panel.close[:, -300:]
+    e21 = ema_last(close, 21)
+    e50 = ema_last(close, 50) if n >= 50 else e21
     last = panel.close[:, -1]
     with np.errstate(invalid="ignore"):
         out = np.where((last > e21) & (e21 >= e50), 1.0, np.where((last < e21) & (e21 <= e50), -1.0, 0.0))
