@@ -178,8 +178,8 @@ def _status_reply(title: str, row: orders.Order, fills: list[orders.Fill], note:
     ]
     sev = {"filled": "success", "rejected": "error", "cancelled": "warning", "placing": "warning"}.get(v.status, "info")
     body = note or (f"Reason: {v.reason}" if v.reason else "")
-    return Reply(title=title, body=body, fields=fields, severity=sev, sources=[f"broker: {v.broker}"], as_of=v.placed_at or v.created_at,
-                 data=v)
+    as_of = v.fills[-1].at if v.fills else (v.placed_at or v.created_at)
+    return Reply(title=title, body=body, fields=fields, severity=sev, sources=[f"broker: {v.broker}"], as_of=as_of, data=v)
 
 
 def _order_request(row: orders.Order) -> OrderRequest:
