@@ -207,20 +207,6 @@ class _quiet:
         self._w.__exit__(*exc)
 
 
-def _nanmax(a: np.ndarray) -> np.ndarray:
-    if a.shape[1] == 0:
-        return _nan(a.shape[0])
-    with _quiet():
-        return np.nanmax(a, axis=1)
-
-
-def _nanmin(a: np.ndarray) -> np.ndarray:
-    if a.shape[1] == 0:
-        return _nan(a.shape[0])
-    with _quiet():
-        return np.nanmin(a, axis=1)
-
-
 # ---------------------------------------------------------------------------- VWAPs
 
 
@@ -767,8 +753,11 @@ def _add_htf(book: LevelBook, hp: Panel, iv: str) -> None:
         book.add("htf", [f"prior {iv} high", f"prior {iv} low"], iv, prior, strength - 0.1, htf=True)
 
 
-def htf_intervals(exec_interval: str, available: list[str]) -> list[str]:
-    """Up to three higher intervals among 1h/4h/1D/1W above `exec_interval` for HTF levels, nearest first."""
+def htf_intervals(exec_interval: str, available: list[str] | None = None) -> list[str]:
+    """Up to three higher intervals among 1h/4h/1D/1W above `exec_interval` for HTF levels, nearest first.
+
+    `available` is accepted for callers that pass what they have; missing intervals are resampled.
+    """
     m = interval_minutes(exec_interval)
     return [iv for iv in ("1h", "4h", "1D", "1W") if interval_minutes(iv) > m][:3]
 

@@ -24,7 +24,8 @@ from analytics.models import Plan
 from storage.base import Base, Owned, utcnow
 from storage.identity import Owner
 
-_PLAN_ID = re.compile(r"^P-[0-9A-Z]{6}$")
+#: What can be a plan id: the planner makes "P-" + 6 characters; shorter or longer ones are simply not found.
+_PLAN_ID = re.compile(r"^P-[0-9A-Z]{1,12}$")
 
 
 class StoredPlan(Owned, Base):
@@ -99,8 +100,14 @@ async def save_plan(session: AsyncSession, owner: Owner, plan: Plan, channel: st
 
 
 async def get_plan(session: AsyncSession, owner: Owner, plan_id: str) -> Plan | None:
-    """The plan with this id visible to `owner`: their own, else one shared in a channel of their tenant."""
-    pid = normalise_plan_id(plan_id)
+    """The plan with this id visible to `owner`: their own, else one shared in a channel of their tenant.
+
+    Any text is accepted: one that cannot be a plan id simply finds nothing (None).
+    """
+    try:
+        pid = normalise_plan_id(plan_id)
+    except UserError:
+        return None
     own = await _own_row(session, owner, pid)
     if own is not None:
         return Plan.model_validate(own.plan)
@@ -118,7 +125,8 @@ async def require_plan(session: AsyncSession, owner: Owner, plan_id: str) -> Pla
     """Like get_plan, but a missing plan is a NotFoundError the user can read."""
     plan = await get_plan(session, owner, plan_id)
     if plan is None:
-        raise NotFoundError(f"no plan {normalise_plan_id(plan_id)} here; run /plan SYMBOL to make one")
+        pid = normalise_plan_id(plan_id)  # a malformed id says what an id looks like
+        raise NotFoundError(f"no plan {pid} here; run /plan SYMBOL to make one")
     return plan
 
 

@@ -31,8 +31,8 @@ def detect(f: Features) -> Signal:
     with np.errstate(invalid="ignore"):
         swept_hi = (run_hi > ref_hi + 0.05 * a) & (c < ref_hi) & (c < last_open)
         swept_lo = (run_lo < ref_lo - 0.05 * a) & (c > ref_lo) & (c > last_open)
+        # both sides swept: the deeper run decides
         long = swept_lo & ~(swept_hi & (run_hi - ref_hi > ref_lo - run_lo))
-        short = swept_hi & ~long
     reason = why_not(s, [
         ((~f.enough) | (n < SWEEP + RANGE), "not enough bars"),
         (~(swept_hi | swept_lo), f"no sweep of the prior {RANGE}-bar high/low that closed back inside"),
