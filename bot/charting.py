@@ -457,12 +457,12 @@ async def make_charts(
         names = [chart_filename(symbol, [s.interval], plan, as_of) for s in specs]
         descs = [describe(s, plan) for s in specs]
     attachments = [Attachment(filename=n, data=p, description=d) for n, p, d in zip(names, pngs, descs)]
-    shown = [lv for lv in (specs[0].levels if specs else ())]
+    # the reply lists the levels nearest the last price first
+    shown = sorted((lv for lv in specs[0].levels if lv.role == "level"), key=lambda lv: abs(lv.price - last))
     result = ChartResult(
         symbol=symbol, intervals=ivs, as_of=as_of, session=session_info(as_of).status, sources=sources,
         files=names, last=last, plan=plan, note=note,
-        levels=[Level(kind=lv.kind or lv.role, price=lv.price, label=lv.label) for lv in shown
-                if lv.role == "level"],
+        levels=[Level(kind=lv.kind or lv.role, price=lv.price, label=lv.label) for lv in shown],
     )
     return ChartOutcome(attachments=attachments, result=result)
 

@@ -16,6 +16,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import pandas as pd
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection, PolyCollection
@@ -137,8 +138,6 @@ def session_starts(spec: ChartSpec) -> list[int]:
 
 def _tz_offset_ns(spec: ChartSpec) -> np.ndarray:
     # per-bar UTC offset of the exchange zone (DST changes inside the window are honoured)
-    import pandas as pd
-
     idx = pd.DatetimeIndex(pd.to_datetime(spec.candles.stamps, utc=True)).tz_convert(spec.tz)
     local = idx.tz_localize(None).as_unit("ns").asi8
     return local - spec.candles.stamps

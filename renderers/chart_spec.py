@@ -12,7 +12,7 @@ The x axis is the bar position (0..n-1), not time: nights and weekends take no r
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -150,7 +150,6 @@ class ChartSpec:
     height: int = 700
     dpi: int = 100
     show_volume: bool = True
-    extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = len(self.candles)
@@ -171,12 +170,3 @@ class ChartSpec:
     def with_size(self, width: int, height: int) -> "ChartSpec":
         """The same chart at another pixel size (grid panels)."""
         return replace(self, width=width, height=height)
-
-    @property
-    def cache_token(self) -> tuple:
-        """A cheap identity of what the spec draws (for caches that hold rendered images)."""
-        c = self.candles
-        return (
-            self.symbol, self.interval, self.theme, self.width, self.height, len(c),
-            int(c.stamps[-1]), float(c.close[-1]), self.y_range, len(self.levels), len(self.bands), self.title,
-        )

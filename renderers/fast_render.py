@@ -18,6 +18,7 @@ import numpy as np  # noqa: E402
 from matplotlib.artist import Artist  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.collections import LineCollection, PolyCollection  # noqa: E402
+from matplotlib.colors import to_rgba  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
@@ -122,8 +123,6 @@ def _overlays(ax: Axes, spec: ChartSpec) -> list[Artist]:
             np.array([b.low for b in spec.bands]),
             np.array([b.high for b in spec.bands]),
         )
-        from matplotlib.colors import to_rgba
-
         fills = [to_rgba(b.color, b.alpha) for b in spec.bands]
         added.append(ax.add_collection(PolyCollection(polys, facecolors=fills, edgecolors="none", zorder=1), autolim=False))
     if spec.levels:

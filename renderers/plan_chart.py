@@ -46,9 +46,10 @@ EMA_PERIODS: dict[str, tuple[int, ...]] = {
     "1m": (9, 21), "5m": (9, 21), "15m": (9, 21), "30m": (9, 21),
     "1h": (20, 50), "4h": (20, 50), "1D": (20, 50, 200), "1W": (10, 40),
 }
-#: Extra bars a caller should fetch before the window so the longest EMA is warmed up.
+
+
 def warmup_bars(interval: str) -> int:
-    """Bars to fetch before the visible window so every EMA of `interval` is settled."""
+    """Bars to fetch for a chart of `interval`: the visible window plus two lengths of its longest EMA to settle it."""
     iv = normalise_interval(interval)
     return VISIBLE_BARS[iv] + 2 * max(EMA_PERIODS[iv])
 

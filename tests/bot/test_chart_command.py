@@ -126,9 +126,26 @@ def test_coach_chart_writes_one_png_per_interval(tmp_path) -> None:
     assert not list(out.parent.glob("*.part"))
 
 
-def test_coach_chart_bad_input_is_one_line_exit_2(tmp_path) -> None:
-    r = _coach(["chart", "TSLA", "--interval", "7m", "--out", str(tmp_path / "x.png")], tmp_path)
-    assert r.returncode == 2
-    assert r.stderr.strip().startswith("error: ") and "unknown interval" in r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
-    assert not (tmp_path / "x.png").exists()
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["TSLA", "--interval", "7m"], "unknown interval"),
+        (["TS;LA"], "invalid symbol"),
+        (["TSLA", "--interval", "1m,5m,15m,1h,1D"], "interval"),
+        (["TSLA", "--as-of", "last tuesday"], "malformed"),
+    ],
+)
+def test_coach_chart_bad_input_is_one_line_exit_2(tmp_path, args, needle) -> None:
+    import click
+    from click.testing import CliRunner
+
+    from bot.clicmds import chart as chart_cli
+
+    group = click.Group()
+    chart_cli.register(group)
+    out = tmp_path / "x.png"
+    r = CliRunner().invoke(group, ["chart", *args, "--out", str(out)])
+    assert r.exit_code == 2, r.output
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0]
+    assert not out.exists()
