@@ -170,9 +170,9 @@ def build_spec(
     plan_bar = _bar_at(df, plan.as_of) if plan is not None else None
     start = n_all - n_vis
     centred = False
-    if plan is not None and focus == "plan" and scale_plan and plan_bar is not None and _earlier_session(df, plan_bar, n_all - 1, intraday):
+    if plan is not None and focus == "plan" and scale_plan and plan_bar is not None and _earlier_session(df, plan, plan_bar, intraday):
         start = int(np.clip(plan_bar - n_vis // 2, 0, n_all - n_vis))
-        centred = True
+        centred = start != n_all - n_vis
     stop_at = start + n_vis
     window = df.iloc[start:stop_at]
     candles = Candles.from_frame(window)
@@ -237,12 +237,14 @@ def _bar_at(df: pd.DataFrame, when: datetime) -> int | None:
     return pos if pos >= 0 else None
 
 
-def _earlier_session(df: pd.DataFrame, plan_bar: int, last: int, intraday: bool) -> bool:
-    """True when the plan's bar lies in an earlier session (intraday) or far back (daily and up)."""
+def _earlier_session(df: pd.DataFrame, plan: Plan, plan_bar: int, intraday: bool) -> bool:
+    """True when the plan was made in an earlier session than the last bar (intraday) or far back (daily and up)."""
+    last = len(df) - 1
     if not intraday:
         return last - plan_bar > VISIBLE_BARS["1D"] // 2
-    days = indicators.session_dates(df.index[[plan_bar, last]])
-    return bool(days[0] != days[1])
+    made = pd.DatetimeIndex([pd.Timestamp(plan.as_of)])
+    made = made.tz_localize("UTC") if made.tz is None else made
+    return bool(indicators.session_dates(made)[0] != indicators.session_dates(df.index[[last]])[0])
 
 
 def _lines(df: pd.DataFrame, iv: str, th: Theme, intraday: bool) -> list[Line]:
@@ -283,8 +285,15 @@ def _plan_overlays(
                               start=0, rank=0, kind="entry_zone", labelled=False))
     markers: list[Marker] = []
     if plan_bar is not None and start <= plan_bar < stop_at:
-        when = df.index[plan_bar].tz_convert(TZ_NAME)
-        stamp = when.strftime("%H:%M") if intraday else when.strftime("%b %d")
+        # label with when the plan was made (it may fall between bars, e.g. before the open)
+        made = pd.Timestamp(plan.as_of).tz_convert(TZ_NAME)
+        bar_day = df.index[plan_bar].tz_convert(TZ_NAME).date()
+        if not intraday:
+            stamp = made.strftime("%b %d")
+        elif made.date() == bar_day:
+            stamp = made.strftime("%H:%M")
+        else:
+            stamp = made.strftime("%b %d %H:%M")
         markers.append(Marker(x=plan_bar - start, price=plan.entry, label=f"plan {stamp}", color=th.muted, shape="|"))
     return levels, bands, markers
 
@@ -316,6 +325,8 @@ def _y_range(
 
 
 def _short_name(level: Level, iv: str) -> str:
+    if iv == "1W" and level.kind in ("pdh", "pdl", "pdc"):
+        return "PW" + level.kind[-1].upper()  # on weekly bars the prior bar is the prior week
     name = SHORT_NAMES.get(level.kind) or (level.label or level.kind)[:14]
     if level.kind == "htf" and level.interval:
         return f"HTF {level.interval}"

@@ -198,7 +198,7 @@ class Layout:
 def layout(width: int = 1200, height: int = 700, dpi: int = 100) -> Layout:
     """The page layout for an image of width x height pixels."""
     scale = dpi / 100.0
-    gutter = int(round(156 * scale))
+    gutter = int(round(170 * scale))  # fits a bold "Entry / ORH 4,565.98" tag
     header = int(round(58 * scale))
     footer = int(round(52 * scale))
     volume_h = max(int(round(0.13 * height)), int(round(40 * scale)))
