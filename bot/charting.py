@@ -54,6 +54,7 @@ RENDER_TIMEOUT = 60.0
 #: Worker processes are replaced after this many jobs, bounding any slow growth in memory.
 TASKS_PER_WORKER = 500
 MAX_INTERVALS = 4
+DEFAULT_INTERVAL = "5m"
 #: Levels asked of the level engine per chart; the chart's priority/more selection picks from them.
 LEVELS_FROM_ENGINE = 40
 
@@ -287,6 +288,12 @@ def chart_filename(symbol: str, intervals: Sequence[str], plan: Plan | None, as_
     return f"{symbol}-{ivs}-{as_of.astimezone(ZoneInfo(TZ_NAME)):%Y%m%d-%H%M}.png"
 
 
+def chart_note(note: str, limit: int = 90) -> str:
+    """The first sentence of `note`, short enough for the line under a chart's title."""
+    first = note.split(". ")[0].strip().rstrip(".")
+    return first if len(first) <= limit else first[: limit - 1].rstrip() + "…"
+
+
 def describe(spec: ChartSpec, plan: Plan | None) -> str:
     """Alt text for the image: what it shows in one sentence."""
     text = f"{spec.symbol} {spec.interval} candlestick chart"
@@ -395,8 +402,6 @@ async def make_charts(
         canon = normalise_interval(iv)
         if canon not in ivs:
             ivs.append(canon)
-    if not ivs:
-        ivs = ["5m"]
     if len(ivs) > MAX_INTERVALS:
         raise UserError(f"at most {MAX_INTERVALS} intervals per chart, got {len(ivs)}")
     get_theme(theme)  # a bad theme is a user error before any data is fetched
@@ -405,6 +410,7 @@ async def make_charts(
     note = ""
     plan_bars: dict[str, pd.DataFrame] = {}
     plan_levels: list[Level] = []
+    plan_source = ""
     if with_plan:
         make_plan = _planner()
         if make_plan is None:
@@ -414,10 +420,13 @@ async def make_charts(
             plan = outcome.result.plan
             plan_bars = dict(getattr(outcome, "bars", None) or {})
             plan_levels = list(getattr(outcome, "levels", None) or [])
+            plan_source = str(getattr(outcome, "source", "") or "")
             if plan is None:
-                note = f"no plan: {outcome.result.reason}" if outcome.result.reason else "no plan right now"
+                note = outcome.result.reason or "no setup qualifies right now"
             else:
                 style = style or plan.style
+    if not ivs:  # no interval asked for: the plan's own (execution) interval, else 5m
+        ivs = [plan.interval] if plan is not None else [DEFAULT_INTERVAL]
     specs: list[ChartSpec] = []
     sources: list[str] = []
     as_of = now
@@ -430,7 +439,7 @@ async def make_charts(
             df, source, as_of = bars.df, bars.source, bars.as_of
         else:
             as_of = plan.as_of if plan is not None else now
-            source = ", ".join(plan.sources) if plan is not None and plan.sources else ctx.market.name
+            source = plan_source or ctx.market.name
         if df.empty:
             raise UserError(f"no {iv} bars for {symbol} before {as_of:%Y-%m-%d %H:%M} UTC")
         levels = plan_levels if (plan is not None and iv == plan.interval) else []
@@ -440,7 +449,8 @@ async def make_charts(
         specs.append(
             build_spec(
                 symbol=symbol, interval=iv, bars=df, plan=plan, levels=levels, as_of=as_of, session_status=status,
-                source=source, style=style, theme=theme, levels_mode=levels_mode, scale_plan=scale_plan, note=note,
+                source=source, style=style, theme=theme, levels_mode=levels_mode, scale_plan=scale_plan,
+                note=chart_note(note),
             )
         )
         last = float(df["close"].iloc[-1])

@@ -21,8 +21,8 @@ def register(group: click.Group) -> None:
 
     @group.command("chart")
     @click.argument("symbol")
-    @click.option("--interval", "-i", "interval", default="5m", show_default=True,
-                  help="interval(s), comma separated: 5m or 5m,1h,1D")
+    @click.option("--interval", "-i", "interval", default="",
+                  help="interval(s), comma separated: 5m or 5m,1h,1D [default: 5m, or the plan's interval]")
     @click.option("--plan/--no-plan", default=False, show_default=True, help="draw the current trade plan")
     @click.option("--style", default=None, help="plan style: scalp, intraday, swing, leaps")
     @click.option("--theme", type=click.Choice(["dark", "light"]), default="dark", show_default=True)

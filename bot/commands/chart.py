@@ -26,9 +26,9 @@ def _intervals(v: object) -> object:
 
 class ChartArgs(BaseModel):
     symbol: SymbolArg = Field(description="ticker, e.g. TSLA")
-    interval: Annotated[list[IntervalArg], BeforeValidator(_intervals), Field(min_length=1, max_length=MAX_INTERVALS)] = Field(
-        default_factory=lambda: ["5m"],
-        description="bar interval(s), e.g. 5m or 5m,1h,1D (one image each)",
+    interval: Annotated[list[IntervalArg], BeforeValidator(_intervals), Field(max_length=MAX_INTERVALS)] = Field(
+        default_factory=list,
+        description="bar interval(s), e.g. 5m or 5m,1h,1D (one image each); default 5m, or the plan's interval",
     )
     plan: bool = Field(False, description="draw the current trade plan (also: the word plan after the interval)")
     style: StyleArg | None = Field(None, description="plan style: scalp, intraday, swing, leaps")
@@ -88,7 +88,8 @@ async def chart(ctx: Ctx, a: ChartArgs) -> Reply:
         ]
         body = p.summary or f"{p.direction.upper()} {p.strategy.replace('_', ' ')} · confidence {p.confidence:.0%}"
     elif r.note:
-        body = r.note[0].upper() + r.note[1:] + "."
+        body = r.note[0].upper() + r.note[1:]
+        body += "" if body.endswith((".", "!", "?")) else "."
     key = [lv for lv in r.levels][:6]
     if key:
         fields.append(ReplyField(name="Levels", value=", ".join(f"{lv.label} {format_price(lv.price)}" for lv in key), inline=False))

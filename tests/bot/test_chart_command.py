@@ -51,8 +51,24 @@ async def test_chart_with_the_plan_word(ctx) -> None:
     if _planner() is None:
         assert data.plan is None and "not available" in data.note
     else:
-        assert data.plan is not None or data.note.startswith("no plan")
+        assert data.plan is not None or data.note  # a plan, or the planner's reason why there is none
+        if data.plan is None:
+            assert data.note[0].upper() + data.note[1:] in reply.body
     json.dumps(reply.data_json())  # what --json and the LLM tools receive
+
+
+async def test_without_an_interval_the_plan_is_drawn_on_its_own_interval(ctx) -> None:
+    reply = await run_text(ctx, "/chart NVDA plan scalp")
+    assert reply.severity != "error", reply.body
+    data = reply.data
+    expected = data.plan.interval if data.plan is not None else "5m"
+    assert data.intervals == [expected]
+    (att,) = reply.attachments
+    if data.plan is not None:
+        assert att.filename == f"NVDA-{expected}-{data.plan.plan_id}.png"
+        assert reply.title.endswith("with plan") and reply.direction == data.plan.direction
+    plain = await run_text(ctx, "/chart NVDA")
+    assert plain.data.intervals == ["5m"] and plain.data.plan is None
 
 
 async def test_several_intervals_as_images_or_one_grid(ctx) -> None:
@@ -84,8 +100,8 @@ async def test_bad_input_gets_one_clear_line(ctx, line, needle) -> None:
 @pytest.mark.parametrize(
     "text,interval,plan,style",
     [
-        ("TSLA", ["5m"], False, None),
-        ("TSLA plan", ["5m"], True, None),
+        ("TSLA", [], False, None),  # no interval: 5m, or the plan's own interval
+        ("TSLA plan", [], True, None),
         ("TSLA 5m plan swing", ["5m"], True, "swing"),
         ("TSLA 5m,1h plan", ["5m", "1h"], True, None),
         ("TSLA 5m 1h --plan", ["5m", "1h"], True, None),

@@ -93,3 +93,16 @@ def test_place_skips_prices_outside_the_panel() -> None:
     labels = merge_equal([item(1.0, "in"), item(2.0, "out")], tick=0.01)
     placed = place(labels, lambda p: 50.0 if p == 1.0 else 900.0, top=0, bottom=100, box_h=18)
     assert [p.text for p in placed] == ["in 1.00"]
+
+
+def test_plan_labels_hold_their_row_and_zones_make_way() -> None:
+    row_of = lambda p: 300.0 - 100.0 * p  # noqa: E731 - price 1.0 at row 200
+    stop = LabelItem(price=1.0, name="Stop", color="#f00", rank=1, role="stop")
+    level = LabelItem(price=1.01, name="PDC", color="#a0f", rank=26)
+    zone = LabelItem(price=1.0, name="Demand", color="#0f0", rank=36, role="zone", low=0.5, high=1.5, show_price=False)
+    placed = {p.label.names[0]: p for p in place(merge_equal([stop, level, zone], 0.01), row_of, top=0, bottom=400, box_h=18)}
+    assert abs(placed["Stop"].row - 200.0) < 2.5  # a level next to it moves, the stop barely
+    assert abs(placed["PDC"].row - placed["Stop"].row) >= 20 - 1e-9
+    demand = placed["Demand"].row
+    assert 150 - 10 <= demand <= 250 + 10  # over its zone...
+    assert all(abs(demand - p.row) >= 20 - 1e-9 for k, p in placed.items() if k != "Demand")  # ...in a free row
