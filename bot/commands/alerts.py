@@ -33,6 +33,7 @@ from bot.runtime.tracker import state_from_json, state_to_json
 from renderers.text import fmt_price, fmt_time
 from storage import alerts as store
 from storage.alerts import FAMILIES, ROUTES, Alert, NewMessage, TrackedPlan
+from storage import plans as plan_store
 from storage.identity import Owner, get_user
 
 #: A level further than this from the last price (as a ratio either way) is refused as absurd.
@@ -202,32 +203,17 @@ async def _check_channel(ctx: Ctx, session: Any, owner: Owner, family: str) -> s
 
 
 async def find_plan(session: Any, owner: Owner, plan_id: str) -> Plan | None:
-    """A plan of the owner by id: from the plan store (plans made by /plan), else a tracked or proposed plan."""
-    try:
-        from storage import plans as plan_store  # type: ignore[attr-defined]
-    except ImportError:
-        plan_store = None
-    getter = getattr(plan_store, "get_plan", None) if plan_store is not None else None
-    if getter is not None:
-        try:
-            found = await getter(session, owner, plan_id)
-        except NotFoundError:
-            found = None
-        if found is not None:
-            plan = getattr(found, "plan", found)
-            if isinstance(plan, Plan):
-                return plan
-            if isinstance(plan, dict):
-                return Plan.model_validate(plan)
+    """A plan visible to the owner by id: from the plan store (plans made by /plan and re-plans), else a tracked one."""
+    plan = await plan_store.get_plan(session, owner, plan_id)
+    if plan is not None:
+        return plan
     row = await store.get_tracked(session, owner, plan_id)
     return Plan.model_validate(row.plan) if row is not None else None
 
 
 def _plan_id(text: str) -> str:
-    pid = str(text).strip()
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}", pid):
-        raise UserError(f"{pid[:30]!r} is not a plan id; plan ids look like P-1A2B3C (see the plan's reply)")
-    return pid
+    """The canonical plan id (P-1A2B3C) or a UserError saying what one looks like."""
+    return plan_store.normalise_plan_id(text)
 
 
 # ---------------------------------------------------------------------- /alert add

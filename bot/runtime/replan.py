@@ -26,6 +26,7 @@ from bot.runtime.routing import Origin, route
 from bot.runtime.tracker import state_to_json
 from storage import alerts as store
 from storage.alerts import NewMessage, TrackedPlan, utcnow
+from storage import plans as plan_store
 from storage.identity import Owner
 from storage.models import Tenant, User
 
@@ -34,26 +35,11 @@ log = structlog.get_logger("coach.replan")
 Planner = Callable[[Ctx, str, str | None], Any]
 
 
-def default_planner() -> Planner | None:
-    """`bot.planning.make_plan` when the planner is installed, else None."""
-    try:
-        from bot.planning import make_plan  # type: ignore[attr-defined]
-    except ImportError as exc:
-        if exc.name in ("bot.planning", None) or "make_plan" in str(exc):
-            return None
-        raise
+def default_planner() -> Planner:
+    """`bot.planning.make_plan`: what /plan uses."""
+    from bot.planning import make_plan
+
     return make_plan
-
-
-async def save_plan(session: Any, owner: Owner, plan: Any) -> None:
-    """Store the plan where `/plan` keeps plans (storage.plans), when that store exists."""
-    try:
-        from storage import plans as plan_store  # type: ignore[attr-defined]
-    except ImportError:
-        return
-    saver = getattr(plan_store, "save_plan", None)
-    if saver is not None:
-        await saver(session, owner, plan)
 
 
 class Replanner:
@@ -113,18 +99,16 @@ class Replanner:
         planner = self.planner or default_planner()
         now = self.clock()
         plan, reason = None, None
-        if planner is None:
-            reason = "the planner is not available on this server"
-        else:
-            ident = Identity(platform=row.platform, tenant=tenant.external_id, user=user.external_id, channel=row.channel,
-                             display_name=user.display_name)
-            ctx = Ctx(services=self.services, identity=ident, as_of=now)
-            try:
-                outcome = await planner(ctx, row.symbol, row.style)
-                result = getattr(outcome, "result", outcome)
-                plan, reason = result.plan, result.reason
-            except CoachError as exc:
-                reason = f"planning failed: {exc}"
+        # the planner runs as the plan's owner, in the plan's channel, at the runtime's market time
+        ident = Identity(platform=row.platform, tenant=tenant.external_id, user=user.external_id, channel=row.channel,
+                         display_name=user.display_name)
+        ctx = Ctx(services=self.services, identity=ident, as_of=now)
+        try:
+            outcome = await planner(ctx, row.symbol, row.style)
+            result = getattr(outcome, "result", outcome)
+            plan, reason = result.plan, result.reason
+        except CoachError as exc:
+            reason = f"planning failed: {exc}"
         owner = Owner(tenant_id=row.tenant_id, user_id=row.owner_id)
         origin = Origin(tenant_id=row.tenant_id, platform=row.platform, channel=row.channel, user_ref=row.user_ref)
         async with self.services.db() as s, s.begin():
@@ -133,7 +117,8 @@ class Replanner:
                 return
             adopted = False
             if plan is not None:
-                await save_plan(s, owner, plan)
+                # the planner stores what it makes; saving again is a no-op that also covers other planners
+                plan = await plan_store.save_plan(s, owner, plan, row.channel)
                 exists = (await s.execute(select(TrackedPlan).where(
                     TrackedPlan.owner_id == owner.user_id, TrackedPlan.plan_id == plan.plan_id))).scalar_one_or_none()
                 if exists is None:
@@ -145,7 +130,7 @@ class Replanner:
                         status="pending" if auto else "proposed", platform=row.platform, channel=row.channel,
                         user_ref=row.user_ref, replan_of=row.id, created_at=utcnow(), updated_at=utcnow(),
                     )
-            row.replan_status = "done" if plan is not None or planner is not None else "failed"
+            row.replan_status = "done"
             row.next_plan_id = plan.plan_id if plan is not None else None
             row.updated_at = utcnow()
             reply = replan_reply(plan, previous_plan_id=row.plan_id, adopted=adopted, reason=reason, at=now, symbol=row.symbol)

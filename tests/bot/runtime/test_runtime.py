@@ -37,14 +37,18 @@ async def webhook_channel(svc, hook):
     assert r.severity != "error", r.body
 
 
-async def play(runtime: Runtime, stream: SimStream, until: datetime) -> int:
-    """Feed slots to the runtime batch by batch (as the worker loop does) until `until`; returns slots played."""
+async def play(runtime: Runtime, stream: SimStream, until: datetime, per_batch: int = 30) -> int:
+    """Feed slots to the runtime, `per_batch` slots per transaction (as the worker drains its queue), until `until`."""
     n = 0
+    batch = FeedBatch(received=time.perf_counter())
     async for slot in stream.slots():
-        ticks = [e for e in slot.events if isinstance(e, Tick)]
-        bars = [e for e in slot.events if isinstance(e, BarUpdate)]
-        await runtime.process(FeedBatch(ticks=ticks, bars=bars, cursor=slot.at, received=time.perf_counter()))
+        batch.ticks += [e for e in slot.events if isinstance(e, Tick)]
+        batch.bars += [e for e in slot.events if isinstance(e, BarUpdate)]
+        batch.cursor = slot.at
         n += 1
+        if n % per_batch == 0 or slot.at >= until:
+            await runtime.process(batch)
+            batch = FeedBatch(received=time.perf_counter())
         if slot.at >= until:
             break
     return n

@@ -1,0 +1,165 @@
+"""Live plans through the runtime: transitions posted with a chart, break-even, stop-out, re-plan with Adopt or auto-rearm."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from analytics.models import Plan, PlanResult, Target
+from bot.runtime.dispatcher import DispatchConfig
+from bot.runtime.worker import Runtime, RuntimeConfig
+from providers.sim_stream import SimClock, SimStream
+from storage import plans as plan_store
+from storage.identity import ensure_owner
+from tests.bot.runtime.conftest import say
+from tests.bot.runtime.test_runtime import CONSOLE, outbox, play, sim_services, webhook_channel
+
+T0 = datetime(2024, 3, 13, 14, 40, tzinfo=timezone.utc)  # TSLA ~577.65, runs to ~591 by 10:59 ET, then drops to ~563
+FAST = DispatchConfig(base_backoff=0.02, max_backoff=0.2, poll_interval=0.05)
+
+
+def tsla_plan(plan_id: str, at: datetime, *, entry=576.5, stop=572.0, targets=(585.0, 600.0), direction="long") -> Plan:
+    return Plan(plan_id=plan_id, symbol="TSLA", style="intraday", strategy="pullback", direction=direction, interval="5m",
+                entry=entry, stop=stop, targets=[Target(price=t, rr=abs(t - entry) / abs(entry - stop), reason="level")
+                                                 for t in targets],
+                confidence=0.6, confidence_factors={"trend": 0.6}, confluence=["vwap"], invalidation="a 5m close below the stop",
+                as_of=at, session="open", sources=["bars: sim"])
+
+
+@dataclass
+class Outcome:
+    result: PlanResult
+
+
+class StandInPlanner:
+    """Plays the planner's part (bot.planning.make_plan's contract): a short after the stop-out, at the clock's time."""
+
+    def __init__(self) -> None:
+        self.calls = []
+
+    async def __call__(self, ctx, symbol, style):
+        at = ctx.now()
+        q = await ctx.market.quote(symbol, at=at)
+        self.calls.append((symbol, style, at))
+        plan = tsla_plan(f"P-RE{len(self.calls):04d}", at, entry=round(q.last + 0.5, 2), stop=round(q.last + 4.5, 2),
+                         targets=(round(q.last - 6, 2), round(q.last - 12, 2)), direction="short")
+        return Outcome(PlanResult(symbol=symbol, style=style, as_of=at, session={}, sources=["bars: sim"], plan=plan, reason=None))
+
+
+async def _propose(svc, plan: Plan):
+    """Store a plan where /plan stores its plans (a hand-made plan, so the test does not depend on the strategies)."""
+    async with svc.db() as s, s.begin():
+        owner = await ensure_owner(s, "console", "local", "me")
+        await plan_store.save_plan(s, owner, plan)
+
+
+def _events(rows, prefix="plan:"):
+    return [r for r in rows if r.destination == "webhook" and r.key.startswith(prefix)]
+
+
+async def test_tracked_plan_posts_transitions_then_replans(services, hook, monkeypatch):
+    monkeypatch.setenv("COACH_CHART_WORKERS", "0")
+    clock = SimClock(T0, speed=None)
+    svc = sim_services(services, clock)
+    await webhook_channel(svc, hook)
+    await _propose(svc, tsla_plan("P-TEST01", T0))
+    r = await say(svc, "/track P-TEST01", **CONSOLE)
+    assert r.severity == "success" and r.data.status == "pending", r.body
+
+    planner = StandInPlanner()
+    stream = SimStream(clock, start=T0)
+    rt = Runtime(svc, clock=clock, stream=stream, planner=planner, config=RuntimeConfig(dispatch=FAST))
+    await rt.start()
+    await play(rt, stream, datetime(2024, 3, 13, 15, 0, tzinfo=timezone.utc))
+    await rt.dispatcher.deliver_all(timeout=60)
+    posted = [p for p in hook.delivered("/hook") if p.key.startswith("plan:")]
+    assert [p.body["data"]["event"] for p in posted] == ["triggered", "target"]
+    t1 = posted[1].body
+    assert t1["data"]["suggest_stop"] == 576.5 and "break-even" in t1["body"]
+    assert {"label": "Move stop to break-even", "command": "/track P-TEST01 stop=be", "style": "primary"} in t1["actions"]
+    assert t1["attachments"] and t1["attachments"][0]["mime"] == "image/png", "the transition carries an updated chart"
+
+    # the trader takes the suggestion; the runtime picks the change up on its next sync
+    moved = await say(svc, "/track P-TEST01 stop=be", **CONSOLE)
+    assert moved.severity == "success" and moved.data.stop == 576.5
+    await rt.sync()
+    await play(rt, stream, datetime(2024, 3, 13, 16, 0, tzinfo=timezone.utc))
+    await rt.replanner.wait()
+    await rt.dispatcher.deliver_all(timeout=60)
+    posted = [p for p in hook.delivered("/hook") if p.key.startswith(("plan:", "replan:"))]
+    kinds = [p.body["data"].get("event") or "replan" for p in posted]
+    assert kinds == ["triggered", "target", "stopped", "replan"]
+    stop = posted[2].body["data"]
+    assert stop["price"] == 576.5 and stop["r"] == pytest.approx(0.0) and "break-even" in posted[2].body["body"]
+    re = posted[3].body
+    assert re["data"]["previous_plan_id"] == "P-TEST01" and not re["data"]["adopted"]
+    assert re["actions"] == [{"label": "Adopt", "command": "/track P-RE0001", "style": "primary"}]
+    assert planner.calls and planner.calls[0][0] == "TSLA" and planner.calls[0][2] > T0
+
+    # Adopt = the button's command
+    adopted = await say(svc, "/track P-RE0001", **CONSOLE)
+    assert adopted.severity == "success" and adopted.data.status == "pending"
+    listed = await say(svc, "/tracked --all", **CONSOLE)
+    by_id = {p.plan_id: p for p in listed.data["plans"]}
+    assert by_id["P-TEST01"].status == "stopped" and by_id["P-TEST01"].next_plan_id == "P-RE0001"
+    assert by_id["P-RE0001"].replan_of is not None
+    keys = [r.key for r in _events(await outbox(svc), "plan:")]
+    assert len(keys) == len(set(keys))
+
+
+async def test_auto_rearm_adopts_the_replan_at_once(services, hook):
+    clock = SimClock(T0, speed=None)
+    svc = sim_services(services, clock)
+    await webhook_channel(svc, hook)
+    await say(svc, "/tracked auto_rearm=on", **CONSOLE)
+    await _propose(svc, tsla_plan("P-TEST02", T0, targets=(600.0, 610.0)))  # no target before the drop: a full stop-out
+    await say(svc, "/track P-TEST02", **CONSOLE)
+    stream = SimStream(clock, start=T0)
+    rt = Runtime(svc, clock=clock, stream=stream, planner=StandInPlanner(), config=RuntimeConfig(dispatch=FAST))
+    rt.dispatcher.charts = False
+    await rt.start()
+    await play(rt, stream, datetime(2024, 3, 13, 16, 0, tzinfo=timezone.utc))
+    await rt.replanner.wait()
+    await rt.sync()
+    assert "P-RE0001" in {live.plan.plan_id for live in rt.tracker.plans.values()}, "adopted plans are tracked at once"
+    await rt.dispatcher.deliver_all(timeout=30)
+    re = [p for p in hook.delivered("/hook") if p.key.startswith("replan:")]
+    assert len(re) == 1 and re[0].body["data"]["adopted"] and "Adopted automatically" in re[0].body["body"]
+    stopped = [p.body["data"] for p in hook.delivered("/hook") if p.key.startswith("plan:") and p.body["data"]["event"] == "stopped"]
+    assert stopped and stopped[0]["r"] == pytest.approx(-1.0)
+
+
+async def test_pending_intraday_plan_expires_at_the_close(services, hook):
+    clock = SimClock(datetime(2024, 3, 13, 19, 30, tzinfo=timezone.utc), speed=None)
+    svc = sim_services(services, clock)
+    await webhook_channel(svc, hook)
+    await _propose(svc, tsla_plan("P-TEST03", clock.now(), entry=520.0, stop=515.0, targets=(530.0,)))
+    await say(svc, "/track P-TEST03", **CONSOLE)
+    stream = SimStream(clock, start=clock.now())
+    rt = Runtime(svc, clock=clock, stream=stream, config=RuntimeConfig(dispatch=FAST))
+    rt.dispatcher.charts = False
+    await rt.start()
+    await play(rt, stream, datetime(2024, 3, 13, 20, 0, tzinfo=timezone.utc))
+    await rt.dispatcher.deliver_all(timeout=30)
+    (p,) = [p for p in hook.delivered("/hook") if p.key.startswith("plan:")]
+    assert p.body["data"]["event"] == "expired" and "close" in p.body["body"]
+    assert p.body["data"]["at"].startswith("2024-03-13T20:00")
+
+
+async def test_untrack_stops_updates(services, hook):
+    clock = SimClock(T0, speed=None)
+    svc = sim_services(services, clock)
+    await webhook_channel(svc, hook)
+    await _propose(svc, tsla_plan("P-TEST04", T0))
+    await say(svc, "/track P-TEST04", **CONSOLE)
+    r = await say(svc, "/untrack P-TEST04", **CONSOLE)
+    assert r.severity != "error"
+    stream = SimStream(clock, start=T0, symbols=["TSLA"])  # TSLA ticks keep coming; nothing follows them
+    rt = Runtime(svc, clock=clock, stream=stream, config=RuntimeConfig(dispatch=FAST))
+    await rt.start()
+    assert rt.tracker.plans == {}
+    await play(rt, stream, T0 + timedelta(minutes=30))
+    assert _events(await outbox(svc)) == []
+    assert (await say(svc, "/untrack P-TEST04", **CONSOLE)).severity == "error"
