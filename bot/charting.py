@@ -143,10 +143,18 @@ class ChartService:
                 self._executor = self._make_executor()
             return self._executor
 
-    def _reset_pool(self, broken: cf.Executor) -> None:
+    def _reset_pool(self, broken: cf.Executor, *, kill: bool = False) -> None:
+        """Drop `broken` so the next render starts fresh workers; `kill` also ends its (stuck) worker processes."""
         with self._lock:
             if self._executor is broken:
                 self._executor = None
+        if kill and isinstance(broken, cf.ProcessPoolExecutor):
+            terminate = getattr(broken, "terminate_workers", None)  # Python 3.14+
+            if terminate is not None:
+                terminate()
+                return
+            for proc in list(getattr(broken, "_processes", {}).values()):
+                proc.terminate()
         broken.shutdown(wait=False, cancel_futures=True)
 
     async def warm(self) -> None:
@@ -198,7 +206,7 @@ class ChartService:
                 if future is not None:
                     future.cancel()
                 log.warning("chart_render_timeout", seconds=self.timeout)
-                self._reset_pool(pool)
+                self._reset_pool(pool, kill=True)
                 raise ChartError(f"rendering took longer than {self.timeout:.0f}s; try again") from None
             finally:
                 if full_key is not None and future is not None and self._inflight.get(full_key) is future:

@@ -20,18 +20,12 @@ from bot.registry import REGISTRY
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def shared_charts():
-    """In-process rendering: these tests are about the command, the pool has its own tests."""
-    service = ChartService(workers=0)
-    yield service
-    service.close()
-
-
 @pytest.fixture
-def ctx(services, shared_charts) -> Ctx:
-    services.extras["charts"] = shared_charts
-    return Ctx(services=services, identity=Identity(platform="console", tenant="local", user="tester"))
+async def ctx(services):
+    """In-process rendering (cheap to start): these tests are about the command, the pool has its own tests."""
+    service = services.extras["charts"] = ChartService(workers=0)
+    yield Ctx(services=services, identity=Identity(platform="console", tenant="local", user="tester"))
+    await service.aclose()
 
 
 def size_of(png: bytes) -> tuple[int, int]:

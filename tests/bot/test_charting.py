@@ -175,3 +175,31 @@ def test_bad_renderer_name_is_a_user_error() -> None:
     with pytest.raises(UserError):
         jobs.RenderJob(specs=(jobs.sample_spec(),), renderer="svg")
     assert np.isfinite(jobs.sample_spec().candles.close).all()
+
+
+async def test_a_stuck_worker_is_killed_on_timeout(bars) -> None:
+    service = ChartService(workers=1, timeout=60)
+    try:
+        await service.warm()
+        pool = service._executor
+        pids = list(pool._processes)
+        service.timeout = 0.05  # the reference path takes far longer than this
+        with pytest.raises(ChartError, match="longer than"):
+            await service.render([spec_of(bars)], renderer="mplfinance")
+        def alive(pid: int) -> bool:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return False
+            return True
+
+        for _ in range(100):  # terminated and reaped, within a few seconds even on a busy machine
+            if not any(alive(pid) for pid in pids):
+                break
+            await asyncio.sleep(0.05)
+        assert not any(alive(pid) for pid in pids)
+        service.timeout = 60
+        (png,) = await service.render([jobs.sample_spec()])  # a fresh pool takes over
+        assert size_of(png) == (1200, 700)
+    finally:
+        await service.aclose()
