@@ -3,8 +3,10 @@
 `ChartService` is attached to every Services as ``services.extras["charts"]`` (see the
 hook at the bottom) and closed with them. Rendering runs in worker processes started
 with ``forkserver`` (``spawn`` where that does not exist): never ``fork`` from a process
-running an event loop and threads. The pool starts on the first chart, not when the
-service is built, so commands that never chart never pay for it. Results are cached by
+running an event loop and threads. The pool starts with the second chart, not when the
+service is built: the first chart is drawn in a thread of this process while nobody waits
+for workers, so commands that never chart, or draw one (`coach plan TSLA --chart x.png`),
+never start a pool. Results are cached by
 what they show: (symbol, interval, as_of, plan id/version, theme) plus the options and
 the last bar; concurrent requests for the same chart share one render.
 
@@ -106,8 +108,12 @@ class ChartService:
         cache_size: int = 128,
         timeout: float = RENDER_TIMEOUT,
         start_method: str | None = None,
+        inline_first: bool = True,
     ) -> None:
         self.workers = default_workers() if workers is None else max(0, int(workers))
+        #: Render the very first chart in a thread here instead of waiting for workers to start:
+        #: a one-shot command (`coach plan --chart`) then never starts a pool at all.
+        self.inline_first = inline_first
         name = (renderer or os.environ.get("COACH_CHART_RENDERER") or jobs.DEFAULT_RENDERER).strip().lower()
         if name not in jobs.RENDERERS:
             raise UserError(f"unknown renderer {name[:20]!r}; accepted: {', '.join(jobs.RENDERERS)}")
@@ -117,6 +123,8 @@ class ChartService:
         self.start_method = start_method or _start_method()
         self.stats = ChartStats()
         self._executor: cf.Executor | None = None
+        self._thread: cf.ThreadPoolExecutor | None = None
+        self._used_inline = False
         self._lock = threading.Lock()
         self._cache: OrderedDict[Hashable, list[bytes]] = OrderedDict()
         self._inflight: dict[Hashable, cf.Future] = {}
@@ -142,6 +150,17 @@ class ChartService:
             if self._executor is None:
                 self._executor = self._make_executor()
             return self._executor
+
+    def _next_executor(self) -> cf.Executor:
+        """Where the next render runs: the pool, except the service's very first chart (see `inline_first`)."""
+        with self._lock:
+            first = self.inline_first and self.workers > 0 and self._executor is None and not self._used_inline
+            if first and not self._closed:
+                self._used_inline = True
+                if self._thread is None:
+                    self._thread = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="chart-first")
+                return self._thread
+        return self._pool()
 
     def _reset_pool(self, broken: cf.Executor, *, kill: bool = False) -> None:
         """Drop `broken` so the next render starts fresh workers; `kill` also ends its (stuck) worker processes."""
@@ -187,7 +206,7 @@ class ChartService:
                 self.stats.shared += 1
                 return list(await self._await(pending))
         for attempt in (1, 2):
-            pool = self._pool()
+            pool = self._next_executor()
             future: cf.Future | None = None
             try:
                 future = pool.submit(jobs.run, job)  # raises at once when a worker already died
@@ -257,9 +276,11 @@ class ChartService:
         """Stop the workers (pending renders are cancelled)."""
         with self._lock:
             self._closed = True
-            executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
+            executors = [self._executor, self._thread]
+            self._executor = self._thread = None
+        for executor in executors:
+            if executor is not None:
+                executor.shutdown(wait=True, cancel_futures=True)
 
     async def aclose(self) -> None:
         """Stop the workers without blocking the event loop."""
@@ -497,7 +518,7 @@ def charts(services: Services) -> ChartService:
 
 
 async def attach_chart_service(services: Services) -> None:
-    """SERVICE_HOOKS entry: every Services gets a chart service (its pool starts on the first chart)."""
+    """SERVICE_HOOKS entry: every Services gets a chart service (its pool starts when charts are drawn)."""
     services.extras.setdefault("charts", ChartService())
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import io
 import os
 import signal
@@ -22,7 +23,7 @@ from tests.renderers.conftest import AS_OF, make_plan, sim_bars
 @pytest.fixture(scope="module")
 def pool_service():
     """One process pool for the whole module: starting workers is the slow part."""
-    service = ChartService(workers=1)
+    service = ChartService(workers=1, inline_first=False)
     yield service
     service.close()
 
@@ -148,6 +149,19 @@ async def test_a_render_that_takes_too_long_fails_with_one_line() -> None:
         await service.aclose()
 
 
+async def test_the_first_chart_does_not_wait_for_workers(bars) -> None:
+    service = ChartService(workers=1)
+    try:
+        (first,) = await service.render([spec_of(bars)])
+        assert service._executor is None  # drawn here: a one-shot command never starts a pool
+        (second,) = await service.render([spec_of(bars, theme="light")])
+        assert isinstance(service._executor, concurrent.futures.ProcessPoolExecutor)
+        assert size_of(first) == size_of(second) == (1200, 700)
+    finally:
+        await service.aclose()
+    assert service._executor is None and service._thread is None
+
+
 def test_filenames() -> None:
     bars = sim_bars(days=3)
     assert chart_filename("TSLA", ["5m"], make_plan(bars), AS_OF) == "TSLA-5m-P-1A2B3C.png"
@@ -178,7 +192,7 @@ def test_bad_renderer_name_is_a_user_error() -> None:
 
 
 async def test_a_stuck_worker_is_killed_on_timeout(bars) -> None:
-    service = ChartService(workers=1, timeout=60)
+    service = ChartService(workers=1, timeout=60, inline_first=False)
     try:
         await service.warm()
         pool = service._executor
