@@ -60,10 +60,11 @@ async def run_runtime(*, speed: float | None = None, start: datetime | None = No
     from bot.runtime.worker import Runtime, RuntimeConfig
 
     settings = get_settings()
-    try:
-        import bot.surfaces.destinations  # noqa: F401 - Discord/Slack delivery kinds, when their libraries are present
-    except ImportError:
-        pass
+    if settings.discord_token or settings.slack_bot_token:
+        try:
+            import bot.surfaces.destinations  # noqa: F401 - Discord/Slack delivery kinds
+        except ImportError:
+            pass
     sim = [p.strip().lower() for p in settings.coach_provider.split(",")][0] == "sim"
     if (speed is not None or start is not None) and not sim:
         raise UserError("--speed and --start work only with the offline market (COACH_PROVIDER=sim)")
@@ -88,11 +89,21 @@ async def run_runtime(*, speed: float | None = None, start: datetime | None = No
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):
             pass
-    runtime = Runtime(services, clock=clock, config=config)
+    begin = start or utc_now()
+    factory = None
+    if clock is not None:
+        from providers.sim_stream import SimStream
+
+        sim_clock = clock
+
+        def factory(cursor: datetime | None) -> SimStream:
+            # the first run starts exactly at the requested moment, later runs right after the saved cursor
+            return SimStream(sim_clock, seed=settings.coach_seed, start=cursor or begin)
+
+    runtime = Runtime(services, clock=clock, config=config, stream_factory=factory)
     if clock is not None:
         # the clock ran while the services were built: start it where asked; and when a previous run's
         # cursor is later than that, carry on from the cursor (never go back over delivered alerts)
-        begin = start or utc_now()
         saved = await runtime._cursor()  # noqa: SLF001
         clock.set(saved if saved is not None and saved > begin else begin)
     if run_for is not None:

@@ -10,8 +10,9 @@ Rules:
   channel moves on. A permanent failure (a revoked webhook) is marked failed at once. A 429 waits
   exactly `retry_after` and does not count as an attempt. A kind this process cannot deliver
   to (e.g. Discord in a worker without its token) waits a minute, without counting attempts.
-* Digests. When a channel has `digest_threshold` or more alert rows ready at once, they are
-  folded (in one transaction) into one digest row that takes the first one's place.
+* Digests. When `digest_threshold` or more alert rows wait behind a channel's first row, they are
+  folded (in one transaction) into one digest row that takes the first one's place. The first row
+  itself is never folded: it is the one that may have been sent just before a crash.
 * Resume. State lives only in the outbox rows: a restart continues with whatever is pending.
   A crash between a send and its "delivered" mark sends that row again with the same
   idempotency key (at-least-once; the key lets the receiver recognise it).
@@ -171,9 +172,11 @@ class Dispatcher:
                 if not queue or queue[0].next_attempt_at > now:
                     return
                 head = queue[0]
-                run = _alert_run(queue, now)
+                # the head is never folded: it may have been sent just before a crash, and must then be
+                # re-sent under its own key (so the receiver can drop it), not inside a digest
+                run = _alert_run(queue[1:], now)
                 if len(run) >= self.config.digest_threshold:
-                    head = await self._fold(run) or head
+                    await self._fold(run)
                 if not await self._send(head):
                     return
         except Exception:

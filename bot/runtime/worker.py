@@ -102,6 +102,7 @@ class Runtime:
         self.leader = False
         self.ready = asyncio.Event()
         self.lost_lease = False
+        self._lock = asyncio.Lock()
         self._last_feed_state: str | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -201,6 +202,11 @@ class Runtime:
 
     async def process(self, batch: FeedBatch) -> int:
         """Evaluate one batch and write what it produced in one transaction; returns messages queued."""
+        # a sync must never interleave: it would reload rows whose newer state is still being written
+        async with self._lock:
+            return await self._process(batch)
+
+    async def _process(self, batch: FeedBatch) -> int:
         self.stats.batches += 1
         self.stats.ticks += len(batch.ticks)
         alerts = await self.evaluator.process(batch)
@@ -262,7 +268,7 @@ class Runtime:
 
     async def sync(self) -> None:
         """Pick up changed alerts and plans and follow the symbols they need."""
-        async with self.services.db() as s:
+        async with self._lock, self.services.db() as s:
             await self.evaluator.sync(s)
             await self.tracker.sync(s)
         if self.feed is not None:

@@ -162,6 +162,18 @@ async def test_flood_becomes_one_digest_in_place(services, hook):
     assert sorted(r.status for r in rows) == ["delivered", "delivered"] + ["digested"] * 12
 
 
+async def test_the_first_row_of_a_flood_is_sent_alone(services, hook):
+    """It may already have been sent before a crash: it goes again under its own key, never inside a digest."""
+    owner = await _owner(services)
+    await _enqueue(services, [_msg(owner, f"alert:{n}:1@x", hook.url("/fl"), n, kind="alert") for n in range(8)])
+    d = Dispatcher(services, DispatchConfig(digest_threshold=5, **FAST))
+    await d.deliver_all(timeout=5)
+    await d.aclose()
+    posts = hook.delivered("/fl")
+    assert [p.key for p in posts][0] == "alert:0:1@x"
+    assert posts[1].body["data"]["covers"] == [f"alert:{n}:1@x" for n in range(1, 8)]
+
+
 async def test_restart_resumes_pending_rows(services, hook):
     owner = await _owner(services)
     hook.modes["/slow"] = ("status", 503)
