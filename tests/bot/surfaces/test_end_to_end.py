@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 from datetime import datetime, timezone
 
 import pytest
@@ -136,3 +137,36 @@ async def test_slack_plan_with_chart_then_track_button(start_slack, slack_fake, 
     posts = await slack_fake.wait_for(lambda c: c.method == "chat.postMessage", count=2, timeout=60)
     tracked = json.dumps(posts[1].body["blocks"])
     assert buttons["Track plan"].split()[-1] in tracked and "went wrong" not in tracked
+
+
+async def test_discord_dm_reaches_the_real_coach(start_discord, discord_fake, chart_cleanup, services):
+    from bot.agent import install_free_text
+    from bot.registry import REGISTRY
+
+    services.clock = lambda: PLAN_AT
+    await install_free_text(services)  # the SERVICE_HOOKS entry: the intent parser without an LLM
+    await start_discord(registry=REGISTRY)
+    fake = discord_fake
+    msg = fake.message_create("what's the plan for TSLA?", dm=True)
+    await fake.dispatch("MESSAGE_CREATE", msg)
+    [sent] = await fake.wait_for(lambda r: r.method == "POST" and r.path == f"/channels/{msg['channel_id']}/messages", timeout=60)
+    assert "TSLA" in sent.embeds[0]["title"] and "went wrong" not in json.dumps(sent.json)
+
+
+async def test_slack_dm_reaches_the_real_coach(start_slack, slack_fake, chart_cleanup, services):
+    import aiohttp
+
+    from bot.agent import install_free_text
+    from bot.registry import REGISTRY
+
+    services.clock = lambda: PLAN_AT
+    await install_free_text(services)
+    surface = await start_slack(registry=REGISTRY)
+    dm = slack_fake.event({"type": "message", "channel_type": "im", "user": "U111", "text": "quote for NVDA please",
+                           "ts": "1700000200.000100", "channel": "D111", "team": "T111"})
+    raw = json.dumps(dm)
+    async with aiohttp.ClientSession() as http:
+        async with http.post(surface.url, data=raw, headers=signed(SLACK_SECRET, raw, content_type="application/json")) as r:
+            assert r.status == 200
+    [post] = await slack_fake.wait_for(lambda c: c.method == "chat.postMessage", timeout=60)
+    assert post.body["channel"] == "D111" and "NVDA" in post.body["text"]
