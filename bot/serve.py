@@ -98,6 +98,8 @@ async def serve(
     stdout: TextIO | None = None,
 ) -> None:
     """Start the configured surfaces and the serve tasks; return when stopped (signal, `stop`, console end)."""
+    import bot.runtime.service  # noqa: F401 - the alert runtime's SERVE_TASKS entry
+
     own_services = services is None
     services = services or await build_services(settings)
     stop = stop or asyncio.Event()

@@ -125,6 +125,11 @@ async def test_serve_tasks_run_beside_a_blocked_console_and_stop_cleanly(service
         with open(os.devnull, "w") as stdout:
             run = asyncio.create_task(serve_mod.serve(services=services, stop=stop, stdin=stdin, stdout=stdout))
             await asyncio.wait_for(started.wait(), 10)
+            for _ in range(100):  # the alert runtime runs beside the surfaces too
+                if "runtime_stats" in services.extras:
+                    break
+                await asyncio.sleep(0.05)
+            assert "runtime_stats" in services.extras
             stop.set()
             await asyncio.wait_for(run, 10)  # returns although the console is still waiting for a line
     finally:
