@@ -63,6 +63,9 @@ async def run_demo(out_dir: Path | None = None) -> int:
             database_url=f"sqlite+aiosqlite:///{tmp}/demo.db",
             coach_provider="sim",
             coach_out_dir=out_dir or Path("./out/demo"),
+            # the demo is offline by design: plain words go to the rule-based parser
+            openai_api_key=None,
+            openai_base_url=None,
         )
         services = await build_services(settings)
         try:

@@ -52,10 +52,17 @@ def parse_invocation(text: str, registry: Registry = REGISTRY) -> tuple[Command,
     """Parse `/name args...` into a command and its validated arguments, or raise UserError."""
     if len(text) > MAX_TEXT:
         raise UserError(f"message too long ({len(text)} characters); keep it under {MAX_TEXT}")
+    body = text.strip().lstrip("/")
     try:
-        words = shlex.split(text.strip().lstrip("/"))
+        words = shlex.split(body)
     except ValueError:
-        raise UserError("unbalanced quotes in the command") from None
+        # an apostrophe in free text ("/ask what's the IV?") is not a quote: commands whose
+        # last field takes free text get plain words; others hear about the quotes
+        words = body.split()
+        cmd, rest = registry.resolve(words)
+        if not any(s.greedy for s in cmd.arg_specs()):
+            raise UserError("unbalanced quotes in the command") from None
+        return cmd, cmd.parse_tokens(rest)
     cmd, rest = registry.resolve(words)
     return cmd, cmd.parse_tokens(rest)
 

@@ -67,3 +67,13 @@ async def test_console_chat_saves_images(services, tmp_path):
     assert n == 2
     text = out.getvalue()
     assert "NYSE open" in text and "NVDA" in text and "TSLA" not in text.split("NVDA", 1)[0]
+
+
+async def test_apostrophe_in_free_text_command(services):
+    from bot.dispatch import parse_invocation
+
+    cmd, args = parse_invocation("/ask what's the IV on NVDA?")
+    assert cmd.name == "ask" and "what's" in args.model_dump()["text"]
+    ctx = Ctx(services=services, identity=ME)
+    r = await run_text(ctx, "/quote 'TSLA")
+    assert "unbalanced quotes" in r.body
