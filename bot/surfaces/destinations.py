@@ -97,6 +97,8 @@ class DiscordChannelDestination:
     """
 
     provider = "discord"
+    #: 0.2 s steps to wait for a given client's login before a (retryable) failure
+    login_wait_steps = 150
 
     def __init__(self, client_or_http: Any = None, *, token: str | None = None, api_base: str | None = None,
                  tz: str = "America/New_York") -> None:
@@ -113,8 +115,17 @@ class DiscordChannelDestination:
 
     async def _http(self) -> discord.http.HTTPClient:
         given = self._given
+        if isinstance(given, discord.http.HTTPClient):
+            return given
         if given is not None:
-            return given.http if hasattr(given, "http") and not isinstance(given, discord.http.HTTPClient) else given
+            # the running bot may still be logging in when the first alert is due: wait for it, briefly
+            for _ in range(self.login_wait_steps):
+                if given.http.token is not None:
+                    break
+                await asyncio.sleep(0.2)
+            if given.http.token is None:
+                raise DeliveryError(self.provider, "the Discord client has not logged in yet")
+            return given.http
         async with self._login_lock:
             if self._own_client is None:
                 if self._api_base:

@@ -218,3 +218,23 @@ async def test_slack_webhook_blocks_and_errors():
     assert first["text"].startswith("TSLA crossed 190.00")
     context = [b for b in first["blocks"] if b["type"] == "context"][0]["elements"][0]["text"]
     assert "cannot carry files" in context and "TSLA chart.png" in context
+
+
+async def test_discord_destination_waits_for_the_running_bot_to_log_in(services, discord_fake):
+    from bot.surfaces.discord import DiscordSurface
+
+    services.settings = services.settings.model_copy(update={"discord_api_base": discord_fake.api_base,
+                                                            "discord_gateway_url": discord_fake.gateway_url})
+    surface = DiscordSurface(services, sync=False)
+    dest = DiscordChannelDestination(surface.client)
+    dest.login_wait_steps = 2
+    with pytest.raises(DeliveryError) as err:  # not logged in: a retryable failure, never a permanent 401
+        await dest.send(f"channel:{discord_fake.channel_id}", alert(), "k-early")
+    assert not err.value.permanent
+    await surface.client.login("fake-token")
+    try:
+        await dest.send(f"channel:{discord_fake.channel_id}", alert(), "k-early")
+    finally:
+        await surface.close()
+    [sent] = discord_fake.matching("POST", rf"^/channels/{discord_fake.channel_id}/messages$")
+    assert sent.headers["Authorization"] == "Bot fake-token"
