@@ -157,7 +157,7 @@ def plan_reply(outcome: PlanOutcome) -> Reply:
             ReplyField(name="Invalidation", value=plan.invalidation, inline=False),
             ReplyField(name="Plan", value=f"{plan.plan_id} v{plan.version} · {plan.interval} bars", inline=False),
         ],
-        severity="success" if long else "warning",
+        severity="info",  # the direction carries the colour (green long, red short)
         direction=plan.direction,
         sources=res.sources,
         as_of=res.as_of,
