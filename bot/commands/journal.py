@@ -110,9 +110,13 @@ def _line(e: journal.EntryView, width: int = 110) -> str:
 
 
 async def _find_plan(s, owner: Owner, plan_id: str) -> Plan | None:  # noqa: ANN001
-    """The owner's plan with this id, from their tracked plans."""
+    """The plan with this id the owner may see: one /plan stored for them (or shared in their workspace), or one they track."""
     from storage import alerts
+    from storage import plans as plan_store
 
+    plan = await plan_store.get_plan(s, owner, plan_id)
+    if plan is not None:
+        return plan
     row = await alerts.get_tracked(s, owner, plan_id)
     if row is None:
         return None
@@ -120,6 +124,13 @@ async def _find_plan(s, owner: Owner, plan_id: str) -> Plan | None:  # noqa: ANN
         return Plan.model_validate(row.plan)
     except ValueError:
         return None
+
+
+def _plan_id(text: str | None) -> str | None:
+    """A plan id as the coach writes them (`1a2b3c` -> `P-1A2B3C`), or UserError."""
+    from storage.plans import normalise_plan_id
+
+    return normalise_plan_id(text) if text else None
 
 
 async def _screenshot(ctx: Ctx, plan: Plan) -> tuple[bytes | None, str]:
@@ -152,13 +163,13 @@ async def _screenshot(ctx: Ctx, plan: Plan) -> tuple[bytes | None, str]:
 async def journal_add(ctx: Ctx, a: AddArgs) -> Reply:
     symbol, text, hashtags = split_text(a.text, a.symbol)
     tags = journal.clean_tags([*a.tags, *hashtags])
-    plan_id = journal.clean_plan_id(a.plan)
+    plan_id = _plan_id(a.plan)
     png, note = None, ""
     async with ctx.tx() as s:
         owner = await ctx.owner(s)
         plan = await _find_plan(s, owner, plan_id) if plan_id else None
     if plan_id and plan is None:
-        note = f"plan {plan_id} is not one of your tracked plans, so no chart was attached"
+        note = f"plan {plan_id} is not one of your plans, so no chart was attached"
     elif plan is not None:
         symbol = symbol or plan.symbol
         png, why = await _screenshot(ctx, plan)
@@ -187,7 +198,7 @@ async def journal_list(ctx: Ctx, a: ListArgs) -> Reply:
     async with ctx.tx() as s:
         owner = await ctx.owner(s)
         entries = await journal.list_entries(
-            s, owner, symbol=a.symbol, tag=a.tag, plan_id=journal.clean_plan_id(a.plan),
+            s, owner, symbol=a.symbol, tag=a.tag, plan_id=_plan_id(a.plan),
             source=a.source.lower() if a.source else None, limit=a.limit,
         )
         total = await journal.count_entries(s, owner)
@@ -233,7 +244,7 @@ async def journal_edit(ctx: Ctx, a: EditArgs) -> Reply:
     if a.symbol is not None:
         kwargs["symbol"] = _maybe_none(a.symbol)
     if a.plan is not None:
-        kwargs["plan_id"] = _maybe_none(a.plan)
+        kwargs["plan_id"] = _plan_id(_maybe_none(a.plan))
     async with ctx.tx() as s:
         owner = await ctx.owner(s)
         e = await journal.edit_entry(s, owner, a.id, text=a.text, tags=a.tags, append=a.append, **kwargs)

@@ -66,7 +66,7 @@ async def test_other_users_and_tenants_never_see_or_touch_an_entry(services):
     "text, fragment",
     [
         ("/journal add", "missing text"),
-        ("/journal add hi --plan 'P 1;drop'", "invalid plan id"),
+        ("/journal add hi --plan 'P 1;drop'", "not a plan id"),
         ("/journal add hi --tags 'no way!'", "invalid tag"),
         ("/journal edit 1", "nothing to change"),
         ("/journal list --source robot", "unknown source"),
@@ -110,9 +110,20 @@ async def test_a_plan_id_stores_the_plan_chart_with_the_entry(services):
     assert r.attachments and r.attachments[0].data.startswith(b"\x89PNG")
     shown = await say(services, ALICE, f"/journal show {r.data.id}")
     assert shown.attachments[0].data == r.attachments[0].data
+    # a plan /plan stored (not tracked) is found too, by its short id
+    from storage import plans as plan_store
+
+    async with ctx.tx() as s:
+        await plan_store.save_plan(s, await ctx.owner(s), _plan().model_copy(update={"plan_id": "P-STORE1"}))
+    services.extras["charts"] = ChartService(workers=0)
+    try:
+        r = await say(services, ALICE, "/journal add from the plan reply --plan store1")
+    finally:
+        await services.extras.pop("charts").aclose()
+    assert r.data.plan_id == "P-STORE1" and r.data.has_screenshot, r.body
     # bob cannot attach alice's plan
     r = await say(services, BOB, "/journal add peeking --plan P-JRNL01")
-    assert "not one of your tracked plans" in r.body and not r.data.has_screenshot
+    assert "not one of your plans" in r.body and not r.data.has_screenshot
 
 
 async def test_record_outcome_shows_up_in_the_journal_and_the_scorecard(services):
