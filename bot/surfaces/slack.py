@@ -274,8 +274,18 @@ class SlackSurface:
                                   text="Invite me to this channel (`/invite @coach`) to get the chart image here.")
                 return
             log.error("slack_post_failed", error=err, request_id=ref)
-            if respond is not None:
-                await respond(response_type="ephemeral", replace_original=False, text=f"something went wrong sending the reply (ref {ref})")
+            await self._tell_failure(respond, ref)
+        except Exception:  # a dropped connection or a bug: logged with the reference the person sees
+            log.exception("slack_post_failed", request_id=ref)
+            await self._tell_failure(respond, ref)
+
+    async def _tell_failure(self, respond, ref: str) -> None:  # noqa: ANN001
+        if respond is None:
+            return
+        try:
+            await respond(response_type="ephemeral", replace_original=False, text=f"something went wrong sending the reply (ref {ref})")
+        except Exception:  # the response URL is gone too; the log has the details
+            log.warning("slack_respond_failed", request_id=ref)
 
     async def _post_private(self, messages: list[SlackMessage], *, channel: str | None, thread_ts: str | None, user: str,
                             respond) -> None:  # noqa: ANN001

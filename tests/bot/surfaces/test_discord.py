@@ -69,6 +69,14 @@ async def test_commands_sync_to_the_dev_guild_with_typed_options(start_discord, 
         assert len(json.dumps(c)) < 8000
 
 
+async def test_without_a_dev_guild_commands_sync_globally(start_discord, discord_fake, services):
+    services.settings = services.settings.model_copy(update={"discord_guild_id": None})
+    await start_discord()
+    [put] = discord_fake.matching("PUT", r"/commands$")
+    assert put.path == f"/applications/{discord_fake.app_id}/commands"
+    assert any(c["name"] == "plan" for c in put.json)
+
+
 async def test_quote_defers_then_follows_up_with_an_embed(start_discord, discord_fake):
     await start_discord()
     fake = discord_fake
