@@ -374,6 +374,29 @@ def fair_value_gap_arrays(high: np.ndarray, low: np.ndarray, min_gap: np.ndarray
 
 
 @dataclass
+class Window:
+    """The last LEVEL_WINDOW bars of a panel and what several detectors read from them, computed once."""
+
+    w0: int  # first column of the window in the panel
+    o: np.ndarray
+    h: np.ndarray
+    l: np.ndarray  # noqa: E741
+    c: np.ndarray
+    after_low: np.ndarray  # suffix_min(l)
+    after_high: np.ndarray  # suffix_max(h)
+    gaps: Gaps  # fair value gaps of at least 0.1 ATR
+
+
+def window_of(panel: Panel, atr_now: np.ndarray) -> Window:
+    """The level window of `panel` with its suffix extremes and fair value gaps."""
+    w0 = max(0, panel.n_bars - LEVEL_WINDOW)
+    o, h, l, c = (a[:, w0:] for a in (panel.open, panel.high, panel.low, panel.close))  # noqa: E741
+    after_l, after_h = suffix_min(l), suffix_max(h)
+    gaps = fair_value_gap_arrays(h, l, 0.1 * atr_now, after=(after_l, after_h))
+    return Window(w0, o, h, l, c, after_l, after_h, gaps)
+
+
+@dataclass
 class Zones:
     """The most recent supply/demand zones per row, (S, k) arrays, most recent first (NaN where none)."""
 
@@ -420,7 +443,15 @@ def recent_zones(o: np.ndarray, h: np.ndarray, l: np.ndarray, c: np.ndarray, atr
     with np.errstate(invalid="ignore", divide="ignore"):
         imp = np.abs(take(c, cols) - take(o, cols)) / take(np.ascontiguousarray(a), cols)
     after_low, after_high = after if after is not None else (suffix_min(l), suffix_max(h))
-    closes_after = take(suffix_min(c) if demand else suffix_max(c), cols)
+    # the closes after each candidate: k + 2 masked reductions beat a full suffix scan of the window
+    idx = np.arange(n)[None, :]
+    closes_after = np.full(cols.shape, np.nan)
+    for j in range(cols.shape[1]):
+        later = idx > cols[:, j : j + 1]
+        if demand:
+            closes_after[:, j] = np.where(later, c, np.inf).min(axis=1)
+        else:
+            closes_after[:, j] = np.where(later, c, -np.inf).max(axis=1)
     with np.errstate(invalid="ignore"):
         broken = closes_after < lo if demand else closes_after > hi
         fresh = take(after_low, cols) > hi if demand else take(after_high, cols) < lo
@@ -627,11 +658,13 @@ def build_levels(
     vwap_now: np.ndarray,
     htf: dict[str, Panel] | None = None,
     pv: PriceVolume | None = None,
+    window: Window | None = None,
 ) -> LevelBook:
     """Every level of every row of `panel` (the execution interval) plus `htf` higher-interval panels.
 
     `atr` is the per-bar ATR(14) of `panel`'s last columns (any tail length), `atr_now` its last value (S,),
-    `vwap_now` the session VWAP, `pv` the shared price-volume sums (built here when not given).
+    `vwap_now` the session VWAP; `pv` (price-volume sums) and `window` (the level window) are built
+    here when not given.
     """
     s, n = panel.n_symbols, panel.n_bars
     book = LevelBook(n=s)
@@ -648,8 +681,9 @@ def build_levels(
         book.add("lod", "session low", iv, sess.lod, 0.6)
         book.add("vwap", "session VWAP", iv, vwap_now, 0.7, usable=np.zeros(s, bool))
 
-    w0 = max(0, n - LEVEL_WINDOW)
-    o, h, l, c = (a[:, w0:] for a in (panel.open, panel.high, panel.low, panel.close))  # noqa: E741
+    win = window if window is not None else window_of(panel, atr_now)
+    w0 = win.w0
+    o, h, l, c = win.o, win.h, win.l, win.c  # noqa: E741
     w = n - w0
     a_w = np.full((s, w), np.nan)
     have = min(w, atr.shape[1])
@@ -669,7 +703,7 @@ def build_levels(
 
     # liquidity pools: equal highs / lows among the last 8 swings
     tol = 0.15 * atr_now
-    after_h, after_l = suffix_max(h), suffix_min(l)
+    after_h, after_l = win.after_high, win.after_low
     for prices, cols, after, highs, kind, label in (
         (sh, hcols, after_h, True, "liquidity_high", "equal highs (liquidity)"),
         (sl, lcols, after_l, False, "liquidity_low", "equal lows (liquidity)"),
@@ -688,7 +722,7 @@ def build_levels(
         book.add(kind, f"{iv} {kind} zone", iv, (zn.low + zn.high) / 2, strength, low=zn.low, high=zn.high, since=_stamps(panel, w0, zn.cols))
 
     # fair value gaps (filled ones are shown but never targeted)
-    gaps = fair_value_gap_arrays(h, l, 0.1 * atr_now, after=(after_l, after_h))
+    gaps = win.gaps
     for mask, kind, name in ((gaps.bull, "fvg_bull", "bullish FVG"), (gaps.bear, "fvg_bear", "bearish FVG")):
         cols, _ = last_true(mask, 3)
         lo, hi, fl = take(gaps.bottom, cols), take(gaps.top, cols), take(gaps.filled.astype(float), cols)

@@ -140,6 +140,37 @@ class Candidates:
     sorted: np.ndarray  # (S, M) prices in that order
 
 
+_COL_BITS = 7
+
+
+def row_argsort(values: np.ndarray) -> np.ndarray:
+    """Per row, the columns of `values` in ascending order, NaN last, ties by column: like
+    np.argsort(values, axis=1, kind="stable") for positive prices, but through np.sort.
+
+    np.argsort on short rows is ten times slower than np.sort, so for positive finite values the
+    column index is packed into the lowest bits of the value's IEEE bits (which order positive
+    floats like the floats themselves) and the packed integers are sorted. Those bits change a
+    price by under 1e-13 of itself, so only prices closer than that can swap, and then by column.
+    """
+    s, m = values.shape
+    finite = np.isfinite(values)
+    if m >= (1 << _COL_BITS) or (finite & (values <= 0)).any():
+        return np.argsort(values, axis=1, kind="stable")
+    bits = np.where(finite, values, np.inf).view(np.int64)  # +inf sorts after every positive price
+    mask = np.int64(-(1 << _COL_BITS))
+    keys = (bits & mask) | np.arange(m, dtype=np.int64)[None, :]
+    return np.sort(keys, axis=1) & np.int64((1 << _COL_BITS) - 1)
+
+
+def _descending(order: np.ndarray, n_finite: np.ndarray) -> np.ndarray:
+    """Ascending orders (NaN last) turned descending with NaN still last."""
+    s, m = order.shape
+    j = np.arange(m)[None, :]
+    k = n_finite[:, None]
+    src = np.where(j < k, k - 1 - j, j)
+    return np.take_along_axis(order, src, axis=1)
+
+
 def nearest_in_rows(values: np.ndarray, refs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each values[s, i], the column of the nearest finite refs[s, :] and the distance (inf if none).
 
@@ -149,7 +180,7 @@ def nearest_in_rows(values: np.ndarray, refs: np.ndarray) -> tuple[np.ndarray, n
     s, h = refs.shape
     if h == 0 or values.size == 0:
         return np.zeros(values.shape, np.int64), np.full(values.shape, np.inf)
-    order = np.argsort(refs, axis=1, kind="stable")  # NaN last
+    order = row_argsort(refs)  # NaN last
     srt = np.take_along_axis(refs, order, axis=1)
     finite = np.isfinite(srt)
     span = max(float(np.nanmax(np.abs(srt))) if finite.any() else 1.0, float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0)
@@ -192,7 +223,9 @@ def candidates(book: LevelBook, atr: np.ndarray) -> dict[int, Candidates]:
             prices[d][:, diff], snapped[d][:, diff] = new_price[:, part], new_col[:, part]
     out: dict[int, Candidates] = {}
     for d in (1, -1):
-        order = np.argsort(prices[d] if d > 0 else -prices[d], axis=1, kind="stable")
+        order = row_argsort(prices[d])
+        if d < 0:
+            order = _descending(order, np.isfinite(prices[d]).sum(axis=1))
         out[d] = Candidates(prices[d], snapped[d], order, np.take_along_axis(prices[d], order, axis=1))
     return out
 
@@ -314,7 +347,7 @@ def evaluate(panels: Mapping[str, Panel], style: str, *, all_levels: bool = True
             live |= sig.active
         # a subset only pays while it is small: copying most rows costs more than it saves
         if all_levels or live.mean() > 0.5:
-            book = build_levels(p, f.atr, f.atr_now, f.sess, f.vwap, htf, pv=f.pv)
+            book = build_levels(p, f.atr, f.atr_now, f.sess, f.vwap, htf, pv=f.pv, window=f.window)
         else:
             book = build_levels_for_rows(p, f.atr, f.atr_now, f.sess, f.vwap, htf, f.pv, np.flatnonzero(live & f.enough))
         return _evaluate(style, exec_iv, allp, f, trends, book, signals)

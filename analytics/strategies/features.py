@@ -15,7 +15,7 @@ from scipy.signal import lfilter
 import talib
 
 from analytics.intervals import interval_minutes
-from analytics.levels import PriceVolume, SessionLevels, pv_start, session_levels, vwap_recent
+from analytics.levels import PriceVolume, SessionLevels, Window, pv_start, session_levels, vwap_recent, window_of
 from analytics.panel import Panel
 
 #: How many recent bars detectors look at.
@@ -44,6 +44,7 @@ class Features:
     macd_hist: np.ndarray
     sess: SessionLevels
     pv: PriceVolume  # shared by every VWAP
+    window: Window  # the level window, shared by the levels and the FVG detector
     # last RECENT bars, (S, RECENT), NaN-padded on the left
     ro: np.ndarray
     rh: np.ndarray
@@ -159,6 +160,7 @@ def compute_features(panel: Panel) -> Features:
         macd_hist=hist,
         sess=sess,
         pv=pv,
+        window=window_of(panel, atr_now),
         ro=_recent(panel.open, RECENT),
         rh=_recent(h, RECENT),
         rl=_recent(l, RECENT),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from analytics.levels import fair_value_gap_arrays, last_true, take
+from analytics.levels import last_true, take
 from analytics.strategies.base import Signal, Strategy, px, side, signal, why_not
 from analytics.strategies.features import Features
 
@@ -14,12 +14,10 @@ MIN_AGE = 3  # a gap must be at least this many bars old to be "retested"
 
 def detect(f: Features) -> Signal:
     s = f.panel.n_symbols
-    p = f.panel
-    n = p.n_bars
-    w0 = max(0, n - WINDOW)
-    h, l = p.high[:, w0:], p.low[:, w0:]  # noqa: E741
-    g = fair_value_gap_arrays(h, l, 0.1 * f.atr_now)
-    old = np.arange(h.shape[1]) <= h.shape[1] - 1 - MIN_AGE
+    g = f.window.gaps  # gaps of the level window, filled state included
+    w = g.bull.shape[1]
+    age = w - 1 - np.arange(w)
+    old = (age >= MIN_AGE) & (age < WINDOW)
     bull_cols, _ = last_true(g.bull & ~g.filled & old[None, :], 1)
     bear_cols, _ = last_true(g.bear & ~g.filled & old[None, :], 1)
     b_lo, b_hi = take(g.bottom, bull_cols)[:, 0], take(g.top, bull_cols)[:, 0]
