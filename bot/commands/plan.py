@@ -51,7 +51,7 @@ async def plan_cmd(ctx: Ctx, a: PlanArgs) -> Reply:
 class ScanArgs(BaseModel):
     universe: list[str] = Field(
         default_factory=list, max_length=500,
-        description=f"tickers or a list: {', '.join(NAMED_LISTS)}, watchlist (default: yours, else leaders)",
+        description=f"tickers, or a list: {', '.join(NAMED_LISTS)}, watchlist (default: your watchlist)",
     )
     style: StyleArg = Field("intraday", description="trading style: scalp, intraday, swing or leaps")
     limit: int = Field(10, ge=1, le=MAX_LIMIT, description=f"how many ranked setups to show (1-{MAX_LIMIT})")
