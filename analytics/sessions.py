@@ -107,7 +107,7 @@ def _check_range(ns: int) -> None:
 def is_half_day(idx: int) -> bool:
     """True when session `idx` of the schedule closes early (13:00 ET)."""
     sch = schedule()
-    return (sch.closes[idx] - sch.opens[idx]) < 6 * 3600 * 10**9
+    return bool((sch.closes[idx] - sch.opens[idx]) < 6 * 3600 * 10**9)
 
 
 def session_info(at: datetime) -> SessionInfo:
