@@ -83,6 +83,8 @@ RSI_BAND = 2.0
 CROSS_BAND_BPS = 5.0
 
 _NS_PER_S = 1_000_000_000
+#: Returned when nothing fires (shared and never mutated, so no allocation on the common path).
+_NONE: list = []
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -347,35 +349,58 @@ class AlertBook:
     # ------------------------------------------------------------------ evaluation
 
     def evaluate(self, symbol: str, price: float, at_ns: int, status: str = "open") -> list[Trigger]:
-        """Rules on `symbol` that fire at `price` (a tick at `at_ns`, market `status`), in the order the price met them."""
+        """Rules on `symbol` that fire at `price` (a tick at `at_ns`, market `status`), in the order the price met them.
+
+        The list returned when nothing fires is shared: read it, do not modify it.
+        """
         book = self._symbols.get(symbol)
         if book is None or price != price:  # no rules, or a NaN print
-            return []
+            return _NONE
         if book.unknown:
             self._initialise(book, price)
+        # the common case (nothing to fire or re-arm) is four comparisons, so it is spelled out
+        up, down = book.up, book.down
+        neg = -price
+        fire_up = up.armed_lv and up.armed_lv[0] <= price
+        rearm_up = up.dis_lv and up.dis_lv[-1] >= price
+        fire_down = down.armed_lv and down.armed_lv[0] <= neg
+        rearm_down = down.dis_lv and down.dis_lv[-1] >= neg
+        if not (fire_up or rearm_up or fire_down or rearm_down):
+            return _NONE
         out: list[Trigger] = []
-        for ladder, side in ((book.up, "up"), (book.down, "down")):
-            x = ladder.sign * price
-            lv = ladder.armed_lv
-            if lv and lv[0] <= x:
-                k = bisect_right(lv, x)
-                ids = ladder.armed_id[:k]
-                del lv[:k]
-                del ladder.armed_id[:k]
-                for rid in ids:
-                    self._hit(book, rid, side, price, at_ns, status, out)  # type: ignore[arg-type]
-            dv = ladder.dis_lv
-            if dv and dv[-1] >= x:
-                j = bisect_left(dv, x)
-                ids = ladder.dis_id[j:]
-                del dv[j:]
-                del ladder.dis_id[j:]
-                for rid in ids:
-                    rule = self._rules[rid]
-                    rule.set_armed(side, True)  # type: ignore[arg-type]
-                    self._place(book, rule, side)  # type: ignore[arg-type]
-                    self._dirty.add(rid)
+        if fire_up:
+            self._fire(book, up, "up", price, price, at_ns, status, out)
+        if rearm_up:
+            self._rearm(book, up, "up", price)
+        if fire_down:
+            self._fire(book, down, "down", neg, price, at_ns, status, out)
+        if rearm_down:
+            self._rearm(book, down, "down", neg)
         return out
+
+    def _fire(self, book: _SymbolBook, ladder: _Ladder, side: Side, x: float, price: float, at_ns: int, status: str,
+              out: list[Trigger]) -> None:
+        """Pop the armed rules whose level `x` has reached (a prefix) and decide each."""
+        lv = ladder.armed_lv
+        k = bisect_right(lv, x)
+        ids = ladder.armed_id[:k]
+        del lv[:k]
+        del ladder.armed_id[:k]
+        for rid in ids:
+            self._hit(book, rid, side, price, at_ns, status, out)
+
+    def _rearm(self, book: _SymbolBook, ladder: _Ladder, side: Side, x: float) -> None:
+        """Re-arm the disarmed rules whose re-arm level `x` has gone back to (a suffix)."""
+        dv = ladder.dis_lv
+        j = bisect_left(dv, x)
+        ids = ladder.dis_id[j:]
+        del dv[j:]
+        del ladder.dis_id[j:]
+        for rid in ids:
+            rule = self._rules[rid]
+            rule.set_armed(side, True)
+            self._place(book, rule, side)
+            self._dirty.add(rid)
 
     def evaluate_bars(self, symbol: str, interval: str, bars: pd.DataFrame, at_ns: int, status: str = "open") -> list[Trigger]:
         """Bar rules on (symbol, interval) that fire on the last bar of `bars` (completed bars only)."""

@@ -305,6 +305,27 @@ async def runtime_alerts_changed(session: AsyncSession, since: datetime) -> list
     return list((await session.execute(select(Alert).where(Alert.updated_at >= since).order_by(Alert.id))).scalars())
 
 
+async def runtime_alert_versions(session: AsyncSession, since: datetime) -> list[tuple[int, datetime]]:
+    """(id, updated_at) of alerts changed at or after `since`: cheap, to find what a sync must reload."""
+    q = select(Alert.id, Alert.updated_at).where(Alert.updated_at >= since)
+    return [(r[0], r[1]) for r in await session.execute(q)]
+
+
+async def runtime_save_armed(session: AsyncSession, states: list[dict], now: datetime | None = None) -> None:
+    """Write many alerts' armed flags at once (re-arms): dicts with id, armed_up, armed_down."""
+    if not states:
+        return
+    from sqlalchemy import bindparam
+
+    stamp = now or utcnow()
+    stmt = (
+        update(Alert.__table__)
+        .where(Alert.__table__.c.id == bindparam("rid"))
+        .values(armed_up=bindparam("up"), armed_down=bindparam("down"), updated_at=bindparam("at"))
+    )
+    await session.execute(stmt, [{"rid": d["id"], "up": d["armed_up"], "down": d["armed_down"], "at": stamp} for d in states])
+
+
 async def runtime_alert_ids(session: AsyncSession) -> set[int]:
     """Ids of every live alert (to notice deletions)."""
     return {r[0] for r in await session.execute(select(Alert.id).where(Alert.status == "active"))}
@@ -342,6 +363,36 @@ async def runtime_save_state(
         q = q.where(Alert.fire_count == expect_fire_count, Alert.status == "active")
     res = await session.execute(q.values(**values).execution_options(synchronize_session=False))
     return (res.rowcount or 0) > 0
+
+
+async def runtime_record_fires(session: AsyncSession, fires: list[dict], now: datetime | None = None) -> set[int]:
+    """Record fires of many alerts in one statement; returns the ids recorded.
+
+    Each dict: id, expect (the fire count before these fires), fire_count, armed_up, armed_down,
+    last_fired_at, status, last_price. An alert whose stored fire count is not `expect`, or that
+    is no longer active (removed, edited to done, or recorded by another worker), is left alone.
+    """
+    if not fires:
+        return set()
+    from sqlalchemy import bindparam
+
+    stamp = now or utcnow()
+    t = Alert.__table__
+    stmt = (
+        update(t)
+        .where(t.c.id == bindparam("rid"), t.c.fire_count == bindparam("expect"), t.c.status == "active")
+        .values(fire_count=bindparam("n"), armed_up=bindparam("up"), armed_down=bindparam("down"),
+                last_fired_at=bindparam("fired_at"), status=bindparam("st"), last_price=bindparam("px"), updated_at=stamp)
+    )
+    params = [{"rid": f["id"], "expect": f["expect"], "n": f["fire_count"], "up": f["armed_up"], "down": f["armed_down"],
+               "fired_at": f["last_fired_at"], "st": f["status"], "px": f["last_price"]} for f in fires]
+    res = await session.execute(stmt, params)
+    if res.rowcount is not None and res.rowcount == len(fires):
+        return {f["id"] for f in fires}
+    # some did not match: find out which rows carry our write
+    want = {f["id"]: f["fire_count"] for f in fires}
+    rows = await session.execute(select(Alert.id, Alert.fire_count, Alert.updated_at).where(Alert.id.in_(list(want))))
+    return {aid for aid, n, at in rows if n == want[aid] and at == stamp}
 
 
 async def runtime_mark_expired(session: AsyncSession, ids: Iterable[int], now: datetime | None = None) -> None:

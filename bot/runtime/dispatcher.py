@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,6 +34,7 @@ from analytics.errors import ConfigError, RateLimited
 from bot.runtime.destinations import Destination, DeliveryError, build_destination, close_destinations, describe_target
 from bot.reply import Reply
 from bot.runtime.charts import plan_chart
+from bot.runtime.txn import Writer
 from bot.runtime.messages import digest_reply, payload_to_reply, reply_to_payload
 from storage import alerts as store
 from storage.alerts import NewMessage, OutboxRow, utcnow
@@ -55,6 +56,8 @@ class DispatchConfig:
     missing_kind_wait: float = 60.0
     #: Consecutive failures after which a channel is reported in the log.
     report_after: int = 3
+    #: Channels delivering at the same time.
+    concurrency: int = 8
 
 
 @dataclass
@@ -88,14 +91,21 @@ class Dispatcher:
         destinations: dict[str, Destination] | None = None,
         clock: Callable[[], datetime] = utcnow,
         charts: bool = True,
+        writer: Writer | None = None,
     ) -> None:
         self.services = services
+        self.writer = writer or Writer(services)
         self.config = config or DispatchConfig()
         self.clock = clock
         self._dests: dict[str, Destination] = dict(destinations or {})
         self._own_dests: set[str] = set()
         self._busy: dict[str, asyncio.Task] = {}
         self._wake = asyncio.Event()
+        self._full = True
+        self._hinted: set[str] = set()
+        self._again: set[str] = set()
+        #: Channels delivering at once (each is sequential inside); bounds the database and connection load.
+        self._slots = asyncio.Semaphore(self.config.concurrency)
         self.stats = DeliveryStats()
         #: Draw plan charts at delivery (off in tests that only count messages).
         self.charts = charts
@@ -103,19 +113,37 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ running
 
-    def wake(self) -> None:
-        """New rows were committed: look now rather than at the next poll."""
+    def wake(self, channels: Iterable[str] | None = None) -> None:
+        """New rows were committed: look now rather than at the next poll (only at `channels` when given)."""
+        if channels is None:
+            self._full = True
+        else:
+            self._hinted.update(channels)
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set; then finish the sends in flight."""
+        loop = asyncio.get_running_loop()
+        last_full = -1e9
         try:
             while not stop.is_set():
                 try:
-                    await self.drain_once()
+                    # a full pass (one query over every channel) on start, on a plain wake and every poll interval;
+                    # in between, the channels the runtime just wrote to are started directly
+                    if self._full or loop.time() - last_full >= self.config.poll_interval:
+                        self._full = False
+                        self._hinted.clear()
+                        last_full = loop.time()
+                        await self.drain_once()
+                    elif self._hinted:
+                        hinted, self._hinted = self._hinted, set()
+                        for key in hinted:
+                            self._start(key)
                 except Exception:  # one bad pass (database hiccup) must not end delivery
                     log.exception("dispatch_pass_failed")
                 self._wake.clear()
+                if self._hinted or self._full:
+                    continue
                 waiter = asyncio.ensure_future(self._wake.wait())
                 stopper = asyncio.ensure_future(stop.wait())
                 await asyncio.wait({waiter, stopper}, timeout=self.config.poll_interval, return_when=asyncio.FIRST_COMPLETED)
@@ -125,6 +153,24 @@ class Dispatcher:
             if self._busy:
                 await asyncio.wait(list(self._busy.values()), timeout=self.config.send_timeout)
             await self.aclose()
+
+    def _start(self, key: str) -> bool:
+        """Start the delivery task of channel `key` unless it is running (it then sees the new rows itself)."""
+        if key in self._busy:
+            self._again.add(key)
+            return False
+        task = asyncio.create_task(self._channel(key))
+        self._busy[key] = task
+        task.add_done_callback(lambda _t, k=key: self._done(k))
+        return True
+
+    def _done(self, key: str) -> None:
+        self._busy.pop(key, None)
+        if key in self._again:
+            # rows arrived while the task was finishing: look again
+            self._again.discard(key)
+            self._hinted.add(key)
+            self._wake.set()
 
     async def aclose(self) -> None:
         await close_destinations({k: v for k, v in self._dests.items() if k in self._own_dests})
@@ -141,10 +187,7 @@ class Dispatcher:
                 continue
             if key in self._busy or head.next_attempt_at > now:
                 continue
-            task = asyncio.create_task(self._channel(key))
-            self._busy[key] = task
-            task.add_done_callback(lambda _t, k=key: self._busy.pop(k, None))
-            started += 1
+            started += self._start(key)
         return started
 
     async def deliver_all(self, only: set[str] | None = None, timeout: float = 30.0) -> None:
@@ -165,20 +208,25 @@ class Dispatcher:
     async def _channel(self, key: str) -> None:
         """Send this channel's due rows in order until it is empty or must wait."""
         try:
-            while True:
-                now = self.clock()
-                async with self.services.db() as s:
-                    queue = await store.outbox_channel_queue(s, key, self.config.digest_max + 1)
-                if not queue or queue[0].next_attempt_at > now:
-                    return
-                head = queue[0]
-                # the head is never folded: it may have been sent just before a crash, and must then be
-                # re-sent under its own key (so the receiver can drop it), not inside a digest
-                run = _alert_run(queue[1:], now)
-                if len(run) >= self.config.digest_threshold:
-                    await self._fold(run)
-                if not await self._send(head):
-                    return
+            async with self._slots:
+                while True:
+                    await self.writer.yield_to_urgent()
+                    now = self.clock()
+                    async with self.services.db() as s:
+                        queue = await store.outbox_channel_queue(s, key, self.config.digest_max + 1)
+                    if not queue or queue[0].next_attempt_at > now:
+                        return
+                    # the head is never folded: it may have been sent just before a crash, and must then be
+                    # re-sent under its own key (so the receiver can drop it), not inside a digest
+                    run = _alert_run(queue[1:], now)
+                    if len(run) >= self.config.digest_threshold:
+                        await self._fold(run)
+                        continue  # the queue changed: read it again
+                    # send what was read, in order, without re-reading the queue between rows
+                    for row in queue[: self.config.digest_threshold]:
+                        await self.writer.yield_to_urgent()
+                        if row.next_attempt_at > now or not await self._send(row):
+                            return
         except Exception:
             log.exception("dispatch_channel_failed", channel=key.split("|")[0])
 
@@ -195,7 +243,7 @@ class Dispatcher:
             destination=first.destination, target=first.target,
             payload=reply_to_payload(digest, event_key=f"digest:{tag}", covers=covers), event_at=run[-1].event_at,
         )
-        async with self.services.db() as s, s.begin():
+        async with self.writer.tx() as s:
             row_id = await store.outbox_fold_digest(s, run, msg, now=self.clock())
         if row_id is None:
             return None
@@ -235,7 +283,7 @@ class Dispatcher:
         except Exception as exc:  # a destination bug is a failure of this channel only
             log.exception("destination_raised", destination=row.destination)
             return await self._failure(row, state, f"{exc.__class__.__name__}", permanent=False)
-        async with self.services.db() as s, s.begin():
+        async with self.writer.tx() as s:
             await store.outbox_mark_delivered(s, row.id, now=self.clock())
         state.failures, state.last_error, state.reported = 0, None, False
         state.delivered += 1
@@ -250,7 +298,7 @@ class Dispatcher:
             log.warning("destination_failing", target=describe_target(row.destination, row.target),
                         failures=state.failures, error=reason)
         if permanent or row.attempts + 1 >= self.config.max_attempts:
-            async with self.services.db() as s, s.begin():
+            async with self.writer.tx() as s:
                 await store.outbox_mark_failed(s, row.id, reason)
             self.stats.failed += 1
             log.warning("delivery_failed", key=row.key, target=describe_target(row.destination, row.target), error=reason)
@@ -260,11 +308,11 @@ class Dispatcher:
 
     async def _retry(self, row: OutboxRow, wait: float, reason: str, *, count: bool) -> None:
         self.stats.retried += 1
-        async with self.services.db() as s, s.begin():
+        async with self.writer.tx() as s:
             await store.outbox_mark_retry(s, row.id, self.clock() + timedelta(seconds=wait), reason, count_attempt=count)
         # come back for this channel when it is due, even if nothing else wakes us
         loop = asyncio.get_running_loop()
-        loop.call_later(max(0.0, wait) + 0.01, self._wake.set)
+        loop.call_later(max(0.0, wait) + 0.01, self.wake, [row.channel_key])
 
     async def _reply(self, row: OutboxRow) -> Reply:
         """The row's Reply, with its chart drawn now when the payload asks for one (and charts are on)."""

@@ -135,6 +135,8 @@ class AlertEvaluator:
         self._bar_due: dict[tuple[str, str], int] = {}
         self._resync: set[int] = set()
         self.fired = 0
+        #: Channel settings are read at most every few seconds, not once per trigger.
+        self.settings_cache = SettingsCache(ttl=5.0)
 
     # ------------------------------------------------------------------ loading
 
@@ -161,21 +163,32 @@ class AlertEvaluator:
 
     async def sync(self, session: AsyncSession) -> int:
         """Apply alerts added, edited or removed since the last sync (by any process); returns how many changed."""
+        return await self.apply_changes(session, await self.changed(session))
+
+    async def changed(self, session: AsyncSession) -> set[int]:
+        """Ids that may have changed since the last sync (a cheap read, safe while batches are being written)."""
         since = (self._synced_at or utcnow()) - timedelta(seconds=5)  # overlap: other processes' clocks differ a little
         self._synced_at = utcnow()
-        rows = await store.runtime_alerts_changed(session, since)
-        if self._resync:
-            extra = await store.runtime_alerts_by_id(session, self._resync - {r.id for r in rows})
-            rows.extend(extra.values())
-            missing = self._resync - {r.id for r in rows}
-            for aid in missing:
-                self._drop(aid)
-            self._resync.clear()
+        # versions first (two columns): most recent changes are this runtime's own writes, already in the book
+        return {aid for aid, at in await store.runtime_alert_versions(session, since)
+                if (m := self.meta.get(aid)) is None or m.updated_at != at}
+
+    async def apply_changes(self, session: AsyncSession, candidates: set[int]) -> int:
+        """Reload the candidates whose stored version still differs from the book's (call with batches paused)."""
+        forced = self._resync
+        stale = candidates | forced
+        self._resync = set()
+        if not stale:
+            return 0
+        rows = await store.runtime_alerts_by_id(session, stale)
         changed = 0
-        for row in rows:
+        for aid in stale - set(rows):
+            self._drop(aid)
+            changed += 1
+        for row in rows.values():
             known = self.meta.get(row.id)
-            if known is not None and known.updated_at == row.updated_at:
-                continue  # our own write, already in the book
+            if known is not None and known.updated_at == row.updated_at and row.id not in forced:
+                continue  # it was our own write, committed after the cheap read
             changed += 1
             if row.status == "active":
                 self._put(row)
@@ -251,7 +264,7 @@ class AlertEvaluator:
 
     # ------------------------------------------------------------------ writing
 
-    def writes(self, res: BatchResult, on_sent: Callable[[int], None] | None = None) -> list[Write]:
+    def writes(self, res: BatchResult, on_sent: Callable[[list[NewMessage]], None] | None = None) -> list[Write]:
         """The database writes of a batch's result (to run in the worker's transaction)."""
         if not res:
             return []
@@ -261,34 +274,33 @@ class AlertEvaluator:
 
         async def write(session: AsyncSession) -> None:
             now = utcnow()
-            cache = SettingsCache()
+            cache = self.settings_cache
             messages: list[NewMessage] = []
+            # all fires of the batch in one statement, each guarded by the alert's fire count
+            per_alert: dict[int, dict] = {}
+            for trig in triggers:
+                rule = self.book.get(trig.rule_id)
+                f = per_alert.setdefault(trig.rule_id, {"id": trig.rule_id, "expect": trig.fire_count - 1})
+                f.update(fire_count=trig.fire_count, last_fired_at=trig.at, status="fired" if trig.final else "active",
+                         last_price=trig.value, armed_up=rule.armed_up if rule else None,
+                         armed_down=rule.armed_down if rule else None)
+            recorded = await store.runtime_record_fires(session, list(per_alert.values()), now=now)
             for trig in triggers:
                 meta = self.meta.get(trig.rule_id)
-                rule = self.book.get(trig.rule_id)
-                ok = await store.runtime_save_state(
-                    session, trig.rule_id,
-                    armed_up=rule.armed_up if rule else None,
-                    armed_down=rule.armed_down if rule else None,
-                    fire_count=trig.fire_count, last_fired_at=trig.at,
-                    status="fired" if trig.final else "active", last_price=trig.value,
-                    expect_fire_count=trig.fire_count - 1, now=now,
-                )
-                if not ok or meta is None:
+                if trig.rule_id not in recorded or meta is None:
                     # removed or edited meanwhile (or recorded by another worker): no message; reload its truth
                     self._resync.add(trig.rule_id)
                     continue
                 self.meta[trig.rule_id] = _with_updated(meta, now)
                 messages.extend(await self._messages(session, trig, meta, cache))
-            for rule in dirty:
-                meta = self.meta.get(rule.id)
-                await store.runtime_save_state(
-                    session, rule.id, armed_up=rule.armed_up, armed_down=rule.armed_down,
-                    fire_count=rule.fire_count, last_fired_at=from_ns(rule.last_fired_ns) if rule.last_fired_ns else None,
-                    now=now,
-                )
+            # re-arms (and consumed crossings) only change the armed flags: one statement for all of them
+            fired_ids = {t.rule_id for t in triggers}
+            states = [{"id": r.id, "armed_up": r.armed_up, "armed_down": r.armed_down} for r in dirty if r.id not in fired_ids]
+            await store.runtime_save_armed(session, states, now=now)
+            for d in states:
+                meta = self.meta.get(d["id"])
                 if meta is not None:
-                    self.meta[rule.id] = _with_updated(meta, now)
+                    self.meta[d["id"]] = _with_updated(meta, now)
             if expired:
                 await store.runtime_mark_expired(session, expired, now=now)
                 for aid in expired:
@@ -296,7 +308,7 @@ class AlertEvaluator:
             if messages:
                 await store.enqueue(session, messages, now=now)
                 if on_sent:
-                    on_sent(len(messages))
+                    on_sent(messages)
 
         return [write]
 

@@ -24,6 +24,7 @@ from bot.context import Ctx, Identity
 from bot.runtime.messages import replan_reply, reply_to_payload
 from bot.runtime.routing import Origin, route
 from bot.runtime.tracker import state_to_json
+from bot.runtime.txn import Writer
 from storage import alerts as store
 from storage.alerts import NewMessage, TrackedPlan, utcnow
 from storage import plans as plan_store
@@ -46,8 +47,9 @@ class Replanner:
     """Runs re-plan jobs in the background, one per stopped plan."""
 
     def __init__(self, services: Any, clock: Callable[[], datetime], *, planner: Planner | None = None,
-                 on_queued: Callable[[], None] | None = None) -> None:
+                 on_queued: Callable[[], None] | None = None, writer: Writer | None = None) -> None:
         self.services = services
+        self.writer = writer or Writer(services)
         self.clock = clock
         self.planner = planner
         self.on_queued = on_queued
@@ -80,7 +82,7 @@ class Replanner:
             await self._replan(tracked_id)
         except Exception:
             log.exception("replan_failed", tracked_id=tracked_id)
-            async with self.services.db() as s, s.begin():
+            async with self.writer.tx() as s:
                 row = await store.runtime_tracked_by_id(s, tracked_id)
                 if row is not None and row.replan_status == "pending":
                     row.replan_status = "failed"
@@ -111,7 +113,7 @@ class Replanner:
             reason = f"planning failed: {exc}"
         owner = Owner(tenant_id=row.tenant_id, user_id=row.owner_id)
         origin = Origin(tenant_id=row.tenant_id, platform=row.platform, channel=row.channel, user_ref=row.user_ref)
-        async with self.services.db() as s, s.begin():
+        async with self.writer.tx() as s:
             row = await store.runtime_tracked_by_id(s, tracked_id)
             if row is None or row.replan_status != "pending":
                 return

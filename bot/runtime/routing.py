@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -51,16 +52,25 @@ def sinks_for(origin: Origin, settings: EffectiveSettings, family: str, symbol: 
 
 
 class SettingsCache:
-    """Effective settings per (tenant, channel), read once per transaction batch."""
+    """Effective settings per (tenant, channel); kept `ttl` seconds (None: for the life of the object).
 
-    def __init__(self) -> None:
-        self._cache: dict[tuple[int, str | None], EffectiveSettings] = {}
+    The runtime keeps one with a few seconds' ttl, so a settings change applies within that time
+    and a burst of triggers does not read the same settings row again and again.
+    """
+
+    def __init__(self, ttl: float | None = None) -> None:
+        self.ttl = ttl
+        self._cache: dict[tuple[int, str | None], tuple[float, EffectiveSettings]] = {}
 
     async def get(self, session: AsyncSession, tenant_id: int, channel: str | None) -> EffectiveSettings:
         key = (tenant_id, channel)
-        if key not in self._cache:
-            self._cache[key] = await effective_settings(session, tenant_id, channel)
-        return self._cache[key]
+        now = time.monotonic()
+        hit = self._cache.get(key)
+        if hit is None or (self.ttl is not None and now - hit[0] > self.ttl):
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            hit = self._cache[key] = (now, await effective_settings(session, tenant_id, channel))
+        return hit[1]
 
 
 async def route(session: AsyncSession, origin: Origin, family: str, symbol: str | None, cache: SettingsCache | None = None) -> list[Sink]:

@@ -99,6 +99,7 @@ class PlanTracker:
         self._synced_at: datetime | None = None
         self._close_ns: int | None = None
         self.stopped: list[int] = []
+        self.settings_cache = SettingsCache(ttl=5.0)
 
     # ------------------------------------------------------------------ loading
 
@@ -206,14 +207,14 @@ class PlanTracker:
 
     # ------------------------------------------------------------------ writing
 
-    def writes(self, res: TrackResult, on_sent: Callable[[int], None] | None = None) -> list[Write]:
+    def writes(self, res: TrackResult, on_sent: Callable[[list[NewMessage]], None] | None = None) -> list[Write]:
         if not res:
             return []
         changes = list(res.changes)
 
         async def write(session: AsyncSession) -> None:
             now = utcnow()
-            cache = SettingsCache()
+            cache = self.settings_cache
             messages: list[NewMessage] = []
             for ch in changes:
                 live = ch.live
@@ -233,7 +234,7 @@ class PlanTracker:
             if messages:
                 await store.enqueue(session, messages, now=now)
                 if on_sent:
-                    on_sent(len(messages))
+                    on_sent(messages)
 
         return [write]
 
