@@ -36,6 +36,8 @@ from storage.alerts import FAMILIES, ROUTES, Alert, NewMessage, TrackedPlan
 from storage import plans as plan_store
 from storage.identity import Owner, get_user
 
+import bot.runtime.service  # noqa: E402,F401,I001 - puts the alert runtime into `coach serve` (SERVE_TASKS)
+
 #: A level further than this from the last price (as a ratio either way) is refused as absurd.
 MAX_LEVEL_RATIO = 2.0
 MAX_PCT = 50.0

@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 from sqlalchemy import select
 
+from analytics.alertbook import from_ns
 from analytics.errors import CoachError
 from analytics.lifecycle import PlanState
 from bot.context import Ctx, Identity
@@ -99,7 +100,12 @@ class Replanner:
             return
         auto = bool((user.settings or {}).get("auto_rearm"))
         planner = self.planner or default_planner()
+        # plan as of the stop-out (not "now"): the same stop-out gives the same re-plan, even after a restart
+        # or on an accelerated clock; never later than the clock
+        stopped_ns = ((row.state or {}).get("state") or {}).get("exit_at_ns")
         now = self.clock()
+        if stopped_ns:
+            now = min(now, from_ns(int(stopped_ns)))
         plan, reason = None, None
         # the planner runs as the plan's owner, in the plan's channel, at the runtime's market time
         ident = Identity(platform=row.platform, tenant=tenant.external_id, user=user.external_id, channel=row.channel,

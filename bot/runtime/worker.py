@@ -124,6 +124,7 @@ class Runtime:
                 asyncio.create_task(self.dispatcher.run(stop), name="dispatcher"),
                 asyncio.create_task(self._housekeeping(stop), name="housekeeping"),
             ]
+            await self._heartbeat()  # visible to /alerts status at once, not after the first sync interval
             self.ready.set()
             try:
                 await self._evaluate(stop)
@@ -160,6 +161,9 @@ class Runtime:
         try:
             async with self.writer.tx() as s:
                 await store.release_lease(s, LEASE_KEY, self.config.worker_id)
+                hb = await store.get_state(s, HEARTBEAT_KEY) or {}
+                if hb.get("worker") == self.config.worker_id:
+                    await store.put_state(s, HEARTBEAT_KEY, {**hb, "stopped": True})
         except Exception:  # the lease expires by itself anyway
             log.warning("lease_release_failed")
         self.leader = False
@@ -311,7 +315,7 @@ async def runtime_alive(services: Any, within: float = 15.0) -> dict | None:
     """The last heartbeat when a runtime wrote one within `within` seconds, else None."""
     async with services.db() as s:
         hb = await store.get_state(s, HEARTBEAT_KEY)
-    if not hb or not hb.get("at"):
+    if not hb or not hb.get("at") or hb.get("stopped"):
         return None
     at = datetime.fromisoformat(hb["at"])
     if at.tzinfo is None:
