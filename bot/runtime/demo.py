@@ -14,6 +14,7 @@ import asyncio
 import io
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -23,6 +24,7 @@ from analytics.alertbook import to_ns
 from analytics.lifecycle import PlanState
 from analytics.models import Plan
 from bot.context import Ctx, Services
+from bot.runtime.destinations import ConsoleDestination
 from providers.sim import SimMarket
 from providers.sim_stream import SimClock, SimStream
 
@@ -130,7 +132,8 @@ async def run_alerts_demo(services: Services, out: Any = None) -> int:
                     engine=services.engine, db=services.db, clock=clock, extras=services.extras)
     console.print(f"[dim]> # the runtime runs the session {SPEED:g}x faster than the wall clock; what it pushes appears below[/]")
     runtime = Runtime(live, clock=clock, stream_factory=lambda cursor: SimStream(clock, seed=services.settings.coach_seed, start=at),
-                      config=RuntimeConfig(sync_interval=0.2, worker_id="demo"))
+                      config=RuntimeConfig(sync_interval=0.2, worker_id="demo"),
+                      destinations={"console": ConsoleDestination(stream=out, out_dir=Path(services.settings.coach_out_dir))})
     stop = asyncio.Event()
     task = asyncio.create_task(runtime.run(stop))
     loop = asyncio.get_running_loop()
