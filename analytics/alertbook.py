@@ -85,6 +85,8 @@ CROSS_BAND_BPS = 5.0
 _NS_PER_S = 1_000_000_000
 #: Returned when nothing fires (shared and never mutated, so no allocation on the common path).
 _NONE: list = []
+_INF = math.inf
+_NINF = -math.inf
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -256,6 +258,8 @@ class AlertBook:
     def __init__(self) -> None:
         self._rules: dict[int, Rule] = {}
         self._symbols: dict[str, _SymbolBook] = {}
+        #: Per symbol (lowest armed up-level, highest up re-arm level, same for the down side in negated prices).
+        self._bounds: dict[str, tuple[float, float, float, float]] = {}
         self._bar_rules: dict[tuple[str, str], dict[int, Rule]] = {}
         self._expiry: list[tuple[int, int]] = []
         self._dirty: set[int] = set()
@@ -306,9 +310,10 @@ class AlertBook:
             book = self._symbols[rule.symbol] = _SymbolBook()
         if any(rule.armed(s) is None for s in rule.sides):
             book.unknown.append(rule.id)
-            return
-        for side in rule.sides:
-            self._place(book, rule, side)
+        else:
+            for side in rule.sides:
+                self._place(book, rule, side)
+        self._refresh(rule.symbol)
 
     def remove(self, rule_id: int) -> Rule | None:
         """Take a rule out of the book; returns it, or None when it was not there."""
@@ -327,6 +332,7 @@ class AlertBook:
                 armed = rule.armed(side)
                 if armed is not None:
                     (book.up if side == "up" else book.down).discard(rule.level, rule.band, rule_id, armed)
+            self._refresh(rule.symbol)
         return rule
 
     def take_dirty(self) -> list[Rule]:
@@ -353,30 +359,48 @@ class AlertBook:
 
         The list returned when nothing fires is shared: read it, do not modify it.
         """
-        book = self._symbols.get(symbol)
-        if book is None or price != price:  # no rules, or a NaN print
+        # the common case: the price is strictly inside the symbol's quiet band (below the lowest armed
+        # up-level, above the highest up re-arm level, and the same for the down side): two chained comparisons
+        b = self._bounds.get(symbol)
+        if b is None:
             return _NONE
+        neg = -price
+        if b[1] < price < b[0] and b[3] < neg < b[2]:
+            return _NONE
+        if price != price:  # a NaN print
+            return _NONE
+        book = self._symbols[symbol]
         if book.unknown:
             self._initialise(book, price)
-        # the common case (nothing to fire or re-arm) is four comparisons, so it is spelled out
         up, down = book.up, book.down
-        neg = -price
-        fire_up = up.armed_lv and up.armed_lv[0] <= price
-        rearm_up = up.dis_lv and up.dis_lv[-1] >= price
-        fire_down = down.armed_lv and down.armed_lv[0] <= neg
-        rearm_down = down.dis_lv and down.dis_lv[-1] >= neg
-        if not (fire_up or rearm_up or fire_down or rearm_down):
-            return _NONE
         out: list[Trigger] = []
-        if fire_up:
+        if up.armed_lv and up.armed_lv[0] <= price:
             self._fire(book, up, "up", price, price, at_ns, status, out)
-        if rearm_up:
+        if up.dis_lv and up.dis_lv[-1] >= price:
             self._rearm(book, up, "up", price)
-        if fire_down:
+        if down.armed_lv and down.armed_lv[0] <= neg:
             self._fire(book, down, "down", neg, price, at_ns, status, out)
-        if rearm_down:
+        if down.dis_lv and down.dis_lv[-1] >= neg:
             self._rearm(book, down, "down", neg)
-        return out
+        self._refresh(symbol)
+        return out or _NONE
+
+    def _refresh(self, symbol: str) -> None:
+        """Recompute the symbol's quiet band after its ladders changed."""
+        book = self._symbols.get(symbol)
+        if book is None or not len(book):
+            self._bounds.pop(symbol, None)
+            return
+        if book.unknown:
+            self._bounds[symbol] = (_NINF, _INF, _NINF, _INF)  # never quiet: the next tick must set their state
+            return
+        up, down = book.up, book.down
+        self._bounds[symbol] = (
+            up.armed_lv[0] if up.armed_lv else _INF,
+            up.dis_lv[-1] if up.dis_lv else _NINF,
+            down.armed_lv[0] if down.armed_lv else _INF,
+            down.dis_lv[-1] if down.dis_lv else _NINF,
+        )
 
     def _fire(self, book: _SymbolBook, ladder: _Ladder, side: Side, x: float, price: float, at_ns: int, status: str,
               out: list[Trigger]) -> None:
