@@ -99,6 +99,7 @@ async def serve(
 ) -> None:
     """Start the configured surfaces and the serve tasks; return when stopped (signal, `stop`, console end)."""
     import bot.runtime.service  # noqa: F401 - the alert runtime's SERVE_TASKS entry
+    import bot.iv_recorder  # noqa: F401 - the daily IV recorder's SERVE_TASKS entry
 
     own_services = services is None
     services = services or await build_services(settings)

@@ -1,0 +1,26 @@
+"""The daily IV recorder: once per closed session, for watched symbols, never while open."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from bot.context import Ctx, Identity
+from bot.dispatch import run_text
+from bot.iv_recorder import record_pass
+from storage import iv_history
+
+AFTER_CLOSE = datetime(2024, 3, 13, 21, 30, tzinfo=timezone.utc)  # 17:30 ET
+
+
+async def test_records_each_closed_session_once(services):
+    await run_text(Ctx(services=services, identity=Identity("discord", "G1", "U1")), "/watch add TSLA")
+    done: set = set()
+    services.clock = lambda: datetime(2024, 3, 13, 15, 0, tzinfo=timezone.utc)  # market open: nothing yet
+    assert await record_pass(services, done) == []
+    services.clock = lambda: AFTER_CLOSE
+    first = await record_pass(services, done)
+    assert [(r.symbol, r.status) for r in first] == [("TSLA", "recorded")]
+    assert str(first[0].date) == "2024-03-13"
+    assert await record_pass(services, done) == []  # same session: not again
+    async with services.db() as s:
+        assert await iv_history.count(s, "TSLA") == 1
