@@ -473,6 +473,16 @@ async def outbox_channel_queue(session: AsyncSession, key: str, limit: int) -> l
     return list((await session.execute(q)).scalars())
 
 
+async def outbox_mark_delivered_many(session: AsyncSession, row_ids: list[int], now: datetime | None = None) -> None:
+    """Mark several rows delivered in one statement."""
+    if row_ids:
+        await session.execute(
+            update(OutboxRow).where(OutboxRow.id.in_(row_ids))
+            .values(status="delivered", delivered_at=now or utcnow(), last_error=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
 async def outbox_mark_delivered(session: AsyncSession, row_id: int, now: datetime | None = None) -> None:
     await session.execute(
         update(OutboxRow).where(OutboxRow.id == row_id)

@@ -102,6 +102,8 @@ class Dispatcher:
         self._busy: dict[str, asyncio.Task] = {}
         self._wake = asyncio.Event()
         self._full = True
+        self._marks: list[tuple[int, asyncio.Future]] = []
+        self._flusher: asyncio.Task | None = None
         self._hinted: set[str] = set()
         self._again: set[str] = set()
         #: Channels delivering at once (each is sequential inside); bounds the database and connection load.
@@ -283,12 +285,38 @@ class Dispatcher:
         except Exception as exc:  # a destination bug is a failure of this channel only
             log.exception("destination_raised", destination=row.destination)
             return await self._failure(row, state, f"{exc.__class__.__name__}", permanent=False)
-        async with self.writer.tx() as s:
-            await store.outbox_mark_delivered(s, row.id, now=self.clock())
+        await self._mark_delivered(row.id)
         state.failures, state.last_error, state.reported = 0, None, False
         state.delivered += 1
         self.stats.delivered += 1
         return True
+
+    async def _mark_delivered(self, row_id: int) -> None:
+        """Record a delivery before the channel sends its next row (so at most one row per channel is ever in doubt).
+
+        Channels delivering at the same moment share one transaction: each waits for the flush
+        that carries its mark, and the flusher takes every mark queued while the last one ran.
+        """
+        fut = asyncio.get_running_loop().create_future()
+        self._marks.append((row_id, fut))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_marks())
+        await fut
+
+    async def _flush_marks(self) -> None:
+        while self._marks:
+            batch, self._marks = self._marks, []
+            try:
+                async with self.writer.tx() as s:
+                    await store.outbox_mark_delivered_many(s, [rid for rid, _ in batch], now=self.clock())
+            except Exception as exc:
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_result(None)
 
     async def _failure(self, row: OutboxRow, state: ChannelState, reason: str, *, permanent: bool) -> bool:
         state.failures += 1
