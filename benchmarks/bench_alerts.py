@@ -1,6 +1,6 @@
 """Alert book vs a linear scan (100,000 live alerts over 1,000 symbols), and p99 tick-to-outbox latency on SQLite.
 
-    .venv/bin/python benchmarks/bench_alerts.py [--alerts 100000] [--symbols 1000] [--seconds 8]
+    .venv/bin/python benchmarks/bench_alerts.py [--alerts 100000] [--symbols 1000] [--seconds 30]
 
 Part 1 evaluates the same random-walk tick stream with the AlertBook and with two linear scans
 over the same alerts (every alert checked on every tick: NumPy-vectorised, and plain Python),
@@ -306,7 +306,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--alerts", type=int, default=100_000)
     ap.add_argument("--symbols", type=int, default=1_000)
-    ap.add_argument("--seconds", type=float, default=8.0, help="part 2: seconds of ticks offered")
+    ap.add_argument("--seconds", type=float, default=30.0, help="part 2: seconds of ticks offered")
     ap.add_argument("--rate", type=float, default=2_000.0, help="part 2: ticks per second offered")
     ap.add_argument("--part", type=int, choices=(1, 2), default=None, help="run only part 1 or part 2")
     a = ap.parse_args()

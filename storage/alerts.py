@@ -12,6 +12,7 @@ and marks naive values as UTC on the way out; comparisons then agree on both dat
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
@@ -28,11 +29,13 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     and_,
+    bindparam,
     delete,
     func,
     select,
     update,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -311,19 +314,35 @@ async def runtime_alert_versions(session: AsyncSession, since: datetime) -> list
     return [(r[0], r[1]) for r in await session.execute(q)]
 
 
-async def runtime_save_armed(session: AsyncSession, states: list[dict], now: datetime | None = None) -> None:
+def save_armed(conn: Connection, states: list[dict], now: datetime) -> None:
     """Write many alerts' armed flags at once (re-arms): dicts with id, armed_up, armed_down."""
     if not states:
         return
-    from sqlalchemy import bindparam
+    conn.execute(_armed_stmt(), [{"rid": d["id"], "up": d["armed_up"], "down": d["armed_down"], "at": now} for d in states])
 
-    stamp = now or utcnow()
-    stmt = (
-        update(Alert.__table__)
-        .where(Alert.__table__.c.id == bindparam("rid"))
-        .values(armed_up=bindparam("up"), armed_down=bindparam("down"), updated_at=bindparam("at"))
+
+# The runtime's per-batch statements are built once: building one costs more than running it.
+@functools.cache
+def _armed_stmt() -> Any:
+    t = Alert.__table__
+    return update(t).where(t.c.id == bindparam("rid")).values(armed_up=bindparam("up"), armed_down=bindparam("down"),
+                                                              updated_at=bindparam("at"))
+
+
+@functools.cache
+def _fires_stmt() -> Any:
+    t = Alert.__table__
+    return (
+        update(t)
+        .where(t.c.id == bindparam("rid"), t.c.fire_count == bindparam("expect"), t.c.status == "active")
+        .values(fire_count=bindparam("n"), armed_up=bindparam("up"), armed_down=bindparam("down"),
+                last_fired_at=bindparam("fired_at"), status=bindparam("st"), last_price=bindparam("px"),
+                updated_at=bindparam("at"))
     )
-    await session.execute(stmt, [{"rid": d["id"], "up": d["armed_up"], "down": d["armed_down"], "at": stamp} for d in states])
+
+
+async def runtime_save_armed(session: AsyncSession, states: list[dict], now: datetime | None = None) -> None:
+    await session.run_sync(lambda ss: save_armed(ss.connection(), states, now or utcnow()))
 
 
 async def runtime_alert_ids(session: AsyncSession) -> set[int]:
@@ -365,7 +384,7 @@ async def runtime_save_state(
     return (res.rowcount or 0) > 0
 
 
-async def runtime_record_fires(session: AsyncSession, fires: list[dict], now: datetime | None = None) -> set[int]:
+def record_fires(conn: Connection, fires: list[dict], now: datetime) -> set[int]:
     """Record fires of many alerts in one statement; returns the ids recorded.
 
     Each dict: id, expect (the fire count before these fires), fire_count, armed_up, armed_down,
@@ -374,34 +393,31 @@ async def runtime_record_fires(session: AsyncSession, fires: list[dict], now: da
     """
     if not fires:
         return set()
-    from sqlalchemy import bindparam
-
-    stamp = now or utcnow()
-    t = Alert.__table__
-    stmt = (
-        update(t)
-        .where(t.c.id == bindparam("rid"), t.c.fire_count == bindparam("expect"), t.c.status == "active")
-        .values(fire_count=bindparam("n"), armed_up=bindparam("up"), armed_down=bindparam("down"),
-                last_fired_at=bindparam("fired_at"), status=bindparam("st"), last_price=bindparam("px"), updated_at=stamp)
-    )
     params = [{"rid": f["id"], "expect": f["expect"], "n": f["fire_count"], "up": f["armed_up"], "down": f["armed_down"],
-               "fired_at": f["last_fired_at"], "st": f["status"], "px": f["last_price"]} for f in fires]
-    res = await session.execute(stmt, params)
+               "fired_at": f["last_fired_at"], "st": f["status"], "px": f["last_price"], "at": now} for f in fires]
+    res = conn.execute(_fires_stmt(), params)
     if res.rowcount is not None and res.rowcount == len(fires):
         return {f["id"] for f in fires}
     # some did not match: find out which rows carry our write
+    t = Alert.__table__
     want = {f["id"]: f["fire_count"] for f in fires}
-    rows = await session.execute(select(Alert.id, Alert.fire_count, Alert.updated_at).where(Alert.id.in_(list(want))))
-    return {aid for aid, n, at in rows if n == want[aid] and at == stamp}
+    rows = conn.execute(select(t.c.id, t.c.fire_count, t.c.updated_at).where(t.c.id.in_(list(want))))
+    return {aid for aid, n, at in rows if n == want[aid] and at == now}
+
+
+async def runtime_record_fires(session: AsyncSession, fires: list[dict], now: datetime | None = None) -> set[int]:
+    return await session.run_sync(lambda ss: record_fires(ss.connection(), fires, now or utcnow()))
+
+
+def mark_expired(conn: Connection, ids: Iterable[int], now: datetime) -> None:
+    ids = list(ids)
+    if ids:
+        t = Alert.__table__
+        conn.execute(update(t).where(t.c.id.in_(ids), t.c.status == "active").values(status="expired", updated_at=now))
 
 
 async def runtime_mark_expired(session: AsyncSession, ids: Iterable[int], now: datetime | None = None) -> None:
-    ids = list(ids)
-    if ids:
-        await session.execute(
-            update(Alert).where(Alert.id.in_(ids), Alert.status == "active")
-            .values(status="expired", updated_at=now or utcnow()).execution_options(synchronize_session=False)
-        )
+    await session.run_sync(lambda ss: mark_expired(ss.connection(), ids, now or utcnow()))
 
 
 # ---------------------------------------------------------------------- outbox
@@ -426,9 +442,8 @@ def channel_key(destination: str, target: str) -> str:
     return f"{destination}|{target}"[:540]
 
 
-async def enqueue(session: AsyncSession, messages: Iterable[NewMessage], now: datetime | None = None) -> int:
+def insert_outbox(conn: Connection, messages: Iterable[NewMessage], now: datetime) -> int:
     """Insert messages into the outbox, skipping keys already there; returns how many were new."""
-    now = now or utcnow()
     rows = [
         {
             "tenant_id": m.tenant_id, "owner_id": m.owner_id, "key": m.key[:200], "kind": m.kind,
@@ -440,14 +455,31 @@ async def enqueue(session: AsyncSession, messages: Iterable[NewMessage], now: da
     ]
     if not rows:
         return 0
-    dialect = session.get_bind().dialect.name
+    # one statement for any number of rows (executemany): compiled once, then served from the cache
+    # RETURNING: only inserted rows come back, the count every driver agrees on (executemany rowcounts differ)
+    return len(conn.execute(_outbox_insert(conn.dialect.name), rows).all())
+
+
+async def enqueue(session: AsyncSession, messages: Iterable[NewMessage], now: datetime | None = None) -> int:
+    """Insert messages into the outbox, skipping keys already there; returns how many were new."""
+    messages = list(messages)
+    return await session.run_sync(lambda ss: insert_outbox(ss.connection(), messages, now or utcnow()))
+
+
+def _insert_for(dialect: str) -> Any:
+    """The INSERT construct with ON CONFLICT for this database (PostgreSQL or SQLite)."""
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        from sqlalchemy.dialects.postgresql import insert
     else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-    stmt = dialect_insert(OutboxRow).values(rows).on_conflict_do_nothing(index_elements=["key"])
-    res = await session.execute(stmt)
-    return int(res.rowcount or 0) if res.rowcount and res.rowcount > 0 else 0
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    return insert
+
+
+@functools.cache
+def _outbox_insert(dialect: str) -> Any:
+    insert = _insert_for(dialect)
+    t = OutboxRow.__table__
+    return insert(t).on_conflict_do_nothing(index_elements=["key"]).returning(t.c.id)
 
 
 _ORDER = func.coalesce(OutboxRow.seq, OutboxRow.id)
@@ -619,13 +651,28 @@ async def settings_row(session: AsyncSession, tenant_id: int, scope: str, channe
 
 async def effective_settings(session: AsyncSession, tenant_id: int, channel: str | None) -> EffectiveSettings:
     """The settings that apply in `channel` of tenant `tenant_id`."""
-    rows = [await settings_row(session, tenant_id, "channel", channel)] if channel else []
-    rows.append(await settings_row(session, tenant_id, "workspace", ""))
+    own = await settings_row(session, tenant_id, "channel", channel) if channel else None
+    return merge_settings(own, await settings_row(session, tenant_id, "workspace", ""))
+
+
+async def effective_settings_many(session: AsyncSession, keys: Iterable[tuple[int, str | None]]) -> dict[tuple[int, str | None], EffectiveSettings]:
+    """Effective settings of many (tenant, channel) pairs in one read."""
+    keys = list(keys)
+    if not keys:
+        return {}
+    rows = (await session.execute(select(ChannelSettings).where(ChannelSettings.tenant_id.in_({t for t, _ in keys})))).scalars()
+    by = {(r.tenant_id, r.scope, r.channel): r for r in rows}
+    return {(t, ch): merge_settings(by.get((t, "channel", ch)) if ch else None, by.get((t, "workspace", ""))) for t, ch in keys}
+
+
+def merge_settings(channel_row: ChannelSettings | None, workspace_row: ChannelSettings | None) -> EffectiveSettings:
+    """Inheritance: each value from the channel's row, else the workspace's, else the default."""
     eff = EffectiveSettings()
+    levels = [(row, origin) for row, origin in ((channel_row, "channel"), (workspace_row, "workspace")) if row is not None]
     for name in ("alerts_enabled", "allowed_kinds", "route", "webhooks"):
         eff.origin[name] = "default"
-        for row, origin in zip(rows, ("channel", "workspace") if channel else ("workspace",)):
-            if row is not None and getattr(row, name) is not None:
+        for row, origin in levels:
+            if getattr(row, name) is not None:
                 setattr(eff, name, getattr(row, name))
                 eff.origin[name] = origin
                 break
@@ -707,6 +754,20 @@ async def runtime_tracked_by_id(session: AsyncSession, tracked_id: int) -> Track
     return (await session.execute(select(TrackedPlan).where(TrackedPlan.id == tracked_id))).scalar_one_or_none()
 
 
+def save_tracked_state(conn: Connection, tracked_id: int, state: dict, status: str, now: datetime) -> bool:
+    """Store a live plan's new lifecycle state; False when it is no longer tracked (untracked or done meanwhile).
+
+    A stop-out also marks its re-plan pending, in the same statement, so a crash right after the
+    commit still leaves the re-plan to be built on restart.
+    """
+    t = TrackedPlan.__table__
+    values: dict[str, Any] = {"state": state, "status": status, "updated_at": now}
+    if status == "stopped":
+        values["replan_status"] = "pending"
+    res = conn.execute(update(t).where(t.c.id == tracked_id, t.c.status.in_(ACTIVE_TRACKED)).values(**values))
+    return bool(res.rowcount)
+
+
 # ---------------------------------------------------------------------- runtime state
 
 
@@ -723,6 +784,13 @@ async def put_state(session: AsyncSession, key: str, value: dict, now: datetime 
         row.value = value
         row.updated_at = now or utcnow()
     await session.flush()
+
+
+def upsert_state(conn: Connection, key: str, value: dict, now: datetime) -> None:
+    """Set a runtime state value in one statement (the batch transaction's feed cursor)."""
+    t = RuntimeState.__table__
+    stmt = _insert_for(conn.dialect.name)(t).values(key=key, value=value, updated_at=now)
+    conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": stmt.excluded.value, "updated_at": now}))
 
 
 async def acquire_lease(session: AsyncSession, key: str, holder: str, ttl: float, now: datetime | None = None) -> bool:

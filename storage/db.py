@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from sqlalchemy import event, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -46,17 +46,46 @@ def make_engine(url: str) -> AsyncEngine:
             "accepted: sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db"
         ) from None
     if parsed.get_backend_name() == "sqlite":
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _pragmas(dbapi_conn, _record):  # noqa: ANN001 - DBAPI types
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.close()
-
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DBAPI types
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def sqlite_sync_engine(engine: AsyncEngine) -> Engine | None:
+    """A blocking twin of a file SQLite engine (same file, same pragmas) for latency-bound writes; None otherwise.
+
+    Through the async driver each statement is several hops between the event loop and the
+    driver's thread; a transaction run whole inside one thread costs the loop a single wait.
+    Its commits never checkpoint the WAL (a checkpoint inside a commit is a 10-20 ms stall):
+    whoever uses it runs `checkpoint` from time to time instead, on another connection.
+    PostgreSQL and in-memory SQLite (a different database per connection) get None.
+    """
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    sync = create_engine(url.set(drivername="sqlite"), connect_args={"timeout": 30, "check_same_thread": False},
+                         pool_size=2, max_overflow=0)
+
+    def pragmas(dbapi_conn, record) -> None:  # noqa: ANN001 - DBAPI types
+        _sqlite_pragmas(dbapi_conn, record)
+        dbapi_conn.execute("PRAGMA wal_autocheckpoint=0")
+
+    event.listen(sync, "connect", pragmas)
+    return sync
+
+
+def checkpoint(sync: Engine) -> None:
+    """Copy what the WAL holds into the database file without waiting for readers or blocking writers."""
+    with sync.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

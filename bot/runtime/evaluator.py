@@ -6,21 +6,21 @@ per sink with the idempotency key `alert:<id>:<fire count>@<sink>`. If the proce
 the commit, nothing of it exists and the restarted book (loaded from the same state) fires it
 again with the same key; after the commit the alert is disarmed or done and will not refire.
 
-The evaluator does not commit by itself: `process` returns the writes of a batch, the
-worker runs them (with the tracker's and the feed cursor) in one transaction, then calls
-`committed` or `rolled_back`.
+The evaluator does not commit by itself: `process` moves the book, `prepare` words and
+routes the messages and returns the batch's write, the worker runs it (with the tracker's and
+the feed cursor) in one transaction, then calls `committed` or `rolled_back`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import numpy as np
 import structlog
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics.alertbook import AlertBook, Rule, Trigger, build_rule, from_ns, kind_category, to_ns
@@ -29,13 +29,12 @@ from analytics.intervals import interval_minutes
 from analytics.sessions import last_sessions, schedule, session_info
 from bot.runtime.feed import FeedBatch
 from bot.runtime.messages import AlertEvent, alert_reply, reply_to_payload
-from bot.runtime.routing import Origin, SettingsCache, route
+from bot.runtime.routing import Origin, SettingsCache, Sink, route_many
 from storage import alerts as store
 from storage.alerts import Alert, NewMessage, utcnow
 
 log = structlog.get_logger("coach.alerts")
 
-Write = Callable[[AsyncSession], Awaitable[None]]
 _MIN_NS = 60_000_000_000
 
 
@@ -264,56 +263,55 @@ class AlertEvaluator:
 
     # ------------------------------------------------------------------ writing
 
-    def writes(self, res: BatchResult, on_sent: Callable[[list[NewMessage]], None] | None = None) -> list[Write]:
-        """The database writes of a batch's result (to run in the worker's transaction)."""
+    async def prepare(self, res: BatchResult) -> "AlertWrite | None":
+        """The database write of a batch's result, its messages already worded and routed (reads only).
+
+        Routing reads channel settings (cached for a few seconds), so it happens before the
+        write transaction; the write itself is a plain function the worker runs in its batch
+        transaction.
+        """
         if not res:
-            return []
-        triggers = list(res.triggers)
-        dirty = list(res.dirty)
-        expired = list(res.expired)
+            return None
+        w = AlertWrite(now=utcnow(), triggers=list(res.triggers), expired=list(res.expired))
+        # all fires of the batch in one statement, each guarded by the alert's fire count
+        per_alert: dict[int, dict] = {}
+        for trig in w.triggers:
+            rule = self.book.get(trig.rule_id)
+            f = per_alert.setdefault(trig.rule_id, {"id": trig.rule_id, "expect": trig.fire_count - 1})
+            f.update(fire_count=trig.fire_count, last_fired_at=trig.at, status="fired" if trig.final else "active",
+                     last_price=trig.value, armed_up=rule.armed_up if rule else None,
+                     armed_down=rule.armed_down if rule else None)
+        w.fires = list(per_alert.values())
+        # re-arms (and consumed crossings) only change the armed flags: one statement for all of them
+        fired_ids = set(per_alert)
+        w.armed = [{"id": r.id, "armed_up": r.armed_up, "armed_down": r.armed_down} for r in res.dirty if r.id not in fired_ids]
+        known = [(trig, meta) for trig in w.triggers if (meta := self.meta.get(trig.rule_id)) is not None]
+        if known:
+            sinks = await route_many(self.services.db, self.settings_cache,
+                                     [(meta.origin, kind_category(meta.kind), meta.symbol) for _, meta in known])
+            w.candidates = [(trig.rule_id, self._messages(trig, meta, to)) for (trig, meta), to in zip(known, sinks)]
+        return w
 
-        async def write(session: AsyncSession) -> None:
-            now = utcnow()
-            cache = self.settings_cache
-            messages: list[NewMessage] = []
-            # all fires of the batch in one statement, each guarded by the alert's fire count
-            per_alert: dict[int, dict] = {}
-            for trig in triggers:
-                rule = self.book.get(trig.rule_id)
-                f = per_alert.setdefault(trig.rule_id, {"id": trig.rule_id, "expect": trig.fire_count - 1})
-                f.update(fire_count=trig.fire_count, last_fired_at=trig.at, status="fired" if trig.final else "active",
-                         last_price=trig.value, armed_up=rule.armed_up if rule else None,
-                         armed_down=rule.armed_down if rule else None)
-            recorded = await store.runtime_record_fires(session, list(per_alert.values()), now=now)
-            for trig in triggers:
-                meta = self.meta.get(trig.rule_id)
-                if trig.rule_id not in recorded or meta is None:
-                    # removed or edited meanwhile (or recorded by another worker): no message; reload its truth
-                    self._resync.add(trig.rule_id)
-                    continue
-                self.meta[trig.rule_id] = _with_updated(meta, now)
-                messages.extend(await self._messages(session, trig, meta, cache))
-            # re-arms (and consumed crossings) only change the armed flags: one statement for all of them
-            fired_ids = {t.rule_id for t in triggers}
-            states = [{"id": r.id, "armed_up": r.armed_up, "armed_down": r.armed_down} for r in dirty if r.id not in fired_ids]
-            await store.runtime_save_armed(session, states, now=now)
-            for d in states:
-                meta = self.meta.get(d["id"])
-                if meta is not None:
-                    self.meta[d["id"]] = _with_updated(meta, now)
-            if expired:
-                await store.runtime_mark_expired(session, expired, now=now)
-                for aid in expired:
-                    self.meta.pop(aid, None)
-            if messages:
-                await store.enqueue(session, messages, now=now)
-                if on_sent:
-                    on_sent(messages)
+    def committed(self, w: "AlertWrite | None") -> None:
+        """After the batch's commit: the book's versions follow what was written."""
+        if w is None:
+            return
+        for trig in w.triggers:
+            meta = self.meta.get(trig.rule_id)
+            if trig.rule_id not in w.recorded or meta is None:
+                # removed or edited meanwhile (or recorded by another worker): no message; reload its truth
+                self._resync.add(trig.rule_id)
+                continue
+            self.meta[trig.rule_id] = _with_updated(meta, w.now)
+        self.fired += sum(1 for aid, msgs in w.candidates if aid in w.recorded and msgs)
+        for d in w.armed:
+            meta = self.meta.get(d["id"])
+            if meta is not None:
+                self.meta[d["id"]] = _with_updated(meta, w.now)
+        for aid in w.expired:
+            self.meta.pop(aid, None)
 
-        return [write]
-
-    async def _messages(self, session: AsyncSession, trig: Trigger, meta: AlertMeta, cache: SettingsCache) -> list[NewMessage]:
-        sinks = await route(session, meta.origin, kind_category(meta.kind), meta.symbol, cache)
+    def _messages(self, trig: Trigger, meta: AlertMeta, sinks: list[Sink]) -> list[NewMessage]:
         if not sinks:
             log.info("alert_suppressed", alert_id=trig.rule_id, reason="channel settings")
             return []
@@ -324,7 +322,6 @@ class AlertEvaluator:
             note=meta.note, value=meta.value, interval=meta.interval, plan_id=meta.plan_id, close=trig.close,
         )
         payload = reply_to_payload(alert_reply(ev, meta.params), event_key=event_key)
-        self.fired += 1
         return [
             NewMessage(tenant_id=meta.tenant_id, owner_id=meta.owner_id, key=f"{event_key}@{s.tag}", kind="alert",
                        destination=s.destination, target=s.target, payload=payload, event_at=trig.at)
@@ -337,6 +334,28 @@ class AlertEvaluator:
         for aid in ids:
             self._drop(aid)
         self._resync |= ids
+
+
+@dataclass
+class AlertWrite:
+    """One batch's alert writes, run as `write(connection)` inside the batch transaction."""
+
+    now: datetime
+    triggers: list[Trigger]
+    expired: list[int]
+    fires: list[dict] = field(default_factory=list)
+    armed: list[dict] = field(default_factory=list)
+    #: (alert id, its messages): queued only if the alert's fire is recorded.
+    candidates: list[tuple[int, list[NewMessage]]] = field(default_factory=list)
+    recorded: set[int] = field(default_factory=set)
+    messages: list[NewMessage] = field(default_factory=list)
+
+    def __call__(self, conn: Connection) -> None:
+        self.recorded = store.record_fires(conn, self.fires, self.now)
+        store.save_armed(conn, self.armed, self.now)
+        store.mark_expired(conn, self.expired, self.now)
+        self.messages = [m for aid, msgs in self.candidates if aid in self.recorded for m in msgs]
+        store.insert_outbox(conn, self.messages, self.now)
 
 
 def _with_updated(meta: AlertMeta, at: datetime) -> AlertMeta:

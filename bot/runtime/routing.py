@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.runtime.destinations import format_target
-from storage.alerts import EffectiveSettings, effective_settings
+from storage.alerts import EffectiveSettings, effective_settings_many
+
+Key = tuple[int, str | None]
 
 
 @dataclass(frozen=True)
@@ -55,25 +59,62 @@ class SettingsCache:
     """Effective settings per (tenant, channel); kept `ttl` seconds (None: for the life of the object).
 
     The runtime keeps one with a few seconds' ttl, so a settings change applies within that time
-    and a burst of triggers does not read the same settings row again and again.
+    and a burst of triggers does not read the same settings row again and again. Its housekeeping
+    calls `refresh` every second, which re-reads, in one query, the entries past half their ttl:
+    a trigger on its way to the outbox then finds its channel's settings in memory and only a
+    channel never seen before costs a read.
     """
 
     def __init__(self, ttl: float | None = None) -> None:
         self.ttl = ttl
-        self._cache: dict[tuple[int, str | None], tuple[float, EffectiveSettings]] = {}
+        self._cache: dict[Key, tuple[float, EffectiveSettings]] = {}
+
+    def fresh(self, tenant_id: int, channel: str | None) -> EffectiveSettings | None:
+        """The cached settings when still within the ttl, else None."""
+        hit = self._cache.get((tenant_id, channel))
+        if hit is None or (self.ttl is not None and time.monotonic() - hit[0] > self.ttl):
+            return None
+        return hit[1]
 
     async def get(self, session: AsyncSession, tenant_id: int, channel: str | None) -> EffectiveSettings:
         key = (tenant_id, channel)
+        return self.fresh(*key) or (await self.load(session, [key]))[key]
+
+    async def load(self, session: AsyncSession, keys: Iterable[Key]) -> dict[Key, EffectiveSettings]:
+        """Read the settings of these (tenant, channel) pairs in one query; returns them."""
         now = time.monotonic()
-        hit = self._cache.get(key)
-        if hit is None or (self.ttl is not None and now - hit[0] > self.ttl):
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            hit = self._cache[key] = (now, await effective_settings(session, tenant_id, channel))
-        return hit[1]
+        read = await effective_settings_many(session, set(keys))
+        if len(self._cache) + len(read) > 10_000:
+            self._cache.clear()
+        for key, eff in read.items():
+            self._cache[key] = (now, eff)
+        return read
+
+    async def refresh(self, session: AsyncSession) -> int:
+        """Re-read the entries past half their ttl; returns how many."""
+        if self.ttl is None:
+            return 0
+        due = time.monotonic() - self.ttl / 2
+        keys = [k for k, (at, _) in self._cache.items() if at <= due]
+        if keys:
+            await self.load(session, keys)
+        return len(keys)
 
 
 async def route(session: AsyncSession, origin: Origin, family: str, symbol: str | None, cache: SettingsCache | None = None) -> list[Sink]:
     """Sinks for an event, reading the channel's settings."""
     settings = await (cache or SettingsCache()).get(session, origin.tenant_id, origin.channel)
     return sinks_for(origin, settings, family, symbol)
+
+
+async def route_many(db: Any, cache: SettingsCache, events: list[tuple[Origin, str, str | None]]) -> list[list[Sink]]:
+    """Sinks of many (origin, family, symbol) events; one read for the channels not in the cache, none when all are."""
+    missing = {(o.tenant_id, o.channel) for o, _, _ in events if cache.fresh(o.tenant_id, o.channel) is None}
+    loaded: dict[Key, EffectiveSettings] = {}
+    if missing:
+        async with db() as session:
+            loaded = await cache.load(session, missing)
+    return [
+        sinks_for(origin, cache.fresh(origin.tenant_id, origin.channel) or loaded[(origin.tenant_id, origin.channel)], family, symbol)
+        for origin, family, symbol in events
+    ]

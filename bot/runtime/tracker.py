@@ -14,13 +14,14 @@ exit flat. Swing and LEAPS plans carry over; a pending one expires after a few s
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 import structlog
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics import lifecycle
@@ -30,13 +31,12 @@ from analytics.models import Plan
 from analytics.sessions import schedule
 from bot.runtime.feed import FeedBatch
 from bot.runtime.messages import PlanUpdate, plan_reply, reply_to_payload
-from bot.runtime.routing import Origin, SettingsCache, route
+from bot.runtime.routing import Origin, SettingsCache, Sink, route_many
 from storage import alerts as store
 from storage.alerts import NewMessage, TrackedPlan, utcnow
 
 log = structlog.get_logger("coach.tracker")
 
-Write = Callable[[AsyncSession], Awaitable[None]]
 #: Sessions a pending swing/LEAPS plan waits for its entry before it expires.
 PENDING_SESSIONS = {"swing": 5, "leaps": 20}
 
@@ -207,39 +207,33 @@ class PlanTracker:
 
     # ------------------------------------------------------------------ writing
 
-    def writes(self, res: TrackResult, on_sent: Callable[[list[NewMessage]], None] | None = None) -> list[Write]:
+    async def prepare(self, res: TrackResult) -> "PlanWrite | None":
+        """The database write of a batch's transitions, their messages already worded and routed (reads only)."""
         if not res:
-            return []
-        changes = list(res.changes)
+            return None
+        w = PlanWrite(now=utcnow())
+        with_events = [ch for ch in res.changes if ch.events]
+        sinks = await route_many(self.services.db, self.settings_cache,
+                                 [(ch.live.origin, "plan", ch.live.plan.symbol) for ch in with_events])
+        to = {id(ch): s for ch, s in zip(with_events, sinks)}
+        for ch in res.changes:
+            live = ch.live
+            messages = [m for ev in ch.events for m in self._messages(live, ev, to[id(ch)])]
+            w.items.append((live.tracked_id, {"state": state_to_json(live.state), "sessions": live.sessions},
+                            live.state.status, messages))
+        return w
 
-        async def write(session: AsyncSession) -> None:
-            now = utcnow()
-            cache = self.settings_cache
-            messages: list[NewMessage] = []
-            for ch in changes:
-                live = ch.live
-                row = await store.runtime_tracked_by_id(session, live.tracked_id)
-                if row is None or row.status not in store.ACTIVE_TRACKED:
-                    continue  # untracked meanwhile
-                row.state = {"state": state_to_json(live.state), "sessions": live.sessions}
-                row.status = live.state.status
-                if live.state.status == "stopped":
-                    row.replan_status = "pending"
-                row.updated_at = now
-                live.updated_at = now
+    def saved(self, w: "PlanWrite | None") -> None:
+        """After the batch's commit: the plans' versions follow what was written."""
+        if w is None:
+            return
+        for tid in w.saved:
+            live = self.plans.get(tid)
+            if live is not None:
+                live.updated_at = w.now
                 live.saved = time.monotonic()
-                for ev in ch.events:
-                    messages.extend(await self._messages(session, live, ev, cache))
-            await session.flush()
-            if messages:
-                await store.enqueue(session, messages, now=now)
-                if on_sent:
-                    on_sent(messages)
 
-        return [write]
-
-    async def _messages(self, session: AsyncSession, live: Live, ev: PlanEvent, cache: SettingsCache) -> list[NewMessage]:
-        sinks = await route(session, live.origin, "plan", live.plan.symbol, cache)
+    def _messages(self, live: Live, ev: PlanEvent, sinks: list[Sink]) -> list[NewMessage]:
         if not sinks:
             return []
         st = live.state
@@ -272,6 +266,26 @@ class PlanTracker:
         for ch in res.changes:
             ch.live.state = ch.before
             ch.live.sessions = ch.sessions
+
+
+@dataclass
+class PlanWrite:
+    """One batch's plan transitions, run as `write(connection)` inside the batch transaction."""
+
+    now: datetime
+    #: (tracked id, stored state, status, messages) per changed plan.
+    items: list[tuple[int, dict, str, list[NewMessage]]] = field(default_factory=list)
+    saved: list[int] = field(default_factory=list)
+    messages: list[NewMessage] = field(default_factory=list)
+
+    def __call__(self, conn: Connection) -> None:
+        self.saved, self.messages = [], []
+        for tid, state, status, messages in self.items:
+            if store.save_tracked_state(conn, tid, state, status, self.now):
+                self.saved.append(tid)
+                self.messages.extend(messages)
+            # else: untracked meanwhile, nothing to post
+        store.insert_outbox(conn, self.messages, self.now)
 
 
 def _session_close(at_ns: int) -> int:

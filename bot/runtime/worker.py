@@ -23,12 +23,13 @@ import gc
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import structlog
+from sqlalchemy.engine import Connection
 
 from analytics.sessions import schedule, utc_now
 from bot.runtime.dispatcher import DispatchConfig, Dispatcher
@@ -97,6 +98,8 @@ class Runtime:
         self._stream_factory = stream_factory
         self.evaluator = AlertEvaluator(services)
         self.tracker = PlanTracker(services)
+        #: One settings cache for alerts and plans, kept warm by the housekeeping (see SettingsCache).
+        self.tracker.settings_cache = self.evaluator.settings_cache
         #: One writer for the whole runtime: on SQLite its transactions take turns instead of sleeping on the lock.
         self.writer = Writer(services)
         self.dispatcher = Dispatcher(services, self.config.dispatch, destinations=destinations, writer=self.writer)
@@ -134,6 +137,7 @@ class Runtime:
                 await self.replanner.wait(5.0)
         finally:
             await self._release()
+            await self.writer.aclose()
             if self.feed is not None:
                 await self.feed.stream.aclose()
 
@@ -174,6 +178,9 @@ class Runtime:
         async with self.services.db() as s:
             n_alerts = await self.evaluator.load(s)
             n_plans = await self.tracker.load(s)
+            # every channel with something live: its settings in memory before the first trigger
+            origins = [m.origin for m in self.evaluator.meta.values()] + [p.origin for p in self.tracker.plans.values()]
+            await self.evaluator.settings_cache.load(s, {(o.tenant_id, o.channel) for o in origins})
         stream = self._stream
         cursor = None
         if stream is None:
@@ -224,31 +231,29 @@ class Runtime:
         self.stats.ticks += len(batch.ticks)
         alerts = await self.evaluator.process(batch)
         plans = self.tracker.process(batch)
-        sent: list = []
-
-        def count(messages: list) -> None:
-            sent.extend(messages)
-
-        writes: list[Callable[[Any], Awaitable[None]]] = [
-            *self.evaluator.writes(alerts, count), *self.tracker.writes(plans, count),
-        ]
+        alert_w = await self.evaluator.prepare(alerts)
+        plan_w = await self.tracker.prepare(plans)
+        steps: list[Callable[[Connection], None]] = [w for w in (alert_w, plan_w) if w is not None]
         if batch.cursor is not None and self.feed is not None and self.feed.replayable:
-            at = batch.cursor.isoformat()
+            key, at = cursor_key(self.services.market.name), {"at": batch.cursor.isoformat()}
+            now = utcnow()
+            steps.append(lambda conn: store.upsert_state(conn, key, at, now))
+        if steps:
 
-            async def save_cursor(session: Any) -> None:
-                await store.put_state(session, cursor_key(self.services.market.name), {"at": at})
+            def write(conn: Connection) -> None:  # the batch's one transaction
+                for step in steps:
+                    step(conn)
 
-            writes.append(save_cursor)
-        if writes:
             try:
-                async with self.writer.tx(urgent=True) as s:
-                    for w in writes:
-                        await w(s)
+                await self.writer.run(write, urgent=True)
             except Exception:
                 log.exception("batch_write_failed", ticks=len(batch.ticks))
                 self.evaluator.rolled_back(alerts)
                 self.tracker.rolled_back(plans)
                 return 0
+        self.evaluator.committed(alert_w)
+        self.tracker.saved(plan_w)
+        sent = [*(alert_w.messages if alert_w else ()), *(plan_w.messages if plan_w else ())]
         self.stats.triggers += len(alerts.triggers)
         self.stats.plan_events += sum(len(c.events) for c in plans.changes)
         for tid in self.tracker.committed(plans):
@@ -270,6 +275,7 @@ class Runtime:
                 pass
             try:
                 await self.sync()
+                await self.writer.checkpoint()
                 if not await self._heartbeat():
                     # another worker took over (we were paused past the lease): stop rather than double-evaluate
                     log.error("runtime_lost_lease", worker=self.config.worker_id)
@@ -286,6 +292,8 @@ class Runtime:
         async with self._lock, self.services.db() as s:
             await self.evaluator.apply_changes(s, candidates)
             await self.tracker.sync(s)
+        async with self.services.db() as s:
+            await self.evaluator.settings_cache.refresh(s)
         if self.feed is not None:
             await self.feed.set_symbols(self.evaluator.symbols() | self.tracker.symbols())
 
