@@ -24,7 +24,6 @@ Surfaces register their kinds: `register_destination_kind("discord", lambda serv
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import sys
 from collections.abc import Callable
@@ -159,7 +158,7 @@ class ConsoleDestination:
 # ---------------------------------------------------------------------- webhooks
 
 
-def _retry_after(resp: httpx.Response) -> float | None:
+def retry_after_seconds(resp: httpx.Response) -> float | None:
     """Seconds to wait from a 429: the JSON `retry_after` (Discord) or the Retry-After header (seconds or a date)."""
     try:
         body = resp.json()
@@ -180,26 +179,35 @@ def _retry_after(resp: httpx.Response) -> float | None:
     return None
 
 
-class WebhookDestination:
-    """POSTs a JSON rendering of the reply to a URL (generic, Discord webhook or Slack incoming webhook).
+def check_webhook_response(provider: str, url: str, resp: httpx.Response) -> None:
+    """Return on 2xx; raise RateLimited on 429, DeliveryError otherwise (permanent when retrying cannot help)."""
+    if 200 <= resp.status_code < 300:
+        return
+    if resp.status_code == 429:
+        raise RateLimited(provider, f"{mask_url(url)} rate limited", retry_after=retry_after_seconds(resp))
+    permanent = resp.status_code in (400, 401, 403, 404, 410, 413, 422)
+    raise DeliveryError(provider, f"{mask_url(url)} answered {resp.status_code} {_short(resp.text)}".strip(), permanent=permanent)
 
-    Generic body: {"idempotency_key", "title", "body", "severity", "fields", "actions", "footer",
-    "as_of", "data", "attachments": [{"filename", "mime", "size"}]} with an `Idempotency-Key`
-    header. Discord webhooks get content + an embed (and the chart as `files[0]`), Slack
-    incoming webhooks get text + Block Kit blocks (they cannot carry files).
+
+class WebhookDestination:
+    """POSTs a generic JSON rendering of the reply to a URL, with an `Idempotency-Key` header.
+
+    Body: {"idempotency_key", "title", "body", "severity", "fields", "actions", "footer",
+    "as_of", "data", "attachments": [{"filename", "mime", "size"}]}. Discord webhooks and Slack
+    incoming webhooks have their own kinds, rendered as the bots render their messages
+    (`bot.surfaces.destinations`).
     """
 
-    def __init__(self, kind: str = "webhook", *, client: httpx.AsyncClient | None = None, timeout: float = 10.0) -> None:
-        if kind not in WEBHOOK_KINDS:
-            raise ValueError(f"unknown webhook kind {kind!r}")
-        self.kind = kind
+    kind = "webhook"
+
+    def __init__(self, *, client: httpx.AsyncClient | None = None, timeout: float = 10.0) -> None:
         self._client = client
         self._own = client is None
         self.timeout = timeout
 
     async def _http(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
+            self._client = webhook_client(self.timeout)
         return self._client
 
     async def aclose(self) -> None:
@@ -211,47 +219,22 @@ class WebhookDestination:
         if not target.startswith(("http://", "https://")):
             raise DeliveryError(self.kind, "the webhook URL is not http(s)", permanent=True)
         http = await self._http()
-        headers = {"Idempotency-Key": idempotency_key}
         try:
-            if self.kind == "discord_webhook":
-                resp = await self._post_discord(http, target, reply, headers)
-            elif self.kind == "slack_webhook":
-                resp = await http.post(target, json=slack_payload(reply), headers=headers)
-            else:
-                resp = await http.post(target, json=generic_payload(reply, idempotency_key), headers=headers)
+            resp = await http.post(target, json=generic_payload(reply, idempotency_key), headers={"Idempotency-Key": idempotency_key})
         except httpx.TimeoutException:
             raise DeliveryError(self.kind, f"{mask_url(target)} timed out") from None
         except httpx.HTTPError as exc:
             raise DeliveryError(self.kind, f"{mask_url(target)} unreachable ({exc.__class__.__name__})") from None
-        if resp.status_code == 429:
-            raise RateLimited(self.kind, f"{mask_url(target)} rate limited", retry_after=_retry_after(resp))
-        if 200 <= resp.status_code < 300:
-            return
-        detail = _short(resp.text)
-        permanent = resp.status_code in (400, 401, 403, 404, 410, 413, 422)
-        raise DeliveryError(self.kind, f"{mask_url(target)} answered {resp.status_code} {detail}".strip(), permanent=permanent)
+        check_webhook_response(self.kind, target, resp)
 
-    async def _post_discord(self, http: httpx.AsyncClient, url: str, reply: Reply, headers: dict) -> httpx.Response:
-        payload = discord_payload(reply)
-        images = [a for a in reply.attachments if a.mime in ("image/png", "image/jpeg", "image/gif", "image/webp")][:1]
-        params = {"wait": "true"}
-        if not images:
-            return await http.post(url, params=params, json=payload, headers=headers)
-        att = images[0]
-        payload["attachments"] = [{"id": 0, "filename": att.filename}]
-        if payload.get("embeds"):
-            payload["embeds"][0]["image"] = {"url": f"attachment://{att.filename}"}
-        return await http.post(
-            url, params=params, data={"payload_json": json.dumps(payload)},
-            files={"files[0]": (att.filename, att.data, att.mime)}, headers=headers,
-        )
+
+def webhook_client(timeout: float = 10.0) -> httpx.AsyncClient:
+    """The HTTP client webhooks are posted with: bounded time, no redirects (a webhook URL never moves)."""
+    return httpx.AsyncClient(timeout=timeout, follow_redirects=False)
 
 
 def _short(text: str) -> str:
     return " ".join((text or "").split())[:120]
-
-
-_COLORS = {"info": 0x3498DB, "success": 0x2ECC71, "warning": 0xF1C40F, "error": 0xE74C3C}
 
 
 def generic_payload(reply: Reply, key: str) -> dict[str, Any]:
@@ -270,45 +253,6 @@ def generic_payload(reply: Reply, key: str) -> dict[str, Any]:
     }
 
 
-def discord_payload(reply: Reply) -> dict[str, Any]:
-    """A Discord webhook body: title as content, one embed within Discord's limits, no mentions."""
-    embed: dict[str, Any] = {
-        "title": reply.title[:256],
-        "description": reply.body[:4096],
-        "color": _COLORS.get(reply.severity, 0x3498DB),
-        "fields": [{"name": f.name[:256], "value": (f.value or "—")[:1024], "inline": f.inline} for f in reply.fields[:25]],
-    }
-    foot = reply.footer()
-    if reply.actions:
-        foot = (foot + " · " if foot else "") + " · ".join(f"{a.label}: {a.command}" for a in reply.actions)
-    if foot:
-        embed["footer"] = {"text": foot[:2048]}
-    if reply.as_of:
-        embed["timestamp"] = reply.as_of.isoformat()
-    # all embed text together must stay under 6000 characters
-    total = len(embed["title"]) + len(embed["description"]) + sum(len(f["name"]) + len(f["value"]) for f in embed["fields"])
-    if total > 5800:
-        embed["description"] = embed["description"][: max(0, 4096 - (total - 5800))]
-    return {"content": reply.title[:2000], "embeds": [embed], "allowed_mentions": {"parse": []}}
-
-
-def slack_payload(reply: Reply) -> dict[str, Any]:
-    """A Slack incoming-webhook body: fallback text plus Block Kit sections."""
-    blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": reply.title[:150]}}]
-    if reply.body:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": reply.body[:3000]}})
-    if reply.fields:
-        blocks.append({"type": "section", "fields": [
-            {"type": "mrkdwn", "text": f"*{f.name[:100]}*\n{(f.value or '—')[:1900]}"} for f in reply.fields[:10]
-        ]})
-    ctx = reply.footer()
-    if reply.actions:
-        ctx = (ctx + " · " if ctx else "") + " · ".join(f"{a.label}: `{a.command}`" for a in reply.actions)
-    if ctx:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": ctx[:3000]}]})
-    return {"text": f"{reply.title}\n{reply.body}"[:3000], "blocks": blocks}
-
-
 # ---------------------------------------------------------------------- registration of the built-in kinds
 
 
@@ -316,9 +260,20 @@ def _console_factory(services: "Services") -> Destination:
     return ConsoleDestination(out_dir=Path(services.settings.coach_out_dir))
 
 
+def _platform_webhook_factory(kind: str) -> DestinationFactory:
+    def build(services: "Services") -> Destination:
+        # imported when first used: the rendering is the bots' own (embeds, Block Kit), which pulls in their libraries
+        from bot.surfaces.destinations import platform_webhook
+
+        return platform_webhook(kind)
+
+    return build
+
+
 register_destination_kind("console", _console_factory)
-for _kind in WEBHOOK_KINDS:
-    register_destination_kind(_kind, lambda services, _k=_kind: WebhookDestination(_k))
+register_destination_kind("webhook", lambda services: WebhookDestination())
+register_destination_kind("discord_webhook", _platform_webhook_factory("discord_webhook"))
+register_destination_kind("slack_webhook", _platform_webhook_factory("slack_webhook"))
 
 
 async def close_destinations(dests: dict[str, Destination]) -> None:

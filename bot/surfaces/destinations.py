@@ -35,7 +35,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from analytics.errors import ConfigError, RateLimited
 from bot.reply import Reply
-from bot.runtime.destinations import DeliveryError, mask_url, register_destination_kind
+from bot.runtime.destinations import (
+    DeliveryError,
+    check_webhook_response,
+    mask_url,
+    register_destination_kind,
+    webhook_client,
+)
 from bot.surfaces import render_discord, render_slack
 from bot.surfaces.discord import configure_endpoints, make_view
 from bot.surfaces.slack import web_client
@@ -221,21 +227,43 @@ def _discord_failure(exc: discord.HTTPException) -> Exception:
     return DeliveryError("discord", f"HTTP {exc.status}: {str(exc.text)[:120]}", permanent=permanent)
 
 
-class DiscordWebhookDestination:
+class _PlatformWebhook:
+    """What the Discord and Slack webhook kinds share: the URL (or the target's), the HTTP client, part progress."""
+
+    provider = "webhook"
+
+    def __init__(self, url: str | None = None, http: httpx.AsyncClient | None = None, *, tz: str = "America/New_York") -> None:
+        self.url = url
+        self._client = http
+        self._own = http is None
+        self.tz = tz
+        self._progress = _Progress()
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = webhook_client()
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None and self._own:
+            await self._client.aclose()
+            self._client = None
+
+    def _url(self, target: str) -> str:
+        url = target if target.startswith(("http://", "https://")) else self.url
+        if not url:
+            raise DeliveryError(self.provider, "no webhook URL", permanent=True)
+        return url
+
+
+class DiscordWebhookDestination(_PlatformWebhook):
     """Posts replies to a Discord webhook URL (embeds + chart as files[n]); buttons become text (webhooks cannot run them)."""
 
     provider = "discord_webhook"
 
-    def __init__(self, url: str | None, http: httpx.AsyncClient, *, tz: str = "America/New_York") -> None:
-        self.url = url
-        self.http = http
-        self.tz = tz
-        self._progress = _Progress()
-
     async def send(self, target: str, reply: Reply, idempotency_key: str) -> None:
-        url = target if target.startswith(("http://", "https://")) else self.url
-        if not url:
-            raise DeliveryError(self.provider, "no webhook URL", permanent=True)
+        url = self._url(target)
         params: dict[str, str] = {"wait": "true"}
         if target.startswith("thread:"):
             params["thread_id"] = target.split(":", 2)[1]
@@ -255,25 +283,17 @@ class DiscordWebhookDestination:
                     resp = await self.http.post(url, params=params, json=payload, headers={"Idempotency-Key": idempotency_key})
             except httpx.HTTPError as exc:
                 raise DeliveryError(self.provider, f"{mask_url(url)} unreachable ({exc.__class__.__name__})") from None
-            _check_webhook(self.provider, url, resp)
+            check_webhook_response(self.provider, url, resp)
             self._progress.mark(idempotency_key, i + 1)
 
 
-class SlackWebhookDestination:
+class SlackWebhookDestination(_PlatformWebhook):
     """Posts replies to a Slack incoming webhook as Block Kit; the chart is named in a note (webhooks carry no files)."""
 
     provider = "slack_webhook"
 
-    def __init__(self, url: str | None, http: httpx.AsyncClient, *, tz: str = "America/New_York") -> None:
-        self.url = url
-        self.http = http
-        self.tz = tz
-        self._progress = _Progress()
-
     async def send(self, target: str, reply: Reply, idempotency_key: str) -> None:
-        url = target if target.startswith(("http://", "https://")) else self.url
-        if not url:
-            raise DeliveryError(self.provider, "no webhook URL", permanent=True)
+        url = self._url(target)
         note = ""
         if reply.attachments:
             names = ", ".join(a.filename for a in reply.attachments)
@@ -286,31 +306,13 @@ class SlackWebhookDestination:
                 resp = await self.http.post(url, json={"text": m.text, "blocks": m.blocks}, headers={"Idempotency-Key": idempotency_key})
             except httpx.HTTPError as exc:
                 raise DeliveryError(self.provider, f"{mask_url(url)} unreachable ({exc.__class__.__name__})") from None
-            _check_webhook(self.provider, url, resp)
+            check_webhook_response(self.provider, url, resp)
             self._progress.mark(idempotency_key, i + 1)
 
 
-def _check_webhook(provider: str, url: str, resp: httpx.Response) -> None:
-    if 200 <= resp.status_code < 300:
-        return
-    if resp.status_code == 429:
-        raise RateLimited(provider, f"{mask_url(url)} rate limited", retry_after=_retry_after(resp))
-    detail = " ".join(resp.text.split())[:120]
-    permanent = resp.status_code in (400, 401, 403, 404, 410, 413, 422)
-    raise DeliveryError(provider, f"{mask_url(url)} answered {resp.status_code} {detail}".strip(), permanent=permanent)
-
-
-def _retry_after(resp: httpx.Response) -> float | None:
-    try:
-        body = resp.json()
-        if isinstance(body, dict) and body.get("retry_after") is not None:
-            return max(0.0, float(body["retry_after"]))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, float(resp.headers.get("retry-after", "")))
-    except ValueError:
-        return None
+def platform_webhook(kind: str) -> DiscordWebhookDestination | SlackWebhookDestination:
+    """The destination of the `discord_webhook` or `slack_webhook` kind (the URL is each row's target)."""
+    return DiscordWebhookDestination() if kind == "discord_webhook" else SlackWebhookDestination()
 
 
 # -------------------------------------------------------------------------------------- Slack
