@@ -3,7 +3,8 @@
     CoachError
      +-- UserError          the person asking must fix their input (exit code 2, short reply)
      |    +-- NotFoundError  a thing the user named does not exist (symbol, plan, alert, expiry)
-     +-- ProviderError      an upstream data/broker service failed; carries the provider's name
+     +-- ProviderError      an upstream data/broker service failed; carries the provider's name;
+     |    |                  `transient` says whether trying again later can help
      |    +-- RateLimited    the provider asked us to slow down (retry_after seconds)
      +-- ConfigError        the operator must fix configuration (bad DATABASE_URL, missing key)
 
@@ -38,6 +39,9 @@ class ConfigError(CoachError):
 
 class ProviderError(CoachError):
     """An upstream provider failed. `provider` names it; the message is one line for the user."""
+
+    #: False when the provider cannot serve this at all (this account, this kind of data): no retry helps.
+    transient: bool = True
 
     def __init__(self, provider: str, reason: str) -> None:
         super().__init__(f"{provider}: {reason}")

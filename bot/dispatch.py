@@ -39,7 +39,10 @@ async def guarded(ctx: Ctx, what: str, fn: Callable[[], Awaitable[Reply]]) -> Re
         return Reply.error(exc.message)
     except ProviderError as exc:
         log.warning("provider_error", provider=exc.provider, reason=exc.reason, request_id=ctx.request_id, command=what)
-        return Reply.error(f"data provider {exc.provider} failed: {exc.reason}. Try again shortly.", title="Data unavailable")
+        if exc.transient:
+            return Reply.error(f"data provider {exc.provider} failed: {exc.reason}. Try again shortly.", title="Data unavailable")
+        return Reply.error(f"data provider {exc.provider} cannot serve this: {exc.reason}. Trying again will not help; "
+                           "the operator can configure another provider (COACH_PROVIDER).", title="Data unavailable")
     except ConfigError as exc:
         log.error("config_error", error=exc.message, request_id=ctx.request_id, command=what)
         return Reply.error(f"the service is misconfigured ({exc.message}); tell the operator. (ref {ctx.request_id})", title="Service problem")

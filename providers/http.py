@@ -116,6 +116,8 @@ class BadRequest(ProviderError):
 class UnknownSymbol(ProviderError):
     """The provider does not know the symbol."""
 
+    transient = False
+
     def __init__(self, provider: str, symbol: str, detail: str = "") -> None:
         super().__init__(provider, f"unknown symbol {symbol}" + (f" ({detail})" if detail else ""))
         self.symbol = symbol
@@ -124,6 +126,8 @@ class UnknownSymbol(ProviderError):
 
 class Unsupported(ProviderError):
     """The provider does not serve this kind of data (or not with this account)."""
+
+    transient = False
 
     def __init__(self, provider: str, reason: str) -> None:
         super().__init__(provider, reason)

@@ -223,7 +223,9 @@ class MarketRouter:
             waits = [e.retry_after for e in errors if isinstance(e, RateLimited) and e.retry_after]
             waits += [e.retry_in for e in errors if isinstance(e, CircuitOpen)]
             return RateLimited(names, reason, retry_after=min(waits) if waits else None)
-        return ProviderError(names, reason or f"no provider could answer {what}")
+        err = ProviderError(names, reason or f"no provider could answer {what}")
+        err.transient = not errors or any(e.transient for e in errors)
+        return err
 
     @staticmethod
     def _label(served: MarketData, source: str, attempts: list[_Attempt]) -> str:
