@@ -37,6 +37,16 @@ WEIGHTS: dict[str, float] = {
     "atr_regime": 0.10,
     "liquidity": 0.12,
 }
+#: How each factor reads in a reply.
+LABELS: dict[str, str] = {
+    "mtf": "higher-timeframe trend",
+    "ema_stack": "EMA stack",
+    "vwap": "side of VWAP",
+    "volume": "volume",
+    "room": "room to the next level",
+    "atr_regime": "volatility regime",
+    "liquidity": "liquidity",
+}
 _W = np.array([WEIGHTS[f] for f in FACTORS])
 assert abs(_W.sum() - 1.0) < 1e-12
 

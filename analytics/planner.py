@@ -491,8 +491,10 @@ def _summary(ev: Evaluation, row: int, j: int, plan: Plan, trigger: str) -> str:
     lines.append("R:R bands: under 1.5R poor, 1.5-2R fair, 2-3R good, 3R+ excellent; "
                  f"this setup needs at least {strat.min_rr:g}R.")
     ranked = sorted(plan.confidence_factors.items(), key=lambda kv: -kv[1])
-    lines.append(f"Confidence {plan.confidence:.0%}: strongest {ranked[0][0]} ({ranked[0][1]:.2f}), "
-                 f"weakest {ranked[-1][0]} ({ranked[-1][1]:.2f}).")
+    (best, hi), (worst, lo) = ranked[0], ranked[-1]
+    # a weighted score of the setup's quality: saying so keeps a trader from reading it as a win rate
+    lines.append(f"Confidence {plan.confidence:.0%} (setup quality from 7 factors, not a measured win rate): "
+                 f"strongest {cf.LABELS.get(best, best)} ({hi:.2f}), weakest {cf.LABELS.get(worst, worst)} ({lo:.2f}).")
     lines.append(f"Invalidation: {plan.invalidation}.")
     return "\n".join(lines)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import bot.commands  # noqa: F401 - registers the commands
+from analytics.confidence import LABELS
 from analytics.errors import NotFoundError, UserError
 from analytics.models import PlanResult
 from analytics.scanner import LEADERS, ScanResult
@@ -52,6 +53,11 @@ async def test_plan_reply_has_levels_buttons_and_the_structured_result(services)
     assert reply.title == f"NVDA {p.direction} — ORB breakout (intraday)"
     assert [f.name for f in reply.fields] == ["Entry", "Stop", "Targets", "Confidence", "Invalidation", "Plan"]
     assert "R:R bands" in reply.body and reply.direction == p.direction and reply.confidence == p.confidence
+    # the confidence line says what the number is, with the factors in words a trader reads
+    line = next(ln for ln in reply.body.splitlines() if ln.startswith("Confidence"))
+    assert f"Confidence {p.confidence:.0%} (setup quality from 7 factors, not a measured win rate)" in line
+    best = max(p.confidence_factors, key=p.confidence_factors.get)
+    assert f"strongest {LABELS[best]}" in line and not any(name in line for name in p.confidence_factors if "_" in name)
     assert reply.as_of == res.as_of and reply.sources == ["bars 5m/15m/1h: sim"] and not reply.attachments
     commands = [(a.label, a.command) for a in reply.actions]
     assert commands == [
