@@ -288,7 +288,11 @@ class DiscordWebhookDestination(_PlatformWebhook):
 
 
 class SlackWebhookDestination(_PlatformWebhook):
-    """Posts replies to a Slack incoming webhook as Block Kit; the chart is named in a note (webhooks carry no files)."""
+    """Posts replies to a Slack incoming webhook as Block Kit; the chart is named in a note (webhooks carry no files).
+
+    Buttons become text: a click on a webhook's message goes to the app that owns the webhook,
+    which need not be this one.
+    """
 
     provider = "slack_webhook"
 
@@ -299,7 +303,7 @@ class SlackWebhookDestination(_PlatformWebhook):
             names = ", ".join(a.filename for a in reply.attachments)
             note = f"not attached here ({names}): Slack incoming webhooks cannot carry files"
         done = self._progress.get(idempotency_key)
-        for i, m in enumerate(render_slack.render(reply, tz=self.tz, extra_context=note)):
+        for i, m in enumerate(render_slack.render(reply, tz=self.tz, extra_context=note, buttons=False)):
             if i < done:
                 continue
             try:

@@ -80,8 +80,8 @@ def action_buttons(actions: list[Action]) -> tuple[list[dict[str, Any]], list[Ac
     return elements, overflow
 
 
-def render(reply: Reply, *, tz: str = "America/New_York", extra_context: str = "") -> list[SlackMessage]:
-    """The messages that show `reply`: header first, actions and context on the last."""
+def render(reply: Reply, *, tz: str = "America/New_York", extra_context: str = "", buttons: bool = True) -> list[SlackMessage]:
+    """The messages that show `reply`: header first, actions and context on the last (listed as text when `buttons` is off)."""
     blocks: list[dict[str, Any]] = []
     marker = MARKERS.get(reply.direction or "", "") or MARKERS.get(reply.severity, "")
     title = f"{marker} {plain(reply.title)}".strip() if marker else plain(reply.title)
@@ -104,7 +104,7 @@ def render(reply: Reply, *, tz: str = "America/New_York", extra_context: str = "
         blocks.append({"type": "section", "fields": [{"type": "mrkdwn", "text": t} for t in group]})
 
     tail: list[dict[str, Any]] = []
-    elements, overflow = action_buttons(reply.actions)
+    elements, overflow = action_buttons(reply.actions) if buttons else ([], list(reply.actions))
     if overflow:
         listed = "More: " + " · ".join(f"{mrkdwn(a.label)}: `{a.command}`" for a in overflow)
         for chunk in L.split_text(listed, L.SLACK_SECTION_TEXT):

@@ -218,6 +218,9 @@ async def test_slack_webhook_blocks_and_errors():
     assert first["text"].startswith("TSLA crossed 190.00")
     context = [b for b in first["blocks"] if b["type"] == "context"][0]["elements"][0]["text"]
     assert "cannot carry files" in context and "TSLA chart.png" in context
+    # no buttons: the webhook's owner app may not be this one; the command is listed instead
+    assert not [b for b in first["blocks"] if b["type"] == "actions"]
+    assert any("Re-plan: `/plan TSLA`" in (b.get("text") or {}).get("text", "") for b in first["blocks"])
 
 
 async def test_discord_destination_waits_for_the_running_bot_to_log_in(services, discord_fake):
