@@ -107,6 +107,9 @@ def test_intraday_moments_inside_sessions(style, day, minute):
         bars, end, session = fetch(symbol, style, at)
         result = plan_symbol(symbol, style, bars, as_of=end, session=session, sources=["bars: sim"]).result
         check_plan(result, style)
+        # nothing from after the moment: the plan is as of it and every bar it saw had closed by then
+        assert result.as_of == end <= at
+        assert all(df.index[-1] < end for df in bars.values() if len(df))
         event("plan" if result.plan else "no plan")
 
 
