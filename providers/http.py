@@ -267,9 +267,31 @@ def _find_message(data: Any) -> str:
 
 def retry_after_seconds(resp: httpx.Response, wall: float) -> float | None:
     """Seconds the provider asked us to wait, from the headers it uses, or None."""
-    h = resp.headers
+    return retry_after_header(resp.headers, wall)
+
+
+def retry_after_header(headers: Any, wall: float | None = None) -> float | None:
+    """Seconds to wait from rate-limit headers, or None: `retry-after-ms`, `Retry-After` and
+    `X-RateLimit-Reset-After` (seconds or an HTTP date), Tradier's `X-Ratelimit-Expiry`.
+
+    `headers` is any mapping (httpx, aiohttp and plain dicts; names in either case); `wall` is
+    the epoch time dates are measured from (now by default).
+    """
+    if not headers:
+        return None
+    wall = time.time() if wall is None else wall
+
+    def get(name: str) -> str | None:
+        return headers.get(name) or headers.get(name.lower())
+
+    ms = get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
     for name in ("Retry-After", "X-RateLimit-Reset-After"):
-        v = h.get(name)
+        v = get(name)
         if v:
             try:
                 return max(0.0, float(v))
@@ -279,15 +301,15 @@ def retry_after_seconds(resp: httpx.Response, wall: float) -> float | None:
                     return max(0.0, dt.timestamp() - wall)
                 except (TypeError, ValueError, IndexError):
                     pass
-    expiry = _ratelimit_expiry(h)
+    expiry = _ratelimit_expiry(headers)
     if expiry is not None:
         return max(0.0, expiry - wall)
     return None
 
 
-def _ratelimit_expiry(h: httpx.Headers) -> float | None:
+def _ratelimit_expiry(h: Any) -> float | None:
     """Tradier-style window end (epoch seconds) from X-Ratelimit-Expiry (epoch ms)."""
-    v = h.get("X-Ratelimit-Expiry")
+    v = h.get("X-Ratelimit-Expiry") or h.get("x-ratelimit-expiry")
     if not v:
         return None
     try:

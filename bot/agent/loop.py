@@ -10,7 +10,6 @@ budget is spent gets a reply saying so without a model call.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import random
 import time
@@ -28,6 +27,7 @@ from bot.agent.client import ChatModel, Completion, endpoint_label
 from bot.agent.grounding import Citation, ground
 from bot.agent.tools import ToolBox, ToolResult, error_result
 from bot.config import Settings
+from providers.http import retry_after_header
 from bot.context import Ctx
 from bot.intents import clean_text
 from bot.registry import MAX_TEXT, REGISTRY, Registry
@@ -239,7 +239,7 @@ class Agent:
             return True, None, f"cannot reach the model server at {where}"
         if isinstance(exc, openai.APIStatusError):
             status = exc.status_code
-            wait = retry_after(exc.response.headers) if exc.response is not None else None
+            wait = retry_after_header(exc.response.headers) if exc.response is not None else None
             if status == 429:
                 return True, wait, f"the model server at {where} is rate limiting (429)"
             if status >= 500 or status in (408, 409):
@@ -354,28 +354,6 @@ def _budget_spent(used: int, budget: int) -> Reply:
         ephemeral=True,
         data={"error": "daily token budget spent", "used": used, "budget": budget},
     )
-
-
-def retry_after(headers: Any) -> float | None:
-    """Seconds from `retry-after-ms` / `retry-after` (seconds or an HTTP date), or None."""
-    if headers is None:
-        return None
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        parsed = email.utils.parsedate_tz(value)
-        if parsed is None:
-            return None
-        return max(0.0, email.utils.mktime_tz(parsed) - time.time())
 
 
 def _backoff(attempt: int) -> float:

@@ -28,8 +28,6 @@ import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TextIO, runtime_checkable
 from urllib.parse import urlsplit
@@ -38,6 +36,7 @@ import httpx
 
 from analytics.errors import ConfigError, ProviderError, RateLimited
 from bot.reply import Reply
+from providers.http import retry_after_header
 
 if TYPE_CHECKING:
     from bot.context import Services
@@ -159,24 +158,14 @@ class ConsoleDestination:
 
 
 def retry_after_seconds(resp: httpx.Response) -> float | None:
-    """Seconds to wait from a 429: the JSON `retry_after` (Discord) or the Retry-After header (seconds or a date)."""
+    """Seconds to wait from a 429: the JSON `retry_after` (Discord) or the rate-limit headers."""
     try:
         body = resp.json()
         if isinstance(body, dict) and body.get("retry_after") is not None:
             return max(0.0, float(body["retry_after"]))
     except (ValueError, TypeError):
         pass
-    header = resp.headers.get("retry-after")
-    if header:
-        try:
-            return max(0.0, float(header))
-        except ValueError:
-            try:
-                when = parsedate_to_datetime(header)
-                return max(0.0, (when - datetime.now(when.tzinfo)).total_seconds())
-            except (TypeError, ValueError):
-                return None
-    return None
+    return retry_after_header(resp.headers)
 
 
 def check_webhook_response(provider: str, url: str, resp: httpx.Response) -> None:

@@ -45,6 +45,7 @@ from bot.runtime.destinations import (
 from bot.surfaces import render_discord, render_slack
 from bot.surfaces.discord import configure_endpoints, make_view
 from bot.surfaces.slack import web_client
+from providers.http import retry_after_header
 
 log = structlog.get_logger("coach.destinations")
 
@@ -217,12 +218,7 @@ class DiscordChannelDestination:
 
 def _discord_failure(exc: discord.HTTPException) -> Exception:
     if exc.status == 429:
-        retry = None
-        try:
-            retry = float(exc.response.headers.get("Retry-After", ""))
-        except (TypeError, ValueError, AttributeError):
-            pass
-        return RateLimited("discord", "rate limited", retry_after=retry)
+        return RateLimited("discord", "rate limited", retry_after=retry_after_header(getattr(exc.response, "headers", None)))
     permanent = exc.status in (400, 401, 403, 404, 413)
     return DeliveryError("discord", f"HTTP {exc.status}: {str(exc.text)[:120]}", permanent=permanent)
 
@@ -407,12 +403,7 @@ def _slack_failure(exc: SlackApiError) -> Exception:
     status = getattr(resp, "status_code", None)
     error = resp.get("error") if resp is not None else None
     if status == 429 or error == "ratelimited":
-        retry = None
-        try:
-            retry = float((resp.headers or {}).get("Retry-After") or (resp.headers or {}).get("retry-after") or "")
-        except (TypeError, ValueError):
-            pass
-        return RateLimited("slack", "rate limited", retry_after=retry)
+        return RateLimited("slack", "rate limited", retry_after=retry_after_header(getattr(resp, "headers", None)))
     return DeliveryError("slack", f"{error or status}", permanent=error in SLACK_PERMANENT)
 
 

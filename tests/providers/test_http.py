@@ -218,3 +218,19 @@ async def test_deadline_bounds_a_call():
                    policy=RetryPolicy(attempts=50, base=1, deadline=0.2))
     with pytest.raises(ProviderUnavailable, match="no answer within"):
         await c.get_json("/x")
+
+
+def test_retry_after_header_reads_every_form_in_any_case():
+    from email.utils import formatdate
+
+    from providers.http import retry_after_header
+
+    wall = 1_700_000_000.0
+    assert retry_after_header({"retry-after-ms": "1500", "Retry-After": "9"}, wall) == 1.5  # OpenAI's finer header wins
+    assert retry_after_header({"Retry-After": "7"}, wall) == 7.0
+    assert retry_after_header({"retry-after": "3"}, wall) == 3.0  # a plain dict with lower-case names (slack_sdk)
+    assert retry_after_header(httpx.Headers({"RETRY-AFTER": "4"}), wall) == 4.0
+    assert retry_after_header({"Retry-After": formatdate(wall + 30, usegmt=True)}, wall) == 30.0
+    assert retry_after_header({"X-RateLimit-Reset-After": "0.25"}, wall) == 0.25
+    assert retry_after_header({"X-Ratelimit-Expiry": str(int((wall + 12) * 1000))}, wall) == 12.0
+    assert retry_after_header({"Retry-After": "soon"}, wall) is None and retry_after_header(None) is None
