@@ -55,7 +55,6 @@ from providers.http import (
     BadRequest,
     HttpClient,
     NotEntitled,
-    ProviderError,
     ProviderUnavailable,
     RetryPolicy,
     UnknownSymbol,

@@ -116,11 +116,6 @@ class MarketRouter:
         self.stale_after = stale_after
         self._own_breakers: dict[str, CircuitBreaker] = {}
 
-    @classmethod
-    def chain(cls, providers: Sequence[MarketData], **kw: Any) -> "MarketRouter":
-        """The same order for every kind (a provider that does not serve a kind says so and is passed over)."""
-        return cls({k: list(providers) for k in KINDS}, **kw)
-
     @property
     def providers(self) -> list[MarketData]:
         """Every distinct provider, in first-seen order."""

@@ -22,7 +22,6 @@ import asyncio
 import gc
 import os
 import socket
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone

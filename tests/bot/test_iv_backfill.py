@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -16,7 +16,6 @@ from bot.context import Services
 from providers.http import RetryPolicy
 from providers.polygon import PolygonMarket
 from providers.router import build_router
-from providers.sim import SimMarket
 from providers.tradier import TradierClient, TradierMarket
 from providers.yahoo import YahooMarket
 from storage import iv_history

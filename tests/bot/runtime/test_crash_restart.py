@@ -23,7 +23,6 @@ from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pytest
 
 from analytics.alertbook import AlertBook, to_ns
 from bot.config import Settings
