@@ -341,10 +341,6 @@ def _fires_stmt() -> Any:
     )
 
 
-async def runtime_save_armed(session: AsyncSession, states: list[dict], now: datetime | None = None) -> None:
-    await session.run_sync(lambda ss: save_armed(ss.connection(), states, now or utcnow()))
-
-
 async def runtime_alert_ids(session: AsyncSession) -> set[int]:
     """Ids of every live alert (to notice deletions)."""
     return {r[0] for r in await session.execute(select(Alert.id).where(Alert.status == "active"))}
@@ -405,19 +401,11 @@ def record_fires(conn: Connection, fires: list[dict], now: datetime) -> set[int]
     return {aid for aid, n, at in rows if n == want[aid] and at == now}
 
 
-async def runtime_record_fires(session: AsyncSession, fires: list[dict], now: datetime | None = None) -> set[int]:
-    return await session.run_sync(lambda ss: record_fires(ss.connection(), fires, now or utcnow()))
-
-
 def mark_expired(conn: Connection, ids: Iterable[int], now: datetime) -> None:
     ids = list(ids)
     if ids:
         t = Alert.__table__
         conn.execute(update(t).where(t.c.id.in_(ids), t.c.status == "active").values(status="expired", updated_at=now))
-
-
-async def runtime_mark_expired(session: AsyncSession, ids: Iterable[int], now: datetime | None = None) -> None:
-    await session.run_sync(lambda ss: mark_expired(ss.connection(), ids, now or utcnow()))
 
 
 # ---------------------------------------------------------------------- outbox
@@ -777,17 +765,11 @@ async def get_state(session: AsyncSession, key: str) -> dict | None:
 
 
 async def put_state(session: AsyncSession, key: str, value: dict, now: datetime | None = None) -> None:
-    row = await session.get(RuntimeState, key)
-    if row is None:
-        session.add(RuntimeState(key=key, value=value, updated_at=now or utcnow()))
-    else:
-        row.value = value
-        row.updated_at = now or utcnow()
-    await session.flush()
+    await session.run_sync(lambda ss: upsert_state(ss.connection(), key, value, now or utcnow()))
 
 
 def upsert_state(conn: Connection, key: str, value: dict, now: datetime) -> None:
-    """Set a runtime state value in one statement (the batch transaction's feed cursor)."""
+    """Set a runtime state value in one statement (insert or update, safe against a concurrent writer)."""
     t = RuntimeState.__table__
     stmt = _insert_for(conn.dialect.name)(t).values(key=key, value=value, updated_at=now)
     conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": stmt.excluded.value, "updated_at": now}))

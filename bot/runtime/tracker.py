@@ -90,7 +90,7 @@ class TrackResult:
 class PlanTracker:
     """Owns the tracked plans of the runtime process."""
 
-    def __init__(self, services: Any, *, save_every: float = 5.0) -> None:
+    def __init__(self, services: Any, *, save_every: float = 5.0, settings_cache: SettingsCache | None = None) -> None:
         self.services = services
         #: Seconds between writes of a plan's last price when nothing happens (so a restart resumes close to it).
         self.save_every = save_every
@@ -99,7 +99,7 @@ class PlanTracker:
         self._synced_at: datetime | None = None
         self._close_ns: int | None = None
         self.stopped: list[int] = []
-        self.settings_cache = SettingsCache(ttl=5.0)
+        self.settings_cache = settings_cache or SettingsCache(ttl=5.0)
 
     # ------------------------------------------------------------------ loading
 
@@ -223,16 +223,6 @@ class PlanTracker:
                             live.state.status, messages))
         return w
 
-    def saved(self, w: "PlanWrite | None") -> None:
-        """After the batch's commit: the plans' versions follow what was written."""
-        if w is None:
-            return
-        for tid in w.saved:
-            live = self.plans.get(tid)
-            if live is not None:
-                live.updated_at = w.now
-                live.saved = time.monotonic()
-
     def _messages(self, live: Live, ev: PlanEvent, sinks: list[Sink]) -> list[NewMessage]:
         if not sinks:
             return []
@@ -251,13 +241,21 @@ class PlanTracker:
             for s in sinks
         ]
 
-    def committed(self, res: TrackResult) -> list[int]:
-        """After the commit: drop finished plans; returns the tracked ids that stopped out (to re-plan)."""
+    def committed(self, res: TrackResult, w: "PlanWrite | None") -> list[int]:
+        """After the commit: versions follow what was written, finished plans leave; returns the
+        tracked ids that stopped out and were saved so (to re-plan; one untracked meanwhile is not)."""
+        saved: set[int] = set()
+        if w is not None:
+            saved = set(w.saved)
+            for tid in saved:
+                if (live := self.plans.get(tid)) is not None:
+                    live.updated_at = w.now
+                    live.saved = time.monotonic()
         stopped = []
         for ch in res.changes:
             if ch.live.state.done:
                 self._drop(ch.live.tracked_id)
-                if ch.live.state.status == "stopped":
+                if ch.live.state.status == "stopped" and ch.live.tracked_id in saved:
                     stopped.append(ch.live.tracked_id)
         return stopped
 

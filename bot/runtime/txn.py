@@ -39,9 +39,9 @@ class Writer:
 
     def __init__(self, services: Any) -> None:
         self.services = services
-        sqlite = services.engine.dialect.name == "sqlite"
-        self._lock = asyncio.Lock() if sqlite else None
-        self._sync = sqlite_sync_engine(services.engine) if sqlite else None
+        self._lock = asyncio.Lock() if services.engine.dialect.name == "sqlite" else None
+        #: `run`'s blocking engine on a SQLite file (no connection until used) and its thread, made on first use.
+        self._sync = sqlite_sync_engine(services.engine)
         self._thread: ThreadPoolExecutor | None = None
         self._urgent = 0
         self._no_urgent = asyncio.Event()

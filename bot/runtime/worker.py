@@ -96,9 +96,8 @@ class Runtime:
         self._stream = stream
         self._stream_factory = stream_factory
         self.evaluator = AlertEvaluator(services)
-        self.tracker = PlanTracker(services)
         #: One settings cache for alerts and plans, kept warm by the housekeeping (see SettingsCache).
-        self.tracker.settings_cache = self.evaluator.settings_cache
+        self.tracker = PlanTracker(services, settings_cache=self.evaluator.settings_cache)
         #: One writer for the whole runtime: on SQLite its transactions take turns instead of sleeping on the lock.
         self.writer = Writer(services)
         self.dispatcher = Dispatcher(services, self.config.dispatch, destinations=destinations, writer=self.writer)
@@ -251,11 +250,10 @@ class Runtime:
                 self.tracker.rolled_back(plans)
                 return 0
         self.evaluator.committed(alert_w)
-        self.tracker.saved(plan_w)
         sent = [*(alert_w.messages if alert_w else ()), *(plan_w.messages if plan_w else ())]
         self.stats.triggers += len(alerts.triggers)
         self.stats.plan_events += sum(len(c.events) for c in plans.changes)
-        for tid in self.tracker.committed(plans):
+        for tid in self.tracker.committed(plans, plan_w):
             self.replanner.start(tid)
         if sent:
             self.stats.messages += len(sent)
