@@ -163,3 +163,25 @@ async def test_untrack_stops_updates(services, hook):
     await play(rt, stream, T0 + timedelta(minutes=30))
     assert _events(await outbox(svc)) == []
     assert (await say(svc, "/untrack P-TEST04", **CONSOLE)).severity == "error"
+
+
+async def test_plan_untracked_while_the_runtime_follows_it_posts_nothing_and_is_not_replanned(services, hook):
+    """/untrack lands between the runtime's syncs: its stop-out finds the row no longer tracked."""
+    clock = SimClock(T0, speed=None)
+    svc = sim_services(services, clock)
+    await webhook_channel(svc, hook)
+    await _propose(svc, tsla_plan("P-TEST05", T0, targets=(600.0, 610.0)))  # stops out in the 11:00 drop
+    await say(svc, "/track P-TEST05", **CONSOLE)
+    planner = StandInPlanner()
+    stream = SimStream(clock, start=T0)
+    rt = Runtime(svc, clock=clock, stream=stream, planner=planner, config=RuntimeConfig(dispatch=FAST))
+    await rt.start()
+    assert len(rt.tracker.plans) == 1
+    assert (await say(svc, "/untrack P-TEST05", **CONSOLE)).severity != "error"  # no rt.sync(): the book still has it
+    await play(rt, stream, datetime(2024, 3, 13, 16, 0, tzinfo=timezone.utc))
+    await rt.replanner.wait()
+    assert rt.stats.plan_events > 0, "the runtime did see the plan's transitions"
+    assert _events(await outbox(svc)) == [] and planner.calls == []
+    listed = await say(svc, "/tracked --all", **CONSOLE)
+    (row,) = listed.data["plans"]
+    assert row.status == "cancelled" and row.next_plan_id is None
