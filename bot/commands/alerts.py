@@ -1,8 +1,8 @@
-"""Alerts and live plans: /alert add|list|remove|edit, /alerts status|test, /track, /untrack, /tracked, /settings ...
+"""Alerts: /alert add|list|remove|edit and /alerts status|test.
 
 Alerts are stored per person (tenant + owner) with the channel they were made in; the runtime
 (`coach runtime`, or inside `coach serve`) evaluates them and delivers through the outbox.
-Channel settings belong to the workspace and only its admins change them.
+Live plans are in `tracking`, the channels' alert settings (admins) in `settings`.
 """
 
 from __future__ import annotations
@@ -15,26 +15,23 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field
 
-from analytics import lifecycle
 from analytics.alertbook import INDICATOR_KINDS, KINDS, PLAN_KINDS, build_rule, kind_category, price_band
 from analytics.errors import NotFoundError, UserError
 from analytics.intervals import interval_minutes
-from analytics.lifecycle import PlanState
 from analytics.models import Plan
 from analytics.sessions import EXCHANGE_TZ, sessions_between
 from bot.args import IntervalArg, SymbolArg
 from bot.context import Ctx
 from bot.registry import command
-from bot.reply import Reply, ReplyField
+from bot.reply import Reply
 from bot.runtime.destinations import WEBHOOK_KINDS, describe_target, mask_url
 from bot.runtime.messages import describe_condition, reply_to_payload, test_reply
 from bot.runtime.routing import Origin, sinks_for
-from bot.runtime.tracker import state_from_json, state_to_json
 from renderers.text import fmt_price, fmt_time
 from storage import alerts as store
-from storage.alerts import FAMILIES, ROUTES, Alert, NewMessage, TrackedPlan
+from storage.alerts import Alert, NewMessage
 from storage import plans as plan_store
-from storage.identity import Owner, get_user
+from storage.identity import Owner
 
 import bot.runtime.service  # noqa: E402,F401,I001 - puts the alert runtime into `coach serve` (SERVE_TASKS)
 
@@ -44,7 +41,6 @@ MAX_PCT = 50.0
 MAX_EXPIRY = timedelta(days=366)
 MAX_COOLDOWN = timedelta(days=7)
 DEFAULT_COOLDOWN = "15m"
-MAX_WEBHOOKS = 5
 
 _KIND_ALIASES = {
     "over": "above", "gt": "above", ">": "above", "under": "below", "lt": "below", "<": "below",
@@ -109,19 +105,6 @@ def _session_close_on_or_after(at: datetime) -> datetime:
         if close_dt >= at:
             return close_dt
     return at + timedelta(days=1)
-
-
-def _on_off(v: object) -> object:
-    if isinstance(v, str):
-        w = v.strip().lower()
-        if w in ("on", "yes", "true", "1", "enable", "enabled"):
-            return True
-        if w in ("off", "no", "false", "0", "disable", "disabled"):
-            return False
-    return v
-
-
-OnOff = Annotated[bool, BeforeValidator(_on_off)]
 
 
 # ---------------------------------------------------------------------- views
@@ -192,7 +175,8 @@ def _origin(ctx: Ctx, owner: Owner) -> Origin:
     return Origin(tenant_id=owner.tenant_id, platform=ident.platform, channel=ident.channel, user_ref=ident.user)
 
 
-async def _check_channel(ctx: Ctx, session: Any, owner: Owner, family: str) -> store.EffectiveSettings:
+async def check_channel(ctx: Ctx, session: Any, owner: Owner, family: str) -> store.EffectiveSettings:
+    """This channel's settings, or a UserError when it does not take alerts of `family`."""
     eff = await store.effective_settings(session, owner.tenant_id, ctx.identity.channel)
     if not eff.alerts_enabled:
         raise UserError("alerts are turned off in this channel by an admin; ask one to run /settings alerts on")
@@ -349,7 +333,7 @@ async def alert_add(ctx: Ctx, a: AlertAddArgs) -> Reply:
                   params=fields.get("params") or {})
     async with ctx.tx() as s:
         owner = await ctx.owner(s)
-        await _check_channel(ctx, s, owner, family)
+        await check_channel(ctx, s, owner, family)
         row = await store.create_alert(
             s, owner, platform=ctx.identity.platform, channel=ctx.identity.channel, user_ref=ctx.identity.user,
             now=now, **fields,
@@ -625,318 +609,3 @@ async def alerts_test(ctx: Ctx, a: NoArgs) -> Reply:
                  severity="success" if ok else "error",
                  data={"results": [{"target": describe_target(r.destination, r.target), "status": r.status,
                                     "error": r.last_error} for r in rows], "delivered_inline": True})
-
-
-# ---------------------------------------------------------------------- /settings (admin)
-
-
-class SettingsView(BaseModel):
-    scope: str
-    channel: str | None
-    alerts_enabled: bool
-    allowed_kinds: list[str]
-    route: str
-    webhooks: list[dict]
-    origin: dict[str, str]
-
-
-def _scope(ctx: Ctx, workspace: bool) -> tuple[str, str]:
-    if workspace or not ctx.identity.channel:
-        return "workspace", ""
-    return "channel", ctx.identity.channel
-
-
-async def _settings_reply(ctx: Ctx, owner: Owner, s: Any, workspace: bool, title: str) -> Reply:
-    scope, channel = _scope(ctx, workspace)
-    eff = await store.effective_settings(s, owner.tenant_id, channel or None)
-    hooks = [{"kind": h.get("kind"), "url": mask_url(str(h.get("url")))} for h in eff.webhooks]
-    v = SettingsView(scope=scope, channel=channel or None, alerts_enabled=eff.alerts_enabled, allowed_kinds=list(eff.allowed_kinds),
-                     route=eff.route, webhooks=hooks, origin=eff.origin)
-    where = f"channel {channel}" if scope == "channel" else "the whole workspace"
-    lines = [
-        f"Alerts: {'on' if v.alerts_enabled else 'off'} ({v.origin['alerts_enabled']})",
-        f"Allowed: {', '.join(v.allowed_kinds) or 'none'} ({v.origin['allowed_kinds']})",
-        f"Delivered to: {v.route} ({v.origin['route']})",
-        "Webhooks: " + (", ".join(f"{i + 1}. {h['kind']} {h['url']}" for i, h in enumerate(hooks)) or "none")
-        + f" ({v.origin['webhooks']})",
-    ]
-    return Reply(title=f"{title} — {where}", body="\n".join(lines), data=v,
-                 severity="success" if title.endswith("updated") else "info")
-
-
-class SettingsShowArgs(BaseModel):
-    workspace: bool = Field(False, description="the workspace defaults instead of this channel")
-
-
-@command("settings show", "This channel's alert settings (or the workspace's).", SettingsShowArgs,
-         examples=("/settings show", "/settings show --workspace"), tool=False)
-async def settings_show(ctx: Ctx, a: SettingsShowArgs) -> Reply:
-    async with ctx.tx() as s:
-        owner = await ctx.owner(s)
-        return await _settings_reply(ctx, owner, s, a.workspace, "Alert settings")
-
-
-async def _change(ctx: Ctx, workspace: bool, **changes: Any) -> Reply:
-    scope, channel = _scope(ctx, workspace)
-    async with ctx.tx() as s:
-        owner = await ctx.owner(s)
-        await store.update_settings(s, owner.tenant_id, scope, channel, owner.user_id, **changes)
-        return await _settings_reply(ctx, owner, s, workspace, "Alert settings updated")
-
-
-class SettingsAlertsArgs(BaseModel):
-    enabled: Annotated[Literal["on", "off"], BeforeValidator(lambda v: ("on" if v else "off") if isinstance(v, bool) else
-                                                             v.strip().lower() if isinstance(v, str) else v)] = Field(
-        description="on or off")
-    workspace: bool = Field(False, description="for the whole workspace instead of this channel")
-
-
-@command("settings alerts", "Turn alerts on or off in this channel (or the workspace). Admins only.", SettingsAlertsArgs,
-         admin=True, tool=False, examples=("/settings alerts off", "/settings alerts on --workspace"))
-async def settings_alerts(ctx: Ctx, a: SettingsAlertsArgs) -> Reply:
-    return await _change(ctx, a.workspace, alerts_enabled=a.enabled == "on")
-
-
-def _families(v: object) -> object:
-    if isinstance(v, str):
-        parts = [p.strip().lower() for p in re.split(r"[,\s]+", v) if p.strip()]
-        if parts == ["all"]:
-            return list(FAMILIES)
-        if parts == ["none"]:
-            return []
-        return parts
-    return v
-
-
-class SettingsTypesArgs(BaseModel):
-    types: Annotated[list[Literal["price", "indicator", "plan"]], BeforeValidator(_families)] = Field(
-        description="alert families allowed: price, indicator, plan (comma list), all or none")
-    workspace: bool = Field(False, description="for the whole workspace instead of this channel")
-
-
-@command("settings types", "Which alert families this channel takes: price, indicator, plan. Admins only.", SettingsTypesArgs,
-         admin=True, tool=False, examples=("/settings types price,plan", "/settings types all"))
-async def settings_types(ctx: Ctx, a: SettingsTypesArgs) -> Reply:
-    return await _change(ctx, a.workspace, allowed_kinds=list(dict.fromkeys(a.types)))
-
-
-class SettingsRouteArgs(BaseModel):
-    route: Literal[ROUTES] = Field(description="channel (here), thread (one per symbol) or dm (the alert's owner)")  # type: ignore[valid-type]
-    workspace: bool = Field(False, description="for the whole workspace instead of this channel")
-
-
-@command("settings route", "Where alerts from this channel go: the channel, a thread per symbol, or the owner's DM. Admins only.",
-         SettingsRouteArgs, admin=True, tool=False, examples=("/settings route thread", "/settings route dm --workspace"))
-async def settings_route(ctx: Ctx, a: SettingsRouteArgs) -> Reply:
-    return await _change(ctx, a.workspace, route=a.route)
-
-
-class SettingsWebhookArgs(BaseModel):
-    action: Literal["add", "remove", "list"] = Field(description="add URL, remove N, or list")
-    url: str | None = Field(None, max_length=500, description="the webhook URL (add) or its number (remove)")
-    kind: Literal["auto", "discord_webhook", "slack_webhook", "webhook"] = Field(
-        "auto", description="auto (from the URL), discord_webhook, slack_webhook or webhook (generic JSON)")
-    workspace: bool = Field(False, description="for the whole workspace instead of this channel")
-
-
-def webhook_kind(url: str) -> str:
-    """discord_webhook, slack_webhook or webhook, judged from the URL."""
-    from urllib.parse import urlsplit
-
-    host = (urlsplit(url).hostname or "").lower()
-    path = urlsplit(url).path
-    if host.endswith(("discord.com", "discordapp.com")) and "/api/webhooks/" in path:
-        return "discord_webhook"
-    if host == "hooks.slack.com":
-        return "slack_webhook"
-    return "webhook"
-
-
-def check_webhook_url(url: str) -> str:
-    """The URL if it may be used as a sink: https, or http to this machine only (local receivers)."""
-    from urllib.parse import urlsplit
-
-    u = url.strip()
-    try:
-        parts = urlsplit(u)
-    except ValueError:
-        raise UserError("that is not a URL; give the webhook's https:// address") from None
-    host = (parts.hostname or "").lower()
-    if parts.scheme == "https" and host:
-        return u
-    if parts.scheme == "http" and host in ("127.0.0.1", "localhost", "::1"):
-        return u
-    raise UserError("webhook URLs must be https:// (plain http only to localhost)")
-
-
-@command("settings webhook", "Extra sinks for this channel's alerts: a Discord webhook, Slack incoming webhook or JSON URL. Admins only.",
-         SettingsWebhookArgs, admin=True, tool=False,
-         examples=("/settings webhook add https://hooks.slack.com/services/T0/B0/XXX", "/settings webhook remove 1",
-                   "/settings webhook list"))
-async def settings_webhook(ctx: Ctx, a: SettingsWebhookArgs) -> Reply:
-    scope, channel = _scope(ctx, a.workspace)
-    async with ctx.tx() as s:
-        owner = await ctx.owner(s)
-        row = await store.settings_row(s, owner.tenant_id, scope, channel)
-        hooks = list((row.webhooks if row is not None else None) or [])
-        if a.action == "list":
-            return await _settings_reply(ctx, owner, s, a.workspace, "Alert settings")
-        if a.action == "add":
-            if not a.url:
-                raise UserError("give the webhook URL: /settings webhook add https://...")
-            url = check_webhook_url(a.url)
-            kind = webhook_kind(url) if a.kind == "auto" else a.kind
-            if any(h.get("url") == url for h in hooks):
-                raise UserError("that webhook is already set here")
-            if len(hooks) >= MAX_WEBHOOKS:
-                raise UserError(f"at most {MAX_WEBHOOKS} webhooks per channel; remove one first")
-            hooks.append({"kind": kind, "url": url})
-        else:
-            try:
-                n = int(str(a.url or "").strip().lstrip("#"))
-            except ValueError:
-                raise UserError("give the webhook's number from /settings webhook list, e.g. /settings webhook remove 1") from None
-            if not 1 <= n <= len(hooks):
-                raise UserError(f"no webhook {n} here; there are {len(hooks)}")
-            hooks.pop(n - 1)
-        await store.update_settings(s, owner.tenant_id, scope, channel, owner.user_id, webhooks=hooks)
-        return await _settings_reply(ctx, owner, s, a.workspace, "Alert settings updated")
-
-
-# ---------------------------------------------------------------------- live plans
-
-
-class TrackedView(BaseModel):
-    plan_id: str
-    symbol: str
-    direction: str
-    style: str
-    status: str
-    entry: float
-    stop: float
-    targets: list[float]
-    targets_hit: int
-    last_price: float | None = None
-    replan_of: int | None = None
-    next_plan_id: str | None = None
-
-
-def tracked_view(row: TrackedPlan) -> TrackedView:
-    st = state_from_json(row.state["state"]) if "state" in (row.state or {}) else PlanState.from_plan(Plan.model_validate(row.plan))
-    return TrackedView(plan_id=row.plan_id, symbol=row.symbol, direction=st.direction, style=row.style, status=row.status,
-                       entry=st.entry, stop=st.stop, targets=list(st.targets), targets_hit=st.targets_hit,
-                       last_price=st.last_price, replan_of=row.replan_of, next_plan_id=row.next_plan_id)
-
-
-class TrackArgs(BaseModel):
-    plan_id: str = Field(description="the plan id from a /plan reply, e.g. P-1A2B3C")
-    stop: str | None = Field(None, description="move the stop of a tracked plan: be (break-even) or a price")
-
-
-@command("track", "Follow a plan live: entry, targets, stop or expiry are posted here as they happen.", TrackArgs,
-         examples=("/track P-1A2B3C", "/track P-1A2B3C stop=be"),
-         tool_hint="Starts (or updates) live tracking of a stored plan; transitions are pushed to this channel.")
-async def track(ctx: Ctx, a: TrackArgs) -> Reply:
-    pid = _plan_id(a.plan_id)
-    now = ctx.now()
-    async with ctx.tx() as s:
-        owner = await ctx.owner(s)
-        row = await store.get_tracked(s, owner, pid)
-        if a.stop is not None:
-            if row is None or row.status not in store.ACTIVE_TRACKED:
-                raise UserError(f"plan {pid} is not being tracked; /track {pid} first")
-            st = state_from_json(row.state["state"])
-            new_stop = st.entry if a.stop.strip().lower() in ("be", "breakeven", "break-even", "entry") else _price(a.stop)
-            try:
-                st, _ = lifecycle.move_stop(st, new_stop, _ns(now))
-            except ValueError as exc:
-                raise UserError(str(exc)) from None
-            row.state = {**row.state, "state": state_to_json(st)}
-            row.updated_at = store.utcnow()
-            v = tracked_view(row)
-            return Reply(title=f"{pid}: stop moved to {fmt_price(new_stop)}", body=f"{v.symbol} {v.direction} plan, {v.status}.",
-                         severity="success", data=v)
-        if row is not None and row.status in store.ACTIVE_TRACKED:
-            v = tracked_view(row)
-            return Reply(title=f"Already tracking {pid}", body=f"{v.symbol} {v.direction}: {v.status}.", data=v)
-        plan = await find_plan(s, owner, pid)
-        if plan is None:
-            raise NotFoundError(f"no plan {pid} of yours; make one with /plan SYMBOL and track the id it shows")
-        await _check_channel(ctx, s, owner, "plan")
-        state = PlanState.from_plan(plan)
-    q = await ctx.market.quote(plan.symbol, at=now)
-    state, events = lifecycle.observe(state, [q.last], _ns(now))
-    async with ctx.tx() as s:
-        owner = await ctx.owner(s)
-        row = await store.track(
-            s, owner, plan_id=pid, symbol=plan.symbol, style=plan.style, plan=plan.model_dump(mode="json"),
-            state={"state": state_to_json(state), "sessions": 0}, status=state.status, platform=ctx.identity.platform,
-            channel=ctx.identity.channel, user_ref=ctx.identity.user, updated_at=store.utcnow(),
-        )
-        v = tracked_view(row)
-    what = "live (the entry is at the price)" if v.status == "triggered" else "waiting for the entry"
-    body = (f"{plan.symbol} {plan.direction} from {fmt_price(plan.entry)}, stop {fmt_price(plan.stop)}, "
-            f"targets {', '.join(fmt_price(t) for t in v.targets)}; last {fmt_price(q.last)}: {what}.\n"
-            "Transitions (entry, each target, stop, expiry) will be posted here with a chart.")
-    return Reply(title=f"Tracking {pid}", body=body, severity="success", as_of=q.as_of, data=v)
-
-
-def _price(text: str) -> float:
-    try:
-        p = float(text)
-    except ValueError:
-        raise UserError(f"stop {text[:20]!r} is not a price; give a number or be (break-even)") from None
-    if not math.isfinite(p) or p <= 0:
-        raise UserError("the stop must be a positive price")
-    return p
-
-
-def _ns(at: datetime) -> int:
-    from analytics.alertbook import to_ns
-
-    return to_ns(at)
-
-
-class UntrackArgs(BaseModel):
-    plan_id: str = Field(description="the plan id")
-
-
-@command("untrack", "Stop following a plan.", UntrackArgs, examples=("/untrack P-1A2B3C",))
-async def untrack(ctx: Ctx, a: UntrackArgs) -> Reply:
-    pid = _plan_id(a.plan_id)
-    async with ctx.tx() as s:
-        owner = await ctx.owner(s)
-        row = await store.get_tracked(s, owner, pid)
-        if row is None or row.status not in (*store.ACTIVE_TRACKED, "proposed"):
-            raise NotFoundError(f"you are not tracking {pid}; see /tracked")
-        row.status = "cancelled"
-        row.updated_at = store.utcnow()
-    return Reply(title=f"Stopped tracking {pid}", body="No more updates for it.", data={"plan_id": pid, "status": "cancelled"})
-
-
-class TrackedArgs(BaseModel):
-    auto_rearm: OnOff | None = Field(None, description="on: after a stop-out, adopt the re-plan at once; off: ask with an Adopt button")
-    all: bool = Field(False, description="include finished plans")
-
-
-@command("tracked", "Your tracked plans, and your auto-rearm setting (adopt re-plans at once after a stop-out).", TrackedArgs,
-         examples=("/tracked", "/tracked auto_rearm=on"))
-async def tracked(ctx: Ctx, a: TrackedArgs) -> Reply:
-    async with ctx.tx() as s:
-        owner = await ctx.owner(s)
-        user = await get_user(s, owner)
-        if a.auto_rearm is not None:
-            user.settings = {**(user.settings or {}), "auto_rearm": bool(a.auto_rearm)}
-        auto = bool((user.settings or {}).get("auto_rearm"))
-        rows = await store.list_tracked(s, owner, include_done=a.all)
-        views = [tracked_view(r) for r in rows]
-    lines = [f"Auto-rearm: {'on' if auto else 'off'}" + (" (changed)" if a.auto_rearm is not None else "")]
-    for v in views:
-        extra = f" → re-plan {v.next_plan_id}" if v.next_plan_id else ""
-        lines.append(f"• {v.plan_id} {v.symbol} {v.direction}: {v.status}, entry {fmt_price(v.entry)}, stop {fmt_price(v.stop)}, "
-                     f"{v.targets_hit}/{len(v.targets)} targets{extra}")
-    if not views:
-        lines.append("No tracked plans. Track one with /track PLAN_ID.")
-    return Reply(title="Tracked plans", body="\n".join(lines), data={"auto_rearm": auto, "plans": views},
-                 fields=[ReplyField(name="Tracked", value=str(len(views)))])
-

@@ -1,0 +1,198 @@
+"""Channel alert settings, admins only: /settings show|alerts|types|route|webhook.
+
+Per channel, or for the whole workspace (a channel's unset values inherit the workspace's):
+whether alerts are on, which families (price, indicator, plan) are allowed, where they are
+delivered (the channel, a thread per symbol, the owner's DM) and extra webhook sinks.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, Field
+
+from analytics.errors import UserError
+from bot.context import Ctx
+from bot.registry import command
+from bot.reply import Reply
+from bot.runtime.destinations import mask_url
+from storage import alerts as store
+from storage.alerts import FAMILIES, ROUTES
+from storage.identity import Owner
+
+#: Webhook sinks one channel (or the workspace) may have.
+MAX_WEBHOOKS = 5
+
+
+class SettingsView(BaseModel):
+    scope: str
+    channel: str | None
+    alerts_enabled: bool
+    allowed_kinds: list[str]
+    route: str
+    webhooks: list[dict]
+    origin: dict[str, str]
+
+
+def _scope(ctx: Ctx, workspace: bool) -> tuple[str, str]:
+    if workspace or not ctx.identity.channel:
+        return "workspace", ""
+    return "channel", ctx.identity.channel
+
+
+async def _settings_reply(ctx: Ctx, owner: Owner, s: Any, workspace: bool, title: str) -> Reply:
+    scope, channel = _scope(ctx, workspace)
+    eff = await store.effective_settings(s, owner.tenant_id, channel or None)
+    hooks = [{"kind": h.get("kind"), "url": mask_url(str(h.get("url")))} for h in eff.webhooks]
+    v = SettingsView(scope=scope, channel=channel or None, alerts_enabled=eff.alerts_enabled, allowed_kinds=list(eff.allowed_kinds),
+                     route=eff.route, webhooks=hooks, origin=eff.origin)
+    where = f"channel {channel}" if scope == "channel" else "the whole workspace"
+    lines = [
+        f"Alerts: {'on' if v.alerts_enabled else 'off'} ({v.origin['alerts_enabled']})",
+        f"Allowed: {', '.join(v.allowed_kinds) or 'none'} ({v.origin['allowed_kinds']})",
+        f"Delivered to: {v.route} ({v.origin['route']})",
+        "Webhooks: " + (", ".join(f"{i + 1}. {h['kind']} {h['url']}" for i, h in enumerate(hooks)) or "none")
+        + f" ({v.origin['webhooks']})",
+    ]
+    return Reply(title=f"{title} — {where}", body="\n".join(lines), data=v,
+                 severity="success" if title.endswith("updated") else "info")
+
+
+class SettingsShowArgs(BaseModel):
+    workspace: bool = Field(False, description="the workspace defaults instead of this channel")
+
+
+@command("settings show", "This channel's alert settings (or the workspace's).", SettingsShowArgs,
+         examples=("/settings show", "/settings show --workspace"), tool=False)
+async def settings_show(ctx: Ctx, a: SettingsShowArgs) -> Reply:
+    async with ctx.tx() as s:
+        owner = await ctx.owner(s)
+        return await _settings_reply(ctx, owner, s, a.workspace, "Alert settings")
+
+
+async def _change(ctx: Ctx, workspace: bool, **changes: Any) -> Reply:
+    scope, channel = _scope(ctx, workspace)
+    async with ctx.tx() as s:
+        owner = await ctx.owner(s)
+        await store.update_settings(s, owner.tenant_id, scope, channel, owner.user_id, **changes)
+        return await _settings_reply(ctx, owner, s, workspace, "Alert settings updated")
+
+
+class SettingsAlertsArgs(BaseModel):
+    enabled: Annotated[Literal["on", "off"], BeforeValidator(lambda v: ("on" if v else "off") if isinstance(v, bool) else
+                                                             v.strip().lower() if isinstance(v, str) else v)] = Field(
+        description="on or off")
+    workspace: bool = Field(False, description="for the whole workspace instead of this channel")
+
+
+@command("settings alerts", "Turn alerts on or off in this channel (or the workspace). Admins only.", SettingsAlertsArgs,
+         admin=True, tool=False, examples=("/settings alerts off", "/settings alerts on --workspace"))
+async def settings_alerts(ctx: Ctx, a: SettingsAlertsArgs) -> Reply:
+    return await _change(ctx, a.workspace, alerts_enabled=a.enabled == "on")
+
+
+def _families(v: object) -> object:
+    if isinstance(v, str):
+        parts = [p.strip().lower() for p in re.split(r"[,\s]+", v) if p.strip()]
+        if parts == ["all"]:
+            return list(FAMILIES)
+        if parts == ["none"]:
+            return []
+        return parts
+    return v
+
+
+class SettingsTypesArgs(BaseModel):
+    types: Annotated[list[Literal["price", "indicator", "plan"]], BeforeValidator(_families)] = Field(
+        description="alert families allowed: price, indicator, plan (comma list), all or none")
+    workspace: bool = Field(False, description="for the whole workspace instead of this channel")
+
+
+@command("settings types", "Which alert families this channel takes: price, indicator, plan. Admins only.", SettingsTypesArgs,
+         admin=True, tool=False, examples=("/settings types price,plan", "/settings types all"))
+async def settings_types(ctx: Ctx, a: SettingsTypesArgs) -> Reply:
+    return await _change(ctx, a.workspace, allowed_kinds=list(dict.fromkeys(a.types)))
+
+
+class SettingsRouteArgs(BaseModel):
+    route: Literal[ROUTES] = Field(description="channel (here), thread (one per symbol) or dm (the alert's owner)")  # type: ignore[valid-type]
+    workspace: bool = Field(False, description="for the whole workspace instead of this channel")
+
+
+@command("settings route", "Where alerts from this channel go: the channel, a thread per symbol, or the owner's DM. Admins only.",
+         SettingsRouteArgs, admin=True, tool=False, examples=("/settings route thread", "/settings route dm --workspace"))
+async def settings_route(ctx: Ctx, a: SettingsRouteArgs) -> Reply:
+    return await _change(ctx, a.workspace, route=a.route)
+
+
+class SettingsWebhookArgs(BaseModel):
+    action: Literal["add", "remove", "list"] = Field(description="add URL, remove N, or list")
+    url: str | None = Field(None, max_length=500, description="the webhook URL (add) or its number (remove)")
+    kind: Literal["auto", "discord_webhook", "slack_webhook", "webhook"] = Field(
+        "auto", description="auto (from the URL), discord_webhook, slack_webhook or webhook (generic JSON)")
+    workspace: bool = Field(False, description="for the whole workspace instead of this channel")
+
+
+def webhook_kind(url: str) -> str:
+    """discord_webhook, slack_webhook or webhook, judged from the URL."""
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").lower()
+    path = urlsplit(url).path
+    if host.endswith(("discord.com", "discordapp.com")) and "/api/webhooks/" in path:
+        return "discord_webhook"
+    if host == "hooks.slack.com":
+        return "slack_webhook"
+    return "webhook"
+
+
+def check_webhook_url(url: str) -> str:
+    """The URL if it may be used as a sink: https, or http to this machine only (local receivers)."""
+    from urllib.parse import urlsplit
+
+    u = url.strip()
+    try:
+        parts = urlsplit(u)
+    except ValueError:
+        raise UserError("that is not a URL; give the webhook's https:// address") from None
+    host = (parts.hostname or "").lower()
+    if parts.scheme == "https" and host:
+        return u
+    if parts.scheme == "http" and host in ("127.0.0.1", "localhost", "::1"):
+        return u
+    raise UserError("webhook URLs must be https:// (plain http only to localhost)")
+
+
+@command("settings webhook", "Extra sinks for this channel's alerts: a Discord webhook, Slack incoming webhook or JSON URL. Admins only.",
+         SettingsWebhookArgs, admin=True, tool=False,
+         examples=("/settings webhook add https://hooks.slack.com/services/T0/B0/XXX", "/settings webhook remove 1",
+                   "/settings webhook list"))
+async def settings_webhook(ctx: Ctx, a: SettingsWebhookArgs) -> Reply:
+    scope, channel = _scope(ctx, a.workspace)
+    async with ctx.tx() as s:
+        owner = await ctx.owner(s)
+        row = await store.settings_row(s, owner.tenant_id, scope, channel)
+        hooks = list((row.webhooks if row is not None else None) or [])
+        if a.action == "list":
+            return await _settings_reply(ctx, owner, s, a.workspace, "Alert settings")
+        if a.action == "add":
+            if not a.url:
+                raise UserError("give the webhook URL: /settings webhook add https://...")
+            url = check_webhook_url(a.url)
+            kind = webhook_kind(url) if a.kind == "auto" else a.kind
+            if any(h.get("url") == url for h in hooks):
+                raise UserError("that webhook is already set here")
+            if len(hooks) >= MAX_WEBHOOKS:
+                raise UserError(f"at most {MAX_WEBHOOKS} webhooks per channel; remove one first")
+            hooks.append({"kind": kind, "url": url})
+        else:
+            try:
+                n = int(str(a.url or "").strip().lstrip("#"))
+            except ValueError:
+                raise UserError("give the webhook's number from /settings webhook list, e.g. /settings webhook remove 1") from None
+            if not 1 <= n <= len(hooks):
+                raise UserError(f"no webhook {n} here; there are {len(hooks)}")
+            hooks.pop(n - 1)
+        await store.update_settings(s, owner.tenant_id, scope, channel, owner.user_id, webhooks=hooks)
+        return await _settings_reply(ctx, owner, s, a.workspace, "Alert settings updated")
