@@ -1,32 +1,27 @@
-"""Alerts, the delivery outbox, channel alert settings, tracked plans and runtime state.
+"""Alerts, channel alert settings and tracked plans (the delivery outbox and the runtime's own
+state are in `storage.outbox` and `storage.runtime_state`).
 
 Everything a person owns (alerts, tracked plans) is scoped by tenant and owner; channel
-settings are scoped by tenant (they belong to the workspace, changed by its admins); the
-outbox carries its tenant so `/alerts status` shows one workspace only. The runtime reads
-across tenants because it serves all of them: those functions say so in their names
-(`runtime_*`) and never take user input.
-
-Times are stored in UTC. SQLite keeps no offset, so `UTCDateTime` converts on the way in
-and marks naive values as UTC on the way out; comparisons then agree on both databases.
+settings are scoped by tenant (they belong to the workspace, changed by its admins). The
+runtime reads across tenants because it serves all of them: those functions say so in their
+names (`runtime_*`) and never take user input.
 """
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any, Iterable
 
 from sqlalchemy import (
     JSON,
     Boolean,
-    DateTime,
     Float,
     ForeignKey,
     Index,
     Integer,
     String,
-    TypeDecorator,
     UniqueConstraint,
     and_,
     bindparam,
@@ -40,37 +35,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from analytics.errors import NotFoundError, UserError
-from storage.base import Base, Owned
+from storage.base import Base, Owned, UTCDateTime, utcnow
 from storage.identity import Owner
 
 #: Live alerts one person may hold.
 MAX_ALERTS_PER_USER = 100
 #: Plans one person may track at once.
 MAX_TRACKED_PER_USER = 20
-
-
-class UTCDateTime(TypeDecorator):
-    """An aware UTC datetime on every database (SQLite stores it naive, we re-attach UTC)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        value = value.astimezone(timezone.utc)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 # ---------------------------------------------------------------------- models
@@ -120,40 +91,6 @@ class Alert(Owned, Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-class OutboxRow(Base):
-    """One message to deliver to one destination; the idempotency key makes a redelivery recognisable."""
-
-    __tablename__ = "outbox"
-    __table_args__ = (
-        UniqueConstraint("key", name="uq_outbox_key"),
-        Index("ix_outbox_status_channel", "status", "channel_key"),
-        Index("ix_outbox_tenant_status", "tenant_id", "status"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    tenant_id: Mapped[int] = mapped_column(Integer, ForeignKey("tenants.id", ondelete="CASCADE"))
-    owner_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("users.id", ondelete="SET NULL"), default=None)
-    key: Mapped[str] = mapped_column(String(200))
-    #: alert, plan, replan, test, digest.
-    kind: Mapped[str] = mapped_column(String(16))
-    destination: Mapped[str] = mapped_column(String(32))
-    target: Mapped[str] = mapped_column(String(500))
-    #: Order is kept within one channel key (destination + target).
-    channel_key: Mapped[str] = mapped_column(String(540))
-    payload: Mapped[dict] = mapped_column(JSON)
-    #: pending, delivered, failed (gave up), digested (folded into a digest row).
-    status: Mapped[str] = mapped_column(String(12), default="pending")
-    #: Position in the channel's order; a digest takes its first member's place.
-    seq: Mapped[int | None] = mapped_column(Integer, default=None)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    last_error: Mapped[str | None] = mapped_column(String(300), default=None)
-    digest_id: Mapped[int | None] = mapped_column(Integer, default=None)
-    event_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
-
-
 class ChannelSettings(Base):
     """Alert settings of one channel, or of the whole workspace (channel = ""). NULL fields inherit."""
 
@@ -200,16 +137,6 @@ class TrackedPlan(Owned, Base):
     replan_of: Mapped[int | None] = mapped_column(Integer, default=None)
     next_plan_id: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-
-
-class RuntimeState(Base):
-    """Service-level key/value state of the runtime: leader lease, feed cursor and health."""
-
-    __tablename__ = "runtime_state"
-
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[dict] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -408,206 +335,6 @@ def mark_expired(conn: Connection, ids: Iterable[int], now: datetime) -> None:
         conn.execute(update(t).where(t.c.id.in_(ids), t.c.status == "active").values(status="expired", updated_at=now))
 
 
-# ---------------------------------------------------------------------- outbox
-
-
-@dataclass
-class NewMessage:
-    """A message to enqueue: who it belongs to, where it goes, what it says, and its idempotency key."""
-
-    tenant_id: int
-    key: str
-    kind: str
-    destination: str
-    target: str
-    payload: dict
-    owner_id: int | None = None
-    event_at: datetime | None = None
-
-
-def channel_key(destination: str, target: str) -> str:
-    """The ordering group of a destination + target."""
-    return f"{destination}|{target}"[:540]
-
-
-def insert_outbox(conn: Connection, messages: Iterable[NewMessage], now: datetime) -> int:
-    """Insert messages into the outbox, skipping keys already there; returns how many were new."""
-    rows = [
-        {
-            "tenant_id": m.tenant_id, "owner_id": m.owner_id, "key": m.key[:200], "kind": m.kind,
-            "destination": m.destination, "target": m.target[:500], "channel_key": channel_key(m.destination, m.target),
-            "payload": m.payload, "status": "pending", "attempts": 0, "next_attempt_at": now,
-            "event_at": m.event_at or now, "created_at": now,
-        }
-        for m in messages
-    ]
-    if not rows:
-        return 0
-    # one statement for any number of rows (executemany): compiled once, then served from the cache
-    # RETURNING: only inserted rows come back, the count every driver agrees on (executemany rowcounts differ)
-    return len(conn.execute(_outbox_insert(conn.dialect.name), rows).all())
-
-
-async def enqueue(session: AsyncSession, messages: Iterable[NewMessage], now: datetime | None = None) -> int:
-    """Insert messages into the outbox, skipping keys already there; returns how many were new."""
-    messages = list(messages)
-    return await session.run_sync(lambda ss: insert_outbox(ss.connection(), messages, now or utcnow()))
-
-
-def _insert_for(dialect: str) -> Any:
-    """The INSERT construct with ON CONFLICT for this database (PostgreSQL or SQLite)."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    return insert
-
-
-@functools.cache
-def _outbox_insert(dialect: str) -> Any:
-    insert = _insert_for(dialect)
-    t = OutboxRow.__table__
-    return insert(t).on_conflict_do_nothing(index_elements=["key"]).returning(t.c.id)
-
-
-_ORDER = func.coalesce(OutboxRow.seq, OutboxRow.id)
-
-
-async def outbox_heads(session: AsyncSession) -> list[OutboxRow]:
-    """The first pending row of every channel (the only one that may be sent: order per channel)."""
-    firsts = (
-        select(OutboxRow.channel_key, func.min(_ORDER).label("first"))
-        .where(OutboxRow.status == "pending")
-        .group_by(OutboxRow.channel_key)
-        .subquery()
-    )
-    q = select(OutboxRow).join(
-        firsts, and_(OutboxRow.channel_key == firsts.c.channel_key, _ORDER == firsts.c.first)
-    ).where(OutboxRow.status == "pending")
-    return list((await session.execute(q)).scalars())
-
-
-async def outbox_channel_queue(session: AsyncSession, key: str, limit: int) -> list[OutboxRow]:
-    """Pending rows of one channel in order."""
-    q = select(OutboxRow).where(OutboxRow.channel_key == key, OutboxRow.status == "pending").order_by(_ORDER).limit(limit)
-    return list((await session.execute(q)).scalars())
-
-
-async def outbox_mark_delivered_many(session: AsyncSession, row_ids: list[int], now: datetime | None = None) -> None:
-    """Mark several rows delivered in one statement."""
-    if row_ids:
-        await session.execute(
-            update(OutboxRow).where(OutboxRow.id.in_(row_ids))
-            .values(status="delivered", delivered_at=now or utcnow(), last_error=None)
-            .execution_options(synchronize_session=False)
-        )
-
-
-async def outbox_mark_delivered(session: AsyncSession, row_id: int, now: datetime | None = None) -> None:
-    await session.execute(
-        update(OutboxRow).where(OutboxRow.id == row_id)
-        .values(status="delivered", delivered_at=now or utcnow(), last_error=None)
-        .execution_options(synchronize_session=False)
-    )
-
-
-async def outbox_mark_retry(session: AsyncSession, row_id: int, at: datetime, error: str, count_attempt: bool = True) -> None:
-    values: dict[str, Any] = {"next_attempt_at": at, "last_error": error[:300]}
-    if count_attempt:
-        values["attempts"] = OutboxRow.attempts + 1
-    await session.execute(update(OutboxRow).where(OutboxRow.id == row_id).values(**values).execution_options(synchronize_session=False))
-
-
-async def outbox_mark_failed(session: AsyncSession, row_id: int, error: str) -> None:
-    await session.execute(
-        update(OutboxRow).where(OutboxRow.id == row_id)
-        .values(status="failed", attempts=OutboxRow.attempts + 1, last_error=error[:300])
-        .execution_options(synchronize_session=False)
-    )
-
-
-async def outbox_fold_digest(session: AsyncSession, members: list[OutboxRow], digest: NewMessage, now: datetime | None = None) -> int | None:
-    """Replace `members` (pending, same channel, in order) by one digest row placed where the first was; returns its id."""
-    first = members[0]
-    order = first.seq if first.seq is not None else first.id
-    inserted = await enqueue(session, [digest], now=now)
-    if not inserted:
-        return None
-    row = (await session.execute(select(OutboxRow).where(OutboxRow.key == digest.key[:200]))).scalar_one()
-    row.seq = order
-    ids = [m.id for m in members]
-    res = await session.execute(
-        update(OutboxRow).where(OutboxRow.id.in_(ids), OutboxRow.status == "pending")
-        .values(status="digested", digest_id=row.id).execution_options(synchronize_session=False)
-    )
-    if (res.rowcount or 0) != len(ids):
-        raise RuntimeError("outbox rows changed while folding a digest")
-    await session.flush()
-    return row.id
-
-
-@dataclass
-class ChannelHealth:
-    """Delivery figures of one destination channel, for /alerts status."""
-
-    destination: str
-    target: str
-    pending: int = 0
-    failed: int = 0
-    delivered: int = 0
-    retrying: int = 0
-    last_error: str | None = None
-    oldest_pending_at: datetime | None = None
-
-
-async def outbox_summary(session: AsyncSession, tenant_id: int) -> list[ChannelHealth]:
-    """Per destination channel of one tenant: pending, retrying, failed and delivered counts and the last error."""
-    q = (
-        select(
-            OutboxRow.destination, OutboxRow.target, OutboxRow.status,
-            func.count(), func.min(OutboxRow.created_at), func.max(OutboxRow.attempts),
-        )
-        .where(OutboxRow.tenant_id == tenant_id, OutboxRow.status != "digested")
-        .group_by(OutboxRow.destination, OutboxRow.target, OutboxRow.status)
-    )
-    out: dict[tuple[str, str], ChannelHealth] = {}
-    for dest, target, status, n, oldest, max_attempts in await session.execute(q):
-        h = out.setdefault((dest, target), ChannelHealth(dest, target))
-        if status == "pending":
-            h.pending += n
-            h.oldest_pending_at = oldest
-            if max_attempts:
-                h.retrying += 1
-        elif status == "failed":
-            h.failed += n
-        elif status == "delivered":
-            h.delivered += n
-    errs = await session.execute(
-        select(OutboxRow.destination, OutboxRow.target, OutboxRow.last_error)
-        .where(OutboxRow.tenant_id == tenant_id, OutboxRow.last_error.is_not(None), OutboxRow.status.in_(("pending", "failed")))
-        .order_by(OutboxRow.id.desc()).limit(200)
-    )
-    for dest, target, err in errs:
-        h = out.get((dest, target))
-        if h is not None and h.last_error is None:
-            h.last_error = err
-    return sorted(out.values(), key=lambda h: (-h.failed, -h.pending, h.destination, h.target))
-
-
-async def outbox_rows(session: AsyncSession, tenant_id: int | None = None, status: str | None = None) -> list[OutboxRow]:
-    """Outbox rows in order (of one tenant and/or status): for status views and tests."""
-    q = select(OutboxRow)
-    if tenant_id is not None:
-        q = q.where(OutboxRow.tenant_id == tenant_id)
-    if status is not None:
-        q = q.where(OutboxRow.status == status)
-    return list((await session.execute(q.order_by(_ORDER))).scalars())
-
-
-async def outbox_pending_count(session: AsyncSession) -> int:
-    return int((await session.execute(select(func.count()).select_from(OutboxRow).where(OutboxRow.status == "pending"))).scalar_one())
-
-
 # ---------------------------------------------------------------------- channel settings
 
 
@@ -756,65 +483,7 @@ def save_tracked_state(conn: Connection, tracked_id: int, state: dict, status: s
     return bool(res.rowcount)
 
 
-# ---------------------------------------------------------------------- runtime state
-
-
-async def get_state(session: AsyncSession, key: str) -> dict | None:
-    row = await session.get(RuntimeState, key)
-    return dict(row.value) if row is not None else None
-
-
-async def put_state(session: AsyncSession, key: str, value: dict, now: datetime | None = None) -> None:
-    await session.run_sync(lambda ss: upsert_state(ss.connection(), key, value, now or utcnow()))
-
-
-def upsert_state(conn: Connection, key: str, value: dict, now: datetime) -> None:
-    """Set a runtime state value in one statement (insert or update, safe against a concurrent writer)."""
-    t = RuntimeState.__table__
-    stmt = _insert_for(conn.dialect.name)(t).values(key=key, value=value, updated_at=now)
-    conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": stmt.excluded.value, "updated_at": now}))
-
-
-async def acquire_lease(session: AsyncSession, key: str, holder: str, ttl: float, now: datetime | None = None) -> bool:
-    """Take or renew a lease: true when `holder` owns `key` until now + ttl (another holder's live lease wins)."""
-    now = now or utcnow()
-    until = now + timedelta(seconds=ttl)
-    row = await session.get(RuntimeState, key, with_for_update=True)
-    if row is None:
-        session.add(RuntimeState(key=key, value={"holder": holder, "until": until.isoformat()}, updated_at=now))
-        await session.flush()
-        return True
-    cur = row.value or {}
-    held_until = _parse_iso(cur.get("until"))
-    if cur.get("holder") not in (None, holder) and held_until is not None and held_until > now:
-        return False
-    res = await session.execute(
-        update(RuntimeState).where(RuntimeState.key == key, RuntimeState.updated_at == row.updated_at)
-        .values(value={"holder": holder, "until": until.isoformat()}, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    return (res.rowcount or 0) > 0
-
-
-async def release_lease(session: AsyncSession, key: str, holder: str) -> None:
-    row = await session.get(RuntimeState, key)
-    if row is not None and (row.value or {}).get("holder") == holder:
-        row.value = {"holder": None, "until": None}
-        row.updated_at = utcnow()
-        await session.flush()
-
-
-def _parse_iso(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        dt = datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
-
-
 __all__ = [
-    "Alert", "OutboxRow", "ChannelSettings", "TrackedPlan", "RuntimeState", "NewMessage", "ChannelHealth",
-    "EffectiveSettings", "MAX_ALERTS_PER_USER", "MAX_TRACKED_PER_USER", "ROUTES", "FAMILIES", "UTCDateTime",
+    "Alert", "ChannelSettings", "TrackedPlan", "EffectiveSettings", "MAX_ALERTS_PER_USER", "MAX_TRACKED_PER_USER",
+    "ROUTES", "FAMILIES",
 ]

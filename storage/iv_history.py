@@ -13,7 +13,7 @@ from sqlalchemy import Date, Float, Integer, String, UniqueConstraint, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.base import Base, utcnow
+from storage.base import Base, dialect_insert, utcnow
 
 
 class IVHistory(Base):
@@ -38,11 +38,7 @@ async def record(session: AsyncSession, symbol: str, day: date, atm_iv_30d: floa
     values = dict(symbol=symbol, date=day, atm_iv_30d=float(atm_iv_30d), source=source[:64], recorded_at=recorded_at)
     update = dict(atm_iv_30d=values["atm_iv_30d"], source=values["source"], recorded_at=recorded_at)
     if dialect in ("sqlite", "postgresql"):
-        if dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert
-        stmt = insert(IVHistory).values(**values)
+        stmt = dialect_insert(dialect)(IVHistory).values(**values)
         stmt = stmt.on_conflict_do_update(index_elements=["symbol", "date"], set_=update)
         await session.execute(stmt)
         return

@@ -29,9 +29,11 @@ from bot.runtime.messages import describe_condition, reply_to_payload, test_repl
 from bot.runtime.routing import Origin, sinks_for
 from renderers.text import fmt_price, fmt_time
 from storage import alerts as store
-from storage.alerts import Alert, NewMessage
+from storage.alerts import Alert
 from storage import plans as plan_store
 from storage.identity import Owner
+from storage.outbox import NewMessage, channel_key, enqueue, outbox_rows, outbox_summary
+from storage.runtime_state import get_state
 
 import bot.runtime.service  # noqa: E402,F401,I001 - puts the alert runtime into `coach serve` (SERVE_TASKS)
 
@@ -519,8 +521,8 @@ async def alerts_status(ctx: Ctx, a: NoArgs) -> Reply:
     hb = await runtime_alive(ctx.services)
     async with ctx.tx() as s:
         owner = await ctx.owner(s)
-        feed = await store.get_state(s, FEED_KEY) if hb else None
-        health = await store.outbox_summary(s, owner.tenant_id)
+        feed = await get_state(s, FEED_KEY) if hb else None
+        health = await outbox_summary(s, owner.tenant_id)
         n_alerts = await store.count_active_alerts(s, owner)
         n_plans = len([t for t in await store.list_tracked(s, owner) if t.status in store.ACTIVE_TRACKED])
     dests = [
@@ -585,8 +587,8 @@ async def alerts_test(ctx: Ctx, a: NoArgs) -> Reply:
             payload = reply_to_payload(test_reply(where, now), event_key=f"test:{tag}")
             msgs.append(NewMessage(tenant_id=owner.tenant_id, owner_id=owner.user_id, key=f"test:{tag}@{k.tag}", kind="test",
                                    destination=k.destination, target=k.target, payload=payload, event_at=now))
-        await store.enqueue(s, msgs)
-    keys = {store.channel_key(m.destination, m.target) for m in msgs}
+        await enqueue(s, msgs)
+    keys = {channel_key(m.destination, m.target) for m in msgs}
     described = [describe_target(m.destination, m.target) for m in msgs]
     if await runtime_alive(ctx.services):
         return Reply(title="Test alert queued", body="Queued for: " + "; ".join(described) + ". The runtime delivers it now.",
@@ -598,7 +600,7 @@ async def alerts_test(ctx: Ctx, a: NoArgs) -> Reply:
     finally:
         await dispatcher.aclose()
     async with ctx.tx() as s:
-        rows = [r for r in await store.outbox_rows(s, owner.tenant_id) if r.key.startswith(f"test:{tag}@")]
+        rows = [r for r in await outbox_rows(s, owner.tenant_id) if r.key.startswith(f"test:{tag}@")]
     lines = []
     for r in rows:
         state = {"delivered": "delivered", "failed": "FAILED", "pending": "not yet delivered"}.get(r.status, r.status)

@@ -27,6 +27,7 @@ from bot.context import Ctx, Services
 from bot.runtime.destinations import ConsoleDestination
 from providers.sim import SimMarket
 from providers.sim_stream import SimClock, SimStream
+from storage.outbox import outbox_pending_count
 
 #: Moments tried in order (UTC; 10:30 to 12:30 ET on a few March 2024 sessions) and symbols.
 CANDIDATE_TIMES = [datetime(2024, 3, d, h, m, tzinfo=timezone.utc) for d in (13, 14, 15, 12, 11) for h, m in
@@ -143,7 +144,7 @@ async def run_alerts_demo(services: Services, out: Any = None) -> int:
             await asyncio.sleep(0.2)
             if runtime.replanner.done:
                 async with services.db() as s:
-                    if await store.outbox_pending_count(s) == 0:
+                    if await outbox_pending_count(s) == 0:
                         break
     finally:
         stopped_at = clock.now()

@@ -36,8 +36,8 @@ from bot.reply import Reply
 from bot.runtime.charts import plan_chart
 from bot.runtime.txn import Writer
 from bot.runtime.messages import digest_reply, payload_to_reply, reply_to_payload
-from storage import alerts as store
-from storage.alerts import NewMessage, OutboxRow, utcnow
+from storage.base import utcnow
+from storage.outbox import NewMessage, OutboxRow, outbox_channel_queue, outbox_fold_digest, outbox_heads, outbox_mark_delivered_many, outbox_mark_failed, outbox_mark_retry
 
 log = structlog.get_logger("coach.dispatcher")
 
@@ -181,7 +181,7 @@ class Dispatcher:
         """Start a delivery task for every idle channel whose first row is due; returns how many were started."""
         now = self.clock()
         async with self.services.db() as s:
-            heads = await store.outbox_heads(s)
+            heads = await outbox_heads(s)
         started = 0
         for head in heads:
             key = head.channel_key
@@ -215,7 +215,7 @@ class Dispatcher:
                     await self.writer.yield_to_urgent()
                     now = self.clock()
                     async with self.services.db() as s:
-                        queue = await store.outbox_channel_queue(s, key, self.config.digest_max + 1)
+                        queue = await outbox_channel_queue(s, key, self.config.digest_max + 1)
                     if not queue or queue[0].next_attempt_at > now:
                         return
                     # the head is never folded: it may have been sent just before a crash, and must then be
@@ -246,7 +246,7 @@ class Dispatcher:
             payload=reply_to_payload(digest, event_key=f"digest:{tag}", covers=covers), event_at=run[-1].event_at,
         )
         async with self.writer.tx() as s:
-            row_id = await store.outbox_fold_digest(s, run, msg, now=self.clock())
+            row_id = await outbox_fold_digest(s, run, msg, now=self.clock())
         if row_id is None:
             return None
         self.stats.digests += 1
@@ -308,7 +308,7 @@ class Dispatcher:
             batch, self._marks = self._marks, []
             try:
                 async with self.writer.tx() as s:
-                    await store.outbox_mark_delivered_many(s, [rid for rid, _ in batch], now=self.clock())
+                    await outbox_mark_delivered_many(s, [rid for rid, _ in batch], now=self.clock())
             except Exception as exc:
                 for _, fut in batch:
                     if not fut.done():
@@ -327,7 +327,7 @@ class Dispatcher:
                         failures=state.failures, error=reason)
         if permanent or row.attempts + 1 >= self.config.max_attempts:
             async with self.writer.tx() as s:
-                await store.outbox_mark_failed(s, row.id, reason)
+                await outbox_mark_failed(s, row.id, reason)
             self.stats.failed += 1
             log.warning("delivery_failed", key=row.key, target=describe_target(row.destination, row.target), error=reason)
             return True  # give up on this row; the channel goes on
@@ -337,7 +337,7 @@ class Dispatcher:
     async def _retry(self, row: OutboxRow, wait: float, reason: str, *, count: bool) -> None:
         self.stats.retried += 1
         async with self.writer.tx() as s:
-            await store.outbox_mark_retry(s, row.id, self.clock() + timedelta(seconds=wait), reason, count_attempt=count)
+            await outbox_mark_retry(s, row.id, self.clock() + timedelta(seconds=wait), reason, count_attempt=count)
         # come back for this channel when it is due, even if nothing else wakes us
         loop = asyncio.get_running_loop()
         loop.call_later(max(0.0, wait) + 0.01, self.wake, [row.channel_key])

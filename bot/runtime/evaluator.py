@@ -31,7 +31,9 @@ from bot.runtime.feed import FeedBatch
 from bot.runtime.messages import AlertEvent, alert_reply, reply_to_payload
 from bot.runtime.routing import Origin, SettingsCache, Sink, route_many
 from storage import alerts as store
-from storage.alerts import Alert, NewMessage, utcnow
+from storage.alerts import Alert
+from storage.base import utcnow
+from storage.outbox import NewMessage, insert_outbox
 
 log = structlog.get_logger("coach.alerts")
 
@@ -355,7 +357,7 @@ class AlertWrite:
         store.save_armed(conn, self.armed, self.now)
         store.mark_expired(conn, self.expired, self.now)
         self.messages = [m for aid, msgs in self.candidates if aid in self.recorded for m in msgs]
-        store.insert_outbox(conn, self.messages, self.now)
+        insert_outbox(conn, self.messages, self.now)
 
 
 def _with_updated(meta: AlertMeta, at: datetime) -> AlertMeta:

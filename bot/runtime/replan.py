@@ -27,10 +27,12 @@ from bot.runtime.routing import Origin, route
 from bot.runtime.tracker import state_to_json
 from bot.runtime.txn import Writer
 from storage import alerts as store
-from storage.alerts import NewMessage, TrackedPlan, utcnow
+from storage.alerts import TrackedPlan
+from storage.base import utcnow
 from storage import plans as plan_store
 from storage.identity import Owner
 from storage.models import Tenant, User
+from storage.outbox import NewMessage, enqueue
 
 log = structlog.get_logger("coach.replan")
 
@@ -145,7 +147,7 @@ class Replanner:
             sinks = await route(s, origin, "plan", row.symbol)
             key = f"replan:{row.id}"
             payload = reply_to_payload(reply, event_key=key)
-            await store.enqueue(s, [
+            await enqueue(s, [
                 NewMessage(tenant_id=row.tenant_id, owner_id=row.owner_id, key=f"{key}@{k.tag}", kind="replan",
                            destination=k.destination, target=k.target, payload=payload, event_at=now)
                 for k in sinks

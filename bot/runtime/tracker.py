@@ -33,7 +33,9 @@ from bot.runtime.feed import FeedBatch
 from bot.runtime.messages import PlanUpdate, plan_reply, reply_to_payload
 from bot.runtime.routing import Origin, SettingsCache, Sink, route_many
 from storage import alerts as store
-from storage.alerts import NewMessage, TrackedPlan, utcnow
+from storage.alerts import TrackedPlan
+from storage.base import utcnow
+from storage.outbox import NewMessage, insert_outbox
 
 log = structlog.get_logger("coach.tracker")
 
@@ -283,7 +285,7 @@ class PlanWrite:
                 self.saved.append(tid)
                 self.messages.extend(messages)
             # else: untracked meanwhile, nothing to post
-        store.insert_outbox(conn, self.messages, self.now)
+        insert_outbox(conn, self.messages, self.now)
 
 
 def _session_close(at_ns: int) -> int:

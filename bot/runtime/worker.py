@@ -37,8 +37,9 @@ from bot.runtime.feed import Feed, FeedBatch, build_stream
 from bot.runtime.replan import Planner, Replanner
 from bot.runtime.tracker import PlanTracker
 from bot.runtime.txn import Writer
-from storage import alerts as store
-from storage.alerts import utcnow
+from storage.base import utcnow
+from storage.outbox import channel_key
+from storage.runtime_state import acquire_lease, get_state, put_state, release_lease, upsert_state
 
 log = structlog.get_logger("coach.runtime")
 
@@ -143,7 +144,7 @@ class Runtime:
         waited = False
         while not stop.is_set():
             async with self.writer.tx() as s:
-                got = await store.acquire_lease(s, LEASE_KEY, self.config.worker_id, self.config.lease_ttl)
+                got = await acquire_lease(s, LEASE_KEY, self.config.worker_id, self.config.lease_ttl)
             if got:
                 self.leader = True
                 if waited:
@@ -162,10 +163,10 @@ class Runtime:
             return
         try:
             async with self.writer.tx() as s:
-                await store.release_lease(s, LEASE_KEY, self.config.worker_id)
-                hb = await store.get_state(s, HEARTBEAT_KEY) or {}
+                await release_lease(s, LEASE_KEY, self.config.worker_id)
+                hb = await get_state(s, HEARTBEAT_KEY) or {}
                 if hb.get("worker") == self.config.worker_id:
-                    await store.put_state(s, HEARTBEAT_KEY, {**hb, "stopped": True})
+                    await put_state(s, HEARTBEAT_KEY, {**hb, "stopped": True})
         except Exception:  # the lease expires by itself anyway
             log.warning("lease_release_failed")
         self.leader = False
@@ -200,7 +201,7 @@ class Runtime:
     async def _cursor(self) -> datetime | None:
         """Where a replayable stream stopped last time (None when unknown or too old)."""
         async with self.services.db() as s:
-            saved = await store.get_state(s, cursor_key(self.services.market.name))
+            saved = await get_state(s, cursor_key(self.services.market.name))
         if not saved or not saved.get("at"):
             return None
         at = datetime.fromisoformat(saved["at"])
@@ -235,7 +236,7 @@ class Runtime:
         if batch.cursor is not None and self.feed is not None and self.feed.replayable:
             key, at = cursor_key(self.services.market.name), {"at": batch.cursor.isoformat()}
             now = utcnow()
-            steps.append(lambda conn: store.upsert_state(conn, key, at, now))
+            steps.append(lambda conn: upsert_state(conn, key, at, now))
         if steps:
 
             def write(conn: Connection) -> None:  # the batch's one transaction
@@ -260,7 +261,7 @@ class Runtime:
             self.stats.latencies.append(self.writer.committed_at - batch.received)
             if len(self.stats.latencies) > 10_000:
                 del self.stats.latencies[:5_000]
-            self.dispatcher.wake({store.channel_key(m.destination, m.target) for m in sent})
+            self.dispatcher.wake({channel_key(m.destination, m.target) for m in sent})
         return len(sent)
 
     async def _housekeeping(self, stop: asyncio.Event) -> None:
@@ -306,20 +307,20 @@ class Runtime:
             self._last_feed_state = status.state
         now = utcnow()
         async with self.writer.tx() as s:
-            still = await store.acquire_lease(s, LEASE_KEY, self.config.worker_id, self.config.lease_ttl, now=now)
-            await store.put_state(s, HEARTBEAT_KEY, {
+            still = await acquire_lease(s, LEASE_KEY, self.config.worker_id, self.config.lease_ttl, now=now)
+            await put_state(s, HEARTBEAT_KEY, {
                 "worker": self.config.worker_id, "at": now.isoformat(), "market_time": self.clock().isoformat(),
                 "alerts": len(self.evaluator.book), "plans": len(self.tracker.plans),
                 "delivered": self.dispatcher.stats.delivered, "failed": self.dispatcher.stats.failed,
             }, now=now)
-            await store.put_state(s, FEED_KEY, status.model_dump(mode="json"), now=now)
+            await put_state(s, FEED_KEY, status.model_dump(mode="json"), now=now)
         return still
 
 
 async def runtime_alive(services: Any, within: float = 15.0) -> dict | None:
     """The last heartbeat when a runtime wrote one within `within` seconds, else None."""
     async with services.db() as s:
-        hb = await store.get_state(s, HEARTBEAT_KEY)
+        hb = await get_state(s, HEARTBEAT_KEY)
     if not hb or not hb.get("at") or hb.get("stopped"):
         return None
     at = datetime.fromisoformat(hb["at"])

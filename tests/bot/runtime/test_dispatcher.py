@@ -10,9 +10,8 @@ import pytest
 from bot.reply import Reply
 from bot.runtime.dispatcher import DispatchConfig, Dispatcher
 from bot.runtime.messages import reply_to_payload
-from storage import alerts as store
-from storage.alerts import NewMessage
 from storage.identity import ensure_owner
+from storage.outbox import NewMessage, enqueue, outbox_rows
 from tests.bot.runtime.conftest import say
 
 FAST = dict(base_backoff=0.02, max_backoff=0.2, poll_interval=0.05)
@@ -31,7 +30,7 @@ def _msg(owner, key, url, n, kind="plan", channel="a"):
 
 async def _enqueue(services, msgs):
     async with services.db() as s, s.begin():
-        return await store.enqueue(s, msgs)
+        return await enqueue(s, msgs)
 
 
 async def _run_until(dispatcher, cond, timeout=20.0):
@@ -49,7 +48,7 @@ async def _run_until(dispatcher, cond, timeout=20.0):
 
 async def _statuses(services):
     async with services.db() as s:
-        return [r.status for r in await store.outbox_rows(s)]
+        return [r.status for r in await outbox_rows(s)]
 
 
 async def test_429_with_retry_after_everything_delivered_in_order(services, hook):
@@ -79,7 +78,7 @@ async def test_429_with_retry_after_everything_delivered_in_order(services, hook
                 assert nxt.key == prev.key, "after a 429 the same message must be retried before the next"
                 assert nxt.at - prev.at >= hook.modes[p][2] - 0.005
     async with services.db() as s:
-        rows = await store.outbox_rows(s)
+        rows = await outbox_rows(s)
     assert all(r.attempts == 0 for r in rows), "a 429 is not a failed attempt"
 
 
@@ -96,7 +95,7 @@ async def test_failing_destination_is_isolated_reported_and_given_up(services, h
 
     async def up_done():
         async with services.db() as s:
-            rows = await store.outbox_rows(s)
+            rows = await outbox_rows(s)
         return all(r.status == "delivered" for r in rows if r.key.startswith("up:"))
 
     await _run_until(d, up_done, timeout=10)
@@ -105,7 +104,7 @@ async def test_failing_destination_is_isolated_reported_and_given_up(services, h
 
     async def down_done():
         async with services.db() as s:
-            rows = await store.outbox_rows(s)
+            rows = await outbox_rows(s)
         return all(r.status == "failed" for r in rows if r.key.startswith("down:"))
 
     await _run_until(d, down_done, timeout=20)
@@ -126,7 +125,7 @@ async def test_revoked_webhook_fails_at_once(services, hook):
     await d.deliver_all(timeout=5)
     await d.aclose()
     async with services.db() as s:
-        (row,) = await store.outbox_rows(s)
+        (row,) = await outbox_rows(s)
     assert row.status == "failed" and row.attempts == 1 and "404" in row.last_error
     assert len(hook.posts) == 1
 
@@ -139,7 +138,7 @@ async def test_unknown_destination_kind_waits_without_burning_attempts(services)
     d = Dispatcher(services, DispatchConfig(**FAST))
     await d.deliver_all(timeout=2)
     async with services.db() as s:
-        (row,) = await store.outbox_rows(s)
+        (row,) = await outbox_rows(s)
     assert row.status == "pending" and row.attempts == 0 and "no destination" in row.last_error
 
 
@@ -158,7 +157,7 @@ async def test_flood_becomes_one_digest_in_place(services, hook):
     assert digest["title"].startswith("12 alerts")
     assert digest["data"]["covers"] == [f"alert:{n}:1@x" for n in range(1, 13)]
     async with services.db() as s:
-        rows = await store.outbox_rows(s)
+        rows = await outbox_rows(s)
     assert sorted(r.status for r in rows) == ["delivered", "delivered"] + ["digested"] * 12
 
 

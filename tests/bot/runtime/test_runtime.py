@@ -18,6 +18,8 @@ from providers.feed import BarUpdate, Tick
 from providers.sim import SimMarket
 from providers.sim_stream import SimClock, SimStream
 from storage import alerts as store
+from storage.outbox import outbox_rows
+from storage.runtime_state import get_state
 from tests.bot.runtime.conftest import ScriptedStream, say
 
 T0 = datetime(2024, 3, 13, 14, 30, tzinfo=timezone.utc)  # 10:30 ET, a Wednesday
@@ -65,7 +67,7 @@ def delivered_events(hook, path="/hook") -> list[str]:
 
 async def outbox(svc):
     async with svc.db() as s:
-        return await store.outbox_rows(s)
+        return await outbox_rows(s)
 
 
 async def alert_rows(svc):
@@ -137,7 +139,7 @@ async def test_restart_after_an_uncommitted_batch_fires_once(services, hook):
         if slot.at >= T0 + timedelta(minutes=20):
             break  # ...the process is killed here: nothing of these eight minutes was written
     async with svc.db() as s:
-        cursor = datetime.fromisoformat((await store.get_state(s, "runtime:cursor:sim"))["at"])
+        cursor = datetime.fromisoformat((await get_state(s, "runtime:cursor:sim"))["at"])
     assert cursor <= T0 + timedelta(minutes=12, seconds=1)
 
     # run 2: a fresh process resumes right after the cursor
@@ -227,7 +229,7 @@ async def test_stale_feed_is_reported_not_mistaken_for_a_quiet_market(services):
     stop.set()
     await asyncio.wait_for(task, 10)
     async with svc.db() as s:
-        assert (await store.get_state(s, FEED_KEY))["state"] in ("stale", "closed")
+        assert (await get_state(s, FEED_KEY))["state"] in ("stale", "closed")
 
 
 async def test_feed_counts_a_polling_market_as_a_stream():

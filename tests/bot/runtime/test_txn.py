@@ -14,6 +14,8 @@ from bot.runtime.routing import Origin, SettingsCache, route_many
 from bot.runtime.txn import Writer
 from storage import alerts as store
 from storage.identity import ensure_owner
+from storage.outbox import NewMessage, insert_outbox, outbox_rows
+from storage.runtime_state import get_state, upsert_state
 
 NOW = datetime(2024, 3, 13, 15, 0, tzinfo=timezone.utc)
 
@@ -23,8 +25,8 @@ async def _owner(services: Services):
         return await ensure_owner(s, "discord", "G1", "U1")
 
 
-def _msg(owner, key: str) -> store.NewMessage:
-    return store.NewMessage(tenant_id=owner.tenant_id, owner_id=owner.user_id, key=key, kind="alert",
+def _msg(owner, key: str) -> NewMessage:
+    return NewMessage(tenant_id=owner.tenant_id, owner_id=owner.user_id, key=key, kind="alert",
                             destination="discord", target="channel:C1", payload={"text": key})
 
 
@@ -33,25 +35,25 @@ async def test_run_commits_every_statement_together_or_none(services):
     writer = Writer(services)
     try:
         def ok(conn):
-            store.upsert_state(conn, "cursor", {"at": "one"}, NOW)
-            return store.insert_outbox(conn, [_msg(owner, "a@1"), _msg(owner, "b@1")], NOW)
+            upsert_state(conn, "cursor", {"at": "one"}, NOW)
+            return insert_outbox(conn, [_msg(owner, "a@1"), _msg(owner, "b@1")], NOW)
 
         assert await writer.run(ok, urgent=True) == 2
 
         def fails(conn):
-            store.upsert_state(conn, "cursor", {"at": "two"}, NOW)
-            store.insert_outbox(conn, [_msg(owner, "c@1")], NOW)
+            upsert_state(conn, "cursor", {"at": "two"}, NOW)
+            insert_outbox(conn, [_msg(owner, "c@1")], NOW)
             raise RuntimeError("disk full")
 
         with pytest.raises(RuntimeError):
             await writer.run(fails, urgent=True)
         # the same key again is skipped, a new one counted
-        assert await writer.run(lambda conn: store.insert_outbox(conn, [_msg(owner, "a@1"), _msg(owner, "d@1")], NOW)) == 1
+        assert await writer.run(lambda conn: insert_outbox(conn, [_msg(owner, "a@1"), _msg(owner, "d@1")], NOW)) == 1
     finally:
         await writer.aclose()
     async with services.db() as s:
-        keys = [r.key for r in await store.outbox_rows(s)]
-        assert await store.get_state(s, "cursor") == {"at": "one"}
+        keys = [r.key for r in await outbox_rows(s)]
+        assert await get_state(s, "cursor") == {"at": "one"}
     assert sorted(keys) == ["a@1", "b@1", "d@1"]
 
 
@@ -93,7 +95,7 @@ async def test_sqlite_batch_commits_never_stall_on_a_checkpoint(services):
     blob = "x" * 8000  # about two pages per commit
     try:
         for i in range(1500):
-            await writer.run(lambda conn, i=i: store.upsert_state(conn, f"k{i}", {"v": blob}, NOW))
+            await writer.run(lambda conn, i=i: upsert_state(conn, f"k{i}", {"v": blob}, NOW))
         # SQLite's automatic checkpoint would have kept the log near 1,000 frames
         assert _wal_frames(db) > 2000
         await writer.checkpoint()
