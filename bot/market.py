@@ -186,7 +186,7 @@ def _polygon_stream(services: Services, clock: Any) -> Any:
     key = _secret(services.settings.polygon_api_key)
     if key is None or opts.disable_polygon_stream:
         return None
-    from providers.polygon import PolygonStream
+    from providers.polygon_stream import PolygonStream
 
     return PolygonStream(key, url=opts.polygon_ws_url)
 

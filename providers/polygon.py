@@ -1,4 +1,4 @@
-"""Polygon (Massive) market data: aggregates, last trade/NBBO, snapshots, option chains, and the stocks WebSocket.
+"""Polygon (Massive) market data over REST: aggregates, last trade/NBBO, snapshots, option chains.
 
 REST (`PolygonMarket`, a `MarketData`):
 
@@ -19,18 +19,13 @@ by hand; later calls of that family fail at once with `NotEntitled`, without a r
 router moves on. The free tier's "today's data before end of day" refusal is not an
 entitlement switch: the bars are fetched up to yesterday and the router judges them stale.
 
-Streaming (`PolygonStream`, a `providers.feed.PriceStream`): connect, read `connected`,
-send `auth`, subscribe to `AM.`/`T.` channels only after `auth_success`; frames are JSON
-arrays of events; a minute bar re-sent with the same `s` is a replacement, not a new bar.
-Reconnects with backoff and re-subscribes; `auth_failed` is final.
+The stocks WebSocket (`PolygonStream`) is in `providers.polygon_stream`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import random
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -48,7 +43,6 @@ from analytics.symbols import validate_symbol
 from providers.barframes import build_frame, daily_frame, finish
 from providers.base import Bars
 from providers.cache import TTLCache
-from providers.feed import BarUpdate, Event, Tick
 from providers.http import (
     AuthFailed,
     BadPayload,
@@ -100,7 +94,8 @@ MAX_PAGES = 40
 _ENTITLEMENT_WORDS = ("not entitled", "upgrade your plan", "plan doesn't include", "not authorized", "entitlement")
 
 
-def _ns_to_dt(ns: Any) -> datetime | None:
+def ns_to_dt(ns: Any) -> datetime | None:
+    """A Polygon stamp (ns or ms) as an aware UTC datetime; None when absent or not a stamp."""
     try:
         v = int(ns)
     except (TypeError, ValueError):
@@ -113,7 +108,8 @@ def _ns_to_dt(ns: Any) -> datetime | None:
     return datetime.fromtimestamp(v / 1e9, tz=timezone.utc)
 
 
-def _num(x: Any) -> float | None:
+def num(x: Any) -> float | None:
+    """A finite float from a JSON field, or None (missing, null, bool, NaN)."""
     if x is None or isinstance(x, bool):
         return None
     try:
@@ -339,20 +335,20 @@ class PolygonMarket:
             raise BadPayload(NAME, f"{what}: `ticker` is not an object")
         lq, lt = t.get("lastQuote") or {}, t.get("lastTrade") or {}
         day, prev, mn = t.get("day") or {}, t.get("prevDay") or {}, t.get("min") or {}
-        last = _num(lt.get("p")) or _num(mn.get("c")) or _num(day.get("c")) or _num(prev.get("c"))
+        last = num(lt.get("p")) or num(mn.get("c")) or num(day.get("c")) or num(prev.get("c"))
         if not last:
             raise BadPayload(NAME, f"{what}: no price in the snapshot")
-        bid, ask = _num(lq.get("p")) or last, _num(lq.get("P")) or last
-        stamps = [x for x in (_ns_to_dt(t.get("updated")), _ns_to_dt(lt.get("t")), _ns_to_dt(lq.get("t"))) if x]
+        bid, ask = num(lq.get("p")) or last, num(lq.get("P")) or last
+        stamps = [x for x in (ns_to_dt(t.get("updated")), ns_to_dt(lt.get("t")), ns_to_dt(lq.get("t"))) if x]
         return Quote(
             symbol=sym,
             bid=bid,
             ask=max(ask, bid),
             last=last,
-            bid_size=int(_num(lq.get("s")) or 0),
-            ask_size=int(_num(lq.get("S")) or 0),
-            volume=_num(day.get("v")) or _num(mn.get("av")) or 0.0,
-            prev_close=_num(prev.get("c")),
+            bid_size=int(num(lq.get("s")) or 0),
+            ask_size=int(num(lq.get("S")) or 0),
+            volume=num(day.get("v")) or num(mn.get("av")) or 0.0,
+            prev_close=num(prev.get("c")),
             as_of=max(stamps) if stamps else self._clock(),
             source=NAME,
         )
@@ -365,18 +361,18 @@ class PolygonMarket:
             raise UnknownSymbol(NAME, sym)
         if not isinstance(tr, dict) or not isinstance(q, dict):
             raise BadPayload(NAME, f"{sym} last trade/quote: `results` is not an object")
-        last = _num(tr.get("p"))
-        bid, ask = _num(q.get("p")), _num(q.get("P"))
+        last = num(tr.get("p"))
+        bid, ask = num(q.get("p")), num(q.get("P"))
         if not last:
             raise BadPayload(NAME, f"{sym} last trade has no price")
-        stamps = [x for x in (_ns_to_dt(tr.get("t")), _ns_to_dt(q.get("t"))) if x]
+        stamps = [x for x in (ns_to_dt(tr.get("t")), ns_to_dt(q.get("t"))) if x]
         return Quote(
             symbol=sym,
             bid=bid or last,
             ask=max(ask or last, bid or last),
             last=last,
-            bid_size=int(_num(q.get("s")) or 0),
-            ask_size=int(_num(q.get("S")) or 0),
+            bid_size=int(num(q.get("s")) or 0),
+            ask_size=int(num(q.get("S")) or 0),
             volume=0.0,
             prev_close=None,
             as_of=max(stamps) if stamps else self._clock(),
@@ -439,9 +435,9 @@ class PolygonMarket:
                 continue
             contracts.append(c)
             ua = r.get("underlying_asset") or {}
-            under_px = under_px or _num(ua.get("price"))
+            under_px = under_px or num(ua.get("price"))
             lq = r.get("last_quote") or {}
-            for x in (_ns_to_dt(lq.get("last_updated")), _ns_to_dt(ua.get("last_updated"))):
+            for x in (ns_to_dt(lq.get("last_updated")), ns_to_dt(ua.get("last_updated"))):
                 if x:
                     stamps.append(x)
             delayed = delayed or "DELAYED" in (str(lq.get("timeframe", "")), str(ua.get("timeframe", "")))
@@ -541,13 +537,13 @@ class PolygonHistory:
         """The chain of `expiration` as it closed on `day`: the strikes nearest `spot`, calls and puts."""
         sym = validate_symbol(symbol)
         rows = [r for r in self._listed.get((sym, day), []) if str(r.get("expiration_date")) == expiration.isoformat()]
-        strikes = sorted({float(r["strike_price"]) for r in rows if _num(r.get("strike_price")) is not None})
+        strikes = sorted({float(r["strike_price"]) for r in rows if num(r.get("strike_price")) is not None})
         below = [k for k in strikes if k <= spot][-self.width:]
         above = [k for k in strikes if k > spot][: self.width]
         keep = set(below + above)
         contracts = []
         for r in rows:
-            k = _num(r.get("strike_price"))
+            k = num(r.get("strike_price"))
             right = str(r.get("contract_type", "")).lower()
             tk = str(r.get("ticker", ""))
             if k not in keep or right not in ("call", "put") or not tk:
@@ -558,7 +554,7 @@ class PolygonHistory:
                 continue
             contracts.append(OptionContract(symbol=occ_from_polygon(tk), underlying=sym, expiration=expiration, strike=k,
                                             right=right, bid=float(px), ask=float(px), last=float(px),  # type: ignore[arg-type]
-                                            multiplier=int(_num(r.get("shares_per_contract")) or 100)))
+                                            multiplier=int(num(r.get("shares_per_contract")) or 100)))
         if not contracts:
             raise ProviderUnavailable(NAME, f"no {sym} {expiration} contract near the money traded on {day}")
         contracts.sort(key=lambda c: (c.strike, c.right))
@@ -592,7 +588,7 @@ def _contract(r: dict, sym: str) -> OptionContract | None:
     d = r.get("details")
     if not isinstance(d, dict):
         return None
-    strike = _num(d.get("strike_price"))
+    strike = num(d.get("strike_price"))
     right = str(d.get("contract_type", "")).lower()
     try:
         exp = date.fromisoformat(str(d.get("expiration_date")))
@@ -602,7 +598,7 @@ def _contract(r: dict, sym: str) -> OptionContract | None:
         return None
     lq, lt, day = r.get("last_quote") or {}, r.get("last_trade") or {}, r.get("day") or {}
     g = r.get("greeks") or {}  # absent for some contracts (deep ITM); never guessed
-    bid, ask = _num(lq.get("bid")) or 0.0, _num(lq.get("ask")) or 0.0
+    bid, ask = num(lq.get("bid")) or 0.0, num(lq.get("ask")) or 0.0
     return OptionContract(
         symbol=occ_from_polygon(str(d["ticker"])),
         underlying=sym,
@@ -611,15 +607,15 @@ def _contract(r: dict, sym: str) -> OptionContract | None:
         right=right,  # type: ignore[arg-type]
         bid=bid,
         ask=max(ask, bid),
-        last=_num(lt.get("price")) or _num(day.get("close")),
-        volume=int(_num(day.get("volume")) or 0),
-        open_interest=int(_num(r.get("open_interest")) or 0),
-        iv=_num(r.get("implied_volatility")),
-        delta=_num(g.get("delta")),
-        gamma=_num(g.get("gamma")),
-        theta=_num(g.get("theta")),
-        vega=_num(g.get("vega")),
-        multiplier=int(_num(d.get("shares_per_contract")) or 100),
+        last=num(lt.get("price")) or num(day.get("close")),
+        volume=int(num(day.get("volume")) or 0),
+        open_interest=int(num(r.get("open_interest")) or 0),
+        iv=num(r.get("implied_volatility")),
+        delta=num(g.get("delta")),
+        gamma=num(g.get("gamma")),
+        theta=num(g.get("theta")),
+        vega=num(g.get("vega")),
+        multiplier=int(num(d.get("shares_per_contract")) or 100),
     )
 
 
@@ -634,179 +630,3 @@ def _describe(resp: httpx.Response) -> str:
             if isinstance(data.get(k), str) and data[k]:
                 return one_line(data[k])
     return default_reason(resp)
-
-
-# ---------------------------------------------------------------------------- WebSocket stream
-
-
-class StreamAuthFailed(AuthFailed):
-    """The stream refused the key (`auth_failed`): reconnecting would not help."""
-
-
-class PolygonStream:
-    """Polygon's stocks WebSocket as an async iterator of `Tick` / `BarUpdate` events.
-
-    >>> stream = PolygonStream(key)
-    >>> await stream.subscribe(["AAPL", "MSFT"])
-    >>> async for event in stream: ...
-    """
-
-    name = NAME
-
-    def __init__(
-        self,
-        api_key: str,
-        *,
-        url: str = WS_URL,
-        channels: Iterable[str] = ("AM", "T"),
-        reconnect: bool = True,
-        max_backoff: float = 30.0,
-        open_timeout: float = 10.0,
-        connect: Callable[..., Any] | None = None,
-    ) -> None:
-        self._key = api_key
-        self.url = url
-        self.channels = tuple(channels)
-        self.reconnect = reconnect
-        self.max_backoff = max_backoff
-        self.open_timeout = open_timeout
-        self._connect = connect
-        self._symbols: set[str] = set()
-        self._ws: Any = None
-        self._closed = False
-        self._authed = False
-        self._seen: dict[str, int] = {}  # symbol -> last AM window start (ms)
-        self.connects = 0
-
-    def _params(self, symbols: Iterable[str]) -> str:
-        return ",".join(f"{ch}.{s}" for s in sorted(symbols) for ch in self.channels)
-
-    async def subscribe(self, symbols: Iterable[str]) -> None:
-        """Add symbols; sent at once when connected and authenticated, else on (re)connect."""
-        new = {validate_symbol(s) for s in symbols} - self._symbols
-        self._symbols |= new
-        if new and self._ws is not None and self._authed:
-            await self._ws.send(json.dumps({"action": "subscribe", "params": self._params(new)}))
-
-    async def unsubscribe(self, symbols: Iterable[str]) -> None:
-        gone = {validate_symbol(s) for s in symbols} & self._symbols
-        self._symbols -= gone
-        if gone and self._ws is not None and self._authed:
-            await self._ws.send(json.dumps({"action": "unsubscribe", "params": self._params(gone)}))
-
-    async def aclose(self) -> None:
-        self._closed = True
-        if self._ws is not None:
-            await self._ws.close()
-
-    def __aiter__(self) -> AsyncIterator[Event]:
-        return self._events()
-
-    async def _open(self) -> Any:
-        import websockets
-
-        connect = self._connect or websockets.connect
-        ws = await asyncio.wait_for(connect(self.url, open_timeout=self.open_timeout, max_size=2**22), self.open_timeout + 1)
-        self.connects += 1
-        self._authed = False
-        # the server greets with `connected`; authenticate, and only after auth_success subscribe
-        await ws.send(json.dumps({"action": "auth", "params": self._key}))
-        while not self._authed:
-            raw = await asyncio.wait_for(ws.recv(), self.open_timeout)
-            for ev in _frame_events(raw):
-                if ev.get("ev") != "status":
-                    continue
-                st = ev.get("status")
-                if st == "auth_success":
-                    self._authed = True
-                elif st == "auth_failed":
-                    await ws.close()
-                    raise StreamAuthFailed(NAME, f"stream refused the key ({one_line(ev.get('message'))})")
-                elif st in ("max_connections", "error"):
-                    await ws.close()
-                    raise ProviderUnavailable(NAME, f"stream: {one_line(ev.get('message') or st)}")
-        if self._symbols:
-            await ws.send(json.dumps({"action": "subscribe", "params": self._params(self._symbols)}))
-        return ws
-
-    async def _events(self) -> AsyncIterator[Event]:
-        import websockets
-
-        backoff = 0.5
-        while not self._closed:
-            try:
-                self._ws = await self._open()
-                backoff = 0.5
-                async for raw in self._ws:
-                    for ev in _frame_events(raw):
-                        out = self._event(ev)
-                        if out is not None:
-                            yield out
-                if self._closed:
-                    return
-                log.info("polygon stream closed by the server; reconnecting")
-            except StreamAuthFailed:
-                raise
-            except (OSError, asyncio.TimeoutError, websockets.WebSocketException, ProviderUnavailable) as exc:
-                if self._closed:
-                    return
-                if not self.reconnect:
-                    raise ProviderUnavailable(NAME, f"stream lost ({exc.__class__.__name__})") from None
-                log.info("polygon stream lost (%s); reconnecting in %.1fs", exc.__class__.__name__, backoff)
-            finally:
-                ws, self._ws = self._ws, None
-                if ws is not None:
-                    await ws.close()
-            if not self.reconnect:
-                return
-            await asyncio.sleep(backoff * (0.5 + random.random()))
-            backoff = min(self.max_backoff, backoff * 2)
-
-    def _event(self, ev: dict[str, Any]) -> Event | None:
-        kind = ev.get("ev")
-        sym = ev.get("sym")
-        if not isinstance(sym, str):
-            return None
-        try:
-            if kind == "T":
-                at = _ns_to_dt(ev.get("t"))
-                price = _num(ev.get("p"))
-                if at is None or price is None:
-                    return None
-                return Tick(symbol=sym, price=price, size=_num(ev.get("s")) or 0.0, at=at, source=NAME)
-            if kind in ("AM", "A"):
-                s, e = int(ev["s"]), int(ev["e"])
-                key = f"{kind}:{sym}"
-                prev = self._seen.get(key)
-                replaces = prev is not None and s <= prev
-                if prev is None or s > prev:
-                    self._seen[key] = s
-                return BarUpdate(
-                    symbol=sym,
-                    interval="1m" if kind == "AM" else "1s",
-                    start=_ns_to_dt(s),  # type: ignore[arg-type]
-                    end=_ns_to_dt(e),  # type: ignore[arg-type]
-                    open=float(ev["o"]),
-                    high=float(ev["h"]),
-                    low=float(ev["l"]),
-                    close=float(ev["c"]),
-                    volume=float(ev.get("v") or 0.0),
-                    vwap=_num(ev.get("vw")),
-                    source=NAME,
-                    replaces=replaces,
-                )
-        except (KeyError, TypeError, ValueError):
-            log.debug("polygon stream: skipped a malformed %s event", kind)
-        return None
-
-
-def _frame_events(raw: Any) -> list[dict[str, Any]]:
-    """The events of one frame (a JSON array; a lone object is tolerated); junk yields nothing."""
-    try:
-        data = json.loads(raw)
-    except (TypeError, ValueError):
-        log.debug("polygon stream: a frame was not JSON")
-        return []
-    if isinstance(data, dict):
-        data = [data]
-    return [e for e in data if isinstance(e, dict)] if isinstance(data, list) else []

@@ -247,7 +247,7 @@ def _polygon_stream(services: Any, clock: Any) -> PriceStream | None:
     key = services.settings.polygon_api_key
     if key is None:
         return None
-    from providers.polygon import PolygonStream
+    from providers.polygon_stream import PolygonStream
 
     return PolygonStream(key.get_secret_value())
 

@@ -7,7 +7,8 @@ import pytest
 from analytics.errors import ConfigError
 from bot.app import build_market, build_services
 from bot.config import Settings
-from providers.polygon import PolygonMarket, PolygonStream
+from providers.polygon import PolygonMarket
+from providers.polygon_stream import PolygonStream
 from providers.router import MarketRouter
 from providers.sim import SimMarket
 from providers.tradier import TradierMarket

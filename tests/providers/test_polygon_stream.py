@@ -10,7 +10,7 @@ import pytest
 import websockets
 
 from providers.feed import BarUpdate, PriceStream, Tick
-from providers.polygon import PolygonStream, StreamAuthFailed
+from providers.polygon_stream import PolygonStream, StreamAuthFailed
 
 KEY = "pk_stream_SECRET"
 AM = {"ev": "AM", "sym": "AAPL", "v": 4110, "av": 9470157, "op": 172.0, "vw": 172.1, "o": 172.05, "c": 172.2, "h": 172.3,
