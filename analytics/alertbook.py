@@ -44,7 +44,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from analytics.errors import UserError
+from core.errors import UserError
 from analytics.indicators import ema, rsi, vwap
 
 Side = Literal["up", "down"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from analytics.errors import UserError
+from core.errors import UserError
 
 #: Canonical interval tokens, shortest first.
 INTERVALS: tuple[str, ...] = ("1m", "5m", "15m", "30m", "1h", "4h", "1D", "1W")

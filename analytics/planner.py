@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from analytics import confidence as cf
-from analytics.errors import UserError
+from core.errors import UserError
 from analytics.intervals import interval_minutes
 from analytics.levels import LevelBook, build_levels, build_levels_for_rows, htf_intervals
 from analytics.models import STYLE_INTERVALS, Level, Plan, PlanResult, Target

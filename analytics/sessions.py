@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from analytics.errors import UserError
+from core.errors import UserError
 
 EXCHANGE_TZ = ZoneInfo("America/New_York")
 TZ_NAME = "America/New_York"
@@ -180,12 +180,7 @@ def to_exchange_time(at: datetime) -> datetime:
     return at.astimezone(EXCHANGE_TZ)
 
 
-def utc_now() -> datetime:
-    """The wall clock, in UTC. Only the bot layer calls this; analytics takes time as input."""
-    return datetime.now(timezone.utc)
-
-
-def parse_as_of(value: str, now: datetime | None = None) -> datetime:
+def parse_as_of(value: str, now: datetime) -> datetime:
     """Parse an ISO 8601 moment with an offset; reject malformed or future values with a clear error."""
     text = (value or "").strip()
     try:
@@ -197,7 +192,6 @@ def parse_as_of(value: str, now: datetime | None = None) -> datetime:
     if ts.tzinfo is None:
         raise UserError("--as-of needs a UTC offset, e.g. 2024-03-15T15:30:00-04:00 or 2024-03-15T19:30:00Z")
     ts = ts.astimezone(timezone.utc)
-    now = now or utc_now()
     if ts > now + timedelta(seconds=1):
         raise UserError(f"--as-of {text} is in the future; give a moment at or before now")
     _check_range(_ns(ts))

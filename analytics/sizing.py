@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from analytics.errors import UserError
+from core.errors import UserError
 from analytics.models import Model
 
 #: Above this a risk amount or account size is treated as a typo, not a trade.

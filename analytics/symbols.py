@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from analytics.errors import UserError
+from core.errors import UserError
 
 _EQUITY = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
 

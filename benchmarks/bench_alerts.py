@@ -245,7 +245,7 @@ async def part2(n_alerts: int, n_symbols: int, seconds: float, rate: float) -> d
     from sqlalchemy import insert
 
     from bot.config import Settings
-    from bot.context import Services
+    from bot.services import Services
     from bot.runtime.destinations import register_destination_kind
     from bot.runtime.dispatcher import DispatchConfig
     from bot.runtime.worker import Runtime, RuntimeConfig

@@ -33,7 +33,7 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 
 from analytics.models import Plan, Target  # noqa: E402
-from bot.charting import ChartService, fetch_bars  # noqa: E402
+from bot.chart_service import ChartService, fetch_bars  # noqa: E402
 from providers.sim import SimMarket  # noqa: E402
 from renderers import fast_render, mpf_render  # noqa: E402
 from renderers.chart_spec import ChartSpec  # noqa: E402

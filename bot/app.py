@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from analytics.errors import ConfigError
-from analytics.sessions import utc_now
+from core.errors import ConfigError
+from core.clock import utc_now
 from bot.config import Settings, get_settings
-from bot.context import Services
+from bot.services import Services
 from providers.base import MarketData
 from storage.db import make_engine, make_sessionmaker, upgrade
 
@@ -57,7 +57,7 @@ async def build_services(
         clock=clock or utc_now,
     )
     import bot.agent  # noqa: F401 - registers the free-text hook (LLM coach or intent parser)
-    import bot.charting  # noqa: F401 - registers the chart service hook (services.extras["charts"])
+    import bot.chart_service  # noqa: F401 - registers the chart service hook (services.extras["charts"])
 
     for hook in SERVICE_HOOKS:
         await hook(services)

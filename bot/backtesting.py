@@ -15,7 +15,7 @@ How a run goes:
    (symbol, strategy) slot takes a new plan only when its previous plan has been resolved by t:
    one trade at a time per slot, as a trader would.
 4. Each plan is played forward on the execution bars after t by `analytics.outcomes.resolve`
-   (entry, stop or targets first, R, MAE/MFE), and the statistics come from analytics.backtest.
+   (entry, stop or targets first, R, MAE/MFE), and the statistics come from analytics.backtest_stats.
 
 With `strategy="all"` every strategy serving the style is its own slot; `"best"` takes only the
 planner's pick per symbol (what `/plan` would answer); a strategy id takes only that strategy.
@@ -36,8 +36,8 @@ import numpy as np
 import pandas as pd
 
 from analytics import planner
-from analytics.backtest import Report, report
-from analytics.errors import NotFoundError, UserError
+from analytics.backtest_stats import Report, report
+from core.errors import NotFoundError, UserError
 from analytics.intervals import interval_minutes, is_intraday
 from analytics.models import STYLE_INTERVALS, Plan
 from analytics.outcomes import DEFAULT_MANAGEMENT, HORIZON_SESSIONS, Management, TradeOutcome, horizon, outcome_from, resolve

@@ -18,8 +18,9 @@ from typing import Any, Optional
 import click
 import structlog
 
-from analytics.errors import CoachError, ConfigError, ProviderError, UserError
+from core.errors import CoachError, ConfigError, ProviderError, UserError
 from analytics.sessions import parse_as_of
+from core.clock import utc_now
 from bot.config import get_settings
 
 log = structlog.get_logger("coach.cli")
@@ -56,7 +57,7 @@ def run(coro_fn: Callable[[], Awaitable[Any]]) -> Any:
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:  # a bug: log it fully, show one line
-        from bot.context import new_request_id
+        from bot.request import new_request_id
 
         ref = new_request_id()
         log.exception("cli_failed", request_id=ref)
@@ -68,7 +69,7 @@ def as_of_option(value: Optional[str]) -> Optional[datetime]:
     if value is None:
         return None
     try:
-        return parse_as_of(value)
+        return parse_as_of(value, utc_now())
     except UserError as exc:
         fail(exc.message, 2)
     return None
@@ -156,7 +157,7 @@ def _registry_callback(cmd_name: str):  # noqa: ANN202
 
         async def go() -> None:
             from bot.app import build_services
-            from bot.context import Ctx
+            from bot.request import Ctx
             from bot.surfaces.console import console_identity, print_reply
 
             parsed = cmd.parse_tokens(list(args))  # UserError -> exit 2 before touching anything

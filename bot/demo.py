@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bot.app import build_services
 from bot.config import Settings
-from bot.context import Services
+from bot.services import Services
 from bot.surfaces.console import chat
 
 #: The lines the demo types, in order. Features add their own lines here.

@@ -2,7 +2,7 @@
 
 "plan tsla swing" -> `/plan TSLA style=swing`, "iv on nvda?" -> `/vol NVDA`,
 "alert me if AAPL breaks 200" -> `/alert add AAPL above 200`, "scan my watchlist" -> `/scan`.
-The invocation runs through `bot.dispatch.run_text` like any typed command, and the reply
+The invocation runs through `bot.pipeline.run_text` like any typed command, and the reply
 notes that the LLM coach is off. Options (style, interval, call/put) are passed by name
 only when the target command declares a field that accepts them, so the mapping follows
 the registry as commands are added.
@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from analytics.errors import UserError
+from core.errors import UserError
 from analytics.intervals import normalise_interval
-from bot.context import Ctx
+from bot.request import Ctx
 from bot.registry import REGISTRY, Registry
 from bot.reply import Reply
 
@@ -232,7 +232,7 @@ class IntentParser:
         self.registry = registry
 
     async def __call__(self, ctx: Ctx, text: str) -> Reply:
-        from bot.dispatch import run_text  # dispatch loads every command module
+        from bot.pipeline import run_text  # dispatch loads every command module
 
         text = clean_text(text)
         if not text:

@@ -13,7 +13,7 @@ from datetime import date
 import structlog
 
 from analytics.sessions import session_info
-from bot.context import Services
+from bot.services import Services
 
 log = structlog.get_logger("coach.iv_recorder")
 

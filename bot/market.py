@@ -25,10 +25,10 @@ from typing import Any, Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from analytics.errors import ConfigError
+from core.errors import ConfigError
 from bot.app import MARKET_BUILDERS, SERVICE_HOOKS
 from bot.config import Settings
-from bot.context import Services
+from bot.services import Services
 from providers.base import MarketData
 from providers.router import MarketRouter
 
@@ -79,7 +79,7 @@ def tradier_env(settings: Settings) -> str:
 
 
 def _make(name: str, settings: Settings, opts: ProviderOptions) -> MarketData:
-    from analytics.sessions import utc_now
+    from core.clock import utc_now
 
     if name == "polygon":
         key = _secret(settings.polygon_api_key)

@@ -24,14 +24,14 @@ import pandas as pd
 import structlog
 
 from analytics.chains import DEFAULT_RATE, ChainView, analyse_chain
-from analytics.context import WARMUP_BARS, IntervalContext, MultiContext, build_context, detect_levels, interval_context
-from analytics.errors import NotFoundError, ProviderError, UserError
+from analytics.interval_context import WARMUP_BARS, IntervalContext, MultiContext, build_context, detect_levels, interval_context
+from core.errors import NotFoundError, ProviderError, UserError
 from analytics.intervals import interval_minutes
 from analytics.models import Model, Plan
 from analytics.options import ContractRanking, expirations_for_style, rank_contracts
 from analytics.sessions import EXCHANGE_TZ, last_sessions, session_info
 from analytics.volatility import MIN_HISTORY, RANK_DAYS, VolRegime, atm_iv_30d, expirations_for_regime, vol_regime
-from bot.context import Services
+from bot.services import Services
 from storage import iv_history
 
 log = structlog.get_logger("coach.options")

@@ -17,13 +17,13 @@ from datetime import datetime
 import pandas as pd
 import structlog
 
-from analytics.errors import CoachError, UserError
+from core.errors import CoachError, UserError
 from analytics.models import STYLE_INTERVALS, Level, Plan, PlanResult
 from analytics.planner import plan_symbol, rr_band, validate_style
 from analytics.scanner import LEADERS, MAX_LIMIT, NAMED_LISTS, ScanResult, Skipped, scan_frames
 from analytics.sessions import last_sessions, market_time, session_info
 from analytics.symbols import validate_symbol
-from bot.context import Ctx
+from bot.request import Ctx
 from bot.reply import Action, Reply, ReplyField
 from providers.base import Bars, MarketData
 from renderers.text import fmt_price

@@ -26,7 +26,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from analytics.errors import UserError
+from core.errors import UserError
 from bot.reply import Reply
 
 Handler = Callable[[Any, Any], Awaitable[Reply]]

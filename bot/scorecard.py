@@ -19,11 +19,11 @@ from datetime import datetime
 import structlog
 from sqlalchemy import and_, select
 
-from analytics.errors import CoachError
+from core.errors import CoachError
 from analytics.intervals import interval_timedelta
 from analytics.models import Plan
 from analytics.outcomes import evaluate_plan, horizon
-from bot.context import Services
+from bot.services import Services
 from storage import journal
 from storage.identity import Owner
 

@@ -24,10 +24,10 @@ from typing import TextIO
 
 import structlog
 
-from analytics.errors import ConfigError
+from core.errors import ConfigError
 from bot.app import build_services
 from bot.config import Settings
-from bot.context import Services
+from bot.services import Services
 
 log = structlog.get_logger("coach.serve")
 

@@ -16,11 +16,11 @@ below hold for all of them:
 * every failure becomes a `ProviderError` subclass naming the provider, with a one-line reason
   a user can read. Secrets never appear in reasons or logs (query strings are not logged).
 
-The exception tree callers see (all are `analytics.errors.ProviderError`, so surfaces already
+The exception tree callers see (all are `core.errors.ProviderError`, so surfaces already
 turn them into replies):
 
-    analytics.errors.ProviderError        .provider, .reason (one line); here also .status
-     +-- analytics.errors.RateLimited     429 beyond our patience; .retry_after seconds
+    core.errors.ProviderError        .provider, .reason (one line); here also .status
+     +-- core.errors.RateLimited     429 beyond our patience; .retry_after seconds
      +-- ProviderUnavailable              network error, timeout, 5xx after retries
      |    +-- CircuitOpen                 breaker open: nothing was sent
      +-- BadPayload                       200 with a body that is not what the API documents
@@ -48,7 +48,7 @@ from typing import Any
 
 import httpx
 
-from analytics.errors import ProviderError, RateLimited
+from core.errors import ProviderError, RateLimited
 
 log = logging.getLogger("coach.providers.http")
 

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.bars import COLUMNS, empty_bars, resample_bars
-from analytics.errors import NotFoundError, UserError
+from core.errors import NotFoundError, UserError
 from analytics.intervals import INTERVALS, interval_minutes, normalise_interval
 from analytics.models import OptionChain, Quote
 from analytics.sessions import EXCHANGE_TZ, schedule

@@ -35,10 +35,11 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from analytics.errors import NotFoundError, ProviderError, RateLimited, UserError
+from core.errors import NotFoundError, ProviderError, RateLimited, UserError
 from analytics.intervals import interval_timedelta, is_intraday, normalise_interval
 from analytics.models import OptionChain, Quote
-from analytics.sessions import last_sessions, session_info, sessions_between, utc_now
+from analytics.sessions import last_sessions, session_info, sessions_between
+from core.clock import utc_now
 from analytics.symbols import validate_symbol
 from providers.base import Bars, MarketData
 from providers.http import (

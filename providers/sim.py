@@ -39,7 +39,7 @@ from scipy.special import ndtri
 
 from analytics.bars import COLUMNS, empty_bars, resample_bars
 from analytics.blackscholes import bs_greeks, bs_price
-from analytics.errors import NotFoundError, UserError
+from core.errors import NotFoundError, UserError
 from analytics.intervals import normalise_interval
 from analytics.models import OptionChain, OptionContract, Quote
 from analytics.sessions import CAL_END, CAL_START, EXCHANGE_TZ, schedule

@@ -29,10 +29,11 @@ import numpy as np
 import pandas as pd
 
 from analytics.bars import empty_bars
-from analytics.errors import NotFoundError, UserError
+from core.errors import NotFoundError, UserError
 from analytics.intervals import normalise_interval
 from analytics.models import OptionChain, OptionContract, Quote
-from analytics.sessions import EXCHANGE_TZ, utc_now
+from analytics.sessions import EXCHANGE_TZ
+from core.clock import utc_now
 from analytics.symbols import validate_symbol
 from providers.barframes import build_frame, daily_frame, finish
 from providers.base import Bars

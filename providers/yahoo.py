@@ -35,7 +35,8 @@ import pandas as pd
 from analytics.bars import empty_bars
 from analytics.intervals import interval_minutes, normalise_interval
 from analytics.models import OptionChain, Quote
-from analytics.sessions import EXCHANGE_TZ, utc_now
+from analytics.sessions import EXCHANGE_TZ
+from core.clock import utc_now
 from analytics.symbols import validate_symbol
 from providers.barframes import build_frame, daily_frame, finish
 from providers.base import Bars

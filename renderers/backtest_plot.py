@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from analytics.backtest import Calibration, EquityPoint, GroupStats
+from analytics.backtest_stats import Calibration, EquityPoint, GroupStats
 from renderers.theme import DARK, Theme
 
 ET = ZoneInfo("America/New_York")

@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from analytics.errors import UserError
+from core.errors import UserError
 
 Role = Literal["entry", "stop", "target", "last", "level", "zone"]
 MarkerShape = Literal["^", "v", "o", "|"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analytics.errors import UserError
+from core.errors import UserError
 from renderers.chart_spec import Candles, ChartSpec, HLevel, Line
 from renderers.png import encode_rgb
 

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from analytics import indicators
-from analytics.errors import UserError
+from core.errors import UserError
 from analytics.intervals import interval_minutes, is_intraday, normalise_interval
 from analytics.models import Level, Plan
 from analytics.sessions import TZ_NAME

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from analytics.errors import UserError
+from core.errors import UserError
 
 
 @dataclass(frozen=True)

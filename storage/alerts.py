@@ -34,8 +34,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from analytics.errors import NotFoundError, UserError
-from storage.base import Base, Owned, UTCDateTime, utcnow
+from core.errors import NotFoundError, UserError
+from storage.base import Base, Owned, UTCDateTime
+from core.clock import utc_now
 from storage.identity import Owner
 
 #: Live alerts one person may hold.
@@ -86,9 +87,9 @@ class Alert(Owned, Base):
     channel: Mapped[str | None] = mapped_column(String(64), default=None)
     #: The owner's platform user id (for the DM route).
     user_ref: Mapped[str] = mapped_column(String(64))
-    active_from: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    active_from: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
 
 
 class ChannelSettings(Base):
@@ -109,7 +110,7 @@ class ChannelSettings(Base):
     #: Extra sinks: [{"kind": "discord_webhook"|"slack_webhook"|"webhook", "url": ...}].
     webhooks: Mapped[list | None] = mapped_column(JSON, default=None)
     updated_by: Mapped[int | None] = mapped_column(Integer, ForeignKey("users.id", ondelete="SET NULL"), default=None)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
 
 
 class TrackedPlan(Owned, Base):
@@ -136,8 +137,8 @@ class TrackedPlan(Owned, Base):
     replan_status: Mapped[str | None] = mapped_column(String(12), default=None)
     replan_of: Mapped[int | None] = mapped_column(Integer, default=None)
     next_plan_id: Mapped[str | None] = mapped_column(String(64), default=None)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
 
 
 ACTIVE_TRACKED = ("pending", "triggered")
@@ -162,8 +163,8 @@ async def create_alert(session: AsyncSession, owner: Owner, /, **fields: Any) ->
         raise UserError(f"you have {MAX_ALERTS_PER_USER} live alerts, the most allowed; remove some with /alert remove ID first")
     # `now` is the caller's (possibly pinned) time: the alert watches prices from then on;
     # created/updated stamps are wall time, which is what runtimes in other processes sync on
-    now = fields.pop("now", None) or utcnow()
-    wall = utcnow()
+    now = fields.pop("now", None) or utc_now()
+    wall = utc_now()
     row = Alert(tenant_id=owner.tenant_id, owner_id=owner.user_id, created_at=wall, updated_at=wall,
                 active_from=fields.pop("active_from", now), **fields)
     session.add(row)
@@ -205,7 +206,7 @@ async def remove_alerts(session: AsyncSession, owner: Owner, ids: Iterable[int] 
     if found:
         await session.execute(
             update(Alert).where(_owned(Alert, owner), Alert.id.in_(found))
-            .values(status="removed", updated_at=now or utcnow()).execution_options(synchronize_session=False)
+            .values(status="removed", updated_at=now or utc_now()).execution_options(synchronize_session=False)
         )
     return found
 
@@ -218,7 +219,7 @@ async def purge_removed(session: AsyncSession, older_than: datetime) -> int:
 
 async def touch_alert(session: AsyncSession, row: Alert, now: datetime | None = None) -> None:
     """Mark an edited alert so a running runtime reloads it."""
-    row.updated_at = now or utcnow()
+    row.updated_at = now or utc_now()
     await session.flush()
 
 
@@ -296,7 +297,7 @@ async def runtime_save_state(
     """Write an alert's live state; with `expect_fire_count`, only if no one else recorded this fire (returns False then)."""
     values: dict[str, Any] = {
         "armed_up": armed_up, "armed_down": armed_down, "fire_count": fire_count,
-        "last_fired_at": last_fired_at, "status": status, "updated_at": now or utcnow(),
+        "last_fired_at": last_fired_at, "status": status, "updated_at": now or utc_now(),
     }
     if last_price is not None:
         values["last_price"] = last_price
@@ -408,7 +409,7 @@ async def update_settings(session: AsyncSession, tenant_id: int, scope: str, cha
             raise ValueError(f"unknown setting {k}")
         setattr(row, k, v)
     row.updated_by = by_user
-    row.updated_at = utcnow()
+    row.updated_at = utc_now()
     await session.flush()
     return row
 
@@ -433,7 +434,7 @@ async def track(session: AsyncSession, owner: Owner, **fields: Any) -> TrackedPl
     else:
         for k, v in fields.items():
             setattr(row, k, v)
-        row.updated_at = fields.get("updated_at") or utcnow()
+        row.updated_at = fields.get("updated_at") or utc_now()
     await session.flush()
     return row
 

@@ -18,10 +18,6 @@ NAMING = {
 }
 
 
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 class UTCDateTime(TypeDecorator):
     """An aware UTC datetime on every database (SQLite stores it naive, we re-attach UTC)."""
 

@@ -14,7 +14,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.base import Base, Owned, utcnow
+from storage.base import Base, Owned
+from core.clock import utc_now
 from storage.identity import Owner
 
 #: Rows kept per conversation; older ones are deleted when a turn is saved.
@@ -34,7 +35,7 @@ class ConversationMessage(Owned, Base):
     role: Mapped[str] = mapped_column(String(16))
     content: Mapped[str] = mapped_column(Text)
     tokens: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
 
 
 class LlmUsage(Owned, Base):

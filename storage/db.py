@@ -10,7 +10,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from analytics.errors import ConfigError
+from core.errors import ConfigError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

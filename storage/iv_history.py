@@ -13,7 +13,8 @@ from sqlalchemy import Date, Float, Integer, String, UniqueConstraint, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.base import Base, dialect_insert, utcnow
+from storage.base import Base, dialect_insert
+from core.clock import utc_now
 
 
 class IVHistory(Base):
@@ -27,7 +28,7 @@ class IVHistory(Base):
     date: Mapped[date] = mapped_column(Date)
     atm_iv_30d: Mapped[float] = mapped_column(Float)
     source: Mapped[str] = mapped_column(String(64))
-    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    recorded_at: Mapped[datetime] = mapped_column(default=utc_now)
 
 
 async def record(session: AsyncSession, symbol: str, day: date, atm_iv_30d: float, source: str, recorded_at: datetime) -> None:

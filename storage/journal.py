@@ -41,10 +41,11 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, deferred, mapped_column
 
-from analytics.errors import NotFoundError, UserError
+from core.errors import NotFoundError, UserError
 from analytics.outcomes import TradeOutcome
 from analytics.symbols import validate_symbol
-from storage.base import Base, Owned, utcnow
+from storage.base import Base, Owned
+from core.clock import utc_now
 from storage.identity import Owner
 
 Source = Literal["manual", "broker", "plan"]
@@ -80,7 +81,7 @@ class JournalEntry(Owned, Base):
     #: The PNG bytes; deferred so listing entries never loads images.
     screenshot: Mapped[bytes | None] = deferred(mapped_column(LargeBinary, default=None))
     has_screenshot: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
     edited_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
@@ -113,8 +114,8 @@ class PlanOutcomeRow(Owned, Base):
     time_in_trade_s: Mapped[float | None] = mapped_column(Float, default=None)
     #: The whole outcome as JSON (event sequence included), for re-reading it as a model.
     data: Mapped[dict] = mapped_column(JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(default=utc_now)
 
 
 class EntryView(BaseModel):
@@ -276,7 +277,7 @@ async def add_entry(
         tags=tag_list,
         source=source,
         data=payload,
-        created_at=_as_utc(created_at) or utcnow(),
+        created_at=_as_utc(created_at) or utc_now(),
     )
     if screenshot is not None:
         _check_png(screenshot)
@@ -383,7 +384,7 @@ async def edit_entry(
         changed |= new_pid != row.plan_id
         row.plan_id = new_pid
     if changed:
-        row.edited_at = utcnow()
+        row.edited_at = utc_now()
     await session.flush()
     return _view(row)
 
@@ -517,7 +518,7 @@ async def record_outcome(
         exited_at=_as_utc(o.exited_at),
         time_in_trade_s=_num(o.time_in_trade_s),
         data=_finite(o.model_dump(mode="json")),
-        updated_at=utcnow(),
+        updated_at=utc_now(),
     )
     if row is None:
         row = PlanOutcomeRow(tenant_id=owner.tenant_id, owner_id=owner.user_id, plan_id=pid, version=o.version, **values)

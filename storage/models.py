@@ -7,7 +7,8 @@ from datetime import datetime
 from sqlalchemy import JSON, Float, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.base import Base, Owned, utcnow
+from storage.base import Base, Owned
+from core.clock import utc_now
 
 
 class Tenant(Base):
@@ -20,7 +21,7 @@ class Tenant(Base):
     platform: Mapped[str] = mapped_column(String(16))
     external_id: Mapped[str] = mapped_column(String(64))
     name: Mapped[str | None] = mapped_column(String(200), default=None)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
 
 
 class User(Base):
@@ -37,7 +38,7 @@ class User(Base):
     account_size: Mapped[float | None] = mapped_column(Float, default=None)
     risk_pct: Mapped[float | None] = mapped_column(Float, default=None)
     settings: Mapped[dict] = mapped_column(JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
 
 
 class WatchlistItem(Owned, Base):
@@ -49,4 +50,4 @@ class WatchlistItem(Owned, Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(32), default="default")
     symbol: Mapped[str] = mapped_column(String(16))
-    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+    added_at: Mapped[datetime] = mapped_column(default=utc_now)

@@ -22,8 +22,9 @@ from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, func, se
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from analytics.errors import NotFoundError, UserError
-from storage.base import Base, Owned, utcnow
+from core.errors import NotFoundError, UserError
+from storage.base import Base, Owned
+from core.clock import utc_now
 from storage.identity import Owner
 
 #: How long a preview may be confirmed.
@@ -59,10 +60,10 @@ class Order(Owned, Base):
     reason: Mapped[str | None] = mapped_column(String(500), default=None)
     plan_id: Mapped[str | None] = mapped_column(String(64), default=None)
     channel: Mapped[str | None] = mapped_column(String(64), default=None)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    expires_at: Mapped[datetime] = mapped_column(default=utc_now)
     placed_at: Mapped[datetime | None] = mapped_column(default=None)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utc_now)
 
 
 class Fill(Owned, Base):
@@ -76,7 +77,7 @@ class Fill(Owned, Base):
     price: Mapped[float] = mapped_column(Float)
     at: Mapped[datetime] = mapped_column()
     broker_fill_id: Mapped[str | None] = mapped_column(String(64), default=None)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
 
 
 class FillView(BaseModel):

@@ -17,7 +17,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.base import Base, UTCDateTime, dialect_insert, utcnow
+from storage.base import Base, UTCDateTime, dialect_insert
+from core.clock import utc_now
 
 
 class OutboxRow(Base):
@@ -46,11 +47,11 @@ class OutboxRow(Base):
     #: Position in the channel's order; a digest takes its first member's place.
     seq: Mapped[int | None] = mapped_column(Integer, default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
     last_error: Mapped[str | None] = mapped_column(String(300), default=None)
     digest_id: Mapped[int | None] = mapped_column(Integer, default=None)
-    event_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    event_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
@@ -94,7 +95,7 @@ def insert_outbox(conn: Connection, messages: Iterable[NewMessage], now: datetim
 async def enqueue(session: AsyncSession, messages: Iterable[NewMessage], now: datetime | None = None) -> int:
     """Insert messages into the outbox, skipping keys already there; returns how many were new."""
     messages = list(messages)
-    return await session.run_sync(lambda ss: insert_outbox(ss.connection(), messages, now or utcnow()))
+    return await session.run_sync(lambda ss: insert_outbox(ss.connection(), messages, now or utc_now()))
 
 
 @functools.cache
@@ -132,7 +133,7 @@ async def outbox_mark_delivered_many(session: AsyncSession, row_ids: list[int], 
     if row_ids:
         await session.execute(
             update(OutboxRow).where(OutboxRow.id.in_(row_ids))
-            .values(status="delivered", delivered_at=now or utcnow(), last_error=None)
+            .values(status="delivered", delivered_at=now or utc_now(), last_error=None)
             .execution_options(synchronize_session=False)
         )
 
@@ -140,7 +141,7 @@ async def outbox_mark_delivered_many(session: AsyncSession, row_ids: list[int], 
 async def outbox_mark_delivered(session: AsyncSession, row_id: int, now: datetime | None = None) -> None:
     await session.execute(
         update(OutboxRow).where(OutboxRow.id == row_id)
-        .values(status="delivered", delivered_at=now or utcnow(), last_error=None)
+        .values(status="delivered", delivered_at=now or utc_now(), last_error=None)
         .execution_options(synchronize_session=False)
     )
 

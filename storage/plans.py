@@ -19,9 +19,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from analytics.errors import NotFoundError, UserError
+from core.errors import NotFoundError, UserError
 from analytics.models import Plan
-from storage.base import Base, Owned, utcnow
+from storage.base import Base, Owned
+from core.clock import utc_now
 from storage.identity import Owner
 
 #: What can be a plan id: the planner makes "P-" + 6 characters; shorter or longer ones are simply not found.
@@ -47,7 +48,7 @@ class StoredPlan(Owned, Base):
     plan: Mapped[dict] = mapped_column(JSON)
     #: Platform channel the plan was posted in; None for DMs and the console (private).
     channel: Mapped[str | None] = mapped_column(String(64), default=None)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
 
 
 def normalise_plan_id(text: str) -> str:

@@ -10,7 +10,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.base import Base, UTCDateTime, dialect_insert, utcnow
+from storage.base import Base, UTCDateTime, dialect_insert
+from core.clock import utc_now
 
 
 class RuntimeState(Base):
@@ -20,7 +21,7 @@ class RuntimeState(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[dict] = mapped_column(JSON)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
 
 
 async def get_state(session: AsyncSession, key: str) -> dict | None:
@@ -29,7 +30,7 @@ async def get_state(session: AsyncSession, key: str) -> dict | None:
 
 
 async def put_state(session: AsyncSession, key: str, value: dict, now: datetime | None = None) -> None:
-    await session.run_sync(lambda ss: upsert_state(ss.connection(), key, value, now or utcnow()))
+    await session.run_sync(lambda ss: upsert_state(ss.connection(), key, value, now or utc_now()))
 
 
 def upsert_state(conn: Connection, key: str, value: dict, now: datetime) -> None:
@@ -41,7 +42,7 @@ def upsert_state(conn: Connection, key: str, value: dict, now: datetime) -> None
 
 async def acquire_lease(session: AsyncSession, key: str, holder: str, ttl: float, now: datetime | None = None) -> bool:
     """Take or renew a lease: true when `holder` owns `key` until now + ttl (another holder's live lease wins)."""
-    now = now or utcnow()
+    now = now or utc_now()
     until = now + timedelta(seconds=ttl)
     row = await session.get(RuntimeState, key, with_for_update=True)
     if row is None:
@@ -64,7 +65,7 @@ async def release_lease(session: AsyncSession, key: str, holder: str) -> None:
     row = await session.get(RuntimeState, key)
     if row is not None and (row.value or {}).get("holder") == holder:
         row.value = {"holder": None, "until": None}
-        row.updated_at = utcnow()
+        row.updated_at = utc_now()
         await session.flush()
 
 

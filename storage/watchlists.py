@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from analytics.errors import UserError
+from core.errors import UserError
 from storage.identity import Owner
 from storage.models import WatchlistItem
 

@@ -58,7 +58,7 @@ def settings(tmp_path) -> Settings:
 @pytest.fixture
 async def services(engine, tmp_path):
     """Services on the test database, the offline market and a clock pinned inside a session."""
-    from bot.context import Services
+    from bot.services import Services
     from providers.sim import SimMarket
 
     s = Settings(database_url="sqlite+aiosqlite:///:memory:", coach_provider="sim", coach_out_dir=tmp_path / "out")

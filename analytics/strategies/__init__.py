@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from analytics.errors import UserError
+from core.errors import UserError
 from analytics.strategies import ema_pullback, fvg, gap, orb, prior_day, sweep, vwap
 from analytics.strategies.base import Signal, Strategy
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.app import SERVICE_HOOKS
-from bot.context import Services
+from bot.services import Services
 
 
 def free_text_handler(services: Services) -> Any:

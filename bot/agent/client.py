@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from analytics.errors import ConfigError
+from core.errors import ConfigError
 from bot.config import Settings
 
 #: Sent when only OPENAI_BASE_URL is set: the SDK requires a key, local servers ignore it.

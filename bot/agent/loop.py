@@ -20,7 +20,7 @@ from typing import Any, Callable
 import structlog
 from pydantic import BaseModel
 
-from analytics.errors import UserError
+from core.errors import UserError
 from analytics.sessions import session_info
 from bot.agent import memory
 from bot.agent.client import ChatModel, Completion, endpoint_label
@@ -28,7 +28,7 @@ from bot.agent.grounding import Citation, ground
 from bot.agent.tools import ToolBox, ToolResult, error_result
 from bot.config import Settings
 from providers.http import retry_after_header
-from bot.context import Ctx
+from bot.request import Ctx
 from bot.intents import clean_text
 from bot.registry import MAX_TEXT, REGISTRY, Registry
 from bot.reply import Action, Attachment, Reply, ReplyField

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from bot.context import Ctx, Identity
+from bot.request import Ctx, Identity
 from storage import conversations
 
 

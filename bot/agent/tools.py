@@ -2,7 +2,7 @@
 
 A tool is a command declared with `tool=True`; its JSON schema is `Command.tool_schema()`,
 so no schema is written twice. Running a tool validates the model's arguments with the
-command's own model and calls the handler through `bot.dispatch.invoke` with the caller's
+command's own model and calls the handler through `bot.pipeline.invoke` with the caller's
 context: the identity comes from the platform, never from the arguments. The model gets
 the structured result (`Reply.data_json()`) as compact JSON, never the rendered text.
 """
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from analytics.errors import UserError
-from bot.context import Ctx
+from core.errors import UserError
+from bot.request import Ctx
 from bot.registry import REGISTRY, Command, Registry
 from bot.reply import Attachment, Reply
 
@@ -107,7 +107,7 @@ class ToolBox:
             parsed = cmd.validate(args)
         except UserError as exc:
             return error_result(call_id, name, exc.message, ignored)
-        from bot.dispatch import invoke  # dispatch imports every command module; keep this module light
+        from bot.pipeline import invoke  # dispatch imports every command module; keep this module light
 
         reply = await invoke(self.ctx, cmd, parsed)
         return result_from_reply(call_id, cmd, reply, ignored=ignored, invocation=_invocation(cmd, parsed))

@@ -29,7 +29,7 @@ def register(group: click.Group) -> None:
             from rich.console import Console
 
             from bot.app import build_services
-            from bot.context import Ctx
+            from bot.request import Ctx
             from bot.intents import IntentParser
             from bot.surfaces.console import console_identity, print_reply
 
@@ -37,7 +37,7 @@ def register(group: click.Group) -> None:
             try:
                 ctx = Ctx(services=services, identity=console_identity(), as_of=pinned)
                 handler = services.extras.get("free_text") or IntentParser()
-                from bot.dispatch import guarded
+                from bot.pipeline import guarded
 
                 reply = await guarded(ctx, "ask", lambda: handler(ctx, text))
             finally:

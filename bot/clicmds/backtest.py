@@ -11,7 +11,7 @@ from typing import Optional
 
 import click
 
-from analytics.errors import UserError
+from core.errors import UserError
 from analytics.sessions import EXCHANGE_TZ
 
 
@@ -81,7 +81,8 @@ def backtest_cli(symbols: tuple[str, ...], strategy: str, style: str, start: Opt
     async def go() -> None:
         from rich.console import Console
 
-        from analytics.sessions import market_time, utc_now
+        from analytics.sessions import market_time
+        from core.clock import utc_now
         from bot.backtesting import BacktestSpec, check_spec, default_workers, load_history
         from bot.backtesting import run as run_backtest
         from bot.config import get_settings

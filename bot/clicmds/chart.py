@@ -51,9 +51,9 @@ def register(group: click.Group) -> None:
             from pydantic import ValidationError
 
             from bot.app import build_services
-            from bot.charting import ChartService, make_charts
+            from bot.chart_service import ChartService, make_charts
             from bot.commands.chart import ChartArgs
-            from bot.context import Ctx
+            from bot.request import Ctx
             from bot.registry import _first_error
             from bot.reply import to_jsonable
             from bot.surfaces.console import console_identity

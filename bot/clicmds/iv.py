@@ -94,7 +94,7 @@ def register(group: click.Group) -> None:
 
 
 def _symbols(raw: tuple[str, ...], fail) -> list[str]:  # noqa: ANN001
-    from analytics.errors import UserError
+    from core.errors import UserError
     from analytics.symbols import validate_symbol
 
     out = []

@@ -119,7 +119,7 @@ async def _from_historical(services: Any, sym: str, todo: list[tuple[date, datet
 
 async def _from_polygon(services: Any, pm: Any, sym: str, todo: list[tuple[date, datetime]], tick: Callable[[], None] | None) -> list[BackfillDay]:
     from analytics.chains import analyse_chain
-    from analytics.errors import CoachError
+    from core.errors import CoachError
     from analytics.volatility import atm_iv_30d
     from providers.polygon import PolygonHistory
     from storage import iv_history
@@ -184,7 +184,7 @@ def register(group: click.Group) -> None:
         async def go() -> None:
             from rich.progress import Progress
 
-            from analytics.errors import UserError
+            from core.errors import UserError
             from analytics.symbols import validate_symbol
             from bot.app import build_services
 

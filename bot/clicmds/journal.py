@@ -11,7 +11,7 @@ from typing import Optional
 
 import click
 
-from analytics.errors import UserError
+from core.errors import UserError
 
 
 def register(group: click.Group) -> None:

@@ -53,8 +53,8 @@ def runtime_cmd(speed: Optional[float], start: Optional[str], skip_closed: Optio
 async def run_runtime(*, speed: float | None = None, start: datetime | None = None, skip_closed: bool | None = None,
                       run_for: float | None = None, stale_after: float | None = None) -> None:
     """Build the services and run the runtime until a signal (or `run_for` seconds)."""
-    from analytics.errors import UserError
-    from analytics.sessions import utc_now
+    from core.errors import UserError
+    from core.clock import utc_now
     from bot.app import build_services
     from bot.config import get_settings
     from bot.runtime.worker import Runtime, RuntimeConfig

@@ -45,7 +45,7 @@ def register(group: click.Group) -> None:
 
             import bot.commands  # noqa: F401 - registers /scan
             from bot.app import build_services
-            from bot.context import Ctx
+            from bot.request import Ctx
             from bot.planning import resolve_universe, run_scan, scan_reply
             from bot.registry import REGISTRY
             from bot.surfaces.console import console_identity, print_reply

@@ -16,12 +16,12 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, Field
 
 from analytics.alertbook import INDICATOR_KINDS, KINDS, PLAN_KINDS, build_rule, kind_category, price_band
-from analytics.errors import NotFoundError, UserError
+from core.errors import NotFoundError, UserError
 from analytics.intervals import interval_minutes
 from analytics.models import Plan
 from analytics.sessions import EXCHANGE_TZ, sessions_between
 from bot.args import IntervalArg, SymbolArg
-from bot.context import Ctx
+from bot.request import Ctx
 from bot.registry import command
 from bot.reply import Reply
 from bot.runtime.destinations import WEBHOOK_KINDS, describe_target, mask_url

@@ -8,8 +8,8 @@ from pydantic import BaseModel, BeforeValidator, Field, model_validator
 
 from analytics.intervals import interval_minutes
 from bot.args import IntervalArg, StyleArg, SymbolArg
-from bot.charting import MAX_INTERVALS, charts, make_charts
-from bot.context import Ctx
+from bot.chart_service import MAX_INTERVALS, charts, make_charts
+from bot.request import Ctx
 from bot.registry import command
 from bot.reply import Reply, ReplyField
 from renderers.labels import format_price

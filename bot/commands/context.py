@@ -7,11 +7,11 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, Field
 
-from analytics.context import MultiContext
+from analytics.interval_context import MultiContext
 from analytics.intervals import normalise_interval
 from analytics.models import STYLE_INTERVALS
 from bot.args import SymbolArg
-from bot.context import Ctx
+from bot.request import Ctx
 from bot.options_service import options_service
 from bot.registry import command
 from bot.reply import Reply, ReplyField

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from analytics.errors import UserError
-from bot.context import Ctx
+from core.errors import UserError
+from bot.request import Ctx
 from bot.registry import REGISTRY, command
 from bot.reply import Reply
 

@@ -13,11 +13,11 @@ import re
 import structlog
 from pydantic import BaseModel, Field, field_validator
 
-from analytics.errors import CoachError, UserError
+from core.errors import CoachError, UserError
 from analytics.models import Plan
 from analytics.symbols import validate_symbol
 from bot.args import SymbolArg
-from bot.context import Ctx
+from bot.request import Ctx
 from bot.registry import command
 from bot.reply import Attachment, Reply, ReplyField
 from renderers.text import fmt_time
@@ -140,7 +140,7 @@ async def _screenshot(ctx: Ctx, plan: Plan) -> tuple[bytes | None, str]:
         return None, "charts are not available on this server"
     try:
         from analytics.sessions import session_info
-        from bot.charting import fetch_bars
+        from bot.chart_service import fetch_bars
 
         bars = await fetch_bars(ctx.market, plan.symbol, plan.interval, ctx.now())
         if bars.df.empty:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from analytics.intervals import interval_minutes
 from analytics.sessions import last_sessions, session_info
 from bot.args import IntervalArg, SymbolArg
-from bot.context import Ctx
+from bot.request import Ctx
 from bot.registry import command
 from bot.reply import Reply, ReplyField
 from renderers.text import fmt_pct, fmt_price, fmt_time, fmt_volume

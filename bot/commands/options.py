@@ -9,12 +9,12 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, Field, field_validator
 
 from analytics.blackscholes import bs_price
-from analytics.errors import NotFoundError, UserError
+from core.errors import NotFoundError, UserError
 from analytics.options import ContractRanking
 from analytics.sizing import SizeResult, check_money, check_prices, size_contracts, size_shares
 from analytics.volatility import VolRegime
 from bot.args import StyleArg, SymbolArg
-from bot.context import Ctx
+from bot.request import Ctx
 from bot.options_service import options_service, parse_occ
 from bot.registry import command
 from bot.reply import Reply, ReplyField

@@ -23,9 +23,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field, field_validator
 
-from analytics.errors import ConfigError, ProviderError, UserError
+from core.errors import ConfigError, ProviderError, UserError
 from analytics.symbols import validate_symbol
-from bot.context import Ctx
+from bot.request import Ctx
 from bot.market import get_broker
 from bot.registry import command
 from bot.reply import Action, Reply, ReplyField

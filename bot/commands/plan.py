@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 from analytics.models import STYLE_INTERVALS
 from analytics.scanner import MAX_LIMIT, NAMED_LISTS
 from bot.args import StyleArg, SymbolArg
-from bot.context import Ctx
+from bot.request import Ctx
 from bot.planning import make_plan, plan_reply, run_scan, scan_reply
 from bot.registry import command
 from bot.reply import Reply

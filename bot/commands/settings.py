@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field
 
-from analytics.errors import UserError
-from bot.context import Ctx
+from core.errors import UserError
+from bot.request import Ctx
 from bot.registry import command
 from bot.reply import Reply
 from bot.runtime.destinations import mask_url

@@ -14,11 +14,12 @@ from pydantic import BaseModel, BeforeValidator, Field
 
 from analytics import lifecycle
 from analytics.alertbook import to_ns
-from analytics.errors import NotFoundError, UserError
+from core.clock import utc_now
+from core.errors import NotFoundError, UserError
 from analytics.lifecycle import PlanState
 from analytics.models import Plan
 from bot.commands.alerts import check_channel, find_plan
-from bot.context import Ctx
+from bot.request import Ctx
 from bot.registry import command
 from bot.reply import Reply, ReplyField
 from bot.runtime.tracker import state_from_json, state_to_json
@@ -88,7 +89,7 @@ async def track(ctx: Ctx, a: TrackArgs) -> Reply:
             except ValueError as exc:
                 raise UserError(str(exc)) from None
             row.state = {**row.state, "state": state_to_json(st)}
-            row.updated_at = store.utcnow()
+            row.updated_at = utc_now()
             v = tracked_view(row)
             return Reply(title=f"{pid}: stop moved to {fmt_price(new_stop)}", body=f"{v.symbol} {v.direction} plan, {v.status}.",
                          severity="success", data=v)
@@ -107,7 +108,7 @@ async def track(ctx: Ctx, a: TrackArgs) -> Reply:
         row = await store.track(
             s, owner, plan_id=pid, symbol=plan.symbol, style=plan.style, plan=plan.model_dump(mode="json"),
             state={"state": state_to_json(state), "sessions": 0}, status=state.status, platform=ctx.identity.platform,
-            channel=ctx.identity.channel, user_ref=ctx.identity.user, updated_at=store.utcnow(),
+            channel=ctx.identity.channel, user_ref=ctx.identity.user, updated_at=utc_now(),
         )
         v = tracked_view(row)
     what = "live (the entry is at the price)" if v.status == "triggered" else "waiting for the entry"
@@ -140,7 +141,7 @@ async def untrack(ctx: Ctx, a: UntrackArgs) -> Reply:
         if row is None or row.status not in (*store.ACTIVE_TRACKED, "proposed"):
             raise NotFoundError(f"you are not tracking {pid}; see /tracked")
         row.status = "cancelled"
-        row.updated_at = store.utcnow()
+        row.updated_at = utc_now()
     return Reply(title=f"Stopped tracking {pid}", body="No more updates for it.", data={"plan_id": pid, "status": "cancelled"})
 
 

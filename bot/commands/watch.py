@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from bot.args import SymbolsArg
-from bot.context import Ctx
+from bot.request import Ctx
 from bot.registry import command
 from bot.reply import Reply
 from storage import watchlists

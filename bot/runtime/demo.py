@@ -23,7 +23,8 @@ from analytics import lifecycle
 from analytics.alertbook import to_ns
 from analytics.lifecycle import PlanState
 from analytics.models import Plan
-from bot.context import Ctx, Services
+from bot.request import Ctx
+from bot.services import Services
 from bot.runtime.destinations import ConsoleDestination
 from providers.sim import SimMarket
 from providers.sim_stream import SimClock, SimStream

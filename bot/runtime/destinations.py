@@ -2,7 +2,7 @@
 
 A destination delivers one Reply to one target and either returns (delivered) or raises:
 
-* `analytics.errors.RateLimited(retry_after=seconds)` on a 429: the dispatcher waits exactly that long;
+* `core.errors.RateLimited(retry_after=seconds)` on a 429: the dispatcher waits exactly that long;
 * `DeliveryError(permanent=True)` when retrying cannot help (a revoked webhook, a bad payload);
 * any other exception: a transient failure, retried with backoff.
 
@@ -34,12 +34,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from analytics.errors import ConfigError, ProviderError, RateLimited
+from core.errors import ConfigError, ProviderError, RateLimited
 from bot.reply import Reply
 from providers.http import retry_after_header
 
 if TYPE_CHECKING:
-    from bot.context import Services
+    from bot.services import Services
 
 
 @runtime_checkable

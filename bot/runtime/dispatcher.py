@@ -30,13 +30,13 @@ from typing import Any
 
 import structlog
 
-from analytics.errors import ConfigError, RateLimited
+from core.errors import ConfigError, RateLimited
 from bot.runtime.destinations import Destination, DeliveryError, build_destination, close_destinations, describe_target
 from bot.reply import Reply
-from bot.runtime.charts import plan_chart
+from bot.runtime.event_charts import plan_chart
 from bot.runtime.txn import Writer
 from bot.runtime.messages import digest_reply, payload_to_reply, reply_to_payload
-from storage.base import utcnow
+from core.clock import utc_now
 from storage.outbox import NewMessage, OutboxRow, outbox_channel_queue, outbox_fold_digest, outbox_heads, outbox_mark_delivered_many, outbox_mark_failed, outbox_mark_retry
 
 log = structlog.get_logger("coach.dispatcher")
@@ -85,11 +85,11 @@ class Dispatcher:
 
     def __init__(
         self,
-        services,  # noqa: ANN001 - bot.context.Services
+        services,  # noqa: ANN001 - bot.request.Services
         config: DispatchConfig | None = None,
         *,
         destinations: dict[str, Destination] | None = None,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Callable[[], datetime] = utc_now,
         charts: bool = True,
         writer: Writer | None = None,
     ) -> None:

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics.alertbook import AlertBook, Rule, Trigger, build_rule, from_ns, kind_category, to_ns
-from analytics.errors import CoachError
+from core.errors import CoachError
 from analytics.intervals import interval_minutes
 from analytics.sessions import last_sessions, schedule, session_info
 from bot.runtime.feed import FeedBatch
@@ -32,7 +32,7 @@ from bot.runtime.messages import AlertEvent, alert_reply, reply_to_payload
 from bot.runtime.routing import Origin, SettingsCache, Sink, route_many
 from storage import alerts as store
 from storage.alerts import Alert
-from storage.base import utcnow
+from core.clock import utc_now
 from storage.outbox import NewMessage, insert_outbox
 
 log = structlog.get_logger("coach.alerts")
@@ -143,7 +143,7 @@ class AlertEvaluator:
 
     async def load(self, session: AsyncSession) -> int:
         """Fill the book with every live alert; returns how many."""
-        self._synced_at = utcnow()
+        self._synced_at = utc_now()
         rows = await store.runtime_active_alerts(session)
         for row in rows:
             self._put(row)
@@ -168,8 +168,8 @@ class AlertEvaluator:
 
     async def changed(self, session: AsyncSession) -> set[int]:
         """Ids that may have changed since the last sync (a cheap read, safe while batches are being written)."""
-        since = (self._synced_at or utcnow()) - timedelta(seconds=5)  # overlap: other processes' clocks differ a little
-        self._synced_at = utcnow()
+        since = (self._synced_at or utc_now()) - timedelta(seconds=5)  # overlap: other processes' clocks differ a little
+        self._synced_at = utc_now()
         # versions first (two columns): most recent changes are this runtime's own writes, already in the book
         return {aid for aid, at in await store.runtime_alert_versions(session, since)
                 if (m := self.meta.get(aid)) is None or m.updated_at != at}
@@ -274,7 +274,7 @@ class AlertEvaluator:
         """
         if not res:
             return None
-        w = AlertWrite(now=utcnow(), triggers=list(res.triggers), expired=list(res.expired))
+        w = AlertWrite(now=utc_now(), triggers=list(res.triggers), expired=list(res.expired))
         # all fires of the batch in one statement, each guarded by the alert's fire count
         per_alert: dict[int, dict] = {}
         for trig in w.triggers:

@@ -24,7 +24,7 @@ from typing import Any
 import structlog
 from pydantic import BaseModel
 
-from analytics.errors import CoachError
+from core.errors import CoachError
 from analytics.sessions import session_info
 from providers.feed import BarUpdate, Event, PriceStream, Tick
 

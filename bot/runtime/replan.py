@@ -19,16 +19,16 @@ import structlog
 from sqlalchemy import select
 
 from analytics.alertbook import from_ns
-from analytics.errors import CoachError
+from core.errors import CoachError
 from analytics.lifecycle import PlanState
-from bot.context import Ctx, Identity
+from bot.request import Ctx, Identity
 from bot.runtime.messages import replan_reply, reply_to_payload
 from bot.runtime.routing import Origin, route
 from bot.runtime.tracker import state_to_json
 from bot.runtime.txn import Writer
 from storage import alerts as store
 from storage.alerts import TrackedPlan
-from storage.base import utcnow
+from core.clock import utc_now
 from storage import plans as plan_store
 from storage.identity import Owner
 from storage.models import Tenant, User
@@ -89,7 +89,7 @@ class Replanner:
                 row = await store.runtime_tracked_by_id(s, tracked_id)
                 if row is not None and row.replan_status == "pending":
                     row.replan_status = "failed"
-                    row.updated_at = utcnow()
+                    row.updated_at = utc_now()
 
     async def _replan(self, tracked_id: int) -> None:
         async with self.services.db() as s:
@@ -138,11 +138,11 @@ class Replanner:
                         plan=plan.model_dump(mode="json"),
                         state={"state": state_to_json(PlanState.from_plan(plan)), "sessions": 0},
                         status="pending" if auto else "proposed", platform=row.platform, channel=row.channel,
-                        user_ref=row.user_ref, replan_of=row.id, created_at=utcnow(), updated_at=utcnow(),
+                        user_ref=row.user_ref, replan_of=row.id, created_at=utc_now(), updated_at=utc_now(),
                     )
             row.replan_status = "done"
             row.next_plan_id = plan.plan_id if plan is not None else None
-            row.updated_at = utcnow()
+            row.updated_at = utc_now()
             reply = replan_reply(plan, previous_plan_id=row.plan_id, adopted=adopted, reason=reason, at=now, symbol=row.symbol)
             sinks = await route(s, origin, "plan", row.symbol)
             key = f"replan:{row.id}"

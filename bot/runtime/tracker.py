@@ -34,7 +34,7 @@ from bot.runtime.messages import PlanUpdate, plan_reply, reply_to_payload
 from bot.runtime.routing import Origin, SettingsCache, Sink, route_many
 from storage import alerts as store
 from storage.alerts import TrackedPlan
-from storage.base import utcnow
+from core.clock import utc_now
 from storage.outbox import NewMessage, insert_outbox
 
 log = structlog.get_logger("coach.tracker")
@@ -106,7 +106,7 @@ class PlanTracker:
     # ------------------------------------------------------------------ loading
 
     async def load(self, session: AsyncSession) -> int:
-        self._synced_at = utcnow()
+        self._synced_at = utc_now()
         rows = await store.runtime_active_tracked(session)
         for row in rows:
             self._put(row)
@@ -139,8 +139,8 @@ class PlanTracker:
 
     async def sync(self, session: AsyncSession) -> int:
         """Pick up plans tracked, re-tracked or untracked since the last sync."""
-        since = (self._synced_at or utcnow()) - timedelta(seconds=5)
-        self._synced_at = utcnow()
+        since = (self._synced_at or utc_now()) - timedelta(seconds=5)
+        self._synced_at = utc_now()
         changed = 0
         for row in await store.runtime_tracked_changed(session, since):
             known = self.plans.get(row.id)
@@ -213,7 +213,7 @@ class PlanTracker:
         """The database write of a batch's transitions, their messages already worded and routed (reads only)."""
         if not res:
             return None
-        w = PlanWrite(now=utcnow())
+        w = PlanWrite(now=utc_now())
         with_events = [ch for ch in res.changes if ch.events]
         sinks = await route_many(self.services.db, self.settings_cache,
                                  [(ch.live.origin, "plan", ch.live.plan.symbol) for ch in with_events])

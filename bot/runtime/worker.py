@@ -30,14 +30,15 @@ from typing import Any
 import structlog
 from sqlalchemy.engine import Connection
 
-from analytics.sessions import schedule, utc_now
+from analytics.sessions import schedule
+from core.clock import utc_now
 from bot.runtime.dispatcher import DispatchConfig, Dispatcher
 from bot.runtime.evaluator import AlertEvaluator
 from bot.runtime.feed import Feed, FeedBatch, build_stream
 from bot.runtime.replan import Planner, Replanner
 from bot.runtime.tracker import PlanTracker
 from bot.runtime.txn import Writer
-from storage.base import utcnow
+from core.clock import utc_now
 from storage.outbox import channel_key
 from storage.runtime_state import acquire_lease, get_state, put_state, release_lease, upsert_state
 
@@ -235,7 +236,7 @@ class Runtime:
         steps: list[Callable[[Connection], None]] = [w for w in (alert_w, plan_w) if w is not None]
         if batch.cursor is not None and self.feed is not None and self.feed.replayable:
             key, at = cursor_key(self.services.market.name), {"at": batch.cursor.isoformat()}
-            now = utcnow()
+            now = utc_now()
             steps.append(lambda conn: upsert_state(conn, key, at, now))
         if steps:
 
@@ -305,7 +306,7 @@ class Runtime:
             elif self._last_feed_state in ("stale", "down"):
                 log.info("feed_recovered", source=status.source, state=status.state)
             self._last_feed_state = status.state
-        now = utcnow()
+        now = utc_now()
         async with self.writer.tx() as s:
             still = await acquire_lease(s, LEASE_KEY, self.config.worker_id, self.config.lease_ttl, now=now)
             await put_state(s, HEARTBEAT_KEY, {
@@ -326,4 +327,4 @@ async def runtime_alive(services: Any, within: float = 15.0) -> dict | None:
     at = datetime.fromisoformat(hb["at"])
     if at.tzinfo is None:
         at = at.replace(tzinfo=timezone.utc)
-    return hb if utcnow() - at <= timedelta(seconds=within) else None
+    return hb if utc_now() - at <= timedelta(seconds=within) else None

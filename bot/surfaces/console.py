@@ -13,8 +13,9 @@ from typing import TextIO
 from rich.console import Console
 from rich.markup import escape
 
-from bot.context import Ctx, Identity, Services
-from bot.dispatch import run_text
+from bot.request import Ctx, Identity
+from bot.services import Services
+from bot.pipeline import run_text
 from bot.reply import Reply
 
 SEVERITY_STYLE = {"info": "cyan", "success": "green", "warning": "yellow", "error": "red"}

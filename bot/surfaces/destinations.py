@@ -33,7 +33,7 @@ from discord.utils import MISSING
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from analytics.errors import ConfigError, RateLimited
+from core.errors import ConfigError, RateLimited
 from bot.reply import Reply
 from bot.runtime.destinations import (
     DeliveryError,

@@ -27,10 +27,11 @@ from annotated_types import Ge, Gt, Le, Lt
 from discord import app_commands
 from pydantic import BaseModel
 
-from analytics.errors import UserError
+from core.errors import UserError
 from analytics.intervals import INTERVALS
-from bot.context import Ctx, Identity, Services
-from bot.dispatch import invoke, parse_invocation, run_text
+from bot.request import Ctx, Identity
+from bot.services import Services
+from bot.pipeline import invoke, parse_invocation, run_text
 from bot.ratelimit import RateLimiter
 from bot.registry import REGISTRY, ArgSpec, Command, Registry
 from bot.reply import Action, Reply
@@ -164,7 +165,7 @@ class DiscordSurface:
         """Log in, connect and serve until closed."""
         tok = token or (self.services.settings.discord_token.get_secret_value() if self.services.settings.discord_token else None)
         if not tok:
-            from analytics.errors import ConfigError
+            from core.errors import ConfigError
 
             raise ConfigError("DISCORD_TOKEN is not set")
         await self.client.start(tok)
@@ -299,7 +300,7 @@ class DiscordSurface:
         return [app_commands.Choice(name=(head + s)[:100], value=(head + s)[:100]) for s in found]
 
     async def _on_tree_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
-        from bot.context import new_request_id
+        from bot.request import new_request_id
 
         ref = new_request_id()
         log.error("discord_command_error", request_id=ref, error=repr(error), exc_info=error)

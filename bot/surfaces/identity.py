@@ -12,7 +12,7 @@ from collections import OrderedDict
 
 import structlog
 
-from bot.context import Identity
+from bot.request import Identity
 
 log = structlog.get_logger("coach.identity")
 

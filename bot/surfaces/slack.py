@@ -27,9 +27,10 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler, AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from analytics.errors import ConfigError, UserError
-from bot.context import Ctx, Identity, Services
-from bot.dispatch import invoke, parse_invocation, run_text
+from core.errors import ConfigError, UserError
+from bot.request import Ctx, Identity
+from bot.services import Services
+from bot.pipeline import invoke, parse_invocation, run_text
 from bot.ratelimit import RateLimiter
 from bot.registry import REGISTRY, Command, Registry
 from bot.reply import Reply
@@ -235,7 +236,7 @@ class SlackSurface:
                          thread_ts=thread_ts, user=user, ctx=ctx)
 
     async def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
-        from bot.context import new_request_id
+        from bot.request import new_request_id
 
         log.error("slack_listener_failed", request_id=new_request_id(), error=repr(error), exc_info=error)
 

@@ -7,9 +7,9 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel
 
-from analytics.errors import UserError
+from core.errors import UserError
 from analytics.symbols import validate_symbol
-from bot.context import Ctx, Identity
+from bot.request import Ctx, Identity
 from storage import watchlists
 
 #: Argument names that hold one ticker or a list of tickers.

@@ -18,7 +18,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from analytics.errors import UserError
+from core.errors import UserError
 from analytics.symbols import validate_symbol
 
 AssetClass = Literal["equity", "option"]

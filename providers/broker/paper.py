@@ -22,8 +22,9 @@ import secrets
 from collections.abc import Callable
 from datetime import datetime
 
-from analytics.errors import NotFoundError
-from analytics.sessions import session_info, utc_now
+from core.errors import NotFoundError
+from analytics.sessions import session_info
+from core.clock import utc_now
 from providers.base import MarketData
 from providers.broker.base import Fill, OrderPreview, OrderRequest, OrderStatus, parse_occ
 

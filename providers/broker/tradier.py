@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from analytics.errors import ConfigError
+from core.errors import ConfigError
 from providers.broker.base import Fill, OrderPreview, OrderRejected, OrderRequest, OrderStatus
 from providers.http import BadRequest, ProviderError
 from providers.tradier import TradierClient, _num, items

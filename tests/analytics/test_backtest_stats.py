@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from analytics.backtest import bucket_index, calibration, max_drawdown, report, t1_label
+from analytics.backtest_stats import bucket_index, calibration, max_drawdown, report, t1_label
 from analytics.outcomes import TradeOutcome
 
 T = datetime(2024, 3, 1, 15, 0, tzinfo=timezone.utc)

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from analytics.errors import UserError
+from core.errors import UserError
 from analytics.levels import LevelBook
 from analytics.models import STYLE_INTERVALS
 from analytics.panel import Panel

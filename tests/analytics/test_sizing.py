@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from analytics.errors import UserError
+from core.errors import UserError
 from analytics.sizing import MAX_MONEY, size_contracts, size_shares
 
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analytics import confidence as cf
-from analytics.errors import UserError
+from core.errors import UserError
 from analytics.models import STYLE_INTERVALS
 from analytics.panel import Panel
 from analytics.strategies import STRATEGIES, by_id, for_style

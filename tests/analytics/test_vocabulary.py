@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from analytics.bars import check_bars, resample_bars
-from analytics.errors import UserError
+from core.errors import UserError
 from analytics.intervals import INTERVALS, interval_minutes, normalise_interval
 from analytics.sessions import EXCHANGE_TZ, market_time, parse_as_of, session_info, sessions_between
 from analytics.symbols import validate_symbol

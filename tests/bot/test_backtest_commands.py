@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from bot.context import Ctx, Identity
-from bot.dispatch import run_text
+from bot.request import Ctx, Identity
+from bot.pipeline import run_text
 from providers.replay import write_bars
 from providers.sim import SimMarket
 from tests.bot.test_cli import run as run_cli

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from analytics import planner
-from analytics.errors import UserError
+from core.errors import UserError
 from analytics.panel import Panel
 from analytics.sessions import schedule, session_info
 from bot.backtesting import (

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.charting import ChartResult, ChartService, _planner
-from bot.context import Ctx, Identity
-from bot.dispatch import run_text
+from bot.chart_service import ChartResult, ChartService, _planner
+from bot.request import Ctx, Identity
+from bot.pipeline import run_text
 from bot.registry import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ from analytics.blackscholes import bs_price
 from analytics.chains import DEFAULT_RATE, years_to_expiry
 from analytics.sessions import EXCHANGE_TZ, last_sessions, schedule
 from bot.clicmds.iv_backfill import backfill
-from bot.context import Services
+from bot.services import Services
 from providers.http import RetryPolicy
 from providers.polygon import PolygonMarket
 from providers.router import build_router

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from bot.context import Ctx, Identity
-from bot.dispatch import run_text
+from bot.request import Ctx, Identity
+from bot.pipeline import run_text
 from bot.iv_recorder import record_pass
 from storage import iv_history
 

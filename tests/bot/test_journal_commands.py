@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 
 from analytics.models import Plan, Target
-from bot.context import Ctx, Identity
-from bot.dispatch import run_text
+from bot.request import Ctx, Identity
+from bot.pipeline import run_text
 from storage import alerts, journal
 from tests.bot.test_cli import run as run_cli
 from tests.conftest import OPEN_AT
@@ -90,7 +90,7 @@ def _plan() -> Plan:
 
 
 async def test_a_plan_id_stores_the_plan_chart_with_the_entry(services):
-    from bot.charting import ChartService
+    from bot.chart_service import ChartService
 
     ctx = Ctx(services=services, identity=ALICE)
     async with ctx.tx() as s:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from analytics.errors import ConfigError
+from core.errors import ConfigError
 from bot.app import build_market, build_services
 from bot.config import Settings
 from providers.polygon import PolygonMarket
@@ -89,7 +89,7 @@ async def test_services_close_the_router_and_the_broker_defaults_to_paper(tmp_pa
 
 
 async def test_tradier_broker_by_configuration(tmp_path, monkeypatch):
-    from bot.context import Services
+    from bot.services import Services
     from bot.market import get_broker
     from storage.db import make_engine, make_sessionmaker
 

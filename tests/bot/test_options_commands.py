@@ -8,11 +8,11 @@ from datetime import date, datetime, timezone
 import pytest
 from sqlalchemy import func, select
 
-from analytics.errors import NotFoundError
+from core.errors import NotFoundError
 from analytics.sessions import last_sessions
 from analytics.volatility import MIN_HISTORY, VolRegime
-from bot.context import Ctx, Identity
-from bot.dispatch import run_text
+from bot.request import Ctx, Identity
+from bot.pipeline import run_text
 from bot.options_service import options_service, parse_occ, record_iv
 from providers.sim import SimMarket
 from storage.iv_history import IVHistory

@@ -8,8 +8,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from bot.context import Ctx, Identity, Services
-from bot.dispatch import run_text
+from bot.request import Ctx, Identity
+from bot.services import Services
+from bot.pipeline import run_text
 from providers.broker.tradier import TradierBroker
 from providers.http import RetryPolicy
 from providers.sim import SimMarket

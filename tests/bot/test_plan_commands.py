@@ -13,11 +13,11 @@ import pytest
 
 import bot.commands  # noqa: F401 - registers the commands
 from analytics.confidence import LABELS
-from analytics.errors import NotFoundError, UserError
+from core.errors import NotFoundError, UserError
 from analytics.models import PlanResult
 from analytics.scanner import LEADERS, ScanResult
-from bot.context import Ctx, Identity
-from bot.dispatch import run_text
+from bot.request import Ctx, Identity
+from bot.pipeline import run_text
 from bot.planning import make_plan
 from storage import plans as plan_store
 from storage import watchlists
@@ -167,7 +167,7 @@ async def test_scan_universes_rank_and_store_top_plans(services):
 
 
 async def test_plan_with_the_chart_service_attaches_a_png(services):
-    from bot.charting import ChartService
+    from bot.chart_service import ChartService
 
     charts = ChartService(workers=0)
     services.extras["charts"] = charts

@@ -8,7 +8,7 @@ import pytest
 from pydantic import BaseModel, Field
 
 import bot.commands  # noqa: F401 - registers the real commands
-from analytics.errors import UserError
+from core.errors import UserError
 from bot.args import IntervalArg, StyleArg, SymbolArg, SymbolsArg
 from bot.registry import REGISTRY, Registry
 from bot.reply import Reply

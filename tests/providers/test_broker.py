@@ -7,7 +7,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from analytics.errors import ConfigError, UserError
+from core.errors import ConfigError, UserError
 from providers.broker.base import Broker, OrderRejected, OrderRequest, parse_occ
 from providers.broker.paper import PaperBroker
 from providers.broker.tradier import TradierBroker

@@ -7,7 +7,7 @@ import email.utils
 import httpx
 import pytest
 
-from analytics.errors import ProviderError, RateLimited
+from core.errors import ProviderError, RateLimited
 from providers.http import (
     AuthFailed,
     BadPayload,

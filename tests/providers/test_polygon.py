@@ -8,7 +8,7 @@ from datetime import date, datetime, timezone
 import pandas as pd
 import pytest
 
-from analytics.errors import NotFoundError, RateLimited
+from core.errors import NotFoundError, RateLimited
 from providers.base import MarketData
 from providers.http import AuthFailed, BadPayload, NotEntitled, RetryPolicy, UnknownSymbol
 from providers.polygon import PolygonMarket

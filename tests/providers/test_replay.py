@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.errors import NotFoundError, UserError
+from core.errors import NotFoundError, UserError
 from providers.base import MarketData
 from providers.replay import ReplayMarket, write_bars
 from providers.sim import SimMarket

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from analytics.errors import NotFoundError, ProviderError, RateLimited
+from core.errors import NotFoundError, ProviderError, RateLimited
 from providers.base import MarketData
 from providers.http import CircuitBreaker, RetryPolicy
 from providers.polygon import PolygonMarket

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from analytics.bars import resample_bars
-from analytics.errors import NotFoundError, UserError
+from core.errors import NotFoundError, UserError
 from analytics.models import OptionChain, Quote
 from providers.base import Bars, MarketData
 from providers.sim import SimMarket, clear_cache

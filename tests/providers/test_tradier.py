@@ -8,7 +8,7 @@ from datetime import date, datetime, timezone
 import pandas as pd
 import pytest
 
-from analytics.errors import NotFoundError
+from core.errors import NotFoundError
 from providers.base import MarketData
 from providers.http import AuthFailed, BadPayload, RetryPolicy, UnknownSymbol, Unsupported
 from providers.tradier import SANDBOX_URL, TradierClient, TradierMarket, items

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 import pytest
 
-from analytics.errors import RateLimited
+from core.errors import RateLimited
 from providers.base import MarketData
 from providers.http import BadPayload, BadRequest, RetryPolicy, UnknownSymbol, Unsupported
 from providers.yahoo import YahooMarket

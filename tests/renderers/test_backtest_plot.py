@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 
-from analytics.backtest import report
+from analytics.backtest_stats import report
 from renderers.backtest_plot import render_backtest
 from tests.analytics.test_backtest_stats import CASE
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from analytics import indicators
-from analytics.errors import UserError
+from core.errors import UserError
 from analytics.models import Level
 from renderers.plan_chart import VISIBLE_BARS, basic_levels, build_spec
 from renderers.theme import DARK

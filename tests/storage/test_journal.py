@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import inspect
 
-from analytics.errors import NotFoundError, UserError
+from core.errors import NotFoundError, UserError
 from storage import journal
 from storage.identity import ensure_owner
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from analytics.errors import ConfigError, UserError
+from core.errors import ConfigError, UserError
 from storage import watchlists
 from storage.db import current_revisions, make_engine, upgrade
 from storage.identity import ensure_owner

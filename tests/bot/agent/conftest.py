@@ -7,7 +7,7 @@ import pytest
 from bot.agent.client import ChatModel
 from bot.agent.loop import Agent
 from bot.config import Settings
-from bot.context import Ctx, Identity
+from bot.request import Ctx, Identity
 from bot.registry import REGISTRY, Registry
 from tests.fakes.openai_fake import FakeOpenAI
 

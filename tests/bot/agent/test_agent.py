@@ -13,7 +13,7 @@ import bot.commands  # noqa: F401 - registers the commands the skip conditions l
 from bot.agent.loop import PROMPT_FILE, AgentAnswer
 from bot.agent.tools import IDENTITY_KEYS
 from bot.args import SymbolArg
-from bot.dispatch import run_text
+from bot.pipeline import run_text
 from bot.registry import REGISTRY, Registry
 from bot.reply import Attachment, Reply
 from storage import watchlists

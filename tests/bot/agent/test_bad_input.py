@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from bot.agent.loop import MAX_PARALLEL_TOOLS
-from bot.dispatch import run_text
+from bot.pipeline import run_text
 from storage import conversations, watchlists
 from tests.bot.agent.conftest import ctx_for
 

@@ -8,7 +8,7 @@ import pytest
 from pydantic import BaseModel, Field
 
 from bot.args import IntervalArg, StyleArg, SymbolArg, SymbolsArg
-from bot.dispatch import parse_invocation, run_text
+from bot.pipeline import parse_invocation, run_text
 from bot.intents import IntentParser, parse_intent, symbols_in
 from bot.registry import REGISTRY, Registry
 from bot.reply import Reply

@@ -9,8 +9,8 @@ from datetime import datetime
 import pytest
 
 import bot.commands  # noqa: F401 - registers the commands
-from bot.context import Ctx, Identity
-from bot.dispatch import run_text
+from bot.request import Ctx, Identity
+from bot.pipeline import run_text
 from bot.reply import Reply
 from providers.feed import Event, Tick
 from tests.bot.runtime.webhook_fake import WebhookFake

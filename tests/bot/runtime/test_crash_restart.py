@@ -26,7 +26,7 @@ from pathlib import Path
 
 from analytics.alertbook import AlertBook, to_ns
 from bot.config import Settings
-from bot.context import Services
+from bot.services import Services
 from bot.runtime.evaluator import rule_from_row
 from providers.feed import Tick
 from providers.sim import SimMarket

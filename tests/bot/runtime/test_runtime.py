@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from analytics.alertbook import AlertBook, to_ns
-from bot.context import Services
+from bot.services import Services
 from bot.runtime.dispatcher import DispatchConfig
 from bot.runtime.evaluator import rule_from_row
 from bot.runtime.feed import Feed, FeedBatch

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.context import Services
+from bot.services import Services
 from bot.runtime.routing import Origin, SettingsCache, route_many
 from bot.runtime.txn import Writer
 from storage import alerts as store

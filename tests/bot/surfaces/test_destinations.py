@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from slack_sdk.web.async_client import AsyncWebClient
 
-from analytics.errors import ProviderError, RateLimited
+from core.errors import ProviderError, RateLimited
 from bot.reply import Action, Attachment, Reply, ReplyField
 from bot.runtime.destinations import DeliveryError, Destination, build_destination
 from bot.surfaces.destinations import (

@@ -16,7 +16,7 @@ from tests.fakes.slack_fake import form_body, signed
 
 @pytest.fixture
 async def chart_cleanup(services):
-    from bot.charting import attach_chart_service
+    from bot.chart_service import attach_chart_service
 
     await attach_chart_service(services)  # the SERVICE_HOOKS entry `coach serve` runs
     yield

@@ -86,7 +86,7 @@ async def test_serve_runs_discord_and_slack_http_and_stops_on_sigterm(tmp_path, 
 async def test_a_refused_discord_token_is_one_clear_error(services, discord_fake):
     from pydantic import SecretStr
 
-    from analytics.errors import ConfigError
+    from core.errors import ConfigError
 
     discord_fake.fail("GET", r"^/users/@me$", status=401, body={"message": "401: Unauthorized", "code": 0})
     services.settings = services.settings.model_copy(update={
@@ -101,7 +101,7 @@ async def test_a_refused_discord_token_is_one_clear_error(services, discord_fake
 async def test_incomplete_slack_settings_are_refused(services):
     from pydantic import SecretStr
 
-    from analytics.errors import ConfigError
+    from core.errors import ConfigError
 
     services.settings = services.settings.model_copy(update={"slack_bot_token": SecretStr("xoxb-1")})
     with pytest.raises(ConfigError, match="neither SLACK_APP_TOKEN"):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bot.charting import ChartError, ChartService, chart_filename
+from bot.chart_service import ChartError, ChartService, chart_filename
 from bot.reply import Attachment
 from renderers import jobs
 from renderers.plan_chart import build_spec
@@ -182,7 +182,7 @@ async def test_services_get_a_chart_service_and_close_it(tmp_path) -> None:
 
 
 def test_bad_renderer_name_is_a_user_error() -> None:
-    from analytics.errors import UserError
+    from core.errors import UserError
 
     with pytest.raises(UserError, match="accepted: fast, mplfinance"):
         ChartService(workers=0, renderer="svg")

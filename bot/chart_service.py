@@ -35,12 +35,13 @@ import pandas as pd
 import structlog
 from pydantic import BaseModel
 
-from analytics.errors import ProviderError, UserError
+from core.errors import ProviderError, UserError
 from analytics.intervals import interval_minutes, normalise_interval
 from analytics.models import Level, Plan
 from analytics.sessions import TZ_NAME, last_sessions, session_info
 from bot.app import SERVICE_HOOKS
-from bot.context import Ctx, Services
+from bot.request import Ctx
+from bot.services import Services
 from bot.reply import Attachment
 from providers.base import Bars, MarketData
 from renderers import jobs
@@ -401,7 +402,7 @@ def detect_levels(symbol: str, df: pd.DataFrame, interval: str) -> list[Level]:
     when this returns nothing.
     """
     try:
-        from analytics.context import detect_levels as engine
+        from analytics.interval_context import detect_levels as engine
     except ImportError:
         return []
     try:

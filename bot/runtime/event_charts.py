@@ -7,7 +7,7 @@ from typing import Any
 
 import structlog
 
-from analytics.errors import CoachError
+from core.errors import CoachError
 from analytics.models import Plan
 from analytics.sessions import session_info
 from bot.reply import Attachment
@@ -18,7 +18,7 @@ log = structlog.get_logger("coach.runtime.charts")
 async def plan_chart(services: Any, spec: dict) -> Attachment | None:
     """The chart a plan update asks for (`{"plan", "stop", "at"}`), or None when it cannot be drawn."""
     try:
-        from bot.charting import charts, fetch_bars
+        from bot.chart_service import charts, fetch_bars
     except ImportError:
         return None
     try:

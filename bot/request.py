@@ -1,4 +1,4 @@
-"""What a handler gets: the services, who is asking, and the pinned time."""
+"""What a handler gets for one request: the services, who is asking, the pinned time and the request id."""
 
 from __future__ import annotations
 
@@ -9,32 +9,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, AsyncIterator
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from analytics.sessions import utc_now
-from bot.config import Settings
+from core.clock import utc_now
 from providers.base import MarketData
+from bot.services import Services
 from storage.identity import Owner, ensure_owner
-
-
-@dataclass
-class Services:
-    """Long-lived things a running service holds: settings, market data, database, clock."""
-
-    settings: Settings
-    market: MarketData
-    engine: AsyncEngine
-    db: async_sessionmaker[AsyncSession]
-    clock: Callable[[], datetime] = utc_now
-    #: Feature hooks later layers attach (chart pool, agent, runtime); keyed by feature name.
-    extras: dict[str, Any] = field(default_factory=dict)
-
-    async def close(self) -> None:
-        for extra in self.extras.values():
-            closer = getattr(extra, "aclose", None)
-            if closer is not None:
-                await closer()
-        await self.engine.dispose()
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ import structlog
 from pydantic import BaseModel
 
 import bot.commands  # noqa: F401 - registers every command module
-from analytics.errors import ConfigError, ProviderError, UserError
-from bot.context import Ctx
+from core.errors import ConfigError, ProviderError, UserError
+from bot.request import Ctx
 from bot.registry import MAX_TEXT, REGISTRY, Command, Registry
 from bot.reply import Reply
 
