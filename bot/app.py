@@ -1,68 +1,263 @@
-"""Build the running service: settings -> database (upgraded) + market data + clock."""
+"""The composition root: every part of the running service is built here, explicitly. Read this to know what runs.
+
+    build_services(settings)    settings (environment and .env, `bot.config.Settings`)
+                                -> database: SQLite file or PostgreSQL, schema upgraded on start
+                                -> market: the offline market, or a router over Polygon/Tradier/Yahoo
+                                   (`bot.market_setup`), and the runtime's price stream for it
+                                -> commands: the modules in COMMAND_MODULES, collected into one Registry
+                                -> pipeline: every request's way in (`bot.pipeline`), rate limited per person
+                                -> free text: the LLM coach (OPENAI_*), or the rule-based intent parser
+                                -> charts: a render process pool (a thread for one-shot commands)
+                                -> options: chains, IV, volatility regime, cached
+                                -> broker: paper, or Tradier (COACH_BROKER), made on first use
+                                -> destinations the runtime delivers to: console, webhook,
+                                   discord_webhook, slack_webhook
+    build_surfaces(services)    Discord (DISCORD_TOKEN) and Slack (SLACK_BOT_TOKEN with SLACK_APP_TOKEN
+                                for Socket Mode, or SLACK_SIGNING_SECRET for HTTP mode); each adds its
+                                channel destination ("discord", "slack") for the runtime. None: `coach
+                                serve` serves the console.
+    serve_tasks(services)       what `coach serve` runs beside the surfaces: the alert and live-plan
+                                runtime, the daily IV recorder, the tracked-plan scorer.
+
+Nothing registers itself by being imported: a feature that is not named here does not run.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
+import dataclasses
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Protocol
 
-from core.errors import ConfigError
-from core.clock import utc_now
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.chart_service import ChartService
+from bot.commands import (
+    alerts,
+    backtest,
+    chart,
+    coach,
+    context,
+    help,
+    journal,
+    market,
+    options,
+    orders,
+    plan,
+    settings as channel_settings,
+    tracking,
+    watch,
+)
 from bot.config import Settings, get_settings
+from bot.market_setup import build_broker, build_market, stream_builder
+from bot.options_service import OptionsService
+from bot.pipeline import FreeTextHandler, Pipeline
+from bot.ratelimit import RateLimiter
+from bot.registry import Registry
+from bot.runtime.destinations import DestinationKinds
+from bot.runtime.worker import RuntimeConfig
 from bot.services import Services
+from core.clock import Clock, utc_now
+from core.errors import ConfigError
 from providers.base import MarketData
 from storage.db import make_engine, make_sessionmaker, upgrade
 
-
-def build_market(settings: Settings) -> MarketData:
-    """The market data source named by COACH_PROVIDER (`sim` by default)."""
-    name = settings.coach_provider.strip().lower()
-    if name == "sim":
-        from providers.sim import SimMarket
-
-        return SimMarket(seed=settings.coach_seed)
-    import bot.market  # noqa: F401 - registers the real providers (auto, polygon, tradier, yahoo, comma lists)
-
-    builder = MARKET_BUILDERS.get(name) or MARKET_BUILDERS.get("*")  # "*": comma lists such as polygon,yahoo
-    if builder is None:
-        accepted = ", ".join(["sim", *sorted(MARKET_BUILDERS)])
-        raise ConfigError(f"unknown COACH_PROVIDER {name!r}; accepted: {accepted}")
-    return builder(settings)
+#: The command modules every service serves (each declares its commands with `bot.registry.command`).
+COMMAND_MODULES = (
+    help, market, watch, plan, chart, context, options, alerts, channel_settings, tracking, journal, orders,
+    backtest, coach,
+)
 
 
-#: Other market builders by COACH_PROVIDER value, registered by the provider integrations.
-MARKET_BUILDERS: dict[str, Callable[[Settings], MarketData]] = {}
+def command_registry() -> Registry:
+    """The commands of COMMAND_MODULES."""
+    return Registry.collect(*COMMAND_MODULES)
 
 
 async def build_services(
     settings: Settings | None = None,
     *,
+    engine: AsyncEngine | None = None,
     market: MarketData | None = None,
-    clock: Callable[[], datetime] | None = None,
+    clock: Clock | None = None,
     migrate: bool = True,
+    chart_workers: int | None = None,
 ) -> Services:
-    """Open the database (upgrading its schema) and the market; the caller closes them."""
+    """Build the whole service. The caller closes it (`await services.close()`).
+
+    `engine`, `market` and `clock` replace the configured ones (tests, the accelerated offline
+    clock of `coach runtime`); `chart_workers=0` draws charts in a thread (one-shot commands).
+    """
     settings = settings or get_settings()
-    engine = make_engine(settings.database_url)
+    engine = engine or make_engine(settings.database_url)
     if migrate:
         try:
             await upgrade(engine)
         except BaseException:
             await engine.dispose()
             raise
+    market = market or build_market(settings)
+    clock = clock or utc_now
+    registry = command_registry()
+    db = make_sessionmaker(engine)
+    charts = ChartService(workers=settings.coach_chart_workers if chart_workers is None else chart_workers,
+                          renderer=settings.coach_chart_renderer, start_method=settings.coach_chart_start)
+    free_text = build_free_text(settings)
     services = Services(
         settings=settings,
-        market=market or build_market(settings),
+        market=market,
         engine=engine,
-        db=make_sessionmaker(engine),
-        clock=clock or utc_now,
+        db=db,
+        clock=clock,
+        registry=registry,
+        pipeline=Pipeline(registry, RateLimiter(settings.coach_rate_per_minute)),
+        free_text=free_text,
+        charts=charts,
+        options=OptionsService(market, db),
+        destinations=default_destinations(settings),
+        stream_builder=stream_builder(settings),
+        broker_factory=lambda: build_broker(settings, market, clock),
     )
-    import bot.agent  # noqa: F401 - registers the free-text hook (LLM coach or intent parser)
-    import bot.chart_service  # noqa: F401 - registers the chart service hook (services.extras["charts"])
-
-    for hook in SERVICE_HOOKS:
-        await hook(services)
+    services.closers.append(charts.aclose)
+    for part in (market, free_text):
+        closer = getattr(part, "aclose", None)
+        if closer is not None:
+            services.closers.append(closer)
     return services
 
 
-#: Async callables run on every freshly built Services (feature packages attach their extras here).
-SERVICE_HOOKS: list[Callable[[Services], object]] = []
+def rebase(services: Services, *, market: MarketData, clock: Clock) -> Services:
+    """The same services seen from another market and clock (a pinned or accelerated offline market).
+
+    Shares the database, commands, charts and destinations; what holds the market (options, the
+    paper broker) is made anew for it.
+    """
+    settings = services.settings
+    return dataclasses.replace(
+        services, market=market, clock=clock, options=OptionsService(market, services.db),
+        broker_factory=lambda: build_broker(settings, market, clock), closers=[], _broker=None,
+    )
+
+
+def build_free_text(settings: Settings) -> FreeTextHandler:
+    """The handler for text that is not a /command: the LLM coach when one is configured, else the intent parser."""
+    if settings.llm_enabled:
+        from bot.agent.loop import Agent
+
+        return Agent.from_settings(settings)
+    from bot.intents import IntentParser
+
+    return IntentParser()
+
+
+def default_destinations(settings: Settings) -> DestinationKinds:
+    """What any process can deliver to: its console, and the webhook kinds (generic JSON, Discord, Slack)."""
+    from bot.surfaces.console import ConsoleDestination
+    from bot.surfaces.webhooks import DiscordWebhookDestination, SlackWebhookDestination, WebhookDestination
+
+    out_dir = Path(settings.coach_out_dir)
+    kinds = DestinationKinds({
+        "console": lambda: ConsoleDestination(out_dir=out_dir),
+        "webhook": WebhookDestination,
+        "discord_webhook": DiscordWebhookDestination,
+        "slack_webhook": SlackWebhookDestination,
+    })
+    # a runtime alone (`coach runtime`) still delivers into Discord and Slack over their REST APIs
+    if settings.discord_token:
+        kinds.add("discord", lambda: _discord_rest_destination(settings))
+    if settings.slack_bot_token:
+        kinds.add("slack", lambda: _slack_destination(settings))
+    return kinds
+
+
+def _discord_rest_destination(settings: Settings):  # noqa: ANN202 - DiscordChannelDestination
+    from bot.surfaces.destinations import DiscordChannelDestination
+
+    assert settings.discord_token is not None
+    return DiscordChannelDestination(token=settings.discord_token.get_secret_value(), api_base=settings.discord_api_base)
+
+
+def _slack_destination(settings: Settings):  # noqa: ANN202 - SlackChannelDestination
+    from bot.surfaces.destinations import SlackChannelDestination
+    from bot.surfaces.slack import web_client
+
+    return SlackChannelDestination(web_client(settings))
+
+
+class ChatSurface(Protocol):
+    """A chat platform `coach serve` runs: `run()` serves until it is closed (or fails), `close()` stops it."""
+
+    name: str
+
+    async def run(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def configured_surfaces(settings: Settings) -> list[str]:
+    """The chat surfaces these settings enable: "discord", "slack-socket", "slack-http" (empty: the console)."""
+    out = []
+    if settings.discord_token:
+        out.append("discord")
+    if settings.slack_bot_token:
+        if settings.slack_app_token:
+            out.append("slack-socket")
+        elif settings.slack_signing_secret:
+            out.append("slack-http")
+        else:
+            raise ConfigError("SLACK_BOT_TOKEN is set but neither SLACK_APP_TOKEN (Socket Mode) nor SLACK_SIGNING_SECRET (HTTP mode)")
+    elif settings.slack_app_token or settings.slack_signing_secret:
+        raise ConfigError("SLACK_APP_TOKEN/SLACK_SIGNING_SECRET are set but SLACK_BOT_TOKEN (xoxb-...) is not")
+    return out
+
+
+def build_surfaces(services: Services, *, host: str = "0.0.0.0", port: int | None = None) -> list[ChatSurface]:
+    """The chat surfaces whose credentials are set; Discord's bot also becomes the runtime's "discord" destination."""
+    out: list[ChatSurface] = []
+    wanted = configured_surfaces(services.settings)
+    if "discord" in wanted:
+        from bot.surfaces.destinations import DiscordChannelDestination
+        from bot.surfaces.discord import DiscordSurface
+
+        discord_surface = DiscordSurface(services)
+        # inside `coach serve` alerts go out through the bot's own logged-in connection
+        services.destinations.add("discord", lambda: DiscordChannelDestination(discord_surface.client))
+        out.append(discord_surface)
+    if "slack-socket" in wanted or "slack-http" in wanted:
+        from bot.surfaces.slack import SlackSurface
+
+        slack_surface = SlackSurface(services)
+        if "slack-http" in wanted:
+            slack_surface.listen_on(host, port if port is not None else services.settings.port or DEFAULT_PORT)
+        out.append(slack_surface)
+    return out
+
+
+def serve_tasks(services: Services) -> dict[str, Callable[[], Awaitable[None]]]:
+    """What `coach serve` runs beside the surfaces, by name."""
+    from bot.iv_recorder import iv_recorder_task
+    from bot.runtime.worker import Runtime
+    from bot.scorecard import outcome_sync_task
+
+    async def alert_runtime() -> None:
+        runtime = Runtime(services, config=runtime_config(services.settings))
+        services.runtime_stats = runtime.stats
+        await runtime.run()
+
+    return {
+        "alert_runtime": alert_runtime,
+        "iv_recorder": lambda: iv_recorder_task(services),
+        "outcome_sync": lambda: outcome_sync_task(services),
+    }
+
+
+def runtime_config(settings: Settings) -> RuntimeConfig:
+    """The runtime's knobs from the settings (the lease's worker name: COACH_WORKER_ID, else host:pid)."""
+    config = RuntimeConfig()
+    if settings.coach_worker_id:
+        config.worker_id = settings.coach_worker_id
+    return config
+
+
+#: Slack HTTP mode's port when neither --port nor PORT is given.
+DEFAULT_PORT = 3000

@@ -1,7 +1,6 @@
 """The chart service: renders chart specs in a small process pool, off the event loop, with a cache.
 
-`ChartService` is attached to every Services as ``services.extras["charts"]`` (see the
-hook at the bottom) and closed with them. Rendering runs in worker processes started
+`ChartService` is built by the composition root as ``services.charts`` and closed with them. Rendering runs in worker processes started
 with ``forkserver`` (``spawn`` where that does not exist): never ``fork`` from a process
 running an event loop and threads. The pool starts with the second chart, not when the
 service is built: the first chart is drawn in a thread of this process while nobody waits
@@ -39,7 +38,6 @@ from core.errors import ProviderError, UserError
 from analytics.intervals import interval_minutes, normalise_interval
 from analytics.models import Level, Plan
 from analytics.sessions import TZ_NAME, last_sessions, session_info
-from bot.app import SERVICE_HOOKS
 from bot.request import Ctx
 from bot.services import Services
 from bot.reply import Attachment
@@ -493,10 +491,12 @@ async def make_charts(
     if grid and len(specs) > 1:
         names = [chart_filename(symbol, ivs, plan, as_of)]
         descs = [f"{symbol} charts: {', '.join(ivs)}"]
+        keys = ["grid"]
     else:
         names = [chart_filename(symbol, [s.interval], plan, as_of) for s in specs]
         descs = [describe(s, plan) for s in specs]
-    attachments = [Attachment(filename=n, data=p, description=d) for n, p, d in zip(names, pngs, descs)]
+        keys = [s.interval for s in specs]
+    attachments = [Attachment(filename=n, data=p, description=d, key=k) for n, p, d, k in zip(names, pngs, descs, keys)]
     # the reply lists the levels nearest the last price first
     shown = sorted((lv for lv in specs[0].levels if lv.role == "level"), key=lambda lv: abs(lv.price - last))
     result = ChartResult(
@@ -505,23 +505,3 @@ async def make_charts(
         levels=[Level(kind=lv.kind or lv.role, price=lv.price, label=lv.label) for lv in shown],
     )
     return ChartOutcome(attachments=attachments, result=result)
-
-
-# --------------------------------------------------------------------------- services hook
-
-
-def charts(services: Services) -> ChartService:
-    """The services' chart service, created (and registered for closing) on first use."""
-    service = services.extras.get("charts")
-    if service is None:
-        service = services.extras["charts"] = ChartService()
-    return service
-
-
-async def attach_chart_service(services: Services) -> None:
-    """SERVICE_HOOKS entry: every Services gets a chart service (its pool starts when charts are drawn)."""
-    services.extras.setdefault("charts", ChartService())
-
-
-if attach_chart_service not in SERVICE_HOOKS:
-    SERVICE_HOOKS.append(attach_chart_service)

@@ -1,4 +1,8 @@
-"""Settings from the environment and `.env`. Secrets are SecretStr: they never print."""
+"""The one settings object: everything the service reads from the environment and `.env`.
+
+Nothing else in the project reads `os.environ` for configuration; `coach config` prints every
+field here (secrets as set/unset). Secrets are SecretStr: they never print.
+"""
 
 from __future__ import annotations
 
@@ -21,8 +25,16 @@ class Settings(BaseSettings):
     coach_provider: str = Field("sim", description="market data: sim (offline), or a router chain like polygon,yahoo")
     coach_seed: int = Field(0, description="seed of the offline market")
     coach_out_dir: Path = Field(Path("./out"), description="where the console saves chart images")
-    coach_log_level: str = Field("WARNING", description="log level for the service logs")
-    coach_rate_per_minute: int = Field(30, description="commands per user per minute before the bot asks to slow down")
+    coach_log_level: str = Field("INFO", description="log level for the service logs")
+    coach_log_file: Path = Field(Path("./var/coach.log"), description="where the CLI and the console log (servers log to stderr)")
+    coach_rate_per_minute: int = Field(30, ge=1, description="commands per user per minute before the bot asks to slow down")
+    port: int | None = Field(None, ge=1, le=65535, description="HTTP port of `coach serve` (Slack HTTP mode) when --port is not given")
+
+    coach_chart_workers: int | None = Field(None, ge=0, le=16, description="chart render processes (default min(2, CPUs); 0 renders in a thread)")
+    coach_chart_renderer: Literal["fast", "mplfinance"] = Field("fast", description="default chart render path")
+    coach_chart_start: Literal["forkserver", "spawn"] | None = Field(None, description="how chart workers start (default forkserver where it exists)")
+
+    coach_worker_id: str | None = Field(None, description="name of this runtime worker for the leader lease (default host:pid)")
 
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
@@ -49,6 +61,17 @@ class Settings(BaseSettings):
     tradier_account_id: str | None = None
     tradier_env: Literal["production", "sandbox"] = "sandbox"
 
+    polygon_base_url: str = Field("https://api.massive.com", description="Polygon (Massive) REST base URL")
+    polygon_ws_url: str = Field("wss://socket.massive.com/stocks", description="Polygon stocks WebSocket URL")
+    disable_polygon_options: bool = Field(False, description="never call Polygon's option endpoints")
+    disable_polygon_snapshots: bool = Field(False, description="never call Polygon's snapshot endpoints")
+    disable_polygon_last: bool = Field(False, description="never call Polygon's last trade / NBBO endpoints")
+    disable_polygon_stream: bool = Field(False, description="never open Polygon's WebSocket")
+    tradier_base_url: str | None = Field(None, description="Tradier base URL (default: by TRADIER_ENV)")
+    yahoo_base_url: str = Field("https://query2.finance.yahoo.com", description="Yahoo chart API base URL")
+    coach_stale_minutes: float = Field(15.0, gt=0, description="data older than this during regular hours is stale")
+    coach_broker: Literal["paper", "tradier"] = Field("paper", description="where orders go")
+
     @field_validator("database_url")
     @classmethod
     def _url(cls, v: str) -> str:
@@ -64,6 +87,28 @@ class Settings(BaseSettings):
     @property
     def llm_enabled(self) -> bool:
         return bool(self.openai_api_key or self.openai_base_url)
+
+    @property
+    def tradier_env_choice(self) -> str:
+        """`production`/`sandbox` when TRADIER_ENV is set, else `auto` (the token tells)."""
+        return self.tradier_env if "tradier_env" in self.model_fields_set else "auto"
+
+    def polygon_disabled(self) -> list[str]:
+        """The Polygon call families switched off by hand."""
+        out = []
+        if self.disable_polygon_options:
+            out += ["options", "contracts"]
+        if self.disable_polygon_snapshots:
+            out.append("snapshot")
+        if self.disable_polygon_last:
+            out.append("last")
+        if self.disable_polygon_stream:
+            out.append("stream")
+        return out
+
+    def secret_values(self) -> list[str]:
+        """The values of every secret that is set (for log redaction)."""
+        return [v.get_secret_value() for v in (getattr(self, n) for n in type(self).model_fields) if isinstance(v, SecretStr)]
 
     def public(self) -> dict[str, object]:
         """Settings safe to show an operator: secrets reduced to set/unset, passwords masked in URLs."""

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import io
 import tempfile
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from bot.app import build_services
+from bot.demo_alerts import run_alerts_demo
 from bot.config import Settings
-from bot.services import Services
 from bot.surfaces.console import chat
 
 #: The lines the demo types, in order. Features add their own lines here.
@@ -72,16 +71,8 @@ async def run_demo(out_dir: Path | None = None) -> int:
         services = await build_services(settings)
         try:
             answered = await chat(services, stdin=io.StringIO("\n".join(SCRIPT) + "\n"))
-            for step in DEMO_STEPS:
-                answered += await step(services)
+            # the alerts and live-plans step needs more than typed lines: a clock and the runtime
+            answered += await run_alerts_demo(services)
             return answered
         finally:
             await services.close()
-
-
-#: Staged steps run after SCRIPT on the same services (a feature that needs more than typed lines, e.g. a clock).
-DEMO_STEPS: list[Callable[[Services], Awaitable[int]]] = []
-
-from bot.runtime.demo import register as _register_alerts_step  # noqa: E402 - the alerts and live-plans step
-
-_register_alerts_step(DEMO_STEPS)

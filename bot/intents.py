@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from core.errors import UserError
 from analytics.intervals import normalise_interval
 from bot.request import Ctx
-from bot.registry import REGISTRY, Registry
+from bot.pipeline import Invocation, clean_text
+from bot.registry import Registry
 from bot.reply import Reply
 
 #: Phrasings shown when nothing matched (each with the command it needs).
@@ -73,13 +74,6 @@ class Intent:
     invocation: str
     #: Options that the command had no field for (dropped from the invocation).
     dropped: tuple[str, ...] = field(default=())
-
-
-def clean_text(text: object) -> str:
-    """The text without control characters (binary junk), stripped; "" for non-text."""
-    if not isinstance(text, str):
-        return ""
-    return "".join(ch for ch in text if ch in "\t\n" or ch.isprintable()).strip()
 
 
 def symbols_in(text: str) -> list[str]:
@@ -147,7 +141,7 @@ def _numbers(text: str) -> list[float]:
     return [float(m.replace(",", "")) for m in _NUMBER.findall(text)]
 
 
-def parse_intent(text: str, registry: Registry = REGISTRY) -> Intent | None:
+def parse_intent(text: str, registry: Registry) -> Intent | None:
     """Map a phrase to a command invocation, or None when no rule matches."""
     t = clean_text(text)
     low = t.lower().strip(" ?!.")
@@ -226,25 +220,21 @@ def _build(registry: Registry, name: str, positional: list[str], options: dict[s
 
 
 class IntentParser:
-    """The no-LLM free-text handler: `await parser(ctx, text) -> Reply`."""
-
-    def __init__(self, registry: Registry = REGISTRY) -> None:
-        self.registry = registry
+    """The no-LLM free-text handler: `await parser(ctx, text) -> Reply`, running what it understood through the pipeline."""
 
     async def __call__(self, ctx: Ctx, text: str) -> Reply:
-        from bot.pipeline import run_text  # dispatch loads every command module
-
+        registry, pipeline = ctx.services.registry, ctx.services.pipeline
         text = clean_text(text)
         if not text:
             return Reply.error("empty message; try \"plan TSLA swing\" or type /help")
         if text.startswith("/"):
-            return await run_text(ctx, text, registry=self.registry)
-        intent = parse_intent(text, self.registry)
+            return await pipeline.handle(ctx, Invocation.line(text), limit=False)
+        intent = parse_intent(text, registry)
         if intent is None:
-            return self.examples()
+            return examples(registry)
         if intent.command == "alert add" and " ? " in intent.invocation:
             intent = await _resolve_direction(ctx, intent)
-        if intent.command not in self.registry.commands:
+        if intent.command not in registry.commands:
             return Reply(
                 title="Not available yet",
                 body=f"I read that as `{intent.invocation}`, but /{intent.command} is not available here yet. "
@@ -252,23 +242,26 @@ class IntentParser:
                 severity="warning",
                 data={"intent": intent.invocation, "available": False},
             )
-        reply = await run_text(ctx, intent.invocation, registry=self.registry)
+        # the message already took its rate-limit token; the command it maps to is part of it
+        reply = await pipeline.handle(ctx, Invocation.line(intent.invocation), limit=False)
         note = f"_({LLM_OFF}: ran `{intent.invocation}`.)_"
         return reply.model_copy(update={"body": f"{reply.body}\n\n{note}" if reply.body else note})
 
-    def examples(self) -> Reply:
-        """The phrasings understood without an LLM, for commands that exist here."""
-        shown = [f"• {p}" for p, cmd in EXAMPLES if cmd in self.registry.commands]
-        return Reply(
-            title="I didn't catch that",
-            body=(
-                "The LLM coach is off, so I understand a few phrasings, for example:\n"
-                + "\n".join(shown)
-                + "\nor any /command (type /help for the list). "
-                "To chat freely, the operator sets OPENAI_API_KEY or OPENAI_BASE_URL."
-            ),
-            data={"examples": [p for p, cmd in EXAMPLES if cmd in self.registry.commands], "llm": "off"},
-        )
+
+
+def examples(registry: Registry) -> Reply:
+    """The phrasings understood without an LLM, for commands that exist here."""
+    shown = [f"• {p}" for p, cmd in EXAMPLES if cmd in registry.commands]
+    return Reply(
+        title="I didn't catch that",
+        body=(
+            "The LLM coach is off, so I understand a few phrasings, for example:\n"
+            + "\n".join(shown)
+            + "\nor any /command (type /help for the list). "
+            "To chat freely, the operator sets OPENAI_API_KEY or OPENAI_BASE_URL."
+        ),
+        data={"examples": [p for p, cmd in EXAMPLES if cmd in registry.commands], "llm": "off"},
+    )
 
 
 async def _resolve_direction(ctx: Ctx, intent: Intent) -> Intent:

@@ -1,6 +1,6 @@
 """The daily IV recorder job: after each regular close, store the session's 30-day ATM IV.
 
-It runs inside `coach serve` (a SERVE_TASKS entry) for every watched symbol and every
+It runs inside `coach serve` (one of `bot.app.serve_tasks`) for every watched symbol and every
 symbol already in the history, so IV rank turns from the HV proxy into true IV rank as
 days accumulate. `coach iv record SYMBOLS` does the same by hand (or from cron).
 """
@@ -49,13 +49,3 @@ async def iv_recorder_task(services: Services) -> None:
         except Exception:  # one bad pass must not stop the service; the next one retries
             log.exception("iv_record_failed")
         await asyncio.sleep(EVERY_S)
-
-
-def _register() -> None:
-    from bot.serve import SERVE_TASKS
-
-    if iv_recorder_task not in SERVE_TASKS:
-        SERVE_TASKS.append(iv_recorder_task)
-
-
-_register()

@@ -13,25 +13,19 @@ from pathlib import Path
 
 import structlog
 
+from bot.config import Settings
+
 _SECRET_ENV = (
     "OPENAI_API_KEY", "DISCORD_TOKEN", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN",
     "POLYGON_API_KEY", "TRADIER_ACCESS_TOKEN",
 )
 
 
-def _secrets() -> list[str]:
+def _secrets(settings: Settings | None) -> list[str]:
+    # the raw variables too: when the settings fail to load, the error being logged may quote them
     vals = [os.environ.get(k, "") for k in _SECRET_ENV]
-    try:
-        from bot.config import get_settings
-
-        s = get_settings()
-        for name in ("openai_api_key", "discord_token", "slack_bot_token", "slack_signing_secret", "slack_app_token",
-                     "polygon_api_key", "tradier_access_token"):
-            v = getattr(s, name)
-            if v is not None:
-                vals.append(v.get_secret_value())
-    except Exception:  # settings may be invalid while we are reporting that very problem
-        pass
+    if settings is not None:
+        vals += settings.secret_values()
     return [v for v in set(vals) if v and len(v) >= 6]
 
 
@@ -43,8 +37,8 @@ def redact(text: str, secrets: list[str]) -> str:
 
 
 class _Redactor:
-    def __init__(self) -> None:
-        self.secrets = _secrets()
+    def __init__(self, secrets: list[str]) -> None:
+        self.secrets = secrets
 
     def __call__(self, _logger, _name, event_dict):  # noqa: ANN001 - structlog processor signature
         if not self.secrets:
@@ -61,15 +55,15 @@ class _RedactingFormatter(logging.Formatter):
         return redact(super().format(record), self.secrets)
 
 
-def setup_logging(mode: str = "cli", level: str | None = None) -> None:
-    """Configure stdlib logging and structlog for `mode` ("cli" or "server")."""
-    level_name = (level or os.environ.get("COACH_LOG_LEVEL") or ("INFO" if mode == "server" else "INFO")).upper()
+def setup_logging(mode: str = "cli", settings: Settings | None = None) -> None:
+    """Configure stdlib logging and structlog for `mode` ("cli" or "server") from the settings."""
+    level_name = (settings.coach_log_level if settings is not None else "INFO").upper()
     lvl = getattr(logging, level_name, logging.INFO)
-    secrets = _secrets()
+    secrets = _secrets(settings)
     if mode == "server":
         handler: logging.Handler = logging.StreamHandler(sys.stderr)
     else:
-        path = Path(os.environ.get("COACH_LOG_FILE", "./var/coach.log"))
+        path = Path(settings.coach_log_file if settings is not None else "./var/coach.log")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             handler = logging.FileHandler(path, encoding="utf-8")
@@ -88,7 +82,7 @@ def setup_logging(mode: str = "cli", level: str | None = None) -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso"),
-            _Redactor(),
+            _Redactor(secrets),
             structlog.processors.format_exc_info,
             structlog.processors.KeyValueRenderer(key_order=["event", "level"], sort_keys=True),
         ],

@@ -5,7 +5,7 @@
 * `record_iv(services, symbols, at)` stores the day's 30-day ATM IV per symbol (the
   recorder job; the alert runtime and `coach iv record` call it).
 
-One service per Services, created on first use (`options_service(services)`).
+One service per Services (`services.options`), built by the composition root.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from analytics.chains import DEFAULT_RATE, ChainView, analyse_chain
 from analytics.interval_context import WARMUP_BARS, IntervalContext, MultiContext, build_context, detect_levels, interval_context
@@ -32,6 +33,7 @@ from analytics.options import ContractRanking, expirations_for_style, rank_contr
 from analytics.sessions import EXCHANGE_TZ, last_sessions, session_info
 from analytics.volatility import MIN_HISTORY, RANK_DAYS, VolRegime, atm_iv_30d, expirations_for_regime, vol_regime
 from bot.services import Services
+from providers.base import MarketData
 from storage import iv_history
 
 log = structlog.get_logger("coach.options")
@@ -89,15 +91,12 @@ def _day(at: datetime) -> date:
 class OptionsService:
     """Chains, volatility and context for commands; holds the caches."""
 
-    def __init__(self, services: Services, rate: float = DEFAULT_RATE) -> None:
-        self.services = services
+    def __init__(self, market: MarketData, db: async_sessionmaker[AsyncSession], rate: float = DEFAULT_RATE) -> None:
+        self.market = market
+        self.db = db
         self.rate = rate
         self.vol_cache = TTLCache(VOL_TTL)
         self.context_cache = TTLCache(CONTEXT_TTL)
-
-    @property
-    def market(self):  # noqa: ANN201 - MarketData
-        return self.services.market
 
     # -- chains
 
@@ -137,7 +136,7 @@ class OptionsService:
         exps = await self.expirations(symbol, at)
         picks = expirations_for_regime(exps, at.astimezone(EXCHANGE_TZ).date())
         views, (closes, bar_src) = await asyncio.gather(self.views(symbol, picks, at), self.daily_closes(symbol, at))
-        async with self.services.db() as s:
+        async with self.db() as s:
             hist = await iv_history.history(s, symbol, today - timedelta(days=RANK_DAYS), today)
         q = await self.market.quote(symbol, at=at)
         chain_src = views[0].source if views else self.market.name
@@ -272,15 +271,6 @@ def parse_occ(occ: str) -> tuple[str, date, Literal["call", "put"], float]:
     return root, exp, "call" if cp == "C" else "put", int(k) / 1000.0
 
 
-def options_service(services: Services) -> OptionsService:
-    """The OptionsService of these services, created on first use."""
-    svc = services.extras.get("options")
-    if svc is None:
-        svc = OptionsService(services)
-        services.extras["options"] = svc
-    return svc
-
-
 # ---------------------------------------------------------------------------- the recorder
 
 
@@ -303,7 +293,7 @@ async def record_iv(services: Services, symbols: Sequence[str], at: datetime) ->
     provider asked about a past day answers for today, and that is skipped, not stored
     under the wrong date.
     """
-    svc = options_service(services)
+    svc = services.options
     out: list[IVRecord] = []
     for sym in dict.fromkeys(symbols):
         day = _day(at)

@@ -217,6 +217,10 @@ async def _watchlist(ctx: Ctx, name: str) -> list[str]:
         return await watchlists.list_symbols(s, owner, name)
 
 
+#: Universes at least this large report their progress (`ctx.progress`: the CLI's bar at a terminal).
+PROGRESS_FROM = 10
+
+
 async def run_scan(
     ctx: Ctx,
     universe: Sequence[str] = (),
@@ -251,7 +255,8 @@ async def run_scan(
                 # one bad symbol (unknown upstream, provider hiccup) must not sink the scan
                 skipped.append(Skipped(symbol=sym, reason=str(exc)[:200]))
             done += 1
-            if progress is not None:
+            # a small universe is done before anyone could read a bar
+            if progress is not None and len(symbols) >= PROGRESS_FROM:
                 progress(done, len(symbols), sym)
 
     await asyncio.gather(*(one(sym) for sym in symbols))

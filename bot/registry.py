@@ -4,7 +4,7 @@ A declaration is a name (one word, or "group sub" such as "watch add"), a one-li
 summary, a pydantic model of its arguments and an async handler returning a `Reply`.
 From that:
 
-- the console and Slack parse text with `Command.parse_text` (positional arguments in
+- the request pipeline parses chat text with `Command.parse_tokens` (positional arguments in
   field order, `key=value` / `--key value` for any field, `--flag` / `--no-flag` for booleans,
   comma lists, and a greedy last field for free text);
 - Discord builds slash options from `Command.arg_specs`;
@@ -13,11 +13,14 @@ From that:
 
 Mark a field `greedy` (json_schema_extra={"greedy": True}) to let it absorb the rest of
 the words (free-text notes); mark it `hidden` to keep it off chat surfaces.
+
+`@command(...)` turns a handler into a `Command` and registers nothing: the composition
+root (`bot.app.command_registry`) lists the command modules and collects their commands,
+so what a service serves is written in one place, not decided by who imported what.
 """
 
 from __future__ import annotations
 
-import shlex
 import types
 import typing
 from collections.abc import Awaitable, Callable
@@ -65,6 +68,10 @@ class Command:
     #: Extra guidance for the LLM tool description (what the result holds, when to use it).
     tool_hint: str = ""
 
+    async def __call__(self, ctx: Any, args: Any) -> Reply:
+        """Run the handler directly (no pipeline: no rate limit, no admin check, errors raise)."""
+        return await self.handler(ctx, args)
+
     @property
     def path(self) -> tuple[str, ...]:
         return tuple(self.name.split())
@@ -77,12 +84,12 @@ class Command:
     def tool_name(self) -> str:
         return "_".join(self.path)
 
-    def arg_specs(self) -> list[ArgSpec]:
-        """The arguments in declaration order, with types simplified for chat surfaces."""
+    def arg_specs(self, *, include_hidden: bool = False) -> list[ArgSpec]:
+        """The arguments in declaration order, with types simplified for chat surfaces (and, on request, the CLI-only ones)."""
         specs = []
         for name, f in self.args.model_fields.items():
             extra = f.json_schema_extra if isinstance(f.json_schema_extra, dict) else {}
-            if extra.get("hidden"):
+            if extra.get("hidden") and not include_hidden:
                 continue
             kind, choices, item_kind = _kind(f.annotation)
             specs.append(
@@ -113,18 +120,12 @@ class Command:
             parts.append(label if s.required else f"[{label}]")
         return " ".join(parts)
 
-    def parse_text(self, text: str) -> BaseModel:
-        """Parse the words after the command name into the argument model, or raise UserError."""
-        if len(text) > MAX_TEXT:
-            raise UserError(f"input too long ({len(text)} characters); keep it under {MAX_TEXT}")
-        try:
-            tokens = shlex.split(text)
-        except ValueError:
-            raise UserError("unbalanced quotes in the arguments") from None
-        return self.parse_tokens(tokens)
-
     def parse_tokens(self, tokens: list[str]) -> BaseModel:
-        """Map tokens onto fields: keywords first, then positionals in field order."""
+        """The argument model from chat words, or UserError saying what was wrong and what is accepted."""
+        return self.validate(self.token_values(tokens))
+
+    def token_values(self, tokens: list[str]) -> dict[str, Any]:
+        """Map words onto fields (keywords first, then positionals in field order), not yet validated."""
         specs = {s.name: s for s in self.arg_specs()}
         values: dict[str, Any] = {}
         positional: list[str] = []
@@ -187,7 +188,7 @@ class Command:
         if positional:
             shown = " ".join(positional)[:60]
             raise UserError(f"unexpected {shown!r} for /{self.name}; usage: {self.usage()}")
-        return self.validate(values)
+        return values
 
     def validate(self, values: dict[str, Any]) -> BaseModel:
         """Build the argument model from a dict (tool-call JSON, Discord options), as a UserError on failure."""
@@ -273,11 +274,45 @@ def _clean_schema(schema: Any) -> Any:
     return walk(schema)
 
 
+def command(
+    name: str,
+    summary: str,
+    args: type[BaseModel],
+    *,
+    tool: bool = True,
+    admin: bool = False,
+    examples: tuple[str, ...] = (),
+    tool_hint: str = "",
+) -> Callable[[Handler], Command]:
+    """Decorator declaring a command: the handler becomes a `Command` (still awaitable as `cmd(ctx, args)`)."""
+
+    def deco(fn: Handler) -> Command:
+        return Command(name, summary, args, fn, tool, admin, examples, tool_hint)
+
+    return deco
+
+
 @dataclass
 class Registry:
     """All declared commands by name."""
 
     commands: dict[str, Command] = field(default_factory=dict)
+
+    @classmethod
+    def collect(cls, *modules: types.ModuleType) -> "Registry":
+        """The commands declared in `modules` (module attributes that are `Command`s)."""
+        reg = cls()
+        for mod in modules:
+            for value in vars(mod).values():
+                if isinstance(value, Command):
+                    reg.add(value)
+        return reg
+
+    def add(self, cmd: Command) -> Command:
+        if cmd.name in self.commands and self.commands[cmd.name] is not cmd:
+            raise ValueError(f"command {cmd.name!r} declared twice")
+        self.commands[cmd.name] = cmd
+        return cmd
 
     def command(
         self,
@@ -289,14 +324,11 @@ class Registry:
         admin: bool = False,
         examples: tuple[str, ...] = (),
         tool_hint: str = "",
-    ) -> Callable[[Handler], Handler]:
-        """Decorator declaring a command."""
+    ) -> Callable[[Handler], Command]:
+        """Decorator declaring a command straight into this registry (tests and extensions)."""
 
-        def deco(fn: Handler) -> Handler:
-            if name in self.commands:
-                raise ValueError(f"command {name!r} declared twice")
-            self.commands[name] = Command(name, summary, args, fn, tool, admin, examples, tool_hint)
-            return fn
+        def deco(fn: Handler) -> Command:
+            return self.add(Command(name, summary, args, fn, tool, admin, examples, tool_hint))
 
         return deco
 
@@ -328,14 +360,3 @@ class Registry:
             raise UserError(f"{what}; accepted: {', '.join(subs)}")
         shown = head if len(head) <= 24 else head[:24] + "…"
         raise UserError(f"unknown command /{shown}; try /help")
-
-    def by_tool_name(self, tool_name: str) -> Command | None:
-        for c in self.commands.values():
-            if c.tool_name == tool_name:
-                return c
-        return None
-
-
-#: The process-wide registry; command modules register into it on import.
-REGISTRY = Registry()
-command = REGISTRY.command

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Severity = Literal["info", "success", "warning", "error"]
+ErrorKind = Literal["user", "provider", "config", "bug"]
 
 
 class ReplyField(BaseModel):
@@ -36,6 +37,8 @@ class Attachment(BaseModel):
     data: bytes = Field(repr=False)
     mime: str = "image/png"
     description: str = ""
+    #: A short name that tells it apart from the reply's other files (a chart's interval); names files on disk.
+    key: str = ""
 
 
 class Reply(BaseModel):
@@ -55,11 +58,13 @@ class Reply(BaseModel):
     data: Any = None
     #: Show only to the caller where the platform allows it (errors, private lists).
     ephemeral: bool = False
+    #: For error replies: who must act (the CLI's exit code: 2 for the user's input, 1 otherwise).
+    error_kind: ErrorKind | None = None
 
     @classmethod
-    def error(cls, message: str, *, title: str = "Can't do that") -> "Reply":
-        """A short error reply for something the user can fix."""
-        return cls(title=title, body=message, severity="error", ephemeral=True, data={"error": message})
+    def error(cls, message: str, *, title: str = "Can't do that", kind: ErrorKind = "user") -> "Reply":
+        """A short error reply; `kind` says who must act (the person, a provider, the operator, or a bug)."""
+        return cls(title=title, body=message, severity="error", ephemeral=True, data={"error": message}, error_kind=kind)
 
     def footer(self, tz: str = "America/New_York") -> str:
         """One line citing sources, as-of time (exchange time zone) and confidence."""

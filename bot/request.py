@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,7 +11,6 @@ from typing import Any, AsyncIterator
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.clock import utc_now
 from providers.base import MarketData
 from bot.services import Services
 from storage.identity import Owner, ensure_owner
@@ -28,6 +27,9 @@ class Identity:
     display_name: str | None = None
     is_admin: bool = False
     dm: bool = False
+    #: Asks the platform whether the caller is an admin, for platforms where that costs a call (Slack's
+    #: users.info): the pipeline awaits it only for admin-only commands, so other requests are not held up.
+    admin_lookup: Callable[[], Awaitable[bool]] | None = field(default=None, compare=False, repr=False)
 
 
 def new_request_id() -> str:
@@ -43,6 +45,8 @@ class Ctx:
     identity: Identity
     as_of: datetime | None = None
     request_id: str = field(default_factory=new_request_id)
+    #: Told `(done, total, label)` by long work (scans, backtests) when someone is watching (the CLI's progress bar).
+    progress: Callable[[int, int, str], None] | None = None
     _owner: Owner | None = None
 
     def now(self) -> datetime:

@@ -6,7 +6,7 @@ the market's bars from the moment it was made with the same rules as a backtest
 (`analytics.outcomes`), and stores the result with `storage.journal.record_outcome`, which also
 writes the journal entry. So a scorecard and a backtest measure the same thing.
 
-It runs beside `coach serve` (a SERVE_TASKS entry, every minute) and before every `/scorecard`.
+It runs beside the surfaces in `coach serve` (one of `bot.app.serve_tasks`, every minute) and before every `/scorecard`.
 Recording is an upsert keyed by (owner, plan id, version), so running it twice, or alongside a
 tracker that records outcomes itself, never doubles a row or a journal entry.
 """
@@ -87,7 +87,7 @@ async def sync_tracked_outcomes(services: Services, owner: Owner | None = None, 
 
 
 async def outcome_sync_task(services: Services) -> None:
-    """SERVE_TASKS entry: score finished tracked plans every minute."""
+    """Score finished tracked plans every minute (a `coach serve` task)."""
     while True:
         try:
             n = await sync_tracked_outcomes(services)
@@ -98,13 +98,3 @@ async def outcome_sync_task(services: Services) -> None:
         except Exception:  # a bad pass must not stop the service; the next one retries
             log.exception("outcome_sync_failed")
         await asyncio.sleep(EVERY_S)
-
-
-def _register() -> None:
-    from bot.serve import SERVE_TASKS
-
-    if outcome_sync_task not in SERVE_TASKS:
-        SERVE_TASKS.append(outcome_sync_task)
-
-
-_register()

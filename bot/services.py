@@ -1,34 +1,78 @@
-"""The long-lived things a running service holds, built by the composition root (`bot.app`)."""
+"""The long-lived things a running service holds. `bot.app` (the composition root) builds them; nothing else does.
+
+Every field is typed and set explicitly by the root, so a reader (or mypy) can follow any
+`services.x` to the one place it is made. The parts' types are imported for annotations only:
+this module sits below all of them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
-from core.clock import utc_now
+from core.clock import Clock
 from providers.base import MarketData
+
+if TYPE_CHECKING:
+    from bot.chart_service import ChartService
+    from bot.options_service import OptionsService
+    from bot.pipeline import FreeTextHandler, Pipeline
+    from bot.registry import Registry
+    from bot.runtime.destinations import DestinationKinds
+    from bot.runtime.feed import StreamBuilder
+    from bot.runtime.worker import RuntimeStats
+    from providers.broker.base import Broker
 
 
 @dataclass
 class Services:
-    """Long-lived things a running service holds: settings, market data, database, clock."""
+    """Settings, market data, database and clock, and the parts built on them."""
 
     settings: Settings
     market: MarketData
     engine: AsyncEngine
     db: async_sessionmaker[AsyncSession]
-    clock: Callable[[], datetime] = utc_now
-    #: Feature hooks later layers attach (chart pool, agent, runtime); keyed by feature name.
-    extras: dict[str, Any] = field(default_factory=dict)
+    clock: Clock
+    #: The commands this service serves, and the one pipeline every request passes through.
+    registry: Registry
+    pipeline: Pipeline
+    #: Text that is not a /command: the LLM coach, or the rule-based intent parser.
+    free_text: FreeTextHandler
+    #: Chart rendering (a process pool, or a thread for one-shot commands).
+    charts: ChartService
+    #: Option chains, IV and the volatility regime, cached.
+    options: OptionsService
+    #: Where the runtime can deliver (console, webhooks, and Discord/Slack when their bots run).
+    destinations: DestinationKinds
+    #: Makes the runtime's price stream when the provider has one (None: the runtime polls quotes).
+    stream_builder: StreamBuilder | None
+    #: Makes the broker on first use (a Tradier broker needs its token only when orders are used).
+    broker_factory: Callable[[], Broker]
+    #: The alert runtime's counters while it runs in this process.
+    runtime_stats: RuntimeStats | None = None
+    #: Closed with the services (HTTP clients, pools), in reverse order of registration.
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    _broker: Broker | None = field(default=None, repr=False)
+
+    def broker(self) -> Broker:
+        """The broker, built on first use."""
+        if self._broker is None:
+            self._broker = self.broker_factory()
+            closer = getattr(self._broker, "aclose", None)
+            if closer is not None:
+                self.closers.append(closer)
+        return self._broker
 
     async def close(self) -> None:
-        for extra in self.extras.values():
-            closer = getattr(extra, "aclose", None)
-            if closer is not None:
+        """Close every part that holds a connection or a pool, then the database."""
+        for closer in reversed(self.closers):
+            try:
                 await closer()
+            except Exception:  # closing goes on: one stuck client must not keep the database open
+                pass
+        self.closers.clear()
         await self.engine.dispose()

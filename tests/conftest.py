@@ -58,9 +58,40 @@ def settings(tmp_path) -> Settings:
 @pytest.fixture
 async def services(engine, tmp_path):
     """Services on the test database, the offline market and a clock pinned inside a session."""
-    from bot.services import Services
     from providers.sim import SimMarket
 
-    s = Settings(database_url="sqlite+aiosqlite:///:memory:", coach_provider="sim", coach_out_dir=tmp_path / "out")
-    svc = Services(settings=s, market=SimMarket(seed=0), engine=engine, db=make_sessionmaker(engine), clock=lambda: OPEN_AT)
+    s = Settings(_env_file=None, database_url="sqlite+aiosqlite:///:memory:", coach_provider="sim",
+                 coach_out_dir=tmp_path / "out")
+    svc = await make_services(s, engine, SimMarket(seed=0), lambda: OPEN_AT)
     yield svc
+    await svc.close()
+
+
+async def make_services(settings: Settings, engine, market, clock):
+    """Services built by the composition root on an already migrated engine; charts drawn in a thread."""
+    from bot.app import build_services
+
+    return await build_services(settings, engine=engine, market=market, clock=clock, migrate=False, chart_workers=0)
+
+
+def with_commands(services, registry=None, limiter=None):
+    """The same services serving `registry` (and rate limited by `limiter`) through a pipeline of their own."""
+    import dataclasses
+
+    from bot.pipeline import Pipeline
+    from bot.ratelimit import RateLimiter
+
+    registry = registry or services.registry
+    pipeline = Pipeline(registry, limiter or RateLimiter(services.settings.coach_rate_per_minute))
+    return dataclasses.replace(services, registry=registry, pipeline=pipeline, closers=[])
+
+
+async def run_text(ctx, text: str, registry=None):
+    """One line through the request pipeline, as a chat surface sends it (the test's identity and time)."""
+    import dataclasses
+
+    from bot.pipeline import Invocation
+
+    if registry is not None:
+        ctx = dataclasses.replace(ctx, services=with_commands(ctx.services, registry))
+    return await ctx.services.pipeline.handle(ctx, Invocation.line(text))

@@ -29,8 +29,8 @@ from bot.agent.tools import ToolBox, ToolResult, error_result
 from bot.config import Settings
 from providers.http import retry_after_header
 from bot.request import Ctx
-from bot.intents import clean_text
-from bot.registry import MAX_TEXT, REGISTRY, Registry
+from bot.pipeline import clean_text
+from bot.registry import MAX_TEXT
 from bot.reply import Action, Attachment, Reply, ReplyField
 from renderers.text import fmt_time
 
@@ -104,13 +104,11 @@ class Agent:
         model: ChatModel,
         settings: Settings,
         *,
-        registry: Registry = REGISTRY,
         system_prompt: str | None = None,
         sleep: Callable[[float], Any] = asyncio.sleep,
     ) -> None:
         self.model = model
         self.settings = settings
-        self.registry = registry
         self.system_prompt = system_prompt or load_system_prompt()
         self._sleep = sleep
 
@@ -144,7 +142,7 @@ class Agent:
             *history,
             {"role": "user", "content": text},
         ]
-        box = ToolBox(ctx, self.registry)
+        box = ToolBox(ctx)
         state = TurnState()
         started = time.monotonic()
         try:

@@ -1,9 +1,10 @@
 """Registry commands as LLM tools: schemas from the argument models, execution through dispatch.
 
 A tool is a command declared with `tool=True`; its JSON schema is `Command.tool_schema()`,
-so no schema is written twice. Running a tool validates the model's arguments with the
-command's own model and calls the handler through `bot.pipeline.invoke` with the caller's
-context: the identity comes from the platform, never from the arguments. The model gets
+so no schema is written twice. A tool call goes through the request pipeline like any other
+request (admin check, validation with the command's own model, handler, error mapping) as part
+of the caller's request: the same identity and request id (the identity comes from the
+platform, never from the arguments), without taking another rate-limit token. The model gets
 the structured result (`Reply.data_json()`) as compact JSON, never the rendered text.
 """
 
@@ -18,7 +19,8 @@ from typing import Any
 
 from core.errors import UserError
 from bot.request import Ctx
-from bot.registry import REGISTRY, Command, Registry
+from bot.pipeline import Admitted, Invocation
+from bot.registry import Command
 from bot.reply import Attachment, Reply
 
 #: Items a list keeps in a tool result (time series keep the most recent ones).
@@ -38,17 +40,15 @@ PRICE_KEYS = frozenset({
 TIME_KEYS = ("t", "time", "ts", "timestamp", "date")
 
 
-def tool_commands(ctx: Ctx | None = None, registry: Registry = REGISTRY) -> list[Command]:
+def tool_commands(ctx: Ctx) -> list[Command]:
     """Commands the coach may call for this caller: `tool=True`, and admin-only ones only for admins."""
-    if registry is REGISTRY:
-        import bot.commands  # noqa: F401 - registers every command module (idempotent)
-    admin = bool(ctx and ctx.identity.is_admin)
-    return [c for c in registry.all() if c.tool and (admin or not c.admin)]
+    admin = ctx.identity.is_admin
+    return [c for c in ctx.services.registry.all() if c.tool and (admin or not c.admin)]
 
 
-def tool_specs(ctx: Ctx | None = None, registry: Registry = REGISTRY) -> list[dict[str, Any]]:
+def tool_specs(ctx: Ctx) -> list[dict[str, Any]]:
     """Chat Completions `tools` for this caller, derived from the registry at call time."""
-    return [c.tool_schema() for c in tool_commands(ctx, registry)]
+    return [c.tool_schema() for c in tool_commands(ctx)]
 
 
 @dataclass
@@ -76,10 +76,9 @@ class ToolResult:
 class ToolBox:
     """The tools of one caller's turn, run in parallel through dispatch."""
 
-    def __init__(self, ctx: Ctx, registry: Registry = REGISTRY) -> None:
+    def __init__(self, ctx: Ctx) -> None:
         self.ctx = ctx
-        self.registry = registry
-        self.commands = {c.tool_name: c for c in tool_commands(ctx, registry)}
+        self.commands = {c.tool_name: c for c in tool_commands(ctx)}
 
     def specs(self) -> list[dict[str, Any]]:
         return [c.tool_schema() for c in self.commands.values()]
@@ -103,14 +102,13 @@ class ToolBox:
         ignored = sorted(k for k in args if k.lower() in IDENTITY_KEYS and k not in cmd.args.model_fields)
         for k in ignored:
             args.pop(k)
-        try:
-            parsed = cmd.validate(args)
-        except UserError as exc:
-            return error_result(call_id, name, exc.message, ignored)
-        from bot.pipeline import invoke  # dispatch imports every command module; keep this module light
-
-        reply = await invoke(self.ctx, cmd, parsed)
-        return result_from_reply(call_id, cmd, reply, ignored=ignored, invocation=_invocation(cmd, parsed))
+        pipeline = self.ctx.services.pipeline
+        admitted = await pipeline.admit(self.ctx, Invocation.call(cmd.name, args), limit=False)
+        if not isinstance(admitted, Admitted):
+            message = admitted.data.get("error") if isinstance(admitted.data, dict) else admitted.body
+            return error_result(call_id, name, str(message or admitted.body), ignored)
+        reply = await pipeline.execute(admitted)
+        return result_from_reply(call_id, cmd, reply, ignored=ignored, invocation=_invocation(cmd, admitted.args))
 
 
 def parse_arguments(arguments: str | dict[str, Any] | None) -> dict[str, Any]:

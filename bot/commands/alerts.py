@@ -24,18 +24,25 @@ from bot.args import IntervalArg, SymbolArg
 from bot.request import Ctx
 from bot.registry import command
 from bot.reply import Reply
-from bot.runtime.destinations import WEBHOOK_KINDS, describe_target, mask_url
-from bot.runtime.messages import describe_condition, reply_to_payload, test_reply
-from bot.runtime.routing import Origin, sinks_for
+from bot.runtime.api import (
+    WEBHOOK_KINDS,
+    Origin,
+    deliver_now,
+    describe_condition,
+    describe_target,
+    feed_state,
+    mask_url,
+    reply_to_payload,
+    runtime_alive,
+    sinks_for,
+    test_reply,
+)
 from renderers.text import fmt_price, fmt_time
 from storage import alerts as store
 from storage.alerts import Alert
 from storage import plans as plan_store
 from storage.identity import Owner
 from storage.outbox import NewMessage, channel_key, enqueue, outbox_rows, outbox_summary
-from storage.runtime_state import get_state
-
-import bot.runtime.service  # noqa: E402,F401,I001 - puts the alert runtime into `coach serve` (SERVE_TASKS)
 
 #: A level further than this from the last price (as a ratio either way) is refused as absurd.
 MAX_LEVEL_RATIO = 2.0
@@ -516,12 +523,10 @@ class AlertsStatus(BaseModel):
 @command("alerts status", "Is the alert runtime running, is its feed live, and what is pending or failing here.", NoArgs,
          examples=("/alerts status",))
 async def alerts_status(ctx: Ctx, a: NoArgs) -> Reply:
-    from bot.runtime.worker import FEED_KEY, runtime_alive
-
     hb = await runtime_alive(ctx.services)
+    feed = await feed_state(ctx.services) if hb else None
     async with ctx.tx() as s:
         owner = await ctx.owner(s)
-        feed = await get_state(s, FEED_KEY) if hb else None
         health = await outbox_summary(s, owner.tenant_id)
         n_alerts = await store.count_active_alerts(s, owner)
         n_plans = len([t for t in await store.list_tracked(s, owner) if t.status in store.ACTIVE_TRACKED])
@@ -568,9 +573,6 @@ async def alerts_status(ctx: Ctx, a: NoArgs) -> Reply:
 @command("alerts test", "Send a test alert to this channel (and its webhooks) through the delivery path.", NoArgs,
          examples=("/alerts test",), tool=False)
 async def alerts_test(ctx: Ctx, a: NoArgs) -> Reply:
-    from bot.runtime.dispatcher import Dispatcher
-    from bot.runtime.worker import runtime_alive
-
     now = ctx.now()
     async with ctx.tx() as s:
         owner = await ctx.owner(s)
@@ -594,11 +596,7 @@ async def alerts_test(ctx: Ctx, a: NoArgs) -> Reply:
         return Reply(title="Test alert queued", body="Queued for: " + "; ".join(described) + ". The runtime delivers it now.",
                      data={"queued": described, "delivered_inline": False})
     # no runtime: deliver right here so the test still exercises the whole delivery path
-    dispatcher = Dispatcher(ctx.services)
-    try:
-        await dispatcher.deliver_all(only=keys, timeout=20)
-    finally:
-        await dispatcher.aclose()
+    await deliver_now(ctx.services, keys, timeout=20)
     async with ctx.tx() as s:
         rows = [r for r in await outbox_rows(s, owner.tenant_id) if r.key.startswith(f"test:{tag}@")]
     lines = []

@@ -8,7 +8,7 @@ from pydantic import BaseModel, BeforeValidator, Field, model_validator
 
 from analytics.intervals import interval_minutes
 from bot.args import IntervalArg, StyleArg, SymbolArg
-from bot.chart_service import MAX_INTERVALS, charts, make_charts
+from bot.chart_service import MAX_INTERVALS, make_charts
 from bot.request import Ctx
 from bot.registry import command
 from bot.reply import Reply, ReplyField
@@ -35,6 +35,11 @@ class ChartArgs(BaseModel):
     theme: Literal["dark", "light"] = Field("dark", description="dark (default) or light")
     levels: Literal["priority", "more"] = Field("priority", description="priority levels only, or more levels")
     grid: bool = Field(False, description="several intervals as one grid image")
+    # command-line only: how to draw, not what to show
+    renderer: Literal["fast", "mplfinance"] | None = Field(
+        None, description="render path (default: COACH_CHART_RENDERER, else fast)", json_schema_extra={"hidden": True})
+    scale_plan: bool = Field(True, description="fit the price range to the plan (off: raw history)",
+                             json_schema_extra={"hidden": True})
 
     @model_validator(mode="before")
     @classmethod
@@ -67,7 +72,7 @@ class ChartArgs(BaseModel):
 async def chart(ctx: Ctx, a: ChartArgs) -> Reply:
     outcome = await make_charts(
         ctx,
-        charts(ctx.services),
+        ctx.services.charts,
         symbol=a.symbol,
         intervals=sorted(dict.fromkeys(a.interval), key=interval_minutes),
         with_plan=a.plan,
@@ -75,6 +80,8 @@ async def chart(ctx: Ctx, a: ChartArgs) -> Reply:
         theme=a.theme,
         levels_mode=a.levels,
         grid=a.grid,
+        renderer=a.renderer,
+        scale_plan=a.scale_plan,
     )
     r = outcome.result
     fields = [ReplyField(name="Last", value=format_price(r.last))]

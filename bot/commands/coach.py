@@ -29,12 +29,7 @@ async def ask(ctx: Ctx, a: AskArgs) -> Reply:
     text = a.text.strip()
     if text.startswith("/"):
         raise UserError("/ask takes plain words; run commands directly, e.g. /quote TSLA")
-    handler = ctx.services.extras.get("free_text")
-    if handler is None:
-        from bot.intents import IntentParser
-
-        handler = IntentParser()
-    return await handler(ctx, text)
+    return await ctx.services.free_text(ctx, text)
 
 
 @command("reset", "Make the coach forget this conversation (here, for you only).", ResetArgs, tool=False, examples=("/reset",))

@@ -12,7 +12,6 @@ from analytics.intervals import normalise_interval
 from analytics.models import STYLE_INTERVALS
 from bot.args import SymbolArg
 from bot.request import Ctx
-from bot.options_service import options_service
 from bot.registry import command
 from bot.reply import Reply, ReplyField
 from renderers.text import fmt_price
@@ -97,5 +96,5 @@ def context_reply(c: MultiContext) -> Reply:
     tool_hint="Result per interval: bars (t,o,h,l,c,v), series (ema9/21/50/200, vwap, rsi14, atr14, macd_hist) trimmed to lookback, latest values, trend, levels; plus volatility.",
 )
 async def context(ctx: Ctx, a: ContextArgs) -> Reply:
-    c = await options_service(ctx.services).context(a.symbol, a.intervals, a.lookback, ctx.now(), pinned=ctx.as_of is not None)
+    c = await ctx.services.options.context(a.symbol, a.intervals, a.lookback, ctx.now(), pinned=ctx.as_of is not None)
     return context_reply(c)

@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field
 
 from core.errors import UserError
 from bot.request import Ctx
-from bot.registry import REGISTRY, command
+from bot.registry import command
 from bot.reply import Reply
 
 
@@ -18,7 +18,7 @@ class HelpArgs(BaseModel):
 async def help_cmd(ctx: Ctx, a: HelpArgs) -> Reply:
     if a.command:
         name = a.command.lstrip("/").lower().strip()
-        cmds = [c for c in REGISTRY.all() if c.name == name or c.group == name]
+        cmds = [c for c in ctx.services.registry.all() if c.name == name or c.group == name]
         if not cmds:
             raise UserError(f"no command /{name[:24]}; type /help for the list")
         lines = []
@@ -30,6 +30,6 @@ async def help_cmd(ctx: Ctx, a: HelpArgs) -> Reply:
                 lines.append(f"  • {s.name}: {s.description}{extra}{default}")
             lines.extend(f"  e.g. `{e}`" for e in c.examples)
         return Reply(title=f"/{name}", body="\n".join(lines), data={"commands": [c.name for c in cmds]})
-    lines = [f"`{c.usage()}` — {c.summary}" for c in REGISTRY.all()]
+    lines = [f"`{c.usage()}` — {c.summary}" for c in ctx.services.registry.all()]
     lines.append("\nAnything without a / goes to the coach.")
-    return Reply(title="Commands", body="\n".join(lines), data={"commands": [c.name for c in REGISTRY.all()]})
+    return Reply(title="Commands", body="\n".join(lines), data={"commands": [c.name for c in ctx.services.registry.all()]})

@@ -135,9 +135,7 @@ def _plan_id(text: str | None) -> str | None:
 
 async def _screenshot(ctx: Ctx, plan: Plan) -> tuple[bytes | None, str]:
     """The plan's chart as PNG bytes (or None and why not)."""
-    service = ctx.services.extras.get("charts")
-    if service is None:
-        return None, "charts are not available on this server"
+    service = ctx.services.charts
     try:
         from analytics.sessions import session_info
         from bot.chart_service import fetch_bars

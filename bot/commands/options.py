@@ -15,7 +15,7 @@ from analytics.sizing import SizeResult, check_money, check_prices, size_contrac
 from analytics.volatility import VolRegime
 from bot.args import StyleArg, SymbolArg
 from bot.request import Ctx
-from bot.options_service import options_service, parse_occ
+from bot.options_service import parse_occ
 from bot.registry import command
 from bot.reply import Reply, ReplyField
 from storage.identity import get_user
@@ -123,7 +123,7 @@ def vol_reply(v: VolRegime) -> Reply:
     tool_hint="Result: atm_iv_30d, hv20/60/120, iv_hv_ratio, skew_25d, term_slope, iv_rank/iv_percentile (or an HV proxy when rank_basis is hv_proxy), regime.",
 )
 async def vol(ctx: Ctx, a: VolArgs) -> Reply:
-    v = await options_service(ctx.services).vol_regime(a.symbol, ctx.now(), pinned=ctx.as_of is not None)
+    v = await ctx.services.options.vol_regime(a.symbol, ctx.now(), pinned=ctx.as_of is not None)
     return vol_reply(v)
 
 
@@ -212,7 +212,7 @@ def _horizon(days: float) -> str:
 )
 async def contracts(ctx: Ctx, a: ContractsArgs) -> Reply:
     at = ctx.now()
-    svc = options_service(ctx.services)
+    svc = ctx.services.options
     # Fail fast on a symbol without options or a missing expiration, before planning.
     exps = await svc.expirations(a.symbol, at)
     if a.expiration is not None and a.expiration not in exps:
@@ -279,7 +279,7 @@ async def _size_contracts(ctx: Ctx, a: SizeArgs, account: float | None, pct: flo
     if (right == "call") != (a.stop < a.entry):
         side = "long (stop below entry)" if right == "call" else "short (stop above entry)"
         raise UserError(f"a {right} fits a {side} trade; check the contract or the stop")
-    svc = options_service(ctx.services)
+    svc = ctx.services.options
     view, row = await svc.find_contract(a.contract or "", ctx.now())
     if not math.isfinite(row["iv"]):
         raise UserError(f"{a.contract} has no usable quote to model it from")

@@ -26,7 +26,6 @@ from pydantic import BaseModel, BeforeValidator, Field, field_validator
 from core.errors import ConfigError, ProviderError, UserError
 from analytics.symbols import validate_symbol
 from bot.request import Ctx
-from bot.market import get_broker
 from bot.registry import command
 from bot.reply import Action, Reply, ReplyField
 from providers.broker.base import OrderRejected, OrderRequest, OrderStatus, is_occ, parse_occ
@@ -105,7 +104,7 @@ def _money(x: float | None) -> str:
 @command("order preview", "Preview an order (nothing is sent): cost, checks, and a button to place it.", PreviewArgs,
          tool=False, examples=("/order preview TSLA buy 10 limit 180.50", "/order preview SPY240419C00500000 buy_to_open 1 limit 2.15"))
 async def order_preview(ctx: Ctx, a: PreviewArgs) -> Reply:
-    broker = get_broker(ctx.services)
+    broker = ctx.services.broker()
     _no_pinned_time(ctx, broker)
     pid = orders.new_preview_id()
     req, notes = _request(a, pid)
@@ -189,7 +188,7 @@ def _order_request(row: orders.Order) -> OrderRequest:
 @command("order place", "Place a previewed order (the preview's Place button runs this).", RefArgs, tool=False,
          examples=("/order place PV-1A2B3C4D",))
 async def order_place(ctx: Ctx, a: RefArgs) -> Reply:
-    broker = get_broker(ctx.services)
+    broker = ctx.services.broker()
     _no_pinned_time(ctx, broker)
     now = ctx.services.clock()
     async with ctx.tx() as s:
@@ -251,7 +250,7 @@ async def order_cancel(ctx: Ctx, a: RefArgs) -> Reply:
         if not row.broker_order_id:
             raise UserError(f"{row.preview_id} has no broker order id yet; run /order status {row.preview_id} first")
         req, pid, boid = _order_request(row), row.preview_id, row.broker_order_id
-    broker = get_broker(ctx.services)
+    broker = ctx.services.broker()
     if broker.name != row.broker:
         raise UserError(f"{pid} is at {row.broker}, but the broker is now {broker.name}")
     _no_pinned_time(ctx, broker)
@@ -279,7 +278,7 @@ async def order_status(ctx: Ctx, a: RefArgs) -> Reply:
         fills = await orders.fills_of(s, row)
     if not live:
         return _status_reply(f"Order {pid}: {row.status}", row, fills)
-    broker = get_broker(ctx.services)
+    broker = ctx.services.broker()
     if broker.name != at_broker:
         raise UserError(f"{pid} is at {at_broker}, but the broker is now {broker.name}")
     st: OrderStatus | None

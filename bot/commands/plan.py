@@ -33,8 +33,8 @@ class PlanArgs(BaseModel):
 async def plan_cmd(ctx: Ctx, a: PlanArgs) -> Reply:
     outcome = await make_plan(ctx, a.symbol, a.style)
     reply = plan_reply(outcome)
-    charts = ctx.services.extras.get("charts")
-    if a.chart and charts is not None:
+    charts = ctx.services.charts
+    if a.chart:
         res = outcome.result
         interval = STYLE_INTERVALS[res.style][0]
         try:
@@ -66,4 +66,4 @@ class ScanArgs(BaseModel):
               "direction, entry, stop, targets, rr, confidence, score, plan_id}], skipped, reason}.",
 )
 async def scan_cmd(ctx: Ctx, a: ScanArgs) -> Reply:
-    return scan_reply(await run_scan(ctx, a.universe, a.style, limit=a.limit))
+    return scan_reply(await run_scan(ctx, a.universe, a.style, limit=a.limit, progress=ctx.progress))

@@ -16,7 +16,7 @@ from core.errors import UserError
 from bot.request import Ctx
 from bot.registry import command
 from bot.reply import Reply
-from bot.runtime.destinations import mask_url
+from bot.runtime.api import mask_url
 from storage import alerts as store
 from storage.alerts import FAMILIES, ROUTES
 from storage.identity import Owner

@@ -22,7 +22,7 @@ from bot.commands.alerts import check_channel, find_plan
 from bot.request import Ctx
 from bot.registry import command
 from bot.reply import Reply, ReplyField
-from bot.runtime.tracker import state_from_json, state_to_json
+from bot.runtime.api import state_from_json, state_to_json
 from renderers.text import fmt_price
 from storage import alerts as store
 from storage import plans as plan_store

@@ -1,4 +1,4 @@
-"""Where outbox messages go: the Destination protocol, the registry of destination kinds, and the built-in kinds.
+"""Where outbox messages go: the Destination protocol, the kinds a process can deliver to, and chat targets.
 
 A destination delivers one Reply to one target and either returns (delivered) or raises:
 
@@ -18,28 +18,23 @@ Target strings, by kind:
     webhook, discord_webhook,
     slack_webhook               the URL (shown masked everywhere)
 
-Surfaces register their kinds: `register_destination_kind("discord", lambda services: ...)`.
+The implementations live with the surfaces that render them (`bot.surfaces.console`,
+`bot.surfaces.webhooks`, `bot.surfaces.destinations`); the composition root hands them to the
+runtime as `DestinationKinds`, so the runtime never imports a surface.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-import sys
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TextIO, runtime_checkable
+from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
-import httpx
-
-from core.errors import ConfigError, ProviderError, RateLimited
 from bot.reply import Reply
-from providers.http import retry_after_header
-
-if TYPE_CHECKING:
-    from bot.services import Services
+from core.errors import ConfigError, ProviderError
 
 
 @runtime_checkable
@@ -57,30 +52,57 @@ class DeliveryError(ProviderError):
         self.permanent = permanent
 
 
-DestinationFactory = Callable[["Services"], Destination]
-_KINDS: dict[str, DestinationFactory] = {}
+DestinationFactory = Callable[[], Destination]
 #: Kinds whose target is a URL (added by admins as extra sinks).
 WEBHOOK_KINDS = ("webhook", "discord_webhook", "slack_webhook")
 
 
-def register_destination_kind(kind: str, factory: DestinationFactory) -> None:
-    """Make `kind` deliverable: `factory(services)` builds its destination (once per dispatcher)."""
-    if not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", kind):
-        raise ValueError(f"destination kind {kind!r} must be lower-case letters, digits and _")
-    _KINDS[kind] = factory
+class DestinationKinds:
+    """The destination kinds this process can deliver to, each with the factory that builds its destination.
+
+    The composition root fills it (console, webhooks, and Discord/Slack when their bots run here);
+    the dispatcher builds each kind's destination once, when a message for it first comes up.
+    """
+
+    def __init__(self, factories: dict[str, DestinationFactory] | None = None) -> None:
+        self._factories: dict[str, DestinationFactory] = {}
+        for kind, factory in (factories or {}).items():
+            self.add(kind, factory)
+
+    def add(self, kind: str, factory: DestinationFactory) -> None:
+        """Make `kind` deliverable (a later factory for the same kind replaces the earlier one)."""
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", kind):
+            raise ValueError(f"destination kind {kind!r} must be lower-case letters, digits and _")
+        self._factories[kind] = factory
+
+    def kinds(self) -> list[str]:
+        """Every deliverable kind."""
+        return sorted(self._factories)
+
+    def build(self, kind: str) -> Destination:
+        """The destination for `kind`, or ConfigError naming the kinds this process can deliver to."""
+        factory = self._factories.get(kind)
+        if factory is None:
+            raise ConfigError(f"no destination for {kind!r} in this process; available: {', '.join(self.kinds())}")
+        return factory()
 
 
-def destination_kinds() -> list[str]:
-    """Every registered kind."""
-    return sorted(_KINDS)
+class PartProgress:
+    """How many parts of each idempotency key were already delivered (bounded, in memory)."""
 
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self._done: OrderedDict[str, int] = OrderedDict()
 
-def build_destination(kind: str, services: "Services") -> Destination:
-    """The destination for `kind`, or ConfigError naming the kinds this process can deliver to."""
-    factory = _KINDS.get(kind)
-    if factory is None:
-        raise ConfigError(f"no destination for {kind!r} in this process; available: {', '.join(destination_kinds())}")
-    return factory(services)
+    def get(self, key: str) -> int:
+        return self._done.get(key, 0)
+
+    def mark(self, key: str, parts: int) -> None:
+        self._done[key] = parts
+        self._done.move_to_end(key)
+        while len(self._done) > self.size:
+            self._done.popitem(last=False)
+
 
 
 # ---------------------------------------------------------------------- targets
@@ -132,140 +154,7 @@ def describe_target(kind: str, target: str) -> str:
     return f"{kind} {mask_url(target)}" if kind in WEBHOOK_KINDS else f"{kind} {target}"
 
 
-# ---------------------------------------------------------------------- console
-
-
-class ConsoleDestination:
-    """Prints the reply on this process's console (the offline default), images saved under the out dir."""
-
-    def __init__(self, stream: TextIO | None = None, out_dir: Path | None = None) -> None:
-        from rich.console import Console
-
-        self.console = Console(file=stream or sys.stdout, highlight=False, soft_wrap=True)
-        self.out_dir = out_dir or Path("./out")
-        self.sent: list[tuple[str, str]] = []
-
-    async def send(self, target: str, reply: Reply, idempotency_key: str) -> None:
-        from bot.surfaces.console import print_reply
-
-        self.console.print("[dim]── pushed ──[/]")
-        print_reply(reply, self.console, self.out_dir)
-        self.console.print()
-        self.sent.append((idempotency_key, reply.title))
-
-
-# ---------------------------------------------------------------------- webhooks
-
-
-def retry_after_seconds(resp: httpx.Response) -> float | None:
-    """Seconds to wait from a 429: the JSON `retry_after` (Discord) or the rate-limit headers."""
-    try:
-        body = resp.json()
-        if isinstance(body, dict) and body.get("retry_after") is not None:
-            return max(0.0, float(body["retry_after"]))
-    except (ValueError, TypeError):
-        pass
-    return retry_after_header(resp.headers)
-
-
-def check_webhook_response(provider: str, url: str, resp: httpx.Response) -> None:
-    """Return on 2xx; raise RateLimited on 429, DeliveryError otherwise (permanent when retrying cannot help)."""
-    if 200 <= resp.status_code < 300:
-        return
-    if resp.status_code == 429:
-        raise RateLimited(provider, f"{mask_url(url)} rate limited", retry_after=retry_after_seconds(resp))
-    permanent = resp.status_code in (400, 401, 403, 404, 410, 413, 422)
-    raise DeliveryError(provider, f"{mask_url(url)} answered {resp.status_code} {_short(resp.text)}".strip(), permanent=permanent)
-
-
-class WebhookDestination:
-    """POSTs a generic JSON rendering of the reply to a URL, with an `Idempotency-Key` header.
-
-    Body: {"idempotency_key", "title", "body", "severity", "fields", "actions", "footer",
-    "as_of", "data", "attachments": [{"filename", "mime", "size"}]}. Discord webhooks and Slack
-    incoming webhooks have their own kinds, rendered as the bots render their messages
-    (`bot.surfaces.destinations`).
-    """
-
-    kind = "webhook"
-
-    def __init__(self, *, client: httpx.AsyncClient | None = None, timeout: float = 10.0) -> None:
-        self._client = client
-        self._own = client is None
-        self.timeout = timeout
-
-    async def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = webhook_client(self.timeout)
-        return self._client
-
-    async def aclose(self) -> None:
-        if self._client is not None and self._own:
-            await self._client.aclose()
-            self._client = None
-
-    async def send(self, target: str, reply: Reply, idempotency_key: str) -> None:
-        if not target.startswith(("http://", "https://")):
-            raise DeliveryError(self.kind, "the webhook URL is not http(s)", permanent=True)
-        http = await self._http()
-        try:
-            resp = await http.post(target, json=generic_payload(reply, idempotency_key), headers={"Idempotency-Key": idempotency_key})
-        except httpx.TimeoutException:
-            raise DeliveryError(self.kind, f"{mask_url(target)} timed out") from None
-        except httpx.HTTPError as exc:
-            raise DeliveryError(self.kind, f"{mask_url(target)} unreachable ({exc.__class__.__name__})") from None
-        check_webhook_response(self.kind, target, resp)
-
-
-def webhook_client(timeout: float = 10.0) -> httpx.AsyncClient:
-    """The HTTP client webhooks are posted with: bounded time, no redirects (a webhook URL never moves)."""
-    return httpx.AsyncClient(timeout=timeout, follow_redirects=False)
-
-
-def _short(text: str) -> str:
-    return " ".join((text or "").split())[:120]
-
-
-def generic_payload(reply: Reply, key: str) -> dict[str, Any]:
-    """The generic webhook JSON body of a reply."""
-    return {
-        "idempotency_key": key,
-        "title": reply.title,
-        "body": reply.body,
-        "severity": reply.severity,
-        "fields": [f.model_dump() for f in reply.fields],
-        "actions": [a.model_dump() for a in reply.actions],
-        "footer": reply.footer(),
-        "as_of": reply.as_of.isoformat() if reply.as_of else None,
-        "data": reply.data_json(),
-        "attachments": [{"filename": a.filename, "mime": a.mime, "size": len(a.data)} for a in reply.attachments],
-    }
-
-
-# ---------------------------------------------------------------------- registration of the built-in kinds
-
-
-def _console_factory(services: "Services") -> Destination:
-    return ConsoleDestination(out_dir=Path(services.settings.coach_out_dir))
-
-
-def _platform_webhook_factory(kind: str) -> DestinationFactory:
-    def build(services: "Services") -> Destination:
-        # imported when first used: the rendering is the bots' own (embeds, Block Kit), which pulls in their libraries
-        from bot.surfaces.destinations import platform_webhook
-
-        return platform_webhook(kind)
-
-    return build
-
-
-register_destination_kind("console", _console_factory)
-register_destination_kind("webhook", lambda services: WebhookDestination())
-register_destination_kind("discord_webhook", _platform_webhook_factory("discord_webhook"))
-register_destination_kind("slack_webhook", _platform_webhook_factory("slack_webhook"))
-
-
-async def close_destinations(dests: dict[str, Destination]) -> None:
+async def close_destinations(dests: Mapping[str, Destination]) -> None:
     """Close the destinations that hold connections."""
     for d in dests.values():
         closer = getattr(d, "aclose", None)

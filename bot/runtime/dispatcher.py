@@ -31,7 +31,7 @@ from typing import Any
 import structlog
 
 from core.errors import ConfigError, RateLimited
-from bot.runtime.destinations import Destination, DeliveryError, build_destination, close_destinations, describe_target
+from bot.runtime.destinations import DeliveryError, Destination, close_destinations, describe_target
 from bot.reply import Reply
 from bot.runtime.event_charts import plan_chart
 from bot.runtime.txn import Writer
@@ -257,7 +257,7 @@ class Dispatcher:
     def _destination(self, kind: str) -> Destination:
         dest = self._dests.get(kind)
         if dest is None:
-            dest = build_destination(kind, self.services)
+            dest = self.services.destinations.build(kind)
             self._dests[kind] = dest
             self._own_dests.add(kind)
         return dest

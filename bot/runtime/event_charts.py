@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from core.errors import CoachError
 from analytics.models import Plan
 from analytics.sessions import session_info
+from bot.chart_service import fetch_bars
 from bot.reply import Attachment
+
+if TYPE_CHECKING:
+    from bot.services import Services
 
 log = structlog.get_logger("coach.runtime.charts")
 
 
-async def plan_chart(services: Any, spec: dict) -> Attachment | None:
+async def plan_chart(services: Services, spec: dict[str, Any]) -> Attachment | None:
     """The chart a plan update asks for (`{"plan", "stop", "at"}`), or None when it cannot be drawn."""
-    try:
-        from bot.chart_service import charts, fetch_bars
-    except ImportError:
-        return None
     try:
         plan = Plan.model_validate(spec["plan"])
         if spec.get("stop") is not None:
@@ -29,7 +29,7 @@ async def plan_chart(services: Any, spec: dict) -> Attachment | None:
         bars = await fetch_bars(services.market, plan.symbol, plan.interval, at)
         if bars.df.empty:
             return None
-        return await charts(services).plan_chart(
+        return await services.charts.plan_chart(
             symbol=plan.symbol, interval=plan.interval, bars=bars.df, plan=plan, levels=[], as_of=bars.as_of,
             session_status=session_info(at).status, source=bars.source, style=plan.style,
         )

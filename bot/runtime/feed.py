@@ -14,7 +14,6 @@ accelerated stream; providers with a WebSocket register theirs); anything else i
 from __future__ import annotations
 
 import asyncio
-import inspect
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
@@ -231,38 +230,14 @@ class Feed:
         return st
 
 
-#: Stream builders by provider name: fn(services, clock) -> PriceStream | None. A builder of a replayable
-#: stream also takes `start=`, where to resume (None: at the clock).
-STREAM_BUILDERS: dict[str, Callable[..., PriceStream | None]] = {}
+#: Makes a price stream from the runtime's clock and where to resume (None: at the clock); see
+#: `bot.market_setup.stream_builder`, which the composition root puts on the services.
+StreamBuilder = Callable[[Callable[[], datetime], datetime | None], PriceStream]
 
 
-def _sim_stream(services: Any, clock: Any, start: datetime | None = None) -> PriceStream:
-    from providers.sim_stream import SimClock, SimStream
-
-    sim_clock = clock if isinstance(clock, SimClock) else SimClock(clock(), speed=1.0)
-    return SimStream(sim_clock, seed=services.settings.coach_seed, start=start or sim_clock.now())
-
-
-def _polygon_stream(services: Any, clock: Any) -> PriceStream | None:
-    key = services.settings.polygon_api_key
-    if key is None:
-        return None
-    from providers.polygon_stream import PolygonStream
-
-    return PolygonStream(key.get_secret_value())
-
-
-STREAM_BUILDERS["sim"] = _sim_stream
-STREAM_BUILDERS["polygon"] = _polygon_stream
-
-
-def build_stream(services: Any, clock: Any, *, start: datetime | None = None, poll_interval: float = 5.0) -> PriceStream:
-    """The first provider in COACH_PROVIDER with a stream, else a poller of the market."""
-    for name in [p.strip().lower() for p in services.settings.coach_provider.split(",") if p.strip()]:
-        builder = STREAM_BUILDERS.get(name)
-        if builder is not None:
-            takes_start = "start" in inspect.signature(builder).parameters
-            stream = builder(services, clock, start=start) if takes_start else builder(services, clock)
-            if stream is not None:
-                return stream
-    return PollingStream(services.market, interval=poll_interval)
+def build_stream(builder: StreamBuilder | None, market: Any, clock: Callable[[], datetime], *,
+                 start: datetime | None = None, poll_interval: float = 5.0) -> PriceStream:
+    """The provider's stream when it has one, else a poller of the market's quotes."""
+    if builder is not None:
+        return builder(clock, start)
+    return PollingStream(market, interval=poll_interval)

@@ -63,7 +63,8 @@ class RuntimeConfig:
     poll_interval: float = 5.0
     #: A cursor older than this is not replayed (after a long outage the stream starts at the clock).
     max_replay: float = 3 * 86_400.0
-    worker_id: str = field(default_factory=lambda: os.environ.get("COACH_WORKER_ID") or f"{socket.gethostname()}:{os.getpid()}")
+    #: The lease's name for this worker; host:pid by default, so a crashed worker's lease lapses on its own.
+    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     dispatch: DispatchConfig = field(default_factory=DispatchConfig)
 
 
@@ -188,7 +189,8 @@ class Runtime:
             if self._stream_factory is not None:
                 stream = self._stream_factory(cursor)
             else:
-                stream = build_stream(self.services, self.clock, start=cursor, poll_interval=self.config.poll_interval)
+                stream = build_stream(self.services.stream_builder, self.services.market, self.clock, start=cursor,
+                                      poll_interval=self.config.poll_interval)
         self.feed = Feed(stream, self.clock, stale_after=self.config.stale_after)
         await self.feed.set_symbols(self.evaluator.symbols() | self.tracker.symbols())
         # the book is a large, long-lived heap: keep the cyclic GC from walking it on every full collection

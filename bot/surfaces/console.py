@@ -13,10 +13,10 @@ from typing import TextIO
 from rich.console import Console
 from rich.markup import escape
 
-from bot.request import Ctx, Identity
-from bot.services import Services
-from bot.pipeline import run_text
+from bot.pipeline import Invocation
 from bot.reply import Reply
+from bot.request import Identity
+from bot.services import Services
 
 SEVERITY_STYLE = {"info": "cyan", "success": "green", "warning": "yellow", "error": "red"}
 
@@ -120,9 +120,24 @@ async def chat(
             break
         if not tty:
             console.print(f"[dim]> {escape(line)}[/]", highlight=False)
-        ctx = Ctx(services=services, identity=identity, as_of=as_of)
-        reply = await run_text(ctx, line)
+        ctx = services.pipeline.request(services, identity, as_of=as_of)
+        reply = await services.pipeline.handle(ctx, Invocation.line(line))
         print_reply(reply, console, out_dir)
         console.print()
         answered += 1
     return answered
+
+
+class ConsoleDestination:
+    """The runtime's console sink: prints pushed replies on this process's console, images saved under the out dir."""
+
+    def __init__(self, stream: TextIO | None = None, out_dir: Path | None = None) -> None:
+        self.console = Console(file=stream or sys.stdout, highlight=False, soft_wrap=True)
+        self.out_dir = out_dir or Path("./out")
+        self.sent: list[tuple[str, str]] = []
+
+    async def send(self, target: str, reply: Reply, idempotency_key: str) -> None:
+        self.console.print("[dim]── pushed ──[/]")
+        print_reply(reply, self.console, self.out_dir)
+        self.console.print()
+        self.sent.append((idempotency_key, reply.title))

@@ -6,14 +6,13 @@ Destination protocol) and raises `RateLimited(retry_after=...)` on a 429, `Deliv
 
 Targets (the runtime's convention): "channel:<id>", "thread:<channel id>:<thread name>" (found
 by name, or opened), "dm:<user id>"; a bare channel id is accepted too. Webhook destinations
-post to their URL (or to the target when it is a URL).
+are in `bot.surfaces.webhooks`.
 
 Idempotency: a reply that needs several messages is sent part by part, and the parts already
 sent for a key are skipped when the same key is retried in this process. Discord channel
 messages also carry a nonce derived from the key with `enforce_nonce`, so Discord itself drops
 a repeat within its dedup window; Slack messages carry the key in message metadata.
 
-Importing this module registers the "discord" and "slack" destination kinds.
 """
 
 from __future__ import annotations
@@ -35,13 +34,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from core.errors import ConfigError, RateLimited
 from bot.reply import Reply
-from bot.runtime.destinations import (
-    DeliveryError,
-    check_webhook_response,
-    mask_url,
-    register_destination_kind,
-    webhook_client,
-)
+from bot.runtime.destinations import DeliveryError, PartProgress
 from bot.surfaces import render_discord, render_slack
 from bot.surfaces.discord import configure_endpoints, make_view
 from bot.surfaces.slack import web_client
@@ -55,23 +48,6 @@ SLACK_PERMANENT = {
     "missing_scope", "invalid_blocks", "msg_too_long", "no_text", "restricted_action", "user_not_found",
     "cannot_dm_bot", "not_authed", "invalid_arguments", "team_access_not_granted", "ekm_access_denied",
 }
-
-
-class _Progress:
-    """How many parts of each idempotency key were already delivered (bounded, in memory)."""
-
-    def __init__(self, size: int = 10_000) -> None:
-        self.size = size
-        self._done: OrderedDict[str, int] = OrderedDict()
-
-    def get(self, key: str) -> int:
-        return self._done.get(key, 0)
-
-    def mark(self, key: str, parts: int) -> None:
-        self._done[key] = parts
-        self._done.move_to_end(key)
-        while len(self._done) > self.size:
-            self._done.popitem(last=False)
 
 
 def _nonce(key: str, part: int) -> str:
@@ -117,7 +93,7 @@ class DiscordChannelDestination:
         self._own_client: discord.Client | None = None
         self._login_lock = asyncio.Lock()
         self.tz = tz
-        self._progress = _Progress()
+        self._progress = PartProgress()
         self._channels: dict[str, str] = {}  # "dm:<user>" / "thread:<cid>:<name>" -> channel id
 
     async def _http(self) -> discord.http.HTTPClient:
@@ -223,98 +199,6 @@ def _discord_failure(exc: discord.HTTPException) -> Exception:
     return DeliveryError("discord", f"HTTP {exc.status}: {str(exc.text)[:120]}", permanent=permanent)
 
 
-class _PlatformWebhook:
-    """What the Discord and Slack webhook kinds share: the URL (or the target's), the HTTP client, part progress."""
-
-    provider = "webhook"
-
-    def __init__(self, url: str | None = None, http: httpx.AsyncClient | None = None, *, tz: str = "America/New_York") -> None:
-        self.url = url
-        self._client = http
-        self._own = http is None
-        self.tz = tz
-        self._progress = _Progress()
-
-    @property
-    def http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = webhook_client()
-        return self._client
-
-    async def aclose(self) -> None:
-        if self._client is not None and self._own:
-            await self._client.aclose()
-            self._client = None
-
-    def _url(self, target: str) -> str:
-        url = target if target.startswith(("http://", "https://")) else self.url
-        if not url:
-            raise DeliveryError(self.provider, "no webhook URL", permanent=True)
-        return url
-
-
-class DiscordWebhookDestination(_PlatformWebhook):
-    """Posts replies to a Discord webhook URL (embeds + chart as files[n]); buttons become text (webhooks cannot run them)."""
-
-    provider = "discord_webhook"
-
-    async def send(self, target: str, reply: Reply, idempotency_key: str) -> None:
-        url = self._url(target)
-        params: dict[str, str] = {"wait": "true"}
-        if target.startswith("thread:"):
-            params["thread_id"] = target.split(":", 2)[1]
-        done = self._progress.get(idempotency_key)
-        for i, m in enumerate(render_discord.render(reply, tz=self.tz, buttons=False)):
-            if i < done:
-                continue
-            payload = m.payload()
-            try:
-                if m.files:
-                    payload["attachments"] = [{"id": n, "filename": a.filename, "description": a.description or None}
-                                              for n, a in enumerate(m.files)]
-                    files = {f"files[{n}]": (a.filename, a.data, a.mime) for n, a in enumerate(m.files)}
-                    resp = await self.http.post(url, params=params, data={"payload_json": json.dumps(payload)}, files=files,
-                                                headers={"Idempotency-Key": idempotency_key})
-                else:
-                    resp = await self.http.post(url, params=params, json=payload, headers={"Idempotency-Key": idempotency_key})
-            except httpx.HTTPError as exc:
-                raise DeliveryError(self.provider, f"{mask_url(url)} unreachable ({exc.__class__.__name__})") from None
-            check_webhook_response(self.provider, url, resp)
-            self._progress.mark(idempotency_key, i + 1)
-
-
-class SlackWebhookDestination(_PlatformWebhook):
-    """Posts replies to a Slack incoming webhook as Block Kit; the chart is named in a note (webhooks carry no files).
-
-    Buttons become text: a click on a webhook's message goes to the app that owns the webhook,
-    which need not be this one.
-    """
-
-    provider = "slack_webhook"
-
-    async def send(self, target: str, reply: Reply, idempotency_key: str) -> None:
-        url = self._url(target)
-        note = ""
-        if reply.attachments:
-            names = ", ".join(a.filename for a in reply.attachments)
-            note = f"not attached here ({names}): Slack incoming webhooks cannot carry files"
-        done = self._progress.get(idempotency_key)
-        for i, m in enumerate(render_slack.render(reply, tz=self.tz, extra_context=note, buttons=False)):
-            if i < done:
-                continue
-            try:
-                resp = await self.http.post(url, json={"text": m.text, "blocks": m.blocks}, headers={"Idempotency-Key": idempotency_key})
-            except httpx.HTTPError as exc:
-                raise DeliveryError(self.provider, f"{mask_url(url)} unreachable ({exc.__class__.__name__})") from None
-            check_webhook_response(self.provider, url, resp)
-            self._progress.mark(idempotency_key, i + 1)
-
-
-def platform_webhook(kind: str) -> DiscordWebhookDestination | SlackWebhookDestination:
-    """The destination of the `discord_webhook` or `slack_webhook` kind (the URL is each row's target)."""
-    return DiscordWebhookDestination() if kind == "discord_webhook" else SlackWebhookDestination()
-
-
 # -------------------------------------------------------------------------------------- Slack
 
 
@@ -327,7 +211,7 @@ class SlackChannelDestination:
         self.client = web_client
         self.tz = tz
         self.history_limit = history_limit
-        self._progress = _Progress()
+        self._progress = PartProgress()
         self._places: dict[str, tuple[str, str | None]] = {}
 
     async def aclose(self) -> None:
@@ -405,24 +289,3 @@ def _slack_failure(exc: SlackApiError) -> Exception:
     if status == 429 or error == "ratelimited":
         return RateLimited("slack", "rate limited", retry_after=retry_after_header(getattr(resp, "headers", None)))
     return DeliveryError("slack", f"{error or status}", permanent=error in SLACK_PERMANENT)
-
-
-# ------------------------------------------------------------------------------- registration
-
-
-def _discord_factory(services) -> DiscordChannelDestination:  # noqa: ANN001 - Services
-    surface = services.extras.get("discord_surface")
-    if surface is not None:  # inside `coach serve`: reuse the logged-in client
-        return DiscordChannelDestination(surface.client)
-    s = services.settings
-    if not s.discord_token:
-        raise ConfigError("DISCORD_TOKEN is not set, so alerts cannot be delivered to Discord")
-    return DiscordChannelDestination(token=s.discord_token.get_secret_value(), api_base=s.discord_api_base)
-
-
-def _slack_factory(services) -> SlackChannelDestination:  # noqa: ANN001 - Services
-    return SlackChannelDestination(web_client(services))
-
-
-register_destination_kind("discord", _discord_factory)
-register_destination_kind("slack", _slack_factory)

@@ -8,7 +8,8 @@
   reply as follow-ups: embeds, the chart shown in the embed, and buttons.
 - Buttons are `DynamicItem`s whose custom id carries the invocation (`coach:/track P-1`),
   so they keep working after a restart.
-- DMs and messages that mention the bot go to the coach (`run_text`: commands or free text).
+- DMs and messages that mention the bot go through the pipeline as a line of text (a /command
+  or free text for the coach).
 - `DISCORD_API_BASE` / `DISCORD_GATEWAY_URL` point the library at another server (tests use
   a loopback fake).
 """
@@ -27,14 +28,13 @@ from annotated_types import Ge, Gt, Le, Lt
 from discord import app_commands
 from pydantic import BaseModel
 
-from core.errors import UserError
 from analytics.intervals import INTERVALS
-from bot.request import Ctx, Identity
-from bot.services import Services
-from bot.pipeline import invoke, parse_invocation, run_text
-from bot.ratelimit import RateLimiter
-from bot.registry import REGISTRY, ArgSpec, Command, Registry
+from bot.pipeline import Admitted, Invocation
+from bot.registry import ArgSpec, Command, Registry
 from bot.reply import Action, Reply
+from bot.request import Identity, new_request_id
+from bot.services import Services
+from core.errors import ConfigError
 from bot.surfaces.identity import discord_identity
 from bot.surfaces.render_discord import CUSTOM_ID_PREFIX, DiscordMessage, render
 from bot.surfaces.symbols import SYMBOL_FIELDS, RecentSymbols, suggestions, symbols_in
@@ -134,14 +134,14 @@ class CoachClient(discord.Client):
 
 
 class DiscordSurface:
-    """Serves the registry on Discord; `start(token)` runs until `close()`."""
+    """Serves the services' commands on Discord; `run()` (or `start(token)`) serves until `close()`."""
+
+    name = "discord"
 
     def __init__(
         self,
         services: Services,
         *,
-        registry: Registry = REGISTRY,
-        limiter: RateLimiter | None = None,
         guild_id: int | None = None,
         sync: bool = True,
         **client_options: Any,
@@ -149,24 +149,26 @@ class DiscordSurface:
         settings = services.settings
         configure_endpoints(settings.discord_api_base, settings.discord_gateway_url)
         self.services = services
-        self.registry = registry
-        self.limiter = limiter or RateLimiter(settings.coach_rate_per_minute)
+        self.registry: Registry = services.registry
+        self.pipeline = services.pipeline
         self.guild_id = guild_id if guild_id is not None else settings.discord_guild_id
         self.sync = sync
         self.recent = RecentSymbols()
         self.client = CoachClient(self, **client_options)
         self.tree = self.client.tree
         self.tree.on_error = self._on_tree_error  # type: ignore[method-assign]
-        build_tree(self.tree, registry, self)
+        build_tree(self.tree, self.registry, self)
 
     # lifecycle
+
+    async def run(self) -> None:
+        """Serve with DISCORD_TOKEN until closed."""
+        await self.start()
 
     async def start(self, token: str | None = None) -> None:
         """Log in, connect and serve until closed."""
         tok = token or (self.services.settings.discord_token.get_secret_value() if self.services.settings.discord_token else None)
         if not tok:
-            from core.errors import ConfigError
-
             raise ConfigError("DISCORD_TOKEN is not set")
         await self.client.start(tok)
 
@@ -192,49 +194,29 @@ class DiscordSurface:
 
     # requests
 
-    def ctx_for(self, ident: Identity) -> Ctx:
-        return Ctx(services=self.services, identity=ident)
-
     async def on_slash(self, interaction: discord.Interaction, cmd: Command, options: dict[str, Any]) -> None:
-        """A slash command: check, defer, run, follow up."""
-        ident = interaction_identity(interaction)
-        ctx = self.ctx_for(ident)
-        values = option_values(cmd, options)
-        try:
-            args = cmd.validate(values)
-        except UserError as exc:
-            await self._answer_now(interaction, Reply.error(exc.message))
-            return
-        await self._run_and_follow_up(interaction, ctx, cmd, args)
+        """A slash command: admit (or answer privately at once), defer, run, follow up."""
+        await self._serve(interaction, Invocation.call(cmd.name, option_values(cmd, options)))
 
     async def on_button(self, interaction: discord.Interaction, invocation: str) -> None:
         """A button click: run its invocation for the person who clicked."""
-        ident = interaction_identity(interaction)
-        ctx = self.ctx_for(ident)
-        try:
-            cmd, args = parse_invocation(invocation, self.registry)
-        except UserError as exc:
-            await self._answer_now(interaction, Reply.error(exc.message))
-            return
-        await self._run_and_follow_up(interaction, ctx, cmd, args)
+        await self._serve(interaction, Invocation.line(invocation))
 
-    async def _run_and_follow_up(self, interaction: discord.Interaction, ctx: Ctx, cmd: Command, args: BaseModel) -> None:
-        wait = self.limiter.take((ctx.identity.platform, ctx.identity.tenant, ctx.identity.user))
-        if wait:
-            await self._answer_now(interaction, Reply.error(self.limiter.message(wait), title="Slow down"))
-            return
-        if cmd.admin and not ctx.identity.is_admin:
-            await self._answer_now(interaction, Reply.error(f"/{cmd.name} is for members with Manage Server only"))
+    async def _serve(self, interaction: discord.Interaction, invocation: Invocation) -> None:
+        ctx = self.pipeline.request(self.services, interaction_identity(interaction))
+        admitted = await self.pipeline.admit(ctx, invocation)
+        if not isinstance(admitted, Admitted):
+            await self._answer_now(interaction, admitted)
             return
         try:
             await interaction.response.defer(thinking=True)
         except discord.HTTPException as exc:  # the interaction expired or was answered elsewhere; nothing to reply to
-            log.warning("discord_defer_failed", status=exc.status, request_id=ctx.request_id, command=cmd.name)
+            log.warning("discord_defer_failed", status=exc.status, request_id=ctx.request_id, command=invocation.label())
             return
-        reply = await invoke(ctx, cmd, args)
-        if reply.severity != "error":
-            self.recent.add(ctx.identity, symbols_in(args))
-        await self._follow_up(interaction, reply, ctx)
+        reply = await self.pipeline.execute(admitted)
+        if reply.severity != "error" and admitted.args is not None:
+            self.recent.add(ctx.identity, symbols_in(admitted.args))
+        await self._follow_up(interaction, reply, ctx.request_id)
 
     async def _answer_now(self, interaction: discord.Interaction, reply: Reply) -> None:
         """An immediate (ephemeral when possible) response, before any deferral."""
@@ -245,14 +227,14 @@ class DiscordSurface:
         except discord.HTTPException as exc:
             log.warning("discord_answer_failed", status=exc.status)
 
-    async def _follow_up(self, interaction: discord.Interaction, reply: Reply, ctx: Ctx) -> None:
+    async def _follow_up(self, interaction: discord.Interaction, reply: Reply, request_id: str) -> None:
         try:
             for m in render(reply):
                 await interaction.followup.send(wait=True, ephemeral=reply.ephemeral, **message_kwargs(m))
         except discord.HTTPException as exc:
-            log.error("discord_send_failed", status=exc.status, error=str(exc.text)[:300], request_id=ctx.request_id)
+            log.error("discord_send_failed", status=exc.status, error=str(exc.text)[:300], request_id=request_id)
             try:
-                await interaction.followup.send(f"something went wrong sending the reply (ref {ctx.request_id})", ephemeral=True)
+                await interaction.followup.send(f"something went wrong sending the reply (ref {request_id})", ephemeral=True)
             except discord.HTTPException:
                 pass
 
@@ -266,17 +248,10 @@ class DiscordSurface:
         if not (dm or mentioned):
             return
         text = re.sub(rf"<@!?{me.id}>", " ", message.content or "").strip()
-        ident = message_identity(message)
-        ctx = self.ctx_for(ident)
-        wait = self.limiter.take((ident.platform, ident.tenant, ident.user))
+        ctx = self.pipeline.request(self.services, message_identity(message))
         try:
-            if wait:
-                await message.channel.send(self.limiter.message(wait))
-                return
-            if not text:
-                text = "/help"
             async with message.channel.typing():
-                reply = await run_text(ctx, text, registry=self.registry)
+                reply = await self.pipeline.handle(ctx, Invocation.line(text or "/help"))
             for i, m in enumerate(render(reply)):
                 kw = message_kwargs(m)
                 if i == 0 and not dm:
@@ -293,15 +268,13 @@ class DiscordSurface:
             parts = re.split(r"([,\s]+)", current)
             head, last = "".join(parts[:-1]), parts[-1]
         try:
-            found = await suggestions(self.ctx_for(ident), self.recent, last)
+            found = await suggestions(self.pipeline.request(self.services, ident), self.recent, last)
         except Exception:  # autocomplete is a convenience: never let it break typing
             log.exception("discord_autocomplete_failed")
             return []
         return [app_commands.Choice(name=(head + s)[:100], value=(head + s)[:100]) for s in found]
 
     async def _on_tree_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
-        from bot.request import new_request_id
-
         ref = new_request_id()
         log.error("discord_command_error", request_id=ref, error=repr(error), exc_info=error)
         msg = f"something went wrong (ref {ref})"

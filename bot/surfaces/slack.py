@@ -1,39 +1,41 @@
 """The Slack surface (slack-bolt AsyncApp): `/coach <command> args`, per-command slash commands, buttons, mentions, DMs.
 
 - `/coach plan TSLA` (and `/plan TSLA` when that slash command is configured in the app)
-  is parsed by the registry. The request is acknowledged at once; bad input is answered
-  privately in the acknowledgement itself.
+  goes through the request pipeline (`bot.pipeline`). What cannot run (bad input, over the
+  rate limit, not an admin) is answered privately in the acknowledgement itself; the rest is
+  acknowledged at once and answered when it has run.
 - Replies are Block Kit (header, sections, fields, context with sources and as_of, actions)
   posted with chat.postMessage; charts follow with files_upload_v2 into the same channel or
   thread. Where the app is not a member of the conversation the reply goes through the
   command's response URL instead (without files, and saying so).
 - Buttons carry their invocation in `value`; a click runs it for the person who clicked.
-- `app_mention` and DM `message` events go to the coach (`run_text`).
+- `app_mention` and DM `message` events go through the pipeline as a line of text (a
+  /command, or free text for the coach).
 - HTTP mode checks request signatures with SLACK_SIGNING_SECRET; Socket Mode uses
   SLACK_APP_TOKEN. SLACK_API_URL points slack_sdk at another Web API (tests use a fake).
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import html
 import re
 from typing import Any
 
 import structlog
 from aiohttp import web
-from pydantic import BaseModel
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler, AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from core.errors import ConfigError, UserError
-from bot.request import Ctx, Identity
-from bot.services import Services
-from bot.pipeline import invoke, parse_invocation, run_text
-from bot.ratelimit import RateLimiter
-from bot.registry import REGISTRY, Command, Registry
+from bot.config import Settings
+from bot.pipeline import Admitted, Invocation
 from bot.reply import Reply
+from bot.request import Ctx, Identity, new_request_id
+from bot.services import Services
+from core.errors import ConfigError
 from bot.surfaces.identity import SlackAdmins, slack_identity
 from bot.surfaces.render_slack import ACTION_PREFIX, SlackMessage, render
 from bot.surfaces.symbols import RecentSymbols, symbols_in
@@ -51,9 +53,8 @@ def api_url(value: str | None) -> str:
     return url if url.endswith("/") else url + "/"
 
 
-def web_client(services: Services, *, retries: int = 2) -> AsyncWebClient:
+def web_client(s: Settings, *, retries: int = 2) -> AsyncWebClient:
     """An AsyncWebClient for SLACK_BOT_TOKEN that waits out 429s (Retry-After) and retries dropped connections."""
-    s = services.settings
     if not s.slack_bot_token:
         raise ConfigError("SLACK_BOT_TOKEN is not set")
     return AsyncWebClient(
@@ -69,22 +70,21 @@ def unescape(text: str) -> str:
 
 
 class SlackSurface:
-    """Serves the registry on Slack: `start_http(port)` or `start_socket()`, then `close()`."""
+    """Serves the services' commands on Slack: `run()` (Socket Mode, or HTTP after `listen_on`), then `close()`."""
+
+    name = "slack"
 
     def __init__(
         self,
         services: Services,
         *,
-        registry: Registry = REGISTRY,
-        limiter: RateLimiter | None = None,
         client: AsyncWebClient | None = None,
         umbrella: str = UMBRELLA,
     ) -> None:
         s = services.settings
         self.services = services
-        self.registry = registry
-        self.limiter = limiter or RateLimiter(s.coach_rate_per_minute)
-        self.client = client or web_client(services)
+        self.pipeline = services.pipeline
+        self.client = client or web_client(s)
         self.umbrella = umbrella
         self.admins = SlackAdmins()
         self.recent = RecentSymbols()
@@ -103,8 +103,22 @@ class SlackSurface:
         self._runner: web.AppRunner | None = None
         self._socket: Any = None
         self.port: int | None = None
+        self._listen: tuple[str, int] | None = None
+        self._closed = asyncio.Event()
 
     # --- lifecycle ------------------------------------------------------------------------
+
+    def listen_on(self, host: str, port: int) -> None:
+        """Serve HTTP mode on this address when run (Socket Mode otherwise)."""
+        self._listen = (host, port)
+
+    async def run(self) -> None:
+        """Connect (Socket Mode) or listen (HTTP mode), then serve until closed."""
+        if self._listen is not None:
+            await self.start_http(*self._listen)
+        else:
+            await self.start_socket()
+        await self._closed.wait()
 
     async def verify(self) -> dict[str, Any]:
         """Check the bot token with auth.test (raises SlackApiError when Slack refuses it); returns team and bot ids."""
@@ -145,6 +159,7 @@ class SlackSurface:
         log.info("slack_socket_mode_connected")
 
     async def close(self) -> None:
+        self._closed.set()
         if self._socket is not None:
             await self._socket.close_async()
             self._socket = None
@@ -156,13 +171,19 @@ class SlackSurface:
 
     async def identity(self, *, team_id: str, user_id: str, channel_id: str | None, name: str | None = None,
                        channel_type: str | None = None) -> Identity:
+        """The caller with their admin flag looked up (users.info, cached): for free text, whose tools depend on it."""
         is_admin = await self.admins.is_admin(self.client, team_id, user_id)
         return slack_identity(team_id=team_id, user_id=user_id, channel_id=channel_id, display_name=name,
                               is_admin=is_admin, channel_type=channel_type)
 
-    def _limited(self, ident_key: tuple[str, str]) -> str | None:
-        wait = self.limiter.take(("slack", *ident_key))
-        return self.limiter.message(wait) if wait else None
+    def quick_identity(self, *, team_id: str, user_id: str, channel_id: str | None, name: str | None = None) -> Identity:
+        """The caller without a Slack call: admin rights are looked up only if the command needs them."""
+        ident = slack_identity(team_id=team_id, user_id=user_id, channel_id=channel_id, display_name=name, is_admin=False)
+
+        async def lookup() -> bool:
+            return await self.admins.is_admin(self.client, team_id, user_id)
+
+        return dataclasses.replace(ident, admin_lookup=lookup)
 
     # --- listeners --------------------------------------------------------------------------
 
@@ -173,20 +194,16 @@ class SlackSurface:
             line = "/" + text.lstrip("/") if text else "/help"
         else:
             line = f"{name} {text}".strip()
-        try:
-            cmd, args = parse_invocation(line, self.registry)
-        except UserError as exc:
-            await ack(response_type="ephemeral", text=exc.message)
-            return
-        limited = self._limited((command.get("team_id", ""), command.get("user_id", "")))
-        if limited:
-            await ack(response_type="ephemeral", text=limited)
+        ident = self.quick_identity(team_id=command.get("team_id", ""), user_id=command.get("user_id", ""),
+                                    channel_id=command.get("channel_id"), name=command.get("user_name"))
+        ctx = self.pipeline.request(self.services, ident)
+        admitted = await self.pipeline.admit(ctx, Invocation.line(line))
+        if not isinstance(admitted, Admitted):
+            await ack(response_type="ephemeral", text=admitted.body)
             return
         await ack()
-        ident = await self.identity(team_id=command["team_id"], user_id=command["user_id"], channel_id=command.get("channel_id"),
-                                    name=command.get("user_name"))
         note = f"<@{ident.user}>: `{line[:200]}`"
-        await self._run(ident, cmd, args, channel=command.get("channel_id"), thread_ts=None, respond=respond, note=note)
+        await self._run(admitted, channel=command.get("channel_id"), thread_ts=None, respond=respond, note=note)
 
     async def _on_action(self, ack, body: dict[str, Any], action: dict[str, Any], respond) -> None:  # noqa: ANN001
         await ack()
@@ -196,18 +213,15 @@ class SlackSurface:
         message = body.get("message") or {}
         thread_ts = message.get("thread_ts") or (body.get("container") or {}).get("thread_ts")
         invocation = action.get("value") or ""
-        try:
-            cmd, args = parse_invocation(invocation, self.registry)
-        except UserError as exc:
-            await respond(response_type="ephemeral", replace_original=False, text=exc.message)
+        ident = self.quick_identity(team_id=team, user_id=user.get("id", ""), channel_id=channel,
+                                    name=user.get("username") or user.get("name"))
+        ctx = self.pipeline.request(self.services, ident)
+        admitted = await self.pipeline.admit(ctx, Invocation.line(invocation))
+        if not isinstance(admitted, Admitted):
+            await respond(response_type="ephemeral", replace_original=False, text=admitted.body)
             return
-        limited = self._limited((team, user.get("id", "")))
-        if limited:
-            await respond(response_type="ephemeral", replace_original=False, text=limited)
-            return
-        ident = await self.identity(team_id=team, user_id=user.get("id", ""), channel_id=channel, name=user.get("username") or user.get("name"))
         note = f"<@{ident.user}> clicked {action.get('text', {}).get('text', 'a button')}: `{invocation[:200]}`"
-        await self._run(ident, cmd, args, channel=channel, thread_ts=thread_ts, respond=respond, note=note)
+        await self._run(admitted, channel=channel, thread_ts=thread_ts, respond=respond, note=note)
 
     async def _on_mention(self, event: dict[str, Any], body: dict[str, Any], context) -> None:  # noqa: ANN001
         bot_user = context.get("bot_user_id") or ""
@@ -224,35 +238,24 @@ class SlackSurface:
     async def _free_text(self, event: dict[str, Any], body: dict[str, Any], text: str, *, thread_ts: str | None) -> None:
         team = event.get("team") or body.get("team_id", "")
         user, channel = event.get("user", ""), event.get("channel", "")
-        limited = self._limited((team, user))
-        if limited:
-            await self._post(Reply(title="Slow down", body=limited), channel=channel, thread_ts=thread_ts, user=user)
-            return
         ident = await self.identity(team_id=team, user_id=user, channel_id=channel, channel_type=event.get("channel_type"))
-        ctx = Ctx(services=self.services, identity=ident)
-        reply = await run_text(ctx, text or "/help", registry=self.registry)
+        ctx = self.pipeline.request(self.services, ident)
+        reply = await self.pipeline.handle(ctx, Invocation.line(text or "/help"))
         # an error here cannot be private to one message in a DM or thread, so it is posted like any reply
         await self._post(reply.model_copy(update={"ephemeral": False}) if ident.dm else reply, channel=channel,
                          thread_ts=thread_ts, user=user, ctx=ctx)
 
     async def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
-        from bot.request import new_request_id
-
         log.error("slack_listener_failed", request_id=new_request_id(), error=repr(error), exc_info=error)
 
     # --- running and posting ------------------------------------------------------------------
 
-    async def _run(self, ident: Identity, cmd: Command, args: BaseModel, *, channel: str | None, thread_ts: str | None,
-                   respond, note: str) -> None:  # noqa: ANN001
-        ctx = Ctx(services=self.services, identity=ident)
-        if cmd.admin and not ident.is_admin:
-            await respond(response_type="ephemeral", replace_original=False,
-                          text=f"/{cmd.name} is for workspace admins only")
-            return
-        reply = await invoke(ctx, cmd, args)
-        if reply.severity != "error":
-            self.recent.add(ident, symbols_in(args))
-        await self._post(reply, channel=channel, thread_ts=thread_ts, user=ident.user, respond=respond, note=note, ctx=ctx)
+    async def _run(self, admitted: Admitted, *, channel: str | None, thread_ts: str | None, respond, note: str) -> None:  # noqa: ANN001
+        ctx = admitted.ctx
+        reply = await self.pipeline.execute(admitted)
+        if reply.severity != "error" and admitted.args is not None:
+            self.recent.add(ctx.identity, symbols_in(admitted.args))
+        await self._post(reply, channel=channel, thread_ts=thread_ts, user=ctx.identity.user, respond=respond, note=note, ctx=ctx)
 
     async def _post(self, reply: Reply, *, channel: str | None, thread_ts: str | None, user: str, respond=None,  # noqa: ANN001
                     note: str = "", ctx: Ctx | None = None) -> None:

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 
 from bot.request import Ctx, Identity
-from bot.pipeline import run_text
+from tests.conftest import run_text
 from providers.replay import write_bars
 from providers.sim import SimMarket
 from tests.bot.test_cli import run as run_cli

@@ -14,18 +14,26 @@ from PIL import Image
 
 from bot.chart_service import ChartResult, ChartService, _planner
 from bot.request import Ctx, Identity
-from bot.pipeline import run_text
-from bot.registry import REGISTRY
+from tests.conftest import run_text
+from bot.app import command_registry
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def parse_text(cmd, text: str):
+    """The argument model the request pipeline reads from `/<cmd> text`."""
+    from bot.pipeline import Pipeline
+    from bot.ratelimit import RateLimiter
+    from bot.registry import Registry
+
+    return Pipeline(Registry(commands={cmd.name: cmd}), RateLimiter(30)).parse_line(f"/{cmd.name} {text}")[1]
 
 
 @pytest.fixture
 async def ctx(services):
     """In-process rendering (cheap to start): these tests are about the command, the pool has its own tests."""
-    service = services.extras["charts"] = ChartService(workers=0)
+    assert services.charts.workers == 0
     yield Ctx(services=services, identity=Identity(platform="console", tenant="local", user="tester"))
-    await service.aclose()
 
 
 def size_of(png: bytes) -> tuple[int, int]:
@@ -104,12 +112,12 @@ async def test_bad_input_gets_one_clear_line(ctx, line, needle) -> None:
     ],
 )
 def test_the_plan_word_and_intervals_parse_the_way_people_type_them(text, interval, plan, style) -> None:
-    args = REGISTRY.commands["chart"].parse_text(text)
+    args = parse_text(command_registry().commands["chart"], text)
     assert (args.interval, args.plan, args.style) == (interval, plan, style)
 
 
 def test_tool_schema_lists_the_options() -> None:
-    schema = REGISTRY.commands["chart"].tool_schema()["function"]["parameters"]
+    schema = command_registry().commands["chart"].tool_schema()["function"]["parameters"]
     assert schema["required"] == ["symbol"]
     assert {"interval", "plan", "theme", "levels", "grid"} <= set(schema["properties"])
 
@@ -149,10 +157,11 @@ def test_coach_chart_bad_input_is_one_line_exit_2(tmp_path, args, needle) -> Non
     import click
     from click.testing import CliRunner
 
-    from bot.clicmds import chart as chart_cli
+    from bot.app import command_registry
+    from bot.cli.twins import make_twin
 
     group = click.Group()
-    chart_cli.register(group)
+    group.add_command(make_twin(command_registry().commands["chart"]))  # the generated `coach chart`
     out = tmp_path / "x.png"
     r = CliRunner().invoke(group, ["chart", *args, "--out", str(out)])
     assert r.exit_code == 2, r.output

@@ -173,7 +173,7 @@ async def test_services_get_a_chart_service_and_close_it(tmp_path) -> None:
     from bot.config import Settings
 
     services = await build_services(Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/c.db", coach_provider="sim"))
-    service = services.extras["charts"]
+    service = services.charts
     assert isinstance(service, ChartService)
     assert service._executor is None  # no workers until the first chart
     await services.close()

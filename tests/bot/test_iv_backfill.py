@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from analytics.blackscholes import bs_price
 from analytics.chains import DEFAULT_RATE, years_to_expiry
 from analytics.sessions import EXCHANGE_TZ, last_sessions, schedule
-from bot.clicmds.iv_backfill import backfill
+from bot.cli.iv_backfill import backfill
 from bot.services import Services
 from providers.http import RetryPolicy
 from providers.polygon import PolygonMarket
@@ -20,15 +20,15 @@ from providers.tradier import TradierClient, TradierMarket
 from providers.yahoo import YahooMarket
 from storage import iv_history
 from storage.db import make_sessionmaker
-from tests.conftest import OPEN_AT
+from tests.conftest import OPEN_AT, make_services
 from tests.providers.fakes import FakeAPI, SleepLog, polygon_aggs, resp
 
 SIGMA = 0.25
 SPOT = 500.0
 
 
-def svc_with(engine, settings, market) -> Services:
-    return Services(settings=settings, market=market, engine=engine, db=make_sessionmaker(engine), clock=lambda: OPEN_AT)
+async def svc_with(engine, settings, market) -> Services:
+    return await make_services(settings, engine, market, lambda: OPEN_AT)
 
 
 async def stored(services: Services, sym: str) -> list[tuple[date, float]]:
@@ -123,7 +123,7 @@ async def test_polygon_backfill_recovers_the_implied_volatility_from_daily_close
     api = polygon_fake(OPEN_AT)
     pm = PolygonMarket("pk", transport=api.transport(), clock=lambda: OPEN_AT, sleep=SleepLog(), policy=RetryPolicy(attempts=1))
     router = build_router([pm], clock=lambda: OPEN_AT)
-    services = svc_with(engine, settings, router)
+    services = await svc_with(engine, settings, router)
     res = await backfill(services, "SPY", 4)
     assert res.provider == "polygon" and res.recorded == 4, res.days
     rows = await stored(services, "SPY")
@@ -138,14 +138,14 @@ async def test_polygon_backfill_recovers_the_implied_volatility_from_daily_close
 async def test_providers_without_past_chains_store_nothing_and_say_so(engine, settings):
     tm = TradierMarket(TradierClient("t", env="production", transport=FakeAPI().transport()), clock=lambda: OPEN_AT)
     router = build_router([tm, YahooMarket(transport=FakeAPI().transport(), clock=lambda: OPEN_AT)], clock=lambda: OPEN_AT)
-    services = svc_with(engine, settings, router)
+    services = await svc_with(engine, settings, router)
     res = await backfill(services, "SPY", 3)
     assert res.provider is None and res.recorded == 0 and "keep no past option chains" in res.note
     assert await stored(services, "SPY") == []
 
 
 def test_cli_backfill_on_the_offline_market(tmp_path, monkeypatch):
-    from bot.cli import build_cli
+    from bot.cli.main import build_cli
     from bot.config import get_settings
 
     monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/cli.db")

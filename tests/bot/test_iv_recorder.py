@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from bot.request import Ctx, Identity
-from bot.pipeline import run_text
+from tests.conftest import run_text
 from bot.iv_recorder import record_pass
 from storage import iv_history
 

@@ -10,7 +10,7 @@ import pytest
 
 from analytics.models import Plan, Target
 from bot.request import Ctx, Identity
-from bot.pipeline import run_text
+from tests.conftest import run_text
 from storage import alerts, journal
 from tests.bot.test_cli import run as run_cli
 from tests.conftest import OPEN_AT
@@ -90,7 +90,6 @@ def _plan() -> Plan:
 
 
 async def test_a_plan_id_stores_the_plan_chart_with_the_entry(services):
-    from bot.chart_service import ChartService
 
     ctx = Ctx(services=services, identity=ALICE)
     async with ctx.tx() as s:
@@ -98,13 +97,7 @@ async def test_a_plan_id_stores_the_plan_chart_with_the_entry(services):
         p = _plan()
         await alerts.track(s, owner, plan_id=p.plan_id, symbol=p.symbol, style=p.style, plan=p.model_dump(mode="json"),
                            state={}, status="pending", platform="discord", channel="c1", user_ref="alice")
-    r = await say(services, ALICE, "/journal add took the ORB entry --plan P-JRNL01")
-    assert "charts are not available" in r.body and not r.data.has_screenshot  # no chart service: the entry is still written
-    services.extras["charts"] = ChartService(workers=0)
-    try:
-        r = await say(services, ALICE, "/journal add held for T1 --plan P-JRNL01")
-    finally:
-        await services.extras.pop("charts").aclose()
+    r = await say(services, ALICE, "/journal add held for T1 --plan P-JRNL01")
     assert r.severity == "success", r.body
     assert r.data.has_screenshot and r.data.symbol == "TSLA" and r.data.plan_id == "P-JRNL01"
     assert r.attachments and r.attachments[0].data.startswith(b"\x89PNG")
@@ -115,11 +108,7 @@ async def test_a_plan_id_stores_the_plan_chart_with_the_entry(services):
 
     async with ctx.tx() as s:
         await plan_store.save_plan(s, await ctx.owner(s), _plan().model_copy(update={"plan_id": "P-STORE1"}))
-    services.extras["charts"] = ChartService(workers=0)
-    try:
-        r = await say(services, ALICE, "/journal add from the plan reply --plan store1")
-    finally:
-        await services.extras.pop("charts").aclose()
+    r = await say(services, ALICE, "/journal add from the plan reply --plan store1")
     assert r.data.plan_id == "P-STORE1" and r.data.has_screenshot, r.body
     # bob cannot attach alice's plan
     r = await say(services, BOB, "/journal add peeking --plan P-JRNL01")
@@ -152,7 +141,7 @@ def cli(tmp_path, monkeypatch):
     """Invoke `coach ...` in this process against a fresh database (settings re-read from the environment)."""
     from click.testing import CliRunner
 
-    from bot.cli import build_cli
+    from bot.cli.main import build_cli
     from bot.config import get_settings
 
     monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/coach.db")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from core.errors import ConfigError
-from bot.app import build_market, build_services
+from bot.app import build_services
+from bot.market_setup import build_broker, build_market, stream_builder
 from bot.config import Settings
 from providers.polygon import PolygonMarket
 from providers.polygon_stream import PolygonStream
@@ -76,45 +77,33 @@ def test_bad_configuration_is_one_clear_config_error(tmp_path, provider, kw, wor
 
 
 async def test_services_close_the_router_and_the_broker_defaults_to_paper(tmp_path):
-    from bot.market import get_broker
-
     s = settings(tmp_path, coach_provider="polygon,yahoo", polygon_api_key="pk")
     services = await build_services(s)
     try:
-        assert services.extras["market_router"] is services.market
-        assert get_broker(services).name == "paper"
+        assert services.broker().name == "paper"
     finally:
         await services.close()
     assert services.market.routes["bars"][0].http._client.is_closed
 
 
 async def test_tradier_broker_by_configuration(tmp_path, monkeypatch):
-    from bot.services import Services
-    from bot.market import get_broker
-    from storage.db import make_engine, make_sessionmaker
-
     monkeypatch.setenv("COACH_BROKER", "tradier")
-    eng = make_engine(f"sqlite+aiosqlite:///{tmp_path}/b.db")
-    base = dict(settings=settings(tmp_path), market=SimMarket(), engine=eng, db=make_sessionmaker(eng))
+    market = SimMarket()
     with pytest.raises(ConfigError, match="COACH_BROKER=tradier needs TRADIER_ACCESS_TOKEN"):
-        get_broker(Services(**base))
-    base["settings"] = settings(tmp_path, tradier_access_token="tk", tradier_env="sandbox", tradier_account_id="VA1")
-    b = get_broker(Services(**base))
+        build_broker(settings(tmp_path), market, lambda: None)
+    b = build_broker(settings(tmp_path, tradier_access_token="tk", tradier_env="sandbox", tradier_account_id="VA1"),
+                     market, lambda: None)
     assert b.name == "tradier sandbox" and b.account_id == "VA1"
     await b.aclose()
-    await eng.dispose()
 
 
 def test_polygon_stream_for_the_alert_runtime(tmp_path, monkeypatch):
-    import bot.market  # noqa: F401 - registers the builders
-    from bot.runtime.feed import STREAM_BUILDERS
-
-    class S:
-        settings = settings(tmp_path, coach_provider="auto", polygon_api_key="pk")
-
-    stream = STREAM_BUILDERS["auto"](S(), None)
+    make = stream_builder(settings(tmp_path, coach_provider="auto", polygon_api_key="pk"))
+    stream = make(lambda: None, None)
     assert isinstance(stream, PolygonStream) and stream.url == "wss://socket.massive.com/stocks"
     monkeypatch.setenv("POLYGON_WS_URL", "wss://delayed.massive.com/stocks")
-    assert STREAM_BUILDERS["polygon"](S(), None).url == "wss://delayed.massive.com/stocks"
+    assert stream_builder(settings(tmp_path, coach_provider="polygon", polygon_api_key="pk"))(lambda: None, None).url \
+        == "wss://delayed.massive.com/stocks"
     monkeypatch.setenv("DISABLE_POLYGON_STREAM", "true")
-    assert STREAM_BUILDERS["polygon"](S(), None) is None
+    assert stream_builder(settings(tmp_path, coach_provider="polygon", polygon_api_key="pk")) is None
+    assert stream_builder(settings(tmp_path, coach_provider="yahoo")) is None  # the runtime polls quotes

@@ -12,8 +12,9 @@ from core.errors import NotFoundError
 from analytics.sessions import last_sessions
 from analytics.volatility import MIN_HISTORY, VolRegime
 from bot.request import Ctx, Identity
-from bot.pipeline import run_text
-from bot.options_service import options_service, parse_occ, record_iv
+from tests.conftest import run_text
+from bot.app import rebase
+from bot.options_service import parse_occ, record_iv
 from providers.sim import SimMarket
 from storage.iv_history import IVHistory
 from tests.bot.test_cli import AS_OF, run
@@ -59,8 +60,7 @@ class LiveOnlyMarket(SimMarket):
 
 @pytest.fixture
 def sim(services):
-    services.market = SimMarket(seed=0, now=lambda: OPEN_AT)
-    return services
+    return rebase(services, market=SimMarket(seed=0, now=lambda: OPEN_AT), clock=services.clock)
 
 
 async def test_vol_reply_carries_the_regime_as_of_and_sources(sim):
@@ -77,7 +77,7 @@ async def test_vol_reply_carries_the_regime_as_of_and_sources(sim):
 
 
 async def test_vol_is_cached_for_120_seconds(sim, monkeypatch):
-    svc = options_service(sim)
+    svc = sim.options
     first = await run_text(ctx_for(sim), "/vol NVDA")
     second = await run_text(ctx_for(sim), "/vol NVDA")
     assert second.data is first.data
@@ -110,7 +110,7 @@ async def test_recorder_builds_history_and_iv_rank_replaces_the_proxy(sim):
 
 
 async def test_recorder_refuses_to_store_todays_chain_under_a_past_date(services):
-    services.market = LiveOnlyMarket(seed=0, now=lambda: OPEN_AT)
+    services = rebase(services, market=LiveOnlyMarket(seed=0, now=lambda: OPEN_AT), clock=services.clock)
     past = last_sessions(OPEN_AT, 5).frame()["close"].iloc[0].to_pydatetime()
     recs = await record_iv(services, ["TSLA"], past)
     assert recs[0].status == "skipped" and "cannot give past chains" in recs[0].reason
@@ -119,7 +119,7 @@ async def test_recorder_refuses_to_store_todays_chain_under_a_past_date(services
 
 
 async def test_symbol_without_options_is_one_clear_line(services):
-    services.market = NoOptionsMarket(lambda: OPEN_AT)
+    services = rebase(services, market=NoOptionsMarket(lambda: OPEN_AT), clock=services.clock)
     reply = await run_text(ctx_for(services), "/vol ZZZQ")
     assert reply.severity == "error" and "no listed options" in reply.body and "\n" not in reply.body
     recs = await record_iv(services, ["ZZZQ"], OPEN_AT)
@@ -147,7 +147,7 @@ async def test_context_block_trims_series_and_is_cached(sim):
         assert [lv.price for lv in ic.levels] == sorted(lv.price for lv in ic.levels)
     assert {"pdh", "pdl"} <= {lv.kind for lv in c.intervals[0].levels}
     assert c.volatility is not None and c.sources and c.as_of <= OPEN_AT
-    svc = options_service(sim)
+    svc = sim.options
     hits = svc.context_cache.hits
     await run_text(ctx_for(sim), "/context TSLA 5m,1h,1D lookback=5")
     assert svc.context_cache.hits == hits + 3 and svc.context_cache.ttl == 30.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -10,7 +11,7 @@ from sqlalchemy import func, select
 
 from bot.request import Ctx, Identity
 from bot.services import Services
-from bot.pipeline import run_text
+from tests.conftest import make_services, run_text
 from providers.broker.tradier import TradierBroker
 from providers.http import RetryPolicy
 from providers.sim import SimMarket
@@ -40,8 +41,10 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def svc(engine, settings, clock) -> Services:
-    return Services(settings=settings, market=SimMarket(seed=0, now=clock), engine=engine, db=make_sessionmaker(engine), clock=clock)
+async def svc(engine, settings, clock):
+    svc = await make_services(settings, engine, SimMarket(seed=0, now=clock), clock)
+    yield svc
+    await svc.close()
 
 
 async def say(svc: Services, who: Identity, text: str, as_of: datetime | None = None):
@@ -149,8 +152,8 @@ async def test_bad_input_gets_one_clear_line(svc):
 
 def tradier_services(svc: Services, api: FakeAPI) -> Services:
     client = TradierClient("tok", env="sandbox", transport=api.transport(), sleep=SleepLog(), policy=RetryPolicy(attempts=1))
-    svc.extras["broker"] = TradierBroker(client, "VA000001")
-    return svc
+    broker = TradierBroker(client, "VA000001")
+    return dataclasses.replace(svc, broker_factory=lambda: broker, closers=[])
 
 
 async def test_tradier_flow_preview_place_fill_journal(svc):
@@ -169,7 +172,7 @@ async def test_tradier_flow_preview_place_fill_journal(svc):
 
     api.on("POST", "/v1/accounts/VA000001/orders", orders_post)
     api.on("GET", "/v1/accounts/VA000001/orders/257459", fixture("tradier/order_status_filled.json"))
-    tradier_services(svc, api)
+    svc = tradier_services(svc, api)
     r = await say(svc, ANN, "/order preview AAPL buy 10 limit 186.10")
     assert r.fields[3].value == "tradier sandbox" and r.fields[2].value == "$3.49"
     pid = pid_of(r)
@@ -184,7 +187,7 @@ async def test_tradier_flow_preview_place_fill_journal(svc):
 async def test_tradier_rejection_is_stored_and_journaled(svc):
     api = FakeAPI()
     api.on("POST", "/v1/accounts/VA000001/orders", fixture("tradier/order_preview.json"), fixture("tradier/order_rejected.json"))
-    tradier_services(svc, api)
+    svc = tradier_services(svc, api)
     pid = pid_of(await say(svc, ANN, "/order preview AAPL buy 10"))
     r = await say(svc, ANN, f"/order place {pid}")
     assert r.severity == "error" and "DayTradingBuyingPowerExceeded" in r.body
@@ -199,7 +202,7 @@ async def test_lost_answer_leaves_placing_then_status_reconciles_by_tag(svc):
 
     api = FakeAPI()
     api.on("POST", "/v1/accounts/VA000001/orders", fixture("tradier/order_preview.json"), httpx.ReadTimeout("lost"))
-    tradier_services(svc, api)
+    svc = tradier_services(svc, api)
     pid = pid_of(await say(svc, ANN, "/order preview AAPL buy 10"))
     r = await say(svc, ANN, f"/order place {pid}")
     assert r.severity == "warning" and "was not resent" in r.body
@@ -213,8 +216,8 @@ async def test_lost_answer_leaves_placing_then_status_reconciles_by_tag(svc):
 
 async def test_orders_are_not_llm_tools():
     import bot.commands  # noqa: F401
-    from bot.registry import REGISTRY
+    from bot.app import command_registry
 
     for name in ("order preview", "order place", "order cancel", "order status"):
-        assert REGISTRY.commands[name].tool is False
+        assert command_registry().commands[name].tool is False
     assert datetime.now(timezone.utc)  # noqa

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from core.errors import ProviderError
 from bot.request import Ctx, Identity
-from bot.pipeline import run_text
+from tests.conftest import run_text
 from bot.registry import Registry
 from bot.reply import Reply
 from bot.surfaces.console import chat, render_text
@@ -70,9 +70,7 @@ async def test_console_chat_saves_images(services, tmp_path):
 
 
 async def test_apostrophe_in_free_text_command(services):
-    from bot.pipeline import parse_invocation
-
-    cmd, args = parse_invocation("/ask what's the IV on NVDA?")
+    cmd, args = services.pipeline.parse_line("/ask what's the IV on NVDA?")
     assert cmd.name == "ask" and "what's" in args.model_dump()["text"]
     ctx = Ctx(services=services, identity=ME)
     r = await run_text(ctx, "/quote 'TSLA")

@@ -17,7 +17,7 @@ from core.errors import NotFoundError, UserError
 from analytics.models import PlanResult
 from analytics.scanner import LEADERS, ScanResult
 from bot.request import Ctx, Identity
-from bot.pipeline import run_text
+from tests.conftest import run_text
 from bot.planning import make_plan
 from storage import plans as plan_store
 from storage import watchlists
@@ -167,18 +167,11 @@ async def test_scan_universes_rank_and_store_top_plans(services):
 
 
 async def test_plan_with_the_chart_service_attaches_a_png(services):
-    from bot.chart_service import ChartService
-
-    charts = ChartService(workers=0)
-    services.extras["charts"] = charts
-    try:
-        reply = await run_text(ctx_for(services), "/plan NVDA")
-        assert len(reply.attachments) == 1 and reply.attachments[0].data[:8] == b"\x89PNG\r\n\x1a\n"
-        assert reply.data.plan.plan_id in reply.attachments[0].filename
-        bare = await run_text(ctx_for(services), "/plan NVDA --no-chart")
-        assert not bare.attachments
-    finally:
-        await charts.aclose()
+    reply = await run_text(ctx_for(services), "/plan NVDA")
+    assert len(reply.attachments) == 1 and reply.attachments[0].data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert reply.data.plan.plan_id in reply.attachments[0].filename
+    bare = await run_text(ctx_for(services), "/plan NVDA --no-chart")
+    assert not bare.attachments
 
 
 def _cli(args, tmp_path):

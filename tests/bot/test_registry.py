@@ -10,8 +10,18 @@ from pydantic import BaseModel, Field
 import bot.commands  # noqa: F401 - registers the real commands
 from core.errors import UserError
 from bot.args import IntervalArg, StyleArg, SymbolArg, SymbolsArg
-from bot.registry import REGISTRY, Registry
+from bot.app import command_registry
+from bot.registry import Registry
 from bot.reply import Reply
+
+
+def parse_text(cmd, text: str):
+    """The argument model the request pipeline reads from `/<cmd> text`."""
+    from bot.pipeline import Pipeline
+    from bot.ratelimit import RateLimiter
+    from bot.registry import Registry
+
+    return Pipeline(Registry(commands={cmd.name: cmd}), RateLimiter(30)).parse_line(f"/{cmd.name} {text}")[1]
 
 
 class DemoArgs(BaseModel):
@@ -48,11 +58,11 @@ def reg() -> Registry:
 
 def test_positional_keyword_and_flags(reg):
     cmd = reg.commands["demo"]
-    a = cmd.parse_text("tsla swing 15min --risk 250 --no-chart")
+    a = parse_text(cmd, "tsla swing 15min --risk 250 --no-chart")
     assert (a.symbol, a.style, a.interval, a.risk, a.chart) == ("TSLA", "swing", "15m", 250.0, False)
-    b = cmd.parse_text("NVDA interval=1h risk=100")
+    b = parse_text(cmd, "NVDA interval=1h risk=100")
     assert (b.symbol, b.style, b.interval, b.risk) == ("NVDA", "intraday", "1h", 100.0)
-    c = cmd.parse_text("SPY --style=scalp")
+    c = parse_text(cmd, "SPY --style=scalp")
     assert c.style == "scalp" and c.chart is True
 
 
@@ -73,23 +83,23 @@ def test_positional_keyword_and_flags(reg):
 )
 def test_bad_input_is_one_line_user_error(reg, text, needle):
     with pytest.raises(UserError) as ei:
-        reg.commands["demo"].parse_text(text)
+        parse_text(reg.commands["demo"], text)
     msg = str(ei.value)
     assert needle in msg and "\n" not in msg
     assert len(msg) < 300
 
 
 def test_greedy_text_and_lists(reg):
-    n = reg.commands["note add"].parse_text("tsla took the ORB long, felt good")
+    n = parse_text(reg.commands["note add"], "tsla took the ORB long, felt good")
     assert n.symbol == "TSLA" and n.text == "took the ORB long, felt good"
-    s = reg.commands["scan"].parse_text("aapl,msft nvda")
+    s = parse_text(reg.commands["scan"], "aapl,msft nvda")
     assert s.symbols == ["AAPL", "MSFT", "NVDA"] and s.style == "swing"
-    s3 = reg.commands["scan"].parse_text("AAPL MSFT scalp")
+    s3 = parse_text(reg.commands["scan"], "AAPL MSFT scalp")
     assert s3.symbols == ["AAPL", "MSFT"] and s3.style == "scalp"
-    s2 = reg.commands["scan"].parse_text("--style scalp")
+    s2 = parse_text(reg.commands["scan"], "--style scalp")
     assert s2.symbols == [] and s2.style == "scalp"
     with pytest.raises(UserError, match="invalid symbol"):
-        reg.commands["scan"].parse_text("AAPL B;AD")
+        parse_text(reg.commands["scan"], "AAPL B;AD")
 
 
 def test_resolve_groups(reg):
@@ -131,7 +141,7 @@ def test_declaring_twice_fails(reg):
 
 
 def test_real_commands_are_registered():
-    names = set(REGISTRY.commands)
+    names = set(command_registry().commands)
     assert {"help", "quote", "session", "bars", "watch add", "watch remove", "watch list"} <= names
-    for c in REGISTRY.all():
+    for c in command_registry().all():
         assert c.summary and c.tool_schema()["function"]["parameters"]["type"] == "object"

@@ -8,7 +8,7 @@ from bot.agent.client import ChatModel
 from bot.agent.loop import Agent
 from bot.config import Settings
 from bot.request import Ctx, Identity
-from bot.registry import REGISTRY, Registry
+from tests.conftest import with_commands
 from tests.fakes.openai_fake import FakeOpenAI
 
 
@@ -34,9 +34,9 @@ def agent_settings(base_url: str, **overrides) -> Settings:
 async def make_agent(fake):
     made: list[Agent] = []
 
-    def build(registry: Registry = REGISTRY, sleep=None, **overrides) -> Agent:
+    def build(sleep=None, **overrides) -> Agent:
         settings = agent_settings(fake.base_url, **overrides)
-        kwargs = {"registry": registry}
+        kwargs = {}
         if sleep is not None:
             kwargs["sleep"] = sleep
         agent = Agent(ChatModel.from_settings(settings), settings, **kwargs)
@@ -48,5 +48,9 @@ async def make_agent(fake):
         await a.aclose()
 
 
-def ctx_for(services, user: str = "U1", *, tenant: str = "G1", channel: str | None = "C1", dm: bool = False, admin: bool = False) -> Ctx:
+def ctx_for(services, user: str = "U1", *, tenant: str = "G1", channel: str | None = "C1", dm: bool = False, admin: bool = False,
+            registry=None) -> Ctx:
+    """A Discord caller's context; with `registry`, on services that serve those commands instead."""
+    if registry is not None:
+        services = with_commands(services, registry)
     return Ctx(services=services, identity=Identity(platform="discord", tenant=tenant, user=user, channel=channel, dm=dm, is_admin=admin))

@@ -13,8 +13,9 @@ import bot.commands  # noqa: F401 - registers the commands the skip conditions l
 from bot.agent.loop import PROMPT_FILE, AgentAnswer
 from bot.agent.tools import IDENTITY_KEYS
 from bot.args import SymbolArg
-from bot.pipeline import run_text
-from bot.registry import REGISTRY, Registry
+from tests.conftest import run_text
+from bot.app import command_registry
+from bot.registry import Registry
 from bot.reply import Attachment, Reply
 from storage import watchlists
 from storage.identity import ensure_owner
@@ -44,8 +45,8 @@ async def test_one_tool_round_trip(services, fake, make_agent):
     assert first["model"] == "fake-model" and first["tool_choice"] == "auto"
     # every tool schema is the registry's own, and none lets the model name a user or tenant
     sent = {t["function"]["name"]: t for t in first["tools"]}
-    assert sent["quote"] == REGISTRY.commands["quote"].tool_schema()
-    assert {c.tool_name for c in REGISTRY.all() if c.tool} == set(sent)
+    assert sent["quote"] == command_registry().commands["quote"].tool_schema()
+    assert {c.tool_name for c in command_registry().all() if c.tool} == set(sent)
     assert "ask" not in sent and "reset" not in sent and "help" not in sent
     for t in first["tools"]:
         assert not set(t["function"]["parameters"].get("properties", {})) & IDENTITY_KEYS
@@ -94,7 +95,7 @@ async def test_two_parallel_tools_run_concurrently(services, fake, make_agent):
 
     fake.tool_calls(("call_a", "slow_a", {"symbol": "AAPL"}), ("call_b", "slow_b", {"symbol": "MSFT"}))
     fake.text("AAPL 101.23 and MSFT 202.50.")
-    reply = await make_agent(registry=reg)(ctx_for(services), "compare aapl and msft")
+    reply = await make_agent()(ctx_for(services, registry=reg), "compare aapl and msft")
 
     (a0, a1), (b0, b1) = spans["a"], spans["b"]
     assert b0 < a1 and a0 < b1, "the two tools ran one after the other"
@@ -115,12 +116,12 @@ async def test_tool_errors_go_back_to_the_model(services, fake, make_agent):
     async def boom(ctx, a):
         raise RuntimeError("database on fire")
 
-    for c in REGISTRY.all():
+    for c in command_registry().all():
         if c.name == "quote":
             reg.commands["quote"] = c
     fake.tool_calls(("c1", "boom", {}), ("c2", "quote", {"symbol": "TS;LA"}))
     fake.text("Both lookups failed; try again later.")
-    reply = await make_agent(registry=reg)(ctx_for(services), "do the thing")
+    reply = await make_agent()(ctx_for(services, registry=reg), "do the thing")
 
     r1, r2 = (json.loads(m["content"]) for m in tool_messages(fake.requests[1]))
     assert r1["ok"] is False and r1["error"].startswith("something went wrong (ref ")
@@ -206,7 +207,7 @@ async def test_injection_has_no_cross_user_effect(services, fake, make_agent):
     assert reply.severity != "error"
 
 
-@pytest.mark.skipif("alert remove" not in REGISTRY.commands, reason="no /alert commands in this build")
+@pytest.mark.skipif("alert remove" not in command_registry().commands, reason="no /alert commands in this build")
 async def test_injection_cannot_remove_another_users_alerts(services, fake, make_agent):
     victim = ctx_for(services, "42")
     added = await run_text(victim, "/alert add TSLA above 600")
@@ -244,7 +245,7 @@ async def test_images_from_tools_are_attached(services, fake, make_agent):
 
     fake.tool_calls(("c1", "picture", {"symbol": "TSLA"}))
     fake.text("Here is the chart.")
-    reply = await make_agent(registry=reg)(ctx_for(services), "chart tsla")
+    reply = await make_agent()(ctx_for(services, registry=reg), "chart tsla")
     result = json.loads(tool_messages(fake.requests[1])[0]["content"])
     assert result["images"]["files"] == ["TSLA.png"]
     assert [a.filename for a in reply.attachments] == ["TSLA.png"] and reply.attachments[0].data == png
@@ -264,7 +265,7 @@ async def test_streaming_gives_the_same_turn(services, fake, make_agent):
 
 async def test_memory_per_conversation_and_reset(services, fake, make_agent):
     agent = make_agent()
-    services.extras["free_text"] = agent
+    services.free_text = agent
     ctx = ctx_for(services, channel="C1")
     fake.text("Hello, I am your coach.")
     fake.text("You asked me to say hi.")

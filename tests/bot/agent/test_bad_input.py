@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from bot.agent.loop import MAX_PARALLEL_TOOLS
-from bot.pipeline import run_text
+from tests.conftest import run_text
 from storage import conversations, watchlists
 from tests.bot.agent.conftest import ctx_for
 
@@ -19,7 +19,7 @@ async def stored_state(services, ctx):
 async def seeded(services, fake, make_agent):
     """An agent installed as the free-text handler, and a user with a watchlist and one stored exchange."""
     agent = make_agent()
-    services.extras["free_text"] = agent
+    services.free_text = agent
     ctx = ctx_for(services)
     await run_text(ctx, "/watch add TSLA NVDA")
     fake.text("Hi, I am your coach.")

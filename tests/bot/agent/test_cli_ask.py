@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import bot.commands  # noqa: F401 - registers the commands the skip condition looks at
-from bot.registry import REGISTRY
+from bot.app import command_registry
 
 ROOT = Path(__file__).resolve().parents[3]
 AS_OF = "2024-03-13T11:00:00-04:00"
@@ -36,12 +36,12 @@ async def test_ask_without_llm_uses_the_intent_parser(tmp_path):
     assert code == 0, err
     assert "TSLA 586.46" in out and "LLM coach off: ran `/quote TSLA`" in out
     code, out, err = await coach(tmp_path, "   ")
-    assert code == 2 and err.strip().startswith("error: nothing to ask") and "Traceback" not in out + err
+    assert code == 2 and err.strip().startswith("error: empty message") and "Traceback" not in out + err
 
 
 async def test_ask_with_an_llm_prints_a_grounded_reply_and_saves_the_chart(tmp_path, fake):
     calls = [("call_1", "quote", {"symbol": "TSLA"})]
-    if "chart" in REGISTRY.commands:
+    if "chart" in command_registry().commands:
         calls.append(("call_2", "chart", {"symbol": "TSLA"}))
     fake.tool_calls(*calls)
     fake.text("TSLA trades at $586.46; a target of $700.00 would need a big move.")
@@ -51,6 +51,6 @@ async def test_ask_with_an_llm_prints_a_grounded_reply_and_saves_the_chart(tmp_p
     assert "$586.46;" in out and "$700.00 (unverified)" in out
     assert "data: quote: sim" in out and "confidence" in out
     assert fake.requests[0]["messages"][-1]["content"] == "how is tsla?"
-    if "chart" in REGISTRY.commands:  # the chart made during the turn is saved under ./out/
+    if "chart" in command_registry().commands:  # the chart made during the turn is saved under ./out/
         pngs = list((tmp_path / "out").glob("*.png"))
         assert len(pngs) == 1 and pngs[0].read_bytes().startswith(b"\x89PNG") and "saved out/" in out

@@ -8,9 +8,12 @@ import pytest
 from pydantic import BaseModel, Field
 
 from bot.args import IntervalArg, StyleArg, SymbolArg, SymbolsArg
-from bot.pipeline import parse_invocation, run_text
+from bot.pipeline import Pipeline
+from bot.ratelimit import RateLimiter
+from tests.conftest import run_text
 from bot.intents import IntentParser, parse_intent, symbols_in
-from bot.registry import REGISTRY, Registry
+from bot.app import command_registry
+from bot.registry import Registry
 from bot.reply import Reply
 from storage import watchlists
 from tests.bot.agent.conftest import ctx_for
@@ -54,7 +57,7 @@ def stand_in_registry() -> Registry:
     for name, model in (("plan", PlanA), ("vol", Sym), ("alert add", AlertA), ("alert list", Empty), ("scan", ScanA),
                         ("chart", ChartA), ("contracts", ContractsA), ("context", Sym)):
         reg.command(name, f"{name}.", model)(echo(name))
-    for c in REGISTRY.all():
+    for c in command_registry().all():
         if c.name in ("quote", "session", "bars", "watch add", "watch remove", "watch list", "reset"):
             reg.commands[c.name] = c
     return reg
@@ -103,7 +106,7 @@ def test_phrasings_map_to_invocations(text, expected):
     intent = parse_intent(text, reg)
     assert intent is not None and intent.invocation == expected
     if "?" not in intent.invocation:
-        parse_invocation(intent.invocation, reg)  # the invocation is valid for that command's own parser
+        Pipeline(reg, RateLimiter(30)).parse_line(intent.invocation)  # valid for that command's own parser
 
 
 @pytest.mark.parametrize("text", [
@@ -122,9 +125,8 @@ def test_symbols_prefer_marked_tickers():
 
 
 async def test_breaks_is_decided_against_the_current_price(services):
-    reg = stand_in_registry()
-    parser = IntentParser(reg)
-    ctx = ctx_for(services)
+    parser = IntentParser()
+    ctx = ctx_for(services, registry=stand_in_registry())
     up = await parser(ctx, "alert me if AAPL breaks 250")  # AAPL trades near 208 in the offline market
     down = await parser(ctx, "alert me if AAPL breaks 200")
     assert up.data == {"symbol": "AAPL", "direction": "above", "price": 250.0}
@@ -134,7 +136,7 @@ async def test_breaks_is_decided_against_the_current_price(services):
 
 async def test_parser_runs_real_commands_and_says_the_llm_is_off(services):
     parser = IntentParser()
-    services.extras["free_text"] = parser
+    services.free_text = parser
     ctx = ctx_for(services)
     quote = await run_text(ctx, "quote spy")
     assert quote.title.startswith("SPY ") and quote.data.symbol == "SPY"
@@ -149,11 +151,11 @@ async def test_parser_runs_real_commands_and_says_the_llm_is_off(services):
 
 async def test_missing_command_and_unknown_text(services):
     reg = Registry()
-    for c in REGISTRY.all():
+    for c in command_registry().all():
         if c.name in ("quote", "session"):
             reg.commands[c.name] = c
-    parser = IntentParser(reg)
-    ctx = ctx_for(services)
+    parser = IntentParser()
+    ctx = ctx_for(services, registry=reg)
     missing = await parser(ctx, "plan tsla swing")
     assert missing.title == "Not available yet" and "/plan is not available" in missing.body
     assert "LLM coach off" in missing.body

@@ -8,7 +8,8 @@ from pydantic import BaseModel, Field
 
 from bot.agent.tools import MAX_RESULT_CHARS, ToolBox, compact, tool_specs
 from bot.args import SymbolArg
-from bot.registry import REGISTRY, Registry
+from bot.app import command_registry
+from bot.registry import Registry
 from bot.reply import Reply
 from tests.bot.agent.conftest import ctx_for
 
@@ -36,9 +37,9 @@ def test_specs_come_from_the_registry_and_hide_admin_tools_from_others(services)
     reg.command("pub", "Public.", A)(h)
     reg.command("adm", "Admin only.", A, admin=True)(h)
     reg.command("hidden", "Not a tool.", A, tool=False)(h)
-    assert [t["function"]["name"] for t in tool_specs(ctx_for(services), reg)] == ["pub"]
-    assert [t["function"]["name"] for t in tool_specs(ctx_for(services, admin=True), reg)] == ["adm", "pub"]
-    assert tool_specs(None, REGISTRY) == [c.tool_schema() for c in REGISTRY.all() if c.tool and not c.admin]
+    assert [t["function"]["name"] for t in tool_specs(ctx_for(services, registry=reg))] == ["pub"]
+    assert [t["function"]["name"] for t in tool_specs(ctx_for(services, admin=True, registry=reg))] == ["adm", "pub"]
+    assert tool_specs(ctx_for(services)) == [c.tool_schema() for c in command_registry().all() if c.tool and not c.admin]
 
 
 async def test_bad_calls_become_error_results(services):
@@ -69,6 +70,6 @@ async def test_large_results_fit_the_limit(services):
     async def big(ctx, a):
         return Reply(title="big", data={"rows": [{"name": "x" * 200, "price": float(i)} for i in range(500)]})
 
-    r = await ToolBox(ctx_for(services), reg).run("c", "big", "{}")
+    r = await ToolBox(ctx_for(services, registry=reg)).run("c", "big", "{}")
     assert r.ok and len(r.content) <= MAX_RESULT_CHARS
     assert json.loads(r.content)["result"]["rows_omitted"] > 0

@@ -10,7 +10,7 @@ import pytest
 
 import bot.commands  # noqa: F401 - registers the commands
 from bot.request import Ctx, Identity
-from bot.pipeline import run_text
+from tests.conftest import run_text
 from bot.reply import Reply
 from providers.feed import Event, Tick
 from tests.bot.runtime.webhook_fake import WebhookFake

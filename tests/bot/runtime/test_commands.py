@@ -149,7 +149,7 @@ async def test_alerts_test_delivers_inline_without_a_runtime(services, hook):
 async def test_cli_twin_exists(cli):
     from click.testing import CliRunner
 
-    from bot.cli import build_cli
+    from bot.cli.main import build_cli
 
     res = CliRunner().invoke(build_cli(), ["runtime", "--help"])
     assert res.exit_code == 0 and "--speed" in res.output

@@ -26,14 +26,14 @@ from pathlib import Path
 
 from analytics.alertbook import AlertBook, to_ns
 from bot.config import Settings
-from bot.services import Services
 from bot.runtime.evaluator import rule_from_row
 from providers.feed import Tick
 from providers.sim import SimMarket
 from providers.sim_stream import SimClock, SimStream
 from storage import alerts as store
-from storage.db import make_engine, make_sessionmaker, upgrade
+from storage.db import make_engine, upgrade
 from tests.bot.runtime.conftest import say
+from tests.conftest import make_services
 
 START = datetime(2024, 3, 13, 14, 0, tzinfo=timezone.utc)  # 10:00 ET
 CLOSE = datetime(2024, 3, 13, 20, 0, tzinfo=timezone.utc)
@@ -48,8 +48,7 @@ async def _setup(db_path: Path, hook) -> set[str]:
     settings = Settings(database_url=f"sqlite+aiosqlite:///{db_path}", coach_provider="sim")
     engine = make_engine(settings.database_url)
     await upgrade(engine)
-    svc = Services(settings=settings, market=SimMarket(seed=0, now=lambda: START), engine=engine,
-                   db=make_sessionmaker(engine), clock=lambda: START)
+    svc = await make_services(settings, engine, SimMarket(seed=0, now=lambda: START), lambda: START)
     await say(svc, f"/settings webhook add {hook.url('/crash')}", **CONSOLE)
     full = SimMarket(seed=0, now=lambda: CLOSE)
     for sym in ("TSLA", "AAPL", "NVDA"):
@@ -65,7 +64,7 @@ async def _setup(db_path: Path, hook) -> set[str]:
         assert r.severity == "success", r.body
     async with svc.db() as s:
         rows = await store.runtime_active_alerts(s)
-    await engine.dispose()
+    await svc.close()
     book = AlertBook()
     for row in rows:
         book.add(rule_from_row(row))

@@ -7,7 +7,7 @@ import re
 
 from bot.app import build_services
 from bot.config import Settings
-from bot.runtime.demo import run_alerts_demo
+from bot.demo_alerts import run_alerts_demo
 
 
 async def test_alerts_demo_step(tmp_path, monkeypatch):

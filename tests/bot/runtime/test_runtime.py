@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from analytics.alertbook import AlertBook, to_ns
+from bot.app import rebase
 from bot.services import Services
 from bot.runtime.dispatcher import DispatchConfig
 from bot.runtime.evaluator import rule_from_row
@@ -30,8 +31,7 @@ FAST = DispatchConfig(base_backoff=0.02, max_backoff=0.2, poll_interval=0.05)
 
 def sim_services(services: Services, clock) -> Services:
     """The test services on a market that lives at the given clock."""
-    return Services(settings=services.settings, market=SimMarket(seed=0, now=clock), engine=services.engine,
-                    db=services.db, clock=clock)
+    return rebase(services, market=SimMarket(seed=0, now=clock), clock=clock)
 
 
 async def webhook_channel(svc, hook):

@@ -11,8 +11,10 @@ from PIL import Image
 from pydantic import BaseModel, Field
 
 from bot.args import SymbolArg
-from bot.registry import REGISTRY, Registry
+from bot.app import command_registry
+from bot.registry import Registry
 from bot.reply import Action, Attachment, Reply, ReplyField
+from tests.conftest import with_commands
 from tests.fakes.discord_fake import DiscordFake
 
 
@@ -38,7 +40,7 @@ class SizeArgs(BaseModel):
 
 def extended_registry() -> Registry:
     """The real commands plus a few that produce the shapes surfaces must render (chart, long, failing, admin)."""
-    reg = Registry(commands=dict(REGISTRY.commands))
+    reg = Registry(commands=dict(command_registry().commands))
 
     @reg.command("chartdemo", "A reply with a chart and buttons.", SymArgs, tool=False)
     async def chartdemo(ctx, a: SymArgs) -> Reply:
@@ -91,9 +93,9 @@ async def start_discord(services, discord_fake):
     })
     started: list[tuple[DiscordSurface, asyncio.Task]] = []
 
-    async def start(**kw) -> DiscordSurface:
-        kw.setdefault("registry", extended_registry())
-        surface = DiscordSurface(services, guild_ready_timeout=0.05, **kw)
+    async def start(registry=None, limiter=None, **kw) -> DiscordSurface:
+        svc = with_commands(services, registry or extended_registry(), limiter)
+        surface = DiscordSurface(svc, guild_ready_timeout=0.05, **kw)
         task = asyncio.create_task(surface.start("fake-token"))
         ready = asyncio.create_task(surface.client.wait_until_ready())
         done, _ = await asyncio.wait({task, ready}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
@@ -137,9 +139,9 @@ async def start_slack(services, slack_fake):
     })
     started = []
 
-    async def start(mode: str = "http", **kw) -> SlackSurface:
-        kw.setdefault("registry", extended_registry())
-        surface = SlackSurface(services, **kw)
+    async def start(mode: str = "http", registry=None, limiter=None, **kw) -> SlackSurface:
+        svc = with_commands(services, registry or extended_registry(), limiter)
+        surface = SlackSurface(svc, **kw)
         if mode == "http":
             await surface.start_http("127.0.0.1", 0)
             surface.url = f"http://127.0.0.1:{surface.port}/slack/events"

@@ -13,13 +13,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from core.errors import ProviderError, RateLimited
 from bot.reply import Action, Attachment, Reply, ReplyField
-from bot.runtime.destinations import DeliveryError, Destination, build_destination
-from bot.surfaces.destinations import (
-    DiscordChannelDestination,
-    DiscordWebhookDestination,
-    SlackChannelDestination,
-    SlackWebhookDestination,
-)
+from bot.runtime.destinations import DeliveryError, Destination
+from bot.surfaces.destinations import DiscordChannelDestination, SlackChannelDestination
+from bot.surfaces.webhooks import DiscordWebhookDestination, SlackWebhookDestination
 from tests.bot.surfaces.conftest import png_bytes
 
 AS_OF = datetime(2024, 3, 13, 15, 0, tzinfo=timezone.utc)
@@ -110,11 +106,20 @@ async def test_discord_forbidden_is_permanent(discord_dest, discord_fake):
     assert err.value.permanent and isinstance(err.value, ProviderError) and "403" in err.value.reason
 
 
-async def test_discord_kind_reuses_the_running_surface(start_discord, services):
-    surface = await start_discord()
-    services.extras["discord_surface"] = surface
-    dest = build_destination("discord", services)
-    assert isinstance(dest, DiscordChannelDestination) and dest._given is surface.client
+async def test_discord_kind_reuses_the_running_surface(services, discord_fake):
+    from pydantic import SecretStr
+
+    from bot.app import build_surfaces
+
+    services.settings = services.settings.model_copy(update={
+        "discord_token": SecretStr("fake-token"), "discord_api_base": discord_fake.api_base,
+        "discord_gateway_url": discord_fake.gateway_url})
+    [surface] = build_surfaces(services)
+    try:
+        dest = services.destinations.build("discord")
+        assert isinstance(dest, DiscordChannelDestination) and dest._given is surface.client
+    finally:
+        await surface.close()
 
 
 # --------------------------------------------------------------------------- Slack Web API

@@ -269,7 +269,7 @@ async def test_dm_goes_to_the_coach(start_discord, discord_fake, services):
         seen.append((ctx.identity, text))
         return Reply(title="Coach", body=f"you said: {text}")
 
-    services.extras["free_text"] = coach
+    services.free_text = coach
     await start_discord()
     fake = discord_fake
     msg = fake.message_create("how does TSLA look?", dm=True)

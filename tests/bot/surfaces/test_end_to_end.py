@@ -14,22 +14,10 @@ from tests.bot.surfaces.conftest import SLACK_SECRET
 from tests.fakes.slack_fake import form_body, signed
 
 
-@pytest.fixture
-async def chart_cleanup(services):
-    from bot.chart_service import attach_chart_service
+async def test_discord_chart_png_decodes(start_discord, discord_fake):
+    from bot.app import command_registry
 
-    await attach_chart_service(services)  # the SERVICE_HOOKS entry `coach serve` runs
-    yield
-    service = services.extras.get("charts")
-    if service is not None:
-        with contextlib.suppress(Exception):
-            await service.aclose()
-
-
-async def test_discord_chart_png_decodes(start_discord, discord_fake, chart_cleanup):
-    from bot.registry import REGISTRY
-
-    await start_discord(registry=REGISTRY)
+    await start_discord(registry=command_registry())
     fake = discord_fake
     itx = fake.slash("chart", [{"name": "symbol", "type": 3, "value": "TSLA"}])
     await fake.dispatch("INTERACTION_CREATE", itx)
@@ -43,12 +31,12 @@ async def test_discord_chart_png_decodes(start_discord, discord_fake, chart_clea
     assert img.format == "PNG" and img.size[0] >= 400
 
 
-async def test_slack_chart_png_decodes(start_slack, slack_fake, chart_cleanup):
+async def test_slack_chart_png_decodes(start_slack, slack_fake):
     import aiohttp
 
-    from bot.registry import REGISTRY
+    from bot.app import command_registry
 
-    surface = await start_slack(registry=REGISTRY)
+    surface = await start_slack(registry=command_registry())
     body = form_body(slack_fake.command("/chart", "TSLA"))
     async with aiohttp.ClientSession() as http:
         async with http.post(surface.url, data=body, headers=signed(SLACK_SECRET, body)) as r:
@@ -70,11 +58,11 @@ def _field_names(embed: dict) -> list[str]:
     return [f["name"] for f in embed.get("fields", [])]
 
 
-async def test_discord_plan_with_chart_then_track_button(start_discord, discord_fake, chart_cleanup, services):
-    from bot.registry import REGISTRY
+async def test_discord_plan_with_chart_then_track_button(start_discord, discord_fake, services):
+    from bot.app import command_registry
 
     services.clock = lambda: PLAN_AT
-    await start_discord(registry=REGISTRY)
+    await start_discord(registry=command_registry())
     fake = discord_fake
     itx = fake.slash("plan", [{"name": "symbol", "type": 3, "value": "TSLA"}])
     await fake.dispatch("INTERACTION_CREATE", itx)
@@ -102,16 +90,16 @@ async def test_discord_plan_with_chart_then_track_button(start_discord, discord_
     assert plan_id in text and "went wrong" not in text
 
 
-async def test_slack_plan_with_chart_then_track_button(start_slack, slack_fake, chart_cleanup, services):
+async def test_slack_plan_with_chart_then_track_button(start_slack, slack_fake, services):
     import json
 
     import aiohttp
 
-    from bot.registry import REGISTRY
+    from bot.app import command_registry
     from tests.fakes.slack_fake import interactive_body
 
     services.clock = lambda: PLAN_AT
-    surface = await start_slack(registry=REGISTRY)
+    surface = await start_slack(registry=command_registry())
     body = form_body(slack_fake.command("/coach", "plan TSLA"))
     async with aiohttp.ClientSession() as http:
         async with http.post(surface.url, data=body, headers=signed(SLACK_SECRET, body)) as r:
@@ -139,13 +127,13 @@ async def test_slack_plan_with_chart_then_track_button(start_slack, slack_fake, 
     assert buttons["Track plan"].split()[-1] in tracked and "went wrong" not in tracked
 
 
-async def test_discord_dm_reaches_the_real_coach(start_discord, discord_fake, chart_cleanup, services):
-    from bot.agent import install_free_text
-    from bot.registry import REGISTRY
+async def test_discord_dm_reaches_the_real_coach(start_discord, discord_fake, services):
+    from bot.app import command_registry
+    from bot.intents import IntentParser
 
     services.clock = lambda: PLAN_AT
-    await install_free_text(services)  # the SERVICE_HOOKS entry: the intent parser without an LLM
-    await start_discord(registry=REGISTRY)
+    assert isinstance(services.free_text, IntentParser)  # what the root builds without an LLM
+    await start_discord(registry=command_registry())
     fake = discord_fake
     msg = fake.message_create("what's the plan for TSLA?", dm=True)
     await fake.dispatch("MESSAGE_CREATE", msg)
@@ -153,15 +141,15 @@ async def test_discord_dm_reaches_the_real_coach(start_discord, discord_fake, ch
     assert "TSLA" in sent.embeds[0]["title"] and "went wrong" not in json.dumps(sent.json)
 
 
-async def test_slack_dm_reaches_the_real_coach(start_slack, slack_fake, chart_cleanup, services):
+async def test_slack_dm_reaches_the_real_coach(start_slack, slack_fake, services):
     import aiohttp
 
-    from bot.agent import install_free_text
-    from bot.registry import REGISTRY
+    from bot.app import command_registry
+    from bot.intents import IntentParser
 
     services.clock = lambda: PLAN_AT
-    await install_free_text(services)
-    surface = await start_slack(registry=REGISTRY)
+    assert isinstance(services.free_text, IntentParser)
+    surface = await start_slack(registry=command_registry())
     dm = slack_fake.event({"type": "message", "channel_type": "im", "user": "U111", "text": "quote for NVDA please",
                            "ts": "1700000200.000100", "channel": "D111", "team": "T111"})
     raw = json.dumps(dm)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import bot.commands  # noqa: F401 - registers the commands
 from bot.ratelimit import RateLimiter
-from bot.registry import REGISTRY
+from bot.app import command_registry
 from bot.reply import Action, Attachment, Reply, ReplyField
 from bot.surfaces import render_discord, render_slack
 from bot.surfaces.split import split_text
@@ -126,7 +126,7 @@ def test_slack_manifest_matches_the_code():
     for c in cmds:
         assert c["url"].endswith("/slack/events") and len(c["description"]) <= 100
         if c["command"] != "/coach":
-            assert c["command"][1:] in REGISTRY.commands or c["command"][1:] in REGISTRY.groups(), c["command"]
+            assert c["command"][1:] in command_registry().commands or c["command"][1:] in command_registry().groups(), c["command"]
     scopes = set(m["oauth_config"]["scopes"]["bot"])
     assert {"commands", "chat:write", "files:write", "users:read", "app_mentions:read", "im:history", "im:write"} <= scopes
     assert set(m["settings"]["event_subscriptions"]["bot_events"]) == {"app_mention", "message.im"}

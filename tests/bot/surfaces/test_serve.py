@@ -109,35 +109,41 @@ async def test_incomplete_slack_settings_are_refused(services):
 
 
 async def test_serve_tasks_run_beside_a_blocked_console_and_stop_cleanly(services):
-    started = asyncio.Event()
-    got: list = []
+    from bot.app import serve_tasks
 
-    async def worker(svc):
-        got.append(svc)
+    jobs = serve_tasks(services)
+    # what `coach serve` runs beside the surfaces is named in one place, the composition root
+    assert sorted(jobs) == ["alert_runtime", "iv_recorder", "outcome_sync"]
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def probe() -> None:
         started.set()
-        await asyncio.Event().wait()  # runs until cancelled
+        try:
+            await asyncio.Event().wait()  # runs until cancelled
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
 
     r, w = os.pipe()  # a console whose input never arrives
     stop = asyncio.Event()
-    serve_mod.SERVE_TASKS.append(worker)
     stdin = open(r)
     try:
         with open(os.devnull, "w") as stdout:
-            run = asyncio.create_task(serve_mod.serve(services=services, stop=stop, stdin=stdin, stdout=stdout))
+            run = asyncio.create_task(serve_mod.serve(services=services, stop=stop, stdin=stdin, stdout=stdout,
+                                                      tasks={**jobs, "probe": probe}))
             await asyncio.wait_for(started.wait(), 10)
-            for _ in range(100):  # the alert runtime runs beside the surfaces too
-                if "runtime_stats" in services.extras:
+            for _ in range(100):  # the alert runtime runs beside the console too
+                if services.runtime_stats is not None:
                     break
                 await asyncio.sleep(0.05)
-            assert "runtime_stats" in services.extras
+            assert services.runtime_stats is not None
             stop.set()
             await asyncio.wait_for(run, 10)  # returns although the console is still waiting for a line
     finally:
-        serve_mod.SERVE_TASKS.remove(worker)
         os.close(w)  # end of input releases the reader thread, then the file can be closed
         await asyncio.sleep(0.05)
         stdin.close()
-    assert got == [services]
+    assert cancelled.is_set()
 
 
 @pytest.mark.parametrize("env,expected", [
@@ -149,4 +155,6 @@ async def test_serve_tasks_run_beside_a_blocked_console_and_stop_cleanly(service
 def test_configured_surfaces(env, expected):
     from bot.config import Settings
 
-    assert serve_mod.configured_surfaces(Settings(_env_file=None, **env)) == expected
+    from bot.app import configured_surfaces
+
+    assert configured_surfaces(Settings(_env_file=None, **env)) == expected

@@ -132,7 +132,7 @@ async def test_mentions_and_dms_reach_the_coach(start_slack, slack_fake, service
         seen.append((ctx.identity, text))
         return Reply(title="Coach", body=f"you said: {text}")
 
-    services.extras["free_text"] = coach
+    services.free_text = coach
     surface = await start_slack()
     fake = slack_fake
     mention = fake.event({"type": "app_mention", "user": "U111", "text": "<@UBOT> how is TSLA & NVDA?", "ts": "1700000100.000100",
@@ -186,9 +186,9 @@ async def test_admin_commands_follow_workspace_admin_flag(start_slack, slack_fak
     surface = await start_slack()
     fake = slack_fake
     fake.admins.add("UADMIN")
-    await _command(surface, fake, "/coach", "adminonly", user="U111")
-    [refusal] = await fake.wait_for(lambda c: c.method == "response_url")
-    assert refusal.body["response_type"] == "ephemeral" and "workspace admins" in refusal.body["text"]
+    status, body = await _command(surface, fake, "/coach", "adminonly", user="U111")
+    refusal = json.loads(body)  # answered privately in the acknowledgement itself
+    assert status == 200 and refusal["response_type"] == "ephemeral" and "workspace admins" in refusal["text"]
     await _command(surface, fake, "/coach", "adminonly", user="UADMIN")
     [post] = await fake.wait_for(lambda c: c.method == "chat.postMessage")
     assert "admin ok" in post.body["text"]

@@ -29,10 +29,11 @@ def runtime_cmd(speed: Optional[float], start: Optional[str], skip_closed: Optio
     Uses DATABASE_URL, COACH_PROVIDER and the chat credentials (to deliver into Discord/Slack)
     like `coach serve`. Another runtime on the same database makes this one stand by.
     """
-    from bot.cli import fail, run
+    from bot.cli.common import fail, run
+    from bot.config import get_settings
     from bot.logging import setup_logging
 
-    setup_logging("server")
+    setup_logging("server", get_settings())
     pinned = None
     if start is not None:
         try:
@@ -53,18 +54,13 @@ def runtime_cmd(speed: Optional[float], start: Optional[str], skip_closed: Optio
 async def run_runtime(*, speed: float | None = None, start: datetime | None = None, skip_closed: bool | None = None,
                       run_for: float | None = None, stale_after: float | None = None) -> None:
     """Build the services and run the runtime until a signal (or `run_for` seconds)."""
-    from core.errors import UserError
-    from core.clock import utc_now
-    from bot.app import build_services
+    from bot.app import build_services, runtime_config
     from bot.config import get_settings
-    from bot.runtime.worker import Runtime, RuntimeConfig
+    from bot.runtime.worker import Runtime
+    from core.clock import utc_now
+    from core.errors import UserError
 
     settings = get_settings()
-    if settings.discord_token or settings.slack_bot_token:
-        try:
-            import bot.surfaces.destinations  # noqa: F401 - Discord/Slack delivery kinds
-        except ImportError:
-            pass
     sim = [p.strip().lower() for p in settings.coach_provider.split(",")][0] == "sim"
     if (speed is not None or start is not None) and not sim:
         raise UserError("--speed and --start work only with the offline market (COACH_PROVIDER=sim)")
@@ -79,7 +75,7 @@ async def run_runtime(*, speed: float | None = None, start: datetime | None = No
                          skip_closed=accelerated if skip_closed is None else skip_closed)
         market = SimMarket(seed=settings.coach_seed, now=clock)
     services = await build_services(settings, market=market, clock=clock)
-    config = RuntimeConfig()
+    config = runtime_config(settings)
     if stale_after is not None:
         config.stale_after = stale_after
     stop = asyncio.Event()

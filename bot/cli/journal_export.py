@@ -31,7 +31,7 @@ def register(group: click.Group) -> None:
 @click.option("--source", default=None, help="only manual, broker or plan entries")
 def export(csv_path: Optional[str], path: Optional[str], symbol: Optional[str], source: Optional[str]) -> None:
     """Export your journal (every entry, oldest first) as CSV."""
-    from bot.cli import fail, run
+    from bot.cli.common import fail, run
 
     if csv_path not in (None, "-") and path:
         fail("give the output path once: coach journal export --csv PATH", 2)

@@ -74,7 +74,7 @@ def backtest_cli(symbols: tuple[str, ...], strategy: str, style: str, start: Opt
     confidence against "reached T1 before the stop". Data: the offline market, the configured
     provider, or --data DIR with files like SPY_5m.csv / SPY_1D.parquet.
     """
-    from bot.cli import as_of_option, run
+    from bot.cli.common import as_of_option, run
 
     pinned = as_of_option(as_of)
 
@@ -100,7 +100,7 @@ def backtest_cli(symbols: tuple[str, ...], strategy: str, style: str, start: Opt
 
             market = ReplayMarket(data_dir, now=lambda: now)
         else:
-            from bot.app import build_market
+            from bot.market_setup import build_market
 
             market = build_market(settings)
             if getattr(market, "name", "") == "sim":

@@ -22,7 +22,7 @@ def register(group: click.Group) -> None:
     @click.option("--json", "json_out", is_flag=True, help="print one JSON object")
     def record(symbols: tuple[str, ...], as_of: Optional[str], json_out: bool) -> None:
         """Store today's 30-day ATM IV for SYMBOLS (e.g. `coach iv record TSLA SPY`); past days: `coach iv backfill`."""
-        from bot.cli import as_of_option, fail, run
+        from bot.cli.common import as_of_option, fail, run
 
         pinned = as_of_option(as_of)
         syms = _symbols(symbols, fail)
@@ -65,7 +65,7 @@ def register(group: click.Group) -> None:
     @click.option("--json", "json_out", is_flag=True, help="print one JSON object")
     def history(symbol: str, days: int, json_out: bool) -> None:
         """Show the stored daily ATM IV of SYMBOL."""
-        from bot.cli import fail, run
+        from bot.cli.common import fail, run
 
         sym = _symbols((symbol,), fail)[0]
 

@@ -179,7 +179,7 @@ def register(group: click.Group) -> None:
     @click.option("--json", "json_out", is_flag=True, help="print one JSON object")
     def backfill_cmd(symbol: str, days: int, force: bool, json_out: bool) -> None:
         """Fill SYMBOL's IV history from historical chains (Polygon or the offline market)."""
-        from bot.cli import fail, run
+        from bot.cli.common import fail, run
 
         async def go() -> None:
             from rich.progress import Progress

@@ -25,7 +25,8 @@ from analytics.lifecycle import PlanState
 from analytics.models import Plan
 from bot.request import Ctx
 from bot.services import Services
-from bot.runtime.destinations import ConsoleDestination
+from bot.app import rebase
+from bot.surfaces.console import ConsoleDestination, chat, console_identity
 from providers.sim import SimMarket
 from providers.sim_stream import SimClock, SimStream
 from storage.outbox import outbox_pending_count
@@ -66,8 +67,8 @@ async def find_scenario(services: Services, identity: Any) -> Scenario | None:
     for at in CANDIDATE_TIMES:
         market = SimMarket(seed=services.settings.coach_seed, now=lambda at=at: at + WINDOW)
         for sym in CANDIDATE_SYMBOLS:
-            then = Services(settings=services.settings, market=SimMarket(seed=services.settings.coach_seed, now=lambda at=at: at),
-                            engine=services.engine, db=services.db, clock=lambda at=at: at, extras=services.extras)
+            then = rebase(services, market=SimMarket(seed=services.settings.coach_seed, now=lambda at=at: at),
+                          clock=lambda at=at: at)
             outcome = await make_plan(Ctx(services=then, identity=identity, as_of=at), sym, "intraday")
             plan = outcome.result.plan
             if plan is None:
@@ -106,7 +107,6 @@ async def find_scenario(services: Services, identity: Any) -> Scenario | None:
 async def run_alerts_demo(services: Services, out: Any = None) -> int:
     """Run the step on the demo's services (its database and chart service); returns the chat lines answered."""
     from bot.runtime.worker import Runtime, RuntimeConfig
-    from bot.surfaces.console import chat, console_identity
     from storage import alerts as store
 
     console = Console(file=out, highlight=False, soft_wrap=True)
@@ -118,8 +118,7 @@ async def run_alerts_demo(services: Services, out: Any = None) -> int:
         return 0
     at, plan = scenario.at, scenario.plan
     frozen = SimClock(at, speed=None)
-    pinned = Services(settings=services.settings, market=SimMarket(seed=services.settings.coach_seed, now=frozen),
-                      engine=services.engine, db=services.db, clock=frozen, extras=services.extras)
+    pinned = rebase(services, market=SimMarket(seed=services.settings.coach_seed, now=frozen), clock=frozen)
     local = at.astimezone(timezone(timedelta(hours=-4)))
     console.print(f"[dim]> # the offline market at {local:%Y-%m-%d %H:%M} ET: an alert, a plan, and tracking it live[/]")
     lines = [
@@ -130,8 +129,7 @@ async def run_alerts_demo(services: Services, out: Any = None) -> int:
     answered = await chat(pinned, stdin=io.StringIO("\n".join(lines) + "\n"), stdout=out, identity=identity)
 
     clock = SimClock(at, speed=SPEED, skip_closed=True)
-    live = Services(settings=services.settings, market=SimMarket(seed=services.settings.coach_seed, now=clock),
-                    engine=services.engine, db=services.db, clock=clock, extras=services.extras)
+    live = rebase(services, market=SimMarket(seed=services.settings.coach_seed, now=clock), clock=clock)
     console.print(f"[dim]> # the runtime runs the session {SPEED:g}x faster than the wall clock; what it pushes appears below[/]")
     runtime = Runtime(live, clock=clock, stream_factory=lambda cursor: SimStream(clock, seed=services.settings.coach_seed, start=at),
                       config=RuntimeConfig(sync_interval=0.2, worker_id="demo"),
@@ -162,9 +160,3 @@ async def run_alerts_demo(services: Services, out: Any = None) -> int:
         after.append(f"/track {stopped[0].next_plan_id}")  # the Adopt button's command
     answered += await chat(pinned, stdin=io.StringIO("\n".join(after) + "\n"), stdout=out, identity=identity)
     return answered
-
-
-def register(steps: list) -> None:
-    """Add this step to `bot.demo.DEMO_STEPS` (once)."""
-    if run_alerts_demo not in steps:
-        steps.append(run_alerts_demo)

@@ -1,0 +1,5 @@
+"""`python -m bot.cli ...`: the `coach` command."""
+
+from bot.cli.main import main
+
+main()

@@ -1,0 +1,199 @@
+"""Webhook sinks: a generic JSON body, and Discord/Slack webhooks rendered exactly as the bots render their messages.
+
+Each has `async def send(target, reply, idempotency_key) -> None` (the runtime's Destination
+protocol); the target is the URL. A 429 raises `RateLimited(retry_after=...)`; an answer that no
+retry can fix (a revoked or unknown webhook, a rejected payload) a permanent `DeliveryError`. The
+`Idempotency-Key` header (and the generic body's `idempotency_key`) lets receivers drop the rare
+repeat that at-least-once delivery allows.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from bot.reply import Reply
+from bot.runtime.destinations import DeliveryError, PartProgress, mask_url
+from bot.surfaces import render_discord, render_slack
+from core.errors import RateLimited
+from providers.http import retry_after_header
+
+
+def retry_after_seconds(resp: httpx.Response) -> float | None:
+    """Seconds to wait from a 429: the JSON `retry_after` (Discord) or the rate-limit headers."""
+    try:
+        body = resp.json()
+        if isinstance(body, dict) and body.get("retry_after") is not None:
+            return max(0.0, float(body["retry_after"]))
+    except (ValueError, TypeError):
+        pass
+    return retry_after_header(resp.headers)
+
+
+def check_webhook_response(provider: str, url: str, resp: httpx.Response) -> None:
+    """Return on 2xx; raise RateLimited on 429, DeliveryError otherwise (permanent when retrying cannot help)."""
+    if 200 <= resp.status_code < 300:
+        return
+    if resp.status_code == 429:
+        raise RateLimited(provider, f"{mask_url(url)} rate limited", retry_after=retry_after_seconds(resp))
+    permanent = resp.status_code in (400, 401, 403, 404, 410, 413, 422)
+    raise DeliveryError(provider, f"{mask_url(url)} answered {resp.status_code} {_short(resp.text)}".strip(), permanent=permanent)
+
+
+class WebhookDestination:
+    """POSTs a generic JSON rendering of the reply to a URL, with an `Idempotency-Key` header.
+
+    Body: {"idempotency_key", "title", "body", "severity", "fields", "actions", "footer",
+    "as_of", "data", "attachments": [{"filename", "mime", "size"}]}. Discord webhooks and Slack
+    incoming webhooks have their own kinds, rendered as the bots render their messages
+    (`bot.surfaces.destinations`).
+    """
+
+    kind = "webhook"
+
+    def __init__(self, *, client: httpx.AsyncClient | None = None, timeout: float = 10.0) -> None:
+        self._client = client
+        self._own = client is None
+        self.timeout = timeout
+
+    async def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = webhook_client(self.timeout)
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None and self._own:
+            await self._client.aclose()
+            self._client = None
+
+    async def send(self, target: str, reply: Reply, idempotency_key: str) -> None:
+        if not target.startswith(("http://", "https://")):
+            raise DeliveryError(self.kind, "the webhook URL is not http(s)", permanent=True)
+        http = await self._http()
+        try:
+            resp = await http.post(target, json=generic_payload(reply, idempotency_key), headers={"Idempotency-Key": idempotency_key})
+        except httpx.TimeoutException:
+            raise DeliveryError(self.kind, f"{mask_url(target)} timed out") from None
+        except httpx.HTTPError as exc:
+            raise DeliveryError(self.kind, f"{mask_url(target)} unreachable ({exc.__class__.__name__})") from None
+        check_webhook_response(self.kind, target, resp)
+
+
+def webhook_client(timeout: float = 10.0) -> httpx.AsyncClient:
+    """The HTTP client webhooks are posted with: bounded time, no redirects (a webhook URL never moves)."""
+    return httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+
+
+def _short(text: str) -> str:
+    return " ".join((text or "").split())[:120]
+
+
+def generic_payload(reply: Reply, key: str) -> dict[str, Any]:
+    """The generic webhook JSON body of a reply."""
+    return {
+        "idempotency_key": key,
+        "title": reply.title,
+        "body": reply.body,
+        "severity": reply.severity,
+        "fields": [f.model_dump() for f in reply.fields],
+        "actions": [a.model_dump() for a in reply.actions],
+        "footer": reply.footer(),
+        "as_of": reply.as_of.isoformat() if reply.as_of else None,
+        "data": reply.data_json(),
+        "attachments": [{"filename": a.filename, "mime": a.mime, "size": len(a.data)} for a in reply.attachments],
+    }
+
+
+
+class _PlatformWebhook:
+    """What the Discord and Slack webhook kinds share: the URL (or the target's), the HTTP client, part progress."""
+
+    provider = "webhook"
+
+    def __init__(self, url: str | None = None, http: httpx.AsyncClient | None = None, *, tz: str = "America/New_York") -> None:
+        self.url = url
+        self._client = http
+        self._own = http is None
+        self.tz = tz
+        self._progress = PartProgress()
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = webhook_client()
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None and self._own:
+            await self._client.aclose()
+            self._client = None
+
+    def _url(self, target: str) -> str:
+        url = target if target.startswith(("http://", "https://")) else self.url
+        if not url:
+            raise DeliveryError(self.provider, "no webhook URL", permanent=True)
+        return url
+
+
+class DiscordWebhookDestination(_PlatformWebhook):
+    """Posts replies to a Discord webhook URL (embeds + chart as files[n]); buttons become text (webhooks cannot run them)."""
+
+    provider = "discord_webhook"
+
+    async def send(self, target: str, reply: Reply, idempotency_key: str) -> None:
+        url = self._url(target)
+        params: dict[str, str] = {"wait": "true"}
+        if target.startswith("thread:"):
+            params["thread_id"] = target.split(":", 2)[1]
+        done = self._progress.get(idempotency_key)
+        for i, m in enumerate(render_discord.render(reply, tz=self.tz, buttons=False)):
+            if i < done:
+                continue
+            payload = m.payload()
+            try:
+                if m.files:
+                    payload["attachments"] = [{"id": n, "filename": a.filename, "description": a.description or None}
+                                              for n, a in enumerate(m.files)]
+                    files = {f"files[{n}]": (a.filename, a.data, a.mime) for n, a in enumerate(m.files)}
+                    resp = await self.http.post(url, params=params, data={"payload_json": json.dumps(payload)}, files=files,
+                                                headers={"Idempotency-Key": idempotency_key})
+                else:
+                    resp = await self.http.post(url, params=params, json=payload, headers={"Idempotency-Key": idempotency_key})
+            except httpx.HTTPError as exc:
+                raise DeliveryError(self.provider, f"{mask_url(url)} unreachable ({exc.__class__.__name__})") from None
+            check_webhook_response(self.provider, url, resp)
+            self._progress.mark(idempotency_key, i + 1)
+
+
+class SlackWebhookDestination(_PlatformWebhook):
+    """Posts replies to a Slack incoming webhook as Block Kit; the chart is named in a note (webhooks carry no files).
+
+    Buttons become text: a click on a webhook's message goes to the app that owns the webhook,
+    which need not be this one.
+    """
+
+    provider = "slack_webhook"
+
+    async def send(self, target: str, reply: Reply, idempotency_key: str) -> None:
+        url = self._url(target)
+        note = ""
+        if reply.attachments:
+            names = ", ".join(a.filename for a in reply.attachments)
+            note = f"not attached here ({names}): Slack incoming webhooks cannot carry files"
+        done = self._progress.get(idempotency_key)
+        for i, m in enumerate(render_slack.render(reply, tz=self.tz, extra_context=note, buttons=False)):
+            if i < done:
+                continue
+            try:
+                resp = await self.http.post(url, json={"text": m.text, "blocks": m.blocks}, headers={"Idempotency-Key": idempotency_key})
+            except httpx.HTTPError as exc:
+                raise DeliveryError(self.provider, f"{mask_url(url)} unreachable ({exc.__class__.__name__})") from None
+            check_webhook_response(self.provider, url, resp)
+            self._progress.mark(idempotency_key, i + 1)
+
+
+def platform_webhook(kind: str) -> DiscordWebhookDestination | SlackWebhookDestination:
+    """The destination of the `discord_webhook` or `slack_webhook` kind (the URL is each row's target)."""
+    return DiscordWebhookDestination() if kind == "discord_webhook" else SlackWebhookDestination()
