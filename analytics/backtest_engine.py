@@ -192,7 +192,8 @@ class History:
 
     @property
     def stamps(self) -> np.ndarray:
-        return self.exec.index.asi8
+        stamps: np.ndarray = self.exec.index.asi8
+        return stamps
 
     def sessions_of(self, interval: str) -> int:
         return self.lookback.get(interval, DEFAULT_LOOKBACK)
@@ -254,13 +255,14 @@ def _quiet() -> Iterator[None]:
 def _agg(p: Panel, lo: int, hi: int) -> np.ndarray:
     """(5, S) open/high/low/close/volume of columns [lo, hi) of every row."""
     with np.errstate(invalid="ignore"), _quiet():
-        return np.stack((
+        bar: np.ndarray = np.stack((
             p.open[:, lo],
             np.nanmax(p.high[:, lo:hi], axis=1),
             np.nanmin(p.low[:, lo:hi], axis=1),
             p.close[:, hi - 1],
             np.nansum(p.volume[:, lo:hi], axis=1),
         ))
+        return bar
 
 
 def _merge(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -557,8 +559,8 @@ def _stack(parts: list[dict[str, Panel]]) -> dict[str, Panel]:
     first = parts[0]
     out = {}
     for iv, p0 in first.items():
-        cols = {c: np.concatenate([getattr(x[iv], c) for x in parts], axis=0) for c in ("open", "high", "low", "close", "volume")}
-        out[iv] = Panel(tuple(sym for x in parts for sym in x[iv].symbols), p0.interval, p0.index, **cols)
+        o, h, lo, c, v = (np.concatenate([getattr(x[iv], col) for x in parts], axis=0) for col in ("open", "high", "low", "close", "volume"))
+        out[iv] = Panel(tuple(sym for x in parts for sym in x[iv].symbols), p0.interval, p0.index, o, h, lo, c, v)
     return out
 
 
