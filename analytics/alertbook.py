@@ -39,7 +39,7 @@ import math
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Literal
+from typing import Any, Literal, TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
@@ -56,6 +56,8 @@ PRICE_KINDS = ("above", "below", "cross", "pct")
 INDICATOR_KINDS = ("rsi_above", "rsi_below", "ema_cross_up", "ema_cross_down", "vwap_reclaim", "vwap_loss")
 PLAN_KINDS = ("entry", "stop", "target", "invalidation")
 KINDS = PRICE_KINDS + INDICATOR_KINDS + PLAN_KINDS
+#: Which ways the price must move through the level for a level kind to fire.
+_LEVEL_SIDES: dict[str, tuple[Side, ...]] = {"above": ("up",), "below": ("down",), "cross": ("up", "down")}
 
 #: What each kind is called in messages.
 KIND_LABELS = {
@@ -84,7 +86,7 @@ CROSS_BAND_BPS = 5.0
 
 _NS_PER_S = 1_000_000_000
 #: Returned when nothing fires (shared and never mutated, so no allocation on the common path).
-_NONE: list = []
+_NONE: list[Trigger] = []
 _INF = math.inf
 _NINF = -math.inf
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -140,7 +142,7 @@ class Rule:
     metric: str = "price"
     interval: str | None = None
     #: Metric parameters: {"period": 14} for RSI, {"fast": 9, "slow": 21} for EMA.
-    params: dict = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
     repeat: bool = False
     cooldown_ns: int = 0
     expires_ns: int | None = None
@@ -431,7 +433,7 @@ class AlertBook:
         rules = self._bar_rules.get((symbol, interval))
         if not rules or bars is None or len(bars) == 0:
             return []
-        cache: dict[tuple, float] = {}
+        cache: dict[tuple[str, tuple[tuple[str, Any], ...]], float] = {}
         out: list[Trigger] = []
         close = float(bars["close"].iloc[-1])
         for rule in list(rules.values()):
@@ -515,7 +517,7 @@ class AlertBook:
 # ---------------------------------------------------------------------- bar metrics
 
 
-def bar_metric(metric: str, params: dict, bars: pd.DataFrame) -> float:
+def bar_metric(metric: str, params: dict[str, Any], bars: pd.DataFrame) -> float:
     """The value of `metric` on the last bar of `bars`: close, RSI, EMA fast-slow or close-VWAP (in bps of price)."""
     close = bars["close"].to_numpy(dtype=np.float64)
     last = float(close[-1])
@@ -536,6 +538,20 @@ def bar_metric(metric: str, params: dict, bars: pd.DataFrame) -> float:
 # ---------------------------------------------------------------------- building rules
 
 
+class RuleState(TypedDict, total=False):
+    """A rule's live state, as `build_rule` takes it back from storage (each key a field of Rule)."""
+
+    repeat: bool
+    cooldown_ns: int
+    expires_ns: int | None
+    session: str
+    active_from_ns: int
+    armed_up: bool | None
+    armed_down: bool | None
+    last_fired_ns: int | None
+    fire_count: int
+
+
 def build_rule(
     kind: str,
     *,
@@ -545,9 +561,9 @@ def build_rule(
     reference: float | None = None,
     direction: str | None = None,
     interval: str | None = None,
-    params: dict | None = None,
+    params: dict[str, Any] | None = None,
     band: float | None = None,
-    **state: object,
+    **state: Unpack[RuleState],
 ) -> Rule:
     """A Rule for an alert kind.
 
@@ -560,7 +576,7 @@ def build_rule(
     metric = "price"
     if kind in ("above", "below", "cross"):
         level = _need(value, kind)
-        sides: tuple[Side, ...] = {"above": ("up",), "below": ("down",), "cross": ("up", "down")}[kind]
+        sides: tuple[Side, ...] = _LEVEL_SIDES[kind]
     elif kind == "pct":
         pct = _need(value, kind)
         if reference is None or not reference > 0:
@@ -612,7 +628,7 @@ def build_rule(
         metric=metric,
         interval=interval if metric != "price" else None,
         params=params,
-        **state,  # type: ignore[arg-type]
+        **state,
     )
 
 

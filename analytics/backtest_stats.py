@@ -169,7 +169,7 @@ def bucket_label(i: int, edges: Sequence[float] = BUCKET_EDGES) -> str:
 
 def calibration(outcomes: Iterable[TradeOutcome], edges: Sequence[float] = BUCKET_EDGES) -> Calibration:
     """Calibration table and Brier score of confidence against "reached T1 before the stop"."""
-    pairs = [(o.confidence, y) for o in outcomes if (y := t1_label(o)) is not None]
+    pairs = [(o.confidence, label) for o in outcomes if (label := t1_label(o)) is not None]
     if not pairs:
         return Calibration(
             n=0, buckets=[CalibrationBucket(low=edges[i], high=edges[i + 1], n=0) for i in range(len(edges) - 1)]
@@ -200,7 +200,7 @@ def calibration(outcomes: Iterable[TradeOutcome], edges: Sequence[float] = BUCKE
 def equity_curve(outcomes: Iterable[TradeOutcome]) -> list[EquityPoint]:
     """Cumulative R after each closed trade, in exit order."""
     trades = _exit_order(_closed(outcomes))
-    cum = np.cumsum([o.r_multiple for o in trades]) if trades else []
+    cum: np.ndarray | list[float] = np.cumsum([o.r_multiple for o in trades]) if trades else []
     return [EquityPoint(at=o.exited_at or o.planned_at, r=float(c)) for o, c in zip(trades, cum)]
 
 

@@ -27,7 +27,8 @@ def _as_call(is_call: ArrayLike) -> np.ndarray:
     arr = np.asarray(is_call)
     if arr.dtype.kind in "US":
         low = np.char.lower(arr.astype(str))
-        return (low == "call") | (low == "c")
+        calls: np.ndarray = (low == "call") | (low == "c")
+        return calls
     return arr.astype(bool)
 
 
@@ -35,7 +36,7 @@ def _scalar_or_array(x: np.ndarray) -> np.ndarray | float:
     return float(x) if x.ndim == 0 else x
 
 
-def _prepare(S: ArrayLike, K: ArrayLike, T: ArrayLike, r: ArrayLike, q: ArrayLike, sigma: ArrayLike, is_call: ArrayLike):
+def _prepare(S: ArrayLike, K: ArrayLike, T: ArrayLike, r: ArrayLike, q: ArrayLike, sigma: ArrayLike, is_call: ArrayLike) -> tuple[np.ndarray, ...]:
     S, K, T, r, q, sigma = (np.asarray(v, dtype=np.float64) for v in (S, K, T, r, q, sigma))
     call = _as_call(is_call)
     S, K, T, r, q, sigma, call = np.broadcast_arrays(S, K, T, r, q, sigma, call)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -40,9 +41,12 @@ def expiry_moment(expiration: date) -> datetime:
     sch = schedule()
     d64 = np.datetime64(expiration, "D")
     j = int(np.searchsorted(sch.dates, d64))
+    at: datetime
     if j < len(sch.dates) and sch.dates[j] == d64:
-        return pd.Timestamp(int(sch.closes[j]), tz="UTC").to_pydatetime()
-    return pd.Timestamp(datetime.combine(expiration, time(16, 0)), tz=EXCHANGE_TZ).tz_convert("UTC").to_pydatetime()
+        at = pd.Timestamp(int(sch.closes[j]), tz="UTC").to_pydatetime()
+    else:
+        at = pd.Timestamp(datetime.combine(expiration, time(16, 0)), tz=EXCHANGE_TZ).tz_convert("UTC").to_pydatetime()
+    return at
 
 
 def years_to_expiry(expiration: date, at: datetime) -> float:
@@ -67,7 +71,7 @@ class ChainView:
     as_of: datetime
     source: str
     #: Derived results kept with the view (the smile), filled on first use.
-    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def discount(self) -> float:

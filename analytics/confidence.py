@@ -119,9 +119,11 @@ def factor_matrix(columns: dict[str, np.ndarray]) -> np.ndarray:
 
 def confidence(factors: np.ndarray) -> np.ndarray:
     """The weighted mean of the factor scores along the last axis, in [0, 1]."""
-    return np.clip(np.asarray(factors) @ _W, 0.0, 1.0)
+    conf: np.ndarray = np.clip(np.asarray(factors) @ _W, 0.0, 1.0)
+    return conf
 
 
 def rank_score(conf: np.ndarray, rr1: np.ndarray) -> np.ndarray:
     """The ranking key: confidence first, the first target's R:R second."""
-    return 0.8 * np.asarray(conf) + 0.2 * np.clip(np.nan_to_num(np.asarray(rr1)) / 4.0, 0.0, 1.0)
+    score: np.ndarray = 0.8 * np.asarray(conf) + 0.2 * np.clip(np.nan_to_num(np.asarray(rr1)) / 4.0, 0.0, 1.0)
+    return score

@@ -89,7 +89,8 @@ def _local_wall_ns(index: pd.DatetimeIndex) -> npt.NDArray[np.int64]:
     if not isinstance(index, pd.DatetimeIndex) or index.tz is None:
         raise ValueError("bars need a tz-aware DatetimeIndex")
     local = index.tz_convert(EXCHANGE_TZ).tz_localize(None).as_unit("ns")
-    return local.asi8
+    wall: npt.NDArray[np.int64] = local.asi8
+    return wall
 
 
 def _day_numbers(index: pd.DatetimeIndex) -> npt.NDArray[np.int64]:
@@ -240,7 +241,8 @@ def _typical_pv(
 
 def _ratio(num: FloatArray, den: FloatArray) -> FloatArray:
     # no volume traded yet means no VWAP yet: NaN, never inf or 0/0 warnings
-    return np.divide(num, den, out=np.full(len(num), np.nan), where=den > 0)
+    ratio: FloatArray = np.divide(num, den, out=np.full(len(num), np.nan), where=den > 0)
+    return ratio
 
 
 def _vwap_arrays(

@@ -27,6 +27,9 @@ Definitions (k = pivot half-width, ATR = the execution interval's ATR(14) at the
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -116,11 +119,15 @@ class SessionLevels:
     @property
     def gap(self) -> np.ndarray:
         """Today's open minus the prior close."""
-        return self.sopen - self.pdc
+        gap: np.ndarray = self.sopen - self.pdc
+        return gap
 
     def subset(self, rows: np.ndarray, shift: int = 0) -> SessionLevels:
         """These levels for `rows` only, with column positions moved `shift` columns left."""
-        pick = lambda a: a[rows]  # noqa: E731
+        def pick(a: np.ndarray) -> np.ndarray:
+            picked: np.ndarray = a[rows]
+            return picked
+
         return SessionLevels(
             self.s0 - shift, None if self.p0 is None else self.p0 - shift, self.minute_now, self.or_minutes, self.or_done,
             pick(self.orh), pick(self.orl), pick(self.pdh), pick(self.pdl), pick(self.pdc), pick(self.hod), pick(self.lod),
@@ -141,7 +148,9 @@ def session_levels(panel: Panel) -> SessionLevels:
         if not panel.intraday:
             # daily/weekly bars: "today" is the last bar, the prior day the bar before
             p = n - 2
-            pick = (lambda a, j: a[:, j].copy() if j >= 0 else _nan(s))  # noqa: E731
+            def pick(a: np.ndarray, j: int) -> np.ndarray:
+                return a[:, j].copy() if j >= 0 else _nan(s)
+
             return SessionLevels(
                 n - 1, p if p >= 0 else None, 0, None, False, _nan(s), _nan(s),
                 pick(panel.high, p), pick(panel.low, p), pick(panel.close, p),
@@ -183,28 +192,24 @@ def _colmax(a: np.ndarray, span: tuple[int, int] | None) -> np.ndarray:
     if span is None:
         return _nan(a.shape[0])
     with np.errstate(invalid="ignore"):
-        return np.fmax.reduce(a[:, span[0] : span[1]], axis=1)
+        out: np.ndarray = np.fmax.reduce(a[:, span[0] : span[1]], axis=1)
+        return out
 
 
 def _colmin(a: np.ndarray, span: tuple[int, int] | None) -> np.ndarray:
     if span is None:
         return _nan(a.shape[0])
     with np.errstate(invalid="ignore"):
-        return np.fmin.reduce(a[:, span[0] : span[1]], axis=1)
+        out: np.ndarray = np.fmin.reduce(a[:, span[0] : span[1]], axis=1)
+        return out
 
 
-class _quiet:
+@contextmanager
+def _quiet() -> Iterator[None]:
     """Silence 'All-NaN slice' warnings: an empty slice legitimately gives NaN here."""
-
-    def __enter__(self) -> None:
-        import warnings
-
-        self._w = warnings.catch_warnings()
-        self._w.__enter__()
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc: object) -> None:
-        self._w.__exit__(*exc)
+        yield
 
 
 # ---------------------------------------------------------------------------- VWAPs
@@ -446,12 +451,12 @@ def recent_zones(o: np.ndarray, h: np.ndarray, l: np.ndarray, c: np.ndarray, atr
     # the closes after each candidate: k + 2 masked reductions beat a full suffix scan of the window
     idx = np.arange(n)[None, :]
     closes_after = np.full(cols.shape, np.nan)
-    for j in range(cols.shape[1]):
-        later = idx > cols[:, j : j + 1]
+    for jc in range(cols.shape[1]):
+        later = idx > cols[:, jc : jc + 1]
         if demand:
-            closes_after[:, j] = np.where(later, c, np.inf).min(axis=1)
+            closes_after[:, jc] = np.where(later, c, np.inf).min(axis=1)
         else:
-            closes_after[:, j] = np.where(later, c, -np.inf).max(axis=1)
+            closes_after[:, jc] = np.where(later, c, -np.inf).max(axis=1)
     with np.errstate(invalid="ignore"):
         broken = closes_after < lo if demand else closes_after > hi
         fresh = take(after_low, cols) > hi if demand else take(after_high, cols) < lo
@@ -538,7 +543,7 @@ class LevelBook:
         def fit(x: object, fill: float | int, dtype: type) -> np.ndarray:
             if x is None:
                 return np.full(shape, fill, dtype=dtype)
-            arr = np.asarray(x, dtype=dtype)
+            arr: np.ndarray = np.asarray(x, dtype=dtype)
             if arr.shape == shape:
                 return arr
             if arr.ndim == 1 and arr.shape[0] == self.n:
@@ -711,8 +716,8 @@ def build_levels(
         pp, touches, untaken = pools(prices, cols, take(after, cols), tol, highs=highs)
         pp = np.where(untaken, pp, np.nan)
         order = np.argsort(np.isnan(pp), axis=1, kind="stable")[:, :3]  # the pools first, most recent first
-        pick = lambda x: np.take_along_axis(x, order, axis=1)  # noqa: E731
-        book.add(kind, label, iv, pick(pp), np.minimum(1.0, 0.4 + 0.15 * pick(touches)), since=_stamps(panel, w0, pick(cols)))
+        top_pp, top_touches, top_cols = (np.take_along_axis(x, order, axis=1) for x in (pp, touches, cols))
+        book.add(kind, label, iv, top_pp, np.minimum(1.0, 0.4 + 0.15 * top_touches), since=_stamps(panel, w0, top_cols))
 
     # supply / demand zones
     masks = departures(o, h, l, c, a_w)

@@ -26,6 +26,8 @@ from analytics.models import Plan
 
 PlanStatus = Literal["pending", "triggered", "stopped", "exited", "expired", "invalidated"]
 EventKind = Literal["triggered", "target", "stopped", "exited", "expired", "invalidated", "stop_moved"]
+#: What can happen to a plan's status (every event but a stop move).
+Transition = Literal["triggered", "target", "stopped", "exited", "expired", "invalidated"]
 
 TERMINAL: frozenset[str] = frozenset({"stopped", "exited", "expired", "invalidated"})
 #: Styles that are flat by the close: a triggered plan exits and a pending one expires at the session's end.
@@ -82,6 +84,7 @@ class PlanState:
         """A pending state, after checking the levels make sense for the direction."""
         if direction not in ("long", "short"):
             raise ValueError("direction must be long or short")
+        side: Literal["long", "short"] = "long" if direction == "long" else "short"
         vals = [entry, stop, *targets]
         if not all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in vals):
             raise ValueError("entry, stop and targets must be positive numbers")
@@ -91,7 +94,7 @@ class PlanState:
         ordered = tuple(sorted(targets, key=lambda t: sign * t))
         if any(sign * (t - entry) <= 0 for t in ordered):
             raise ValueError(f"a {direction} plan needs its targets {'above' if sign > 0 else 'below'} the entry")
-        return cls(plan_id=plan_id, direction=direction, entry=float(entry), stop=float(stop),  # type: ignore[arg-type]
+        return cls(plan_id=plan_id, direction=side, entry=float(entry), stop=float(stop),
                    initial_stop=float(stop), targets=tuple(float(t) for t in ordered), style=style)
 
     @property
@@ -130,9 +133,11 @@ def observe(state: PlanState, path: Sequence[float], at_ns: int) -> tuple[PlanSt
             state = _apply(state, "triggered", state.entry, at_ns, events)
         state = replace(state, last_price=first)
         points = points[1:]
-    a = state.last_price
+        a = first
+    else:
+        a = state.last_price
     for b in points:
-        state = _segment(state, a, b, at_ns, events)  # type: ignore[arg-type]
+        state = _segment(state, a, b, at_ns, events)
         a = b
         if state.done:
             break
@@ -226,7 +231,7 @@ def _segment(state: PlanState, a: float, b: float, at_ns: int, events: list[Plan
     return state
 
 
-def _apply(state: PlanState, kind: str, price: float, at_ns: int, events: list[PlanEvent], reason: str = "") -> PlanState:
+def _apply(state: PlanState, kind: Transition, price: float, at_ns: int, events: list[PlanEvent], reason: str = "") -> PlanState:
     if kind == "triggered":
         state = replace(state, status="triggered", entry_at_ns=at_ns)
         return _emit(state, events, "triggered", price, at_ns, r=0.0, reason="entry touched")
@@ -240,16 +245,18 @@ def _apply(state: PlanState, kind: str, price: float, at_ns: int, events: list[P
         suggest = state.entry if n == 1 and state.sign * (state.entry - state.stop) > 0 else None
         return _emit(state, events, "target", price, at_ns, target_index=n, r=r, suggest_stop=suggest,
                      reason=f"T{n} reached" + ("; consider moving the stop to break-even" if suggest is not None else ""))
-    if kind in ("stopped", "exited"):
-        r = state.r_multiple(price) if state.status == "triggered" else None
-        state = replace(state, status=kind, exit_price=price, exit_at_ns=at_ns, reason=reason)  # type: ignore[arg-type]
-        return _emit(state, events, kind, price, at_ns, r=r, reason=reason)
+    if kind == "stopped" or kind == "exited":
+        r_exit = state.r_multiple(price) if state.status == "triggered" else None
+        state = replace(state, status=kind, exit_price=price, exit_at_ns=at_ns, reason=reason)
+        return _emit(state, events, kind, price, at_ns, r=r_exit, reason=reason)
     # expired, invalidated
-    state = replace(state, status=kind, exit_at_ns=at_ns, reason=reason)  # type: ignore[arg-type]
+    state = replace(state, status=kind, exit_at_ns=at_ns, reason=reason)
     return _emit(state, events, kind, price, at_ns, reason=reason)
 
 
-def _emit(state: PlanState, events: list[PlanEvent], kind: str, price: float, at_ns: int, **kw: object) -> PlanState:
+def _emit(state: PlanState, events: list[PlanEvent], kind: EventKind, price: float, at_ns: int, *, target_index: int | None = None,
+          suggest_stop: float | None = None, r: float | None = None, reason: str = "") -> PlanState:
     seq = state.events + 1
-    events.append(PlanEvent(kind=kind, price=float(price), at_ns=at_ns, seq=seq, **kw))  # type: ignore[arg-type]
+    events.append(PlanEvent(kind=kind, price=float(price), at_ns=at_ns, seq=seq, target_index=target_index, suggest_stop=suggest_stop,
+                            r=r, reason=reason))
     return replace(state, events=seq)

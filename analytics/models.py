@@ -7,7 +7,7 @@ are short and stable. Prices are floats; rounding to the tick happens only at re
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
@@ -154,7 +154,7 @@ class PlanResult(Model):
     symbol: str
     style: Style
     as_of: datetime
-    session: dict
+    session: dict[str, Any]
     sources: list[str]
     plan: Plan | None
     reason: str | None

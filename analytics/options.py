@@ -37,6 +37,7 @@ from datetime import date, datetime
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 
 from analytics.blackscholes import bs_price
 from analytics.chains import ChainView
@@ -162,7 +163,7 @@ def expirations_for_style(expirations: Sequence[date], today: date, style: str, 
     return [inside[i] for i in pos]
 
 
-def _gate_mask(f, g: LiquidityGates, dte: float) -> dict[str, np.ndarray]:
+def _gate_mask(f: pd.DataFrame, g: LiquidityGates, dte: float) -> dict[str, np.ndarray]:
     """Per-gate failure masks (True = fails) in the order they are reported."""
     absd = np.abs(f["delta"].to_numpy(float))
     spread_pct = f["spread_pct"].to_numpy(float)
@@ -188,7 +189,7 @@ def rank_contracts(
     views: Sequence[ChainView],
     *,
     at: datetime,
-    style: str | None = None,
+    style: Style | None = None,
     risk_amount: float | None = None,
     sources: Sequence[str] = (),
     top: int = 5,
@@ -200,20 +201,25 @@ def rank_contracts(
     style = style or (plan.style if plan else "swing")
     g = GATES[style]
     horizon = HORIZON_DAYS[style]
-    symbol = plan.symbol if plan else (symbol or (views[0].underlying if views else ""))
+    underlying = plan.symbol if plan else (symbol or (views[0].underlying if views else ""))
     exps = [v.expiration for v in views]
-    base = dict(symbol=symbol, style=style, as_of=at, sources=list(sources), horizon_days=horizon, gates=g, risk_amount=risk_amount, expirations=exps)
+
+    def ranking(ref: PlanRef | None, right: Right | None, reason: str | None, candidates: list[RankedContract] | None = None,
+                considered: int = 0, rejected: dict[str, int] | None = None) -> ContractRanking:
+        return ContractRanking(
+            symbol=underlying, style=style, as_of=at, sources=list(sources), horizon_days=horizon, gates=g, risk_amount=risk_amount,
+            expirations=exps, plan=ref, right=right, candidates=candidates or [], considered=considered, rejected=rejected or {},
+            reason=reason,
+        )
+
     if plan is None:
-        return ContractRanking(plan=None, right=None, candidates=[], considered=0, rejected={}, reason=no_plan_reason or "no plan qualifies", **base)
+        return ranking(None, None, no_plan_reason or "no plan qualifies")
     right: Right = "call" if plan.direction == "long" else "put"
     ref = plan_ref(plan)
     if not views:
-        return ContractRanking(
-            plan=ref, right=right, candidates=[], considered=0, rejected={},
-            reason=f"no {symbol} expirations between {g.dte_min:g} and {g.dte_max:g} days for {style}", **base,
-        )
+        return ranking(ref, right, f"no {underlying} expirations between {g.dte_min:g} and {g.dte_max:g} days for {style}")
     if plan.entry == plan.stop:
-        return ContractRanking(plan=ref, right=right, candidates=[], considered=0, rejected={}, reason="the plan's entry equals its stop", **base)
+        return ranking(ref, right, "the plan's entry equals its stop")
 
     anchors = [("entry", plan.entry), ("stop", plan.stop)] + [(f"T{i + 1}", t.price) for i, t in enumerate(plan.targets)]
     plan_rr1 = plan.targets[0].rr if plan.targets else None
@@ -322,9 +328,7 @@ def rank_contracts(
     reason = None
     if not found:
         reason = _why_none(right, style, g, considered, rejected)
-    return ContractRanking(
-        plan=ref, right=right, candidates=found[:top], considered=considered, rejected=rejected, reason=reason, **base
-    )
+    return ranking(ref, right, reason, found[:top], considered, rejected)
 
 
 _GATE_WORDS = {

@@ -26,17 +26,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal, Sequence
+from typing import Literal, Sequence, TypedDict
 
 import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from analytics.models import Model, Plan
+from analytics.models import Direction, Model, Plan
 
 Status = Literal["no_entry", "closed", "open"]
 ExitReason = Literal["stop", "breakeven", "target", "time"]
 EventKind = Literal["entry", "invalidated", "target", "stop", "breakeven", "time", "expired"]
+First = Literal["stop", "t1"]
 
 
 class OutcomeEvent(Model):
@@ -69,7 +70,7 @@ class TradeOutcome(Model):
     status: Status
     exit_reason: ExitReason | None = None
     #: Which came first once in the trade: the stop or T1 (None when neither did).
-    first: Literal["stop", "t1"] | None = None
+    first: First | None = None
     #: The calibration label: T1 was reached before the stop (None when never entered).
     hit_t1: bool | None = None
     targets_hit: int = 0
@@ -113,14 +114,14 @@ class Resolved:
     exit_index: int = -1
     fill: float = float("nan")
     exit_price: float = float("nan")
-    exit_reason: str | None = None
-    first: str | None = None
+    exit_reason: ExitReason | None = None
+    first: First | None = None
     targets_hit: int = 0
     r: float = float("nan")
     mae_r: float = float("nan")
     mfe_r: float = float("nan")
     #: (kind, bar index, price, target number or 0, size)
-    events: list[tuple[str, int, float, int, float]] | None = None
+    events: list[tuple[EventKind, int, float, int, float]] | None = None
 
 
 _NS_MAX = np.iinfo(np.int64).max
@@ -167,7 +168,7 @@ def resolve(
         until_ns = int(stamps[-1]) + _bar_ns(stamps) if n else 0
     e_end = _first_at_or_after(stamps, entry_deadline_ns, start, n)
     x_end = _first_at_or_after(stamps, exit_deadline_ns, start, n)
-    events: list[tuple[str, int, float, int, float]] = []
+    events: list[tuple[EventKind, int, float, int, float]] = []
     if start >= n:
         return Resolved(status="no_entry", note="no bars after the plan", events=events)
     if ref is None:
@@ -196,10 +197,10 @@ def resolve(
     pnl = 0.0  # sum of size * (exit - fill)
     stop_level = stop
     k = 0  # next target
-    first: str | None = None
+    first: First | None = None
     adverse = fill - float(l[i_e])
     favourable = 0.0
-    exit_reason: str | None = None
+    exit_reason: ExitReason | None = None
     exit_index = -1
 
     if l[i_e] <= stop_level:
@@ -231,7 +232,7 @@ def resolve(
             favourable = max(favourable, float(seg_h[:rel].max()) - fill)
         if l[b] <= stop_level:
             px = min(stop_level, float(o[b]))
-            kind = "breakeven" if k > 0 and stop_level >= fill else "stop"
+            kind: Literal["breakeven", "stop"] = "breakeven" if k > 0 and stop_level >= fill else "stop"
             pnl += held * (px - fill)
             events.append((kind, b, px, 0, held))
             adverse = max(adverse, fill - px)
@@ -293,7 +294,7 @@ def resolve(
         r=pnl / risk,
         mae_r=max(0.0, adverse) / risk,
         mfe_r=max(0.0, favourable) / risk,
-        events=[(kind, i, sign * px, t, s) for kind, i, px, t, s in events],
+        events=[(what, i, sign * px, t, s) for what, i, px, t, s in events],
     )
 
 
@@ -321,16 +322,37 @@ def _bar_ns(stamps: np.ndarray) -> int:
 
 
 def _utc(ns: int) -> datetime:
-    return pd.Timestamp(int(ns), tz="UTC").to_pydatetime()
+    at: datetime = pd.Timestamp(int(ns), tz="UTC").to_pydatetime()
+    return at
+
+
+def _ns_at(at: datetime) -> int:
+    return int(pd.Timestamp(at).tz_convert("UTC").value)
 
 
 def _ns(at: datetime | None) -> int | None:
-    return None if at is None else int(pd.Timestamp(at).tz_convert("UTC").value)
+    return None if at is None else _ns_at(at)
+
+
+class _PlanFields(TypedDict):
+    """What every outcome of a plan copies from the plan."""
+
+    plan_id: str
+    version: int
+    symbol: str
+    strategy: str
+    style: str
+    direction: Direction
+    confidence: float
+    entry: float
+    stop: float
+    targets: list[float]
+    planned_at: datetime
 
 
 def outcome_from(plan: Plan, res: Resolved, stamps: np.ndarray) -> TradeOutcome:
     """Wrap a `Resolved` for `plan` as a TradeOutcome (times from the bar stamps)."""
-    base = dict(
+    base = _PlanFields(
         plan_id=plan.plan_id,
         version=plan.version,
         symbol=plan.symbol,
@@ -395,8 +417,12 @@ def evaluate_plan(
     stamps = bars.index.asi8 if len(bars) else np.zeros(0, dtype=np.int64)
     if isinstance(bars.index, pd.DatetimeIndex) and len(bars) and bars.index.unit != "ns":
         stamps = bars.index.as_unit("ns").asi8
-    start = int(np.searchsorted(stamps, _ns(plan.as_of), side="left"))
-    f = lambda col: bars[col].to_numpy(dtype="float64")  # noqa: E731
+    start = int(np.searchsorted(stamps, _ns_at(plan.as_of), side="left"))
+
+    def f(col: str) -> np.ndarray:
+        values: np.ndarray = bars[col].to_numpy(dtype="float64")
+        return values
+
     res = resolve(
         plan.direction,
         plan.entry,
@@ -439,7 +465,7 @@ def horizon(style: str, as_of: datetime) -> tuple[datetime, datetime]:
     from analytics.sessions import schedule
 
     sch = schedule()
-    ns = _ns(as_of)
+    ns = _ns_at(as_of)
     i = int(np.searchsorted(sch.closes, ns, side="right"))  # first session closing after as_of
     i = min(i, len(sch.closes) - 1)
     n_entry, n_exit = HORIZON_SESSIONS.get(style, (1, 1))

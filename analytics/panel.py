@@ -13,7 +13,7 @@ tolerates leading NaNs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -72,7 +72,7 @@ class Panel:
         if all(len(d.index) == len(first) and d.index.equals(first) for d in dfs[1:]):
             index = first
             arrays = {c: np.vstack([d[c].to_numpy(np.float64) for d in dfs]) if len(first) else np.empty((len(dfs), 0)) for c in COLUMNS}
-            return cls(symbols, interval, index, **arrays)
+            return cls(symbols, interval, index, arrays["open"], arrays["high"], arrays["low"], arrays["close"], arrays["volume"])
         index = first
         for d in dfs[1:]:
             index = index.union(d.index)
@@ -88,7 +88,7 @@ class Panel:
             arrays[c] = np.where(missing, close, arrays[c])
         arrays["close"] = close
         arrays["volume"] = np.where(missing, 0.0, arrays["volume"])
-        return cls(symbols, interval, index, **arrays)
+        return cls(symbols, interval, index, arrays["open"], arrays["high"], arrays["low"], arrays["close"], arrays["volume"])
 
     @classmethod
     def from_arrays(
@@ -96,14 +96,16 @@ class Panel:
         symbols: Sequence[str],
         interval: str,
         index: pd.DatetimeIndex,
-        open: np.ndarray,  # noqa: A002 - the bar column's name
+        open: np.ndarray,
         high: np.ndarray,
         low: np.ndarray,
         close: np.ndarray,
         volume: np.ndarray,
     ) -> Panel:
         """A panel straight from 2-D arrays (benchmarks, tests)."""
-        f = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
+        def f(a: np.ndarray) -> np.ndarray:
+            return np.ascontiguousarray(a, dtype=np.float64)
+
         return cls(tuple(symbols), normalise_interval(interval), index, f(open), f(high), f(low), f(close), f(volume))
 
     @classmethod
@@ -130,22 +132,26 @@ class Panel:
         """Exchange-time wall clock of each stamp, int64 ns since 1970 (naive)."""
         if not len(self.index):
             return np.empty(0, dtype=np.int64)
-        return self.index.tz_convert(EXCHANGE_TZ).tz_localize(None).as_unit("ns").asi8
+        wall: np.ndarray = self.index.tz_convert(EXCHANGE_TZ).tz_localize(None).as_unit("ns").asi8
+        return wall
 
     @cached_property
     def stamps_ns(self) -> np.ndarray:
         """UTC stamps as int64 nanoseconds."""
-        return self.index.as_unit("ns").asi8 if len(self.index) else np.empty(0, dtype=np.int64)
+        stamps: np.ndarray = self.index.as_unit("ns").asi8 if len(self.index) else np.empty(0, dtype=np.int64)
+        return stamps
 
     @cached_property
     def day(self) -> np.ndarray:
         """Exchange-time session date of each stamp as days since 1970 (int64)."""
-        return np.floor_divide(self.wall_ns, DAY_NS)
+        days: np.ndarray = np.floor_divide(self.wall_ns, DAY_NS)
+        return days
 
     @cached_property
     def minute(self) -> np.ndarray:
         """Exchange-time minute of day of each stamp (bar open)."""
-        return np.floor_divide(self.wall_ns - self.day * DAY_NS, MINUTE_NS)
+        minutes: np.ndarray = np.floor_divide(self.wall_ns - self.day * DAY_NS, MINUTE_NS)
+        return minutes
 
     @cached_property
     def session_starts(self) -> np.ndarray:
@@ -171,7 +177,8 @@ class Panel:
     def frame(self, row: int) -> pd.DataFrame:
         """One row back as a bar DataFrame (stamps where the symbol had no data yet are dropped)."""
         df = pd.DataFrame({c: getattr(self, c)[row] for c in COLUMNS}, index=self.index)
-        return df[~np.isnan(df["close"].to_numpy())]
+        bars: pd.DataFrame = df[~np.isnan(df["close"].to_numpy())]
+        return bars
 
     def resample(self, interval: str, closes_only: bool = False, volume: bool = True) -> Panel:
         """Every row aggregated to a higher `interval`, bucketed exactly like analytics.bars.resample_bars.
@@ -211,14 +218,20 @@ class Panel:
 def bucket_keys(wall_ns: np.ndarray, interval: str) -> np.ndarray:
     """Resampling bucket of each stamp (exchange wall-clock ns), the same buckets as analytics.bars.resample_bars:
     intraday buckets anchored at 09:30, one per session date for 1D, Monday-anchored weeks for 1W."""
-    day = np.floor_divide(wall_ns, DAY_NS)
+    day: np.ndarray = np.floor_divide(wall_ns, DAY_NS)
     if interval == "1D":
         return day
     if interval == "1W":
-        return (day + 3) // 7  # 1970-01-01 was a Thursday
+        weeks: np.ndarray = (day + 3) // 7  # 1970-01-01 was a Thursday
+        return weeks
     minutes = interval_minutes(interval)
     mins = np.floor_divide(wall_ns - day * DAY_NS, MINUTE_NS)
-    return day * 100_000 + np.floor_divide(mins - RTH_OPEN, minutes)
+    keys: np.ndarray = day * 100_000 + np.floor_divide(mins - RTH_OPEN, minutes)
+    return keys
+
+
+_REDUCE: dict[str, Callable[..., np.ndarray]] = {"max": np.max, "min": np.min, "sum": np.sum}
+_COMBINE: dict[str, np.ufunc] = {"max": np.maximum, "min": np.minimum, "sum": np.add}
 
 
 def segment_reduce(a: np.ndarray, first: np.ndarray, last: np.ndarray, op: str) -> np.ndarray:
@@ -231,13 +244,13 @@ def segment_reduce(a: np.ndarray, first: np.ndarray, last: np.ndarray, op: str) 
     s = a.shape[0]
     nb = len(first)
     lengths = last - first + 1
-    fn = {"max": np.maximum, "min": np.minimum, "sum": np.add}[op]
+    fn = _COMBINE[op]
     if nb == 0:
         return np.empty((s, 0))
     width = int(lengths[1]) if nb > 2 else 0
     if nb > 2 and np.all(lengths[1:-1] == width):
         # regular buckets (5m or 30m from 1m, ...): one reshaped reduction over the middle block
-        red = {"max": np.max, "min": np.min, "sum": np.sum}[op]
+        red = _REDUCE[op]
         out = np.empty((s, nb))
         out[:, 0] = red(a[:, first[0] : last[0] + 1], axis=1)
         out[:, -1] = red(a[:, first[-1] : last[-1] + 1], axis=1)
@@ -252,7 +265,7 @@ def segment_reduce(a: np.ndarray, first: np.ndarray, last: np.ndarray, op: str) 
             out[:, 1:-1] = mid
         return out
     if lengths.max() > 8 and (nb <= 64 or lengths.mean() >= 24):
-        red = {"max": np.max, "min": np.min, "sum": np.sum}[op]
+        red = _REDUCE[op]
         out = np.empty((s, nb))
         for k in range(nb):
             out[:, k] = red(a[:, first[k] : last[k] + 1], axis=1)

@@ -26,6 +26,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -34,7 +35,7 @@ from analytics import confidence as cf
 from core.errors import UserError
 from analytics.intervals import interval_minutes
 from analytics.levels import LevelBook, build_levels, build_levels_for_rows, htf_intervals
-from analytics.models import STYLE_INTERVALS, Level, Plan, PlanResult, Target
+from analytics.models import STYLE_INTERVALS, Direction, Level, Plan, PlanResult, Style, Target
 from analytics.panel import Panel
 from analytics.strategies import Strategy, for_style
 from analytics.strategies.base import Signal, px
@@ -53,16 +54,16 @@ RR_BANDS: tuple[tuple[float, str], ...] = ((1.5, "poor"), (2.0, "fair"), (3.0, "
 OK, ABSENT, TOO_WIDE, NO_TARGET, NO_DATA = 0, 1, 2, 3, 4
 
 
-def validate_style(style: str) -> str:
+def validate_style(style: str) -> Style:
     """The style, lower-cased, or UserError listing the styles."""
     s = (style or "").strip().lower() if isinstance(style, str) else ""
     if s not in STYLE_INTERVALS:
         shown = str(style)[:20]
         raise UserError(f"unknown style {shown!r}; accepted: {', '.join(STYLE_INTERVALS)}")
-    return s
+    return cast(Style, s)  # STYLE_INTERVALS has a key per Style
 
 
-def plain_session(session: Mapping[str, object]) -> dict:
+def plain_session(session: Mapping[str, object]) -> dict[str, Any]:
     """The session dict with NumPy scalars made plain Python values, so results serialise to JSON."""
     return {str(k): (v.item() if hasattr(v, "item") and callable(v.item) else v) for k, v in session.items()}
 
@@ -297,7 +298,7 @@ def pick_targets(cands: dict[int, Candidates], direction: np.ndarray, entry: np.
 class Evaluation:
     """Every strategy's outcome for every symbol, and the best per symbol."""
 
-    style: str
+    style: Style
     interval: str
     panels: dict[str, Panel]
     features: Features
@@ -331,15 +332,15 @@ def evaluate(panels: Mapping[str, Panel], style: str, *, all_levels: bool = True
     With `all_levels=False` (the scanner) levels are built only for rows with a live setup:
     elsewhere they could only become targets of setups that do not exist.
     """
-    style = validate_style(style)
-    allp = style_panels(panels, style)
-    ivs = STYLE_INTERVALS[style]
+    checked = validate_style(style)
+    allp = style_panels(panels, checked)
+    ivs = STYLE_INTERVALS[checked]
     exec_iv = ivs[0]
     p = allp[exec_iv]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         f = compute_features(p)
-        signals = [strat.detector(f) for strat in for_style(style)]
+        signals = [strat.detector(f) for strat in for_style(checked)]
         trends = [trend(allp[iv]) for iv in ivs[1:] if iv in allp]
         htf = {iv: allp[iv] for iv in htf_intervals(exec_iv, list(allp)) if iv in allp}
         live = np.zeros(p.n_symbols, dtype=bool)
@@ -350,10 +351,10 @@ def evaluate(panels: Mapping[str, Panel], style: str, *, all_levels: bool = True
             book = build_levels(p, f.atr, f.atr_now, f.sess, f.vwap, htf, pv=f.pv, window=f.window)
         else:
             book = build_levels_for_rows(p, f.atr, f.atr_now, f.sess, f.vwap, htf, f.pv, np.flatnonzero(live & f.enough))
-        return _evaluate(style, exec_iv, allp, f, trends, book, signals)
+        return _evaluate(checked, exec_iv, allp, f, trends, book, signals)
 
 
-def _evaluate(style: str, exec_iv: str, allp: dict[str, Panel], f: Features, trends: list[np.ndarray], book: LevelBook,
+def _evaluate(style: Style, exec_iv: str, allp: dict[str, Panel], f: Features, trends: list[np.ndarray], book: LevelBook,
               signals: list[Signal]) -> Evaluation:
     """Stops, targets and confidence for all (symbol, strategy) pairs of the detectors' signals at once."""
     strategies = for_style(style)
@@ -381,17 +382,21 @@ def _evaluate(style: str, exec_iv: str, allp: dict[str, Panel], f: Features, tre
     live = np.flatnonzero((active & ~wide & f.enough[:, None]).ravel())
     t = pick_targets(cands, direction.ravel()[live], entry.ravel()[live], risk.ravel()[live], np.repeat(a, j_n)[live],
                      np.tile(min_rr, s)[live], rows=live // j_n)
-    tp = np.full((s * j_n, MAX_TARGETS), np.nan)
-    rr = np.full((s * j_n, MAX_TARGETS), np.nan)
-    first_rr = np.full(s * j_n, np.nan)
-    room = np.full(s * j_n, np.inf)
+    tp: np.ndarray = np.full((s * j_n, MAX_TARGETS), np.nan)
+    rr: np.ndarray = np.full((s * j_n, MAX_TARGETS), np.nan)
+    first_rr: np.ndarray = np.full(s * j_n, np.nan)
+    room: np.ndarray = np.full(s * j_n, np.inf)
     tp[live], rr[live], first_rr[live], room[live] = t.price, t.rr, t.first_rr, t.room
     tp, rr = tp.reshape(s, j_n, MAX_TARGETS), rr.reshape(s, j_n, MAX_TARGETS)
     first_rr, room = first_rr.reshape(s, j_n), room.reshape(s, j_n)
     has_target = np.isfinite(tp[:, :, 0])
     enough = f.enough[:, None]
     code = np.where(~enough, NO_DATA, np.where(~active, ABSENT, np.where(wide, TOO_WIDE, np.where(has_target, OK, NO_TARGET)))).astype(np.int8)
-    col = lambda x: x[:, None]  # noqa: E731
+
+    def col(x: np.ndarray) -> np.ndarray:
+        column: np.ndarray = x[:, None]
+        return column
+
     e9, e21, e50, e200, hist = (col(f.now(k)) for k in ("ema9", "ema21", "ema50", "ema200", "macd_hist"))
     shape = (s, j_n)
     factors = cf.factor_matrix({
@@ -516,19 +521,19 @@ def build_plan(ev: Evaluation, row: int, *, as_of: datetime, session_status: str
         price = _r4(ev.tp[row, j, k])
         targets.append(Target(price=price, rr=float(round(abs(price - entry) / risk, 2)), reason=reason))
     symbol = ev.symbols[row]
-    direction = "long" if d > 0 else "short"
+    direction: Direction = "long" if d > 0 else "short"
     sig = ev.signals[j]
     zone = None
-    if sig.zone_low is not None and np.isfinite(sig.zone_low[row]) and np.isfinite(sig.zone_high[row]):
+    if sig.zone_low is not None and sig.zone_high is not None and np.isfinite(sig.zone_low[row]) and np.isfinite(sig.zone_high[row]):
         zone = (_r4(min(sig.zone_low[row], sig.zone_high[row])), _r4(max(sig.zone_low[row], sig.zone_high[row])))
     trigger = strat.trigger(f, row, d, entry)
     plan = Plan(
         plan_id=make_plan_id(symbol, ev.style, strat.id, as_of, entry, direction),
         version=version,
         symbol=symbol,
-        style=ev.style,  # type: ignore[arg-type]
+        style=ev.style,
         strategy=strat.id,
-        direction=direction,  # type: ignore[arg-type]
+        direction=direction,
         interval=ev.interval,
         entry=entry,
         stop=stop,
@@ -596,26 +601,26 @@ def plan_symbol(
     bars: Mapping[str, pd.DataFrame],
     *,
     as_of: datetime,
-    session: dict,
+    session: Mapping[str, object],
     sources: list[str],
     version: int = 1,
 ) -> PlanAnswer:
     """Plan one symbol from its bars per interval (at least the style's execution interval)."""
-    style = validate_style(style)
-    exec_iv = STYLE_INTERVALS[style][0]
-    session = plain_session(session)
-    status = str(session.get("status", "open"))
+    checked = validate_style(style)
+    exec_iv = STYLE_INTERVALS[checked][0]
+    plain = plain_session(session)
+    status = str(plain.get("status", "open"))
     df = bars.get(exec_iv)
     if df is None or df.empty:
         reason = f"no {exec_iv} bars for {symbol} up to {pd.Timestamp(as_of).tz_convert('UTC').isoformat()}"
-        return PlanAnswer(PlanResult(symbol=symbol, style=style, as_of=as_of, session=session, sources=sources, plan=None, reason=reason), [], None)  # type: ignore[arg-type]
+        return PlanAnswer(PlanResult(symbol=symbol, style=checked, as_of=as_of, session=plain, sources=sources, plan=None, reason=reason), [], None)
     panels = {iv: Panel.from_frame(symbol, b, iv) for iv, b in bars.items() if b is not None and not b.empty}
-    ev = evaluate(panels, style)
+    ev = evaluate(panels, checked)
     levels = ev.book.levels(0)
     if ev.best[0] < 0:
-        result = PlanResult(symbol=symbol, style=style, as_of=as_of, session=session, sources=sources, plan=None,  # type: ignore[arg-type]
+        result = PlanResult(symbol=symbol, style=checked, as_of=as_of, session=plain, sources=sources, plan=None,
                             reason=no_plan_reason(ev, 0))
     else:
         plan = build_plan(ev, 0, as_of=as_of, session_status=status, sources=sources, version=version)
-        result = PlanResult(symbol=symbol, style=style, as_of=as_of, session=session, sources=sources, plan=plan, reason=None)  # type: ignore[arg-type]
+        result = PlanResult(symbol=symbol, style=checked, as_of=as_of, session=plain, sources=sources, plan=plan, reason=None)
     return PlanAnswer(result, levels, ev)

@@ -10,6 +10,7 @@ the top `limit` are turned into full plans.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 from datetime import datetime
 
 import numpy as np
@@ -65,7 +66,7 @@ class ScanResult(Model):
     style: str
     universe: str
     as_of: datetime
-    session: dict
+    session: dict[str, Any]
     sources: list[str]
     scanned: int
     found: int
@@ -79,7 +80,7 @@ def scan_panels(
     style: str,
     *,
     as_of: datetime,
-    session: dict,
+    session: Mapping[str, object],
     sources: list[str],
     universe: str = "custom",
     limit: int = 10,
@@ -87,14 +88,14 @@ def scan_panels(
 ) -> tuple[ScanResult, list[Plan]]:
     """Evaluate every row of `panels` and return the ranked result plus the top plans."""
     style = validate_style(style)
-    session = plain_session(session)
+    plain = plain_session(session)
     limit = max(1, min(int(limit), MAX_LIMIT))
     exec_panel = panels.get(STYLE_INTERVALS[style][0])
     skipped = list(skipped or [])
     if exec_panel is None or exec_panel.n_symbols == 0 or exec_panel.n_bars == 0:
-        reason = "no symbol had bars to scan" if not skipped else f"no symbol had bars to scan ({len(skipped)} skipped)"
-        return ScanResult(style=style, universe=universe, as_of=as_of, session=session, sources=sources, scanned=0, found=0,
-                          candidates=[], skipped=skipped, reason=reason), []
+        empty = "no symbol had bars to scan" if not skipped else f"no symbol had bars to scan ({len(skipped)} skipped)"
+        return ScanResult(style=style, universe=universe, as_of=as_of, session=plain, sources=sources, scanned=0, found=0,
+                          candidates=[], skipped=skipped, reason=empty), []
     ev = evaluate(panels, style, all_levels=False)
     rows = np.flatnonzero(ev.best >= 0)
     best = ev.best[rows]
@@ -104,7 +105,7 @@ def scan_panels(
     # stable order: score desc, then symbol for ties so the ranking never depends on input order
     syms = np.array(ev.symbols, dtype=object)[rows]
     order = np.lexsort((syms, -np.round(score, 9)))
-    status = str(session.get("status", "open"))
+    status = str(plain.get("status", "open"))
     plans: list[Plan] = []
     cands: list[ScanCandidate] = []
     for rank, k in enumerate(order[:limit], start=1):
@@ -119,7 +120,7 @@ def scan_panels(
     reason = None
     if not cands:
         reason = f"no setup qualifies in {exec_panel.n_symbols} symbols ({style}); try another style or later in the session"
-    return ScanResult(style=style, universe=universe, as_of=as_of, session=session, sources=sources,
+    return ScanResult(style=style, universe=universe, as_of=as_of, session=plain, sources=sources,
                       scanned=exec_panel.n_symbols, found=int(len(rows)), candidates=cands, skipped=skipped, reason=reason), plans
 
 
@@ -128,7 +129,7 @@ def scan_frames(
     style: str,
     *,
     as_of: datetime,
-    session: dict,
+    session: Mapping[str, object],
     sources: list[str],
     universe: str = "custom",
     limit: int = 10,

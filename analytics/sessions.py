@@ -95,7 +95,8 @@ def _ns(at: datetime) -> int:
 
 
 def _utc(ns: int) -> datetime:
-    return pd.Timestamp(int(ns), tz="UTC").to_pydatetime()
+    at: datetime = pd.Timestamp(int(ns), tz="UTC").to_pydatetime()
+    return at
 
 
 def _check_range(ns: int) -> None:

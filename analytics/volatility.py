@@ -41,6 +41,8 @@ CM_DAYS = 30.0
 SLOPE_DAYS = 90.0
 
 Regime = Literal["low", "normal", "elevated", "high", "unknown"]
+TermShape = Literal["contango", "backwardation", "flat"]
+RankBasis = Literal["iv_history", "hv_proxy", "none"]
 
 
 class TermPoint(Model):
@@ -67,13 +69,13 @@ class VolRegime(Model):
     iv_hv_ratio: float | None
     skew_25d: float | None
     term_slope: float | None
-    term_structure: Literal["contango", "backwardation", "flat"] | None
+    term_structure: TermShape | None
     term: list[TermPoint]
     iv_rank: float | None
     iv_percentile: float | None
     hv_rank_proxy: float | None = None
     hv_percentile_proxy: float | None = None
-    rank_basis: Literal["iv_history", "hv_proxy", "none"]
+    rank_basis: RankBasis
     history_days: int
     regime: Regime
     note: str | None = None
@@ -122,7 +124,7 @@ def term_points(views: Sequence[ChainView]) -> list[TermPoint]:
     return pts
 
 
-def constant_maturity(points: Sequence[tuple[float, float]], days: float, *, variance: bool) -> float | None:
+def constant_maturity(points: Sequence[tuple[float, float | None]], days: float, *, variance: bool) -> float | None:
     """Value at `days` from (dte, value) points: linear in total variance (`variance=True`) or in time; flat outside."""
     pts = sorted((t, v) for t, v in points if v is not None and math.isfinite(v) and t > 0)
     if not pts:
@@ -141,7 +143,7 @@ def constant_maturity(points: Sequence[tuple[float, float]], days: float, *, var
     return None
 
 
-def rank_and_percentile(values: Sequence[float], current: float) -> tuple[float, float]:
+def rank_and_percentile(values: Sequence[float] | np.ndarray, current: float) -> tuple[float, float]:
     """(rank, percentile), 0-100: where `current` sits in the range of `values`, and the share of values below it."""
     arr = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
     arr = np.append(arr, current)
@@ -178,7 +180,7 @@ def vol_regime(
     if atm30 is not None and longest >= 60.0:
         atm90 = constant_maturity([(p.dte, p.atm_iv) for p in usable], SLOPE_DAYS, variance=True)
         slope = None if atm90 is None else atm90 - atm30
-    shape = None if slope is None else "contango" if slope > 0.005 else "backwardation" if slope < -0.005 else "flat"
+    shape: TermShape | None = None if slope is None else "contango" if slope > 0.005 else "backwardation" if slope < -0.005 else "flat"
 
     closes = np.asarray(daily_close, dtype=float)
     closes = closes[np.isfinite(closes)]
@@ -190,6 +192,7 @@ def vol_regime(
     hist = [v for d, v in iv_history if since <= d < today and v is not None and math.isfinite(v) and v > 0]
     iv_rank = iv_pct = proxy_rank = proxy_pct = None
     notes: list[str] = []
+    basis: RankBasis
     if atm30 is not None and len(hist) + 1 >= MIN_HISTORY:
         iv_rank, iv_pct = rank_and_percentile(hist, atm30)
         basis = "iv_history"
@@ -257,7 +260,7 @@ def expirations_for_regime(expirations: Sequence[date], today: date, *, max_coun
     chosen = sorted(picks)
     # The bracketing ones first when trimming: they carry the 30-day and 90-day numbers.
     if len(chosen) > max_count:
-        must = set()
+        must: set[int] = set()
         for target in (CM_DAYS, SLOPE_DAYS):
             i = int(np.searchsorted(dte, target))
             must.update(j for j in (i - 1, i) if 0 <= j < len(exps))

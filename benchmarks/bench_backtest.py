@@ -19,7 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analytics.sessions import schedule  # noqa: E402
-from bot.backtesting import BacktestSpec, check_spec, decision_columns, default_workers, load_history, run  # noqa: E402
+from analytics.backtest_engine import BacktestSpec, check_spec, decision_columns  # noqa: E402
+from bot.backtest_runner import default_workers, load_history, run  # noqa: E402
 from providers.sim import SimMarket  # noqa: E402
 
 SYMBOLS = ("SPY", "QQQ", "AAPL", "MSFT", "NVDA", "TSLA", "AMZN", "META", "GOOGL", "AMD",

@@ -76,7 +76,7 @@ def signal(
     direction = np.where(ok, np.where(long, 1, -1), 0).astype(np.int8)
     entry = np.where(ok, np.where(long, entry_long, entry_short), np.nan)
     basis = np.where(ok, np.where(long, basis_long, basis_short), np.nan)
-    reason = np.where(ok, None, np.where(reason == None, "levels missing for this setup", reason))  # noqa: E711
+    reason = np.where(ok, np.array(None, dtype=object), np.where(reason == None, "levels missing for this setup", reason))  # noqa: E711
     zl = zh = None
     if zone is not None:
         zl = np.where(ok, zone[0], np.nan)

@@ -118,7 +118,10 @@ def compute_features(panel: Panel) -> Features:
         atr[i] = talib.ATR(hi, li, ci, 14)[n - ta :]
         rs.append(talib.RSI(ci, 14)[-1])
         mh.append(talib.MACD(ci, 12, 26, 9)[2][-1])
-    col = lambda x: np.array(x, dtype=np.float64).reshape(s, -1) if s else np.empty((0, 1))  # noqa: E731
+
+    def col(x: list[float]) -> np.ndarray:
+        return np.array(x, dtype=np.float64).reshape(s, -1) if s else np.empty((0, 1))
+
     ema9, ema21, ema200, rsi, hist = (col(x) for x in lasts)
     ema50 = np.array(e50) if s else np.empty((0, t))
     sess = session_levels(panel)

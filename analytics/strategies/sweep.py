@@ -14,7 +14,8 @@ RANGE = 30  # bars before that whose extreme holds the resting stops
 def _extreme(a: np.ndarray, hi: bool) -> np.ndarray:
     fill = -np.inf if hi else np.inf
     x = np.where(np.isfinite(a), a, fill)
-    return x.max(axis=1) if hi else x.min(axis=1)
+    ext: np.ndarray = x.max(axis=1) if hi else x.min(axis=1)
+    return ext
 
 
 def detect(f: Features) -> Signal:

@@ -83,8 +83,9 @@ def backtest_cli(symbols: tuple[str, ...], strategy: str, style: str, start: Opt
 
         from analytics.sessions import market_time
         from core.clock import utc_now
-        from bot.backtesting import BacktestSpec, check_spec, default_workers, load_history
-        from bot.backtesting import run as run_backtest
+        from analytics.backtest_engine import BacktestSpec, check_spec
+        from bot.backtest_runner import default_workers, load_history
+        from bot.backtest_runner import run as run_backtest
         from bot.config import get_settings
 
         settings = get_settings()

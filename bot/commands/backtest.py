@@ -14,13 +14,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from analytics.backtest_engine import BacktestSpec, check_spec
 from analytics.backtest_stats import Calibration, GroupStats, Report, equity_curve, report
 from core.errors import UserError
 from analytics.outcomes import TradeOutcome
 from analytics.sessions import last_sessions, market_time
 from analytics.strategies import STRATEGIES
 from bot.args import StyleArg, SymbolsArg
-from bot.backtesting import BacktestSpec, backtest, check_spec
+from bot.backtest_runner import backtest
 from bot.request import Ctx
 from bot.registry import command
 from bot.scorecard import sync_tracked_outcomes

@@ -2,15 +2,16 @@
 
 How a run goes:
 
-1. `load_history` fetches, once, the execution-interval bars of every symbol over the whole range
-   (with warm-up before it and the longest plan horizon after it) and daily bars for the
-   higher-timeframe levels, from any MarketData: the offline market, a replay folder, a real provider.
+1. `history_span` says which bars a run needs: the execution-interval bars of every symbol over
+   the whole range (with warm-up before it and the longest plan horizon after it) and daily bars
+   for the higher-timeframe levels. The caller fetches them, from any source, and `arrange_history`
+   lays them out for replay.
 2. At every decision time t (every `every` execution bars inside the session) the planner sees
    only what it would have seen live at t: execution bars that completed by t and, for each higher
    interval, its completed bars plus the still-forming bar built from the completed execution
    bars, exactly as the market serves a partial bar. `History.panels_at` is that view; it never
-   reads a column at or after t, which `tests/bot/test_backtesting.py` checks by poisoning the
-   future with NaN.
+   reads a column at or after t, which `tests/analytics/test_backtest_engine.py` checks by
+   poisoning the future with NaN.
 3. The planner (`analytics.planner.evaluate` over all symbols at once) proposes setups. A
    (symbol, strategy) slot takes a new plan only when its previous plan has been resolved by t:
    one trade at a time per slot, as a trader would.
@@ -19,41 +20,46 @@ How a run goes:
 
 With `strategy="all"` every strategy serving the style is its own slot; `"best"` takes only the
 planner's pick per symbol (what `/plan` would answer); a strategy id takes only that strategy.
+
+How many sessions of each interval the planner sees (the lookback) is the caller's: a replay
+shows the planner the windows the live service fetches, so it is passed in with the bars.
 """
 
 from __future__ import annotations
 
-import asyncio
+import hashlib
 import math
-import os
-import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
 
 from analytics import planner
 from analytics.backtest_stats import Report, report
-from core.errors import NotFoundError, UserError
 from analytics.intervals import interval_minutes, is_intraday
 from analytics.models import STYLE_INTERVALS, Plan
 from analytics.outcomes import DEFAULT_MANAGEMENT, HORIZON_SESSIONS, Management, TradeOutcome, horizon, outcome_from, resolve
 from analytics.panel import Panel
-from analytics.sessions import EXCHANGE_TZ, schedule, session_info
+from analytics.sessions import EXCHANGE_TZ, Schedule, schedule, session_info
 from analytics.strategies import for_style
-from bot.planning import LOOKBACK_SESSIONS
-from providers.base import MarketData
+from analytics.strategies.base import Strategy
+from core.errors import UserError
 
 #: Default decision cadence in execution bars: scalp every 5 minutes, intraday every 15, swing every hour, leaps daily.
 DEFAULT_EVERY: dict[str, int] = {"scalp": 5, "intraday": 3, "swing": 1, "leaps": 1}
 #: Limits that keep one run bounded (the CLI allows more than chat).
 MAX_SYMBOLS = 50
 MAX_DECISIONS = 60_000
-#: Intraday history is fetched in windows of this many days (real providers page long ranges).
-FETCH_DAYS = 92
+#: Sessions shown for an interval the lookback table does not name (the live fetch's own default).
+DEFAULT_LOOKBACK = 20
+#: Styles whose trades end by the session's close: their sessions replay independently.
+DAY_STYLES = frozenset({"scalp", "intraday"})
+#: Days of a day-style run evaluated together in one planner call (rows = days x symbols).
+BATCH_DAYS = 32
 _NS_MIN = 60 * 10**9
 
 
@@ -77,6 +83,10 @@ class BacktestSpec:
     def cadence(self) -> int:
         return int(self.every or DEFAULT_EVERY[self.style])
 
+    @property
+    def day_style(self) -> bool:
+        return self.style in DAY_STYLES
+
 
 def check_spec(spec: BacktestSpec, *, max_symbols: int = MAX_SYMBOLS) -> BacktestSpec:
     """The spec with its style and strategy validated; UserError naming what is accepted."""
@@ -96,6 +106,62 @@ def check_spec(spec: BacktestSpec, *, max_symbols: int = MAX_SYMBOLS) -> Backtes
     if strat not in ("all", "best") and strat not in served:
         raise UserError(f"strategy {spec.strategy[:32]!r} does not serve the {style} style; accepted: all, best, {', '.join(served)}")
     return BacktestSpec(tuple(dict.fromkeys(spec.symbols)), style, spec.start, spec.end, strat, spec.every, spec.management)
+
+
+def _ns(at: datetime) -> int:
+    return int(pd.Timestamp(at).tz_convert("UTC").value)
+
+
+# ---------------------------------------------------------------------------- which bars a run needs
+
+
+def warmup_sessions(style: str, lookback: Mapping[str, int]) -> tuple[int, int]:
+    """Sessions of history needed before the first decision: (execution bars, daily bars).
+
+    The execution bars also feed the style's other intraday intervals (an hour bar window is 60
+    sessions), so they reach back as far as the longest of those windows.
+    """
+    ivs = STYLE_INTERVALS[style]
+    exec_iv = ivs[0]
+    from_exec = [iv for iv in ivs if is_intraday(iv) or not is_intraday(exec_iv)]
+    warm = max(lookback.get(iv, DEFAULT_LOOKBACK) for iv in from_exec) + 1
+    daily = max((lookback.get(iv, DEFAULT_LOOKBACK) for iv in ivs if iv not in from_exec), default=0)
+    if daily and "1W" in ivs and "1D" in ivs:
+        daily = max(daily, lookback.get("1W", DEFAULT_LOOKBACK))
+    return warm, daily + 1 if daily else 0
+
+
+@dataclass(frozen=True)
+class HistorySpan:
+    """The bars a run needs: execution bars from `start`, daily bars from `daily_start` when any, both until `end`."""
+
+    start: datetime
+    end_ns: int  # kept in ns: replays resolve trades up to this exact stamp
+    daily_start: datetime | None
+
+    @property
+    def end(self) -> datetime:
+        return _utc(self.end_ns)
+
+
+def _utc(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc)
+
+
+def history_span(spec: BacktestSpec, lookback: Mapping[str, int], now: datetime | None = None) -> HistorySpan:
+    """Where a run's bars start and end: warm-up before the range, the longest plan horizon after it, nothing past `now`."""
+    sch = schedule()
+    a = int(np.searchsorted(sch.opens, _ns(spec.start)))
+    b = int(np.searchsorted(sch.opens, _ns(spec.end)))
+    if b <= a:
+        raise UserError("no NYSE session between the backtest start and end")
+    warm, d_warm = warmup_sessions(spec.style, lookback)
+    after = HORIZON_SESSIONS[spec.style][1] + 1
+    hi_ns = int(sch.closes[min(len(sch.closes) - 1, b - 1 + after)])
+    if now is not None:
+        hi_ns = min(hi_ns, _ns(now))
+    d_lo = _utc(int(sch.opens[max(0, a - d_warm)])) if d_warm else None
+    return HistorySpan(_utc(int(sch.opens[max(0, a - warm)])), hi_ns, d_lo)
 
 
 # ---------------------------------------------------------------------------- history and the view at t
@@ -122,28 +188,34 @@ class History:
     order: list[str]  # derived intervals, sources before the ones built from them
     sources: list[str]
     data_end_ns: int
+    lookback: dict[str, int]  # sessions of each interval the planner sees, today included
 
     @property
     def stamps(self) -> np.ndarray:
-        return self.exec.index.asi8
+        stamps: np.ndarray = self.exec.index.asi8
+        return stamps
+
+    def sessions_of(self, interval: str) -> int:
+        return self.lookback.get(interval, DEFAULT_LOOKBACK)
 
     def panels_at(self, i: int) -> dict[str, Panel]:
         """The style's panels as `/plan` would fetch them at the start of execution column i: nothing at or after it.
 
-        Each interval covers the same sessions `bot.planning.make_plan` asks the market for
-        (LOOKBACK_SESSIONS, today included), ending with the still-forming bar where there is one;
-        the planner derives its higher-timeframe intervals from these, as it does live.
+        Each interval covers the last `lookback` sessions (today included), ending with the
+        still-forming bar where there is one; the planner derives its higher-timeframe intervals
+        from these, as it does live.
         """
         t = int(self.exec.index.asi8[i])
         sch = schedule()
         k = int(np.searchsorted(sch.opens, t, side="right")) - 1
         views: dict[str, tuple[int, np.ndarray | None]] = {"exec": (i, None)}
-        panels = {self.exec.interval: _window(self.exec, _start_col(self.exec, sch, k, self.exec.interval), i, None)}
+        exec_iv = self.exec.interval
+        panels = {exec_iv: _window(self.exec, _start_col(self.exec, sch, k, self.sessions_of(exec_iv)), i, None)}
         for iv in self.order:
             d = self.derived[iv]
             e, part = self._visible(d, views)
             views[iv] = (e, part)
-            panels[iv] = _window(d.full, _start_col(d.full, sch, k, iv), e, part)
+            panels[iv] = _window(d.full, _start_col(d.full, sch, k, self.sessions_of(iv)), e, part)
         return panels
 
     def _source(self, name: str) -> Panel:
@@ -172,16 +244,25 @@ class History:
         return b, part
 
 
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence NumPy's all-NaN warnings (symbols without data yet)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
 def _agg(p: Panel, lo: int, hi: int) -> np.ndarray:
     """(5, S) open/high/low/close/volume of columns [lo, hi) of every row."""
     with np.errstate(invalid="ignore"), _quiet():
-        return np.stack((
+        bar: np.ndarray = np.stack((
             p.open[:, lo],
             np.nanmax(p.high[:, lo:hi], axis=1),
             np.nanmin(p.low[:, lo:hi], axis=1),
             p.close[:, hi - 1],
             np.nansum(p.volume[:, lo:hi], axis=1),
         ))
+        return bar
 
 
 def _merge(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -189,25 +270,9 @@ def _merge(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.stack((a[0], np.fmax(a[1], b[1]), np.fmin(a[2], b[2]), b[3], a[4] + b[4]))
 
 
-class _quiet:
-    """Silence NumPy's all-NaN warnings (symbols without data yet)."""
-
-    def __enter__(self):  # noqa: ANN204
-        import warnings
-
-        self._w = warnings.catch_warnings()
-        self._w.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return self
-
-    def __exit__(self, *exc):  # noqa: ANN002, ANN204
-        return self._w.__exit__(*exc)
-
-
-def _start_col(p: Panel, sch, k: int, interval: str) -> int:  # noqa: ANN001 - the schedule
-    """First column of `p` inside the last LOOKBACK_SESSIONS[interval] sessions up to session k."""
-    n = LOOKBACK_SESSIONS.get(interval, 20)
-    start_ns = int(sch.opens[max(0, k - n + 1)])
+def _start_col(p: Panel, sch: Schedule, k: int, sessions: int) -> int:
+    """First column of `p` inside the last `sessions` sessions up to session k."""
+    start_ns = int(sch.opens[max(0, k - sessions + 1)])
     return int(np.searchsorted(p.index.asi8, start_ns, side="left"))
 
 
@@ -216,7 +281,10 @@ def _window(p: Panel, a: int, e: int, part: np.ndarray | None) -> Panel:
     a = min(a, e)
     if part is None:
         return Panel(p.symbols, p.interval, p.index[a:e], p.open[:, a:e], p.high[:, a:e], p.low[:, a:e], p.close[:, a:e], p.volume[:, a:e])
-    cat = lambda arr, k: np.concatenate((arr[:, a:e], part[k][:, None]), axis=1)  # noqa: E731
+
+    def cat(arr: np.ndarray, k: int) -> np.ndarray:
+        return np.concatenate((arr[:, a:e], part[k][:, None]), axis=1)
+
     return Panel(p.symbols, p.interval, p.index[a:e + 1], cat(p.open, 0), cat(p.high, 1), cat(p.low, 2), cat(p.close, 3), cat(p.volume, 4))
 
 
@@ -231,7 +299,8 @@ def _buckets_by_resample(src: Panel, interval: str) -> tuple[Panel, np.ndarray, 
 
 
 def _exchange_days(index: pd.DatetimeIndex) -> np.ndarray:
-    return index.tz_convert(EXCHANGE_TZ).tz_localize(None).normalize().as_unit("ns").asi8
+    days: np.ndarray = index.tz_convert(EXCHANGE_TZ).tz_localize(None).normalize().as_unit("ns").asi8
+    return days
 
 
 def _buckets_by_day(src: Panel, daily: Panel) -> tuple[np.ndarray, np.ndarray]:
@@ -249,7 +318,8 @@ def _buckets_by_day(src: Panel, daily: Panel) -> tuple[np.ndarray, np.ndarray]:
     return bucket.astype(np.int64), first
 
 
-def build_history(style: str, exec_panel: Panel, daily: Panel | None, sources: Sequence[str], data_end_ns: int | None = None) -> History:
+def build_history(style: str, exec_panel: Panel, daily: Panel | None, sources: Sequence[str], data_end_ns: int | None = None, *,
+                  lookback: Mapping[str, int]) -> History:
     """Arrange loaded bars for replay: the execution panel and the style's other intervals.
 
     Intraday intervals are built from the execution bars (exactly as the market aggregates them);
@@ -277,7 +347,7 @@ def build_history(style: str, exec_panel: Panel, daily: Panel | None, sources: S
             derived[iv] = _Derived(iv, full, src_name, bucket, first)
         order.append(iv)
     end = data_end_ns if data_end_ns is not None else (int(exec_panel.index.asi8[-1]) + interval_minutes(exec_iv) * _NS_MIN if exec_panel.n_bars else 0)
-    return History(style, exec_panel, derived, order, list(sources), end)
+    return History(style, exec_panel, derived, order, list(sources), end, dict(lookback))
 
 
 def _complete_daily(daily: Panel, exec_panel: Panel) -> Panel:
@@ -289,75 +359,22 @@ def _complete_daily(daily: Panel, exec_panel: Panel) -> Panel:
         return daily
     idx = daily.index.append(agg.index[missing])
     order = np.argsort(idx.asi8, kind="stable")
-    cat = lambda a, b: np.concatenate((a, b[:, missing]), axis=1)[:, order]  # noqa: E731
+
+    def cat(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.concatenate((a, b[:, missing]), axis=1)[:, order]
+
     return Panel(daily.symbols, "1D", idx[order], cat(daily.open, agg.open), cat(daily.high, agg.high), cat(daily.low, agg.low),
                  cat(daily.close, agg.close), cat(daily.volume, agg.volume))
 
 
-def warmup_sessions(style: str) -> tuple[int, int]:
-    """Sessions of history needed before the first decision: (execution bars, daily bars).
-
-    The execution bars also feed the style's other intraday intervals (an hour bar window is 60
-    sessions), so they reach back as far as the longest of those windows.
-    """
-    ivs = STYLE_INTERVALS[style]
-    exec_iv = ivs[0]
-    from_exec = [iv for iv in ivs if is_intraday(iv) or not is_intraday(exec_iv)]
-    warm = max(LOOKBACK_SESSIONS.get(iv, 20) for iv in from_exec) + 1
-    daily = max((LOOKBACK_SESSIONS.get(iv, 20) for iv in ivs if iv not in from_exec), default=0)
-    if daily and "1W" in ivs and "1D" in ivs:
-        daily = max(daily, LOOKBACK_SESSIONS.get("1W", 20))
-    return warm, daily + 1 if daily else 0
-
-
-async def load_history(market: MarketData, spec: BacktestSpec, now: datetime | None = None) -> History:
-    """Fetch every bar the run needs (warm-up before, the longest plan horizon after) and arrange it."""
-    exec_iv = spec.exec_interval
-    sch = schedule()
-    s_ns = int(pd.Timestamp(spec.start).tz_convert("UTC").value)
-    e_ns = int(pd.Timestamp(spec.end).tz_convert("UTC").value)
-    a = int(np.searchsorted(sch.opens, s_ns))
-    b = int(np.searchsorted(sch.opens, e_ns))
-    if b <= a:
-        raise UserError("no NYSE session between the backtest start and end")
-    warm, d_warm = warmup_sessions(spec.style)
-    after = HORIZON_SESSIONS[spec.style][1] + 1
-    lo = datetime.fromtimestamp(int(sch.opens[max(0, a - warm)]) / 1e9, tz=timezone.utc)
-    hi_ns = int(sch.closes[min(len(sch.closes) - 1, b - 1 + after)])
-    if now is not None:
-        hi_ns = min(hi_ns, int(pd.Timestamp(now).tz_convert("UTC").value))
-    hi = datetime.fromtimestamp(hi_ns / 1e9, tz=timezone.utc)
-    frames: dict[str, pd.DataFrame] = {}
-    daily_frames: dict[str, pd.DataFrame] = {}
-    names: set[str] = set()
-
-    async def fetch(sym: str) -> None:
-        parts = []
-        step = timedelta(days=FETCH_DAYS if is_intraday(exec_iv) else 365 * 30)
-        t = lo
-        while t < hi:
-            u = min(hi, t + step)
-            got = await market.bars(sym, exec_iv, t, u)
-            names.add(got.source)
-            if not got.empty:
-                parts.append(got.df)
-            t = u
-        df = pd.concat(parts) if parts else None
-        if df is None or df.empty:
-            raise NotFoundError(f"no {exec_iv} bars for {sym} between {lo.date()} and {hi.date()}")
-        frames[sym] = df[~df.index.duplicated(keep="last")]
-        if d_warm:
-            d_lo = datetime.fromtimestamp(int(sch.opens[max(0, a - d_warm)]) / 1e9, tz=timezone.utc)
-            got = await market.bars(sym, "1D", d_lo, hi)
-            names.add(got.source)
-            daily_frames[sym] = got.df
-
-    await asyncio.gather(*(fetch(s) for s in spec.symbols))
-    order = list(spec.symbols)
-    exec_panel = Panel.from_frames({s: frames[s] for s in order}, exec_iv)
-    daily = Panel.from_frames({s: daily_frames[s] for s in order}, "1D") if daily_frames else None
+def arrange_history(spec: BacktestSpec, span: HistorySpan, frames: Mapping[str, pd.DataFrame], daily_frames: Mapping[str, pd.DataFrame],
+                    served_by: Sequence[str], lookback: Mapping[str, int]) -> History:
+    """The history of a run from the bars fetched over `span`, per symbol; `served_by` names the sources that served them."""
+    exec_panel = Panel.from_frames({s: frames[s] for s in spec.symbols}, spec.exec_interval)
+    daily = Panel.from_frames({s: daily_frames[s] for s in spec.symbols}, "1D") if daily_frames else None
     ivs = "/".join(STYLE_INTERVALS[spec.style])
-    return build_history(spec.style, exec_panel, daily, [f"bars {ivs}: {n}" for n in sorted(names)], data_end_ns=hi_ns)
+    return build_history(spec.style, exec_panel, daily, [f"bars {ivs}: {n}" for n in sorted(served_by)], data_end_ns=span.end_ns,
+                         lookback=lookback)
 
 
 # ---------------------------------------------------------------------------- decisions and the run
@@ -367,10 +384,8 @@ def decision_columns(history: History, spec: BacktestSpec) -> np.ndarray:
     """Execution columns where the planner is asked: inside the range, in the regular session, every `cadence` bars."""
     p = history.exec
     st = p.index.asi8
-    s_ns = int(pd.Timestamp(spec.start).tz_convert("UTC").value)
-    e_ns = int(pd.Timestamp(spec.end).tz_convert("UTC").value)
     cols = np.arange(p.n_bars)
-    inside = (st >= s_ns) & (st < e_ns) & (cols >= 1)
+    inside = (st >= _ns(spec.start)) & (st < _ns(spec.end)) & (cols >= 1)
     if p.intraday:
         m = p.minute
         step = spec.cadence * interval_minutes(p.interval)
@@ -380,6 +395,17 @@ def decision_columns(history: History, spec: BacktestSpec) -> np.ndarray:
     else:
         inside &= (np.cumsum(inside) - 1) % spec.cadence == 0
     return np.flatnonzero(inside)
+
+
+def bounded_decision_columns(history: History, spec: BacktestSpec) -> np.ndarray:
+    """`decision_columns`, refused with a UserError when there are more than one run may take."""
+    columns = decision_columns(history, spec)
+    if len(columns) > MAX_DECISIONS:
+        raise UserError(
+            f"this backtest needs {len(columns):,} planner calls over {history.exec.n_symbols} symbols; "
+            "narrow the dates or the symbols, or decide less often with --every"
+        )
+    return columns
 
 
 @dataclass
@@ -401,15 +427,24 @@ class BacktestResult:
         return self.report
 
 
+def backtest_result(history: History, spec: BacktestSpec, outcomes: list[TradeOutcome], decisions: int, elapsed_s: float) -> BacktestResult:
+    """The result of a run: its outcomes in the order they were planned (then symbol, strategy), and its counts."""
+    outcomes = sorted(outcomes, key=lambda x: (x.planned_at, x.symbol, x.strategy))
+    return BacktestResult(
+        spec=spec, outcomes=outcomes, decisions=decisions, plans=len(outcomes),
+        elapsed_s=elapsed_s, sources=history.sources, bars=history.exec.n_bars * history.exec.n_symbols,
+    )
+
+
 @dataclass
 class _Slots:
-    busy_until: dict[tuple[int, int], int] = field(default_factory=dict)
+    busy_until: dict[tuple[int, int, int], int] = field(default_factory=dict)
 
-    def free(self, key: tuple[int, int], t: int) -> bool:
+    def free(self, key: tuple[int, int, int], t: int) -> bool:
         return self.busy_until.get(key, -1) <= t
 
 
-def _strategy_columns(ev_strategies: Sequence, spec: BacktestSpec) -> list[int] | None:
+def _strategy_columns(ev_strategies: Sequence[Strategy], spec: BacktestSpec) -> list[int] | None:
     """Strategy indices a run takes (None: the planner's best per symbol)."""
     if spec.strategy == "best":
         return None
@@ -423,7 +458,7 @@ def _resolved_at(o: TradeOutcome, entry_deadline: datetime) -> int:
     if o.status == "closed" and o.exited_at is not None:
         return int(pd.Timestamp(o.exited_at).value)
     if o.status == "open":
-        return np.iinfo(np.int64).max
+        return int(np.iinfo(np.int64).max)
     for e in o.events:
         if e.kind == "invalidated":
             return int(pd.Timestamp(e.at).value) + 1
@@ -446,7 +481,7 @@ class _Taker:
     def any_free(self, t: int, day: int = 0) -> bool:
         return any(self.slots.free((day, *k), t) for k in self.keys)
 
-    def decide(self, ev, base: int, i: int, day: int = 0) -> None:  # noqa: ANN001 - planner.Evaluation
+    def decide(self, ev: planner.Evaluation, base: int, i: int, day: int = 0) -> None:
         """Take the setups of evaluation rows [base, base + symbols) made at execution column i."""
         p = self.history.exec
         t = int(self.stamps[i])
@@ -479,7 +514,7 @@ class _Taker:
                 self.slots.busy_until[key] = _resolved_at(out, e_dl)
 
 
-def run_columns(history: History, spec: BacktestSpec, columns: Sequence[int], progress: Callable[[int], None] | None = None,
+def run_columns(history: History, spec: BacktestSpec, columns: Sequence[int] | np.ndarray, progress: Callable[[int], None] | None = None,
                 keep_plans: bool = False) -> tuple[list[TradeOutcome], int, list[Plan]]:
     """Ask the planner at each column in turn and play every accepted plan forward; returns (outcomes, decisions, plans kept)."""
     taker = _Taker(history, spec, keep_plans)
@@ -496,10 +531,6 @@ def run_columns(history: History, spec: BacktestSpec, columns: Sequence[int], pr
     return taker.outcomes, decisions, taker.kept or []
 
 
-#: Days of a day-style run evaluated together in one planner call (rows = days x symbols).
-BATCH_DAYS = 32
-
-
 def structure_keys(history: History, columns: np.ndarray) -> list[bytes]:
     """Per decision column, a digest of the shape of everything the planner sees there.
 
@@ -508,14 +539,12 @@ def structure_keys(history: History, columns: np.ndarray) -> list[bytes]:
     their panels can be stacked as rows of one evaluation under one time index. A half day or a
     missing bar inside the window makes a different key.
     """
-    import hashlib
-
     p = history.exec
     sch = schedule()
     st = p.index.asi8
     sess = np.searchsorted(sch.opens, st, side="right") - 1
     mins = (st - sch.opens[sess]) // _NS_MIN
-    widest = max(LOOKBACK_SESSIONS.get(iv, 20) for iv in STYLE_INTERVALS[history.style])
+    widest = max(history.sessions_of(iv) for iv in STYLE_INTERVALS[history.style])
     keys = []
     for i in columns:
         k = int(sess[i])
@@ -530,12 +559,12 @@ def _stack(parts: list[dict[str, Panel]]) -> dict[str, Panel]:
     first = parts[0]
     out = {}
     for iv, p0 in first.items():
-        cols = {c: np.concatenate([getattr(x[iv], c) for x in parts], axis=0) for c in ("open", "high", "low", "close", "volume")}
-        out[iv] = Panel(tuple(sym for x in parts for sym in x[iv].symbols), p0.interval, p0.index, **cols)
+        o, h, lo, c, v = (np.concatenate([getattr(x[iv], col) for x in parts], axis=0) for col in ("open", "high", "low", "close", "volume"))
+        out[iv] = Panel(tuple(sym for x in parts for sym in x[iv].symbols), p0.interval, p0.index, o, h, lo, c, v)
     return out
 
 
-def run_columns_batched(history: History, spec: BacktestSpec, columns: Sequence[int],
+def run_columns_batched(history: History, spec: BacktestSpec, columns: Sequence[int] | np.ndarray,
                         progress: Callable[[int], None] | None = None) -> tuple[list[TradeOutcome], int]:
     """The day-style run with decisions of many days in one planner call: same plans, far fewer calls.
 
@@ -570,22 +599,16 @@ def run_columns_batched(history: History, spec: BacktestSpec, columns: Sequence[
     return taker.outcomes, decisions
 
 
-# ---------------------------------------------------------------------------- parallel runs of day styles
-
-_WORKER: dict = {}
-
-
-def _init_worker(history: History, spec: BacktestSpec) -> None:
-    _WORKER["history"] = history
-    _WORKER["spec"] = spec
-
-
-def _run_chunk(columns: np.ndarray) -> tuple[list[dict], int, int]:
-    outs, decisions = run_columns_batched(_WORKER["history"], _WORKER["spec"], columns)
-    return [x.model_dump(mode="json") for x in outs], decisions, len(columns)
+def replay(history: History, spec: BacktestSpec, columns: Sequence[int] | np.ndarray,
+           progress: Callable[[int], None] | None = None) -> tuple[list[TradeOutcome], int]:
+    """(outcomes, decisions) of asking the planner at `columns`, in this process: day styles batched across sessions."""
+    if spec.day_style:
+        return run_columns_batched(history, spec, columns, progress=progress)
+    outcomes, decisions, _ = run_columns(history, spec, columns, progress=progress)
+    return outcomes, decisions
 
 
-def _session_chunks(history: History, columns: np.ndarray, n_chunks: int) -> list[np.ndarray]:
+def session_chunks(history: History, columns: np.ndarray, n_chunks: int) -> list[np.ndarray]:
     """Split decision columns into about n_chunks runs of whole sessions (day-style slots all free at each open)."""
     if not len(columns):
         return []
@@ -594,76 +617,3 @@ def _session_chunks(history: History, columns: np.ndarray, n_chunks: int) -> lis
     per = max(1, int(math.ceil(len(starts) / n_chunks)))
     cuts = list(starts[::per][1:])
     return [x for x in np.split(columns, cuts) if len(x)]
-
-
-def default_workers() -> int:
-    """Worker processes for long day-style runs: the CPUs this process may use, at most 4."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        n = os.cpu_count() or 1
-    return max(1, min(4, n))
-
-
-#: Day-style runs with at least this many decisions are split over worker processes.
-PARALLEL_MIN = 200
-
-
-def run(history: History, spec: BacktestSpec, *, progress: Callable[[int, int], None] | None = None,
-        workers: int | None = None, parallel_min: int = PARALLEL_MIN) -> BacktestResult:
-    """Replay the planner over the history; day styles split whole sessions over worker processes."""
-    t0 = time.perf_counter()
-    columns = decision_columns(history, spec)
-    if len(columns) > MAX_DECISIONS:
-        raise UserError(
-            f"this backtest needs {len(columns):,} planner calls over {history.exec.n_symbols} symbols; "
-            "narrow the dates or the symbols, or decide less often with --every"
-        )
-    total = len(columns)
-    done = 0
-
-    def tick(k: int) -> None:
-        nonlocal done
-        done += k
-        if progress is not None:
-            progress(done, total)
-
-    workers = default_workers() if workers is None else max(1, workers)
-    day_style = spec.style in ("scalp", "intraday")
-    outcomes: list[TradeOutcome] = []
-    decisions = 0
-    if workers > 1 and day_style and total >= parallel_min:
-        chunks = _session_chunks(history, columns, workers * 4)
-        import multiprocessing as mp
-
-        import threading
-
-        # fork is instant and shares the loaded bars, but forking while other threads run (an event
-        # loop's executor, a database driver) is unsafe: then start fresh interpreters instead
-        methods = mp.get_all_start_methods()
-        if "fork" in methods and threading.active_count() == 1:
-            ctx = mp.get_context("fork")
-        else:
-            ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(history, spec)) as pool:
-            for outs, dec, n in pool.map(_run_chunk, chunks):
-                outcomes.extend(TradeOutcome.model_validate(x) for x in outs)
-                decisions += dec
-                tick(n)
-    elif day_style:
-        outcomes, decisions = run_columns_batched(history, spec, columns, progress=tick)
-    else:
-        outcomes, decisions, _ = run_columns(history, spec, columns, progress=tick)
-    outcomes.sort(key=lambda x: (x.planned_at, x.symbol, x.strategy))
-    return BacktestResult(
-        spec=spec, outcomes=outcomes, decisions=decisions, plans=len(outcomes),
-        elapsed_s=time.perf_counter() - t0, sources=history.sources, bars=history.exec.n_bars * history.exec.n_symbols,
-    )
-
-
-async def backtest(market: MarketData, spec: BacktestSpec, *, now: datetime | None = None,
-                   progress: Callable[[int, int], None] | None = None, workers: int | None = None) -> BacktestResult:
-    """Load the history from `market` and replay it (the CPU part runs off the event loop)."""
-    spec = check_spec(spec)
-    history = await load_history(market, spec, now=now)
-    return await asyncio.to_thread(run, history, spec, progress=progress, workers=workers)
