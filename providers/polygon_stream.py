@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from analytics.symbols import validate_symbol
+from core.retry import Backoff
 from providers.feed import BarUpdate, Event, Tick
 from providers.http import AuthFailed, ProviderUnavailable, one_line
 from providers.polygon import NAME, WS_URL, ns_to_dt, num
@@ -51,6 +51,8 @@ class PolygonStream:
         self.channels = tuple(channels)
         self.reconnect = reconnect
         self.max_backoff = max_backoff
+        # 0.5 s doubling to `max_backoff`, spread by +-50 % so many clients dropped together do not return together
+        self._reconnect = Backoff(base=0.5, cap=max_backoff, jitter=(0.5, 1.5))
         self.open_timeout = open_timeout
         self._connect = connect
         self._symbols: set[str] = set()
@@ -114,11 +116,11 @@ class PolygonStream:
     async def _events(self) -> AsyncIterator[Event]:
         import websockets
 
-        backoff = 0.5
+        failures = 0
         while not self._closed:
             try:
                 self._ws = await self._open()
-                backoff = 0.5
+                failures = 0
                 async for raw in self._ws:
                     for ev in _frame_events(raw):
                         out = self._event(ev)
@@ -134,15 +136,16 @@ class PolygonStream:
                     return
                 if not self.reconnect:
                     raise ProviderUnavailable(NAME, f"stream lost ({exc.__class__.__name__})") from None
-                log.info("polygon stream lost (%s); reconnecting in %.1fs", exc.__class__.__name__, backoff)
+                log.info("polygon stream lost (%s); reconnecting in %.1fs", exc.__class__.__name__,
+                         self._reconnect.ceiling(failures))
             finally:
                 ws, self._ws = self._ws, None
                 if ws is not None:
                     await ws.close()
             if not self.reconnect:
                 return
-            await asyncio.sleep(backoff * (0.5 + random.random()))
-            backoff = min(self.max_backoff, backoff * 2)
+            await asyncio.sleep(self._reconnect.delay(failures))
+            failures += 1
 
     def _event(self, ev: dict[str, Any]) -> Event | None:
         kind = ev.get("ev")
