@@ -43,7 +43,7 @@ from core.clock import utc_now
 from analytics.symbols import validate_symbol
 from providers.barframes import build_frame, daily_frame, finish
 from providers.base import Bars
-from providers.cache import TTLCache
+from core.cache import TTLCache
 from providers.http import (
     AuthFailed,
     BadPayload,
@@ -312,7 +312,7 @@ class PolygonMarket:
     async def quote(self, symbol: str, at: datetime | None = None) -> Quote:
         """The latest quote: the snapshot, or last trade + NBBO when snapshots are not in the plan."""
         sym = validate_symbol(symbol)
-        return await self.cache.get_or_load(("quote", sym), 2.0, lambda: self._quote(sym))
+        return await self.cache.get_or_load(("quote", sym), lambda: self._quote(sym), ttl=2.0)
 
     async def _quote(self, sym: str) -> Quote:
         try:
@@ -386,7 +386,7 @@ class PolygonMarket:
         """Listed expirations on or after today's exchange date, from the contracts reference (cached 1 h)."""
         sym = validate_symbol(symbol)
         day = pd.Timestamp(at or self._clock()).tz_convert(EXCHANGE_TZ).date()
-        return await self.cache.get_or_load(("exp", sym, day), 3600.0, lambda: self._expirations(sym, day), bool)
+        return await self.cache.get_or_load(("exp", sym, day), lambda: self._expirations(sym, day), ttl=3600.0, cacheable=bool)
 
     async def _expirations(self, sym: str, day: date) -> list[date]:
         params = {
@@ -411,7 +411,8 @@ class PolygonMarket:
         """Every contract of one expiration from the chain snapshot."""
         sym = validate_symbol(symbol)
         exp = _as_date(expiration)
-        return await self.cache.get_or_load(("chain", sym, exp), 15.0, lambda: self._chain(sym, exp), lambda c: bool(c.contracts))
+        return await self.cache.get_or_load(("chain", sym, exp), lambda: self._chain(sym, exp), ttl=15.0,
+                                            cacheable=lambda c: bool(c.contracts))
 
     async def _chain(self, sym: str, exp: date) -> OptionChain:
         what = f"{sym} {exp} chain"

@@ -37,7 +37,7 @@ from core.clock import utc_now
 from analytics.symbols import validate_symbol
 from providers.barframes import build_frame, daily_frame, finish
 from providers.base import Bars
-from providers.cache import TTLCache
+from core.cache import TTLCache
 from providers.http import (
     AuthFailed,
     BadPayload,
@@ -326,7 +326,7 @@ class TradierMarket:
         """Listed expirations on or after today's exchange date (cached 15 min)."""
         sym = validate_symbol(symbol)
         today = pd.Timestamp(at or self._clock()).tz_convert(EXCHANGE_TZ).date()
-        listed = await self.cache.get_or_load(("exp", sym), 900.0, lambda: self._expirations(sym), bool)
+        listed = await self.cache.get_or_load(("exp", sym), lambda: self._expirations(sym), ttl=900.0, cacheable=bool)
         return [d for d in listed if d >= today]
 
     async def _expirations(self, sym: str) -> list[date]:
@@ -344,8 +344,8 @@ class TradierMarket:
         """Every contract of one expiration with greeks (cached 15 s)."""
         sym = validate_symbol(symbol)
         exp = _as_date(expiration)
-        return await self.cache.get_or_load(("chain", sym, exp), CHAIN_TTL, lambda: self._chain(sym, exp),
-                                            lambda c: bool(c.contracts))
+        return await self.cache.get_or_load(("chain", sym, exp), lambda: self._chain(sym, exp), ttl=CHAIN_TTL,
+                                            cacheable=lambda c: bool(c.contracts))
 
     async def _chain(self, sym: str, exp: date) -> OptionChain:
         what = f"{sym} {exp} chain"

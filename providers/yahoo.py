@@ -40,7 +40,7 @@ from core.clock import utc_now
 from analytics.symbols import validate_symbol
 from providers.barframes import build_frame, daily_frame, finish
 from providers.base import Bars
-from providers.cache import TTLCache
+from core.cache import TTLCache
 from providers.http import (
     AuthFailed,
     BadPayload,
@@ -182,8 +182,8 @@ class YahooMarket:
             a = max(start, oldest)
         key = ("bars", sym, iv, int(a.timestamp()) // 60, int(end.timestamp()) // 60)
         ttl = 300.0 if native == "1D" else 30.0
-        df, tz = await self.cache.get_or_load(key, ttl, lambda: self._bars(sym, yiv, native, a, end, per_req, now),
-                                              lambda v: not v[0].empty)
+        df, tz = await self.cache.get_or_load(key, lambda: self._bars(sym, yiv, native, a, end, per_req, now), ttl=ttl,
+                                              cacheable=lambda v: not v[0].empty)
         return Bars(sym, iv, finish(df, native, iv, start, end), end, NAME)
 
     async def _bars(self, sym: str, yiv: str, native: str, a: datetime, b: datetime, per_req: int,
@@ -241,7 +241,7 @@ class YahooMarket:
     async def quote(self, symbol: str, at: datetime | None = None) -> Quote:
         """The last regular-market price from the chart metadata; no book, so bid = ask = last."""
         sym = validate_symbol(symbol)
-        return await self.cache.get_or_load(("quote", sym), 5.0, lambda: self._quote(sym))
+        return await self.cache.get_or_load(("quote", sym), lambda: self._quote(sym), ttl=5.0)
 
     async def _quote(self, sym: str) -> Quote:
         res = await self._chart(sym, {"range": "1d", "interval": "1m", "includePrePost": "false"})
