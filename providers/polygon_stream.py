@@ -15,9 +15,10 @@ from typing import Any
 
 from analytics.symbols import validate_symbol
 from core.retry import Backoff
+from core.values import to_float
 from providers.feed import BarUpdate, Event, Tick
 from providers.http import AuthFailed, ProviderUnavailable, one_line
-from providers.polygon import NAME, WS_URL, ns_to_dt, num
+from providers.polygon import NAME, WS_URL, ns_to_dt
 
 log = logging.getLogger("coach.providers.polygon.stream")
 
@@ -155,10 +156,10 @@ class PolygonStream:
         try:
             if kind == "T":
                 at = ns_to_dt(ev.get("t"))
-                price = num(ev.get("p"))
+                price = to_float(ev.get("p"))
                 if at is None or price is None:
                     return None
-                return Tick(symbol=sym, price=price, size=num(ev.get("s")) or 0.0, at=at, source=NAME)
+                return Tick(symbol=sym, price=price, size=to_float(ev.get("s")) or 0.0, at=at, source=NAME)
             if kind in ("AM", "A"):
                 s, e = int(ev["s"]), int(ev["e"])
                 key = f"{kind}:{sym}"
@@ -176,7 +177,7 @@ class PolygonStream:
                     low=float(ev["l"]),
                     close=float(ev["c"]),
                     volume=float(ev.get("v") or 0.0),
-                    vwap=num(ev.get("vw")),
+                    vwap=to_float(ev.get("vw")),
                     source=NAME,
                     replaces=replaces,
                 )

@@ -41,6 +41,7 @@ from analytics.symbols import validate_symbol
 from providers.barframes import build_frame, daily_frame, finish
 from providers.base import Bars
 from core.cache import TTLCache
+from core.values import to_float
 from providers.http import (
     AuthFailed,
     BadPayload,
@@ -246,17 +247,17 @@ class YahooMarket:
     async def _quote(self, sym: str) -> Quote:
         res = await self._chart(sym, {"range": "1d", "interval": "1m", "includePrePost": "false"})
         meta = res.get("meta") if isinstance(res.get("meta"), dict) else {}
-        last = _num(meta.get("regularMarketPrice"))
+        last = to_float(meta.get("regularMarketPrice"))
         ts = res.get("timestamp") or []
         if last is None:
             closes = ((res.get("indicators") or {}).get("quote") or [{}])[0].get("close") or []
-            last = next((_num(c) for c in reversed(closes) if _num(c) is not None), None)
+            last = next((to_float(c) for c in reversed(closes) if to_float(c) is not None), None)
         if last is None:
             raise BadPayload(NAME, f"{sym} chart has no price")
-        stamp = _num(meta.get("regularMarketTime")) or (float(ts[-1]) if ts else None)
+        stamp = to_float(meta.get("regularMarketTime")) or (float(ts[-1]) if ts else None)
         as_of = datetime.fromtimestamp(stamp, tz=timezone.utc) if stamp else self._clock()
-        prev = _num(meta.get("chartPreviousClose")) or _num(meta.get("previousClose"))
-        return Quote(symbol=sym, bid=last, ask=last, last=last, volume=_num(meta.get("regularMarketVolume")) or 0.0,
+        prev = to_float(meta.get("chartPreviousClose")) or to_float(meta.get("previousClose"))
+        return Quote(symbol=sym, bid=last, ask=last, last=last, volume=to_float(meta.get("regularMarketVolume")) or 0.0,
                      prev_close=prev, as_of=as_of, source=NAME)
 
     # -- options: not served
@@ -275,20 +276,10 @@ def _exchange_tz(meta: dict[str, Any]) -> Any:
             return ZoneInfo(name)
         except (KeyError, ValueError):
             pass
-    off = _num(meta.get("gmtoffset"))
+    off = to_float(meta.get("gmtoffset"))
     if off is not None:
         return timezone(timedelta(seconds=int(off)))
     return EXCHANGE_TZ
-
-
-def _num(x: Any) -> float | None:
-    if x is None or isinstance(x, bool):
-        return None
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if np.isfinite(v) else None
 
 
 def _describe(resp: httpx.Response) -> str:
