@@ -38,13 +38,14 @@ import heapq
 import math
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Literal, TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
 
 from core.errors import UserError
+from core.values import utc_from_ns
 from analytics.indicators import ema, rsi, vwap
 
 Side = Literal["up", "down"]
@@ -125,7 +126,7 @@ def to_ns(at: datetime) -> int:
 
 def from_ns(ns: int) -> datetime:
     """The aware UTC datetime of `ns` (microsecond precision)."""
-    return _EPOCH + timedelta(microseconds=ns // 1000)
+    return utc_from_ns(ns)
 
 
 @dataclass(slots=True)

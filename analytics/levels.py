@@ -39,6 +39,7 @@ import pandas as pd
 from analytics.intervals import interval_minutes
 from analytics.models import Level
 from analytics.panel import RTH_OPEN, Panel, rth_mask
+from core.values import utc_from_ns
 
 #: Bars of the execution interval searched for swings, zones, pools and FVGs.
 LEVEL_WINDOW = 120
@@ -611,7 +612,7 @@ class LevelBook:
 
 
 def _stamp(ns: int) -> datetime | None:
-    return pd.Timestamp(int(ns), tz="UTC").to_pydatetime() if ns >= 0 else None
+    return utc_from_ns(ns) if ns >= 0 else None
 
 
 def _stamps(panel: Panel, offset: int, cols: np.ndarray) -> np.ndarray:

@@ -33,6 +33,7 @@ import pandas as pd
 from pydantic import Field
 
 from analytics.models import Direction, Model, Plan
+from core.values import utc_from_ns
 
 Status = Literal["no_entry", "closed", "open"]
 ExitReason = Literal["stop", "breakeven", "target", "time"]
@@ -321,11 +322,6 @@ def _bar_ns(stamps: np.ndarray) -> int:
     return int(d.min()) if len(d) else 0
 
 
-def _utc(ns: int) -> datetime:
-    at: datetime = pd.Timestamp(int(ns), tz="UTC").to_pydatetime()
-    return at
-
-
 def _ns_at(at: datetime) -> int:
     return int(pd.Timestamp(at).tz_convert("UTC").value)
 
@@ -366,16 +362,16 @@ def outcome_from(plan: Plan, res: Resolved, stamps: np.ndarray) -> TradeOutcome:
         planned_at=plan.as_of,
     )
     events = [
-        OutcomeEvent(kind=k, at=_utc(stamps[i]), price=px, target=t or None, size=(s if k != "invalidated" else None))
+        OutcomeEvent(kind=k, at=utc_from_ns(stamps[i]), price=px, target=t or None, size=(s if k != "invalidated" else None))
         for k, i, px, t, s in (res.events or [])
     ]
     if res.status == "no_entry":
         return TradeOutcome(**base, status="no_entry", events=events)
-    entered_at = _utc(stamps[res.entry_index])
+    entered_at = utc_from_ns(stamps[res.entry_index])
     exit_ns = int(stamps[res.exit_index])
     if res.exit_reason == "time" or res.status == "open":
         exit_ns += _bar_ns(stamps)  # held through the whole bar
-    exited_at = _utc(exit_ns)
+    exited_at = utc_from_ns(exit_ns)
     return TradeOutcome(
         **base,
         status=res.status,
@@ -469,9 +465,9 @@ def horizon(style: str, as_of: datetime) -> tuple[datetime, datetime]:
     i = int(np.searchsorted(sch.closes, ns, side="right"))  # first session closing after as_of
     i = min(i, len(sch.closes) - 1)
     n_entry, n_exit = HORIZON_SESSIONS.get(style, (1, 1))
-    entry_close = _utc(sch.closes[min(i + n_entry - 1, len(sch.closes) - 1)])
-    exit_close = _utc(sch.closes[min(i + n_exit - 1, len(sch.closes) - 1)])
+    entry_close = utc_from_ns(sch.closes[min(i + n_entry - 1, len(sch.closes) - 1)])
+    exit_close = utc_from_ns(sch.closes[min(i + n_exit - 1, len(sch.closes) - 1)])
     if style == "scalp":
-        start = max(as_of, _utc(sch.opens[i]))
+        start = max(as_of, utc_from_ns(sch.opens[i]))
         return min(start + SCALP_ENTRY, entry_close), min(start + SCALP_HOLD, exit_close)
     return entry_close, exit_close

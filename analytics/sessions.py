@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import UserError
+from core.values import utc_from_ns
 
 EXCHANGE_TZ = ZoneInfo("America/New_York")
 TZ_NAME = "America/New_York"
@@ -94,11 +95,6 @@ def _ns(at: datetime) -> int:
     return int(pd.Timestamp(at).tz_convert("UTC").value)
 
 
-def _utc(ns: int) -> datetime:
-    at: datetime = pd.Timestamp(int(ns), tz="UTC").to_pydatetime()
-    return at
-
-
 def _check_range(ns: int) -> None:
     sch = schedule()
     if ns < sch.opens[0] or ns > sch.closes[-1]:
@@ -132,17 +128,17 @@ def session_info(at: datetime) -> SessionInfo:
             status = "post"
     # next regular open strictly after ns
     j = int(np.searchsorted(sch.opens, ns, side="right"))
-    next_open = _utc(sch.opens[min(j, len(sch.opens) - 1)])
+    next_open = utc_from_ns(sch.opens[min(j, len(sch.opens) - 1)])
     # last close at or before ns
     k = int(np.searchsorted(sch.closes, ns, side="right")) - 1
     k = max(k, 0)
-    last_close = _utc(sch.closes[k])
+    last_close = utc_from_ns(sch.closes[k])
     sess_idx = i if is_session_day and status != "closed" else k
     if is_session_day and status == "closed" and ns >= sch.closes[i]:
         sess_idx = i
     return SessionInfo(
         status=status,
-        as_of=_utc(ns),
+        as_of=utc_from_ns(ns),
         next_open=next_open,
         tz=TZ_NAME,
         last_close=last_close,

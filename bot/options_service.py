@@ -13,11 +13,9 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-import time
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -26,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from analytics.chains import DEFAULT_RATE, ChainView, analyse_chain
 from analytics.interval_context import WARMUP_BARS, IntervalContext, MultiContext, build_context, detect_levels, interval_context
+from core.cache import TTLCache
 from core.errors import NotFoundError, ProviderError, UserError
 from analytics.intervals import interval_minutes
 from analytics.models import Model, Plan
@@ -44,45 +43,6 @@ CONTEXT_TTL = 30.0
 DAILY_SESSIONS = 420
 
 
-class TTLCache:
-    """A small async cache: entries live `ttl` seconds (monotonic), concurrent misses on a key compute once."""
-
-    def __init__(self, ttl: float, max_entries: int = 512) -> None:
-        self.ttl = ttl
-        self.max_entries = max_entries
-        self._data: OrderedDict[Any, tuple[float, Any]] = OrderedDict()
-        self._locks: dict[Any, asyncio.Lock] = {}
-        self.hits = 0
-        self.misses = 0
-
-    def _fresh(self, key: Any) -> tuple[bool, Any]:
-        item = self._data.get(key)
-        if item is not None and time.monotonic() - item[0] < self.ttl:
-            self._data.move_to_end(key)
-            return True, item[1]
-        return False, None
-
-    async def get(self, key: Any, compute: Callable[[], Awaitable[Any]]) -> Any:
-        ok, value = self._fresh(key)
-        if ok:
-            self.hits += 1
-            return value
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            ok, value = self._fresh(key)
-            if ok:
-                self.hits += 1
-                return value
-            self.misses += 1
-            value = await compute()  # errors are not cached
-            self._data[key] = (time.monotonic(), value)
-            self._data.move_to_end(key)
-            while len(self._data) > self.max_entries:
-                old, _ = self._data.popitem(last=False)
-                self._locks.pop(old, None)
-        return value
-
-
 def _day(at: datetime) -> date:
     """The session date `at` belongs to (the last session's when closed)."""
     return session_info(at).session_date
@@ -95,8 +55,8 @@ class OptionsService:
         self.market = market
         self.db = db
         self.rate = rate
-        self.vol_cache = TTLCache(VOL_TTL)
-        self.context_cache = TTLCache(CONTEXT_TTL)
+        self.vol_cache = TTLCache(VOL_TTL, maxsize=512)
+        self.context_cache = TTLCache(CONTEXT_TTL, maxsize=512)
 
     # -- chains
 
@@ -129,7 +89,7 @@ class OptionsService:
 
     async def vol_regime(self, symbol: str, at: datetime, *, pinned: bool = False) -> VolRegime:
         """The regime (cached 120 s per symbol and pinned time)."""
-        return await self.vol_cache.get((symbol, at if pinned else None), lambda: self._vol_regime(symbol, at))
+        return await self.vol_cache.get_or_load((symbol, at if pinned else None), lambda: self._vol_regime(symbol, at))
 
     async def _vol_regime(self, symbol: str, at: datetime) -> VolRegime:
         today = _day(at)
@@ -217,7 +177,7 @@ class OptionsService:
 
     async def interval_context(self, symbol: str, interval: str, lookback: int, at: datetime, *, pinned: bool) -> IntervalContext:
         key = (symbol, interval, lookback, at if pinned else None)
-        return await self.context_cache.get(key, lambda: self._interval_context(symbol, interval, lookback, at))
+        return await self.context_cache.get_or_load(key, lambda: self._interval_context(symbol, interval, lookback, at))
 
     async def _interval_context(self, symbol: str, interval: str, lookback: int, at: datetime) -> IntervalContext:
         start = bars_start(interval, lookback + WARMUP_BARS, at)

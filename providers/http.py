@@ -49,6 +49,7 @@ from typing import Any
 import httpx
 
 from core.errors import ProviderError, RateLimited
+from core.retry import FULL_JITTER, Backoff
 
 log = logging.getLogger("coach.providers.http")
 
@@ -165,8 +166,7 @@ class RetryPolicy:
 
     def backoff(self, attempt: int, rng: Callable[[], float]) -> float:
         """Full-jitter backoff before retry number `attempt` (1-based): uniform in [0, min(cap, base*2^(n-1))]."""
-        ceiling = min(self.cap, self.base * (2 ** (attempt - 1)))
-        return ceiling * rng()
+        return Backoff(self.base, self.cap, jitter=FULL_JITTER, rng=rng).delay(attempt - 1)
 
 
 @dataclass

@@ -43,7 +43,8 @@ from core.clock import utc_now
 from analytics.symbols import validate_symbol
 from providers.barframes import build_frame, daily_frame, finish
 from providers.base import Bars
-from providers.cache import TTLCache
+from core.cache import TTLCache
+from core.values import to_float
 from providers.http import (
     AuthFailed,
     BadPayload,
@@ -107,17 +108,6 @@ def ns_to_dt(ns: Any) -> datetime | None:
     if v < 10**14:
         v *= 10**6
     return datetime.fromtimestamp(v / 1e9, tz=timezone.utc)
-
-
-def num(x: Any) -> float | None:
-    """A finite float from a JSON field, or None (missing, null, bool, NaN)."""
-    if x is None or isinstance(x, bool):
-        return None
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if np.isfinite(v) else None
 
 
 def occ_from_polygon(ticker: str) -> str:
@@ -312,7 +302,7 @@ class PolygonMarket:
     async def quote(self, symbol: str, at: datetime | None = None) -> Quote:
         """The latest quote: the snapshot, or last trade + NBBO when snapshots are not in the plan."""
         sym = validate_symbol(symbol)
-        return await self.cache.get_or_load(("quote", sym), 2.0, lambda: self._quote(sym))
+        return await self.cache.get_or_load(("quote", sym), lambda: self._quote(sym), ttl=2.0)
 
     async def _quote(self, sym: str) -> Quote:
         try:
@@ -336,20 +326,20 @@ class PolygonMarket:
             raise BadPayload(NAME, f"{what}: `ticker` is not an object")
         lq, lt = t.get("lastQuote") or {}, t.get("lastTrade") or {}
         day, prev, mn = t.get("day") or {}, t.get("prevDay") or {}, t.get("min") or {}
-        last = num(lt.get("p")) or num(mn.get("c")) or num(day.get("c")) or num(prev.get("c"))
+        last = to_float(lt.get("p")) or to_float(mn.get("c")) or to_float(day.get("c")) or to_float(prev.get("c"))
         if not last:
             raise BadPayload(NAME, f"{what}: no price in the snapshot")
-        bid, ask = num(lq.get("p")) or last, num(lq.get("P")) or last
+        bid, ask = to_float(lq.get("p")) or last, to_float(lq.get("P")) or last
         stamps = [x for x in (ns_to_dt(t.get("updated")), ns_to_dt(lt.get("t")), ns_to_dt(lq.get("t"))) if x]
         return Quote(
             symbol=sym,
             bid=bid,
             ask=max(ask, bid),
             last=last,
-            bid_size=int(num(lq.get("s")) or 0),
-            ask_size=int(num(lq.get("S")) or 0),
-            volume=num(day.get("v")) or num(mn.get("av")) or 0.0,
-            prev_close=num(prev.get("c")),
+            bid_size=int(to_float(lq.get("s")) or 0),
+            ask_size=int(to_float(lq.get("S")) or 0),
+            volume=to_float(day.get("v")) or to_float(mn.get("av")) or 0.0,
+            prev_close=to_float(prev.get("c")),
             as_of=max(stamps) if stamps else self._clock(),
             source=NAME,
         )
@@ -362,8 +352,8 @@ class PolygonMarket:
             raise UnknownSymbol(NAME, sym)
         if not isinstance(tr, dict) or not isinstance(q, dict):
             raise BadPayload(NAME, f"{sym} last trade/quote: `results` is not an object")
-        last = num(tr.get("p"))
-        bid, ask = num(q.get("p")), num(q.get("P"))
+        last = to_float(tr.get("p"))
+        bid, ask = to_float(q.get("p")), to_float(q.get("P"))
         if not last:
             raise BadPayload(NAME, f"{sym} last trade has no price")
         stamps = [x for x in (ns_to_dt(tr.get("t")), ns_to_dt(q.get("t"))) if x]
@@ -372,8 +362,8 @@ class PolygonMarket:
             bid=bid or last,
             ask=max(ask or last, bid or last),
             last=last,
-            bid_size=int(num(q.get("s")) or 0),
-            ask_size=int(num(q.get("S")) or 0),
+            bid_size=int(to_float(q.get("s")) or 0),
+            ask_size=int(to_float(q.get("S")) or 0),
             volume=0.0,
             prev_close=None,
             as_of=max(stamps) if stamps else self._clock(),
@@ -386,7 +376,7 @@ class PolygonMarket:
         """Listed expirations on or after today's exchange date, from the contracts reference (cached 1 h)."""
         sym = validate_symbol(symbol)
         day = pd.Timestamp(at or self._clock()).tz_convert(EXCHANGE_TZ).date()
-        return await self.cache.get_or_load(("exp", sym, day), 3600.0, lambda: self._expirations(sym, day), bool)
+        return await self.cache.get_or_load(("exp", sym, day), lambda: self._expirations(sym, day), ttl=3600.0, cacheable=bool)
 
     async def _expirations(self, sym: str, day: date) -> list[date]:
         params = {
@@ -411,7 +401,8 @@ class PolygonMarket:
         """Every contract of one expiration from the chain snapshot."""
         sym = validate_symbol(symbol)
         exp = _as_date(expiration)
-        return await self.cache.get_or_load(("chain", sym, exp), 15.0, lambda: self._chain(sym, exp), lambda c: bool(c.contracts))
+        return await self.cache.get_or_load(("chain", sym, exp), lambda: self._chain(sym, exp), ttl=15.0,
+                                            cacheable=lambda c: bool(c.contracts))
 
     async def _chain(self, sym: str, exp: date) -> OptionChain:
         what = f"{sym} {exp} chain"
@@ -436,7 +427,7 @@ class PolygonMarket:
                 continue
             contracts.append(c)
             ua = r.get("underlying_asset") or {}
-            under_px = under_px or num(ua.get("price"))
+            under_px = under_px or to_float(ua.get("price"))
             lq = r.get("last_quote") or {}
             for x in (ns_to_dt(lq.get("last_updated")), ns_to_dt(ua.get("last_updated"))):
                 if x:
@@ -538,13 +529,13 @@ class PolygonHistory:
         """The chain of `expiration` as it closed on `day`: the strikes nearest `spot`, calls and puts."""
         sym = validate_symbol(symbol)
         rows = [r for r in self._listed.get((sym, day), []) if str(r.get("expiration_date")) == expiration.isoformat()]
-        strikes = sorted({float(r["strike_price"]) for r in rows if num(r.get("strike_price")) is not None})
+        strikes = sorted({float(r["strike_price"]) for r in rows if to_float(r.get("strike_price")) is not None})
         below = [k for k in strikes if k <= spot][-self.width:]
         above = [k for k in strikes if k > spot][: self.width]
         keep = set(below + above)
         contracts = []
         for r in rows:
-            k = num(r.get("strike_price"))
+            k = to_float(r.get("strike_price"))
             right = str(r.get("contract_type", "")).lower()
             tk = str(r.get("ticker", ""))
             if k not in keep or right not in ("call", "put") or not tk:
@@ -555,7 +546,7 @@ class PolygonHistory:
                 continue
             contracts.append(OptionContract(symbol=occ_from_polygon(tk), underlying=sym, expiration=expiration, strike=k,
                                             right=right, bid=float(px), ask=float(px), last=float(px),  # type: ignore[arg-type]
-                                            multiplier=int(num(r.get("shares_per_contract")) or 100)))
+                                            multiplier=int(to_float(r.get("shares_per_contract")) or 100)))
         if not contracts:
             raise ProviderUnavailable(NAME, f"no {sym} {expiration} contract near the money traded on {day}")
         contracts.sort(key=lambda c: (c.strike, c.right))
@@ -589,7 +580,7 @@ def _contract(r: dict, sym: str) -> OptionContract | None:
     d = r.get("details")
     if not isinstance(d, dict):
         return None
-    strike = num(d.get("strike_price"))
+    strike = to_float(d.get("strike_price"))
     right = str(d.get("contract_type", "")).lower()
     try:
         exp = date.fromisoformat(str(d.get("expiration_date")))
@@ -599,7 +590,7 @@ def _contract(r: dict, sym: str) -> OptionContract | None:
         return None
     lq, lt, day = r.get("last_quote") or {}, r.get("last_trade") or {}, r.get("day") or {}
     g = r.get("greeks") or {}  # absent for some contracts (deep ITM); never guessed
-    bid, ask = num(lq.get("bid")) or 0.0, num(lq.get("ask")) or 0.0
+    bid, ask = to_float(lq.get("bid")) or 0.0, to_float(lq.get("ask")) or 0.0
     return OptionContract(
         symbol=occ_from_polygon(str(d["ticker"])),
         underlying=sym,
@@ -608,15 +599,15 @@ def _contract(r: dict, sym: str) -> OptionContract | None:
         right=right,  # type: ignore[arg-type]
         bid=bid,
         ask=max(ask, bid),
-        last=num(lt.get("price")) or num(day.get("close")),
-        volume=int(num(day.get("volume")) or 0),
-        open_interest=int(num(r.get("open_interest")) or 0),
-        iv=num(r.get("implied_volatility")),
-        delta=num(g.get("delta")),
-        gamma=num(g.get("gamma")),
-        theta=num(g.get("theta")),
-        vega=num(g.get("vega")),
-        multiplier=int(num(d.get("shares_per_contract")) or 100),
+        last=to_float(lt.get("price")) or to_float(day.get("close")),
+        volume=int(to_float(day.get("volume")) or 0),
+        open_interest=int(to_float(r.get("open_interest")) or 0),
+        iv=to_float(r.get("implied_volatility")),
+        delta=to_float(g.get("delta")),
+        gamma=to_float(g.get("gamma")),
+        theta=to_float(g.get("theta")),
+        vega=to_float(g.get("vega")),
+        multiplier=int(to_float(d.get("shares_per_contract")) or 100),
     )
 
 

@@ -10,14 +10,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from analytics.symbols import validate_symbol
+from core.retry import Backoff
+from core.values import to_float
 from providers.feed import BarUpdate, Event, Tick
 from providers.http import AuthFailed, ProviderUnavailable, one_line
-from providers.polygon import NAME, WS_URL, ns_to_dt, num
+from providers.polygon import NAME, WS_URL, ns_to_dt
 
 log = logging.getLogger("coach.providers.polygon.stream")
 
@@ -51,6 +52,8 @@ class PolygonStream:
         self.channels = tuple(channels)
         self.reconnect = reconnect
         self.max_backoff = max_backoff
+        # 0.5 s doubling to `max_backoff`, spread by +-50 % so many clients dropped together do not return together
+        self._reconnect = Backoff(base=0.5, cap=max_backoff, jitter=(0.5, 1.5))
         self.open_timeout = open_timeout
         self._connect = connect
         self._symbols: set[str] = set()
@@ -114,11 +117,11 @@ class PolygonStream:
     async def _events(self) -> AsyncIterator[Event]:
         import websockets
 
-        backoff = 0.5
+        failures = 0
         while not self._closed:
             try:
                 self._ws = await self._open()
-                backoff = 0.5
+                failures = 0
                 async for raw in self._ws:
                     for ev in _frame_events(raw):
                         out = self._event(ev)
@@ -134,15 +137,16 @@ class PolygonStream:
                     return
                 if not self.reconnect:
                     raise ProviderUnavailable(NAME, f"stream lost ({exc.__class__.__name__})") from None
-                log.info("polygon stream lost (%s); reconnecting in %.1fs", exc.__class__.__name__, backoff)
+                log.info("polygon stream lost (%s); reconnecting in %.1fs", exc.__class__.__name__,
+                         self._reconnect.ceiling(failures))
             finally:
                 ws, self._ws = self._ws, None
                 if ws is not None:
                     await ws.close()
             if not self.reconnect:
                 return
-            await asyncio.sleep(backoff * (0.5 + random.random()))
-            backoff = min(self.max_backoff, backoff * 2)
+            await asyncio.sleep(self._reconnect.delay(failures))
+            failures += 1
 
     def _event(self, ev: dict[str, Any]) -> Event | None:
         kind = ev.get("ev")
@@ -152,10 +156,10 @@ class PolygonStream:
         try:
             if kind == "T":
                 at = ns_to_dt(ev.get("t"))
-                price = num(ev.get("p"))
+                price = to_float(ev.get("p"))
                 if at is None or price is None:
                     return None
-                return Tick(symbol=sym, price=price, size=num(ev.get("s")) or 0.0, at=at, source=NAME)
+                return Tick(symbol=sym, price=price, size=to_float(ev.get("s")) or 0.0, at=at, source=NAME)
             if kind in ("AM", "A"):
                 s, e = int(ev["s"]), int(ev["e"])
                 key = f"{kind}:{sym}"
@@ -173,7 +177,7 @@ class PolygonStream:
                     low=float(ev["l"]),
                     close=float(ev["c"]),
                     volume=float(ev.get("v") or 0.0),
-                    vwap=num(ev.get("vw")),
+                    vwap=to_float(ev.get("vw")),
                     source=NAME,
                     replaces=replaces,
                 )

@@ -30,6 +30,7 @@ import pandas as pd
 
 from analytics.bars import COLUMNS, empty_bars, resample_bars
 from core.errors import NotFoundError, UserError
+from core.values import utc_from_ns
 from analytics.intervals import INTERVALS, interval_minutes, normalise_interval
 from analytics.models import OptionChain, Quote
 from analytics.sessions import EXCHANGE_TZ, schedule
@@ -191,7 +192,7 @@ class ReplayMarket:
         src, resample = self._source_for(sym, iv)
         stamps = src.df.index.asi8
         if e_ns <= s_ns:
-            return Bars(sym, iv, empty_bars(), _utc(e_ns), NAME)
+            return Bars(sym, iv, empty_bars(), utc_from_ns(e_ns), NAME)
         done = int(np.searchsorted(src.ends, e_ns, side="right"))  # ends are ascending with stamps
         if resample:
             # whole buckets from their first bar, so the first returned bar is complete
@@ -204,7 +205,7 @@ class ReplayMarket:
             df = src.df.iloc[lo:done]
             df = df[df.index.asi8 < e_ns]
         last_end = int(src.ends[done - 1]) if done else e_ns
-        return Bars(sym, iv, df, _utc(min(last_end, e_ns)), NAME)
+        return Bars(sym, iv, df, utc_from_ns(min(last_end, e_ns)), NAME)
 
     async def quote(self, symbol: str, at: datetime | None = None) -> Quote:
         """A quote from the last bar completed at `at` (or now): last = its close, bid = ask = last."""
@@ -217,7 +218,7 @@ class ReplayMarket:
         finest = min((self._load(p, iv) for iv, p in by_iv.items()), key=lambda x: interval_minutes(x.interval))
         done = int(np.searchsorted(finest.ends, at_ns, side="right"))
         if done == 0:
-            raise NotFoundError(f"replay data for {sym} starts after {_utc(at_ns).isoformat()}; no quote yet")
+            raise NotFoundError(f"replay data for {sym} starts after {utc_from_ns(at_ns).isoformat()}; no quote yet")
         df = finest.df
         last = float(df["close"].iat[done - 1])
         stamp = int(df.index.asi8[done - 1])
@@ -225,7 +226,7 @@ class ReplayMarket:
         day_vol = _session_volume(df.iloc[:done], stamp) if finest.interval not in ("1D", "1W") else float(df["volume"].iat[done - 1])
         return Quote(
             symbol=sym, bid=last, ask=last, last=last, volume=day_vol, prev_close=prev,
-            as_of=_utc(int(finest.ends[done - 1])), source=NAME, tick=0.01,
+            as_of=utc_from_ns(int(finest.ends[done - 1])), source=NAME, tick=0.01,
         )
 
     async def expirations(self, symbol: str, at: datetime | None = None) -> list[date]:
@@ -403,10 +404,6 @@ def _ns(at: datetime, what: str) -> int:
     if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
         raise UserError(f"{what} must be a date-time with a UTC offset, e.g. 2024-03-15T15:30:00-04:00")
     return int(pd.Timestamp(at).tz_convert("UTC").value)
-
-
-def _utc(ns: int) -> datetime:
-    return pd.Timestamp(int(ns), tz="UTC").to_pydatetime()
 
 
 def write_bars(df: pd.DataFrame, folder: str | Path, symbol: str, interval: str, fmt: str = "parquet") -> Path:

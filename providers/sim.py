@@ -40,6 +40,7 @@ from scipy.special import ndtri
 from analytics.bars import COLUMNS, empty_bars, resample_bars
 from analytics.blackscholes import bs_greeks, bs_price
 from core.errors import NotFoundError, UserError
+from core.values import utc_from_ns
 from analytics.intervals import normalise_interval
 from analytics.models import OptionChain, OptionContract, Quote
 from analytics.sessions import CAL_END, CAL_START, EXCHANGE_TZ, schedule
@@ -397,10 +398,6 @@ def _ns(at: datetime, what: str) -> int:
     return int(pd.Timestamp(at).tz_convert("UTC").value)
 
 
-def _utc(ns: int) -> datetime:
-    return pd.Timestamp(int(ns), tz="UTC").to_pydatetime()
-
-
 @dataclass(frozen=True)
 class _Moment:
     """Where the data stands at a moment: the session the last price belongs to and how far into it."""
@@ -515,11 +512,11 @@ class SimMarket:
         e_ns = min(_ns(end, "end"), self._now_ns())
         sch = schedule()
         if e_ns <= s_ns or e_ns <= sch.opens[0]:
-            return Bars(sym, iv, empty_bars(), _utc(e_ns), NAME)
+            return Bars(sym, iv, empty_bars(), utc_from_ns(e_ns), NAME)
         try:
-            as_of = _utc(min(_moment(e_ns).t, e_ns))
+            as_of = utc_from_ns(min(_moment(e_ns).t, e_ns))
         except UserError:  # the first minute of the calendar: nothing has completed
-            as_of = _utc(e_ns)
+            as_of = utc_from_ns(e_ns)
         if iv in ("1D", "1W"):
             df = self._daily_frame(sym, iv, s_ns, e_ns)
         else:
@@ -624,7 +621,7 @@ class SimMarket:
             ask_size=100 * (1 + int(_unit(tag + ":as") * 30)),
             volume=volume,
             prev_close=prev,
-            as_of=_utc(m.t),
+            as_of=utc_from_ns(m.t),
             source=NAME,
             tick=0.01,
         )
@@ -652,7 +649,7 @@ class SimMarket:
             nearest = sorted(listed, key=lambda d: (abs((d - expiration).days), d))[:4]
             shown = ", ".join(d.isoformat() for d in sorted(nearest))
             raise NotFoundError(f"no {sym} options expire on {expiration.isoformat()}; nearest listed: {shown}")
-        q = await self.quote(sym, _utc(at_ns))
+        q = await self.quote(sym, utc_from_ns(at_ns))
         m = _moment(at_ns)
         return self._price_chain(sym, expiration, q, m)
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from analytics.sessions import schedule
 from analytics.symbols import validate_symbol
+from core.values import utc_from_ns
 from providers.feed import BarUpdate, Event, Tick
 from providers.sim import NAME as SIM_NAME
 from providers.sim import SimMarket
@@ -38,10 +39,6 @@ TICK_OFFSETS = (0, 15, 30, 45)
 
 def _ns(at: datetime) -> int:
     return int((at.astimezone(timezone.utc) - datetime(1970, 1, 1, tzinfo=timezone.utc)) / timedelta(microseconds=1)) * 1000
-
-
-def _dt(ns: int) -> datetime:
-    return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=ns // 1000)
 
 
 class SimClock:
@@ -157,7 +154,7 @@ class SimStream:
             at_ns, sess, minute, k = self._next_slot(self._after_ns)
             if at_ns is None:
                 return  # past the calendar
-            at = _dt(at_ns)
+            at = utc_from_ns(at_ns)
             if self.skip_closed and k == 0 and minute == 0 and self.clock.now() < at:
                 # nothing trades before the open: jump instead of waiting through the night
                 self.clock.jump_to(at - timedelta(microseconds=1))
@@ -211,7 +208,7 @@ class SimStream:
         arr = self._bars.get(key)
         if arr is None:
             sch = schedule()
-            open_dt, close_dt = _dt(int(sch.opens[sess])), _dt(int(sch.closes[sess]))
+            open_dt, close_dt = utc_from_ns(int(sch.opens[sess])), utc_from_ns(int(sch.closes[sess]))
             market = SimMarket(seed=self.seed, now=lambda: close_dt)
             res = await market.bars(sym, "1m", open_dt, close_dt)
             arr = res.df[["open", "high", "low", "close", "volume"]].to_numpy(dtype=np.float64)

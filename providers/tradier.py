@@ -37,7 +37,8 @@ from core.clock import utc_now
 from analytics.symbols import validate_symbol
 from providers.barframes import build_frame, daily_frame, finish
 from providers.base import Bars
-from providers.cache import TTLCache
+from core.cache import TTLCache
+from core.values import to_float
 from providers.http import (
     AuthFailed,
     BadPayload,
@@ -96,18 +97,8 @@ def items(payload: Any, *path: str) -> list[Any]:
     return node if isinstance(node, list) else [node]
 
 
-def _num(x: Any) -> float | None:
-    if x is None or isinstance(x, bool):
-        return None
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if np.isfinite(v) else None
-
-
 def _ms(x: Any) -> datetime | None:
-    v = _num(x)
+    v = to_float(x)
     if not v or v <= 0:
         return None
     return datetime.fromtimestamp(v / 1000.0, tz=timezone.utc)
@@ -302,20 +293,20 @@ class TradierMarket:
     def _parse_quote(self, raw: Any) -> Quote | None:
         if not isinstance(raw, dict) or not raw.get("symbol"):
             return None
-        last = _num(raw.get("last")) or _num(raw.get("close")) or _num(raw.get("prevclose"))
+        last = to_float(raw.get("last")) or to_float(raw.get("close")) or to_float(raw.get("prevclose"))
         if not last:
             return None
-        bid, ask = _num(raw.get("bid")), _num(raw.get("ask"))
+        bid, ask = to_float(raw.get("bid")), to_float(raw.get("ask"))
         stamps = [x for x in (_ms(raw.get("trade_date")), _ms(raw.get("bid_date")), _ms(raw.get("ask_date"))) if x]
         return Quote(
             symbol=str(raw["symbol"]).upper(),
             bid=bid or last,
             ask=max(ask or last, bid or last),
             last=last,
-            bid_size=int(_num(raw.get("bidsize")) or 0),
-            ask_size=int(_num(raw.get("asksize")) or 0),
-            volume=_num(raw.get("volume")) or 0.0,
-            prev_close=_num(raw.get("prevclose")),
+            bid_size=int(to_float(raw.get("bidsize")) or 0),
+            ask_size=int(to_float(raw.get("asksize")) or 0),
+            volume=to_float(raw.get("volume")) or 0.0,
+            prev_close=to_float(raw.get("prevclose")),
             as_of=max(stamps) if stamps else self._clock(),
             source=self.source,
         )
@@ -326,7 +317,7 @@ class TradierMarket:
         """Listed expirations on or after today's exchange date (cached 15 min)."""
         sym = validate_symbol(symbol)
         today = pd.Timestamp(at or self._clock()).tz_convert(EXCHANGE_TZ).date()
-        listed = await self.cache.get_or_load(("exp", sym), 900.0, lambda: self._expirations(sym), bool)
+        listed = await self.cache.get_or_load(("exp", sym), lambda: self._expirations(sym), ttl=900.0, cacheable=bool)
         return [d for d in listed if d >= today]
 
     async def _expirations(self, sym: str) -> list[date]:
@@ -344,8 +335,8 @@ class TradierMarket:
         """Every contract of one expiration with greeks (cached 15 s)."""
         sym = validate_symbol(symbol)
         exp = _as_date(expiration)
-        return await self.cache.get_or_load(("chain", sym, exp), CHAIN_TTL, lambda: self._chain(sym, exp),
-                                            lambda c: bool(c.contracts))
+        return await self.cache.get_or_load(("chain", sym, exp), lambda: self._chain(sym, exp), ttl=CHAIN_TTL,
+                                            cacheable=lambda c: bool(c.contracts))
 
     async def _chain(self, sym: str, exp: date) -> OptionChain:
         what = f"{sym} {exp} chain"
@@ -440,7 +431,7 @@ def _contract(r: Any, sym: str) -> OptionContract | None:
     """One chain item as an OptionContract, or None when it lacks the documented fields."""
     if not isinstance(r, dict):
         return None
-    strike = _num(r.get("strike"))
+    strike = to_float(r.get("strike"))
     right = str(r.get("option_type", "")).lower()
     try:
         exp = date.fromisoformat(str(r.get("expiration_date")))
@@ -449,8 +440,8 @@ def _contract(r: Any, sym: str) -> OptionContract | None:
     if strike is None or right not in ("call", "put") or not r.get("symbol"):
         return None
     g = r.get("greeks") if isinstance(r.get("greeks"), dict) else {}
-    iv = _num(g.get("mid_iv")) or _num(g.get("smv_vol"))
-    bid, ask = _num(r.get("bid")) or 0.0, _num(r.get("ask")) or 0.0
+    iv = to_float(g.get("mid_iv")) or to_float(g.get("smv_vol"))
+    bid, ask = to_float(r.get("bid")) or 0.0, to_float(r.get("ask")) or 0.0
     return OptionContract(
         symbol=str(r["symbol"]),
         underlying=sym,
@@ -459,13 +450,13 @@ def _contract(r: Any, sym: str) -> OptionContract | None:
         right=right,  # type: ignore[arg-type]
         bid=bid,
         ask=max(ask, bid),
-        last=_num(r.get("last")),
-        volume=int(_num(r.get("volume")) or 0),
-        open_interest=int(_num(r.get("open_interest")) or 0),
+        last=to_float(r.get("last")),
+        volume=int(to_float(r.get("volume")) or 0),
+        open_interest=int(to_float(r.get("open_interest")) or 0),
         iv=iv if iv and iv > 0 else None,
-        delta=_num(g.get("delta")),
-        gamma=_num(g.get("gamma")),
-        theta=_num(g.get("theta")),
-        vega=_num(g.get("vega")),
-        multiplier=int(_num(r.get("contract_size")) or 100),
+        delta=to_float(g.get("delta")),
+        gamma=to_float(g.get("gamma")),
+        theta=to_float(g.get("theta")),
+        vega=to_float(g.get("vega")),
+        multiplier=int(to_float(r.get("contract_size")) or 100),
     )

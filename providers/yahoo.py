@@ -40,7 +40,8 @@ from core.clock import utc_now
 from analytics.symbols import validate_symbol
 from providers.barframes import build_frame, daily_frame, finish
 from providers.base import Bars
-from providers.cache import TTLCache
+from core.cache import TTLCache
+from core.values import to_float
 from providers.http import (
     AuthFailed,
     BadPayload,
@@ -182,8 +183,8 @@ class YahooMarket:
             a = max(start, oldest)
         key = ("bars", sym, iv, int(a.timestamp()) // 60, int(end.timestamp()) // 60)
         ttl = 300.0 if native == "1D" else 30.0
-        df, tz = await self.cache.get_or_load(key, ttl, lambda: self._bars(sym, yiv, native, a, end, per_req, now),
-                                              lambda v: not v[0].empty)
+        df, tz = await self.cache.get_or_load(key, lambda: self._bars(sym, yiv, native, a, end, per_req, now), ttl=ttl,
+                                              cacheable=lambda v: not v[0].empty)
         return Bars(sym, iv, finish(df, native, iv, start, end), end, NAME)
 
     async def _bars(self, sym: str, yiv: str, native: str, a: datetime, b: datetime, per_req: int,
@@ -241,22 +242,22 @@ class YahooMarket:
     async def quote(self, symbol: str, at: datetime | None = None) -> Quote:
         """The last regular-market price from the chart metadata; no book, so bid = ask = last."""
         sym = validate_symbol(symbol)
-        return await self.cache.get_or_load(("quote", sym), 5.0, lambda: self._quote(sym))
+        return await self.cache.get_or_load(("quote", sym), lambda: self._quote(sym), ttl=5.0)
 
     async def _quote(self, sym: str) -> Quote:
         res = await self._chart(sym, {"range": "1d", "interval": "1m", "includePrePost": "false"})
         meta = res.get("meta") if isinstance(res.get("meta"), dict) else {}
-        last = _num(meta.get("regularMarketPrice"))
+        last = to_float(meta.get("regularMarketPrice"))
         ts = res.get("timestamp") or []
         if last is None:
             closes = ((res.get("indicators") or {}).get("quote") or [{}])[0].get("close") or []
-            last = next((_num(c) for c in reversed(closes) if _num(c) is not None), None)
+            last = next((to_float(c) for c in reversed(closes) if to_float(c) is not None), None)
         if last is None:
             raise BadPayload(NAME, f"{sym} chart has no price")
-        stamp = _num(meta.get("regularMarketTime")) or (float(ts[-1]) if ts else None)
+        stamp = to_float(meta.get("regularMarketTime")) or (float(ts[-1]) if ts else None)
         as_of = datetime.fromtimestamp(stamp, tz=timezone.utc) if stamp else self._clock()
-        prev = _num(meta.get("chartPreviousClose")) or _num(meta.get("previousClose"))
-        return Quote(symbol=sym, bid=last, ask=last, last=last, volume=_num(meta.get("regularMarketVolume")) or 0.0,
+        prev = to_float(meta.get("chartPreviousClose")) or to_float(meta.get("previousClose"))
+        return Quote(symbol=sym, bid=last, ask=last, last=last, volume=to_float(meta.get("regularMarketVolume")) or 0.0,
                      prev_close=prev, as_of=as_of, source=NAME)
 
     # -- options: not served
@@ -275,20 +276,10 @@ def _exchange_tz(meta: dict[str, Any]) -> Any:
             return ZoneInfo(name)
         except (KeyError, ValueError):
             pass
-    off = _num(meta.get("gmtoffset"))
+    off = to_float(meta.get("gmtoffset"))
     if off is not None:
         return timezone(timedelta(seconds=int(off)))
     return EXCHANGE_TZ
-
-
-def _num(x: Any) -> float | None:
-    if x is None or isinstance(x, bool):
-        return None
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if np.isfinite(v) else None
 
 
 def _describe(resp: httpx.Response) -> str:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -46,6 +46,7 @@ from analytics.outcomes import TradeOutcome
 from analytics.symbols import validate_symbol
 from storage.base import Base, Owned
 from core.clock import utc_now
+from core.values import as_utc, to_float
 from storage.identity import Owner
 
 Source = Literal["manual", "broker", "plan"]
@@ -217,13 +218,6 @@ def _owned(model, owner: Owner):  # noqa: ANN001, ANN202
     return (model.tenant_id == owner.tenant_id, model.owner_id == owner.user_id)
 
 
-def _as_utc(dt: datetime | None) -> datetime | None:
-    """Times are stored in UTC; SQLite hands them back without a zone, so put it back (and convert any other zone)."""
-    if dt is None:
-        return None
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
-
-
 def _view(row: JournalEntry) -> EntryView:
     return EntryView(
         id=row.id,
@@ -234,8 +228,8 @@ def _view(row: JournalEntry) -> EntryView:
         source=row.source,
         data=row.data,
         has_screenshot=bool(row.has_screenshot),
-        created_at=_as_utc(row.created_at),
-        edited_at=_as_utc(row.edited_at),
+        created_at=as_utc(row.created_at),
+        edited_at=as_utc(row.edited_at),
     )
 
 
@@ -277,7 +271,7 @@ async def add_entry(
         tags=tag_list,
         source=source,
         data=payload,
-        created_at=_as_utc(created_at) or utc_now(),
+        created_at=as_utc(created_at) or utc_now(),
     )
     if screenshot is not None:
         _check_png(screenshot)
@@ -419,9 +413,9 @@ async def list_entries(
     if source:
         q = q.where(JournalEntry.source == _clean_source(source))
     if since is not None:
-        q = q.where(JournalEntry.created_at >= _as_utc(since))
+        q = q.where(JournalEntry.created_at >= as_utc(since))
     if until is not None:
-        q = q.where(JournalEntry.created_at <= _as_utc(until))
+        q = q.where(JournalEntry.created_at <= as_utc(until))
     order = (JournalEntry.created_at.desc(), JournalEntry.id.desc()) if newest_first else (JournalEntry.created_at, JournalEntry.id)
     q = q.order_by(*order)
     want = clean_tags([tag])[0] if tag and clean_tags([tag]) else None
@@ -510,13 +504,13 @@ async def record_outcome(
         status=o.status,
         hit_t1=o.hit_t1,
         targets_hit=o.targets_hit,
-        r_multiple=_num(o.r_multiple),
-        mae_r=_num(o.mae_r),
-        mfe_r=_num(o.mfe_r),
-        planned_at=_as_utc(o.planned_at),
-        entered_at=_as_utc(o.entered_at),
-        exited_at=_as_utc(o.exited_at),
-        time_in_trade_s=_num(o.time_in_trade_s),
+        r_multiple=to_float(o.r_multiple),
+        mae_r=to_float(o.mae_r),
+        mfe_r=to_float(o.mfe_r),
+        planned_at=as_utc(o.planned_at),
+        entered_at=as_utc(o.entered_at),
+        exited_at=as_utc(o.exited_at),
+        time_in_trade_s=to_float(o.time_in_trade_s),
         data=_finite(o.model_dump(mode="json")),
         updated_at=utc_now(),
     )
@@ -537,13 +531,9 @@ async def record_outcome(
             tags=["outcome", o.strategy.lower()[:MAX_TAG_LEN]] if _TAG.match(o.strategy.lower()) else ["outcome"],
             source="plan",
             data={"kind": "outcome", "version": o.version, "status": o.status, "exit_reason": o.exit_reason,
-                  "r": _num(o.r_multiple), "hit_t1": o.hit_t1, "confidence": o.confidence},
+                  "r": to_float(o.r_multiple), "hit_t1": o.hit_t1, "confidence": o.confidence},
         )
     return row.id
-
-
-def _num(x: float | None) -> float | None:
-    return None if x is None or not math.isfinite(x) else float(x)
 
 
 async def list_outcomes(
@@ -562,7 +552,7 @@ async def list_outcomes(
     if symbol:
         q = q.where(PlanOutcomeRow.symbol == validate_symbol(symbol))
     if since is not None:
-        q = q.where(PlanOutcomeRow.planned_at >= _as_utc(since))
+        q = q.where(PlanOutcomeRow.planned_at >= as_utc(since))
     q = q.order_by(PlanOutcomeRow.planned_at, PlanOutcomeRow.id)
     if limit is not None:
         q = q.limit(limit)

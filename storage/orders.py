@@ -25,6 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from core.errors import NotFoundError, UserError
 from storage.base import Base, Owned
 from core.clock import utc_now
+from core.values import as_utc
 from storage.identity import Owner
 
 #: How long a preview may be confirmed.
@@ -113,20 +114,15 @@ class OrderView(BaseModel):
     fills: list[FillView] = []
 
 
-def _utc(dt: datetime) -> datetime:
-    """SQLite hands back naive datetimes for timezone-aware columns; they were stored in UTC."""
-    return dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)
-
-
 def view(row: Order, fills: list[Fill] | None = None) -> OrderView:
     return OrderView(
         preview_id=row.preview_id, broker=row.broker, broker_order_id=row.broker_order_id, asset_class=row.asset_class,
         symbol=row.symbol, option_symbol=row.option_symbol, side=row.side, quantity=row.quantity, type=row.order_type,
         limit_price=row.limit_price, stop_price=row.stop_price, duration=row.duration, status=row.status,
         filled_quantity=row.filled_quantity, avg_fill_price=row.avg_fill_price, reason=row.reason, plan_id=row.plan_id,
-        created_at=_utc(row.created_at), expires_at=_utc(row.expires_at),
-        placed_at=_utc(row.placed_at) if row.placed_at else None, preview=row.preview or {},
-        fills=[FillView(quantity=f.quantity, price=f.price, at=_utc(f.at)) for f in (fills or [])],
+        created_at=as_utc(row.created_at), expires_at=as_utc(row.expires_at),
+        placed_at=as_utc(row.placed_at), preview=row.preview or {},
+        fills=[FillView(quantity=f.quantity, price=f.price, at=as_utc(f.at)) for f in (fills or [])],
     )
 
 

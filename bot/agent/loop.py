@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ import structlog
 from pydantic import BaseModel
 
 from core.errors import UserError
+from core.retry import Backoff
 from analytics.sessions import session_info
 from bot.agent import memory
 from bot.agent.client import ChatModel, Completion, endpoint_label
@@ -41,6 +41,8 @@ PROMPT_FILE = Path(__file__).parent / "prompts" / "system.md"
 MAX_PARALLEL_TOOLS = 8
 #: Longest Retry-After the loop waits for before giving up on the turn.
 MAX_RETRY_WAIT = 20.0
+#: Model call retries: about 0.5 s, 1 s, 2 s ... capped at 8 s, each cut by up to half at random.
+MODEL_BACKOFF = Backoff(base=0.5, cap=8.0, jitter=(0.5, 1.0))
 
 
 class ModelUnavailable(Exception):
@@ -219,7 +221,7 @@ class Agent:
                     if not retry and message.startswith("unexpected"):
                         log.exception("agent_model_error")
                     raise ModelUnavailable(message) from None
-                delay = wait if wait is not None else _backoff(attempt)
+                delay = MODEL_BACKOFF.delay(attempt, retry_after=wait)
                 if delay > MAX_RETRY_WAIT:
                     raise ModelUnavailable(f"{message}; the server asked to wait {delay:.0f} s, try again later") from None
                 log.warning("agent_model_retry", attempt=attempt + 1, delay=round(delay, 3), reason=message)
@@ -352,11 +354,6 @@ def _budget_spent(used: int, budget: int) -> Reply:
         ephemeral=True,
         data={"error": "daily token budget spent", "used": used, "budget": budget},
     )
-
-
-def _backoff(attempt: int) -> float:
-    """Exponential backoff with jitter: about 0.5 s, 1 s, 2 s ... capped at 8 s."""
-    return min(8.0, 0.5 * 2**attempt) * (0.5 + random.random() / 2)
 
 
 def _short(text: str) -> str:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -37,9 +36,13 @@ from bot.runtime.event_charts import plan_chart
 from bot.runtime.txn import Writer
 from bot.runtime.messages import digest_reply, payload_to_reply, reply_to_payload
 from core.clock import utc_now
+from core.retry import Backoff
 from storage.outbox import NewMessage, OutboxRow, outbox_channel_queue, outbox_fold_digest, outbox_heads, outbox_mark_delivered_many, outbox_mark_failed, outbox_mark_retry
 
 log = structlog.get_logger("coach.dispatcher")
+
+#: Each delivery retry lands within 20 % of its schedule, so channels failing together do not retry together.
+DELIVERY_JITTER: tuple[float, float] = (0.8, 1.2)
 
 
 @dataclass
@@ -275,7 +278,7 @@ class Dispatcher:
             return False
         except RateLimited as exc:
             self.stats.rate_limited += 1
-            wait = exc.retry_after if exc.retry_after is not None else self._backoff(row.attempts)
+            wait = self._backoff(row.attempts, exc.retry_after)
             await self._retry(row, wait, f"rate limited; retry after {wait:.2f}s", count=False)
             return False
         except DeliveryError as exc:
@@ -362,9 +365,10 @@ class Dispatcher:
                 reply.attachments = [att]
         return reply
 
-    def _backoff(self, attempts: int) -> float:
+    def _backoff(self, attempts: int, retry_after: float | None = None) -> float:
+        """Seconds before the next try of a row that failed `attempts` times (the destination's retry_after wins)."""
         cfg = self.config
-        return min(cfg.max_backoff, cfg.base_backoff * (2 ** attempts)) * (0.8 + 0.4 * random.random())
+        return Backoff(cfg.base_backoff, cfg.max_backoff, jitter=DELIVERY_JITTER).delay(attempts, retry_after)
 
 
 def _alert_run(queue: list[OutboxRow], now: datetime) -> list[OutboxRow]:

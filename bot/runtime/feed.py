@@ -24,6 +24,7 @@ import structlog
 from pydantic import BaseModel
 
 from core.errors import CoachError
+from core.retry import NO_JITTER, Backoff
 from analytics.sessions import session_info
 from providers.feed import BarUpdate, Event, PriceStream, Tick
 
@@ -137,7 +138,8 @@ class Feed:
     async def run(self, stop: asyncio.Event) -> None:
         """Pump the stream into the queue until `stop`, reconnecting after failures."""
         self._started_at = self.clock()
-        backoff = self.reconnect_backoff
+        reconnect = Backoff(base=self.reconnect_backoff, cap=30.0, jitter=NO_JITTER)
+        failures = 0
         while not stop.is_set():
             try:
                 pump = asyncio.ensure_future(self._pump(stop))
@@ -160,10 +162,10 @@ class Feed:
                 self.error = str(exc)[:200] or exc.__class__.__name__
                 log.warning("feed_down", source=self.stream.name, error=self.error)
             try:
-                await asyncio.wait_for(stop.wait(), backoff)
+                await asyncio.wait_for(stop.wait(), reconnect.delay(failures))
             except asyncio.TimeoutError:
                 pass
-            backoff = min(30.0, backoff * 2)
+            failures += 1
 
     async def _pump(self, stop: asyncio.Event) -> None:
         slots = getattr(self.stream, "slots", None)

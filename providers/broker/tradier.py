@@ -20,9 +20,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from core.errors import ConfigError
+from core.values import as_utc, to_float
 from providers.broker.base import Fill, OrderPreview, OrderRejected, OrderRequest, OrderStatus
 from providers.http import BadRequest, ProviderError
-from providers.tradier import TradierClient, _num, items
+from providers.tradier import TradierClient, items
 
 _STATUS = {
     "open": "open",
@@ -84,7 +85,7 @@ class TradierBroker:
             raise ProviderError(self.name, "order preview came back without an `order` object")
         if o.get("result") is False or str(o.get("status", "ok")).lower() not in ("ok", "success"):
             raise OrderRejected(self.name, [str(o.get("status") or "preview failed")])
-        cost = _num(o.get("order_cost")) or _num(o.get("cost")) or 0.0
+        cost = to_float(o.get("order_cost")) or to_float(o.get("cost")) or 0.0
         qty = req.quantity * req.multiplier
         price = req.price or (cost / qty if qty and cost else 0.0)
         warnings = []
@@ -95,8 +96,8 @@ class TradierBroker:
             request=req,
             price=round(price, 4),
             estimated_cost=round(cost, 2),
-            commission=_num(o.get("commission")) or 0.0,
-            fees=_num(o.get("fees")) or 0.0,
+            commission=to_float(o.get("commission")) or 0.0,
+            fees=to_float(o.get("fees")) or 0.0,
             marketable=req.type == "market",
             warnings=warnings,
             details={k: o[k] for k in ("margin_change", "day_trades", "extended_hours", "strategy", "request_date") if k in o},
@@ -128,8 +129,8 @@ class TradierBroker:
 
     def _status(self, o: dict[str, Any], oid: str) -> OrderStatus:
         st = _STATUS.get(str(o.get("status", "")).lower(), "pending")
-        qty = _num(o.get("exec_quantity")) or 0.0
-        avg = _num(o.get("avg_fill_price"))
+        qty = to_float(o.get("exec_quantity")) or 0.0
+        avg = to_float(o.get("avg_fill_price"))
         fills = []
         if qty > 0 and avg:
             when = _when(o.get("transaction_date")) or datetime.now(timezone.utc)
@@ -165,4 +166,4 @@ def _when(text: Any) -> datetime | None:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return as_utc(dt)

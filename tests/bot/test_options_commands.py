@@ -76,15 +76,19 @@ async def test_vol_reply_carries_the_regime_as_of_and_sources(sim):
     assert data["as_of"] and data["sources"] and json.dumps(data)
 
 
-async def test_vol_is_cached_for_120_seconds(sim, monkeypatch):
+async def test_vol_is_cached_for_120_seconds(sim):
     svc = sim.options
+    now = [0.0]
+    svc.vol_cache.clock = lambda: now[0]
     first = await run_text(ctx_for(sim), "/vol NVDA")
     second = await run_text(ctx_for(sim), "/vol NVDA")
     assert second.data is first.data
     assert (svc.vol_cache.hits, svc.vol_cache.misses) == (1, 1)
     assert svc.vol_cache.ttl == 120.0
+    now[0] = 119.9
+    assert (await run_text(ctx_for(sim), "/vol NVDA")).data is first.data
     # past the TTL the regime is computed again
-    monkeypatch.setattr("bot.options_service.time.monotonic", lambda: 10**9)
+    now[0] = 120.0
     third = await run_text(ctx_for(sim), "/vol NVDA")
     assert third.data is not first.data and svc.vol_cache.misses == 2
     # a pinned --as-of has its own entry

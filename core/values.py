@@ -1,0 +1,58 @@
+"""Loose values made exact: epoch nanoseconds and stored datetimes as aware UTC, wire and column numbers as finite floats.
+
+Every layer meets these shapes at its edges (bar stamps in int64 nanoseconds, naive datetimes
+from SQLite, JSON numbers that may be strings, null, NaN or a bool), so each conversion is
+written once, here.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta, timezone
+from typing import SupportsInt, overload
+
+__all__ = ["as_utc", "to_float", "utc_from_ns"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def utc_from_ns(ns: SupportsInt) -> datetime:
+    """The aware UTC datetime `ns` nanoseconds after the epoch (whole microseconds: a datetime holds no finer).
+
+    Sub-microsecond digits are dropped toward the past, as pandas does, so a stamp never moves later.
+    """
+    return _EPOCH + timedelta(microseconds=int(ns) // 1000)
+
+
+@overload
+def as_utc(dt: datetime) -> datetime: ...
+
+
+@overload
+def as_utc(dt: None) -> None: ...
+
+
+def as_utc(dt: datetime | None) -> datetime | None:
+    """`dt` as an aware UTC datetime (None stays None).
+
+    A naive datetime is taken to be UTC already: that is how the service stores times and how
+    SQLite hands them back, without their zone. An aware one is converted.
+    """
+    if dt is None:
+        return None
+    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+
+
+def to_float(x: object) -> float | None:
+    """A finite float from a loosely typed value (a JSON field, a column), or None.
+
+    None, a bool (JSON `true` is not a price), anything `float()` refuses, NaN and infinities
+    all give None.
+    """
+    if x is None or isinstance(x, bool):
+        return None
+    try:
+        v = float(x)  # type: ignore[arg-type]  # anything float() takes; the rest is caught below
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
