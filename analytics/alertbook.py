@@ -85,12 +85,10 @@ RSI_BAND = 2.0
 #: Hysteresis of EMA and VWAP crosses, in basis points of price.
 CROSS_BAND_BPS = 5.0
 
-_NS_PER_S = 1_000_000_000
 #: Returned when nothing fires (shared and never mutated, so no allocation on the common path).
 _NONE: list[Trigger] = []
 _INF = math.inf
 _NINF = -math.inf
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def kind_category(kind: str) -> str:
@@ -114,19 +112,6 @@ def session_allows(session: str, status: str) -> bool:
     if status == "open":
         return True
     return session == "extended" and status in ("pre", "post")
-
-
-def to_ns(at: datetime) -> int:
-    """Nanoseconds since the epoch of an aware datetime."""
-    if at.tzinfo is None:
-        raise ValueError("time must be timezone-aware")
-    delta = at - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * _NS_PER_S + delta.microseconds * 1000
-
-
-def from_ns(ns: int) -> datetime:
-    """The aware UTC datetime of `ns` (microsecond precision)."""
-    return utc_from_ns(ns)
 
 
 @dataclass(slots=True)
@@ -193,7 +178,7 @@ class Trigger:
 
     @property
     def at(self) -> datetime:
-        return from_ns(self.at_ns)
+        return utc_from_ns(self.at_ns)
 
 
 def _sign(side: Side) -> float:

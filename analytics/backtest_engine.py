@@ -48,6 +48,7 @@ from analytics.sessions import EXCHANGE_TZ, Schedule, schedule, session_info
 from analytics.strategies import for_style
 from analytics.strategies.base import Strategy
 from core.errors import UserError
+from core.values import ns_from_utc
 
 #: Default decision cadence in execution bars: scalp every 5 minutes, intraday every 15, swing every hour, leaps daily.
 DEFAULT_EVERY: dict[str, int] = {"scalp": 5, "intraday": 3, "swing": 1, "leaps": 1}
@@ -108,10 +109,6 @@ def check_spec(spec: BacktestSpec, *, max_symbols: int = MAX_SYMBOLS) -> Backtes
     return BacktestSpec(tuple(dict.fromkeys(spec.symbols)), style, spec.start, spec.end, strat, spec.every, spec.management)
 
 
-def _ns(at: datetime) -> int:
-    return int(pd.Timestamp(at).tz_convert("UTC").value)
-
-
 # ---------------------------------------------------------------------------- which bars a run needs
 
 
@@ -151,15 +148,15 @@ def _utc(ns: int) -> datetime:
 def history_span(spec: BacktestSpec, lookback: Mapping[str, int], now: datetime | None = None) -> HistorySpan:
     """Where a run's bars start and end: warm-up before the range, the longest plan horizon after it, nothing past `now`."""
     sch = schedule()
-    a = int(np.searchsorted(sch.opens, _ns(spec.start)))
-    b = int(np.searchsorted(sch.opens, _ns(spec.end)))
+    a = int(np.searchsorted(sch.opens, ns_from_utc(spec.start)))
+    b = int(np.searchsorted(sch.opens, ns_from_utc(spec.end)))
     if b <= a:
         raise UserError("no NYSE session between the backtest start and end")
     warm, d_warm = warmup_sessions(spec.style, lookback)
     after = HORIZON_SESSIONS[spec.style][1] + 1
     hi_ns = int(sch.closes[min(len(sch.closes) - 1, b - 1 + after)])
     if now is not None:
-        hi_ns = min(hi_ns, _ns(now))
+        hi_ns = min(hi_ns, ns_from_utc(now))
     d_lo = _utc(int(sch.opens[max(0, a - d_warm)])) if d_warm else None
     return HistorySpan(_utc(int(sch.opens[max(0, a - warm)])), hi_ns, d_lo)
 
@@ -385,7 +382,7 @@ def decision_columns(history: History, spec: BacktestSpec) -> np.ndarray:
     p = history.exec
     st = p.index.asi8
     cols = np.arange(p.n_bars)
-    inside = (st >= _ns(spec.start)) & (st < _ns(spec.end)) & (cols >= 1)
+    inside = (st >= ns_from_utc(spec.start)) & (st < ns_from_utc(spec.end)) & (cols >= 1)
     if p.intraday:
         m = p.minute
         step = spec.cadence * interval_minutes(p.interval)

@@ -34,6 +34,7 @@ from pydantic import Field
 
 from analytics.models import Direction, Model, Plan
 from core.values import utc_from_ns
+from core.values import ns_from_utc
 
 Status = Literal["no_entry", "closed", "open"]
 ExitReason = Literal["stop", "breakeven", "target", "time"]
@@ -322,12 +323,8 @@ def _bar_ns(stamps: np.ndarray) -> int:
     return int(d.min()) if len(d) else 0
 
 
-def _ns_at(at: datetime) -> int:
-    return int(pd.Timestamp(at).tz_convert("UTC").value)
-
-
 def _ns(at: datetime | None) -> int | None:
-    return None if at is None else _ns_at(at)
+    return None if at is None else ns_from_utc(at)
 
 
 class _PlanFields(TypedDict):
@@ -413,7 +410,7 @@ def evaluate_plan(
     stamps = bars.index.asi8 if len(bars) else np.zeros(0, dtype=np.int64)
     if isinstance(bars.index, pd.DatetimeIndex) and len(bars) and bars.index.unit != "ns":
         stamps = bars.index.as_unit("ns").asi8
-    start = int(np.searchsorted(stamps, _ns_at(plan.as_of), side="left"))
+    start = int(np.searchsorted(stamps, ns_from_utc(plan.as_of), side="left"))
 
     def f(col: str) -> np.ndarray:
         values: np.ndarray = bars[col].to_numpy(dtype="float64")
@@ -461,7 +458,7 @@ def horizon(style: str, as_of: datetime) -> tuple[datetime, datetime]:
     from analytics.sessions import schedule
 
     sch = schedule()
-    ns = _ns_at(as_of)
+    ns = ns_from_utc(as_of)
     i = int(np.searchsorted(sch.closes, ns, side="right"))  # first session closing after as_of
     i = min(i, len(sch.closes) - 1)
     n_entry, n_exit = HORIZON_SESSIONS.get(style, (1, 1))

@@ -17,6 +17,7 @@ import pandas as pd
 
 from core.errors import UserError
 from core.values import utc_from_ns
+from core.values import ns_from_utc
 
 EXCHANGE_TZ = ZoneInfo("America/New_York")
 TZ_NAME = "America/New_York"
@@ -92,7 +93,7 @@ class SessionInfo:
 def _ns(at: datetime) -> int:
     if at.tzinfo is None:
         raise UserError("time must carry a UTC offset, e.g. 2024-03-15T15:30:00-04:00")
-    return int(pd.Timestamp(at).tz_convert("UTC").value)
+    return ns_from_utc(at)
 
 
 def _check_range(ns: int) -> None:

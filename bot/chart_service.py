@@ -9,9 +9,9 @@ never start a pool. Results are cached by
 what they show: (symbol, interval, as_of, plan id/version, theme) plus the options and
 the last bar; concurrent requests for the same chart share one render.
 
-`COACH_CHART_WORKERS` sets the pool size (default: 2, at most the CPU count; 0 renders in
-a thread of this process, which is what the one-shot CLI uses), `COACH_CHART_RENDERER`
-the default path (fast or mplfinance).
+The settings COACH_CHART_WORKERS (pool size; default 2, at most the CPU count; 0 renders in a
+thread of this process, which is what the one-shot CLI uses), COACH_CHART_RENDERER (the default
+path, fast or mplfinance) and COACH_CHART_START reach it through the composition root.
 """
 
 from __future__ import annotations
@@ -37,9 +37,11 @@ from pydantic import BaseModel
 from core.errors import ProviderError, UserError
 from analytics.intervals import interval_minutes, normalise_interval
 from analytics.models import Level, Plan
+from analytics.interval_context import detect_levels as engine_levels
 from analytics.sessions import TZ_NAME, last_sessions, session_info
 from bot.request import Ctx
 from bot.services import Services
+from bot.planning import make_plan
 from bot.reply import Attachment
 from providers.base import Bars, MarketData
 from renderers import jobs
@@ -67,8 +69,7 @@ class ChartError(ProviderError):
         super().__init__("chart renderer", reason)
 
 
-def _start_method() -> str:
-    wanted = os.environ.get("COACH_CHART_START", "").strip().lower()
+def _start_method(wanted: str | None) -> str:
     available = multiprocessing.get_all_start_methods()
     if wanted in available and wanted != "fork":
         return wanted
@@ -76,13 +77,7 @@ def _start_method() -> str:
 
 
 def default_workers() -> int:
-    """Pool size from COACH_CHART_WORKERS, else min(2, CPUs)."""
-    raw = os.environ.get("COACH_CHART_WORKERS", "").strip()
-    if raw:
-        try:
-            return max(0, min(16, int(raw)))
-        except ValueError:
-            log.warning("bad_chart_workers", value=raw[:20])
+    """The pool size when COACH_CHART_WORKERS is not set: min(2, CPUs)."""
     return max(1, min(2, os.cpu_count() or 1))
 
 
@@ -113,13 +108,13 @@ class ChartService:
         #: Render the very first chart in a thread here instead of waiting for workers to start:
         #: a one-shot command (`coach plan --chart`) then never starts a pool at all.
         self.inline_first = inline_first
-        name = (renderer or os.environ.get("COACH_CHART_RENDERER") or jobs.DEFAULT_RENDERER).strip().lower()
+        name = (renderer or jobs.DEFAULT_RENDERER).strip().lower()
         if name not in jobs.RENDERERS:
             raise UserError(f"unknown renderer {name[:20]!r}; accepted: {', '.join(jobs.RENDERERS)}")
         self.renderer = name
         self.cache_size = cache_size
         self.timeout = timeout
-        self.start_method = start_method or _start_method()
+        self.start_method = _start_method(start_method)
         self.stats = ChartStats()
         self._executor: cf.Executor | None = None
         self._thread: cf.ThreadPoolExecutor | None = None
@@ -382,29 +377,14 @@ async def fetch_bars(market: MarketData, symbol: str, interval: str, end: dateti
     return await market.bars(symbol, interval, _lookback_start(interval, end), end)
 
 
-def _planner() -> Any:
-    """`bot.planning.make_plan` when the planner is installed, else None."""
-    try:
-        from bot.planning import make_plan  # type: ignore[attr-defined]
-    except ImportError as exc:
-        if exc.name in ("bot.planning", None) or "make_plan" in str(exc):
-            return None
-        raise
-    return make_plan
-
-
 def detect_levels(symbol: str, df: pd.DataFrame, interval: str) -> list[Level]:
-    """The level engine's levels of one interval (swings, zones, FVGs, anchored VWAPs, ...), or [] without it.
+    """The level engine's levels of one interval (swings, zones, FVGs, anchored VWAPs, ...), or [] when it fails.
 
     The chart's own basic levels (opening range, prior day, session high/low) take over
     when this returns nothing.
     """
     try:
-        from analytics.interval_context import detect_levels as engine
-    except ImportError:
-        return []
-    try:
-        return list(engine(symbol, df, interval, limit=LEVELS_FROM_ENGINE))
+        return list(engine_levels(symbol, df, interval, limit=LEVELS_FROM_ENGINE))
     except Exception:  # optional enrichment: a failure here must not cost the user the chart
         log.exception("level_engine_failed", symbol=symbol, interval=interval)
         return []
@@ -440,19 +420,15 @@ async def make_charts(
     plan_levels: list[Level] = []
     plan_source = ""
     if with_plan:
-        make_plan = _planner()
-        if make_plan is None:
-            note = "plans are not available on this server yet"
+        outcome = await make_plan(ctx, symbol, style)
+        plan = outcome.result.plan
+        plan_bars = dict(outcome.bars)
+        plan_levels = list(outcome.levels)
+        plan_source = outcome.source
+        if plan is None:
+            note = outcome.result.reason or "no setup qualifies right now"
         else:
-            outcome = await make_plan(ctx, symbol, style)
-            plan = outcome.result.plan
-            plan_bars = dict(getattr(outcome, "bars", None) or {})
-            plan_levels = list(getattr(outcome, "levels", None) or [])
-            plan_source = str(getattr(outcome, "source", "") or "")
-            if plan is None:
-                note = outcome.result.reason or "no setup qualifies right now"
-            else:
-                style = style or plan.style
+            style = style or plan.style
     if not ivs:  # no interval asked for: the plan's own (execution) interval, else 5m
         ivs = [plan.interval] if plan is not None else [DEFAULT_INTERVAL]
     specs: list[ChartSpec] = []

@@ -10,8 +10,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.errors import ConfigError
 
 DEFAULT_DB = "sqlite+aiosqlite:///./var/coach.db"
 
@@ -111,15 +113,15 @@ class Settings(BaseSettings):
         return [v.get_secret_value() for v in (getattr(self, n) for n in type(self).model_fields) if isinstance(v, SecretStr)]
 
     def public(self) -> dict[str, object]:
-        """Settings safe to show an operator: secrets reduced to set/unset, passwords masked in URLs."""
+        """Every setting as an operator may see it: secrets reduced to set/unset, passwords masked in URLs."""
         out: dict[str, object] = {}
         for name, value in self.model_dump().items():
-            if isinstance(getattr(self, name), SecretStr):
+            if "SecretStr" in str(type(self).model_fields[name].annotation):
                 out[name] = "set" if value else "unset"
             elif name == "database_url":
                 out[name] = mask_url(str(value))
             else:
-                out[name] = value
+                out[name] = "unset" if value is None else value
         return out
 
 
@@ -135,5 +137,10 @@ def mask_url(url: str) -> str:
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read once."""
-    return Settings()
+    """The process-wide settings, read once; a bad value is a ConfigError naming the variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = "_".join(str(p) for p in err.get("loc", ())).upper() or "a setting"
+        raise ConfigError(f"{name}: {err.get('msg', 'invalid value')}") from None

@@ -20,7 +20,7 @@ from typing import Any
 from rich.console import Console
 
 from analytics import lifecycle
-from analytics.alertbook import to_ns
+from core.values import ns_from_utc
 from analytics.lifecycle import PlanState
 from analytics.models import Plan
 from bot.request import Ctx
@@ -80,7 +80,7 @@ async def find_scenario(services: Services, identity: Any) -> Scenario | None:
             state = PlanState.from_plan(plan)
             stop_at, target_first = None, False
             for t, p in walk:
-                state, events = lifecycle.observe(state, [p], to_ns(t))
+                state, events = lifecycle.observe(state, [p], ns_from_utc(t))
                 if any(e.kind == "target" for e in events):
                     target_first = True
                 if state.status == "stopped":

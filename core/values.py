@@ -11,7 +11,7 @@ import math
 from datetime import datetime, timedelta, timezone
 from typing import SupportsInt, overload
 
-__all__ = ["as_utc", "to_float", "utc_from_ns"]
+__all__ = ["as_utc", "ns_from_utc", "to_float", "utc_from_ns"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -22,6 +22,17 @@ def utc_from_ns(ns: SupportsInt) -> datetime:
     Sub-microsecond digits are dropped toward the past, as pandas does, so a stamp never moves later.
     """
     return _EPOCH + timedelta(microseconds=int(ns) // 1000)
+
+
+def ns_from_utc(at: datetime) -> int:
+    """Nanoseconds since the epoch of an aware datetime; ValueError for a naive one (its moment is unknown)."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError("time must be timezone-aware")
+    exact = getattr(at, "value", None)  # a pandas Timestamp carries nanoseconds a datetime cannot
+    if isinstance(exact, int):
+        return exact
+    delta = at - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
 
 
 @overload

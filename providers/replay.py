@@ -36,6 +36,7 @@ from analytics.models import OptionChain, Quote
 from analytics.sessions import EXCHANGE_TZ, schedule
 from analytics.symbols import validate_symbol
 from providers.base import Bars
+from core.values import ns_from_utc
 
 NAME = "replay"
 SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
@@ -403,7 +404,7 @@ def _session_volume(df: pd.DataFrame, stamp: int) -> float:
 def _ns(at: datetime, what: str) -> int:
     if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
         raise UserError(f"{what} must be a date-time with a UTC offset, e.g. 2024-03-15T15:30:00-04:00")
-    return int(pd.Timestamp(at).tz_convert("UTC").value)
+    return ns_from_utc(at)
 
 
 def write_bars(df: pd.DataFrame, folder: str | Path, symbol: str, interval: str, fmt: str = "parquet") -> Path:

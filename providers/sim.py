@@ -46,6 +46,7 @@ from analytics.models import OptionChain, OptionContract, Quote
 from analytics.sessions import CAL_END, CAL_START, EXCHANGE_TZ, schedule
 from analytics.symbols import validate_symbol
 from providers.base import Bars
+from core.values import ns_from_utc
 
 NAME = "sim"
 #: The date on which every symbol's path passes through its reference price.
@@ -395,7 +396,7 @@ def _ns(at: datetime, what: str) -> int:
         raise UserError(f"{what} must be a date-time with a UTC offset")
     if at.tzinfo is None or at.utcoffset() is None:
         raise UserError(f"{what} must carry a UTC offset, e.g. 2024-03-15T15:30:00-04:00")
-    return int(pd.Timestamp(at).tz_convert("UTC").value)
+    return ns_from_utc(at)
 
 
 @dataclass(frozen=True)

@@ -30,15 +30,12 @@ from core.values import utc_from_ns
 from providers.feed import BarUpdate, Event, Tick
 from providers.sim import NAME as SIM_NAME
 from providers.sim import SimMarket
+from core.values import ns_from_utc
 
 _NS = 1_000_000_000
 _MIN_NS = 60 * _NS
 #: Trade offsets within a minute, in seconds.
 TICK_OFFSETS = (0, 15, 30, 45)
-
-
-def _ns(at: datetime) -> int:
-    return int((at.astimezone(timezone.utc) - datetime(1970, 1, 1, tzinfo=timezone.utc)) / timedelta(microseconds=1)) * 1000
 
 
 class SimClock:
@@ -114,7 +111,7 @@ class SimStream:
         self.seed = seed
         self.skip_closed = clock.skip_closed if skip_closed is None else skip_closed
         self._symbols: set[str] = {validate_symbol(s) for s in symbols}
-        self._after_ns = _ns(start or clock.now())
+        self._after_ns = ns_from_utc(start or clock.now())
         self._closed = False
         self._bars: dict[tuple[str, int], np.ndarray] = {}
         self._changed = asyncio.Event()

@@ -46,11 +46,6 @@ def tool_commands(ctx: Ctx) -> list[Command]:
     return [c for c in ctx.services.registry.all() if c.tool and (admin or not c.admin)]
 
 
-def tool_specs(ctx: Ctx) -> list[dict[str, Any]]:
-    """Chat Completions `tools` for this caller, derived from the registry at call time."""
-    return [c.tool_schema() for c in tool_commands(ctx)]
-
-
 @dataclass
 class ToolResult:
     """One executed tool call: what the model receives, and what the server keeps for grounding."""
@@ -258,9 +253,3 @@ def _invocation(cmd: Command, parsed: Any) -> str:
             v = ",".join(str(x) for x in v)
         parts.append(f"{k}={v}")
     return " ".join(parts)
-
-
-def as_of_of(results: list[ToolResult]) -> datetime | None:
-    """The oldest as_of among successful results (the reply is only as fresh as its stalest input)."""
-    stamps = [r.reply.as_of for r in results if r.ok and r.reply is not None and r.reply.as_of is not None]
-    return min(stamps) if stamps else None

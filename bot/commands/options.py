@@ -16,6 +16,7 @@ from analytics.volatility import VolRegime
 from bot.args import StyleArg, SymbolArg
 from bot.request import Ctx
 from bot.options_service import parse_occ
+from bot.planning import make_plan
 from bot.registry import command
 from bot.reply import Reply, ReplyField
 from storage.identity import get_user
@@ -219,10 +220,6 @@ async def contracts(ctx: Ctx, a: ContractsArgs) -> Reply:
         near = sorted(sorted(exps, key=lambda d: abs((d - a.expiration).days))[:4])
         shown = ", ".join(d.isoformat() for d in near)
         raise NotFoundError(f"no {a.symbol} options expire on {a.expiration.isoformat()}; nearest listed: {shown}")
-    try:
-        from bot.planning import make_plan
-    except ImportError:
-        raise UserError("contracts need the planner, which is not installed in this build") from None
     outcome = await make_plan(ctx, a.symbol, a.style)
     result = outcome.result
     ranking = await svc.rank_for_plan(

@@ -13,7 +13,7 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, Field
 
 from analytics import lifecycle
-from analytics.alertbook import to_ns
+from core.values import ns_from_utc
 from core.clock import utc_now
 from core.errors import NotFoundError, UserError
 from analytics.lifecycle import PlanState
@@ -85,7 +85,7 @@ async def track(ctx: Ctx, a: TrackArgs) -> Reply:
             st = state_from_json(row.state["state"])
             new_stop = st.entry if a.stop.strip().lower() in ("be", "breakeven", "break-even", "entry") else _price(a.stop)
             try:
-                st, _ = lifecycle.move_stop(st, new_stop, to_ns(now))
+                st, _ = lifecycle.move_stop(st, new_stop, ns_from_utc(now))
             except ValueError as exc:
                 raise UserError(str(exc)) from None
             row.state = {**row.state, "state": state_to_json(st)}
@@ -102,7 +102,7 @@ async def track(ctx: Ctx, a: TrackArgs) -> Reply:
         await check_channel(ctx, s, owner, "plan")
         state = PlanState.from_plan(plan)
     q = await ctx.market.quote(plan.symbol, at=now)
-    state, events = lifecycle.observe(state, [q.last], to_ns(now))
+    state, events = lifecycle.observe(state, [q.last], ns_from_utc(now))
     async with ctx.tx() as s:
         owner = await ctx.owner(s)
         row = await store.track(

@@ -127,8 +127,10 @@ def format_target(route: str, *, channel: str | None, user: str, thread: str | N
 
 
 def parse_target(target: str) -> Target:
-    """Split a chat target string; ValueError when it is not one."""
-    route, _, rest = target.partition(":")
+    """Split a chat target string (a bare id is a channel); ValueError when it is not one."""
+    route, sep, rest = target.partition(":")
+    if not sep and target:
+        return Target("channel", target)
     if route == "thread":
         cid, _, name = rest.partition(":")
         if cid and name:

@@ -23,7 +23,8 @@ import structlog
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from analytics.alertbook import AlertBook, Rule, Trigger, build_rule, from_ns, kind_category, to_ns
+from analytics.alertbook import AlertBook, Rule, Trigger, build_rule, kind_category
+from core.values import ns_from_utc, utc_from_ns
 from core.errors import CoachError
 from analytics.intervals import interval_minutes
 from analytics.sessions import last_sessions, schedule, session_info
@@ -72,12 +73,12 @@ def rule_from_row(row: Alert) -> Rule:
         band=row.band,
         repeat=bool(row.repeat),
         cooldown_ns=int(row.cooldown_s or 0) * 1_000_000_000,
-        expires_ns=to_ns(row.expires_at) if row.expires_at else None,
+        expires_ns=ns_from_utc(row.expires_at) if row.expires_at else None,
         session=row.session or "regular",
-        active_from_ns=to_ns(row.active_from) if row.active_from else 0,
+        active_from_ns=ns_from_utc(row.active_from) if row.active_from else 0,
         armed_up=row.armed_up,
         armed_down=row.armed_down,
-        last_fired_ns=to_ns(row.last_fired_at) if row.last_fired_at else None,
+        last_fired_ns=ns_from_utc(row.last_fired_at) if row.last_fired_at else None,
         fire_count=int(row.fire_count or 0),
     )
 
@@ -102,7 +103,7 @@ class MarketStatus:
         st = self._cache.get(minute)
         if st is None:
             try:
-                st = session_info(from_ns(minute * _MIN_NS)).status
+                st = session_info(utc_from_ns(minute * _MIN_NS)).status
             except CoachError:
                 st = "closed"
             if len(self._cache) > 10_000:
@@ -207,12 +208,12 @@ class AlertEvaluator:
         res = BatchResult()
         last_ns = 0
         for t in batch.ticks:
-            at_ns = to_ns(t.at)
+            at_ns = ns_from_utc(t.at)
             last_ns = max(last_ns, at_ns)
             if t.symbol in self.book._symbols:  # noqa: SLF001 - the hot path skips symbols without price rules
                 res.triggers.extend(self.book.evaluate(t.symbol, t.price, at_ns, self.status(at_ns)))
         for b in batch.bars:
-            last_ns = max(last_ns, to_ns(b.end))
+            last_ns = max(last_ns, ns_from_utc(b.end))
         if last_ns and self.book.bar_keys():
             res.triggers.extend(await self._bar_rules(last_ns))
         if last_ns:
@@ -256,7 +257,7 @@ class AlertEvaluator:
 
     async def _bars(self, symbol: str, interval: str, end_ns: int):  # noqa: ANN202
         minutes = interval_minutes(interval)
-        end = from_ns(end_ns)
+        end = utc_from_ns(end_ns)
         sessions = max(2, math.ceil(self.bar_lookback * minutes / 390) + 1) if minutes < 1440 else self.bar_lookback + 2
         sch = last_sessions(end, min(sessions, 600))
         start = datetime.fromtimestamp(int(sch.opens[0]) / 1e9, tz=timezone.utc) if len(sch.opens) else end - timedelta(days=5)

@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 from sqlalchemy import select
 
-from analytics.alertbook import from_ns
+from core.values import utc_from_ns
 from core.errors import CoachError
 from analytics.lifecycle import PlanState
 from bot.request import Ctx, Identity
@@ -107,7 +107,7 @@ class Replanner:
         stopped_ns = ((row.state or {}).get("state") or {}).get("exit_at_ns")
         now = self.clock()
         if stopped_ns:
-            now = min(now, from_ns(int(stopped_ns)))
+            now = min(now, utc_from_ns(int(stopped_ns)))
         plan, reason = None, None
         # the planner runs as the plan's owner, in the plan's channel, at the runtime's market time
         ident = Identity(platform=row.platform, tenant=tenant.external_id, user=user.external_id, channel=row.channel,

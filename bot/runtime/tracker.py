@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics import lifecycle
-from analytics.alertbook import from_ns, to_ns
+from core.values import ns_from_utc, utc_from_ns
 from analytics.lifecycle import PlanEvent, PlanState
 from analytics.models import Plan
 from analytics.sessions import schedule
@@ -170,7 +170,7 @@ class PlanTracker:
 
         now = time.monotonic()
         for t in batch.ticks:
-            at_ns = to_ns(t.at)
+            at_ns = ns_from_utc(t.at)
             self._session_end_if_due(at_ns, change)
             ids = self._by_symbol.get(t.symbol)
             if not ids:
@@ -187,7 +187,7 @@ class PlanTracker:
                     ch.events.extend(events)
                 live.state = state
         for b in batch.bars:
-            self._session_end_if_due(to_ns(b.end), change)
+            self._session_end_if_due(ns_from_utc(b.end), change)
         return TrackResult(changes=list(pending.values()))
 
     def _session_end_if_due(self, now_ns: int, change: Callable[[Live], Change]) -> None:
@@ -232,7 +232,7 @@ class PlanTracker:
         key = f"plan:{live.tracked_id}:{ev.seq}"
         up = PlanUpdate(
             key=key, plan_id=live.plan.plan_id, symbol=live.plan.symbol, direction=live.plan.direction, event=ev.kind,
-            price=ev.price, at=from_ns(ev.at_ns), status=st.status, stop=st.stop, entry=st.entry, targets=list(st.targets),
+            price=ev.price, at=utc_from_ns(ev.at_ns), status=st.status, stop=st.stop, entry=st.entry, targets=list(st.targets),
             targets_hit=st.targets_hit, r=ev.r, suggest_stop=ev.suggest_stop, reason=ev.reason,
         )
         chart = {"plan": live.plan.model_dump(mode="json"), "stop": st.stop, "at": up.at.isoformat()}

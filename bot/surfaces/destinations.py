@@ -34,7 +34,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from core.errors import ConfigError, RateLimited
 from bot.reply import Reply
-from bot.runtime.destinations import DeliveryError, PartProgress
+from bot.runtime.destinations import DeliveryError, PartProgress, parse_target
 from bot.surfaces import render_discord, render_slack
 from bot.surfaces.discord import configure_endpoints, make_view
 from bot.surfaces.slack import web_client
@@ -57,16 +57,11 @@ def _nonce(key: str, part: int) -> str:
 
 def _parse(target: str) -> tuple[str, str, str | None]:
     """(route, id, thread name) from a target string; a bare id is a channel."""
-    route, sep, rest = target.partition(":")
-    if not sep:
-        return "channel", target, None
-    if route == "thread":
-        cid, _, name = rest.partition(":")
-        if cid and name:
-            return "thread", cid, name
-    elif route in ("channel", "dm") and rest:
-        return route, rest, None
-    raise DeliveryError("chat", f"not a chat target: {target[:60]!r}", permanent=True)
+    try:
+        t = parse_target(target)
+    except ValueError as exc:
+        raise DeliveryError("chat", str(exc), permanent=True) from None
+    return t.route, t.id, t.thread
 
 
 # ------------------------------------------------------------------------------------ Discord

@@ -7,12 +7,11 @@ they are the admin; a Slack DM stays inside its workspace.
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
-
 import structlog
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.request import Identity
+from core.cache import TTLCache
 
 log = structlog.get_logger("coach.identity")
 
@@ -60,26 +59,18 @@ class SlackAdmins:
     """Workspace-admin flags from `users.info` (admin, owner or primary owner), cached for `ttl` seconds."""
 
     def __init__(self, ttl: float = 300.0, max_entries: int = 20_000) -> None:
-        self.ttl = ttl
-        self.max_entries = max_entries
-        self._cache: OrderedDict[tuple[str, str], tuple[float, bool]] = OrderedDict()
+        self.cache = TTLCache(ttl, maxsize=max_entries)
 
-    async def is_admin(self, client, team_id: str, user_id: str) -> bool:  # noqa: ANN001 - AsyncWebClient
+    async def is_admin(self, client: AsyncWebClient, team_id: str, user_id: str) -> bool:
         """True when Slack says the user administers the workspace; False when unknown (never raises)."""
-        key = (team_id, user_id)
-        hit = self._cache.get(key)
-        now = time.monotonic()
-        if hit is not None and now - hit[0] < self.ttl:
-            return hit[1]
-        try:
+
+        async def lookup() -> bool:
             resp = await client.users_info(user=user_id)
             user = resp.get("user") or {}
-            flag = bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
+            return bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
+
+        try:
+            return await self.cache.get_or_load((team_id, user_id), lookup)
         except Exception as exc:  # a failed lookup must not block the command; it only withholds admin rights
             log.warning("slack_users_info_failed", error=exc.__class__.__name__, user=user_id)
-            return hit[1] if hit is not None else False
-        self._cache[key] = (now, flag)
-        self._cache.move_to_end(key)
-        while len(self._cache) > self.max_entries:
-            self._cache.popitem(last=False)
-        return flag
+            return False

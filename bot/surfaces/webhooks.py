@@ -192,8 +192,3 @@ class SlackWebhookDestination(_PlatformWebhook):
                 raise DeliveryError(self.provider, f"{mask_url(url)} unreachable ({exc.__class__.__name__})") from None
             check_webhook_response(self.provider, url, resp)
             self._progress.mark(idempotency_key, i + 1)
-
-
-def platform_webhook(kind: str) -> DiscordWebhookDestination | SlackWebhookDestination:
-    """The destination of the `discord_webhook` or `slack_webhook` kind (the URL is each row's target)."""
-    return DiscordWebhookDestination() if kind == "discord_webhook" else SlackWebhookDestination()

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analytics.alertbook import AlertBook, Rule, bar_metric, build_rule, from_ns, price_band, session_allows, to_ns
+from analytics.alertbook import AlertBook, Rule, bar_metric, build_rule, price_band, session_allows
+from core.values import ns_from_utc, utc_from_ns
 
 S = 1_000_000_000
 MIN = 60 * S
@@ -188,8 +189,8 @@ def test_time_round_trip():
     import datetime as dt
 
     at = dt.datetime(2024, 3, 13, 15, 0, 1, 123456, tzinfo=dt.timezone.utc)
-    assert from_ns(to_ns(at)) == at
-    assert to_ns(at.astimezone(dt.timezone(dt.timedelta(hours=-4)))) == to_ns(at)
+    assert utc_from_ns(ns_from_utc(at)) == at
+    assert ns_from_utc(at.astimezone(dt.timezone(dt.timedelta(hours=-4)))) == ns_from_utc(at)
 
 
 # ---------------------------------------------------------------------- bar rules

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.chart_service import ChartResult, ChartService, _planner
+from bot.chart_service import ChartResult
 from bot.request import Ctx, Identity
 from tests.conftest import run_text
 from bot.app import command_registry
@@ -50,12 +50,9 @@ async def test_chart_with_the_plan_word(ctx) -> None:
     assert isinstance(data, ChartResult)
     assert data.intervals == ["5m"] and data.sources == ["bars: sim"]
     assert {lv.kind for lv in data.levels} >= {"orh", "orl", "pdh", "pdl"}
-    if _planner() is None:
-        assert data.plan is None and "not available" in data.note
-    else:
-        assert data.plan is not None or data.note  # a plan, or the planner's reason why there is none
-        if data.plan is None:
-            assert data.note[0].upper() + data.note[1:] in reply.body
+    assert data.plan is not None or data.note  # a plan, or the planner's reason why there is none
+    if data.plan is None:
+        assert data.note[0].upper() + data.note[1:] in reply.body
     json.dumps(reply.data_json())  # what --json and the LLM tools receive
 
 

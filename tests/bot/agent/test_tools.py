@@ -6,7 +6,7 @@ import json
 
 from pydantic import BaseModel, Field
 
-from bot.agent.tools import MAX_RESULT_CHARS, ToolBox, compact, tool_specs
+from bot.agent.tools import MAX_RESULT_CHARS, ToolBox, compact
 from bot.args import SymbolArg
 from bot.app import command_registry
 from bot.registry import Registry
@@ -37,9 +37,9 @@ def test_specs_come_from_the_registry_and_hide_admin_tools_from_others(services)
     reg.command("pub", "Public.", A)(h)
     reg.command("adm", "Admin only.", A, admin=True)(h)
     reg.command("hidden", "Not a tool.", A, tool=False)(h)
-    assert [t["function"]["name"] for t in tool_specs(ctx_for(services, registry=reg))] == ["pub"]
-    assert [t["function"]["name"] for t in tool_specs(ctx_for(services, admin=True, registry=reg))] == ["adm", "pub"]
-    assert tool_specs(ctx_for(services)) == [c.tool_schema() for c in command_registry().all() if c.tool and not c.admin]
+    assert [t["function"]["name"] for t in ToolBox(ctx_for(services, registry=reg)).specs()] == ["pub"]
+    assert [t["function"]["name"] for t in ToolBox(ctx_for(services, admin=True, registry=reg)).specs()] == ["adm", "pub"]
+    assert ToolBox(ctx_for(services)).specs() == [c.tool_schema() for c in command_registry().all() if c.tool and not c.admin]
 
 
 async def test_bad_calls_become_error_results(services):

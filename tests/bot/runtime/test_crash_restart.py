@@ -24,7 +24,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 
-from analytics.alertbook import AlertBook, to_ns
+from analytics.alertbook import AlertBook
+from core.values import ns_from_utc
 from bot.config import Settings
 from bot.runtime.evaluator import rule_from_row
 from providers.feed import Tick
@@ -73,7 +74,7 @@ async def _setup(db_path: Path, hook) -> set[str]:
     async for slot in stream.slots():
         for e in slot.events:
             if isinstance(e, Tick):
-                expected |= {f"alert:{t.rule_id}:{t.fire_count}" for t in book.evaluate(e.symbol, e.price, to_ns(e.at))}
+                expected |= {f"alert:{t.rule_id}:{t.fire_count}" for t in book.evaluate(e.symbol, e.price, ns_from_utc(e.at))}
         if slot.at >= CLOSE:
             break
     return expected

@@ -8,7 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from analytics.alertbook import AlertBook, to_ns
+from analytics.alertbook import AlertBook
+from core.values import ns_from_utc
 from bot.app import rebase
 from bot.services import Services
 from bot.runtime.dispatcher import DispatchConfig
@@ -124,7 +125,7 @@ async def test_restart_after_an_uncommitted_batch_fires_once(services, hook):
     async for slot in ref.slots():
         for e in slot.events:
             if isinstance(e, Tick):
-                expected |= {f"alert:{t.rule_id}:{t.fire_count}" for t in book.evaluate("TSLA", e.price, to_ns(e.at))}
+                expected |= {f"alert:{t.rule_id}:{t.fire_count}" for t in book.evaluate("TSLA", e.price, ns_from_utc(e.at))}
         if slot.at >= T0 + timedelta(minutes=45):
             break
     assert len(expected) >= 4
