@@ -122,6 +122,11 @@ async def outbox_heads(session: AsyncSession) -> list[OutboxRow]:
     return list((await session.execute(q)).scalars())
 
 
+async def outbox_row(session: AsyncSession, row_id: int) -> OutboxRow | None:
+    """The outbox row with this id, or None when it is gone."""
+    return await session.get(OutboxRow, row_id)
+
+
 async def outbox_channel_queue(session: AsyncSession, key: str, limit: int) -> list[OutboxRow]:
     """Pending rows of one channel in order."""
     q = select(OutboxRow).where(OutboxRow.channel_key == key, OutboxRow.status == "pending").order_by(_ORDER).limit(limit)
