@@ -53,3 +53,11 @@ async def _get_or_create(session: AsyncSession, query, factory):  # noqa: ANN001
 async def get_user(session: AsyncSession, owner: Owner) -> User:
     """The caller's user row."""
     return (await session.execute(select(User).where(User.id == owner.user_id, User.tenant_id == owner.tenant_id))).scalar_one()
+
+
+async def owner_rows(session: AsyncSession, owner: Owner) -> tuple[Tenant, User] | None:
+    """The caller's tenant and user rows, or None when either is gone (or the user is not in that tenant)."""
+    row = (await session.execute(
+        select(Tenant, User).join(User, User.tenant_id == Tenant.id).where(Tenant.id == owner.tenant_id, User.id == owner.user_id)
+    )).one_or_none()
+    return (row[0], row[1]) if row is not None else None
