@@ -1,4 +1,4 @@
-"""Watchlist repository: every call is scoped to one owner."""
+"""Watchlist repository: every call is scoped to one owner, except `runtime_*` ones, which read tickers of all tenants."""
 
 from __future__ import annotations
 
@@ -47,6 +47,12 @@ async def list_symbols(session: AsyncSession, owner: Owner, name: str = "default
         .where(WatchlistItem.tenant_id == owner.tenant_id, WatchlistItem.owner_id == owner.user_id, WatchlistItem.name == name)
         .order_by(WatchlistItem.added_at, WatchlistItem.id)
     )
+    return [r[0] for r in rows]
+
+
+async def runtime_watched_symbols(session: AsyncSession) -> list[str]:
+    """Every symbol on anyone's watchlist, each once, sorted: market-wide jobs (the IV recorder) serve all tenants."""
+    rows = await session.execute(select(WatchlistItem.symbol).distinct().order_by(WatchlistItem.symbol))
     return [r[0] for r in rows]
 
 

@@ -96,3 +96,13 @@ async def test_owner_rows_need_the_user_inside_the_tenant(sessionmaker):
         assert await owner_rows(s, Owner(tenant_id=b.tenant_id, user_id=a.user_id)) is None  # a's user, b's tenant
         assert await owner_rows(s, Owner(tenant_id=a.tenant_id, user_id=b.user_id + 1000)) is None
 
+
+async def test_runtime_watched_symbols_span_tenants_once_each(sessionmaker):
+    async with sessionmaker() as s, s.begin():
+        a = await ensure_owner(s, "discord", "G1", "U1")
+        b = await ensure_owner(s, "slack", "T1", "U1")
+        await watchlists.add(s, a, ["TSLA", "NVDA"])
+        await watchlists.add(s, a, ["TSLA"], name="swing")
+        await watchlists.add(s, b, ["AAPL", "NVDA"])
+    async with sessionmaker() as s:
+        assert await watchlists.runtime_watched_symbols(s) == ["AAPL", "NVDA", "TSLA"]
