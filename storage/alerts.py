@@ -142,6 +142,8 @@ class TrackedPlan(Owned, Base):
 
 
 ACTIVE_TRACKED = ("pending", "triggered")
+#: Statuses of a plan the market ended (a cancelled one was untracked by its owner instead).
+FINISHED_TRACKED = ("stopped", "exited", "expired", "invalidated")
 
 
 # ---------------------------------------------------------------------- alerts (owner-scoped)

@@ -34,6 +34,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    and_,
     delete,
     func,
     select,
@@ -44,6 +45,7 @@ from sqlalchemy.orm import Mapped, deferred, mapped_column
 from core.errors import NotFoundError, UserError
 from analytics.outcomes import TradeOutcome
 from analytics.symbols import validate_symbol
+from storage.alerts import FINISHED_TRACKED, TrackedPlan
 from storage.base import Base, Owned
 from core.clock import utc_now
 from storage.identity import Owner
@@ -58,6 +60,8 @@ MAX_TAG_LEN = 32
 MAX_SCREENSHOT = 5 * 1024 * 1024
 #: Largest structured payload (JSON characters) an automatic entry may carry.
 MAX_DATA_CHARS = 20_000
+#: Outcome statuses that no later bar can change.
+FINAL_OUTCOMES = ("closed", "no_entry")
 _TAG = re.compile(r"^[a-z0-9][a-z0-9_\-.]*$")
 _PLAN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-.:]{0,63}$")
 
@@ -500,7 +504,7 @@ async def record_outcome(
             )
         )
     ).scalar_one_or_none()
-    was_final = row is not None and row.status in ("closed", "no_entry")
+    was_final = row is not None and row.status in FINAL_OUTCOMES
     values = dict(
         symbol=o.symbol,
         strategy=o.strategy[:48],
@@ -527,7 +531,7 @@ async def record_outcome(
         for k, v in values.items():
             setattr(row, k, v)
     await session.flush()
-    if journal and o.status in ("closed", "no_entry") and not was_final:
+    if journal and o.status in FINAL_OUTCOMES and not was_final:
         await add_entry(
             session,
             owner,
@@ -581,3 +585,15 @@ async def outcome_strategies(session: AsyncSession, owner: Owner) -> list[str]:
         select(PlanOutcomeRow.strategy).where(*_owned(PlanOutcomeRow, owner)).distinct().order_by(PlanOutcomeRow.strategy)
     )
     return [r[0] for r in rows]
+
+
+async def finished_tracked_without_outcome(session: AsyncSession, owner: Owner | None = None, *, limit: int = 200) -> list[TrackedPlan]:
+    """Tracked plans the market ended that have no final outcome yet, longest finished first (every owner's when None)."""
+    po = PlanOutcomeRow
+    final = and_(po.tenant_id == TrackedPlan.tenant_id, po.owner_id == TrackedPlan.owner_id,
+                 po.plan_id == TrackedPlan.plan_id, po.status.in_(FINAL_OUTCOMES))
+    q = select(TrackedPlan).outerjoin(po, final).where(TrackedPlan.status.in_(FINISHED_TRACKED), po.id.is_(None))
+    if owner is not None:
+        q = q.where(*_owned(TrackedPlan, owner))
+    q = q.order_by(TrackedPlan.updated_at, TrackedPlan.id).limit(limit)
+    return list((await session.execute(q)).scalars())
