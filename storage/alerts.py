@@ -25,7 +25,6 @@ from sqlalchemy import (
     UniqueConstraint,
     and_,
     bindparam,
-    delete,
     func,
     select,
     update,
@@ -197,7 +196,7 @@ async def remove_alerts(session: AsyncSession, owner: Owner, ids: Iterable[int] 
     """Remove the owner's alerts by id (all live ones when ids is None); returns the ids removed.
 
     Rows are marked "removed" rather than deleted, so a runtime in another process sees the
-    change in its next sync; `purge_removed` deletes them later.
+    change in its next sync.
     """
     q = select(Alert.id).where(_owned(Alert, owner), Alert.status != "removed")
     if ids is None:
@@ -213,12 +212,6 @@ async def remove_alerts(session: AsyncSession, owner: Owner, ids: Iterable[int] 
     return found
 
 
-async def purge_removed(session: AsyncSession, older_than: datetime) -> int:
-    """Delete alerts removed before `older_than` (housekeeping); returns how many."""
-    res = await session.execute(delete(Alert).where(Alert.status == "removed", Alert.updated_at < older_than))
-    return int(res.rowcount or 0)
-
-
 async def touch_alert(session: AsyncSession, row: Alert, now: datetime | None = None) -> None:
     """Mark an edited alert so a running runtime reloads it."""
     row.updated_at = now or utc_now()
@@ -231,11 +224,6 @@ async def touch_alert(session: AsyncSession, row: Alert, now: datetime | None = 
 async def runtime_active_alerts(session: AsyncSession) -> list[Alert]:
     """Every live alert of every tenant (the runtime loads its book from these)."""
     return list((await session.execute(select(Alert).where(Alert.status == "active").order_by(Alert.id))).scalars())
-
-
-async def runtime_alerts_changed(session: AsyncSession, since: datetime) -> list[Alert]:
-    """Alerts of any status changed at or after `since` (the runtime syncs its book with these)."""
-    return list((await session.execute(select(Alert).where(Alert.updated_at >= since).order_by(Alert.id))).scalars())
 
 
 async def runtime_alert_versions(session: AsyncSession, since: datetime) -> list[tuple[int, datetime]]:
@@ -271,43 +259,11 @@ def _fires_stmt() -> Any:
     )
 
 
-async def runtime_alert_ids(session: AsyncSession) -> set[int]:
-    """Ids of every live alert (to notice deletions)."""
-    return {r[0] for r in await session.execute(select(Alert.id).where(Alert.status == "active"))}
-
-
 async def runtime_alerts_by_id(session: AsyncSession, ids: Iterable[int]) -> dict[int, Alert]:
     ids = list(ids)
     if not ids:
         return {}
     return {a.id: a for a in (await session.execute(select(Alert).where(Alert.id.in_(ids)))).scalars()}
-
-
-async def runtime_save_state(
-    session: AsyncSession,
-    alert_id: int,
-    *,
-    armed_up: bool | None,
-    armed_down: bool | None,
-    fire_count: int,
-    last_fired_at: datetime | None,
-    status: str = "active",
-    last_price: float | None = None,
-    expect_fire_count: int | None = None,
-    now: datetime | None = None,
-) -> bool:
-    """Write an alert's live state; with `expect_fire_count`, only if no one else recorded this fire (returns False then)."""
-    values: dict[str, Any] = {
-        "armed_up": armed_up, "armed_down": armed_down, "fire_count": fire_count,
-        "last_fired_at": last_fired_at, "status": status, "updated_at": now or utc_now(),
-    }
-    if last_price is not None:
-        values["last_price"] = last_price
-    q = update(Alert).where(Alert.id == alert_id)
-    if expect_fire_count is not None:
-        q = q.where(Alert.fire_count == expect_fire_count, Alert.status == "active")
-    res = await session.execute(q.values(**values).execution_options(synchronize_session=False))
-    return (res.rowcount or 0) > 0
 
 
 def record_fires(conn: Connection, fires: list[dict], now: datetime) -> set[int]:

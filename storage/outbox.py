@@ -143,14 +143,6 @@ async def outbox_mark_delivered_many(session: AsyncSession, row_ids: list[int], 
         )
 
 
-async def outbox_mark_delivered(session: AsyncSession, row_id: int, now: datetime | None = None) -> None:
-    await session.execute(
-        update(OutboxRow).where(OutboxRow.id == row_id)
-        .values(status="delivered", delivered_at=now or utc_now(), last_error=None)
-        .execution_options(synchronize_session=False)
-    )
-
-
 async def outbox_mark_retry(session: AsyncSession, row_id: int, at: datetime, error: str, count_attempt: bool = True) -> None:
     values: dict[str, Any] = {"next_attempt_at": at, "last_error": error[:300]}
     if count_attempt:

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.errors import NotFoundError, UserError
+from core.errors import UserError
 from analytics.models import Plan
 from storage.base import Base, Owned
 from core.clock import utc_now
@@ -122,37 +122,4 @@ async def get_plan(session: AsyncSession, owner: Owner, plan_id: str) -> Plan | 
     return Plan.model_validate(row.plan) if row is not None else None
 
 
-async def require_plan(session: AsyncSession, owner: Owner, plan_id: str) -> Plan:
-    """Like get_plan, but a missing plan is a NotFoundError the user can read."""
-    plan = await get_plan(session, owner, plan_id)
-    if plan is None:
-        pid = normalise_plan_id(plan_id)  # a malformed id says what an id looks like
-        raise NotFoundError(f"no plan {pid} here; run /plan SYMBOL to make one")
-    return plan
-
-
-async def latest_plans(session: AsyncSession, owner: Owner, symbol: str | None = None, limit: int = 10) -> list[Plan]:
-    """The owner's most recent plans (newest first), optionally for one symbol."""
-    q = select(StoredPlan).where(*_owned(owner))
-    if symbol:
-        q = q.where(StoredPlan.symbol == symbol)
-    q = q.order_by(StoredPlan.created_at.desc(), StoredPlan.id.desc()).limit(max(1, min(int(limit), 100)))
-    return [Plan.model_validate(r.plan) for r in (await session.execute(q)).scalars()]
-
-
-async def latest_plan(session: AsyncSession, owner: Owner, symbol: str, style: str) -> Plan | None:
-    """The owner's highest version for (symbol, style), if any."""
-    q = (
-        select(StoredPlan)
-        .where(*_owned(owner), StoredPlan.symbol == symbol, StoredPlan.style == style)
-        .order_by(StoredPlan.version.desc(), StoredPlan.id.desc())
-        .limit(1)
-    )
-    row = (await session.execute(q)).scalar_one_or_none()
-    return Plan.model_validate(row.plan) if row is not None else None
-
-
-__all__ = [
-    "StoredPlan", "get_plan", "latest_plan", "latest_plans", "latest_version", "normalise_plan_id", "require_plan",
-    "save_plan",
-]
+__all__ = ["StoredPlan", "get_plan", "latest_version", "normalise_plan_id", "save_plan"]
