@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Date, Index, Integer, String, Text, UniqueConstraint, delete, func, select, update
+from sqlalchemy import Date, Index, Integer, String, Text, UniqueConstraint, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -123,14 +123,6 @@ async def clear(session: AsyncSession, owner: Owner, scope: str | None = None) -
         conds.append(ConversationMessage.scope == scope)
     res = await session.execute(delete(ConversationMessage).where(*conds))
     return int(res.rowcount or 0)
-
-
-async def count(session: AsyncSession, owner: Owner, scope: str) -> int:
-    """How many messages the owner has stored in `scope`."""
-    q = select(func.count()).select_from(ConversationMessage).where(
-        *_owned(ConversationMessage, owner), ConversationMessage.scope == scope
-    )
-    return int((await session.execute(q)).scalar_one())
 
 
 async def tokens_used(session: AsyncSession, owner: Owner, day: date) -> int:

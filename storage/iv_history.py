@@ -66,10 +66,3 @@ async def recorded_symbols(session: AsyncSession) -> list[str]:
     """Every symbol with at least one stored day, each once, sorted."""
     rows = await session.execute(select(IVHistory.symbol).distinct().order_by(IVHistory.symbol))
     return [r[0] for r in rows]
-
-
-async def count(session: AsyncSession, symbol: str) -> int:
-    """How many days are stored for `symbol`."""
-    from sqlalchemy import func
-
-    return int((await session.execute(select(func.count()).select_from(IVHistory).where(IVHistory.symbol == symbol))).scalar_one())

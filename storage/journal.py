@@ -21,7 +21,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import (
@@ -50,7 +50,6 @@ from storage.base import Base, Owned
 from core.clock import utc_now
 from storage.identity import Owner
 
-Source = Literal["manual", "broker", "plan"]
 SOURCES: tuple[str, ...] = ("manual", "broker", "plan")
 #: Longest entry text kept (a chat message is at most a few thousand characters).
 MAX_TEXT = 4000
