@@ -13,7 +13,7 @@ from sqlalchemy import Date, Float, Integer, String, UniqueConstraint, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.base import Base, dialect_insert
+from storage.base import Base, dialect_insert, table_of
 from core.clock import utc_now
 
 
@@ -37,7 +37,7 @@ async def record(session: AsyncSession, symbol: str, day: date, atm_iv_30d: floa
         raise ValueError(f"atm_iv_30d must be a positive number, got {atm_iv_30d!r}")
     latest = {"atm_iv_30d": float(atm_iv_30d), "source": source[:64], "recorded_at": recorded_at}
     conn = await session.connection()
-    stmt = dialect_insert(conn.dialect.name)(IVHistory).values(symbol=symbol, date=day, **latest)
+    stmt = dialect_insert(conn.dialect.name)(table_of(IVHistory)).values(symbol=symbol, date=day, **latest)
     await session.execute(stmt.on_conflict_do_update(index_elements=["symbol", "date"], set_=latest))
 
 

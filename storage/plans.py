@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, DateTime, Index, Integer, String, UniqueConstraint, func, select
 from sqlalchemy.exc import IntegrityError
@@ -23,7 +24,7 @@ from core.errors import UserError
 from analytics.models import Plan
 from storage.base import Base, Owned
 from core.clock import utc_now
-from storage.identity import Owner
+from storage.identity import Owner, owned_by
 
 #: What can be a plan id: the planner makes "P-" + 6 characters; shorter or longer ones are simply not found.
 _PLAN_ID = re.compile(r"^P-[0-9A-Z]{1,12}$")
@@ -45,7 +46,7 @@ class StoredPlan(Owned, Base):
     style: Mapped[str] = mapped_column(String(16))
     strategy: Mapped[str] = mapped_column(String(32))
     direction: Mapped[str] = mapped_column(String(8))
-    plan: Mapped[dict] = mapped_column(JSON)
+    plan: Mapped[dict[str, Any]] = mapped_column(JSON)
     #: Platform channel the plan was posted in; None for DMs and the console (private).
     channel: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
@@ -62,18 +63,14 @@ def normalise_plan_id(text: str) -> str:
     return raw
 
 
-def _owned(owner: Owner):  # noqa: ANN202
-    return (StoredPlan.tenant_id == owner.tenant_id, StoredPlan.owner_id == owner.user_id)
-
-
 async def latest_version(session: AsyncSession, owner: Owner, symbol: str, style: str) -> int:
     """The owner's highest stored version for (symbol, style); 0 when there is none."""
-    q = select(func.max(StoredPlan.version)).where(*_owned(owner), StoredPlan.symbol == symbol, StoredPlan.style == style)
+    q = select(func.max(StoredPlan.version)).where(owned_by(StoredPlan, owner), StoredPlan.symbol == symbol, StoredPlan.style == style)
     return int((await session.execute(q)).scalar_one() or 0)
 
 
 async def _own_row(session: AsyncSession, owner: Owner, plan_id: str) -> StoredPlan | None:
-    q = select(StoredPlan).where(*_owned(owner), StoredPlan.plan_id == plan_id)
+    q = select(StoredPlan).where(owned_by(StoredPlan, owner), StoredPlan.plan_id == plan_id)
     return (await session.execute(q)).scalar_one_or_none()
 
 
