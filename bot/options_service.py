@@ -287,13 +287,11 @@ async def record_iv(services: Services, symbols: Sequence[str], at: datetime) ->
 
 async def recorder_universe(services: Services) -> list[str]:
     """Symbols worth recording daily: every watched symbol plus every symbol already in the history."""
-    from sqlalchemy import select
-
-    from storage.models import WatchlistItem
+    from storage import watchlists
 
     async with services.db() as s:
-        watched = (await s.execute(select(WatchlistItem.symbol).distinct())).scalars().all()
-        stored = (await s.execute(select(iv_history.IVHistory.symbol).distinct())).scalars().all()
+        watched = await watchlists.runtime_watched_symbols(s)
+        stored = await iv_history.recorded_symbols(s)
     return sorted(set(watched) | set(stored))
 
 

@@ -17,7 +17,6 @@ import asyncio
 from datetime import datetime
 
 import structlog
-from sqlalchemy import and_, select
 
 from core.errors import CoachError
 from analytics.intervals import interval_timedelta
@@ -29,30 +28,15 @@ from storage.identity import Owner
 
 log = structlog.get_logger("coach.scorecard")
 
-#: Tracked-plan statuses after which the plan is no longer followed.
-FINAL = ("stopped", "exited", "expired", "invalidated")
 #: Seconds between passes inside `coach serve`.
 EVERY_S = 60.0
 
 
 async def _finished_without_outcome(services: Services, owner: Owner | None, limit: int) -> list[tuple[Owner, Plan, datetime]]:
     """(owner, plan, when it finished) of finished tracked plans that lack a final outcome."""
-    from storage.alerts import TrackedPlan
-
-    po = journal.PlanOutcomeRow
-    q = (
-        select(TrackedPlan)
-        .outerjoin(po, and_(po.tenant_id == TrackedPlan.tenant_id, po.owner_id == TrackedPlan.owner_id,
-                            po.plan_id == TrackedPlan.plan_id, po.status.in_(("closed", "no_entry"))))
-        .where(TrackedPlan.status.in_(FINAL), po.id.is_(None))
-        .order_by(TrackedPlan.updated_at, TrackedPlan.id)
-        .limit(limit)
-    )
-    if owner is not None:
-        q = q.where(TrackedPlan.tenant_id == owner.tenant_id, TrackedPlan.owner_id == owner.user_id)
     out = []
     async with services.db() as s:
-        for row in (await s.execute(q)).scalars():
+        for row in await journal.finished_tracked_without_outcome(s, owner, limit=limit):
             try:
                 plan = Plan.model_validate(row.plan)
             except ValueError:

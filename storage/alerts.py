@@ -23,9 +23,8 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
-    and_,
+    Update,
     bindparam,
-    delete,
     func,
     select,
     update,
@@ -35,9 +34,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.errors import NotFoundError, UserError
-from storage.base import Base, Owned, UTCDateTime
+from storage.base import Base, Owned, UTCDateTime, table_of
 from core.clock import utc_now
-from storage.identity import Owner
+from storage.identity import Owner, owned_by
 
 #: Live alerts one person may hold.
 MAX_ALERTS_PER_USER = 100
@@ -67,7 +66,7 @@ class Alert(Owned, Base):
     reference: Mapped[float | None] = mapped_column(Float, default=None)
     band: Mapped[float] = mapped_column(Float)
     interval: Mapped[str | None] = mapped_column(String(8), default=None)
-    params: Mapped[dict] = mapped_column(JSON, default=dict)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     direction: Mapped[str | None] = mapped_column(String(8), default=None)
     plan_id: Mapped[str | None] = mapped_column(String(64), default=None)
     target_index: Mapped[int | None] = mapped_column(Integer, default=None)
@@ -104,11 +103,11 @@ class ChannelSettings(Base):
     channel: Mapped[str] = mapped_column(String(64), default="")
     alerts_enabled: Mapped[bool | None] = mapped_column(Boolean, default=None)
     #: Alert families allowed: any of price, indicator, plan. NULL inherits (default: all).
-    allowed_kinds: Mapped[list | None] = mapped_column(JSON, default=None)
+    allowed_kinds: Mapped[list[str] | None] = mapped_column(JSON, default=None)
     #: channel, thread (one per symbol) or dm.
     route: Mapped[str | None] = mapped_column(String(12), default=None)
     #: Extra sinks: [{"kind": "discord_webhook"|"slack_webhook"|"webhook", "url": ...}].
-    webhooks: Mapped[list | None] = mapped_column(JSON, default=None)
+    webhooks: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=None)
     updated_by: Mapped[int | None] = mapped_column(Integer, ForeignKey("users.id", ondelete="SET NULL"), default=None)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
 
@@ -126,8 +125,8 @@ class TrackedPlan(Owned, Base):
     plan_id: Mapped[str] = mapped_column(String(64))
     symbol: Mapped[str] = mapped_column(String(16))
     style: Mapped[str] = mapped_column(String(12))
-    plan: Mapped[dict] = mapped_column(JSON)
-    state: Mapped[dict] = mapped_column(JSON)
+    plan: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
     #: pending, triggered, stopped, exited, expired, invalidated, cancelled; proposed for an un-adopted re-plan.
     status: Mapped[str] = mapped_column(String(16), default="pending")
     platform: Mapped[str] = mapped_column(String(16))
@@ -142,18 +141,16 @@ class TrackedPlan(Owned, Base):
 
 
 ACTIVE_TRACKED = ("pending", "triggered")
+#: Statuses of a plan the market ended (a cancelled one was untracked by its owner instead).
+FINISHED_TRACKED = ("stopped", "exited", "expired", "invalidated")
 
 
 # ---------------------------------------------------------------------- alerts (owner-scoped)
 
 
-def _owned(model: Any, owner: Owner) -> Any:
-    return and_(model.tenant_id == owner.tenant_id, model.owner_id == owner.user_id)
-
-
 async def count_active_alerts(session: AsyncSession, owner: Owner) -> int:
     """How many live alerts the owner holds."""
-    q = select(func.count()).select_from(Alert).where(_owned(Alert, owner), Alert.status == "active")
+    q = select(func.count()).select_from(Alert).where(owned_by(Alert, owner), Alert.status == "active")
     return int((await session.execute(q)).scalar_one())
 
 
@@ -174,7 +171,7 @@ async def create_alert(session: AsyncSession, owner: Owner, /, **fields: Any) ->
 
 async def list_alerts(session: AsyncSession, owner: Owner, symbol: str | None = None, include_done: bool = False) -> list[Alert]:
     """The owner's alerts, newest last; only live ones unless include_done."""
-    q = select(Alert).where(_owned(Alert, owner))
+    q = select(Alert).where(owned_by(Alert, owner))
     if symbol:
         q = q.where(Alert.symbol == symbol)
     q = q.where(Alert.status == "active") if not include_done else q.where(Alert.status != "removed")
@@ -184,7 +181,7 @@ async def list_alerts(session: AsyncSession, owner: Owner, symbol: str | None = 
 async def get_alert(session: AsyncSession, owner: Owner, alert_id: int) -> Alert:
     """One of the owner's alerts, or NotFoundError (another owner's id is 'not found' too)."""
     row = (await session.execute(
-        select(Alert).where(_owned(Alert, owner), Alert.id == alert_id, Alert.status != "removed")
+        select(Alert).where(owned_by(Alert, owner), Alert.id == alert_id, Alert.status != "removed")
     )).scalar_one_or_none()
     if row is None:
         raise NotFoundError(f"no alert #{alert_id} of yours; see /alert list")
@@ -195,9 +192,9 @@ async def remove_alerts(session: AsyncSession, owner: Owner, ids: Iterable[int] 
     """Remove the owner's alerts by id (all live ones when ids is None); returns the ids removed.
 
     Rows are marked "removed" rather than deleted, so a runtime in another process sees the
-    change in its next sync; `purge_removed` deletes them later.
+    change in its next sync.
     """
-    q = select(Alert.id).where(_owned(Alert, owner), Alert.status != "removed")
+    q = select(Alert.id).where(owned_by(Alert, owner), Alert.status != "removed")
     if ids is None:
         q = q.where(Alert.status == "active")
     else:
@@ -205,16 +202,10 @@ async def remove_alerts(session: AsyncSession, owner: Owner, ids: Iterable[int] 
     found = [r[0] for r in await session.execute(q)]
     if found:
         await session.execute(
-            update(Alert).where(_owned(Alert, owner), Alert.id.in_(found))
+            update(Alert).where(owned_by(Alert, owner), Alert.id.in_(found))
             .values(status="removed", updated_at=now or utc_now()).execution_options(synchronize_session=False)
         )
     return found
-
-
-async def purge_removed(session: AsyncSession, older_than: datetime) -> int:
-    """Delete alerts removed before `older_than` (housekeeping); returns how many."""
-    res = await session.execute(delete(Alert).where(Alert.status == "removed", Alert.updated_at < older_than))
-    return int(res.rowcount or 0)
 
 
 async def touch_alert(session: AsyncSession, row: Alert, now: datetime | None = None) -> None:
@@ -231,18 +222,13 @@ async def runtime_active_alerts(session: AsyncSession) -> list[Alert]:
     return list((await session.execute(select(Alert).where(Alert.status == "active").order_by(Alert.id))).scalars())
 
 
-async def runtime_alerts_changed(session: AsyncSession, since: datetime) -> list[Alert]:
-    """Alerts of any status changed at or after `since` (the runtime syncs its book with these)."""
-    return list((await session.execute(select(Alert).where(Alert.updated_at >= since).order_by(Alert.id))).scalars())
-
-
 async def runtime_alert_versions(session: AsyncSession, since: datetime) -> list[tuple[int, datetime]]:
     """(id, updated_at) of alerts changed at or after `since`: cheap, to find what a sync must reload."""
     q = select(Alert.id, Alert.updated_at).where(Alert.updated_at >= since)
     return [(r[0], r[1]) for r in await session.execute(q)]
 
 
-def save_armed(conn: Connection, states: list[dict], now: datetime) -> None:
+def save_armed(conn: Connection, states: list[dict[str, Any]], now: datetime) -> None:
     """Write many alerts' armed flags at once (re-arms): dicts with id, armed_up, armed_down."""
     if not states:
         return
@@ -251,15 +237,15 @@ def save_armed(conn: Connection, states: list[dict], now: datetime) -> None:
 
 # The runtime's per-batch statements are built once: building one costs more than running it.
 @functools.cache
-def _armed_stmt() -> Any:
-    t = Alert.__table__
+def _armed_stmt() -> Update:
+    t = table_of(Alert)
     return update(t).where(t.c.id == bindparam("rid")).values(armed_up=bindparam("up"), armed_down=bindparam("down"),
                                                               updated_at=bindparam("at"))
 
 
 @functools.cache
-def _fires_stmt() -> Any:
-    t = Alert.__table__
+def _fires_stmt() -> Update:
+    t = table_of(Alert)
     return (
         update(t)
         .where(t.c.id == bindparam("rid"), t.c.fire_count == bindparam("expect"), t.c.status == "active")
@@ -269,11 +255,6 @@ def _fires_stmt() -> Any:
     )
 
 
-async def runtime_alert_ids(session: AsyncSession) -> set[int]:
-    """Ids of every live alert (to notice deletions)."""
-    return {r[0] for r in await session.execute(select(Alert.id).where(Alert.status == "active"))}
-
-
 async def runtime_alerts_by_id(session: AsyncSession, ids: Iterable[int]) -> dict[int, Alert]:
     ids = list(ids)
     if not ids:
@@ -281,34 +262,7 @@ async def runtime_alerts_by_id(session: AsyncSession, ids: Iterable[int]) -> dic
     return {a.id: a for a in (await session.execute(select(Alert).where(Alert.id.in_(ids)))).scalars()}
 
 
-async def runtime_save_state(
-    session: AsyncSession,
-    alert_id: int,
-    *,
-    armed_up: bool | None,
-    armed_down: bool | None,
-    fire_count: int,
-    last_fired_at: datetime | None,
-    status: str = "active",
-    last_price: float | None = None,
-    expect_fire_count: int | None = None,
-    now: datetime | None = None,
-) -> bool:
-    """Write an alert's live state; with `expect_fire_count`, only if no one else recorded this fire (returns False then)."""
-    values: dict[str, Any] = {
-        "armed_up": armed_up, "armed_down": armed_down, "fire_count": fire_count,
-        "last_fired_at": last_fired_at, "status": status, "updated_at": now or utc_now(),
-    }
-    if last_price is not None:
-        values["last_price"] = last_price
-    q = update(Alert).where(Alert.id == alert_id)
-    if expect_fire_count is not None:
-        q = q.where(Alert.fire_count == expect_fire_count, Alert.status == "active")
-    res = await session.execute(q.values(**values).execution_options(synchronize_session=False))
-    return (res.rowcount or 0) > 0
-
-
-def record_fires(conn: Connection, fires: list[dict], now: datetime) -> set[int]:
+def record_fires(conn: Connection, fires: list[dict[str, Any]], now: datetime) -> set[int]:
     """Record fires of many alerts in one statement; returns the ids recorded.
 
     Each dict: id, expect (the fire count before these fires), fire_count, armed_up, armed_down,
@@ -323,7 +277,7 @@ def record_fires(conn: Connection, fires: list[dict], now: datetime) -> set[int]
     if res.rowcount is not None and res.rowcount == len(fires):
         return {f["id"] for f in fires}
     # some did not match: find out which rows carry our write
-    t = Alert.__table__
+    t = table_of(Alert)
     want = {f["id"]: f["fire_count"] for f in fires}
     rows = conn.execute(select(t.c.id, t.c.fire_count, t.c.updated_at).where(t.c.id.in_(list(want))))
     return {aid for aid, n, at in rows if n == want[aid] and at == now}
@@ -332,7 +286,7 @@ def record_fires(conn: Connection, fires: list[dict], now: datetime) -> set[int]
 def mark_expired(conn: Connection, ids: Iterable[int], now: datetime) -> None:
     ids = list(ids)
     if ids:
-        t = Alert.__table__
+        t = table_of(Alert)
         conn.execute(update(t).where(t.c.id.in_(ids), t.c.status == "active").values(status="expired", updated_at=now))
 
 
@@ -350,7 +304,7 @@ class EffectiveSettings:
     alerts_enabled: bool = True
     allowed_kinds: list[str] = field(default_factory=lambda: list(FAMILIES))
     route: str = "channel"
-    webhooks: list[dict] = field(default_factory=list)
+    webhooks: list[dict[str, Any]] = field(default_factory=list)
     #: Which level each value came from: "channel", "workspace" or "default".
     origin: dict[str, str] = field(default_factory=dict)
 
@@ -421,11 +375,11 @@ async def track(session: AsyncSession, owner: Owner, **fields: Any) -> TrackedPl
     """Track a plan for the owner (re-tracking the same plan id updates it)."""
     plan_id = fields["plan_id"]
     row = (
-        await session.execute(select(TrackedPlan).where(_owned(TrackedPlan, owner), TrackedPlan.plan_id == plan_id))
+        await session.execute(select(TrackedPlan).where(owned_by(TrackedPlan, owner), TrackedPlan.plan_id == plan_id))
     ).scalar_one_or_none()
     if row is None:
         live = await session.execute(
-            select(func.count()).select_from(TrackedPlan).where(_owned(TrackedPlan, owner), TrackedPlan.status.in_(ACTIVE_TRACKED))
+            select(func.count()).select_from(TrackedPlan).where(owned_by(TrackedPlan, owner), TrackedPlan.status.in_(ACTIVE_TRACKED))
         )
         if int(live.scalar_one()) >= MAX_TRACKED_PER_USER:
             raise UserError(f"you already track {MAX_TRACKED_PER_USER} plans, the most allowed; /untrack one first")
@@ -441,12 +395,12 @@ async def track(session: AsyncSession, owner: Owner, **fields: Any) -> TrackedPl
 
 async def get_tracked(session: AsyncSession, owner: Owner, plan_id: str) -> TrackedPlan | None:
     return (
-        await session.execute(select(TrackedPlan).where(_owned(TrackedPlan, owner), TrackedPlan.plan_id == plan_id))
+        await session.execute(select(TrackedPlan).where(owned_by(TrackedPlan, owner), TrackedPlan.plan_id == plan_id))
     ).scalar_one_or_none()
 
 
 async def list_tracked(session: AsyncSession, owner: Owner, include_done: bool = False) -> list[TrackedPlan]:
-    q = select(TrackedPlan).where(_owned(TrackedPlan, owner))
+    q = select(TrackedPlan).where(owned_by(TrackedPlan, owner))
     if not include_done:
         q = q.where(TrackedPlan.status.in_((*ACTIVE_TRACKED, "proposed")))
     return list((await session.execute(q.order_by(TrackedPlan.id))).scalars())
@@ -470,13 +424,13 @@ async def runtime_tracked_by_id(session: AsyncSession, tracked_id: int) -> Track
     return (await session.execute(select(TrackedPlan).where(TrackedPlan.id == tracked_id))).scalar_one_or_none()
 
 
-def save_tracked_state(conn: Connection, tracked_id: int, state: dict, status: str, now: datetime) -> bool:
+def save_tracked_state(conn: Connection, tracked_id: int, state: dict[str, Any], status: str, now: datetime) -> bool:
     """Store a live plan's new lifecycle state; False when it is no longer tracked (untracked or done meanwhile).
 
     A stop-out also marks its re-plan pending, in the same statement, so a crash right after the
     commit still leaves the re-plan to be built on restart.
     """
-    t = TrackedPlan.__table__
+    t = table_of(TrackedPlan)
     values: dict[str, Any] = {"state": state, "status": status, "updated_at": now}
     if status == "stopped":
         values["replan_status"] = "pending"

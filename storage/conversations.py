@@ -9,14 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Date, Index, Integer, String, Text, UniqueConstraint, delete, func, select, update
+from sqlalchemy import Date, Index, Integer, String, Text, UniqueConstraint, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.base import Base, Owned
+from storage.base import Base, Owned, rowcount
 from core.clock import utc_now
-from storage.identity import Owner
+from storage.identity import Owner, owned_by
 
 #: Rows kept per conversation; older ones are deleted when a turn is saved.
 MAX_ROWS = 200
@@ -63,10 +63,6 @@ def estimate_tokens(text: str) -> int:
     return (len(text) + 3) // 4 if text else 0
 
 
-def _owned(model, owner: Owner):  # noqa: ANN001, ANN202
-    return (model.tenant_id == owner.tenant_id, model.owner_id == owner.user_id)
-
-
 async def append(session: AsyncSession, owner: Owner, scope: str, role: str, content: str) -> None:
     """Store one message (capped in length) and drop the oldest rows beyond MAX_ROWS for this scope."""
     content = content[:MAX_CHARS]
@@ -79,7 +75,7 @@ async def append(session: AsyncSession, owner: Owner, scope: str, role: str, con
     await session.flush()
     keep = (
         select(ConversationMessage.id)
-        .where(*_owned(ConversationMessage, owner), ConversationMessage.scope == scope)
+        .where(owned_by(ConversationMessage, owner), ConversationMessage.scope == scope)
         .order_by(ConversationMessage.id.desc())
         .limit(MAX_ROWS)
     )
@@ -87,7 +83,7 @@ async def append(session: AsyncSession, owner: Owner, scope: str, role: str, con
     if len(ids) == MAX_ROWS:
         await session.execute(
             delete(ConversationMessage).where(
-                *_owned(ConversationMessage, owner), ConversationMessage.scope == scope, ConversationMessage.id < min(ids)
+                owned_by(ConversationMessage, owner), ConversationMessage.scope == scope, ConversationMessage.id < min(ids)
             )
         )
 
@@ -98,7 +94,7 @@ async def history(session: AsyncSession, owner: Owner, scope: str, budget_tokens
         return []
     rows = await session.execute(
         select(ConversationMessage.role, ConversationMessage.content, ConversationMessage.tokens)
-        .where(*_owned(ConversationMessage, owner), ConversationMessage.scope == scope)
+        .where(owned_by(ConversationMessage, owner), ConversationMessage.scope == scope)
         .order_by(ConversationMessage.id.desc())
         .limit(MAX_ROWS)
     )
@@ -118,24 +114,16 @@ async def history(session: AsyncSession, owner: Owner, scope: str, budget_tokens
 
 async def clear(session: AsyncSession, owner: Owner, scope: str | None = None) -> int:
     """Delete the owner's messages in `scope` (every scope when None); returns how many."""
-    conds = list(_owned(ConversationMessage, owner))
+    conds = [owned_by(ConversationMessage, owner)]
     if scope is not None:
         conds.append(ConversationMessage.scope == scope)
     res = await session.execute(delete(ConversationMessage).where(*conds))
-    return int(res.rowcount or 0)
-
-
-async def count(session: AsyncSession, owner: Owner, scope: str) -> int:
-    """How many messages the owner has stored in `scope`."""
-    q = select(func.count()).select_from(ConversationMessage).where(
-        *_owned(ConversationMessage, owner), ConversationMessage.scope == scope
-    )
-    return int((await session.execute(q)).scalar_one())
+    return rowcount(res)
 
 
 async def tokens_used(session: AsyncSession, owner: Owner, day: date) -> int:
     """Prompt + completion tokens the owner spent on `day`."""
-    q = select(LlmUsage.prompt_tokens + LlmUsage.completion_tokens).where(*_owned(LlmUsage, owner), LlmUsage.day == day)
+    q = select(LlmUsage.prompt_tokens + LlmUsage.completion_tokens).where(owned_by(LlmUsage, owner), LlmUsage.day == day)
     return int((await session.execute(q)).scalar_one_or_none() or 0)
 
 
@@ -146,9 +134,9 @@ async def add_usage(session: AsyncSession, owner: Owner, day: date, prompt_token
         "completion_tokens": LlmUsage.completion_tokens + max(0, completion_tokens),
         "calls": LlmUsage.calls + max(0, calls),
     }
-    where = (*_owned(LlmUsage, owner), LlmUsage.day == day)
+    where = (owned_by(LlmUsage, owner), LlmUsage.day == day)
     res = await session.execute(update(LlmUsage).where(*where).values(**values))
-    if res.rowcount:
+    if rowcount(res):
         return
     try:
         async with session.begin_nested():

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from core.errors import ConfigError
+
+if TYPE_CHECKING:  # alembic loads only when the schema is upgraded
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -30,7 +36,7 @@ def make_engine(url: str) -> AsyncEngine:
         raise ConfigError(
             "DATABASE_URL is not a database URL; accepted: sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db"
         ) from None
-    kwargs: dict = {}
+    kwargs: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
         db = parsed.database
         if db and db != ":memory:":
@@ -50,12 +56,14 @@ def make_engine(url: str) -> AsyncEngine:
     return engine
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DBAPI types
+def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    _pragma(dbapi_conn, "foreign_keys=ON", "journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000")
+
+
+def _pragma(dbapi_conn: DBAPIConnection, *settings: str) -> None:
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
+    for setting in settings:
+        cur.execute(f"PRAGMA {setting}")
     cur.close()
 
 
@@ -74,9 +82,9 @@ def sqlite_sync_engine(engine: AsyncEngine) -> Engine | None:
     sync = create_engine(url.set(drivername="sqlite"), connect_args={"timeout": 30, "check_same_thread": False},
                          pool_size=2, max_overflow=0)
 
-    def pragmas(dbapi_conn, record) -> None:  # noqa: ANN001 - DBAPI types
+    def pragmas(dbapi_conn: DBAPIConnection, record: ConnectionPoolEntry) -> None:
         _sqlite_pragmas(dbapi_conn, record)
-        dbapi_conn.execute("PRAGMA wal_autocheckpoint=0")
+        _pragma(dbapi_conn, "wal_autocheckpoint=0")
 
     event.listen(sync, "connect", pragmas)
     return sync
@@ -93,7 +101,7 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-def alembic_config(url: str | None = None):
+def alembic_config(url: str | None = None) -> Config:
     """Alembic configuration pointing at the packaged migrations."""
     from alembic.config import Config
 
@@ -110,7 +118,7 @@ async def upgrade(engine: AsyncEngine, revision: str = "heads") -> None:
 
     cfg = alembic_config()
 
-    def _run(sync_conn) -> None:  # noqa: ANN001
+    def _run(sync_conn: Connection) -> None:
         cfg.attributes["connection"] = sync_conn
         command.upgrade(cfg, revision)
 

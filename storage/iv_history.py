@@ -13,7 +13,7 @@ from sqlalchemy import Date, Float, Integer, String, UniqueConstraint, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.base import Base, dialect_insert
+from storage.base import Base, dialect_insert, table_of
 from core.clock import utc_now
 
 
@@ -35,21 +35,10 @@ async def record(session: AsyncSession, symbol: str, day: date, atm_iv_30d: floa
     """Store (or replace) the value of `symbol` on `day`."""
     if not (atm_iv_30d > 0) or atm_iv_30d != atm_iv_30d:
         raise ValueError(f"atm_iv_30d must be a positive number, got {atm_iv_30d!r}")
-    dialect = session.bind.dialect.name if session.bind is not None else ""
-    values = dict(symbol=symbol, date=day, atm_iv_30d=float(atm_iv_30d), source=source[:64], recorded_at=recorded_at)
-    update = dict(atm_iv_30d=values["atm_iv_30d"], source=values["source"], recorded_at=recorded_at)
-    if dialect in ("sqlite", "postgresql"):
-        stmt = dialect_insert(dialect)(IVHistory).values(**values)
-        stmt = stmt.on_conflict_do_update(index_elements=["symbol", "date"], set_=update)
-        await session.execute(stmt)
-        return
-    row = (await session.execute(select(IVHistory).where(IVHistory.symbol == symbol, IVHistory.date == day))).scalar_one_or_none()
-    if row is None:
-        session.add(IVHistory(**values))
-    else:
-        for k, v in update.items():
-            setattr(row, k, v)
-    await session.flush()
+    latest = {"atm_iv_30d": float(atm_iv_30d), "source": source[:64], "recorded_at": recorded_at}
+    conn = await session.connection()
+    stmt = dialect_insert(conn.dialect.name)(table_of(IVHistory)).values(symbol=symbol, date=day, **latest)
+    await session.execute(stmt.on_conflict_do_update(index_elements=["symbol", "date"], set_=latest))
 
 
 async def history(session: AsyncSession, symbol: str, start: date, end: date) -> list[tuple[date, float]]:
@@ -62,8 +51,7 @@ async def history(session: AsyncSession, symbol: str, start: date, end: date) ->
     return [(r[0], float(r[1])) for r in rows]
 
 
-async def count(session: AsyncSession, symbol: str) -> int:
-    """How many days are stored for `symbol`."""
-    from sqlalchemy import func
-
-    return int((await session.execute(select(func.count()).select_from(IVHistory).where(IVHistory.symbol == symbol))).scalar_one())
+async def recorded_symbols(session: AsyncSession) -> list[str]:
+    """Every symbol with at least one stored day, each once, sorted."""
+    rows = await session.execute(select(IVHistory.symbol).distinct().order_by(IVHistory.symbol))
+    return [r[0] for r in rows]

@@ -34,6 +34,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    and_,
     delete,
     func,
     select,
@@ -44,12 +45,12 @@ from sqlalchemy.orm import Mapped, deferred, mapped_column
 from core.errors import NotFoundError, UserError
 from analytics.outcomes import TradeOutcome
 from analytics.symbols import validate_symbol
+from storage.alerts import FINISHED_TRACKED, TrackedPlan
 from storage.base import Base, Owned
 from core.clock import utc_now
 from core.values import as_utc, to_float
-from storage.identity import Owner
+from storage.identity import Owner, owned_by
 
-Source = Literal["manual", "broker", "plan"]
 SOURCES: tuple[str, ...] = ("manual", "broker", "plan")
 #: Longest entry text kept (a chat message is at most a few thousand characters).
 MAX_TEXT = 4000
@@ -59,6 +60,8 @@ MAX_TAG_LEN = 32
 MAX_SCREENSHOT = 5 * 1024 * 1024
 #: Largest structured payload (JSON characters) an automatic entry may carry.
 MAX_DATA_CHARS = 20_000
+#: Outcome statuses that no later bar can change.
+FINAL_OUTCOMES = ("closed", "no_entry")
 _TAG = re.compile(r"^[a-z0-9][a-z0-9_\-.]*$")
 _PLAN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-.:]{0,63}$")
 
@@ -76,9 +79,9 @@ class JournalEntry(Owned, Base):
     symbol: Mapped[str | None] = mapped_column(String(16), default=None)
     text: Mapped[str] = mapped_column(Text)
     plan_id: Mapped[str | None] = mapped_column(String(64), default=None)
-    tags: Mapped[list] = mapped_column(JSON, default=list)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     source: Mapped[str] = mapped_column(String(16), default="manual")
-    data: Mapped[dict | None] = mapped_column(JSON, default=None)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     #: The PNG bytes; deferred so listing entries never loads images.
     screenshot: Mapped[bytes | None] = deferred(mapped_column(LargeBinary, default=None))
     has_screenshot: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -114,7 +117,7 @@ class PlanOutcomeRow(Owned, Base):
     exited_at: Mapped[datetime | None] = mapped_column(default=None)
     time_in_trade_s: Mapped[float | None] = mapped_column(Float, default=None)
     #: The whole outcome as JSON (event sequence included), for re-reading it as a model.
-    data: Mapped[dict] = mapped_column(JSON, default=dict)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now)
 
@@ -128,7 +131,7 @@ class EntryView(BaseModel):
     plan_id: str | None
     tags: list[str]
     source: str
-    data: dict | None = None
+    data: dict[str, Any] | None = None
     has_screenshot: bool = False
     created_at: datetime
     edited_at: datetime | None = None
@@ -188,7 +191,7 @@ def _clean_source(source: str) -> str:
     return source
 
 
-def _clean_data(data: dict | None) -> dict | None:
+def _clean_data(data: dict[str, Any] | None) -> dict[str, Any] | None:
     """A JSON-safe copy of `data` (NaN/inf become None), bounded in size."""
     if data is None:
         return None
@@ -198,7 +201,7 @@ def _clean_data(data: dict | None) -> dict | None:
 
     from pydantic_core import to_jsonable_python
 
-    safe = _finite(to_jsonable_python(data, fallback=str))
+    safe: dict[str, Any] = _finite(to_jsonable_python(data, fallback=str))
     if len(json.dumps(safe, separators=(",", ":"))) > MAX_DATA_CHARS:
         raise UserError(f"journal data is too large; keep it under {MAX_DATA_CHARS} characters of JSON")
     return safe
@@ -212,10 +215,6 @@ def _finite(value: Any) -> Any:
     if isinstance(value, list):
         return [_finite(v) for v in value]
     return value
-
-
-def _owned(model, owner: Owner):  # noqa: ANN001, ANN202
-    return (model.tenant_id == owner.tenant_id, model.owner_id == owner.user_id)
 
 
 def _view(row: JournalEntry) -> EntryView:
@@ -245,7 +244,7 @@ async def add_entry(
     plan_id: str | None = None,
     tags: Sequence[str] = (),
     source: str = "manual",
-    data: dict | None = None,
+    data: dict[str, Any] | None = None,
     screenshot: bytes | None = None,
     created_at: datetime | None = None,
 ) -> int:
@@ -282,7 +281,9 @@ async def add_entry(
     return row.id
 
 
-def _lenient(symbol: Any, text: Any, plan_id: Any, tags: Any, data: Any) -> tuple:
+def _lenient(
+    symbol: Any, text: Any, plan_id: Any, tags: Any, data: Any
+) -> tuple[str | None, str, str | None, list[str], dict[str, Any] | None]:
     """(symbol, text, plan id, tags, data) for an automatic entry: what does not validate moves into data."""
     extra: dict[str, Any] = {}
     try:
@@ -321,7 +322,7 @@ def _check_png(data: bytes) -> None:
 
 async def _row(session: AsyncSession, owner: Owner, entry_id: int) -> JournalEntry:
     row = (
-        await session.execute(select(JournalEntry).where(JournalEntry.id == entry_id, *_owned(JournalEntry, owner)))
+        await session.execute(select(JournalEntry).where(JournalEntry.id == entry_id, owned_by(JournalEntry, owner)))
     ).scalar_one_or_none()
     if row is None:
         raise NotFoundError(f"no journal entry #{entry_id} in your journal; see /journal list")
@@ -338,7 +339,7 @@ async def get_screenshot(session: AsyncSession, owner: Owner, entry_id: int) -> 
     await _row(session, owner, entry_id)
     return (
         await session.execute(
-            select(JournalEntry.screenshot).where(JournalEntry.id == entry_id, *_owned(JournalEntry, owner))
+            select(JournalEntry.screenshot).where(JournalEntry.id == entry_id, owned_by(JournalEntry, owner))
         )
     ).scalar_one_or_none()
 
@@ -387,7 +388,7 @@ async def remove_entry(session: AsyncSession, owner: Owner, entry_id: int) -> En
     """Delete one of the owner's entries; returns what was deleted."""
     row = await _row(session, owner, entry_id)
     view = _view(row)
-    await session.execute(delete(JournalEntry).where(JournalEntry.id == entry_id, *_owned(JournalEntry, owner)))
+    await session.execute(delete(JournalEntry).where(JournalEntry.id == entry_id, owned_by(JournalEntry, owner)))
     return view
 
 
@@ -405,7 +406,7 @@ async def list_entries(
     newest_first: bool = True,
 ) -> list[EntryView]:
     """The owner's entries matching the filters, newest first by default; `limit=None` for all."""
-    q = select(JournalEntry).where(*_owned(JournalEntry, owner))
+    q = select(JournalEntry).where(owned_by(JournalEntry, owner))
     if symbol:
         q = q.where(JournalEntry.symbol == validate_symbol(symbol))
     if plan_id:
@@ -433,7 +434,7 @@ async def list_entries(
 async def count_entries(session: AsyncSession, owner: Owner) -> int:
     """How many entries the owner has."""
     return int(
-        (await session.execute(select(func.count()).select_from(JournalEntry).where(*_owned(JournalEntry, owner)))).scalar_one()
+        (await session.execute(select(func.count()).select_from(JournalEntry).where(owned_by(JournalEntry, owner)))).scalar_one()
     )
 
 
@@ -471,7 +472,7 @@ async def record_outcome(
     session: AsyncSession,
     owner: Owner,
     plan_id: str,
-    outcome: TradeOutcome | dict,
+    outcome: TradeOutcome | dict[str, Any],
     *,
     journal: bool = True,
 ) -> int:
@@ -490,11 +491,11 @@ async def record_outcome(
     row = (
         await session.execute(
             select(PlanOutcomeRow).where(
-                *_owned(PlanOutcomeRow, owner), PlanOutcomeRow.plan_id == pid, PlanOutcomeRow.version == o.version
+                owned_by(PlanOutcomeRow, owner), PlanOutcomeRow.plan_id == pid, PlanOutcomeRow.version == o.version
             )
         )
     ).scalar_one_or_none()
-    was_final = row is not None and row.status in ("closed", "no_entry")
+    was_final = row is not None and row.status in FINAL_OUTCOMES
     values = dict(
         symbol=o.symbol,
         strategy=o.strategy[:48],
@@ -521,7 +522,7 @@ async def record_outcome(
         for k, v in values.items():
             setattr(row, k, v)
     await session.flush()
-    if journal and o.status in ("closed", "no_entry") and not was_final:
+    if journal and o.status in FINAL_OUTCOMES and not was_final:
         await add_entry(
             session,
             owner,
@@ -546,7 +547,7 @@ async def list_outcomes(
     limit: int | None = None,
 ) -> list[TradeOutcome]:
     """The owner's recorded plan outcomes, oldest plan first, optionally for one strategy or symbol."""
-    q = select(PlanOutcomeRow.data).where(*_owned(PlanOutcomeRow, owner))
+    q = select(PlanOutcomeRow.data).where(owned_by(PlanOutcomeRow, owner))
     if strategy:
         q = q.where(PlanOutcomeRow.strategy == strategy)
     if symbol:
@@ -568,6 +569,18 @@ async def list_outcomes(
 async def outcome_strategies(session: AsyncSession, owner: Owner) -> list[str]:
     """Strategy ids the owner has recorded outcomes for."""
     rows = await session.execute(
-        select(PlanOutcomeRow.strategy).where(*_owned(PlanOutcomeRow, owner)).distinct().order_by(PlanOutcomeRow.strategy)
+        select(PlanOutcomeRow.strategy).where(owned_by(PlanOutcomeRow, owner)).distinct().order_by(PlanOutcomeRow.strategy)
     )
     return [r[0] for r in rows]
+
+
+async def finished_tracked_without_outcome(session: AsyncSession, owner: Owner | None = None, *, limit: int = 200) -> list[TrackedPlan]:
+    """Tracked plans the market ended that have no final outcome yet, longest finished first (every owner's when None)."""
+    po = PlanOutcomeRow
+    final = and_(po.tenant_id == TrackedPlan.tenant_id, po.owner_id == TrackedPlan.owner_id,
+                 po.plan_id == TrackedPlan.plan_id, po.status.in_(FINAL_OUTCOMES))
+    q = select(TrackedPlan).outerjoin(po, final).where(TrackedPlan.status.in_(FINISHED_TRACKED), po.id.is_(None))
+    if owner is not None:
+        q = q.where(owned_by(TrackedPlan, owner))
+    q = q.order_by(TrackedPlan.updated_at, TrackedPlan.id).limit(limit)
+    return list((await session.execute(q)).scalars())

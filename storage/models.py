@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, Float, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -37,7 +38,7 @@ class User(Base):
     tz: Mapped[str] = mapped_column(String(64), default="America/New_York")
     account_size: Mapped[float | None] = mapped_column(Float, default=None)
     risk_pct: Mapped[float | None] = mapped_column(Float, default=None)
-    settings: Mapped[dict] = mapped_column(JSON, default=dict)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
 
 

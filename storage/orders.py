@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.errors import NotFoundError, UserError
-from storage.base import Base, Owned
+from storage.base import Base, Owned, rowcount
 from core.clock import utc_now
 from core.values import as_utc
 from storage.identity import Owner
@@ -57,7 +57,7 @@ class Order(Owned, Base):
     status: Mapped[str] = mapped_column(String(20), default="previewed")
     filled_quantity: Mapped[float] = mapped_column(Float, default=0.0)
     avg_fill_price: Mapped[float | None] = mapped_column(Float, default=None)
-    preview: Mapped[dict] = mapped_column(JSON, default=dict)
+    preview: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     reason: Mapped[str | None] = mapped_column(String(500), default=None)
     plan_id: Mapped[str | None] = mapped_column(String(64), default=None)
     channel: Mapped[str | None] = mapped_column(String(64), default=None)
@@ -206,7 +206,7 @@ async def claim_for_placing(session: AsyncSession, owner: Owner, preview_id: str
         .values(status="placing", placed_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if rowcount(result) != 1:
         await session.refresh(row)
         if row.status == "previewed":
             raise UserError(f"preview {row.preview_id} expired (previews last {int(PREVIEW_TTL.total_seconds() // 60)} min); "

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, UniqueConstraint, and_, func, select, update
+from sqlalchemy import JSON, ForeignKey, Index, Insert, Integer, String, UniqueConstraint, and_, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.base import Base, UTCDateTime, dialect_insert
+from storage.base import Base, UTCDateTime, dialect_insert, rowcount, table_of
 from core.clock import utc_now
 
 
@@ -41,7 +41,7 @@ class OutboxRow(Base):
     target: Mapped[str] = mapped_column(String(500))
     #: Order is kept within one channel key (destination + target).
     channel_key: Mapped[str] = mapped_column(String(540))
-    payload: Mapped[dict] = mapped_column(JSON)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     #: pending, delivered, failed (gave up), digested (folded into a digest row).
     status: Mapped[str] = mapped_column(String(12), default="pending")
     #: Position in the channel's order; a digest takes its first member's place.
@@ -64,7 +64,7 @@ class NewMessage:
     kind: str
     destination: str
     target: str
-    payload: dict
+    payload: dict[str, Any]
     owner_id: int | None = None
     event_at: datetime | None = None
 
@@ -99,9 +99,9 @@ async def enqueue(session: AsyncSession, messages: Iterable[NewMessage], now: da
 
 
 @functools.cache
-def _outbox_insert(dialect: str) -> Any:
+def _outbox_insert(dialect: str) -> Insert:
     insert = dialect_insert(dialect)
-    t = OutboxRow.__table__
+    t = table_of(OutboxRow)
     return insert(t).on_conflict_do_nothing(index_elements=["key"]).returning(t.c.id)
 
 
@@ -122,6 +122,11 @@ async def outbox_heads(session: AsyncSession) -> list[OutboxRow]:
     return list((await session.execute(q)).scalars())
 
 
+async def outbox_row(session: AsyncSession, row_id: int) -> OutboxRow | None:
+    """The outbox row with this id, or None when it is gone."""
+    return await session.get(OutboxRow, row_id)
+
+
 async def outbox_channel_queue(session: AsyncSession, key: str, limit: int) -> list[OutboxRow]:
     """Pending rows of one channel in order."""
     q = select(OutboxRow).where(OutboxRow.channel_key == key, OutboxRow.status == "pending").order_by(_ORDER).limit(limit)
@@ -136,14 +141,6 @@ async def outbox_mark_delivered_many(session: AsyncSession, row_ids: list[int], 
             .values(status="delivered", delivered_at=now or utc_now(), last_error=None)
             .execution_options(synchronize_session=False)
         )
-
-
-async def outbox_mark_delivered(session: AsyncSession, row_id: int, now: datetime | None = None) -> None:
-    await session.execute(
-        update(OutboxRow).where(OutboxRow.id == row_id)
-        .values(status="delivered", delivered_at=now or utc_now(), last_error=None)
-        .execution_options(synchronize_session=False)
-    )
 
 
 async def outbox_mark_retry(session: AsyncSession, row_id: int, at: datetime, error: str, count_attempt: bool = True) -> None:
@@ -175,7 +172,7 @@ async def outbox_fold_digest(session: AsyncSession, members: list[OutboxRow], di
         update(OutboxRow).where(OutboxRow.id.in_(ids), OutboxRow.status == "pending")
         .values(status="digested", digest_id=row.id).execution_options(synchronize_session=False)
     )
-    if (res.rowcount or 0) != len(ids):
+    if rowcount(res) != len(ids):
         raise RuntimeError("outbox rows changed while folding a digest")
     await session.flush()
     return row.id
@@ -223,9 +220,9 @@ async def outbox_summary(session: AsyncSession, tenant_id: int) -> list[ChannelH
         .order_by(OutboxRow.id.desc()).limit(200)
     )
     for dest, target, err in errs:
-        h = out.get((dest, target))
-        if h is not None and h.last_error is None:
-            h.last_error = err
+        seen = out.get((dest, target))
+        if seen is not None and seen.last_error is None:
+            seen.last_error = err
     return sorted(out.values(), key=lambda h: (-h.failed, -h.pending, h.destination, h.target))
 
 

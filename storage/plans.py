@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, DateTime, Index, Integer, String, UniqueConstraint, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.errors import NotFoundError, UserError
+from core.errors import UserError
 from analytics.models import Plan
 from storage.base import Base, Owned
 from core.clock import utc_now
-from storage.identity import Owner
+from storage.identity import Owner, owned_by
 
 #: What can be a plan id: the planner makes "P-" + 6 characters; shorter or longer ones are simply not found.
 _PLAN_ID = re.compile(r"^P-[0-9A-Z]{1,12}$")
@@ -45,7 +46,7 @@ class StoredPlan(Owned, Base):
     style: Mapped[str] = mapped_column(String(16))
     strategy: Mapped[str] = mapped_column(String(32))
     direction: Mapped[str] = mapped_column(String(8))
-    plan: Mapped[dict] = mapped_column(JSON)
+    plan: Mapped[dict[str, Any]] = mapped_column(JSON)
     #: Platform channel the plan was posted in; None for DMs and the console (private).
     channel: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
@@ -62,18 +63,14 @@ def normalise_plan_id(text: str) -> str:
     return raw
 
 
-def _owned(owner: Owner):  # noqa: ANN202
-    return (StoredPlan.tenant_id == owner.tenant_id, StoredPlan.owner_id == owner.user_id)
-
-
 async def latest_version(session: AsyncSession, owner: Owner, symbol: str, style: str) -> int:
     """The owner's highest stored version for (symbol, style); 0 when there is none."""
-    q = select(func.max(StoredPlan.version)).where(*_owned(owner), StoredPlan.symbol == symbol, StoredPlan.style == style)
+    q = select(func.max(StoredPlan.version)).where(owned_by(StoredPlan, owner), StoredPlan.symbol == symbol, StoredPlan.style == style)
     return int((await session.execute(q)).scalar_one() or 0)
 
 
 async def _own_row(session: AsyncSession, owner: Owner, plan_id: str) -> StoredPlan | None:
-    q = select(StoredPlan).where(*_owned(owner), StoredPlan.plan_id == plan_id)
+    q = select(StoredPlan).where(owned_by(StoredPlan, owner), StoredPlan.plan_id == plan_id)
     return (await session.execute(q)).scalar_one_or_none()
 
 
@@ -122,37 +119,4 @@ async def get_plan(session: AsyncSession, owner: Owner, plan_id: str) -> Plan | 
     return Plan.model_validate(row.plan) if row is not None else None
 
 
-async def require_plan(session: AsyncSession, owner: Owner, plan_id: str) -> Plan:
-    """Like get_plan, but a missing plan is a NotFoundError the user can read."""
-    plan = await get_plan(session, owner, plan_id)
-    if plan is None:
-        pid = normalise_plan_id(plan_id)  # a malformed id says what an id looks like
-        raise NotFoundError(f"no plan {pid} here; run /plan SYMBOL to make one")
-    return plan
-
-
-async def latest_plans(session: AsyncSession, owner: Owner, symbol: str | None = None, limit: int = 10) -> list[Plan]:
-    """The owner's most recent plans (newest first), optionally for one symbol."""
-    q = select(StoredPlan).where(*_owned(owner))
-    if symbol:
-        q = q.where(StoredPlan.symbol == symbol)
-    q = q.order_by(StoredPlan.created_at.desc(), StoredPlan.id.desc()).limit(max(1, min(int(limit), 100)))
-    return [Plan.model_validate(r.plan) for r in (await session.execute(q)).scalars()]
-
-
-async def latest_plan(session: AsyncSession, owner: Owner, symbol: str, style: str) -> Plan | None:
-    """The owner's highest version for (symbol, style), if any."""
-    q = (
-        select(StoredPlan)
-        .where(*_owned(owner), StoredPlan.symbol == symbol, StoredPlan.style == style)
-        .order_by(StoredPlan.version.desc(), StoredPlan.id.desc())
-        .limit(1)
-    )
-    row = (await session.execute(q)).scalar_one_or_none()
-    return Plan.model_validate(row.plan) if row is not None else None
-
-
-__all__ = [
-    "StoredPlan", "get_plan", "latest_plan", "latest_plans", "latest_version", "normalise_plan_id", "require_plan",
-    "save_plan",
-]
+__all__ = ["StoredPlan", "get_plan", "latest_version", "normalise_plan_id", "save_plan"]

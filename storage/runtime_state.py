@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.base import Base, UTCDateTime, dialect_insert
+from storage.base import Base, UTCDateTime, dialect_insert, rowcount, table_of
 from core.clock import utc_now
 
 
@@ -20,22 +20,22 @@ class RuntimeState(Base):
     __tablename__ = "runtime_state"
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[dict] = mapped_column(JSON)
+    value: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
 
 
-async def get_state(session: AsyncSession, key: str) -> dict | None:
+async def get_state(session: AsyncSession, key: str) -> dict[str, Any] | None:
     row = await session.get(RuntimeState, key)
     return dict(row.value) if row is not None else None
 
 
-async def put_state(session: AsyncSession, key: str, value: dict, now: datetime | None = None) -> None:
+async def put_state(session: AsyncSession, key: str, value: dict[str, Any], now: datetime | None = None) -> None:
     await session.run_sync(lambda ss: upsert_state(ss.connection(), key, value, now or utc_now()))
 
 
-def upsert_state(conn: Connection, key: str, value: dict, now: datetime) -> None:
+def upsert_state(conn: Connection, key: str, value: dict[str, Any], now: datetime) -> None:
     """Set a runtime state value in one statement (insert or update, safe against a concurrent writer)."""
-    t = RuntimeState.__table__
+    t = table_of(RuntimeState)
     stmt = dialect_insert(conn.dialect.name)(t).values(key=key, value=value, updated_at=now)
     conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": stmt.excluded.value, "updated_at": now}))
 
@@ -58,7 +58,7 @@ async def acquire_lease(session: AsyncSession, key: str, holder: str, ttl: float
         .values(value={"holder": holder, "until": until.isoformat()}, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    return (res.rowcount or 0) > 0
+    return rowcount(res) > 0
 
 
 async def release_lease(session: AsyncSession, key: str, holder: str) -> None:

@@ -1,8 +1,8 @@
-"""Watchlist repository: every call is scoped to one owner."""
+"""Watchlist repository: every call is scoped to one owner, except `runtime_*` ones, which read tickers of all tenants."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import UserError
@@ -50,14 +50,7 @@ async def list_symbols(session: AsyncSession, owner: Owner, name: str = "default
     return [r[0] for r in rows]
 
 
-async def count(session: AsyncSession, owner: Owner) -> int:
-    """How many symbols the owner watches across lists."""
-    return int(
-        (
-            await session.execute(
-                select(func.count()).select_from(WatchlistItem).where(
-                    WatchlistItem.tenant_id == owner.tenant_id, WatchlistItem.owner_id == owner.user_id
-                )
-            )
-        ).scalar_one()
-    )
+async def runtime_watched_symbols(session: AsyncSession) -> list[str]:
+    """Every symbol on anyone's watchlist, each once, sorted: market-wide jobs (the IV recorder) serve all tenants."""
+    rows = await session.execute(select(WatchlistItem.symbol).distinct().order_by(WatchlistItem.symbol))
+    return [r[0] for r in rows]

@@ -37,7 +37,7 @@ from bot.runtime.txn import Writer
 from bot.runtime.messages import digest_reply, payload_to_reply, reply_to_payload
 from core.clock import utc_now
 from core.retry import Backoff
-from storage.outbox import NewMessage, OutboxRow, outbox_channel_queue, outbox_fold_digest, outbox_heads, outbox_mark_delivered_many, outbox_mark_failed, outbox_mark_retry
+from storage.outbox import NewMessage, OutboxRow, outbox_channel_queue, outbox_fold_digest, outbox_heads, outbox_mark_delivered_many, outbox_mark_failed, outbox_mark_retry, outbox_row
 
 log = structlog.get_logger("coach.dispatcher")
 
@@ -255,7 +255,7 @@ class Dispatcher:
         self.stats.digests += 1
         log.info("digest_folded", rows=len(run), destination=first.destination)
         async with self.services.db() as s:
-            return await s.get(OutboxRow, row_id)
+            return await outbox_row(s, row_id)
 
     def _destination(self, kind: str) -> Destination:
         dest = self._dests.get(kind)

@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import select
 
 from core.values import utc_from_ns
 from core.errors import CoachError
@@ -27,11 +26,9 @@ from bot.runtime.routing import Origin, route
 from bot.runtime.tracker import state_to_json
 from bot.runtime.txn import Writer
 from storage import alerts as store
-from storage.alerts import TrackedPlan
 from core.clock import utc_now
 from storage import plans as plan_store
-from storage.identity import Owner
-from storage.models import Tenant, User
+from storage.identity import Owner, owner_rows
 from storage.outbox import NewMessage, enqueue
 
 log = structlog.get_logger("coach.replan")
@@ -96,10 +93,10 @@ class Replanner:
             row = await store.runtime_tracked_by_id(s, tracked_id)
             if row is None or row.replan_status != "pending":
                 return
-            tenant = await s.get(Tenant, row.tenant_id)
-            user = await s.get(User, row.owner_id)
-        if tenant is None or user is None:
+            rows = await owner_rows(s, Owner(tenant_id=row.tenant_id, user_id=row.owner_id))
+        if rows is None:
             return
+        tenant, user = rows
         auto = bool((user.settings or {}).get("auto_rearm"))
         planner = self.planner or default_planner()
         # plan as of the stop-out (not "now"): the same stop-out gives the same re-plan, even after a restart
@@ -129,8 +126,7 @@ class Replanner:
             if plan is not None:
                 # the planner stores what it makes; saving again is a no-op that also covers other planners
                 plan = await plan_store.save_plan(s, owner, plan, row.channel)
-                exists = (await s.execute(select(TrackedPlan).where(
-                    TrackedPlan.owner_id == owner.user_id, TrackedPlan.plan_id == plan.plan_id))).scalar_one_or_none()
+                exists = await store.get_tracked(s, owner, plan.plan_id)
                 if exists is None:
                     adopted = auto
                     await store.track(

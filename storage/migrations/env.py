@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import storage.all_models  # noqa: F401 - registers every table on Base.metadata
@@ -14,7 +15,7 @@ config = context.config
 target_metadata = Base.metadata
 
 
-def _configure(connection) -> None:  # noqa: ANN001
+def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
@@ -42,5 +43,7 @@ if context.is_offline_mode():
     run_offline()
 elif (conn := config.attributes.get("connection")) is not None:
     _configure(conn)
+elif url := config.get_main_option("sqlalchemy.url"):
+    asyncio.run(_run_async(url))
 else:
-    asyncio.run(_run_async(config.get_main_option("sqlalchemy.url")))
+    raise RuntimeError("no database to migrate: pass a connection (storage.db.upgrade) or set sqlalchemy.url")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from bot.request import Ctx, Identity
 from tests.conftest import run_text
@@ -23,4 +23,4 @@ async def test_records_each_closed_session_once(services):
     assert str(first[0].date) == "2024-03-13"
     assert await record_pass(services, done) == []  # same session: not again
     async with services.db() as s:
-        assert await iv_history.count(s, "TSLA") == 1
+        assert [d for d, _iv in await iv_history.history(s, "TSLA", date(2024, 1, 1), date(2024, 12, 31))] == [date(2024, 3, 13)]

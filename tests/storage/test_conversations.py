@@ -43,8 +43,9 @@ async def test_history_is_per_owner_and_scope_and_fits_the_budget(sessionmaker):
     async with sessionmaker() as s, s.begin():
         assert await conversations.clear(s, a, "ch:C1") == 10
     async with sessionmaker() as s:
-        assert await conversations.count(s, a, "ch:C1") == 0
-        assert await conversations.count(s, a, "dm") == 1 and await conversations.count(s, b, "ch:C1") == 1
+        assert await conversations.history(s, a, "ch:C1", 10**9) == []
+        assert [m.content for m in await conversations.history(s, a, "dm", 10**9)] == ["private"]
+        assert [m.content for m in await conversations.history(s, b, "ch:C1", 10**9)] == ["other person"]
 
 
 async def test_rows_are_capped_per_conversation(sessionmaker, monkeypatch):

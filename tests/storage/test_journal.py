@@ -146,3 +146,34 @@ async def test_automatic_entries_never_fail_on_odd_input(sessionmaker):
         e = await journal.get_entry(s, a, eid)
     assert e.symbol is None and e.plan_id is None and e.tags == ["fill"] and len(e.text) == journal.MAX_TEXT
     assert e.data == {"price": None, "unparsed": {"symbol": "TSLA240119P00290000!", "plan_id": "my plan #3"}}
+
+
+async def test_finished_tracked_without_outcome_skips_live_cancelled_and_scored_plans(sessionmaker):
+    from datetime import datetime, timedelta, timezone
+
+    from storage import alerts
+
+    a, b, _ = await _owners(sessionmaker)
+    t0 = datetime(2024, 3, 13, 20, 0, tzinfo=timezone.utc)
+
+    async def track(s, owner, plan_id, status, minutes):
+        await alerts.track(s, owner, plan_id=plan_id, symbol="TSLA", style="intraday", plan={}, state={}, status=status,
+                           platform="discord", user_ref="alice", updated_at=t0 + timedelta(minutes=minutes))
+
+    async with sessionmaker() as s, s.begin():
+        await track(s, a, "P-STOP", "stopped", 3)
+        await track(s, a, "P-OPEN", "exited", 1)  # scored, but not final yet: still wanted
+        await track(s, a, "P-DONE", "expired", 0)  # has its final outcome
+        await track(s, a, "P-LIVE", "triggered", 0)
+        await track(s, a, "P-GONE", "cancelled", 0)
+        await track(s, b, "P-DONE", "invalidated", 2)  # same plan id, another tenant: a's outcome is not b's
+        await journal.record_outcome(s, a, "P-OPEN", _outcome(plan_id="P-OPEN", status="open"))
+        await journal.record_outcome(s, a, "P-DONE", _outcome(plan_id="P-DONE"))
+    async with sessionmaker() as s:
+        every = await journal.finished_tracked_without_outcome(s)
+        assert [(r.owner_id, r.plan_id) for r in every] == [
+            (a.user_id, "P-OPEN"), (b.user_id, "P-DONE"), (a.user_id, "P-STOP"),  # longest finished first
+        ]
+        assert [r.plan_id for r in await journal.finished_tracked_without_outcome(s, a)] == ["P-OPEN", "P-STOP"]
+        assert [r.plan_id for r in await journal.finished_tracked_without_outcome(s, b)] == ["P-DONE"]
+        assert [r.plan_id for r in await journal.finished_tracked_without_outcome(s, limit=1)] == ["P-OPEN"]

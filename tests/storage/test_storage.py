@@ -63,7 +63,7 @@ async def test_watchlist_limit_leaves_list_untouched(sessionmaker):
         async with sessionmaker() as s, s.begin():
             await watchlists.add(s, a, ["AAA", "BBB"])
     async with sessionmaker() as s:
-        assert await watchlists.count(s, a) == watchlists.MAX_SYMBOLS - 1
+        assert len(await watchlists.list_symbols(s, a)) == watchlists.MAX_SYMBOLS - 1
 
 
 async def test_unreachable_database_is_a_config_error():
@@ -79,3 +79,30 @@ def test_bad_database_url_is_a_config_error():
         make_engine("not a url")
     with pytest.raises(ConfigError, match="driver"):
         make_engine("mysql+nosuchdriver://x@y/z")
+
+
+async def test_owner_rows_need_the_user_inside_the_tenant(sessionmaker):
+    from storage.identity import Owner, owner_rows
+
+    async with sessionmaker() as s, s.begin():
+        a = await ensure_owner(s, "slack", "T1", "U1", "ann")
+        b = await ensure_owner(s, "slack", "T2", "U2")
+    async with sessionmaker() as s:
+        rows = await owner_rows(s, a)
+        assert rows is not None
+        tenant, user = rows
+        assert (tenant.id, tenant.external_id, user.id, user.external_id, user.display_name) == (
+            a.tenant_id, "T1", a.user_id, "U1", "ann")
+        assert await owner_rows(s, Owner(tenant_id=b.tenant_id, user_id=a.user_id)) is None  # a's user, b's tenant
+        assert await owner_rows(s, Owner(tenant_id=a.tenant_id, user_id=b.user_id + 1000)) is None
+
+
+async def test_runtime_watched_symbols_span_tenants_once_each(sessionmaker):
+    async with sessionmaker() as s, s.begin():
+        a = await ensure_owner(s, "discord", "G1", "U1")
+        b = await ensure_owner(s, "slack", "T1", "U1")
+        await watchlists.add(s, a, ["TSLA", "NVDA"])
+        await watchlists.add(s, a, ["TSLA"], name="swing")
+        await watchlists.add(s, b, ["AAPL", "NVDA"])
+    async with sessionmaker() as s:
+        assert await watchlists.runtime_watched_symbols(s) == ["AAPL", "NVDA", "TSLA"]

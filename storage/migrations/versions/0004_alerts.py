@@ -14,11 +14,11 @@ branch_labels = None
 depends_on = None
 
 
-def _tenant() -> sa.Column:
+def _tenant() -> sa.Column[int]:
     return sa.Column("tenant_id", sa.Integer(), sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False)
 
 
-def _owner() -> sa.Column:
+def _owner() -> sa.Column[int]:
     return sa.Column("owner_id", sa.Integer(), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
 
 

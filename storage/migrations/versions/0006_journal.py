@@ -14,7 +14,7 @@ branch_labels = None
 depends_on = None
 
 
-def _owned() -> list[sa.Column]:
+def _owned() -> list[sa.Column[int]]:
     return [
         sa.Column("tenant_id", sa.Integer(), sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
         sa.Column("owner_id", sa.Integer(), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),

@@ -13,7 +13,7 @@ from tests.bot.agent.conftest import ctx_for
 async def stored_state(services, ctx):
     async with services.db() as s:
         owner = await ctx.owner(s)
-        return await watchlists.list_symbols(s, owner), await conversations.count(s, owner, "ch:C1")
+        return await watchlists.list_symbols(s, owner), len(await conversations.history(s, owner, "ch:C1", 10**9))
 
 
 async def seeded(services, fake, make_agent):
