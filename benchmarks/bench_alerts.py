@@ -244,9 +244,8 @@ class RateStream:
 async def part2(n_alerts: int, n_symbols: int, seconds: float, rate: float) -> dict:
     from sqlalchemy import insert
 
+    from bot.app import build_services
     from bot.config import Settings
-    from bot.services import Services
-    from bot.runtime.destinations import register_destination_kind
     from bot.runtime.dispatcher import DispatchConfig
     from bot.runtime.worker import Runtime, RuntimeConfig
     from providers.sim import SimMarket
@@ -254,7 +253,6 @@ async def part2(n_alerts: int, n_symbols: int, seconds: float, rate: float) -> d
     from storage.db import make_engine, make_sessionmaker, upgrade
     from storage.identity import ensure_owner
 
-    register_destination_kind("null", lambda services: NullDestination())
     at = datetime(2024, 3, 13, 15, 0, tzinfo=timezone.utc)
     clock = lambda: at  # noqa: E731 - market time is irrelevant here; the session is open
     rules, prices = make_rules(n_alerts, n_symbols, seed=5)
@@ -277,8 +275,10 @@ async def part2(n_alerts: int, n_symbols: int, seconds: float, rate: float) -> d
             ]
             for k in range(0, len(rows), 5000):
                 await s.execute(insert(Alert.__table__), rows[k:k + 5000])
-        settings = Settings(database_url=url, coach_provider="sim")
-        svc = Services(settings=settings, market=SimMarket(seed=0, now=clock), engine=engine, db=db, clock=clock)
+        settings = Settings(_env_file=None, database_url=url, coach_provider="sim")
+        svc = await build_services(settings, engine=engine, market=SimMarket(seed=0, now=clock), clock=clock, migrate=False,
+                                   chart_workers=0)
+        svc.destinations.add("null", NullDestination)  # a sink that only counts, so delivery costs nothing
         stream = RateStream(prices, rate, seconds, clock)
         rt = Runtime(svc, clock=clock, stream=stream,
                      config=RuntimeConfig(sync_interval=1.0, worker_id="bench", dispatch=DispatchConfig(poll_interval=0.2)))
@@ -291,7 +291,7 @@ async def part2(n_alerts: int, n_symbols: int, seconds: float, rate: float) -> d
         stop.set()
         await task
         wall = time.perf_counter() - t0
-        await engine.dispose()
+        await svc.close()
     lat = np.array(rt.stats.latencies) * 1000.0
     return {
         "ticks": rt.stats.ticks, "offered": stream.sent, "wall": wall, "batches": rt.stats.batches,
