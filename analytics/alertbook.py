@@ -38,15 +38,15 @@ import heapq
 import math
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Literal, TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
 
+from analytics.indicators import ema, rsi, vwap
 from core.errors import UserError
 from core.values import utc_from_ns
-from analytics.indicators import ema, rsi, vwap
 
 Side = Literal["up", "down"]
 Status = Literal["open", "pre", "post", "closed"]
@@ -92,7 +92,7 @@ _NINF = -math.inf
 
 
 def kind_category(kind: str) -> str:
-    """"price", "indicator" or "plan": the families channel settings allow or refuse."""
+    """ "price", "indicator" or "plan": the families channel settings allow or refuse."""
     if kind in PRICE_KINDS:
         return "price"
     if kind in INDICATOR_KINDS:
@@ -390,8 +390,9 @@ class AlertBook:
             down.dis_lv[-1] if down.dis_lv else _NINF,
         )
 
-    def _fire(self, book: _SymbolBook, ladder: _Ladder, side: Side, x: float, price: float, at_ns: int, status: str,
-              out: list[Trigger]) -> None:
+    def _fire(
+        self, book: _SymbolBook, ladder: _Ladder, side: Side, x: float, price: float, at_ns: int, status: str, out: list[Trigger]
+    ) -> None:
         """Pop the armed rules whose level `x` has reached (a prefix) and decide each."""
         lv = ladder.armed_lv
         k = bisect_right(lv, x)
@@ -476,8 +477,9 @@ class AlertBook:
         elif outcome in ("fired", "consumed") and rid in self._rules:
             (book.up if side == "up" else book.down).insert_disarmed(rule.level, rule.band, rid)
 
-    def _decide(self, rule: Rule, side: Side, value: float, at_ns: int, status: str, out: list[Trigger],
-                close: float | None = None) -> str:
+    def _decide(
+        self, rule: Rule, side: Side, value: float, at_ns: int, status: str, out: list[Trigger], close: float | None = None
+    ) -> str:
         """Apply expiry, activation, session filter and cooldown to an armed rule whose condition holds."""
         if rule.expires_ns is not None and at_ns >= rule.expires_ns:
             self.remove(rule.id)

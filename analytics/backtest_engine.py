@@ -33,7 +33,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -105,7 +105,9 @@ def check_spec(spec: BacktestSpec, *, max_symbols: int = MAX_SYMBOLS) -> Backtes
     served = [s.id for s in for_style(style)]
     strat = spec.strategy.strip().lower() if isinstance(spec.strategy, str) else ""
     if strat not in ("all", "best") and strat not in served:
-        raise UserError(f"strategy {spec.strategy[:32]!r} does not serve the {style} style; accepted: all, best, {', '.join(served)}")
+        raise UserError(
+            f"strategy {spec.strategy[:32]!r} does not serve the {style} style; accepted: all, best, {', '.join(served)}"
+        )
     return BacktestSpec(tuple(dict.fromkeys(spec.symbols)), style, spec.start, spec.end, strat, spec.every, spec.management)
 
 
@@ -142,7 +144,7 @@ class HistorySpan:
 
 
 def _utc(ns: int) -> datetime:
-    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc)
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC)
 
 
 def history_span(spec: BacktestSpec, lookback: Mapping[str, int], now: datetime | None = None) -> HistorySpan:
@@ -252,13 +254,15 @@ def _quiet() -> Iterator[None]:
 def _agg(p: Panel, lo: int, hi: int) -> np.ndarray:
     """(5, S) open/high/low/close/volume of columns [lo, hi) of every row."""
     with np.errstate(invalid="ignore"), _quiet():
-        bar: np.ndarray = np.stack((
-            p.open[:, lo],
-            np.nanmax(p.high[:, lo:hi], axis=1),
-            np.nanmin(p.low[:, lo:hi], axis=1),
-            p.close[:, hi - 1],
-            np.nansum(p.volume[:, lo:hi], axis=1),
-        ))
+        bar: np.ndarray = np.stack(
+            (
+                p.open[:, lo],
+                np.nanmax(p.high[:, lo:hi], axis=1),
+                np.nanmin(p.low[:, lo:hi], axis=1),
+                p.close[:, hi - 1],
+                np.nansum(p.volume[:, lo:hi], axis=1),
+            )
+        )
         return bar
 
 
@@ -277,12 +281,23 @@ def _window(p: Panel, a: int, e: int, part: np.ndarray | None) -> Panel:
     """Full columns [a, e) of `p` plus the forming bar `part` (stamped at column e)."""
     a = min(a, e)
     if part is None:
-        return Panel(p.symbols, p.interval, p.index[a:e], p.open[:, a:e], p.high[:, a:e], p.low[:, a:e], p.close[:, a:e], p.volume[:, a:e])
+        return Panel(
+            p.symbols, p.interval, p.index[a:e], p.open[:, a:e], p.high[:, a:e], p.low[:, a:e], p.close[:, a:e], p.volume[:, a:e]
+        )
 
     def cat(arr: np.ndarray, k: int) -> np.ndarray:
         return np.concatenate((arr[:, a:e], part[k][:, None]), axis=1)
 
-    return Panel(p.symbols, p.interval, p.index[a:e + 1], cat(p.open, 0), cat(p.high, 1), cat(p.low, 2), cat(p.close, 3), cat(p.volume, 4))
+    return Panel(
+        p.symbols,
+        p.interval,
+        p.index[a : e + 1],
+        cat(p.open, 0),
+        cat(p.high, 1),
+        cat(p.low, 2),
+        cat(p.close, 3),
+        cat(p.volume, 4),
+    )
 
 
 def _buckets_by_resample(src: Panel, interval: str) -> tuple[Panel, np.ndarray, np.ndarray]:
@@ -315,8 +330,15 @@ def _buckets_by_day(src: Panel, daily: Panel) -> tuple[np.ndarray, np.ndarray]:
     return bucket.astype(np.int64), first
 
 
-def build_history(style: str, exec_panel: Panel, daily: Panel | None, sources: Sequence[str], data_end_ns: int | None = None, *,
-                  lookback: Mapping[str, int]) -> History:
+def build_history(
+    style: str,
+    exec_panel: Panel,
+    daily: Panel | None,
+    sources: Sequence[str],
+    data_end_ns: int | None = None,
+    *,
+    lookback: Mapping[str, int],
+) -> History:
     """Arrange loaded bars for replay: the execution panel and the style's other intervals.
 
     Intraday intervals are built from the execution bars (exactly as the market aggregates them);
@@ -343,7 +365,11 @@ def build_history(style: str, exec_panel: Panel, daily: Panel | None, sources: S
             full, bucket, first = _buckets_by_resample(src, iv)
             derived[iv] = _Derived(iv, full, src_name, bucket, first)
         order.append(iv)
-    end = data_end_ns if data_end_ns is not None else (int(exec_panel.index.asi8[-1]) + interval_minutes(exec_iv) * _NS_MIN if exec_panel.n_bars else 0)
+    end = (
+        data_end_ns
+        if data_end_ns is not None
+        else (int(exec_panel.index.asi8[-1]) + interval_minutes(exec_iv) * _NS_MIN if exec_panel.n_bars else 0)
+    )
     return History(style, exec_panel, derived, order, list(sources), end, dict(lookback))
 
 
@@ -360,18 +386,33 @@ def _complete_daily(daily: Panel, exec_panel: Panel) -> Panel:
     def cat(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.concatenate((a, b[:, missing]), axis=1)[:, order]
 
-    return Panel(daily.symbols, "1D", idx[order], cat(daily.open, agg.open), cat(daily.high, agg.high), cat(daily.low, agg.low),
-                 cat(daily.close, agg.close), cat(daily.volume, agg.volume))
+    return Panel(
+        daily.symbols,
+        "1D",
+        idx[order],
+        cat(daily.open, agg.open),
+        cat(daily.high, agg.high),
+        cat(daily.low, agg.low),
+        cat(daily.close, agg.close),
+        cat(daily.volume, agg.volume),
+    )
 
 
-def arrange_history(spec: BacktestSpec, span: HistorySpan, frames: Mapping[str, pd.DataFrame], daily_frames: Mapping[str, pd.DataFrame],
-                    served_by: Sequence[str], lookback: Mapping[str, int]) -> History:
+def arrange_history(
+    spec: BacktestSpec,
+    span: HistorySpan,
+    frames: Mapping[str, pd.DataFrame],
+    daily_frames: Mapping[str, pd.DataFrame],
+    served_by: Sequence[str],
+    lookback: Mapping[str, int],
+) -> History:
     """The history of a run from the bars fetched over `span`, per symbol; `served_by` names the sources that served them."""
     exec_panel = Panel.from_frames({s: frames[s] for s in spec.symbols}, spec.exec_interval)
     daily = Panel.from_frames({s: daily_frames[s] for s in spec.symbols}, "1D") if daily_frames else None
     ivs = "/".join(STYLE_INTERVALS[spec.style])
-    return build_history(spec.style, exec_panel, daily, [f"bars {ivs}: {n}" for n in sorted(served_by)], data_end_ns=span.end_ns,
-                         lookback=lookback)
+    return build_history(
+        spec.style, exec_panel, daily, [f"bars {ivs}: {n}" for n in sorted(served_by)], data_end_ns=span.end_ns, lookback=lookback
+    )
 
 
 # ---------------------------------------------------------------------------- decisions and the run
@@ -424,12 +465,19 @@ class BacktestResult:
         return self.report
 
 
-def backtest_result(history: History, spec: BacktestSpec, outcomes: list[TradeOutcome], decisions: int, elapsed_s: float) -> BacktestResult:
+def backtest_result(
+    history: History, spec: BacktestSpec, outcomes: list[TradeOutcome], decisions: int, elapsed_s: float
+) -> BacktestResult:
     """The result of a run: its outcomes in the order they were planned (then symbol, strategy), and its counts."""
     outcomes = sorted(outcomes, key=lambda x: (x.planned_at, x.symbol, x.strategy))
     return BacktestResult(
-        spec=spec, outcomes=outcomes, decisions=decisions, plans=len(outcomes),
-        elapsed_s=elapsed_s, sources=history.sources, bars=history.exec.n_bars * history.exec.n_symbols,
+        spec=spec,
+        outcomes=outcomes,
+        decisions=decisions,
+        plans=len(outcomes),
+        elapsed_s=elapsed_s,
+        sources=history.sources,
+        bars=history.exec.n_bars * history.exec.n_symbols,
     )
 
 
@@ -496,8 +544,16 @@ class _Taker:
                 plan = planner.build_plan(ev, row, as_of=as_of, session_status=status, sources=self.history.sources, j=j)
                 e_dl, x_dl = horizon(plan.style, as_of)
                 res = resolve(
-                    plan.direction, plan.entry, plan.stop, [tg.price for tg in plan.targets],
-                    self.stamps, p.open[r], p.high[r], p.low[r], p.close[r], int(i),
+                    plan.direction,
+                    plan.entry,
+                    plan.stop,
+                    [tg.price for tg in plan.targets],
+                    self.stamps,
+                    p.open[r],
+                    p.high[r],
+                    p.low[r],
+                    p.close[r],
+                    int(i),
                     ref_price=float(p.close[r, i - 1]),
                     entry_deadline_ns=int(pd.Timestamp(e_dl).value),
                     exit_deadline_ns=int(pd.Timestamp(x_dl).value),
@@ -511,8 +567,13 @@ class _Taker:
                 self.slots.busy_until[key] = _resolved_at(out, e_dl)
 
 
-def run_columns(history: History, spec: BacktestSpec, columns: Sequence[int] | np.ndarray, progress: Callable[[int], None] | None = None,
-                keep_plans: bool = False) -> tuple[list[TradeOutcome], int, list[Plan]]:
+def run_columns(
+    history: History,
+    spec: BacktestSpec,
+    columns: Sequence[int] | np.ndarray,
+    progress: Callable[[int], None] | None = None,
+    keep_plans: bool = False,
+) -> tuple[list[TradeOutcome], int, list[Plan]]:
     """Ask the planner at each column in turn and play every accepted plan forward; returns (outcomes, decisions, plans kept)."""
     taker = _Taker(history, spec, keep_plans)
     decisions = 0
@@ -556,13 +617,16 @@ def _stack(parts: list[dict[str, Panel]]) -> dict[str, Panel]:
     first = parts[0]
     out = {}
     for iv, p0 in first.items():
-        o, h, lo, c, v = (np.concatenate([getattr(x[iv], col) for x in parts], axis=0) for col in ("open", "high", "low", "close", "volume"))
+        o, h, lo, c, v = (
+            np.concatenate([getattr(x[iv], col) for x in parts], axis=0) for col in ("open", "high", "low", "close", "volume")
+        )
         out[iv] = Panel(tuple(sym for x in parts for sym in x[iv].symbols), p0.interval, p0.index, o, h, lo, c, v)
     return out
 
 
-def run_columns_batched(history: History, spec: BacktestSpec, columns: Sequence[int] | np.ndarray,
-                        progress: Callable[[int], None] | None = None) -> tuple[list[TradeOutcome], int]:
+def run_columns_batched(
+    history: History, spec: BacktestSpec, columns: Sequence[int] | np.ndarray, progress: Callable[[int], None] | None = None
+) -> tuple[list[TradeOutcome], int]:
     """The day-style run with decisions of many days in one planner call: same plans, far fewer calls.
 
     Day-style trades end by the close, so each session's slots start free and sessions are
@@ -583,7 +647,7 @@ def run_columns_batched(history: History, spec: BacktestSpec, columns: Sequence[
     decisions = 0
     for (_, _), members in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[1][0])):
         for a in range(0, len(members), BATCH_DAYS):
-            batch = [m for m in members[a:a + BATCH_DAYS] if taker.any_free(int(taker.stamps[cols[m]]), int(days[m]))]
+            batch = [m for m in members[a : a + BATCH_DAYS] if taker.any_free(int(taker.stamps[cols[m]]), int(days[m]))]
             if progress is not None:
                 progress(min(BATCH_DAYS, len(members) - a))
             if not batch:
@@ -596,8 +660,9 @@ def run_columns_batched(history: History, spec: BacktestSpec, columns: Sequence[
     return taker.outcomes, decisions
 
 
-def replay(history: History, spec: BacktestSpec, columns: Sequence[int] | np.ndarray,
-           progress: Callable[[int], None] | None = None) -> tuple[list[TradeOutcome], int]:
+def replay(
+    history: History, spec: BacktestSpec, columns: Sequence[int] | np.ndarray, progress: Callable[[int], None] | None = None
+) -> tuple[list[TradeOutcome], int]:
     """(outcomes, decisions) of asking the planner at `columns`, in this process: day styles batched across sessions."""
     if spec.day_style:
         return run_columns_batched(history, spec, columns, progress=progress)

@@ -171,9 +171,7 @@ def calibration(outcomes: Iterable[TradeOutcome], edges: Sequence[float] = BUCKE
     """Calibration table and Brier score of confidence against "reached T1 before the stop"."""
     pairs = [(o.confidence, label) for o in outcomes if (label := t1_label(o)) is not None]
     if not pairs:
-        return Calibration(
-            n=0, buckets=[CalibrationBucket(low=edges[i], high=edges[i + 1], n=0) for i in range(len(edges) - 1)]
-        )
+        return Calibration(n=0, buckets=[CalibrationBucket(low=edges[i], high=edges[i + 1], n=0) for i in range(len(edges) - 1)])
     p = np.array([a for a, _ in pairs], dtype=np.float64)
     y = np.array([b for _, b in pairs], dtype=np.float64)
     brier = float(np.mean((p - y) ** 2))
@@ -186,14 +184,20 @@ def calibration(outcomes: Iterable[TradeOutcome], edges: Sequence[float] = BUCKE
         n = int(m.sum())
         buckets.append(
             CalibrationBucket(
-                low=edges[i], high=edges[i + 1], n=n,
+                low=edges[i],
+                high=edges[i + 1],
+                n=n,
                 mean_confidence=float(p[m].mean()) if n else None,
                 observed=float(y[m].mean()) if n else None,
             )
         )
     return Calibration(
-        n=len(pairs), brier=brier, base_rate=base, brier_reference=ref,
-        skill=(1.0 - brier / ref) if ref > 0 else None, buckets=buckets,
+        n=len(pairs),
+        brier=brier,
+        base_rate=base,
+        brier_reference=ref,
+        skill=(1.0 - brier / ref) if ref > 0 else None,
+        buckets=buckets,
     )
 
 

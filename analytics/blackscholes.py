@@ -36,7 +36,9 @@ def _scalar_or_array(x: np.ndarray) -> np.ndarray | float:
     return float(x) if x.ndim == 0 else x
 
 
-def _prepare(S: ArrayLike, K: ArrayLike, T: ArrayLike, r: ArrayLike, q: ArrayLike, sigma: ArrayLike, is_call: ArrayLike) -> tuple[np.ndarray, ...]:
+def _prepare(
+    S: ArrayLike, K: ArrayLike, T: ArrayLike, r: ArrayLike, q: ArrayLike, sigma: ArrayLike, is_call: ArrayLike
+) -> tuple[np.ndarray, ...]:
     S, K, T, r, q, sigma = (np.asarray(v, dtype=np.float64) for v in (S, K, T, r, q, sigma))
     call = _as_call(is_call)
     S, K, T, r, q, sigma, call = np.broadcast_arrays(S, K, T, r, q, sigma, call)
@@ -59,7 +61,9 @@ def _prepare(S: ArrayLike, K: ArrayLike, T: ArrayLike, r: ArrayLike, q: ArrayLik
     return S, K, T, r, q, sigma, call, sqrt_t, std, df_q, df_r, fwd_s, pv_k, live, d1, d2
 
 
-def bs_price(S: ArrayLike, K: ArrayLike, T: ArrayLike, r: ArrayLike, q: ArrayLike, sigma: ArrayLike, is_call: ArrayLike) -> np.ndarray | float:
+def bs_price(
+    S: ArrayLike, K: ArrayLike, T: ArrayLike, r: ArrayLike, q: ArrayLike, sigma: ArrayLike, is_call: ArrayLike
+) -> np.ndarray | float:
     """Option value per share; a float for scalar inputs, else an array of the broadcast shape."""
     S, K, T, r, q, sigma, call, sqrt_t, std, df_q, df_r, fwd_s, pv_k, live, d1, d2 = _prepare(S, K, T, r, q, sigma, is_call)
     call_v = fwd_s * ndtr(d1) - pv_k * ndtr(d2)
@@ -69,7 +73,9 @@ def bs_price(S: ArrayLike, K: ArrayLike, T: ArrayLike, r: ArrayLike, q: ArrayLik
     return _scalar_or_array(np.maximum(price, 0.0))
 
 
-def bs_greeks(S: ArrayLike, K: ArrayLike, T: ArrayLike, r: ArrayLike, q: ArrayLike, sigma: ArrayLike, is_call: ArrayLike) -> dict[str, np.ndarray | float]:
+def bs_greeks(
+    S: ArrayLike, K: ArrayLike, T: ArrayLike, r: ArrayLike, q: ArrayLike, sigma: ArrayLike, is_call: ArrayLike
+) -> dict[str, np.ndarray | float]:
     """Greeks as a dict: delta, gamma, theta (per calendar day), vega (per 0.01 of vol), rho (per 0.01 of rate)."""
     S, K, T, r, q, sigma, call, sqrt_t, std, df_q, df_r, fwd_s, pv_k, live, d1, d2 = _prepare(S, K, T, r, q, sigma, is_call)
     pdf = np.where(live, _INV_SQRT_2PI * np.exp(-0.5 * np.square(np.where(live, d1, 0.0))), 0.0)

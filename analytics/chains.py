@@ -84,7 +84,9 @@ def _mids(bid: np.ndarray, ask: np.ndarray) -> np.ndarray:
     return np.where(ok, 0.5 * (bid + ask), np.nan)
 
 
-def implied_forward(strikes: np.ndarray, call_mid: np.ndarray, put_mid: np.ndarray, spot: float, T: float, rate: float) -> tuple[float, str]:
+def implied_forward(
+    strikes: np.ndarray, call_mid: np.ndarray, put_mid: np.ndarray, spot: float, T: float, rate: float
+) -> tuple[float, str]:
     """(forward, how): median of K + (C - P) e^(rT) over the two-sided strikes nearest spot, else spot e^(rT)."""
     carry = spot * math.exp(rate * T)
     ok = np.isfinite(call_mid) & np.isfinite(put_mid)

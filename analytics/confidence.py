@@ -68,8 +68,15 @@ def mtf_score(direction: np.ndarray, trends: list[np.ndarray]) -> np.ndarray:
     return _clip(((1.0 + d[..., None] * t) / 2.0).mean(axis=-1))
 
 
-def ema_stack_score(direction: np.ndarray, close: np.ndarray, e9: np.ndarray, e21: np.ndarray, e50: np.ndarray,
-                    e200: np.ndarray, macd_hist: np.ndarray) -> np.ndarray:
+def ema_stack_score(
+    direction: np.ndarray,
+    close: np.ndarray,
+    e9: np.ndarray,
+    e21: np.ndarray,
+    e50: np.ndarray,
+    e200: np.ndarray,
+    macd_hist: np.ndarray,
+) -> np.ndarray:
     """Share of the EMA pairs ordered in the trade's direction, plus MACD agreement."""
     d = direction
     chain = [close, e9, e21, e50, e200]

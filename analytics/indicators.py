@@ -139,9 +139,7 @@ def rsi(close: Series1D, period: int = 14) -> FloatArray:
     return talib.RSI(_as_float(close, "close"), timeperiod=period)
 
 
-def macd(
-    close: Series1D, fast: int = 12, slow: int = 26, signal: int = 9
-) -> tuple[FloatArray, FloatArray, FloatArray]:
+def macd(close: Series1D, fast: int = 12, slow: int = 26, signal: int = 9) -> tuple[FloatArray, FloatArray, FloatArray]:
     """(macd line, signal line, histogram), all NaN until bar ``slow + signal - 2``.
 
     TA-Lib's MACD seeds the fast EMA with the SMA of the `fast` closes ending at bar
@@ -153,9 +151,7 @@ def macd(
     signal = _check_period("signal", signal)
     if fast >= slow:
         raise ValueError(f"fast period ({fast}) must be shorter than slow ({slow})")
-    line, sig, hist = talib.MACD(
-        _as_float(close, "close"), fastperiod=fast, slowperiod=slow, signalperiod=signal
-    )
+    line, sig, hist = talib.MACD(_as_float(close, "close"), fastperiod=fast, slowperiod=slow, signalperiod=signal)
     return line, sig, hist
 
 
@@ -230,9 +226,7 @@ def hv_set(daily_close: Series1D) -> dict[str, float | None]:
 # --------------------------------------------------------------------------- VWAP
 
 
-def _typical_pv(
-    high: FloatArray, low: FloatArray, close: FloatArray, volume: FloatArray
-) -> tuple[FloatArray, FloatArray]:
+def _typical_pv(high: FloatArray, low: FloatArray, close: FloatArray, volume: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Price×volume and volume per bar, with unusable bars (NaN price or volume) contributing nothing."""
     tp = (high + low + close) / 3.0
     ok = np.isfinite(tp) & np.isfinite(volume)
@@ -327,9 +321,7 @@ def opening_range(df: pd.DataFrame, minutes: int = 30) -> pd.DataFrame:
     days = np.floor_divide(wall, _NS_PER_DAY)
     minute_of_day = np.floor_divide(wall - days * _NS_PER_DAY, _NS_PER_MINUTE)
     in_window = (minute_of_day >= OPEN_MINUTE) & (minute_of_day < OPEN_MINUTE + minutes)
-    frame = pd.DataFrame(
-        {"orh": _as_float(df["high"])[in_window], "orl": _as_float(df["low"])[in_window]}
-    )
+    frame = pd.DataFrame({"orh": _as_float(df["high"])[in_window], "orl": _as_float(df["low"])[in_window]})
     grouped = frame.groupby(days[in_window], sort=True)
     ranges = pd.DataFrame({"orh": grouped["orh"].max(), "orl": grouped["orl"].min()})
     all_days = np.unique(days)
@@ -345,9 +337,7 @@ def prior_day_levels(df: pd.DataFrame) -> pd.DataFrame:
     and a holiday is skipped. The first session's row is NaN.
     """
     days = _day_numbers(df.index)
-    frame = pd.DataFrame(
-        {"high": _as_float(df["high"]), "low": _as_float(df["low"]), "close": _as_float(df["close"])}
-    )
+    frame = pd.DataFrame({"high": _as_float(df["high"]), "low": _as_float(df["low"]), "close": _as_float(df["close"])})
     grouped = frame.groupby(days, sort=True)
     daily = pd.DataFrame({"pdh": grouped["high"].max(), "pdl": grouped["low"].min(), "pdc": grouped["close"].last()})
     out = daily.shift(1).astype(np.float64)

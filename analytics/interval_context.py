@@ -95,8 +95,15 @@ def interval_context(
     lookback = max(1, min(int(lookback), MAX_LOOKBACK))
     if df.empty:
         return IntervalContext(
-            interval=interval, as_of=as_of, source=source, bars=[], series={}, latest={}, trend="unknown",
-            levels=list(levels), note="no bars in the window",
+            interval=interval,
+            as_of=as_of,
+            source=source,
+            bars=[],
+            series={},
+            latest={},
+            trend="unknown",
+            levels=list(levels),
+            note="no bars in the window",
         )
     ind = compute_all(df)
     tail = df.iloc[-lookback:]

@@ -11,7 +11,14 @@ from core.errors import UserError
 INTERVALS: tuple[str, ...] = ("1m", "5m", "15m", "30m", "1h", "4h", "1D", "1W")
 
 _MINUTES: dict[str, int] = {
-    "1m": 1, "5m": 5, "15m": 15, "30m": 30, "1h": 60, "4h": 240, "1D": 60 * 24, "1W": 60 * 24 * 7,
+    "1m": 1,
+    "5m": 5,
+    "15m": 15,
+    "30m": 30,
+    "1h": 60,
+    "4h": 240,
+    "1D": 60 * 24,
+    "1W": 60 * 24 * 7,
 }
 
 # Spelling -> canonical token. Keys are compared lower-cased, except bare "m"/"M"

@@ -61,7 +61,9 @@ def _log_norm_otm(x: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return log_b, dlog
 
 
-def iv_bounds(S: ArrayLike, K: ArrayLike, T: ArrayLike, r: ArrayLike, q: ArrayLike, is_call: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+def iv_bounds(
+    S: ArrayLike, K: ArrayLike, T: ArrayLike, r: ArrayLike, q: ArrayLike, is_call: ArrayLike
+) -> tuple[np.ndarray, np.ndarray]:
     """(lower, upper) no-arbitrage price bounds: discounted intrinsic of the forward, and the discounted forward (call) or strike (put)."""
     S, K, T, r, q = (np.asarray(v, dtype=np.float64) for v in (S, K, T, r, q))
     call = _as_call(is_call)
@@ -145,7 +147,7 @@ def _solve(x: np.ndarray, log_beta: np.ndarray, tol: float, max_iter: int) -> np
             # almost linear in u, so the u-step lands next to the root where the s-step crawls
             # (from below) or overshoots (from above); the bracket guards both.
             s_newton = sa - g / d
-            u_new = sa ** -2 + 2.0 * g / (d * sa**3)
+            u_new = sa**-2 + 2.0 * g / (d * sa**3)
             s_u = np.where(u_new > 0, 1.0 / np.sqrt(u_new), np.nan)
         inside_u = np.isfinite(s_u) & (s_u > lo_a) & (s_u < hi_a)
         inside_n = np.isfinite(s_newton) & (s_newton > lo_a) & (s_newton < hi_a)

@@ -125,13 +125,24 @@ class SessionLevels:
 
     def subset(self, rows: np.ndarray, shift: int = 0) -> SessionLevels:
         """These levels for `rows` only, with column positions moved `shift` columns left."""
+
         def pick(a: np.ndarray) -> np.ndarray:
             picked: np.ndarray = a[rows]
             return picked
 
         return SessionLevels(
-            self.s0 - shift, None if self.p0 is None else self.p0 - shift, self.minute_now, self.or_minutes, self.or_done,
-            pick(self.orh), pick(self.orl), pick(self.pdh), pick(self.pdl), pick(self.pdc), pick(self.hod), pick(self.lod),
+            self.s0 - shift,
+            None if self.p0 is None else self.p0 - shift,
+            self.minute_now,
+            self.or_minutes,
+            self.or_done,
+            pick(self.orh),
+            pick(self.orl),
+            pick(self.pdh),
+            pick(self.pdl),
+            pick(self.pdc),
+            pick(self.hod),
+            pick(self.lod),
             pick(self.sopen),
         )
 
@@ -149,13 +160,24 @@ def session_levels(panel: Panel) -> SessionLevels:
         if not panel.intraday:
             # daily/weekly bars: "today" is the last bar, the prior day the bar before
             p = n - 2
+
             def pick(a: np.ndarray, j: int) -> np.ndarray:
                 return a[:, j].copy() if j >= 0 else _nan(s)
 
             return SessionLevels(
-                n - 1, p if p >= 0 else None, 0, None, False, _nan(s), _nan(s),
-                pick(panel.high, p), pick(panel.low, p), pick(panel.close, p),
-                panel.high[:, -1].copy(), panel.low[:, -1].copy(), panel.open[:, -1].copy(),
+                n - 1,
+                p if p >= 0 else None,
+                0,
+                None,
+                False,
+                _nan(s),
+                _nan(s),
+                pick(panel.high, p),
+                pick(panel.low, p),
+                pick(panel.close, p),
+                panel.high[:, -1].copy(),
+                panel.low[:, -1].copy(),
+                panel.open[:, -1].copy(),
             )
         starts = panel.session_starts
         s0 = int(starts[-1])
@@ -285,8 +307,8 @@ def vwap_recent(panel: Panel, sess: SessionLevels, k: int, pv: PriceVolume | Non
         after_pv = np.zeros((s, m))
         after_v = np.zeros((s, m))
         if m > 1:
-            after_pv[:, :-1] = np.cumsum(spv[:, : -m : -1], axis=1)[:, ::-1]
-            after_v[:, :-1] = np.cumsum(sv[:, : -m : -1], axis=1)[:, ::-1]
+            after_pv[:, :-1] = np.cumsum(spv[:, :-m:-1], axis=1)[:, ::-1]
+            after_v[:, :-1] = np.cumsum(sv[:, :-m:-1], axis=1)[:, ::-1]
         num = spv.sum(axis=1)[:, None] - after_pv
         den = sv.sum(axis=1)[:, None] - after_v
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -354,8 +376,9 @@ class Gaps:
     filled: np.ndarray  # bool: price has traded through the far edge since
 
 
-def fair_value_gap_arrays(high: np.ndarray, low: np.ndarray, min_gap: np.ndarray,
-                          after: tuple[np.ndarray, np.ndarray] | None = None) -> Gaps:
+def fair_value_gap_arrays(
+    high: np.ndarray, low: np.ndarray, min_gap: np.ndarray, after: tuple[np.ndarray, np.ndarray] | None = None
+) -> Gaps:
     """Three-bar imbalances in every row; `min_gap` (S,) is the smallest gap that counts.
 
     `after` = (suffix_min(low), suffix_max(high)) when the caller already has them.
@@ -430,9 +453,17 @@ def departures(o: np.ndarray, h: np.ndarray, l: np.ndarray, c: np.ndarray, atr: 
     return up, dn
 
 
-def recent_zones(o: np.ndarray, h: np.ndarray, l: np.ndarray, c: np.ndarray, atr: np.ndarray, k: int,  # noqa: E741
-                 demand: bool, after: tuple[np.ndarray, np.ndarray] | None = None,
-                 masks: tuple[np.ndarray, np.ndarray] | None = None) -> Zones:
+def recent_zones(
+    o: np.ndarray,
+    h: np.ndarray,
+    l: np.ndarray,  # noqa: E741 - open, high, low, close as o, h, l, c
+    c: np.ndarray,
+    atr: np.ndarray,
+    k: int,
+    demand: bool,
+    after: tuple[np.ndarray, np.ndarray] | None = None,
+    masks: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Zones:
     """The last `k` unbroken demand (or supply) zones of every row.
 
     A zone is the base bar's range; it is broken once a later close goes through it (below a demand
@@ -477,7 +508,9 @@ def recent_zones(o: np.ndarray, h: np.ndarray, l: np.ndarray, c: np.ndarray, atr
     return Zones(out[0], out[1], out[2], fr, oc)
 
 
-def pools(prices: np.ndarray, cols: np.ndarray, after_extreme: np.ndarray, tol: np.ndarray, highs: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pools(
+    prices: np.ndarray, cols: np.ndarray, after_extreme: np.ndarray, tol: np.ndarray, highs: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Liquidity pools among swing `prices` (S, K) at `cols`: (pool price, touches, untaken), one slot per pool.
 
     `after_extreme[s, j]` is the highest high (lowest low for `highs=False`) after column cols[s, j].
@@ -557,8 +590,17 @@ class LevelBook:
         self.labels.extend(labels)
         self.intervals.extend([interval] * k)
         self.htf_cols.extend([htf] * k)
-        self._cols.append((price, fit(low, np.nan, np.float64), fit(high, np.nan, np.float64), fit(strength, 0.0, np.float64),
-                           fit(filled, np.nan, np.float64), fit(since, -1, np.int64), ok))
+        self._cols.append(
+            (
+                price,
+                fit(low, np.nan, np.float64),
+                fit(high, np.nan, np.float64),
+                fit(strength, 0.0, np.float64),
+                fit(filled, np.nan, np.float64),
+                fit(since, -1, np.int64),
+                ok,
+            )
+        )
 
     def finish(self) -> LevelBook:
         """Join the blocks into (S, M) arrays."""
@@ -647,9 +689,15 @@ def build_levels_for_rows(
     part = build_levels(sub, atr[rows], atr_now[rows], sess.subset(rows, start), vwap_now[rows], sub_htf, pv=sub_pv)
     book = LevelBook(n=s, kinds=part.kinds, labels=part.labels, intervals=part.intervals, htf_cols=part.htf_cols)
     m = len(part.kinds)
-    for name, fill, dtype in (("price", np.nan, np.float64), ("low", np.nan, np.float64), ("high", np.nan, np.float64),
-                              ("strength", 0.0, np.float64), ("filled", np.nan, np.float64), ("since", -1, np.int64),
-                              ("usable", False, bool)):
+    for name, fill, dtype in (
+        ("price", np.nan, np.float64),
+        ("low", np.nan, np.float64),
+        ("high", np.nan, np.float64),
+        ("strength", 0.0, np.float64),
+        ("filled", np.nan, np.float64),
+        ("since", -1, np.int64),
+        ("usable", False, bool),
+    ):
         full = np.full((s, m), fill, dtype=dtype)
         full[rows] = getattr(part, name)
         setattr(book, name, full)
@@ -725,15 +773,34 @@ def build_levels(
     for demand, kind in ((True, "demand"), (False, "supply")):
         zn = recent_zones(o, h, l, c, a_w, 2, demand, after=(after_l, after_h), masks=masks)
         strength = np.minimum(1.0, 0.35 + 0.15 * np.nan_to_num(zn.impulse)) * np.where(zn.fresh, 1.0, 0.75)
-        book.add(kind, f"{iv} {kind} zone", iv, (zn.low + zn.high) / 2, strength, low=zn.low, high=zn.high, since=_stamps(panel, w0, zn.cols))
+        book.add(
+            kind,
+            f"{iv} {kind} zone",
+            iv,
+            (zn.low + zn.high) / 2,
+            strength,
+            low=zn.low,
+            high=zn.high,
+            since=_stamps(panel, w0, zn.cols),
+        )
 
     # fair value gaps (filled ones are shown but never targeted)
     gaps = win.gaps
     for mask, kind, name in ((gaps.bull, "fvg_bull", "bullish FVG"), (gaps.bear, "fvg_bear", "bearish FVG")):
         cols, _ = last_true(mask, 3)
         lo, hi, fl = take(gaps.bottom, cols), take(gaps.top, cols), take(gaps.filled.astype(float), cols)
-        book.add(kind, f"{iv} {name}", iv, (lo + hi) / 2, np.where(fl > 0, 0.2, 0.55), low=lo, high=hi,
-                 filled=fl, since=_stamps(panel, w0, cols), usable=~(fl > 0))
+        book.add(
+            kind,
+            f"{iv} {name}",
+            iv,
+            (lo + hi) / 2,
+            np.where(fl > 0, 0.2, 0.55),
+            low=lo,
+            high=hi,
+            filled=fl,
+            since=_stamps(panel, w0, cols),
+            usable=~(fl > 0),
+        )
 
     # anchored VWAPs: prior session open, last swing high / low, last gap day
     if pv is None:
@@ -745,8 +812,14 @@ def build_levels(
     anchors[:, 2] = np.where(lcols[:, 0] >= 0, lcols[:, 0] + w0, -1)
     anchors[:, 3] = _gap_day_anchor(panel, pv.start)
     av = np.column_stack([pv.vwap_from(anchors[:, j], window=n - w0) for j in range(4)])
-    book.add("avwap", ["AVWAP from prior day", "AVWAP from swing high", "AVWAP from swing low", "AVWAP from gap day"], iv, av, 0.6,
-             since=_stamps(panel, 0, anchors))
+    book.add(
+        "avwap",
+        ["AVWAP from prior day", "AVWAP from swing high", "AVWAP from swing low", "AVWAP from gap day"],
+        iv,
+        av,
+        0.6,
+        since=_stamps(panel, 0, anchors),
+    )
 
     # higher timeframes
     for hiv, hp in (htf or {}).items():
@@ -826,9 +899,19 @@ def fair_value_gaps(df: pd.DataFrame, interval: str = "5m", min_gap: float = 0.0
     for col in np.flatnonzero(g.bull[0] | g.bear[0]):
         bull = bool(g.bull[0, col])
         lo, hi = float(g.bottom[0, col]), float(g.top[0, col])
-        out.append(Level(kind="fvg_bull" if bull else "fvg_bear", price=(lo + hi) / 2, low=lo, high=hi, strength=0.55,
-                         label=f"{interval} {'bullish' if bull else 'bearish'} FVG", interval=interval,
-                         filled=bool(g.filled[0, col]), since=p.index[col].to_pydatetime()))
+        out.append(
+            Level(
+                kind="fvg_bull" if bull else "fvg_bear",
+                price=(lo + hi) / 2,
+                low=lo,
+                high=hi,
+                strength=0.55,
+                label=f"{interval} {'bullish' if bull else 'bearish'} FVG",
+                interval=interval,
+                filled=bool(g.filled[0, col]),
+                since=p.index[col].to_pydatetime(),
+            )
+        )
     return out
 
 
@@ -840,8 +923,16 @@ def swing_levels(df: pd.DataFrame, interval: str = "5m", k: int = 3) -> list[Lev
     for col in np.flatnonzero(hi[0] | lo[0]):
         for flag, kind, arr in ((hi, "swing_high", p.high), (lo, "swing_low", p.low)):
             if flag[0, col]:
-                out.append(Level(kind=kind, price=float(arr[0, col]), strength=0.5, label=f"{interval} {kind.replace('_', ' ')}",
-                                 interval=interval, since=p.index[col].to_pydatetime()))
+                out.append(
+                    Level(
+                        kind=kind,
+                        price=float(arr[0, col]),
+                        strength=0.5,
+                        label=f"{interval} {kind.replace('_', ' ')}",
+                        interval=interval,
+                        since=p.index[col].to_pydatetime(),
+                    )
+                )
     return out
 
 
@@ -860,9 +951,16 @@ def liquidity_pools(df: pd.DataFrame, interval: str = "5m", tolerance: float | N
         prices = take(arr, cols)
         price, touches, untaken = pools(prices, cols, take(after, cols), tol, highs=highs)
         for j in np.flatnonzero(untaken[0]):
-            out.append(Level(kind=kind, price=float(price[0, j]), strength=float(min(1.0, 0.4 + 0.15 * touches[0, j])),
-                             label=f"equal {'highs' if highs else 'lows'} x{int(touches[0, j])}", interval=interval,
-                             since=p.index[cols[0, j]].to_pydatetime()))
+            out.append(
+                Level(
+                    kind=kind,
+                    price=float(price[0, j]),
+                    strength=float(min(1.0, 0.4 + 0.15 * touches[0, j])),
+                    label=f"equal {'highs' if highs else 'lows'} x{int(touches[0, j])}",
+                    interval=interval,
+                    since=p.index[cols[0, j]].to_pydatetime(),
+                )
+            )
     return sorted(out, key=lambda lv: lv.price)
 
 
@@ -879,7 +977,16 @@ def supply_demand_zones(df: pd.DataFrame, interval: str = "5m", atr_value: float
             if col < 0:
                 continue
             lo, hi = float(zn.low[0, j]), float(zn.high[0, j])
-            out.append(Level(kind=kind, price=(lo + hi) / 2, low=lo, high=hi, strength=float(min(1.0, 0.35 + 0.15 * zn.impulse[0, j])),
-                             label=f"{interval} {kind} zone{' (fresh)' if zn.fresh[0, j] else ''}", interval=interval,
-                             since=p.index[col].to_pydatetime()))
+            out.append(
+                Level(
+                    kind=kind,
+                    price=(lo + hi) / 2,
+                    low=lo,
+                    high=hi,
+                    strength=float(min(1.0, 0.35 + 0.15 * zn.impulse[0, j])),
+                    label=f"{interval} {kind} zone{' (fresh)' if zn.fresh[0, j] else ''}",
+                    interval=interval,
+                    since=p.index[col].to_pydatetime(),
+                )
+            )
     return sorted(out, key=lambda lv: lv.since or datetime.min)

@@ -74,13 +74,15 @@ class PlanState:
     reason: str = ""
 
     @classmethod
-    def from_plan(cls, plan: Plan) -> "PlanState":
+    def from_plan(cls, plan: Plan) -> PlanState:
         """The initial (pending) state of a plan; targets are kept in the order they are met."""
         targets = tuple(t.price for t in plan.targets)
         return cls.new(plan.plan_id, plan.direction, plan.entry, plan.stop, targets, style=plan.style)
 
     @classmethod
-    def new(cls, plan_id: str, direction: str, entry: float, stop: float, targets: Sequence[float], style: str = "intraday") -> "PlanState":
+    def new(
+        cls, plan_id: str, direction: str, entry: float, stop: float, targets: Sequence[float], style: str = "intraday"
+    ) -> PlanState:
         """A pending state, after checking the levels make sense for the direction."""
         if direction not in ("long", "short"):
             raise ValueError("direction must be long or short")
@@ -94,8 +96,15 @@ class PlanState:
         ordered = tuple(sorted(targets, key=lambda t: sign * t))
         if any(sign * (t - entry) <= 0 for t in ordered):
             raise ValueError(f"a {direction} plan needs its targets {'above' if sign > 0 else 'below'} the entry")
-        return cls(plan_id=plan_id, direction=side, entry=float(entry), stop=float(stop),
-                   initial_stop=float(stop), targets=tuple(float(t) for t in ordered), style=style)
+        return cls(
+            plan_id=plan_id,
+            direction=side,
+            entry=float(entry),
+            stop=float(stop),
+            initial_stop=float(stop),
+            targets=tuple(float(t) for t in ordered),
+            style=style,
+        )
 
     @property
     def sign(self) -> float:
@@ -152,7 +161,9 @@ def session_end(state: PlanState, price: float | None, at_ns: int) -> tuple[Plan
     if state.done:
         return state, events
     if state.status == "pending" and state.style in DAY_STYLES:
-        state = _apply(state, "expired", price if price is not None else state.entry, at_ns, events, reason="no entry by the close")
+        state = _apply(
+            state, "expired", price if price is not None else state.entry, at_ns, events, reason="no entry by the close"
+        )
     elif state.status == "triggered" and state.style in DAY_STYLES:
         px = price if price is not None else (state.last_price or state.entry)
         state = _apply(state, "exited", px, at_ns, events, reason="flat at the close")
@@ -243,8 +254,17 @@ def _apply(state: PlanState, kind: Transition, price: float, at_ns: int, events:
             state = replace(state, status="exited", exit_price=price, exit_at_ns=at_ns, reason=f"final target T{n}")
             return _emit(state, events, "exited", price, at_ns, target_index=n, r=r, reason=f"final target T{n} reached")
         suggest = state.entry if n == 1 and state.sign * (state.entry - state.stop) > 0 else None
-        return _emit(state, events, "target", price, at_ns, target_index=n, r=r, suggest_stop=suggest,
-                     reason=f"T{n} reached" + ("; consider moving the stop to break-even" if suggest is not None else ""))
+        return _emit(
+            state,
+            events,
+            "target",
+            price,
+            at_ns,
+            target_index=n,
+            r=r,
+            suggest_stop=suggest,
+            reason=f"T{n} reached" + ("; consider moving the stop to break-even" if suggest is not None else ""),
+        )
     if kind == "stopped" or kind == "exited":
         r_exit = state.r_multiple(price) if state.status == "triggered" else None
         state = replace(state, status=kind, exit_price=price, exit_at_ns=at_ns, reason=reason)
@@ -254,9 +274,29 @@ def _apply(state: PlanState, kind: Transition, price: float, at_ns: int, events:
     return _emit(state, events, kind, price, at_ns, reason=reason)
 
 
-def _emit(state: PlanState, events: list[PlanEvent], kind: EventKind, price: float, at_ns: int, *, target_index: int | None = None,
-          suggest_stop: float | None = None, r: float | None = None, reason: str = "") -> PlanState:
+def _emit(
+    state: PlanState,
+    events: list[PlanEvent],
+    kind: EventKind,
+    price: float,
+    at_ns: int,
+    *,
+    target_index: int | None = None,
+    suggest_stop: float | None = None,
+    r: float | None = None,
+    reason: str = "",
+) -> PlanState:
     seq = state.events + 1
-    events.append(PlanEvent(kind=kind, price=float(price), at_ns=at_ns, seq=seq, target_index=target_index, suggest_stop=suggest_stop,
-                            r=r, reason=reason))
+    events.append(
+        PlanEvent(
+            kind=kind,
+            price=float(price),
+            at_ns=at_ns,
+            seq=seq,
+            target_index=target_index,
+            suggest_stop=suggest_stop,
+            r=r,
+            reason=reason,
+        )
+    )
     return replace(state, events=seq)

@@ -61,10 +61,46 @@ class LiquidityGates(Model):
 
 
 GATES: dict[str, LiquidityGates] = {
-    "scalp": LiquidityGates(max_spread_pct=0.05, delta_min=0.40, delta_max=0.70, target_delta=0.55, dte_min=0, dte_max=7, min_open_interest=500, min_volume=200),
-    "intraday": LiquidityGates(max_spread_pct=0.07, delta_min=0.35, delta_max=0.70, target_delta=0.50, dte_min=0, dte_max=14, min_open_interest=300, min_volume=100),
-    "swing": LiquidityGates(max_spread_pct=0.10, delta_min=0.30, delta_max=0.70, target_delta=0.50, dte_min=14, dte_max=75, min_open_interest=100, min_volume=20),
-    "leaps": LiquidityGates(max_spread_pct=0.12, delta_min=0.55, delta_max=0.90, target_delta=0.75, dte_min=180, dte_max=1000, min_open_interest=50, min_volume=0),
+    "scalp": LiquidityGates(
+        max_spread_pct=0.05,
+        delta_min=0.40,
+        delta_max=0.70,
+        target_delta=0.55,
+        dte_min=0,
+        dte_max=7,
+        min_open_interest=500,
+        min_volume=200,
+    ),
+    "intraday": LiquidityGates(
+        max_spread_pct=0.07,
+        delta_min=0.35,
+        delta_max=0.70,
+        target_delta=0.50,
+        dte_min=0,
+        dte_max=14,
+        min_open_interest=300,
+        min_volume=100,
+    ),
+    "swing": LiquidityGates(
+        max_spread_pct=0.10,
+        delta_min=0.30,
+        delta_max=0.70,
+        target_delta=0.50,
+        dte_min=14,
+        dte_max=75,
+        min_open_interest=100,
+        min_volume=20,
+    ),
+    "leaps": LiquidityGates(
+        max_spread_pct=0.12,
+        delta_min=0.55,
+        delta_max=0.90,
+        target_delta=0.75,
+        dte_min=180,
+        dte_max=1000,
+        min_open_interest=50,
+        min_volume=0,
+    ),
 }
 
 #: How long each style expects to hold, in calendar days: where the scenarios are priced.
@@ -204,11 +240,28 @@ def rank_contracts(
     underlying = plan.symbol if plan else (symbol or (views[0].underlying if views else ""))
     exps = [v.expiration for v in views]
 
-    def ranking(ref: PlanRef | None, right: Right | None, reason: str | None, candidates: list[RankedContract] | None = None,
-                considered: int = 0, rejected: dict[str, int] | None = None) -> ContractRanking:
+    def ranking(
+        ref: PlanRef | None,
+        right: Right | None,
+        reason: str | None,
+        candidates: list[RankedContract] | None = None,
+        considered: int = 0,
+        rejected: dict[str, int] | None = None,
+    ) -> ContractRanking:
         return ContractRanking(
-            symbol=underlying, style=style, as_of=at, sources=list(sources), horizon_days=horizon, gates=g, risk_amount=risk_amount,
-            expirations=exps, plan=ref, right=right, candidates=candidates or [], considered=considered, rejected=rejected or {},
+            symbol=underlying,
+            style=style,
+            as_of=at,
+            sources=list(sources),
+            horizon_days=horizon,
+            gates=g,
+            risk_amount=risk_amount,
+            expirations=exps,
+            plan=ref,
+            right=right,
+            candidates=candidates or [],
+            considered=considered,
+            rejected=rejected or {},
             reason=reason,
         )
 
@@ -263,7 +316,9 @@ def rank_contracts(
             rr = np.where(loss_stop[None, :] > 0, gains / loss_stop[None, :], np.nan)
 
         spread_f = np.clip(1.0 - f["spread_pct"].to_numpy(float) / g.max_spread_pct, 0.0, 1.0)
-        liq_f = 0.5 * _liquidity(f["open_interest"].to_numpy(float), g.min_open_interest) + 0.5 * _liquidity(f["volume"].to_numpy(float), g.min_volume)
+        liq_f = 0.5 * _liquidity(f["open_interest"].to_numpy(float), g.min_open_interest) + 0.5 * _liquidity(
+            f["volume"].to_numpy(float), g.min_volume
+        )
         half_win = max(1e-9, 0.5 * (g.delta_max - g.delta_min))
         delta_f = np.clip(1.0 - np.abs(np.abs(f["delta"].to_numpy(float)) - g.target_delta) / half_win, 0.0, 1.0)
         if len(gains) and plan_rr1 and plan_rr1 > 0:

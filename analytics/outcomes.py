@@ -24,17 +24,17 @@ Time is passed in (deadlines, `until`); nothing here reads a clock.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal, Sequence, TypedDict
+from typing import Literal, TypedDict
 
 import numpy as np
 import pandas as pd
 from pydantic import Field
 
 from analytics.models import Direction, Model, Plan
-from core.values import utc_from_ns
-from core.values import ns_from_utc
+from core.values import ns_from_utc, utc_from_ns
 
 Status = Literal["no_entry", "closed", "open"]
 ExitReason = Literal["stop", "breakeven", "target", "time"]

@@ -71,7 +71,9 @@ class Panel:
         first = dfs[0].index
         if all(len(d.index) == len(first) and d.index.equals(first) for d in dfs[1:]):
             index = first
-            arrays = {c: np.vstack([d[c].to_numpy(np.float64) for d in dfs]) if len(first) else np.empty((len(dfs), 0)) for c in COLUMNS}
+            arrays = {
+                c: np.vstack([d[c].to_numpy(np.float64) for d in dfs]) if len(first) else np.empty((len(dfs), 0)) for c in COLUMNS
+            }
             return cls(symbols, interval, index, arrays["open"], arrays["high"], arrays["low"], arrays["close"], arrays["volume"])
         index = first
         for d in dfs[1:]:
@@ -103,6 +105,7 @@ class Panel:
         volume: np.ndarray,
     ) -> Panel:
         """A panel straight from 2-D arrays (benchmarks, tests)."""
+
         def f(a: np.ndarray) -> np.ndarray:
             return np.ascontiguousarray(a, dtype=np.float64)
 
@@ -167,12 +170,32 @@ class Panel:
         if n >= self.n_bars:
             return self
         s = slice(self.n_bars - n, None)
-        return Panel(self.symbols, self.interval, self.index[s], self.open[:, s], self.high[:, s], self.low[:, s], self.close[:, s], self.volume[:, s], self.closes_only)
+        return Panel(
+            self.symbols,
+            self.interval,
+            self.index[s],
+            self.open[:, s],
+            self.high[:, s],
+            self.low[:, s],
+            self.close[:, s],
+            self.volume[:, s],
+            self.closes_only,
+        )
 
     def rows(self, rows: Sequence[int] | np.ndarray) -> Panel:
         """A panel of the selected rows."""
         r = np.asarray(rows, dtype=np.int64)
-        return Panel(tuple(self.symbols[i] for i in r), self.interval, self.index, self.open[r], self.high[r], self.low[r], self.close[r], self.volume[r], self.closes_only)
+        return Panel(
+            tuple(self.symbols[i] for i in r),
+            self.interval,
+            self.index,
+            self.open[r],
+            self.high[r],
+            self.low[r],
+            self.close[r],
+            self.volume[r],
+            self.closes_only,
+        )
 
     def frame(self, row: int) -> pd.DataFrame:
         """One row back as a bar DataFrame (stamps where the symbol had no data yet are dropped)."""
@@ -191,7 +214,17 @@ class Panel:
         if self.closes_only and not closes_only:
             raise ValueError("cannot build full bars from a closes-only panel")
         if interval == self.interval or not self.n_bars:
-            return Panel(self.symbols, interval, self.index, self.open, self.high, self.low, self.close, self.volume, self.closes_only or closes_only)
+            return Panel(
+                self.symbols,
+                interval,
+                self.index,
+                self.open,
+                self.high,
+                self.low,
+                self.close,
+                self.volume,
+                self.closes_only or closes_only,
+            )
         key = bucket_keys(self.wall_ns, interval)
         first = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
         last = np.concatenate((first[1:] - 1, [self.n_bars - 1]))

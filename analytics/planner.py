@@ -32,7 +32,6 @@ import numpy as np
 import pandas as pd
 
 from analytics import confidence as cf
-from core.errors import UserError
 from analytics.intervals import interval_minutes
 from analytics.levels import LevelBook, build_levels, build_levels_for_rows, htf_intervals
 from analytics.models import STYLE_INTERVALS, Direction, Level, Plan, PlanResult, Style, Target
@@ -40,6 +39,7 @@ from analytics.panel import Panel
 from analytics.strategies import Strategy, for_style
 from analytics.strategies.base import Signal, px
 from analytics.strategies.features import Features, compute_features, trend
+from core.errors import UserError
 
 BUFFER_ATR = 0.25
 MIN_RISK_ATR = 0.5
@@ -184,7 +184,10 @@ def nearest_in_rows(values: np.ndarray, refs: np.ndarray) -> tuple[np.ndarray, n
     order = row_argsort(refs)  # NaN last
     srt = np.take_along_axis(refs, order, axis=1)
     finite = np.isfinite(srt)
-    span = max(float(np.nanmax(np.abs(srt))) if finite.any() else 1.0, float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0)
+    span = max(
+        float(np.nanmax(np.abs(srt))) if finite.any() else 1.0,
+        float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0,
+    )
     band = 4.0 * span + 1.0
     offs = (np.arange(s, dtype=np.float64) * band)[:, None]
     flat = np.where(finite, srt, 2.0 * span) + offs  # missing refs sit above every real price of the row
@@ -245,8 +248,15 @@ class Targets:
     chosen: np.ndarray  # (S, T) cluster id of each target (-1 none)
 
 
-def pick_targets(cands: dict[int, Candidates], direction: np.ndarray, entry: np.ndarray, risk: np.ndarray,
-                 atr: np.ndarray, min_rr: float | np.ndarray, rows: np.ndarray | None = None) -> Targets:
+def pick_targets(
+    cands: dict[int, Candidates],
+    direction: np.ndarray,
+    entry: np.ndarray,
+    risk: np.ndarray,
+    atr: np.ndarray,
+    min_rr: float | np.ndarray,
+    rows: np.ndarray | None = None,
+) -> Targets:
     """The first MAX_TARGETS level clusters beyond the entry whose R:R is within [min_rr, MAX_RR].
 
     Each argument is per row (R,); `rows` maps those rows onto the candidates' rows (default: the same).
@@ -354,8 +364,15 @@ def evaluate(panels: Mapping[str, Panel], style: str, *, all_levels: bool = True
         return _evaluate(checked, exec_iv, allp, f, trends, book, signals)
 
 
-def _evaluate(style: Style, exec_iv: str, allp: dict[str, Panel], f: Features, trends: list[np.ndarray], book: LevelBook,
-              signals: list[Signal]) -> Evaluation:
+def _evaluate(
+    style: Style,
+    exec_iv: str,
+    allp: dict[str, Panel],
+    f: Features,
+    trends: list[np.ndarray],
+    book: LevelBook,
+    signals: list[Signal],
+) -> Evaluation:
     """Stops, targets and confidence for all (symbol, strategy) pairs of the detectors' signals at once."""
     strategies = for_style(style)
     s, j_n = f.panel.n_symbols, len(strategies)
@@ -363,9 +380,28 @@ def _evaluate(style: Style, exec_iv: str, allp: dict[str, Panel], f: Features, t
     cands = candidates(book, a)
     if not j_n:
         z = np.zeros((s, 0))
-        return Evaluation(style, exec_iv, allp, f, book, strategies, signals, cands, z.astype(np.int8), z.astype(np.int8), z, z, z,
-                          np.zeros((s, 0, MAX_TARGETS)), np.zeros((s, 0, MAX_TARGETS)), z, np.zeros((s, 0, len(cf.FACTORS))), z, z,
-                          np.full(s, -1))
+        return Evaluation(
+            style,
+            exec_iv,
+            allp,
+            f,
+            book,
+            strategies,
+            signals,
+            cands,
+            z.astype(np.int8),
+            z.astype(np.int8),
+            z,
+            z,
+            z,
+            np.zeros((s, 0, MAX_TARGETS)),
+            np.zeros((s, 0, MAX_TARGETS)),
+            z,
+            np.zeros((s, 0, len(cf.FACTORS))),
+            z,
+            z,
+            np.full(s, -1),
+        )
     direction = np.stack([g.direction for g in signals], axis=1)
     entry = np.stack([g.entry for g in signals], axis=1)
     basis = np.stack([g.stop_basis for g in signals], axis=1)
@@ -380,8 +416,15 @@ def _evaluate(style: Style, exec_iv: str, allp: dict[str, Panel], f: Features, t
     min_rr = np.array([st.min_rr for st in strategies])
     # targets only for live setups (most pairs are not), in one pass over those (symbol, strategy) pairs
     live = np.flatnonzero((active & ~wide & f.enough[:, None]).ravel())
-    t = pick_targets(cands, direction.ravel()[live], entry.ravel()[live], risk.ravel()[live], np.repeat(a, j_n)[live],
-                     np.tile(min_rr, s)[live], rows=live // j_n)
+    t = pick_targets(
+        cands,
+        direction.ravel()[live],
+        entry.ravel()[live],
+        risk.ravel()[live],
+        np.repeat(a, j_n)[live],
+        np.tile(min_rr, s)[live],
+        rows=live // j_n,
+    )
     tp: np.ndarray = np.full((s * j_n, MAX_TARGETS), np.nan)
     rr: np.ndarray = np.full((s * j_n, MAX_TARGETS), np.nan)
     first_rr: np.ndarray = np.full(s * j_n, np.nan)
@@ -391,7 +434,9 @@ def _evaluate(style: Style, exec_iv: str, allp: dict[str, Panel], f: Features, t
     first_rr, room = first_rr.reshape(s, j_n), room.reshape(s, j_n)
     has_target = np.isfinite(tp[:, :, 0])
     enough = f.enough[:, None]
-    code = np.where(~enough, NO_DATA, np.where(~active, ABSENT, np.where(wide, TOO_WIDE, np.where(has_target, OK, NO_TARGET)))).astype(np.int8)
+    code = np.where(
+        ~enough, NO_DATA, np.where(~active, ABSENT, np.where(wide, TOO_WIDE, np.where(has_target, OK, NO_TARGET)))
+    ).astype(np.int8)
 
     def col(x: np.ndarray) -> np.ndarray:
         column: np.ndarray = x[:, None]
@@ -399,20 +444,44 @@ def _evaluate(style: Style, exec_iv: str, allp: dict[str, Panel], f: Features, t
 
     e9, e21, e50, e200, hist = (col(f.now(k)) for k in ("ema9", "ema21", "ema50", "ema200", "macd_hist"))
     shape = (s, j_n)
-    factors = cf.factor_matrix({
-        "mtf": cf.mtf_score(d, trends),
-        "ema_stack": cf.ema_stack_score(d, col(f.close), e9, e21, e50, e200, hist),
-        "vwap": cf.vwap_score(d, col(f.close), col(f.vwap), a2),
-        "volume": np.broadcast_to(col(cf.volume_score(f.vol_ratio)), shape),
-        "room": cf.room_score(room, risk),
-        "atr_regime": np.broadcast_to(col(cf.atr_regime_score(f.atr_ratio)), shape),
-        "liquidity": np.broadcast_to(col(cf.liquidity_score(f.dollar_volume)), shape),
-    })
+    factors = cf.factor_matrix(
+        {
+            "mtf": cf.mtf_score(d, trends),
+            "ema_stack": cf.ema_stack_score(d, col(f.close), e9, e21, e50, e200, hist),
+            "vwap": cf.vwap_score(d, col(f.close), col(f.vwap), a2),
+            "volume": np.broadcast_to(col(cf.volume_score(f.vol_ratio)), shape),
+            "room": cf.room_score(room, risk),
+            "atr_regime": np.broadcast_to(col(cf.atr_regime_score(f.atr_ratio)), shape),
+            "liquidity": np.broadcast_to(col(cf.liquidity_score(f.dollar_volume)), shape),
+        }
+    )
     conf = cf.confidence(factors)
     score = np.where(code == OK, cf.rank_score(conf, rr[:, :, 0]), -np.inf)
     best = np.where(np.isfinite(score).any(axis=1), np.argmax(score, axis=1), -1)
-    return Evaluation(style, exec_iv, allp, f, book, strategies, signals, cands, code, direction, entry, stop, risk,
-                      tp, rr, first_rr, factors, conf, score, best, live, t)
+    return Evaluation(
+        style,
+        exec_iv,
+        allp,
+        f,
+        book,
+        strategies,
+        signals,
+        cands,
+        code,
+        direction,
+        entry,
+        stop,
+        risk,
+        tp,
+        rr,
+        first_rr,
+        factors,
+        conf,
+        score,
+        best,
+        live,
+        t,
+    )
 
 
 # ---------------------------------------------------------------------------- one plan, in words
@@ -493,19 +562,23 @@ def _summary(ev: Evaluation, row: int, j: int, plan: Plan, trigger: str) -> str:
     ]
     tparts = [f"{px(t.price)} ({t.rr:.1f}R, {rr_band(t.rr)}: {t.reason})" for t in plan.targets]
     lines.append("Targets: " + "; ".join(tparts) + ".")
-    lines.append("R:R bands: under 1.5R poor, 1.5-2R fair, 2-3R good, 3R+ excellent; "
-                 f"this setup needs at least {strat.min_rr:g}R.")
+    lines.append(
+        f"R:R bands: under 1.5R poor, 1.5-2R fair, 2-3R good, 3R+ excellent; this setup needs at least {strat.min_rr:g}R."
+    )
     ranked = sorted(plan.confidence_factors.items(), key=lambda kv: -kv[1])
     (best, hi), (worst, lo) = ranked[0], ranked[-1]
     # a weighted score of the setup's quality: saying so keeps a trader from reading it as a win rate
-    lines.append(f"Confidence {plan.confidence:.0%} (setup quality from 7 factors, not a measured win rate): "
-                 f"strongest {cf.LABELS.get(best, best)} ({hi:.2f}), weakest {cf.LABELS.get(worst, worst)} ({lo:.2f}).")
+    lines.append(
+        f"Confidence {plan.confidence:.0%} (setup quality from 7 factors, not a measured win rate): "
+        f"strongest {cf.LABELS.get(best, best)} ({hi:.2f}), weakest {cf.LABELS.get(worst, worst)} ({lo:.2f})."
+    )
     lines.append(f"Invalidation: {plan.invalidation}.")
     return "\n".join(lines)
 
 
-def build_plan(ev: Evaluation, row: int, *, as_of: datetime, session_status: str, sources: list[str],
-               version: int = 1, j: int | None = None) -> Plan:
+def build_plan(
+    ev: Evaluation, row: int, *, as_of: datetime, session_status: str, sources: list[str], version: int = 1, j: int | None = None
+) -> Plan:
     """The plan of symbol `row` for strategy `j` (default: its best)."""
     j = int(ev.best[row]) if j is None else j
     if j < 0 or ev.code[row, j] != OK:
@@ -524,7 +597,12 @@ def build_plan(ev: Evaluation, row: int, *, as_of: datetime, session_status: str
     direction: Direction = "long" if d > 0 else "short"
     sig = ev.signals[j]
     zone = None
-    if sig.zone_low is not None and sig.zone_high is not None and np.isfinite(sig.zone_low[row]) and np.isfinite(sig.zone_high[row]):
+    if (
+        sig.zone_low is not None
+        and sig.zone_high is not None
+        and np.isfinite(sig.zone_low[row])
+        and np.isfinite(sig.zone_high[row])
+    ):
         zone = (_r4(min(sig.zone_low[row], sig.zone_high[row])), _r4(max(sig.zone_low[row], sig.zone_high[row])))
     trigger = strat.trigger(f, row, d, entry)
     plan = Plan(
@@ -569,8 +647,11 @@ def no_plan_reason(ev: Evaluation, row: int) -> str:
             near_miss.append(strat.name)
         elif code == NO_TARGET:
             frr = ev.first_rr[row, j]
-            why = (f"no level at {strat.min_rr:g}R or more before the first obstacle" if np.isfinite(frr)
-                   else "no level beyond the entry to target")
+            why = (
+                f"no level at {strat.min_rr:g}R or more before the first obstacle"
+                if np.isfinite(frr)
+                else "no level beyond the entry to target"
+            )
             if np.isfinite(frr):
                 why = f"first level in the way is at {frr:.1f}R; no target keeps {strat.min_rr:g}R"
             near_miss.append(strat.name)
@@ -613,13 +694,18 @@ def plan_symbol(
     df = bars.get(exec_iv)
     if df is None or df.empty:
         reason = f"no {exec_iv} bars for {symbol} up to {pd.Timestamp(as_of).tz_convert('UTC').isoformat()}"
-        return PlanAnswer(PlanResult(symbol=symbol, style=checked, as_of=as_of, session=plain, sources=sources, plan=None, reason=reason), [], None)
+        return PlanAnswer(
+            PlanResult(symbol=symbol, style=checked, as_of=as_of, session=plain, sources=sources, plan=None, reason=reason),
+            [],
+            None,
+        )
     panels = {iv: Panel.from_frame(symbol, b, iv) for iv, b in bars.items() if b is not None and not b.empty}
     ev = evaluate(panels, checked)
     levels = ev.book.levels(0)
     if ev.best[0] < 0:
-        result = PlanResult(symbol=symbol, style=checked, as_of=as_of, session=plain, sources=sources, plan=None,
-                            reason=no_plan_reason(ev, 0))
+        result = PlanResult(
+            symbol=symbol, style=checked, as_of=as_of, session=plain, sources=sources, plan=None, reason=no_plan_reason(ev, 0)
+        )
     else:
         plan = build_plan(ev, 0, as_of=as_of, session_status=status, sources=sources, version=version)
         result = PlanResult(symbol=symbol, style=checked, as_of=as_of, session=plain, sources=sources, plan=plan, reason=None)

@@ -10,8 +10,8 @@ the top `limit` are turned into full plans.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,8 +23,26 @@ from analytics.planner import build_plan, evaluate, plain_session, validate_styl
 
 #: The default universe: 20 liquid leaders (index ETFs and the most traded large caps).
 LEADERS: tuple[str, ...] = (
-    "SPY", "QQQ", "IWM", "AAPL", "MSFT", "NVDA", "TSLA", "AMZN", "META", "GOOGL",
-    "AMD", "AVGO", "NFLX", "JPM", "BAC", "XOM", "UNH", "COST", "PLTR", "COIN",
+    "SPY",
+    "QQQ",
+    "IWM",
+    "AAPL",
+    "MSFT",
+    "NVDA",
+    "TSLA",
+    "AMZN",
+    "META",
+    "GOOGL",
+    "AMD",
+    "AVGO",
+    "NFLX",
+    "JPM",
+    "BAC",
+    "XOM",
+    "UNH",
+    "COST",
+    "PLTR",
+    "COIN",
 )
 #: Built-in named lists (matched case-insensitively).
 NAMED_LISTS: dict[str, tuple[str, ...]] = {
@@ -94,8 +112,18 @@ def scan_panels(
     skipped = list(skipped or [])
     if exec_panel is None or exec_panel.n_symbols == 0 or exec_panel.n_bars == 0:
         empty = "no symbol had bars to scan" if not skipped else f"no symbol had bars to scan ({len(skipped)} skipped)"
-        return ScanResult(style=style, universe=universe, as_of=as_of, session=plain, sources=sources, scanned=0, found=0,
-                          candidates=[], skipped=skipped, reason=empty), []
+        return ScanResult(
+            style=style,
+            universe=universe,
+            as_of=as_of,
+            session=plain,
+            sources=sources,
+            scanned=0,
+            found=0,
+            candidates=[],
+            skipped=skipped,
+            reason=empty,
+        ), []
     ev = evaluate(panels, style, all_levels=False)
     rows = np.flatnonzero(ev.best >= 0)
     best = ev.best[rows]
@@ -112,16 +140,36 @@ def scan_panels(
         row = int(rows[k])
         plan = build_plan(ev, row, as_of=as_of, session_status=status, sources=sources)
         plans.append(plan)
-        cands.append(ScanCandidate(
-            rank=rank, symbol=plan.symbol, strategy=plan.strategy, direction=plan.direction, entry=plan.entry, stop=plan.stop,
-            targets=plan.targets, rr=plan.targets[0].rr, confidence=plan.confidence, score=float(round(float(score[k]), 4)),
-            plan_id=plan.plan_id,
-        ))
+        cands.append(
+            ScanCandidate(
+                rank=rank,
+                symbol=plan.symbol,
+                strategy=plan.strategy,
+                direction=plan.direction,
+                entry=plan.entry,
+                stop=plan.stop,
+                targets=plan.targets,
+                rr=plan.targets[0].rr,
+                confidence=plan.confidence,
+                score=float(round(float(score[k]), 4)),
+                plan_id=plan.plan_id,
+            )
+        )
     reason = None
     if not cands:
         reason = f"no setup qualifies in {exec_panel.n_symbols} symbols ({style}); try another style or later in the session"
-    return ScanResult(style=style, universe=universe, as_of=as_of, session=plain, sources=sources,
-                      scanned=exec_panel.n_symbols, found=int(len(rows)), candidates=cands, skipped=skipped, reason=reason), plans
+    return ScanResult(
+        style=style,
+        universe=universe,
+        as_of=as_of,
+        session=plain,
+        sources=sources,
+        scanned=exec_panel.n_symbols,
+        found=int(len(rows)),
+        candidates=cands,
+        skipped=skipped,
+        reason=reason,
+    ), plans
 
 
 def scan_frames(
@@ -137,7 +185,9 @@ def scan_frames(
     """Scan from bars per symbol per interval; symbols without execution-interval bars are skipped."""
     style = validate_style(style)
     exec_iv = STYLE_INTERVALS[style][0]
-    skipped = [Skipped(symbol=s, reason=f"no {exec_iv} bars") for s, fr in frames.items() if fr.get(exec_iv) is None or fr[exec_iv].empty]
+    skipped = [
+        Skipped(symbol=s, reason=f"no {exec_iv} bars") for s, fr in frames.items() if fr.get(exec_iv) is None or fr[exec_iv].empty
+    ]
     ok = [s for s in frames if s not in {k.symbol for k in skipped}]
     panels: dict[str, Panel] = {}
     for iv in STYLE_INTERVALS[style]:
@@ -146,4 +196,6 @@ def scan_frames(
             panels[iv] = Panel.from_frames(per, iv)
     if exec_iv not in panels:
         panels[exec_iv] = Panel.from_frames({s: frames[s][exec_iv] for s in ok}, exec_iv) if ok else Panel.empty(exec_iv)
-    return scan_panels(panels, style, as_of=as_of, session=session, sources=sources, universe=universe, limit=limit, skipped=skipped)
+    return scan_panels(
+        panels, style, as_of=as_of, session=session, sources=sources, universe=universe, limit=limit, skipped=skipped
+    )

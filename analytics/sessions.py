@@ -7,7 +7,7 @@ nanosecond arrays so lookups are `searchsorted`, not DataFrame scans.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -16,8 +16,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import UserError
-from core.values import utc_from_ns
-from core.values import ns_from_utc
+from core.values import ns_from_utc, utc_from_ns
 
 EXCHANGE_TZ = ZoneInfo("America/New_York")
 TZ_NAME = "America/New_York"
@@ -184,12 +183,10 @@ def parse_as_of(value: str, now: datetime) -> datetime:
     try:
         ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise UserError(
-            f"malformed --as-of {text[:40]!r}; use ISO 8601 with an offset, e.g. 2024-03-15T15:30:00-04:00"
-        ) from None
+        raise UserError(f"malformed --as-of {text[:40]!r}; use ISO 8601 with an offset, e.g. 2024-03-15T15:30:00-04:00") from None
     if ts.tzinfo is None:
         raise UserError("--as-of needs a UTC offset, e.g. 2024-03-15T15:30:00-04:00 or 2024-03-15T19:30:00Z")
-    ts = ts.astimezone(timezone.utc)
+    ts = ts.astimezone(UTC)
     if ts > now + timedelta(seconds=1):
         raise UserError(f"--as-of {text} is in the future; give a moment at or before now")
     _check_range(_ns(ts))

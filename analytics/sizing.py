@@ -19,8 +19,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from core.errors import UserError
 from analytics.models import Model
+from core.errors import UserError
 
 #: Above this a risk amount or account size is treated as a typo, not a trade.
 MAX_MONEY = 1_000_000_000.0
@@ -70,10 +70,14 @@ def check_prices(entry: float, stop: float) -> None:
         if v > MAX_MONEY:
             raise UserError(f"{name} {v:,.2f} is not a plausible price")
     if abs(entry - stop) < 1e-9 * max(entry, stop):
-        raise UserError(f"entry equals stop ({entry:g}): there is no stop distance to size against; put the stop below entry for a long, above for a short")
+        raise UserError(
+            f"entry equals stop ({entry:g}): there is no stop distance to size against; put the stop below entry for a long, above for a short"
+        )
 
 
-def resolve_risk(risk_amount: float | None, account_size: float | None, risk_pct: float | None) -> tuple[float, Literal["given", "profile"]]:
+def resolve_risk(
+    risk_amount: float | None, account_size: float | None, risk_pct: float | None
+) -> tuple[float, Literal["given", "profile"]]:
     """The risk amount to use and where it came from; a UserError when neither a risk nor a full profile is known."""
     if risk_amount is not None:
         risk = check_money(risk_amount, "risk amount")
@@ -140,7 +144,9 @@ def size_contracts(
     check_prices(entry, stop)
     risk, src = resolve_risk(risk_amount, account_size, risk_pct)
     if not math.isfinite(loss_per_contract) or loss_per_contract <= 0:
-        raise UserError(f"{contract} does not lose value at the stop in the model, so risk cannot size it; use shares or another strike")
+        raise UserError(
+            f"{contract} does not lose value at the stop in the model, so risk cannot size it; use shares or another strike"
+        )
     qty = int(math.floor(risk / loss_per_contract + 1e-9))
     cost = qty * premium * multiplier
     note = f"the whole premium ({cost:,.2f}) is at risk if the option expires worthless"

@@ -180,7 +180,9 @@ def vol_regime(
     if atm30 is not None and longest >= 60.0:
         atm90 = constant_maturity([(p.dte, p.atm_iv) for p in usable], SLOPE_DAYS, variance=True)
         slope = None if atm90 is None else atm90 - atm30
-    shape: TermShape | None = None if slope is None else "contango" if slope > 0.005 else "backwardation" if slope < -0.005 else "flat"
+    shape: TermShape | None = (
+        None if slope is None else "contango" if slope > 0.005 else "backwardation" if slope < -0.005 else "flat"
+    )
 
     closes = np.asarray(daily_close, dtype=float)
     closes = closes[np.isfinite(closes)]

@@ -19,14 +19,14 @@ import random
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analytics.alertbook import AlertBook, Rule, build_rule  # noqa: E402
+from analytics.alertbook import AlertBook, Rule, build_rule
 
 S = 1_000_000_000
 
@@ -172,7 +172,7 @@ def part1(n_alerts: int, n_symbols: int) -> dict:
             fired += len(evaluate(tick_names[k], tick_px[k], k * S, "open"))
         book_s += time.perf_counter() - t0
         t0 = time.perf_counter()
-        for s_, p_ in scan_py[n_scan:n_scan + per_scan]:
+        for s_, p_ in scan_py[n_scan : n_scan + per_scan]:
             scan.evaluate(s_, p_)
         scan_s += time.perf_counter() - t0
         n_scan += per_scan
@@ -180,9 +180,17 @@ def part1(n_alerts: int, n_symbols: int) -> dict:
     n_py = 60
     py_s = python_scan(clone(rules), [(int(syms[k]), float(px[k])) for k in range(n_py)])
     return {
-        "alerts": n_alerts, "symbols": n_symbols, "build_s": build_s, "same": same, "checked": check,
-        "book_tps": n_ticks / book_s, "book_us": book_s / n_ticks * 1e6, "fired": fired, "ticks": n_ticks,
-        "scan_tps": n_scan / scan_s, "py_tps": n_py / py_s,
+        "alerts": n_alerts,
+        "symbols": n_symbols,
+        "build_s": build_s,
+        "same": same,
+        "checked": check,
+        "book_tps": n_ticks / book_s,
+        "book_us": book_s / n_ticks * 1e6,
+        "fired": fired,
+        "ticks": n_ticks,
+        "scan_tps": n_scan / scan_s,
+        "py_tps": n_py / py_s,
     }
 
 
@@ -192,7 +200,7 @@ def part1(n_alerts: int, n_symbols: int) -> dict:
 class NullDestination:
     """Accepts every message (delivery is not what part 2 measures)."""
 
-    async def send(self, target, reply, idempotency_key) -> None:  # noqa: ANN001
+    async def send(self, target, reply, idempotency_key) -> None:
         return None
 
 
@@ -202,7 +210,7 @@ class RateStream:
     name = "bench"
     replayable = False
 
-    def __init__(self, prices: np.ndarray, rate: float, seconds: float, clock) -> None:  # noqa: ANN001
+    def __init__(self, prices: np.ndarray, rate: float, seconds: float, clock) -> None:
         self.prices = prices.astype(float).copy()
         self.rate = rate
         self.seconds = seconds
@@ -210,19 +218,19 @@ class RateStream:
         self.sent = 0
         self.done = asyncio.Event()
 
-    async def subscribe(self, symbols) -> None:  # noqa: ANN001
+    async def subscribe(self, symbols) -> None:
         pass
 
-    async def unsubscribe(self, symbols) -> None:  # noqa: ANN001
+    async def unsubscribe(self, symbols) -> None:
         pass
 
     async def aclose(self) -> None:
         self.done.set()
 
-    def __aiter__(self):  # noqa: ANN204
+    def __aiter__(self):
         return self._gen()
 
-    async def _gen(self):  # noqa: ANN202
+    async def _gen(self):
         from providers.feed import Tick
 
         rng = random.Random(3)
@@ -253,7 +261,7 @@ async def part2(n_alerts: int, n_symbols: int, seconds: float, rate: float) -> d
     from storage.db import make_engine, make_sessionmaker, upgrade
     from storage.identity import ensure_owner
 
-    at = datetime(2024, 3, 13, 15, 0, tzinfo=timezone.utc)
+    at = datetime(2024, 3, 13, 15, 0, tzinfo=UTC)
     clock = lambda: at  # noqa: E731 - market time is irrelevant here; the session is open
     rules, prices = make_rules(n_alerts, n_symbols, seed=5)
     with tempfile.TemporaryDirectory(prefix="bench-alerts-") as tmp:
@@ -264,24 +272,48 @@ async def part2(n_alerts: int, n_symbols: int, seconds: float, rate: float) -> d
         async with db() as s, s.begin():
             owner = await ensure_owner(s, "null", "bench", "u1")
             # stored a while ago (as alerts are): the runtime's first sync has nothing to reload
-            now = datetime.now(timezone.utc) - timedelta(minutes=5)
+            now = datetime.now(UTC) - timedelta(minutes=5)
             rows = [
-                {"tenant_id": owner.tenant_id, "owner_id": owner.user_id, "symbol": r.symbol, "kind": r.kind,
-                 "value": r.level, "level": r.level, "band": r.band, "params": {}, "repeat": r.repeat, "cooldown_s": 0,
-                 "session": "regular", "note": "", "status": "active", "armed_up": r.armed_up, "armed_down": r.armed_down,
-                 "fire_count": 0, "platform": "null", "channel": f"C{i % 50}", "user_ref": "u1",
-                 "active_from": at - timedelta(days=1), "created_at": now, "updated_at": now}
+                {
+                    "tenant_id": owner.tenant_id,
+                    "owner_id": owner.user_id,
+                    "symbol": r.symbol,
+                    "kind": r.kind,
+                    "value": r.level,
+                    "level": r.level,
+                    "band": r.band,
+                    "params": {},
+                    "repeat": r.repeat,
+                    "cooldown_s": 0,
+                    "session": "regular",
+                    "note": "",
+                    "status": "active",
+                    "armed_up": r.armed_up,
+                    "armed_down": r.armed_down,
+                    "fire_count": 0,
+                    "platform": "null",
+                    "channel": f"C{i % 50}",
+                    "user_ref": "u1",
+                    "active_from": at - timedelta(days=1),
+                    "created_at": now,
+                    "updated_at": now,
+                }
                 for i, r in enumerate(rules)
             ]
             for k in range(0, len(rows), 5000):
-                await s.execute(insert(Alert.__table__), rows[k:k + 5000])
+                await s.execute(insert(Alert.__table__), rows[k : k + 5000])
         settings = Settings(_env_file=None, database_url=url, coach_provider="sim")
-        svc = await build_services(settings, engine=engine, market=SimMarket(seed=0, now=clock), clock=clock, migrate=False,
-                                   chart_workers=0)
+        svc = await build_services(
+            settings, engine=engine, market=SimMarket(seed=0, now=clock), clock=clock, migrate=False, chart_workers=0
+        )
         svc.destinations.add("null", NullDestination)  # a sink that only counts, so delivery costs nothing
         stream = RateStream(prices, rate, seconds, clock)
-        rt = Runtime(svc, clock=clock, stream=stream,
-                     config=RuntimeConfig(sync_interval=1.0, worker_id="bench", dispatch=DispatchConfig(poll_interval=0.2)))
+        rt = Runtime(
+            svc,
+            clock=clock,
+            stream=stream,
+            config=RuntimeConfig(sync_interval=1.0, worker_id="bench", dispatch=DispatchConfig(poll_interval=0.2)),
+        )
         rt.dispatcher.charts = False
         stop = asyncio.Event()
         t0 = time.perf_counter()
@@ -294,8 +326,13 @@ async def part2(n_alerts: int, n_symbols: int, seconds: float, rate: float) -> d
         await svc.close()
     lat = np.array(rt.stats.latencies) * 1000.0
     return {
-        "ticks": rt.stats.ticks, "offered": stream.sent, "wall": wall, "batches": rt.stats.batches,
-        "triggers": rt.stats.triggers, "msg_batches": len(lat), "messages": rt.stats.messages,
+        "ticks": rt.stats.ticks,
+        "offered": stream.sent,
+        "wall": wall,
+        "batches": rt.stats.batches,
+        "triggers": rt.stats.triggers,
+        "msg_batches": len(lat),
+        "messages": rt.stats.messages,
         "p50": float(np.percentile(lat, 50)) if len(lat) else float("nan"),
         "p99": float(np.percentile(lat, 99)) if len(lat) else float("nan"),
         "max": float(lat.max()) if len(lat) else float("nan"),
@@ -320,8 +357,10 @@ def _report1(a: argparse.Namespace) -> None:
 
     r = part1(a.alerts, a.symbols)
     print(f"alert book: {r['alerts']:,} live alerts over {r['symbols']:,} symbols (built in {r['build_s']:.2f} s)")
-    print(f"  book                      {r['book_tps']:>12,.0f} ticks/s  ({r['book_us']:.2f} us/tick, {r['fired']:,} triggers "
-          f"over {r['ticks']:,} ticks)")
+    print(
+        f"  book                      {r['book_tps']:>12,.0f} ticks/s  ({r['book_us']:.2f} us/tick, {r['fired']:,} triggers "
+        f"over {r['ticks']:,} ticks)"
+    )
     print(f"  linear scan, numpy        {r['scan_tps']:>12,.0f} ticks/s  -> book is {r['book_tps'] / r['scan_tps']:,.0f}x faster")
     print(f"  linear scan, pure Python  {r['py_tps']:>12,.1f} ticks/s  -> book is {r['book_tps'] / r['py_tps']:,.0f}x faster")
     print(f"  same triggers as the numpy scan on the first {r['checked']:,} ticks: {'yes' if r['same'] else 'NO'}")
@@ -332,9 +371,11 @@ def _report2(a: argparse.Namespace) -> None:
 
     q = asyncio.run(part2(a.alerts, a.symbols, a.seconds, a.rate))
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"tick-to-outbox on SQLite ({a.alerts:,} alerts stored, {q['offered']:,} ticks offered at {a.rate:,.0f}/s, "
-          f"{q['triggers']:,} alerts fired, {q['messages']:,} outbox rows in {q['msg_batches']:,} transactions, "
-          f"delivered by the dispatcher in the same process; load average {load}):")
+    print(
+        f"tick-to-outbox on SQLite ({a.alerts:,} alerts stored, {q['offered']:,} ticks offered at {a.rate:,.0f}/s, "
+        f"{q['triggers']:,} alerts fired, {q['messages']:,} outbox rows in {q['msg_batches']:,} transactions, "
+        f"delivered by the dispatcher in the same process; load average {load}):"
+    )
     print(f"  p50 {q['p50']:.2f} ms   p99 {q['p99']:.2f} ms   max {q['max']:.2f} ms   (target p99 <= 20 ms)")
 
 

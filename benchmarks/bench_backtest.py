@@ -13,21 +13,41 @@ import argparse
 import asyncio
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analytics.sessions import schedule  # noqa: E402
-from analytics.backtest_engine import BacktestSpec, check_spec, decision_columns  # noqa: E402
-from bot.backtest_runner import default_workers, load_history, run  # noqa: E402
-from providers.sim import SimMarket  # noqa: E402
+from analytics.backtest_engine import BacktestSpec, check_spec, decision_columns
+from analytics.sessions import schedule
+from bot.backtest_runner import default_workers, load_history, run
+from providers.sim import SimMarket
 
-SYMBOLS = ("SPY", "QQQ", "AAPL", "MSFT", "NVDA", "TSLA", "AMZN", "META", "GOOGL", "AMD",
-           "NFLX", "AVGO", "JPM", "BAC", "XOM", "V", "UNH", "COST", "WMT", "DIS")
-START = datetime(2024, 1, 2, 14, 0, tzinfo=timezone.utc)
-END = datetime(2025, 1, 1, 0, 0, tzinfo=timezone.utc)
-NOW = datetime(2025, 1, 31, 22, 0, tzinfo=timezone.utc)
+SYMBOLS = (
+    "SPY",
+    "QQQ",
+    "AAPL",
+    "MSFT",
+    "NVDA",
+    "TSLA",
+    "AMZN",
+    "META",
+    "GOOGL",
+    "AMD",
+    "NFLX",
+    "AVGO",
+    "JPM",
+    "BAC",
+    "XOM",
+    "V",
+    "UNH",
+    "COST",
+    "WMT",
+    "DIS",
+)
+START = datetime(2024, 1, 2, 14, 0, tzinfo=UTC)
+END = datetime(2025, 1, 1, 0, 0, tzinfo=UTC)
+NOW = datetime(2025, 1, 31, 22, 0, tzinfo=UTC)
 BUDGET_S = 60.0
 
 
@@ -53,16 +73,26 @@ def main() -> None:
     t_run = time.perf_counter() - t1
     total = time.perf_counter() - t0
     rep = res.summary()
-    print(f"data: {len(SYMBOLS)} symbols x {sessions} sessions of 5m bars ({bars:,} bars in range, "
-          f"{history.exec.n_bars * len(SYMBOLS):,} with warm-up and horizon), fetched and arranged in {t_load:6.1f} s")
-    print(f"replay: planner every {args.every} bars ({args.every * 5} min), {res.decisions:,} decisions over all "
-          f"{len(SYMBOLS)} symbols, {workers} worker process{'es' if workers != 1 else ''}: {t_run:6.1f} s")
-    print(f"plans: {res.plans:,} ({rep.overall.trades:,} entered and closed) -> {res.plans / t_run:7.1f} plans/s, "
-          f"{res.decisions / t_run:6.1f} decisions/s ({res.decisions * len(SYMBOLS) / t_run:7.1f} symbol-decisions/s)")
-    print(f"whole run: {total:6.1f} s = {total / BUDGET_S:4.2f}x the {BUDGET_S:.0f} s budget "
-          f"({'within' if total <= BUDGET_S else 'OVER'} budget)")
-    print(f"figures: expectancy {rep.overall.expectancy_r:+.3f}R, hit rate {rep.overall.hit_rate:.1%}, "
-          f"Brier {rep.calibration.brier:.3f} vs base-rate {rep.calibration.brier_reference:.3f}")
+    print(
+        f"data: {len(SYMBOLS)} symbols x {sessions} sessions of 5m bars ({bars:,} bars in range, "
+        f"{history.exec.n_bars * len(SYMBOLS):,} with warm-up and horizon), fetched and arranged in {t_load:6.1f} s"
+    )
+    print(
+        f"replay: planner every {args.every} bars ({args.every * 5} min), {res.decisions:,} decisions over all "
+        f"{len(SYMBOLS)} symbols, {workers} worker process{'es' if workers != 1 else ''}: {t_run:6.1f} s"
+    )
+    print(
+        f"plans: {res.plans:,} ({rep.overall.trades:,} entered and closed) -> {res.plans / t_run:7.1f} plans/s, "
+        f"{res.decisions / t_run:6.1f} decisions/s ({res.decisions * len(SYMBOLS) / t_run:7.1f} symbol-decisions/s)"
+    )
+    print(
+        f"whole run: {total:6.1f} s = {total / BUDGET_S:4.2f}x the {BUDGET_S:.0f} s budget "
+        f"({'within' if total <= BUDGET_S else 'OVER'} budget)"
+    )
+    print(
+        f"figures: expectancy {rep.overall.expectancy_r:+.3f}R, hit rate {rep.overall.hit_rate:.1%}, "
+        f"Brier {rep.calibration.brier:.3f} vs base-rate {rep.calibration.brier_reference:.3f}"
+    )
 
 
 if __name__ == "__main__":

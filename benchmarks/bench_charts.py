@@ -23,37 +23,50 @@ import statistics
 import sys
 import time
 import warnings
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import matplotlib  # noqa: E402
+import matplotlib
 
 matplotlib.use("Agg")
 
-from analytics.models import Plan, Target  # noqa: E402
-from bot.chart_service import ChartService, fetch_bars  # noqa: E402
-from providers.sim import SimMarket  # noqa: E402
-from renderers import fast_render, mpf_render  # noqa: E402
-from renderers.chart_spec import ChartSpec  # noqa: E402
-from renderers.plan_chart import build_spec  # noqa: E402
+from analytics.models import Plan, Target
+from bot.chart_service import ChartService, fetch_bars
+from providers.sim import SimMarket
+from renderers import fast_render, mpf_render
+from renderers.chart_spec import ChartSpec
+from renderers.plan_chart import build_spec
 
-AS_OF = datetime(2024, 3, 13, 15, 0, tzinfo=timezone.utc)
+AS_OF = datetime(2024, 3, 13, 15, 0, tzinfo=UTC)
 SYMBOLS = ("TSLA", "AAPL", "NVDA", "SPY")
 INTERVALS = ("5m", "1h", "1D")
 
 
-def _plan(symbol: str, df) -> Plan:  # noqa: ANN001
+def _plan(symbol: str, df) -> Plan:
     last = float(df["close"].iloc[-1])
     risk = last * 0.01
     return Plan(
-        plan_id=f"P-{symbol[:3]}001", symbol=symbol, style="intraday", strategy="orb_breakout", direction="long",
-        interval="5m", entry=round(last + risk * 0.2, 2), stop=round(last - risk, 2),
-        targets=[Target(price=round(last + 2.2 * risk, 2), rr=2.0, reason="2R"),
-                 Target(price=round(last + 3.4 * risk, 2), rr=3.0, reason="3R")],
-        confidence=0.7, confidence_factors={}, confluence=[], invalidation="-", as_of=AS_OF - timedelta(minutes=30),
-        session="open", sources=["sim"],
+        plan_id=f"P-{symbol[:3]}001",
+        symbol=symbol,
+        style="intraday",
+        strategy="orb_breakout",
+        direction="long",
+        interval="5m",
+        entry=round(last + risk * 0.2, 2),
+        stop=round(last - risk, 2),
+        targets=[
+            Target(price=round(last + 2.2 * risk, 2), rr=2.0, reason="2R"),
+            Target(price=round(last + 3.4 * risk, 2), rr=3.0, reason="3R"),
+        ],
+        confidence=0.7,
+        confidence_factors={},
+        confluence=[],
+        invalidation="-",
+        as_of=AS_OF - timedelta(minutes=30),
+        session="open",
+        sources=["sim"],
     )
 
 
@@ -64,8 +77,18 @@ async def make_specs() -> list[ChartSpec]:
         for iv in INTERVALS:
             df = (await fetch_bars(market, sym, iv, AS_OF)).df
             plan = _plan(sym, df) if iv == "5m" else None
-            specs.append(build_spec(symbol=sym, interval=iv, bars=df, plan=plan, as_of=AS_OF, session_status="open",
-                                    source="sim", style="intraday" if plan else None))
+            specs.append(
+                build_spec(
+                    symbol=sym,
+                    interval=iv,
+                    bars=df,
+                    plan=plan,
+                    as_of=AS_OF,
+                    session_status="open",
+                    source="sim",
+                    style="intraday" if plan else None,
+                )
+            )
     return specs
 
 
@@ -75,8 +98,12 @@ def bare_mplfinance(spec: ChartSpec) -> bytes:
     import mplfinance as mpf
 
     kwargs = {
-        "type": "candle", "style": mpf_render.mpf_style(spec.theme), "volume": True, "returnfig": True,
-        "figsize": (spec.width / spec.dpi, spec.height / spec.dpi), "ylim": spec.y_range,
+        "type": "candle",
+        "style": mpf_render.mpf_style(spec.theme),
+        "volume": True,
+        "returnfig": True,
+        "figsize": (spec.width / spec.dpi, spec.height / spec.dpi),
+        "ylim": spec.y_range,
         "warn_too_much_data": 100_000,
     }
     plots = mpf_render._addplots(spec)
@@ -95,7 +122,7 @@ def bare_mplfinance(spec: ChartSpec) -> bytes:
     return buf.getvalue()
 
 
-def timed(fn, spec) -> tuple[float, float, int]:  # noqa: ANN001
+def timed(fn, spec) -> tuple[float, float, int]:
     w0, c0 = time.perf_counter(), time.process_time()
     png = fn(spec)
     return (time.perf_counter() - w0) * 1000, (time.process_time() - c0) * 1000, len(png)
@@ -143,8 +170,10 @@ def main() -> None:
     print(f"{'path':<16} {'wall ms':>8} {'cpu ms':>8} {'PNG KB':>8} {'vs mplfinance.plot':>20}")
     for name in paths:
         ratio = anchor / med[name]
-        print(f"{name:<16} {med[name]:>8.0f} {cmed[name]:>8.0f} {statistics.median(size[name]) / 1024:>8.0f} "
-              f"{ratio:>16.1f}x  (cpu {anchor_cpu / cmed[name]:.1f}x)")
+        print(
+            f"{name:<16} {med[name]:>8.0f} {cmed[name]:>8.0f} {statistics.median(size[name]) / 1024:>8.0f} "
+            f"{ratio:>16.1f}x  (cpu {anchor_cpu / cmed[name]:.1f}x)"
+        )
     pm = statistics.median(pool)
     print(f"{'fast via pool':<16} {pm:>8.0f} {'':>8} {'':>8} {anchor / pm:>16.1f}x  (round trip incl. IPC)")
     ratio = anchor / med["fast path"]

@@ -43,7 +43,10 @@ def quantlib_loop(S, K, D, V, call, price, r, q, limit):
     process = ql.BlackScholesMertonProcess(spot, div, rate, vol)
     out = np.empty(limit)
     for i in range(limit):
-        opt = ql.VanillaOption(ql.PlainVanillaPayoff(ql.Option.Call if call[i] else ql.Option.Put, float(K[i])), ql.EuropeanExercise(today + int(D[i])))
+        opt = ql.VanillaOption(
+            ql.PlainVanillaPayoff(ql.Option.Call if call[i] else ql.Option.Put, float(K[i])),
+            ql.EuropeanExercise(today + int(D[i])),
+        )
         out[i] = opt.impliedVolatility(float(price[i]), process, 1e-10, 500, 1e-4, 10.0)
     return out
 
@@ -65,7 +68,9 @@ def main() -> None:
     print(f"analytics.iv.implied_vol: {t_ours * 1e3:8.1f} ms  -> {ours_rate:12,.0f} options/s")
     print(f"QuantLib impliedVolatility loop: {t_ql * 1e3:8.1f} ms  -> {ql_rate:12,.0f} options/s")
     print(f"speed ratio (ours / QuantLib): {ours_rate / ql_rate:.1f}x")
-    print(f"max |iv - true vol|: {np.max(np.abs(ours - V)):.2e}; max |ours - QuantLib| (first {m}): {np.max(np.abs(ours[:m] - ref)):.2e}")
+    print(
+        f"max |iv - true vol|: {np.max(np.abs(ours - V)):.2e}; max |ours - QuantLib| (first {m}): {np.max(np.abs(ours[:m] - ref)):.2e}"
+    )
 
 
 if __name__ == "__main__":

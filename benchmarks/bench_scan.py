@@ -25,19 +25,19 @@ import asyncio
 import gc
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import talib  # noqa: E402
+import talib
 
-from analytics.panel import Panel  # noqa: E402
-from analytics.scanner import scan_panels  # noqa: E402
-from analytics.sessions import last_sessions, session_info  # noqa: E402
-from providers.sim import SimMarket, _KNOWN, clear_cache  # noqa: E402
+from analytics.panel import Panel
+from analytics.scanner import scan_panels
+from analytics.sessions import last_sessions, session_info
+from providers.sim import _KNOWN, SimMarket, clear_cache
 
-AS_OF = datetime(2024, 3, 13, 15, 0, tzinfo=timezone.utc)
+AS_OF = datetime(2024, 3, 13, 15, 0, tzinfo=UTC)
 
 
 def universe(n: int) -> list[str]:
@@ -102,19 +102,25 @@ def main() -> None:
     result = {}
 
     def scan() -> None:
-        result["r"] = scan_panels({"1m": panel}, "scalp", as_of=AS_OF, session=session, sources=["bars: sim"], universe="bench", limit=10)
+        result["r"] = scan_panels(
+            {"1m": panel}, "scalp", as_of=AS_OF, session=session, sources=["bars: sim"], universe="bench", limit=10
+        )
 
     scan()  # warm caches (calendar, imports) outside the timing
     anchor(panel)
     best = best_of({"anchor": lambda: anchor(panel), "scan": scan}, args.repeat)
     (a_cpu, a_wall), (s_cpu, s_wall) = best["anchor"], best["scan"]
     res, _plans = result["r"]
-    print(f"bars: {panel.n_symbols} symbols x {panel.n_bars} 1m bars ({panel.n_symbols * panel.n_bars:,} bars), generated in {gen:.1f} s")
+    print(
+        f"bars: {panel.n_symbols} symbols x {panel.n_bars} 1m bars ({panel.n_symbols * panel.n_bars:,} bars), generated in {gen:.1f} s"
+    )
     print(f"anchor, TA-Lib indicator loop:             {a_cpu * 1000:7.1f} ms CPU  ({a_wall * 1000:7.1f} ms wall)")
     print(f"scan, indicators+levels+8 strategies+rank: {s_cpu * 1000:7.1f} ms CPU  ({s_wall * 1000:7.1f} ms wall)")
     print(f"ratio scan / anchor: {s_cpu / a_cpu:.2f}x CPU ({s_wall / a_wall:.2f}x wall); target <= 3x")
-    print(f"setups found: {res.found} of {res.scanned}; top 3: "
-          + ", ".join(f"{c.symbol} {c.strategy} {c.direction} {c.confidence:.2f}" for c in res.candidates[:3]))
+    print(
+        f"setups found: {res.found} of {res.scanned}; top 3: "
+        + ", ".join(f"{c.symbol} {c.strategy} {c.direction} {c.confidence:.2f}" for c in res.candidates[:3])
+    )
 
 
 if __name__ == "__main__":

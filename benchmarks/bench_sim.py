@@ -11,17 +11,17 @@ import asyncio
 import statistics
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analytics.sessions import last_sessions, schedule  # noqa: E402
-from providers.sim import SimMarket, clear_cache  # noqa: E402
+from analytics.sessions import last_sessions, schedule
+from providers.sim import SimMarket, clear_cache
 
 ET = ZoneInfo("America/New_York")
-NOW = datetime(2025, 6, 30, 22, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 6, 30, 22, 0, tzinfo=UTC)
 
 
 def _ms(t0: float) -> float:
@@ -34,9 +34,9 @@ async def main(repeats: int = 7) -> None:
     print(f"NYSE calendar load (once per process): {_ms(t0):8.1f} ms")
 
     m = SimMarket(seed=0, now=lambda: NOW)
-    end = datetime(2025, 6, 27, 20, 0, tzinfo=timezone.utc)
+    end = datetime(2025, 6, 27, 20, 0, tzinfo=UTC)
     sess = last_sessions(end, 60)
-    start = datetime.fromtimestamp(int(sess.opens[0]) / 1e9, tz=timezone.utc)
+    start = datetime.fromtimestamp(int(sess.opens[0]) / 1e9, tz=UTC)
     symbols = ["TSLA", "SPY", "AAPL", "QWRTY", "ZXCV", "NVDA", "MSFT"]
 
     cold, warm, rows = [], [], 0
@@ -50,7 +50,9 @@ async def main(repeats: int = 7) -> None:
         res = await m.bars(sym, "1m", start, end)
         warm.append(_ms(t0))
         rows = len(res.df)
-    print(f"1m bars, 1 symbol x 60 sessions ({rows} bars): cold {statistics.median(cold):6.1f} ms, warm {statistics.median(warm):6.1f} ms (median of {repeats})")
+    print(
+        f"1m bars, 1 symbol x 60 sessions ({rows} bars): cold {statistics.median(cold):6.1f} ms, warm {statistics.median(warm):6.1f} ms (median of {repeats})"
+    )
 
     t0 = time.perf_counter()
     await m.bars("TSLA", "5m", start, end)
@@ -67,14 +69,16 @@ async def main(repeats: int = 7) -> None:
         t0 = time.perf_counter()
         await m.bars(sym, "1D", d_start, end)
         warm.append(_ms(t0))
-    print(f"1D bars, 2 years ({len(res.df)} bars):                 cold {statistics.median(cold):6.1f} ms, warm {statistics.median(warm):6.1f} ms")
+    print(
+        f"1D bars, 2 years ({len(res.df)} bars):                 cold {statistics.median(cold):6.1f} ms, warm {statistics.median(warm):6.1f} ms"
+    )
 
     clear_cache()
     t0 = time.perf_counter()
     res = await m.bars("SPY", "1D", datetime(2005, 1, 1, tzinfo=ET), end)
     print(f"1D bars, whole history 2005-2025 ({len(res.df)} bars), cold: {_ms(t0):6.1f} ms")
 
-    at = datetime(2025, 6, 25, 15, 0, tzinfo=timezone.utc)
+    at = datetime(2025, 6, 25, 15, 0, tzinfo=UTC)
     exp = (await m.expirations("SPY", at))[5]
     t0 = time.perf_counter()
     ch = await m.chain("SPY", exp, at)

@@ -44,9 +44,11 @@ from bot.commands import (
     options,
     orders,
     plan,
-    settings as channel_settings,
     tracking,
     watch,
+)
+from bot.commands import (
+    settings as channel_settings,
 )
 from bot.config import Settings, get_settings
 from bot.market_setup import build_broker, build_market, stream_builder
@@ -64,8 +66,20 @@ from storage.db import make_engine, make_sessionmaker, upgrade
 
 #: The command modules every service serves (each declares its commands with `bot.registry.command`).
 COMMAND_MODULES = (
-    help, market, watch, plan, chart, context, options, alerts, channel_settings, tracking, journal, orders,
-    backtest, coach,
+    help,
+    market,
+    watch,
+    plan,
+    chart,
+    context,
+    options,
+    alerts,
+    channel_settings,
+    tracking,
+    journal,
+    orders,
+    backtest,
+    coach,
 )
 
 
@@ -100,8 +114,11 @@ async def build_services(
     clock = clock or utc_now
     registry = command_registry()
     db = make_sessionmaker(engine)
-    charts = ChartService(workers=settings.coach_chart_workers if chart_workers is None else chart_workers,
-                          renderer=settings.coach_chart_renderer, start_method=settings.coach_chart_start)
+    charts = ChartService(
+        workers=settings.coach_chart_workers if chart_workers is None else chart_workers,
+        renderer=settings.coach_chart_renderer,
+        start_method=settings.coach_chart_start,
+    )
     free_text = build_free_text(settings)
     services = Services(
         settings=settings,
@@ -134,8 +151,13 @@ def rebase(services: Services, *, market: MarketData, clock: Clock) -> Services:
     """
     settings = services.settings
     return dataclasses.replace(
-        services, market=market, clock=clock, options=OptionsService(market, services.db),
-        broker_factory=lambda: build_broker(settings, market, clock), closers=[], _broker=None,
+        services,
+        market=market,
+        clock=clock,
+        options=OptionsService(market, services.db),
+        broker_factory=lambda: build_broker(settings, market, clock),
+        closers=[],
+        _broker=None,
     )
 
 
@@ -156,12 +178,14 @@ def default_destinations(settings: Settings) -> DestinationKinds:
     from bot.surfaces.webhooks import DiscordWebhookDestination, SlackWebhookDestination, WebhookDestination
 
     out_dir = Path(settings.coach_out_dir)
-    kinds = DestinationKinds({
-        "console": lambda: ConsoleDestination(out_dir=out_dir),
-        "webhook": WebhookDestination,
-        "discord_webhook": DiscordWebhookDestination,
-        "slack_webhook": SlackWebhookDestination,
-    })
+    kinds = DestinationKinds(
+        {
+            "console": lambda: ConsoleDestination(out_dir=out_dir),
+            "webhook": WebhookDestination,
+            "discord_webhook": DiscordWebhookDestination,
+            "slack_webhook": SlackWebhookDestination,
+        }
+    )
     # a runtime alone (`coach runtime`) still delivers into Discord and Slack over their REST APIs
     if settings.discord_token:
         kinds.add("discord", lambda: _discord_rest_destination(settings))
@@ -170,14 +194,14 @@ def default_destinations(settings: Settings) -> DestinationKinds:
     return kinds
 
 
-def _discord_rest_destination(settings: Settings):  # noqa: ANN202 - DiscordChannelDestination
+def _discord_rest_destination(settings: Settings):
     from bot.surfaces.destinations import DiscordChannelDestination
 
     assert settings.discord_token is not None
     return DiscordChannelDestination(token=settings.discord_token.get_secret_value(), api_base=settings.discord_api_base)
 
 
-def _slack_destination(settings: Settings):  # noqa: ANN202 - SlackChannelDestination
+def _slack_destination(settings: Settings):
     from bot.surfaces.destinations import SlackChannelDestination
     from bot.surfaces.slack import web_client
 
@@ -205,7 +229,9 @@ def configured_surfaces(settings: Settings) -> list[str]:
         elif settings.slack_signing_secret:
             out.append("slack-http")
         else:
-            raise ConfigError("SLACK_BOT_TOKEN is set but neither SLACK_APP_TOKEN (Socket Mode) nor SLACK_SIGNING_SECRET (HTTP mode)")
+            raise ConfigError(
+                "SLACK_BOT_TOKEN is set but neither SLACK_APP_TOKEN (Socket Mode) nor SLACK_SIGNING_SECRET (HTTP mode)"
+            )
     elif settings.slack_app_token or settings.slack_signing_secret:
         raise ConfigError("SLACK_APP_TOKEN/SLACK_SIGNING_SECRET are set but SLACK_BOT_TOKEN (xoxb-...) is not")
     return out

@@ -104,8 +104,9 @@ def default_workers() -> int:
     return max(1, min(4, n))
 
 
-def _in_pool(history: History, spec: BacktestSpec, columns: np.ndarray, workers: int,
-             tick: Callable[[int], None]) -> tuple[list[TradeOutcome], int]:
+def _in_pool(
+    history: History, spec: BacktestSpec, columns: np.ndarray, workers: int, tick: Callable[[int], None]
+) -> tuple[list[TradeOutcome], int]:
     """(outcomes, decisions) of whole sessions replayed over `workers` processes."""
     chunks = session_chunks(history, columns, workers * 4)
     # fork is instant and shares the loaded bars, but forking while other threads run (an event
@@ -125,8 +126,14 @@ def _in_pool(history: History, spec: BacktestSpec, columns: np.ndarray, workers:
     return outcomes, decisions
 
 
-def run(history: History, spec: BacktestSpec, *, progress: Callable[[int, int], None] | None = None,
-        workers: int | None = None, parallel_min: int = PARALLEL_MIN) -> BacktestResult:
+def run(
+    history: History,
+    spec: BacktestSpec,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
+    parallel_min: int = PARALLEL_MIN,
+) -> BacktestResult:
     """Replay the planner over the history; day styles split whole sessions over worker processes."""
     t0 = time.perf_counter()
     columns = bounded_decision_columns(history, spec)
@@ -147,8 +154,14 @@ def run(history: History, spec: BacktestSpec, *, progress: Callable[[int, int], 
     return backtest_result(history, spec, outcomes, decisions, elapsed_s=time.perf_counter() - t0)
 
 
-async def backtest(market: MarketData, spec: BacktestSpec, *, now: datetime | None = None,
-                   progress: Callable[[int, int], None] | None = None, workers: int | None = None) -> BacktestResult:
+async def backtest(
+    market: MarketData,
+    spec: BacktestSpec,
+    *,
+    now: datetime | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
+) -> BacktestResult:
     """Load the history from `market` and replay it (the CPU part runs off the event loop)."""
     spec = check_spec(spec)
     history = await load_history(market, spec, now=now)

@@ -27,22 +27,20 @@ from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 import structlog
 from pydantic import BaseModel
 
-from core.errors import ProviderError, UserError
+from analytics.interval_context import detect_levels as engine_levels
 from analytics.intervals import interval_minutes, normalise_interval
 from analytics.models import Level, Plan
-from analytics.interval_context import detect_levels as engine_levels
 from analytics.sessions import TZ_NAME, last_sessions, session_info
-from bot.request import Ctx
-from bot.services import Services
 from bot.planning import make_plan
 from bot.reply import Attachment
+from bot.request import Ctx
+from core.errors import ProviderError, UserError
 from providers.base import Bars, MarketData
 from renderers import jobs
 from renderers.chart_spec import ChartSpec
@@ -134,7 +132,10 @@ class ChartService:
             # the fork server imports the renderer once; every worker forks from it warm
             ctx.set_forkserver_preload(["renderers.jobs", "renderers.fast_render"])
         return cf.ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=ctx, initializer=jobs.warm_up, max_tasks_per_child=TASKS_PER_WORKER,
+            max_workers=self.workers,
+            mp_context=ctx,
+            initializer=jobs.warm_up,
+            max_tasks_per_child=TASKS_PER_WORKER,
         )
 
     def _pool(self) -> cf.Executor:
@@ -214,7 +215,7 @@ class ChartService:
                 self._reset_pool(pool)
                 if attempt == 2:
                     raise ChartError("the chart worker stopped unexpectedly; try again") from None
-            except (asyncio.TimeoutError, TimeoutError):
+            except TimeoutError:
                 self.stats.failures += 1
                 if future is not None:
                     future.cancel()
@@ -255,14 +256,25 @@ class ChartService:
     ) -> Attachment:
         """The plan chart as a PNG attachment named like "TSLA-5m-P-1A2B3C.png"."""
         spec = build_spec(
-            symbol=symbol, interval=interval, bars=bars, plan=plan, levels=levels, as_of=as_of,
-            session_status=session_status, source=source, style=style, theme=theme, levels_mode=levels_mode,
-            scale_plan=scale_plan, note=note,
+            symbol=symbol,
+            interval=interval,
+            bars=bars,
+            plan=plan,
+            levels=levels,
+            as_of=as_of,
+            session_status=session_status,
+            source=source,
+            style=style,
+            theme=theme,
+            levels_mode=levels_mode,
+            scale_plan=scale_plan,
+            note=note,
         )
         key = chart_key(spec, plan, as_of, theme, style, levels_mode, scale_plan, levels)
         png = (await self.render([spec], renderer=renderer, key=key))[0]
-        return Attachment(filename=chart_filename(symbol, [spec.interval], plan, as_of), data=png,
-                          description=describe(spec, plan))
+        return Attachment(
+            filename=chart_filename(symbol, [spec.interval], plan, as_of), data=png, description=describe(spec, plan)
+        )
 
     # -- lifecycle
 
@@ -290,21 +302,39 @@ def _bars_token(spec: ChartSpec) -> tuple:
 
 
 def chart_key(
-    spec: ChartSpec, plan: Plan | None, as_of: datetime, theme: str, style: str | None, levels_mode: str,
-    scale_plan: bool, levels: Sequence[Level] = (),
+    spec: ChartSpec,
+    plan: Plan | None,
+    as_of: datetime,
+    theme: str,
+    style: str | None,
+    levels_mode: str,
+    scale_plan: bool,
+    levels: Sequence[Level] = (),
 ) -> tuple:
     """The cache key: (symbol, interval, as_of, plan id/version, theme) plus options and what the bars are."""
     lv = hashlib.blake2b(
         repr(sorted((x.kind, round(x.price, 6), x.low, x.high) for x in levels)).encode(), digest_size=8
     ).hexdigest()
     return (
-        spec.symbol, spec.interval, as_of.isoformat(), plan.plan_id if plan else None, plan.version if plan else None,
-        theme, style, levels_mode, scale_plan, spec.width, spec.height, _bars_token(spec), lv, spec.y_range,
+        spec.symbol,
+        spec.interval,
+        as_of.isoformat(),
+        plan.plan_id if plan else None,
+        plan.version if plan else None,
+        theme,
+        style,
+        levels_mode,
+        scale_plan,
+        spec.width,
+        spec.height,
+        _bars_token(spec),
+        lv,
+        spec.y_range,
     )
 
 
 def chart_filename(symbol: str, intervals: Sequence[str], plan: Plan | None, as_of: datetime) -> str:
-    """"TSLA-5m-P-1A2B3C.png" for a plan, "TSLA-5m-20240313-1100.png" without one."""
+    """ "TSLA-5m-P-1A2B3C.png" for a plan, "TSLA-5m-20240313-1100.png" without one."""
     ivs = "+".join(intervals)
     if plan is not None:
         return f"{symbol}-{ivs}-{plan.plan_id}.png"
@@ -452,17 +482,25 @@ async def make_charts(
         status = session_info(as_of).status
         specs.append(
             build_spec(
-                symbol=symbol, interval=iv, bars=df, plan=plan, levels=levels, as_of=as_of, session_status=status,
-                source=source, style=style, theme=theme, levels_mode=levels_mode, scale_plan=scale_plan,
+                symbol=symbol,
+                interval=iv,
+                bars=df,
+                plan=plan,
+                levels=levels,
+                as_of=as_of,
+                session_status=status,
+                source=source,
+                style=style,
+                theme=theme,
+                levels_mode=levels_mode,
+                scale_plan=scale_plan,
                 note=chart_note(note),
             )
         )
         last = float(df["close"].iloc[-1])
         if f"bars: {source}" not in sources:
             sources.append(f"bars: {source}")
-    key = tuple(
-        chart_key(s, plan, as_of, theme, style, levels_mode, scale_plan, plan_levels) for s in specs
-    )
+    key = tuple(chart_key(s, plan, as_of, theme, style, levels_mode, scale_plan, plan_levels) for s in specs)
     pngs = await service.render(specs, renderer=renderer, grid=grid, key=key)
     if grid and len(specs) > 1:
         names = [chart_filename(symbol, ivs, plan, as_of)]
@@ -476,8 +514,15 @@ async def make_charts(
     # the reply lists the levels nearest the last price first
     shown = sorted((lv for lv in specs[0].levels if lv.role == "level"), key=lambda lv: abs(lv.price - last))
     result = ChartResult(
-        symbol=symbol, intervals=ivs, as_of=as_of, session=session_info(as_of).status, sources=sources,
-        files=names, last=last, plan=plan, note=note,
+        symbol=symbol,
+        intervals=ivs,
+        as_of=as_of,
+        session=session_info(as_of).status,
+        sources=sources,
+        files=names,
+        last=last,
+        plan=plan,
+        note=note,
         levels=[Level(kind=lv.kind or lv.role, price=lv.price, label=lv.label) for lv in shown],
     )
     return ChartOutcome(attachments=attachments, result=result)

@@ -23,18 +23,26 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
-    database_url: str = Field(DEFAULT_DB, description="SQLAlchemy async URL; SQLite file by default, postgresql+asyncpg://... for PostgreSQL")
+    database_url: str = Field(
+        DEFAULT_DB, description="SQLAlchemy async URL; SQLite file by default, postgresql+asyncpg://... for PostgreSQL"
+    )
     coach_provider: str = Field("sim", description="market data: sim (offline), or a router chain like polygon,yahoo")
     coach_seed: int = Field(0, description="seed of the offline market")
     coach_out_dir: Path = Field(Path("./out"), description="where the console saves chart images")
     coach_log_level: str = Field("INFO", description="log level for the service logs")
     coach_log_file: Path = Field(Path("./var/coach.log"), description="where the CLI and the console log (servers log to stderr)")
     coach_rate_per_minute: int = Field(30, ge=1, description="commands per user per minute before the bot asks to slow down")
-    port: int | None = Field(None, ge=1, le=65535, description="HTTP port of `coach serve` (Slack HTTP mode) when --port is not given")
+    port: int | None = Field(
+        None, ge=1, le=65535, description="HTTP port of `coach serve` (Slack HTTP mode) when --port is not given"
+    )
 
-    coach_chart_workers: int | None = Field(None, ge=0, le=16, description="chart render processes (default min(2, CPUs); 0 renders in a thread)")
+    coach_chart_workers: int | None = Field(
+        None, ge=0, le=16, description="chart render processes (default min(2, CPUs); 0 renders in a thread)"
+    )
     coach_chart_renderer: Literal["fast", "mplfinance"] = Field("fast", description="default chart render path")
-    coach_chart_start: Literal["forkserver", "spawn"] | None = Field(None, description="how chart workers start (default forkserver where it exists)")
+    coach_chart_start: Literal["forkserver", "spawn"] | None = Field(
+        None, description="how chart workers start (default forkserver where it exists)"
+    )
 
     coach_worker_id: str | None = Field(None, description="name of this runtime worker for the leader lease (default host:pid)")
 
@@ -79,11 +87,11 @@ class Settings(BaseSettings):
     def _url(cls, v: str) -> str:
         v = v.strip()
         if v.startswith("postgres://"):
-            v = "postgresql+asyncpg://" + v[len("postgres://"):]
+            v = "postgresql+asyncpg://" + v[len("postgres://") :]
         elif v.startswith("postgresql://"):
-            v = "postgresql+asyncpg://" + v[len("postgresql://"):]
+            v = "postgresql+asyncpg://" + v[len("postgresql://") :]
         elif v.startswith("sqlite:///"):
-            v = "sqlite+aiosqlite:///" + v[len("sqlite:///"):]
+            v = "sqlite+aiosqlite:///" + v[len("sqlite:///") :]
         return v
 
     @property

@@ -7,8 +7,8 @@ import tempfile
 from pathlib import Path
 
 from bot.app import build_services
-from bot.demo_alerts import run_alerts_demo
 from bot.config import Settings
+from bot.demo_alerts import run_alerts_demo
 from bot.surfaces.console import chat
 
 #: The lines the demo types, in order. Features add their own lines here.

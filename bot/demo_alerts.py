@@ -13,27 +13,30 @@ from __future__ import annotations
 import asyncio
 import io
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 from analytics import lifecycle
-from core.values import ns_from_utc
 from analytics.lifecycle import PlanState
 from analytics.models import Plan
+from bot.app import rebase
 from bot.request import Ctx
 from bot.services import Services
-from bot.app import rebase
 from bot.surfaces.console import ConsoleDestination, chat, console_identity
+from core.values import ns_from_utc
 from providers.sim import SimMarket
 from providers.sim_stream import SimClock, SimStream
 from storage.outbox import outbox_pending_count
 
 #: Moments tried in order (UTC; 10:30 to 12:30 ET on a few March 2024 sessions) and symbols.
-CANDIDATE_TIMES = [datetime(2024, 3, d, h, m, tzinfo=timezone.utc) for d in (13, 14, 15, 12, 11) for h, m in
-                   ((14, 30), (15, 0), (15, 30), (16, 0), (16, 30))]
+CANDIDATE_TIMES = [
+    datetime(2024, 3, d, h, m, tzinfo=UTC)
+    for d in (13, 14, 15, 12, 11)
+    for h, m in ((14, 30), (15, 0), (15, 30), (16, 0), (16, 30))
+]
 CANDIDATE_SYMBOLS = ("TSLA", "NVDA", "AMD", "AAPL", "META")
 #: Market time the runtime is given to show the stop-out and the re-plan.
 WINDOW = timedelta(hours=3)
@@ -50,7 +53,7 @@ class Scenario:
     target_first: bool
 
 
-def _walk(df) -> list[tuple[datetime, float]]:  # noqa: ANN001
+def _walk(df) -> list[tuple[datetime, float]]:
     """The trades SimStream shows for these minutes (open, first extreme, second extreme, close)."""
     out = []
     for ts, o, h, l, c in zip(df.index, df["open"], df["high"], df["low"], df["close"]):  # noqa: E741
@@ -67,8 +70,9 @@ async def find_scenario(services: Services, identity: Any) -> Scenario | None:
     for at in CANDIDATE_TIMES:
         market = SimMarket(seed=services.settings.coach_seed, now=lambda at=at: at + WINDOW)
         for sym in CANDIDATE_SYMBOLS:
-            then = rebase(services, market=SimMarket(seed=services.settings.coach_seed, now=lambda at=at: at),
-                          clock=lambda at=at: at)
+            then = rebase(
+                services, market=SimMarket(seed=services.settings.coach_seed, now=lambda at=at: at), clock=lambda at=at: at
+            )
             outcome = await make_plan(Ctx(services=then, identity=identity, as_of=at), sym, "intraday")
             plan = outcome.result.plan
             if plan is None:
@@ -131,9 +135,13 @@ async def run_alerts_demo(services: Services, out: Any = None) -> int:
     clock = SimClock(at, speed=SPEED, skip_closed=True)
     live = rebase(services, market=SimMarket(seed=services.settings.coach_seed, now=clock), clock=clock)
     console.print(f"[dim]> # the runtime runs the session {SPEED:g}x faster than the wall clock; what it pushes appears below[/]")
-    runtime = Runtime(live, clock=clock, stream_factory=lambda cursor: SimStream(clock, seed=services.settings.coach_seed, start=at),
-                      config=RuntimeConfig(sync_interval=0.2, worker_id="demo"),
-                      destinations={"console": ConsoleDestination(stream=out, out_dir=Path(services.settings.coach_out_dir))})
+    runtime = Runtime(
+        live,
+        clock=clock,
+        stream_factory=lambda cursor: SimStream(clock, seed=services.settings.coach_seed, start=at),
+        config=RuntimeConfig(sync_interval=0.2, worker_id="demo"),
+        destinations={"console": ConsoleDestination(stream=out, out_dir=Path(services.settings.coach_out_dir))},
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(runtime.run(stop))
     loop = asyncio.get_running_loop()
@@ -149,13 +157,16 @@ async def run_alerts_demo(services: Services, out: Any = None) -> int:
         stopped_at = clock.now()
         stop.set()
         await asyncio.wait_for(task, 60)
-    console.print(f"[dim]> # runtime stopped at {stopped_at.astimezone(timezone(timedelta(hours=-4))):%H:%M} ET market time: "
-                  f"{runtime.stats.triggers} alert(s) fired, {runtime.stats.plan_events} plan event(s), "
-                  f"{runtime.dispatcher.stats.delivered} message(s) delivered[/]")
+    console.print(
+        f"[dim]> # runtime stopped at {stopped_at.astimezone(timezone(timedelta(hours=-4))):%H:%M} ET market time: "
+        f"{runtime.stats.triggers} alert(s) fired, {runtime.stats.plan_events} plan event(s), "
+        f"{runtime.dispatcher.stats.delivered} message(s) delivered[/]"
+    )
     after = ["/alerts status", "/tracked --all"]
     async with services.db() as s:
-        stopped = [t for t in await store.runtime_tracked_changed(s, datetime(2000, 1, 1, tzinfo=timezone.utc))
-                   if t.plan_id == plan.plan_id]
+        stopped = [
+            t for t in await store.runtime_tracked_changed(s, datetime(2000, 1, 1, tzinfo=UTC)) if t.plan_id == plan.plan_id
+        ]
     if stopped and stopped[0].next_plan_id:
         after.append(f"/track {stopped[0].next_plan_id}")  # the Adopt button's command
     answered += await chat(pinned, stdin=io.StringIO("\n".join(after) + "\n"), stdout=out, identity=identity)

@@ -13,12 +13,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from core.errors import UserError
 from analytics.intervals import normalise_interval
-from bot.request import Ctx
 from bot.pipeline import Invocation, clean_text
 from bot.registry import Registry
 from bot.reply import Reply
+from bot.request import Ctx
+from core.errors import UserError
 
 #: Phrasings shown when nothing matched (each with the command it needs).
 EXAMPLES: tuple[tuple[str, str], ...] = (
@@ -36,7 +36,8 @@ EXAMPLES: tuple[tuple[str, str], ...] = (
 LLM_OFF = "LLM coach off"
 
 # Words that are never tickers in these phrasings (lower case).
-_STOP = frozenset("""
+_STOP = frozenset(
+    """
 a an the i me my mine we us our you your it its is are was be been am do does did doing done can could would should will
 shall may might must of on in at to for from by with about into over under above below if when whenever once then than
 and or but not no yes so as up down out off please pls thanks thank hi hey hello what whats what's how hows how's where
@@ -53,14 +54,19 @@ symbol stock stocks share shares me pls journal context news size sizing positio
 someone anyone everyone else other others ignore previous prior instructions instruction rules prompt system admin all any
 some every each only just also too very really much many more less most least ok okay lol thx yo gm gn sup hmm pick picks
 help want need like love think feel mean wait time see saw got via per vs etc try again nah yeah yep nope sure cool nice
-""".split())
+""".split()
+)
 #: Words after (or before) which a lower-case word is read as a ticker: "on nvda", "plan tsla", "tsla swing".
-_ANCHORS = frozenset("""
+_ANCHORS = frozenset(
+    """
 on for of in if when is quote price plan chart scan watch add remove unwatch iv ivr vol volatility bars alert alerts
 contracts calls puts options strikes swing scalp intraday leaps trade setup context and buy sell short
-""".split())
+""".split()
+)
 #: Capitalised words that are trading jargon, not tickers.
-_CAPS_STOP = frozenset("I A IV IVR ATM OTM ITM DTE RSI EMA SMA VWAP MACD ATR USD ET EST EDT PM AM OK PT TP SL RR R LLM AI NYSE".split())
+_CAPS_STOP = frozenset(
+    "I A IV IVR ATM OTM ITM DTE RSI EMA SMA VWAP MACD ATR USD ET EST EDT PM AM OK PT TP SL RR R LLM AI NYSE".split()
+)
 
 _TICKER = re.compile(r"^\$?[A-Za-z][A-Za-z0-9.\-]{0,9}$")
 _NUMBER = re.compile(r"\$?(\d+(?:,\d{3})*(?:\.\d+)?)")
@@ -121,8 +127,16 @@ def _interval(text: str) -> str | None:
 
 def _style(text: str) -> str | None:
     t = text.lower()
-    for word, style in (("scalp", "scalp"), ("intraday", "intraday"), ("day trade", "intraday"), ("daytrade", "intraday"),
-                        ("swing", "swing"), ("leaps", "leaps"), ("long term", "leaps"), ("long-term", "leaps")):
+    for word, style in (
+        ("scalp", "scalp"),
+        ("intraday", "intraday"),
+        ("day trade", "intraday"),
+        ("daytrade", "intraday"),
+        ("swing", "swing"),
+        ("leaps", "leaps"),
+        ("long term", "leaps"),
+        ("long-term", "leaps"),
+    ):
         if word in t:
             return style
     return None
@@ -151,7 +165,9 @@ def parse_intent(text: str, registry: Registry) -> Intent | None:
     sym = syms[0] if syms else None
     has = lambda pattern: re.search(pattern, low) is not None  # noqa: E731
 
-    if has(r"^(reset|start over|forget (it|that|everything|our (chat|conversation))|clear (the |our |my )?(chat|conversation|history))$"):
+    if has(
+        r"^(reset|start over|forget (it|that|everything|our (chat|conversation))|clear (the |our |my )?(chat|conversation|history))$"
+    ):
         return Intent("reset", "/reset")
     if has(r"\b(alerts?|alarms?|notify|ping|tell me|let me know|text me)\b"):
         nums = _numbers(low)
@@ -162,8 +178,9 @@ def parse_intent(text: str, registry: Registry) -> Intent | None:
         if has(r"\b(my|show|list|what)\b.*\balerts?\b|^alerts?$"):
             return _build(registry, "alert list", [])
     if has(r"\bscan\b|\bscanner\b|what'?s setting up|any setups|find (me )?setups"):
-        return _build(registry, "scan", [s for s in syms if s != "WATCHLIST"] if not has(r"watchlist") else [],
-                      {"style": _style(low)})
+        return _build(
+            registry, "scan", [s for s in syms if s != "WATCHLIST"] if not has(r"watchlist") else [], {"style": _style(low)}
+        )
     if has(r"\bwatchlist\b|\bwatch\b|\bunwatch\b|\bwatching\b"):
         if has(r"\b(remove|delete|drop|unwatch|take)\b") and syms:
             return _build(registry, "watch remove", syms)
@@ -226,7 +243,7 @@ class IntentParser:
         registry, pipeline = ctx.services.registry, ctx.services.pipeline
         text = clean_text(text)
         if not text:
-            return Reply.error("empty message; try \"plan TSLA swing\" or type /help")
+            return Reply.error('empty message; try "plan TSLA swing" or type /help')
         if text.startswith("/"):
             return await pipeline.handle(ctx, Invocation.line(text), limit=False)
         intent = parse_intent(text, registry)
@@ -246,7 +263,6 @@ class IntentParser:
         reply = await pipeline.handle(ctx, Invocation.line(intent.invocation), limit=False)
         note = f"_({LLM_OFF}: ran `{intent.invocation}`.)_"
         return reply.model_copy(update={"body": f"{reply.body}\n\n{note}" if reply.body else note})
-
 
 
 def examples(registry: Registry) -> Reply:

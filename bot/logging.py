@@ -16,8 +16,13 @@ import structlog
 from bot.config import Settings
 
 _SECRET_ENV = (
-    "OPENAI_API_KEY", "DISCORD_TOKEN", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN",
-    "POLYGON_API_KEY", "TRADIER_ACCESS_TOKEN",
+    "OPENAI_API_KEY",
+    "DISCORD_TOKEN",
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_APP_TOKEN",
+    "POLYGON_API_KEY",
+    "TRADIER_ACCESS_TOKEN",
 )
 
 
@@ -40,7 +45,7 @@ class _Redactor:
     def __init__(self, secrets: list[str]) -> None:
         self.secrets = secrets
 
-    def __call__(self, _logger, _name, event_dict):  # noqa: ANN001 - structlog processor signature
+    def __call__(self, _logger, _name, event_dict):
         if not self.secrets:
             return event_dict
         return {k: redact(v, self.secrets) if isinstance(v, str) else v for k, v in event_dict.items()}

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
-from core.errors import ConfigError
 from bot.config import Settings
 from core.clock import Clock, utc_now
+from core.errors import ConfigError
 from providers.base import MarketData
 from providers.broker.base import Broker
 from providers.feed import PriceStream
@@ -74,8 +74,10 @@ def _router(routes: dict[str, list[str]], settings: Settings) -> MarketRouter:
         for n in names:
             if n not in made:
                 made[n] = _make(n, settings)
-    return MarketRouter({k: [made[n] for n in v] for k, v in routes.items()},
-                        stale_after=timedelta(minutes=max(1.0, settings.coach_stale_minutes)))
+    return MarketRouter(
+        {k: [made[n] for n in v] for k, v in routes.items()},
+        stale_after=timedelta(minutes=max(1.0, settings.coach_stale_minutes)),
+    )
 
 
 def parse_chain(value: str) -> list[str]:
@@ -83,8 +85,10 @@ def parse_chain(value: str) -> list[str]:
     names = [p.strip().lower() for p in value.split(",") if p.strip()]
     bad = [n for n in names if n not in KNOWN]
     if bad or not names:
-        raise ConfigError(f"unknown provider {bad[0] if bad else value!r} in COACH_PROVIDER; accepted: auto, sim, "
-                          f"or a comma list of {', '.join(KNOWN)} (e.g. polygon,yahoo)")
+        raise ConfigError(
+            f"unknown provider {bad[0] if bad else value!r} in COACH_PROVIDER; accepted: auto, sim, "
+            f"or a comma list of {', '.join(KNOWN)} (e.g. polygon,yahoo)"
+        )
     if len(set(names)) != len(names):
         raise ConfigError(f"COACH_PROVIDER lists a provider twice: {value}")
     return names
@@ -138,6 +142,7 @@ def stream_builder(settings: Settings) -> Callable[[Clock, datetime | None], Pri
     key = _secret(settings.polygon_api_key)
     for name in names:
         if name == "sim":
+
             def sim(clock: Clock, start: datetime | None) -> PriceStream:
                 from providers.sim_stream import SimClock, SimStream
 
@@ -146,6 +151,7 @@ def stream_builder(settings: Settings) -> Callable[[Clock, datetime | None], Pri
 
             return sim
         if name in ("auto", "polygon") and key is not None and not settings.disable_polygon_stream:
+
             def polygon(clock: Clock, start: datetime | None) -> PriceStream:
                 from providers.polygon_stream import PolygonStream
 

@@ -24,14 +24,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from analytics.chains import DEFAULT_RATE, ChainView, analyse_chain
 from analytics.interval_context import WARMUP_BARS, IntervalContext, MultiContext, build_context, detect_levels, interval_context
-from core.cache import TTLCache
-from core.errors import NotFoundError, ProviderError, UserError
 from analytics.intervals import interval_minutes
 from analytics.models import Model, Plan
 from analytics.options import ContractRanking, expirations_for_style, rank_contracts
 from analytics.sessions import EXCHANGE_TZ, last_sessions, session_info
 from analytics.volatility import MIN_HISTORY, RANK_DAYS, VolRegime, atm_iv_30d, expirations_for_regime, vol_regime
 from bot.services import Services
+from core.cache import TTLCache
+from core.errors import NotFoundError, ProviderError, UserError
 from providers.base import MarketData
 from storage import iv_history
 
@@ -149,13 +149,27 @@ class OptionsService:
         else:
             picks = expirations_for_style(exps, today, style)
         if plan is None:
-            return rank_contracts(None, [], at=at, style=style, risk_amount=risk_amount, sources=list(extra_sources),
-                                  no_plan_reason=no_plan_reason, symbol=symbol)
+            return rank_contracts(
+                None,
+                [],
+                at=at,
+                style=style,
+                risk_amount=risk_amount,
+                sources=list(extra_sources),
+                no_plan_reason=no_plan_reason,
+                symbol=symbol,
+            )
         views = await self.views(symbol, picks, at)
         src = sorted({f"chains: {v.source}" for v in views})
         return rank_contracts(
-            plan, views, at=views[0].as_of if views else at, style=style, risk_amount=risk_amount,
-            sources=[*extra_sources, *src], check_dte=expiration is None, top=top,
+            plan,
+            views,
+            at=views[0].as_of if views else at,
+            style=style,
+            risk_amount=risk_amount,
+            sources=[*extra_sources, *src],
+            check_dte=expiration is None,
+            top=top,
         )
 
     async def find_contract(self, occ: str, at: datetime) -> tuple[ChainView, pd.Series]:
@@ -195,7 +209,9 @@ class OptionsService:
             note = f"no volatility block: {exc.message}"
         info = session_info(at)
         as_of = max((c.as_of for c in per if c.as_of is not None), default=at)
-        return build_context(symbol, per, as_of=as_of, session=info.status, lookback=lookback, volatility=vol, volatility_note=note)
+        return build_context(
+            symbol, per, as_of=as_of, session=info.status, lookback=lookback, volatility=vol, volatility_note=note
+        )
 
 
 def bars_start(interval: str, bars_needed: int, at: datetime) -> datetime:
@@ -222,7 +238,9 @@ def parse_occ(occ: str) -> tuple[str, date, Literal["call", "put"], float]:
     text = (occ or "").strip().upper().replace(" ", "")
     m = _OCC.match(text)
     if not m:
-        raise UserError(f"{occ[:40]!r} is not an OCC option symbol; expected like TSLA240419C00250000 (root, YYMMDD, C/P, strike x 1000)")
+        raise UserError(
+            f"{occ[:40]!r} is not an OCC option symbol; expected like TSLA240419C00250000 (root, YYMMDD, C/P, strike x 1000)"
+        )
     root, ymd, cp, k = m.groups()
     try:
         exp = date(2000 + int(ymd[:2]), int(ymd[2:4]), int(ymd[4:6]))
@@ -267,16 +285,33 @@ async def record_iv(services: Services, symbols: Sequence[str], at: datetime) ->
             continue
         except Exception as exc:  # one symbol's bug must not stop the job
             log.exception("iv_record_failed", symbol=sym)
-            out.append(IVRecord(symbol=sym, date=day, atm_iv_30d=None, source=None, status="failed", reason=exc.__class__.__name__))
+            out.append(
+                IVRecord(symbol=sym, date=day, atm_iv_30d=None, source=None, status="failed", reason=exc.__class__.__name__)
+            )
             continue
         if value is None or not math.isfinite(value):
-            out.append(IVRecord(symbol=sym, date=day, atm_iv_30d=None, source=source, status="skipped", reason="no ATM IV: no usable quotes around the money"))
+            out.append(
+                IVRecord(
+                    symbol=sym,
+                    date=day,
+                    atm_iv_30d=None,
+                    source=source,
+                    status="skipped",
+                    reason="no ATM IV: no usable quotes around the money",
+                )
+            )
             continue
         answered = _day(chain_as_of) if chain_as_of else None
         if answered != day:
             out.append(
-                IVRecord(symbol=sym, date=day, atm_iv_30d=None, source=source, status="skipped",
-                         reason=f"{source} answered for {answered}, not {day}: it cannot give past chains")
+                IVRecord(
+                    symbol=sym,
+                    date=day,
+                    atm_iv_30d=None,
+                    source=source,
+                    status="skipped",
+                    reason=f"{source} answered for {answered}, not {day}: it cannot give past chains",
+                )
             )
             continue
         async with services.db() as s, s.begin():

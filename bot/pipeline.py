@@ -68,11 +68,11 @@ class Invocation:
     values: Mapping[str, Any] | None = None
 
     @classmethod
-    def line(cls, text: str) -> "Invocation":
+    def line(cls, text: str) -> Invocation:
         return cls(text=text)
 
     @classmethod
-    def call(cls, command: str, values: Mapping[str, Any] | None = None) -> "Invocation":
+    def call(cls, command: str, values: Mapping[str, Any] | None = None) -> Invocation:
         return cls(command=command, values=dict(values or {}))
 
     def label(self) -> str:
@@ -103,8 +103,9 @@ class Pipeline:
 
     # ------------------------------------------------------------------ the front half
 
-    def request(self, services: Services, identity: Identity, *, as_of: datetime | None = None,
-                request_id: str | None = None) -> Ctx:
+    def request(
+        self, services: Services, identity: Identity, *, as_of: datetime | None = None, request_id: str | None = None
+    ) -> Ctx:
         """The context of a new request: its identity, pinned time and id (born here unless the caller carries one)."""
         return Ctx(services=services, identity=identity, as_of=as_of, request_id=request_id or new_request_id())
 
@@ -173,15 +174,16 @@ class Pipeline:
         """Run an admitted request; every error becomes a Reply. Never raises."""
         ctx, cmd = admitted.ctx, admitted.command
         what = cmd.name if cmd is not None else "free_text"
-        with structlog.contextvars.bound_contextvars(request_id=ctx.request_id, command=what,
-                                                     surface=ctx.identity.platform):
+        with structlog.contextvars.bound_contextvars(request_id=ctx.request_id, command=what, surface=ctx.identity.platform):
             try:
                 if cmd is not None:
                     return await cmd.handler(ctx, admitted.args)
                 handler = ctx.services.free_text
                 if handler is None:
-                    return Reply(title="Commands start with /",
-                                 body="I answer commands like `/quote TSLA` or `/watch add NVDA`. Type /help for the list.")
+                    return Reply(
+                        title="Commands start with /",
+                        body="I answer commands like `/quote TSLA` or `/watch add NVDA`. Type /help for the list.",
+                    )
                 return await handler(ctx, admitted.text)
             except Exception as exc:  # every error becomes a reply; bugs are logged with the reference people see
                 return error_reply(exc, ctx.request_id, what)
@@ -201,15 +203,24 @@ def error_reply(exc: BaseException, request_id: str, what: str) -> Reply:
     if isinstance(exc, ProviderError):
         log.warning("provider_error", provider=exc.provider, reason=exc.reason, request_id=request_id, command=what)
         if exc.transient:
-            return Reply.error(f"data provider {exc.provider} failed: {exc.reason}. Try again shortly.",
-                               title="Data unavailable", kind="provider")
-        return Reply.error(f"data provider {exc.provider} cannot serve this: {exc.reason}. Trying again will not help; "
-                           "the operator can configure another provider (COACH_PROVIDER).",
-                           title="Data unavailable", kind="provider")
+            return Reply.error(
+                f"data provider {exc.provider} failed: {exc.reason}. Try again shortly.",
+                title="Data unavailable",
+                kind="provider",
+            )
+        return Reply.error(
+            f"data provider {exc.provider} cannot serve this: {exc.reason}. Trying again will not help; "
+            "the operator can configure another provider (COACH_PROVIDER).",
+            title="Data unavailable",
+            kind="provider",
+        )
     if isinstance(exc, ConfigError):
         log.error("config_error", error=exc.message, request_id=request_id, command=what)
-        return Reply.error(f"the service is misconfigured ({exc.message}); tell the operator. (ref {request_id})",
-                           title="Service problem", kind="config")
+        return Reply.error(
+            f"the service is misconfigured ({exc.message}); tell the operator. (ref {request_id})",
+            title="Service problem",
+            kind="config",
+        )
     log.error("command_failed", request_id=request_id, command=what, exc_info=exc)
     return Reply.error(f"something went wrong (ref {request_id})", title="Something went wrong", kind="bug")
 

@@ -17,14 +17,14 @@ from datetime import datetime
 import pandas as pd
 import structlog
 
-from core.errors import CoachError, UserError
 from analytics.models import STYLE_INTERVALS, Level, Plan, PlanResult
 from analytics.planner import plan_symbol, rr_band, validate_style
 from analytics.scanner import LEADERS, MAX_LIMIT, NAMED_LISTS, ScanResult, Skipped, scan_frames
 from analytics.sessions import last_sessions, market_time, session_info
 from analytics.symbols import validate_symbol
-from bot.request import Ctx
 from bot.reply import Action, Reply, ReplyField
+from bot.request import Ctx
+from core.errors import CoachError, UserError
 from providers.base import Bars, MarketData
 from renderers.text import fmt_price
 from storage import plans as plan_store
@@ -43,8 +43,27 @@ SCAN_CONCURRENCY = 8
 #: Words that mean "my watchlist".
 WATCHLIST_WORDS = frozenset({"watchlist", "watch", "mine", "my"})
 #: Lower-case words people use for a style that are not one: read as a wrong style, not as tickers.
-STYLE_LIKE = frozenset({"weekly", "daily", "day", "daytrade", "daytrading", "scalping", "scalps", "swings", "swingtrade",
-                        "position", "positional", "longterm", "long-term", "leap", "monthly", "hourly", "minute"})
+STYLE_LIKE = frozenset(
+    {
+        "weekly",
+        "daily",
+        "day",
+        "daytrade",
+        "daytrading",
+        "scalping",
+        "scalps",
+        "swings",
+        "swingtrade",
+        "position",
+        "positional",
+        "longterm",
+        "long-term",
+        "leap",
+        "monthly",
+        "hourly",
+        "minute",
+    }
+)
 
 Progress = Callable[[int, int, str], None]
 
@@ -109,8 +128,9 @@ async def make_plan(ctx: Ctx, symbol: str, style: str | None = None) -> PlanOutc
     bars = await fetch_style_bars(ctx.market, symbol, style, end)
     exec_bars = bars[STYLE_INTERVALS[style][0]]
     as_of = exec_bars.as_of if not exec_bars.empty else end
-    answer = plan_symbol(symbol, style, {iv: b.df for iv, b in bars.items()}, as_of=as_of, session=info.to_dict(),
-                         sources=_sources(bars))
+    answer = plan_symbol(
+        symbol, style, {iv: b.df for iv, b in bars.items()}, as_of=as_of, session=info.to_dict(), sources=_sources(bars)
+    )
     result = answer.result
     if result.plan is not None:
         async with ctx.tx() as s:
@@ -135,8 +155,10 @@ def plan_reply(outcome: PlanOutcome) -> Reply:
             sources=res.sources,
             as_of=res.as_of,
             data=res,
-            actions=[Action(label="Re-plan", command=f"/plan {res.symbol} {res.style}"),
-                     Action(label="Scan instead", command=f"/scan {res.style}")],
+            actions=[
+                Action(label="Re-plan", command=f"/plan {res.symbol} {res.style}"),
+                Action(label="Scan instead", command=f"/scan {res.style}"),
+            ],
         )
     from analytics.strategies import by_id
 
@@ -194,8 +216,9 @@ async def resolve_universe(ctx: Ctx, tokens: Sequence[str]) -> tuple[str, list[s
         if key in WATCHLIST_WORDS:
             syms = await _watchlist(ctx, "default")
             if not syms:
-                raise UserError("your watchlist is empty; add symbols with /watch add TSLA NVDA, or scan a list: "
-                                + ", ".join(NAMED_LISTS))
+                raise UserError(
+                    "your watchlist is empty; add symbols with /watch add TSLA NVDA, or scan a list: " + ", ".join(NAMED_LISTS)
+                )
             return "watchlist", syms
         named = await _watchlist(ctx, key[:32])
         if named:
@@ -261,8 +284,9 @@ async def run_scan(
 
     await asyncio.gather(*(one(sym) for sym in symbols))
     ordered = {s: frames[s] for s in symbols if s in frames}
-    result, plans = scan_frames(ordered, style, as_of=end, session=info.to_dict(), sources=list(sources) or ["bars: none"],
-                                universe=name, limit=limit)
+    result, plans = scan_frames(
+        ordered, style, as_of=end, session=info.to_dict(), sources=list(sources) or ["bars: none"], universe=name, limit=limit
+    )
     result = result.model_copy(update={"skipped": sorted(skipped + result.skipped, key=lambda k: k.symbol)})
     stored: list[Plan] = []
     if plans:
@@ -282,8 +306,10 @@ def scan_reply(outcome: ScanOutcome) -> Reply:
         lines.append("#  symbol  side   strategy               entry      stop       T1 (R:R)         conf")
         for c in res.candidates:
             t1 = c.targets[0]
-            lines.append(f"{c.rank:<2} {c.symbol:<7} {c.direction:<6} {c.strategy:<22} {fmt_price(c.entry):>9}  {fmt_price(c.stop):>9}  "
-                         f"{fmt_price(t1.price):>9} ({t1.rr:.1f}R)  {c.confidence:>4.0%}")
+            lines.append(
+                f"{c.rank:<2} {c.symbol:<7} {c.direction:<6} {c.strategy:<22} {fmt_price(c.entry):>9}  {fmt_price(c.stop):>9}  "
+                f"{fmt_price(t1.price):>9} ({t1.rr:.1f}R)  {c.confidence:>4.0%}"
+            )
         body = "```\n" + "\n".join(lines) + "\n```"
     else:
         body = res.reason or "no setup qualifies"
@@ -297,12 +323,24 @@ def scan_reply(outcome: ScanOutcome) -> Reply:
         sources=res.sources,
         as_of=res.as_of,
         data=res,
-        actions=[Action(label=f"Plan {c.symbol}", command=f"/plan {c.symbol} {res.style}", style="primary" if c.rank == 1 else "secondary")
-                 for c in res.candidates[:3]],
+        actions=[
+            Action(
+                label=f"Plan {c.symbol}", command=f"/plan {c.symbol} {res.style}", style="primary" if c.rank == 1 else "secondary"
+            )
+            for c in res.candidates[:3]
+        ],
     )
 
 
 __all__ = [
-    "DEFAULT_STYLE", "LOOKBACK_SESSIONS", "PlanOutcome", "ScanOutcome", "fetch_style_bars", "make_plan", "plan_reply",
-    "resolve_universe", "run_scan", "scan_reply",
+    "DEFAULT_STYLE",
+    "LOOKBACK_SESSIONS",
+    "PlanOutcome",
+    "ScanOutcome",
+    "fetch_style_bars",
+    "make_plan",
+    "plan_reply",
+    "resolve_universe",
+    "run_scan",
+    "scan_reply",
 ]

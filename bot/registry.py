@@ -29,8 +29,8 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from core.errors import UserError
 from bot.reply import Reply
+from core.errors import UserError
 
 Handler = Callable[[Any, Any], Awaitable[Reply]]
 
@@ -171,9 +171,11 @@ class Command:
             last = n == len(free) - 1
             if spec.kind == "list":
                 # a list takes words until one is a choice of a later field ("AAPL MSFT swing")
-                later = {c.lower() for f in free[n + 1:] for c in f.choices}
-                k = len(positional) if last else next(
-                    (j for j, t in enumerate(positional) if t.lower() in later), len(positional)
+                later = {c.lower() for f in free[n + 1 :] for c in f.choices}
+                k = (
+                    len(positional)
+                    if last
+                    else next((j for j, t in enumerate(positional) if t.lower() in later), len(positional))
                 )
                 items: list[str] = []
                 for t in positional[:k]:
@@ -221,7 +223,7 @@ def _first_error(exc: ValidationError) -> str:
     loc = ".".join(str(p) for p in err.get("loc", ()) if not isinstance(p, int))
     msg = str(err.get("msg", "invalid value"))
     if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
+        msg = msg[len("Value error, ") :]
     if err.get("type") == "missing":
         return f"missing {loc}"
     msg = msg[0].lower() + msg[1:] if msg else msg
@@ -299,7 +301,7 @@ class Registry:
     commands: dict[str, Command] = field(default_factory=dict)
 
     @classmethod
-    def collect(cls, *modules: types.ModuleType) -> "Registry":
+    def collect(cls, *modules: types.ModuleType) -> Registry:
         """The commands declared in `modules` (module attributes that are `Command`s)."""
         reg = cls()
         for mod in modules:

@@ -62,7 +62,7 @@ class Reply(BaseModel):
     error_kind: ErrorKind | None = None
 
     @classmethod
-    def error(cls, message: str, *, title: str = "Can't do that", kind: ErrorKind = "user") -> "Reply":
+    def error(cls, message: str, *, title: str = "Can't do that", kind: ErrorKind = "user") -> Reply:
         """A short error reply; `kind` says who must act (the person, a provider, the operator, or a bug)."""
         return cls(title=title, body=message, severity="error", ephemeral=True, data={"error": message}, error_kind=kind)
 

@@ -28,6 +28,7 @@ from core.errors import ConfigError
 
 log = structlog.get_logger("coach.serve")
 
+
 class _StdinLines:
     """stdin for the console, read by a daemon thread so that a signal can end the console without waiting for Enter."""
 
@@ -93,7 +94,9 @@ async def serve(
             out = stdout or sys.stdout
             console_input = _StdinLines(src, out if src.isatty() else None)
             if src.isatty():
-                out.write("trading-coach — no Discord or Slack credentials set, serving this console. /help for commands, quit to leave.\n")
+                out.write(
+                    "trading-coach — no Discord or Slack credentials set, serving this console. /help for commands, quit to leave.\n"
+                )
             running["console"] = asyncio.create_task(chat(services, stdin=console_input, stdout=out), name="coach-console")
         jobs = tasks if tasks is not None else serve_tasks(services)
         if surfaces:
@@ -160,5 +163,7 @@ def _as_config_error(exc: BaseException) -> BaseException:
     from slack_sdk.errors import SlackApiError
 
     if isinstance(exc, SlackApiError):
-        return ConfigError(f"Slack refused the app's token ({exc.response.get('error')}); check SLACK_BOT_TOKEN / SLACK_APP_TOKEN")
+        return ConfigError(
+            f"Slack refused the app's token ({exc.response.get('error')}); check SLACK_BOT_TOKEN / SLACK_APP_TOKEN"
+        )
     return exc

@@ -37,8 +37,7 @@ def _retrieve(task: asyncio.Task[Any]) -> None:
 class TTLCache:
     """Values by key, each kept for a TTL in seconds of `clock`, at most `maxsize` of them."""
 
-    def __init__(self, ttl: float | None = None, *, maxsize: int = 1024,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, ttl: float | None = None, *, maxsize: int = 1024, clock: Callable[[], float] = time.monotonic) -> None:
         if maxsize < 1:
             raise ValueError("a cache must hold at least one entry")
         #: The TTL of entries stored without one of their own (None: every entry must bring its own).
@@ -108,8 +107,7 @@ class TTLCache:
             task.add_done_callback(_retrieve)
         return await asyncio.shield(task)
 
-    async def _load(self, key: Hashable, ttl: float, load: Callable[[], Awaitable[T]],
-                    cacheable: Callable[[T], bool]) -> T:
+    async def _load(self, key: Hashable, ttl: float, load: Callable[[], Awaitable[T]], cacheable: Callable[[T], bool]) -> T:
         try:
             value = await load()
             if cacheable(value):

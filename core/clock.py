@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 #: Anything that answers "now" as an aware UTC datetime (the wall clock, a frozen moment, an accelerated market clock).
 Clock = Callable[[], datetime]
@@ -11,4 +11,4 @@ Clock = Callable[[], datetime]
 
 def utc_now() -> datetime:
     """The wall clock, in UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

@@ -8,12 +8,12 @@ written once, here.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import SupportsInt, overload
 
 __all__ = ["as_utc", "ns_from_utc", "to_float", "utc_from_ns"]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def utc_from_ns(ns: SupportsInt) -> datetime:
@@ -51,7 +51,7 @@ def as_utc(dt: datetime | None) -> datetime | None:
     """
     if dt is None:
         return None
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
 def to_float(x: object) -> float | None:

@@ -23,7 +23,7 @@ from analytics.bars import COLUMNS, empty_bars, resample_bars
 from analytics.sessions import schedule
 
 
-def build_frame(stamps_ns: Sequence[int] | np.ndarray, o, h, l, c, v) -> pd.DataFrame:  # noqa: E741, ANN001
+def build_frame(stamps_ns: Sequence[int] | np.ndarray, o, h, l, c, v) -> pd.DataFrame:  # noqa: E741
     """A bar frame from parallel columns; rows with a missing close are dropped, the rest sorted and de-duplicated."""
     t = np.asarray(stamps_ns, dtype=np.int64)
     cols = [np.asarray(_floats(x), dtype=np.float64) for x in (o, h, l, c, v)]
@@ -42,7 +42,7 @@ def build_frame(stamps_ns: Sequence[int] | np.ndarray, o, h, l, c, v) -> pd.Data
     return df.astype("float64")
 
 
-def _floats(values) -> list[float]:  # noqa: ANN001
+def _floats(values) -> list[float]:
     return [np.nan if x is None else float(x) for x in values]
 
 
@@ -56,7 +56,7 @@ def session_opens(days: Sequence[date] | np.ndarray) -> tuple[np.ndarray, np.nda
     return sch.opens[i_clip], ok
 
 
-def daily_frame(days: Sequence[date] | np.ndarray, o, h, l, c, v) -> pd.DataFrame:  # noqa: E741, ANN001
+def daily_frame(days: Sequence[date] | np.ndarray, o, h, l, c, v) -> pd.DataFrame:  # noqa: E741
     """Daily bars keyed by session date, restamped at each session's open; non-session dates dropped."""
     if not len(days):
         return empty_bars()

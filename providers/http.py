@@ -54,9 +54,21 @@ from core.retry import FULL_JITTER, Backoff
 log = logging.getLogger("coach.providers.http")
 
 __all__ = [
-    "AuthFailed", "BadPayload", "BadRequest", "CircuitBreaker", "CircuitOpen", "HttpClient", "NotEntitled",
-    "ProviderError", "ProviderUnavailable", "RateLimited", "RetryPolicy", "UnknownSymbol", "Unsupported",
-    "one_line", "counts_against_health",
+    "AuthFailed",
+    "BadPayload",
+    "BadRequest",
+    "CircuitBreaker",
+    "CircuitOpen",
+    "HttpClient",
+    "NotEntitled",
+    "ProviderError",
+    "ProviderUnavailable",
+    "RateLimited",
+    "RetryPolicy",
+    "UnknownSymbol",
+    "Unsupported",
+    "one_line",
+    "counts_against_health",
 ]
 
 
@@ -405,7 +417,7 @@ class HttpClient:
             self.breaker.failure()
             raise ProviderUnavailable(self.provider, f"{what}: no answer within {self.policy.deadline:.0f}s") from None
 
-    async def _request(self, method, path, params, data, headers, what, retry) -> httpx.Response:  # noqa: ANN001, C901
+    async def _request(self, method, path, params, data, headers, what, retry) -> httpx.Response:
         policy = self.policy
         attempt = 0
         while True:

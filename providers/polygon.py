@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -35,16 +35,16 @@ import numpy as np
 import pandas as pd
 
 from analytics.bars import empty_bars
-from core.errors import NotFoundError, UserError
 from analytics.intervals import normalise_interval
 from analytics.models import OptionChain, OptionContract, Quote
 from analytics.sessions import EXCHANGE_TZ
-from core.clock import utc_now
 from analytics.symbols import validate_symbol
+from core.cache import TTLCache
+from core.clock import utc_now
+from core.errors import NotFoundError, UserError
+from core.values import to_float
 from providers.barframes import build_frame, daily_frame, finish
 from providers.base import Bars
-from core.cache import TTLCache
-from core.values import to_float
 from providers.http import (
     AuthFailed,
     BadPayload,
@@ -107,7 +107,7 @@ def ns_to_dt(ns: Any) -> datetime | None:
     # Polygon mixes ns (trades, quotes, snapshots) and ms (bars); tell them apart by size
     if v < 10**14:
         v *= 10**6
-    return datetime.fromtimestamp(v / 1e9, tz=timezone.utc)
+    return datetime.fromtimestamp(v / 1e9, tz=UTC)
 
 
 def occ_from_polygon(ticker: str) -> str:
@@ -139,7 +139,9 @@ class PolygonMarket:
         headers = {"Accept": "application/json", "Accept-Encoding": "gzip", "User-Agent": "trading-coach"}
         if not auth_in_query:
             headers["Authorization"] = f"Bearer {api_key}"
-        self.http = HttpClient(NAME, base_url, headers=headers, transport=transport, policy=policy, describe=_describe, sleep=sleep)
+        self.http = HttpClient(
+            NAME, base_url, headers=headers, transport=transport, policy=policy, describe=_describe, sleep=sleep
+        )
         self.breaker = self.http.breaker
         self._clock = clock
         #: family -> why it is off (by hand, or the provider's own words)
@@ -171,7 +173,9 @@ class PolygonMarket:
         try:
             resp = await self.http.request("GET", path, params=self._auth(params), what=what)
         except AuthFailed as exc:
-            raise AuthFailed(NAME, f"key rejected ({exc.detail}); check POLYGON_API_KEY or renew it", exc.status, exc.detail) from None
+            raise AuthFailed(
+                NAME, f"key rejected ({exc.detail}); check POLYGON_API_KEY or renew it", exc.status, exc.detail
+            ) from None
         except NotEntitled as exc:
             reason = exc.reason
             low = reason.lower()
@@ -246,7 +250,9 @@ class PolygonMarket:
             out.append((a, b))
             a = b
         if len(out) > MAX_WINDOWS:
-            raise UserError(f"{iv} bars from polygon are limited to about {MAX_WINDOWS * WINDOW_DAYS} days per request; narrow the range")
+            raise UserError(
+                f"{iv} bars from polygon are limited to about {MAX_WINDOWS * WINDOW_DAYS} days per request; narrow the range"
+            )
         return out
 
     async def _agg_window(self, sym: str, mult: int, span: str, a: Any, b: Any, now: datetime) -> tuple[list[dict], bool]:
@@ -401,8 +407,9 @@ class PolygonMarket:
         """Every contract of one expiration from the chain snapshot."""
         sym = validate_symbol(symbol)
         exp = _as_date(expiration)
-        return await self.cache.get_or_load(("chain", sym, exp), lambda: self._chain(sym, exp), ttl=15.0,
-                                            cacheable=lambda c: bool(c.contracts))
+        return await self.cache.get_or_load(
+            ("chain", sym, exp), lambda: self._chain(sym, exp), ttl=15.0, cacheable=lambda c: bool(c.contracts)
+        )
 
     async def _chain(self, sym: str, exp: date) -> OptionChain:
         what = f"{sym} {exp} chain"
@@ -459,8 +466,9 @@ class PolygonMarket:
         df = self._frame(rows, "day")
         return pd.Series(df["close"].to_numpy(), index=[t.tz_convert(EXCHANGE_TZ).date() for t in df.index], dtype=float)
 
-    async def contracts_as_of(self, symbol: str, day: date, exp_from: date, exp_to: date,
-                              strike_range: tuple[float, float] | None = None) -> list[dict]:
+    async def contracts_as_of(
+        self, symbol: str, day: date, exp_from: date, exp_to: date, strike_range: tuple[float, float] | None = None
+    ) -> list[dict]:
         """Contracts listed on `day` expiring in [exp_from, exp_to] (reference data with `as_of`)."""
         sym = validate_symbol(symbol)
         today = pd.Timestamp(self._clock()).tz_convert(EXCHANGE_TZ).date()
@@ -507,15 +515,18 @@ class PolygonHistory:
         a = pd.Timestamp(self.start, tz=EXCHANGE_TZ).tz_convert("UTC").to_pydatetime()
         b = pd.Timestamp(self.end + timedelta(days=1), tz=EXCHANGE_TZ).tz_convert("UTC").to_pydatetime()
         bars = await self.market.bars(sym, "1D", a, b)
-        return pd.Series(bars.df["close"].to_numpy(), index=[t.tz_convert(EXCHANGE_TZ).date() for t in bars.df.index], dtype=float)
+        return pd.Series(
+            bars.df["close"].to_numpy(), index=[t.tz_convert(EXCHANGE_TZ).date() for t in bars.df.index], dtype=float
+        )
 
     async def expirations(self, symbol: str, day: date, spot: float) -> list[date]:
         """Expirations listed on `day` within 75 days, from contracts struck within 15% of `spot`."""
         sym = validate_symbol(symbol)
         key = (sym, day)
         if key not in self._listed:
-            rows = await self.market.contracts_as_of(sym, day, day + timedelta(days=1), day + timedelta(days=75),
-                                                     strike_range=(spot * 0.85, spot * 1.15))
+            rows = await self.market.contracts_as_of(
+                sym, day, day + timedelta(days=1), day + timedelta(days=75), strike_range=(spot * 0.85, spot * 1.15)
+            )
             self._listed[key] = rows
         out = set()
         for r in self._listed[key]:
@@ -530,7 +541,7 @@ class PolygonHistory:
         sym = validate_symbol(symbol)
         rows = [r for r in self._listed.get((sym, day), []) if str(r.get("expiration_date")) == expiration.isoformat()]
         strikes = sorted({float(r["strike_price"]) for r in rows if to_float(r.get("strike_price")) is not None})
-        below = [k for k in strikes if k <= spot][-self.width:]
+        below = [k for k in strikes if k <= spot][-self.width :]
         above = [k for k in strikes if k > spot][: self.width]
         keep = set(below + above)
         contracts = []
@@ -544,14 +555,30 @@ class PolygonHistory:
             px = series.get(day)
             if px is None or not np.isfinite(px) or px <= 0:
                 continue
-            contracts.append(OptionContract(symbol=occ_from_polygon(tk), underlying=sym, expiration=expiration, strike=k,
-                                            right=right, bid=float(px), ask=float(px), last=float(px),  # type: ignore[arg-type]
-                                            multiplier=int(to_float(r.get("shares_per_contract")) or 100)))
+            contracts.append(
+                OptionContract(
+                    symbol=occ_from_polygon(tk),
+                    underlying=sym,
+                    expiration=expiration,
+                    strike=k,
+                    right=right,
+                    bid=float(px),
+                    ask=float(px),
+                    last=float(px),  # type: ignore[arg-type]
+                    multiplier=int(to_float(r.get("shares_per_contract")) or 100),
+                )
+            )
         if not contracts:
             raise ProviderUnavailable(NAME, f"no {sym} {expiration} contract near the money traded on {day}")
         contracts.sort(key=lambda c: (c.strike, c.right))
-        return OptionChain(underlying=sym, expiration=expiration, underlying_price=spot, as_of=at,
-                           source="polygon daily closes", contracts=contracts)
+        return OptionChain(
+            underlying=sym,
+            expiration=expiration,
+            underlying_price=spot,
+            as_of=at,
+            source="polygon daily closes",
+            contracts=contracts,
+        )
 
     async def _series_of(self, ticker: str) -> pd.Series:
         if ticker not in self._series:

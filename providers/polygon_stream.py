@@ -22,6 +22,7 @@ from providers.polygon import NAME, WS_URL, ns_to_dt
 
 log = logging.getLogger("coach.providers.polygon.stream")
 
+
 class StreamAuthFailed(AuthFailed):
     """The stream refused the key (`auth_failed`): reconnecting would not help."""
 
@@ -132,13 +133,14 @@ class PolygonStream:
                 log.info("polygon stream closed by the server; reconnecting")
             except StreamAuthFailed:
                 raise
-            except (OSError, asyncio.TimeoutError, websockets.WebSocketException, ProviderUnavailable) as exc:
+            except (TimeoutError, OSError, websockets.WebSocketException, ProviderUnavailable) as exc:
                 if self._closed:
                     return
                 if not self.reconnect:
                     raise ProviderUnavailable(NAME, f"stream lost ({exc.__class__.__name__})") from None
-                log.info("polygon stream lost (%s); reconnecting in %.1fs", exc.__class__.__name__,
-                         self._reconnect.ceiling(failures))
+                log.info(
+                    "polygon stream lost (%s); reconnecting in %.1fs", exc.__class__.__name__, self._reconnect.ceiling(failures)
+                )
             finally:
                 ws, self._ws = self._ws, None
                 if ws is not None:

@@ -22,21 +22,20 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from analytics.bars import COLUMNS, empty_bars, resample_bars
-from core.errors import NotFoundError, UserError
-from core.values import utc_from_ns
 from analytics.intervals import INTERVALS, interval_minutes, normalise_interval
 from analytics.models import OptionChain, Quote
 from analytics.sessions import EXCHANGE_TZ, schedule
 from analytics.symbols import validate_symbol
+from core.errors import NotFoundError, UserError
+from core.values import ns_from_utc, utc_from_ns
 from providers.base import Bars
-from core.values import ns_from_utc
 
 NAME = "replay"
 SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
@@ -96,7 +95,7 @@ class ReplayMarket:
         self.folder = Path(folder).expanduser()
         if not self.folder.is_dir():
             raise UserError(f"replay folder {str(self.folder)[:120]!r} does not exist or is not a folder")
-        self._now = now or (lambda: datetime.now(timezone.utc))
+        self._now = now or (lambda: datetime.now(UTC))
         self.naive_tz = naive_tz
         self._files: dict[str, dict[str | None, Path]] = {}
         self._cache: dict[tuple[Path, float], _Loaded] = {}
@@ -150,13 +149,18 @@ class ReplayMarket:
             return loaded[iv], False
         want = interval_minutes(iv)
         finer = [
-            i for i in loaded
-            if interval_minutes(i) < want and (want % interval_minutes(i) == 0 or iv in ("1D", "1W"))
+            i
+            for i in loaded
+            if interval_minutes(i) < want
+            and (want % interval_minutes(i) == 0 or iv in ("1D", "1W"))
             and not (iv == "1D" and i == "1W")
         ]
         if not finer:
-            raise self._missing(sym, f"at {iv} (files: {', '.join(sorted(loaded, key=interval_minutes))}; "
-                                     f"{iv} can be built only from a finer interval)")
+            raise self._missing(
+                sym,
+                f"at {iv} (files: {', '.join(sorted(loaded, key=interval_minutes))}; "
+                f"{iv} can be built only from a finer interval)",
+            )
         return loaded[min(finer, key=interval_minutes)], True
 
     # -- loading
@@ -224,10 +228,19 @@ class ReplayMarket:
         last = float(df["close"].iat[done - 1])
         stamp = int(df.index.asi8[done - 1])
         prev = _prev_close(df.iloc[:done], stamp)
-        day_vol = _session_volume(df.iloc[:done], stamp) if finest.interval not in ("1D", "1W") else float(df["volume"].iat[done - 1])
+        day_vol = (
+            _session_volume(df.iloc[:done], stamp) if finest.interval not in ("1D", "1W") else float(df["volume"].iat[done - 1])
+        )
         return Quote(
-            symbol=sym, bid=last, ask=last, last=last, volume=day_vol, prev_close=prev,
-            as_of=utc_from_ns(int(finest.ends[done - 1])), source=NAME, tick=0.01,
+            symbol=sym,
+            bid=last,
+            ask=last,
+            last=last,
+            volume=day_vol,
+            prev_close=prev,
+            as_of=utc_from_ns(int(finest.ends[done - 1])),
+            source=NAME,
+            tick=0.01,
         )
 
     async def expirations(self, symbol: str, at: datetime | None = None) -> list[date]:
@@ -312,7 +325,9 @@ def _parse_times(col: pd.Series, naive_tz: str, shown: str, daily: bool) -> pd.D
             else:
                 idx = pd.DatetimeIndex(pd.to_datetime(text, format="mixed"))
     except (ValueError, TypeError, OverflowError):
-        raise UserError(f"replay file {shown} has times that cannot be read; use ISO 8601 like 2024-03-15 09:35:00-04:00") from None
+        raise UserError(
+            f"replay file {shown} has times that cannot be read; use ISO 8601 like 2024-03-15 09:35:00-04:00"
+        ) from None
     idx = idx.as_unit("ns")
     if idx.tz is None:
         midnight = len(idx) > 0 and bool((idx.normalize() == idx).all())
@@ -351,7 +366,9 @@ def _infer_interval(df: pd.DataFrame, path: Path) -> str:
     for iv in INTERVALS:
         if interval_minutes(iv) == common:
             return iv
-    raise UserError(f"the bars in {path.name} are {common} minutes apart; accepted: {', '.join(INTERVALS)}; name the file with its interval")
+    raise UserError(
+        f"the bars in {path.name} are {common} minutes apart; accepted: {', '.join(INTERVALS)}; name the file with its interval"
+    )
 
 
 def _bar_ends(stamps: np.ndarray, iv: str) -> np.ndarray:

@@ -35,12 +35,12 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from core.errors import NotFoundError, ProviderError, RateLimited, UserError
 from analytics.intervals import interval_timedelta, is_intraday, normalise_interval
 from analytics.models import OptionChain, Quote
 from analytics.sessions import last_sessions, session_info, sessions_between
-from core.clock import utc_now
 from analytics.symbols import validate_symbol
+from core.clock import utc_now
+from core.errors import NotFoundError, ProviderError, RateLimited, UserError
 from providers.base import Bars, MarketData
 from providers.http import (
     AuthFailed,
@@ -144,7 +144,7 @@ class MarketRouter:
 
     def _breaker(self, p: MarketData) -> CircuitBreaker | None:
         if hasattr(p, "breaker"):
-            return getattr(p, "breaker")
+            return p.breaker
         return self._own_breakers.setdefault(p.name, CircuitBreaker(p.name))
 
     def _is_live(self, at: datetime | None) -> bool:
@@ -210,7 +210,11 @@ class MarketRouter:
         errors = [a.error for a in attempts if a.error is not None]
         if len(errors) == 1:
             return errors[0]
-        if errors and all(isinstance(e, (UnknownSymbol, Unsupported)) for e in errors) and any(isinstance(e, UnknownSymbol) for e in errors):
+        if (
+            errors
+            and all(isinstance(e, (UnknownSymbol, Unsupported)) for e in errors)
+            and any(isinstance(e, UnknownSymbol) for e in errors)
+        ):
             sym = next(e.symbol for e in errors if isinstance(e, UnknownSymbol))
             return NotFoundError(f"unknown symbol {sym}: " + "; ".join(f"{e.provider}: {e.reason}" for e in errors))
         names = ", ".join(dict.fromkeys(a.provider for a in attempts))
@@ -334,8 +338,15 @@ class MarketRouter:
                 row = b.df.iloc[-1]
                 stamp = b.df.index[-1].to_pydatetime() + interval_timedelta(iv) if iv == "1m" else min(at, b.as_of)
                 last = float(row["close"])
-                return Quote(symbol=sym, bid=last, ask=last, last=last, volume=float(row["volume"]), as_of=min(stamp, at),
-                             source=f"{b.source} {iv} close")
+                return Quote(
+                    symbol=sym,
+                    bid=last,
+                    ask=last,
+                    last=last,
+                    volume=float(row["volume"]),
+                    as_of=min(stamp, at),
+                    source=f"{b.source} {iv} close",
+                )
         raise Unsupported(p.name, f"no bars before {at.isoformat()} to price {sym}")
 
 

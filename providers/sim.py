@@ -27,10 +27,10 @@ import hashlib
 import math
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -39,14 +39,13 @@ from scipy.special import ndtri
 
 from analytics.bars import COLUMNS, empty_bars, resample_bars
 from analytics.blackscholes import bs_greeks, bs_price
-from core.errors import NotFoundError, UserError
-from core.values import utc_from_ns
 from analytics.intervals import normalise_interval
 from analytics.models import OptionChain, OptionContract, Quote
 from analytics.sessions import CAL_END, CAL_START, EXCHANGE_TZ, schedule
 from analytics.symbols import validate_symbol
+from core.errors import NotFoundError, UserError
+from core.values import ns_from_utc, utc_from_ns
 from providers.base import Bars
-from core.values import ns_from_utc
 
 NAME = "sim"
 #: The date on which every symbol's path passes through its reference price.
@@ -489,7 +488,7 @@ class SimMarket:
 
     def __init__(self, seed: int = 0, now: Callable[[], datetime] | None = None) -> None:
         self.seed = int(seed)
-        self._now = now or (lambda: datetime.now(timezone.utc))
+        self._now = now or (lambda: datetime.now(UTC))
 
     # -- helpers
 
@@ -703,7 +702,9 @@ class SimMarket:
         xx = np.concatenate((x, x))
         theo = np.asarray(bs_price(spot, K, T, RATE, prof.div_yield, sig, is_call), dtype=float)
         # Values below 1e-9 are numerical dust far from the money: report them as 0.
-        greeks = {k: np.where(np.abs(v) < 1e-9, 0.0, v) for k, v in bs_greeks(spot, K, T, RATE, prof.div_yield, sig, is_call).items()}
+        greeks = {
+            k: np.where(np.abs(v) < 1e-9, 0.0, v) for k, v in bs_greeks(spot, K, T, RATE, prof.div_yield, sig, is_call).items()
+        }
 
         # Quotes: wider far from the money and on cheap contracts; nickel ticks over $3 except index ETFs.
         tick = np.where(prof.index_like | (theo < 3.0), 0.01, 0.05)
@@ -720,8 +721,11 @@ class SimMarket:
         # volume accrues with the underlying's volume so far.
         sess_date = str(sch.dates[m.sess])
         rng = np.random.Generator(np.random.PCG64(_digest(f"{self.seed}:{sym}:chain:{expiration}:{sess_date}")))
-        round_k = np.where(np.isclose(K % (10 * inc), 0) | np.isclose(K % (10 * inc), 10 * inc), 2.5,
-                           np.where(np.isclose(K % (5 * inc), 0) | np.isclose(K % (5 * inc), 5 * inc), 1.6, 1.0))
+        round_k = np.where(
+            np.isclose(K % (10 * inc), 0) | np.isclose(K % (10 * inc), 10 * inc),
+            2.5,
+            np.where(np.isclose(K % (5 * inc), 0) | np.isclose(K % (5 * inc), 5 * inc), 1.6, 1.0),
+        )
         otm = np.where(is_call, xx > 0, xx < 0)
         side = np.where(is_call, 1.0, 0.85)
         monthly = expiration == _expiry_day(_third_friday(expiration.year, expiration.month))
@@ -731,8 +735,12 @@ class SimMarket:
         # open interest builds up over the first weeks of a series and is thin far out
         leaps = monthly and expiration.month == 1 and days > 365
         oi_level = (
-            opt_daily * 0.02 * (3.0 if monthly else 1.0) * (1.5 if leaps else 1.0)
-            * min(1.0, (days + 3.0) / 30.0) ** 0.5 * math.exp(-max(days - 45.0, 0.0) / 200.0)
+            opt_daily
+            * 0.02
+            * (3.0 if monthly else 1.0)
+            * (1.5 if leaps else 1.0)
+            * min(1.0, (days + 3.0) / 30.0) ** 0.5
+            * math.exp(-max(days - 45.0, 0.0) / 200.0)
         )
         shape_v = np.exp(-0.5 * (xx / 0.8) ** 2) * np.where(otm, 1.0, 0.6)
         shape_oi = np.exp(-0.5 * (xx / 1.0) ** 2) * np.where(otm, 1.0, 0.5)

@@ -20,17 +20,16 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
 from analytics.sessions import schedule
 from analytics.symbols import validate_symbol
-from core.values import utc_from_ns
+from core.values import ns_from_utc, utc_from_ns
 from providers.feed import BarUpdate, Event, Tick
 from providers.sim import NAME as SIM_NAME
 from providers.sim import SimMarket
-from core.values import ns_from_utc
 
 _NS = 1_000_000_000
 _MIN_NS = 60 * _NS
@@ -49,7 +48,7 @@ class SimClock:
         self.speed = speed
         #: Streams on this clock jump over closed hours instead of waiting through them.
         self.skip_closed = skip_closed
-        self._origin = start.astimezone(timezone.utc)
+        self._origin = start.astimezone(UTC)
         self._wall0 = time.monotonic()
 
     def now(self) -> datetime:
@@ -62,13 +61,13 @@ class SimClock:
 
     def set(self, at: datetime) -> None:
         """Restart market time at `at` (either direction): for starting a run, never while one is going."""
-        self._origin = at.astimezone(timezone.utc)
+        self._origin = at.astimezone(UTC)
         self._wall0 = time.monotonic()
 
     def jump_to(self, at: datetime) -> None:
         """Set market time to `at` (forward only); the speed carries on from there."""
         if at > self.now():
-            self._origin = at.astimezone(timezone.utc)
+            self._origin = at.astimezone(UTC)
             self._wall0 = time.monotonic()
 
     async def sleep_until(self, at: datetime) -> None:
@@ -166,7 +165,7 @@ class SimStream:
                 if self.clock.speed is None:
                     try:
                         await asyncio.wait_for(self._changed.wait(), 0.05)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         pass
                 continue
             events: list[Event] = []
@@ -219,8 +218,21 @@ class SimStream:
         out: list[Event] = []
         if k == 0 and 0 < minute <= len(bars):
             o, h, l, c, v = bars[minute - 1]  # noqa: E741
-            out.append(BarUpdate(symbol=sym, interval="1m", start=at - timedelta(minutes=1), end=at, open=float(o),
-                                 high=float(h), low=float(l), close=float(c), volume=float(v), vwap=None, source=SIM_NAME))
+            out.append(
+                BarUpdate(
+                    symbol=sym,
+                    interval="1m",
+                    start=at - timedelta(minutes=1),
+                    end=at,
+                    open=float(o),
+                    high=float(h),
+                    low=float(l),
+                    close=float(c),
+                    volume=float(v),
+                    vwap=None,
+                    source=SIM_NAME,
+                )
+            )
         if minute < len(bars):
             o, h, l, c, v = bars[minute]  # noqa: E741
             walk = (o, l, h, c) if c >= o else (o, h, l, c)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 import httpx
@@ -29,16 +29,16 @@ import numpy as np
 import pandas as pd
 
 from analytics.bars import empty_bars
-from core.errors import NotFoundError, UserError
 from analytics.intervals import normalise_interval
 from analytics.models import OptionChain, OptionContract, Quote
 from analytics.sessions import EXCHANGE_TZ
-from core.clock import utc_now
 from analytics.symbols import validate_symbol
+from core.cache import TTLCache
+from core.clock import utc_now
+from core.errors import NotFoundError, UserError
+from core.values import to_float
 from providers.barframes import build_frame, daily_frame, finish
 from providers.base import Bars
-from core.cache import TTLCache
-from core.values import to_float
 from providers.http import (
     AuthFailed,
     BadPayload,
@@ -101,7 +101,7 @@ def _ms(x: Any) -> datetime | None:
     v = to_float(x)
     if not v or v <= 0:
         return None
-    return datetime.fromtimestamp(v / 1000.0, tz=timezone.utc)
+    return datetime.fromtimestamp(v / 1000.0, tz=UTC)
 
 
 def _errors_in(body: Any) -> list[str]:
@@ -143,15 +143,21 @@ class TradierClient:
     def _make(self, env: str) -> HttpClient:
         base = self._fixed_base or (PRODUCTION_URL if env == "production" else SANDBOX_URL)
         headers = {"Authorization": f"Bearer {self._token}", "Accept": "application/json", "User-Agent": "trading-coach"}
-        return HttpClient(f"{NAME} {env}" if env == "sandbox" else NAME, base, headers=headers, transport=self._transport,
-                          policy=self._policy, sleep=self._sleep)
+        return HttpClient(
+            f"{NAME} {env}" if env == "sandbox" else NAME,
+            base,
+            headers=headers,
+            transport=self._transport,
+            policy=self._policy,
+            sleep=self._sleep,
+        )
 
     @property
     def sandbox(self) -> bool:
         return self.env == "sandbox"
 
     @property
-    def breaker(self):  # noqa: ANN201 - the current env's breaker (router health)
+    def breaker(self):
         return self._http.breaker if self._http is not None else None
 
     async def aclose(self) -> None:
@@ -195,8 +201,9 @@ class TradierClient:
         finally:
             await http.aclose()
 
-    async def call(self, method: str, path: str, *, params: dict | None = None, data: dict | None = None,
-                   what: str = "", retry: bool = True) -> dict[str, Any]:
+    async def call(
+        self, method: str, path: str, *, params: dict | None = None, data: dict | None = None, what: str = "", retry: bool = True
+    ) -> dict[str, Any]:
         """One request; the JSON object it returns. Refusals inside a 200 body raise BadRequest."""
         http = await self.resolve_env()
         try:
@@ -204,9 +211,12 @@ class TradierClient:
         except AuthFailed as exc:
             if await self._other_env_accepts():
                 other = "production" if self.env == "sandbox" else "sandbox"
-                raise AuthFailed(NAME, f"this token belongs to the {other} account; set TRADIER_ENV={other}", exc.status) from None
-            raise AuthFailed(NAME, f"token refused ({exc.detail}); check TRADIER_ACCESS_TOKEN or renew it",
-                             exc.status, exc.detail) from None
+                raise AuthFailed(
+                    NAME, f"this token belongs to the {other} account; set TRADIER_ENV={other}", exc.status
+                ) from None
+            raise AuthFailed(
+                NAME, f"token refused ({exc.detail}); check TRADIER_ACCESS_TOKEN or renew it", exc.status, exc.detail
+            ) from None
         body = http.json_of(resp, what)
         if body is None:
             return {}
@@ -233,7 +243,7 @@ class TradierMarket:
         self._said: set[str] = set()
 
     @property
-    def breaker(self):  # noqa: ANN201
+    def breaker(self):
         return self.client.breaker
 
     @property
@@ -274,7 +284,7 @@ class TradierMarket:
                 out[s] = q
             else:
                 missing.append(s)
-        batches = [missing[i:i + QUOTE_BATCH] for i in range(0, len(missing), QUOTE_BATCH)]
+        batches = [missing[i : i + QUOTE_BATCH] for i in range(0, len(missing), QUOTE_BATCH)]
         for got in await asyncio.gather(*(self._quote_batch(b) for b in batches)):
             for q in got:
                 self.cache.set(("quote", q.symbol), q, QUOTE_TTL)
@@ -322,7 +332,9 @@ class TradierMarket:
 
     async def _expirations(self, sym: str) -> list[date]:
         body = await self.client.get("/v1/markets/options/expirations", {"symbol": sym}, f"{sym} expirations")
-        raw = items(body, "expirations", "date") or [e.get("date") for e in items(body, "expirations", "expiration") if isinstance(e, dict)]
+        raw = items(body, "expirations", "date") or [
+            e.get("date") for e in items(body, "expirations", "expiration") if isinstance(e, dict)
+        ]
         out = set()
         for d in raw:
             try:
@@ -335,13 +347,15 @@ class TradierMarket:
         """Every contract of one expiration with greeks (cached 15 s)."""
         sym = validate_symbol(symbol)
         exp = _as_date(expiration)
-        return await self.cache.get_or_load(("chain", sym, exp), lambda: self._chain(sym, exp), ttl=CHAIN_TTL,
-                                            cacheable=lambda c: bool(c.contracts))
+        return await self.cache.get_or_load(
+            ("chain", sym, exp), lambda: self._chain(sym, exp), ttl=CHAIN_TTL, cacheable=lambda c: bool(c.contracts)
+        )
 
     async def _chain(self, sym: str, exp: date) -> OptionChain:
         what = f"{sym} {exp} chain"
-        body = await self.client.get("/v1/markets/options/chains",
-                                     {"symbol": sym, "expiration": exp.isoformat(), "greeks": "true"}, what)
+        body = await self.client.get(
+            "/v1/markets/options/chains", {"symbol": sym, "expiration": exp.isoformat(), "greeks": "true"}, what
+        )
         rows = items(body, "options", "option")
         if not rows:
             listed = await self.expirations(sym)
@@ -349,16 +363,23 @@ class TradierMarket:
                 raise UnknownSymbol(self.source, sym, "no listed options")
             if exp not in listed:
                 nearest = sorted(sorted(listed, key=lambda d: (abs((d - exp).days), d))[:4])
-                raise NotFoundError(f"no {sym} options expire on {exp.isoformat()}; nearest listed: "
-                                    f"{', '.join(d.isoformat() for d in nearest)}")
+                raise NotFoundError(
+                    f"no {sym} options expire on {exp.isoformat()}; nearest listed: {', '.join(d.isoformat() for d in nearest)}"
+                )
             raise ProviderUnavailable(self.source, f"{what} came back empty")
         contracts = [c for c in (_contract(r, sym) for r in rows) if c is not None]
         if not contracts:
             raise BadPayload(self.source, f"{what}: no contract had the documented fields")
         under = await self._underlying(sym)
         contracts.sort(key=lambda c: (c.strike, c.right))
-        return OptionChain(underlying=sym, expiration=exp, underlying_price=under.last, as_of=under.as_of,
-                           source=self.source, contracts=contracts)
+        return OptionChain(
+            underlying=sym,
+            expiration=exp,
+            underlying_price=under.last,
+            as_of=under.as_of,
+            source=self.source,
+            contracts=contracts,
+        )
 
     async def _underlying(self, sym: str) -> Quote:
         # the chain's own environment prices the underlying, sandbox included (its chain is delayed alike)
@@ -390,8 +411,11 @@ class TradierMarket:
     async def _history(self, sym: str, start: datetime, end: datetime) -> pd.DataFrame:
         a = pd.Timestamp(start).tz_convert(EXCHANGE_TZ).date()
         b = pd.Timestamp(end).tz_convert(EXCHANGE_TZ).date()
-        body = await self.client.get("/v1/markets/history", {"symbol": sym, "interval": "daily", "start": a.isoformat(),
-                                                             "end": b.isoformat()}, f"{sym} history")
+        body = await self.client.get(
+            "/v1/markets/history",
+            {"symbol": sym, "interval": "daily", "start": a.isoformat(), "end": b.isoformat()},
+            f"{sym} history",
+        )
         rows = [r for r in items(body, "history", "day") if isinstance(r, dict)]
         try:
             days = [date.fromisoformat(str(r["date"])) for r in rows]
@@ -405,14 +429,20 @@ class TradierMarket:
         oldest = end - timedelta(days=TIMESALES_DAYS.get(kind, 40) * 7 // 5 + 2)  # trading days -> calendar days
         a = max(start, oldest)
         fmt = lambda t: pd.Timestamp(t).tz_convert(EXCHANGE_TZ).strftime("%Y-%m-%d %H:%M")  # noqa: E731
-        body = await self.client.get("/v1/markets/timesales", {"symbol": sym, "interval": kind, "start": fmt(a), "end": fmt(end),
-                                                               "session_filter": "open"}, f"{sym} {kind} time-sales")
+        body = await self.client.get(
+            "/v1/markets/timesales",
+            {"symbol": sym, "interval": kind, "start": fmt(a), "end": fmt(end), "session_filter": "open"},
+            f"{sym} {kind} time-sales",
+        )
         rows = [r for r in items(body, "series", "data") if isinstance(r, dict)]
         try:
             t = np.array([int(r["timestamp"]) for r in rows], dtype=np.int64) * 10**9
         except (KeyError, TypeError, ValueError):
             raise BadPayload(self.source, f"{sym} time-sales: a row lacks its timestamp") from None
-        cols = [[r.get(k, r.get("price") if k != "volume" else None) for r in rows] for k in ("open", "high", "low", "close", "volume")]
+        cols = [
+            [r.get(k, r.get("price") if k != "volume" else None) for r in rows]
+            for k in ("open", "high", "low", "close", "volume")
+        ]
         return build_frame(t, *cols)
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -36,12 +36,12 @@ from analytics.bars import empty_bars
 from analytics.intervals import interval_minutes, normalise_interval
 from analytics.models import OptionChain, Quote
 from analytics.sessions import EXCHANGE_TZ
-from core.clock import utc_now
 from analytics.symbols import validate_symbol
+from core.cache import TTLCache
+from core.clock import utc_now
+from core.values import to_float
 from providers.barframes import build_frame, daily_frame, finish
 from providers.base import Bars
-from core.cache import TTLCache
-from core.values import to_float
 from providers.http import (
     AuthFailed,
     BadPayload,
@@ -58,9 +58,7 @@ from providers.http import (
 NAME = "yahoo"
 BASE_URL = "https://query2.finance.yahoo.com"
 COOKIE_URL = "https://fc.yahoo.com"
-USER_AGENT = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
-)
+USER_AGENT = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 
 log = logging.getLogger("coach.providers.yahoo")
 
@@ -98,7 +96,9 @@ class YahooMarket:
         cookie_url: str = COOKIE_URL,
     ) -> None:
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json,text/plain,*/*"}
-        self.http = HttpClient(NAME, base_url, headers=headers, transport=transport, policy=policy, describe=_describe, sleep=sleep)
+        self.http = HttpClient(
+            NAME, base_url, headers=headers, transport=transport, policy=policy, describe=_describe, sleep=sleep
+        )
         self.breaker = self.http.breaker
         self._clock = clock
         self._cookie_url = cookie_url
@@ -183,21 +183,29 @@ class YahooMarket:
             a = max(start, oldest)
         key = ("bars", sym, iv, int(a.timestamp()) // 60, int(end.timestamp()) // 60)
         ttl = 300.0 if native == "1D" else 30.0
-        df, tz = await self.cache.get_or_load(key, lambda: self._bars(sym, yiv, native, a, end, per_req, now), ttl=ttl,
-                                              cacheable=lambda v: not v[0].empty)
+        df, tz = await self.cache.get_or_load(
+            key, lambda: self._bars(sym, yiv, native, a, end, per_req, now), ttl=ttl, cacheable=lambda v: not v[0].empty
+        )
         return Bars(sym, iv, finish(df, native, iv, start, end), end, NAME)
 
-    async def _bars(self, sym: str, yiv: str, native: str, a: datetime, b: datetime, per_req: int,
-                    now: datetime) -> tuple[pd.DataFrame, str]:
+    async def _bars(
+        self, sym: str, yiv: str, native: str, a: datetime, b: datetime, per_req: int, now: datetime
+    ) -> tuple[pd.DataFrame, str]:
         frames = []
         tz = "America/New_York"
         t = a
         while t < b:
             u = min(b, t + timedelta(days=per_req))
-            res = await self._chart(sym, {
-                "period1": int(t.timestamp()), "period2": int(u.timestamp()), "interval": yiv,
-                "includePrePost": "false", "events": "div,splits",
-            })
+            res = await self._chart(
+                sym,
+                {
+                    "period1": int(t.timestamp()),
+                    "period2": int(u.timestamp()),
+                    "interval": yiv,
+                    "includePrePost": "false",
+                    "events": "div,splits",
+                },
+            )
             df, tz = self._frame(res, native, now)
             frames.append(df)
             t = u
@@ -255,10 +263,18 @@ class YahooMarket:
         if last is None:
             raise BadPayload(NAME, f"{sym} chart has no price")
         stamp = to_float(meta.get("regularMarketTime")) or (float(ts[-1]) if ts else None)
-        as_of = datetime.fromtimestamp(stamp, tz=timezone.utc) if stamp else self._clock()
+        as_of = datetime.fromtimestamp(stamp, tz=UTC) if stamp else self._clock()
         prev = to_float(meta.get("chartPreviousClose")) or to_float(meta.get("previousClose"))
-        return Quote(symbol=sym, bid=last, ask=last, last=last, volume=to_float(meta.get("regularMarketVolume")) or 0.0,
-                     prev_close=prev, as_of=as_of, source=NAME)
+        return Quote(
+            symbol=sym,
+            bid=last,
+            ask=last,
+            last=last,
+            volume=to_float(meta.get("regularMarketVolume")) or 0.0,
+            prev_close=prev,
+            as_of=as_of,
+            source=NAME,
+        )
 
     # -- options: not served
 

@@ -11,16 +11,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import replace
-from functools import lru_cache
 from datetime import datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
-from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.backends.backend_agg import RendererAgg
+from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.transforms import blended_transform_factory
@@ -35,8 +35,10 @@ from renderers.theme import (
     TITLE_PT,
     Layout,
     Theme,
-    layout as make_layout,
     text_on,
+)
+from renderers.theme import (
+    layout as make_layout,
 )
 
 #: Empty bars kept right of the last candle so it does not touch the label gutter.
@@ -206,8 +208,16 @@ def text_width(text: str, size: float, weight: str = "normal", dpi: int = 100) -
 
 
 def _text_run(
-    fig: Figure, lay: Layout, x_px: float, row_px: float, parts: Sequence[tuple[str, str]], size: float,
-    *, weight: str = "normal", align: str = "left", gap_px: float = 0.0,
+    fig: Figure,
+    lay: Layout,
+    x_px: float,
+    row_px: float,
+    parts: Sequence[tuple[str, str]],
+    size: float,
+    *,
+    weight: str = "normal",
+    align: str = "left",
+    gap_px: float = 0.0,
 ) -> list[Artist]:
     """Texts placed one after another on a row (vertically centred); right-aligned runs end at x_px."""
     widths = [text_width(text, size, weight, lay.dpi) for text, _ in parts]
@@ -215,8 +225,9 @@ def _text_run(
     x = x_px - total if align == "right" else x_px
     texts: list[Artist] = []
     for (text, colour), w in zip(parts, widths):
-        texts.append(fig.text(*_frac(lay, x, row_px), text, color=colour, fontsize=size, fontweight=weight,
-                              va="center", ha="left"))
+        texts.append(
+            fig.text(*_frac(lay, x, row_px), text, color=colour, fontsize=size, fontweight=weight, va="center", ha="left")
+        )
         x += w + gap_px
     return texts
 
@@ -232,8 +243,13 @@ def draw_header(fig: Figure, spec: ChartSpec, theme: Theme, lay: Layout) -> list
         word = spec.direction.upper()
         size = TITLE_PT - 3
         chip = fig.text(
-            *_frac(lay, x + 4 * scale, row1), word, color=text_on(colour), fontsize=size,
-            fontweight="bold", va="center", ha="left",
+            *_frac(lay, x + 4 * scale, row1),
+            word,
+            color=text_on(colour),
+            fontsize=size,
+            fontweight="bold",
+            va="center",
+            ha="left",
             bbox={"boxstyle": "round,pad=0.3", "facecolor": colour, "edgecolor": "none"},
         )
         added.append(chip)
@@ -254,14 +270,25 @@ def draw_footer(fig: Figure, spec: ChartSpec, theme: Theme, lay: Layout) -> list
     added = [fig.text(*_frac(lay, 12 * scale, row), spec.footer, color=theme.muted, fontsize=FOOTER_PT, va="center", ha="left")]
     if spec.footer_right:
         added.append(
-            fig.text(*_frac(lay, lay.width - 12 * scale, row), spec.footer_right, color=theme.muted,
-                     fontsize=FOOTER_PT, va="center", ha="right")
+            fig.text(
+                *_frac(lay, lay.width - 12 * scale, row),
+                spec.footer_right,
+                color=theme.muted,
+                fontsize=FOOTER_PT,
+                va="center",
+                ha="right",
+            )
         )
     return added
 
 
 def draw_grid_and_ticks(
-    fig: Figure, ax: Axes, axv: Axes | None, spec: ChartSpec, theme: Theme, lay: Layout,
+    fig: Figure,
+    ax: Axes,
+    axv: Axes | None,
+    spec: ChartSpec,
+    theme: Theme,
+    lay: Layout,
     label_rows: Sequence[float] = (),
 ) -> list[Artist]:
     """Grid lines at the price and time ticks, price labels in the right gutter, time labels under the chart.
@@ -286,8 +313,17 @@ def draw_grid_and_ticks(
         row = lay.price_to_row(float(y), lo, hi)
         if any(abs(row - r) < clear for r in label_rows):
             continue
-        added.append(fig.text(*_frac(lay, lay.right + CONNECTOR_PX + 6 * scale, row), text, color=theme.muted,
-                              fontsize=TICK_PT, va="center", ha="left", zorder=2.5))
+        added.append(
+            fig.text(
+                *_frac(lay, lay.right + CONNECTOR_PX + 6 * scale, row),
+                text,
+                color=theme.muted,
+                fontsize=TICK_PT,
+                va="center",
+                ha="left",
+                zorder=2.5,
+            )
+        )
     bottom = lay.volume_bottom if axv is not None else lay.price_bottom
     px_per_bar = (lay.right - lay.left) / (x1 - x0)
     for x, text in zip(xt, xlabels):
@@ -295,25 +331,22 @@ def draw_grid_and_ticks(
         # a label centred on a bar near the left edge would be cut off: start it at the edge instead
         half = text_width(text, TICK_PT, "normal", lay.dpi) / 2.0
         col = max(col, lay.left + half)
-        added.append(fig.text(*_frac(lay, col, bottom + 12 * scale), text, color=theme.muted, fontsize=TICK_PT,
-                              va="center", ha="center"))
+        added.append(
+            fig.text(*_frac(lay, col, bottom + 12 * scale), text, color=theme.muted, fontsize=TICK_PT, va="center", ha="center")
+        )
     return added
 
 
 def label_items(spec: ChartSpec) -> list[LabelItem]:
     """Right-edge label candidates: every level, and every labelled band (name only, rail over its extent)."""
-    items = [
-        LabelItem(price=lv.price, name=lv.label, color=lv.color, rank=lv.rank, role=lv.role)
-        for lv in spec.levels
-    ]
+    items = [LabelItem(price=lv.price, name=lv.label, color=lv.color, rank=lv.rank, role=lv.role) for lv in spec.levels]
     lo, hi = spec.y_range
     for b in spec.bands:
         if not b.labelled:
             continue
         mid = (max(b.low, lo) + min(b.high, hi)) / 2.0
         items.append(
-            LabelItem(price=mid, name=b.label, color=b.color, rank=b.rank, role="zone", low=b.low, high=b.high,
-                      show_price=False)
+            LabelItem(price=mid, name=b.label, color=b.color, rank=b.rank, role="zone", low=b.low, high=b.high, show_price=False)
         )
     return items
 
@@ -379,14 +412,21 @@ def draw_labels(
             r_top, r_bot = min(r_top, mid - 1.5), max(r_bot, mid + 1.5)
             rails.append((rank, np.array([r_top, r_bot]), colour))
         t = fig.text(
-            (box_left + LABEL_PAD_PX) / W, 1 - p.row / H, p.text, color=text_on(lb.color), fontsize=LABEL_PT,
-            va="center_baseline", ha="left", fontweight=_label_weight(lb.role),
+            (box_left + LABEL_PAD_PX) / W,
+            1 - p.row / H,
+            p.text,
+            color=text_on(lb.color),
+            fontsize=LABEL_PT,
+            va="center_baseline",
+            ha="left",
+            fontweight=_label_weight(lb.role),
         )
         t.set_gid(LABEL_GID)
         texts.append(t)
     added: list[Artist] = []
-    box_coll = PolyCollection(boxes, facecolors=colours, edgecolors="none", antialiased=False,
-                              transform=fig.transFigure, zorder=3)
+    box_coll = PolyCollection(
+        boxes, facecolors=colours, edgecolors="none", antialiased=False, transform=fig.transFigure, zorder=3
+    )
     fig.add_artist(box_coll)
     added.append(box_coll)
     if connectors:
@@ -397,8 +437,9 @@ def draw_labels(
     rails.sort(key=lambda r: -r[0])
     x0 = (W - lay.rail_w) / W
     rail_polys = [[(x0, 1 - b / H), (1.0, 1 - b / H), (1.0, 1 - t / H), (x0, 1 - t / H)] for _, (t, b), _ in rails]
-    rail_coll = PolyCollection(rail_polys, facecolors=[c for _, _, c in rails], edgecolors="none", antialiased=False,
-                               transform=fig.transFigure, zorder=4)
+    rail_coll = PolyCollection(
+        rail_polys, facecolors=[c for _, _, c in rails], edgecolors="none", antialiased=False, transform=fig.transFigure, zorder=4
+    )
     fig.add_artist(rail_coll)
     added.append(rail_coll)
     for t in texts:
@@ -415,8 +456,7 @@ def draw_markers(ax: Axes, spec: ChartSpec, theme: Theme) -> list[Artist]:
             continue
         added.append(ax.axvline(m.x, color=m.color, linewidth=1.0, linestyle=(0, (2, 3)), alpha=0.9, zorder=1.5))
         added.append(
-            ax.text(m.x, 0.985, f" {m.label}", transform=trans, color=m.color, fontsize=TICK_PT, va="top", ha="left",
-                    zorder=6)
+            ax.text(m.x, 0.985, f" {m.label}", transform=trans, color=m.color, fontsize=TICK_PT, va="top", ha="left", zorder=6)
         )
     return added
 
@@ -437,7 +477,9 @@ def draw_session_breaks(ax: Axes, axv: Axes | None, spec: ChartSpec, theme: Them
             continue
         lo, hi = a.get_ylim()
         segs = [[(i - 0.5, lo), (i - 0.5, hi)] for i in starts]
-        added.append(a.add_collection(LineCollection(segs, colors=theme.session_break, linewidths=1.0, zorder=0.9), autolim=False))
+        added.append(
+            a.add_collection(LineCollection(segs, colors=theme.session_break, linewidths=1.0, zorder=0.9), autolim=False)
+        )
     return added
 
 

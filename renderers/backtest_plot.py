@@ -20,7 +20,7 @@ ET = ZoneInfo("America/New_York")
 PALETTE = ("#4fc3f7", "#ffb547", "#d48cf0", "#26a69a", "#ff8a4c", "#f48fb1", "#9ccc65", "#ffe066", "#90a4ae")
 
 
-def _style_axes(ax, theme: Theme) -> None:  # noqa: ANN001 - matplotlib Axes
+def _style_axes(ax, theme: Theme) -> None:
     ax.set_facecolor(theme.panel)
     for spine in ax.spines.values():
         spine.set_color(theme.spine)
@@ -106,8 +106,14 @@ def render_backtest(
         loc = AutoDateLocator(minticks=3, maxticks=8)
         ax.xaxis.set_major_locator(loc)
         ax.xaxis.set_major_formatter(ConciseDateFormatter(loc))
-        leg = ax.legend(loc="upper left", fontsize=8, facecolor=theme.panel, edgecolor=theme.spine, labelcolor=theme.text,
-                        ncol=2 if by_strategy and len(by_strategy) > 4 else 1)
+        leg = ax.legend(
+            loc="upper left",
+            fontsize=8,
+            facecolor=theme.panel,
+            edgecolor=theme.spine,
+            labelcolor=theme.text,
+            ncol=2 if by_strategy and len(by_strategy) > 4 else 1,
+        )
         leg.get_frame().set_alpha(0.85)
     else:
         ax.text(0.5, 0.5, "no closed trades", color=theme.muted, fontsize=13, ha="center", va="center", transform=ax.transAxes)
@@ -127,11 +133,21 @@ def render_backtest(
         n = np.array([b.n for b in pts], dtype=np.float64)
         size = 40 + 360 * np.sqrt(n / n.max())
         cx.plot(x, y, color=theme.entry, linewidth=1.6, zorder=2)
-        cx.scatter(x, y, s=size, color=theme.entry, edgecolors=theme.text, linewidths=0.8, zorder=3, label="buckets (size = plans)")
+        cx.scatter(
+            x, y, s=size, color=theme.entry, edgecolors=theme.text, linewidths=0.8, zorder=3, label="buckets (size = plans)"
+        )
         for xi, yi, ni in zip(x, y, n):
-            cx.annotate(f"{int(ni)}", (xi, yi), textcoords="offset points", xytext=(0, 11), ha="center", color=theme.text, fontsize=8)
+            cx.annotate(
+                f"{int(ni)}", (xi, yi), textcoords="offset points", xytext=(0, 11), ha="center", color=theme.text, fontsize=8
+            )
         if calibration.base_rate is not None:
-            cx.axhline(calibration.base_rate, color=theme.target, linewidth=1.0, linestyle=":", label=f"base rate {calibration.base_rate:.0%}")
+            cx.axhline(
+                calibration.base_rate,
+                color=theme.target,
+                linewidth=1.0,
+                linestyle=":",
+                label=f"base rate {calibration.base_rate:.0%}",
+            )
     else:
         cx.text(0.5, 0.5, "no resolved plans", color=theme.muted, fontsize=12, ha="center", va="center", transform=cx.transAxes)
     title = None
@@ -139,8 +155,16 @@ def render_backtest(
         skill = "—" if calibration.skill is None else f"{calibration.skill:+.2f}"
         title = f"Brier {calibration.brier:.3f} · base-rate forecast {calibration.brier_reference:.3f} · skill {skill} · n={calibration.n}"
     # the upper left is where an over-cautious coach's points would be; they rarely reach the corner
-    leg = cx.legend(loc="upper left", fontsize=8, facecolor=theme.panel, edgecolor=theme.spine, labelcolor=theme.text,
-                    title=title, title_fontsize=8.5, alignment="left")
+    leg = cx.legend(
+        loc="upper left",
+        fontsize=8,
+        facecolor=theme.panel,
+        edgecolor=theme.spine,
+        labelcolor=theme.text,
+        title=title,
+        title_fontsize=8.5,
+        alignment="left",
+    )
     leg.get_title().set_color(theme.text)
     leg.get_frame().set_alpha(0.9)
 

@@ -41,7 +41,7 @@ class Candles:
     volume: np.ndarray
 
     @classmethod
-    def from_frame(cls, df: pd.DataFrame) -> "Candles":
+    def from_frame(cls, df: pd.DataFrame) -> Candles:
         """Candles from a bar DataFrame (UTC DatetimeIndex, open high low close volume)."""
         idx = pd.DatetimeIndex(df.index)
         if idx.tz is None:
@@ -167,6 +167,6 @@ class ChartSpec:
         if self.tick <= 0:
             raise ValueError("tick must be positive")
 
-    def with_size(self, width: int, height: int) -> "ChartSpec":
+    def with_size(self, width: int, height: int) -> ChartSpec:
         """The same chart at another pixel size (grid panels)."""
         return replace(self, width=width, height=height)

@@ -14,19 +14,19 @@ import matplotlib
 
 matplotlib.use("Agg")  # never a GUI backend in a bot process
 
-import numpy as np  # noqa: E402
-from matplotlib.artist import Artist  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.collections import LineCollection, PolyCollection  # noqa: E402
-from matplotlib.colors import to_rgba  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
+import numpy as np
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
+from matplotlib.collections import LineCollection, PolyCollection
+from matplotlib.colors import to_rgba
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
-from renderers import annotate  # noqa: E402
-from renderers.chart_spec import ChartSpec  # noqa: E402
-from renderers.fasttext import FastCanvas  # noqa: E402
-from renderers.png import encode_rgba_as_rgb, rgb_of  # noqa: E402
-from renderers.theme import Theme, get_theme  # noqa: E402
+from renderers import annotate
+from renderers.chart_spec import ChartSpec
+from renderers.fasttext import FastCanvas
+from renderers.png import encode_rgba_as_rgb, rgb_of
+from renderers.theme import Theme, get_theme
 
 BODY_HALF = 0.36
 MARKER_PT2 = 70.0
@@ -93,7 +93,10 @@ def _candles(ax: Axes, axv: Axes | None, spec: ChartSpec, theme: Theme) -> list[
     colours = np.where(up, theme.up, theme.down)[ok]
     bodies = PolyCollection(
         _rects(x[ok] - BODY_HALF, x[ok] + BODY_HALF, bottom[ok], top[ok]),
-        facecolors=colours, edgecolors="none", antialiased=False, zorder=2.2,
+        facecolors=colours,
+        edgecolors="none",
+        antialiased=False,
+        zorder=2.2,
     )
     segs = np.empty((int(ok.sum()), 2, 2))
     segs[:, 0, 0] = segs[:, 1, 0] = x[ok]
@@ -105,8 +108,11 @@ def _candles(ax: Axes, axv: Axes | None, spec: ChartSpec, theme: Theme) -> list[
         v = np.nan_to_num(c.volume, nan=0.0)
         vcol = np.where(up, theme.up_volume, theme.down_volume)
         vols = PolyCollection(
-            _rects(x - BODY_HALF, x + BODY_HALF, np.zeros(n), v), facecolors=vcol, edgecolors="none",
-            antialiased=False, zorder=2,
+            _rects(x - BODY_HALF, x + BODY_HALF, np.zeros(n), v),
+            facecolors=vcol,
+            edgecolors="none",
+            antialiased=False,
+            zorder=2,
         )
         added.append(axv.add_collection(vols, autolim=False))
     return added
@@ -131,20 +137,32 @@ def _overlays(ax: Axes, spec: ChartSpec) -> list[Artist]:
         added.append(
             ax.add_collection(
                 LineCollection(
-                    segs, colors=[lv.color for lv in spec.levels], linewidths=[lv.width for lv in spec.levels],
-                    linestyles=[lv.style for lv in spec.levels], zorder=2.5,
+                    segs,
+                    colors=[lv.color for lv in spec.levels],
+                    linewidths=[lv.width for lv in spec.levels],
+                    linestyles=[lv.style for lv in spec.levels],
+                    zorder=2.5,
                 ),
                 autolim=False,
             )
         )
     for line in spec.lines:
-        added.append(ax.add_line(Line2D(x, line.values, color=line.color, linewidth=line.width, linestyle=line.style, zorder=2.6)))
+        added.append(
+            ax.add_line(Line2D(x, line.values, color=line.color, linewidth=line.width, linestyle=line.style, zorder=2.6))
+        )
     pts = annotate.point_markers(spec)
     for shape in {p[2] for p in pts}:
         sel = [p for p in pts if p[2] == shape]
         added.append(
-            ax.scatter([p[0] for p in sel], [p[1] for p in sel], s=MARKER_PT2, marker=shape,
-                       c=[p[3] for p in sel], zorder=4, linewidths=0)
+            ax.scatter(
+                [p[0] for p in sel],
+                [p[1] for p in sel],
+                s=MARKER_PT2,
+                marker=shape,
+                c=[p[3] for p in sel],
+                zorder=4,
+                linewidths=0,
+            )
         )
     return added
 

@@ -98,7 +98,7 @@ class CachedTextRenderer(RendererAgg):
             return False
         return True
 
-    def get_text_width_height_descent(self, s, prop, ismath):  # noqa: ANN001, ANN201 - matplotlib's signature
+    def get_text_width_height_descent(self, s, prop, ismath):
         if not self._plain(s, ismath):
             return super().get_text_width_height_descent(s, prop, ismath)
         font = self._prepare_font(prop)
@@ -114,7 +114,7 @@ class CachedTextRenderer(RendererAgg):
         descent = max(0.0, -ymin)
         return width, ymax + descent, descent
 
-    def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):  # noqa: ANN001, ANN201
+    def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
         if not self._plain(s, ismath, angle, mtext):
             return super().draw_text(gc, x, y, s, prop, angle, ismath, mtext)
         font = self._prepare_font(prop)
@@ -158,7 +158,7 @@ class CachedTextRenderer(RendererAgg):
 class FastCanvas(FigureCanvasAgg):
     """An Agg canvas drawing with `CachedTextRenderer`."""
 
-    def get_renderer(self):  # noqa: ANN201 - matches FigureCanvasAgg
+    def get_renderer(self):
         w, h = self.get_width_height(physical=True)
         key = w, h, self.figure.dpi
         if self._lastKey != key or not isinstance(getattr(self, "renderer", None), CachedTextRenderer):

@@ -111,14 +111,23 @@ def sample_spec(theme: str = "dark", width: int = 1200, height: int = 700) -> Ch
     low = np.minimum(open_, close) - 0.2
     candles = Candles(stamps, open_, high, low, close, rng.uniform(1e5, 5e5, n))
     return ChartSpec(
-        symbol="WARM", interval="5m", candles=candles, title="WARM  ·  5m  ·  0123456789",
-        subtitle=(("Entry 100.00", "#3d8bfd"), ("Stop 99.00", "#ff3b3b")), direction="long",
-        footer="as of 2024-03-13 11:00 EDT  ·  market open  ·  data: sim", footer_right="plan P-000000 v1",
-        y_range=(float(low.min()) - 0.5, float(high.max()) + 0.5), theme=theme,
+        symbol="WARM",
+        interval="5m",
+        candles=candles,
+        title="WARM  ·  5m  ·  0123456789",
+        subtitle=(("Entry 100.00", "#3d8bfd"), ("Stop 99.00", "#ff3b3b")),
+        direction="long",
+        footer="as of 2024-03-13 11:00 EDT  ·  market open  ·  data: sim",
+        footer_right="plan P-000000 v1",
+        y_range=(float(low.min()) - 0.5, float(high.max()) + 0.5),
+        theme=theme,
         lines=(Line("EMA 9", close.copy(), "#f5c542"),),
-        levels=(HLevel(float(close[-1]), "Entry", "#3d8bfd", role="entry", style="-"),
-                HLevel(float(close.min()), "ORL / PDH", "#ffb547")),
-        width=width, height=height,
+        levels=(
+            HLevel(float(close[-1]), "Entry", "#3d8bfd", role="entry", style="-"),
+            HLevel(float(close.min()), "ORL / PDH", "#ffb547"),
+        ),
+        width=width,
+        height=height,
     )
 
 

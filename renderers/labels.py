@@ -106,9 +106,7 @@ def merge_equal(items: Sequence[LabelItem], tick: float) -> list[MergedLabel]:
                 low=min(lows),
                 high=max(highs),
                 show_price=lead.show_price,
-                rails=tuple(
-                    (m.color, lo, hi, ROLE_RANK.get(m.role, 9)) for m, lo, hi in zip(members, lows, highs)
-                ),
+                rails=tuple((m.color, lo, hi, ROLE_RANK.get(m.role, 9)) for m, lo, hi in zip(members, lows, highs)),
             )
         )
     return merged

@@ -19,18 +19,18 @@ import matplotlib
 
 matplotlib.use("Agg")  # mplfinance draws through pyplot: make sure it is the non-GUI backend
 
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
 
-from renderers import annotate  # noqa: E402
-from renderers.chart_spec import ChartSpec  # noqa: E402
-from renderers.png import rgb_of  # noqa: E402
-from renderers.theme import Theme, get_theme  # noqa: E402
+from renderers import annotate
+from renderers.chart_spec import ChartSpec
+from renderers.png import rgb_of
+from renderers.theme import Theme, get_theme
 
 MARKER_SIZE = 70
 
 
-def _mpf():  # noqa: ANN202 - imported lazily: mplfinance (and pyplot) cost ~0.3 s to import
+def _mpf():
     import mplfinance as mpf
 
     return mpf
@@ -42,7 +42,10 @@ def mpf_style(theme_name: str) -> dict:
     mpf = _mpf()
     theme = get_theme(theme_name)
     colours = mpf.make_marketcolors(
-        up=theme.up, down=theme.down, edge="inherit", wick="inherit",
+        up=theme.up,
+        down=theme.down,
+        edge="inherit",
+        wick="inherit",
         volume={"up": theme.up_volume, "down": theme.down_volume},
     )
     return mpf.make_mpf_style(
@@ -54,8 +57,13 @@ def mpf_style(theme_name: str) -> dict:
         gridcolor=theme.grid,
         gridstyle="-",
         y_on_right=True,
-        rc={"font.family": "DejaVu Sans", "axes.labelcolor": theme.muted, "xtick.color": theme.muted,
-            "ytick.color": theme.muted, "text.color": theme.text},
+        rc={
+            "font.family": "DejaVu Sans",
+            "axes.labelcolor": theme.muted,
+            "xtick.color": theme.muted,
+            "ytick.color": theme.muted,
+            "text.color": theme.text,
+        },
     )
 
 
@@ -91,8 +99,7 @@ def _fill_between(spec: ChartSpec) -> list[dict] | None:
     n = len(spec.candles)
     x = np.arange(n)
     return [
-        {"y1": b.low, "y2": b.high, "where": x >= b.start, "color": b.color, "alpha": b.alpha, "linewidth": 0}
-        for b in spec.bands
+        {"y1": b.low, "y2": b.high, "where": x >= b.start, "color": b.color, "alpha": b.alpha, "linewidth": 0} for b in spec.bands
     ]
 
 

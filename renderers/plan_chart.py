@@ -28,10 +28,10 @@ import numpy as np
 import pandas as pd
 
 from analytics import indicators
-from core.errors import UserError
 from analytics.intervals import interval_minutes, is_intraday, normalise_interval
 from analytics.models import Level, Plan
 from analytics.sessions import TZ_NAME
+from core.errors import UserError
 from renderers.chart_spec import Band, Candles, ChartSpec, HLevel, Line, Marker
 from renderers.labels import format_price
 from renderers.theme import Theme, band_color, get_theme, level_color
@@ -43,8 +43,14 @@ Focus = Literal["plan", "price"]
 VISIBLE_BARS: dict[str, int] = {"1m": 150, "5m": 117, "15m": 104, "30m": 104, "1h": 105, "4h": 100, "1D": 126, "1W": 104}
 #: EMA periods drawn per interval.
 EMA_PERIODS: dict[str, tuple[int, ...]] = {
-    "1m": (9, 21), "5m": (9, 21), "15m": (9, 21), "30m": (9, 21),
-    "1h": (20, 50), "4h": (20, 50), "1D": (20, 50, 200), "1W": (10, 40),
+    "1m": (9, 21),
+    "5m": (9, 21),
+    "15m": (9, 21),
+    "30m": (9, 21),
+    "1h": (20, 50),
+    "4h": (20, 50),
+    "1D": (20, 50, 200),
+    "1W": (10, 40),
 }
 
 
@@ -55,16 +61,45 @@ def warmup_bars(interval: str) -> int:
 
 
 SHORT_NAMES: dict[str, str] = {
-    "orh": "ORH", "orl": "ORL", "pdh": "PDH", "pdl": "PDL", "pdc": "PDC", "hod": "HOD", "lod": "LOD",
-    "swing_high": "Swing H", "swing_low": "Swing L", "htf": "HTF", "supply": "Supply", "demand": "Demand",
-    "liquidity_high": "EQH", "liquidity_low": "EQL", "fvg_bull": "Bull FVG", "fvg_bear": "Bear FVG",
-    "avwap": "AVWAP", "vwap": "VWAP",
+    "orh": "ORH",
+    "orl": "ORL",
+    "pdh": "PDH",
+    "pdl": "PDL",
+    "pdc": "PDC",
+    "hod": "HOD",
+    "lod": "LOD",
+    "swing_high": "Swing H",
+    "swing_low": "Swing L",
+    "htf": "HTF",
+    "supply": "Supply",
+    "demand": "Demand",
+    "liquidity_high": "EQH",
+    "liquidity_low": "EQL",
+    "fvg_bull": "Bull FVG",
+    "fvg_bear": "Bear FVG",
+    "avwap": "AVWAP",
+    "vwap": "VWAP",
 }
 #: Label order when the gutter is crowded (lower is kept first); plan lines use 0-9.
 KIND_RANK: dict[str, int] = {
-    "orh": 20, "orl": 20, "pdh": 22, "pdl": 22, "hod": 24, "lod": 24, "pdc": 26, "htf": 30,
-    "avwap": 34, "supply": 36, "demand": 36, "liquidity_high": 40, "liquidity_low": 40,
-    "fvg_bull": 44, "fvg_bear": 44, "swing_high": 48, "swing_low": 48, "vwap": 50,
+    "orh": 20,
+    "orl": 20,
+    "pdh": 22,
+    "pdl": 22,
+    "hod": 24,
+    "lod": 24,
+    "pdc": 26,
+    "htf": 30,
+    "avwap": 34,
+    "supply": 36,
+    "demand": 36,
+    "liquidity_high": 40,
+    "liquidity_low": 40,
+    "fvg_bull": 44,
+    "fvg_bear": 44,
+    "swing_high": 48,
+    "swing_low": 48,
+    "vwap": 50,
 }
 #: Always shown (when in view) in priority mode.
 PRIORITY_KINDS = frozenset({"orh", "orl", "pdh", "pdl", "pdc", "hod", "lod"})
@@ -170,7 +205,13 @@ def build_spec(
     plan_bar = _bar_at(df, plan.as_of) if plan is not None else None
     start = n_all - n_vis
     centred = False
-    if plan is not None and focus == "plan" and scale_plan and plan_bar is not None and _earlier_session(df, plan, plan_bar, intraday):
+    if (
+        plan is not None
+        and focus == "plan"
+        and scale_plan
+        and plan_bar is not None
+        and _earlier_session(df, plan, plan_bar, intraday)
+    ):
         start = int(np.clip(plan_bar - n_vis // 2, 0, n_all - n_vis))
         centred = start != n_all - n_vis
     stop_at = start + n_vis
@@ -250,8 +291,12 @@ def _earlier_session(df: pd.DataFrame, plan: Plan, plan_bar: int, intraday: bool
 def _lines(df: pd.DataFrame, iv: str, th: Theme, intraday: bool) -> list[Line]:
     close = df["close"]
     lines = [
-        Line(label=f"EMA {p}", values=indicators.ema(close, p) if len(df) >= p else np.full(len(df), np.nan),
-             color=th.ema[i % len(th.ema)], width=1.3)
+        Line(
+            label=f"EMA {p}",
+            values=indicators.ema(close, p) if len(df) >= p else np.full(len(df), np.nan),
+            color=th.ema[i % len(th.ema)],
+            width=1.3,
+        )
         for i, p in enumerate(EMA_PERIODS[iv])
     ]
     if intraday and interval_minutes(iv) <= VWAP_MAX_MINUTES:
@@ -265,8 +310,14 @@ def _lines(df: pd.DataFrame, iv: str, th: Theme, intraday: bool) -> list[Line]:
 
 
 def _plan_overlays(
-    plan: Plan | None, th: Theme, plan_bar: int | None, start: int, stop_at: int, intraday: bool,
-    df: pd.DataFrame, tick: float,
+    plan: Plan | None,
+    th: Theme,
+    plan_bar: int | None,
+    start: int,
+    stop_at: int,
+    intraday: bool,
+    df: pd.DataFrame,
+    tick: float,
 ) -> tuple[list[HLevel], list[Band], list[Marker]]:
     if plan is None:
         return [], [], []
@@ -275,14 +326,26 @@ def _plan_overlays(
         HLevel(price=plan.stop, label="Stop", color=th.stop, role="stop", style="-", width=1.6, rank=1, kind="stop"),
     ]
     for i, t in enumerate(plan.targets, 1):
-        levels.append(HLevel(price=t.price, label=f"T{i}", color=th.target, role="target", style="-", width=1.5,
-                             rank=1 + i, kind="target"))
+        levels.append(
+            HLevel(price=t.price, label=f"T{i}", color=th.target, role="target", style="-", width=1.5, rank=1 + i, kind="target")
+        )
     bands: list[Band] = []
     if plan.entry_zone:
         lo, hi = sorted(plan.entry_zone)
         if hi > lo:
-            bands.append(Band(low=lo, high=hi, label="Entry zone", color=th.band.get("entry_zone", th.entry), alpha=0.2,
-                              start=0, rank=0, kind="entry_zone", labelled=False))
+            bands.append(
+                Band(
+                    low=lo,
+                    high=hi,
+                    label="Entry zone",
+                    color=th.band.get("entry_zone", th.entry),
+                    alpha=0.2,
+                    start=0,
+                    rank=0,
+                    kind="entry_zone",
+                    labelled=False,
+                )
+            )
     markers: list[Marker] = []
     if plan_bar is not None and start <= plan_bar < stop_at:
         # label with when the plan was made (it may fall between bars, e.g. before the open)
@@ -299,8 +362,15 @@ def _plan_overlays(
 
 
 def _y_range(
-    candles: Candles, plan: Plan | None, last_close: float, *, focus: str, scale_plan: bool,
-    plan_bar: int | None, start: int, tick: float,
+    candles: Candles,
+    plan: Plan | None,
+    last_close: float,
+    *,
+    focus: str,
+    scale_plan: bool,
+    plan_bar: int | None,
+    start: int,
+    tick: float,
 ) -> tuple[float, float]:
     n = len(candles)
     if plan is not None and focus == "plan" and scale_plan:
@@ -336,8 +406,14 @@ def _short_name(level: Level, iv: str) -> str:
 
 
 def _select_levels(
-    levels: Sequence[Level], th: Theme, mode: str, y_range: tuple[float, float], last_close: float,
-    intraday: bool, iv: str, window_index: pd.DatetimeIndex,
+    levels: Sequence[Level],
+    th: Theme,
+    mode: str,
+    y_range: tuple[float, float],
+    last_close: float,
+    intraday: bool,
+    iv: str,
+    window_index: pd.DatetimeIndex,
 ) -> tuple[list[HLevel], list[Band]]:
     lo, hi = y_range
     lines: list[tuple[float, Level]] = []
@@ -364,11 +440,18 @@ def _select_levels(
         chosen_zones = [lv for _, lv in sorted(strong, key=lambda p: (p[0], -p[1].strength))[:PRIORITY_ZONES]]
     else:
         chosen_lines = [lv for _, lv in sorted(lines, key=lambda p: p[0])[:MAX_MORE_LEVELS]]
-        chosen_zones = [lv for _, lv in sorted(zones, key=lambda p: p[0])[:MAX_MORE_LEVELS // 2]]
+        chosen_zones = [lv for _, lv in sorted(zones, key=lambda p: p[0])[: MAX_MORE_LEVELS // 2]]
     out_lines = [
-        HLevel(price=lv.price, label=_short_name(lv, iv), color=level_color(th, lv.kind), role="level",
-               style="--" if lv.kind not in ("liquidity_high", "liquidity_low", "swing_high", "swing_low") else ":",
-               width=1.1, rank=KIND_RANK.get(lv.kind, 45) + int(round((1.0 - lv.strength) * 4)), kind=lv.kind)
+        HLevel(
+            price=lv.price,
+            label=_short_name(lv, iv),
+            color=level_color(th, lv.kind),
+            role="level",
+            style="--" if lv.kind not in ("liquidity_high", "liquidity_low", "swing_high", "swing_low") else ":",
+            width=1.1,
+            rank=KIND_RANK.get(lv.kind, 45) + int(round((1.0 - lv.strength) * 4)),
+            kind=lv.kind,
+        )
         for lv in chosen_lines
     ]
     out_bands = []
@@ -382,8 +465,16 @@ def _select_levels(
         if start >= len(window_index):
             continue  # formed after the last bar shown
         out_bands.append(
-            Band(low=float(lv.low), high=float(lv.high), label=_short_name(lv, iv), color=band_color(th, lv.kind),
-                 alpha=th.band_alpha, start=start, rank=KIND_RANK.get(lv.kind, 45), kind=lv.kind)
+            Band(
+                low=float(lv.low),
+                high=float(lv.high),
+                label=_short_name(lv, iv),
+                color=band_color(th, lv.kind),
+                alpha=th.band_alpha,
+                start=start,
+                rank=KIND_RANK.get(lv.kind, 45),
+                kind=lv.kind,
+            )
         )
     return out_lines, out_bands
 
@@ -405,8 +496,16 @@ def _pct(a: float, b: float) -> str:
 
 
 def _titles(
-    symbol: str, iv: str, style: str | None, plan: Plan | None, th: Theme, last: float, df: pd.DataFrame,
-    tick: float, note: str, centred: bool,
+    symbol: str,
+    iv: str,
+    style: str | None,
+    plan: Plan | None,
+    th: Theme,
+    last: float,
+    df: pd.DataFrame,
+    tick: float,
+    note: str,
+    centred: bool,
 ) -> tuple[str, tuple[tuple[str, str], ...], str]:
     parts = [symbol, iv]
     if style or plan is not None:

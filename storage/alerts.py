@@ -10,9 +10,10 @@ names (`runtime_*`) and never take user input.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -33,9 +34,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core.clock import utc_now
 from core.errors import NotFoundError, UserError
 from storage.base import Base, Owned, UTCDateTime, table_of
-from core.clock import utc_now
 from storage.identity import Owner, owned_by
 
 #: Live alerts one person may hold.
@@ -162,8 +163,14 @@ async def create_alert(session: AsyncSession, owner: Owner, /, **fields: Any) ->
     # created/updated stamps are wall time, which is what runtimes in other processes sync on
     now = fields.pop("now", None) or utc_now()
     wall = utc_now()
-    row = Alert(tenant_id=owner.tenant_id, owner_id=owner.user_id, created_at=wall, updated_at=wall,
-                active_from=fields.pop("active_from", now), **fields)
+    row = Alert(
+        tenant_id=owner.tenant_id,
+        owner_id=owner.user_id,
+        created_at=wall,
+        updated_at=wall,
+        active_from=fields.pop("active_from", now),
+        **fields,
+    )
     session.add(row)
     await session.flush()
     return row
@@ -180,9 +187,9 @@ async def list_alerts(session: AsyncSession, owner: Owner, symbol: str | None = 
 
 async def get_alert(session: AsyncSession, owner: Owner, alert_id: int) -> Alert:
     """One of the owner's alerts, or NotFoundError (another owner's id is 'not found' too)."""
-    row = (await session.execute(
-        select(Alert).where(owned_by(Alert, owner), Alert.id == alert_id, Alert.status != "removed")
-    )).scalar_one_or_none()
+    row = (
+        await session.execute(select(Alert).where(owned_by(Alert, owner), Alert.id == alert_id, Alert.status != "removed"))
+    ).scalar_one_or_none()
     if row is None:
         raise NotFoundError(f"no alert #{alert_id} of yours; see /alert list")
     return row
@@ -202,8 +209,10 @@ async def remove_alerts(session: AsyncSession, owner: Owner, ids: Iterable[int] 
     found = [r[0] for r in await session.execute(q)]
     if found:
         await session.execute(
-            update(Alert).where(owned_by(Alert, owner), Alert.id.in_(found))
-            .values(status="removed", updated_at=now or utc_now()).execution_options(synchronize_session=False)
+            update(Alert)
+            .where(owned_by(Alert, owner), Alert.id.in_(found))
+            .values(status="removed", updated_at=now or utc_now())
+            .execution_options(synchronize_session=False)
         )
     return found
 
@@ -239,8 +248,11 @@ def save_armed(conn: Connection, states: list[dict[str, Any]], now: datetime) ->
 @functools.cache
 def _armed_stmt() -> Update:
     t = table_of(Alert)
-    return update(t).where(t.c.id == bindparam("rid")).values(armed_up=bindparam("up"), armed_down=bindparam("down"),
-                                                              updated_at=bindparam("at"))
+    return (
+        update(t)
+        .where(t.c.id == bindparam("rid"))
+        .values(armed_up=bindparam("up"), armed_down=bindparam("down"), updated_at=bindparam("at"))
+    )
 
 
 @functools.cache
@@ -249,9 +261,15 @@ def _fires_stmt() -> Update:
     return (
         update(t)
         .where(t.c.id == bindparam("rid"), t.c.fire_count == bindparam("expect"), t.c.status == "active")
-        .values(fire_count=bindparam("n"), armed_up=bindparam("up"), armed_down=bindparam("down"),
-                last_fired_at=bindparam("fired_at"), status=bindparam("st"), last_price=bindparam("px"),
-                updated_at=bindparam("at"))
+        .values(
+            fire_count=bindparam("n"),
+            armed_up=bindparam("up"),
+            armed_down=bindparam("down"),
+            last_fired_at=bindparam("fired_at"),
+            status=bindparam("st"),
+            last_price=bindparam("px"),
+            updated_at=bindparam("at"),
+        )
     )
 
 
@@ -271,8 +289,20 @@ def record_fires(conn: Connection, fires: list[dict[str, Any]], now: datetime) -
     """
     if not fires:
         return set()
-    params = [{"rid": f["id"], "expect": f["expect"], "n": f["fire_count"], "up": f["armed_up"], "down": f["armed_down"],
-               "fired_at": f["last_fired_at"], "st": f["status"], "px": f["last_price"], "at": now} for f in fires]
+    params = [
+        {
+            "rid": f["id"],
+            "expect": f["expect"],
+            "n": f["fire_count"],
+            "up": f["armed_up"],
+            "down": f["armed_down"],
+            "fired_at": f["last_fired_at"],
+            "st": f["status"],
+            "px": f["last_price"],
+            "at": now,
+        }
+        for f in fires
+    ]
     res = conn.execute(_fires_stmt(), params)
     if res.rowcount is not None and res.rowcount == len(fires):
         return {f["id"] for f in fires}
@@ -325,7 +355,9 @@ async def effective_settings(session: AsyncSession, tenant_id: int, channel: str
     return merge_settings(own, await settings_row(session, tenant_id, "workspace", ""))
 
 
-async def effective_settings_many(session: AsyncSession, keys: Iterable[tuple[int, str | None]]) -> dict[tuple[int, str | None], EffectiveSettings]:
+async def effective_settings_many(
+    session: AsyncSession, keys: Iterable[tuple[int, str | None]]
+) -> dict[tuple[int, str | None], EffectiveSettings]:
     """Effective settings of many (tenant, channel) pairs in one read."""
     keys = list(keys)
     if not keys:
@@ -349,7 +381,9 @@ def merge_settings(channel_row: ChannelSettings | None, workspace_row: ChannelSe
     return eff
 
 
-async def update_settings(session: AsyncSession, tenant_id: int, scope: str, channel: str, by_user: int | None, **changes: Any) -> ChannelSettings:
+async def update_settings(
+    session: AsyncSession, tenant_id: int, scope: str, channel: str, by_user: int | None, **changes: Any
+) -> ChannelSettings:
     """Create or change the settings row of a channel or the workspace (admin checks happen before)."""
     if scope not in ("channel", "workspace"):
         raise UserError("scope must be channel or workspace")
@@ -379,7 +413,9 @@ async def track(session: AsyncSession, owner: Owner, **fields: Any) -> TrackedPl
     ).scalar_one_or_none()
     if row is None:
         live = await session.execute(
-            select(func.count()).select_from(TrackedPlan).where(owned_by(TrackedPlan, owner), TrackedPlan.status.in_(ACTIVE_TRACKED))
+            select(func.count())
+            .select_from(TrackedPlan)
+            .where(owned_by(TrackedPlan, owner), TrackedPlan.status.in_(ACTIVE_TRACKED))
         )
         if int(live.scalar_one()) >= MAX_TRACKED_PER_USER:
             raise UserError(f"you already track {MAX_TRACKED_PER_USER} plans, the most allowed; /untrack one first")
@@ -408,16 +444,26 @@ async def list_tracked(session: AsyncSession, owner: Owner, include_done: bool =
 
 async def runtime_active_tracked(session: AsyncSession) -> list[TrackedPlan]:
     """Every plan being followed, all tenants (the runtime's tracker loads these)."""
-    return list((await session.execute(select(TrackedPlan).where(TrackedPlan.status.in_(ACTIVE_TRACKED)).order_by(TrackedPlan.id))).scalars())
+    return list(
+        (
+            await session.execute(select(TrackedPlan).where(TrackedPlan.status.in_(ACTIVE_TRACKED)).order_by(TrackedPlan.id))
+        ).scalars()
+    )
 
 
 async def runtime_tracked_changed(session: AsyncSession, since: datetime) -> list[TrackedPlan]:
-    return list((await session.execute(select(TrackedPlan).where(TrackedPlan.updated_at >= since).order_by(TrackedPlan.id))).scalars())
+    return list(
+        (await session.execute(select(TrackedPlan).where(TrackedPlan.updated_at >= since).order_by(TrackedPlan.id))).scalars()
+    )
 
 
 async def runtime_pending_replans(session: AsyncSession) -> list[TrackedPlan]:
     """Stopped plans whose re-plan was not finished (resumed after a restart)."""
-    return list((await session.execute(select(TrackedPlan).where(TrackedPlan.replan_status == "pending").order_by(TrackedPlan.id))).scalars())
+    return list(
+        (
+            await session.execute(select(TrackedPlan).where(TrackedPlan.replan_status == "pending").order_by(TrackedPlan.id))
+        ).scalars()
+    )
 
 
 async def runtime_tracked_by_id(session: AsyncSession, tracked_id: int) -> TrackedPlan | None:
@@ -439,6 +485,12 @@ def save_tracked_state(conn: Connection, tracked_id: int, state: dict[str, Any],
 
 
 __all__ = [
-    "Alert", "ChannelSettings", "TrackedPlan", "EffectiveSettings", "MAX_ALERTS_PER_USER", "MAX_TRACKED_PER_USER",
-    "ROUTES", "FAMILIES",
+    "Alert",
+    "ChannelSettings",
+    "TrackedPlan",
+    "EffectiveSettings",
+    "MAX_ALERTS_PER_USER",
+    "MAX_TRACKED_PER_USER",
+    "ROUTES",
+    "FAMILIES",
 ]

@@ -14,8 +14,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.base import Base, Owned, rowcount
 from core.clock import utc_now
+from storage.base import Base, Owned, rowcount
 from storage.identity import Owner, owned_by
 
 #: Rows kept per conversation; older ones are deleted when a turn is saved.
@@ -68,8 +68,12 @@ async def append(session: AsyncSession, owner: Owner, scope: str, role: str, con
     content = content[:MAX_CHARS]
     session.add(
         ConversationMessage(
-            tenant_id=owner.tenant_id, owner_id=owner.user_id, scope=scope, role=role,
-            content=content, tokens=estimate_tokens(content),
+            tenant_id=owner.tenant_id,
+            owner_id=owner.user_id,
+            scope=scope,
+            role=role,
+            content=content,
+            tokens=estimate_tokens(content),
         )
     )
     await session.flush()
@@ -127,7 +131,9 @@ async def tokens_used(session: AsyncSession, owner: Owner, day: date) -> int:
     return int((await session.execute(q)).scalar_one_or_none() or 0)
 
 
-async def add_usage(session: AsyncSession, owner: Owner, day: date, prompt_tokens: int, completion_tokens: int, calls: int = 1) -> None:
+async def add_usage(
+    session: AsyncSession, owner: Owner, day: date, prompt_tokens: int, completion_tokens: int, calls: int = 1
+) -> None:
     """Add to the owner's usage for `day`, creating the row on the first call of the day (race-safe)."""
     values = {
         "prompt_tokens": LlmUsage.prompt_tokens + max(0, prompt_tokens),
@@ -142,8 +148,12 @@ async def add_usage(session: AsyncSession, owner: Owner, day: date, prompt_token
         async with session.begin_nested():
             session.add(
                 LlmUsage(
-                    tenant_id=owner.tenant_id, owner_id=owner.user_id, day=day,
-                    prompt_tokens=max(0, prompt_tokens), completion_tokens=max(0, completion_tokens), calls=max(0, calls),
+                    tenant_id=owner.tenant_id,
+                    owner_id=owner.user_id,
+                    day=day,
+                    prompt_tokens=max(0, prompt_tokens),
+                    completion_tokens=max(0, completion_tokens),
+                    calls=max(0, calls),
                 )
             )
     except IntegrityError:  # another request created today's row first: add to it

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,8 +78,9 @@ def sqlite_sync_engine(engine: AsyncEngine) -> Engine | None:
     url = engine.url
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return None
-    sync = create_engine(url.set(drivername="sqlite"), connect_args={"timeout": 30, "check_same_thread": False},
-                         pool_size=2, max_overflow=0)
+    sync = create_engine(
+        url.set(drivername="sqlite"), connect_args={"timeout": 30, "check_same_thread": False}, pool_size=2, max_overflow=0
+    )
 
     def pragmas(dbapi_conn: DBAPIConnection, record: ConnectionPoolEntry) -> None:
         _sqlite_pragmas(dbapi_conn, record)
@@ -125,7 +125,7 @@ async def upgrade(engine: AsyncEngine, revision: str = "heads") -> None:
     try:
         async with engine.begin() as conn:
             await conn.run_sync(_run)
-    except (OperationalError, DBAPIError, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OperationalError, DBAPIError, OSError) as exc:
         raise ConfigError(f"cannot connect to database {_masked(str(engine.url))}: {_reason(exc)}; check DATABASE_URL") from None
 
 

@@ -72,7 +72,11 @@ async def get_user(session: AsyncSession, owner: Owner) -> User:
 
 async def owner_rows(session: AsyncSession, owner: Owner) -> tuple[Tenant, User] | None:
     """The caller's tenant and user rows, or None when either is gone (or the user is not in that tenant)."""
-    row = (await session.execute(
-        select(Tenant, User).join(User, User.tenant_id == Tenant.id).where(Tenant.id == owner.tenant_id, User.id == owner.user_id)
-    )).one_or_none()
+    row = (
+        await session.execute(
+            select(Tenant, User)
+            .join(User, User.tenant_id == Tenant.id)
+            .where(Tenant.id == owner.tenant_id, User.id == owner.user_id)
+        )
+    ).one_or_none()
     return (row[0], row[1]) if row is not None else None

@@ -13,8 +13,8 @@ from sqlalchemy import Date, Float, Integer, String, UniqueConstraint, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.base import Base, dialect_insert, table_of
 from core.clock import utc_now
+from storage.base import Base, dialect_insert, table_of
 
 
 class IVHistory(Base):

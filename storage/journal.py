@@ -21,7 +21,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import (
@@ -42,13 +42,13 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, deferred, mapped_column
 
-from core.errors import NotFoundError, UserError
 from analytics.outcomes import TradeOutcome
 from analytics.symbols import validate_symbol
+from core.clock import utc_now
+from core.errors import NotFoundError, UserError
+from core.values import as_utc, to_float
 from storage.alerts import FINISHED_TRACKED, TrackedPlan
 from storage.base import Base, Owned
-from core.clock import utc_now
-from core.values import as_utc, to_float
 from storage.identity import Owner, owned_by
 
 SOURCES: tuple[str, ...] = ("manual", "broker", "plan")
@@ -255,7 +255,12 @@ async def add_entry(
     """
     source = _clean_source(source)
     if source == "manual":
-        sym, body, pid, tag_list = (validate_symbol(symbol) if symbol else None), clean_text(text), clean_plan_id(plan_id), clean_tags(tags)
+        sym, body, pid, tag_list = (
+            (validate_symbol(symbol) if symbol else None),
+            clean_text(text),
+            clean_plan_id(plan_id),
+            clean_tags(tags),
+        )
         payload = _clean_data(data)
     else:
         # an automatic entry rides in the caller's transaction (an order, a plan outcome): odd input is
@@ -298,7 +303,7 @@ def _lenient(
     except UserError:
         pid, extra["plan_id"] = None, str(plan_id)[:64]
     kept: list[str] = []
-    for t in ([tags] if isinstance(tags, str) else list(tags or [])):
+    for t in [tags] if isinstance(tags, str) else list(tags or []):
         try:
             kept.extend(x for x in clean_tags([t]) if x not in kept)
         except UserError:
@@ -338,9 +343,7 @@ async def get_screenshot(session: AsyncSession, owner: Owner, entry_id: int) -> 
     """The PNG stored with one of the owner's entries, or None."""
     await _row(session, owner, entry_id)
     return (
-        await session.execute(
-            select(JournalEntry.screenshot).where(JournalEntry.id == entry_id, owned_by(JournalEntry, owner))
-        )
+        await session.execute(select(JournalEntry.screenshot).where(JournalEntry.id == entry_id, owned_by(JournalEntry, owner)))
     ).scalar_one_or_none()
 
 
@@ -417,7 +420,9 @@ async def list_entries(
         q = q.where(JournalEntry.created_at >= as_utc(since))
     if until is not None:
         q = q.where(JournalEntry.created_at <= as_utc(until))
-    order = (JournalEntry.created_at.desc(), JournalEntry.id.desc()) if newest_first else (JournalEntry.created_at, JournalEntry.id)
+    order = (
+        (JournalEntry.created_at.desc(), JournalEntry.id.desc()) if newest_first else (JournalEntry.created_at, JournalEntry.id)
+    )
     q = q.order_by(*order)
     want = clean_tags([tag])[0] if tag and clean_tags([tag]) else None
     if want is None and limit is not None:
@@ -531,8 +536,15 @@ async def record_outcome(
             plan_id=pid,
             tags=["outcome", o.strategy.lower()[:MAX_TAG_LEN]] if _TAG.match(o.strategy.lower()) else ["outcome"],
             source="plan",
-            data={"kind": "outcome", "version": o.version, "status": o.status, "exit_reason": o.exit_reason,
-                  "r": to_float(o.r_multiple), "hit_t1": o.hit_t1, "confidence": o.confidence},
+            data={
+                "kind": "outcome",
+                "version": o.version,
+                "status": o.status,
+                "exit_reason": o.exit_reason,
+                "r": to_float(o.r_multiple),
+                "hit_t1": o.hit_t1,
+                "confidence": o.confidence,
+            },
         )
     return row.id
 
@@ -574,11 +586,17 @@ async def outcome_strategies(session: AsyncSession, owner: Owner) -> list[str]:
     return [r[0] for r in rows]
 
 
-async def finished_tracked_without_outcome(session: AsyncSession, owner: Owner | None = None, *, limit: int = 200) -> list[TrackedPlan]:
+async def finished_tracked_without_outcome(
+    session: AsyncSession, owner: Owner | None = None, *, limit: int = 200
+) -> list[TrackedPlan]:
     """Tracked plans the market ended that have no final outcome yet, longest finished first (every owner's when None)."""
     po = PlanOutcomeRow
-    final = and_(po.tenant_id == TrackedPlan.tenant_id, po.owner_id == TrackedPlan.owner_id,
-                 po.plan_id == TrackedPlan.plan_id, po.status.in_(FINAL_OUTCOMES))
+    final = and_(
+        po.tenant_id == TrackedPlan.tenant_id,
+        po.owner_id == TrackedPlan.owner_id,
+        po.plan_id == TrackedPlan.plan_id,
+        po.status.in_(FINAL_OUTCOMES),
+    )
     q = select(TrackedPlan).outerjoin(po, final).where(TrackedPlan.status.in_(FINISHED_TRACKED), po.id.is_(None))
     if owner is not None:
         q = q.where(owned_by(TrackedPlan, owner))

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import JSON, Float, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.base import Base, Owned
 from core.clock import utc_now
+from storage.base import Base, Owned
 
 
 class Tenant(Base):

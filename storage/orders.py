@@ -14,7 +14,7 @@ adds only what is new, at the price that makes the running average match the bro
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -22,10 +22,10 @@ from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, func, se
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.errors import NotFoundError, UserError
-from storage.base import Base, Owned, rowcount
 from core.clock import utc_now
+from core.errors import NotFoundError, UserError
 from core.values import as_utc
+from storage.base import Base, Owned, rowcount
 from storage.identity import Owner
 
 #: How long a preview may be confirmed.
@@ -116,12 +116,27 @@ class OrderView(BaseModel):
 
 def view(row: Order, fills: list[Fill] | None = None) -> OrderView:
     return OrderView(
-        preview_id=row.preview_id, broker=row.broker, broker_order_id=row.broker_order_id, asset_class=row.asset_class,
-        symbol=row.symbol, option_symbol=row.option_symbol, side=row.side, quantity=row.quantity, type=row.order_type,
-        limit_price=row.limit_price, stop_price=row.stop_price, duration=row.duration, status=row.status,
-        filled_quantity=row.filled_quantity, avg_fill_price=row.avg_fill_price, reason=row.reason, plan_id=row.plan_id,
-        created_at=as_utc(row.created_at), expires_at=as_utc(row.expires_at),
-        placed_at=as_utc(row.placed_at), preview=row.preview or {},
+        preview_id=row.preview_id,
+        broker=row.broker,
+        broker_order_id=row.broker_order_id,
+        asset_class=row.asset_class,
+        symbol=row.symbol,
+        option_symbol=row.option_symbol,
+        side=row.side,
+        quantity=row.quantity,
+        type=row.order_type,
+        limit_price=row.limit_price,
+        stop_price=row.stop_price,
+        duration=row.duration,
+        status=row.status,
+        filled_quantity=row.filled_quantity,
+        avg_fill_price=row.avg_fill_price,
+        reason=row.reason,
+        plan_id=row.plan_id,
+        created_at=as_utc(row.created_at),
+        expires_at=as_utc(row.expires_at),
+        placed_at=as_utc(row.placed_at),
+        preview=row.preview or {},
         fills=[FillView(quantity=f.quantity, price=f.price, at=as_utc(f.at)) for f in (fills or [])],
     )
 
@@ -146,7 +161,7 @@ async def create_preview(
     preview_id: str | None = None,
 ) -> Order:
     """Store a previewed order (not placed) that its owner may confirm until `now + ttl`."""
-    now = now.astimezone(timezone.utc)
+    now = now.astimezone(UTC)
     row = Order(
         tenant_id=owner.tenant_id,
         owner_id=owner.user_id,
@@ -181,7 +196,9 @@ async def find(session: AsyncSession, tenant_id: int, ref: str) -> Order | None:
     q = select(Order).where(Order.tenant_id == tenant_id)
     row = (await session.execute(q.where(Order.preview_id == ref.upper()))).scalar_one_or_none()
     if row is None and ref:
-        row = (await session.execute(q.where(Order.broker_order_id == ref).order_by(Order.id.desc()).limit(1))).scalar_one_or_none()
+        row = (
+            await session.execute(q.where(Order.broker_order_id == ref).order_by(Order.id.desc()).limit(1))
+        ).scalar_one_or_none()
     return row
 
 
@@ -197,20 +214,27 @@ async def get_owned(session: AsyncSession, owner: Owner, ref: str, *, action: st
 
 async def claim_for_placing(session: AsyncSession, owner: Owner, preview_id: str, now: datetime) -> Order:
     """Move the caller's fresh preview to `placing`, atomically; a UserError says why when it cannot be placed."""
-    now = now.astimezone(timezone.utc)  # stored stamps are UTC (SQLite compares them as text)
+    now = now.astimezone(UTC)  # stored stamps are UTC (SQLite compares them as text)
     row = await get_owned(session, owner, preview_id, action="place")
     result = await session.execute(
         update(Order)
-        .where(Order.id == row.id, Order.owner_id == owner.user_id, Order.tenant_id == owner.tenant_id,
-               Order.status == "previewed", Order.expires_at > now)
+        .where(
+            Order.id == row.id,
+            Order.owner_id == owner.user_id,
+            Order.tenant_id == owner.tenant_id,
+            Order.status == "previewed",
+            Order.expires_at > now,
+        )
         .values(status="placing", placed_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     if rowcount(result) != 1:
         await session.refresh(row)
         if row.status == "previewed":
-            raise UserError(f"preview {row.preview_id} expired (previews last {int(PREVIEW_TTL.total_seconds() // 60)} min); "
-                            "preview the order again")
+            raise UserError(
+                f"preview {row.preview_id} expired (previews last {int(PREVIEW_TTL.total_seconds() // 60)} min); "
+                "preview the order again"
+            )
         if row.status == "discarded":
             raise UserError(f"preview {row.preview_id} was discarded; preview the order again")
         raise UserError(f"order {row.preview_id} was already placed (status {row.status}); it is never placed twice")
@@ -231,7 +255,7 @@ async def set_state(
 ) -> None:
     """Record the broker's view of the order."""
     row.status = status
-    row.updated_at = now.astimezone(timezone.utc)
+    row.updated_at = now.astimezone(UTC)
     if broker_order_id is not None:
         row.broker_order_id = broker_order_id
     if filled_quantity is not None:
@@ -245,18 +269,22 @@ async def set_state(
 
 async def fills_of(session: AsyncSession, row: Order) -> list[Fill]:
     rows = await session.execute(
-        select(Fill).where(Fill.order_id == row.id, Fill.tenant_id == row.tenant_id, Fill.owner_id == row.owner_id).order_by(Fill.id)
+        select(Fill)
+        .where(Fill.order_id == row.id, Fill.tenant_id == row.tenant_id, Fill.owner_id == row.owner_id)
+        .order_by(Fill.id)
     )
     return list(rows.scalars())
 
 
-async def record_fills(session: AsyncSession, row: Order, cum_qty: float, avg_price: float | None, at: datetime,
-                       broker_fill_id: str | None = None) -> Fill | None:
+async def record_fills(
+    session: AsyncSession, row: Order, cum_qty: float, avg_price: float | None, at: datetime, broker_fill_id: str | None = None
+) -> Fill | None:
     """Add the execution beyond what is stored (cumulative `cum_qty` at average `avg_price`); None when nothing is new."""
     stored = (
         await session.execute(
-            select(func.coalesce(func.sum(Fill.quantity), 0.0), func.coalesce(func.sum(Fill.quantity * Fill.price), 0.0))
-            .where(Fill.order_id == row.id)
+            select(func.coalesce(func.sum(Fill.quantity), 0.0), func.coalesce(func.sum(Fill.quantity * Fill.price), 0.0)).where(
+                Fill.order_id == row.id
+            )
         )
     ).one()
     have_qty, have_notional = float(stored[0]), float(stored[1])
@@ -264,8 +292,15 @@ async def record_fills(session: AsyncSession, row: Order, cum_qty: float, avg_pr
     if new_qty <= 0 or avg_price is None:
         return None
     price = (cum_qty * avg_price - have_notional) / new_qty
-    fill = Fill(tenant_id=row.tenant_id, owner_id=row.owner_id, order_id=row.id, quantity=new_qty, price=round(price, 6),
-                at=at, broker_fill_id=(broker_fill_id or "")[:64] or None)
+    fill = Fill(
+        tenant_id=row.tenant_id,
+        owner_id=row.owner_id,
+        order_id=row.id,
+        quantity=new_qty,
+        price=round(price, 6),
+        at=at,
+        broker_fill_id=(broker_fill_id or "")[:64] or None,
+    )
     session.add(fill)
     await session.flush()
     return fill

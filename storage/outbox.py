@@ -8,17 +8,18 @@ folded into a digest. Rows carry their tenant, so `/alerts status` shows one wor
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, Insert, Integer, String, UniqueConstraint, and_, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.base import Base, UTCDateTime, dialect_insert, rowcount, table_of
 from core.clock import utc_now
+from storage.base import Base, UTCDateTime, dialect_insert, rowcount, table_of
 
 
 class OutboxRow(Base):
@@ -78,10 +79,19 @@ def insert_outbox(conn: Connection, messages: Iterable[NewMessage], now: datetim
     """Insert messages into the outbox, skipping keys already there; returns how many were new."""
     rows = [
         {
-            "tenant_id": m.tenant_id, "owner_id": m.owner_id, "key": m.key[:200], "kind": m.kind,
-            "destination": m.destination, "target": m.target[:500], "channel_key": channel_key(m.destination, m.target),
-            "payload": m.payload, "status": "pending", "attempts": 0, "next_attempt_at": now,
-            "event_at": m.event_at or now, "created_at": now,
+            "tenant_id": m.tenant_id,
+            "owner_id": m.owner_id,
+            "key": m.key[:200],
+            "kind": m.kind,
+            "destination": m.destination,
+            "target": m.target[:500],
+            "channel_key": channel_key(m.destination, m.target),
+            "payload": m.payload,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "event_at": m.event_at or now,
+            "created_at": now,
         }
         for m in messages
     ]
@@ -116,9 +126,11 @@ async def outbox_heads(session: AsyncSession) -> list[OutboxRow]:
         .group_by(OutboxRow.channel_key)
         .subquery()
     )
-    q = select(OutboxRow).join(
-        firsts, and_(OutboxRow.channel_key == firsts.c.channel_key, _ORDER == firsts.c.first)
-    ).where(OutboxRow.status == "pending")
+    q = (
+        select(OutboxRow)
+        .join(firsts, and_(OutboxRow.channel_key == firsts.c.channel_key, _ORDER == firsts.c.first))
+        .where(OutboxRow.status == "pending")
+    )
     return list((await session.execute(q)).scalars())
 
 
@@ -137,7 +149,8 @@ async def outbox_mark_delivered_many(session: AsyncSession, row_ids: list[int], 
     """Mark several rows delivered in one statement."""
     if row_ids:
         await session.execute(
-            update(OutboxRow).where(OutboxRow.id.in_(row_ids))
+            update(OutboxRow)
+            .where(OutboxRow.id.in_(row_ids))
             .values(status="delivered", delivered_at=now or utc_now(), last_error=None)
             .execution_options(synchronize_session=False)
         )
@@ -147,18 +160,23 @@ async def outbox_mark_retry(session: AsyncSession, row_id: int, at: datetime, er
     values: dict[str, Any] = {"next_attempt_at": at, "last_error": error[:300]}
     if count_attempt:
         values["attempts"] = OutboxRow.attempts + 1
-    await session.execute(update(OutboxRow).where(OutboxRow.id == row_id).values(**values).execution_options(synchronize_session=False))
+    await session.execute(
+        update(OutboxRow).where(OutboxRow.id == row_id).values(**values).execution_options(synchronize_session=False)
+    )
 
 
 async def outbox_mark_failed(session: AsyncSession, row_id: int, error: str) -> None:
     await session.execute(
-        update(OutboxRow).where(OutboxRow.id == row_id)
+        update(OutboxRow)
+        .where(OutboxRow.id == row_id)
         .values(status="failed", attempts=OutboxRow.attempts + 1, last_error=error[:300])
         .execution_options(synchronize_session=False)
     )
 
 
-async def outbox_fold_digest(session: AsyncSession, members: list[OutboxRow], digest: NewMessage, now: datetime | None = None) -> int | None:
+async def outbox_fold_digest(
+    session: AsyncSession, members: list[OutboxRow], digest: NewMessage, now: datetime | None = None
+) -> int | None:
     """Replace `members` (pending, same channel, in order) by one digest row placed where the first was; returns its id."""
     first = members[0]
     order = first.seq if first.seq is not None else first.id
@@ -169,8 +187,10 @@ async def outbox_fold_digest(session: AsyncSession, members: list[OutboxRow], di
     row.seq = order
     ids = [m.id for m in members]
     res = await session.execute(
-        update(OutboxRow).where(OutboxRow.id.in_(ids), OutboxRow.status == "pending")
-        .values(status="digested", digest_id=row.id).execution_options(synchronize_session=False)
+        update(OutboxRow)
+        .where(OutboxRow.id.in_(ids), OutboxRow.status == "pending")
+        .values(status="digested", digest_id=row.id)
+        .execution_options(synchronize_session=False)
     )
     if rowcount(res) != len(ids):
         raise RuntimeError("outbox rows changed while folding a digest")
@@ -196,8 +216,12 @@ async def outbox_summary(session: AsyncSession, tenant_id: int) -> list[ChannelH
     """Per destination channel of one tenant: pending, retrying, failed and delivered counts and the last error."""
     q = (
         select(
-            OutboxRow.destination, OutboxRow.target, OutboxRow.status,
-            func.count(), func.min(OutboxRow.created_at), func.max(OutboxRow.attempts),
+            OutboxRow.destination,
+            OutboxRow.target,
+            OutboxRow.status,
+            func.count(),
+            func.min(OutboxRow.created_at),
+            func.max(OutboxRow.attempts),
         )
         .where(OutboxRow.tenant_id == tenant_id, OutboxRow.status != "digested")
         .group_by(OutboxRow.destination, OutboxRow.target, OutboxRow.status)
@@ -217,7 +241,8 @@ async def outbox_summary(session: AsyncSession, tenant_id: int) -> list[ChannelH
     errs = await session.execute(
         select(OutboxRow.destination, OutboxRow.target, OutboxRow.last_error)
         .where(OutboxRow.tenant_id == tenant_id, OutboxRow.last_error.is_not(None), OutboxRow.status.in_(("pending", "failed")))
-        .order_by(OutboxRow.id.desc()).limit(200)
+        .order_by(OutboxRow.id.desc())
+        .limit(200)
     )
     for dest, target, err in errs:
         seen = out.get((dest, target))
@@ -237,4 +262,6 @@ async def outbox_rows(session: AsyncSession, tenant_id: int | None = None, statu
 
 
 async def outbox_pending_count(session: AsyncSession) -> int:
-    return int((await session.execute(select(func.count()).select_from(OutboxRow).where(OutboxRow.status == "pending"))).scalar_one())
+    return int(
+        (await session.execute(select(func.count()).select_from(OutboxRow).where(OutboxRow.status == "pending"))).scalar_one()
+    )

@@ -20,10 +20,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.errors import UserError
 from analytics.models import Plan
-from storage.base import Base, Owned
 from core.clock import utc_now
+from core.errors import UserError
+from storage.base import Base, Owned
 from storage.identity import Owner, owned_by
 
 #: What can be a plan id: the planner makes "P-" + 6 characters; shorter or longer ones are simply not found.
@@ -65,7 +65,9 @@ def normalise_plan_id(text: str) -> str:
 
 async def latest_version(session: AsyncSession, owner: Owner, symbol: str, style: str) -> int:
     """The owner's highest stored version for (symbol, style); 0 when there is none."""
-    q = select(func.max(StoredPlan.version)).where(owned_by(StoredPlan, owner), StoredPlan.symbol == symbol, StoredPlan.style == style)
+    q = select(func.max(StoredPlan.version)).where(
+        owned_by(StoredPlan, owner), StoredPlan.symbol == symbol, StoredPlan.style == style
+    )
     return int((await session.execute(q)).scalar_one() or 0)
 
 
@@ -84,11 +86,20 @@ async def save_plan(session: AsyncSession, owner: Owner, plan: Plan, channel: st
     try:
         # a savepoint: losing a race to store the same plan must not abort the caller's transaction
         async with session.begin_nested():
-            session.add(StoredPlan(
-                tenant_id=owner.tenant_id, owner_id=owner.user_id, plan_id=plan.plan_id, version=version,
-                symbol=plan.symbol, style=plan.style, strategy=plan.strategy, direction=plan.direction,
-                plan=stored.model_dump(mode="json"), channel=str(channel)[:64] if channel else None,
-            ))
+            session.add(
+                StoredPlan(
+                    tenant_id=owner.tenant_id,
+                    owner_id=owner.user_id,
+                    plan_id=plan.plan_id,
+                    version=version,
+                    symbol=plan.symbol,
+                    style=plan.style,
+                    strategy=plan.strategy,
+                    direction=plan.direction,
+                    plan=stored.model_dump(mode="json"),
+                    channel=str(channel)[:64] if channel else None,
+                )
+            )
     except IntegrityError:
         again = await _own_row(session, owner, plan.plan_id)
         if again is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import JSON, String, update
@@ -10,8 +10,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.base import Base, UTCDateTime, dialect_insert, rowcount, table_of
 from core.clock import utc_now
+from storage.base import Base, UTCDateTime, dialect_insert, rowcount, table_of
 
 
 class RuntimeState(Base):
@@ -54,7 +54,8 @@ async def acquire_lease(session: AsyncSession, key: str, holder: str, ttl: float
     if cur.get("holder") not in (None, holder) and held_until is not None and held_until > now:
         return False
     res = await session.execute(
-        update(RuntimeState).where(RuntimeState.key == key, RuntimeState.updated_at == row.updated_at)
+        update(RuntimeState)
+        .where(RuntimeState.key == key, RuntimeState.updated_at == row.updated_at)
         .values(value={"holder": holder, "until": until.isoformat()}, updated_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -76,4 +77,4 @@ def _parse_iso(value: Any) -> datetime | None:
         dt = datetime.fromisoformat(str(value))
     except ValueError:
         return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)

@@ -6,9 +6,9 @@
 
 from __future__ import annotations
 
-from core.errors import UserError
 from analytics.strategies import ema_pullback, fvg, gap, orb, prior_day, sweep, vwap
 from analytics.strategies.base import Signal, Strategy
+from core.errors import UserError
 
 STRATEGIES: tuple[Strategy, ...] = (
     orb.STRATEGY,

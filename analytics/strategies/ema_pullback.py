@@ -25,14 +25,17 @@ def detect(f: Features) -> Signal:
         bounced = np.where(up, (c > e21) & (c > last_open), (c < e21) & (c < last_open))
         stretched = np.abs(c - e21) > 1.5 * a
         hot = np.where(up, rsi >= 75, rsi <= 25)
-    reason = why_not(s, [
-        (~f.enough, "not enough bars"),
-        (~(up | dn), "EMAs 9/21/50 are not stacked with a sloping 50"),
-        (~dipped, f"no pullback to the 21 EMA in the last {LOOK} bars"),
-        (~bounced, "no bounce off the 21 EMA yet"),
-        (stretched, "price is more than 1.5 ATR from the 21 EMA"),
-        (hot, "RSI already stretched"),
-    ])
+    reason = why_not(
+        s,
+        [
+            (~f.enough, "not enough bars"),
+            (~(up | dn), "EMAs 9/21/50 are not stacked with a sloping 50"),
+            (~dipped, f"no pullback to the 21 EMA in the last {LOOK} bars"),
+            (~bounced, "no bounce off the 21 EMA yet"),
+            (stretched, "price is more than 1.5 ATR from the 21 EMA"),
+            (hot, "RSI already stretched"),
+        ],
+    )
     active = reason == None  # noqa: E711
     entry_long = np.fmax(np.nanmax(f.rh[:, -2:], axis=1), c)
     entry_short = np.fmin(np.nanmin(f.rl[:, -2:], axis=1), c)
@@ -40,13 +43,17 @@ def detect(f: Features) -> Signal:
 
 
 def trigger(f: Features, row: int, d: int, entry: float) -> str:
-    return (f"trend {side(d, 'up', 'down')} with EMAs stacked; pullback to the 21 EMA ({px(f.now('ema21')[row])}) "
-            f"and a {side(d, 'break above', 'break below')} {px(entry)}")
+    return (
+        f"trend {side(d, 'up', 'down')} with EMAs stacked; pullback to the 21 EMA ({px(f.now('ema21')[row])}) "
+        f"and a {side(d, 'break above', 'break below')} {px(entry)}"
+    )
 
 
 def invalidation(f: Features, row: int, d: int, entry: float, stop: float) -> str:
-    return (f"wrong on a close {side(d, 'below', 'above')} the 50 EMA ({px(f.now('ema50')[row])}) "
-            f"or a trade {side(d, 'below', 'above')} {px(stop)}, which breaks the pullback's structure")
+    return (
+        f"wrong on a close {side(d, 'below', 'above')} the 50 EMA ({px(f.now('ema50')[row])}) "
+        f"or a trade {side(d, 'below', 'above')} {px(stop)}, which breaks the pullback's structure"
+    )
 
 
 STRATEGY = Strategy(

@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import lfilter
-
 import talib
+from scipy.signal import lfilter
 
 from analytics.intervals import interval_minutes
 from analytics.levels import PriceVolume, SessionLevels, Window, pv_start, session_levels, vwap_recent, window_of

@@ -31,12 +31,15 @@ def detect(f: Features) -> Signal:
         in_bear = (hi_now >= s_lo) & (c <= s_hi)
         long = up & in_bull
         short = dn & in_bear & ~long
-    reason = why_not(s, [
-        (~f.enough, "not enough bars"),
-        (~(np.isfinite(b_lo) | np.isfinite(s_lo)), f"no unfilled fair value gap in the last {WINDOW} bars"),
-        (~(in_bull | in_bear), "price is not retesting an unfilled gap"),
-        (~(long | short), "the gap's side disagrees with the 21/50 EMA trend"),
-    ])
+    reason = why_not(
+        s,
+        [
+            (~f.enough, "not enough bars"),
+            (~(np.isfinite(b_lo) | np.isfinite(s_lo)), f"no unfilled fair value gap in the last {WINDOW} bars"),
+            (~(in_bull | in_bear), "price is not retesting an unfilled gap"),
+            (~(long | short), "the gap's side disagrees with the 21/50 EMA trend"),
+        ],
+    )
     active = reason == None  # noqa: E711
     zone = (np.where(long, b_lo, s_lo), np.where(long, b_hi, s_hi))
     return signal(active, long, c, c, b_lo, s_hi, reason, zone=zone)

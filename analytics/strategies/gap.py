@@ -60,7 +60,9 @@ def detect_fill(f: Features) -> Signal:
         # gap up failing -> short toward the prior close; gap down failing -> long toward it
         short = (g > 0) & (c < ss.sopen) & ~(c > vw) & (c > ss.pdc + 0.5 * a)
         long = (g < 0) & (c > ss.sopen) & ~(c < vw) & (c < ss.pdc - 0.5 * a)
-    reason = why_not(s, _common(f, big) + [(~(long | short), "the gap is not failing (price not back through the open and VWAP)")])
+    reason = why_not(
+        s, _common(f, big) + [(~(long | short), "the gap is not failing (price not back through the open and VWAP)")]
+    )
     active = reason == None  # noqa: E711
     entry_long = np.fmax(f.rh[:, -1], c)
     entry_short = np.fmin(f.rl[:, -1], c)
@@ -73,14 +75,18 @@ def trigger_go(f: Features, row: int, d: int, entry: float) -> str:
 
 
 def invalidation_go(f: Features, row: int, d: int, entry: float, stop: float) -> str:
-    return (f"wrong if price loses {side(d, 'VWAP and the open', 'VWAP and the open')} "
-            f"({px(f.sess.sopen[row])}) or trades {side(d, 'below', 'above')} {px(stop)}")
+    return (
+        f"wrong if price loses {side(d, 'VWAP and the open', 'VWAP and the open')} "
+        f"({px(f.sess.sopen[row])}) or trades {side(d, 'below', 'above')} {px(stop)}"
+    )
 
 
 def trigger_fill(f: Features, row: int, d: int, entry: float) -> str:
     pct = 100 * f.sess.gap[row] / f.sess.pdc[row]
-    return (f"gap {pct:+.1f}% failing back through the open; {side(d, 'a break above', 'a break below')} {px(entry)} "
-            f"toward the prior close {px(f.sess.pdc[row])}")
+    return (
+        f"gap {pct:+.1f}% failing back through the open; {side(d, 'a break above', 'a break below')} {px(entry)} "
+        f"toward the prior close {px(f.sess.pdc[row])}"
+    )
 
 
 def invalidation_fill(f: Features, row: int, d: int, entry: float, stop: float) -> str:

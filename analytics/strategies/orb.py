@@ -24,16 +24,19 @@ def detect(f: Features) -> Signal:
         vw_dn = ~(c > vw)
         long = (c >= mid) & vw_up & (c >= ss.orh - near) & (c <= ss.orh + ext)
         short = (c < mid) & vw_dn & (c <= ss.orl + near) & (c >= ss.orl - ext)
-        chased = ((c > ss.orh + ext) | (c < ss.orl - ext))
-    reason = why_not(s, [
-        (not f.panel.intraday or ss.or_minutes is None, NOT_INTRADAY),
-        (~f.enough, "not enough bars"),
-        (~np.isfinite(rng) | ~(rng > 0), "no opening range today yet"),
-        (not ss.or_done, "the opening range is not complete yet"),
-        (ss.minute_now >= LAST_MINUTE, "too late in the session for a breakout"),
-        (chased, "price already ran more than 1 ATR past the range"),
-        (~(long | short), "price is not at a range edge on the side VWAP favours"),
-    ])
+        chased = (c > ss.orh + ext) | (c < ss.orl - ext)
+    reason = why_not(
+        s,
+        [
+            (not f.panel.intraday or ss.or_minutes is None, NOT_INTRADAY),
+            (~f.enough, "not enough bars"),
+            (~np.isfinite(rng) | ~(rng > 0), "no opening range today yet"),
+            (not ss.or_done, "the opening range is not complete yet"),
+            (ss.minute_now >= LAST_MINUTE, "too late in the session for a breakout"),
+            (chased, "price already ran more than 1 ATR past the range"),
+            (~(long | short), "price is not at a range edge on the side VWAP favours"),
+        ],
+    )
     active = reason == None  # noqa: E711
     return signal(active, long, ss.orh, ss.orl, mid, mid, reason)
 
@@ -45,8 +48,10 @@ def trigger(f: Features, row: int, d: int, entry: float) -> str:
 
 def invalidation(f: Features, row: int, d: int, entry: float, stop: float) -> str:
     mid = (f.sess.orh[row] + f.sess.orl[row]) / 2
-    return (f"wrong if price falls back {side(d, 'below', 'above')} the range midpoint {px(mid)} on a closing basis, "
-            f"or trades {side(d, 'below', 'above')} {px(stop)}; void if not triggered by 15:00 ET")
+    return (
+        f"wrong if price falls back {side(d, 'below', 'above')} the range midpoint {px(mid)} on a closing basis, "
+        f"or trades {side(d, 'below', 'above')} {px(stop)}; void if not triggered by 15:00 ET"
+    )
 
 
 STRATEGY = Strategy(

@@ -27,14 +27,20 @@ def detect(f: Features) -> Signal:
         long = np.where(both, np.abs(c - ss.pdh) <= np.abs(c - ss.pdl), long)
         short = short & ~long
         chased = (c > ss.pdh + 1.0 * a) | (c < ss.pdl - 1.0 * a)
-    reason = why_not(s, [
-        (~f.enough, "not enough bars"),
-        (~np.isfinite(ss.pdh), "no prior session in the data"),
-        (f.panel.intraday and interval_minutes(f.panel.interval) < 60 and ss.minute_now >= 15 * 60 + 30, "too late in the session"),
-        (chased & ~(long | short), "price already ran more than 1 ATR past the prior-day level"),
-        (~(near_h | near_l), "price is not near the prior-day high or low"),
-        (~(long | short), "VWAP/trend is against the break"),
-    ])
+    reason = why_not(
+        s,
+        [
+            (~f.enough, "not enough bars"),
+            (~np.isfinite(ss.pdh), "no prior session in the data"),
+            (
+                f.panel.intraday and interval_minutes(f.panel.interval) < 60 and ss.minute_now >= 15 * 60 + 30,
+                "too late in the session",
+            ),
+            (chased & ~(long | short), "price already ran more than 1 ATR past the prior-day level"),
+            (~(near_h | near_l), "price is not near the prior-day high or low"),
+            (~(long | short), "VWAP/trend is against the break"),
+        ],
+    )
     active = reason == None  # noqa: E711
     basis_long = np.fmin(lows, ss.pdh - 0.25 * a)
     basis_short = np.fmax(highs, ss.pdl + 0.25 * a)
@@ -46,8 +52,10 @@ def trigger(f: Features, row: int, d: int, entry: float) -> str:
 
 
 def invalidation(f: Features, row: int, d: int, entry: float, stop: float) -> str:
-    return (f"wrong if price closes back {side(d, 'below', 'above')} {px(entry)} and then trades "
-            f"{side(d, 'below', 'above')} {px(stop)} (failed breakout)")
+    return (
+        f"wrong if price closes back {side(d, 'below', 'above')} {px(entry)} and then trades "
+        f"{side(d, 'below', 'above')} {px(stop)} (failed breakout)"
+    )
 
 
 STRATEGY = Strategy(

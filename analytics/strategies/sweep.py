@@ -34,17 +34,19 @@ def detect(f: Features) -> Signal:
         swept_lo = (run_lo < ref_lo - 0.05 * a) & (c > ref_lo) & (c > last_open)
         # both sides swept: the deeper run decides
         long = swept_lo & ~(swept_hi & (run_hi - ref_hi > ref_lo - run_lo))
-    reason = why_not(s, [
-        ((~f.enough) | (n < SWEEP + RANGE), "not enough bars"),
-        (~(swept_hi | swept_lo), f"no sweep of the prior {RANGE}-bar high/low that closed back inside"),
-    ])
+    reason = why_not(
+        s,
+        [
+            ((~f.enough) | (n < SWEEP + RANGE), "not enough bars"),
+            (~(swept_hi | swept_lo), f"no sweep of the prior {RANGE}-bar high/low that closed back inside"),
+        ],
+    )
     active = reason == None  # noqa: E711
     return signal(active, long, c, c, run_lo, run_hi, reason)
 
 
 def trigger(f: Features, row: int, d: int, entry: float) -> str:
-    return (f"stops {side(d, 'below', 'above')} the prior range were swept and price closed back inside; "
-            f"enter near {px(entry)}")
+    return f"stops {side(d, 'below', 'above')} the prior range were swept and price closed back inside; enter near {px(entry)}"
 
 
 def invalidation(f: Features, row: int, d: int, entry: float, stop: float) -> str:

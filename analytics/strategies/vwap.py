@@ -23,15 +23,18 @@ def detect(f: Features) -> Signal:
     lows = np.nanmin(np.where(np.isfinite(f.rl[:, -LOOK:]), f.rl[:, -LOOK:], np.inf), axis=1)
     highs = np.nanmax(np.where(np.isfinite(f.rh[:, -LOOK:]), f.rh[:, -LOOK:], -np.inf), axis=1)
     early = f.sess.minute_now < 9 * 60 + 45
-    reason = why_not(s, [
-        (not f.panel.intraday, NOT_INTRADAY),
-        (~f.enough, "not enough bars"),
-        (~np.isfinite(vw), "no session VWAP yet"),
-        (early, "VWAP needs the first 15 minutes"),
-        (f.sess.minute_now >= 15 * 60 + 30, "too late in the session"),
-        (stretched & ~(reclaim | reject), "price already stretched more than 0.75 ATR from VWAP"),
-        (~(reclaim | reject), f"no VWAP cross in the last {LOOK - 1} bars"),
-    ])
+    reason = why_not(
+        s,
+        [
+            (not f.panel.intraday, NOT_INTRADAY),
+            (~f.enough, "not enough bars"),
+            (~np.isfinite(vw), "no session VWAP yet"),
+            (early, "VWAP needs the first 15 minutes"),
+            (f.sess.minute_now >= 15 * 60 + 30, "too late in the session"),
+            (stretched & ~(reclaim | reject), "price already stretched more than 0.75 ATR from VWAP"),
+            (~(reclaim | reject), f"no VWAP cross in the last {LOOK - 1} bars"),
+        ],
+    )
     active = reason == None  # noqa: E711
     long = reclaim
     entry_long = np.fmax(f.rh[:, -1], c)
@@ -45,8 +48,10 @@ def trigger(f: Features, row: int, d: int, entry: float) -> str:
 
 
 def invalidation(f: Features, row: int, d: int, entry: float, stop: float) -> str:
-    return (f"wrong on a close back {side(d, 'below', 'above')} VWAP {px(f.vwap[row])}, "
-            f"or a trade {side(d, 'below', 'above')} {px(stop)}")
+    return (
+        f"wrong on a close back {side(d, 'below', 'above')} VWAP {px(f.vwap[row])}, "
+        f"or a trade {side(d, 'below', 'above')} {px(stop)}"
+    )
 
 
 STRATEGY = Strategy(

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from core.errors import ConfigError
 from bot.config import Settings
+from core.errors import ConfigError
 
 #: Sent when only OPENAI_BASE_URL is set: the SDK requires a key, local servers ignore it.
 PLACEHOLDER_KEY = "sk-local-no-key"
@@ -46,8 +46,7 @@ class Completion:
         msg: dict[str, Any] = {"role": "assistant", "content": self.content}
         if self.tool_calls:
             msg["tool_calls"] = [
-                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-                for c in self.tool_calls
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in self.tool_calls
             ]
         return msg
 
@@ -70,7 +69,9 @@ def make_client(settings: Settings) -> Any:
     base_url = settings.openai_base_url.strip() if settings.openai_base_url else None
     if base_url and not base_url.startswith(("http://", "https://")):
         raise ConfigError("OPENAI_BASE_URL must start with http:// or https://, e.g. http://localhost:11434/v1")
-    return openai.AsyncOpenAI(api_key=key or PLACEHOLDER_KEY, base_url=base_url, max_retries=0, timeout=settings.coach_llm_timeout)
+    return openai.AsyncOpenAI(
+        api_key=key or PLACEHOLDER_KEY, base_url=base_url, max_retries=0, timeout=settings.coach_llm_timeout
+    )
 
 
 class ChatModel:
@@ -83,10 +84,14 @@ class ChatModel:
         self.timeout = timeout
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "ChatModel":
-        return cls(make_client(settings), settings.openai_model, stream=settings.coach_llm_stream, timeout=settings.coach_llm_timeout)
+    def from_settings(cls, settings: Settings) -> ChatModel:
+        return cls(
+            make_client(settings), settings.openai_model, stream=settings.coach_llm_stream, timeout=settings.coach_llm_timeout
+        )
 
-    async def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], *, tool_choice: str = "auto") -> Completion:
+    async def complete(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], *, tool_choice: str = "auto"
+    ) -> Completion:
         """One Chat Completions call, bounded by the timeout (raises TimeoutError or the SDK's errors)."""
         kwargs: dict[str, Any] = {"model": self.model, "messages": messages}
         if tools:
@@ -142,7 +147,9 @@ async def _from_stream(stream: Any, messages: list[dict[str, Any]]) -> Completio
                 finish = choice.finish_reason
     out = Completion(
         content="".join(text) or None,
-        tool_calls=[ToolCall(id=c["id"] or f"call_{i}", name=c["name"], arguments=c["arguments"]) for i, c in sorted(calls.items())],
+        tool_calls=[
+            ToolCall(id=c["id"] or f"call_{i}", name=c["name"], arguments=c["arguments"]) for i, c in sorted(calls.items())
+        ],
         finish_reason=finish,
     )
     _usage(out, usage, messages)

@@ -23,12 +23,14 @@ STALE_AFTER = timedelta(minutes=20)
 # A number as written: $1,234.50, 586.46, 200, .5 -- with what surrounds it, to tell prices from other numbers.
 _NUMBER = re.compile(r"(?P<dollar>\$\s?)?(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)")
 #: Words right before a number that make it a price ("entry 182.5", "stop at 179", "breaks 200").
-_PRICE_WORDS = frozenset("""
+_PRICE_WORDS = frozenset(
+    """
 entry enter entries stop stops target targets tp sl price priced prices at @ above below near around support resistance
 level levels strike strikes bid ask last close closed closing open opened opening high highs low lows trading trades
 traded break breaks breaking breakout breakdown over under reclaim reclaims reclaimed hold holds holding test tests
 retest vwap pivot trigger triggers triggered fill filled limit quote quoted spot hit hits reach
-""".split())
+""".split()
+)
 #: Words right after a number that make it something else (a count, a duration, a ratio).
 _NOT_PRICE_AFTER = re.compile(
     r"^\s*(?:%|x\b|r\b|-?(?:percent|day|days|week|weeks|month|months|year|years|hour|hours|min|mins|minute|minutes|"
@@ -74,8 +76,8 @@ def find_prices(text: str) -> list[_Found]:
     for m in _NUMBER.finditer(text):
         start, end = m.start(), m.end()
         raw = m.group("num")
-        before = text[max(0, start - 1):start]
-        after = text[end:end + 12]
+        before = text[max(0, start - 1) : start]
+        after = text[end : end + 12]
         # part of a larger token: a date (2024-03-13), a time (10:30), an id (P-1A2B), a decimal's tail
         if before and (before.isalnum() or before in "-:/._") and not m.group("dollar"):
             continue
@@ -83,7 +85,7 @@ def find_prices(text: str) -> list[_Found]:
             continue
         if after[:1] == ":":  # a time (10:30), a ratio (2:1) or a label ("Target 1: ...")
             continue
-        if after[:1].isalpha() and not after[:1] in "kK":
+        if after[:1].isalpha() and after[:1] not in "kK":
             continue
         if _NOT_PRICE_AFTER.match(after) and not m.group("dollar"):
             continue
@@ -98,7 +100,7 @@ def find_prices(text: str) -> list[_Found]:
 
 
 def _price_word_before(text: str, start: int) -> bool:
-    words = re.findall(r"[A-Za-z@]+", text[max(0, start - 28):start].lower())
+    words = re.findall(r"[A-Za-z@]+", text[max(0, start - 28) : start].lower())
     return any(w in _PRICE_WORDS for w in words[-2:])
 
 
@@ -130,8 +132,8 @@ def ground(
     ]
     text = answer
     for p in sorted(unverified, key=lambda f: f.start, reverse=True):
-        if not text[p.end:].lstrip().startswith(UNVERIFIED):
-            text = text[:p.end] + f" {UNVERIFIED}" + text[p.end:]
+        if not text[p.end :].lstrip().startswith(UNVERIFIED):
+            text = text[: p.end] + f" {UNVERIFIED}" + text[p.end :]
 
     citations = citations_of(results)
     stamps = [c.as_of for c in citations if c.as_of is not None]

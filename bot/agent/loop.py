@@ -12,26 +12,27 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import structlog
 from pydantic import BaseModel
 
-from core.errors import UserError
-from core.retry import Backoff
 from analytics.sessions import session_info
 from bot.agent import memory
 from bot.agent.client import ChatModel, Completion, endpoint_label
 from bot.agent.grounding import Citation, ground
 from bot.agent.tools import ToolBox, ToolResult, error_result
 from bot.config import Settings
-from providers.http import retry_after_header
-from bot.request import Ctx
 from bot.pipeline import clean_text
 from bot.registry import MAX_TEXT
 from bot.reply import Action, Attachment, Reply, ReplyField
+from bot.request import Ctx
+from core.errors import UserError
+from core.retry import Backoff
+from providers.http import retry_after_header
 from renderers.text import fmt_time
 
 log = structlog.get_logger("coach.agent")
@@ -115,7 +116,7 @@ class Agent:
         self._sleep = sleep
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Agent":
+    def from_settings(cls, settings: Settings) -> Agent:
         return cls(ChatModel.from_settings(settings), settings)
 
     async def aclose(self) -> None:
@@ -130,7 +131,7 @@ class Agent:
         """Answer one message: check input and budget, run the tool loop, ground and store the answer."""
         text = clean_text(text)
         if not text:
-            return Reply.error("empty message; ask about a symbol (\"plan TSLA swing\", \"iv on NVDA?\") or type /help")
+            return Reply.error('empty message; ask about a symbol ("plan TSLA swing", "iv on NVDA?") or type /help')
         if len(text) > MAX_TEXT:
             return Reply.error(f"message too long ({len(text):,} characters); keep it under {MAX_TEXT:,}")
         budget = self.settings.coach_daily_token_budget
@@ -160,9 +161,15 @@ class Agent:
             )
         finally:
             await memory.record_usage(ctx, state.prompt_tokens, state.completion_tokens, state.calls)
-            log.info("agent_turn", request_id=ctx.request_id, calls=state.calls, tools=len(state.results),
-                     prompt_tokens=state.prompt_tokens, completion_tokens=state.completion_tokens,
-                     seconds=round(time.monotonic() - started, 3))
+            log.info(
+                "agent_turn",
+                request_id=ctx.request_id,
+                calls=state.calls,
+                tools=len(state.results),
+                prompt_tokens=state.prompt_tokens,
+                completion_tokens=state.completion_tokens,
+                seconds=round(time.monotonic() - started, 3),
+            )
 
         reply = self._reply(ctx, text, answer, limit_hit, state)
         await memory.save_turn(ctx, text, reply.data.answer)
@@ -202,12 +209,16 @@ class Agent:
             messages.append(completion.assistant_message())
             results = await box.run_all(calls[:MAX_PARALLEL_TOOLS])
             for extra in calls[MAX_PARALLEL_TOOLS:]:  # every tool_call_id must be answered
-                results.append(error_result(extra.id, extra.name, f"too many tool calls at once; at most {MAX_PARALLEL_TOOLS} per step"))
+                results.append(
+                    error_result(extra.id, extra.name, f"too many tool calls at once; at most {MAX_PARALLEL_TOOLS} per step")
+                )
             state.results.extend(results)
             messages.extend(r.message() for r in results)
         return "", True
 
-    async def _complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], tool_choice: str, state: TurnState) -> Completion:
+    async def _complete(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], tool_choice: str, state: TurnState
+    ) -> Completion:
         """One model call with retries on 429/5xx/timeouts; raises ModelUnavailable with a safe message."""
         attempt = 0
         while True:
@@ -245,9 +256,17 @@ class Agent:
             if status >= 500 or status in (408, 409):
                 return True, wait, f"the model server at {where} failed ({status})"
             if status in (401, 403):
-                return False, None, f"the model server at {where} rejected the credentials ({status}); the operator must check OPENAI_API_KEY"
+                return (
+                    False,
+                    None,
+                    f"the model server at {where} rejected the credentials ({status}); the operator must check OPENAI_API_KEY",
+                )
             if status == 404:
-                return False, None, f"model {self.settings.openai_model!r} was not found at {where} (404); the operator must check OPENAI_MODEL"
+                return (
+                    False,
+                    None,
+                    f"model {self.settings.openai_model!r} was not found at {where} (404); the operator must check OPENAI_MODEL",
+                )
             detail = _short(getattr(exc, "message", "") or "")
             return False, None, f"the model server at {where} refused the request ({status}{': ' + detail if detail else ''})"
         return False, None, f"unexpected error talking to the model ({exc.__class__.__name__})"
@@ -359,4 +378,3 @@ def _budget_spent(used: int, budget: int) -> Reply:
 def _short(text: str) -> str:
     line = text.strip().splitlines()[0] if text.strip() else ""
     return line[:160]
-

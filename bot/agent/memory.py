@@ -9,7 +9,7 @@ from storage import conversations
 
 
 def scope_of(identity: Identity) -> str:
-    """"dm" for direct messages and the console, else "ch:<channel id>": one conversation per place."""
+    """ "dm" for direct messages and the console, else "ch:<channel id>": one conversation per place."""
     if identity.dm or not identity.channel:
         return "dm"
     return f"ch:{identity.channel}"[:96]

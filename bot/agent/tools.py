@@ -14,28 +14,77 @@ import asyncio
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from core.errors import UserError
-from bot.request import Ctx
 from bot.pipeline import Admitted, Invocation
 from bot.registry import Command
 from bot.reply import Attachment, Reply
+from bot.request import Ctx
+from core.errors import UserError
 
 #: Items a list keeps in a tool result (time series keep the most recent ones).
 MAX_ITEMS = 20
 #: Characters of one tool result sent back to the model.
 MAX_RESULT_CHARS = 6_000
 #: Argument names that would name someone else; tools act only for the caller.
-IDENTITY_KEYS = frozenset({"user", "user_id", "userid", "owner", "owner_id", "tenant", "tenant_id", "guild", "guild_id",
-                           "workspace", "workspace_id", "team_id", "member", "member_id", "account", "account_id", "as_user"})
+IDENTITY_KEYS = frozenset(
+    {
+        "user",
+        "user_id",
+        "userid",
+        "owner",
+        "owner_id",
+        "tenant",
+        "tenant_id",
+        "guild",
+        "guild_id",
+        "workspace",
+        "workspace_id",
+        "team_id",
+        "member",
+        "member_id",
+        "account",
+        "account_id",
+        "as_user",
+    }
+)
 #: Keys whose numbers are prices: rounded to the instrument's tick.
-PRICE_KEYS = frozenset({
-    "price", "last", "bid", "ask", "mid", "open", "high", "low", "close", "o", "h", "l", "c", "prev_close",
-    "entry", "stop", "target", "strike", "underlying_price", "vwap", "level", "threshold", "trigger",
-    "entry_low", "entry_high", "exit", "fill", "spot", "pivot", "support", "resistance", "avg_price",
-})
+PRICE_KEYS = frozenset(
+    {
+        "price",
+        "last",
+        "bid",
+        "ask",
+        "mid",
+        "open",
+        "high",
+        "low",
+        "close",
+        "o",
+        "h",
+        "l",
+        "c",
+        "prev_close",
+        "entry",
+        "stop",
+        "target",
+        "strike",
+        "underlying_price",
+        "vwap",
+        "level",
+        "threshold",
+        "trigger",
+        "entry_low",
+        "entry_high",
+        "exit",
+        "fill",
+        "spot",
+        "pivot",
+        "support",
+        "resistance",
+        "avg_price",
+    }
+)
 #: Keys of the stamp of an item in a time series.
 TIME_KEYS = ("t", "time", "ts", "timestamp", "date")
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import csv
 import json
 import os
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Optional
 
 import click
 
-from core.errors import UserError
 from analytics.sessions import EXCHANGE_TZ
+from core.errors import UserError
 
 
 def parse_when(value: str, *, end: bool) -> datetime:
@@ -24,15 +23,17 @@ def parse_when(value: str, *, end: bool) -> datetime:
         d = None
     if d is not None:
         day = d + timedelta(days=1) if end else d
-        return datetime.combine(day, time(0, 0), tzinfo=EXCHANGE_TZ).astimezone(timezone.utc)
+        return datetime.combine(day, time(0, 0), tzinfo=EXCHANGE_TZ).astimezone(UTC)
     try:
         ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise UserError(f"cannot read {'--end' if end else '--start'} {text[:30]!r}; use a date like 2024-03-15 "
-                        "or a time with an offset like 2024-03-15T09:30:00-04:00") from None
+        raise UserError(
+            f"cannot read {'--end' if end else '--start'} {text[:30]!r}; use a date like 2024-03-15 "
+            "or a time with an offset like 2024-03-15T09:30:00-04:00"
+        ) from None
     if ts.tzinfo is None:
         raise UserError(f"{'--end' if end else '--start'} {text[:30]} needs a UTC offset, or give just the date")
-    return ts.astimezone(timezone.utc)
+    return ts.astimezone(UTC)
 
 
 def _symbols(value: tuple[str, ...]) -> list[str]:
@@ -53,20 +54,40 @@ def register(group: click.Group) -> None:
 
 @click.command("backtest")
 @click.option("--symbols", "-s", "symbols", multiple=True, required=True, help="tickers: SPY,QQQ or repeated -s SPY -s QQQ")
-@click.option("--strategy", default="all", show_default=True, help="all (each strategy on its own), best (the coach's pick) or a strategy id")
+@click.option(
+    "--strategy",
+    default="all",
+    show_default=True,
+    help="all (each strategy on its own), best (the coach's pick) or a strategy id",
+)
 @click.option("--style", default="intraday", show_default=True, help="scalp, intraday, swing or leaps")
 @click.option("--start", default=None, help="first day (2024-01-02) or time with offset; default: 3 months before --end")
 @click.option("--end", default=None, help="last day, included (2024-12-31) or time with offset; default: the last close")
-@click.option("--data", "data_dir", default=None, type=click.Path(file_okay=False), help="replay bars from this folder of CSV/Parquet files")
+@click.option(
+    "--data", "data_dir", default=None, type=click.Path(file_okay=False), help="replay bars from this folder of CSV/Parquet files"
+)
 @click.option("--every", type=int, default=None, help="ask the planner every N execution bars (default: 15 minutes intraday)")
 @click.option("--workers", type=int, default=None, help="worker processes for day styles (default: the CPUs, at most 4)")
 @click.option("--out", "out", default=None, help="write the equity/calibration PNG here (default: under COACH_OUT_DIR)")
 @click.option("--trades", "trades_path", default=None, help="also write every plan's outcome to this CSV")
 @click.option("--json", "json_out", is_flag=True, help="print the figures as one JSON object")
-@click.option("--as-of", "as_of", default=None, help="pin 'now' (ISO 8601 with offset): the default end and what the market may show")
-def backtest_cli(symbols: tuple[str, ...], strategy: str, style: str, start: Optional[str], end: Optional[str], data_dir: Optional[str],
-                 every: Optional[int], workers: Optional[int], out: Optional[str], trades_path: Optional[str], json_out: bool,
-                 as_of: Optional[str]) -> None:
+@click.option(
+    "--as-of", "as_of", default=None, help="pin 'now' (ISO 8601 with offset): the default end and what the market may show"
+)
+def backtest_cli(
+    symbols: tuple[str, ...],
+    strategy: str,
+    style: str,
+    start: str | None,
+    end: str | None,
+    data_dir: str | None,
+    every: int | None,
+    workers: int | None,
+    out: str | None,
+    trades_path: str | None,
+    json_out: bool,
+    as_of: str | None,
+) -> None:
     """Replay the coach's planner bar by bar over history and score every plan it would have made.
 
     Per strategy and per confidence bucket: plans, hit rate, expectancy in R, profit factor,
@@ -81,12 +102,12 @@ def backtest_cli(symbols: tuple[str, ...], strategy: str, style: str, start: Opt
     async def go() -> None:
         from rich.console import Console
 
-        from analytics.sessions import market_time
-        from core.clock import utc_now
         from analytics.backtest_engine import BacktestSpec, check_spec
+        from analytics.sessions import market_time
         from bot.backtest_runner import default_workers, load_history
         from bot.backtest_runner import run as run_backtest
         from bot.config import get_settings
+        from core.clock import utc_now
 
         settings = get_settings()
         err = Console(stderr=True, highlight=False)
@@ -109,7 +130,9 @@ def backtest_cli(symbols: tuple[str, ...], strategy: str, style: str, start: Opt
 
                 market = SimMarket(seed=settings.coach_seed, now=lambda: now)
         try:
-            with err.status(f"loading {spec.exec_interval} bars of {len(syms)} symbol{'s' if len(syms) != 1 else ''} from {market.name}…"):
+            with err.status(
+                f"loading {spec.exec_interval} bars of {len(syms)} symbol{'s' if len(syms) != 1 else ''} from {market.name}…"
+            ):
                 history = await load_history(market, spec, now=now)
         finally:
             closer = getattr(market, "aclose", None)
@@ -129,12 +152,19 @@ def backtest_cli(symbols: tuple[str, ...], strategy: str, style: str, start: Opt
     run(go)
 
 
-def _run_with_progress(run_backtest, history, spec, workers: int, err):  # noqa: ANN001, ANN202
+def _run_with_progress(run_backtest, history, spec, workers: int, err):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     with Progress(
-        TextColumn("[bold]replaying[/] {task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("decisions"),
-        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=err, transient=False,
+        TextColumn("[bold]replaying[/] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("decisions"),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
     ) as bar:
         task = bar.add_task(f"{spec.style} · {len(spec.symbols)} symbols", total=None)
 
@@ -144,7 +174,7 @@ def _run_with_progress(run_backtest, history, spec, workers: int, err):  # noqa:
         return run_backtest(history, spec, progress=tick, workers=workers)
 
 
-def _write_png(rep, result, spec, out: Optional[str], out_dir: Path) -> Path:  # noqa: ANN001
+def _write_png(rep, result, spec, out: str | None, out_dir: Path) -> Path:
     from bot.commands.backtest import picture
 
     names = " ".join(spec.symbols)
@@ -165,10 +195,32 @@ def _write_png(rep, result, spec, out: Optional[str], out_dir: Path) -> Path:  #
     return path
 
 
-def _write_trades(outcomes, path: Path) -> None:  # noqa: ANN001
-    cols = ["plan_id", "symbol", "strategy", "style", "direction", "confidence", "entry", "stop", "targets", "planned_at", "status",
-            "exit_reason", "first", "hit_t1", "targets_hit", "r_multiple", "mae_r", "mfe_r", "entry_fill", "exit_price",
-            "entered_at", "exited_at", "time_in_trade_s"]
+def _write_trades(outcomes, path: Path) -> None:
+    cols = [
+        "plan_id",
+        "symbol",
+        "strategy",
+        "style",
+        "direction",
+        "confidence",
+        "entry",
+        "stop",
+        "targets",
+        "planned_at",
+        "status",
+        "exit_reason",
+        "first",
+        "hit_t1",
+        "targets_hit",
+        "r_multiple",
+        "mae_r",
+        "mfe_r",
+        "entry_fill",
+        "exit_price",
+        "entered_at",
+        "exited_at",
+        "time_in_trade_s",
+    ]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
@@ -184,13 +236,23 @@ def _write_trades(outcomes, path: Path) -> None:  # noqa: ANN001
         raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-def _summary(result, rep, spec, png: Path) -> dict:  # noqa: ANN001
+def _summary(result, rep, spec, png: Path) -> dict:
     from bot.commands.backtest import BacktestSummary
 
     s = BacktestSummary(
-        symbols=list(spec.symbols), style=spec.style, strategy=spec.strategy, start=spec.start, end=spec.end,
-        every_bars=spec.cadence, sources=result.sources, decisions=result.decisions, plans=result.plans,
-        elapsed_s=round(result.elapsed_s, 3), overall=rep.overall, by_strategy=rep.by_strategy, by_confidence=rep.by_confidence,
+        symbols=list(spec.symbols),
+        style=spec.style,
+        strategy=spec.strategy,
+        start=spec.start,
+        end=spec.end,
+        every_bars=spec.cadence,
+        sources=result.sources,
+        decisions=result.decisions,
+        plans=result.plans,
+        elapsed_s=round(result.elapsed_s, 3),
+        overall=rep.overall,
+        by_strategy=rep.by_strategy,
+        by_confidence=rep.by_confidence,
         calibration=rep.calibration,
     ).model_dump(mode="json")
     s["png"] = str(png)
@@ -209,7 +271,7 @@ def _held(seconds: float | None) -> str:
     return f"{seconds / 86400:.1f}d"
 
 
-def _print(rep, result, spec, png: Path, trades_path: Optional[str]) -> None:  # noqa: ANN001
+def _print(rep, result, spec, png: Path, trades_path: str | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -219,20 +281,34 @@ def _print(rep, result, spec, png: Path, trades_path: Optional[str]) -> None:  #
     if not con.is_terminal:
         con = Console(highlight=False, soft_wrap=True, width=150)  # a pipe or a file: keep the tables whole
 
-    def table(title: str, groups, head: str) -> Table:  # noqa: ANN001
+    def table(title: str, groups, head: str) -> Table:
         t = Table(title=title, title_justify="left", header_style="bold")
         for name in (head, "plans", "trades", "hit%", "T1%", "exp R", "PF", "max DD", "MAE", "MFE", "avg hold"):
             t.add_column(name, justify="left" if name == head else "right")
         for g in groups:
             hold = _held(g.avg_time_in_trade_s)
             style = "bold" if g.key == "all" else None
-            t.add_row(g.key, str(g.plans), str(g.trades), _pct(g.hit_rate), _pct(g.t1_rate), _r(g.expectancy_r), _pf(g),
-                      f"{g.max_drawdown_r:.1f}R", f"{g.avg_mae_r or 0:.2f}", f"{g.avg_mfe_r or 0:.2f}", hold, style=style)
+            t.add_row(
+                g.key,
+                str(g.plans),
+                str(g.trades),
+                _pct(g.hit_rate),
+                _pct(g.t1_rate),
+                _r(g.expectancy_r),
+                _pf(g),
+                f"{g.max_drawdown_r:.1f}R",
+                f"{g.avg_mae_r or 0:.2f}",
+                f"{g.avg_mfe_r or 0:.2f}",
+                hold,
+                style=style,
+            )
         return t
 
-    con.print(f"[bold]Backtest[/] {', '.join(spec.symbols)} · {spec.style} · strategy {spec.strategy} · "
-              f"{result.decisions:,} decisions, {result.plans:,} plans in {result.elapsed_s:.1f}s "
-              f"({result.plans / max(result.elapsed_s, 1e-9):.0f} plans/s) · {', '.join(result.sources)}")
+    con.print(
+        f"[bold]Backtest[/] {', '.join(spec.symbols)} · {spec.style} · strategy {spec.strategy} · "
+        f"{result.decisions:,} decisions, {result.plans:,} plans in {result.elapsed_s:.1f}s "
+        f"({result.plans / max(result.elapsed_s, 1e-9):.0f} plans/s) · {', '.join(result.sources)}"
+    )
     con.print(table("Per strategy", [*rep.by_strategy, rep.overall], "strategy"))
     con.print(table("Per confidence bucket", rep.by_confidence, "confidence"))
     cal = Table(title="Calibration: confidence vs reached T1 before the stop", title_justify="left", header_style="bold")

@@ -61,8 +61,9 @@ def _pick_expirations(exps: list[date], day: date) -> list[date]:
     return picks or [e for e, d in zip(exps, dte) if d >= 1][:1]
 
 
-async def backfill(services: Any, symbol: str, days: int, *, force: bool = False,
-                   tick: Callable[[], None] | None = None) -> BackfillResult:
+async def backfill(
+    services: Any, symbol: str, days: int, *, force: bool = False, tick: Callable[[], None] | None = None
+) -> BackfillResult:
     """Record the 30-day ATM IV of `symbol` at each of the last `days` session closes before now."""
     from analytics.sessions import last_sessions
     from analytics.symbols import validate_symbol
@@ -94,17 +95,25 @@ async def backfill(services: Any, symbol: str, days: int, *, force: bool = False
 
 def _result(sym: str, provider: str | None, sessions: list, out: list[BackfillDay], note: str | None = None) -> BackfillResult:
     out.sort(key=lambda d: d.date)
-    return BackfillResult(symbol=sym, provider=provider, sessions=len(sessions), recorded=sum(d.status == "recorded" for d in out),
-                          days=out, note=note)
+    return BackfillResult(
+        symbol=sym,
+        provider=provider,
+        sessions=len(sessions),
+        recorded=sum(d.status == "recorded" for d in out),
+        days=out,
+        note=note,
+    )
 
 
-def _et():  # noqa: ANN202
+def _et():
     from analytics.sessions import EXCHANGE_TZ
 
     return EXCHANGE_TZ
 
 
-async def _from_historical(services: Any, sym: str, todo: list[tuple[date, datetime]], tick: Callable[[], None] | None) -> list[BackfillDay]:
+async def _from_historical(
+    services: Any, sym: str, todo: list[tuple[date, datetime]], tick: Callable[[], None] | None
+) -> list[BackfillDay]:
     from bot.options_service import record_iv
 
     out = []
@@ -117,10 +126,12 @@ async def _from_historical(services: Any, sym: str, todo: list[tuple[date, datet
     return out
 
 
-async def _from_polygon(services: Any, pm: Any, sym: str, todo: list[tuple[date, datetime]], tick: Callable[[], None] | None) -> list[BackfillDay]:
+async def _from_polygon(
+    services: Any, pm: Any, sym: str, todo: list[tuple[date, datetime]], tick: Callable[[], None] | None
+) -> list[BackfillDay]:
     from analytics.chains import analyse_chain
-    from core.errors import CoachError
     from analytics.volatility import atm_iv_30d
+    from core.errors import CoachError
     from providers.polygon import PolygonHistory
     from storage import iv_history
 
@@ -184,9 +195,9 @@ def register(group: click.Group) -> None:
         async def go() -> None:
             from rich.progress import Progress
 
-            from core.errors import UserError
             from analytics.symbols import validate_symbol
             from bot.app import build_services
+            from core.errors import UserError
 
             try:
                 sym = validate_symbol(symbol)
@@ -208,8 +219,11 @@ def register(group: click.Group) -> None:
                     elif d.status != "exists":
                         click.echo(f"{d.date}  {d.status}: {d.reason}")
                 kept = sum(d.status == "exists" for d in res.days)
-                click.echo(f"{res.symbol}: recorded {res.recorded} of {res.sessions} sessions"
-                           + (f" from {res.provider}" if res.provider else "") + (f"; {kept} already stored" if kept else ""))
+                click.echo(
+                    f"{res.symbol}: recorded {res.recorded} of {res.sessions} sessions"
+                    + (f" from {res.provider}" if res.provider else "")
+                    + (f"; {kept} already stored" if kept else "")
+                )
             if res.provider is None:
                 fail(res.note or "no provider keeps past chains", 1)
 

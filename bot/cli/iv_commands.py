@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Optional
 
 import click
 
@@ -20,7 +19,7 @@ def register(group: click.Group) -> None:
     @click.argument("symbols", nargs=-1, required=True)
     @click.option("--as-of", "as_of", default=None, help="record for the session at this moment (ISO 8601 with offset)")
     @click.option("--json", "json_out", is_flag=True, help="print one JSON object")
-    def record(symbols: tuple[str, ...], as_of: Optional[str], json_out: bool) -> None:
+    def record(symbols: tuple[str, ...], as_of: str | None, json_out: bool) -> None:
         """Store today's 30-day ATM IV for SYMBOLS (e.g. `coach iv record TSLA SPY`); past days: `coach iv backfill`."""
         from bot.cli.common import as_of_option, fail, run
 
@@ -39,12 +38,17 @@ def register(group: click.Group) -> None:
                 await services.close()
             recorded = [r for r in results if r.status == "recorded"]
             if json_out:
-                click.echo(json.dumps({
-                    "as_of": at.isoformat(),
-                    "sources": sorted({r.source for r in results if r.source}),
-                    "recorded": len(recorded),
-                    "results": [r.model_dump(mode="json") for r in results],
-                }, separators=(",", ":")))
+                click.echo(
+                    json.dumps(
+                        {
+                            "as_of": at.isoformat(),
+                            "sources": sorted({r.source for r in results if r.source}),
+                            "recorded": len(recorded),
+                            "results": [r.model_dump(mode="json") for r in results],
+                        },
+                        separators=(",", ":"),
+                    )
+                )
             else:
                 for r in results:
                     if r.status == "recorded":
@@ -81,8 +85,17 @@ def register(group: click.Group) -> None:
             finally:
                 await services.close()
             if json_out:
-                click.echo(json.dumps({"symbol": sym, "as_of": services.clock().isoformat(), "sources": ["iv history"],
-                                       "history": [{"date": d.isoformat(), "atm_iv_30d": v} for d, v in rows]}, separators=(",", ":")))
+                click.echo(
+                    json.dumps(
+                        {
+                            "symbol": sym,
+                            "as_of": services.clock().isoformat(),
+                            "sources": ["iv history"],
+                            "history": [{"date": d.isoformat(), "atm_iv_30d": v} for d, v in rows],
+                        },
+                        separators=(",", ":"),
+                    )
+                )
                 return
             if not rows:
                 click.echo(f"no IV history stored for {sym}; record it with `coach iv record {sym}`")
@@ -93,9 +106,9 @@ def register(group: click.Group) -> None:
         run(go)
 
 
-def _symbols(raw: tuple[str, ...], fail) -> list[str]:  # noqa: ANN001
-    from core.errors import UserError
+def _symbols(raw: tuple[str, ...], fail) -> list[str]:
     from analytics.symbols import validate_symbol
+    from core.errors import UserError
 
     out = []
     for item in raw:

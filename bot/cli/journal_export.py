@@ -7,7 +7,6 @@ import io
 import os
 import sys
 from pathlib import Path
-from typing import Optional
 
 import click
 
@@ -24,12 +23,19 @@ def register(group: click.Group) -> None:
 
 
 @click.command("export")
-@click.option("--csv", "csv_path", is_flag=False, flag_value="-", default=None, metavar="[PATH]",
-              help="write CSV to PATH (stdout when no PATH is given)")
+@click.option(
+    "--csv",
+    "csv_path",
+    is_flag=False,
+    flag_value="-",
+    default=None,
+    metavar="[PATH]",
+    help="write CSV to PATH (stdout when no PATH is given)",
+)
 @click.argument("path", required=False)
 @click.option("--symbol", default=None, help="only entries about this ticker")
 @click.option("--source", default=None, help="only manual, broker or plan entries")
-def export(csv_path: Optional[str], path: Optional[str], symbol: Optional[str], source: Optional[str]) -> None:
+def export(csv_path: str | None, path: str | None, symbol: str | None, source: str | None) -> None:
     """Export your journal (every entry, oldest first) as CSV."""
     from bot.cli.common import fail, run
 
@@ -51,8 +57,9 @@ def export(csv_path: Optional[str], path: Optional[str], symbol: Optional[str], 
             ident = console_identity()
             async with services.db() as s, s.begin():
                 owner = await ensure_owner(s, ident.platform, ident.tenant, ident.user, ident.display_name)
-                entries = await journal.list_entries(s, owner, symbol=symbol, source=source.lower() if source else None,
-                                                     limit=None, newest_first=False)
+                entries = await journal.list_entries(
+                    s, owner, symbol=symbol, source=source.lower() if source else None, limit=None, newest_first=False
+                )
         finally:
             await services.close()
         buf = io.StringIO()

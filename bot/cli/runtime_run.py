@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import signal
 from datetime import datetime
-from typing import Optional
 
 import click
 
@@ -15,15 +14,22 @@ def register(group: click.Group) -> None:
 
 
 @click.command("runtime")
-@click.option("--speed", type=float, default=None,
-              help="offline market only: market seconds per wall second (e.g. 600); default real time")
+@click.option(
+    "--speed", type=float, default=None, help="offline market only: market seconds per wall second (e.g. 600); default real time"
+)
 @click.option("--start", "start", default=None, help="offline market only: market time to start from (ISO 8601 with offset)")
-@click.option("--skip-closed/--no-skip-closed", default=None,
-              help="offline market only: jump over closed hours (default: on when --speed or --start is given)")
+@click.option(
+    "--skip-closed/--no-skip-closed",
+    default=None,
+    help="offline market only: jump over closed hours (default: on when --speed or --start is given)",
+)
 @click.option("--for", "run_for", type=float, default=None, help="stop after this many wall seconds")
-@click.option("--stale-after", type=float, default=None, help="seconds of market time without prices before the feed counts as stale")
-def runtime_cmd(speed: Optional[float], start: Optional[str], skip_closed: Optional[bool], run_for: Optional[float],
-                stale_after: Optional[float]) -> None:
+@click.option(
+    "--stale-after", type=float, default=None, help="seconds of market time without prices before the feed counts as stale"
+)
+def runtime_cmd(
+    speed: float | None, start: str | None, skip_closed: bool | None, run_for: float | None, stale_after: float | None
+) -> None:
     """Evaluate alerts and tracked plans and deliver their messages, until stopped (Ctrl-C or SIGTERM).
 
     Uses DATABASE_URL, COACH_PROVIDER and the chat credentials (to deliver into Discord/Slack)
@@ -51,8 +57,14 @@ def runtime_cmd(speed: Optional[float], start: Optional[str], skip_closed: Optio
     run(go)
 
 
-async def run_runtime(*, speed: float | None = None, start: datetime | None = None, skip_closed: bool | None = None,
-                      run_for: float | None = None, stale_after: float | None = None) -> None:
+async def run_runtime(
+    *,
+    speed: float | None = None,
+    start: datetime | None = None,
+    skip_closed: bool | None = None,
+    run_for: float | None = None,
+    stale_after: float | None = None,
+) -> None:
     """Build the services and run the runtime until a signal (or `run_for` seconds)."""
     from bot.app import build_services, runtime_config
     from bot.config import get_settings
@@ -71,8 +83,7 @@ async def run_runtime(*, speed: float | None = None, start: datetime | None = No
         from providers.sim_stream import SimClock
 
         accelerated = speed is not None or start is not None
-        clock = SimClock(start or utc_now(), speed or 1.0,
-                         skip_closed=accelerated if skip_closed is None else skip_closed)
+        clock = SimClock(start or utc_now(), speed or 1.0, skip_closed=accelerated if skip_closed is None else skip_closed)
         market = SimMarket(seed=settings.coach_seed, now=clock)
     services = await build_services(settings, market=market, clock=clock)
     config = runtime_config(settings)
@@ -100,19 +111,23 @@ async def run_runtime(*, speed: float | None = None, start: datetime | None = No
     if clock is not None:
         # the clock ran while the services were built: start it where asked; and when a previous run's
         # cursor is later than that, carry on from the cursor (never go back over delivered alerts)
-        saved = await runtime._cursor()  # noqa: SLF001
+        saved = await runtime._cursor()
         clock.set(saved if saved is not None and saved > begin else begin)
     if run_for is not None:
         loop.call_later(run_for, stop.set)
-    click.echo(f"coach runtime: worker {config.worker_id}, market {services.market.name}"
-               + (f", clock x{clock.speed:g} from {clock.now():%Y-%m-%d %H:%M} UTC" if clock is not None else "")
-               + ". Ctrl-C stops.", err=True)
+    click.echo(
+        f"coach runtime: worker {config.worker_id}, market {services.market.name}"
+        + (f", clock x{clock.speed:g} from {clock.now():%Y-%m-%d %H:%M} UTC" if clock is not None else "")
+        + ". Ctrl-C stops.",
+        err=True,
+    )
     try:
         await runtime.run(stop)
     finally:
         await services.close()
     st = runtime.stats
-    click.echo(f"coach runtime: stopped after {st.ticks} ticks, {st.triggers} alerts fired, {st.plan_events} plan events, "
-               f"{runtime.dispatcher.stats.delivered} messages delivered.", err=True)
-
-
+    click.echo(
+        f"coach runtime: stopped after {st.ticks} ticks, {st.triggers} alerts fired, {st.plan_events} plan events, "
+        f"{runtime.dispatcher.stats.delivered} messages delivered.",
+        err=True,
+    )

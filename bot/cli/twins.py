@@ -56,14 +56,20 @@ def make_twin(cmd: Command) -> click.Command:
     params += [
         click.Option(["--json", "json_out"], is_flag=True, help="print the result as one JSON object"),
         click.Option(["--as-of", "as_of"], default=None, help="pin the time, ISO 8601 with offset"),
-        click.Option(["--out", "--chart", "out"], default=None, metavar="PATH",
-                     help="write the reply's image(s) to PATH (several: PATH-<name>.png)"),
+        click.Option(
+            ["--out", "--chart", "out"],
+            default=None,
+            metavar="PATH",
+            help="write the reply's image(s) to PATH (several: PATH-<name>.png)",
+        ),
     ]
     if cmd.name in LONG_RUNNING:
-        params.append(click.Option(["--progress/--no-progress"], default=None,
-                                   help="progress bar on stderr (default: at a terminal)"))
-    help_text = "\n\n".join([cmd.summary, f"In chat: {cmd.usage()}",
-                             "ARGS are read as in chat: positionals in order, name=value, --flag."])
+        params.append(
+            click.Option(["--progress/--no-progress"], default=None, help="progress bar on stderr (default: at a terminal)")
+        )
+    help_text = "\n\n".join(
+        [cmd.summary, f"In chat: {cmd.usage()}", "ARGS are read as in chat: positionals in order, name=value, --flag."]
+    )
     return click.Command(
         name=cmd.path[-1],
         callback=_callback(cmd, specs),
@@ -94,8 +100,9 @@ def _option(spec: ArgSpec) -> click.Option:
 def _callback(cmd: Command, specs: list[ArgSpec]) -> Callable[..., None]:
     by_name = {s.name: s for s in specs}
 
-    def callback(args: tuple[str, ...], json_out: bool, as_of: str | None, out: str | None,
-                 progress: bool | None = None, **options: Any) -> None:
+    def callback(
+        args: tuple[str, ...], json_out: bool, as_of: str | None, out: str | None, progress: bool | None = None, **options: Any
+    ) -> None:
         pinned = as_of_option(as_of)
         try:
             values = cmd.token_values(list(args))
@@ -156,8 +163,11 @@ def write_images(reply: Reply, path: Path) -> list[Path]:
     images = [a for a in reply.attachments if a.mime == "image/png"]
     if not images:
         fail("this reply has no image to write", 2)
-    paths = [path] if len(images) == 1 else [path.with_name(f"{path.stem}-{_name(a, i)}{path.suffix or '.png'}")
-                                              for i, a in enumerate(images, 1)]
+    paths = (
+        [path]
+        if len(images) == 1
+        else [path.with_name(f"{path.stem}-{_name(a, i)}{path.suffix or '.png'}") for i, a in enumerate(images, 1)]
+    )
     for p, att in zip(paths, images):
         p.parent.mkdir(parents=True, exist_ok=True)
         tmp = p.with_name(p.name + ".part")
@@ -180,8 +190,14 @@ def _progress_bar(wanted: bool | None) -> Iterator[Callable[[int, int, str], Non
     if not (wanted if wanted is not None else err.is_terminal):
         yield None
         return
-    bar = Progress(TextColumn("{task.description:<10} {task.fields[label]:<10}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), console=err, transient=True)
+    bar = Progress(
+        TextColumn("{task.description:<10} {task.fields[label]:<10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
     with bar:
         task = bar.add_task("working", total=None, label="")
 

@@ -10,20 +10,19 @@ from __future__ import annotations
 import math
 import re
 import secrets
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field
 
 from analytics.alertbook import INDICATOR_KINDS, KINDS, PLAN_KINDS, build_rule, kind_category, price_band
-from core.errors import NotFoundError, UserError
 from analytics.intervals import interval_minutes
 from analytics.models import Plan
 from analytics.sessions import EXCHANGE_TZ, sessions_between
 from bot.args import IntervalArg, SymbolArg
-from bot.request import Ctx
 from bot.registry import command
 from bot.reply import Reply
+from bot.request import Ctx
 from bot.runtime.api import (
     WEBHOOK_KINDS,
     Origin,
@@ -37,10 +36,11 @@ from bot.runtime.api import (
     sinks_for,
     test_reply,
 )
+from core.errors import NotFoundError, UserError
 from renderers.text import fmt_price, fmt_time
 from storage import alerts as store
-from storage.alerts import Alert
 from storage import plans as plan_store
+from storage.alerts import Alert
 from storage.identity import Owner
 from storage.outbox import NewMessage, channel_key, enqueue, outbox_rows, outbox_summary
 
@@ -52,10 +52,26 @@ MAX_COOLDOWN = timedelta(days=7)
 DEFAULT_COOLDOWN = "15m"
 
 _KIND_ALIASES = {
-    "over": "above", "gt": "above", ">": "above", "under": "below", "lt": "below", "<": "below",
-    "crosses": "cross", "crossing": "cross", "%": "pct", "percent": "pct", "move": "pct", "pct_move": "pct",
-    "rsi>": "rsi_above", "rsi<": "rsi_below", "ema_up": "ema_cross_up", "ema_down": "ema_cross_down",
-    "vwap_up": "vwap_reclaim", "vwap_down": "vwap_loss", "target_hit": "target", "stop_hit": "stop",
+    "over": "above",
+    "gt": "above",
+    ">": "above",
+    "under": "below",
+    "lt": "below",
+    "<": "below",
+    "crosses": "cross",
+    "crossing": "cross",
+    "%": "pct",
+    "percent": "pct",
+    "move": "pct",
+    "pct_move": "pct",
+    "rsi>": "rsi_above",
+    "rsi<": "rsi_below",
+    "ema_up": "ema_cross_up",
+    "ema_down": "ema_cross_down",
+    "vwap_up": "vwap_reclaim",
+    "vwap_down": "vwap_loss",
+    "target_hit": "target",
+    "stop_hit": "stop",
 }
 
 
@@ -67,7 +83,9 @@ def _kind(v: object) -> object:
 
 
 AlertKind = Annotated[Literal[KINDS], BeforeValidator(_kind)]  # type: ignore[valid-type]
-SessionFilter = Annotated[Literal["regular", "extended"], BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v)]
+SessionFilter = Annotated[
+    Literal["regular", "extended"], BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v)
+]
 Note = Field("", max_length=300, description="a note shown with the alert", json_schema_extra={"greedy": True})
 
 
@@ -75,12 +93,27 @@ Note = Field("", max_length=300, description="a note shown with the alert", json
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|m|min|mins|h|hr|hrs|d|day|days|w|wk|wks)?\s*$", re.I)
-_UNITS = {"s": 1, "sec": 1, "secs": 1, "m": 60, "min": 60, "mins": 60, "h": 3600, "hr": 3600, "hrs": 3600,
-          "d": 86400, "day": 86400, "days": 86400, "w": 604800, "wk": 604800, "wks": 604800}
+_UNITS = {
+    "s": 1,
+    "sec": 1,
+    "secs": 1,
+    "m": 60,
+    "min": 60,
+    "mins": 60,
+    "h": 3600,
+    "hr": 3600,
+    "hrs": 3600,
+    "d": 86400,
+    "day": 86400,
+    "days": 86400,
+    "w": 604800,
+    "wk": 604800,
+    "wks": 604800,
+}
 
 
 def parse_duration(text: str, what: str, default_unit: str = "m") -> timedelta:
-    """"90s", "15m", "2h", "3d", "1w" (a bare number counts `default_unit`s) -> timedelta, or UserError."""
+    """ "90s", "15m", "2h", "3d", "1w" (a bare number counts `default_unit`s) -> timedelta, or UserError."""
     m = _DURATION.match(str(text))
     if not m:
         raise UserError(f"{what} {str(text)[:20]!r} is not a duration; use e.g. 90s, 15m, 2h, 3d")
@@ -104,13 +137,13 @@ def parse_expiry(text: str, now: datetime) -> datetime:
         raise UserError(f"expires {t[:30]!r} not understood; use 2h, 3d, eod, 2024-06-21 or an ISO time with offset") from None
     if at.tzinfo is None:
         at = at.replace(tzinfo=EXCHANGE_TZ)  # a wall time means exchange time
-    return at.astimezone(timezone.utc)
+    return at.astimezone(UTC)
 
 
 def _session_close_on_or_after(at: datetime) -> datetime:
     sch = sessions_between(at - timedelta(days=1), at + timedelta(days=10))
     for close in sch.closes:
-        close_dt = datetime.fromtimestamp(int(close) / 1e9, tz=timezone.utc)
+        close_dt = datetime.fromtimestamp(int(close) / 1e9, tz=UTC)
         if close_dt >= at:
             return close_dt
     return at + timedelta(days=1)
@@ -145,10 +178,25 @@ class AlertView(BaseModel):
 
 def view(a: Alert) -> AlertView:
     return AlertView(
-        id=a.id, symbol=a.symbol, kind=a.kind, condition=describe_condition(a.kind, a.level, a.value, a.interval, a.params),
-        level=a.level, value=a.value, interval=a.interval, plan_id=a.plan_id, repeat=a.repeat, cooldown_s=a.cooldown_s,
-        expires_at=a.expires_at, session=a.session, note=a.note, status=a.status, fire_count=a.fire_count,
-        last_fired_at=a.last_fired_at, last_price=a.last_price, channel=a.channel, created_at=a.created_at,
+        id=a.id,
+        symbol=a.symbol,
+        kind=a.kind,
+        condition=describe_condition(a.kind, a.level, a.value, a.interval, a.params),
+        level=a.level,
+        value=a.value,
+        interval=a.interval,
+        plan_id=a.plan_id,
+        repeat=a.repeat,
+        cooldown_s=a.cooldown_s,
+        expires_at=a.expires_at,
+        session=a.session,
+        note=a.note,
+        status=a.status,
+        fire_count=a.fire_count,
+        last_fired_at=a.last_fired_at,
+        last_price=a.last_price,
+        channel=a.channel,
+        created_at=a.created_at,
     )
 
 
@@ -190,7 +238,9 @@ async def check_channel(ctx: Ctx, session: Any, owner: Owner, family: str) -> st
     if not eff.alerts_enabled:
         raise UserError("alerts are turned off in this channel by an admin; ask one to run /settings alerts on")
     if family not in eff.allowed_kinds:
-        raise UserError(f"{family} alerts are not allowed in this channel; allowed here: {', '.join(eff.allowed_kinds) or 'none'}")
+        raise UserError(
+            f"{family} alerts are not allowed in this channel; allowed here: {', '.join(eff.allowed_kinds) or 'none'}"
+        )
     return eff
 
 
@@ -216,8 +266,10 @@ def _plan_id(text: str) -> str:
 
 class AlertAddArgs(BaseModel):
     symbol: SymbolArg = Field(description="ticker, e.g. TSLA")
-    kind: AlertKind = Field(description="above, below, cross, pct, rsi_above, rsi_below, ema_cross_up, ema_cross_down, "
-                                        "vwap_reclaim, vwap_loss, or a plan event: entry, stop, target, invalidation")
+    kind: AlertKind = Field(
+        description="above, below, cross, pct, rsi_above, rsi_below, ema_cross_up, ema_cross_down, "
+        "vwap_reclaim, vwap_loss, or a plan event: entry, stop, target, invalidation"
+    )
     value: float | None = Field(None, description="the price level; the percent for pct (+2 or -3); the RSI threshold")
     note: str = Note
     plan: str | None = Field(None, description="plan id for plan events, e.g. P-1A2B3C")
@@ -237,8 +289,12 @@ class AlertAddArgs(BaseModel):
     "alert add",
     "Set an alert: price above/below/cross, % move, RSI, EMA cross, VWAP reclaim/loss, or a plan event.",
     AlertAddArgs,
-    examples=("/alert add TSLA above 250 breakout", "/alert add NVDA pct -3 --repeat cooldown=1h",
-              "/alert add SPY rsi_above 70 interval=15m", "/alert add TSLA stop plan=P-1A2B3C"),
+    examples=(
+        "/alert add TSLA above 250 breakout",
+        "/alert add NVDA pct -3 --repeat cooldown=1h",
+        "/alert add SPY rsi_above 70 interval=15m",
+        "/alert add TSLA stop plan=P-1A2B3C",
+    ),
     tool_hint="Returns the stored alert (id, condition, options). Alerts are pushed to this channel when they fire.",
 )
 async def alert_add(ctx: Ctx, a: AlertAddArgs) -> Reply:
@@ -288,9 +344,13 @@ async def alert_add(ctx: Ctx, a: AlertAddArgs) -> Reply:
             if a.target > len(targets):
                 raise UserError(f"plan {pid} has {len(targets)} target(s); use target=1..{len(targets)}")
             level = targets[a.target - 1]
-        fields.update(value=level, direction=plan.direction, plan_id=pid,
-                      target_index=a.target if a.kind == "target" else None,
-                      interval=plan.interval if a.kind == "invalidation" else None)
+        fields.update(
+            value=level,
+            direction=plan.direction,
+            plan_id=pid,
+            target_index=a.target if a.kind == "target" else None,
+            interval=plan.interval if a.kind == "invalidation" else None,
+        )
     elif a.kind in INDICATOR_KINDS:
         if a.kind in ("rsi_above", "rsi_below"):
             if a.value is None or not 1 <= a.value <= 99:
@@ -311,15 +371,23 @@ async def alert_add(ctx: Ctx, a: AlertAddArgs) -> Reply:
         last = q.last
         if a.kind == "pct":
             if a.value is None or a.value == 0 or abs(a.value) > MAX_PCT:
-                raise UserError(f"a pct alert needs a move between -{MAX_PCT:g} and +{MAX_PCT:g} percent, not 0; e.g. pct +2 or pct -3")
+                raise UserError(
+                    f"a pct alert needs a move between -{MAX_PCT:g} and +{MAX_PCT:g} percent, not 0; e.g. pct +2 or pct -3"
+                )
             fields.update(value=a.value, reference=a.ref or last)
         else:
             if a.value is None:
                 raise UserError(f"an {a.kind} alert needs a price level, e.g. /alert add {sym} {a.kind} {fmt_price(last)}")
             fields["value"] = a.value
     rule = build_rule(
-        a.kind, id=0, symbol=sym, value=fields.get("value"), reference=fields.get("reference"),
-        direction=fields.get("direction"), interval=fields.get("interval"), params=fields.get("params"),
+        a.kind,
+        id=0,
+        symbol=sym,
+        value=fields.get("value"),
+        reference=fields.get("reference"),
+        direction=fields.get("direction"),
+        interval=fields.get("interval"),
+        params=fields.get("params"),
     )
     if not (math.isfinite(rule.level) and (rule.metric != "price" or rule.level > 0)):
         raise UserError("the level must be a positive price")
@@ -336,16 +404,24 @@ async def alert_add(ctx: Ctx, a: AlertAddArgs) -> Reply:
         if rule.metric == "price":
             rule.initial_armed(last)
             if any(rule.armed(sd) is False for sd in rule.sides) and a.kind != "cross" and a.kind != "entry":
-                warn = (f"{sym} is already {'above' if rule.sides == ('up',) else 'below'} {fmt_price(rule.level)} "
-                        f"(last {fmt_price(last)}): this fires on the next cross.")
-    fields.update(level=rule.level, band=rule.band, armed_up=rule.armed_up, armed_down=rule.armed_down,
-                  params=fields.get("params") or {})
+                warn = (
+                    f"{sym} is already {'above' if rule.sides == ('up',) else 'below'} {fmt_price(rule.level)} "
+                    f"(last {fmt_price(last)}): this fires on the next cross."
+                )
+    fields.update(
+        level=rule.level, band=rule.band, armed_up=rule.armed_up, armed_down=rule.armed_down, params=fields.get("params") or {}
+    )
     async with ctx.tx() as s:
         owner = await ctx.owner(s)
         await check_channel(ctx, s, owner, family)
         row = await store.create_alert(
-            s, owner, platform=ctx.identity.platform, channel=ctx.identity.channel, user_ref=ctx.identity.user,
-            now=now, **fields,
+            s,
+            owner,
+            platform=ctx.identity.platform,
+            channel=ctx.identity.channel,
+            user_ref=ctx.identity.user,
+            now=now,
+            **fields,
         )
         v = view(row)
     body = [f"#{v.id}: {v.symbol} {v.condition}."]
@@ -369,8 +445,12 @@ class AlertListArgs(BaseModel):
     all: bool = Field(False, description="include fired and expired alerts")
 
 
-@command("alert list", "Your alerts (live ones; --all for fired and expired too).", AlertListArgs,
-         examples=("/alert list", "/alert list TSLA --all"))
+@command(
+    "alert list",
+    "Your alerts (live ones; --all for fired and expired too).",
+    AlertListArgs,
+    examples=("/alert list", "/alert list TSLA --all"),
+)
 async def alert_list(ctx: Ctx, a: AlertListArgs) -> Reply:
     async with ctx.tx() as s:
         owner = await ctx.owner(s)
@@ -426,8 +506,12 @@ class AlertEditArgs(BaseModel):
     session: SessionFilter | None = Field(None, description="regular or extended")
 
 
-@command("alert edit", "Change an alert's level, note, repeat, cooldown, expiry or session.", AlertEditArgs,
-         examples=("/alert edit 3 value=255", "/alert edit 3 --repeat cooldown=30m", "/alert edit 3 expires=never"))
+@command(
+    "alert edit",
+    "Change an alert's level, note, repeat, cooldown, expiry or session.",
+    AlertEditArgs,
+    examples=("/alert edit 3 value=255", "/alert edit 3 --repeat cooldown=30m", "/alert edit 3 expires=never"),
+)
 async def alert_edit(ctx: Ctx, a: AlertEditArgs) -> Reply:
     now = ctx.now()
     async with ctx.tx() as s:
@@ -443,8 +527,15 @@ async def alert_edit(ctx: Ctx, a: AlertEditArgs) -> Reply:
                 raise UserError("an RSI threshold must be between 1 and 99")
             if row.kind == "pct" and (a.value == 0 or abs(a.value) > MAX_PCT):
                 raise UserError(f"a pct move must be between -{MAX_PCT:g} and +{MAX_PCT:g} percent, not 0")
-            rule = build_rule(row.kind, id=row.id, symbol=row.symbol, value=a.value, reference=row.reference,
-                              interval=row.interval, params=row.params)
+            rule = build_rule(
+                row.kind,
+                id=row.id,
+                symbol=row.symbol,
+                value=a.value,
+                reference=row.reference,
+                interval=row.interval,
+                params=row.params,
+            )
             if rule.metric == "price":
                 last = (await ctx.market.quote(row.symbol, at=now)).last
                 ratio = rule.level / last
@@ -520,8 +611,12 @@ class AlertsStatus(BaseModel):
     destinations: list[DestinationHealth]
 
 
-@command("alerts status", "Is the alert runtime running, is its feed live, and what is pending or failing here.", NoArgs,
-         examples=("/alerts status",))
+@command(
+    "alerts status",
+    "Is the alert runtime running, is its feed live, and what is pending or failing here.",
+    NoArgs,
+    examples=("/alerts status",),
+)
 async def alerts_status(ctx: Ctx, a: NoArgs) -> Reply:
     hb = await runtime_alive(ctx.services)
     feed = await feed_state(ctx.services) if hb else None
@@ -531,9 +626,15 @@ async def alerts_status(ctx: Ctx, a: NoArgs) -> Reply:
         n_alerts = await store.count_active_alerts(s, owner)
         n_plans = len([t for t in await store.list_tracked(s, owner) if t.status in store.ACTIVE_TRACKED])
     dests = [
-        DestinationHealth(destination=h.destination, target=describe_target(h.destination, h.target).split(" ", 1)[1],
-                          pending=h.pending, retrying=h.retrying, failed=h.failed, delivered=h.delivered,
-                          last_error=h.last_error)
+        DestinationHealth(
+            destination=h.destination,
+            target=describe_target(h.destination, h.target).split(" ", 1)[1],
+            pending=h.pending,
+            retrying=h.retrying,
+            failed=h.failed,
+            delivered=h.delivered,
+            last_error=h.last_error,
+        )
         for h in health
     ]
     pending = sum(d.pending for d in dests)
@@ -545,33 +646,53 @@ async def alerts_status(ctx: Ctx, a: NoArgs) -> Reply:
             lag = feed.get("lag_s")
             lag_txt = f", last event {lag:.0f}s behind" if isinstance(lag, (int, float)) else ""
             state = feed.get("state")
-            lines.append(f"Feed: {state} ({feed.get('mode')} from {feed.get('source')}, {feed.get('symbols')} symbols{lag_txt})"
-                         + (f" — {feed.get('error')}" if feed.get("error") else "") + ".")
+            lines.append(
+                f"Feed: {state} ({feed.get('mode')} from {feed.get('source')}, {feed.get('symbols')} symbols{lag_txt})"
+                + (f" — {feed.get('error')}" if feed.get("error") else "")
+                + "."
+            )
             if state == "stale":
-                lines.append("The feed is stale: no fresh prices while the market is open, so alerts cannot fire until it recovers.")
+                lines.append(
+                    "The feed is stale: no fresh prices while the market is open, so alerts cannot fire until it recovers."
+                )
     else:
-        lines.append("Runtime: not running. Alerts are stored but nothing evaluates or delivers them; start `coach runtime` or `coach serve`.")
+        lines.append(
+            "Runtime: not running. Alerts are stored but nothing evaluates or delivers them; start `coach runtime` or `coach serve`."
+        )
     lines.append(f"You: {n_alerts} live alert(s), {n_plans} tracked plan(s).")
     if dests:
         lines.append("Deliveries in this workspace:")
         for d in dests:
             flag = " ⚠" if d.failed or d.retrying else ""
             err = f" — last error: {d.last_error}" if d.last_error and (d.failed or d.pending) else ""
-            lines.append(f"• {d.destination} {d.target}: {d.pending} pending ({d.retrying} retrying), {d.failed} failed, "
-                         f"{d.delivered} delivered{flag}{err}")
+            lines.append(
+                f"• {d.destination} {d.target}: {d.pending} pending ({d.retrying} retrying), {d.failed} failed, "
+                f"{d.delivered} delivered{flag}{err}"
+            )
     else:
         lines.append("No deliveries yet in this workspace.")
     sev = "error" if failed or (feed or {}).get("state") in ("stale", "down") else "warning" if pending or not hb else "success"
     data = AlertsStatus(
-        runtime="running" if hb else "stopped", worker=hb.get("worker") if hb else None,
-        market_time=datetime.fromisoformat(hb["market_time"]) if hb else None, feed=feed, alerts=n_alerts,
-        tracked_plans=n_plans, pending=pending, failed=failed, destinations=dests,
+        runtime="running" if hb else "stopped",
+        worker=hb.get("worker") if hb else None,
+        market_time=datetime.fromisoformat(hb["market_time"]) if hb else None,
+        feed=feed,
+        alerts=n_alerts,
+        tracked_plans=n_plans,
+        pending=pending,
+        failed=failed,
+        destinations=dests,
     )
     return Reply(title="Alerts status", body="\n".join(lines), severity=sev, data=data)  # type: ignore[arg-type]
 
 
-@command("alerts test", "Send a test alert to this channel (and its webhooks) through the delivery path.", NoArgs,
-         examples=("/alerts test",), tool=False)
+@command(
+    "alerts test",
+    "Send a test alert to this channel (and its webhooks) through the delivery path.",
+    NoArgs,
+    examples=("/alerts test",),
+    tool=False,
+)
 async def alerts_test(ctx: Ctx, a: NoArgs) -> Reply:
     now = ctx.now()
     async with ctx.tx() as s:
@@ -587,14 +708,27 @@ async def alerts_test(ctx: Ctx, a: NoArgs) -> Reply:
         for k in sinks:
             where = "this channel" if k.destination not in WEBHOOK_KINDS else f"webhook {mask_url(k.target)}"
             payload = reply_to_payload(test_reply(where, now), event_key=f"test:{tag}")
-            msgs.append(NewMessage(tenant_id=owner.tenant_id, owner_id=owner.user_id, key=f"test:{tag}@{k.tag}", kind="test",
-                                   destination=k.destination, target=k.target, payload=payload, event_at=now))
+            msgs.append(
+                NewMessage(
+                    tenant_id=owner.tenant_id,
+                    owner_id=owner.user_id,
+                    key=f"test:{tag}@{k.tag}",
+                    kind="test",
+                    destination=k.destination,
+                    target=k.target,
+                    payload=payload,
+                    event_at=now,
+                )
+            )
         await enqueue(s, msgs)
     keys = {channel_key(m.destination, m.target) for m in msgs}
     described = [describe_target(m.destination, m.target) for m in msgs]
     if await runtime_alive(ctx.services):
-        return Reply(title="Test alert queued", body="Queued for: " + "; ".join(described) + ". The runtime delivers it now.",
-                     data={"queued": described, "delivered_inline": False})
+        return Reply(
+            title="Test alert queued",
+            body="Queued for: " + "; ".join(described) + ". The runtime delivers it now.",
+            data={"queued": described, "delivered_inline": False},
+        )
     # no runtime: deliver right here so the test still exercises the whole delivery path
     await deliver_now(ctx.services, keys, timeout=20)
     async with ctx.tx() as s:
@@ -605,7 +739,14 @@ async def alerts_test(ctx: Ctx, a: NoArgs) -> Reply:
         err = f" ({r.last_error})" if r.last_error and r.status != "delivered" else ""
         lines.append(f"• {describe_target(r.destination, r.target)}: {state}{err}")
     ok = all(r.status == "delivered" for r in rows)
-    return Reply(title="Test alert sent" if ok else "Test alert: some deliveries failed", body="\n".join(lines),
-                 severity="success" if ok else "error",
-                 data={"results": [{"target": describe_target(r.destination, r.target), "status": r.status,
-                                    "error": r.last_error} for r in rows], "delivered_inline": True})
+    return Reply(
+        title="Test alert sent" if ok else "Test alert: some deliveries failed",
+        body="\n".join(lines),
+        severity="success" if ok else "error",
+        data={
+            "results": [
+                {"target": describe_target(r.destination, r.target), "status": r.status, "error": r.last_error} for r in rows
+            ],
+            "delivered_inline": True,
+        },
+    )

@@ -8,24 +8,23 @@ shows the same figures for the caller's own tracked plans, from their recorded o
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
-
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
 from analytics.backtest_engine import BacktestSpec, check_spec
 from analytics.backtest_stats import Calibration, GroupStats, Report, equity_curve, report
-from core.errors import UserError
 from analytics.outcomes import TradeOutcome
 from analytics.sessions import last_sessions, market_time
 from analytics.strategies import STRATEGIES
 from bot.args import StyleArg, SymbolsArg
 from bot.backtest_runner import backtest
-from bot.request import Ctx
 from bot.registry import command
-from bot.scorecard import sync_tracked_outcomes
 from bot.reply import Attachment, Reply, ReplyField
+from bot.request import Ctx
+from bot.scorecard import sync_tracked_outcomes
+from core.errors import UserError
 from renderers.backtest_plot import render_backtest
 from renderers.text import fmt_time
 from storage import journal
@@ -43,7 +42,9 @@ STYLES = ("scalp", "intraday", "swing", "leaps")
 class BacktestArgs(BaseModel):
     symbols: SymbolsArg = Field(min_length=1, description="tickers to replay, e.g. SPY,QQQ,TSLA")
     style: StyleArg = Field("intraday", description="trading style: scalp intraday swing leaps")
-    strategy: StrategyChoice = Field("all", description="all (each strategy on its own), best (the coach's pick) or a strategy id")
+    strategy: StrategyChoice = Field(
+        "all", description="all (each strategy on its own), best (the coach's pick) or a strategy id"
+    )
     days: int = Field(10, ge=1, le=500, description="sessions to replay, ending at the last close (or --as-of)")
     every: int | None = Field(None, ge=1, le=100, description="ask the planner every N execution bars (default: 15 min intraday)")
 
@@ -132,8 +133,10 @@ def calibration_words(cal: Calibration, overall: GroupStats) -> str:
         return "Calibration: no entered plan has resolved yet, so confidence cannot be checked."
     mean_conf = overall.avg_confidence or 0.0
     base = cal.base_rate or 0.0
-    head = (f"Calibration over {cal.n} entered plans: Brier {cal.brier:.3f} against {cal.brier_reference:.3f} for always "
-            f"forecasting the base rate ({base:.0%} reached T1 before the stop)")
+    head = (
+        f"Calibration over {cal.n} entered plans: Brier {cal.brier:.3f} against {cal.brier_reference:.3f} for always "
+        f"forecasting the base rate ({base:.0%} reached T1 before the stop)"
+    )
     if cal.skill is None:
         verdict = "."
     elif cal.skill > 0.02:
@@ -148,8 +151,15 @@ def calibration_words(cal: Calibration, overall: GroupStats) -> str:
 
 def summary_body(rep: Report, intro: str) -> str:
     """The chat body: intro, per-strategy and per-confidence tables, calibration in words."""
-    parts = [intro, "```", stats_table([*rep.by_strategy, rep.overall], "strategy"), "", stats_table(rep.by_confidence, "confidence"), "```",
-             calibration_words(rep.calibration, rep.overall)]
+    parts = [
+        intro,
+        "```",
+        stats_table([*rep.by_strategy, rep.overall], "strategy"),
+        "",
+        stats_table(rep.by_confidence, "confidence"),
+        "```",
+        calibration_words(rep.calibration, rep.overall),
+    ]
     return "\n".join(parts)
 
 
@@ -158,8 +168,14 @@ def picture(rep: Report, outcomes: list[TradeOutcome], title: str, subtitle: str
     by: dict[str, list[TradeOutcome]] = {}
     for o in outcomes:
         by.setdefault(o.strategy, []).append(o)
-    return render_backtest(rep.equity, rep.calibration, rep.overall, title=title, subtitle=subtitle,
-                           by_strategy={k: equity_curve(v) for k, v in by.items()} if len(by) > 1 else None)
+    return render_backtest(
+        rep.equity,
+        rep.calibration,
+        rep.overall,
+        title=title,
+        subtitle=subtitle,
+        by_strategy={k: equity_curve(v) for k, v in by.items()} if len(by) > 1 else None,
+    )
 
 
 def _fields(rep: Report) -> list[ReplyField]:
@@ -177,16 +193,22 @@ def _fields(rep: Report) -> list[ReplyField]:
 # ---------------------------------------------------------------------------- commands
 
 
-@command("backtest", "Replay the coach's planner over recent sessions: hit rate, expectancy, drawdown and calibration.", BacktestArgs,
-         examples=("/backtest SPY,QQQ", "/backtest TSLA intraday orb days=20", "/backtest AAPL swing days=120"),
-         tool_hint="Returns per-strategy and per-confidence-bucket figures and a Brier score of confidence vs reaching T1 before the stop.")
+@command(
+    "backtest",
+    "Replay the coach's planner over recent sessions: hit rate, expectancy, drawdown and calibration.",
+    BacktestArgs,
+    examples=("/backtest SPY,QQQ", "/backtest TSLA intraday orb days=20", "/backtest AAPL swing days=120"),
+    tool_hint="Returns per-strategy and per-confidence-bucket figures and a Brier score of confidence vs reaching T1 before the stop.",
+)
 async def backtest_cmd(ctx: Ctx, a: BacktestArgs) -> Reply:
     if len(a.symbols) > CHAT_MAX_SYMBOLS:
         raise UserError(f"at most {CHAT_MAX_SYMBOLS} symbols per /backtest in chat; `coach backtest` takes up to 50")
     end = market_time(ctx.now())
     sessions = last_sessions(end, a.days)
-    start = datetime.fromtimestamp(int(sessions.opens[0]) / 1e9, tz=timezone.utc)
-    spec = check_spec(BacktestSpec(tuple(a.symbols), a.style, start, end + timedelta(seconds=1), strategy=a.strategy, every=a.every))
+    start = datetime.fromtimestamp(int(sessions.opens[0]) / 1e9, tz=UTC)
+    spec = check_spec(
+        BacktestSpec(tuple(a.symbols), a.style, start, end + timedelta(seconds=1), strategy=a.strategy, every=a.every)
+    )
     per_session = _decisions_per_session(spec)
     if per_session * a.days > CHAT_MAX_DECISIONS:
         raise UserError(
@@ -197,20 +219,37 @@ async def backtest_cmd(ctx: Ctx, a: BacktestArgs) -> Reply:
     rep = res.summary()
     names = ", ".join(a.symbols)
     span = f"{fmt_time(start, with_date=True)[:10]} → {fmt_time(end)[:10]}"
-    intro = (f"{names} · {spec.style} · strategy {spec.strategy} · {a.days} sessions ({span}) · planner asked every "
-             f"{spec.cadence} {spec.exec_interval} bar{'s' if spec.cadence > 1 else ''}: {res.decisions} decisions, {res.plans} plans.")
+    intro = (
+        f"{names} · {spec.style} · strategy {spec.strategy} · {a.days} sessions ({span}) · planner asked every "
+        f"{spec.cadence} {spec.exec_interval} bar{'s' if spec.cadence > 1 else ''}: {res.decisions} decisions, {res.plans} plans."
+    )
     title = f"Backtest · {spec.style} · {names if len(names) <= 40 else names[:39] + '…'}"
     png = await asyncio.to_thread(picture, rep, res.outcomes, title, f"{span} · {', '.join(res.sources)}")
     data = BacktestSummary(
-        symbols=list(a.symbols), style=spec.style, strategy=spec.strategy, start=start, end=end, every_bars=spec.cadence,
-        sources=res.sources, decisions=res.decisions, plans=res.plans, elapsed_s=round(res.elapsed_s, 3), overall=rep.overall,
-        by_strategy=rep.by_strategy, by_confidence=rep.by_confidence, calibration=rep.calibration,
+        symbols=list(a.symbols),
+        style=spec.style,
+        strategy=spec.strategy,
+        start=start,
+        end=end,
+        every_bars=spec.cadence,
+        sources=res.sources,
+        decisions=res.decisions,
+        plans=res.plans,
+        elapsed_s=round(res.elapsed_s, 3),
+        overall=rep.overall,
+        by_strategy=rep.by_strategy,
+        by_confidence=rep.by_confidence,
+        calibration=rep.calibration,
     )
     return Reply(
-        title=title, body=summary_body(rep, intro), fields=_fields(rep),
+        title=title,
+        body=summary_body(rep, intro),
+        fields=_fields(rep),
         severity="success" if (rep.overall.expectancy_r or 0) > 0 else "warning",
         attachments=[Attachment(filename="backtest.png", data=png, description="equity curve in R and confidence calibration")],
-        sources=res.sources, as_of=end, data=data,
+        sources=res.sources,
+        as_of=end,
+        data=data,
     )
 
 
@@ -223,8 +262,12 @@ def _decisions_per_session(spec: BacktestSpec) -> int:
     return max(1, 390 // (interval_minutes(iv) * spec.cadence))
 
 
-@command("scorecard", "How your tracked plans turned out: hit rate, expectancy in R, drawdown and confidence calibration.", ScorecardArgs,
-         examples=("/scorecard", "/scorecard orb", "/scorecard days=30"))
+@command(
+    "scorecard",
+    "How your tracked plans turned out: hit rate, expectancy in R, drawdown and confidence calibration.",
+    ScorecardArgs,
+    examples=("/scorecard", "/scorecard orb", "/scorecard days=30"),
+)
 async def scorecard(ctx: Ctx, a: ScorecardArgs) -> Reply:
     since = ctx.now() - timedelta(days=a.days) if a.days else None
     strategy = a.strategy.strip().lower() if a.strategy else None
@@ -239,21 +282,43 @@ async def scorecard(ctx: Ctx, a: ScorecardArgs) -> Reply:
         if strategy and known:
             body = f"No tracked {strategy} plan has an outcome yet; you have outcomes for: {', '.join(known)}."
         else:
-            body = ("No tracked plan has finished yet. Track a plan (the Track button under /plan, or `/track PLAN_ID`); "
-                    "each one that ends is scored here and written to your journal.")
+            body = (
+                "No tracked plan has finished yet. Track a plan (the Track button under /plan, or `/track PLAN_ID`); "
+                "each one that ends is scored here and written to your journal."
+            )
         empty = report([])
-        return Reply(title="Scorecard", body=body, data=Scorecard(strategy=strategy, since=since, overall=empty.overall, by_strategy=[],
-                                                                   by_confidence=[], calibration=empty.calibration))
+        return Reply(
+            title="Scorecard",
+            body=body,
+            data=Scorecard(
+                strategy=strategy,
+                since=since,
+                overall=empty.overall,
+                by_strategy=[],
+                by_confidence=[],
+                calibration=empty.calibration,
+            ),
+        )
     rep = report(outcomes)
     what = f"{strategy} plans" if strategy else "plans"
     intro = f"Your tracked {what}{f' of the last {a.days} days' if a.days else ''}: {len(outcomes)} with an outcome."
     png = None
     if rep.overall.trades:
-        png = await asyncio.to_thread(picture, rep, outcomes, "Scorecard · your tracked plans", intro.split(':')[0])
-    data = Scorecard(strategy=strategy, since=since, overall=rep.overall, by_strategy=rep.by_strategy, by_confidence=rep.by_confidence,
-                     calibration=rep.calibration)
+        png = await asyncio.to_thread(picture, rep, outcomes, "Scorecard · your tracked plans", intro.split(":")[0])
+    data = Scorecard(
+        strategy=strategy,
+        since=since,
+        overall=rep.overall,
+        by_strategy=rep.by_strategy,
+        by_confidence=rep.by_confidence,
+        calibration=rep.calibration,
+    )
     return Reply(
-        title="Scorecard", body=summary_body(rep, intro), fields=_fields(rep),
-        attachments=[Attachment(filename="scorecard.png", data=png, description="your equity curve in R and calibration")] if png else [],
+        title="Scorecard",
+        body=summary_body(rep, intro),
+        fields=_fields(rep),
+        attachments=[Attachment(filename="scorecard.png", data=png, description="your equity curve in R and calibration")]
+        if png
+        else [],
         data=data,
     )

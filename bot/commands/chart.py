@@ -9,9 +9,9 @@ from pydantic import BaseModel, BeforeValidator, Field, model_validator
 from analytics.intervals import interval_minutes
 from bot.args import IntervalArg, StyleArg, SymbolArg
 from bot.chart_service import MAX_INTERVALS, make_charts
-from bot.request import Ctx
 from bot.registry import command
 from bot.reply import Reply, ReplyField
+from bot.request import Ctx
 from renderers.labels import format_price
 
 _ON = {"plan", "on", "yes", "true", "with-plan", "withplan"}
@@ -37,9 +37,11 @@ class ChartArgs(BaseModel):
     grid: bool = Field(False, description="several intervals as one grid image")
     # command-line only: how to draw, not what to show
     renderer: Literal["fast", "mplfinance"] | None = Field(
-        None, description="render path (default: COACH_CHART_RENDERER, else fast)", json_schema_extra={"hidden": True})
-    scale_plan: bool = Field(True, description="fit the price range to the plan (off: raw history)",
-                             json_schema_extra={"hidden": True})
+        None, description="render path (default: COACH_CHART_RENDERER, else fast)", json_schema_extra={"hidden": True}
+    )
+    scale_plan: bool = Field(
+        True, description="fit the price range to the plan (off: raw history)", json_schema_extra={"hidden": True}
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -99,7 +101,9 @@ async def chart(ctx: Ctx, a: ChartArgs) -> Reply:
         body += "" if body.endswith((".", "!", "?")) else "."
     key = [lv for lv in r.levels][:6]
     if key:
-        fields.append(ReplyField(name="Levels", value=", ".join(f"{lv.label} {format_price(lv.price)}" for lv in key), inline=False))
+        fields.append(
+            ReplyField(name="Levels", value=", ".join(f"{lv.label} {format_price(lv.price)}" for lv in key), inline=False)
+        )
     return Reply(
         title=f"{r.symbol} {', '.join(r.intervals)} chart" + (" with plan" if r.plan is not None else ""),
         body=body,

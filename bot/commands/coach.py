@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from core.errors import UserError
-from bot.request import Ctx
 from bot.registry import MAX_TEXT, command
 from bot.reply import Reply
+from bot.request import Ctx
+from core.errors import UserError
 
 
 class AskArgs(BaseModel):
     text: str = Field(
-        min_length=1, max_length=MAX_TEXT, description="your question in plain words",
+        min_length=1,
+        max_length=MAX_TEXT,
+        description="your question in plain words",
         json_schema_extra={"greedy": True},
     )
 
@@ -22,7 +24,10 @@ class ResetArgs(BaseModel):
 
 
 @command(
-    "ask", "Ask the coach in plain words (the LLM when configured, else simple phrasings).", AskArgs, tool=False,
+    "ask",
+    "Ask the coach in plain words (the LLM when configured, else simple phrasings).",
+    AskArgs,
+    tool=False,
     examples=("/ask plan TSLA swing", "/ask what's the IV on NVDA?"),
 )
 async def ask(ctx: Ctx, a: AskArgs) -> Reply:

@@ -11,9 +11,9 @@ from analytics.interval_context import MultiContext
 from analytics.intervals import normalise_interval
 from analytics.models import STYLE_INTERVALS
 from bot.args import SymbolArg
-from bot.request import Ctx
 from bot.registry import command
 from bot.reply import Reply, ReplyField
+from bot.request import Ctx
 from renderers.text import fmt_price
 
 MAX_INTERVALS = 5
@@ -59,7 +59,8 @@ def context_reply(c: MultiContext) -> Reply:
         parts = [
             f"**{ic.interval}** trend {ic.trend}: close {_n(last.c)}, last {len(ic.bars)} bars {chg:+.2f}% (range {_n(lo)}–{_n(hi)})",
             f"EMA 9/21/50/200 {_n(lat.get('ema9'))} / {_n(lat.get('ema21'))} / {_n(lat.get('ema50'))} / {_n(lat.get('ema200'))}",
-            f"RSI {lat.get('rsi14') or float('nan'):.0f} · ATR {_n(lat.get('atr14'))}" + (f" · VWAP {_n(lat.get('vwap'))}" if "vwap" in lat else ""),
+            f"RSI {lat.get('rsi14') or float('nan'):.0f} · ATR {_n(lat.get('atr14'))}"
+            + (f" · VWAP {_n(lat.get('vwap'))}" if "vwap" in lat else ""),
         ]
         if ic.levels:
             near = sorted(sorted(ic.levels, key=lambda lv: abs(lv.price - last.c))[:6], key=lambda lv: -lv.price)
@@ -71,8 +72,11 @@ def context_reply(c: MultiContext) -> Reply:
     v = c.volatility
     if v is not None:
         rank = (
-            f"IV rank {v.iv_rank:.0f}" if v.iv_rank is not None
-            else f"HV20 rank {v.hv_rank_proxy:.0f} (proxy)" if v.hv_rank_proxy is not None else "no rank"
+            f"IV rank {v.iv_rank:.0f}"
+            if v.iv_rank is not None
+            else f"HV20 rank {v.hv_rank_proxy:.0f} (proxy)"
+            if v.hv_rank_proxy is not None
+            else "no rank"
         )
         iv = "—" if v.atm_iv_30d is None else f"{v.atm_iv_30d * 100:.1f}%"
         fields.append(ReplyField(name="Volatility", value=f"{v.regime}: ATM IV 30d {iv}, {rank}"))

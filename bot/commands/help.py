@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from core.errors import UserError
-from bot.request import Ctx
 from bot.registry import command
 from bot.reply import Reply
+from bot.request import Ctx
+from core.errors import UserError
 
 
 class HelpArgs(BaseModel):

@@ -13,13 +13,13 @@ import re
 import structlog
 from pydantic import BaseModel, Field, field_validator
 
-from core.errors import CoachError, UserError
 from analytics.models import Plan
 from analytics.symbols import validate_symbol
 from bot.args import SymbolArg
-from bot.request import Ctx
 from bot.registry import command
 from bot.reply import Attachment, Reply, ReplyField
+from bot.request import Ctx
+from core.errors import CoachError, UserError
 from renderers.text import fmt_time
 from storage import journal
 from storage.identity import Owner
@@ -39,8 +39,11 @@ def _tags(v: object) -> object:
 
 
 class AddArgs(BaseModel):
-    text: str = Field(description="what you saw, did or felt; a leading ticker ($TSLA or TSLA) and #tags are picked up",
-                      json_schema_extra={"greedy": True}, max_length=journal.MAX_TEXT + 100)
+    text: str = Field(
+        description="what you saw, did or felt; a leading ticker ($TSLA or TSLA) and #tags are picked up",
+        json_schema_extra={"greedy": True},
+        max_length=journal.MAX_TEXT + 100,
+    )
     symbol: SymbolArg | None = Field(None, description="ticker the entry is about (else taken from a leading ticker)")
     tags: list[str] = Field(default_factory=list, description="tags, e.g. fomo,breakout (or #tags in the text)")
     plan: str | None = Field(None, max_length=64, description="plan id the entry is about, e.g. P-1A2B3C (attaches its chart)")
@@ -62,8 +65,12 @@ class IdArgs(BaseModel):
 
 class EditArgs(BaseModel):
     id: int = Field(ge=1, description="entry number, as /journal list shows it")
-    text: str | None = Field(None, description="new text (or the line to add with --append)", json_schema_extra={"greedy": True},
-                             max_length=journal.MAX_TEXT + 100)
+    text: str | None = Field(
+        None,
+        description="new text (or the line to add with --append)",
+        json_schema_extra={"greedy": True},
+        max_length=journal.MAX_TEXT + 100,
+    )
     tags: list[str] | None = Field(None, description="replace the tags, e.g. lesson,patience")
     symbol: str | None = Field(None, max_length=16, description="set the ticker (`none` clears it)")
     plan: str | None = Field(None, max_length=64, description="set the plan id (`none` clears it)")
@@ -85,7 +92,7 @@ def split_text(text: str, symbol: str | None) -> tuple[str | None, str, list[str
         if m:
             try:
                 symbol = validate_symbol(m.group(1) or m.group(2))
-                rest = text[m.end():].lstrip(" ,:;-–—")
+                rest = text[m.end() :].lstrip(" ,:;-–—")
                 text = rest or text
             except UserError:
                 pass
@@ -109,7 +116,7 @@ def _line(e: journal.EntryView, width: int = 110) -> str:
     return " · ".join(bits) + f"\n    {text}"
 
 
-async def _find_plan(s, owner: Owner, plan_id: str) -> Plan | None:  # noqa: ANN001
+async def _find_plan(s, owner: Owner, plan_id: str) -> Plan | None:
     """The plan with this id the owner may see: one /plan stored for them (or shared in their workspace), or one they track."""
     from storage import alerts
     from storage import plans as plan_store
@@ -144,8 +151,15 @@ async def _screenshot(ctx: Ctx, plan: Plan) -> tuple[bytes | None, str]:
         if bars.df.empty:
             return None, f"no {plan.interval} bars for {plan.symbol}"
         att = await service.plan_chart(
-            symbol=plan.symbol, interval=plan.interval, bars=bars.df, plan=plan, levels=[], as_of=bars.as_of,
-            session_status=session_info(bars.as_of).status, source=bars.source, style=plan.style,
+            symbol=plan.symbol,
+            interval=plan.interval,
+            bars=bars.df,
+            plan=plan,
+            levels=[],
+            as_of=bars.as_of,
+            session_status=session_info(bars.as_of).status,
+            source=bars.source,
+            style=plan.style,
         )
         return att.data, ""
     except CoachError as exc:
@@ -155,9 +169,16 @@ async def _screenshot(ctx: Ctx, plan: Plan) -> tuple[bytes | None, str]:
         return None, "the chart could not be drawn"
 
 
-@command("journal add", "Write a journal entry (free text, optional symbol, tags and plan id).", AddArgs,
-         examples=("/journal add TSLA chased the open, no plan #fomo", "/journal add waited for the retest --plan P-1A2B3C --tags patience"),
-         tool_hint="Use when the user wants to record a trade, a mistake or a lesson. Returns the stored entry.")
+@command(
+    "journal add",
+    "Write a journal entry (free text, optional symbol, tags and plan id).",
+    AddArgs,
+    examples=(
+        "/journal add TSLA chased the open, no plan #fomo",
+        "/journal add waited for the retest --plan P-1A2B3C --tags patience",
+    ),
+    tool_hint="Use when the user wants to record a trade, a mistake or a lesson. Returns the stored entry.",
+)
 async def journal_add(ctx: Ctx, a: AddArgs) -> Reply:
     symbol, text, hashtags = split_text(a.text, a.symbol)
     tags = journal.clean_tags([*a.tags, *hashtags])
@@ -175,8 +196,9 @@ async def journal_add(ctx: Ctx, a: AddArgs) -> Reply:
             note = f"no chart attached: {why}"
     async with ctx.tx() as s:
         owner = await ctx.owner(s)
-        entry_id = await journal.add_entry(s, owner, symbol=symbol, text=text, plan_id=plan_id, tags=tags, screenshot=png,
-                                           created_at=ctx.services.clock())
+        entry_id = await journal.add_entry(
+            s, owner, symbol=symbol, text=text, plan_id=plan_id, tags=tags, screenshot=png, created_at=ctx.services.clock()
+        )
         entry = await journal.get_entry(s, owner, entry_id)
     body = f"Saved entry #{entry.id}" + (f" about {entry.symbol}" if entry.symbol else "") + "."
     if note:
@@ -188,26 +210,38 @@ async def journal_add(ctx: Ctx, a: AddArgs) -> Reply:
     return Reply(title="Journal", body=body, fields=fields, severity="success", attachments=atts, data=entry)
 
 
-@command("journal list", "Your recent journal entries (filter by symbol, tag, plan or source).", ListArgs,
-         examples=("/journal list", "/journal list TSLA", "/journal list --tag fomo --limit 20"))
+@command(
+    "journal list",
+    "Your recent journal entries (filter by symbol, tag, plan or source).",
+    ListArgs,
+    examples=("/journal list", "/journal list TSLA", "/journal list --tag fomo --limit 20"),
+)
 async def journal_list(ctx: Ctx, a: ListArgs) -> Reply:
     if a.source is not None and a.source.lower() not in journal.SOURCES:
         raise UserError(f"unknown source {a.source[:16]!r}; accepted: {', '.join(journal.SOURCES)}")
     async with ctx.tx() as s:
         owner = await ctx.owner(s)
         entries = await journal.list_entries(
-            s, owner, symbol=a.symbol, tag=a.tag, plan_id=_plan_id(a.plan),
-            source=a.source.lower() if a.source else None, limit=a.limit,
+            s,
+            owner,
+            symbol=a.symbol,
+            tag=a.tag,
+            plan_id=_plan_id(a.plan),
+            source=a.source.lower() if a.source else None,
+            limit=a.limit,
         )
         total = await journal.count_entries(s, owner)
     if not entries:
-        body = ("Nothing matches." if total else "Your journal is empty. Write one with "
-                "`/journal add TSLA chased the open #fomo`.")
+        body = "Nothing matches." if total else "Your journal is empty. Write one with `/journal add TSLA chased the open #fomo`."
         return Reply(title="Journal", body=body, data=EntryList(entries=[], total=total), ephemeral=True)
     body = "\n".join(_line(e) for e in entries)
     legend = "✎ you · ⇄ broker · ◎ plan outcome"
-    return Reply(title=f"Journal · {len(entries)} of {total}", body=f"{body}\n{legend}", data=EntryList(entries=entries, total=total),
-                 ephemeral=True)
+    return Reply(
+        title=f"Journal · {len(entries)} of {total}",
+        body=f"{body}\n{legend}",
+        data=EntryList(entries=entries, total=total),
+        ephemeral=True,
+    )
 
 
 @command("journal show", "One journal entry in full, with its chart if it has one.", IdArgs, examples=("/journal show 12",))
@@ -233,8 +267,16 @@ def _maybe_none(v: str | None) -> str | None:
     return None if v is None or v.strip().lower() in ("none", "-", "") else v
 
 
-@command("journal edit", "Change a journal entry's text, tags, symbol or plan id.", EditArgs,
-         examples=("/journal edit 12 held to T2 this time", "/journal edit 12 --append lesson: size down", "/journal edit 12 --tags lesson"))
+@command(
+    "journal edit",
+    "Change a journal entry's text, tags, symbol or plan id.",
+    EditArgs,
+    examples=(
+        "/journal edit 12 held to T2 this time",
+        "/journal edit 12 --append lesson: size down",
+        "/journal edit 12 --tags lesson",
+    ),
+)
 async def journal_edit(ctx: Ctx, a: EditArgs) -> Reply:
     if a.text is None and a.tags is None and a.symbol is None and a.plan is None:
         raise UserError("nothing to change; give new text, --tags, --symbol or --plan, e.g. /journal edit 12 held to T2")
@@ -246,8 +288,13 @@ async def journal_edit(ctx: Ctx, a: EditArgs) -> Reply:
     async with ctx.tx() as s:
         owner = await ctx.owner(s)
         e = await journal.edit_entry(s, owner, a.id, text=a.text, tags=a.tags, append=a.append, **kwargs)
-    return Reply(title=f"Journal #{e.id} updated", body=e.text, severity="success",
-                 fields=[ReplyField(name="Tags", value=", ".join(e.tags) or "—")], data=e)
+    return Reply(
+        title=f"Journal #{e.id} updated",
+        body=e.text,
+        severity="success",
+        fields=[ReplyField(name="Tags", value=", ".join(e.tags) or "—")],
+        data=e,
+    )
 
 
 @command("journal remove", "Delete a journal entry.", IdArgs, examples=("/journal remove 12",))
@@ -264,9 +311,18 @@ def entries_csv_rows(entries: list[journal.EntryView]) -> list[list[str]]:
 
     rows = [["id", "created_at", "edited_at", "source", "symbol", "plan_id", "tags", "text", "has_screenshot", "data"]]
     for e in entries:
-        rows.append([
-            str(e.id), e.created_at.isoformat(), e.edited_at.isoformat() if e.edited_at else "", e.source, e.symbol or "",
-            e.plan_id or "", ";".join(e.tags), e.text, "yes" if e.has_screenshot else "",
-            json.dumps(e.data, separators=(",", ":"), sort_keys=True) if e.data else "",
-        ])
+        rows.append(
+            [
+                str(e.id),
+                e.created_at.isoformat(),
+                e.edited_at.isoformat() if e.edited_at else "",
+                e.source,
+                e.symbol or "",
+                e.plan_id or "",
+                ";".join(e.tags),
+                e.text,
+                "yes" if e.has_screenshot else "",
+                json.dumps(e.data, separators=(",", ":"), sort_keys=True) if e.data else "",
+            ]
+        )
     return rows

@@ -9,9 +9,9 @@ from pydantic import BaseModel, Field
 from analytics.intervals import interval_minutes
 from analytics.sessions import last_sessions, session_info
 from bot.args import IntervalArg, SymbolArg
-from bot.request import Ctx
 from bot.registry import command
 from bot.reply import Reply, ReplyField
+from bot.request import Ctx
 from renderers.text import fmt_pct, fmt_price, fmt_time, fmt_volume
 
 
@@ -89,7 +89,13 @@ async def bars(ctx: Ctx, a: BarsArgs) -> Reply:
     res = await ctx.market.bars(a.symbol, a.interval, start, end)
     df = res.df.tail(a.count)
     if df.empty:
-        return Reply(title=f"{a.symbol} {a.interval}", body="No bars in that window.", as_of=res.as_of, sources=[f"bars: {res.source}"], data={"bars": []})
+        return Reply(
+            title=f"{a.symbol} {a.interval}",
+            body="No bars in that window.",
+            as_of=res.as_of,
+            sources=[f"bars: {res.source}"],
+            data={"bars": []},
+        )
     intraday = minutes < 1440
     lines = ["time              open      high      low       close     volume"]
     rows = []

@@ -9,18 +9,18 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, Field, field_validator
 
 from analytics.blackscholes import bs_price
-from core.errors import NotFoundError, UserError
 from analytics.options import ContractRanking
 from analytics.sizing import SizeResult, check_money, check_prices, size_contracts, size_shares
 from analytics.volatility import VolRegime
 from bot.args import StyleArg, SymbolArg
-from bot.request import Ctx
 from bot.options_service import parse_occ
 from bot.planning import make_plan
 from bot.registry import command
 from bot.reply import Reply, ReplyField
-from storage.identity import get_user
+from bot.request import Ctx
+from core.errors import NotFoundError, UserError
 from renderers.text import fmt_price
+from storage.identity import get_user
 
 
 def _number(v: object) -> object:
@@ -95,7 +95,9 @@ def vol_reply(v: VolRegime) -> Reply:
     if term:
         lines.append("```\nexpiry       dte   ATM IV   25d skew")
         for p in term:
-            lines.append(f"{p.expiration.isoformat()}  {p.dte:5.0f}   {_pct(p.atm_iv):>6}   {_pct(p.skew_25d) if p.skew_25d is not None else '—':>7}")
+            lines.append(
+                f"{p.expiration.isoformat()}  {p.dte:5.0f}   {_pct(p.atm_iv):>6}   {_pct(p.skew_25d) if p.skew_25d is not None else '—':>7}"
+            )
         lines.append("```")
     slope = "—" if v.term_slope is None else f"{v.term_slope * 100:+.1f} pts ({v.term_structure})"
     skew = "—" if v.skew_25d is None else f"{v.skew_25d * 100:+.1f} pts"
@@ -134,7 +136,9 @@ async def vol(ctx: Ctx, a: VolArgs) -> Reply:
 class ContractsArgs(BaseModel):
     symbol: SymbolArg = Field(description="ticker, e.g. TSLA")
     style: StyleArg = Field("swing", description="trading style: scalp intraday swing leaps")
-    risk_amount: MoneyArg | None = Field(None, description="dollars you accept to lose at the stop; sets the projected contract count")
+    risk_amount: MoneyArg | None = Field(
+        None, description="dollars you accept to lose at the stop; sets the projected contract count"
+    )
     expiration: date | None = Field(None, description="only this expiration, YYYY-MM-DD")
     top: int = Field(5, ge=1, le=20, description="how many contracts to show (1-20)")
 
@@ -165,8 +169,19 @@ def contracts_reply(r: ContractRanking) -> Reply:
         f"targets {', '.join(fmt_price(t) for t in p.targets) or '—'}. Scenarios priced {_horizon(r.horizon_days)} out, IV held."
     )
     if not r.candidates:
-        return Reply(title=f"{r.symbol} {r.style}: no {r.right}s pass the gates", body=f"{head}\n{r.reason}", severity="warning", sources=r.sources, as_of=r.as_of, data=r)
-    lines = [head, "```", "contract               dte  delta  spread  premium  stop P/L   T1 P/L  R:R1  score" + ("  qty" if r.risk_amount else "")]
+        return Reply(
+            title=f"{r.symbol} {r.style}: no {r.right}s pass the gates",
+            body=f"{head}\n{r.reason}",
+            severity="warning",
+            sources=r.sources,
+            as_of=r.as_of,
+            data=r,
+        )
+    lines = [
+        head,
+        "```",
+        "contract               dte  delta  spread  premium  stop P/L   T1 P/L  R:R1  score" + ("  qty" if r.risk_amount else ""),
+    ]
     for c in r.candidates:
         t1 = next((s for s in c.scenarios if s.anchor == "T1"), None)
         rr1 = c.rr[0] if c.rr else None
@@ -181,15 +196,25 @@ def contracts_reply(r: ContractRanking) -> Reply:
     best = r.candidates[0]
     if r.risk_amount is not None:
         if best.contracts:
-            lines.append(f"Risking {_money_s(r.risk_amount)}: {best.contracts} × {best.symbol} loses about {_money_s(best.max_loss)} at the stop; premium outlay {_money_s(best.cost)}.")
+            lines.append(
+                f"Risking {_money_s(r.risk_amount)}: {best.contracts} × {best.symbol} loses about {_money_s(best.max_loss)} at the stop; premium outlay {_money_s(best.cost)}."
+            )
         else:
-            lines.append(f"Risking {_money_s(r.risk_amount)} buys no {best.symbol}: one contract loses about {_money_s(best.loss_at_stop)} at the stop.")
+            lines.append(
+                f"Risking {_money_s(r.risk_amount)} buys no {best.symbol}: one contract loses about {_money_s(best.loss_at_stop)} at the stop."
+            )
     return Reply(
         title=f"{r.symbol} {r.style}: top {len(r.candidates)} {r.right}s",
         body="\n".join(lines),
         fields=[
-            ReplyField(name="Gates", value=f"spread ≤ {r.gates.max_spread_pct:.0%}, |Δ| {r.gates.delta_min:.2f}-{r.gates.delta_max:.2f}, OI ≥ {r.gates.min_open_interest}, vol ≥ {r.gates.min_volume}"),
-            ReplyField(name="Considered", value=f"{r.considered} {r.right}s over {len(r.expirations)} expiration{'' if len(r.expirations) == 1 else 's'}"),
+            ReplyField(
+                name="Gates",
+                value=f"spread ≤ {r.gates.max_spread_pct:.0%}, |Δ| {r.gates.delta_min:.2f}-{r.gates.delta_max:.2f}, OI ≥ {r.gates.min_open_interest}, vol ≥ {r.gates.min_volume}",
+            ),
+            ReplyField(
+                name="Considered",
+                value=f"{r.considered} {r.right}s over {len(r.expirations)} expiration{'' if len(r.expirations) == 1 else 's'}",
+            ),
         ],
         direction=p.direction,
         sources=r.sources,
@@ -286,8 +311,16 @@ async def _size_contracts(ctx: Ctx, a: SizeArgs, account: float | None, pct: flo
     at_stop = max(float(bs_price(a.stop, row["strike"], view.T, view.rate, view.div_yield, row["iv"], call)) - half, 0.0)
     loss = (premium - at_stop) * float(row["multiplier"])
     res = size_contracts(
-        a.symbol, a.entry, a.stop, contract=str(row["symbol"]), premium=premium, loss_per_contract=loss,
-        multiplier=int(row["multiplier"]), risk_amount=a.risk, account_size=account, risk_pct=pct,
+        a.symbol,
+        a.entry,
+        a.stop,
+        contract=str(row["symbol"]),
+        premium=premium,
+        loss_per_contract=loss,
+        multiplier=int(row["multiplier"]),
+        risk_amount=a.risk,
+        account_size=account,
+        risk_pct=pct,
     )
     return res, [f"chain: {view.source} as of {view.as_of.isoformat()}"]
 
@@ -354,11 +387,12 @@ async def risk(ctx: Ctx, a: RiskArgs) -> Reply:
         "sources": ["risk profile"],
     }
     if account is None:
-        return Reply(title="Risk profile", body="Not set. Set it with `/risk ACCOUNT_SIZE RISK_PCT`, e.g. `/risk 25000 1`.", data=data)
+        return Reply(
+            title="Risk profile", body="Not set. Set it with `/risk ACCOUNT_SIZE RISK_PCT`, e.g. `/risk 25000 1`.", data=data
+        )
     return Reply(
         title="Risk profile" + (" saved" if a.account_size is not None else ""),
         body=f"Account {_money_s(account)}, risking {pct:g}% = {_money_s(data['risk_per_trade'])} per trade.",
         severity="success" if a.account_size is not None else "info",
         data=data,
     )
-

@@ -23,11 +23,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field, field_validator
 
-from core.errors import ConfigError, ProviderError, UserError
 from analytics.symbols import validate_symbol
-from bot.request import Ctx
 from bot.registry import command
 from bot.reply import Action, Reply, ReplyField
+from bot.request import Ctx
+from core.errors import ConfigError, ProviderError, UserError
 from providers.broker.base import OrderRejected, OrderRequest, OrderStatus, is_occ, parse_occ
 from providers.http import AuthFailed, BadRequest, NotEntitled, Unsupported
 from renderers.text import fmt_price, fmt_time
@@ -43,13 +43,18 @@ def _lower(v: object) -> object:
 
 class PreviewArgs(BaseModel):
     symbol: str = Field(description="ticker (TSLA) or OCC option symbol (TSLA240419C00250000)")
-    side: Annotated[Literal[SIDES], BeforeValidator(_lower)] = Field(description="buy, sell, sell_short, buy_to_cover; options: buy_to_open ...")  # type: ignore[valid-type]
+    side: Annotated[Literal[SIDES], BeforeValidator(_lower)] = Field(
+        description="buy, sell, sell_short, buy_to_cover; options: buy_to_open ..."
+    )  # type: ignore[valid-type]
     quantity: int = Field(ge=1, le=100_000, description="shares, or contracts for options")
     type: Annotated[Literal["market", "limit", "stop", "stop_limit"] | None, BeforeValidator(_lower)] = Field(
-        None, description="market, limit, stop, stop_limit (default: limit when a price is given, else market)")
+        None, description="market, limit, stop, stop_limit (default: limit when a price is given, else market)"
+    )
     price: float | None = Field(None, gt=0, lt=1e7, description="limit price")
     stop: float | None = Field(None, gt=0, lt=1e7, description="stop trigger price")
-    duration: Annotated[Literal["day", "gtc", "pre", "post"], BeforeValidator(_lower)] = Field("day", description="day, gtc, pre, post")
+    duration: Annotated[Literal["day", "gtc", "pre", "post"], BeforeValidator(_lower)] = Field(
+        "day", description="day, gtc, pre, post"
+    )
     plan: str | None = Field(None, max_length=64, description="the plan id this order executes (journaled with it)")
 
     @field_validator("symbol")
@@ -101,8 +106,13 @@ def _money(x: float | None) -> str:
     return "—" if x is None else f"${x:,.2f}"
 
 
-@command("order preview", "Preview an order (nothing is sent): cost, checks, and a button to place it.", PreviewArgs,
-         tool=False, examples=("/order preview TSLA buy 10 limit 180.50", "/order preview SPY240419C00500000 buy_to_open 1 limit 2.15"))
+@command(
+    "order preview",
+    "Preview an order (nothing is sent): cost, checks, and a button to place it.",
+    PreviewArgs,
+    tool=False,
+    examples=("/order preview TSLA buy 10 limit 180.50", "/order preview SPY240419C00500000 buy_to_open 1 limit 2.15"),
+)
 async def order_preview(ctx: Ctx, a: PreviewArgs) -> Reply:
     broker = ctx.services.broker()
     _no_pinned_time(ctx, broker)
@@ -113,8 +123,16 @@ async def order_preview(ctx: Ctx, a: PreviewArgs) -> Reply:
     async with ctx.tx() as s:
         owner = await ctx.owner(s)
         row = await orders.create_preview(
-            s, owner, request=req.model_dump(mode="json"), preview=pv.model_dump(mode="json"), broker=broker.name,
-            now=now, account=getattr(broker, "account_id", None), plan_id=a.plan, channel=ctx.identity.channel, preview_id=pid,
+            s,
+            owner,
+            request=req.model_dump(mode="json"),
+            preview=pv.model_dump(mode="json"),
+            broker=broker.name,
+            now=now,
+            account=getattr(broker, "account_id", None),
+            plan_id=a.plan,
+            channel=ctx.identity.channel,
+            preview_id=pid,
         )
         view = orders.view(row)
     fields = [
@@ -126,8 +144,10 @@ async def order_preview(ctx: Ctx, a: PreviewArgs) -> Reply:
     if pv.bid is not None and pv.ask is not None:
         fields.append(ReplyField(name="Bid / ask", value=f"{fmt_price(pv.bid)} / {fmt_price(pv.ask)}"))
     fields.append(ReplyField(name="Confirm by", value=fmt_time(view.expires_at)))
-    lines = [f"Preview {pid}: nothing has been sent. Only you can place it, within "
-             f"{int(orders.PREVIEW_TTL.total_seconds() // 60)} minutes."]
+    lines = [
+        f"Preview {pid}: nothing has been sent. Only you can place it, within "
+        f"{int(orders.PREVIEW_TTL.total_seconds() // 60)} minutes."
+    ]
     lines += [f"• {w}" for w in notes + pv.warnings]
     return Reply(
         title=f"Preview: {req.describe()}",
@@ -146,22 +166,44 @@ async def order_preview(ctx: Ctx, a: PreviewArgs) -> Reply:
 
 async def _apply(s: Any, owner: Owner, row: orders.Order, st: OrderStatus, now: datetime) -> list[orders.Fill]:
     """Store the broker's state of `row`, its new fills, and journal each new fill (one transaction)."""
-    await orders.set_state(s, row, status=st.status, now=now, broker_order_id=st.broker_order_id,
-                           filled_quantity=st.filled_quantity, avg_fill_price=st.avg_fill_price, reason=st.reason)
+    await orders.set_state(
+        s,
+        row,
+        status=st.status,
+        now=now,
+        broker_order_id=st.broker_order_id,
+        filled_quantity=st.filled_quantity,
+        avg_fill_price=st.avg_fill_price,
+        reason=st.reason,
+    )
     new: list[orders.Fill] = []
     if st.filled_quantity > 0:
         at = st.fills[-1].at if st.fills else now
-        fill = await orders.record_fills(s, row, st.filled_quantity, st.avg_fill_price, at,
-                                         st.fills[-1].broker_fill_id if st.fills else None)
+        fill = await orders.record_fills(
+            s, row, st.filled_quantity, st.avg_fill_price, at, st.fills[-1].broker_fill_id if st.fills else None
+        )
         if fill is not None:
             new.append(fill)
             instrument = row.option_symbol or row.symbol
             await journal.add_entry(
-                s, owner, symbol=row.symbol, plan_id=row.plan_id, source="broker", tags=["fill"],
+                s,
+                owner,
+                symbol=row.symbol,
+                plan_id=row.plan_id,
+                source="broker",
+                tags=["fill"],
                 text=f"Filled {row.side.replace('_', ' ')} {fill.quantity:g} {instrument} @ {fill.price:.4g} ({row.broker}, order {row.preview_id})",
-                data={"event": "fill", "order": row.preview_id, "broker": row.broker, "broker_order_id": row.broker_order_id,
-                      "instrument": instrument, "side": row.side, "quantity": fill.quantity, "price": fill.price,
-                      "at": at.isoformat()},
+                data={
+                    "event": "fill",
+                    "order": row.preview_id,
+                    "broker": row.broker,
+                    "broker_order_id": row.broker_order_id,
+                    "instrument": instrument,
+                    "side": row.side,
+                    "quantity": fill.quantity,
+                    "price": fill.price,
+                    "at": at.isoformat(),
+                },
                 created_at=now,
             )
     return new
@@ -185,8 +227,13 @@ def _order_request(row: orders.Order) -> OrderRequest:
     return OrderRequest.model_validate(row.preview["request"])
 
 
-@command("order place", "Place a previewed order (the preview's Place button runs this).", RefArgs, tool=False,
-         examples=("/order place PV-1A2B3C4D",))
+@command(
+    "order place",
+    "Place a previewed order (the preview's Place button runs this).",
+    RefArgs,
+    tool=False,
+    examples=("/order place PV-1A2B3C4D",),
+)
 async def order_place(ctx: Ctx, a: RefArgs) -> Reply:
     broker = ctx.services.broker()
     _no_pinned_time(ctx, broker)
@@ -195,7 +242,9 @@ async def order_place(ctx: Ctx, a: RefArgs) -> Reply:
         owner = await ctx.owner(s)
         row = await orders.get_owned(s, owner, a.order, action="place")
         if row.broker != broker.name:
-            raise UserError(f"{row.preview_id} was previewed with {row.broker} but the broker is now {broker.name}; preview again")
+            raise UserError(
+                f"{row.preview_id} was previewed with {row.broker} but the broker is now {broker.name}; preview again"
+            )
         row = await orders.claim_for_placing(s, owner, row.preview_id, now)
         req = _order_request(row)
         pid = row.preview_id
@@ -208,35 +257,68 @@ async def order_place(ctx: Ctx, a: RefArgs) -> Reply:
             row = await orders.get_owned(s, owner, pid)
             status = "rejected" if isinstance(exc, OrderRejected) else "failed"
             await orders.set_state(s, row, status=status, now=now, reason=reason)
-            await journal.add_entry(s, owner, symbol=row.symbol, plan_id=row.plan_id, source="broker", tags=["order", status],
-                                    text=f"Order {pid} {status}: {reason}",
-                                    data={"event": status, "order": pid, "broker": row.broker, "reason": reason}, created_at=now)
+            await journal.add_entry(
+                s,
+                owner,
+                symbol=row.symbol,
+                plan_id=row.plan_id,
+                source="broker",
+                tags=["order", status],
+                text=f"Order {pid} {status}: {reason}",
+                data={"event": status, "order": pid, "broker": row.broker, "reason": reason},
+                created_at=now,
+            )
         return Reply.error(reason, title=f"Order {pid} {status}")
     except ProviderError as exc:
         # the broker may or may not have it: never guess, never resend
         async with ctx.tx() as s:
             row = await orders.get_owned(s, owner, pid)
             await orders.set_state(s, row, status="placing", now=now, reason=f"no answer from the broker: {exc.reason}")
-        return Reply(title=f"Order {pid}: state unknown", severity="warning",
-                     body=f"{exc.provider} did not confirm ({exc.reason}). It was not resent. Check with `/order status {pid}`.",
-                     actions=[Action(label="Check status", command=f"/order status {pid}")], data={"order": pid, "status": "placing"})
+        return Reply(
+            title=f"Order {pid}: state unknown",
+            severity="warning",
+            body=f"{exc.provider} did not confirm ({exc.reason}). It was not resent. Check with `/order status {pid}`.",
+            actions=[Action(label="Check status", command=f"/order status {pid}")],
+            data={"order": pid, "status": "placing"},
+        )
     async with ctx.tx() as s:
         row = await orders.get_owned(s, owner, pid)
         await orders.set_state(s, row, status=st.status, now=now, broker_order_id=st.broker_order_id)
-        await journal.add_entry(s, owner, symbol=row.symbol, plan_id=row.plan_id, source="broker", tags=["order"],
-                                text=f"Placed {req.describe()} ({row.broker}, order {pid}, broker id {st.broker_order_id})",
-                                data={"event": "placed", "order": pid, "broker": row.broker, "broker_order_id": st.broker_order_id,
-                                      "request": row.preview.get("request")}, created_at=now)
+        await journal.add_entry(
+            s,
+            owner,
+            symbol=row.symbol,
+            plan_id=row.plan_id,
+            source="broker",
+            tags=["order"],
+            text=f"Placed {req.describe()} ({row.broker}, order {pid}, broker id {st.broker_order_id})",
+            data={
+                "event": "placed",
+                "order": pid,
+                "broker": row.broker,
+                "broker_order_id": st.broker_order_id,
+                "request": row.preview.get("request"),
+            },
+            created_at=now,
+        )
         await _apply(s, owner, row, st, now)
         fills = await orders.fills_of(s, row)
     title = f"Filled: {req.describe()}" if st.status == "filled" else f"Placed: {req.describe()}"
-    actions = [] if st.final else [Action(label="Check status", command=f"/order status {pid}"),
-                                   Action(label="Cancel", command=f"/order cancel {pid}", style="danger")]
+    actions = (
+        []
+        if st.final
+        else [
+            Action(label="Check status", command=f"/order status {pid}"),
+            Action(label="Cancel", command=f"/order cancel {pid}", style="danger"),
+        ]
+    )
     reply = _status_reply(title, row, fills, "Written to your journal.")
     return reply.model_copy(update={"actions": actions})
 
 
-@command("order cancel", "Discard a preview, or cancel an open order.", RefArgs, tool=False, examples=("/order cancel PV-1A2B3C4D",))
+@command(
+    "order cancel", "Discard a preview, or cancel an open order.", RefArgs, tool=False, examples=("/order cancel PV-1A2B3C4D",)
+)
 async def order_cancel(ctx: Ctx, a: RefArgs) -> Reply:
     now = ctx.services.clock()
     async with ctx.tx() as s:
@@ -259,15 +341,28 @@ async def order_cancel(ctx: Ctx, a: RefArgs) -> Reply:
         row = await orders.get_owned(s, owner, pid)
         await _apply(s, owner, row, st, now)
         if st.status == "cancelled":
-            await journal.add_entry(s, owner, symbol=row.symbol, plan_id=row.plan_id, source="broker", tags=["order", "cancelled"],
-                                    text=f"Cancelled {req.describe()} ({row.broker}, order {pid})",
-                                    data={"event": "cancelled", "order": pid, "broker": row.broker}, created_at=now)
+            await journal.add_entry(
+                s,
+                owner,
+                symbol=row.symbol,
+                plan_id=row.plan_id,
+                source="broker",
+                tags=["order", "cancelled"],
+                text=f"Cancelled {req.describe()} ({row.broker}, order {pid})",
+                data={"event": "cancelled", "order": pid, "broker": row.broker},
+                created_at=now,
+            )
         fills = await orders.fills_of(s, row)
     return _status_reply(f"Order {pid}: {st.status}", row, fills)
 
 
-@command("order status", "Refresh one of your orders from the broker (new fills are journaled).", RefArgs, tool=False,
-         examples=("/order status PV-1A2B3C4D",))
+@command(
+    "order status",
+    "Refresh one of your orders from the broker (new fills are journaled).",
+    RefArgs,
+    tool=False,
+    examples=("/order status PV-1A2B3C4D",),
+)
 async def order_status(ctx: Ctx, a: RefArgs) -> Reply:
     now = ctx.services.clock()
     async with ctx.tx() as s:
@@ -288,8 +383,12 @@ async def order_status(ctx: Ctx, a: RefArgs) -> Reply:
         finder = getattr(broker, "find_by_tag", None)
         st = await finder(pid) if finder is not None else None
         if st is None:
-            return _status_reply(f"Order {pid}: not found at {at_broker}", row, fills,
-                                 "The broker has no order with this id: it was not placed. Preview again to retry.")
+            return _status_reply(
+                f"Order {pid}: not found at {at_broker}",
+                row,
+                fills,
+                "The broker has no order with this id: it was not placed. Preview again to retry.",
+            )
     async with ctx.tx() as s:
         row = await orders.get_owned(s, owner, pid)
         await _apply(s, owner, row, st, now)
@@ -304,10 +403,14 @@ async def order_list(ctx: Ctx, a: ListArgs) -> Reply:
         rows = await orders.list_orders(s, owner, limit=a.count)
         views = [orders.view(r) for r in rows]
     if not views:
-        return Reply(title="Orders", body="No orders yet. Start with `/order preview TSLA buy 10 limit 180`.", data={"orders": []})
+        return Reply(
+            title="Orders", body="No orders yet. Start with `/order preview TSLA buy 10 limit 180`.", data={"orders": []}
+        )
     lines = []
     for v in views:
         px = f" @ {fmt_price(v.avg_fill_price)}" if v.avg_fill_price else ""
         lim = f" limit {fmt_price(v.limit_price)}" if v.limit_price else ""
-        lines.append(f"{v.preview_id}  {v.status:<16} {v.side} {v.quantity:g} {v.option_symbol or v.symbol}{lim}{px}  ({v.broker})")
+        lines.append(
+            f"{v.preview_id}  {v.status:<16} {v.side} {v.quantity:g} {v.option_symbol or v.symbol}{lim}{px}  ({v.broker})"
+        )
     return Reply(title=f"Orders — last {len(views)}", body="```\n" + "\n".join(lines) + "\n```", data={"orders": views})

@@ -8,17 +8,19 @@ from pydantic import BaseModel, Field
 from analytics.models import STYLE_INTERVALS
 from analytics.scanner import MAX_LIMIT, NAMED_LISTS
 from bot.args import StyleArg, SymbolArg
-from bot.request import Ctx
 from bot.planning import make_plan, plan_reply, run_scan, scan_reply
 from bot.registry import command
 from bot.reply import Reply
+from bot.request import Ctx
 
 log = structlog.get_logger("coach.plan")
 
 
 class PlanArgs(BaseModel):
     symbol: SymbolArg = Field(description="ticker, e.g. TSLA")
-    style: StyleArg = Field("intraday", description="trading style: scalp (1m/5m), intraday (5m/15m/1h), swing (1h/4h/1D), leaps (1D/1W)")
+    style: StyleArg = Field(
+        "intraday", description="trading style: scalp (1m/5m), intraday (5m/15m/1h), swing (1h/4h/1D), leaps (1D/1W)"
+    )
     chart: bool = Field(True, description="attach a chart image", json_schema_extra={"no_tool": True})
 
 
@@ -28,7 +30,7 @@ class PlanArgs(BaseModel):
     PlanArgs,
     examples=("/plan TSLA", "/plan NVDA swing", "/plan SPY scalp --no-chart"),
     tool_hint="Returns {symbol, as_of, session, sources, plan|null, reason|null}; a plan has direction, entry, stop, "
-              "targets [{price, rr, reason}], confidence, confidence_factors, confluence, strategy, invalidation, plan_id, version.",
+    "targets [{price, rr, reason}], confidence, confidence_factors, confluence, strategy, invalidation, plan_id, version.",
 )
 async def plan_cmd(ctx: Ctx, a: PlanArgs) -> Reply:
     outcome = await make_plan(ctx, a.symbol, a.style)
@@ -39,8 +41,15 @@ async def plan_cmd(ctx: Ctx, a: PlanArgs) -> Reply:
         interval = STYLE_INTERVALS[res.style][0]
         try:
             image = await charts.plan_chart(
-                symbol=res.symbol, interval=interval, bars=outcome.bars[interval], plan=res.plan, levels=outcome.levels,
-                as_of=res.as_of, session_status=str(res.session.get("status", "")), source=outcome.source, style=res.style,
+                symbol=res.symbol,
+                interval=interval,
+                bars=outcome.bars[interval],
+                plan=res.plan,
+                levels=outcome.levels,
+                as_of=res.as_of,
+                session_status=str(res.session.get("status", "")),
+                source=outcome.source,
+                style=res.style,
             )
             reply = reply.model_copy(update={"attachments": [image]})
         except Exception:  # the plan stands without its picture
@@ -50,7 +59,8 @@ async def plan_cmd(ctx: Ctx, a: PlanArgs) -> Reply:
 
 class ScanArgs(BaseModel):
     universe: list[str] = Field(
-        default_factory=list, max_length=500,
+        default_factory=list,
+        max_length=500,
         description=f"tickers, or a list: {', '.join(NAMED_LISTS)}, watchlist (default: your watchlist)",
     )
     style: StyleArg = Field("intraday", description="trading style: scalp, intraday, swing or leaps")
@@ -63,7 +73,7 @@ class ScanArgs(BaseModel):
     ScanArgs,
     examples=("/scan", "/scan leaders swing", "/scan AAPL MSFT NVDA scalp", "/scan watchlist --limit 5"),
     tool_hint="Returns {style, universe, as_of, session, sources, scanned, found, candidates: [{rank, symbol, strategy, "
-              "direction, entry, stop, targets, rr, confidence, score, plan_id}], skipped, reason}.",
+    "direction, entry, stop, targets, rr, confidence, score, plan_id}], skipped, reason}.",
 )
 async def scan_cmd(ctx: Ctx, a: ScanArgs) -> Reply:
     return scan_reply(await run_scan(ctx, a.universe, a.style, limit=a.limit, progress=ctx.progress))

@@ -12,11 +12,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field
 
-from core.errors import UserError
-from bot.request import Ctx
 from bot.registry import command
 from bot.reply import Reply
+from bot.request import Ctx
 from bot.runtime.api import mask_url
+from core.errors import UserError
 from storage import alerts as store
 from storage.alerts import FAMILIES, ROUTES
 from storage.identity import Owner
@@ -45,26 +45,40 @@ async def _settings_reply(ctx: Ctx, owner: Owner, s: Any, workspace: bool, title
     scope, channel = _scope(ctx, workspace)
     eff = await store.effective_settings(s, owner.tenant_id, channel or None)
     hooks = [{"kind": h.get("kind"), "url": mask_url(str(h.get("url")))} for h in eff.webhooks]
-    v = SettingsView(scope=scope, channel=channel or None, alerts_enabled=eff.alerts_enabled, allowed_kinds=list(eff.allowed_kinds),
-                     route=eff.route, webhooks=hooks, origin=eff.origin)
+    v = SettingsView(
+        scope=scope,
+        channel=channel or None,
+        alerts_enabled=eff.alerts_enabled,
+        allowed_kinds=list(eff.allowed_kinds),
+        route=eff.route,
+        webhooks=hooks,
+        origin=eff.origin,
+    )
     where = f"channel {channel}" if scope == "channel" else "the whole workspace"
     lines = [
         f"Alerts: {'on' if v.alerts_enabled else 'off'} ({v.origin['alerts_enabled']})",
         f"Allowed: {', '.join(v.allowed_kinds) or 'none'} ({v.origin['allowed_kinds']})",
         f"Delivered to: {v.route} ({v.origin['route']})",
-        "Webhooks: " + (", ".join(f"{i + 1}. {h['kind']} {h['url']}" for i, h in enumerate(hooks)) or "none")
+        "Webhooks: "
+        + (", ".join(f"{i + 1}. {h['kind']} {h['url']}" for i, h in enumerate(hooks)) or "none")
         + f" ({v.origin['webhooks']})",
     ]
-    return Reply(title=f"{title} — {where}", body="\n".join(lines), data=v,
-                 severity="success" if title.endswith("updated") else "info")
+    return Reply(
+        title=f"{title} — {where}", body="\n".join(lines), data=v, severity="success" if title.endswith("updated") else "info"
+    )
 
 
 class SettingsShowArgs(BaseModel):
     workspace: bool = Field(False, description="the workspace defaults instead of this channel")
 
 
-@command("settings show", "This channel's alert settings (or the workspace's).", SettingsShowArgs,
-         examples=("/settings show", "/settings show --workspace"), tool=False)
+@command(
+    "settings show",
+    "This channel's alert settings (or the workspace's).",
+    SettingsShowArgs,
+    examples=("/settings show", "/settings show --workspace"),
+    tool=False,
+)
 async def settings_show(ctx: Ctx, a: SettingsShowArgs) -> Reply:
     async with ctx.tx() as s:
         owner = await ctx.owner(s)
@@ -80,14 +94,23 @@ async def _change(ctx: Ctx, workspace: bool, **changes: Any) -> Reply:
 
 
 class SettingsAlertsArgs(BaseModel):
-    enabled: Annotated[Literal["on", "off"], BeforeValidator(lambda v: ("on" if v else "off") if isinstance(v, bool) else
-                                                             v.strip().lower() if isinstance(v, str) else v)] = Field(
-        description="on or off")
+    enabled: Annotated[
+        Literal["on", "off"],
+        BeforeValidator(
+            lambda v: ("on" if v else "off") if isinstance(v, bool) else v.strip().lower() if isinstance(v, str) else v
+        ),
+    ] = Field(description="on or off")
     workspace: bool = Field(False, description="for the whole workspace instead of this channel")
 
 
-@command("settings alerts", "Turn alerts on or off in this channel (or the workspace). Admins only.", SettingsAlertsArgs,
-         admin=True, tool=False, examples=("/settings alerts off", "/settings alerts on --workspace"))
+@command(
+    "settings alerts",
+    "Turn alerts on or off in this channel (or the workspace). Admins only.",
+    SettingsAlertsArgs,
+    admin=True,
+    tool=False,
+    examples=("/settings alerts off", "/settings alerts on --workspace"),
+)
 async def settings_alerts(ctx: Ctx, a: SettingsAlertsArgs) -> Reply:
     return await _change(ctx, a.workspace, alerts_enabled=a.enabled == "on")
 
@@ -105,12 +128,19 @@ def _families(v: object) -> object:
 
 class SettingsTypesArgs(BaseModel):
     types: Annotated[list[Literal["price", "indicator", "plan"]], BeforeValidator(_families)] = Field(
-        description="alert families allowed: price, indicator, plan (comma list), all or none")
+        description="alert families allowed: price, indicator, plan (comma list), all or none"
+    )
     workspace: bool = Field(False, description="for the whole workspace instead of this channel")
 
 
-@command("settings types", "Which alert families this channel takes: price, indicator, plan. Admins only.", SettingsTypesArgs,
-         admin=True, tool=False, examples=("/settings types price,plan", "/settings types all"))
+@command(
+    "settings types",
+    "Which alert families this channel takes: price, indicator, plan. Admins only.",
+    SettingsTypesArgs,
+    admin=True,
+    tool=False,
+    examples=("/settings types price,plan", "/settings types all"),
+)
 async def settings_types(ctx: Ctx, a: SettingsTypesArgs) -> Reply:
     return await _change(ctx, a.workspace, allowed_kinds=list(dict.fromkeys(a.types)))
 
@@ -120,8 +150,14 @@ class SettingsRouteArgs(BaseModel):
     workspace: bool = Field(False, description="for the whole workspace instead of this channel")
 
 
-@command("settings route", "Where alerts from this channel go: the channel, a thread per symbol, or the owner's DM. Admins only.",
-         SettingsRouteArgs, admin=True, tool=False, examples=("/settings route thread", "/settings route dm --workspace"))
+@command(
+    "settings route",
+    "Where alerts from this channel go: the channel, a thread per symbol, or the owner's DM. Admins only.",
+    SettingsRouteArgs,
+    admin=True,
+    tool=False,
+    examples=("/settings route thread", "/settings route dm --workspace"),
+)
 async def settings_route(ctx: Ctx, a: SettingsRouteArgs) -> Reply:
     return await _change(ctx, a.workspace, route=a.route)
 
@@ -130,7 +166,8 @@ class SettingsWebhookArgs(BaseModel):
     action: Literal["add", "remove", "list"] = Field(description="add URL, remove N, or list")
     url: str | None = Field(None, max_length=500, description="the webhook URL (add) or its number (remove)")
     kind: Literal["auto", "discord_webhook", "slack_webhook", "webhook"] = Field(
-        "auto", description="auto (from the URL), discord_webhook, slack_webhook or webhook (generic JSON)")
+        "auto", description="auto (from the URL), discord_webhook, slack_webhook or webhook (generic JSON)"
+    )
     workspace: bool = Field(False, description="for the whole workspace instead of this channel")
 
 
@@ -164,10 +201,18 @@ def check_webhook_url(url: str) -> str:
     raise UserError("webhook URLs must be https:// (plain http only to localhost)")
 
 
-@command("settings webhook", "Extra sinks for this channel's alerts: a Discord webhook, Slack incoming webhook or JSON URL. Admins only.",
-         SettingsWebhookArgs, admin=True, tool=False,
-         examples=("/settings webhook add https://hooks.slack.com/services/T0/B0/XXX", "/settings webhook remove 1",
-                   "/settings webhook list"))
+@command(
+    "settings webhook",
+    "Extra sinks for this channel's alerts: a Discord webhook, Slack incoming webhook or JSON URL. Admins only.",
+    SettingsWebhookArgs,
+    admin=True,
+    tool=False,
+    examples=(
+        "/settings webhook add https://hooks.slack.com/services/T0/B0/XXX",
+        "/settings webhook remove 1",
+        "/settings webhook list",
+    ),
+)
 async def settings_webhook(ctx: Ctx, a: SettingsWebhookArgs) -> Reply:
     scope, channel = _scope(ctx, a.workspace)
     async with ctx.tx() as s:
@@ -190,7 +235,9 @@ async def settings_webhook(ctx: Ctx, a: SettingsWebhookArgs) -> Reply:
             try:
                 n = int(str(a.url or "").strip().lstrip("#"))
             except ValueError:
-                raise UserError("give the webhook's number from /settings webhook list, e.g. /settings webhook remove 1") from None
+                raise UserError(
+                    "give the webhook's number from /settings webhook list, e.g. /settings webhook remove 1"
+                ) from None
             if not 1 <= n <= len(hooks):
                 raise UserError(f"no webhook {n} here; there are {len(hooks)}")
             hooks.pop(n - 1)

@@ -13,16 +13,16 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, Field
 
 from analytics import lifecycle
-from core.values import ns_from_utc
-from core.clock import utc_now
-from core.errors import NotFoundError, UserError
 from analytics.lifecycle import PlanState
 from analytics.models import Plan
 from bot.commands.alerts import check_channel, find_plan
-from bot.request import Ctx
 from bot.registry import command
 from bot.reply import Reply, ReplyField
+from bot.request import Ctx
 from bot.runtime.api import state_from_json, state_to_json
+from core.clock import utc_now
+from core.errors import NotFoundError, UserError
+from core.values import ns_from_utc
 from renderers.text import fmt_price
 from storage import alerts as store
 from storage import plans as plan_store
@@ -59,10 +59,25 @@ class TrackedView(BaseModel):
 
 
 def tracked_view(row: TrackedPlan) -> TrackedView:
-    st = state_from_json(row.state["state"]) if "state" in (row.state or {}) else PlanState.from_plan(Plan.model_validate(row.plan))
-    return TrackedView(plan_id=row.plan_id, symbol=row.symbol, direction=st.direction, style=row.style, status=row.status,
-                       entry=st.entry, stop=st.stop, targets=list(st.targets), targets_hit=st.targets_hit,
-                       last_price=st.last_price, replan_of=row.replan_of, next_plan_id=row.next_plan_id)
+    st = (
+        state_from_json(row.state["state"])
+        if "state" in (row.state or {})
+        else PlanState.from_plan(Plan.model_validate(row.plan))
+    )
+    return TrackedView(
+        plan_id=row.plan_id,
+        symbol=row.symbol,
+        direction=st.direction,
+        style=row.style,
+        status=row.status,
+        entry=st.entry,
+        stop=st.stop,
+        targets=list(st.targets),
+        targets_hit=st.targets_hit,
+        last_price=st.last_price,
+        replan_of=row.replan_of,
+        next_plan_id=row.next_plan_id,
+    )
 
 
 class TrackArgs(BaseModel):
@@ -70,9 +85,13 @@ class TrackArgs(BaseModel):
     stop: str | None = Field(None, description="move the stop of a tracked plan: be (break-even) or a price")
 
 
-@command("track", "Follow a plan live: entry, targets, stop or expiry are posted here as they happen.", TrackArgs,
-         examples=("/track P-1A2B3C", "/track P-1A2B3C stop=be"),
-         tool_hint="Starts (or updates) live tracking of a stored plan; transitions are pushed to this channel.")
+@command(
+    "track",
+    "Follow a plan live: entry, targets, stop or expiry are posted here as they happen.",
+    TrackArgs,
+    examples=("/track P-1A2B3C", "/track P-1A2B3C stop=be"),
+    tool_hint="Starts (or updates) live tracking of a stored plan; transitions are pushed to this channel.",
+)
 async def track(ctx: Ctx, a: TrackArgs) -> Reply:
     pid = plan_store.normalise_plan_id(a.plan_id)
     now = ctx.now()
@@ -91,8 +110,12 @@ async def track(ctx: Ctx, a: TrackArgs) -> Reply:
             row.state = {**row.state, "state": state_to_json(st)}
             row.updated_at = utc_now()
             v = tracked_view(row)
-            return Reply(title=f"{pid}: stop moved to {fmt_price(new_stop)}", body=f"{v.symbol} {v.direction} plan, {v.status}.",
-                         severity="success", data=v)
+            return Reply(
+                title=f"{pid}: stop moved to {fmt_price(new_stop)}",
+                body=f"{v.symbol} {v.direction} plan, {v.status}.",
+                severity="success",
+                data=v,
+            )
         if row is not None and row.status in store.ACTIVE_TRACKED:
             v = tracked_view(row)
             return Reply(title=f"Already tracking {pid}", body=f"{v.symbol} {v.direction}: {v.status}.", data=v)
@@ -106,15 +129,26 @@ async def track(ctx: Ctx, a: TrackArgs) -> Reply:
     async with ctx.tx() as s:
         owner = await ctx.owner(s)
         row = await store.track(
-            s, owner, plan_id=pid, symbol=plan.symbol, style=plan.style, plan=plan.model_dump(mode="json"),
-            state={"state": state_to_json(state), "sessions": 0}, status=state.status, platform=ctx.identity.platform,
-            channel=ctx.identity.channel, user_ref=ctx.identity.user, updated_at=utc_now(),
+            s,
+            owner,
+            plan_id=pid,
+            symbol=plan.symbol,
+            style=plan.style,
+            plan=plan.model_dump(mode="json"),
+            state={"state": state_to_json(state), "sessions": 0},
+            status=state.status,
+            platform=ctx.identity.platform,
+            channel=ctx.identity.channel,
+            user_ref=ctx.identity.user,
+            updated_at=utc_now(),
         )
         v = tracked_view(row)
     what = "live (the entry is at the price)" if v.status == "triggered" else "waiting for the entry"
-    body = (f"{plan.symbol} {plan.direction} from {fmt_price(plan.entry)}, stop {fmt_price(plan.stop)}, "
-            f"targets {', '.join(fmt_price(t) for t in v.targets)}; last {fmt_price(q.last)}: {what}.\n"
-            "Transitions (entry, each target, stop, expiry) will be posted here with a chart.")
+    body = (
+        f"{plan.symbol} {plan.direction} from {fmt_price(plan.entry)}, stop {fmt_price(plan.stop)}, "
+        f"targets {', '.join(fmt_price(t) for t in v.targets)}; last {fmt_price(q.last)}: {what}.\n"
+        "Transitions (entry, each target, stop, expiry) will be posted here with a chart."
+    )
     return Reply(title=f"Tracking {pid}", body=body, severity="success", as_of=q.as_of, data=v)
 
 
@@ -146,12 +180,18 @@ async def untrack(ctx: Ctx, a: UntrackArgs) -> Reply:
 
 
 class TrackedArgs(BaseModel):
-    auto_rearm: OnOff | None = Field(None, description="on: after a stop-out, adopt the re-plan at once; off: ask with an Adopt button")
+    auto_rearm: OnOff | None = Field(
+        None, description="on: after a stop-out, adopt the re-plan at once; off: ask with an Adopt button"
+    )
     all: bool = Field(False, description="include finished plans")
 
 
-@command("tracked", "Your tracked plans, and your auto-rearm setting (adopt re-plans at once after a stop-out).", TrackedArgs,
-         examples=("/tracked", "/tracked auto_rearm=on"))
+@command(
+    "tracked",
+    "Your tracked plans, and your auto-rearm setting (adopt re-plans at once after a stop-out).",
+    TrackedArgs,
+    examples=("/tracked", "/tracked auto_rearm=on"),
+)
 async def tracked(ctx: Ctx, a: TrackedArgs) -> Reply:
     async with ctx.tx() as s:
         owner = await ctx.owner(s)
@@ -164,9 +204,15 @@ async def tracked(ctx: Ctx, a: TrackedArgs) -> Reply:
     lines = [f"Auto-rearm: {'on' if auto else 'off'}" + (" (changed)" if a.auto_rearm is not None else "")]
     for v in views:
         extra = f" → re-plan {v.next_plan_id}" if v.next_plan_id else ""
-        lines.append(f"• {v.plan_id} {v.symbol} {v.direction}: {v.status}, entry {fmt_price(v.entry)}, stop {fmt_price(v.stop)}, "
-                     f"{v.targets_hit}/{len(v.targets)} targets{extra}")
+        lines.append(
+            f"• {v.plan_id} {v.symbol} {v.direction}: {v.status}, entry {fmt_price(v.entry)}, stop {fmt_price(v.stop)}, "
+            f"{v.targets_hit}/{len(v.targets)} targets{extra}"
+        )
     if not views:
         lines.append("No tracked plans. Track one with /track PLAN_ID.")
-    return Reply(title="Tracked plans", body="\n".join(lines), data={"auto_rearm": auto, "plans": views},
-                 fields=[ReplyField(name="Tracked", value=str(len(views)))])
+    return Reply(
+        title="Tracked plans",
+        body="\n".join(lines),
+        data={"auto_rearm": auto, "plans": views},
+        fields=[ReplyField(name="Tracked", value=str(len(views)))],
+    )

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from bot.args import SymbolsArg
-from bot.request import Ctx
 from bot.registry import command
 from bot.reply import Reply
+from bot.request import Ctx
 from storage import watchlists
 
 
@@ -29,7 +29,12 @@ async def watch_add(ctx: Ctx, a: WatchSymbolsArgs) -> Reply:
     body = f"Added {', '.join(new)}." if new else "Nothing new."
     if already:
         body += f" Already watching {', '.join(dict.fromkeys(already))}."
-    return Reply(title="Watchlist", body=f"{body}\nNow watching: {', '.join(now)}", severity="success", data={"added": new, "watchlist": now})
+    return Reply(
+        title="Watchlist",
+        body=f"{body}\nNow watching: {', '.join(now)}",
+        severity="success",
+        data={"added": new, "watchlist": now},
+    )
 
 
 @command("watch remove", "Remove symbols from your watchlist.", WatchSymbolsArgs, examples=("/watch remove TSLA",))
@@ -42,7 +47,9 @@ async def watch_remove(ctx: Ctx, a: WatchSymbolsArgs) -> Reply:
     body = f"Removed {', '.join(gone)}." if gone else "Nothing removed."
     if missing:
         body += f" Not on your list: {', '.join(dict.fromkeys(missing))}."
-    return Reply(title="Watchlist", body=f"{body}\nNow watching: {', '.join(now) or 'nothing'}", data={"removed": gone, "watchlist": now})
+    return Reply(
+        title="Watchlist", body=f"{body}\nNow watching: {', '.join(now) or 'nothing'}", data={"removed": gone, "watchlist": now}
+    )
 
 
 @command("watch list", "Show your watchlist.", WatchListArgs, examples=("/watch list",))

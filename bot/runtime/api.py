@@ -20,8 +20,19 @@ if TYPE_CHECKING:
     from bot.services import Services
 
 __all__ = [
-    "WEBHOOK_KINDS", "Origin", "deliver_now", "describe_condition", "describe_target", "feed_state", "mask_url",
-    "reply_to_payload", "runtime_alive", "sinks_for", "state_from_json", "state_to_json", "test_reply",
+    "WEBHOOK_KINDS",
+    "Origin",
+    "deliver_now",
+    "describe_condition",
+    "describe_target",
+    "feed_state",
+    "mask_url",
+    "reply_to_payload",
+    "runtime_alive",
+    "sinks_for",
+    "state_from_json",
+    "state_to_json",
+    "test_reply",
 ]
 
 

@@ -104,7 +104,6 @@ class PartProgress:
             self._done.popitem(last=False)
 
 
-
 # ---------------------------------------------------------------------- targets
 
 

@@ -29,15 +29,25 @@ from typing import Any
 
 import structlog
 
-from core.errors import ConfigError, RateLimited
-from bot.runtime.destinations import DeliveryError, Destination, close_destinations, describe_target
 from bot.reply import Reply
+from bot.runtime.destinations import DeliveryError, Destination, close_destinations, describe_target
 from bot.runtime.event_charts import plan_chart
-from bot.runtime.txn import Writer
 from bot.runtime.messages import digest_reply, payload_to_reply, reply_to_payload
+from bot.runtime.txn import Writer
 from core.clock import utc_now
+from core.errors import ConfigError, RateLimited
 from core.retry import Backoff
-from storage.outbox import NewMessage, OutboxRow, outbox_channel_queue, outbox_fold_digest, outbox_heads, outbox_mark_delivered_many, outbox_mark_failed, outbox_mark_retry, outbox_row
+from storage.outbox import (
+    NewMessage,
+    OutboxRow,
+    outbox_channel_queue,
+    outbox_fold_digest,
+    outbox_heads,
+    outbox_mark_delivered_many,
+    outbox_mark_failed,
+    outbox_mark_retry,
+    outbox_row,
+)
 
 log = structlog.get_logger("coach.dispatcher")
 
@@ -88,7 +98,7 @@ class Dispatcher:
 
     def __init__(
         self,
-        services,  # noqa: ANN001 - bot.request.Services
+        services,
         config: DispatchConfig | None = None,
         *,
         destinations: dict[str, Destination] | None = None,
@@ -244,9 +254,14 @@ class Dispatcher:
         tag = hashlib.sha1("|".join(r.key for r in run).encode()).hexdigest()[:16]
         first = run[0]
         msg = NewMessage(
-            tenant_id=first.tenant_id, owner_id=first.owner_id, key=f"digest:{tag}", kind="digest",
-            destination=first.destination, target=first.target,
-            payload=reply_to_payload(digest, event_key=f"digest:{tag}", covers=covers), event_at=run[-1].event_at,
+            tenant_id=first.tenant_id,
+            owner_id=first.owner_id,
+            key=f"digest:{tag}",
+            kind="digest",
+            destination=first.destination,
+            target=first.target,
+            payload=reply_to_payload(digest, event_key=f"digest:{tag}", covers=covers),
+            event_at=run[-1].event_at,
         )
         async with self.writer.tx() as s:
             row_id = await outbox_fold_digest(s, run, msg, now=self.clock())
@@ -283,7 +298,7 @@ class Dispatcher:
             return False
         except DeliveryError as exc:
             return await self._failure(row, state, exc.reason, permanent=exc.permanent)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return await self._failure(row, state, f"no answer within {cfg.send_timeout:g}s", permanent=False)
         except Exception as exc:  # a destination bug is a failure of this channel only
             log.exception("destination_raised", destination=row.destination)
@@ -326,8 +341,9 @@ class Dispatcher:
         state.last_error = reason
         if state.failures >= self.config.report_after and not state.reported:
             state.reported = True
-            log.warning("destination_failing", target=describe_target(row.destination, row.target),
-                        failures=state.failures, error=reason)
+            log.warning(
+                "destination_failing", target=describe_target(row.destination, row.target), failures=state.failures, error=reason
+            )
         if permanent or row.attempts + 1 >= self.config.max_attempts:
             async with self.writer.tx() as s:
                 await outbox_mark_failed(s, row.id, reason)
@@ -354,7 +370,7 @@ class Dispatcher:
             if att is None:
                 try:
                     att = await asyncio.wait_for(plan_chart(self.services, spec), self.config.send_timeout)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     att = None
                 if att is not None:
                     # the same event goes to several sinks: draw it once

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -24,16 +24,16 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics.alertbook import AlertBook, Rule, Trigger, build_rule, kind_category
-from core.values import ns_from_utc, utc_from_ns
-from core.errors import CoachError
 from analytics.intervals import interval_minutes
 from analytics.sessions import last_sessions, schedule, session_info
 from bot.runtime.feed import FeedBatch
 from bot.runtime.messages import AlertEvent, alert_reply, reply_to_payload
 from bot.runtime.routing import Origin, SettingsCache, Sink, route_many
+from core.clock import utc_now
+from core.errors import CoachError
+from core.values import ns_from_utc, utc_from_ns
 from storage import alerts as store
 from storage.alerts import Alert
-from core.clock import utc_now
 from storage.outbox import NewMessage, insert_outbox
 
 log = structlog.get_logger("coach.alerts")
@@ -85,10 +85,18 @@ def rule_from_row(row: Alert) -> Rule:
 
 def meta_from_row(row: Alert) -> AlertMeta:
     return AlertMeta(
-        tenant_id=row.tenant_id, owner_id=row.owner_id,
+        tenant_id=row.tenant_id,
+        owner_id=row.owner_id,
         origin=Origin(tenant_id=row.tenant_id, platform=row.platform, channel=row.channel, user_ref=row.user_ref),
-        kind=row.kind, symbol=row.symbol, value=row.value, interval=row.interval, params=dict(row.params or {}),
-        note=row.note or "", plan_id=row.plan_id, repeat=bool(row.repeat), updated_at=row.updated_at,
+        kind=row.kind,
+        symbol=row.symbol,
+        value=row.value,
+        interval=row.interval,
+        params=dict(row.params or {}),
+        note=row.note or "",
+        plan_id=row.plan_id,
+        repeat=bool(row.repeat),
+        updated_at=row.updated_at,
     )
 
 
@@ -172,8 +180,11 @@ class AlertEvaluator:
         since = (self._synced_at or utc_now()) - timedelta(seconds=5)  # overlap: other processes' clocks differ a little
         self._synced_at = utc_now()
         # versions first (two columns): most recent changes are this runtime's own writes, already in the book
-        return {aid for aid, at in await store.runtime_alert_versions(session, since)
-                if (m := self.meta.get(aid)) is None or m.updated_at != at}
+        return {
+            aid
+            for aid, at in await store.runtime_alert_versions(session, since)
+            if (m := self.meta.get(aid)) is None or m.updated_at != at
+        }
 
     async def apply_changes(self, session: AsyncSession, candidates: set[int]) -> int:
         """Reload the candidates whose stored version still differs from the book's (call with batches paused)."""
@@ -210,7 +221,7 @@ class AlertEvaluator:
         for t in batch.ticks:
             at_ns = ns_from_utc(t.at)
             last_ns = max(last_ns, at_ns)
-            if t.symbol in self.book._symbols:  # noqa: SLF001 - the hot path skips symbols without price rules
+            if t.symbol in self.book._symbols:
                 res.triggers.extend(self.book.evaluate(t.symbol, t.price, at_ns, self.status(at_ns)))
         for b in batch.bars:
             last_ns = max(last_ns, ns_from_utc(b.end))
@@ -255,18 +266,18 @@ class AlertEvaluator:
         k = (now_ns - open_ns) // (minutes * _MIN_NS) + 1
         return min(close_ns, open_ns + k * minutes * _MIN_NS)
 
-    async def _bars(self, symbol: str, interval: str, end_ns: int):  # noqa: ANN202
+    async def _bars(self, symbol: str, interval: str, end_ns: int):
         minutes = interval_minutes(interval)
         end = utc_from_ns(end_ns)
         sessions = max(2, math.ceil(self.bar_lookback * minutes / 390) + 1) if minutes < 1440 else self.bar_lookback + 2
         sch = last_sessions(end, min(sessions, 600))
-        start = datetime.fromtimestamp(int(sch.opens[0]) / 1e9, tz=timezone.utc) if len(sch.opens) else end - timedelta(days=5)
+        start = datetime.fromtimestamp(int(sch.opens[0]) / 1e9, tz=UTC) if len(sch.opens) else end - timedelta(days=5)
         res = await self.services.market.bars(symbol, interval, start, end)
         return res.df
 
     # ------------------------------------------------------------------ writing
 
-    async def prepare(self, res: BatchResult) -> "AlertWrite | None":
+    async def prepare(self, res: BatchResult) -> AlertWrite | None:
         """The database write of a batch's result, its messages already worded and routed (reads only).
 
         Routing reads channel settings (cached for a few seconds), so it happens before the
@@ -281,21 +292,27 @@ class AlertEvaluator:
         for trig in w.triggers:
             rule = self.book.get(trig.rule_id)
             f = per_alert.setdefault(trig.rule_id, {"id": trig.rule_id, "expect": trig.fire_count - 1})
-            f.update(fire_count=trig.fire_count, last_fired_at=trig.at, status="fired" if trig.final else "active",
-                     last_price=trig.value, armed_up=rule.armed_up if rule else None,
-                     armed_down=rule.armed_down if rule else None)
+            f.update(
+                fire_count=trig.fire_count,
+                last_fired_at=trig.at,
+                status="fired" if trig.final else "active",
+                last_price=trig.value,
+                armed_up=rule.armed_up if rule else None,
+                armed_down=rule.armed_down if rule else None,
+            )
         w.fires = list(per_alert.values())
         # re-arms (and consumed crossings) only change the armed flags: one statement for all of them
         fired_ids = set(per_alert)
         w.armed = [{"id": r.id, "armed_up": r.armed_up, "armed_down": r.armed_down} for r in res.dirty if r.id not in fired_ids]
         known = [(trig, meta) for trig in w.triggers if (meta := self.meta.get(trig.rule_id)) is not None]
         if known:
-            sinks = await route_many(self.services.db, self.settings_cache,
-                                     [(meta.origin, kind_category(meta.kind), meta.symbol) for _, meta in known])
+            sinks = await route_many(
+                self.services.db, self.settings_cache, [(meta.origin, kind_category(meta.kind), meta.symbol) for _, meta in known]
+            )
             w.candidates = [(trig.rule_id, self._messages(trig, meta, to)) for (trig, meta), to in zip(known, sinks)]
         return w
 
-    def committed(self, w: "AlertWrite | None") -> None:
+    def committed(self, w: AlertWrite | None) -> None:
         """After the batch's commit: the book's versions follow what was written."""
         if w is None:
             return
@@ -320,14 +337,34 @@ class AlertEvaluator:
             return []
         event_key = f"alert:{trig.rule_id}:{trig.fire_count}"
         ev = AlertEvent(
-            key=event_key, alert_id=trig.rule_id, symbol=meta.symbol, kind=meta.kind, side=trig.side,
-            level=trig.level, price=trig.value, at=trig.at, fire_count=trig.fire_count, repeat=meta.repeat,
-            note=meta.note, value=meta.value, interval=meta.interval, plan_id=meta.plan_id, close=trig.close,
+            key=event_key,
+            alert_id=trig.rule_id,
+            symbol=meta.symbol,
+            kind=meta.kind,
+            side=trig.side,
+            level=trig.level,
+            price=trig.value,
+            at=trig.at,
+            fire_count=trig.fire_count,
+            repeat=meta.repeat,
+            note=meta.note,
+            value=meta.value,
+            interval=meta.interval,
+            plan_id=meta.plan_id,
+            close=trig.close,
         )
         payload = reply_to_payload(alert_reply(ev, meta.params), event_key=event_key)
         return [
-            NewMessage(tenant_id=meta.tenant_id, owner_id=meta.owner_id, key=f"{event_key}@{s.tag}", kind="alert",
-                       destination=s.destination, target=s.target, payload=payload, event_at=trig.at)
+            NewMessage(
+                tenant_id=meta.tenant_id,
+                owner_id=meta.owner_id,
+                key=f"{event_key}@{s.tag}",
+                kind="alert",
+                destination=s.destination,
+                target=s.target,
+                payload=payload,
+                event_at=trig.at,
+            )
             for s in sinks
         ]
 

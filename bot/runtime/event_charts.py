@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from core.errors import CoachError
 from analytics.models import Plan
 from analytics.sessions import session_info
 from bot.chart_service import fetch_bars
 from bot.reply import Attachment
+from core.errors import CoachError
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -30,8 +30,15 @@ async def plan_chart(services: Services, spec: dict[str, Any]) -> Attachment | N
         if bars.df.empty:
             return None
         return await services.charts.plan_chart(
-            symbol=plan.symbol, interval=plan.interval, bars=bars.df, plan=plan, levels=[], as_of=bars.as_of,
-            session_status=session_info(at).status, source=bars.source, style=plan.style,
+            symbol=plan.symbol,
+            interval=plan.interval,
+            bars=bars.df,
+            plan=plan,
+            levels=[],
+            as_of=bars.as_of,
+            session_status=session_info(at).status,
+            source=bars.source,
+            style=plan.style,
         )
     except (CoachError, KeyError, ValueError, TypeError) as exc:
         log.info("plan_chart_skipped", error=str(exc)[:200])

@@ -23,9 +23,9 @@ from typing import Any
 import structlog
 from pydantic import BaseModel
 
+from analytics.sessions import session_info
 from core.errors import CoachError
 from core.retry import NO_JITTER, Backoff
-from analytics.sessions import session_info
 from providers.feed import BarUpdate, Event, PriceStream, Tick
 
 log = structlog.get_logger("coach.feed")
@@ -107,8 +107,15 @@ class PollingStream:
 class Feed:
     """Reads a stream into batches for the evaluator and keeps its health."""
 
-    def __init__(self, stream: PriceStream, clock: Callable[[], datetime], *, stale_after: float = 120.0,
-                 queue_max: int = 100_000, reconnect_backoff: float = 1.0) -> None:
+    def __init__(
+        self,
+        stream: PriceStream,
+        clock: Callable[[], datetime],
+        *,
+        stale_after: float = 120.0,
+        queue_max: int = 100_000,
+        reconnect_backoff: float = 1.0,
+    ) -> None:
         self.stream = stream
         self.clock = clock
         self.stale_after = stale_after
@@ -163,7 +170,7 @@ class Feed:
                 log.warning("feed_down", source=self.stream.name, error=self.error)
             try:
                 await asyncio.wait_for(stop.wait(), reconnect.delay(failures))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             failures += 1
 
@@ -186,7 +193,7 @@ class Feed:
         """Everything queued (waiting up to `timeout` for the first event); None when nothing came."""
         try:
             first = await asyncio.wait_for(self._queue.get(), timeout) if timeout is not None else await self._queue.get()
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return None
         items = [first]
         while not self._queue.empty():
@@ -210,8 +217,15 @@ class Feed:
         """live, stale, down, closed, idle or starting, judged on the clock."""
         now = self.clock()
         lag = (now - self.last_event_at).total_seconds() if self.last_event_at else None
-        st = FeedStatus(source=self.stream.name, mode=self.mode, state="live", symbols=len(self._symbols),
-                        last_event_at=self.last_event_at, lag_s=lag, error=self.error)
+        st = FeedStatus(
+            source=self.stream.name,
+            mode=self.mode,
+            state="live",
+            symbols=len(self._symbols),
+            last_event_at=self.last_event_at,
+            lag_s=lag,
+            error=self.error,
+        )
         try:
             market_open = session_info(now).status == "open"
         except CoachError:
@@ -237,8 +251,14 @@ class Feed:
 StreamBuilder = Callable[[Callable[[], datetime], datetime | None], PriceStream]
 
 
-def build_stream(builder: StreamBuilder | None, market: Any, clock: Callable[[], datetime], *,
-                 start: datetime | None = None, poll_interval: float = 5.0) -> PriceStream:
+def build_stream(
+    builder: StreamBuilder | None,
+    market: Any,
+    clock: Callable[[], datetime],
+    *,
+    start: datetime | None = None,
+    poll_interval: float = 5.0,
+) -> PriceStream:
     """The provider's stream when it has one, else a poller of the market's quotes."""
     if builder is not None:
         return builder(clock, start)

@@ -79,8 +79,12 @@ def payload_to_reply(payload: dict[str, Any]) -> Reply:
     atts = d.pop("attachments", []) or []
     reply = Reply.model_validate(d)
     reply.attachments = [
-        Attachment(filename=a["filename"], mime=a.get("mime", "image/png"), description=a.get("description", ""),
-                   data=base64.b64decode(a["b64"]))
+        Attachment(
+            filename=a["filename"],
+            mime=a.get("mime", "image/png"),
+            description=a.get("description", ""),
+            data=base64.b64decode(a["b64"]),
+        )
         for a in atts
     ]
     return reply
@@ -89,8 +93,14 @@ def payload_to_reply(payload: dict[str, Any]) -> Reply:
 # ---------------------------------------------------------------------- alerts
 
 
-def describe_condition(kind: str, level: float | None, value: float | None = None, interval: str | None = None,
-                       params: dict | None = None, tick: float = 0.01) -> str:
+def describe_condition(
+    kind: str,
+    level: float | None,
+    value: float | None = None,
+    interval: str | None = None,
+    params: dict | None = None,
+    tick: float = 0.01,
+) -> str:
     """An alert's condition in words: "above 250.00", "RSI(14) above 70 on 5m", "moving +2.00% (to 255.00)"."""
     params = params or {}
     if kind in ("above", "below", "cross"):
@@ -124,10 +134,14 @@ def _reading(ev: AlertEvent, params: dict) -> str:
     if ev.kind in ("rsi_above", "rsi_below"):
         return f"RSI({params.get('period', 14)}) {ev.price:.1f} on the {ev.interval} bar ending {when}{close}."
     if ev.kind in ("ema_cross_up", "ema_cross_down"):
-        return (f"EMA {params.get('fast', 9)} is {abs(ev.price):.1f} bps {'above' if ev.price >= 0 else 'below'} "
-                f"EMA {params.get('slow', 21)} on the {ev.interval} bar ending {when}{close}.")
+        return (
+            f"EMA {params.get('fast', 9)} is {abs(ev.price):.1f} bps {'above' if ev.price >= 0 else 'below'} "
+            f"EMA {params.get('slow', 21)} on the {ev.interval} bar ending {when}{close}."
+        )
     if ev.kind in ("vwap_reclaim", "vwap_loss"):
-        return f"The {ev.interval} close is {abs(ev.price):.1f} bps {'above' if ev.price >= 0 else 'below'} VWAP at {when}{close}."
+        return (
+            f"The {ev.interval} close is {abs(ev.price):.1f} bps {'above' if ev.price >= 0 else 'below'} VWAP at {when}{close}."
+        )
     if ev.kind == "invalidation":
         return f"The {ev.interval} bar ending {when} closed at {fmt_price(ev.price)}, beyond the stop."
     return f"Last {fmt_price(ev.price)} at {when}."
@@ -172,7 +186,8 @@ def digest_reply(replies: list[Reply], keys: list[str]) -> Reply:
     shown = ", ".join(symbols[:6]) + (f" and {len(symbols) - 6} more" if len(symbols) > 6 else "")
     return Reply(
         title=f"{len(replies)} alerts" + (f" on {shown}" if shown else ""),
-        body="Many alerts fired at once; here they are together.\n" + "\n".join(lines[:40])
+        body="Many alerts fired at once; here they are together.\n"
+        + "\n".join(lines[:40])
         + (f"\n… and {len(lines) - 40} more" if len(lines) > 40 else ""),
         severity="warning",
         as_of=replies[-1].as_of if replies else None,
@@ -232,7 +247,9 @@ def plan_reply(up: PlanUpdate, *, tracked_id: int) -> Reply:
         actions.append(Action(label="Move stop to break-even", command=f"/track {up.plan_id} stop=be", style="primary"))
     if up.status in ("pending", "triggered"):
         actions.append(Action(label="Stop tracking", command=f"/untrack {up.plan_id}"))
-    sev = {"stopped": "error", "invalidated": "error", "target": "success", "exited": "success", "triggered": "info"}.get(up.event, "info")
+    sev = {"stopped": "error", "invalidated": "error", "target": "success", "exited": "success", "triggered": "info"}.get(
+        up.event, "info"
+    )
     return Reply(
         title=title,
         body="\n".join(lines),
@@ -246,8 +263,15 @@ def plan_reply(up: PlanUpdate, *, tracked_id: int) -> Reply:
     )
 
 
-def replan_reply(plan: Any, *, previous_plan_id: str, adopted: bool, reason: str | None = None, at: datetime | None = None,
-                 symbol: str | None = None) -> Reply:
+def replan_reply(
+    plan: Any,
+    *,
+    previous_plan_id: str,
+    adopted: bool,
+    reason: str | None = None,
+    at: datetime | None = None,
+    symbol: str | None = None,
+) -> Reply:
     """The re-plan after a stop-out: the new plan with an Adopt button, or a note that it was adopted (or none was found)."""
     if plan is None:
         return Reply(

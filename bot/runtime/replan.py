@@ -17,16 +17,16 @@ from typing import Any
 
 import structlog
 
-from core.values import utc_from_ns
-from core.errors import CoachError
 from analytics.lifecycle import PlanState
 from bot.request import Ctx, Identity
 from bot.runtime.messages import replan_reply, reply_to_payload
 from bot.runtime.routing import Origin, route
 from bot.runtime.tracker import state_to_json
 from bot.runtime.txn import Writer
-from storage import alerts as store
 from core.clock import utc_now
+from core.errors import CoachError
+from core.values import utc_from_ns
+from storage import alerts as store
 from storage import plans as plan_store
 from storage.identity import Owner, owner_rows
 from storage.outbox import NewMessage, enqueue
@@ -46,8 +46,15 @@ def default_planner() -> Planner:
 class Replanner:
     """Runs re-plan jobs in the background, one per stopped plan."""
 
-    def __init__(self, services: Any, clock: Callable[[], datetime], *, planner: Planner | None = None,
-                 on_queued: Callable[[], None] | None = None, writer: Writer | None = None) -> None:
+    def __init__(
+        self,
+        services: Any,
+        clock: Callable[[], datetime],
+        *,
+        planner: Planner | None = None,
+        on_queued: Callable[[], None] | None = None,
+        writer: Writer | None = None,
+    ) -> None:
         self.services = services
         self.writer = writer or Writer(services)
         self.clock = clock
@@ -107,8 +114,13 @@ class Replanner:
             now = min(now, utc_from_ns(int(stopped_ns)))
         plan, reason = None, None
         # the planner runs as the plan's owner, in the plan's channel, at the runtime's market time
-        ident = Identity(platform=row.platform, tenant=tenant.external_id, user=user.external_id, channel=row.channel,
-                         display_name=user.display_name)
+        ident = Identity(
+            platform=row.platform,
+            tenant=tenant.external_id,
+            user=user.external_id,
+            channel=row.channel,
+            display_name=user.display_name,
+        )
         ctx = Ctx(services=self.services, identity=ident, as_of=now)
         try:
             outcome = await planner(ctx, row.symbol, row.style)
@@ -130,11 +142,20 @@ class Replanner:
                 if exists is None:
                     adopted = auto
                     await store.track(
-                        s, owner, plan_id=plan.plan_id, symbol=plan.symbol, style=plan.style,
+                        s,
+                        owner,
+                        plan_id=plan.plan_id,
+                        symbol=plan.symbol,
+                        style=plan.style,
                         plan=plan.model_dump(mode="json"),
                         state={"state": state_to_json(PlanState.from_plan(plan)), "sessions": 0},
-                        status="pending" if auto else "proposed", platform=row.platform, channel=row.channel,
-                        user_ref=row.user_ref, replan_of=row.id, created_at=utc_now(), updated_at=utc_now(),
+                        status="pending" if auto else "proposed",
+                        platform=row.platform,
+                        channel=row.channel,
+                        user_ref=row.user_ref,
+                        replan_of=row.id,
+                        created_at=utc_now(),
+                        updated_at=utc_now(),
                     )
             row.replan_status = "done"
             row.next_plan_id = plan.plan_id if plan is not None else None
@@ -143,11 +164,22 @@ class Replanner:
             sinks = await route(s, origin, "plan", row.symbol)
             key = f"replan:{row.id}"
             payload = reply_to_payload(reply, event_key=key)
-            await enqueue(s, [
-                NewMessage(tenant_id=row.tenant_id, owner_id=row.owner_id, key=f"{key}@{k.tag}", kind="replan",
-                           destination=k.destination, target=k.target, payload=payload, event_at=now)
-                for k in sinks
-            ])
+            await enqueue(
+                s,
+                [
+                    NewMessage(
+                        tenant_id=row.tenant_id,
+                        owner_id=row.owner_id,
+                        key=f"{key}@{k.tag}",
+                        kind="replan",
+                        destination=k.destination,
+                        target=k.target,
+                        payload=payload,
+                        event_at=now,
+                    )
+                    for k in sinks
+                ],
+            )
         self.done.append(tracked_id)
         log.info("replanned", tracked_id=tracked_id, plan_id=plan.plan_id if plan else None, adopted=adopted)
         if self.on_queued:

@@ -47,7 +47,9 @@ def sinks_for(origin: Origin, settings: EffectiveSettings, family: str, symbol: 
     if origin.platform == "console":
         out.append(Sink("console", "console"))
     else:
-        out.append(Sink(origin.platform, format_target(settings.route, channel=origin.channel, user=origin.user_ref, thread=symbol)))
+        out.append(
+            Sink(origin.platform, format_target(settings.route, channel=origin.channel, user=origin.user_ref, thread=symbol))
+        )
     for hook in settings.webhooks or []:
         kind, url = hook.get("kind"), hook.get("url")
         if kind and url:
@@ -101,7 +103,9 @@ class SettingsCache:
         return len(keys)
 
 
-async def route(session: AsyncSession, origin: Origin, family: str, symbol: str | None, cache: SettingsCache | None = None) -> list[Sink]:
+async def route(
+    session: AsyncSession, origin: Origin, family: str, symbol: str | None, cache: SettingsCache | None = None
+) -> list[Sink]:
     """Sinks for an event, reading the channel's settings."""
     settings = await (cache or SettingsCache()).get(session, origin.tenant_id, origin.channel)
     return sinks_for(origin, settings, family, symbol)
@@ -115,6 +119,8 @@ async def route_many(db: Any, cache: SettingsCache, events: list[tuple[Origin, s
         async with db() as session:
             loaded = await cache.load(session, missing)
     return [
-        sinks_for(origin, cache.fresh(origin.tenant_id, origin.channel) or loaded[(origin.tenant_id, origin.channel)], family, symbol)
+        sinks_for(
+            origin, cache.fresh(origin.tenant_id, origin.channel) or loaded[(origin.tenant_id, origin.channel)], family, symbol
+        )
         for origin, family, symbol in events
     ]

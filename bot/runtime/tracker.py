@@ -25,16 +25,16 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics import lifecycle
-from core.values import ns_from_utc, utc_from_ns
 from analytics.lifecycle import PlanEvent, PlanState
 from analytics.models import Plan
 from analytics.sessions import schedule
 from bot.runtime.feed import FeedBatch
 from bot.runtime.messages import PlanUpdate, plan_reply, reply_to_payload
 from bot.runtime.routing import Origin, SettingsCache, Sink, route_many
+from core.clock import utc_now
+from core.values import ns_from_utc, utc_from_ns
 from storage import alerts as store
 from storage.alerts import TrackedPlan
-from core.clock import utc_now
 from storage.outbox import NewMessage, insert_outbox
 
 log = structlog.get_logger("coach.tracker")
@@ -121,9 +121,14 @@ class PlanTracker:
             return
         self._drop(row.id)
         live = Live(
-            tracked_id=row.id, tenant_id=row.tenant_id, owner_id=row.owner_id,
+            tracked_id=row.id,
+            tenant_id=row.tenant_id,
+            owner_id=row.owner_id,
             origin=Origin(tenant_id=row.tenant_id, platform=row.platform, channel=row.channel, user_ref=row.user_ref),
-            plan=plan, state=state, sessions=int((row.state or {}).get("sessions", 0)), updated_at=row.updated_at,
+            plan=plan,
+            state=state,
+            sessions=int((row.state or {}).get("sessions", 0)),
+            updated_at=row.updated_at,
         )
         self.plans[row.id] = live
         self._by_symbol.setdefault(plan.symbol, set()).add(row.id)
@@ -209,20 +214,22 @@ class PlanTracker:
 
     # ------------------------------------------------------------------ writing
 
-    async def prepare(self, res: TrackResult) -> "PlanWrite | None":
+    async def prepare(self, res: TrackResult) -> PlanWrite | None:
         """The database write of a batch's transitions, their messages already worded and routed (reads only)."""
         if not res:
             return None
         w = PlanWrite(now=utc_now())
         with_events = [ch for ch in res.changes if ch.events]
-        sinks = await route_many(self.services.db, self.settings_cache,
-                                 [(ch.live.origin, "plan", ch.live.plan.symbol) for ch in with_events])
+        sinks = await route_many(
+            self.services.db, self.settings_cache, [(ch.live.origin, "plan", ch.live.plan.symbol) for ch in with_events]
+        )
         to = {id(ch): s for ch, s in zip(with_events, sinks)}
         for ch in res.changes:
             live = ch.live
             messages = [m for ev in ch.events for m in self._messages(live, ev, to[id(ch)])]
-            w.items.append((live.tracked_id, {"state": state_to_json(live.state), "sessions": live.sessions},
-                            live.state.status, messages))
+            w.items.append(
+                (live.tracked_id, {"state": state_to_json(live.state), "sessions": live.sessions}, live.state.status, messages)
+            )
         return w
 
     def _messages(self, live: Live, ev: PlanEvent, sinks: list[Sink]) -> list[NewMessage]:
@@ -231,19 +238,39 @@ class PlanTracker:
         st = live.state
         key = f"plan:{live.tracked_id}:{ev.seq}"
         up = PlanUpdate(
-            key=key, plan_id=live.plan.plan_id, symbol=live.plan.symbol, direction=live.plan.direction, event=ev.kind,
-            price=ev.price, at=utc_from_ns(ev.at_ns), status=st.status, stop=st.stop, entry=st.entry, targets=list(st.targets),
-            targets_hit=st.targets_hit, r=ev.r, suggest_stop=ev.suggest_stop, reason=ev.reason,
+            key=key,
+            plan_id=live.plan.plan_id,
+            symbol=live.plan.symbol,
+            direction=live.plan.direction,
+            event=ev.kind,
+            price=ev.price,
+            at=utc_from_ns(ev.at_ns),
+            status=st.status,
+            stop=st.stop,
+            entry=st.entry,
+            targets=list(st.targets),
+            targets_hit=st.targets_hit,
+            r=ev.r,
+            suggest_stop=ev.suggest_stop,
+            reason=ev.reason,
         )
         chart = {"plan": live.plan.model_dump(mode="json"), "stop": st.stop, "at": up.at.isoformat()}
         payload = reply_to_payload(plan_reply(up, tracked_id=live.tracked_id), event_key=key, chart=chart)
         return [
-            NewMessage(tenant_id=live.tenant_id, owner_id=live.owner_id, key=f"{key}@{s.tag}", kind="plan",
-                       destination=s.destination, target=s.target, payload=payload, event_at=up.at)
+            NewMessage(
+                tenant_id=live.tenant_id,
+                owner_id=live.owner_id,
+                key=f"{key}@{s.tag}",
+                kind="plan",
+                destination=s.destination,
+                target=s.target,
+                payload=payload,
+                event_at=up.at,
+            )
             for s in sinks
         ]
 
-    def committed(self, res: TrackResult, w: "PlanWrite | None") -> list[int]:
+    def committed(self, res: TrackResult, w: PlanWrite | None) -> list[int]:
         """After the commit: versions follow what was written, finished plans leave; returns the
         tracked ids that stopped out and were saved so (to re-plan; one untracked meanwhile is not)."""
         saved: set[int] = set()
@@ -293,4 +320,3 @@ def _session_close(at_ns: int) -> int:
     sch = schedule()
     i = int(np.searchsorted(sch.closes, at_ns, side="left"))
     return int(sch.closes[min(i, len(sch.closes) - 1)])
-

@@ -24,14 +24,13 @@ import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 from sqlalchemy.engine import Connection
 
 from analytics.sessions import schedule
-from core.clock import utc_now
 from bot.runtime.dispatcher import DispatchConfig, Dispatcher
 from bot.runtime.evaluator import AlertEvaluator
 from bot.runtime.feed import Feed, FeedBatch, build_stream
@@ -157,7 +156,7 @@ class Runtime:
                 waited = True
             try:
                 await asyncio.wait_for(stop.wait(), max(0.5, self.config.lease_ttl / 3))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def _release(self) -> None:
@@ -189,8 +188,13 @@ class Runtime:
             if self._stream_factory is not None:
                 stream = self._stream_factory(cursor)
             else:
-                stream = build_stream(self.services.stream_builder, self.services.market, self.clock, start=cursor,
-                                      poll_interval=self.config.poll_interval)
+                stream = build_stream(
+                    self.services.stream_builder,
+                    self.services.market,
+                    self.clock,
+                    start=cursor,
+                    poll_interval=self.config.poll_interval,
+                )
         self.feed = Feed(stream, self.clock, stale_after=self.config.stale_after)
         await self.feed.set_symbols(self.evaluator.symbols() | self.tracker.symbols())
         # the book is a large, long-lived heap: keep the cyclic GC from walking it on every full collection
@@ -198,8 +202,15 @@ class Runtime:
         gc.collect()
         gc.freeze()
         resumed = await self.replanner.resume()
-        log.info("runtime_started", alerts=n_alerts, plans=n_plans, replans=resumed, source=stream.name,
-                 mode=self.feed.mode, resume_from=cursor.isoformat() if cursor else None)
+        log.info(
+            "runtime_started",
+            alerts=n_alerts,
+            plans=n_plans,
+            replans=resumed,
+            source=stream.name,
+            mode=self.feed.mode,
+            resume_from=cursor.isoformat() if cursor else None,
+        )
 
     async def _cursor(self) -> datetime | None:
         """Where a replayable stream stopped last time (None when unknown or too old)."""
@@ -272,7 +283,7 @@ class Runtime:
             try:
                 await asyncio.wait_for(stop.wait(), self.config.sync_interval)
                 return
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             try:
                 await self.sync()
@@ -311,11 +322,20 @@ class Runtime:
         now = utc_now()
         async with self.writer.tx() as s:
             still = await acquire_lease(s, LEASE_KEY, self.config.worker_id, self.config.lease_ttl, now=now)
-            await put_state(s, HEARTBEAT_KEY, {
-                "worker": self.config.worker_id, "at": now.isoformat(), "market_time": self.clock().isoformat(),
-                "alerts": len(self.evaluator.book), "plans": len(self.tracker.plans),
-                "delivered": self.dispatcher.stats.delivered, "failed": self.dispatcher.stats.failed,
-            }, now=now)
+            await put_state(
+                s,
+                HEARTBEAT_KEY,
+                {
+                    "worker": self.config.worker_id,
+                    "at": now.isoformat(),
+                    "market_time": self.clock().isoformat(),
+                    "alerts": len(self.evaluator.book),
+                    "plans": len(self.tracker.plans),
+                    "delivered": self.dispatcher.stats.delivered,
+                    "failed": self.dispatcher.stats.failed,
+                },
+                now=now,
+            )
             await put_state(s, FEED_KEY, status.model_dump(mode="json"), now=now)
         return still
 
@@ -328,5 +348,5 @@ async def runtime_alive(services: Any, within: float = 15.0) -> dict | None:
         return None
     at = datetime.fromisoformat(hb["at"])
     if at.tzinfo is None:
-        at = at.replace(tzinfo=timezone.utc)
+        at = at.replace(tzinfo=UTC)
     return hb if utc_now() - at <= timedelta(seconds=within) else None

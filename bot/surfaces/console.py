@@ -78,7 +78,9 @@ def print_reply(reply: Reply, console: Console, out_dir: Path) -> None:
         for f in reply.fields:
             console.print(f"  [bold]{escape(f.name):<{width}}[/]  {escape(f.value)}", highlight=False)
     if reply.actions:
-        console.print("  " + "   ".join(f"[reverse] {escape(a.label)} [/] {escape(a.command)}" for a in reply.actions), highlight=False)
+        console.print(
+            "  " + "   ".join(f"[reverse] {escape(a.label)} [/] {escape(a.command)}" for a in reply.actions), highlight=False
+        )
     foot = reply.footer()
     if foot:
         console.print(f"  [dim]— {escape(foot)}[/]", highlight=False)

@@ -20,33 +20,43 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
-import json
-from collections import OrderedDict
 from typing import Any
 
 import aiohttp
 import discord
-import httpx
 import structlog
 from discord.utils import MISSING
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from core.errors import ConfigError, RateLimited
 from bot.reply import Reply
 from bot.runtime.destinations import DeliveryError, PartProgress, parse_target
 from bot.surfaces import render_discord, render_slack
 from bot.surfaces.discord import configure_endpoints, make_view
-from bot.surfaces.slack import web_client
+from core.errors import ConfigError, RateLimited
 from providers.http import retry_after_header
 
 log = structlog.get_logger("coach.destinations")
 
 #: Slack errors that no retry will fix.
 SLACK_PERMANENT = {
-    "channel_not_found", "not_in_channel", "is_archived", "invalid_auth", "account_inactive", "token_revoked",
-    "missing_scope", "invalid_blocks", "msg_too_long", "no_text", "restricted_action", "user_not_found",
-    "cannot_dm_bot", "not_authed", "invalid_arguments", "team_access_not_granted", "ekm_access_denied",
+    "channel_not_found",
+    "not_in_channel",
+    "is_archived",
+    "invalid_auth",
+    "account_inactive",
+    "token_revoked",
+    "missing_scope",
+    "invalid_blocks",
+    "msg_too_long",
+    "no_text",
+    "restricted_action",
+    "user_not_found",
+    "cannot_dm_bot",
+    "not_authed",
+    "invalid_arguments",
+    "team_access_not_granted",
+    "ekm_access_denied",
 }
 
 
@@ -78,8 +88,9 @@ class DiscordChannelDestination:
     #: 0.2 s steps to wait for a given client's login before a (retryable) failure
     login_wait_steps = 150
 
-    def __init__(self, client_or_http: Any = None, *, token: str | None = None, api_base: str | None = None,
-                 tz: str = "America/New_York") -> None:
+    def __init__(
+        self, client_or_http: Any = None, *, token: str | None = None, api_base: str | None = None, tz: str = "America/New_York"
+    ) -> None:
         if client_or_http is None and not token:
             raise ConfigError("a Discord destination needs a client or DISCORD_TOKEN")
         self._given = client_or_http
@@ -135,8 +146,11 @@ class DiscordChannelDestination:
                 params = discord.http.handle_message_parameters(
                     content=m.content or MISSING,
                     embeds=[discord.Embed.from_dict(e) for e in m.embeds] if m.embeds else MISSING,
-                    files=[discord.File(io.BytesIO(a.data), filename=a.filename, description=a.description or None)
-                           for a in m.files] if m.files else MISSING,
+                    files=[
+                        discord.File(io.BytesIO(a.data), filename=a.filename, description=a.description or None) for a in m.files
+                    ]
+                    if m.files
+                    else MISSING,
                     view=make_view(m.actions) or MISSING,
                     nonce=_nonce(idempotency_key, i),
                     allowed_mentions=discord.AllowedMentions.none(),
@@ -148,7 +162,7 @@ class DiscordChannelDestination:
             raise RateLimited(self.provider, "rate limited", retry_after=exc.retry_after) from None
         except discord.HTTPException as exc:
             raise _discord_failure(exc) from None
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise DeliveryError(self.provider, f"unreachable ({exc.__class__.__name__})") from None
 
     async def _channel(self, http: discord.http.HTTPClient, target: str) -> str:
@@ -223,8 +237,14 @@ class SlackChannelDestination:
             part = 0
             for m in messages:
                 if part >= done:
-                    kw: dict[str, Any] = {"channel": channel, "text": m.text, "blocks": m.blocks, "metadata": meta,
-                                          "unfurl_links": False, "unfurl_media": False}
+                    kw: dict[str, Any] = {
+                        "channel": channel,
+                        "text": m.text,
+                        "blocks": m.blocks,
+                        "metadata": meta,
+                        "unfurl_links": False,
+                        "unfurl_media": False,
+                    }
                     if thread_ts:
                         kw["thread_ts"] = thread_ts
                     await self.client.chat_postMessage(**kw)
@@ -232,8 +252,12 @@ class SlackChannelDestination:
                 part += 1
             for att in reply.attachments:
                 if part >= done:
-                    up: dict[str, Any] = {"channel": channel, "file": att.data, "filename": att.filename,
-                                          "title": att.description or att.filename}
+                    up: dict[str, Any] = {
+                        "channel": channel,
+                        "file": att.data,
+                        "filename": att.filename,
+                        "title": att.description or att.filename,
+                    }
                     if thread_ts:
                         up["thread_ts"] = thread_ts
                     await self.client.files_upload_v2(**up)
@@ -241,7 +265,7 @@ class SlackChannelDestination:
                 part += 1
         except SlackApiError as exc:
             raise _slack_failure(exc) from None
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise DeliveryError(self.provider, f"unreachable ({exc.__class__.__name__})") from None
 
     async def _place(self, target: str) -> tuple[str, str | None]:
@@ -272,7 +296,9 @@ class SlackChannelDestination:
             # without the history scope we cannot find an old thread; opening a new one still delivers
             log.warning("slack_thread_lookup_failed", error=exc.response.get("error"), channel=channel)
         resp = await self.client.chat_postMessage(
-            channel=channel, text=f"*{name}*", metadata={"event_type": "coach_thread", "event_payload": {"name": name}},
+            channel=channel,
+            text=f"*{name}*",
+            metadata={"event_type": "coach_thread", "event_payload": {"name": name}},
         )
         return resp["ts"]
 

@@ -26,7 +26,6 @@ import structlog
 import yarl
 from annotated_types import Ge, Gt, Le, Lt
 from discord import app_commands
-from pydantic import BaseModel
 
 from analytics.intervals import INTERVALS
 from bot.pipeline import Admitted, Invocation
@@ -34,10 +33,10 @@ from bot.registry import ArgSpec, Command, Registry
 from bot.reply import Action, Reply
 from bot.request import Identity, new_request_id
 from bot.services import Services
-from core.errors import ConfigError
 from bot.surfaces.identity import discord_identity
 from bot.surfaces.render_discord import CUSTOM_ID_PREFIX, DiscordMessage, render
 from bot.surfaces.symbols import SYMBOL_FIELDS, RecentSymbols, suggestions, symbols_in
+from core.errors import ConfigError
 
 log = structlog.get_logger("coach.discord")
 
@@ -69,7 +68,9 @@ class RunButton(discord.ui.DynamicItem[discord.ui.Button], template=re.escape(CU
         self.invocation = invocation
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /) -> "RunButton":
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /
+    ) -> RunButton:
         return cls(match["invocation"], label=item.label or "Run", style=item.style)
 
     async def callback(self, interaction: discord.Interaction) -> None:
@@ -111,7 +112,7 @@ def message_kwargs(m: DiscordMessage) -> dict[str, Any]:
 class CoachClient(discord.Client):
     """discord.Client with the command tree, persistent buttons and the coach on DMs/mentions."""
 
-    def __init__(self, surface: "DiscordSurface", **options: Any) -> None:
+    def __init__(self, surface: DiscordSurface, **options: Any) -> None:
         intents = options.pop("intents", None) or discord.Intents.default()
         # DMs and mentions carry their content without the privileged message_content intent
         intents.message_content = False
@@ -260,7 +261,9 @@ class DiscordSurface:
         except discord.HTTPException as exc:
             log.error("discord_send_failed", status=exc.status, error=str(exc.text)[:300], request_id=ctx.request_id)
 
-    async def autocomplete_symbols(self, interaction: discord.Interaction, current: str, *, many: bool) -> list[app_commands.Choice[str]]:
+    async def autocomplete_symbols(
+        self, interaction: discord.Interaction, current: str, *, many: bool
+    ) -> list[app_commands.Choice[str]]:
         """Up to 25 symbol choices; for a list option the last word is completed."""
         ident = interaction_identity(interaction)
         head, last = "", current
@@ -354,7 +357,10 @@ def _annotation(cmd: Command, spec: ArgSpec) -> Any:
         lo, hi = _bounds(cmd, spec.name)
         if lo is None and hi is None:
             return base
-        cast = (lambda x: None if x is None else base(x))
+
+        def cast(x):
+            return None if x is None else base(x)
+
         return app_commands.Range[base, cast(lo), cast(hi)]
     if spec.choices and len(spec.choices) <= 25:
         return Literal.__getitem__(tuple(spec.choices))
@@ -381,7 +387,8 @@ def make_command(cmd: Command, surface: DiscordSurface) -> app_commands.Command:
         ann = _annotation(cmd, spec)
         default = inspect.Parameter.empty if spec.required else None
         if not spec.required:
-            ann = Optional[ann]
+            # built at run time from a value discord.py inspects: the typing form is the one it documents
+            ann = Optional[ann]  # noqa: UP045
         params.append(inspect.Parameter(spec.name, inspect.Parameter.KEYWORD_ONLY, annotation=ann, default=default))
         descriptions[spec.name] = _description(spec)
         if spec.name in SYMBOL_FIELDS and spec.kind in ("string", "list") and not spec.choices:
@@ -402,14 +409,14 @@ def make_command(cmd: Command, surface: DiscordSurface) -> app_commands.Command:
     return command
 
 
-def _symbol_autocomplete(surface: DiscordSurface, *, many: bool):  # noqa: ANN202
+def _symbol_autocomplete(surface: DiscordSurface, *, many: bool):
     async def ac(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         return await surface.autocomplete_symbols(interaction, current, many=many)
 
     return ac
 
 
-def _choice_autocomplete(choices: tuple[str, ...]):  # noqa: ANN202
+def _choice_autocomplete(choices: tuple[str, ...]):
     async def ac(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         cur = current.lower()
         return [app_commands.Choice(name=c, value=c) for c in choices if cur in c.lower()][:25]

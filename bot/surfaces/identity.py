@@ -27,14 +27,22 @@ def discord_identity(
     """A Discord caller: admin when they hold Manage Server (or Administrator) in the guild."""
     if guild_id is None:
         return Identity(
-            platform="discord", tenant=f"dm-{user_id}", user=str(user_id),
+            platform="discord",
+            tenant=f"dm-{user_id}",
+            user=str(user_id),
             channel=str(channel_id) if channel_id is not None else None,
-            display_name=display_name, is_admin=True, dm=True,
+            display_name=display_name,
+            is_admin=True,
+            dm=True,
         )
     return Identity(
-        platform="discord", tenant=str(guild_id), user=str(user_id),
+        platform="discord",
+        tenant=str(guild_id),
+        user=str(user_id),
         channel=str(channel_id) if channel_id is not None else None,
-        display_name=display_name, is_admin=manage_guild, dm=False,
+        display_name=display_name,
+        is_admin=manage_guild,
+        dm=False,
     )
 
 
@@ -50,8 +58,13 @@ def slack_identity(
     """A Slack caller inside workspace `team_id`; DMs are channels of type `im` (ids starting with D)."""
     dm = channel_type == "im" or (channel_id or "").startswith("D")
     return Identity(
-        platform="slack", tenant=team_id, user=user_id, channel=channel_id,
-        display_name=display_name, is_admin=is_admin, dm=dm,
+        platform="slack",
+        tenant=team_id,
+        user=user_id,
+        channel=channel_id,
+        display_name=display_name,
+        is_admin=is_admin,
+        dm=dm,
     )
 
 

@@ -123,7 +123,10 @@ def render(reply: Reply, *, tz: str = "America/New_York", buttons: bool = True) 
         for i, part in enumerate(parts):
             item = {"name": name if i == 0 else _cont(name), "value": part, "inline": f.inline and len(parts) == 1}
             cur_fields = current.setdefault("fields", [])
-            if len(cur_fields) >= L.DISCORD_FIELDS_PER_EMBED or embed_size(current) + len(item["name"]) + len(part) > L.DISCORD_EMBED_TOTAL:
+            if (
+                len(cur_fields) >= L.DISCORD_FIELDS_PER_EMBED
+                or embed_size(current) + len(item["name"]) + len(part) > L.DISCORD_EMBED_TOTAL
+            ):
                 if not cur_fields:
                     current.pop("fields")
                 current = {"color": col, "fields": []}
@@ -131,7 +134,7 @@ def render(reply: Reply, *, tz: str = "America/New_York", buttons: bool = True) 
                 cur_fields = current["fields"]
             cur_fields.append(item)
 
-    for att, name in images[1:]:
+    for _att, name in images[1:]:
         embeds.append(({"color": col, "image": {"url": f"attachment://{name}"}}, name))
 
     last = embeds[-1][0] if embeds[-1][1] is None else None

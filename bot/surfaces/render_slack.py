@@ -13,7 +13,13 @@ from typing import Any
 from bot.reply import Action, Reply
 from bot.surfaces import split as L
 
-MARKERS = {"long": ":large_green_circle:", "short": ":red_circle:", "error": ":x:", "warning": ":warning:", "success": ":white_check_mark:"}
+MARKERS = {
+    "long": ":large_green_circle:",
+    "short": ":red_circle:",
+    "error": ":x:",
+    "warning": ":warning:",
+    "success": ":white_check_mark:",
+}
 
 #: action_id prefix of buttons that run a command; the button value is the invocation.
 ACTION_PREFIX = "coach_run"
@@ -100,7 +106,7 @@ def render(reply: Reply, *, tz: str = "America/New_York", extra_context: str = "
         for i, part in enumerate(L.split_text(mrkdwn(f.value) or " ", room) or [" "]):
             field_texts.append((label if i == 0 else f"*{mrkdwn(f.name)} (cont.)*\n") + part)
     for i in range(0, len(field_texts), L.SLACK_FIELDS_PER_SECTION):
-        group = field_texts[i: i + L.SLACK_FIELDS_PER_SECTION]
+        group = field_texts[i : i + L.SLACK_FIELDS_PER_SECTION]
         blocks.append({"type": "section", "fields": [{"type": "mrkdwn", "text": t} for t in group]})
 
     tail: list[dict[str, Any]] = []

@@ -35,10 +35,10 @@ from bot.pipeline import Admitted, Invocation
 from bot.reply import Reply
 from bot.request import Ctx, Identity, new_request_id
 from bot.services import Services
-from core.errors import ConfigError
 from bot.surfaces.identity import SlackAdmins, slack_identity
 from bot.surfaces.render_slack import ACTION_PREFIX, SlackMessage, render
 from bot.surfaces.symbols import RecentSymbols, symbols_in
+from core.errors import ConfigError
 
 log = structlog.get_logger("coach.slack")
 
@@ -60,7 +60,10 @@ def web_client(s: Settings, *, retries: int = 2) -> AsyncWebClient:
     return AsyncWebClient(
         token=s.slack_bot_token.get_secret_value(),
         base_url=api_url(s.slack_api_url),
-        retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=retries), AsyncConnectionErrorRetryHandler(max_retry_count=1)],
+        retry_handlers=[
+            AsyncRateLimitErrorRetryHandler(max_retry_count=retries),
+            AsyncConnectionErrorRetryHandler(max_retry_count=1),
+        ],
     )
 
 
@@ -169,12 +172,19 @@ class SlackSurface:
 
     # --- identity ---------------------------------------------------------------------------
 
-    async def identity(self, *, team_id: str, user_id: str, channel_id: str | None, name: str | None = None,
-                       channel_type: str | None = None) -> Identity:
+    async def identity(
+        self, *, team_id: str, user_id: str, channel_id: str | None, name: str | None = None, channel_type: str | None = None
+    ) -> Identity:
         """The caller with their admin flag looked up (users.info, cached): for free text, whose tools depend on it."""
         is_admin = await self.admins.is_admin(self.client, team_id, user_id)
-        return slack_identity(team_id=team_id, user_id=user_id, channel_id=channel_id, display_name=name,
-                              is_admin=is_admin, channel_type=channel_type)
+        return slack_identity(
+            team_id=team_id,
+            user_id=user_id,
+            channel_id=channel_id,
+            display_name=name,
+            is_admin=is_admin,
+            channel_type=channel_type,
+        )
 
     def quick_identity(self, *, team_id: str, user_id: str, channel_id: str | None, name: str | None = None) -> Identity:
         """The caller without a Slack call: admin rights are looked up only if the command needs them."""
@@ -187,15 +197,19 @@ class SlackSurface:
 
     # --- listeners --------------------------------------------------------------------------
 
-    async def _on_command(self, ack, command: dict[str, Any], respond) -> None:  # noqa: ANN001 - Bolt injects by name
+    async def _on_command(self, ack, command: dict[str, Any], respond) -> None:
         name = command.get("command", "")
         text = unescape(command.get("text", "")).strip()
         if name == self.umbrella:
             line = "/" + text.lstrip("/") if text else "/help"
         else:
             line = f"{name} {text}".strip()
-        ident = self.quick_identity(team_id=command.get("team_id", ""), user_id=command.get("user_id", ""),
-                                    channel_id=command.get("channel_id"), name=command.get("user_name"))
+        ident = self.quick_identity(
+            team_id=command.get("team_id", ""),
+            user_id=command.get("user_id", ""),
+            channel_id=command.get("channel_id"),
+            name=command.get("user_name"),
+        )
         ctx = self.pipeline.request(self.services, ident)
         admitted = await self.pipeline.admit(ctx, Invocation.line(line))
         if not isinstance(admitted, Admitted):
@@ -205,7 +219,7 @@ class SlackSurface:
         note = f"<@{ident.user}>: `{line[:200]}`"
         await self._run(admitted, channel=command.get("channel_id"), thread_ts=None, respond=respond, note=note)
 
-    async def _on_action(self, ack, body: dict[str, Any], action: dict[str, Any], respond) -> None:  # noqa: ANN001
+    async def _on_action(self, ack, body: dict[str, Any], action: dict[str, Any], respond) -> None:
         await ack()
         user = body.get("user") or {}
         team = (body.get("team") or {}).get("id") or user.get("team_id", "")
@@ -213,8 +227,9 @@ class SlackSurface:
         message = body.get("message") or {}
         thread_ts = message.get("thread_ts") or (body.get("container") or {}).get("thread_ts")
         invocation = action.get("value") or ""
-        ident = self.quick_identity(team_id=team, user_id=user.get("id", ""), channel_id=channel,
-                                    name=user.get("username") or user.get("name"))
+        ident = self.quick_identity(
+            team_id=team, user_id=user.get("id", ""), channel_id=channel, name=user.get("username") or user.get("name")
+        )
         ctx = self.pipeline.request(self.services, ident)
         admitted = await self.pipeline.admit(ctx, Invocation.line(invocation))
         if not isinstance(admitted, Admitted):
@@ -223,7 +238,7 @@ class SlackSurface:
         note = f"<@{ident.user}> clicked {action.get('text', {}).get('text', 'a button')}: `{invocation[:200]}`"
         await self._run(admitted, channel=channel, thread_ts=thread_ts, respond=respond, note=note)
 
-    async def _on_mention(self, event: dict[str, Any], body: dict[str, Any], context) -> None:  # noqa: ANN001
+    async def _on_mention(self, event: dict[str, Any], body: dict[str, Any], context) -> None:
         bot_user = context.get("bot_user_id") or ""
         text = re.sub(rf"<@{re.escape(bot_user)}(\|[^>]*)?>", " ", event.get("text", "")) if bot_user else event.get("text", "")
         thread_ts = event.get("thread_ts") or event.get("ts")
@@ -242,23 +257,37 @@ class SlackSurface:
         ctx = self.pipeline.request(self.services, ident)
         reply = await self.pipeline.handle(ctx, Invocation.line(text or "/help"))
         # an error here cannot be private to one message in a DM or thread, so it is posted like any reply
-        await self._post(reply.model_copy(update={"ephemeral": False}) if ident.dm else reply, channel=channel,
-                         thread_ts=thread_ts, user=user, ctx=ctx)
+        await self._post(
+            reply.model_copy(update={"ephemeral": False}) if ident.dm else reply,
+            channel=channel,
+            thread_ts=thread_ts,
+            user=user,
+            ctx=ctx,
+        )
 
     async def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
         log.error("slack_listener_failed", request_id=new_request_id(), error=repr(error), exc_info=error)
 
     # --- running and posting ------------------------------------------------------------------
 
-    async def _run(self, admitted: Admitted, *, channel: str | None, thread_ts: str | None, respond, note: str) -> None:  # noqa: ANN001
+    async def _run(self, admitted: Admitted, *, channel: str | None, thread_ts: str | None, respond, note: str) -> None:
         ctx = admitted.ctx
         reply = await self.pipeline.execute(admitted)
         if reply.severity != "error" and admitted.args is not None:
             self.recent.add(ctx.identity, symbols_in(admitted.args))
         await self._post(reply, channel=channel, thread_ts=thread_ts, user=ctx.identity.user, respond=respond, note=note, ctx=ctx)
 
-    async def _post(self, reply: Reply, *, channel: str | None, thread_ts: str | None, user: str, respond=None,  # noqa: ANN001
-                    note: str = "", ctx: Ctx | None = None) -> None:
+    async def _post(
+        self,
+        reply: Reply,
+        *,
+        channel: str | None,
+        thread_ts: str | None,
+        user: str,
+        respond=None,
+        note: str = "",
+        ctx: Ctx | None = None,
+    ) -> None:
         """Deliver a reply: privately when it is an error, else as messages + uploaded files."""
         ref = ctx.request_id if ctx else "-"
         messages = render(reply, extra_context=note)
@@ -274,8 +303,11 @@ class SlackSurface:
                 for m in messages:
                     await respond(response_type="in_channel", replace_original=False, text=m.text, blocks=m.blocks)
                 if reply.attachments:
-                    await respond(response_type="ephemeral", replace_original=False,
-                                  text="Invite me to this channel (`/invite @coach`) to get the chart image here.")
+                    await respond(
+                        response_type="ephemeral",
+                        replace_original=False,
+                        text="Invite me to this channel (`/invite @coach`) to get the chart image here.",
+                    )
                 return
             log.error("slack_post_failed", error=err, request_id=ref)
             await self._tell_failure(respond, ref)
@@ -283,29 +315,47 @@ class SlackSurface:
             log.exception("slack_post_failed", request_id=ref)
             await self._tell_failure(respond, ref)
 
-    async def _tell_failure(self, respond, ref: str) -> None:  # noqa: ANN001
+    async def _tell_failure(self, respond, ref: str) -> None:
         if respond is None:
             return
         try:
-            await respond(response_type="ephemeral", replace_original=False, text=f"something went wrong sending the reply (ref {ref})")
+            await respond(
+                response_type="ephemeral", replace_original=False, text=f"something went wrong sending the reply (ref {ref})"
+            )
         except Exception:  # the response URL is gone too; the log has the details
             log.warning("slack_respond_failed", request_id=ref)
 
-    async def _post_private(self, messages: list[SlackMessage], *, channel: str | None, thread_ts: str | None, user: str,
-                            respond) -> None:  # noqa: ANN001
+    async def _post_private(
+        self, messages: list[SlackMessage], *, channel: str | None, thread_ts: str | None, user: str, respond
+    ) -> None:
         for m in messages:
             if respond is not None:
                 await respond(response_type="ephemeral", replace_original=False, text=m.text, blocks=m.blocks)
             else:
-                await self.client.chat_postEphemeral(channel=channel, user=user, text=m.text, blocks=m.blocks, thread_ts=thread_ts)
+                await self.client.chat_postEphemeral(
+                    channel=channel, user=user, text=m.text, blocks=m.blocks, thread_ts=thread_ts
+                )
 
 
-async def post_reply(client: AsyncWebClient, reply: Reply, *, channel: str, thread_ts: str | None = None,
-                     messages: list[SlackMessage] | None = None, metadata: dict[str, Any] | None = None) -> list[str]:
+async def post_reply(
+    client: AsyncWebClient,
+    reply: Reply,
+    *,
+    channel: str,
+    thread_ts: str | None = None,
+    messages: list[SlackMessage] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> list[str]:
     """Post a reply's messages, then upload its files into the same channel/thread; returns the message timestamps."""
     stamps: list[str] = []
     for m in messages if messages is not None else render(reply):
-        kw: dict[str, Any] = {"channel": channel, "text": m.text, "blocks": m.blocks, "unfurl_links": False, "unfurl_media": False}
+        kw: dict[str, Any] = {
+            "channel": channel,
+            "text": m.text,
+            "blocks": m.blocks,
+            "unfurl_links": False,
+            "unfurl_media": False,
+        }
         if thread_ts:
             kw["thread_ts"] = thread_ts
         if metadata:
@@ -313,8 +363,12 @@ async def post_reply(client: AsyncWebClient, reply: Reply, *, channel: str, thre
         resp = await client.chat_postMessage(**kw)
         stamps.append(resp.get("ts", ""))
     for att in reply.attachments:
-        up: dict[str, Any] = {"channel": channel, "file": att.data, "filename": att.filename,
-                              "title": att.description or att.filename}
+        up: dict[str, Any] = {
+            "channel": channel,
+            "file": att.data,
+            "filename": att.filename,
+            "title": att.description or att.filename,
+        }
         if thread_ts:
             up["thread_ts"] = thread_ts
         await client.files_upload_v2(**up)

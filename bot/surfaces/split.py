@@ -112,7 +112,7 @@ def _split_line(line: str, limit: int) -> list[str]:
             rest = rest[limit:]
         else:
             out.append(rest[:cut])
-            rest = rest[cut + 1:]
+            rest = rest[cut + 1 :]
     if rest:
         out.append(rest)
     return out

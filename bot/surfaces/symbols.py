@@ -7,9 +7,9 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel
 
-from core.errors import UserError
 from analytics.symbols import validate_symbol
 from bot.request import Ctx, Identity
+from core.errors import UserError
 from storage import watchlists
 
 #: Argument names that hold one ticker or a list of tickers.

@@ -73,7 +73,9 @@ class WebhookDestination:
             raise DeliveryError(self.kind, "the webhook URL is not http(s)", permanent=True)
         http = await self._http()
         try:
-            resp = await http.post(target, json=generic_payload(reply, idempotency_key), headers={"Idempotency-Key": idempotency_key})
+            resp = await http.post(
+                target, json=generic_payload(reply, idempotency_key), headers={"Idempotency-Key": idempotency_key}
+            )
         except httpx.TimeoutException:
             raise DeliveryError(self.kind, f"{mask_url(target)} timed out") from None
         except httpx.HTTPError as exc:
@@ -104,7 +106,6 @@ def generic_payload(reply: Reply, key: str) -> dict[str, Any]:
         "data": reply.data_json(),
         "attachments": [{"filename": a.filename, "mime": a.mime, "size": len(a.data)} for a in reply.attachments],
     }
-
 
 
 class _PlatformWebhook:
@@ -154,11 +155,17 @@ class DiscordWebhookDestination(_PlatformWebhook):
             payload = m.payload()
             try:
                 if m.files:
-                    payload["attachments"] = [{"id": n, "filename": a.filename, "description": a.description or None}
-                                              for n, a in enumerate(m.files)]
+                    payload["attachments"] = [
+                        {"id": n, "filename": a.filename, "description": a.description or None} for n, a in enumerate(m.files)
+                    ]
                     files = {f"files[{n}]": (a.filename, a.data, a.mime) for n, a in enumerate(m.files)}
-                    resp = await self.http.post(url, params=params, data={"payload_json": json.dumps(payload)}, files=files,
-                                                headers={"Idempotency-Key": idempotency_key})
+                    resp = await self.http.post(
+                        url,
+                        params=params,
+                        data={"payload_json": json.dumps(payload)},
+                        files=files,
+                        headers={"Idempotency-Key": idempotency_key},
+                    )
                 else:
                     resp = await self.http.post(url, params=params, json=payload, headers={"Idempotency-Key": idempotency_key})
             except httpx.HTTPError as exc:
@@ -187,7 +194,9 @@ class SlackWebhookDestination(_PlatformWebhook):
             if i < done:
                 continue
             try:
-                resp = await self.http.post(url, json={"text": m.text, "blocks": m.blocks}, headers={"Idempotency-Key": idempotency_key})
+                resp = await self.http.post(
+                    url, json={"text": m.text, "blocks": m.blocks}, headers={"Idempotency-Key": idempotency_key}
+                )
             except httpx.HTTPError as exc:
                 raise DeliveryError(self.provider, f"{mask_url(url)} unreachable ({exc.__class__.__name__})") from None
             check_webhook_response(self.provider, url, resp)

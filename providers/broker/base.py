@@ -18,8 +18,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from core.errors import UserError
 from analytics.symbols import validate_symbol
+from core.errors import UserError
 
 AssetClass = Literal["equity", "option"]
 OrderType = Literal["market", "limit", "stop", "stop_limit"]
@@ -50,8 +50,9 @@ def parse_occ(occ: str) -> tuple[str, date, Literal["call", "put"], float]:
     text = (occ or "").strip().upper().replace(" ", "")
     m = _OCC.match(text)
     if not m:
-        raise UserError(f"{occ[:30]!r} is not an OCC option symbol; expected root + YYMMDD + C/P + strike x1000, "
-                        "e.g. SPY240419C00500000")
+        raise UserError(
+            f"{occ[:30]!r} is not an OCC option symbol; expected root + YYMMDD + C/P + strike x1000, e.g. SPY240419C00500000"
+        )
     root, yy, mm, dd, cp, k = m.groups()
     try:
         exp = date(2000 + int(yy), int(mm), int(dd))
@@ -103,7 +104,7 @@ class OrderRequest(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _consistent(self) -> "OrderRequest":
+    def _consistent(self) -> OrderRequest:
         if self.asset_class == "equity":
             if self.side not in EQUITY_SIDES:
                 raise ValueError(f"side {self.side!r} is not an equity side; accepted: {', '.join(EQUITY_SIDES)}")
@@ -156,8 +157,14 @@ class OrderRequest(BaseModel):
 
     def form(self) -> dict[str, str]:
         """Tradier's form fields for this order (form-encoded, never JSON)."""
-        f = {"class": self.asset_class, "symbol": self.symbol, "side": self.side, "quantity": str(self.quantity),
-             "type": self.type, "duration": self.duration}
+        f = {
+            "class": self.asset_class,
+            "symbol": self.symbol,
+            "side": self.side,
+            "quantity": str(self.quantity),
+            "type": self.type,
+            "duration": self.duration,
+        }
         if self.option_symbol:
             f["option_symbol"] = self.option_symbol
         if self.price is not None:

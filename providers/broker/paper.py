@@ -22,9 +22,9 @@ import secrets
 from collections.abc import Callable
 from datetime import datetime
 
-from core.errors import NotFoundError
 from analytics.sessions import session_info
 from core.clock import utc_now
+from core.errors import NotFoundError
 from providers.base import MarketData
 from providers.broker.base import Fill, OrderPreview, OrderRequest, OrderStatus, parse_occ
 
@@ -83,7 +83,9 @@ class PaperBroker:
         if not session:
             warnings.append("market closed for this order's session: it will rest until the session opens")
         if fill is None:
-            what = "stop not reached" if req.type in ("stop", "stop_limit") and req.stop is not None else "limit away from the touch"
+            what = (
+                "stop not reached" if req.type in ("stop", "stop_limit") and req.stop is not None else "limit away from the touch"
+            )
             warnings.append(f"not marketable now ({what}): the order will rest open")
         price = fill if fill is not None else (req.price or req.stop or (ask if req.is_buy else bid))
         if req.type == "market" and ask > 0 and bid > 0 and (ask - bid) / ((ask + bid) / 2) > 0.05:

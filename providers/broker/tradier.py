@@ -16,7 +16,7 @@ the token's environment decides (see `providers.tradier.TradierClient`).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from core.errors import ConfigError
@@ -78,8 +78,13 @@ class TradierBroker:
     async def preview(self, req: OrderRequest, at: datetime | None = None) -> OrderPreview:
         """Tradier's own preview: cost, commission, fees, buying-power checks; nothing placed."""
         acct = await self.account()
-        body = await self._order_call("POST", f"/v1/accounts/{acct}/orders", {**req.form(), "preview": "true"},
-                                      f"{req.instrument} order preview", retry=True)
+        body = await self._order_call(
+            "POST",
+            f"/v1/accounts/{acct}/orders",
+            {**req.form(), "preview": "true"},
+            f"{req.instrument} order preview",
+            retry=True,
+        )
         o = body.get("order") if isinstance(body.get("order"), dict) else None
         if o is None:
             raise ProviderError(self.name, "order preview came back without an `order` object")
@@ -120,8 +125,9 @@ class TradierBroker:
     async def status(self, broker_order_id: str, req: OrderRequest, at: datetime | None = None) -> OrderStatus:
         """The order as Tradier has it now, with its executions so far as one aggregate fill."""
         acct = await self.account()
-        body = await self.client.get(f"/v1/accounts/{acct}/orders/{broker_order_id}", {"includeTags": "true"},
-                                     f"order {broker_order_id}")
+        body = await self.client.get(
+            f"/v1/accounts/{acct}/orders/{broker_order_id}", {"includeTags": "true"}, f"order {broker_order_id}"
+        )
         o = body.get("order")
         if not isinstance(o, dict):
             raise ProviderError(self.name, f"order {broker_order_id}: no `order` object in the answer")
@@ -133,17 +139,24 @@ class TradierBroker:
         avg = to_float(o.get("avg_fill_price"))
         fills = []
         if qty > 0 and avg:
-            when = _when(o.get("transaction_date")) or datetime.now(timezone.utc)
+            when = _when(o.get("transaction_date")) or datetime.now(UTC)
             fills.append(Fill(quantity=qty, price=avg, at=when, broker_fill_id=f"{oid}:{qty:g}"))
-        return OrderStatus(broker=self.name, broker_order_id=str(o.get("id", oid)), status=st, filled_quantity=qty,
-                           avg_fill_price=avg if qty > 0 else None, fills=fills,
-                           reason=o.get("reason_description") if st == "rejected" else None)
+        return OrderStatus(
+            broker=self.name,
+            broker_order_id=str(o.get("id", oid)),
+            status=st,
+            filled_quantity=qty,
+            avg_fill_price=avg if qty > 0 else None,
+            fills=fills,
+            reason=o.get("reason_description") if st == "rejected" else None,
+        )
 
     async def cancel(self, broker_order_id: str, req: OrderRequest, at: datetime | None = None) -> OrderStatus:
         """Ask Tradier to cancel, then read the order's state (a fill may have won the race)."""
         acct = await self.account()
-        await self._order_call("DELETE", f"/v1/accounts/{acct}/orders/{broker_order_id}", None,
-                               f"cancel order {broker_order_id}", retry=True)
+        await self._order_call(
+            "DELETE", f"/v1/accounts/{acct}/orders/{broker_order_id}", None, f"cancel order {broker_order_id}", retry=True
+        )
         try:
             return await self.status(broker_order_id, req)
         except ProviderError:
