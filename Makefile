@@ -17,4 +17,7 @@ demo: $(STAMP)
 	$(BIN)/coach demo
 
 test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
