@@ -79,7 +79,7 @@ def best_of(fns: dict[str, object], repeat: int) -> dict[str, tuple[float, float
     for _ in range(repeat):
         for name, fn in fns.items():
             c0, w0 = time.process_time(), time.perf_counter()
-            fn()  # type: ignore[operator]
+            fn()
             c, w = time.process_time() - c0, time.perf_counter() - w0
             best[name] = (min(best[name][0], c), min(best[name][1], w))
     return best

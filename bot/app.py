@@ -195,14 +195,14 @@ def default_destinations(settings: Settings) -> DestinationKinds:
 
 
 def _discord_rest_destination(settings: Settings):
-    from bot.surfaces.destinations import DiscordChannelDestination
+    from bot.surfaces.channel_destinations import DiscordChannelDestination
 
     assert settings.discord_token is not None
     return DiscordChannelDestination(token=settings.discord_token.get_secret_value(), api_base=settings.discord_api_base)
 
 
 def _slack_destination(settings: Settings):
-    from bot.surfaces.destinations import SlackChannelDestination
+    from bot.surfaces.channel_destinations import SlackChannelDestination
     from bot.surfaces.slack import web_client
 
     return SlackChannelDestination(web_client(settings))
@@ -242,7 +242,7 @@ def build_surfaces(services: Services, *, host: str = "0.0.0.0", port: int | Non
     out: list[ChatSurface] = []
     wanted = configured_surfaces(services.settings)
     if "discord" in wanted:
-        from bot.surfaces.destinations import DiscordChannelDestination
+        from bot.surfaces.channel_destinations import DiscordChannelDestination
         from bot.surfaces.discord import DiscordSurface
 
         discord_surface = DiscordSurface(services)

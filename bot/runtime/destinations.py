@@ -19,7 +19,7 @@ Target strings, by kind:
     slack_webhook               the URL (shown masked everywhere)
 
 The implementations live with the surfaces that render them (`bot.surfaces.console`,
-`bot.surfaces.webhooks`, `bot.surfaces.destinations`); the composition root hands them to the
+`bot.surfaces.webhooks`, `bot.surfaces.channel_destinations`); the composition root hands them to the
 runtime as `DestinationKinds`, so the runtime never imports a surface.
 """
 

@@ -48,7 +48,7 @@ class WebhookDestination:
     Body: {"idempotency_key", "title", "body", "severity", "fields", "actions", "footer",
     "as_of", "data", "attachments": [{"filename", "mime", "size"}]}. Discord webhooks and Slack
     incoming webhooks have their own kinds, rendered as the bots render their messages
-    (`bot.surfaces.destinations`).
+    (`bot.surfaces.channel_destinations`).
     """
 
     kind = "webhook"

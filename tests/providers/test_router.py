@@ -243,6 +243,6 @@ async def test_a_provider_bug_is_contained_and_labelled():
             raise KeyError("oops")
 
     sim = SimMarket(seed=0, now=lambda: NOW)
-    r = build_router([Broken(), sim], clock=lambda: NOW)  # type: ignore[list-item]
+    r = build_router([Broken(), sim], clock=lambda: NOW)
     b = await r.bars("AAPL", "5m", NOW - timedelta(hours=2), NOW)
     assert b.source == "sim (after broken: failed)"

@@ -14,7 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from core.errors import ProviderError, RateLimited
 from bot.reply import Action, Attachment, Reply, ReplyField
 from bot.runtime.destinations import DeliveryError, Destination
-from bot.surfaces.destinations import DiscordChannelDestination, SlackChannelDestination
+from bot.surfaces.channel_destinations import DiscordChannelDestination, SlackChannelDestination
 from bot.surfaces.webhooks import DiscordWebhookDestination, SlackWebhookDestination
 from tests.bot.surfaces.conftest import png_bytes
 
