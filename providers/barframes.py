@@ -13,8 +13,9 @@ Conventions applied here so Polygon, Tradier and Yahoo bars line up with the off
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,8 +23,11 @@ import pandas as pd
 from analytics.bars import COLUMNS, empty_bars, resample_bars
 from analytics.sessions import schedule
 
+# One column of provider values: JSON numbers or numeric strings, None where a provider left a gap.
+Column = Sequence[float | str | None] | np.ndarray
 
-def build_frame(stamps_ns: Sequence[int] | np.ndarray, o, h, l, c, v) -> pd.DataFrame:  # noqa: E741
+
+def build_frame(stamps_ns: Sequence[int] | np.ndarray, o: Column, h: Column, l: Column, c: Column, v: Column) -> pd.DataFrame:  # noqa: E741
     """A bar frame from parallel columns; rows with a missing close are dropped, the rest sorted and de-duplicated."""
     t = np.asarray(stamps_ns, dtype=np.int64)
     cols = [np.asarray(_floats(x), dtype=np.float64) for x in (o, h, l, c, v)]
@@ -42,7 +46,7 @@ def build_frame(stamps_ns: Sequence[int] | np.ndarray, o, h, l, c, v) -> pd.Data
     return df.astype("float64")
 
 
-def _floats(values) -> list[float]:
+def _floats(values: Iterable[float | str | None]) -> list[float]:
     return [np.nan if x is None else float(x) for x in values]
 
 
@@ -56,12 +60,15 @@ def session_opens(days: Sequence[date] | np.ndarray) -> tuple[np.ndarray, np.nda
     return sch.opens[i_clip], ok
 
 
-def daily_frame(days: Sequence[date] | np.ndarray, o, h, l, c, v) -> pd.DataFrame:  # noqa: E741
+def daily_frame(days: Sequence[date] | np.ndarray, o: Column, h: Column, l: Column, c: Column, v: Column) -> pd.DataFrame:  # noqa: E741
     """Daily bars keyed by session date, restamped at each session's open; non-session dates dropped."""
     if not len(days):
         return empty_bars()
     stamps, ok = session_opens(days)
-    pick = lambda col: [x for x, keep in zip(col, ok) if keep]  # noqa: E731
+
+    def pick(col: Column) -> list[Any]:
+        return [x for x, keep in zip(col, ok) if keep]
+
     return build_frame(stamps[ok], pick(o), pick(h), pick(l), pick(c), pick(v))
 
 

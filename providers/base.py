@@ -23,7 +23,7 @@ class Bars:
 
     @property
     def empty(self) -> bool:
-        return self.df.empty
+        return bool(self.df.empty)
 
 
 @runtime_checkable

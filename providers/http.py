@@ -294,7 +294,8 @@ def retry_after_header(headers: Any, wall: float | None = None) -> float | None:
     wall = time.time() if wall is None else wall
 
     def get(name: str) -> str | None:
-        return headers.get(name) or headers.get(name.lower())
+        value: str | None = headers.get(name) or headers.get(name.lower())
+        return value
 
     ms = get("retry-after-ms")
     if ms:
@@ -417,7 +418,16 @@ class HttpClient:
             self.breaker.failure()
             raise ProviderUnavailable(self.provider, f"{what}: no answer within {self.policy.deadline:.0f}s") from None
 
-    async def _request(self, method, path, params, data, headers, what, retry) -> httpx.Response:
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        data: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+        what: str,
+        retry: bool,
+    ) -> httpx.Response:
         policy = self.policy
         attempt = 0
         while True:

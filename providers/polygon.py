@@ -36,7 +36,7 @@ import pandas as pd
 
 from analytics.bars import empty_bars
 from analytics.intervals import normalise_interval
-from analytics.models import OptionChain, OptionContract, Quote
+from analytics.models import OptionChain, OptionContract, Quote, Right
 from analytics.sessions import EXCHANGE_TZ
 from analytics.symbols import validate_symbol
 from core.cache import TTLCache
@@ -92,6 +92,8 @@ WINDOW_DAYS = 30
 MAX_WINDOWS = 26
 #: Page cap per paged call: protects a 5-requests-per-minute plan from a runaway cursor.
 MAX_PAGES = 40
+#: `contract_type` values (lower-cased) that name a contract's right; anything else is not a contract we read.
+_RIGHTS: dict[str, Right] = {"call": "call", "put": "put"}
 
 _ENTITLEMENT_WORDS = ("not entitled", "upgrade your plan", "plan doesn't include", "not authorized", "entitlement")
 
@@ -255,13 +257,15 @@ class PolygonMarket:
             )
         return out
 
-    async def _agg_window(self, sym: str, mult: int, span: str, a: Any, b: Any, now: datetime) -> tuple[list[dict], bool]:
+    async def _agg_window(
+        self, sym: str, mult: int, span: str, a: Any, b: Any, now: datetime
+    ) -> tuple[list[dict[str, Any]], bool]:
         def fmt(x: Any) -> str:
             return x.isoformat() if isinstance(x, date) and not isinstance(x, datetime) else str(int(x.timestamp() * 1000))
 
         what = f"{sym} {mult} {span} bars"
         params = {"adjusted": "true", "sort": "asc", "limit": 50000}
-        rows: list[dict] = []
+        rows: list[dict[str, Any]] = []
         delayed = False
         try:
             path = f"/v2/aggs/ticker/{sym}/range/{mult}/{span}/{fmt(a)}/{fmt(b)}"
@@ -283,7 +287,7 @@ class PolygonMarket:
         return rows, delayed
 
     @staticmethod
-    def _rows(page: dict[str, Any], what: str) -> list[dict]:
+    def _rows(page: dict[str, Any], what: str) -> list[dict[str, Any]]:
         res = page.get("results")
         if res is None:
             return []  # no data in the window: Polygon leaves `results` out
@@ -292,7 +296,7 @@ class PolygonMarket:
         return res
 
     @staticmethod
-    def _frame(rows: list[dict], span: str) -> pd.DataFrame:
+    def _frame(rows: list[dict[str, Any]], span: str) -> pd.DataFrame:
         try:
             t = np.array([int(r["t"]) for r in rows], dtype=np.int64)
             cols = [[r.get(k) for r in rows] for k in ("o", "h", "l", "c", "v")]
@@ -414,7 +418,7 @@ class PolygonMarket:
     async def _chain(self, sym: str, exp: date) -> OptionChain:
         what = f"{sym} {exp} chain"
         params = {"expiration_date": exp.isoformat(), "limit": 250, "sort": "strike_price", "order": "asc"}
-        results: list[dict] = []
+        results: list[dict[str, Any]] = []
         async for page in self._pages("options", f"/v3/snapshot/options/{sym}", params, what):
             results.extend(self._rows(page, what))
         if not results:
@@ -459,7 +463,7 @@ class PolygonMarket:
     async def option_daily_closes(self, occ: str, start: date, end: date) -> pd.Series:
         """Daily closes of one option contract (`O:` ticker aggregates), indexed by session date."""
         tk = occ if occ.startswith("O:") else f"O:{occ}"
-        rows: list[dict] = []
+        rows: list[dict[str, Any]] = []
         path = f"/v2/aggs/ticker/{tk}/range/1/day/{start.isoformat()}/{end.isoformat()}"
         async for page in self._pages("options", path, {"adjusted": "true", "sort": "asc", "limit": 50000}, f"{occ} daily bars"):
             rows.extend(self._rows(page, occ))
@@ -468,13 +472,13 @@ class PolygonMarket:
 
     async def contracts_as_of(
         self, symbol: str, day: date, exp_from: date, exp_to: date, strike_range: tuple[float, float] | None = None
-    ) -> list[dict]:
+    ) -> list[dict[str, Any]]:
         """Contracts listed on `day` expiring in [exp_from, exp_to] (reference data with `as_of`)."""
         sym = validate_symbol(symbol)
         today = pd.Timestamp(self._clock()).tz_convert(EXCHANGE_TZ).date()
         # Polygon lists expired and live contracts separately; a window across today needs both
         flags = [f for f, wanted in (("true", exp_from < today), ("false", exp_to >= today)) if wanted]
-        out: list[dict] = []
+        out: list[dict[str, Any]] = []
         for flag in flags:
             params: dict[str, Any] = {
                 "underlying_ticker": sym,
@@ -506,7 +510,7 @@ class PolygonHistory:
         self.market = market
         self.start, self.end = start, end
         self.width = strikes_each_side
-        self._listed: dict[tuple[str, date], list[dict]] = {}
+        self._listed: dict[tuple[str, date], list[dict[str, Any]]] = {}
         self._series: dict[str, pd.Series] = {}
 
     async def closes(self, symbol: str) -> pd.Series:
@@ -547,9 +551,9 @@ class PolygonHistory:
         contracts = []
         for r in rows:
             k = to_float(r.get("strike_price"))
-            right = str(r.get("contract_type", "")).lower()
+            right = _RIGHTS.get(str(r.get("contract_type", "")).lower())
             tk = str(r.get("ticker", ""))
-            if k not in keep or right not in ("call", "put") or not tk:
+            if k not in keep or right is None or not tk:
                 continue
             series = await self._series_of(tk)
             px = series.get(day)
@@ -564,7 +568,7 @@ class PolygonHistory:
                     right=right,
                     bid=float(px),
                     ask=float(px),
-                    last=float(px),  # type: ignore[arg-type]
+                    last=float(px),
                     multiplier=int(to_float(r.get("shares_per_contract")) or 100),
                 )
             )
@@ -602,18 +606,18 @@ def _not_listed(sym: str, exp: date, listed: list[date]) -> str:
     return f"no {sym} options expire on {exp.isoformat()}; nearest listed: {', '.join(d.isoformat() for d in nearest)}"
 
 
-def _contract(r: dict, sym: str) -> OptionContract | None:
+def _contract(r: dict[str, Any], sym: str) -> OptionContract | None:
     """One chain-snapshot result as an OptionContract, or None when it lacks the documented fields."""
     d = r.get("details")
     if not isinstance(d, dict):
         return None
     strike = to_float(d.get("strike_price"))
-    right = str(d.get("contract_type", "")).lower()
+    right = _RIGHTS.get(str(d.get("contract_type", "")).lower())
     try:
         exp = date.fromisoformat(str(d.get("expiration_date")))
     except ValueError:
         return None
-    if strike is None or right not in ("call", "put") or not d.get("ticker"):
+    if strike is None or right is None or not d.get("ticker"):
         return None
     lq, lt, day = r.get("last_quote") or {}, r.get("last_trade") or {}, r.get("day") or {}
     g = r.get("greeks") or {}  # absent for some contracts (deep ITM); never guessed
@@ -623,7 +627,7 @@ def _contract(r: dict, sym: str) -> OptionContract | None:
         underlying=sym,
         expiration=exp,
         strike=strike,
-        right=right,  # type: ignore[arg-type]
+        right=right,
         bid=bid,
         ask=max(ask, bid),
         last=to_float(lt.get("price")) or to_float(day.get("close")),

@@ -164,6 +164,9 @@ class PolygonStream:
                 return Tick(symbol=sym, price=price, size=to_float(ev.get("s")) or 0.0, at=at, source=NAME)
             if kind in ("AM", "A"):
                 s, e = int(ev["s"]), int(ev["e"])
+                start, end = ns_to_dt(s), ns_to_dt(e)
+                if start is None or end is None:  # a zero or negative stamp is no window: no bar to report
+                    return None
                 key = f"{kind}:{sym}"
                 prev = self._seen.get(key)
                 replaces = prev is not None and s <= prev
@@ -172,8 +175,8 @@ class PolygonStream:
                 return BarUpdate(
                     symbol=sym,
                     interval="1m" if kind == "AM" else "1s",
-                    start=ns_to_dt(s),  # type: ignore[arg-type]
-                    end=ns_to_dt(e),  # type: ignore[arg-type]
+                    start=start,
+                    end=end,
                     open=float(ev["o"]),
                     high=float(ev["h"]),
                     low=float(ev["l"]),

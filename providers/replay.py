@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -141,7 +141,7 @@ class ReplayMarket:
         by_iv = self._files.get(sym)
         if not by_iv:
             raise self._missing(sym, "")
-        loaded = {}
+        loaded: dict[str, _Loaded] = {}
         for file_iv, path in by_iv.items():
             got = self._load(path, file_iv)
             loaded.setdefault(got.interval, got)
@@ -269,7 +269,7 @@ def _read(path: Path, naive_tz: str, interval: str | None) -> pd.DataFrame:
         raise UserError(f"replay file {shown} is not valid CSV/Parquet ({exc.__class__.__name__})") from None
     if len(raw) > MAX_ROWS:
         raise UserError(f"replay file {shown} has more than {MAX_ROWS:,} rows; split it by year")
-    cols = {}
+    cols: dict[str, Hashable] = {}  # normalised name -> the file's own column label
     for c in raw.columns:
         k = str(c).strip().lower().replace(" ", "_")
         k = _ALIASES.get(k, k)

@@ -33,7 +33,7 @@ import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from analytics.intervals import interval_timedelta, is_intraday, normalise_interval
 from analytics.models import OptionChain, Quote
@@ -56,6 +56,8 @@ from providers.http import (
 )
 
 log = logging.getLogger("coach.providers.router")
+
+T = TypeVar("T")  # what one walk over the providers answers: Bars, Quote, expirations or a chain
 
 KINDS = ("bars", "quote", "expirations", "chain")
 #: The verdict on an empty answer where data was expected.
@@ -136,7 +138,7 @@ class MarketRouter:
         """The routing table and each provider's health, for status replies and logs."""
         return {
             "routes": {k: [p.name for p in v] for k, v in self.routes.items()},
-            "health": {p.name: (self._breaker(p).state if self._breaker(p) else "closed") for p in self.providers},
+            "health": {p.name: (br.state if (br := self._breaker(p)) else "closed") for p in self.providers},
             "disabled": {p.name: dict(getattr(p, "disabled", {}) or {}) for p in self.providers if getattr(p, "disabled", None)},
         }
 
@@ -144,7 +146,8 @@ class MarketRouter:
 
     def _breaker(self, p: MarketData) -> CircuitBreaker | None:
         if hasattr(p, "breaker"):
-            return p.breaker
+            theirs: CircuitBreaker | None = p.breaker  # a provider with an HTTP client keeps its own
+            return theirs
         return self._own_breakers.setdefault(p.name, CircuitBreaker(p.name))
 
     def _is_live(self, at: datetime | None) -> bool:
@@ -153,12 +156,12 @@ class MarketRouter:
     async def _walk(
         self,
         kind: str,
-        call: Callable[[MarketData], Awaitable[Any]],
-        judge: Callable[[Any], str | None] | None = None,
+        call: Callable[[MarketData], Awaitable[T]],
+        judge: Callable[[T], str | None] | None = None,
         what: str = "",
-    ) -> tuple[Any, MarketData, list[_Attempt]]:
+    ) -> tuple[T, MarketData, list[_Attempt]]:
         attempts: list[_Attempt] = []
-        spare: list[tuple[Any, MarketData, str]] = []
+        spare: list[tuple[T, MarketData, str]] = []
         chain = self.routes[kind]
         if not chain:
             raise ProviderError("router", f"no provider is configured for {kind}")
@@ -166,11 +169,11 @@ class MarketRouter:
             br = self._breaker(p)
             own = p.name in self._own_breakers and br is self._own_breakers[p.name]
             if br is not None and not br.healthy:
-                err = CircuitOpen(p.name, br.cooldown)
+                err: ProviderError = CircuitOpen(p.name, br.cooldown)
                 attempts.append(_Attempt(p.name, short_reason(err), err))
                 continue
             try:
-                if own:
+                if own and br is not None:
                     br.check()
                 res = await call(p)
             except UserError:
@@ -245,7 +248,10 @@ class MarketRouter:
         """Bars from the first provider with a fresh, non-empty answer (stale/empty ones only as a last resort)."""
         sym = validate_symbol(symbol)
         iv = normalise_interval(interval)
-        judge = lambda b: self._bars_verdict(b, iv, start, end)  # noqa: E731
+
+        def judge(b: Bars) -> str | None:
+            return self._bars_verdict(b, iv, start, end)
+
         res, p, attempts = await self._walk("bars", lambda p: p.bars(sym, iv, start, end), judge, f"{sym} {iv} bars")
         return dataclasses.replace(res, source=self._label(p, res.source, attempts))
 

@@ -129,7 +129,8 @@ def _hash_normals(key: int, counter: np.ndarray) -> np.ndarray:
     z = (z ^ (z >> np.uint64(27))) * _MIX2
     z = z ^ (z >> np.uint64(31))
     u = ((z >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
-    return ndtri(u)
+    normals: np.ndarray = ndtri(u)
+    return normals
 
 
 # ---------------------------------------------------------------------------- per-symbol model
@@ -148,7 +149,9 @@ class _Profile:
 
 
 def _profile(seed: int, symbol: str) -> _Profile:
-    u = lambda tag: _unit(f"{seed}:{symbol}:{tag}")  # noqa: E731
+    def u(tag: str) -> float:
+        return _unit(f"{seed}:{symbol}:{tag}")
+
     spread_bps = 1.0 + 2.0 * u("spread")
     if symbol in _KNOWN:
         level, vol, q, volume = _KNOWN[symbol]
@@ -178,7 +181,7 @@ class _Path:
 def _session_minutes() -> np.ndarray:
     """Regular-session length in minutes of every session (390, or 210 on half days)."""
     sch = schedule()
-    minutes = ((sch.closes - sch.opens) // _MINUTE_NS).astype(np.int64)
+    minutes: np.ndarray = ((sch.closes - sch.opens) // _MINUTE_NS).astype(np.int64)
     minutes.flags.writeable = False
     return minutes
 
@@ -355,7 +358,8 @@ def _daily_ohlcv(seed: int, symbol: str, idx: np.ndarray) -> np.ndarray:
         for a in range(0, len(missing), _BLOCK):
             rows = _minute_rows(path, missing[a : a + _BLOCK])
             table[rows.idx] = _aggregate(rows, rows.n)
-    return table[idx]
+    picked: np.ndarray = table[idx]
+    return picked
 
 
 def _aggregate(rows: _Rows, upto: np.ndarray) -> np.ndarray:
@@ -381,7 +385,7 @@ def clear_cache() -> None:
         _DAILY.clear()
 
 
-def _frame(stamps: np.ndarray, o, h, l, c, v) -> pd.DataFrame:  # noqa: E741
+def _frame(stamps: np.ndarray, o: np.ndarray, h: np.ndarray, l: np.ndarray, c: np.ndarray, v: np.ndarray) -> pd.DataFrame:  # noqa: E741
     index = pd.DatetimeIndex(stamps.astype("datetime64[ns]")).tz_localize("UTC")
     df = pd.DataFrame({"open": o, "high": h, "low": l, "close": c, "volume": v}, index=index, dtype="float64")
     return df[COLUMNS]
@@ -424,7 +428,8 @@ def _moment(ns: int) -> _Moment:
 
 
 def _exchange_date(ns: int) -> date:
-    return pd.Timestamp(ns, tz="UTC").tz_convert(EXCHANGE_TZ).date()
+    day: date = pd.Timestamp(ns, tz="UTC").tz_convert(EXCHANGE_TZ).date()
+    return day
 
 
 # ---------------------------------------------------------------------------- expirations
@@ -478,7 +483,8 @@ def _listed_expirations(symbol: str, today: date) -> list[date]:
 
 def _tick_round(x: np.ndarray, tick: np.ndarray, up: bool) -> np.ndarray:
     steps = np.ceil(x / tick - 1e-9) if up else np.floor(x / tick + 1e-9)
-    return np.round(steps * tick, 2)
+    rounded: np.ndarray = np.round(steps * tick, 2)
+    return rounded
 
 
 class SimMarket:

@@ -30,7 +30,7 @@ import pandas as pd
 
 from analytics.bars import empty_bars
 from analytics.intervals import normalise_interval
-from analytics.models import OptionChain, OptionContract, Quote
+from analytics.models import OptionChain, OptionContract, Quote, Right
 from analytics.sessions import EXCHANGE_TZ
 from analytics.symbols import validate_symbol
 from core.cache import TTLCache
@@ -43,6 +43,7 @@ from providers.http import (
     AuthFailed,
     BadPayload,
     BadRequest,
+    CircuitBreaker,
     HttpClient,
     ProviderError,
     ProviderUnavailable,
@@ -77,6 +78,8 @@ _NATIVE: dict[str, tuple[str, str]] = {
 }
 #: Days of regular-session time-sales Tradier keeps per interval (older requests come back short).
 TIMESALES_DAYS = {"1min": 20, "5min": 40, "15min": 40}
+#: `option_type` values (lower-cased) that name a contract's right; anything else is not a contract we read.
+_RIGHTS: dict[str, Right] = {"call": "call", "put": "put"}
 
 
 def items(payload: Any, *path: str) -> list[Any]:
@@ -157,7 +160,7 @@ class TradierClient:
         return self.env == "sandbox"
 
     @property
-    def breaker(self):
+    def breaker(self) -> CircuitBreaker | None:
         return self._http.breaker if self._http is not None else None
 
     async def aclose(self) -> None:
@@ -181,7 +184,7 @@ class TradierClient:
                 except BaseException:
                     await http.aclose()
                     raise
-                self.env, self._http = env, http  # type: ignore[assignment]
+                self.env, self._http = env, http
                 log.info("tradier token belongs to %s", env)
                 return http
         raise AuthFailed(NAME, "token refused by both production and sandbox; check TRADIER_ACCESS_TOKEN")
@@ -202,7 +205,14 @@ class TradierClient:
             await http.aclose()
 
     async def call(
-        self, method: str, path: str, *, params: dict | None = None, data: dict | None = None, what: str = "", retry: bool = True
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
+        what: str = "",
+        retry: bool = True,
     ) -> dict[str, Any]:
         """One request; the JSON object it returns. Refusals inside a 200 body raise BadRequest."""
         http = await self.resolve_env()
@@ -227,7 +237,7 @@ class TradierClient:
             raise BadRequest(http.provider, f"{what}: {'; '.join(errs)}", resp.status_code, body)
         return body
 
-    async def get(self, path: str, params: dict | None = None, what: str = "") -> dict[str, Any]:
+    async def get(self, path: str, params: dict[str, Any] | None = None, what: str = "") -> dict[str, Any]:
         return await self.call("GET", path, params=params, what=what)
 
 
@@ -243,7 +253,7 @@ class TradierMarket:
         self._said: set[str] = set()
 
     @property
-    def breaker(self):
+    def breaker(self) -> CircuitBreaker | None:
         return self.client.breaker
 
     @property
@@ -383,7 +393,7 @@ class TradierMarket:
 
     async def _underlying(self, sym: str) -> Quote:
         # the chain's own environment prices the underlying, sandbox included (its chain is delayed alike)
-        got = self.cache.get(("quote", sym))
+        got: Quote | None = self.cache.get(("quote", sym))
         if got is None:
             batch = await self._quote_batch([sym])
             if not batch:
@@ -428,7 +438,10 @@ class TradierMarket:
             self._sandbox_skip("tick time-sales", "tick data is not served by the sandbox")
         oldest = end - timedelta(days=TIMESALES_DAYS.get(kind, 40) * 7 // 5 + 2)  # trading days -> calendar days
         a = max(start, oldest)
-        fmt = lambda t: pd.Timestamp(t).tz_convert(EXCHANGE_TZ).strftime("%Y-%m-%d %H:%M")  # noqa: E731
+
+        def fmt(t: datetime) -> str:
+            return str(pd.Timestamp(t).tz_convert(EXCHANGE_TZ).strftime("%Y-%m-%d %H:%M"))
+
         body = await self.client.get(
             "/v1/markets/timesales",
             {"symbol": sym, "interval": kind, "start": fmt(a), "end": fmt(end), "session_filter": "open"},
@@ -462,14 +475,15 @@ def _contract(r: Any, sym: str) -> OptionContract | None:
     if not isinstance(r, dict):
         return None
     strike = to_float(r.get("strike"))
-    right = str(r.get("option_type", "")).lower()
+    right = _RIGHTS.get(str(r.get("option_type", "")).lower())
     try:
         exp = date.fromisoformat(str(r.get("expiration_date")))
     except ValueError:
         return None
-    if strike is None or right not in ("call", "put") or not r.get("symbol"):
+    if strike is None or right is None or not r.get("symbol"):
         return None
-    g = r.get("greeks") if isinstance(r.get("greeks"), dict) else {}
+    greeks = r.get("greeks")
+    g: dict[str, Any] = greeks if isinstance(greeks, dict) else {}
     iv = to_float(g.get("mid_iv")) or to_float(g.get("smv_vol"))
     bid, ask = to_float(r.get("bid")) or 0.0, to_float(r.get("ask")) or 0.0
     return OptionContract(
@@ -477,7 +491,7 @@ def _contract(r: Any, sym: str) -> OptionContract | None:
         underlying=sym,
         expiration=exp,
         strike=strike,
-        right=right,  # type: ignore[arg-type]
+        right=right,
         bid=bid,
         ask=max(ask, bid),
         last=to_float(r.get("last")),

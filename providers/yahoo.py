@@ -217,7 +217,8 @@ class YahooMarket:
         return df, tz
 
     def _frame(self, res: dict[str, Any], native: str, now: datetime) -> tuple[pd.DataFrame, str]:
-        meta = res.get("meta") if isinstance(res.get("meta"), dict) else {}
+        got = res.get("meta")
+        meta: dict[str, Any] = got if isinstance(got, dict) else {}
         tz = _exchange_tz(meta)
         ts = res.get("timestamp") or []
         if not ts:
@@ -254,7 +255,8 @@ class YahooMarket:
 
     async def _quote(self, sym: str) -> Quote:
         res = await self._chart(sym, {"range": "1d", "interval": "1m", "includePrePost": "false"})
-        meta = res.get("meta") if isinstance(res.get("meta"), dict) else {}
+        got = res.get("meta")
+        meta: dict[str, Any] = got if isinstance(got, dict) else {}
         last = to_float(meta.get("regularMarketPrice"))
         ts = res.get("timestamp") or []
         if last is None:

@@ -142,7 +142,8 @@ def _tz_offset_ns(spec: ChartSpec) -> np.ndarray:
     # per-bar UTC offset of the exchange zone (DST changes inside the window are honoured)
     idx = pd.DatetimeIndex(pd.to_datetime(spec.candles.stamps, utc=True)).tz_convert(spec.tz)
     local = idx.tz_localize(None).as_unit("ns").asi8
-    return local - spec.candles.stamps
+    offsets: np.ndarray = local - spec.candles.stamps
+    return offsets
 
 
 def x_ticks(spec: ChartSpec, lay: Layout) -> tuple[list[int], list[str]]:
@@ -172,10 +173,10 @@ def x_ticks(spec: ChartSpec, lay: Layout) -> tuple[list[int], list[str]]:
     else:
         weekly = n > 1 and (spec.candles.stamps[1] - spec.candles.stamps[0]) > 3 * 86_400 * 10**9
         for i, t in enumerate(times):
-            prev = times[i - 1] if i else None
-            if prev is None or t.year != prev.year:
+            before = times[i - 1] if i else None
+            if before is None or t.year != before.year:
                 chosen.append((i, t.strftime("%b %Y"), 0))
-            elif t.month != prev.month and (not weekly or t.month in (1, 4, 7, 10)):
+            elif t.month != before.month and (not weekly or t.month in (1, 4, 7, 10)):
                 chosen.append((i, t.strftime("%b"), 1))
         if len(chosen) < 3 and not weekly:
             for i, t in enumerate(times):
@@ -267,7 +268,9 @@ def draw_footer(fig: Figure, spec: ChartSpec, theme: Theme, lay: Layout) -> list
     """As-of time, session status and data source at the bottom left; plan id at the bottom right."""
     scale = lay.dpi / 100.0
     row = lay.height - 13 * scale
-    added = [fig.text(*_frac(lay, 12 * scale, row), spec.footer, color=theme.muted, fontsize=FOOTER_PT, va="center", ha="left")]
+    added: list[Artist] = [
+        fig.text(*_frac(lay, 12 * scale, row), spec.footer, color=theme.muted, fontsize=FOOTER_PT, va="center", ha="left")
+    ]
     if spec.footer_right:
         added.append(
             fig.text(
@@ -376,7 +379,10 @@ def layout_labels(spec: ChartSpec, lay: Layout) -> list[PlacedLabel]:
     out = []
     for p in placed:
         weight = _label_weight(p.label.role)
-        fits = lambda text, w=weight: text_width(text, LABEL_PT, w, lay.dpi) <= room  # noqa: E731
+
+        def fits(text: str, w: str = weight) -> bool:
+            return text_width(text, LABEL_PT, w, lay.dpi) <= room
+
         out.append(p if fits(p.text) else replace(p, text=label_text(p.label, spec.tick, max_chars, fits)))
     return out
 
@@ -442,8 +448,8 @@ def draw_labels(
     )
     fig.add_artist(rail_coll)
     added.append(rail_coll)
-    for t in texts:
-        t.set_zorder(5)
+    for text in texts:
+        text.set_zorder(5)
     return added + texts
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -15,12 +16,15 @@ import numpy as np
 from analytics.backtest_stats import Calibration, EquityPoint, GroupStats
 from renderers.theme import DARK, Theme
 
+if TYPE_CHECKING:  # matplotlib is imported when a picture is drawn, not when this module is
+    from matplotlib.axes import Axes
+
 ET = ZoneInfo("America/New_York")
 #: Colours of per-strategy curves, in order.
 PALETTE = ("#4fc3f7", "#ffb547", "#d48cf0", "#26a69a", "#ff8a4c", "#f48fb1", "#9ccc65", "#ffe066", "#90a4ae")
 
 
-def _style_axes(ax, theme: Theme) -> None:
+def _style_axes(ax: Axes, theme: Theme) -> None:
     ax.set_facecolor(theme.panel)
     for spine in ax.spines.values():
         spine.set_color(theme.spine)
@@ -126,11 +130,11 @@ def render_backtest(
     cx.set_xlim(-0.03, 1.03)
     cx.set_ylim(-0.04, 1.04)
     cx.plot([0, 1], [0, 1], color=theme.muted, linestyle="--", linewidth=1.0, label="perfectly calibrated")
-    pts = [b for b in calibration.buckets if b.n > 0 and b.mean_confidence is not None and b.observed is not None]
-    if pts:
-        x = np.array([b.mean_confidence for b in pts])
-        y = np.array([b.observed for b in pts])
-        n = np.array([b.n for b in pts], dtype=np.float64)
+    buckets = [b for b in calibration.buckets if b.n > 0 and b.mean_confidence is not None and b.observed is not None]
+    if buckets:
+        x = np.array([b.mean_confidence for b in buckets])
+        y = np.array([b.observed for b in buckets])
+        n = np.array([b.n for b in buckets], dtype=np.float64)
         size = 40 + 360 * np.sqrt(n / n.max())
         cx.plot(x, y, color=theme.entry, linewidth=1.6, zorder=2)
         cx.scatter(
@@ -150,10 +154,10 @@ def render_backtest(
             )
     else:
         cx.text(0.5, 0.5, "no resolved plans", color=theme.muted, fontsize=12, ha="center", va="center", transform=cx.transAxes)
-    title = None
+    legend_title = None
     if calibration.brier is not None:
         skill = "—" if calibration.skill is None else f"{calibration.skill:+.2f}"
-        title = f"Brier {calibration.brier:.3f} · base-rate forecast {calibration.brier_reference:.3f} · skill {skill} · n={calibration.n}"
+        legend_title = f"Brier {calibration.brier:.3f} · base-rate forecast {calibration.brier_reference:.3f} · skill {skill} · n={calibration.n}"
     # the upper left is where an over-cautious coach's points would be; they rarely reach the corner
     leg = cx.legend(
         loc="upper left",
@@ -161,7 +165,7 @@ def render_backtest(
         facecolor=theme.panel,
         edgecolor=theme.spine,
         labelcolor=theme.text,
-        title=title,
+        title=legend_title,
         title_fontsize=8.5,
         alignment="left",
     )

@@ -22,6 +22,8 @@ from core.errors import UserError
 
 Role = Literal["entry", "stop", "target", "last", "level", "zone"]
 MarkerShape = Literal["^", "v", "o", "|"]
+#: matplotlib's short line styles: solid, dashed, dotted, dash-dot.
+LineStyle = Literal["-", "--", ":", "-."]
 
 #: Label precedence when several labels share a price: the first role names the merged label's colour.
 ROLE_RANK: dict[str, int] = {"entry": 0, "stop": 1, "target": 2, "last": 3, "level": 4, "zone": 5}
@@ -73,7 +75,7 @@ class Line:
     values: np.ndarray
     color: str
     width: float = 1.4
-    style: str = "-"
+    style: LineStyle = "-"
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ class HLevel:
     label: str
     color: str
     role: Role = "level"
-    style: str = "--"
+    style: LineStyle = "--"
     width: float = 1.0
     rank: int = 50
     kind: str = ""

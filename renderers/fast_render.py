@@ -67,6 +67,12 @@ def _canvas(spec: ChartSpec) -> _Canvas:
 
 
 def _rects(x0: np.ndarray, x1: np.ndarray, y0: np.ndarray, y1: np.ndarray) -> np.ndarray:
+    """Rectangles as one (N, 4, 2) array of vertices.
+
+    Collections take such an array whole (their fast path, no per-polygon conversion), though
+    matplotlib's stubs type the argument as a Sequence: hence `type: ignore[arg-type]` where
+    arrays of vertices or segments are handed to a collection.
+    """
     verts = np.empty((len(x0), 4, 2))
     verts[:, 0, 0] = x0
     verts[:, 0, 1] = y0
@@ -92,7 +98,7 @@ def _candles(ax: Axes, axv: Axes | None, spec: ChartSpec, theme: Theme) -> list[
     top = np.maximum(np.maximum(c.open, c.close), bottom + one_px)  # a doji still shows one pixel
     colours = np.where(up, theme.up, theme.down)[ok]
     bodies = PolyCollection(
-        _rects(x[ok] - BODY_HALF, x[ok] + BODY_HALF, bottom[ok], top[ok]),
+        _rects(x[ok] - BODY_HALF, x[ok] + BODY_HALF, bottom[ok], top[ok]),  # type: ignore[arg-type]
         facecolors=colours,
         edgecolors="none",
         antialiased=False,
@@ -102,13 +108,13 @@ def _candles(ax: Axes, axv: Axes | None, spec: ChartSpec, theme: Theme) -> list[
     segs[:, 0, 0] = segs[:, 1, 0] = x[ok]
     segs[:, 0, 1] = c.low[ok]
     segs[:, 1, 1] = c.high[ok]
-    wicks = LineCollection(segs, colors=colours, linewidths=72.0 / spec.dpi, antialiased=False, zorder=2.1)
+    wicks = LineCollection(segs, colors=colours, linewidths=72.0 / spec.dpi, antialiased=False, zorder=2.1)  # type: ignore[arg-type]
     added: list[Artist] = [ax.add_collection(wicks, autolim=False), ax.add_collection(bodies, autolim=False)]
     if axv is not None:
         v = np.nan_to_num(c.volume, nan=0.0)
         vcol = np.where(up, theme.up_volume, theme.down_volume)
         vols = PolyCollection(
-            _rects(x - BODY_HALF, x + BODY_HALF, np.zeros(n), v),
+            _rects(x - BODY_HALF, x + BODY_HALF, np.zeros(n), v),  # type: ignore[arg-type]
             facecolors=vcol,
             edgecolors="none",
             antialiased=False,
@@ -130,7 +136,8 @@ def _overlays(ax: Axes, spec: ChartSpec) -> list[Artist]:
             np.array([b.high for b in spec.bands]),
         )
         fills = [to_rgba(b.color, b.alpha) for b in spec.bands]
-        added.append(ax.add_collection(PolyCollection(polys, facecolors=fills, edgecolors="none", zorder=1), autolim=False))
+        bands = PolyCollection(polys, facecolors=fills, edgecolors="none", zorder=1)  # type: ignore[arg-type]
+        added.append(ax.add_collection(bands, autolim=False))
     if spec.levels:
         x0, x1 = annotate.x_limits(spec)
         segs = [[(x0, lv.price), (x1, lv.price)] for lv in spec.levels]
@@ -184,15 +191,19 @@ def draw(spec: ChartSpec) -> Figure:
     return cv.fig
 
 
+def _pixels(fig: Figure) -> np.ndarray:
+    """The figure rasterised: an (height, width, 4) RGBA view of its canvas."""
+    canvas = fig.canvas
+    assert isinstance(canvas, FastCanvas)  # every figure here is made with one (`_Canvas`)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())
+
+
 def render_rgb(spec: ChartSpec) -> np.ndarray:
     """The chart as an (height, width, 3) uint8 array."""
-    fig = draw(spec)
-    fig.canvas.draw()
-    return rgb_of(np.asarray(fig.canvas.buffer_rgba()))
+    return rgb_of(_pixels(draw(spec)))
 
 
 def render(spec: ChartSpec) -> bytes:
     """PNG bytes of `spec`, drawn on the reused figure."""
-    fig = draw(spec)
-    fig.canvas.draw()
-    return encode_rgba_as_rgb(np.asarray(fig.canvas.buffer_rgba()))
+    return encode_rgba_as_rgb(_pixels(draw(spec)))

@@ -18,10 +18,13 @@ Positions differ from matplotlib's by at most 1/8 px.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from matplotlib.backend_bases import GraphicsContextBase
 from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg, get_hinting_flag
+from matplotlib.font_manager import FontProperties
+from matplotlib.text import Text
 
 try:  # private FreeType bindings of matplotlib >= 3.10; without them we fall back to the stock renderer
     from matplotlib.ft2font import Kerning, RenderMode
@@ -98,14 +101,16 @@ class CachedTextRenderer(RendererAgg):
             return False
         return True
 
-    def get_text_width_height_descent(self, s, prop, ismath):
+    def get_text_width_height_descent(
+        self, s: str, prop: FontProperties, ismath: bool | Literal["TeX"]
+    ) -> tuple[float, float, float]:
         if not self._plain(s, ismath):
-            return super().get_text_width_height_descent(s, prop, ismath)
+            return self._stock_extent(s, prop, ismath)
         font = self._prepare_font(prop)
         face = _face(font, prop.get_size_in_points(), self.dpi)
         items = _layout(font, face, s)
         if items is None:
-            return super().get_text_width_height_descent(s, prop, ismath)
+            return self._stock_extent(s, prop, ismath)
         if not items:
             return 0.0, 0.0, 0.0
         ymin = min(face.chars[c][2] for c in s)
@@ -114,15 +119,31 @@ class CachedTextRenderer(RendererAgg):
         descent = max(0.0, -ymin)
         return width, ymax + descent, descent
 
-    def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
+    def _stock_extent(self, s: str, prop: FontProperties, ismath: bool | Literal["TeX"]) -> tuple[float, float, float]:
+        extent: tuple[float, float, float] = super().get_text_width_height_descent(s, prop, ismath)
+        return extent
+
+    def draw_text(
+        self,
+        gc: GraphicsContextBase,
+        x: float,
+        y: float,
+        s: str,
+        prop: FontProperties,
+        angle: float,
+        ismath: bool | Literal["TeX"] = False,
+        mtext: Text | None = None,
+    ) -> None:
         if not self._plain(s, ismath, angle, mtext):
-            return super().draw_text(gc, x, y, s, prop, angle, ismath, mtext)
+            super().draw_text(gc, x, y, s, prop, angle, ismath, mtext)
+            return
         font = self._prepare_font(prop)
         size = prop.get_size_in_points()
         face = _face(font, size, self.dpi)
         items = _layout(font, face, s)
         if items is None:
-            return super().draw_text(gc, x, y, s, prop, angle, ismath, mtext)
+            super().draw_text(gc, x, y, s, prop, angle, ismath, mtext)
+            return
         aa = bool(gc.get_antialiased())
         flags = get_hinting_flag()
         height = int(self.height)
@@ -158,10 +179,11 @@ class CachedTextRenderer(RendererAgg):
 class FastCanvas(FigureCanvasAgg):
     """An Agg canvas drawing with `CachedTextRenderer`."""
 
-    def get_renderer(self):
+    def get_renderer(self) -> CachedTextRenderer:
         w, h = self.get_width_height(physical=True)
         key = w, h, self.figure.dpi
-        if self._lastKey != key or not isinstance(getattr(self, "renderer", None), CachedTextRenderer):
-            self.renderer = CachedTextRenderer(w, h, self.figure.dpi)
+        renderer = getattr(self, "renderer", None)
+        if self._lastKey != key or not isinstance(renderer, CachedTextRenderer):
+            renderer = self.renderer = CachedTextRenderer(w, h, self.figure.dpi)
             self._lastKey = key
-        return self.renderer
+        return renderer

@@ -96,7 +96,8 @@ def run(job: RenderJob) -> list[bytes]:
         from renderers.theme import get_theme
 
         bg = get_theme(first.theme).spine.lstrip("#")
-        return [encode_rgb(compose(panels, tuple(int(bg[i : i + 2], 16) for i in (0, 2, 4))))]
+        red, green, blue = (int(bg[i : i + 2], 16) for i in (0, 2, 4))
+        return [encode_rgb(compose(panels, (red, green, blue)))]
 
 
 def sample_spec(theme: str = "dark", width: int = 1200, height: int = 700) -> ChartSpec:

@@ -80,7 +80,7 @@ def format_price(value: float, tick: float = 0.01) -> str:
 
 def merge_equal(items: Sequence[LabelItem], tick: float) -> list[MergedLabel]:
     """Labels whose prices round to the same tick merged into one; bands never merge with lines."""
-    groups: dict[tuple, list[LabelItem]] = {}
+    groups: dict[tuple[str, int], list[LabelItem]] = {}
     for item in items:
         if not math.isfinite(item.price):
             continue
@@ -166,7 +166,8 @@ def spread_rows(
     offsets = np.arange(len(r)) * step
     z = _pav(r - offsets, None if weights is None else np.asarray(weights, dtype=np.float64))
     z = np.clip(z, top, bottom - offsets[-1])
-    return z + offsets
+    spread: np.ndarray = z + offsets
+    return spread
 
 
 #: How firmly a label holds its exact row when neighbours push: plan lines barely move, zones yield.

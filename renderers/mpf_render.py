@@ -14,12 +14,15 @@ from __future__ import annotations
 import io
 import warnings
 from functools import lru_cache
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")  # mplfinance draws through pyplot: make sure it is the non-GUI backend
 
 import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from renderers import annotate
@@ -30,14 +33,14 @@ from renderers.theme import Theme, get_theme
 MARKER_SIZE = 70
 
 
-def _mpf():
+def _mpf() -> Any:  # mplfinance ships no type information
     import mplfinance as mpf
 
     return mpf
 
 
 @lru_cache(maxsize=4)
-def mpf_style(theme_name: str) -> dict:
+def mpf_style(theme_name: str) -> dict[str, Any]:
     """An mplfinance style built from our theme, over its closest built-in style."""
     mpf = _mpf()
     theme = get_theme(theme_name)
@@ -48,7 +51,7 @@ def mpf_style(theme_name: str) -> dict:
         wick="inherit",
         volume={"up": theme.up_volume, "down": theme.down_volume},
     )
-    return mpf.make_mpf_style(
+    style: dict[str, Any] = mpf.make_mpf_style(
         base_mpf_style="nightclouds" if theme.name == "dark" else "yahoo",
         marketcolors=colours,
         facecolor=theme.panel,
@@ -65,12 +68,13 @@ def mpf_style(theme_name: str) -> dict:
             "text.color": theme.text,
         },
     )
+    return style
 
 
-def _addplots(spec: ChartSpec) -> list[dict]:
+def _addplots(spec: ChartSpec) -> list[dict[str, Any]]:
     mpf = _mpf()
     n = len(spec.candles)
-    plots = []
+    plots: list[dict[str, Any]] = []
     for line in spec.lines:
         if np.isfinite(line.values).any():  # mplfinance rejects an all-NaN series
             plots.append(mpf.make_addplot(line.values, color=line.color, width=line.width, linestyle=line.style, panel=0))
@@ -81,7 +85,7 @@ def _addplots(spec: ChartSpec) -> list[dict]:
     return plots
 
 
-def _hlines(spec: ChartSpec) -> dict | None:
+def _hlines(spec: ChartSpec) -> dict[str, Any] | None:
     if not spec.levels:
         return None
     return {
@@ -93,7 +97,7 @@ def _hlines(spec: ChartSpec) -> dict | None:
     }
 
 
-def _fill_between(spec: ChartSpec) -> list[dict] | None:
+def _fill_between(spec: ChartSpec) -> list[dict[str, Any]] | None:
     if not spec.bands:
         return None
     n = len(spec.candles)
@@ -103,9 +107,9 @@ def _fill_between(spec: ChartSpec) -> list[dict] | None:
     ]
 
 
-def _plot(spec: ChartSpec, theme: Theme) -> tuple[Figure, list]:
+def _plot(spec: ChartSpec, theme: Theme) -> tuple[Figure, list[Axes]]:
     mpf = _mpf()
-    kwargs: dict = {
+    kwargs: dict[str, Any] = {
         "type": "candle",
         "style": mpf_style(theme.name),
         "volume": spec.show_volume,
@@ -165,8 +169,10 @@ def render_rgb(spec: ChartSpec) -> np.ndarray:
     with matplotlib.rc_context():
         fig = draw(spec)
         try:
-            fig.canvas.draw()
-            return rgb_of(np.asarray(fig.canvas.buffer_rgba()))
+            canvas = fig.canvas
+            assert isinstance(canvas, FigureCanvasAgg)  # pyplot's canvas on the Agg backend chosen above
+            canvas.draw()
+            return rgb_of(np.asarray(canvas.buffer_rgba()))
         finally:
             close(fig)
 

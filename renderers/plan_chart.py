@@ -423,14 +423,12 @@ def _select_levels(
             continue  # the VWAP line is already drawn
         if lv.filled:
             continue  # a filled gap is history, not a level
-        is_zone = lv.low is not None and lv.high is not None and lv.high > lv.low
-        centre = lv.price if not is_zone else (lv.low + lv.high) / 2.0
-        dist = abs(centre - last_close)
-        if is_zone:
-            if lv.high >= lo and lv.low <= hi:
-                zones.append((dist, lv))
+        low, high = lv.low, lv.high
+        if low is not None and high is not None and high > low:  # a zone: measured from its middle
+            if high >= lo and low <= hi:
+                zones.append((abs((low + high) / 2.0 - last_close), lv))
         elif lo <= lv.price <= hi:
-            lines.append((dist, lv))
+            lines.append((abs(lv.price - last_close), lv))
     if mode == "priority":
         core = [lv for _, lv in lines if lv.kind in PRIORITY_KINDS]
         htf = sorted((p for p in lines if p[1].kind == "htf" and p[1].strength >= 0.7), key=lambda p: p[0])[:PRIORITY_HTF]
@@ -456,6 +454,7 @@ def _select_levels(
     ]
     out_bands = []
     for lv in chosen_zones:
+        assert lv.low is not None and lv.high is not None  # only zones were chosen
         start = 0
         if lv.since is not None:
             since = pd.Timestamp(lv.since)
@@ -508,15 +507,20 @@ def _titles(
     centred: bool,
 ) -> tuple[str, tuple[tuple[str, str], ...], str]:
     parts = [symbol, iv]
-    if style or plan is not None:
-        parts.append(style or plan.style)  # type: ignore[union-attr]
+    if style:
+        parts.append(style)
+    elif plan is not None:
+        parts.append(plan.style)
     if plan is not None:
         parts.append(_strategy_name(plan.strategy))
     title = "  ·  ".join(parts)
     runs: list[tuple[str, str]] = []
     footer_right = ""
     if plan is not None:
-        fp = lambda v: format_price(v, tick)  # noqa: E731
+
+        def fp(v: float) -> str:
+            return format_price(v, tick)
+
         runs.append((f"Entry {fp(plan.entry)}", th.entry))
         runs.append((f"Stop {fp(plan.stop)} ({_pct(plan.stop, plan.entry)})", th.stop))
         for i, t in enumerate(plan.targets, 1):

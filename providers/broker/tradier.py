@@ -21,11 +21,11 @@ from typing import Any
 
 from core.errors import ConfigError
 from core.values import as_utc, to_float
-from providers.broker.base import Fill, OrderPreview, OrderRejected, OrderRequest, OrderStatus
+from providers.broker.base import Fill, OrderPreview, OrderRejected, OrderRequest, OrderStatus, Status
 from providers.http import BadRequest, ProviderError
 from providers.tradier import TradierClient, items
 
-_STATUS = {
+_STATUS: dict[str, Status] = {
     "open": "open",
     "partially_filled": "partially_filled",
     "filled": "filled",
@@ -58,15 +58,15 @@ class TradierBroker:
         if self.account_id:
             return self.account_id
         body = await self.client.get("/v1/user/profile", what="profile")
-        accounts = [a.get("account_number") for a in items(body, "profile", "account") if isinstance(a, dict)]
-        accounts = [a for a in accounts if a]
+        numbers = [a.get("account_number") for a in items(body, "profile", "account") if isinstance(a, dict)]
+        accounts: list[str] = [a for a in numbers if a]
         if len(accounts) != 1:
             listed = ", ".join(accounts) or "none"
             raise ConfigError(f"set TRADIER_ACCOUNT_ID: this token has {len(accounts)} accounts ({listed})")
         self.account_id = str(accounts[0])
         return self.account_id
 
-    async def _order_call(self, method: str, path: str, data: dict | None, what: str, retry: bool) -> dict[str, Any]:
+    async def _order_call(self, method: str, path: str, data: dict[str, Any] | None, what: str, retry: bool) -> dict[str, Any]:
         try:
             return await self.client.call(method, path, data=data, what=what, retry=retry)
         except BadRequest as exc:
@@ -85,7 +85,8 @@ class TradierBroker:
             f"{req.instrument} order preview",
             retry=True,
         )
-        o = body.get("order") if isinstance(body.get("order"), dict) else None
+        order = body.get("order")
+        o = order if isinstance(order, dict) else None
         if o is None:
             raise ProviderError(self.name, "order preview came back without an `order` object")
         if o.get("result") is False or str(o.get("status", "ok")).lower() not in ("ok", "success"):
@@ -112,7 +113,8 @@ class TradierBroker:
         """Send the order once, then read its real state."""
         acct = await self.account()
         body = await self._order_call("POST", f"/v1/accounts/{acct}/orders", req.form(), f"{req.instrument} order", retry=False)
-        o = body.get("order") if isinstance(body.get("order"), dict) else {}
+        order = body.get("order")
+        o: dict[str, Any] = order if isinstance(order, dict) else {}
         oid = o.get("id")
         if oid is None or str(o.get("status", "ok")).lower() != "ok":
             raise OrderRejected(self.name, [str(o.get("status") or "no order id returned")])

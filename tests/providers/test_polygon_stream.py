@@ -88,7 +88,8 @@ async def test_auth_then_subscribe_and_events_from_arrays_with_am_replacement():
     bar2 = dict(AM, c=172.25, v=4200)  # same window start: a late trade changed the bar
     nxt = dict(AM, s=1710340260000, e=1710340320000)
     frame = [AM, TRADE]  # one frame, two events
-    async with FakePolygonWS([[frame, [bar2], "not json", [{"ev": "AM", "sym": "AAPL"}], [nxt]]]) as srv:
+    unstamped = dict(AM, s=0, e=0)  # a bar without a window is skipped, not reported with no start
+    async with FakePolygonWS([[frame, [bar2], "not json", [{"ev": "AM", "sym": "AAPL"}], [unstamped], [nxt]]]) as srv:
         stream = PolygonStream(KEY, url=srv.url, reconnect=False)
         assert isinstance(stream, PriceStream)
         await stream.subscribe(["aapl", "MSFT"])
