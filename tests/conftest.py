@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
+from collections.abc import AsyncIterator
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.config import Settings
-from storage.db import make_engine, make_sessionmaker, upgrade
+from storage.db import make_engine, make_sessionmaker
+from tests.databases import (
+    PG_SESSION, build_sqlite_template, check_script, copy_sqlite, create_schema, drop_schema, migration_script, pg_dsn,
+)
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 
@@ -21,28 +26,40 @@ OPEN_AT = datetime(2024, 3, 13, 15, 0, tzinfo=timezone.utc)
 DB_PARAMS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """A SQLite file migrated to head once per test process (read only: tests get copies)."""
+    return build_sqlite_template(tmp_path_factory.mktemp("db-template") / "migrated.db")
+
+
+@pytest.fixture(scope="session")
+def pg_script() -> str | None:
+    """The migrations as one SQL script for PostgreSQL schemas, checked against an online upgrade once."""
+    if not PG_URL:
+        return None
+    script = migration_script(PG_URL)
+    tag = secrets.token_hex(4)
+    asyncio.run(check_script(PG_URL, script, (f"t_{tag}_online", f"t_{tag}_script")))
+    return script
+
+
 @pytest.fixture(params=DB_PARAMS)
-async def engine(request, tmp_path):
-    """A migrated, empty database: a SQLite file, or a private schema on the PostgreSQL server."""
+async def engine(request, tmp_path, sqlite_template, pg_script) -> AsyncIterator[AsyncEngine]:
+    """A migrated, empty database of this test's own: a SQLite file, or a private schema on the PostgreSQL server."""
     if request.param == "sqlite":
-        eng = make_engine(f"sqlite+aiosqlite:///{tmp_path}/test.db")
-        await upgrade(eng)
+        db = copy_sqlite(sqlite_template, tmp_path / "test.db")
+        eng = make_engine(f"sqlite+aiosqlite:///{db}")
         yield eng
         await eng.dispose()
         return
-    schema = "t_" + secrets.token_hex(6)
-    admin = create_async_engine(PG_URL)
-    async with admin.begin() as conn:
-        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    eng = create_async_engine(PG_URL, connect_args={"server_settings": {"search_path": schema}})
+    dsn, schema = pg_dsn(PG_URL), "t_" + secrets.token_hex(6)
+    await create_schema(dsn, schema, pg_script)
+    eng = create_async_engine(PG_URL, connect_args={"server_settings": {**PG_SESSION, "search_path": schema}})
     try:
-        await upgrade(eng)
         yield eng
     finally:
         await eng.dispose()
-        async with admin.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        await admin.dispose()
+        await drop_schema(dsn, schema)
 
 
 @pytest.fixture
