@@ -37,6 +37,9 @@ from bot.planning import LOOKBACK_SESSIONS  # the windows the live service shows
 from core.errors import UserError
 from providers.sim import SimMarket
 
+#: The arranged histories are shared by the module: under xdist these tests run in one process.
+pytestmark = pytest.mark.xdist_group("backtest-engine")
+
 NOW = datetime(2024, 3, 29, 22, 0, tzinfo=timezone.utc)
 SYMBOLS = ("TSLA", "SPY", "NVDA")
 START = datetime(2024, 3, 11, 13, 30, tzinfo=timezone.utc)

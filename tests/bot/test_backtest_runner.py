@@ -19,6 +19,9 @@ from core.errors import NotFoundError
 from providers.base import Bars
 from providers.sim import SimMarket
 
+#: The loaded histories and the one-process run are shared by the module: under xdist these tests run in one process.
+pytestmark = pytest.mark.xdist_group("backtest-runner")
+
 NOW = datetime(2024, 3, 29, 22, 0, tzinfo=timezone.utc)
 SYMBOLS = ("TSLA", "SPY", "NVDA")
 START = datetime(2024, 3, 11, 13, 30, tzinfo=timezone.utc)

@@ -19,6 +19,9 @@ from renderers import jobs
 from renderers.plan_chart import build_spec
 from tests.renderers.conftest import AS_OF, make_plan, sim_bars
 
+#: One worker process pool serves the whole module: under xdist these tests run in one process.
+pytestmark = pytest.mark.xdist_group("chart-pool")
+
 
 @pytest.fixture(scope="module")
 def pool_service():

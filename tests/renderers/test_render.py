@@ -24,6 +24,9 @@ from renderers.plan_chart import build_spec
 from renderers.theme import get_theme
 from tests.renderers.conftest import AS_OF, make_plan
 
+#: Each path's chart is rendered once for the module: under xdist these tests run in one process.
+pytestmark = pytest.mark.xdist_group("render-once")
+
 BASELINE_DIR = Path(__file__).parent / "baseline"
 #: RMS difference (0-255) tolerated against a baseline: absorbs FreeType/Agg build differences, not content changes.
 TOLERANCE = 3.0
