@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,14 +67,16 @@ class SettingsCache:
     channel never seen before costs a read.
     """
 
-    def __init__(self, ttl: float | None = None) -> None:
+    def __init__(self, ttl: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl = ttl
+        #: Seconds on a monotonic scale; injectable so a test can age entries without waiting.
+        self.clock = clock
         self._cache: dict[Key, tuple[float, EffectiveSettings]] = {}
 
     def fresh(self, tenant_id: int, channel: str | None) -> EffectiveSettings | None:
         """The cached settings when still within the ttl, else None."""
         hit = self._cache.get((tenant_id, channel))
-        if hit is None or (self.ttl is not None and time.monotonic() - hit[0] > self.ttl):
+        if hit is None or (self.ttl is not None and self.clock() - hit[0] > self.ttl):
             return None
         return hit[1]
 
@@ -84,7 +86,7 @@ class SettingsCache:
 
     async def load(self, session: AsyncSession, keys: Iterable[Key]) -> dict[Key, EffectiveSettings]:
         """Read the settings of these (tenant, channel) pairs in one query; returns them."""
-        now = time.monotonic()
+        now = self.clock()
         read = await effective_settings_many(session, set(keys))
         if len(self._cache) + len(read) > 10_000:
             self._cache.clear()
@@ -96,7 +98,7 @@ class SettingsCache:
         """Re-read the entries past half their ttl; returns how many."""
         if self.ttl is None:
             return 0
-        due = time.monotonic() - self.ttl / 2
+        due = self.clock() - self.ttl / 2
         keys = [k for k, (at, _) in self._cache.items() if at <= due]
         if keys:
             await self.load(session, keys)

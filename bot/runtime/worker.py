@@ -108,6 +108,13 @@ class Runtime:
         self.stats = RuntimeStats()
         self.leader = False
         self.ready = asyncio.Event()
+        #: Set after each batch is handled (written, or rolled back when its write failed), after each
+        #: heartbeat is written, and while another runtime holds the lease. The runtime never waits on
+        #: them: they let a supervisor or a test clear one and await the next such moment instead of
+        #: sleeping past `sync_interval` and hoping.
+        self.batch_done = asyncio.Event()
+        self.heartbeat_written = asyncio.Event()
+        self.standing_by = asyncio.Event()
         self.lost_lease = False
         self._lock = asyncio.Lock()
         self._last_feed_state: str | None = None
@@ -147,10 +154,12 @@ class Runtime:
             async with self.writer.tx() as s:
                 got = await acquire_lease(s, LEASE_KEY, self.config.worker_id, self.config.lease_ttl)
             if got:
+                self.standing_by.clear()
                 self.leader = True
                 if waited:
                     log.info("runtime_leader", worker=self.config.worker_id)
                 return
+            self.standing_by.set()
             if not waited:
                 log.info("runtime_standby", worker=self.config.worker_id, reason="another runtime holds the lease")
                 waited = True
@@ -237,7 +246,10 @@ class Runtime:
         """Evaluate one batch and write what it produced in one transaction; returns messages queued."""
         # a sync must never interleave: it would reload rows whose newer state is still being written
         async with self._lock:
-            return await self._process(batch)
+            try:
+                return await self._process(batch)
+            finally:
+                self.batch_done.set()
 
     async def _process(self, batch: FeedBatch) -> int:
         self.stats.batches += 1
@@ -337,6 +349,7 @@ class Runtime:
                 now=now,
             )
             await put_state(s, FEED_KEY, status.model_dump(mode="json"), now=now)
+        self.heartbeat_written.set()
         return still
 
 

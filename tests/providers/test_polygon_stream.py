@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 import pytest
@@ -27,6 +28,7 @@ class FakePolygonWS:
         self.received: list[list[dict]] = []
         self.subscribed_before_auth = False
         self.server = None
+        self._got = asyncio.Event()
 
     async def handler(self, ws) -> None:  # noqa: ANN001
         conn = len(self.received)
@@ -38,6 +40,7 @@ class FakePolygonWS:
             async for raw in ws:
                 msg = json.loads(raw)
                 self.received[conn].append(msg)
+                self._got.set()
                 if msg.get("action") == "auth":
                     if msg.get("params") != self.key:
                         await ws.send(json.dumps([{"ev": "status", "status": "auth_failed", "message": "authentication failed"}]))
@@ -56,6 +59,16 @@ class FakePolygonWS:
                         await ws.send(step if isinstance(step, str) else json.dumps(step))
         except websockets.ConnectionClosed:
             pass
+
+    async def until(self, cond: Callable[[], bool], timeout: float = 5.0) -> None:
+        """Return once `cond()` holds, checking again after each message received."""
+
+        async def wait() -> None:
+            while not cond():
+                self._got.clear()
+                await self._got.wait()
+
+        await asyncio.wait_for(wait(), timeout)
 
     async def __aenter__(self) -> "FakePolygonWS":
         self.server = await websockets.serve(self.handler, "127.0.0.1", 0)
@@ -135,10 +148,14 @@ async def test_subscribe_while_connected_sends_only_the_new_symbols():
         await asyncio.wait_for(first.wait(), 5)
         await stream.subscribe(["MSFT", "NVDA"])
         await stream.unsubscribe(["MSFT"])
-        await asyncio.sleep(0.1)
+
+        def changes() -> list[dict]:
+            return [m for m in srv.received[0] if m.get("action") in ("subscribe", "unsubscribe")]
+
+        await srv.until(lambda: len(changes()) >= 3)
         await stream.aclose()
         await asyncio.wait_for(task, 5)
-    sent = [m for m in srv.received[0] if m.get("action") in ("subscribe", "unsubscribe")]
+    sent = changes()
     assert sent == [{"action": "subscribe", "params": "T.MSFT"}, {"action": "subscribe", "params": "T.NVDA"},
                     {"action": "unsubscribe", "params": "T.MSFT"}]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 
 import pytest
 from pydantic import BaseModel, Field
@@ -74,31 +73,33 @@ async def test_one_tool_round_trip(services, fake, make_agent):
 
 async def test_two_parallel_tools_run_concurrently(services, fake, make_agent):
     reg = Registry()
-    spans: dict[str, tuple[float, float]] = {}
+    started = {"a": asyncio.Event(), "b": asyncio.Event()}
+    met: set[str] = set()
+
+    async def meet(me: str, other: str) -> None:
+        """Return once the other tool is running too: run one after the other, the first one times out."""
+        started[me].set()
+        await asyncio.wait_for(started[other].wait(), 5)
+        met.add(me)
 
     class SymArgs(BaseModel):
         symbol: SymbolArg = Field(description="ticker")
 
     @reg.command("slow a", "Slow lookup A.", SymArgs)
     async def slow_a(ctx, a):
-        t0 = time.monotonic()
-        await asyncio.sleep(0.3)
-        spans["a"] = (t0, time.monotonic())
+        await meet("a", "b")
         return Reply(title="A", data={"symbol": a.symbol, "price": 101.234}, sources=["a: sim"], as_of=OPEN_AT)
 
     @reg.command("slow b", "Slow lookup B.", SymArgs)
     async def slow_b(ctx, a):
-        t0 = time.monotonic()
-        await asyncio.sleep(0.3)
-        spans["b"] = (t0, time.monotonic())
+        await meet("b", "a")
         return Reply(title="B", data={"symbol": a.symbol, "price": 202.5}, sources=["b: sim"], as_of=OPEN_AT)
 
     fake.tool_calls(("call_a", "slow_a", {"symbol": "AAPL"}), ("call_b", "slow_b", {"symbol": "MSFT"}))
     fake.text("AAPL 101.23 and MSFT 202.50.")
     reply = await make_agent()(ctx_for(services, registry=reg), "compare aapl and msft")
 
-    (a0, a1), (b0, b1) = spans["a"], spans["b"]
-    assert b0 < a1 and a0 < b1, "the two tools ran one after the other"
+    assert met == {"a", "b"}, "the two tools ran one after the other"
     msgs = tool_messages(fake.requests[1])
     assert [m["tool_call_id"] for m in msgs] == ["call_a", "call_b"]
     assert json.loads(msgs[0]["content"])["result"] == {"symbol": "AAPL", "price": 101.23}  # rounded to the tick
@@ -133,11 +134,15 @@ async def test_tool_errors_go_back_to_the_model(services, fake, make_agent):
 
 
 async def test_429_then_success_honours_retry_after(services, fake, make_agent):
+    waits: list[float] = []
+
+    async def sleep(s: float) -> None:
+        waits.append(s)
+
     fake.error(429, "slow down", headers={"retry-after": "0.3"})
     fake.text("The market is open.")
-    started = time.monotonic()
-    reply = await make_agent()(ctx_for(services), "is the market open")
-    assert time.monotonic() - started >= 0.3
+    reply = await make_agent(sleep=sleep)(ctx_for(services), "is the market open")
+    assert waits == [0.3]  # the server's wait, not the default backoff
     assert len(fake.requests) == 2 and fake.requests[0] == fake.requests[1]
     assert reply.body.startswith("The market is open.")
 

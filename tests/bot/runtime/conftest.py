@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import datetime
 
 import pytest
@@ -32,8 +33,24 @@ async def say(services, text: str, **who) -> Reply:
     return await run_text(Ctx(services=services, identity=identity(**who)), text)
 
 
+async def until(event: asyncio.Event, cond: Callable[[], bool | Awaitable[bool]], timeout: float = 10.0) -> None:
+    """Return once `cond()` holds, checking it again each time `event` is set; fail after `timeout` seconds."""
+
+    async def wait() -> None:
+        while True:
+            event.clear()  # before the check, so a set while an awaited check runs is not lost
+            ok = cond()
+            if inspect.isawaitable(ok):
+                ok = await ok
+            if ok:
+                return
+            await event.wait()
+
+    await asyncio.wait_for(wait(), timeout)
+
+
 class ScriptedStream:
-    """A PriceStream that plays given ticks (symbol, price, at) as fast as they are read, then stays silent."""
+    """A PriceStream that plays given ticks (symbol, price, at) as fast as they are read, then stays silent until closed."""
 
     name = "scripted"
     replayable = False
@@ -43,7 +60,7 @@ class ScriptedStream:
         self.stall = stall
         self.symbols: set[str] = set()
         self.closed = False
-        self.done = asyncio.Event()
+        self._closing = asyncio.Event()
 
     async def subscribe(self, symbols) -> None:
         self.symbols |= set(symbols)
@@ -53,6 +70,7 @@ class ScriptedStream:
 
     async def aclose(self) -> None:
         self.closed = True
+        self._closing.set()
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self._gen()
@@ -63,6 +81,5 @@ class ScriptedStream:
                 return
             yield t
             await asyncio.sleep(0)
-        self.done.set()
-        while self.stall and not self.closed:
-            await asyncio.sleep(0.05)
+        if self.stall:
+            await self._closing.wait()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-
+from datetime import timedelta
 
 import pytest
 
 from bot.reply import Reply
 from bot.runtime.dispatcher import DispatchConfig, Dispatcher
 from bot.runtime.messages import reply_to_payload
+from core.clock import utc_now
 from storage.identity import ensure_owner
 from storage.outbox import NewMessage, enqueue, outbox_rows
 from tests.bot.runtime.conftest import say
@@ -181,10 +182,10 @@ async def test_restart_resumes_pending_rows(services, hook):
     await first.deliver_all(timeout=1)
     await first.aclose()
     assert set(await _statuses(services)) == {"pending"}
-    # the receiver recovers; a new process (a fresh dispatcher) picks the rows up from the database
+    # the receiver recovers; a new process (a fresh dispatcher) picks the rows up from the database,
+    # a minute later: past the retry time the first one gave each row
     hook.modes["/slow"] = "ok"
-    await asyncio.sleep(0.05)
-    second = Dispatcher(services, DispatchConfig(**FAST))
+    second = Dispatcher(services, DispatchConfig(**FAST), clock=lambda: utc_now() + timedelta(minutes=1))
     await second.deliver_all(timeout=5)
     await second.aclose()
     assert set(await _statuses(services)) == {"delivered"}

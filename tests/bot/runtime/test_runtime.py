@@ -22,7 +22,7 @@ from providers.sim_stream import SimClock, SimStream
 from storage import alerts as store
 from storage.outbox import outbox_rows
 from storage.runtime_state import get_state
-from tests.bot.runtime.conftest import ScriptedStream, say
+from tests.bot.runtime.conftest import ScriptedStream, say, until
 
 T0 = datetime(2024, 3, 13, 14, 30, tzinfo=timezone.utc)  # 10:30 ET, a Wednesday
 ET = timezone(timedelta(hours=-4))
@@ -215,14 +215,18 @@ async def test_stale_feed_is_reported_not_mistaken_for_a_quiet_market(services):
     rt = Runtime(svc, clock=clock, stream=stream, config=RuntimeConfig(sync_interval=0.05, stale_after=120, dispatch=FAST))
     stop = asyncio.Event()
     task = asyncio.create_task(rt.run(stop))
-    await asyncio.wait_for(stream.done.wait(), 5)
-    await asyncio.sleep(0.2)
+    await until(rt.batch_done, lambda: rt.stats.ticks == 2)
     assert rt.feed.status().state == "live"
     clock.set(_et(10, 1, 30))  # a quiet minute is not stale
     assert rt.feed.status().state == "live"
     clock.set(_et(10, 5))
     assert rt.feed.status().state == "stale"
-    await asyncio.sleep(0.3)  # a heartbeat records it
+
+    async def recorded_stale() -> bool:
+        async with svc.db() as s:
+            return (await get_state(s, FEED_KEY))["state"] == "stale"
+
+    await until(rt.heartbeat_written, recorded_stale)  # a heartbeat records it
     status = await say(svc, "/alerts status", **CONSOLE)
     assert status.data.feed["state"] == "stale" and "stale" in status.body and status.severity == "error"
     clock.set(_et(16, 30))  # after the close silence is normal
@@ -263,7 +267,7 @@ async def test_only_one_runtime_leads(services):
     ta = asyncio.create_task(a.run(stop_a))
     await asyncio.wait_for(a.ready.wait(), 5)
     tb = asyncio.create_task(b.run(stop_b))
-    await asyncio.sleep(0.5)
+    await asyncio.wait_for(b.standing_by.wait(), 5)  # b asked for the lease and was refused
     assert a.leader and not b.leader
     stop_a.set()
     await asyncio.wait_for(ta, 5)

@@ -116,7 +116,8 @@ async def test_settings_cache_is_refreshed_in_bulk_and_triggers_never_read(servi
         opened += 1
         return services.db()
 
-    cache = SettingsCache(ttl=0.2)
+    now = [100.0]
+    cache = SettingsCache(ttl=0.2, clock=lambda: now[0])
     events = [(o, "price", "TSLA") for o in origins]
     first = await route_many(counting_db, cache, events)
     assert opened == 1 and [s[0].target for s in first] == [f"channel:C{i}" for i in range(5)]
@@ -124,9 +125,7 @@ async def test_settings_cache_is_refreshed_in_bulk_and_triggers_never_read(servi
 
     async with services.db() as s, s.begin():
         await store.update_settings(s, owner.tenant_id, "channel", "C3", None, alerts_enabled=False)
-    import asyncio
-
-    await asyncio.sleep(0.12)  # past half the ttl: due for the housekeeping's refresh
+    now[0] += 0.12  # past half the ttl: due for the housekeeping's refresh
     async with services.db() as s:
         assert await cache.refresh(s) == 5
     after = await route_many(counting_db, cache, events)
