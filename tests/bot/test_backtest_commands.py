@@ -12,7 +12,6 @@ from tests.conftest import run_text
 from providers.replay import write_bars
 from providers.sim import SimMarket
 from tests.bot.test_cli import run as run_cli
-from tests.bot.test_journal_commands import cli  # noqa: F401 - the in-process CLI fixture
 
 ME = Identity(platform="console", tenant="local", user="me")
 

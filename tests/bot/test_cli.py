@@ -68,20 +68,18 @@ def test_unreachable_database_is_one_line(tmp_path):
     assert "Traceback" not in r.stderr
 
 
-def test_watchlist_survives_restart(tmp_path):
+def test_watchlist_survives_restart_and_piped_chat_answers_each_line(tmp_path):
+    """One piped chat between two processes: it edits the watchlist they share, and bad lines do not stop it."""
     assert run(["watch", "add", "TSLA", "NVDA"], tmp_path).returncode == 0
-    r = run(["chat"], tmp_path, stdin="/watch remove NVDA\n/watch add BRK.B\n")
-    assert r.returncode == 0 and "Removed NVDA" in r.stdout
-    listed = run(["watch", "list", "--json"], tmp_path)
-    assert json.loads(listed.stdout)["watchlist"] == ["TSLA", "BRK.B"]
-
-
-def test_piped_chat_answers_each_line_and_bad_lines_do_not_stop_it(tmp_path):
-    r = run(["chat", "--as-of", AS_OF], tmp_path, stdin="/quote TSLA\n/quote TS;LA\n\x00\x01junk\n/session\n")
+    lines = "/watch remove NVDA\n/quote TSLA\n/quote TS;LA\n\x00\x01junk\n/session\n/watch add BRK.B\n"
+    r = run(["chat", "--as-of", AS_OF], tmp_path, stdin=lines)
     assert r.returncode == 0, r.stderr
+    assert "Removed NVDA" in r.stdout
     assert "TSLA" in r.stdout and "invalid symbol" in r.stdout and "NYSE open" in r.stdout
     assert "Commands start with /" in r.stdout or "coach" in r.stdout.lower()
     assert "Traceback" not in r.stdout + r.stderr
+    listed = run(["watch", "list", "--json"], tmp_path)
+    assert json.loads(listed.stdout)["watchlist"] == ["TSLA", "BRK.B"]  # the line after the bad ones ran too
 
 
 def test_chat_at_a_terminal(tmp_path):

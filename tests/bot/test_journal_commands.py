@@ -136,22 +136,6 @@ async def test_record_outcome_shows_up_in_the_journal_and_the_scorecard(services
     assert r.data.overall.plans == 0 and "No tracked plan has finished yet" in r.body
 
 
-@pytest.fixture
-def cli(tmp_path, monkeypatch):
-    """Invoke `coach ...` in this process against a fresh database (settings re-read from the environment)."""
-    from click.testing import CliRunner
-
-    from bot.cli.main import build_cli
-    from bot.config import get_settings
-
-    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/coach.db")
-    monkeypatch.setenv("COACH_OUT_DIR", str(tmp_path / "out"))
-    get_settings.cache_clear()
-    group = build_cli()
-    yield lambda args: CliRunner().invoke(group, args, catch_exceptions=False)
-    get_settings.cache_clear()
-
-
 def test_cli_export_writes_every_entry_as_csv(cli, tmp_path):
     for text in ("SPY opened weak, waited #patience", 'NVDA "quoted" text, with commas'):
         r = cli(["journal", "add", text])

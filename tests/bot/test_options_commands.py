@@ -284,9 +284,9 @@ def test_cli_vol_json_is_one_object_with_as_of_and_sources(tmp_path):
         (["contracts", "TSLA", "swing", "500", "expiration=2024-03-14", "--as-of", AS_OF], "no TSLA options expire on 2024-03-14"),
     ],
 )
-def test_cli_bad_input_exits_2_with_one_line(tmp_path, args, needle):
-    r = run(args, tmp_path)
-    assert r.returncode == 2, (r.stdout, r.stderr)
+def test_cli_bad_input_exits_2_with_one_line(cli, args, needle):
+    r = cli(args)
+    assert r.exit_code == 2, (r.stdout, r.stderr)
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0] and "Traceback" not in r.stdout + r.stderr
 

@@ -176,24 +176,23 @@ def _cli(args, tmp_path):
     return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=180)
 
 
-def test_cli_plan_json_scan_json_and_exit_codes(tmp_path):
-    r = _cli(["plan", "NVDA", "--json", "--as-of", "2024-03-14T10:15:00-04:00"], tmp_path)
+def test_cli_plan_json_and_chart_then_scan_json(tmp_path):
+    """`coach plan` and `coach scan` as real processes; one plan run checks both its JSON and its chart file."""
+    out = tmp_path / "plan.png"
+    r = _cli(["plan", "NVDA", "--json", "--chart", str(out), "--as-of", "2024-03-14T10:15:00-04:00"], tmp_path)
     assert r.returncode == 0, r.stderr
     assert len(r.stdout.strip().splitlines()) == 1
     doc = json.loads(r.stdout)
     assert doc["symbol"] == "NVDA" and doc["plan"]["plan_id"].startswith("P-") and doc["reason"] is None
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     s = _cli(["scan", "AAPL", "MSFT", "scalp", "--json", "--as-of", "2024-03-14T10:15:00-04:00"], tmp_path)
     assert s.returncode == 0, s.stderr
     scan = json.loads(s.stdout)
     assert scan["scanned"] == 2 and scan["as_of"] and scan["sources"] and scan["style"] == "scalp"
-    for bad in (["plan", "TS;LA", "weekly"], ["scan", "leaders", "weekly"]):
-        b = _cli(bad, tmp_path)
-        assert b.returncode == 2 and b.stderr.startswith("error: ") and len(b.stderr.strip().splitlines()) == 1
-        assert "Traceback" not in b.stderr
 
 
-def test_cli_plan_chart_writes_the_png(tmp_path):
-    out = tmp_path / "plan.png"
-    r = _cli(["plan", "NVDA", "--chart", str(out), "--as-of", "2024-03-14T10:15:00-04:00"], tmp_path)
-    assert r.returncode == 0, r.stderr
-    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "NVDA" in r.stdout
+@pytest.mark.parametrize("bad", [["plan", "TS;LA", "weekly"], ["scan", "leaders", "weekly"]])
+def test_cli_plan_and_scan_bad_input_exits_2_with_one_line(cli, bad):
+    b = cli(bad)
+    assert b.exit_code == 2 and b.stderr.startswith("error: ") and len(b.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in b.stderr
