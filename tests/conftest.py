@@ -15,7 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from bot.config import Settings
 from storage.db import make_engine, make_sessionmaker
 from tests.databases import (
-    PG_SESSION, build_sqlite_template, check_script, copy_sqlite, create_schema, drop_schema, migration_script, pg_dsn,
+    PG_SESSION,
+    build_sqlite_template,
+    check_script,
+    copy_sqlite,
+    create_schema,
+    drop_schema,
+    migration_script,
+    pg_dsn,
 )
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")

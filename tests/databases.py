@@ -147,6 +147,9 @@ async def check_script(url: str, script: str, schemas: tuple[str, str]) -> None:
     finally:
         for schema in schemas:
             await drop_schema(dsn, schema)
-    diff = {part: (sorted(set(want[part]) - set(got[part])), sorted(set(got[part]) - set(want[part])))
-            for part in want if want[part] != got[part]}
+    diff = {
+        part: (sorted(set(want[part]) - set(got[part])), sorted(set(got[part]) - set(want[part])))
+        for part in want
+        if want[part] != got[part]
+    }
     assert not diff, f"the offline migration script differs from an online upgrade (missing, extra): {diff}"
