@@ -25,9 +25,9 @@ Nothing registers itself by being imported: a feature that is not named here doe
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -56,7 +56,7 @@ from bot.options_service import OptionsService
 from bot.pipeline import FreeTextHandler, Pipeline
 from bot.ratelimit import RateLimiter
 from bot.registry import Registry
-from bot.runtime.destinations import DestinationKinds
+from bot.runtime.destinations import Destination, DestinationKinds
 from bot.runtime.worker import RuntimeConfig
 from bot.services import Services
 from core.clock import Clock, utc_now
@@ -194,14 +194,14 @@ def default_destinations(settings: Settings) -> DestinationKinds:
     return kinds
 
 
-def _discord_rest_destination(settings: Settings):
+def _discord_rest_destination(settings: Settings) -> Destination:
     from bot.surfaces.channel_destinations import DiscordChannelDestination
 
     assert settings.discord_token is not None
     return DiscordChannelDestination(token=settings.discord_token.get_secret_value(), api_base=settings.discord_api_base)
 
 
-def _slack_destination(settings: Settings):
+def _slack_destination(settings: Settings) -> Destination:
     from bot.surfaces.channel_destinations import SlackChannelDestination
     from bot.surfaces.slack import web_client
 
@@ -259,7 +259,7 @@ def build_surfaces(services: Services, *, host: str = "0.0.0.0", port: int | Non
     return out
 
 
-def serve_tasks(services: Services) -> dict[str, Callable[[], Awaitable[None]]]:
+def serve_tasks(services: Services) -> dict[str, Callable[[], Coroutine[Any, Any, None]]]:
     """What `coach serve` runs beside the surfaces, by name."""
     from bot.iv_recorder import iv_recorder_task
     from bot.runtime.worker import Runtime

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta
+from multiprocessing.context import BaseContext
 from typing import Any
 
 import numpy as np
@@ -76,7 +77,7 @@ async def load_history(market: MarketData, spec: BacktestSpec, now: datetime | N
             daily_frames[sym] = got.df
 
     await asyncio.gather(*(fetch(s) for s in spec.symbols))
-    return arrange_history(spec, span, frames, daily_frames, names, LOOKBACK_SESSIONS)
+    return arrange_history(spec, span, frames, daily_frames, sorted(names), LOOKBACK_SESSIONS)
 
 
 # ---------------------------------------------------------------------------- parallel runs of day styles
@@ -112,6 +113,7 @@ def _in_pool(
     # fork is instant and shares the loaded bars, but forking while other threads run (an event
     # loop's executor, a database driver) is unsafe: then start fresh interpreters instead
     methods = mp.get_all_start_methods()
+    ctx: BaseContext
     if "fork" in methods and threading.active_count() == 1:
         ctx = mp.get_context("fork")
     else:

@@ -119,7 +119,7 @@ class ChartService:
         self._used_inline = False
         self._lock = threading.Lock()
         self._cache: OrderedDict[Hashable, list[bytes]] = OrderedDict()
-        self._inflight: dict[Hashable, cf.Future] = {}
+        self._inflight: dict[Hashable, cf.Future[list[bytes]]] = {}
         self._closed = False
 
     # -- executor
@@ -202,7 +202,7 @@ class ChartService:
                 return list(await self._await(pending))
         for attempt in (1, 2):
             pool = self._next_executor()
-            future: cf.Future | None = None
+            future: cf.Future[list[bytes]] | None = None
             try:
                 future = pool.submit(jobs.run, job)  # raises at once when a worker already died
                 if full_key is not None:
@@ -232,7 +232,7 @@ class ChartService:
                 self._cache.popitem(last=False)
         return list(pngs)
 
-    async def _await(self, future: cf.Future) -> list[bytes]:
+    async def _await(self, future: cf.Future[list[bytes]]) -> list[bytes]:
         # shield: a cancelled caller must not cancel a render another caller shares
         return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), self.timeout)
 
@@ -296,7 +296,7 @@ class ChartService:
 # --------------------------------------------------------------------------- naming and keys
 
 
-def _bars_token(spec: ChartSpec) -> tuple:
+def _bars_token(spec: ChartSpec) -> tuple[int, int, int, float, float]:
     c = spec.candles
     return (len(c), int(c.stamps[0]), int(c.stamps[-1]), float(c.close[-1]), float(c.volume[-1]))
 
@@ -310,7 +310,7 @@ def chart_key(
     levels_mode: str,
     scale_plan: bool,
     levels: Sequence[Level] = (),
-) -> tuple:
+) -> tuple[Hashable, ...]:
     """The cache key: (symbol, interval, as_of, plan id/version, theme) plus options and what the bars are."""
     lv = hashlib.blake2b(
         repr(sorted((x.kind, round(x.price, 6), x.low, x.high) for x in levels)).encode(), digest_size=8
@@ -399,7 +399,8 @@ def _lookback_start(interval: str, end: datetime) -> datetime:
     sch = last_sessions(end, sessions)
     if not len(sch.dates):
         return end - timedelta(days=max(7, sessions * 2))
-    return pd.Timestamp(int(sch.opens[0]), tz="UTC").to_pydatetime()
+    first: datetime = pd.Timestamp(int(sch.opens[0]), tz="UTC").to_pydatetime()
+    return first
 
 
 async def fetch_bars(market: MarketData, symbol: str, interval: str, end: datetime) -> Bars:

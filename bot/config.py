@@ -99,7 +99,7 @@ class Settings(BaseSettings):
         return bool(self.openai_api_key or self.openai_base_url)
 
     @property
-    def tradier_env_choice(self) -> str:
+    def tradier_env_choice(self) -> Literal["production", "sandbox", "auto"]:
         """`production`/`sandbox` when TRADIER_ENV is set, else `auto` (the token tells)."""
         return self.tradier_env if "tradier_env" in self.model_fields_set else "auto"
 

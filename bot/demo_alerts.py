@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from rich.console import Console
 
 from analytics import lifecycle
@@ -26,6 +27,7 @@ from bot.app import rebase
 from bot.request import Ctx
 from bot.services import Services
 from bot.surfaces.console import ConsoleDestination, chat, console_identity
+from core.clock import Clock
 from core.values import ns_from_utc
 from providers.sim import SimMarket
 from providers.sim_stream import SimClock, SimStream
@@ -53,9 +55,14 @@ class Scenario:
     target_first: bool
 
 
-def _walk(df) -> list[tuple[datetime, float]]:
+def _frozen(moment: datetime) -> Clock:
+    """A clock that always answers `moment`."""
+    return lambda: moment
+
+
+def _walk(df: pd.DataFrame) -> list[tuple[datetime, float]]:
     """The trades SimStream shows for these minutes (open, first extreme, second extreme, close)."""
-    out = []
+    out: list[tuple[datetime, float]] = []
     for ts, o, h, l, c in zip(df.index, df["open"], df["high"], df["low"], df["close"]):  # noqa: E741
         base = ts.to_pydatetime()
         walk = (o, l, h, c) if c >= o else (o, h, l, c)
@@ -68,11 +75,9 @@ async def find_scenario(services: Services, identity: Any) -> Scenario | None:
     from bot.planning import make_plan
 
     for at in CANDIDATE_TIMES:
-        market = SimMarket(seed=services.settings.coach_seed, now=lambda at=at: at + WINDOW)
+        market = SimMarket(seed=services.settings.coach_seed, now=_frozen(at + WINDOW))
         for sym in CANDIDATE_SYMBOLS:
-            then = rebase(
-                services, market=SimMarket(seed=services.settings.coach_seed, now=lambda at=at: at), clock=lambda at=at: at
-            )
+            then = rebase(services, market=SimMarket(seed=services.settings.coach_seed, now=_frozen(at)), clock=_frozen(at))
             outcome = await make_plan(Ctx(services=then, identity=identity, as_of=at), sym, "intraday")
             plan = outcome.result.plan
             if plan is None:

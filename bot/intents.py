@@ -163,7 +163,9 @@ def parse_intent(text: str, registry: Registry) -> Intent | None:
         return None
     syms = symbols_in(t)
     sym = syms[0] if syms else None
-    has = lambda pattern: re.search(pattern, low) is not None  # noqa: E731
+
+    def has(pattern: str) -> bool:
+        return re.search(pattern, low) is not None
 
     if has(
         r"^(reset|start over|forget (it|that|everything|our (chat|conversation))|clear (the |our |my )?(chat|conversation|history))$"

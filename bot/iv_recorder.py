@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date
+from typing import TYPE_CHECKING
 
 import structlog
 
 from analytics.sessions import session_info
 from bot.services import Services
+
+if TYPE_CHECKING:
+    from bot.options_service import IVRecord
 
 log = structlog.get_logger("coach.iv_recorder")
 
@@ -21,13 +25,15 @@ log = structlog.get_logger("coach.iv_recorder")
 EVERY_S = 600.0
 
 
-async def record_pass(services: Services, done: set[date]) -> list:
+async def record_pass(services: Services, done: set[date]) -> list[IVRecord]:
     """Record the last closed session once (tracked in `done`); returns the IVRecords written this pass."""
     from bot.options_service import record_iv, recorder_universe
 
     info = session_info(services.clock())
-    closed_day = info.last_close.date() if info.status != "open" else None
-    if info.status == "open" or closed_day in done:
+    if info.status == "open":
+        return []
+    closed_day = info.last_close.date()
+    if closed_day in done:
         return []
     # record as of the close itself so chains, quotes and the stored date all agree
     symbols = await recorder_universe(services)

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import structlog
+from structlog.typing import EventDict, WrappedLogger
 
 from bot.config import Settings
 
@@ -45,7 +46,7 @@ class _Redactor:
     def __init__(self, secrets: list[str]) -> None:
         self.secrets = secrets
 
-    def __call__(self, _logger, _name, event_dict):
+    def __call__(self, _logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDict:
         if not self.secrets:
             return event_dict
         return {k: redact(v, self.secrets) if isinstance(v, str) else v for k, v in event_dict.items()}

@@ -55,7 +55,7 @@ def _make(name: str, settings: Settings) -> MarketData:
             raise ConfigError("COACH_PROVIDER names tradier but TRADIER_ACCESS_TOKEN is not set")
         from providers.tradier import TradierClient, TradierMarket
 
-        client = TradierClient(token, env=settings.tradier_env_choice, base_url=settings.tradier_base_url)  # type: ignore[arg-type]
+        client = TradierClient(token, env=settings.tradier_env_choice, base_url=settings.tradier_base_url)
         return TradierMarket(client, clock=utc_now)
     if name == "yahoo":
         from providers.yahoo import YahooMarket
@@ -106,7 +106,10 @@ def auto_routes(settings: Settings) -> dict[str, list[str]] | None:
     has_t = _secret(settings.tradier_access_token) is not None
     if not (has_p or has_t):
         return None
-    pick = lambda *ns: [n for n in ns if (n != "polygon" or has_p) and (n != "tradier" or has_t)]  # noqa: E731
+
+    def pick(*ns: str) -> list[str]:
+        return [n for n in ns if (n != "polygon" or has_p) and (n != "tradier" or has_t)]
+
     return {
         "bars": pick("polygon", "tradier", "yahoo"),
         "quote": pick("tradier", "polygon", "yahoo"),
@@ -170,8 +173,9 @@ def build_broker(settings: Settings, market: MarketData, clock: Clock) -> Broker
         from providers.broker.tradier import TradierBroker
         from providers.tradier import TradierClient
 
-        client = TradierClient(token, env=settings.tradier_env_choice, base_url=settings.tradier_base_url)  # type: ignore[arg-type]
-        return TradierBroker(client, settings.tradier_account_id)
+        client = TradierClient(token, env=settings.tradier_env_choice, base_url=settings.tradier_base_url)
+        # Broker declares `name` a settable attribute; TradierBroker's is a read-only property
+        return TradierBroker(client, settings.tradier_account_id)  # type: ignore[return-value]
     from providers.broker.paper import PaperBroker
 
     return PaperBroker(market, clock)

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from analytics.chains import DEFAULT_RATE, ChainView, analyse_chain
 from analytics.interval_context import WARMUP_BARS, IntervalContext, MultiContext, build_context, detect_levels, interval_context
 from analytics.intervals import interval_minutes
-from analytics.models import Model, Plan
+from analytics.models import Model, Plan, Style
 from analytics.options import ContractRanking, expirations_for_style, rank_contracts
 from analytics.sessions import EXCHANGE_TZ, last_sessions, session_info
 from analytics.volatility import MIN_HISTORY, RANK_DAYS, VolRegime, atm_iv_30d, expirations_for_regime, vol_regime
@@ -127,7 +127,7 @@ class OptionsService:
         self,
         plan: Plan | None,
         symbol: str,
-        style: str,
+        style: Style,
         at: datetime,
         *,
         risk_amount: float | None = None,
@@ -227,7 +227,8 @@ def bars_start(interval: str, bars_needed: int, at: datetime) -> datetime:
     sch = last_sessions(at, sessions)
     if not len(sch.dates):
         return at - timedelta(days=7)
-    return sch.frame()["open"].iloc[0].to_pydatetime()
+    first: datetime = sch.frame()["open"].iloc[0].to_pydatetime()
+    return first
 
 
 _OCC = re.compile(r"^([A-Z][A-Z0-9.]{0,5})(\d{6})([CP])(\d{8})$")

@@ -36,13 +36,16 @@ Handler = Callable[[Any, Any], Awaitable[Reply]]
 
 MAX_TEXT = 4000
 
+#: The option types a chat surface can declare for an argument.
+ArgKind = Literal["string", "integer", "number", "boolean", "list"]
+
 
 @dataclass(frozen=True)
 class ArgSpec:
     """One argument, described for surfaces that need explicit option types (Discord)."""
 
     name: str
-    kind: Literal["string", "integer", "number", "boolean", "list"]
+    kind: ArgKind
     required: bool
     default: Any
     description: str
@@ -230,7 +233,7 @@ def _first_error(exc: ValidationError) -> str:
     return f"{loc}: {msg}" if loc else msg
 
 
-def _kind(annotation: Any) -> tuple[str, tuple[str, ...], str]:
+def _kind(annotation: Any) -> tuple[ArgKind, tuple[str, ...], str]:
     """Simplify a field annotation to (kind, choices, item kind)."""
     ann = _strip_optional(annotation)
     origin = get_origin(ann)

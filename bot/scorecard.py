@@ -20,7 +20,7 @@ import structlog
 
 from analytics.intervals import interval_timedelta
 from analytics.models import Plan
-from analytics.outcomes import evaluate_plan, horizon
+from analytics.outcomes import TradeOutcome, evaluate_plan, horizon
 from bot.services import Services
 from core.errors import CoachError
 from storage import journal
@@ -46,7 +46,7 @@ async def _finished_without_outcome(services: Services, owner: Owner | None, lim
     return out
 
 
-async def score_plan(services: Services, plan: Plan, now: datetime):
+async def score_plan(services: Services, plan: Plan, now: datetime) -> TradeOutcome:
     """The outcome of `plan` over the market's bars from its time to its horizon (or now)."""
     entry_dl, exit_dl = horizon(plan.style, plan.as_of)
     end = min(exit_dl + interval_timedelta(plan.interval), now)

@@ -16,8 +16,8 @@ import queue
 import signal
 import sys
 import threading
-from collections.abc import Awaitable, Callable
-from typing import TextIO
+from collections.abc import Callable, Coroutine
+from typing import Any, TextIO
 
 import structlog
 
@@ -71,7 +71,7 @@ async def serve(
     stop: asyncio.Event | None = None,
     stdin: TextIO | None = None,
     stdout: TextIO | None = None,
-    tasks: dict[str, Callable[[], Awaitable[None]]] | None = None,
+    tasks: dict[str, Callable[[], Coroutine[Any, Any, None]]] | None = None,
 ) -> None:
     """Start the configured surfaces and the serve tasks (`tasks`: instead of the root's); return when stopped."""
     own_services = services is None
@@ -79,7 +79,7 @@ async def serve(
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     signals = _install_signals(loop, stop)
-    running: dict[str, asyncio.Task[None]] = {}
+    running: dict[str, asyncio.Task[object]] = {}
     surfaces: list[ChatSurface] = []
     console_input: _StdinLines | None = None
     failure: BaseException | None = None
@@ -140,7 +140,7 @@ async def serve(
 
 
 def _install_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> list[int]:
-    installed = []
+    installed: list[int] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
             loop.add_signal_handler(sig, stop.set)

@@ -173,7 +173,9 @@ def parse_arguments(arguments: str | dict[str, Any] | None) -> dict[str, Any]:
     return value
 
 
-def result_from_reply(call_id: str, cmd: Command, reply: Reply, *, ignored: list[str] = (), invocation: str = "") -> ToolResult:  # type: ignore[assignment]
+def result_from_reply(
+    call_id: str, cmd: Command, reply: Reply, *, ignored: list[str] | tuple[str, ...] = (), invocation: str = ""
+) -> ToolResult:
     """Turn a command's Reply into the compact JSON the model reads, keeping the Reply for the server."""
     raw = reply.data_json()
     if reply.severity == "error":
@@ -203,7 +205,8 @@ def compact(value: Any, tick: float = 0.01, *, max_items: int = MAX_ITEMS, key: 
     """JSON trimmed for a prompt: prices rounded to the tick, other numbers to cents or 4 significant digits, long lists cut."""
     if isinstance(value, dict):
         out: dict[str, Any] = {}
-        local_tick = value.get("tick") if isinstance(value.get("tick"), (int, float)) and value.get("tick") > 0 else tick
+        given = value.get("tick")
+        local_tick = given if isinstance(given, (int, float)) and given > 0 else tick
         for k, v in value.items():
             if isinstance(v, list) and len(v) > max_items:
                 out[k] = [compact(x, local_tick, max_items=max_items) for x in _trim_list(v, max_items)]

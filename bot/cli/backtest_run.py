@@ -5,13 +5,23 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from analytics.sessions import EXCHANGE_TZ
 from core.errors import UserError
+
+if TYPE_CHECKING:  # annotations only: the command imports these when it runs, not when the CLI loads
+    from rich.console import Console
+
+    from analytics.backtest_engine import BacktestResult, BacktestSpec, History
+    from analytics.backtest_stats import GroupStats, Report
+    from analytics.outcomes import TradeOutcome
+    from providers.base import MarketData
 
 
 def parse_when(value: str, *, end: bool) -> datetime:
@@ -117,6 +127,7 @@ def backtest_cli(
         end_at = min(end_at, now)
         start_at = parse_when(start, end=False) if start else end_at - timedelta(days=91)
         spec = check_spec(BacktestSpec(tuple(syms), style, start_at, end_at, strategy=strategy, every=every))
+        market: MarketData
         if data_dir:
             from providers.replay import ReplayMarket
 
@@ -152,7 +163,9 @@ def backtest_cli(
     run(go)
 
 
-def _run_with_progress(run_backtest, history, spec, workers: int, err):
+def _run_with_progress(
+    run_backtest: Callable[..., BacktestResult], history: History, spec: BacktestSpec, workers: int, err: Console
+) -> BacktestResult:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     with Progress(
@@ -174,7 +187,7 @@ def _run_with_progress(run_backtest, history, spec, workers: int, err):
         return run_backtest(history, spec, progress=tick, workers=workers)
 
 
-def _write_png(rep, result, spec, out: str | None, out_dir: Path) -> Path:
+def _write_png(rep: Report, result: BacktestResult, spec: BacktestSpec, out: str | None, out_dir: Path) -> Path:
     from bot.commands.backtest import picture
 
     names = " ".join(spec.symbols)
@@ -195,7 +208,7 @@ def _write_png(rep, result, spec, out: str | None, out_dir: Path) -> Path:
     return path
 
 
-def _write_trades(outcomes, path: Path) -> None:
+def _write_trades(outcomes: Sequence[TradeOutcome], path: Path) -> None:
     cols = [
         "plan_id",
         "symbol",
@@ -236,7 +249,7 @@ def _write_trades(outcomes, path: Path) -> None:
         raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-def _summary(result, rep, spec, png: Path) -> dict:
+def _summary(result: BacktestResult, rep: Report, spec: BacktestSpec, png: Path) -> dict[str, Any]:
     from bot.commands.backtest import BacktestSummary
 
     s = BacktestSummary(
@@ -271,7 +284,7 @@ def _held(seconds: float | None) -> str:
     return f"{seconds / 86400:.1f}d"
 
 
-def _print(rep, result, spec, png: Path, trades_path: str | None) -> None:
+def _print(rep: Report, result: BacktestResult, spec: BacktestSpec, png: Path, trades_path: str | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -281,7 +294,7 @@ def _print(rep, result, spec, png: Path, trades_path: str | None) -> None:
     if not con.is_terminal:
         con = Console(highlight=False, soft_wrap=True, width=150)  # a pipe or a file: keep the tables whole
 
-    def table(title: str, groups, head: str) -> Table:
+    def table(title: str, groups: Iterable[GroupStats], head: str) -> Table:
         t = Table(title=title, title_justify="left", header_style="bold")
         for name in (head, "plans", "trades", "hit%", "T1%", "exp R", "PF", "max DD", "MAE", "MFE", "avg hold"):
             t.add_column(name, justify="left" if name == head else "right")

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import click
 import structlog
@@ -23,6 +23,8 @@ from core.errors import CoachError, UserError
 
 log = structlog.get_logger("coach.cli")
 
+T = TypeVar("T")
+
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print one error line and exit."""
@@ -30,7 +32,7 @@ def fail(message: str, code: int = 2) -> NoReturn:
     sys.exit(code)
 
 
-def run(coro_fn: Callable[[], Awaitable[Any]]) -> Any:
+def run(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run an async entry point, turning project errors into one line and an exit code."""
     try:
         return asyncio.run(coro_fn())

@@ -20,6 +20,7 @@ import math
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import click
 import numpy as np
@@ -93,7 +94,9 @@ async def backfill(
     return _result(sym, None, sessions, out, note=why)
 
 
-def _result(sym: str, provider: str | None, sessions: list, out: list[BackfillDay], note: str | None = None) -> BackfillResult:
+def _result(
+    sym: str, provider: str | None, sessions: list[tuple[date, datetime]], out: list[BackfillDay], note: str | None = None
+) -> BackfillResult:
     out.sort(key=lambda d: d.date)
     return BackfillResult(
         symbol=sym,
@@ -105,7 +108,7 @@ def _result(sym: str, provider: str | None, sessions: list, out: list[BackfillDa
     )
 
 
-def _et():
+def _et() -> ZoneInfo:
     from analytics.sessions import EXCHANGE_TZ
 
     return EXCHANGE_TZ
@@ -214,7 +217,7 @@ def register(group: click.Group) -> None:
                 click.echo(json.dumps(res.model_dump(mode="json"), separators=(",", ":")))
             else:
                 for d in res.days:
-                    if d.status == "recorded":
+                    if d.status == "recorded" and d.atm_iv_30d is not None:
                         click.echo(f"{d.date}  {d.atm_iv_30d * 100:6.2f}%  {d.source}")
                     elif d.status != "exists":
                         click.echo(f"{d.date}  {d.status}: {d.reason}")

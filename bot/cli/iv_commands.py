@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import timedelta
+from typing import NoReturn
 
 import click
 
@@ -51,7 +53,7 @@ def register(group: click.Group) -> None:
                 )
             else:
                 for r in results:
-                    if r.status == "recorded":
+                    if r.status == "recorded" and r.atm_iv_30d is not None:
                         click.echo(f"{r.symbol} {r.date}: ATM IV 30d {r.atm_iv_30d * 100:.2f}% ({r.source})")
                     else:
                         click.echo(f"{r.symbol} {r.date}: {r.status}: {r.reason}")
@@ -106,7 +108,7 @@ def register(group: click.Group) -> None:
         run(go)
 
 
-def _symbols(raw: tuple[str, ...], fail) -> list[str]:
+def _symbols(raw: tuple[str, ...], fail: Callable[[str, int], NoReturn]) -> list[str]:
     from analytics.symbols import validate_symbol
     from core.errors import UserError
 

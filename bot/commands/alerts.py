@@ -21,7 +21,7 @@ from analytics.models import Plan
 from analytics.sessions import EXCHANGE_TZ, sessions_between
 from bot.args import IntervalArg, SymbolArg
 from bot.registry import command
-from bot.reply import Reply
+from bot.reply import Reply, Severity
 from bot.request import Ctx
 from bot.runtime.api import (
     WEBHOOK_KINDS,
@@ -603,7 +603,7 @@ class AlertsStatus(BaseModel):
     runtime: str
     worker: str | None = None
     market_time: datetime | None = None
-    feed: dict | None = None
+    feed: dict[str, Any] | None = None
     alerts: int
     tracked_plans: int
     pending: int
@@ -671,7 +671,9 @@ async def alerts_status(ctx: Ctx, a: NoArgs) -> Reply:
             )
     else:
         lines.append("No deliveries yet in this workspace.")
-    sev = "error" if failed or (feed or {}).get("state") in ("stale", "down") else "warning" if pending or not hb else "success"
+    sev: Severity = (
+        "error" if failed or (feed or {}).get("state") in ("stale", "down") else "warning" if pending or not hb else "success"
+    )
     data = AlertsStatus(
         runtime="running" if hb else "stopped",
         worker=hb.get("worker") if hb else None,
@@ -683,7 +685,7 @@ async def alerts_status(ctx: Ctx, a: NoArgs) -> Reply:
         failed=failed,
         destinations=dests,
     )
-    return Reply(title="Alerts status", body="\n".join(lines), severity=sev, data=data)  # type: ignore[arg-type]
+    return Reply(title="Alerts status", body="\n".join(lines), severity=sev, data=data)
 
 
 @command(

@@ -9,9 +9,11 @@ Broker fills and tracked-plan outcomes land here on their own (source broker / p
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import structlog
 from pydantic import BaseModel, Field, field_validator
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics.models import Plan
 from analytics.symbols import validate_symbol
@@ -116,7 +118,7 @@ def _line(e: journal.EntryView, width: int = 110) -> str:
     return " · ".join(bits) + f"\n    {text}"
 
 
-async def _find_plan(s, owner: Owner, plan_id: str) -> Plan | None:
+async def _find_plan(s: AsyncSession, owner: Owner, plan_id: str) -> Plan | None:
     """The plan with this id the owner may see: one /plan stored for them (or shared in their workspace), or one they track."""
     from storage import alerts
     from storage import plans as plan_store
@@ -280,7 +282,7 @@ def _maybe_none(v: str | None) -> str | None:
 async def journal_edit(ctx: Ctx, a: EditArgs) -> Reply:
     if a.text is None and a.tags is None and a.symbol is None and a.plan is None:
         raise UserError("nothing to change; give new text, --tags, --symbol or --plan, e.g. /journal edit 12 held to T2")
-    kwargs: dict = {}
+    kwargs: dict[str, Any] = {}
     if a.symbol is not None:
         kwargs["symbol"] = _maybe_none(a.symbol)
     if a.plan is not None:

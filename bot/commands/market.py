@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
 
@@ -85,7 +85,7 @@ async def bars(ctx: Ctx, a: BarsArgs) -> Reply:
     if a.interval == "1W":
         sessions_needed = a.count * 5 + 5
     sch = last_sessions(end, sessions_needed + 3)
-    start = (sch.frame()["open"].iloc[0] if len(sch.dates) else end - timedelta(days=7)).to_pydatetime()
+    start: datetime = sch.frame()["open"].iloc[0].to_pydatetime() if len(sch.dates) else end - timedelta(days=7)
     res = await ctx.market.bars(a.symbol, a.interval, start, end)
     df = res.df.tail(a.count)
     if df.empty:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import date
-from typing import Annotated
+from typing import Annotated, SupportsFloat, SupportsIndex
 
 from pydantic import BaseModel, BeforeValidator, Field, field_validator
 
@@ -43,6 +43,8 @@ def _money(v: object) -> object:
     if v is None:
         return v
     try:
+        if not isinstance(v, (str, SupportsFloat, SupportsIndex)):
+            raise TypeError(type(v).__name__)  # what float() refuses, refused the same way
         return check_money(float(v), "risk amount")
     except UserError as exc:
         raise ValueError(exc.message) from None
@@ -242,7 +244,8 @@ async def contracts(ctx: Ctx, a: ContractsArgs) -> Reply:
     # Fail fast on a symbol without options or a missing expiration, before planning.
     exps = await svc.expirations(a.symbol, at)
     if a.expiration is not None and a.expiration not in exps:
-        near = sorted(sorted(exps, key=lambda d: abs((d - a.expiration).days))[:4])
+        wanted = a.expiration
+        near = sorted(sorted(exps, key=lambda d: abs((d - wanted).days))[:4])
         shown = ", ".join(d.isoformat() for d in near)
         raise NotFoundError(f"no {a.symbol} options expire on {a.expiration.isoformat()}; nearest listed: {shown}")
     outcome = await make_plan(ctx, a.symbol, a.style)
@@ -376,13 +379,14 @@ async def risk(ctx: Ctx, a: RiskArgs) -> Reply:
         raise UserError("give both the account size and the risk %, e.g. /risk 25000 1")
     async with ctx.tx() as s:
         user = await get_user(s, await ctx.owner(s))
-        if a.account_size is not None:
+        if a.account_size is not None and a.risk_pct is not None:  # both or neither, checked above
             user.account_size, user.risk_pct = float(a.account_size), float(a.risk_pct)
         account, pct = user.account_size, user.risk_pct
+    per_trade = None if account is None or pct is None else round(account * pct / 100.0, 2)
     data = {
         "account_size": account,
         "risk_pct": pct,
-        "risk_per_trade": None if account is None or pct is None else round(account * pct / 100.0, 2),
+        "risk_per_trade": per_trade,
         "as_of": ctx.now().isoformat(),
         "sources": ["risk profile"],
     }
@@ -392,7 +396,7 @@ async def risk(ctx: Ctx, a: RiskArgs) -> Reply:
         )
     return Reply(
         title="Risk profile" + (" saved" if a.account_size is not None else ""),
-        body=f"Account {_money_s(account)}, risking {pct:g}% = {_money_s(data['risk_per_trade'])} per trade.",
+        body=f"Account {_money_s(account)}, risking {pct:g}% = {_money_s(per_trade)} per trade.",
         severity="success" if a.account_size is not None else "info",
         data=data,
     )

@@ -25,7 +25,7 @@ from pydantic import BaseModel, BeforeValidator, Field, field_validator
 
 from analytics.symbols import validate_symbol
 from bot.registry import command
-from bot.reply import Action, Reply, ReplyField
+from bot.reply import Action, Reply, ReplyField, Severity
 from bot.request import Ctx
 from core.errors import ConfigError, ProviderError, UserError
 from providers.broker.base import OrderRejected, OrderRequest, OrderStatus, is_occ, parse_occ
@@ -34,7 +34,7 @@ from renderers.text import fmt_price, fmt_time
 from storage import journal, orders
 from storage.identity import Owner
 
-SIDES = ("buy", "sell", "sell_short", "buy_to_cover", "buy_to_open", "buy_to_close", "sell_to_open", "sell_to_close")
+Side = Literal["buy", "sell", "sell_short", "buy_to_cover", "buy_to_open", "buy_to_close", "sell_to_open", "sell_to_close"]
 
 
 def _lower(v: object) -> object:
@@ -43,9 +43,9 @@ def _lower(v: object) -> object:
 
 class PreviewArgs(BaseModel):
     symbol: str = Field(description="ticker (TSLA) or OCC option symbol (TSLA240419C00250000)")
-    side: Annotated[Literal[SIDES], BeforeValidator(_lower)] = Field(
+    side: Annotated[Side, BeforeValidator(_lower)] = Field(
         description="buy, sell, sell_short, buy_to_cover; options: buy_to_open ..."
-    )  # type: ignore[valid-type]
+    )
     quantity: int = Field(ge=1, le=100_000, description="shares, or contracts for options")
     type: Annotated[Literal["market", "limit", "stop", "stop_limit"] | None, BeforeValidator(_lower)] = Field(
         None, description="market, limit, stop, stop_limit (default: limit when a price is given, else market)"
@@ -209,6 +209,9 @@ async def _apply(s: Any, owner: Owner, row: orders.Order, st: OrderStatus, now: 
     return new
 
 
+_STATUS_SEVERITY: dict[str, Severity] = {"filled": "success", "rejected": "error", "cancelled": "warning", "placing": "warning"}
+
+
 def _status_reply(title: str, row: orders.Order, fills: list[orders.Fill], note: str = "") -> Reply:
     v = orders.view(row, fills)
     filled = f"{v.filled_quantity:g} of {v.quantity:g}"
@@ -217,7 +220,7 @@ def _status_reply(title: str, row: orders.Order, fills: list[orders.Fill], note:
         ReplyField(name="Filled", value=filled + (f" @ {fmt_price(v.avg_fill_price)}" if v.avg_fill_price else "")),
         ReplyField(name="Broker", value=v.broker + (f" #{v.broker_order_id}" if v.broker_order_id else "")),
     ]
-    sev = {"filled": "success", "rejected": "error", "cancelled": "warning", "placing": "warning"}.get(v.status, "info")
+    sev = _STATUS_SEVERITY.get(v.status, "info")
     body = note or (f"Reason: {v.reason}" if v.reason else "")
     as_of = v.fills[-1].at if v.fills else (v.placed_at or v.created_at)
     return Reply(title=title, body=body, fields=fields, severity=sev, sources=[f"broker: {v.broker}"], as_of=as_of, data=v)

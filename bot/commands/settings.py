@@ -31,7 +31,7 @@ class SettingsView(BaseModel):
     alerts_enabled: bool
     allowed_kinds: list[str]
     route: str
-    webhooks: list[dict]
+    webhooks: list[dict[str, Any]]
     origin: dict[str, str]
 
 

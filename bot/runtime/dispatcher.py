@@ -98,7 +98,7 @@ class Dispatcher:
 
     def __init__(
         self,
-        services,
+        services: Any,
         config: DispatchConfig | None = None,
         *,
         destinations: dict[str, Destination] | None = None,
@@ -112,11 +112,11 @@ class Dispatcher:
         self.clock = clock
         self._dests: dict[str, Destination] = dict(destinations or {})
         self._own_dests: set[str] = set()
-        self._busy: dict[str, asyncio.Task] = {}
+        self._busy: dict[str, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
         self._full = True
-        self._marks: list[tuple[int, asyncio.Future]] = []
-        self._flusher: asyncio.Task | None = None
+        self._marks: list[tuple[int, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
         self._hinted: set[str] = set()
         self._again: set[str] = set()
         #: Channels delivering at once (each is sequential inside); bounds the database and connection load.
@@ -176,7 +176,7 @@ class Dispatcher:
             return False
         task = asyncio.create_task(self._channel(key))
         self._busy[key] = task
-        task.add_done_callback(lambda _t, k=key: self._done(k))
+        task.add_done_callback(lambda _t: self._done(key))
         return True
 
     def _done(self, key: str) -> None:
@@ -315,7 +315,7 @@ class Dispatcher:
         Channels delivering at the same moment share one transaction: each waits for the flush
         that carries its mark, and the flusher takes every mark queued while the last one ran.
         """
-        fut = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._marks.append((row_id, fut))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_marks())

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import structlog
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -52,7 +53,7 @@ class AlertMeta:
     symbol: str
     value: float | None
     interval: str | None
-    params: dict
+    params: dict[str, Any]
     note: str
     plan_id: str | None
     repeat: bool
@@ -266,7 +267,7 @@ class AlertEvaluator:
         k = (now_ns - open_ns) // (minutes * _MIN_NS) + 1
         return min(close_ns, open_ns + k * minutes * _MIN_NS)
 
-    async def _bars(self, symbol: str, interval: str, end_ns: int):
+    async def _bars(self, symbol: str, interval: str, end_ns: int) -> pd.DataFrame:
         minutes = interval_minutes(interval)
         end = utc_from_ns(end_ns)
         sessions = max(2, math.ceil(self.bar_lookback * minutes / 390) + 1) if minutes < 1440 else self.bar_lookback + 2
@@ -288,7 +289,7 @@ class AlertEvaluator:
             return None
         w = AlertWrite(now=utc_now(), triggers=list(res.triggers), expired=list(res.expired))
         # all fires of the batch in one statement, each guarded by the alert's fire count
-        per_alert: dict[int, dict] = {}
+        per_alert: dict[int, dict[str, Any]] = {}
         for trig in w.triggers:
             rule = self.book.get(trig.rule_id)
             f = per_alert.setdefault(trig.rule_id, {"id": trig.rule_id, "expect": trig.fire_count - 1})
@@ -383,8 +384,8 @@ class AlertWrite:
     now: datetime
     triggers: list[Trigger]
     expired: list[int]
-    fires: list[dict] = field(default_factory=list)
-    armed: list[dict] = field(default_factory=list)
+    fires: list[dict[str, Any]] = field(default_factory=list)
+    armed: list[dict[str, Any]] = field(default_factory=list)
     #: (alert id, its messages): queued only if the alert's fire is recorded.
     candidates: list[tuple[int, list[NewMessage]]] = field(default_factory=list)
     recorded: set[int] = field(default_factory=set)

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from analytics.alertbook import KIND_LABELS
-from bot.reply import Action, Attachment, Reply, ReplyField
+from bot.reply import Action, Attachment, Reply, ReplyField, Severity
 from renderers.text import fmt_pct, fmt_price, fmt_time
 
 
@@ -98,7 +98,7 @@ def describe_condition(
     level: float | None,
     value: float | None = None,
     interval: str | None = None,
-    params: dict | None = None,
+    params: dict[str, Any] | None = None,
     tick: float = 0.01,
 ) -> str:
     """An alert's condition in words: "above 250.00", "RSI(14) above 70 on 5m", "moving +2.00% (to 255.00)"."""
@@ -127,7 +127,7 @@ def describe_condition(
     return kind
 
 
-def _reading(ev: AlertEvent, params: dict) -> str:
+def _reading(ev: AlertEvent, params: dict[str, Any]) -> str:
     """What the market did, in the alert's own terms."""
     when = fmt_time(ev.at)
     close = f" (close {fmt_price(ev.close)})" if ev.close is not None else ""
@@ -147,7 +147,7 @@ def _reading(ev: AlertEvent, params: dict) -> str:
     return f"Last {fmt_price(ev.price)} at {when}."
 
 
-def alert_reply(ev: AlertEvent, params: dict | None = None) -> Reply:
+def alert_reply(ev: AlertEvent, params: dict[str, Any] | None = None) -> Reply:
     """The message of a fired alert."""
     params = params or {}
     cond = describe_condition(ev.kind, ev.level, ev.value, ev.interval, params)
@@ -176,8 +176,8 @@ def alert_reply(ev: AlertEvent, params: dict | None = None) -> Reply:
 
 def digest_reply(replies: list[Reply], keys: list[str]) -> Reply:
     """One message standing for a burst of alerts in one channel (newest last)."""
-    symbols = list(dict.fromkeys(r.data.get("symbol") if isinstance(r.data, dict) else None for r in replies))
-    symbols = [s for s in symbols if s]
+    found = dict.fromkeys(r.data.get("symbol") if isinstance(r.data, dict) else None for r in replies)
+    symbols: list[str] = [s for s in found if s]
     lines = []
     for r in replies:
         at = r.as_of.strftime("%H:%M") if r.as_of else ""
@@ -221,6 +221,14 @@ _EVENT_TITLES = {
     "stop_moved": "stop moved",
 }
 
+_EVENT_SEVERITY: dict[str, Severity] = {
+    "stopped": "error",
+    "invalidated": "error",
+    "target": "success",
+    "exited": "success",
+    "triggered": "info",
+}
+
 
 def plan_reply(up: PlanUpdate, *, tracked_id: int) -> Reply:
     """The message of a tracked plan's transition."""
@@ -247,15 +255,13 @@ def plan_reply(up: PlanUpdate, *, tracked_id: int) -> Reply:
         actions.append(Action(label="Move stop to break-even", command=f"/track {up.plan_id} stop=be", style="primary"))
     if up.status in ("pending", "triggered"):
         actions.append(Action(label="Stop tracking", command=f"/untrack {up.plan_id}"))
-    sev = {"stopped": "error", "invalidated": "error", "target": "success", "exited": "success", "triggered": "info"}.get(
-        up.event, "info"
-    )
+    sev = _EVENT_SEVERITY.get(up.event, "info")
     return Reply(
         title=title,
         body="\n".join(lines),
         fields=fields,
-        severity=sev,  # type: ignore[arg-type]
-        direction=up.direction if up.direction in ("long", "short") else None,  # type: ignore[arg-type]
+        severity=sev,
+        direction="long" if up.direction == "long" else "short" if up.direction == "short" else None,
         as_of=up.at,
         sources=["plan tracker"],
         actions=actions,

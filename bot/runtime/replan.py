@@ -60,7 +60,7 @@ class Replanner:
         self.clock = clock
         self.planner = planner
         self.on_queued = on_queued
-        self._tasks: dict[int, asyncio.Task] = {}
+        self._tasks: dict[int, asyncio.Task[None]] = {}
         self.done: list[int] = []
 
     def start(self, tracked_id: int) -> None:

@@ -43,13 +43,13 @@ log = structlog.get_logger("coach.tracker")
 PENDING_SESSIONS = {"swing": 5, "leaps": 20}
 
 
-def state_to_json(state: PlanState) -> dict:
+def state_to_json(state: PlanState) -> dict[str, Any]:
     d = asdict(state)
     d["targets"] = list(state.targets)
     return d
 
 
-def state_from_json(d: dict) -> PlanState:
+def state_from_json(d: dict[str, Any]) -> PlanState:
     d = dict(d)
     d["targets"] = tuple(d.get("targets") or ())
     return PlanState(**d)
@@ -301,7 +301,7 @@ class PlanWrite:
 
     now: datetime
     #: (tracked id, stored state, status, messages) per changed plan.
-    items: list[tuple[int, dict, str, list[NewMessage]]] = field(default_factory=list)
+    items: list[tuple[int, dict[str, Any], str, list[NewMessage]]] = field(default_factory=list)
     saved: list[int] = field(default_factory=list)
     messages: list[NewMessage] = field(default_factory=list)
 

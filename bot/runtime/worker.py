@@ -31,6 +31,7 @@ import structlog
 from sqlalchemy.engine import Connection
 
 from analytics.sessions import schedule
+from bot.runtime.destinations import Destination
 from bot.runtime.dispatcher import DispatchConfig, Dispatcher
 from bot.runtime.evaluator import AlertEvaluator
 from bot.runtime.feed import Feed, FeedBatch, build_stream
@@ -90,7 +91,7 @@ class Runtime:
         stream_factory: Callable[[datetime | None], Any] | None = None,
         config: RuntimeConfig | None = None,
         planner: Planner | None = None,
-        destinations: dict | None = None,
+        destinations: dict[str, Destination] | None = None,
     ) -> None:
         self.services = services
         self.clock = clock or services.clock or utc_now
@@ -129,8 +130,9 @@ class Runtime:
             return
         try:
             await self.start()
+            assert self.feed is not None  # start() built it
             tasks = [
-                asyncio.create_task(self.feed.run(stop), name="feed"),  # type: ignore[union-attr]
+                asyncio.create_task(self.feed.run(stop), name="feed"),
                 asyncio.create_task(self.dispatcher.run(stop), name="dispatcher"),
                 asyncio.create_task(self._housekeeping(stop), name="housekeeping"),
             ]
@@ -353,7 +355,7 @@ class Runtime:
         return still
 
 
-async def runtime_alive(services: Any, within: float = 15.0) -> dict | None:
+async def runtime_alive(services: Any, within: float = 15.0) -> dict[str, Any] | None:
     """The last heartbeat when a runtime wrote one within `within` seconds, else None."""
     async with services.db() as s:
         hb = await get_state(s, HEARTBEAT_KEY)

@@ -89,7 +89,12 @@ class DiscordChannelDestination:
     login_wait_steps = 150
 
     def __init__(
-        self, client_or_http: Any = None, *, token: str | None = None, api_base: str | None = None, tz: str = "America/New_York"
+        self,
+        client_or_http: discord.Client | discord.http.HTTPClient | None = None,
+        *,
+        token: str | None = None,
+        api_base: str | None = None,
+        tz: str = "America/New_York",
     ) -> None:
         if client_or_http is None and not token:
             raise ConfigError("a Discord destination needs a client or DISCORD_TOKEN")
@@ -184,8 +189,8 @@ class DiscordChannelDestination:
         """The thread named `name` under the channel: an active or archived one, or a new public thread."""
         name = name[:100]
         channel = await http.get_channel(int(channel_id))
-        guild_id = channel.get("guild_id")
-        if guild_id:
+        guild_id = channel.get("guild_id")  # a snowflake (str or int) on guild channels only
+        if isinstance(guild_id, (str, int)) and guild_id:
             active = await http.get_active_threads(int(guild_id))
             for t in active.get("threads", []):
                 if str(t.get("parent_id")) == str(channel_id) and t.get("name") == name:
@@ -288,10 +293,11 @@ class SlackChannelDestination:
         """The ts of the parent message of thread `name` in `channel`: found by its metadata, or posted now."""
         try:
             hist = await self.client.conversations_history(channel=channel, limit=self.history_limit, include_all_metadata=True)
-            for msg in hist.get("messages", []):
+            messages: list[dict[str, Any]] = hist.get("messages", [])
+            for msg in messages:
                 md = msg.get("metadata") or {}
                 if md.get("event_type") == "coach_thread" and (md.get("event_payload") or {}).get("name") == name:
-                    return msg["ts"]
+                    return str(msg["ts"])
         except SlackApiError as exc:
             # without the history scope we cannot find an old thread; opening a new one still delivers
             log.warning("slack_thread_lookup_failed", error=exc.response.get("error"), channel=channel)
@@ -300,7 +306,7 @@ class SlackChannelDestination:
             text=f"*{name}*",
             metadata={"event_type": "coach_thread", "event_payload": {"name": name}},
         )
-        return resp["ts"]
+        return str(resp["ts"])
 
 
 def _slack_failure(exc: SlackApiError) -> Exception:

@@ -8,7 +8,7 @@ import re
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from rich.console import Console
 from rich.markup import escape
@@ -48,7 +48,7 @@ def render_text(reply: Reply) -> str:
 
 def save_attachments(reply: Reply, out_dir: Path) -> list[Path]:
     """Write the reply's files under `out_dir`, with a timestamp so nothing is overwritten."""
-    paths = []
+    paths: list[Path] = []
     if not reply.attachments:
         return paths
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -88,10 +88,18 @@ def print_reply(reply: Reply, console: Console, out_dir: Path) -> None:
         console.print(f"  [dim]saved {escape(str(path))}[/]", highlight=False)
 
 
+class LineInput(Protocol):
+    """What the console reads lines from: stdin, or `coach serve`'s reader that a signal can end."""
+
+    def readline(self) -> str: ...
+
+    def isatty(self) -> bool: ...
+
+
 async def chat(
     services: Services,
     *,
-    stdin: TextIO | None = None,
+    stdin: LineInput | None = None,
     stdout: TextIO | None = None,
     as_of: datetime | None = None,
     identity: Identity | None = None,

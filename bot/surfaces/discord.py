@@ -19,6 +19,7 @@ from __future__ import annotations
 import inspect
 import io
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal, Optional
 
 import discord
@@ -40,6 +41,9 @@ from core.errors import ConfigError
 
 log = structlog.get_logger("coach.discord")
 
+#: An option's autocomplete: (interaction, what is typed so far) -> up to 25 choices.
+Autocomplete = Callable[[discord.Interaction, str], Awaitable[list[app_commands.Choice[str]]]]
+
 DEFAULT_API_BASE = "https://discord.com/api/v10"
 DEFAULT_GATEWAY = "wss://gateway.discord.gg/"
 
@@ -60,16 +64,19 @@ def configure_endpoints(api_base: str | None, gateway_url: str | None) -> None:
 # --- buttons ------------------------------------------------------------------------------
 
 
-class RunButton(discord.ui.DynamicItem[discord.ui.Button], template=re.escape(CUSTOM_ID_PREFIX) + r"(?P<invocation>/.+)"):
+class RunButton(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=re.escape(CUSTOM_ID_PREFIX) + r"(?P<invocation>/.+)"
+):
     """A button that runs the command invocation stored in its custom id, for whoever clicks it."""
 
     def __init__(self, invocation: str, label: str = "Run", style: discord.ButtonStyle = discord.ButtonStyle.secondary) -> None:
         super().__init__(discord.ui.Button(label=label[:80], style=style, custom_id=CUSTOM_ID_PREFIX + invocation))
         self.invocation = invocation
 
+    # discord.py hands over the Button this item wraps (its documented pattern); the base declares any Item
     @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /
+    async def from_custom_id(  # type: ignore[override]
+        cls, interaction: discord.Interaction, item: discord.ui.Button[discord.ui.View], match: re.Match[str], /
     ) -> RunButton:
         return cls(match["invocation"], label=item.label or "Run", style=item.style)
 
@@ -157,7 +164,7 @@ class DiscordSurface:
         self.recent = RecentSymbols()
         self.client = CoachClient(self, **client_options)
         self.tree = self.client.tree
-        self.tree.on_error = self._on_tree_error  # type: ignore[method-assign]
+        self.tree.error(self._on_tree_error)
         build_tree(self.tree, self.registry, self)
 
     # lifecycle
@@ -336,29 +343,35 @@ def option_values(cmd: Command, options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _bounds(cmd: Command, name: str) -> tuple[float | None, float | None]:
-    lo = hi = None
+    lo: float | None = None
+    hi: float | None = None
     for m in cmd.args.model_fields[name].metadata:
         if isinstance(m, Ge):
-            lo = m.ge
+            lo = _number(m.ge)
         elif isinstance(m, Gt):
-            lo = m.gt
+            lo = _number(m.gt)
         elif isinstance(m, Le):
-            hi = m.le
+            hi = _number(m.le)
         elif isinstance(m, Lt):
-            hi = m.lt
+            hi = _number(m.lt)
     return lo, hi
+
+
+def _number(bound: object) -> float | None:
+    """A bound as a number: an option range on a number field takes nothing else."""
+    return bound if isinstance(bound, (int, float)) else None
 
 
 def _annotation(cmd: Command, spec: ArgSpec) -> Any:
     if spec.kind == "boolean":
         return bool
     if spec.kind in ("integer", "number"):
-        base = int if spec.kind == "integer" else float
+        base: type[int] | type[float] = int if spec.kind == "integer" else float
         lo, hi = _bounds(cmd, spec.name)
         if lo is None and hi is None:
             return base
 
-        def cast(x):
+        def cast(x: float | None) -> float | None:
             return None if x is None else base(x)
 
         return app_commands.Range[base, cast(lo), cast(hi)]
@@ -374,7 +387,7 @@ def _description(spec: ArgSpec) -> str:
     return d[:100]
 
 
-def make_command(cmd: Command, surface: DiscordSurface) -> app_commands.Command:
+def make_command(cmd: Command, surface: DiscordSurface) -> app_commands.Command[Any, ..., None]:
     """One app command whose options mirror the argument model."""
 
     async def callback(interaction: discord.Interaction, **options: Any) -> None:
@@ -402,21 +415,23 @@ def make_command(cmd: Command, surface: DiscordSurface) -> app_commands.Command:
     callback.__discord_app_commands_param_description__ = descriptions  # type: ignore[attr-defined]
     if autocomplete:
         callback.__discord_app_commands_param_autocomplete__ = autocomplete  # type: ignore[attr-defined]
-    command = app_commands.Command(name=cmd.path[-1], description=(cmd.summary or cmd.name)[:100], callback=callback)
+    command: app_commands.Command[Any, ..., None] = app_commands.Command(
+        name=cmd.path[-1], description=(cmd.summary or cmd.name)[:100], callback=callback
+    )
     if cmd.admin and not cmd.group:
         # hidden from members without Manage Server by default (server admins can change it); still checked on use
         command.default_permissions = discord.Permissions(manage_guild=True)
     return command
 
 
-def _symbol_autocomplete(surface: DiscordSurface, *, many: bool):
+def _symbol_autocomplete(surface: DiscordSurface, *, many: bool) -> Autocomplete:
     async def ac(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         return await surface.autocomplete_symbols(interaction, current, many=many)
 
     return ac
 
 
-def _choice_autocomplete(choices: tuple[str, ...]):
+def _choice_autocomplete(choices: tuple[str, ...]) -> Autocomplete:
     async def ac(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         cur = current.lower()
         return [app_commands.Choice(name=c, value=c) for c in choices if cur in c.lower()][:25]

@@ -121,7 +121,11 @@ def render(reply: Reply, *, tz: str = "America/New_York", buttons: bool = True) 
         value = f.value if not name_rest else f"({f.name}) {f.value}"
         parts = L.split_text(value or "\u200b", L.DISCORD_FIELD_VALUE) or ["\u200b"]
         for i, part in enumerate(parts):
-            item = {"name": name if i == 0 else _cont(name), "value": part, "inline": f.inline and len(parts) == 1}
+            item: dict[str, Any] = {
+                "name": name if i == 0 else _cont(name),
+                "value": part,
+                "inline": f.inline and len(parts) == 1,
+            }
             cur_fields = current.setdefault("fields", [])
             if (
                 len(cur_fields) >= L.DISCORD_FIELDS_PER_EMBED

@@ -25,7 +25,7 @@ from typing import Any
 
 import structlog
 from aiohttp import web
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler, AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
@@ -197,7 +197,7 @@ class SlackSurface:
 
     # --- listeners --------------------------------------------------------------------------
 
-    async def _on_command(self, ack, command: dict[str, Any], respond) -> None:
+    async def _on_command(self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
         name = command.get("command", "")
         text = unescape(command.get("text", "")).strip()
         if name == self.umbrella:
@@ -219,7 +219,7 @@ class SlackSurface:
         note = f"<@{ident.user}>: `{line[:200]}`"
         await self._run(admitted, channel=command.get("channel_id"), thread_ts=None, respond=respond, note=note)
 
-    async def _on_action(self, ack, body: dict[str, Any], action: dict[str, Any], respond) -> None:
+    async def _on_action(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
         user = body.get("user") or {}
         team = (body.get("team") or {}).get("id") or user.get("team_id", "")
@@ -238,7 +238,7 @@ class SlackSurface:
         note = f"<@{ident.user}> clicked {action.get('text', {}).get('text', 'a button')}: `{invocation[:200]}`"
         await self._run(admitted, channel=channel, thread_ts=thread_ts, respond=respond, note=note)
 
-    async def _on_mention(self, event: dict[str, Any], body: dict[str, Any], context) -> None:
+    async def _on_mention(self, event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext) -> None:
         bot_user = context.get("bot_user_id") or ""
         text = re.sub(rf"<@{re.escape(bot_user)}(\|[^>]*)?>", " ", event.get("text", "")) if bot_user else event.get("text", "")
         thread_ts = event.get("thread_ts") or event.get("ts")
@@ -270,7 +270,9 @@ class SlackSurface:
 
     # --- running and posting ------------------------------------------------------------------
 
-    async def _run(self, admitted: Admitted, *, channel: str | None, thread_ts: str | None, respond, note: str) -> None:
+    async def _run(
+        self, admitted: Admitted, *, channel: str | None, thread_ts: str | None, respond: AsyncRespond, note: str
+    ) -> None:
         ctx = admitted.ctx
         reply = await self.pipeline.execute(admitted)
         if reply.severity != "error" and admitted.args is not None:
@@ -284,7 +286,7 @@ class SlackSurface:
         channel: str | None,
         thread_ts: str | None,
         user: str,
-        respond=None,
+        respond: AsyncRespond | None = None,
         note: str = "",
         ctx: Ctx | None = None,
     ) -> None:
@@ -315,7 +317,7 @@ class SlackSurface:
             log.exception("slack_post_failed", request_id=ref)
             await self._tell_failure(respond, ref)
 
-    async def _tell_failure(self, respond, ref: str) -> None:
+    async def _tell_failure(self, respond: AsyncRespond | None, ref: str) -> None:
         if respond is None:
             return
         try:
@@ -326,14 +328,14 @@ class SlackSurface:
             log.warning("slack_respond_failed", request_id=ref)
 
     async def _post_private(
-        self, messages: list[SlackMessage], *, channel: str | None, thread_ts: str | None, user: str, respond
+        self, messages: list[SlackMessage], *, channel: str | None, thread_ts: str | None, user: str, respond: AsyncRespond | None
     ) -> None:
         for m in messages:
             if respond is not None:
                 await respond(response_type="ephemeral", replace_original=False, text=m.text, blocks=m.blocks)
             else:
                 await self.client.chat_postEphemeral(
-                    channel=channel, user=user, text=m.text, blocks=m.blocks, thread_ts=thread_ts
+                    channel=channel or "", user=user, text=m.text, blocks=m.blocks, thread_ts=thread_ts
                 )
 
 
