@@ -175,7 +175,7 @@ def build_broker(settings: Settings, market: MarketData, clock: Clock) -> Broker
 
         client = TradierClient(token, env=settings.tradier_env_choice, base_url=settings.tradier_base_url)
         # Broker declares `name` a settable attribute; TradierBroker's is a read-only property
-        return TradierBroker(client, settings.tradier_account_id)  # type: ignore[return-value]
+        return TradierBroker(client, settings.tradier_account_id)
     from providers.broker.paper import PaperBroker
 
     return PaperBroker(market, clock)

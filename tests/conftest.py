@@ -6,7 +6,7 @@ import asyncio
 import os
 import secrets
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -28,7 +28,7 @@ from tests.databases import (
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 
 #: A pinned moment inside a regular session (Wednesday 2024-03-13 11:00 ET).
-OPEN_AT = datetime(2024, 3, 13, 15, 0, tzinfo=timezone.utc)
+OPEN_AT = datetime(2024, 3, 13, 15, 0, tzinfo=UTC)
 
 DB_PARAMS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
@@ -84,8 +84,9 @@ async def services(engine, tmp_path):
     """Services on the test database, the offline market and a clock pinned inside a session."""
     from providers.sim import SimMarket
 
-    s = Settings(_env_file=None, database_url="sqlite+aiosqlite:///:memory:", coach_provider="sim",
-                 coach_out_dir=tmp_path / "out")
+    s = Settings(
+        _env_file=None, database_url="sqlite+aiosqlite:///:memory:", coach_provider="sim", coach_out_dir=tmp_path / "out"
+    )
     svc = await make_services(s, engine, SimMarket(seed=0), lambda: OPEN_AT)
     yield svc
     await svc.close()

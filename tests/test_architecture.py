@@ -24,8 +24,23 @@ ALLOWED = {
     "bot": {"core", "analytics", "providers", "storage", "renderers"},
 }
 #: Libraries that do I/O: pure computation never imports them.
-IO_LIBRARIES = {"httpx", "aiohttp", "sqlalchemy", "aiosqlite", "asyncpg", "alembic", "websockets", "socket", "requests",
-                "urllib", "discord", "slack_bolt", "slack_sdk", "openai", "subprocess"}
+IO_LIBRARIES = {
+    "httpx",
+    "aiohttp",
+    "sqlalchemy",
+    "aiosqlite",
+    "asyncpg",
+    "alembic",
+    "websockets",
+    "socket",
+    "requests",
+    "urllib",
+    "discord",
+    "slack_bolt",
+    "slack_sdk",
+    "openai",
+    "subprocess",
+}
 #: Chat and model platforms: named only under bot/.
 PLATFORMS = {"discord", "slack_bolt", "slack_sdk", "openai"}
 
@@ -135,34 +150,47 @@ def test_the_cycle_finder_finds_cycles() -> None:
 def test_each_layer_imports_only_what_it_may(layer: str) -> None:
     wrong = sorted(
         f"{name} -> {dep}"
-        for name, deps in GRAPH.items() if name.split(".")[0] == layer
-        for dep in deps if dep.split(".")[0] not in ALLOWED[layer] | {layer}
+        for name, deps in GRAPH.items()
+        if name.split(".")[0] == layer
+        for dep in deps
+        if dep.split(".")[0] not in ALLOWED[layer] | {layer}
     )
     assert wrong == []
 
 
 @pytest.mark.parametrize("layer", ["core", "analytics", "renderers"])
 def test_pure_layers_do_no_io(layer: str) -> None:
-    wrong = sorted(f"{name} -> {lib}" for name, libs in LIBRARIES.items() if name.split(".")[0] == layer
-                   for lib in libs & IO_LIBRARIES)
+    wrong = sorted(
+        f"{name} -> {lib}" for name, libs in LIBRARIES.items() if name.split(".")[0] == layer for lib in libs & IO_LIBRARIES
+    )
     assert wrong == []
 
 
 def test_platform_names_appear_only_under_bot() -> None:
-    wrong = sorted(f"{name} -> {lib}" for name, libs in LIBRARIES.items() if not name.startswith("bot")
-                   for lib in libs & PLATFORMS)
+    wrong = sorted(
+        f"{name} -> {lib}" for name, libs in LIBRARIES.items() if not name.startswith("bot") for lib in libs & PLATFORMS
+    )
     assert wrong == []
 
 
 def test_commands_use_only_the_runtimes_public_face() -> None:
-    wrong = sorted(f"{name} -> {dep}" for name, deps in GRAPH.items() if name.startswith("bot.commands")
-                   for dep in deps if dep.startswith("bot.runtime") and dep != "bot.runtime.api")
+    wrong = sorted(
+        f"{name} -> {dep}"
+        for name, deps in GRAPH.items()
+        if name.startswith("bot.commands")
+        for dep in deps
+        if dep.startswith("bot.runtime") and dep != "bot.runtime.api"
+    )
     assert wrong == []
 
 
 def test_the_runtime_never_imports_a_surface_the_cli_or_a_command() -> None:
     forbidden = ("bot.surfaces", "bot.cli", "bot.commands", "bot.app", "bot.serve")
-    wrong = sorted(f"{name} -> {dep}" for name, deps in GRAPH.items()
-                   if name.startswith("bot.runtime") and name != "bot.runtime.__main__"
-                   for dep in deps if dep.startswith(forbidden))
+    wrong = sorted(
+        f"{name} -> {dep}"
+        for name, deps in GRAPH.items()
+        if name.startswith("bot.runtime") and name != "bot.runtime.__main__"
+        for dep in deps
+        if dep.startswith(forbidden)
+    )
     assert wrong == []

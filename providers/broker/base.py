@@ -236,7 +236,10 @@ class Broker(Protocol):
     `at` pins "now" for brokers that simulate (the paper broker); real brokers act now.
     """
 
-    name: str
+    @property
+    def name(self) -> str:
+        """Who fills the orders, as people see it ("paper", "tradier sandbox")."""
+        ...
 
     async def preview(self, req: OrderRequest, at: datetime | None = None) -> OrderPreview: ...
 

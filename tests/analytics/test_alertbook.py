@@ -188,7 +188,7 @@ def test_session_allows():
 def test_time_round_trip():
     import datetime as dt
 
-    at = dt.datetime(2024, 3, 13, 15, 0, 1, 123456, tzinfo=dt.timezone.utc)
+    at = dt.datetime(2024, 3, 13, 15, 0, 1, 123456, tzinfo=dt.UTC)
     assert utc_from_ns(ns_from_utc(at)) == at
     assert ns_from_utc(at.astimezone(dt.timezone(dt.timedelta(hours=-4)))) == ns_from_utc(at)
 
@@ -209,7 +209,7 @@ def test_rsi_alert_fires_on_the_crossing_bar_only():
     fired_at = []
     for n in range(20, len(closes) + 1):
         df = _bars(closes[:n])
-        for t in book.evaluate_bars("A", "5m", df, n * 5 * MIN):
+        for _trigger in book.evaluate_bars("A", "5m", df, n * 5 * MIN):
             fired_at.append(n)
     assert len(fired_at) == 1  # stays above 70 afterwards: no repeat without a re-arm below 68
     rsi_at = bar_metric("rsi", {"period": 14}, _bars(closes[: fired_at[0]]))
@@ -279,8 +279,9 @@ def _random_rules(rng, n, symbols):
     for i in range(n):
         kind = rng.choice(["above", "below", "cross"])
         lvl = round(rng.uniform(90, 110), 2)
-        r = build_rule(kind, id=i, symbol=rng.choice(symbols), value=lvl, repeat=rng.random() < 0.5,
-                       cooldown_ns=rng.choice([0, 3 * S]))
+        r = build_rule(
+            kind, id=i, symbol=rng.choice(symbols), value=lvl, repeat=rng.random() < 0.5, cooldown_ns=rng.choice([0, 3 * S])
+        )
         r.initial_armed(100.0)
         rules.append(r)
     return rules

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -40,12 +40,12 @@ from providers.sim import SimMarket
 #: The arranged histories are shared by the module: under xdist these tests run in one process.
 pytestmark = pytest.mark.xdist_group("backtest-engine")
 
-NOW = datetime(2024, 3, 29, 22, 0, tzinfo=timezone.utc)
+NOW = datetime(2024, 3, 29, 22, 0, tzinfo=UTC)
 SYMBOLS = ("TSLA", "SPY", "NVDA")
-START = datetime(2024, 3, 11, 13, 30, tzinfo=timezone.utc)
-END = datetime(2024, 3, 14, 20, 0, tzinfo=timezone.utc)
+START = datetime(2024, 3, 11, 13, 30, tzinfo=UTC)
+END = datetime(2024, 3, 14, 20, 0, tzinfo=UTC)
 #: The poisoning point: Wednesday 2024-03-13 11:30 ET, a decision time.
-CUT = datetime(2024, 3, 13, 15, 30, tzinfo=timezone.utc)
+CUT = datetime(2024, 3, 13, 15, 30, tzinfo=UTC)
 
 
 def _load(market: SimMarket, spec: BacktestSpec) -> History:
@@ -192,8 +192,16 @@ def test_best_and_single_strategy_runs_take_only_those_setups(history: History, 
 def test_batched_days_give_the_same_outcomes_as_one_decision_at_a_time(market: SimMarket) -> None:
     """Stacking decisions of many days into one planner call changes nothing, across a half day too."""
     # 2023-11-24 closed at 13:00 ET: windows reaching back over it have another shape
-    spec = check_spec(BacktestSpec(("SPY", "TSLA"), "intraday", datetime(2023, 11, 20, 14, 0, tzinfo=timezone.utc),
-                                   datetime(2023, 12, 1, 21, 0, tzinfo=timezone.utc), strategy="all", every=6))
+    spec = check_spec(
+        BacktestSpec(
+            ("SPY", "TSLA"),
+            "intraday",
+            datetime(2023, 11, 20, 14, 0, tzinfo=UTC),
+            datetime(2023, 12, 1, 21, 0, tzinfo=UTC),
+            strategy="all",
+            every=6,
+        )
+    )
     history = _load(market, spec)
     cols = decision_columns(history, spec)
     keys = structure_keys(history, cols)
@@ -262,7 +270,7 @@ def test_the_span_reaches_back_over_the_warm_up_and_forward_over_the_horizon() -
 
 
 def test_a_range_without_a_session_is_refused() -> None:
-    saturday = datetime(2024, 3, 16, 14, 0, tzinfo=timezone.utc)
+    saturday = datetime(2024, 3, 16, 14, 0, tzinfo=UTC)
     spec = check_spec(BacktestSpec(("SPY",), "intraday", saturday, saturday + timedelta(days=1)))
     with pytest.raises(UserError, match="no NYSE session"):
         history_span(spec, LOOKBACK_SESSIONS)
@@ -275,8 +283,9 @@ def test_the_history_ends_where_the_span_does(history: History, spec: BacktestSp
     assert history.exec.symbols == SYMBOLS and history.stamps[0] >= int(pd.Timestamp(span.start).value)
 
 
-def test_a_run_too_long_for_its_limit_is_refused_with_advice(history: History, spec: BacktestSpec,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_run_too_long_for_its_limit_is_refused_with_advice(
+    history: History, spec: BacktestSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
     n = len(decision_columns(history, spec))
     monkeypatch.setattr(engine, "MAX_DECISIONS", n)
     assert len(bounded_decision_columns(history, spec)) == n
@@ -293,5 +302,5 @@ def test_session_chunks_split_only_between_sessions(history: History, spec: Back
         chunks = engine.session_chunks(history, cols, n)
         assert len(chunks) == expect and np.array_equal(np.concatenate(chunks), cols)
         days = [set(history.exec.day[c].tolist()) for c in chunks]
-        assert all(not (a & b) for i, a in enumerate(days) for b in days[i + 1:])
+        assert all(not (a & b) for i, a in enumerate(days) for b in days[i + 1 :])
     assert engine.session_chunks(history, cols[:0], 3) == []

@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from analytics.backtest_stats import bucket_index, calibration, max_drawdown, report, t1_label
 from analytics.outcomes import TradeOutcome
 
-T = datetime(2024, 3, 1, 15, 0, tzinfo=timezone.utc)
+T = datetime(2024, 3, 1, 15, 0, tzinfo=UTC)
 
 
 def o(i, strategy, conf, r=None, first=None, status="closed", mae=0.0, mfe=0.0, held=600.0):
     return TradeOutcome(
-        plan_id=f"P-{i}", symbol="SPY", strategy=strategy, style="intraday", direction="long", confidence=conf,
-        entry=100, stop=99, targets=[102], planned_at=T + timedelta(hours=i), status=status,
+        plan_id=f"P-{i}",
+        symbol="SPY",
+        strategy=strategy,
+        style="intraday",
+        direction="long",
+        confidence=conf,
+        entry=100,
+        stop=99,
+        targets=[102],
+        planned_at=T + timedelta(hours=i),
+        status=status,
         exit_reason=None if status != "closed" else ("target" if first == "t1" else "stop"),
-        first=first, hit_t1=None if status == "no_entry" else first == "t1", r_multiple=r,
-        mae_r=None if status == "no_entry" else mae, mfe_r=None if status == "no_entry" else mfe,
+        first=first,
+        hit_t1=None if status == "no_entry" else first == "t1",
+        r_multiple=r,
+        mae_r=None if status == "no_entry" else mae,
+        mfe_r=None if status == "no_entry" else mfe,
         entered_at=None if status == "no_entry" else T + timedelta(hours=i),
         exited_at=T + timedelta(hours=i, minutes=10) if status == "closed" else None,
         time_in_trade_s=None if status == "no_entry" else held,

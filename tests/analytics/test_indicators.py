@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import statistics
 import warnings
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -32,9 +32,7 @@ SESSIONS = ["2024-03-06", "2024-03-07", "2024-03-08", "2024-03-11", "2024-03-12"
 # --------------------------------------------------------------------------- test bars
 
 
-def make_bars(
-    sessions: list[str] = SESSIONS, seed: int = 7, start: str = "09:30", minutes: int = 390
-) -> pd.DataFrame:
+def make_bars(sessions: list[str] = SESSIONS, seed: int = 7, start: str = "09:30", minutes: int = 390) -> pd.DataFrame:
     """Deterministic 1-minute bars for each session from `start` ET, UTC-indexed."""
     rs = np.random.RandomState(seed)
     frames = []
@@ -337,7 +335,9 @@ def test_vwap_groups_by_exchange_date_not_utc_date() -> None:
     pv = ((df["high"] + df["low"] + df["close"]) / 3 * df["volume"]).to_numpy()
     assert out[30] == pytest.approx(pv[:31].sum() / df["volume"].to_numpy()[:31].sum(), rel=RTOL)
     assert list(ind.session_dates(df.index)[[0, 30, 31]]) == [
-        np.datetime64("2024-03-08"), np.datetime64("2024-03-08"), np.datetime64("2024-03-11")
+        np.datetime64("2024-03-08"),
+        np.datetime64("2024-03-08"),
+        np.datetime64("2024-03-11"),
     ]
 
 
@@ -383,7 +383,7 @@ def test_anchored_vwap_at_session_open_equals_session_vwap(bars: pd.DataFrame) -
 def test_anchored_vwap_edges(bars: pd.DataFrame) -> None:
     after_last = bars.index[-1] + pd.Timedelta(minutes=1)
     assert np.isnan(ind.anchored_vwap(bars, after_last)).all()
-    before_first = datetime(2024, 1, 2, tzinfo=timezone.utc)
+    before_first = datetime(2024, 1, 2, tzinfo=UTC)
     assert_matches(ind.anchored_vwap(bars, before_first), ref_anchored_vwap(bars, 0), warm=0)
     with pytest.raises(ValueError, match="time zone"):
         ind.anchored_vwap(bars, pd.Timestamp("2024-03-07 15:00"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -27,10 +27,12 @@ from analytics.strategies.features import compute_features
 from providers.sim import SimMarket
 
 #: 09:30 ET on Wednesday 2024-03-13, in UTC.
-OPEN = datetime(2024, 3, 13, 13, 30, tzinfo=timezone.utc)
+OPEN = datetime(2024, 3, 13, 13, 30, tzinfo=UTC)
 
 
-def bars(rows: list[tuple[float, float, float, float]], start: datetime = OPEN, minutes: int = 5, volume: float = 1000.0) -> pd.DataFrame:
+def bars(
+    rows: list[tuple[float, float, float, float]], start: datetime = OPEN, minutes: int = 5, volume: float = 1000.0
+) -> pd.DataFrame:
     """A bar frame from (open, high, low, close) rows, `minutes` apart."""
     idx = pd.DatetimeIndex([start + timedelta(minutes=minutes * i) for i in range(len(rows))])
     df = pd.DataFrame(rows, columns=["open", "high", "low", "close"], index=idx, dtype="float64")
@@ -43,7 +45,7 @@ def bars(rows: list[tuple[float, float, float, float]], start: datetime = OPEN, 
 
 def test_textbook_bullish_fvg_and_its_fill():
     rows = [
-        (100.0, 101.0, 99.0, 100.5),   # bar i-2: high 101
+        (100.0, 101.0, 99.0, 100.5),  # bar i-2: high 101
         (100.6, 106.0, 100.4, 105.5),  # the impulse
         (105.4, 107.0, 103.0, 106.5),  # bar i: low 103 > 101 -> gap [101, 103]
         (106.4, 106.8, 102.0, 102.5),  # trades into the gap, not through it
@@ -59,9 +61,9 @@ def test_textbook_bullish_fvg_and_its_fill():
 
 def test_bearish_fvg_and_minimum_size():
     rows = [
-        (100.0, 101.0, 99.0, 99.5),   # low 99
+        (100.0, 101.0, 99.0, 99.5),  # low 99
         (99.4, 99.6, 94.0, 94.5),
-        (94.4, 97.0, 93.0, 93.5),    # high 97 < 99 -> gap [97, 99]
+        (94.4, 97.0, 93.0, 93.5),  # high 97 < 99 -> gap [97, 99]
     ]
     (g,) = fair_value_gaps(bars(rows))
     assert (g.kind, g.low, g.high, g.filled) == ("fvg_bear", 97.0, 99.0, False)
@@ -114,7 +116,7 @@ def test_supply_zone_base_then_impulsive_drop():
         (100.0, 101.0, 99.8, 100.8),
         (100.8, 102.0, 100.6, 101.8),
         (101.8, 102.3, 101.9, 102.1),  # the base: a small bar, range 0.4
-        (102.1, 102.2, 98.5, 98.7),    # impulsive departure: body 3.4 >= 1.2 ATR, closes below the base
+        (102.1, 102.2, 98.5, 98.7),  # impulsive departure: body 3.4 >= 1.2 ATR, closes below the base
         (98.7, 99.5, 98.0, 99.0),
     ]
     zones = supply_demand_zones(bars(rows), atr_value=1.5)
@@ -130,8 +132,8 @@ def test_supply_zone_base_then_impulsive_drop():
 def test_demand_zone_mirror_and_weak_departure_is_not_a_zone():
     rows = [
         (100.0, 100.2, 99.0, 99.2),
-        (99.2, 99.4, 99.0, 99.1),      # base
-        (99.1, 102.8, 99.0, 102.6),    # impulse up, closes above the base high
+        (99.2, 99.4, 99.0, 99.1),  # base
+        (99.1, 102.8, 99.0, 102.6),  # impulse up, closes above the base high
     ]
     zones = supply_demand_zones(bars(rows), atr_value=1.5)
     assert [(z.kind, z.low, z.high) for z in zones] == [("demand", 99.0, 99.4)]
@@ -142,11 +144,21 @@ def test_demand_zone_mirror_and_weak_departure_is_not_a_zone():
 
 
 def _two_sessions() -> pd.DataFrame:
-    day1 = bars([(100 + i * 0.1, 100.5 + i * 0.1, 99.5 + i * 0.1, 100.2 + i * 0.1) for i in range(78)],
-                start=OPEN - timedelta(days=1))
-    day2 = bars([(108.0, 109.0, 107.5, 108.5), (108.5, 110.0, 108.0, 109.5), (109.5, 109.8, 106.0, 106.5),
-                 (106.5, 107.2, 106.2, 107.0), (107.0, 107.5, 106.8, 107.4), (107.4, 108.2, 107.2, 108.0),
-                 (108.0, 108.6, 107.9, 108.3)], start=OPEN)
+    day1 = bars(
+        [(100 + i * 0.1, 100.5 + i * 0.1, 99.5 + i * 0.1, 100.2 + i * 0.1) for i in range(78)], start=OPEN - timedelta(days=1)
+    )
+    day2 = bars(
+        [
+            (108.0, 109.0, 107.5, 108.5),
+            (108.5, 110.0, 108.0, 109.5),
+            (109.5, 109.8, 106.0, 106.5),
+            (106.5, 107.2, 106.2, 107.0),
+            (107.0, 107.5, 106.8, 107.4),
+            (107.4, 108.2, 107.2, 108.0),
+            (108.0, 108.6, 107.9, 108.3),
+        ],
+        start=OPEN,
+    )
     return pd.concat([day1, day2])
 
 
@@ -165,8 +177,11 @@ def test_opening_range_prior_day_and_session_levels():
 
 
 def test_vwaps_match_the_indicator_module():
-    df = asyncio.run(SimMarket(seed=0, now=lambda: OPEN + timedelta(hours=2)).bars(
-        "AAPL", "5m", OPEN - timedelta(days=3), OPEN + timedelta(hours=2))).df
+    df = asyncio.run(
+        SimMarket(seed=0, now=lambda: OPEN + timedelta(hours=2)).bars(
+            "AAPL", "5m", OPEN - timedelta(days=3), OPEN + timedelta(hours=2)
+        )
+    ).df
     p = Panel.from_frame("AAPL", df, "5m")
     ss = session_levels(p)
     pv = PriceVolume.of(p, 0)
@@ -177,7 +192,7 @@ def test_vwaps_match_the_indicator_module():
 
 
 def test_level_book_of_a_sim_session_has_every_kind_of_level():
-    at = datetime(2024, 3, 14, 15, 30, tzinfo=timezone.utc)
+    at = datetime(2024, 3, 14, 15, 30, tzinfo=UTC)
     df = asyncio.run(SimMarket(seed=0, now=lambda: at).bars("NVDA", "5m", at - timedelta(days=14), at)).df
     p = Panel.from_frame("NVDA", df, "5m")
     f = compute_features(p)
@@ -196,8 +211,10 @@ def test_level_book_of_a_sim_session_has_every_kind_of_level():
 
 
 def test_panel_resample_matches_resample_bars():
-    at = datetime(2024, 3, 13, 17, 7, tzinfo=timezone.utc)
-    frames = {s: asyncio.run(SimMarket(seed=0, now=lambda: at).bars(s, "1m", at - timedelta(days=9), at)).df for s in ("TSLA", "SPY")}
+    at = datetime(2024, 3, 13, 17, 7, tzinfo=UTC)
+    frames = {
+        s: asyncio.run(SimMarket(seed=0, now=lambda: at).bars(s, "1m", at - timedelta(days=9), at)).df for s in ("TSLA", "SPY")
+    }
     p = Panel.from_frames(frames, "1m")
     for iv in ("5m", "15m", "30m", "1h", "4h", "1D", "1W"):
         for i, sym in enumerate(p.symbols):

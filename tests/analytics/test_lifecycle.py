@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -99,11 +99,25 @@ def test_bar_path_is_adverse_first():
 
 
 def test_from_plan_and_bad_levels():
-    now = datetime(2024, 3, 13, 15, tzinfo=timezone.utc)
-    plan = Plan(plan_id="P-9", symbol="TSLA", style="scalp", strategy="orb", direction="long", interval="5m",
-                entry=200.0, stop=198.0, targets=[Target(price=206.0, rr=3, reason="x"), Target(price=203.0, rr=1.5, reason="y")],
-                confidence=0.6, confidence_factors={}, confluence=[], invalidation="below 198", as_of=now,
-                session="open", sources=["sim"])
+    now = datetime(2024, 3, 13, 15, tzinfo=UTC)
+    plan = Plan(
+        plan_id="P-9",
+        symbol="TSLA",
+        style="scalp",
+        strategy="orb",
+        direction="long",
+        interval="5m",
+        entry=200.0,
+        stop=198.0,
+        targets=[Target(price=206.0, rr=3, reason="x"), Target(price=203.0, rr=1.5, reason="y")],
+        confidence=0.6,
+        confidence_factors={},
+        confluence=[],
+        invalidation="below 198",
+        as_of=now,
+        session="open",
+        sources=["sim"],
+    )
     st = PlanState.from_plan(plan)
     assert st.targets == (203.0, 206.0) and st.style == "scalp" and st.risk == 2.0
     with pytest.raises(ValueError):

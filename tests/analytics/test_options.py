@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from analytics.blackscholes import bs_greeks, bs_price
 from analytics.chains import analyse_chain, expiry_moment, years_to_expiry
+from analytics.iv import implied_vol, iv_bounds, no_solution_reason, solve_iv
 from analytics.models import OptionChain, OptionContract, Plan, Target
 from analytics.options import GATES, HORIZON_DAYS, SCORE_WEIGHTS, expirations_for_style, rank_contracts
-from analytics.iv import implied_vol, iv_bounds, no_solution_reason, solve_iv
 
 # ---------------------------------------------------------------------------- QuantLib reference
 
@@ -103,7 +103,11 @@ def test_greeks_match_finite_differences_across_a_grid(is_call):
     g = bs_greeks(S, K, T, r, q, sig, is_call)
     h = 1e-3
     delta = (bs_price(S + h, K, T, r, q, sig, is_call) - bs_price(S - h, K, T, r, q, sig, is_call)) / (2 * h)
-    gamma = (bs_price(S + h, K, T, r, q, sig, is_call) - 2 * bs_price(S, K, T, r, q, sig, is_call) + bs_price(S - h, K, T, r, q, sig, is_call)) / h**2
+    gamma = (
+        bs_price(S + h, K, T, r, q, sig, is_call)
+        - 2 * bs_price(S, K, T, r, q, sig, is_call)
+        + bs_price(S - h, K, T, r, q, sig, is_call)
+    ) / h**2
     vega = (bs_price(S, K, T, r, q, sig + 1e-6, is_call) - bs_price(S, K, T, r, q, sig - 1e-6, is_call)) / 2e-6 * 0.01
     theta = -(bs_price(S, K, T + 1e-6, r, q, sig, is_call) - bs_price(S, K, T - 1e-6, r, q, sig, is_call)) / 2e-6 / 365.0
     np.testing.assert_allclose(g["delta"], delta, atol=1e-7)
@@ -228,10 +232,12 @@ def test_vectorised_shapes_and_scalars():
 
 # ---------------------------------------------------------------------------- chains
 
-AT = datetime(2024, 3, 13, 15, 0, tzinfo=timezone.utc)
+AT = datetime(2024, 3, 13, 15, 0, tzinfo=UTC)
 
 
-def synthetic_chain(spot=100.0, expiration=date(2024, 4, 19), q=0.02, r=0.045, skew=0.0, atm=0.30, spread=0.02, oi=2000, vol=500, at=AT):
+def synthetic_chain(
+    spot=100.0, expiration=date(2024, 4, 19), q=0.02, r=0.045, skew=0.0, atm=0.30, spread=0.02, oi=2000, vol=500, at=AT
+):
     """A chain quoted symmetrically around Black-Scholes values with a known smile."""
     T = years_to_expiry(expiration, at)
     strikes = np.arange(60.0, 141.0, 2.5)
@@ -245,15 +251,24 @@ def synthetic_chain(spot=100.0, expiration=date(2024, 4, 19), q=0.02, r=0.045, s
             half = max(0.005, spread * theo / 2)
             contracts.append(
                 OptionContract(
-                    symbol=f"XYZ{expiration:%y%m%d}{right[0].upper()}{int(K * 1000):08d}", underlying="XYZ", expiration=expiration,
-                    strike=float(K), right=right, bid=max(0.0, theo - half), ask=theo + half, volume=vol, open_interest=oi,
+                    symbol=f"XYZ{expiration:%y%m%d}{right[0].upper()}{int(K * 1000):08d}",
+                    underlying="XYZ",
+                    expiration=expiration,
+                    strike=float(K),
+                    right=right,
+                    bid=max(0.0, theo - half),
+                    ask=theo + half,
+                    volume=vol,
+                    open_interest=oi,
                 )
             )
-    return OptionChain(underlying="XYZ", expiration=expiration, underlying_price=spot, as_of=at, source="test", contracts=contracts)
+    return OptionChain(
+        underlying="XYZ", expiration=expiration, underlying_price=spot, as_of=at, source="test", contracts=contracts
+    )
 
 
 def test_expiry_moment_is_the_session_close():
-    assert expiry_moment(date(2024, 4, 19)) == datetime(2024, 4, 19, 20, 0, tzinfo=timezone.utc)
+    assert expiry_moment(date(2024, 4, 19)) == datetime(2024, 4, 19, 20, 0, tzinfo=UTC)
     assert expiry_moment(date(2024, 11, 29)).hour == 18  # day after Thanksgiving closes 13:00 ET
     assert years_to_expiry(date(2024, 3, 1), AT) == 0.0
 
@@ -273,7 +288,9 @@ def test_analyse_chain_recovers_forward_dividend_and_iv():
 
 def test_analyse_chain_falls_back_to_provider_iv_and_flags_it():
     ch = synthetic_chain()
-    broken = [c.model_copy(update={"bid": 0.0, "iv": 0.33}) if c.strike == 100.0 and c.right == "call" else c for c in ch.contracts]
+    broken = [
+        c.model_copy(update={"bid": 0.0, "iv": 0.33}) if c.strike == 100.0 and c.right == "call" else c for c in ch.contracts
+    ]
     view = analyse_chain(ch.model_copy(update={"contracts": broken}), AT)
     row = view.frame[(view.frame.strike == 100.0) & view.frame.is_call].iloc[0]
     assert row.iv_source == "provider" and row.iv == 0.33
@@ -285,10 +302,22 @@ def test_analyse_chain_falls_back_to_provider_iv_and_flags_it():
 def make_plan(direction="long", entry=101.0, stop=97.0, targets=(109.0, 115.0), style="swing"):
     sign = 1 if direction == "long" else -1
     return Plan(
-        plan_id="P-TEST", symbol="XYZ", style=style, strategy="test", direction=direction, interval="1h",
-        entry=entry, stop=stop,
+        plan_id="P-TEST",
+        symbol="XYZ",
+        style=style,
+        strategy="test",
+        direction=direction,
+        interval="1h",
+        entry=entry,
+        stop=stop,
         targets=[Target(price=t, rr=abs(t - entry) / abs(entry - stop), reason="level") for t in targets] if sign else [],
-        confidence=0.6, confidence_factors={}, confluence=[], invalidation="close below stop", as_of=AT, session="open", sources=["test"],
+        confidence=0.6,
+        confidence_factors={},
+        confluence=[],
+        invalidation="close below stop",
+        as_of=AT,
+        session="open",
+        sources=["test"],
     )
 
 

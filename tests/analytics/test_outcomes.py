@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -10,7 +10,7 @@ import pytest
 from analytics.models import Plan, Target
 from analytics.outcomes import Management, evaluate_plan, horizon
 
-T0 = datetime(2024, 3, 13, 14, 0, tzinfo=timezone.utc)  # 10:00 ET, inside a session
+T0 = datetime(2024, 3, 13, 14, 0, tzinfo=UTC)  # 10:00 ET, inside a session
 STEP = timedelta(minutes=5)
 
 
@@ -24,9 +24,21 @@ def bars(*rows: tuple[float, float, float, float]) -> pd.DataFrame:
 
 def plan(direction="long", entry=100.0, stop=98.0, targets=(104.0, 106.0), confidence=0.6, as_of=T0) -> Plan:
     return Plan(
-        plan_id="P-TEST", symbol="TEST", style="intraday", strategy="orb", direction=direction, interval="5m",
-        entry=entry, stop=stop, targets=[Target(price=t, rr=abs(t - entry) / abs(entry - stop), reason="x") for t in targets],
-        confidence=confidence, confidence_factors={}, confluence=[], invalidation="", as_of=as_of, session="open",
+        plan_id="P-TEST",
+        symbol="TEST",
+        style="intraday",
+        strategy="orb",
+        direction=direction,
+        interval="5m",
+        entry=entry,
+        stop=stop,
+        targets=[Target(price=t, rr=abs(t - entry) / abs(entry - stop), reason="x") for t in targets],
+        confidence=confidence,
+        confidence_factors={},
+        confluence=[],
+        invalidation="",
+        as_of=as_of,
+        session="open",
         sources=["test"],
     )
 
@@ -38,7 +50,7 @@ def run(p: Plan, df: pd.DataFrame, **kw):
 
 def test_long_breakout_reaches_both_targets_scaling_out():
     df = bars(
-        (99.0, 99.5, 98.8, 99.2),    # below the buy-stop
+        (99.0, 99.5, 98.8, 99.2),  # below the buy-stop
         (99.2, 100.6, 99.1, 100.4),  # fills at 100 (entry bar: its low counts as adverse, its high not)
         (100.4, 104.5, 99.5, 104.2),  # T1 104: half out (+4 on 0.5)
         (104.2, 105.0, 103.0, 104.8),  # stop now break-even at 100: untouched
@@ -160,13 +172,13 @@ def test_only_bars_after_the_plan_count():
 
 
 def test_horizons_follow_the_sessions():
-    at = datetime(2024, 3, 13, 15, 0, tzinfo=timezone.utc)  # Wed 11:00 ET
+    at = datetime(2024, 3, 13, 15, 0, tzinfo=UTC)  # Wed 11:00 ET
     e, x = horizon("intraday", at)
-    assert e == x == datetime(2024, 3, 13, 20, 0, tzinfo=timezone.utc)
+    assert e == x == datetime(2024, 3, 13, 20, 0, tzinfo=UTC)
     e, x = horizon("scalp", at)
     assert e == at + timedelta(minutes=30) and x == at + timedelta(hours=2)
     e, x = horizon("swing", at)
-    assert e == datetime(2024, 3, 14, 20, 0, tzinfo=timezone.utc)
-    assert x == datetime(2024, 3, 26, 20, 0, tzinfo=timezone.utc)  # the 10th session, counting the 13th
-    e, x = horizon("intraday", datetime(2024, 3, 15, 21, 0, tzinfo=timezone.utc))  # Friday after the close
-    assert e == datetime(2024, 3, 18, 20, 0, tzinfo=timezone.utc)  # Monday's session
+    assert e == datetime(2024, 3, 14, 20, 0, tzinfo=UTC)
+    assert x == datetime(2024, 3, 26, 20, 0, tzinfo=UTC)  # the 10th session, counting the 13th
+    e, x = horizon("intraday", datetime(2024, 3, 15, 21, 0, tzinfo=UTC))  # Friday after the close
+    assert e == datetime(2024, 3, 18, 20, 0, tzinfo=UTC)  # Monday's session

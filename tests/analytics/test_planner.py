@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -12,7 +12,6 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from core.errors import UserError
 from analytics.levels import LevelBook
 from analytics.models import STYLE_INTERVALS
 from analytics.panel import Panel
@@ -30,6 +29,7 @@ from analytics.planner import (
 from analytics.scanner import scan_frames
 from analytics.sessions import last_sessions, market_time, session_info
 from analytics.strategies import by_id
+from core.errors import UserError
 from providers.sim import SimMarket
 
 LOOKBACK = {"1m": 5, "5m": 10, "15m": 20, "1h": 60, "4h": 250, "1D": 500, "1W": 1300}
@@ -78,7 +78,7 @@ def check_plan(result, style: str) -> None:
     assert p.as_of == result.as_of and p.sources == result.sources
 
 
-moments = st.datetimes(min_value=datetime(2016, 1, 4), max_value=datetime(2024, 6, 28), timezones=st.just(timezone.utc))
+moments = st.datetimes(min_value=datetime(2016, 1, 4), max_value=datetime(2024, 6, 28), timezones=st.just(UTC))
 symbols = st.one_of(st.sampled_from(KNOWN), st.from_regex(r"[A-Z]{1,4}", fullmatch=True))
 
 
@@ -100,7 +100,7 @@ def test_plans_are_ordered_keep_min_rr_and_repeat(symbol, style, at):
 @given(style=st.sampled_from(["scalp", "intraday"]), day=st.integers(0, 2000), minute=st.integers(0, 389))
 def test_intraday_moments_inside_sessions(style, day, minute):
     """Inside regular hours, where most intraday setups live (the random moments above are mostly closed)."""
-    sch = last_sessions(datetime(2024, 6, 28, 20, tzinfo=timezone.utc), 2100)
+    sch = last_sessions(datetime(2024, 6, 28, 20, tzinfo=UTC), 2100)
     i = min(day, len(sch.opens) - 1)
     at = pd.Timestamp(int(sch.opens[i]), tz="UTC").to_pydatetime() + timedelta(minutes=minute + 1)
     for symbol in ("TSLA", "SPY"):
@@ -114,9 +114,9 @@ def test_intraday_moments_inside_sessions(style, day, minute):
 
 
 def test_closed_market_plans_as_of_the_last_close():
-    saturday = datetime(2024, 3, 16, 15, 0, tzinfo=timezone.utc)
+    saturday = datetime(2024, 3, 16, 15, 0, tzinfo=UTC)
     bars, end, session = fetch("AAPL", "intraday", saturday)
-    assert end == datetime(2024, 3, 15, 20, 0, tzinfo=timezone.utc) and session["status"] == "closed"
+    assert end == datetime(2024, 3, 15, 20, 0, tzinfo=UTC) and session["status"] == "closed"
     a = plan_symbol("AAPL", "intraday", bars, as_of=end, session=session, sources=["bars: sim"]).result
     assert a.as_of == end and a.session["status"] == "closed"
     assert bars["5m"].index[-1] < end
@@ -127,7 +127,7 @@ def test_closed_market_plans_as_of_the_last_close():
 
 
 def test_scan_and_plan_agree():
-    at = datetime(2024, 3, 14, 14, 15, tzinfo=timezone.utc)
+    at = datetime(2024, 3, 14, 14, 15, tzinfo=UTC)
     syms = ["NVDA", "AAPL", "XOM", "QQQ", "TSLA", "META"]
     frames, ends = {}, set()
     for s in syms:
@@ -144,9 +144,10 @@ def test_scan_and_plan_agree():
 
 
 def test_no_bars_is_a_reason_not_an_error():
-    empty = pd.DataFrame({c: pd.Series(dtype="float64") for c in ["open", "high", "low", "close", "volume"]},
-                         index=pd.DatetimeIndex([], tz="UTC"))
-    at = datetime(2024, 3, 13, 15, tzinfo=timezone.utc)
+    empty = pd.DataFrame(
+        {c: pd.Series(dtype="float64") for c in ["open", "high", "low", "close", "volume"]}, index=pd.DatetimeIndex([], tz="UTC")
+    )
+    at = datetime(2024, 3, 13, 15, tzinfo=UTC)
     r = plan_symbol("ZZZZ", "swing", {"1h": empty}, as_of=at, session={"status": "open"}, sources=[]).result
     assert r.plan is None and "no 1h bars" in r.reason
 
@@ -159,7 +160,7 @@ def test_bad_style_is_one_clear_line():
 
 
 def test_plan_id_is_short_typable_and_deterministic():
-    at = datetime(2024, 3, 13, 15, tzinfo=timezone.utc)
+    at = datetime(2024, 3, 13, 15, tzinfo=UTC)
     a = make_plan_id("TSLA", "intraday", "orb", at, 251.2, "long")
     assert a == make_plan_id("TSLA", "intraday", "orb", at, 251.2, "long")
     assert re.fullmatch(r"P-[0-9A-HJKMNP-TV-Z]{6}", a)
@@ -178,15 +179,17 @@ def _book(levels: list[tuple[float, bool, str]]) -> LevelBook:
 
 
 def test_targets_snap_to_htf_merge_clusters_and_drop_micro_take_profits():
-    book = _book([
-        (100.8, False, "obstacle"),        # 0.8R: in the way, never a target
-        (101.6, False, "5m swing high"),   # within 0.3 ATR of the 1h level: snapped onto 101.7
-        (101.7, True, "1h swing high"),
-        (103.0, False, "5m high B"),       # 3R
-        (103.2, False, "5m high C"),       # merges with 103.0 (closer than 0.5 ATR)
-        (108.0, True, "1D swing high"),    # 8R
-        (125.0, True, "far"),              # 25R: beyond MAX_RR
-    ])
+    book = _book(
+        [
+            (100.8, False, "obstacle"),  # 0.8R: in the way, never a target
+            (101.6, False, "5m swing high"),  # within 0.3 ATR of the 1h level: snapped onto 101.7
+            (101.7, True, "1h swing high"),
+            (103.0, False, "5m high B"),  # 3R
+            (103.2, False, "5m high C"),  # merges with 103.0 (closer than 0.5 ATR)
+            (108.0, True, "1D swing high"),  # 8R
+            (125.0, True, "far"),  # 25R: beyond MAX_RR
+        ]
+    )
     cands = candidates(book, np.array([1.0]))
     assert cands[1].price[0, 1] == 101.7 and cands[1].snapped_to[0, 1] == 2
     t = pick_targets(cands, np.array([1]), np.array([100.0]), np.array([1.0]), np.array([1.0]), 1.5)
@@ -213,12 +216,14 @@ def test_nearest_in_rows_matches_brute_force():
     brute = np.where(np.isnan(brute), np.inf, brute)
     np.testing.assert_allclose(dist, brute.min(axis=2))
     ok = np.isfinite(dist)
-    np.testing.assert_allclose(np.take_along_axis(refs, col, axis=1)[ok], np.take_along_axis(refs, brute.argmin(axis=2), axis=1)[ok])
+    np.testing.assert_allclose(
+        np.take_along_axis(refs, col, axis=1)[ok], np.take_along_axis(refs, brute.argmin(axis=2), axis=1)[ok]
+    )
 
 
 def test_one_symbol_panel_equals_its_row_in_a_wide_panel():
     """The scanner's rows are the planner's single plans: stacking does not change a symbol's numbers."""
-    at = datetime(2024, 3, 14, 15, 0, tzinfo=timezone.utc)
+    at = datetime(2024, 3, 14, 15, 0, tzinfo=UTC)
     frames = {s: fetch(s, "scalp", at)[0]["1m"] for s in ("AMD", "BAC")}
     wide = Panel.from_frames(frames, "1m")
     one = Panel.from_frame("BAC", frames["BAC"], "1m")

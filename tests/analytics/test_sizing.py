@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.errors import UserError
 from analytics.sizing import MAX_MONEY, size_contracts, size_shares
+from core.errors import UserError
 
 
 def test_shares_from_risk_and_stop_distance():
@@ -56,7 +56,9 @@ def test_bad_input_is_one_clear_line(kwargs, needle):
 
 
 def test_contracts_from_the_modelled_loss_at_stop():
-    r = size_contracts("TSLA", 250.0, 245.0, contract="TSLA240419C00250000", premium=8.4, loss_per_contract=260.0, risk_amount=1000.0)
+    r = size_contracts(
+        "TSLA", 250.0, 245.0, contract="TSLA240419C00250000", premium=8.4, loss_per_contract=260.0, risk_amount=1000.0
+    )
     assert (r.quantity, r.max_loss, r.notional) == (3, 780.0, 2520.0)
     assert r.instrument == "contracts" and "whole premium" in r.note
     with pytest.raises(UserError):

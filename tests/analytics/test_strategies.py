@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -11,13 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analytics import confidence as cf
-from core.errors import UserError
 from analytics.models import STYLE_INTERVALS
 from analytics.panel import Panel
 from analytics.strategies import STRATEGIES, by_id, for_style
 from analytics.strategies.features import compute_features, ema_last
+from core.errors import UserError
 
-OPEN = datetime(2024, 3, 13, 13, 30, tzinfo=timezone.utc)  # 09:30 ET
+OPEN = datetime(2024, 3, 13, 13, 30, tzinfo=UTC)  # 09:30 ET
 PRIOR_OPEN = OPEN - timedelta(days=1)
 
 
@@ -64,8 +64,14 @@ def test_every_strategy_is_declared_once_with_its_rules():
 
 
 def test_orb_long_when_price_presses_the_range_high_above_vwap():
-    opening = [(100.5, 102.0, 100.0, 101.5), (101.5, 101.8, 100.2, 100.6), (100.6, 101.2, 100.1, 101.0),
-               (101.0, 101.6, 100.4, 101.4), (101.4, 101.9, 100.9, 101.2), (101.2, 101.7, 100.8, 101.5)]
+    opening = [
+        (100.5, 102.0, 100.0, 101.5),
+        (101.5, 101.8, 100.2, 100.6),
+        (100.6, 101.2, 100.1, 101.0),
+        (101.0, 101.6, 100.4, 101.4),
+        (101.4, 101.9, 100.9, 101.2),
+        (101.2, 101.7, 100.8, 101.5),
+    ]
     drift = [(101.5, 101.8, 101.3, 101.6), (101.6, 101.9, 101.4, 101.7), (101.7, 101.95, 101.5, 101.85)]
     df = pd.concat([quiet_day(), frame(opening + drift, OPEN)])
     sig, f = signal_of("orb", df)
@@ -95,14 +101,14 @@ def test_fvg_retest_long_in_an_uptrend():
         rows.append((c, c + 0.3, c - 0.2, c + 0.15))
         c += 0.15
     h_before = rows[-1][1]
-    rows.append((c, c + 2.0, c - 0.1, c + 1.9))           # impulse
-    gap_low = h_before + 1.0                                # the next bar's low leaves a gap above h_before
+    rows.append((c, c + 2.0, c - 0.1, c + 1.9))  # impulse
+    gap_low = h_before + 1.0  # the next bar's low leaves a gap above h_before
     rows.append((c + 1.9, c + 3.0, gap_low, c + 2.8))
     top = c + 3.0
-    for k in range(4):                                      # drift higher
+    for _ in range(4):  # drift higher
         rows.append((top - 0.2, top + 0.2, top - 0.4, top))
     mid = (h_before + gap_low) / 2
-    rows.append((top, top + 0.1, mid, gap_low + 0.2))        # dips into the gap, closes inside it
+    rows.append((top, top + 0.1, mid, gap_low + 0.2))  # dips into the gap, closes inside it
     df = frame(rows, OPEN - timedelta(days=1) + timedelta(hours=1))
     sig, _ = signal_of("fvg_retest", df)
     assert sig.active[0] and sig.direction[0] == 1
@@ -167,7 +173,14 @@ def test_factor_scores_move_the_right_way():
     assert cf.room_score(np.array([4.0, 0.5]), np.array([1.0, 1.0])).tolist() == [1.0, 0.25]
     assert cf.atr_regime_score(np.array([1.0]))[0] == 1.0 > cf.atr_regime_score(np.array([2.5]))[0]
     assert cf.liquidity_score(np.array([1e7, 3.2e9])).tolist() == pytest.approx([0.0, 1.0], abs=0.01)
-    stack = cf.ema_stack_score(d, np.array([104.0] * 2), np.array([103.0] * 2), np.array([102.0] * 2),
-                               np.array([101.0] * 2), np.array([100.0] * 2), np.array([0.5] * 2))
+    stack = cf.ema_stack_score(
+        d,
+        np.array([104.0] * 2),
+        np.array([103.0] * 2),
+        np.array([102.0] * 2),
+        np.array([101.0] * 2),
+        np.array([100.0] * 2),
+        np.array([0.5] * 2),
+    )
     assert stack.tolist() == [1.0, 0.0]
     assert cf.rank_score(np.array([0.5, 0.5]), np.array([1.0, 4.0])).tolist() == pytest.approx([0.45, 0.6])

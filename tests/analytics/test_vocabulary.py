@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -11,16 +11,29 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from analytics.bars import check_bars, resample_bars
-from core.errors import UserError
 from analytics.intervals import INTERVALS, interval_minutes, normalise_interval
 from analytics.sessions import EXCHANGE_TZ, market_time, parse_as_of, session_info, sessions_between
 from analytics.symbols import validate_symbol
+from core.errors import UserError
 
 
 @pytest.mark.parametrize(
     "given_,expected",
-    [("5min", "5m"), ("5", "5m"), ("60", "1h"), ("1H", "1h"), ("D", "1D"), ("daily", "1D"), ("1d", "1D"),
-     ("W", "1W"), ("weekly", "1W"), ("15m", "15m"), ("4h", "4h"), ("240", "4h"), (" 30 min ", "30m")],
+    [
+        ("5min", "5m"),
+        ("5", "5m"),
+        ("60", "1h"),
+        ("1H", "1h"),
+        ("D", "1D"),
+        ("daily", "1D"),
+        ("1d", "1D"),
+        ("W", "1W"),
+        ("weekly", "1W"),
+        ("15m", "15m"),
+        ("4h", "4h"),
+        ("240", "4h"),
+        (" 30 min ", "30m"),
+    ],
 )
 def test_interval_spellings(given_, expected):
     assert normalise_interval(given_) == expected
@@ -61,7 +74,7 @@ def test_symbol_validation_never_crashes(s):
 
 
 def et(y, m, d, hh, mm):
-    return datetime(y, m, d, hh, mm, tzinfo=EXCHANGE_TZ).astimezone(timezone.utc)
+    return datetime(y, m, d, hh, mm, tzinfo=EXCHANGE_TZ).astimezone(UTC)
 
 
 def test_session_status_through_a_day():
@@ -102,8 +115,8 @@ def test_sessions_between_skips_holidays():
 
 
 def test_parse_as_of():
-    now = datetime(2025, 1, 1, tzinfo=timezone.utc)
-    assert parse_as_of("2024-03-15T15:30:00-04:00", now) == datetime(2024, 3, 15, 19, 30, tzinfo=timezone.utc)
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    assert parse_as_of("2024-03-15T15:30:00-04:00", now) == datetime(2024, 3, 15, 19, 30, tzinfo=UTC)
     assert parse_as_of("2024-03-15T19:30:00Z", now).hour == 19
     for bad, word in [("yesterday", "malformed"), ("2024-03-15T15:30:00", "offset"), ("2030-01-01T00:00:00Z", "future")]:
         with pytest.raises(UserError, match=word):
@@ -118,7 +131,9 @@ def _minute_bars(day: str, n: int = 390, seed: int = 1) -> pd.DataFrame:
     o = np.r_[100.0, c[:-1]]
     h = np.maximum(o, c) + 0.05
     lo = np.minimum(o, c) - 0.05
-    return pd.DataFrame({"open": o, "high": h, "low": lo, "close": c, "volume": rng.integers(100, 1000, n).astype(float)}, index=idx)
+    return pd.DataFrame(
+        {"open": o, "high": h, "low": lo, "close": c, "volume": rng.integers(100, 1000, n).astype(float)}, index=idx
+    )
 
 
 def test_resample_hourly_anchored_at_open_and_daily_agrees():

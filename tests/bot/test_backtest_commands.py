@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from bot.request import Ctx, Identity
-from tests.conftest import run_text
 from providers.replay import write_bars
 from providers.sim import SimMarket
 from tests.bot.test_cli import run as run_cli
+from tests.conftest import run_text
 
 ME = Identity(platform="console", tenant="local", user="me")
 
@@ -48,13 +48,13 @@ async def test_backtest_refuses_what_chat_cannot_run(services, text, fragment):
 
 @pytest.fixture
 async def replay_dir(tmp_path):
-    now = datetime(2024, 4, 1, tzinfo=timezone.utc)
+    now = datetime(2024, 4, 1, tzinfo=UTC)
     sim = SimMarket(seed=3, now=lambda: now)
     folder = tmp_path / "bars"
     for sym in ("AAA", "BBB"):
-        five = (await sim.bars(sym, "5m", datetime(2023, 11, 1, tzinfo=timezone.utc), now)).df
+        five = (await sim.bars(sym, "5m", datetime(2023, 11, 1, tzinfo=UTC), now)).df
         write_bars(five, folder, sym, "5m", fmt="csv" if sym == "AAA" else "parquet")
-        daily = (await sim.bars(sym, "1D", datetime(2022, 6, 1, tzinfo=timezone.utc), now)).df
+        daily = (await sim.bars(sym, "1D", datetime(2022, 6, 1, tzinfo=UTC), now)).df
         write_bars(daily, folder, sym, "1D")
     return folder
 
@@ -62,9 +62,31 @@ async def replay_dir(tmp_path):
 def test_cli_backtest_on_replay_files_json_png_and_trades(replay_dir, tmp_path):
     png = tmp_path / "bt.png"
     trades = tmp_path / "trades.csv"
-    r = run_cli(["backtest", "--symbols", "AAA,BBB", "--start", "2024-03-11", "--end", "2024-03-13", "--data", str(replay_dir),
-                 "--strategy", "all", "--workers", "1", "--out", str(png), "--trades", str(trades), "--json",
-                 "--as-of", "2024-03-31T12:00:00-04:00"], tmp_path)
+    r = run_cli(
+        [
+            "backtest",
+            "--symbols",
+            "AAA,BBB",
+            "--start",
+            "2024-03-11",
+            "--end",
+            "2024-03-13",
+            "--data",
+            str(replay_dir),
+            "--strategy",
+            "all",
+            "--workers",
+            "1",
+            "--out",
+            str(png),
+            "--trades",
+            str(trades),
+            "--json",
+            "--as-of",
+            "2024-03-31T12:00:00-04:00",
+        ],
+        tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     assert d["sources"] == ["bars 5m/15m/1h: replay"] and d["symbols"] == ["AAA", "BBB"] and d["decisions"] > 0

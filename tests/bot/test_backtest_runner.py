@@ -3,7 +3,7 @@ paged fetches arrange the same history, and runs over worker processes match the
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -22,10 +22,10 @@ from providers.sim import SimMarket
 #: The loaded histories and the one-process run are shared by the module: under xdist these tests run in one process.
 pytestmark = pytest.mark.xdist_group("backtest-runner")
 
-NOW = datetime(2024, 3, 29, 22, 0, tzinfo=timezone.utc)
+NOW = datetime(2024, 3, 29, 22, 0, tzinfo=UTC)
 SYMBOLS = ("TSLA", "SPY", "NVDA")
-START = datetime(2024, 3, 11, 13, 30, tzinfo=timezone.utc)
-END = datetime(2024, 3, 14, 20, 0, tzinfo=timezone.utc)
+START = datetime(2024, 3, 11, 13, 30, tzinfo=UTC)
+END = datetime(2024, 3, 14, 20, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +76,9 @@ async def _check_live(history, spec, market, every: int, count: int) -> int:
         for row, sym in enumerate(spec.symbols):
             # the bars /plan fetches at t, and the planner over them
             bars = await fetch_style_bars(market, sym, spec.style, t)
-            live = planner.plan_symbol(sym, spec.style, {iv: b.df for iv, b in bars.items()}, as_of=t,
-                                       session=session_info(t).to_dict(), sources=["x"])
+            live = planner.plan_symbol(
+                sym, spec.style, {iv: b.df for iv, b in bars.items()}, as_of=t, session=session_info(t).to_dict(), sources=["x"]
+            )
             got = live.result.plan
             if ev.best[row] < 0:
                 assert got is None, (sym, t)
@@ -160,5 +161,7 @@ async def test_best_and_single_strategy_runs(market):
     s = BacktestSpec(("SPY",), "intraday", START, START + timedelta(days=2), strategy="best", every=6)
     best = await backtest(market, s, now=NOW, workers=1)
     assert all(o.symbol == "SPY" for o in best.outcomes)
-    one = await backtest(market, BacktestSpec(("SPY", "TSLA"), "intraday", START, END, strategy="orb", every=3), now=NOW, workers=1)
+    one = await backtest(
+        market, BacktestSpec(("SPY", "TSLA"), "intraday", START, END, strategy="orb", every=3), now=NOW, workers=1
+    )
     assert {o.strategy for o in one.outcomes} <= {"orb"}

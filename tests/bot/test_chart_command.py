@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from bot.app import command_registry
 from bot.chart_service import ChartResult
 from bot.request import Ctx, Identity
 from tests.conftest import run_text
-from bot.app import command_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -121,16 +121,37 @@ def test_tool_schema_lists_the_options() -> None:
 
 def _coach(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "DISCORD", "SLACK", "POLYGON", "TRADIER"))}
-    env.update({"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/coach.db", "COACH_OUT_DIR": str(tmp_path / "out"),
-                "COACH_LOG_FILE": str(tmp_path / "coach.log"), "PYTHONPATH": str(ROOT)})
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, cwd=tmp_path,
-                          env=env, timeout=180)
+    env.update(
+        {
+            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/coach.db",
+            "COACH_OUT_DIR": str(tmp_path / "out"),
+            "COACH_LOG_FILE": str(tmp_path / "coach.log"),
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=180
+    )
 
 
 def test_coach_chart_writes_one_png_per_interval(tmp_path) -> None:
     out = tmp_path / "charts" / "tsla.png"
-    r = _coach(["chart", "TSLA", "--interval", "5m,1h", "--theme", "light",
-                "--as-of", "2024-03-13T11:00:00-04:00", "--out", str(out), "--json"], tmp_path)
+    r = _coach(
+        [
+            "chart",
+            "TSLA",
+            "--interval",
+            "5m,1h",
+            "--theme",
+            "light",
+            "--as-of",
+            "2024-03-13T11:00:00-04:00",
+            "--out",
+            str(out),
+            "--json",
+        ],
+        tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     paths = [Path(p) for p in data["paths"]]

@@ -97,8 +97,16 @@ async def test_the_event_loop_keeps_ticking_while_charts_render(pool_service, ba
 async def test_plan_chart_contract(pool_service, bars) -> None:
     plan = make_plan(bars)
     att = await pool_service.plan_chart(
-        symbol="TSLA", interval="5m", bars=bars, plan=plan, levels=[], as_of=AS_OF, session_status="open",
-        source="sim", style="intraday", theme="dark",
+        symbol="TSLA",
+        interval="5m",
+        bars=bars,
+        plan=plan,
+        levels=[],
+        as_of=AS_OF,
+        session_status="open",
+        source="sim",
+        style="intraday",
+        theme="dark",
     )
     assert isinstance(att, Attachment)
     assert att.filename == "TSLA-5m-P-1A2B3C.png"
@@ -106,14 +114,30 @@ async def test_plan_chart_contract(pool_service, bars) -> None:
     assert size_of(att.data) == (1200, 700)
     assert "long plan" in att.description and f"{plan.entry:.2f}" in att.description
     again = await pool_service.plan_chart(
-        symbol="TSLA", interval="5m", bars=bars, plan=plan, levels=[], as_of=AS_OF, session_status="open",
-        source="sim", style="intraday", theme="dark",
+        symbol="TSLA",
+        interval="5m",
+        bars=bars,
+        plan=plan,
+        levels=[],
+        as_of=AS_OF,
+        session_status="open",
+        source="sim",
+        style="intraday",
+        theme="dark",
     )
     assert again.data == att.data
     newer = plan.model_copy(update={"version": 2})
     v2 = await pool_service.plan_chart(
-        symbol="TSLA", interval="5m", bars=bars, plan=newer, levels=[], as_of=AS_OF, session_status="open",
-        source="sim", style="intraday", theme="dark",
+        symbol="TSLA",
+        interval="5m",
+        bars=bars,
+        plan=newer,
+        levels=[],
+        as_of=AS_OF,
+        session_status="open",
+        source="sim",
+        style="intraday",
+        theme="dark",
     )
     assert v2.data != att.data  # the footer names the version: a new version is a new image
 
@@ -204,6 +228,7 @@ async def test_a_stuck_worker_is_killed_on_timeout(bars) -> None:
         service.timeout = 0.05  # the reference path takes far longer than this
         with pytest.raises(ChartError, match="longer than"):
             await service.render([spec_of(bars)], renderer="mplfinance")
+
         def alive(pid: int) -> bool:
             try:
                 os.kill(pid, 0)

@@ -19,8 +19,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def run(args, tmp_path, stdin=None, env_extra=None, timeout=120):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "DISCORD", "SLACK", "POLYGON", "TRADIER"))}
-    env.update({"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/coach.db", "COACH_OUT_DIR": str(tmp_path / "out"),
-                "COACH_LOG_FILE": str(tmp_path / "coach.log"), "PYTHONPATH": str(ROOT)})
+    env.update(
+        {
+            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/coach.db",
+            "COACH_OUT_DIR": str(tmp_path / "out"),
+            "COACH_LOG_FILE": str(tmp_path / "coach.log"),
+            "PYTHONPATH": str(ROOT),
+        }
+    )
     env.update(env_extra or {})
     return subprocess.run(COACH + args, input=stdin, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=timeout)
 
@@ -98,8 +104,14 @@ def test_watchlist_survives_restart_and_piped_chat_answers_each_line(tmp_path):
 
 def test_chat_at_a_terminal(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "DISCORD", "SLACK"))}
-    env.update({"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/coach.db", "COACH_LOG_FILE": str(tmp_path / "coach.log"),
-                "PYTHONPATH": str(ROOT), "TERM": "dumb"})
+    env.update(
+        {
+            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/coach.db",
+            "COACH_LOG_FILE": str(tmp_path / "coach.log"),
+            "PYTHONPATH": str(ROOT),
+            "TERM": "dumb",
+        }
+    )
     master, slave = pty.openpty()
     proc = subprocess.Popen(COACH + ["chat"], stdin=slave, stdout=slave, stderr=slave, cwd=tmp_path, env=env, close_fds=True)
     os.close(slave)

@@ -19,7 +19,6 @@ from providers.router import build_router
 from providers.tradier import TradierClient, TradierMarket
 from providers.yahoo import YahooMarket
 from storage import iv_history
-from storage.db import make_sessionmaker
 from tests.conftest import OPEN_AT, make_services
 from tests.providers.fakes import FakeAPI, SleepLog, polygon_aggs, resp
 
@@ -86,14 +85,26 @@ def polygon_fake(now: datetime) -> FakeAPI:
         expired = p["expired"] == "true"
         rows = []
         for e in third_fridays_and_weeklies(day):
-            if (e < today) != expired or not (date.fromisoformat(p["expiration_date.gte"]) <= e <= date.fromisoformat(p["expiration_date.lte"])):
+            if (e < today) != expired or not (
+                date.fromisoformat(p["expiration_date.gte"]) <= e <= date.fromisoformat(p["expiration_date.lte"])
+            ):
                 continue
             for k in range(425, 580, 5):
                 if lo <= k <= hi:
                     for cp in ("C", "P"):
-                        rows.append({"cfi": "OCASPS", "contract_type": "call" if cp == "C" else "put", "exercise_style": "american",
-                                     "expiration_date": e.isoformat(), "primary_exchange": "BATO", "shares_per_contract": 100,
-                                     "strike_price": k, "ticker": f"O:SPY{e:%y%m%d}{cp}{k * 1000:08d}", "underlying_ticker": "SPY"})
+                        rows.append(
+                            {
+                                "cfi": "OCASPS",
+                                "contract_type": "call" if cp == "C" else "put",
+                                "exercise_style": "american",
+                                "expiration_date": e.isoformat(),
+                                "primary_exchange": "BATO",
+                                "shares_per_contract": 100,
+                                "strike_price": k,
+                                "ticker": f"O:SPY{e:%y%m%d}{cp}{k * 1000:08d}",
+                                "underlying_ticker": "SPY",
+                            }
+                        )
         return resp(200, {"results": rows, "status": "OK", "request_id": "r"})
 
     def option_bars(request):
@@ -110,8 +121,19 @@ def polygon_fake(now: datetime) -> FakeAPI:
             px = float(bs_price(SPOT, k, T, DEFAULT_RATE, 0.0, SIGMA, is_call))
             t = int(pd.Timestamp(d, tz=EXCHANGE_TZ).tz_convert("UTC").value // 10**6)
             rows.append({"v": 10.0, "vw": px, "o": px, "c": px, "h": px, "l": px, "t": t, "n": 3})
-        return resp(200, {"ticker": tk, "queryCount": len(rows), "resultsCount": len(rows), "adjusted": True,
-                          "results": rows, "status": "OK", "request_id": "r", "count": len(rows)})
+        return resp(
+            200,
+            {
+                "ticker": tk,
+                "queryCount": len(rows),
+                "resultsCount": len(rows),
+                "adjusted": True,
+                "results": rows,
+                "status": "OK",
+                "request_id": "r",
+                "count": len(rows),
+            },
+        )
 
     api.on("GET", r"/v2/aggs/ticker/O:.*", option_bars)
     api.on("GET", r"/v2/aggs/ticker/SPY/range/1/day/.*", underlying)
@@ -160,5 +182,5 @@ def test_cli_backfill_on_the_offline_market(tmp_path, monkeypatch):
         assert bad.exit_code == 2 and "invalid symbol" in bad.output
     finally:
         get_settings.cache_clear()
-    assert SleepLog  # noqa
+    assert SleepLog
     pytest.importorskip("click")

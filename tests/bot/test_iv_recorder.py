@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
-from bot.request import Ctx, Identity
-from tests.conftest import run_text
 from bot.iv_recorder import record_pass
+from bot.request import Ctx, Identity
 from storage import iv_history
+from tests.conftest import run_text
 
-AFTER_CLOSE = datetime(2024, 3, 13, 21, 30, tzinfo=timezone.utc)  # 17:30 ET
+AFTER_CLOSE = datetime(2024, 3, 13, 21, 30, tzinfo=UTC)  # 17:30 ET
 
 
 async def test_records_each_closed_session_once(services):
     await run_text(Ctx(services=services, identity=Identity("discord", "G1", "U1")), "/watch add TSLA")
     done: set = set()
-    services.clock = lambda: datetime(2024, 3, 13, 15, 0, tzinfo=timezone.utc)  # market open: nothing yet
+    services.clock = lambda: datetime(2024, 3, 13, 15, 0, tzinfo=UTC)  # market open: nothing yet
     assert await record_pass(services, done) == []
     services.clock = lambda: AFTER_CLOSE
     first = await record_pass(services, done)

@@ -10,10 +10,9 @@ import pytest
 
 from analytics.models import Plan, Target
 from bot.request import Ctx, Identity
-from tests.conftest import run_text
 from storage import alerts, journal
 from tests.bot.test_cli import run as run_cli
-from tests.conftest import OPEN_AT
+from tests.conftest import OPEN_AT, run_text
 
 ALICE = Identity(platform="discord", tenant="g1", user="alice", channel="c1")
 BOB = Identity(platform="discord", tenant="g1", user="bob", channel="c1")
@@ -82,9 +81,21 @@ async def test_bad_input_is_one_short_error(services, text, fragment):
 
 def _plan() -> Plan:
     return Plan(
-        plan_id="P-JRNL01", symbol="TSLA", style="intraday", strategy="orb", direction="long", interval="5m",
-        entry=180.0, stop=178.5, targets=[Target(price=183.0, rr=2.0, reason="prior-day high")], confidence=0.6,
-        confidence_factors={}, confluence=[], invalidation="below 178.5", as_of=OPEN_AT - timedelta(hours=1), session="open",
+        plan_id="P-JRNL01",
+        symbol="TSLA",
+        style="intraday",
+        strategy="orb",
+        direction="long",
+        interval="5m",
+        entry=180.0,
+        stop=178.5,
+        targets=[Target(price=183.0, rr=2.0, reason="prior-day high")],
+        confidence=0.6,
+        confidence_factors={},
+        confluence=[],
+        invalidation="below 178.5",
+        as_of=OPEN_AT - timedelta(hours=1),
+        session="open",
         sources=["bars: sim"],
     )
 
@@ -95,8 +106,19 @@ async def test_a_plan_id_stores_the_plan_chart_with_the_entry(services):
     async with ctx.tx() as s:
         owner = await ctx.owner(s)
         p = _plan()
-        await alerts.track(s, owner, plan_id=p.plan_id, symbol=p.symbol, style=p.style, plan=p.model_dump(mode="json"),
-                           state={}, status="pending", platform="discord", channel="c1", user_ref="alice")
+        await alerts.track(
+            s,
+            owner,
+            plan_id=p.plan_id,
+            symbol=p.symbol,
+            style=p.style,
+            plan=p.model_dump(mode="json"),
+            state={},
+            status="pending",
+            platform="discord",
+            channel="c1",
+            user_ref="alice",
+        )
     r = await say(services, ALICE, "/journal add held for T1 --plan P-JRNL01")
     assert r.severity == "success", r.body
     assert r.data.has_screenshot and r.data.symbol == "TSLA" and r.data.plan_id == "P-JRNL01"
@@ -167,13 +189,24 @@ async def test_finished_tracked_plans_are_scored_journaled_and_on_the_scorecard_
     ctx = Ctx(services=services, identity=ALICE)
     plans = []
     for k, (status, hours) in enumerate((("stopped", 24), ("exited", 23), ("triggered", 1))):
-        p = _plan().model_copy(update={"plan_id": f"P-TRK{k}", "as_of": OPEN_AT - timedelta(hours=hours), "entry": 179.0 + k,
-                                       "stop": 177.5 + k})
+        p = _plan().model_copy(
+            update={"plan_id": f"P-TRK{k}", "as_of": OPEN_AT - timedelta(hours=hours), "entry": 179.0 + k, "stop": 177.5 + k}
+        )
         plans.append(p)
         async with ctx.tx() as s:
-            await alerts.track(s, await ctx.owner(s), plan_id=p.plan_id, symbol=p.symbol, style=p.style,
-                               plan=p.model_dump(mode="json"), state={}, status=status, platform="discord", channel="c1",
-                               user_ref="alice")
+            await alerts.track(
+                s,
+                await ctx.owner(s),
+                plan_id=p.plan_id,
+                symbol=p.symbol,
+                style=p.style,
+                plan=p.model_dump(mode="json"),
+                state={},
+                status=status,
+                platform="discord",
+                channel="c1",
+                user_ref="alice",
+            )
     r = await say(services, ALICE, "/scorecard")
     assert r.data.overall.plans == 2, r.body  # the still-live plan is not scored
     async with ctx.tx() as s:

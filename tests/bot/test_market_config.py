@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import ConfigError
 from bot.app import build_services
-from bot.market_setup import build_broker, build_market, stream_builder
 from bot.config import Settings
+from bot.market_setup import build_broker, build_market, stream_builder
+from core.errors import ConfigError
 from providers.polygon import PolygonMarket
 from providers.polygon_stream import PolygonStream
 from providers.router import MarketRouter
@@ -33,7 +33,12 @@ def names(router: MarketRouter) -> dict[str, list[str]]:
 def test_comma_lists_route_in_order_and_keep_yahoo_out_of_options(tmp_path):
     m = build_market(settings(tmp_path, coach_provider="polygon,yahoo", polygon_api_key="pk"))
     assert isinstance(m, MarketRouter)
-    assert names(m) == {"bars": ["polygon", "yahoo"], "quote": ["polygon", "yahoo"], "expirations": ["polygon"], "chain": ["polygon"]}
+    assert names(m) == {
+        "bars": ["polygon", "yahoo"],
+        "quote": ["polygon", "yahoo"],
+        "expirations": ["polygon"],
+        "chain": ["polygon"],
+    }
     m = build_market(settings(tmp_path, coach_provider=" Tradier , polygon", polygon_api_key="pk", tradier_access_token="tk"))
     assert names(m)["chain"] == ["tradier", "polygon"] and names(m)["bars"] == ["tradier", "polygon"]
     assert isinstance(m.routes["bars"][0], TradierMarket) and isinstance(m.routes["bars"][1], PolygonMarket)
@@ -42,8 +47,12 @@ def test_comma_lists_route_in_order_and_keep_yahoo_out_of_options(tmp_path):
 def test_auto_lets_the_keys_decide(tmp_path):
     assert isinstance(build_market(settings(tmp_path, coach_provider="auto")), SimMarket)
     both = build_market(settings(tmp_path, coach_provider="auto", polygon_api_key="pk", tradier_access_token="tk"))
-    assert names(both) == {"bars": ["polygon", "tradier", "yahoo"], "quote": ["tradier", "polygon", "yahoo"],
-                           "expirations": ["tradier", "polygon"], "chain": ["tradier", "polygon"]}
+    assert names(both) == {
+        "bars": ["polygon", "tradier", "yahoo"],
+        "quote": ["tradier", "polygon", "yahoo"],
+        "expirations": ["tradier", "polygon"],
+        "chain": ["tradier", "polygon"],
+    }
     only_p = build_market(settings(tmp_path, coach_provider="auto", polygon_api_key="pk"))
     assert names(only_p)["chain"] == ["polygon"] and isinstance(only_p.routes["bars"][1], YahooMarket)
 
@@ -64,13 +73,16 @@ def test_switches_from_the_environment(tmp_path, monkeypatch):
     assert m.stale_after.total_seconds() == 300
 
 
-@pytest.mark.parametrize("provider,kw,words", [
-    ("polygon", {}, "POLYGON_API_KEY is not set"),
-    ("tradier,yahoo", {}, "TRADIER_ACCESS_TOKEN is not set"),
-    ("bloomberg", {}, "unknown provider 'bloomberg'"),
-    ("polygon;yahoo", {"polygon_api_key": "pk"}, "accepted: auto, sim, or a comma list"),
-    ("yahoo,yahoo", {}, "twice"),
-])
+@pytest.mark.parametrize(
+    "provider,kw,words",
+    [
+        ("polygon", {}, "POLYGON_API_KEY is not set"),
+        ("tradier,yahoo", {}, "TRADIER_ACCESS_TOKEN is not set"),
+        ("bloomberg", {}, "unknown provider 'bloomberg'"),
+        ("polygon;yahoo", {"polygon_api_key": "pk"}, "accepted: auto, sim, or a comma list"),
+        ("yahoo,yahoo", {}, "twice"),
+    ],
+)
 def test_bad_configuration_is_one_clear_config_error(tmp_path, provider, kw, words):
     with pytest.raises(ConfigError, match=words):
         build_market(settings(tmp_path, coach_provider=provider, **kw))
@@ -91,8 +103,9 @@ async def test_tradier_broker_by_configuration(tmp_path, monkeypatch):
     market = SimMarket()
     with pytest.raises(ConfigError, match="COACH_BROKER=tradier needs TRADIER_ACCESS_TOKEN"):
         build_broker(settings(tmp_path), market, lambda: None)
-    b = build_broker(settings(tmp_path, tradier_access_token="tk", tradier_env="sandbox", tradier_account_id="VA1"),
-                     market, lambda: None)
+    b = build_broker(
+        settings(tmp_path, tradier_access_token="tk", tradier_env="sandbox", tradier_account_id="VA1"), market, lambda: None
+    )
     assert b.name == "tradier sandbox" and b.account_id == "VA1"
     await b.aclose()
 
@@ -102,8 +115,10 @@ def test_polygon_stream_for_the_alert_runtime(tmp_path, monkeypatch):
     stream = make(lambda: None, None)
     assert isinstance(stream, PolygonStream) and stream.url == "wss://socket.massive.com/stocks"
     monkeypatch.setenv("POLYGON_WS_URL", "wss://delayed.massive.com/stocks")
-    assert stream_builder(settings(tmp_path, coach_provider="polygon", polygon_api_key="pk"))(lambda: None, None).url \
+    assert (
+        stream_builder(settings(tmp_path, coach_provider="polygon", polygon_api_key="pk"))(lambda: None, None).url
         == "wss://delayed.massive.com/stocks"
+    )
     monkeypatch.setenv("DISABLE_POLYGON_STREAM", "true")
     assert stream_builder(settings(tmp_path, coach_provider="polygon", polygon_api_key="pk")) is None
     assert stream_builder(settings(tmp_path, coach_provider="yahoo")) is None  # the runtime polls quotes

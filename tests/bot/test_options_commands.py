@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import func, select
 
-from core.errors import NotFoundError
 from analytics.sessions import last_sessions
 from analytics.volatility import MIN_HISTORY, VolRegime
-from bot.request import Ctx, Identity
-from tests.conftest import run_text
 from bot.app import rebase
 from bot.options_service import parse_occ, record_iv
+from bot.request import Ctx, Identity
+from core.errors import NotFoundError
 from providers.sim import SimMarket
 from storage.iv_history import IVHistory
 from tests.bot.test_cli import AS_OF, run
-from tests.conftest import OPEN_AT
+from tests.conftest import OPEN_AT, run_text
 
 ME = Identity(platform="console", tenant="local", user="alice", display_name="alice")
 OTHER = Identity(platform="console", tenant="local", user="bob", display_name="bob")
@@ -168,7 +167,11 @@ async def test_size_and_risk_profile_are_per_user(sim):
     none = await run_text(ctx_for(sim), "/size TSLA 250 245")
     assert none.severity == "error" and "/risk" in none.body
     saved = await run_text(ctx_for(sim), "/risk 25000 1%")
-    assert {k: saved.data[k] for k in ("account_size", "risk_pct", "risk_per_trade")} == {"account_size": 25000.0, "risk_pct": 1.0, "risk_per_trade": 250.0}
+    assert {k: saved.data[k] for k in ("account_size", "risk_pct", "risk_per_trade")} == {
+        "account_size": 25000.0,
+        "risk_pct": 1.0,
+        "risk_per_trade": 250.0,
+    }
     mine = await run_text(ctx_for(sim), "/size AAPL 190 187.5")
     assert mine.data.risk_source == "profile" and mine.data.quantity == 100
     theirs = await run_text(ctx_for(sim, OTHER), "/size AAPL 190 187.5")
@@ -217,11 +220,11 @@ async def test_size_in_contracts_of_a_listed_option(sim):
 
 #: Moments and symbols where the offline market has setups (and some where it has none).
 PLAN_CASES = [
-    (datetime(2024, 3, 5, 16, 0, tzinfo=timezone.utc), "NVDA", "swing"),
-    (datetime(2024, 3, 4, 15, 0, tzinfo=timezone.utc), "QQQ", "intraday"),
-    (datetime(2024, 3, 5, 16, 0, tzinfo=timezone.utc), "SPY", "intraday"),
-    (datetime(2024, 3, 4, 15, 0, tzinfo=timezone.utc), "QQQ", "swing"),
-    (datetime(2024, 3, 5, 16, 0, tzinfo=timezone.utc), "META", "swing"),
+    (datetime(2024, 3, 5, 16, 0, tzinfo=UTC), "NVDA", "swing"),
+    (datetime(2024, 3, 4, 15, 0, tzinfo=UTC), "QQQ", "intraday"),
+    (datetime(2024, 3, 5, 16, 0, tzinfo=UTC), "SPY", "intraday"),
+    (datetime(2024, 3, 4, 15, 0, tzinfo=UTC), "QQQ", "swing"),
+    (datetime(2024, 3, 5, 16, 0, tzinfo=UTC), "META", "swing"),
     (OPEN_AT, "TSLA", "swing"),
     (OPEN_AT, "TSLA", "intraday"),
 ]
@@ -281,7 +284,10 @@ def test_cli_vol_json_is_one_object_with_as_of_and_sources(tmp_path):
         (["size", "TSLA", "250", "250", "500"], "entry equals stop"),
         (["size", "TSLA", "250", "245", "-500"], "must be positive"),
         (["size", "TSLA", "250", "245", "9e99"], "not plausible"),
-        (["contracts", "TSLA", "swing", "500", "expiration=2024-03-14", "--as-of", AS_OF], "no TSLA options expire on 2024-03-14"),
+        (
+            ["contracts", "TSLA", "swing", "500", "expiration=2024-03-14", "--as-of", AS_OF],
+            "no TSLA options expire on 2024-03-14",
+        ),
     ],
 )
 def test_cli_bad_input_exits_2_with_one_line(cli, args, needle):

@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from bot.request import Ctx, Identity
 from bot.services import Services
-from tests.conftest import make_services, run_text
 from providers.broker.tradier import TradierBroker
 from providers.http import RetryPolicy
 from providers.sim import SimMarket
 from providers.tradier import TradierClient
 from storage import journal, orders
-from storage.db import make_sessionmaker
 from storage.identity import ensure_owner
-from tests.conftest import OPEN_AT
+from tests.conftest import OPEN_AT, make_services, run_text
 from tests.providers.fakes import FakeAPI, SleepLog, fixture
 
 ANN = Identity(platform="discord", tenant="G1", user="U-ann", channel="C1", display_name="ann")
@@ -181,7 +179,9 @@ async def test_tradier_flow_preview_place_fill_journal(svc):
     assert [e.tags for e in await entries(svc, ANN)] == [["order"], ["fill"]]
     r = await say(svc, ANN, f"/order status {pid}")
     assert r.data.status == "filled" and len(r.data.fills) == 1
-    assert (await say(svc, ANN, "/order preview AAPL buy 1", as_of=OPEN_AT)).body.startswith("orders to tradier sandbox are placed now")
+    assert (await say(svc, ANN, "/order preview AAPL buy 1", as_of=OPEN_AT)).body.startswith(
+        "orders to tradier sandbox are placed now"
+    )
 
 
 async def test_tradier_rejection_is_stored_and_journaled(svc):
@@ -215,9 +215,7 @@ async def test_lost_answer_leaves_placing_then_status_reconciles_by_tag(svc):
 
 
 async def test_orders_are_not_llm_tools():
-    import bot.commands  # noqa: F401
     from bot.app import command_registry
 
     for name in ("order preview", "order place", "order cancel", "order status"):
         assert command_registry().commands[name].tool is False
-    assert datetime.now(timezone.utc)  # noqa

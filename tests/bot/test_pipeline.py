@@ -7,12 +7,13 @@ import logging
 
 from pydantic import BaseModel
 
-from core.errors import ProviderError
-from bot.request import Ctx, Identity
-from tests.conftest import run_text
 from bot.registry import Registry
 from bot.reply import Reply
+from bot.request import Ctx, Identity
 from bot.surfaces.console import chat, render_text
+from core.errors import ProviderError
+from tests.conftest import run_text
+
 
 class NoArgs(BaseModel):
     pass

@@ -6,27 +6,26 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-import bot.commands  # noqa: F401 - registers the commands
 from analytics.confidence import LABELS
 from analytics.models import PlanResult
 from analytics.scanner import LEADERS, ScanResult
-from bot.request import Ctx, Identity
-from tests.conftest import run_text
 from bot.planning import make_plan
+from bot.request import Ctx, Identity
 from storage import plans as plan_store
 from storage import watchlists
 from storage.identity import ensure_owner
+from tests.conftest import run_text
 
 #: Thursday 2024-03-14 10:15 ET: NVDA has an opening-range breakout plan in the offline market.
-WITH_PLAN = datetime(2024, 3, 14, 14, 15, tzinfo=timezone.utc)
+WITH_PLAN = datetime(2024, 3, 14, 14, 15, tzinfo=UTC)
 #: Wednesday 2024-03-13 11:00 ET: TSLA has no intraday setup.
-NO_PLAN = datetime(2024, 3, 13, 15, 0, tzinfo=timezone.utc)
-SATURDAY = datetime(2024, 3, 16, 15, 0, tzinfo=timezone.utc)
+NO_PLAN = datetime(2024, 3, 13, 15, 0, tzinfo=UTC)
+SATURDAY = datetime(2024, 3, 16, 15, 0, tzinfo=UTC)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,8 +68,19 @@ async def test_plan_reply_has_levels_buttons_and_the_structured_result(services)
     # the JSON the CLI prints and the LLM tools receive
     data = reply.data_json()
     assert set(data) >= {"symbol", "as_of", "session", "sources", "plan", "reason"} and data["reason"] is None
-    assert set(data["plan"]) >= {"direction", "entry", "stop", "targets", "confidence", "confidence_factors", "confluence",
-                                 "strategy", "invalidation", "plan_id", "version"}
+    assert set(data["plan"]) >= {
+        "direction",
+        "entry",
+        "stop",
+        "targets",
+        "confidence",
+        "confidence_factors",
+        "confluence",
+        "strategy",
+        "invalidation",
+        "plan_id",
+        "version",
+    }
     assert set(data["plan"]["targets"][0]) == {"price", "rr", "reason"}
 
 
@@ -90,7 +100,7 @@ async def test_plans_are_stored_once_per_input_and_versioned_per_replan(services
     async with services.db() as s:
         assert await plan_store.get_plan(s, owner, p.plan_id.lower()) == p
         assert await plan_store.latest_version(s, owner, "NVDA", "intraday") == 1
-    later = await make_plan(ctx_for(services, at=datetime(2024, 3, 14, 15, 5, tzinfo=timezone.utc)), "NVDA", "intraday")
+    later = await make_plan(ctx_for(services, at=datetime(2024, 3, 14, 15, 5, tzinfo=UTC)), "NVDA", "intraday")
     if later.result.plan is not None and later.result.plan.plan_id != p.plan_id:
         assert later.result.plan.version == 2
     # the outcome carries what charts and contracts need
@@ -100,8 +110,11 @@ async def test_plans_are_stored_once_per_input_and_versioned_per_replan(services
 
 async def test_plan_visibility_follows_tenant_and_channel(services):
     shared = (await make_plan(ctx_for(services, user="A"), "NVDA", "intraday")).result.plan
-    private = (await make_plan(ctx_for(services, user="A", at=datetime(2024, 3, 14, 15, 5, tzinfo=timezone.utc),
-                                       channel="D1", dm=True), "NVDA", "swing")).result.plan
+    private = (
+        await make_plan(
+            ctx_for(services, user="A", at=datetime(2024, 3, 14, 15, 5, tzinfo=UTC), channel="D1", dm=True), "NVDA", "swing"
+        )
+    ).result.plan
     b = await owner_of(services, user="B")
     other_tenant = await owner_of(services, user="A", tenant="G2")
     async with services.db() as s:
@@ -116,21 +129,24 @@ async def test_closed_market_plans_as_of_the_last_close(services):
     reply = await run_text(ctx_for(services, at=SATURDAY), "/plan AAPL swing --no-chart")
     res = reply.data
     assert res.session["status"] == "closed"
-    assert res.as_of == datetime(2024, 3, 15, 20, 0, tzinfo=timezone.utc)
+    assert res.as_of == datetime(2024, 3, 15, 20, 0, tzinfo=UTC)
     again = await run_text(ctx_for(services, at=SATURDAY.replace(hour=22)), "/plan AAPL swing --no-chart")
     assert again.data.model_dump(exclude={"session"}) == res.model_dump(exclude={"session"})
 
 
-@pytest.mark.parametrize("text,needle", [
-    ("/plan TSLA weekly", "style: input should be 'scalp', 'intraday', 'swing' or 'leaps'"),
-    ("/plan TS;LA", "invalid symbol"),
-    ("/plan", "missing symbol"),
-    ("/scan leaders weekly", "unknown style 'weekly'"),
-    ("/scan aapl swnig", "unknown style"),
-    ("/scan leaders AAPL", "is a list name"),
-    ("/scan list:nothing", "no list named"),
-    ("/scan AAPL --limit 0", "limit"),
-])
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        ("/plan TSLA weekly", "style: input should be 'scalp', 'intraday', 'swing' or 'leaps'"),
+        ("/plan TS;LA", "invalid symbol"),
+        ("/plan", "missing symbol"),
+        ("/scan leaders weekly", "unknown style 'weekly'"),
+        ("/scan aapl swnig", "unknown style"),
+        ("/scan leaders AAPL", "is a list name"),
+        ("/scan list:nothing", "no list named"),
+        ("/scan AAPL --limit 0", "limit"),
+    ],
+)
 async def test_bad_input_is_one_clear_line(services, text, needle):
     reply = await run_text(ctx_for(services), text)
     assert reply.severity == "error" and needle in reply.body and "\n" not in reply.body
@@ -171,9 +187,17 @@ async def test_plan_with_the_chart_service_attaches_a_png(services):
 
 def _cli(args, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "DISCORD", "SLACK", "POLYGON", "TRADIER"))}
-    env.update({"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/coach.db", "COACH_OUT_DIR": str(tmp_path / "out"),
-                "COACH_LOG_FILE": str(tmp_path / "coach.log"), "PYTHONPATH": str(ROOT)})
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=180)
+    env.update(
+        {
+            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/coach.db",
+            "COACH_OUT_DIR": str(tmp_path / "out"),
+            "COACH_LOG_FILE": str(tmp_path / "coach.log"),
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=180
+    )
 
 
 def test_cli_plan_json_and_chart_then_scan_json(tmp_path):

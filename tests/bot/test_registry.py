@@ -7,12 +7,11 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel, Field
 
-import bot.commands  # noqa: F401 - registers the real commands
-from core.errors import UserError
-from bot.args import IntervalArg, StyleArg, SymbolArg, SymbolsArg
 from bot.app import command_registry
+from bot.args import IntervalArg, StyleArg, SymbolArg, SymbolsArg
 from bot.registry import Registry
 from bot.reply import Reply
+from core.errors import UserError
 
 
 def parse_text(cmd, text: str):

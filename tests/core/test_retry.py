@@ -63,8 +63,13 @@ def test_rng_is_not_part_of_equality():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [dict(base=-1.0, cap=1.0), dict(base=1.0, cap=-1.0), dict(base=1.0, cap=1.0, factor=0.5),
-     dict(base=1.0, cap=1.0, jitter=(1.2, 0.8)), dict(base=1.0, cap=1.0, jitter=(-0.1, 1.0))],
+    [
+        dict(base=-1.0, cap=1.0),
+        dict(base=1.0, cap=-1.0),
+        dict(base=1.0, cap=1.0, factor=0.5),
+        dict(base=1.0, cap=1.0, jitter=(1.2, 0.8)),
+        dict(base=1.0, cap=1.0, jitter=(-0.1, 1.0)),
+    ],
 )
 def test_nonsense_parameters_are_refused(kwargs):
     with pytest.raises(ValueError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -25,19 +25,19 @@ NY = ZoneInfo("America/New_York")
 def test_utc_from_ns_of_a_bar_stamp():
     ns = 1710338400 * 10**9  # 2024-03-13 14:00 UTC
     dt = utc_from_ns(ns)
-    assert dt == datetime(2024, 3, 13, 14, 0, tzinfo=timezone.utc)
-    assert dt.tzinfo is timezone.utc
+    assert dt == datetime(2024, 3, 13, 14, 0, tzinfo=UTC)
+    assert dt.tzinfo is UTC
 
 
 def test_utc_from_ns_drops_sub_microseconds_toward_the_past():
     assert utc_from_ns(1_999).microsecond == 1
-    assert utc_from_ns(-1_500) == datetime(1969, 12, 31, 23, 59, 59, 999_998, tzinfo=timezone.utc)
+    assert utc_from_ns(-1_500) == datetime(1969, 12, 31, 23, 59, 59, 999_998, tzinfo=UTC)
 
 
 def test_utc_from_ns_takes_numpy_integers():
     stamps = np.array([0, 1710338400 * 10**9], dtype=np.int64)
-    assert utc_from_ns(stamps[1]) == datetime(2024, 3, 13, 14, 0, tzinfo=timezone.utc)
-    assert utc_from_ns(stamps[0]) == datetime(1970, 1, 1, tzinfo=timezone.utc)
+    assert utc_from_ns(stamps[1]) == datetime(2024, 3, 13, 14, 0, tzinfo=UTC)
+    assert utc_from_ns(stamps[0]) == datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @given(st.integers(min_value=pd.Timestamp.min.value, max_value=pd.Timestamp.max.value))
@@ -54,21 +54,21 @@ def test_utc_from_ns_agrees_with_pandas(ns: int):
 
 def test_as_utc_takes_a_naive_datetime_to_be_utc():
     naive = datetime(2024, 3, 13, 15, 0, 30, 250)
-    assert as_utc(naive) == datetime(2024, 3, 13, 15, 0, 30, 250, tzinfo=timezone.utc)
-    assert as_utc(naive).tzinfo is timezone.utc
+    assert as_utc(naive) == datetime(2024, 3, 13, 15, 0, 30, 250, tzinfo=UTC)
+    assert as_utc(naive).tzinfo is UTC
 
 
 def test_as_utc_converts_an_aware_datetime_keeping_the_instant():
     ny = datetime(2024, 3, 13, 11, 0, tzinfo=NY)  # EDT, UTC-4
     out = as_utc(ny)
-    assert out == ny and out.tzinfo is timezone.utc and out.hour == 15
+    assert out == ny and out.tzinfo is UTC and out.hour == 15
     plus = datetime(2024, 1, 1, 1, 0, tzinfo=timezone(timedelta(hours=2)))
-    assert as_utc(plus) == datetime(2023, 12, 31, 23, 0, tzinfo=timezone.utc)
+    assert as_utc(plus) == datetime(2023, 12, 31, 23, 0, tzinfo=UTC)
 
 
 def test_as_utc_leaves_utc_and_none_alone():
-    utc = datetime(2024, 3, 13, 15, 0, tzinfo=timezone.utc)
-    assert as_utc(utc) == utc and as_utc(utc).tzinfo is timezone.utc
+    utc = datetime(2024, 3, 13, 15, 0, tzinfo=UTC)
+    assert as_utc(utc) == utc and as_utc(utc).tzinfo is UTC
     assert as_utc(None) is None
 
 
@@ -78,8 +78,15 @@ def test_as_utc_leaves_utc_and_none_alone():
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        (1, 1.0), (-2.5, -2.5), ("120.47", 120.47), (" 3 ", 3.0), ("1e3", 1000.0),
-        (np.float32(0.5), 0.5), (np.int64(7), 7.0), (Decimal("1.25"), 1.25), (0, 0.0),
+        (1, 1.0),
+        (-2.5, -2.5),
+        ("120.47", 120.47),
+        (" 3 ", 3.0),
+        ("1e3", 1000.0),
+        (np.float32(0.5), 0.5),
+        (np.int64(7), 7.0),
+        (Decimal("1.25"), 1.25),
+        (0, 0.0),
     ],
 )
 def test_to_float_reads_numbers_and_numeric_text(raw: object, expected: float):
@@ -89,8 +96,7 @@ def test_to_float_reads_numbers_and_numeric_text(raw: object, expected: float):
 
 @pytest.mark.parametrize(
     "raw",
-    [None, True, False, "", "n/a", "NaN", "inf", "-Infinity", math.nan, math.inf, -math.inf, np.nan,
-     [], {}, object(), b"\xff"],
+    [None, True, False, "", "n/a", "NaN", "inf", "-Infinity", math.nan, math.inf, -math.inf, np.nan, [], {}, object(), b"\xff"],
 )
 def test_to_float_gives_none_for_anything_that_is_not_a_finite_number(raw: object):
     assert to_float(raw) is None

@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -109,7 +109,7 @@ class DiscordFake:
 
     # --- lifecycle ---------------------------------------------------------------------
 
-    async def start(self) -> "DiscordFake":
+    async def start(self) -> DiscordFake:
         app = web.Application(client_max_size=50 * 1024 * 1024)
         app.router.add_get("/gateway", self._gateway)
         app.router.add_route("*", "/api/v10/{tail:.*}", self._rest)
@@ -136,8 +136,18 @@ class DiscordFake:
 
     # --- test controls -------------------------------------------------------------------
 
-    def fail(self, method: str, path_regex: str, *, status: int = 429, retry_after: float = 0.2, via: bool = True,
-             times: int = 1, body: Any = None, skip: int = 0) -> None:
+    def fail(
+        self,
+        method: str,
+        path_regex: str,
+        *,
+        status: int = 429,
+        retry_after: float = 0.2,
+        via: bool = True,
+        times: int = 1,
+        body: Any = None,
+        skip: int = 0,
+    ) -> None:
         """Answer `times` matching requests (after letting `skip` through) with an error (429 + Retry-After + Via by default)."""
         headers: dict[str, str] = {}
         if status == 429:
@@ -145,7 +155,11 @@ class DiscordFake:
             headers = {"Retry-After": str(retry_after), "X-RateLimit-Scope": "user", "X-RateLimit-Remaining": "0"}
             if via:
                 headers["Via"] = "1.1 google"
-        self._failures.append(_Failure(method.upper(), re.compile(path_regex), status, body or {"message": "error", "code": 0}, headers, times, skip))
+        self._failures.append(
+            _Failure(
+                method.upper(), re.compile(path_regex), status, body or {"message": "error", "code": 0}, headers, times, skip
+            )
+        )
 
     async def dispatch(self, event: str, data: dict) -> None:
         """Send one gateway DISPATCH (op 0) to the connected bot."""
@@ -170,39 +184,85 @@ class DiscordFake:
     # --- payload builders ----------------------------------------------------------------
 
     def user(self, user_id: str | None = None, name: str = "trader", bot: bool = False) -> dict:
-        return {"id": user_id or self.owner_id, "username": name, "discriminator": "0", "global_name": name.title(),
-                "avatar": None, "bot": bot, "public_flags": 0}
+        return {
+            "id": user_id or self.owner_id,
+            "username": name,
+            "discriminator": "0",
+            "global_name": name.title(),
+            "avatar": None,
+            "bot": bot,
+            "public_flags": 0,
+        }
 
     def member(self, user: dict, permissions: str = "0") -> dict:
-        return {"user": user, "roles": [], "joined_at": "2024-01-01T00:00:00+00:00", "deaf": False, "mute": False,
-                "flags": 0, "permissions": permissions, "nick": None, "pending": False}
+        return {
+            "user": user,
+            "roles": [],
+            "joined_at": "2024-01-01T00:00:00+00:00",
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+            "permissions": permissions,
+            "nick": None,
+            "pending": False,
+        }
 
     def _interaction_base(self, itype: int, *, user: dict | None, guild: bool, permissions: str) -> dict:
         user = user or self.user()
         base = {
-            "id": snowflake(), "application_id": self.app_id, "type": itype, "token": "tok-" + snowflake(),
-            "version": 1, "locale": "en-US", "attachment_size_limit": 10 * 1024 * 1024, "entitlements": [],
-            "authorizing_integration_owners": {}, "app_permissions": "0",
+            "id": snowflake(),
+            "application_id": self.app_id,
+            "type": itype,
+            "token": "tok-" + snowflake(),
+            "version": 1,
+            "locale": "en-US",
+            "attachment_size_limit": 10 * 1024 * 1024,
+            "entitlements": [],
+            "authorizing_integration_owners": {},
+            "app_permissions": "0",
         }
         if guild:
-            base.update({
-                "guild_id": self.guild_id, "guild_locale": "en-US", "context": 0,
-                "channel_id": self.channel_id,
-                "channel": {"id": self.channel_id, "type": 0, "guild_id": self.guild_id, "name": "general", "position": 0,
-                            "permission_overwrites": [], "nsfw": False, "parent_id": None},
-                "member": self.member(user, permissions),
-            })
+            base.update(
+                {
+                    "guild_id": self.guild_id,
+                    "guild_locale": "en-US",
+                    "context": 0,
+                    "channel_id": self.channel_id,
+                    "channel": {
+                        "id": self.channel_id,
+                        "type": 0,
+                        "guild_id": self.guild_id,
+                        "name": "general",
+                        "position": 0,
+                        "permission_overwrites": [],
+                        "nsfw": False,
+                        "parent_id": None,
+                    },
+                    "member": self.member(user, permissions),
+                }
+            )
         else:
             dm_id = "5" + user["id"][1:]
-            base.update({
-                "context": 1, "channel_id": dm_id,
-                "channel": {"id": dm_id, "type": 1, "recipients": [user], "last_message_id": None, "flags": 0},
-                "user": user,
-            })
+            base.update(
+                {
+                    "context": 1,
+                    "channel_id": dm_id,
+                    "channel": {"id": dm_id, "type": 1, "recipients": [user], "last_message_id": None, "flags": 0},
+                    "user": user,
+                }
+            )
         return base
 
-    def slash(self, name: str, options: list[dict] | None = None, *, sub: str | None = None, user: dict | None = None,
-              guild: bool = True, permissions: str = "0") -> dict:
+    def slash(
+        self,
+        name: str,
+        options: list[dict] | None = None,
+        *,
+        sub: str | None = None,
+        user: dict | None = None,
+        guild: bool = True,
+        permissions: str = "0",
+    ) -> dict:
         """INTERACTION_CREATE data for `/name [sub] options...` (options: [{"name", "type", "value"}])."""
         d = self._interaction_base(2, user=user, guild=guild, permissions=permissions)
         opts = options or []
@@ -223,8 +283,11 @@ class DiscordFake:
         d = self._interaction_base(3, user=user, guild=guild, permissions="0")
         d["data"] = {"custom_id": custom_id, "component_type": 2}
         d["message"] = self.message_object(
-            d["channel_id"], {"content": "", "components": [{"type": 1, "components": [
-                {"type": 2, "style": 2, "label": label, "custom_id": custom_id}]}]},
+            d["channel_id"],
+            {
+                "content": "",
+                "components": [{"type": 1, "components": [{"type": 2, "style": 2, "label": label, "custom_id": custom_id}]}],
+            },
             author=self.user(self.bot_id, "coach", bot=True),
         )
         return d
@@ -244,23 +307,44 @@ class DiscordFake:
 
     def message_object(self, channel_id: str, payload: dict, *, author: dict | None = None, files: list | None = None) -> dict:
         attachments = [
-            {"id": snowflake(), "filename": fn, "size": len(data), "url": f"http://127.0.0.1:{self.port}/cdn/{fn}",
-             "proxy_url": f"http://127.0.0.1:{self.port}/cdn/{fn}", "content_type": ct}
+            {
+                "id": snowflake(),
+                "filename": fn,
+                "size": len(data),
+                "url": f"http://127.0.0.1:{self.port}/cdn/{fn}",
+                "proxy_url": f"http://127.0.0.1:{self.port}/cdn/{fn}",
+                "content_type": ct,
+            }
             for (_, fn, ct, data) in (files or [])
         ]
         return {
-            "id": snowflake(), "channel_id": channel_id, "author": author or self.user(self.bot_id, "coach", bot=True),
-            "content": payload.get("content") or "", "timestamp": datetime.now(timezone.utc).isoformat(),
-            "edited_timestamp": None, "tts": False, "mention_everyone": False, "mentions": [], "mention_roles": [],
-            "attachments": attachments, "embeds": payload.get("embeds") or [], "pinned": False, "type": 0,
-            "components": payload.get("components") or [], "flags": payload.get("flags", 0),
+            "id": snowflake(),
+            "channel_id": channel_id,
+            "author": author or self.user(self.bot_id, "coach", bot=True),
+            "content": payload.get("content") or "",
+            "timestamp": datetime.now(UTC).isoformat(),
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "attachments": attachments,
+            "embeds": payload.get("embeds") or [],
+            "pinned": False,
+            "type": 0,
+            "components": payload.get("components") or [],
+            "flags": payload.get("flags", 0),
         }
 
     # --- REST ---------------------------------------------------------------------------
 
     async def _record(self, request: web.Request) -> Recorded:
-        rec = Recorded(method=request.method, path="/" + request.match_info["tail"], query=dict(request.query),
-                       headers={k: v for k, v in request.headers.items()})
+        rec = Recorded(
+            method=request.method,
+            path="/" + request.match_info["tail"],
+            query=dict(request.query),
+            headers={k: v for k, v in request.headers.items()},
+        )
         ctype = request.headers.get("Content-Type", "")
         if ctype.startswith("multipart/"):
             reader = await request.multipart()
@@ -305,25 +389,54 @@ class DiscordFake:
         if m == "GET" and p == "/users/@me":
             return jresp(self.user(self.bot_id, "coach", bot=True) | {"verified": True, "mfa_enabled": False, "flags": 0})
         if m == "GET" and p == "/oauth2/applications/@me":
-            return jresp({
-                "id": self.app_id, "name": "coach", "description": "", "icon": None, "bot_public": True,
-                "bot_require_code_grant": False, "owner": self.user(), "verify_key": "00", "flags": 0,
-                "interactions_endpoint_url": None,
-            })
+            return jresp(
+                {
+                    "id": self.app_id,
+                    "name": "coach",
+                    "description": "",
+                    "icon": None,
+                    "bot_public": True,
+                    "bot_require_code_grant": False,
+                    "owner": self.user(),
+                    "verify_key": "00",
+                    "flags": 0,
+                    "interactions_endpoint_url": None,
+                }
+            )
         mm = re.fullmatch(r"/applications/(\d+)(?:/guilds/(\d+))?/commands", p)
         if mm and m == "PUT":
             self.app_commands = rec.json or []
-            out = [dict(c, id=snowflake(), application_id=self.app_id, version="1", default_member_permissions=None,
-                        type=c.get("type", 1), dm_permission=True, nsfw=False) for c in self.app_commands]
+            out = [
+                dict(
+                    c,
+                    id=snowflake(),
+                    application_id=self.app_id,
+                    version="1",
+                    default_member_permissions=None,
+                    type=c.get("type", 1),
+                    dm_permission=True,
+                    nsfw=False,
+                )
+                for c in self.app_commands
+            ]
             if mm.group(2):
                 for c in out:
                     c["guild_id"] = mm.group(2)
             return jresp(out)
         mm = re.fullmatch(r"/interactions/(\d+)/([^/]+)/callback", p)
         if mm and m == "POST":
-            return jresp({"interaction": {"id": mm.group(1), "type": 2, "activity_instance_id": None,
-                                          "response_message_id": None, "response_message_loading": False,
-                                          "response_message_ephemeral": False}})
+            return jresp(
+                {
+                    "interaction": {
+                        "id": mm.group(1),
+                        "type": 2,
+                        "activity_instance_id": None,
+                        "response_message_id": None,
+                        "response_message_loading": False,
+                        "response_message_ephemeral": False,
+                    }
+                }
+            )
         mm = re.fullmatch(r"/webhooks/(\d+)/([^/]+)", p)
         if mm and m == "POST":
             payload = rec.json or {}
@@ -343,8 +456,18 @@ class DiscordFake:
             return jresp({"id": "5" + rid[1:], "type": 1, "recipients": [self.user(rid)], "last_message_id": None, "flags": 0})
         mm = re.fullmatch(r"/channels/(\d+)", p)
         if mm and m == "GET":
-            return jresp({"id": mm.group(1), "type": 0, "guild_id": self.guild_id, "name": "general", "position": 0,
-                          "permission_overwrites": [], "nsfw": False, "parent_id": None})
+            return jresp(
+                {
+                    "id": mm.group(1),
+                    "type": 0,
+                    "guild_id": self.guild_id,
+                    "name": "general",
+                    "position": 0,
+                    "permission_overwrites": [],
+                    "nsfw": False,
+                    "parent_id": None,
+                }
+            )
         mm = re.fullmatch(r"/guilds/(\d+)/threads/active", p)
         if mm and m == "GET":
             return jresp({"threads": self.threads, "members": []})
@@ -353,10 +476,23 @@ class DiscordFake:
             return jresp({"threads": [], "members": [], "has_more": False})
         mm = re.fullmatch(r"/channels/(\d+)/threads", p)
         if mm and m == "POST":
-            t = {"id": snowflake(), "type": 11, "guild_id": self.guild_id, "parent_id": mm.group(1),
-                 "name": (rec.json or {}).get("name"), "owner_id": self.bot_id, "message_count": 0, "member_count": 1,
-                 "rate_limit_per_user": 0, "thread_metadata": {"archived": False, "auto_archive_duration": 1440,
-                                                               "archive_timestamp": "2024-01-01T00:00:00+00:00", "locked": False}}
+            t = {
+                "id": snowflake(),
+                "type": 11,
+                "guild_id": self.guild_id,
+                "parent_id": mm.group(1),
+                "name": (rec.json or {}).get("name"),
+                "owner_id": self.bot_id,
+                "message_count": 0,
+                "member_count": 1,
+                "rate_limit_per_user": 0,
+                "thread_metadata": {
+                    "archived": False,
+                    "auto_archive_duration": 1440,
+                    "archive_timestamp": "2024-01-01T00:00:00+00:00",
+                    "locked": False,
+                },
+            }
             self.threads.append(t)
             return jresp(t, 201)
         return jresp({"message": "Unknown route in fake", "code": 0}, 404)
@@ -366,16 +502,58 @@ class DiscordFake:
     def guild_payload(self) -> dict:
         bot_user = self.user(self.bot_id, "coach", bot=True)
         return {
-            "id": self.guild_id, "name": "Trading Floor", "icon": None, "owner_id": self.owner_id, "afk_timeout": 300,
-            "verification_level": 0, "default_message_notifications": 0, "explicit_content_filter": 0, "mfa_level": 0,
-            "features": [], "emojis": [], "stickers": [], "premium_tier": 0, "preferred_locale": "en-US",
-            "system_channel_flags": 0, "nsfw_level": 0, "large": False, "unavailable": False, "member_count": 2,
-            "roles": [{"id": self.guild_id, "name": "@everyone", "permissions": "104324673", "position": 0, "color": 0,
-                       "hoist": False, "managed": False, "mentionable": False, "flags": 0}],
-            "channels": [{"id": self.channel_id, "type": 0, "name": "general", "position": 0, "permission_overwrites": [],
-                          "nsfw": False, "parent_id": None, "topic": None, "last_message_id": None, "rate_limit_per_user": 0}],
+            "id": self.guild_id,
+            "name": "Trading Floor",
+            "icon": None,
+            "owner_id": self.owner_id,
+            "afk_timeout": 300,
+            "verification_level": 0,
+            "default_message_notifications": 0,
+            "explicit_content_filter": 0,
+            "mfa_level": 0,
+            "features": [],
+            "emojis": [],
+            "stickers": [],
+            "premium_tier": 0,
+            "preferred_locale": "en-US",
+            "system_channel_flags": 0,
+            "nsfw_level": 0,
+            "large": False,
+            "unavailable": False,
+            "member_count": 2,
+            "roles": [
+                {
+                    "id": self.guild_id,
+                    "name": "@everyone",
+                    "permissions": "104324673",
+                    "position": 0,
+                    "color": 0,
+                    "hoist": False,
+                    "managed": False,
+                    "mentionable": False,
+                    "flags": 0,
+                }
+            ],
+            "channels": [
+                {
+                    "id": self.channel_id,
+                    "type": 0,
+                    "name": "general",
+                    "position": 0,
+                    "permission_overwrites": [],
+                    "nsfw": False,
+                    "parent_id": None,
+                    "topic": None,
+                    "last_message_id": None,
+                    "rate_limit_per_user": 0,
+                }
+            ],
             "members": [self.member(bot_user), self.member(self.user())],
-            "threads": [], "presences": [], "voice_states": [], "stage_instances": [], "guild_scheduled_events": [],
+            "threads": [],
+            "presences": [],
+            "voice_states": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
             "joined_at": "2024-01-01T00:00:00+00:00",
         }
 
@@ -393,12 +571,19 @@ class DiscordFake:
             if op == 1:
                 await ws.send_str(json.dumps({"op": 11}))
             elif op == 2:
-                await self.dispatch("READY", {
-                    "v": 10, "user": self.user(self.bot_id, "coach", bot=True) | {"verified": True, "mfa_enabled": False, "flags": 0},
-                    "guilds": [{"id": self.guild_id, "unavailable": True}], "session_id": "fake-session",
-                    "resume_gateway_url": self.gateway_url, "private_channels": [], "relationships": [],
-                    "application": {"id": self.app_id, "flags": 0},
-                })
+                await self.dispatch(
+                    "READY",
+                    {
+                        "v": 10,
+                        "user": self.user(self.bot_id, "coach", bot=True) | {"verified": True, "mfa_enabled": False, "flags": 0},
+                        "guilds": [{"id": self.guild_id, "unavailable": True}],
+                        "session_id": "fake-session",
+                        "resume_gateway_url": self.gateway_url,
+                        "private_channels": [],
+                        "relationships": [],
+                        "application": {"id": self.app_id, "flags": 0},
+                    },
+                )
                 await self.dispatch("GUILD_CREATE", self.guild_payload())
                 self.identified.set()
             elif op == 6:  # RESUME

@@ -114,8 +114,11 @@ class FakeOpenAI:
         if item["kind"] == "text":
             return {"role": "assistant", "content": item["content"]}, "stop"
         calls = [
-            {"id": cid, "type": "function",
-             "function": {"name": name, "arguments": args if isinstance(args, str) else json.dumps(args)}}
+            {
+                "id": cid,
+                "type": "function",
+                "function": {"name": name, "arguments": args if isinstance(args, str) else json.dumps(args)},
+            }
             for cid, name, args in item["calls"]
         ]
         return {"role": "assistant", "content": item.get("content"), "tool_calls": calls}, "tool_calls"
@@ -124,7 +127,10 @@ class FakeOpenAI:
         message, finish = self._message(item)
         p, c = item["usage"]
         return {
-            "id": cid, "object": "chat.completion", "created": int(time.time()), "model": self.model,
+            "id": cid,
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": self.model,
             "choices": [{"index": 0, "finish_reason": finish, "logprobs": None, "message": message}],
             "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c},
         }
@@ -134,15 +140,20 @@ class FakeOpenAI:
         await resp.prepare(request)
 
         async def send(delta: dict[str, Any], finish: str | None = None) -> None:
-            chunk = {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()), "model": self.model,
-                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            chunk = {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": self.model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
             await resp.write(f"data: {json.dumps(chunk)}\n\n".encode())
 
         if item["kind"] == "text":
             await send({"role": "assistant", "content": ""})
             text = item["content"]
             for i in range(0, len(text), 7):  # small pieces, as servers stream them
-                await send({"content": text[i:i + 7]})
+                await send({"content": text[i : i + 7]})
             await send({}, "stop")
         else:
             for idx, (call_id, name, args) in enumerate(item["calls"]):
@@ -150,12 +161,18 @@ class FakeOpenAI:
                 first = {"index": idx, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
                 await send({"role": "assistant", "tool_calls": [first]} if idx == 0 else {"tool_calls": [first]})
                 for i in range(0, len(raw), 5):
-                    await send({"tool_calls": [{"index": idx, "function": {"arguments": raw[i:i + 5]}}]})
+                    await send({"tool_calls": [{"index": idx, "function": {"arguments": raw[i : i + 5]}}]})
             await send({}, "tool_calls")
         if (body.get("stream_options") or {}).get("include_usage"):
             p, c = item["usage"]
-            usage = {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()), "model": self.model,
-                     "choices": [], "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}}
+            usage = {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": self.model,
+                "choices": [],
+                "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c},
+            }
             await resp.write(f"data: {json.dumps(usage)}\n\n".encode())
         await resp.write(b"data: [DONE]\n\n")
         await resp.write_eof()

@@ -50,7 +50,7 @@ class SlackFake:
         self._files = itertools.count(1)
         self.history: dict[str, list[dict]] = {}  # channel -> posted messages, oldest first
 
-    async def start(self) -> "SlackFake":
+    async def start(self) -> SlackFake:
         app = web.Application(client_max_size=50 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/upload/{fid}", self._upload)
@@ -122,9 +122,18 @@ class SlackFake:
         if method == "auth.test":
             if not auth.startswith("Bearer xoxb-"):
                 return web.json_response({"ok": False, "error": "invalid_auth"})
-            return web.json_response({"ok": True, "url": "https://fake.slack.com/", "team": "Fake", "user": "coach",
-                                      "team_id": self.team_id, "user_id": self.bot_user, "bot_id": "BBOT",
-                                      "is_enterprise_install": False})
+            return web.json_response(
+                {
+                    "ok": True,
+                    "url": "https://fake.slack.com/",
+                    "team": "Fake",
+                    "user": "coach",
+                    "team_id": self.team_id,
+                    "user_id": self.bot_user,
+                    "bot_id": "BBOT",
+                    "is_enterprise_install": False,
+                }
+            )
         if method == "chat.postMessage":
             if body.get("channel") in self.not_member:
                 return web.json_response({"ok": False, "error": "not_in_channel"})
@@ -136,21 +145,39 @@ class SlackFake:
             if body.get("thread_ts"):
                 stored["thread_ts"] = body["thread_ts"]
             self.history.setdefault(body.get("channel", ""), []).append(stored)
-            return web.json_response({"ok": True, "channel": body.get("channel"), "ts": ts,
-                                      "message": {"text": body.get("text"), "ts": ts, "blocks": body.get("blocks")}})
+            return web.json_response(
+                {
+                    "ok": True,
+                    "channel": body.get("channel"),
+                    "ts": ts,
+                    "message": {"text": body.get("text"), "ts": ts, "blocks": body.get("blocks")},
+                }
+            )
         if method == "chat.postEphemeral":
             return web.json_response({"ok": True, "message_ts": f"{1_700_000_000 + next(_ts)}.000200"})
         if method == "users.info":
             uid = body.get("user", "")
-            return web.json_response({"ok": True, "user": {"id": uid, "team_id": self.team_id, "name": uid.lower(),
-                                                           "is_admin": uid in self.admins, "is_owner": False,
-                                                           "is_primary_owner": False}})
+            return web.json_response(
+                {
+                    "ok": True,
+                    "user": {
+                        "id": uid,
+                        "team_id": self.team_id,
+                        "name": uid.lower(),
+                        "is_admin": uid in self.admins,
+                        "is_owner": False,
+                        "is_primary_owner": False,
+                    },
+                }
+            )
         if method == "files.getUploadURLExternal":
             fid = f"F{next(self._files):03d}"
             return web.json_response({"ok": True, "file_id": fid, "upload_url": f"{self.base}/upload/{fid}"})
         if method == "files.completeUploadExternal":
             files = json.loads(body.get("files", "[]"))
-            return web.json_response({"ok": True, "files": [{"id": f["id"], "title": f.get("title"), "name": f.get("title")} for f in files]})
+            return web.json_response(
+                {"ok": True, "files": [{"id": f["id"], "title": f.get("title"), "name": f.get("title")} for f in files]}
+            )
         if method == "conversations.history":
             msgs = list(reversed(self.history.get(body.get("channel", ""), [])))
             if str(body.get("include_all_metadata")).lower() not in ("1", "true"):
@@ -171,8 +198,14 @@ class SlackFake:
         if ctype.startswith("multipart/"):
             # slack_sdk posts the bytes as a multipart "file" field
             data = _multipart_file(raw, ctype)
-        await self._add(Call(method="upload", body={"fid": request.match_info["fid"], "content_type": ctype}, raw=data,
-                             headers=dict(request.headers)))
+        await self._add(
+            Call(
+                method="upload",
+                body={"fid": request.match_info["fid"], "content_type": ctype},
+                raw=data,
+                headers=dict(request.headers),
+            )
+        )
         return web.Response(text=f"OK - {len(data)}")
 
     async def _response_url(self, request: web.Request) -> web.Response:
@@ -186,8 +219,11 @@ class SlackFake:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self._ws = ws
-        await ws.send_str(json.dumps({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A1"},
-                                      "debug_info": {"host": "fake"}}))
+        await ws.send_str(
+            json.dumps(
+                {"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A1"}, "debug_info": {"host": "fake"}}
+            )
+        )
         self.ws_connected.set()
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
@@ -201,31 +237,62 @@ class SlackFake:
     # --- payloads ---------------------------------------------------------------------------
 
     def command(self, command: str, text: str, *, user: str = "U111", channel: str = "C111") -> dict[str, str]:
-        return {"token": "legacy", "team_id": self.team_id, "team_domain": "fake", "channel_id": channel,
-                "channel_name": "general", "user_id": user, "user_name": user.lower(), "command": command, "text": text,
-                "api_app_id": "A1", "is_enterprise_install": "false",
-                "response_url": f"{self.base}/response/{next(_ts)}", "trigger_id": "1.2.3"}
+        return {
+            "token": "legacy",
+            "team_id": self.team_id,
+            "team_domain": "fake",
+            "channel_id": channel,
+            "channel_name": "general",
+            "user_id": user,
+            "user_name": user.lower(),
+            "command": command,
+            "text": text,
+            "api_app_id": "A1",
+            "is_enterprise_install": "false",
+            "response_url": f"{self.base}/response/{next(_ts)}",
+            "trigger_id": "1.2.3",
+        }
 
-    def block_action(self, value: str, *, user: str = "U222", channel: str = "C111", label: str = "Run",
-                     thread_ts: str | None = None) -> dict:
+    def block_action(
+        self, value: str, *, user: str = "U222", channel: str = "C111", label: str = "Run", thread_ts: str | None = None
+    ) -> dict:
         message = {"type": "message", "ts": "1700000000.000100", "text": "reply", "user": self.bot_user}
         if thread_ts:
             message["thread_ts"] = thread_ts
         return {
-            "type": "block_actions", "api_app_id": "A1", "token": "legacy", "trigger_id": "1.2.3",
+            "type": "block_actions",
+            "api_app_id": "A1",
+            "token": "legacy",
+            "trigger_id": "1.2.3",
             "team": {"id": self.team_id, "domain": "fake"},
             "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": self.team_id},
             "container": {"type": "message", "message_ts": "1700000000.000100", "channel_id": channel, "is_ephemeral": False},
-            "channel": {"id": channel, "name": "general"}, "message": message,
+            "channel": {"id": channel, "name": "general"},
+            "message": message,
             "response_url": f"{self.base}/response/{next(_ts)}",
-            "actions": [{"type": "button", "action_id": "coach_run_0", "block_id": "coach_actions",
-                         "text": {"type": "plain_text", "text": label}, "value": value, "action_ts": "1700000001.0"}],
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": "coach_run_0",
+                    "block_id": "coach_actions",
+                    "text": {"type": "plain_text", "text": label},
+                    "value": value,
+                    "action_ts": "1700000001.0",
+                }
+            ],
         }
 
     def event(self, event: dict) -> dict:
-        return {"token": "legacy", "team_id": self.team_id, "api_app_id": "A1", "type": "event_callback",
-                "event_id": f"Ev{next(_ts)}", "event_time": int(time.time()), "event": event,
-                "authorizations": [{"team_id": self.team_id, "user_id": self.bot_user, "is_bot": True}]}
+        return {
+            "token": "legacy",
+            "team_id": self.team_id,
+            "api_app_id": "A1",
+            "type": "event_callback",
+            "event_id": f"Ev{next(_ts)}",
+            "event_time": int(time.time()),
+            "event": event,
+            "authorizations": [{"team_id": self.team_id, "user_id": self.bot_user, "is_bot": True}],
+        }
 
 
 def _multipart_file(raw: bytes, ctype: str) -> bytes:
@@ -236,11 +303,16 @@ def _multipart_file(raw: bytes, ctype: str) -> bytes:
     return raw
 
 
-def signed(secret: str, body: str, *, timestamp: int | None = None, content_type: str = "application/x-www-form-urlencoded") -> dict[str, str]:
+def signed(
+    secret: str, body: str, *, timestamp: int | None = None, content_type: str = "application/x-www-form-urlencoded"
+) -> dict[str, str]:
     """Headers Slack would send with `body`, signed with `secret`."""
     ts = str(timestamp if timestamp is not None else int(time.time()))
-    return {"Content-Type": content_type, "X-Slack-Request-Timestamp": ts,
-            "X-Slack-Signature": SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)}
+    return {
+        "Content-Type": content_type,
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": SignatureVerifier(secret).generate_signature(timestamp=ts, body=body),
+    }
 
 
 def form_body(fields: dict[str, str]) -> str:

@@ -37,7 +37,7 @@ class FakeAPI:
         self.routes: list[tuple[str, re.Pattern[str], list[Answer]]] = []
         self.requests: list[httpx.Request] = []
 
-    def on(self, method: str, path: str, *answers: Answer) -> "FakeAPI":
+    def on(self, method: str, path: str, *answers: Answer) -> FakeAPI:
         self.routes.append((method.upper(), re.compile(path + r"\Z"), list(answers)))
         return self
 
@@ -80,11 +80,27 @@ class SleepLog:
 def polygon_aggs(ticker: str, stamps_ms: list[int], price: float = 100.0, status: str = "OK") -> dict:
     """An aggregates payload (documented shape) with one bar per stamp."""
     results = [
-        {"v": 1000.0 + i, "vw": price + 0.01, "o": price, "c": price + 0.02, "h": price + 0.05, "l": price - 0.05, "t": t, "n": 10}
+        {
+            "v": 1000.0 + i,
+            "vw": price + 0.01,
+            "o": price,
+            "c": price + 0.02,
+            "h": price + 0.05,
+            "l": price - 0.05,
+            "t": t,
+            "n": 10,
+        }
         for i, t in enumerate(stamps_ms)
     ]
-    out = {"ticker": ticker, "queryCount": len(results), "resultsCount": len(results), "adjusted": True, "status": status,
-           "request_id": "0" * 32, "count": len(results)}
+    out = {
+        "ticker": ticker,
+        "queryCount": len(results),
+        "resultsCount": len(results),
+        "adjusted": True,
+        "status": status,
+        "request_id": "0" * 32,
+        "count": len(results),
+    }
     if results:
         out["results"] = results  # Polygon leaves `results` out when there is no data
     return out
@@ -93,10 +109,37 @@ def polygon_aggs(ticker: str, stamps_ms: list[int], price: float = 100.0, status
 def yahoo_chart(symbol: str, stamps_s: list[int], price: float = 100.0, granularity: str = "1m") -> dict:
     """A chart payload (documented shape) with one bar per stamp."""
     n = len(stamps_s)
-    return {"chart": {"result": [{
-        "meta": {"currency": "USD", "symbol": symbol, "exchangeName": "NMS", "instrumentType": "EQUITY", "gmtoffset": -14400,
-                 "timezone": "EDT", "exchangeTimezoneName": "America/New_York", "regularMarketPrice": price,
-                 "chartPreviousClose": price - 1, "dataGranularity": granularity, "range": ""},
-        "timestamp": stamps_s,
-        "indicators": {"quote": [{"open": [price] * n, "high": [price + 0.1] * n, "low": [price - 0.1] * n,
-                                  "close": [price + 0.05] * n, "volume": [500] * n}]}}], "error": None}}
+    return {
+        "chart": {
+            "result": [
+                {
+                    "meta": {
+                        "currency": "USD",
+                        "symbol": symbol,
+                        "exchangeName": "NMS",
+                        "instrumentType": "EQUITY",
+                        "gmtoffset": -14400,
+                        "timezone": "EDT",
+                        "exchangeTimezoneName": "America/New_York",
+                        "regularMarketPrice": price,
+                        "chartPreviousClose": price - 1,
+                        "dataGranularity": granularity,
+                        "range": "",
+                    },
+                    "timestamp": stamps_s,
+                    "indicators": {
+                        "quote": [
+                            {
+                                "open": [price] * n,
+                                "high": [price + 0.1] * n,
+                                "low": [price - 0.1] * n,
+                                "close": [price + 0.05] * n,
+                                "volume": [500] * n,
+                            }
+                        ]
+                    },
+                }
+            ],
+            "error": None,
+        }
+    }

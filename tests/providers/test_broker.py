@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
 import pytest
@@ -16,8 +16,8 @@ from providers.sim import SimMarket
 from providers.tradier import TradierClient
 from tests.providers.fakes import FakeAPI, SleepLog, fixture, resp
 
-OPEN = datetime(2024, 3, 13, 15, 0, tzinfo=timezone.utc)
-CLOSED = datetime(2024, 3, 16, 15, 0, tzinfo=timezone.utc)  # a Saturday
+OPEN = datetime(2024, 3, 13, 15, 0, tzinfo=UTC)
+CLOSED = datetime(2024, 3, 16, 15, 0, tzinfo=UTC)  # a Saturday
 
 
 def eq(**kw) -> OrderRequest:
@@ -28,13 +28,33 @@ def eq(**kw) -> OrderRequest:
 
 
 def test_order_requests_validate_sides_prices_and_occ():
-    assert eq(type="limit", price=180.5).form() == {"class": "equity", "symbol": "TSLA", "side": "buy", "quantity": "10",
-                                                    "type": "limit", "duration": "day", "price": "180.50"}
-    opt = OrderRequest(asset_class="option", symbol="SPY", option_symbol="SPY190329C00274000", side="buy_to_open", quantity=1,
-                       type="limit", price=1.0)
+    assert eq(type="limit", price=180.5).form() == {
+        "class": "equity",
+        "symbol": "TSLA",
+        "side": "buy",
+        "quantity": "10",
+        "type": "limit",
+        "duration": "day",
+        "price": "180.50",
+    }
+    opt = OrderRequest(
+        asset_class="option",
+        symbol="SPY",
+        option_symbol="SPY190329C00274000",
+        side="buy_to_open",
+        quantity=1,
+        type="limit",
+        price=1.0,
+    )
     assert opt.form()["option_symbol"] == "SPY190329C00274000" and opt.form()["class"] == "option" and opt.multiplier == 100
-    for bad in (dict(side="buy_to_open"), dict(type="limit"), dict(type="stop"), dict(type="market", price=1.0),
-                dict(quantity=0), dict(tag="no spaces allowed")):
+    for bad in (
+        dict(side="buy_to_open"),
+        dict(type="limit"),
+        dict(type="stop"),
+        dict(type="market", price=1.0),
+        dict(quantity=0),
+        dict(tag="no spaces allowed"),
+    ):
         with pytest.raises(ValueError):
             eq(**bad)
     with pytest.raises(ValueError, match="not on SPY"):
@@ -105,7 +125,7 @@ def broker(api: FakeAPI, account: str | None = "VA000001", env: str = "sandbox")
     return TradierBroker(client, account)
 
 
-def form(request) -> dict[str, str]:  # noqa: ANN001
+def form(request) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
 
 
@@ -115,8 +135,16 @@ async def test_tradier_preview_sends_form_fields_with_preview_flag():
     pv = await tb.preview(eq(symbol="T", quantity=1, tag="PV-1A2B3C4D"))
     req = api.requests[0]
     assert req.headers["Content-Type"] == "application/x-www-form-urlencoded"
-    assert form(req) == {"class": "equity", "symbol": "T", "side": "buy", "quantity": "1", "type": "market",
-                         "duration": "day", "tag": "PV-1A2B3C4D", "preview": "true"}
+    assert form(req) == {
+        "class": "equity",
+        "symbol": "T",
+        "side": "buy",
+        "quantity": "1",
+        "type": "market",
+        "duration": "day",
+        "tag": "PV-1A2B3C4D",
+        "preview": "true",
+    }
     assert req.url.host == "sandbox.tradier.com"
     assert (pv.estimated_cost, pv.commission, pv.broker) == (31.23, 3.49, "tradier sandbox")
     assert pv.details["day_trades"] == 3
@@ -128,10 +156,13 @@ async def test_tradier_production_preview_warns_it_is_live():
     assert any("LIVE" in w for w in pv.warnings) and pv.broker == "tradier"
 
 
-@pytest.mark.parametrize("payload,words", [
-    (fixture("tradier/order_rejected.json"), "DayTradingBuyingPowerExceeded"),
-    (fixture("tradier/order_rejected_list.json"), "IncorrectOrderQuantity; AccountIsNotApproved"),
-])
+@pytest.mark.parametrize(
+    "payload,words",
+    [
+        (fixture("tradier/order_rejected.json"), "DayTradingBuyingPowerExceeded"),
+        (fixture("tradier/order_rejected_list.json"), "IncorrectOrderQuantity; AccountIsNotApproved"),
+    ],
+)
 async def test_tradier_refusals_inside_200_are_rejections(payload, words):
     api = FakeAPI().on("POST", "/v1/accounts/VA000001/orders", payload)
     with pytest.raises(OrderRejected) as ei:
@@ -146,7 +177,7 @@ async def test_tradier_place_then_reads_real_status_and_fills():
     st = await broker(api).place(eq(symbol="AAPL", type="limit", price=186.1))
     assert st.broker_order_id == "257459" and st.status == "filled"
     assert st.filled_quantity == 10 and st.avg_fill_price == 186.08
-    assert st.fills[0].at == datetime(2024, 3, 13, 15, 0, 2, tzinfo=timezone.utc)
+    assert st.fills[0].at == datetime(2024, 3, 13, 15, 0, 2, tzinfo=UTC)
     assert api.requests[1].url.params["includeTags"] == "true"
 
 

@@ -30,7 +30,7 @@ class Clock:
         return self.t
 
 
-def client(api: FakeAPI, sleep=None, **kw) -> HttpClient:  # noqa: ANN001
+def client(api: FakeAPI, sleep=None, **kw) -> HttpClient:
     return HttpClient("acme", "https://api.example.test", transport=api.transport(), sleep=sleep or SleepLog(), **kw)
 
 
@@ -41,8 +41,7 @@ async def test_retries_5xx_with_growing_jittered_backoff_then_succeeds():
     assert await c.get_json("/x") == {"ok": True}
     assert len(api.requests) == 3
     assert sleep.waits == [0.5, 1.0]  # full jitter ceiling doubles: base, 2*base
-    c2 = client(FakeAPI().on("GET", "/x", resp(503), {"ok": 1}), SleepLog(), rng=lambda: 0.25,
-                policy=RetryPolicy(base=0.5))
+    c2 = client(FakeAPI().on("GET", "/x", resp(503), {"ok": 1}), SleepLog(), rng=lambda: 0.25, policy=RetryPolicy(base=0.5))
     await c2.get_json("/x")
     await c.aclose()
     await c2.aclose()
@@ -110,8 +109,12 @@ async def test_429_with_empty_body_and_no_headers_backs_off_and_finally_raises()
 
 async def test_tradier_ratelimit_headers_make_the_next_call_wait_for_the_window():
     clock = Clock(1_369_168_790.0)
-    headers = {"X-Ratelimit-Allowed": "120", "X-Ratelimit-Used": "120", "X-Ratelimit-Available": "0",
-               "X-Ratelimit-Expiry": "1369168800001"}  # epoch ms, ~10 s ahead
+    headers = {
+        "X-Ratelimit-Allowed": "120",
+        "X-Ratelimit-Used": "120",
+        "X-Ratelimit-Available": "0",
+        "X-Ratelimit-Expiry": "1369168800001",
+    }  # epoch ms, ~10 s ahead
     api = FakeAPI().on("GET", "/x", resp(200, {"a": 1}, headers), {"a": 2})
     sleep = SleepLog()
     c = client(api, sleep, wall=clock, policy=RetryPolicy(max_wait=15))
@@ -123,7 +126,9 @@ async def test_tradier_ratelimit_headers_make_the_next_call_wait_for_the_window(
 
 async def test_tradier_429_with_expiry_header_waits_until_expiry():
     clock = Clock(1_369_168_795.0)
-    api = FakeAPI().on("GET", "/x", resp(429, "", {"X-Ratelimit-Available": "0", "X-Ratelimit-Expiry": "1369168800000"}), {"ok": 1})
+    api = FakeAPI().on(
+        "GET", "/x", resp(429, "", {"X-Ratelimit-Available": "0", "X-Ratelimit-Expiry": "1369168800000"}), {"ok": 1}
+    )
     sleep = SleepLog()
     c = client(api, sleep, wall=clock)
     assert await c.get_json("/x") == {"ok": 1}
@@ -214,8 +219,13 @@ async def test_deadline_bounds_a_call():
         await asyncio.sleep(0.05)
 
     api = FakeAPI().on("GET", "/x", resp(503))
-    c = HttpClient("acme", "https://api.example.test", transport=api.transport(), sleep=slow,
-                   policy=RetryPolicy(attempts=50, base=1, deadline=0.2))
+    c = HttpClient(
+        "acme",
+        "https://api.example.test",
+        transport=api.transport(),
+        sleep=slow,
+        policy=RetryPolicy(attempts=50, base=1, deadline=0.2),
+    )
     with pytest.raises(ProviderUnavailable, match="no answer within"):
         await c.get_json("/x")
 

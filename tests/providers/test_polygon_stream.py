@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import websockets
@@ -14,9 +14,34 @@ from providers.feed import BarUpdate, PriceStream, Tick
 from providers.polygon_stream import PolygonStream, StreamAuthFailed
 
 KEY = "pk_stream_SECRET"
-AM = {"ev": "AM", "sym": "AAPL", "v": 4110, "av": 9470157, "op": 172.0, "vw": 172.1, "o": 172.05, "c": 172.2, "h": 172.3,
-      "l": 172.0, "a": 171.9, "z": 685, "s": 1710340200000, "e": 1710340260000}
-TRADE = {"ev": "T", "sym": "MSFT", "x": 4, "i": "12345", "z": 3, "p": 414.125, "s": 100, "c": [0, 12], "t": 1710340201784, "q": 3681328}
+AM = {
+    "ev": "AM",
+    "sym": "AAPL",
+    "v": 4110,
+    "av": 9470157,
+    "op": 172.0,
+    "vw": 172.1,
+    "o": 172.05,
+    "c": 172.2,
+    "h": 172.3,
+    "l": 172.0,
+    "a": 171.9,
+    "z": 685,
+    "s": 1710340200000,
+    "e": 1710340260000,
+}
+TRADE = {
+    "ev": "T",
+    "sym": "MSFT",
+    "x": 4,
+    "i": "12345",
+    "z": 3,
+    "p": 414.125,
+    "s": 100,
+    "c": [0, 12],
+    "t": 1710340201784,
+    "q": 3681328,
+}
 
 
 class FakePolygonWS:
@@ -30,7 +55,7 @@ class FakePolygonWS:
         self.server = None
         self._got = asyncio.Event()
 
-    async def handler(self, ws) -> None:  # noqa: ANN001
+    async def handler(self, ws) -> None:
         conn = len(self.received)
         self.received.append([])
         script = self.scripts[min(conn, len(self.scripts) - 1)]
@@ -51,7 +76,9 @@ class FakePolygonWS:
                 elif msg.get("action") == "subscribe":
                     if not authed:
                         self.subscribed_before_auth = True
-                    await ws.send(json.dumps([{"ev": "status", "status": "success", "message": f"subscribed to: {msg['params']}"}]))
+                    await ws.send(
+                        json.dumps([{"ev": "status", "status": "success", "message": f"subscribed to: {msg['params']}"}])
+                    )
                     for step in script:
                         if step == "drop":
                             await ws.close(code=1011)
@@ -70,11 +97,11 @@ class FakePolygonWS:
 
         await asyncio.wait_for(wait(), timeout)
 
-    async def __aenter__(self) -> "FakePolygonWS":
+    async def __aenter__(self) -> FakePolygonWS:
         self.server = await websockets.serve(self.handler, "127.0.0.1", 0)
         return self
 
-    async def __aexit__(self, *exc) -> None:  # noqa: ANN002
+    async def __aexit__(self, *exc) -> None:
         self.server.close()
         await self.server.wait_closed()
 
@@ -114,9 +141,9 @@ async def test_auth_then_subscribe_and_events_from_arrays_with_am_replacement():
     assert not srv.subscribed_before_auth
     first, tick, again, second = events
     assert isinstance(first, BarUpdate) and not first.replaces and first.interval == "1m"
-    assert first.start == datetime(2024, 3, 13, 14, 30, tzinfo=timezone.utc) and first.close == 172.2 and first.volume == 4110
+    assert first.start == datetime(2024, 3, 13, 14, 30, tzinfo=UTC) and first.close == 172.2 and first.volume == 4110
     assert isinstance(tick, Tick) and tick.symbol == "MSFT" and tick.price == 414.125 and tick.size == 100
-    assert tick.at == datetime.fromtimestamp(1710340201.784, tz=timezone.utc)
+    assert tick.at == datetime.fromtimestamp(1710340201.784, tz=UTC)
     assert isinstance(again, BarUpdate) and again.replaces and again.close == 172.25  # replacement, not a new bar
     assert isinstance(second, BarUpdate) and not second.replaces
 
@@ -156,8 +183,11 @@ async def test_subscribe_while_connected_sends_only_the_new_symbols():
         await stream.aclose()
         await asyncio.wait_for(task, 5)
     sent = changes()
-    assert sent == [{"action": "subscribe", "params": "T.MSFT"}, {"action": "subscribe", "params": "T.NVDA"},
-                    {"action": "unsubscribe", "params": "T.MSFT"}]
+    assert sent == [
+        {"action": "subscribe", "params": "T.MSFT"},
+        {"action": "subscribe", "params": "T.NVDA"},
+        {"action": "unsubscribe", "params": "T.MSFT"},
+    ]
 
 
 async def test_auth_failed_is_final_and_names_the_provider():

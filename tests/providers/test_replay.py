@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -13,9 +13,9 @@ from providers.base import MarketData
 from providers.replay import ReplayMarket, write_bars
 from providers.sim import SimMarket
 
-NOW = datetime(2024, 3, 20, 22, 0, tzinfo=timezone.utc)
-START = datetime(2024, 3, 11, 13, 30, tzinfo=timezone.utc)
-END = datetime(2024, 3, 19, 20, 0, tzinfo=timezone.utc)
+NOW = datetime(2024, 3, 20, 22, 0, tzinfo=UTC)
+START = datetime(2024, 3, 11, 13, 30, tzinfo=UTC)
+END = datetime(2024, 3, 19, 20, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ async def test_serves_the_files_bars_and_builds_coarser_intervals(folder):
     m = ReplayMarket(folder, now=lambda: NOW)
     assert isinstance(m, MarketData)
     assert m.symbols() == ["SPY", "TSLA"] and m.intervals("SPY") == ["5m", "1D"]
-    cut = datetime(2024, 3, 14, 17, 0, tzinfo=timezone.utc)  # mid-session, on an hour boundary
+    cut = datetime(2024, 3, 14, 17, 0, tzinfo=UTC)  # mid-session, on an hour boundary
     for sym in ("TSLA", "SPY"):
         got = await m.bars(sym, "5m", START, cut)
         want = await sim.bars(sym, "5m", START, cut)
@@ -48,16 +48,16 @@ async def test_serves_the_files_bars_and_builds_coarser_intervals(folder):
 
 
 async def test_never_shows_an_unfinished_bar_or_the_future(folder):
-    m = ReplayMarket(folder, now=lambda: datetime(2024, 3, 14, 15, 2, tzinfo=timezone.utc))
+    m = ReplayMarket(folder, now=lambda: datetime(2024, 3, 14, 15, 2, tzinfo=UTC))
     b = await m.bars("TSLA", "5m", START, END)
     assert b.df.index[-1] == pd.Timestamp("2024-03-14 14:55", tz="UTC")  # 15:00-15:05 is not complete at 15:02
     d = await m.bars("SPY", "1D", START, END)
     assert d.df.index[-1].date() == date(2024, 3, 13)  # today's daily bar completes at the close
     q = await m.quote("TSLA")
-    assert q.last == b.df["close"].iloc[-1] and q.as_of == datetime(2024, 3, 14, 15, 0, tzinfo=timezone.utc)
+    assert q.last == b.df["close"].iloc[-1] and q.as_of == datetime(2024, 3, 14, 15, 0, tzinfo=UTC)
     assert q.prev_close == b.df[b.df.index < pd.Timestamp("2024-03-14", tz="America/New_York")]["close"].iloc[-1]
-    early = await m.quote("TSLA", at=datetime(2024, 3, 13, 14, 0, tzinfo=timezone.utc))
-    assert early.as_of == datetime(2024, 3, 13, 14, 0, tzinfo=timezone.utc)
+    early = await m.quote("TSLA", at=datetime(2024, 3, 13, 14, 0, tzinfo=UTC))
+    assert early.as_of == datetime(2024, 3, 13, 14, 0, tzinfo=UTC)
 
 
 async def test_reads_naive_exchange_times_dates_and_epoch_seconds(tmp_path):
@@ -66,11 +66,14 @@ async def test_reads_naive_exchange_times_dates_and_epoch_seconds(tmp_path):
         "2024-03-13 09:30:00,170,171,169.5,170.5,1000\n"
         "2024-03-13 09:35:00,170.5,171.5,170,171,800\n"
     )
-    (tmp_path / "MSFT.csv").write_text("date,o,h,l,c\n2024-03-11,400,405,398,404\n2024-03-12,404,410,401,409\n2024-03-13,409,411,400,402\n")
-    t0 = int(datetime(2024, 3, 13, 13, 30, tzinfo=timezone.utc).timestamp())
-    (tmp_path / "NVDA_1m.csv").write_text("t,open,high,low,close,volume\n" + "".join(
-        f"{t0 + 60 * i},{100 + i},{101 + i},{99 + i},{100.5 + i},10\n" for i in range(10)
-    ))
+    (tmp_path / "MSFT.csv").write_text(
+        "date,o,h,l,c\n2024-03-11,400,405,398,404\n2024-03-12,404,410,401,409\n2024-03-13,409,411,400,402\n"
+    )
+    t0 = int(datetime(2024, 3, 13, 13, 30, tzinfo=UTC).timestamp())
+    (tmp_path / "NVDA_1m.csv").write_text(
+        "t,open,high,low,close,volume\n"
+        + "".join(f"{t0 + 60 * i},{100 + i},{101 + i},{99 + i},{100.5 + i},10\n" for i in range(10))
+    )
     m = ReplayMarket(tmp_path, now=lambda: NOW)
     a = (await m.bars("AAPL", "5m", START, END)).df
     assert list(a.index) == [pd.Timestamp("2024-03-13 13:30", tz="UTC"), pd.Timestamp("2024-03-13 13:35", tz="UTC")]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -17,7 +17,7 @@ from providers.tradier import TradierClient, TradierMarket
 from providers.yahoo import YahooMarket
 from tests.providers.fakes import FakeAPI, SleepLog, fixture, polygon_aggs, resp, yahoo_chart
 
-NOW = datetime(2024, 3, 13, 15, 0, tzinfo=timezone.utc)  # 11:00 ET, regular session
+NOW = datetime(2024, 3, 13, 15, 0, tzinfo=UTC)  # 11:00 ET, regular session
 AGGS = r"/v2/aggs/ticker/.*"
 CHART = r"/v8/finance/chart/.*"
 
@@ -46,13 +46,21 @@ class Rig:
         self.polygon = PolygonMarket("pk", transport=self.poly.transport(), clock=clock, sleep=SleepLog(), policy=pol)
         self.polygon.http.breaker = self.polygon.breaker = CircuitBreaker("polygon", threshold=threshold, cooldown=60)
         self.ymkt = YahooMarket(transport=self.yahoo.transport(), clock=clock, sleep=SleepLog(), policy=pol)
-        self.tmkt = TradierMarket(TradierClient("tk", env="sandbox", transport=self.trad.transport(), sleep=SleepLog(), policy=pol),
-                                  clock=clock)
+        self.tmkt = TradierMarket(
+            TradierClient("tk", env="sandbox", transport=self.trad.transport(), sleep=SleepLog(), policy=pol), clock=clock
+        )
 
     def router(self, **kw) -> MarketRouter:
-        return MarketRouter({"bars": [self.polygon, self.ymkt], "quote": [self.tmkt, self.polygon, self.ymkt],
-                             "expirations": [self.tmkt, self.polygon], "chain": [self.tmkt, self.polygon]},
-                            clock=lambda: self.now, **kw)
+        return MarketRouter(
+            {
+                "bars": [self.polygon, self.ymkt],
+                "quote": [self.tmkt, self.polygon, self.ymkt],
+                "expirations": [self.tmkt, self.polygon],
+                "chain": [self.tmkt, self.polygon],
+            },
+            clock=lambda: self.now,
+            **kw,
+        )
 
 
 async def test_router_is_market_data_and_primary_serves_when_fresh():
@@ -114,16 +122,16 @@ async def test_freshness_is_not_judged_for_history_or_outside_regular_hours():
     r = rig.router()
     b = await r.bars("AAPL", "1m", NOW - timedelta(days=2), NOW - timedelta(days=1))  # an old window
     assert b.source == "polygon"
-    rig.now = datetime(2024, 3, 13, 22, 0, tzinfo=timezone.utc)  # 18:00 ET, after the close
+    rig.now = datetime(2024, 3, 13, 22, 0, tzinfo=UTC)  # 18:00 ET, after the close
     b = await r.bars("AAPL", "1m", rig.now - timedelta(days=2), rig.now)
     assert b.source == "polygon"
 
 
 async def test_daily_series_missing_the_previous_session_is_stale():
     rig = Rig()
-    rig.poly.on("GET", AGGS, polygon_aggs("AAPL", [int(datetime(2024, 3, 8, 5, tzinfo=timezone.utc).timestamp() * 1000)]))
+    rig.poly.on("GET", AGGS, polygon_aggs("AAPL", [int(datetime(2024, 3, 8, 5, tzinfo=UTC).timestamp() * 1000)]))
     rig.yahoo.on("GET", CHART, fixture("yahoo/chart_1d.json"))  # has 2024-03-12
-    b = await rig.router().bars("AAPL", "1D", datetime(2024, 3, 1, 15, tzinfo=timezone.utc), NOW)
+    b = await rig.router().bars("AAPL", "1D", datetime(2024, 3, 1, 15, tzinfo=UTC), NOW)
     assert b.source == "yahoo (after polygon: stale: newest daily bar 2024-03-08)"
 
 
@@ -147,7 +155,7 @@ async def test_unknown_symbol_everywhere_is_a_clear_not_found_naming_each_provid
     rig.poly.on("GET", AGGS, fixture("polygon/aggs_empty.json"))
     rig.yahoo.on("GET", CHART, resp(404, fixture("yahoo/chart_404.json")))
     with pytest.raises(NotFoundError) as ei:
-        await rig.router().bars("ZZZZQ", "1D", datetime(2024, 3, 1, 15, tzinfo=timezone.utc), NOW)
+        await rig.router().bars("ZZZZQ", "1D", datetime(2024, 3, 1, 15, tzinfo=UTC), NOW)
     msg = str(ei.value)
     assert "unknown symbol ZZZZQ" in msg and "polygon: no bars" in msg and "yahoo: unknown symbol" in msg
 
@@ -157,7 +165,7 @@ async def test_every_provider_failing_names_each_with_its_reason():
     rig.poly.on("GET", AGGS, resp(401, fixture("polygon/error_401.json")))
     rig.yahoo.on("GET", CHART, resp(500, "Internal"))
     with pytest.raises(ProviderError) as ei:
-        await rig.router().bars("AAPL", "1D", datetime(2024, 3, 1, 15, tzinfo=timezone.utc), NOW)
+        await rig.router().bars("AAPL", "1D", datetime(2024, 3, 1, 15, tzinfo=UTC), NOW)
     assert ei.value.provider == "polygon, yahoo"
     assert "Unknown API Key" in ei.value.reason and "HTTP 500" in ei.value.reason
 
@@ -167,7 +175,7 @@ async def test_all_rate_limited_is_rate_limited_with_the_shortest_wait():
     rig.poly.on("GET", AGGS, resp(429, "", {"Retry-After": "40"}))
     rig.yahoo.on("GET", CHART, resp(429, "Too Many Requests", {"Retry-After": "20"}))
     with pytest.raises(RateLimited) as ei:
-        await rig.router().bars("AAPL", "1D", datetime(2024, 3, 1, 15, tzinfo=timezone.utc), NOW)
+        await rig.router().bars("AAPL", "1D", datetime(2024, 3, 1, 15, tzinfo=UTC), NOW)
     assert ei.value.retry_after == 20
 
 
@@ -175,7 +183,7 @@ async def test_malformed_answer_falls_back_and_is_not_cached():
     rig = Rig()
     rig.poly.on("GET", "/v2/snapshot/.*", {"status": "OK", "ticker": {"ticker": "AAPL"}}, fixture("polygon/snapshot_ticker.json"))
     rig.yahoo.on("GET", CHART, yahoo_chart("AAPL", secs(minutes(NOW, 5)), price=120.0))
-    rig.now = datetime(2020, 11, 12, 15, 45, tzinfo=timezone.utc)  # the snapshot fixture's own day (open)
+    rig.now = datetime(2020, 11, 12, 15, 45, tzinfo=UTC)  # the snapshot fixture's own day (open)
     r = rig.router()
     q = await r.quote("AAPL")
     assert q.source == "yahoo (after tradier sandbox: sandbox quotes unavailable, polygon: malformed answer)"
@@ -188,7 +196,7 @@ async def test_chains_come_from_tradier_and_an_unlisted_expiration_is_not_a_fall
     rig.trad.on("GET", "/v1/markets/options/chains", fixture("tradier/chain_list.json"), fixture("tradier/chain_null.json"))
     rig.trad.on("GET", "/v1/markets/quotes", fixture("tradier/quote_tsla.json"))
     rig.trad.on("GET", "/v1/markets/options/expirations", fixture("tradier/expirations.json"))
-    rig.now = datetime(2024, 1, 12, 15, tzinfo=timezone.utc)
+    rig.now = datetime(2024, 1, 12, 15, tzinfo=UTC)
     r = rig.router()
     ch = await r.chain("TSLA", date(2024, 1, 19))
     assert ch.source == "tradier sandbox" and len(ch.contracts) == 2
@@ -213,10 +221,11 @@ async def test_polygon_options_off_after_403_then_no_more_requests():
 
 async def test_past_quotes_come_from_bars_for_live_providers_and_historical_chains_are_refused():
     rig = Rig()
-    past = datetime(2024, 3, 6, 17, 0, tzinfo=timezone.utc)
+    past = datetime(2024, 3, 6, 17, 0, tzinfo=UTC)
     rig.poly.on("GET", AGGS, polygon_aggs("AAPL", ms(minutes(past, 3)), price=170.0))
-    r = MarketRouter({"bars": [rig.polygon], "quote": [rig.polygon], "chain": [rig.polygon], "expirations": [rig.polygon]},
-                     clock=lambda: NOW)
+    r = MarketRouter(
+        {"bars": [rig.polygon], "quote": [rig.polygon], "chain": [rig.polygon], "expirations": [rig.polygon]}, clock=lambda: NOW
+    )
     q = await r.quote("AAPL", at=past)
     assert q.last == 170.02 and q.as_of == past and "1m close" in q.source
     assert rig.poly.calls("/v2/snapshot/.*") == []
@@ -227,7 +236,7 @@ async def test_past_quotes_come_from_bars_for_live_providers_and_historical_chai
 async def test_the_offline_market_answers_history_through_the_router():
     sim = SimMarket(seed=0, now=lambda: NOW)
     r = build_router([sim], clock=lambda: NOW)
-    past = datetime(2024, 3, 6, 17, 0, tzinfo=timezone.utc)
+    past = datetime(2024, 3, 6, 17, 0, tzinfo=UTC)
     exps = await r.expirations("SPY", at=past)
     ch = await r.chain("SPY", exps[0], at=past)
     assert ch.source == "sim" and ch.contracts

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 
 from analytics.bars import resample_bars
-from core.errors import NotFoundError, UserError
 from analytics.models import OptionChain, Quote
+from core.errors import NotFoundError, UserError
 from providers.base import Bars, MarketData
 from providers.sim import SimMarket, clear_cache
 
 ET = ZoneInfo("America/New_York")
-NOW = datetime(2025, 6, 30, 22, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 6, 30, 22, 0, tzinfo=UTC)
 
 
 def et(*args: int) -> datetime:
@@ -317,7 +317,10 @@ async def test_index_funds_list_daily_expirations():
 # ---------------------------------------------------------------------- chains
 
 
-async def _chain(symbol: str = "AAPL", pick: int = 4, at: datetime = et(2024, 5, 15, 11, 0)) -> OptionChain:
+CHAIN_AT = et(2024, 5, 15, 11, 0)
+
+
+async def _chain(symbol: str = "AAPL", pick: int = 4, at: datetime = CHAIN_AT) -> OptionChain:
     m = market()
     ex = await m.expirations(symbol, at)
     return await m.chain(symbol, ex[pick], at)
@@ -358,7 +361,9 @@ async def test_put_call_parity_on_mids():
     ch = await _chain("AAPL", 6)
     df = ch.to_frame()
     S = ch.underlying_price
-    T = (datetime.combine(ch.expiration, datetime.min.time()).replace(hour=16, tzinfo=ET) - ch.as_of).total_seconds() / (365 * 86400)
+    T = (datetime.combine(ch.expiration, datetime.min.time()).replace(hour=16, tzinfo=ET) - ch.as_of).total_seconds() / (
+        365 * 86400
+    )
     calls = df[df.right == "call"].set_index("strike")
     puts = df[df.right == "put"].set_index("strike")
     near = calls.index[(calls.index > 0.9 * S) & (calls.index < 1.1 * S)]

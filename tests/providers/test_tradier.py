@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pandas as pd
 import pytest
@@ -14,7 +14,7 @@ from providers.http import AuthFailed, BadPayload, RetryPolicy, UnknownSymbol, U
 from providers.tradier import SANDBOX_URL, TradierClient, TradierMarket, items
 from tests.providers.fakes import FakeAPI, SleepLog, fixture, resp
 
-NOW = datetime(2024, 3, 13, 15, 0, tzinfo=timezone.utc)
+NOW = datetime(2024, 3, 13, 15, 0, tzinfo=UTC)
 
 
 def market(api: FakeAPI, env: str = "production") -> TradierMarket:
@@ -45,7 +45,7 @@ async def test_is_market_data_and_sends_json_accept_and_bearer():
     assert req.headers["Accept"] == "application/json" and req.headers["Authorization"] == "Bearer tok_SECRET"
     assert req.url.host == "api.tradier.com" and req.url.params["symbols"] == "AAPL"
     assert (q.bid, q.ask, q.last, q.bid_size, q.ask_size, q.prev_close) == (186.08, 186.09, 186.07, 2, 3, 185.59)
-    assert q.as_of == datetime.fromtimestamp(1705072235, tz=timezone.utc)  # *_date fields are ms
+    assert q.as_of == datetime.fromtimestamp(1705072235, tz=UTC)  # *_date fields are ms
 
 
 async def test_quotes_are_batched_25_per_request_and_cached_15s():
@@ -75,7 +75,7 @@ async def test_unknown_symbol_comes_back_unmatched():
 async def test_expirations_single_list_and_null():
     api = FakeAPI().on("GET", "/v1/markets/options/expirations", fixture("tradier/expirations_single.json"))
     tm = market(api)
-    at = datetime(2024, 1, 12, 15, tzinfo=timezone.utc)
+    at = datetime(2024, 1, 12, 15, tzinfo=UTC)
     assert await tm.expirations("SPY", at) == [date(2024, 1, 19)]
     api2 = FakeAPI().on("GET", "/v1/markets/options/expirations", fixture("tradier/expirations.json"))
     assert await market(api2).expirations("SPY", at) == [date(2024, 1, 19), date(2024, 1, 26), date(2024, 2, 16)]
@@ -104,8 +104,9 @@ async def test_chain_with_greeks_guarded_and_single_object():
 async def test_null_chain_means_unlisted_expiration_or_unknown_symbol():
     api = FakeAPI().on("GET", "/v1/markets/options/chains", fixture("tradier/chain_null.json"))
     api.on("GET", "/v1/markets/options/expirations", fixture("tradier/expirations.json"))
-    tm = TradierMarket(TradierClient("t", env="production", transport=api.transport()),
-                       clock=lambda: datetime(2024, 1, 12, 15, tzinfo=timezone.utc))
+    tm = TradierMarket(
+        TradierClient("t", env="production", transport=api.transport()), clock=lambda: datetime(2024, 1, 12, 15, tzinfo=UTC)
+    )
     with pytest.raises(NotFoundError, match="nearest listed"):
         await tm.chain("TSLA", date(2024, 1, 20))
     assert "chain" not in str(tm.cache._data.keys())  # nothing cached from a bad answer
@@ -117,25 +118,29 @@ async def test_null_chain_means_unlisted_expiration_or_unknown_symbol():
 
 async def test_daily_history_and_single_day_object():
     api = FakeAPI().on("GET", "/v1/markets/history", fixture("tradier/history.json"))
-    b = await market(api).bars("AAPL", "1D", datetime(2024, 3, 11, 13, tzinfo=timezone.utc), NOW)
+    b = await market(api).bars("AAPL", "1D", datetime(2024, 3, 11, 13, tzinfo=UTC), NOW)
     req = api.requests[0]
-    assert req.url.params["interval"] == "daily" and req.url.params["start"] == "2024-03-11" and req.url.params["end"] == "2024-03-13"
+    assert (
+        req.url.params["interval"] == "daily"
+        and req.url.params["start"] == "2024-03-11"
+        and req.url.params["end"] == "2024-03-13"
+    )
     assert [t.isoformat() for t in b.df.index] == ["2024-03-11T13:30:00+00:00", "2024-03-12T13:30:00+00:00"]
     api2 = FakeAPI().on("GET", "/v1/markets/history", fixture("tradier/history_single.json"))
-    assert len((await market(api2).bars("AAPL", "1D", datetime(2024, 3, 11, 13, tzinfo=timezone.utc), NOW)).df) == 1
+    assert len((await market(api2).bars("AAPL", "1D", datetime(2024, 3, 11, 13, tzinfo=UTC), NOW)).df) == 1
     api3 = FakeAPI().on("GET", "/v1/markets/history", fixture("tradier/history_null.json"))
-    assert (await market(api3).bars("AAPL", "1D", datetime(2024, 3, 11, 13, tzinfo=timezone.utc), NOW)).df.empty
+    assert (await market(api3).bars("AAPL", "1D", datetime(2024, 3, 11, 13, tzinfo=UTC), NOW)).df.empty
 
 
 async def test_timesales_minutes_use_second_timestamps_and_regular_session():
     api = FakeAPI().on("GET", "/v1/markets/timesales", fixture("tradier/timesales.json"))
-    b = await market(api).bars("AAPL", "1m", datetime(2024, 3, 13, 14, tzinfo=timezone.utc), NOW)
+    b = await market(api).bars("AAPL", "1m", datetime(2024, 3, 13, 14, tzinfo=UTC), NOW)
     req = api.requests[0]
     assert req.url.params["interval"] == "1min" and req.url.params["session_filter"] == "open"
     assert req.url.params["start"] == "2024-03-13 10:00" and req.url.params["end"] == "2024-03-13 11:00"
     assert b.df.index[0] == pd.Timestamp("2024-03-13 14:30", tz="UTC") and len(b.df) == 3
     api2 = FakeAPI().on("GET", "/v1/markets/timesales", fixture("tradier/timesales_single.json"))
-    assert len((await market(api2).bars("AAPL", "1m", datetime(2024, 3, 13, 14, tzinfo=timezone.utc), NOW)).df) == 1
+    assert len((await market(api2).bars("AAPL", "1m", datetime(2024, 3, 13, 14, tzinfo=UTC), NOW)).df) == 1
 
 
 async def test_sandbox_skips_quotes_logs_once_and_uses_sandbox_host(caplog):
@@ -146,7 +151,7 @@ async def test_sandbox_skips_quotes_logs_once_and_uses_sandbox_host(caplog):
             with pytest.raises(Unsupported, match="sandbox quotes unavailable"):
                 await tm.quote("AAPL")
     assert [r.getMessage() for r in caplog.records].count("tradier sandbox: quotes skipped (sandbox quotes unavailable)") == 1
-    b = await tm.bars("AAPL", "1D", datetime(2024, 3, 11, 13, tzinfo=timezone.utc), NOW)
+    b = await tm.bars("AAPL", "1D", datetime(2024, 3, 11, 13, tzinfo=UTC), NOW)
     assert api.requests[0].url.host == "sandbox.tradier.com" and b.source == "tradier sandbox"
     assert not api.calls("/v1/markets/quotes")
 
@@ -163,7 +168,7 @@ async def test_auto_env_detects_a_sandbox_token():
     with pytest.raises(Unsupported, match="sandbox quotes unavailable"):
         await tm.quote("AAPL")
     assert tm.client.env == "sandbox" and tm.source == "tradier sandbox"
-    await tm.bars("AAPL", "1D", datetime(2024, 3, 11, 13, tzinfo=timezone.utc), NOW)
+    await tm.bars("AAPL", "1D", datetime(2024, 3, 11, 13, tzinfo=UTC), NOW)
     assert api.requests[-1].url.host == "sandbox.tradier.com"
 
 
@@ -189,5 +194,5 @@ async def test_refusal_inside_a_200_body_and_malformed_rows():
         await market(api).quote("AAPL")
     api2 = FakeAPI().on("GET", "/v1/markets/timesales", {"series": {"data": [{"time": "x", "price": 1}]}})
     with pytest.raises(BadPayload, match="timestamp"):
-        await market(api2).bars("AAPL", "1m", datetime(2024, 3, 13, 14, tzinfo=timezone.utc), NOW)
+        await market(api2).bars("AAPL", "1m", datetime(2024, 3, 13, 14, tzinfo=UTC), NOW)
     assert SANDBOX_URL.startswith("https://sandbox")

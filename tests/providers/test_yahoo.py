@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-import pandas as pd
 import pytest
 
 from core.errors import RateLimited
@@ -13,7 +12,7 @@ from providers.http import BadPayload, BadRequest, RetryPolicy, UnknownSymbol, U
 from providers.yahoo import YahooMarket
 from tests.providers.fakes import FakeAPI, SleepLog, fixture, resp
 
-NOW = datetime(2024, 3, 13, 15, 0, tzinfo=timezone.utc)
+NOW = datetime(2024, 3, 13, 15, 0, tzinfo=UTC)
 CHART = r"/v8/finance/chart/.*"
 
 
@@ -25,10 +24,10 @@ async def test_minute_chart_drops_null_and_live_partial_bars():
     api = FakeAPI().on("GET", CHART, fixture("yahoo/chart_1m.json"))
     ym = market(api)
     assert isinstance(ym, MarketData)
-    b = await ym.bars("AAPL", "1m", datetime(2024, 3, 13, 14, 25, tzinfo=timezone.utc), NOW)
+    b = await ym.bars("AAPL", "1m", datetime(2024, 3, 13, 14, 25, tzinfo=UTC), NOW)
     req = api.requests[0]
     assert req.url.params["interval"] == "1m" and req.url.params["includePrePost"] == "false"
-    assert int(req.url.params["period1"]) == int(datetime(2024, 3, 13, 14, 25, tzinfo=timezone.utc).timestamp())
+    assert int(req.url.params["period1"]) == int(datetime(2024, 3, 13, 14, 25, tzinfo=UTC).timestamp())
     assert "Mozilla" in req.headers["User-Agent"]
     local = [t.strftime("%H:%M") for t in b.df.index.tz_convert("America/New_York")]
     assert local == ["10:30", "10:31", "10:33"]  # 10:32 has a null close, 10:33:17 is the live partial bar
@@ -38,7 +37,7 @@ async def test_minute_chart_drops_null_and_live_partial_bars():
 
 async def test_daily_chart_uses_exchange_timezone_and_session_open_stamps():
     api = FakeAPI().on("GET", CHART, fixture("yahoo/chart_1d.json"))
-    b = await market(api).bars("AAPL", "1D", datetime(2024, 3, 11, 13, tzinfo=timezone.utc), NOW)
+    b = await market(api).bars("AAPL", "1D", datetime(2024, 3, 11, 13, tzinfo=UTC), NOW)
     assert api.requests[0].url.params["interval"] == "1d"
     assert [t.isoformat() for t in b.df.index] == ["2024-03-11T13:30:00+00:00", "2024-03-12T13:30:00+00:00"]
     assert b.df["close"].tolist() == [172.75, 173.23]
@@ -49,7 +48,7 @@ async def test_gmtoffset_is_used_when_the_zone_name_is_missing():
     del payload["chart"]["result"][0]["meta"]["exchangeTimezoneName"]
     payload["chart"]["result"][0]["meta"]["gmtoffset"] = 3600  # a European listing
     api = FakeAPI().on("GET", CHART, payload)
-    b = await market(api).bars("AAPL", "1D", datetime(2024, 3, 10, tzinfo=timezone.utc), NOW)
+    b = await market(api).bars("AAPL", "1D", datetime(2024, 3, 10, tzinfo=UTC), NOW)
     assert [t.isoformat() for t in b.df.index] == ["2024-03-10T23:00:00+00:00", "2024-03-11T23:00:00+00:00"]
 
 
@@ -99,7 +98,7 @@ async def test_crumb_is_fetched_once_when_yahoo_asks_and_sent_on_the_retry():
     api.on("GET", "/", resp(404, "", {"Set-Cookie": "A3=d=AQABBK; Domain=.yahoo.com; Path=/"}))
     api.on("GET", "/v1/test/getcrumb", resp(200, "Xy7.abc"))
     ym = market(api)
-    b = await ym.bars("AAPL", "1D", datetime(2024, 3, 11, 13, tzinfo=timezone.utc), NOW)
+    b = await ym.bars("AAPL", "1D", datetime(2024, 3, 11, 13, tzinfo=UTC), NOW)
     assert len(b.df) == 2
     assert [r.url.host for r in api.requests].count("fc.yahoo.com") == 1
 
@@ -117,7 +116,7 @@ async def test_quote_from_chart_meta_and_no_options():
     q = await market(api).quote("BRK.B")
     assert api.requests[0].url.path == "/v8/finance/chart/BRK-B"
     assert q.last == q.bid == q.ask == 172.31 and q.prev_close == 173.0
-    assert q.as_of == datetime.fromtimestamp(1710340397, tz=timezone.utc)
+    assert q.as_of == datetime.fromtimestamp(1710340397, tz=UTC)
     with pytest.raises(Unsupported):
         await market(api).expirations("AAPL")
 
@@ -131,4 +130,3 @@ async def test_malformed_chart_payloads():
     api2 = FakeAPI().on("GET", CHART, {"unexpected": True})
     with pytest.raises(BadPayload, match="chart"):
         await market(api2).bars("AAPL", "1m", NOW - timedelta(hours=1), NOW)
-    assert pd.Timestamp(NOW)  # noqa: sanity

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -12,7 +12,7 @@ from analytics.models import Plan, Target
 from providers.sim import SimMarket
 
 #: Wednesday 2024-03-13 11:00 ET: inside a regular session.
-AS_OF = datetime(2024, 3, 13, 15, 0, tzinfo=timezone.utc)
+AS_OF = datetime(2024, 3, 13, 15, 0, tzinfo=UTC)
 
 
 def sim_bars(symbol: str = "TSLA", interval: str = "5m", days: int = 8, as_of: datetime = AS_OF) -> pd.DataFrame:
@@ -28,12 +28,25 @@ def make_plan(df: pd.DataFrame, *, direction: str = "long", minutes_ago: int = 4
     entry = round(last + 1.5 * s, 2)
     stop = round(entry - 7.5 * s, 2)
     fields = dict(
-        plan_id="P-1A2B3C", symbol="TSLA", style="intraday", strategy="orb_breakout", direction=direction,
-        interval="5m", entry=entry, stop=stop,
-        targets=[Target(price=round(entry + 15.0 * s, 2), rr=2.0, reason="2R"),
-                 Target(price=round(entry + 22.5 * s, 2), rr=3.0, reason="3R")],
-        confidence=0.72, confidence_factors={"trend": 0.8}, confluence=["ORH"], invalidation="back inside the range",
-        as_of=df.index[-1].to_pydatetime() - timedelta(minutes=minutes_ago), session="open", sources=["sim"],
+        plan_id="P-1A2B3C",
+        symbol="TSLA",
+        style="intraday",
+        strategy="orb_breakout",
+        direction=direction,
+        interval="5m",
+        entry=entry,
+        stop=stop,
+        targets=[
+            Target(price=round(entry + 15.0 * s, 2), rr=2.0, reason="2R"),
+            Target(price=round(entry + 22.5 * s, 2), rr=3.0, reason="3R"),
+        ],
+        confidence=0.72,
+        confidence_factors={"trend": 0.8},
+        confluence=["ORH"],
+        invalidation="back inside the range",
+        as_of=df.index[-1].to_pydatetime() - timedelta(minutes=minutes_ago),
+        session="open",
+        sources=["sim"],
         entry_zone=(entry - 0.6, entry + 0.6),
     )
     fields.update(kw)

@@ -16,8 +16,14 @@ def _size(png: bytes) -> tuple[int, int]:
 
 def test_figures_and_empty_runs_render():
     rep = report(CASE)
-    png = render_backtest(rep.equity, rep.calibration, rep.overall, title="Backtest · test", subtitle="sim",
-                          by_strategy={"orb": rep.equity[:2], "vwap": rep.equity[2:]})
+    png = render_backtest(
+        rep.equity,
+        rep.calibration,
+        rep.overall,
+        title="Backtest · test",
+        subtitle="sim",
+        by_strategy={"orb": rep.equity[:2], "vwap": rep.equity[2:]},
+    )
     assert _size(png) == (1400, 700) and len(png) > 30_000
     empty = report([])
     png = render_backtest(empty.equity, empty.calibration, empty.overall, title="nothing")

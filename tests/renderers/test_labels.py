@@ -15,8 +15,11 @@ def item(price: float, name: str, role: str = "level", rank: int = 50, color: st
 
 def test_equal_prices_merge_into_one_label_coloured_by_the_most_important_role() -> None:
     merged = merge_equal(
-        [item(251.30, "ORH", color="#ffb547", rank=20), item(251.301, "Entry", role="entry", rank=0, color="#3d8bfd"),
-         item(249.00, "Stop", role="stop", rank=1)],
+        [
+            item(251.30, "ORH", color="#ffb547", rank=20),
+            item(251.301, "Entry", role="entry", rank=0, color="#3d8bfd"),
+            item(249.00, "Stop", role="stop", rank=1),
+        ],
         tick=0.01,
     )
     assert len(merged) == 2

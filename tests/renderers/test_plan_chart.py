@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
 
 from analytics import indicators
-from core.errors import UserError
 from analytics.models import Level
+from core.errors import UserError
 from renderers.plan_chart import VISIBLE_BARS, basic_levels, build_spec
 from renderers.theme import DARK
 from tests.renderers.conftest import AS_OF, make_plan, sim_bars
@@ -45,17 +45,17 @@ def test_lines_are_emas_with_their_period_and_a_session_vwap(tsla_5m) -> None:
     vwap = spec.lines[-1]
     assert vwap.color == DARK.vwap == "#ffffff"
     # the line breaks where a session starts instead of jumping between sessions
-    days = indicators.session_dates(tsla_5m.index[-len(spec.candles):])
+    days = indicators.session_dates(tsla_5m.index[-len(spec.candles) :])
     starts = np.flatnonzero(days[1:] != days[:-1]) + 1
     assert len(starts) >= 1 and np.isnan(vwap.values[starts]).all()
-    ema9 = indicators.ema(tsla_5m["close"], 9)[-len(spec.candles):]
+    ema9 = indicators.ema(tsla_5m["close"], 9)[-len(spec.candles) :]
     assert np.allclose(spec.lines[0].values, ema9, equal_nan=True)
     daily = spec_for(sim_bars(interval="1D", days=900), interval="1D")
     assert [ln.label for ln in daily.lines] == ["EMA 20", "EMA 50", "EMA 200"]
 
 
 def test_focus_plan_fits_an_old_plan_and_centres_on_its_bar(tsla_5m) -> None:
-    old = tsla_5m[tsla_5m.index <= datetime(2024, 3, 11, 18, 0, tzinfo=timezone.utc)]
+    old = tsla_5m[tsla_5m.index <= datetime(2024, 3, 11, 18, 0, tzinfo=UTC)]
     plan = make_plan(old, direction="short", minutes_ago=0)
     focus = spec_for(tsla_5m, plan=plan)
     lo, hi = focus.y_range
@@ -71,7 +71,7 @@ def test_focus_plan_fits_an_old_plan_and_centres_on_its_bar(tsla_5m) -> None:
     # scale_plan off: the latest bars and their own range, whatever the plan says
     raw = spec_for(tsla_5m, plan=plan, scale_plan=False)
     assert raw.candles.stamps[-1] == tsla_5m.index[-1].value
-    window = tsla_5m.iloc[-len(raw.candles):]
+    window = tsla_5m.iloc[-len(raw.candles) :]
     assert raw.y_range[0] == pytest.approx(window["low"].min() - 0.07 * (window["high"].max() - window["low"].min()))
     assert not raw.markers
 
@@ -89,8 +89,17 @@ def test_basic_levels_come_from_the_indicators(tsla_5m) -> None:
     rng = indicators.opening_range(tsla_5m).loc[day]
     prior = indicators.prior_day_levels(tsla_5m).loc[day]
     hod, lod = indicators.session_high_low(tsla_5m)
-    assert levels == pytest.approx({"orh": rng["orh"], "orl": rng["orl"], "pdh": prior["pdh"], "pdl": prior["pdl"],
-                                    "pdc": prior["pdc"], "hod": hod[-1], "lod": lod[-1]})
+    assert levels == pytest.approx(
+        {
+            "orh": rng["orh"],
+            "orl": rng["orl"],
+            "pdh": prior["pdh"],
+            "pdl": prior["pdl"],
+            "pdc": prior["pdc"],
+            "hod": hod[-1],
+            "lod": lod[-1],
+        }
+    )
     hourly = {lv.kind for lv in basic_levels(sim_bars(interval="1h", days=20), "1h")}
     assert "orh" not in hourly and "pdh" in hourly  # no opening range from hourly bars
 
@@ -111,7 +120,7 @@ def test_equal_levels_are_kept_for_merging_and_filled_gaps_dropped(tsla_5m) -> N
 
 def test_bad_input_is_a_user_error(tsla_5m) -> None:
     with pytest.raises(UserError, match="no 5m bars"):
-        spec_for(tsla_5m, as_of=datetime(2020, 1, 2, tzinfo=timezone.utc))
+        spec_for(tsla_5m, as_of=datetime(2020, 1, 2, tzinfo=UTC))
     with pytest.raises(UserError, match="unknown theme"):
         spec_for(tsla_5m, theme="neon")
     with pytest.raises(UserError, match="levels"):

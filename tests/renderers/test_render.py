@@ -45,8 +45,14 @@ def rgb(hex_colour: str) -> np.ndarray:
 @pytest.fixture(scope="module")
 def plan_spec(tsla_5m) -> ChartSpec:
     return build_spec(
-        symbol="TSLA", interval="5m", bars=tsla_5m, plan=make_plan(tsla_5m), as_of=AS_OF, session_status="open",
-        source="sim", style="intraday",
+        symbol="TSLA",
+        interval="5m",
+        bars=tsla_5m,
+        plan=make_plan(tsla_5m),
+        as_of=AS_OF,
+        session_status="open",
+        source="sim",
+        style="intraday",
     )
 
 
@@ -123,8 +129,9 @@ def test_the_two_paths_agree(rendered, tsla_5m) -> None:
     """
     fast, ref = _blocks(decode(rendered["fast"])), _blocks(decode(rendered["mplfinance"]))
     same = np.sqrt(((fast - ref) ** 2).mean())
-    other_spec = build_spec(symbol="TSLA", interval="5m", bars=tsla_5m, plan=None, as_of=AS_OF, session_status="open",
-                            source="sim")
+    other_spec = build_spec(
+        symbol="TSLA", interval="5m", bars=tsla_5m, plan=None, as_of=AS_OF, session_status="open", source="sim"
+    )
     other = _blocks(decode(fast_render.render(other_spec)))
     different = np.sqrt(((fast - other) ** 2).mean())
     assert same < 12.0
@@ -137,8 +144,9 @@ def _tight_spec(prices: list[float], names: list[str], tick: float = 0.01) -> Ch
     close = np.full(n, 100.0) + np.sin(np.arange(n)) * 0.02
     candles = Candles(stamps, close, close + 0.01, close - 0.01, close, np.full(n, 1e5))
     levels = tuple(HLevel(price=p, label=name, color="#ffb547", rank=20 + i) for i, (p, name) in enumerate(zip(prices, names)))
-    return ChartSpec(symbol="TEST", interval="5m", candles=candles, title="TEST", footer="f", y_range=(99.9, 100.1),
-                     levels=levels, tick=tick)
+    return ChartSpec(
+        symbol="TEST", interval="5m", candles=candles, title="TEST", footer="f", y_range=(99.9, 100.1), levels=levels, tick=tick
+    )
 
 
 def _label_boxes(fig) -> list[tuple[tuple[float, float, float, float], str]]:
@@ -217,8 +225,16 @@ def test_zones_and_more_levels(tsla_5m) -> None:
         Level(kind="swing_low", price=530.0, strength=0.5, label="swing"),
     ]
     prio = build_spec(symbol="TSLA", interval="5m", bars=tsla_5m, levels=levels, as_of=AS_OF, session_status="open", source="sim")
-    more = build_spec(symbol="TSLA", interval="5m", bars=tsla_5m, levels=levels, as_of=AS_OF, session_status="open",
-                      source="sim", levels_mode="more")
+    more = build_spec(
+        symbol="TSLA",
+        interval="5m",
+        bars=tsla_5m,
+        levels=levels,
+        as_of=AS_OF,
+        session_status="open",
+        source="sim",
+        levels_mode="more",
+    )
     assert [b.label for b in prio.bands] == ["Supply"]
     assert "Swing L" not in {lv.label for lv in prio.levels}
     assert "Swing L" in {lv.label for lv in more.levels}

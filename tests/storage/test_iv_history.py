@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
 from storage import iv_history
 
-AT = datetime(2024, 3, 13, 21, 0, tzinfo=timezone.utc)
+AT = datetime(2024, 3, 13, 21, 0, tzinfo=UTC)
 
 
 async def test_record_replaces_the_day_and_history_reads_a_range(sessionmaker):
@@ -20,7 +20,9 @@ async def test_record_replaces_the_day_and_history_reads_a_range(sessionmaker):
         await iv_history.record(s, "TSLA", date(2024, 3, 13), 0.55, "polygon", AT)  # the after-close value wins
     async with sessionmaker() as s:
         assert await iv_history.history(s, "TSLA", date(2024, 3, 1), date(2024, 3, 31)) == [
-            (date(2024, 3, 12), 0.51), (date(2024, 3, 13), 0.55)]
+            (date(2024, 3, 12), 0.51),
+            (date(2024, 3, 13), 0.55),
+        ]
         assert await iv_history.history(s, "TSLA", date(2024, 3, 13), date(2024, 3, 13)) == [(date(2024, 3, 13), 0.55)]
         assert await iv_history.recorded_symbols(s) == ["NVDA", "TSLA"]
 

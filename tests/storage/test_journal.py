@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import pytest
 from sqlalchemy import inspect
 
@@ -25,8 +27,14 @@ async def test_add_list_edit_remove(sessionmaker):
     async with sessionmaker() as s, s.begin():
         first = await journal.add_entry(s, a, symbol="tsla", text="  chased the open, no plan ", tags=["#FOMO", "fomo", "open"])
         second = await journal.add_entry(
-            s, a, symbol=None, text="sold NVDA at target", plan_id="P-1A2B", source="broker",
-            data={"qty": 10, "price": 120.5, "bad": float("nan")}, screenshot=PNG,
+            s,
+            a,
+            symbol=None,
+            text="sold NVDA at target",
+            plan_id="P-1A2B",
+            source="broker",
+            data={"qty": 10, "price": 120.5, "bad": float("nan")},
+            screenshot=PNG,
         )
     async with sessionmaker() as s, s.begin():
         rows = await journal.list_entries(s, a)
@@ -100,17 +108,35 @@ async def test_migration_creates_what_the_models_declare(engine):
 
 
 def _outcome(plan_id="P-9", status="closed", r=1.5, version=1):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from analytics.outcomes import TradeOutcome
 
-    t = datetime(2024, 3, 13, 15, 0, tzinfo=timezone.utc)
+    t = datetime(2024, 3, 13, 15, 0, tzinfo=UTC)
     return TradeOutcome(
-        plan_id=plan_id, version=version, symbol="TSLA", strategy="orb", style="intraday", direction="long",
-        confidence=0.7, entry=100.0, stop=98.0, targets=[104.0], planned_at=t, status=status,
-        exit_reason="target" if status == "closed" else None, first="t1" if status == "closed" else None,
-        hit_t1=status == "closed", targets_hit=1 if status == "closed" else 0, r_multiple=r, mae_r=0.2, mfe_r=2.0,
-        entry_fill=100.0, entered_at=t, exited_at=t if status == "closed" else None, time_in_trade_s=2700.0,
+        plan_id=plan_id,
+        version=version,
+        symbol="TSLA",
+        strategy="orb",
+        style="intraday",
+        direction="long",
+        confidence=0.7,
+        entry=100.0,
+        stop=98.0,
+        targets=[104.0],
+        planned_at=t,
+        status=status,
+        exit_reason="target" if status == "closed" else None,
+        first="t1" if status == "closed" else None,
+        hit_t1=status == "closed",
+        targets_hit=1 if status == "closed" else 0,
+        r_multiple=r,
+        mae_r=0.2,
+        mfe_r=2.0,
+        entry_fill=100.0,
+        entered_at=t,
+        exited_at=t if status == "closed" else None,
+        time_in_trade_s=2700.0,
     )
 
 
@@ -140,8 +166,14 @@ async def test_automatic_entries_never_fail_on_odd_input(sessionmaker):
     a, _, _ = await _owners(sessionmaker)
     async with sessionmaker() as s, s.begin():
         eid = await journal.add_entry(
-            s, a, symbol="TSLA240119P00290000!", text="x" * (journal.MAX_TEXT + 50), plan_id="my plan #3",
-            tags=["fill", "bad tag!"], source="broker", data={"price": float("inf")},
+            s,
+            a,
+            symbol="TSLA240119P00290000!",
+            text="x" * (journal.MAX_TEXT + 50),
+            plan_id="my plan #3",
+            tags=["fill", "bad tag!"],
+            source="broker",
+            data={"price": float("inf")},
         )
         e = await journal.get_entry(s, a, eid)
     assert e.symbol is None and e.plan_id is None and e.tags == ["fill"] and len(e.text) == journal.MAX_TEXT
@@ -149,16 +181,27 @@ async def test_automatic_entries_never_fail_on_odd_input(sessionmaker):
 
 
 async def test_finished_tracked_without_outcome_skips_live_cancelled_and_scored_plans(sessionmaker):
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from storage import alerts
 
     a, b, _ = await _owners(sessionmaker)
-    t0 = datetime(2024, 3, 13, 20, 0, tzinfo=timezone.utc)
+    t0 = datetime(2024, 3, 13, 20, 0, tzinfo=UTC)
 
     async def track(s, owner, plan_id, status, minutes):
-        await alerts.track(s, owner, plan_id=plan_id, symbol="TSLA", style="intraday", plan={}, state={}, status=status,
-                           platform="discord", user_ref="alice", updated_at=t0 + timedelta(minutes=minutes))
+        await alerts.track(
+            s,
+            owner,
+            plan_id=plan_id,
+            symbol="TSLA",
+            style="intraday",
+            plan={},
+            state={},
+            status=status,
+            platform="discord",
+            user_ref="alice",
+            updated_at=t0 + timedelta(minutes=minutes),
+        )
 
     async with sessionmaker() as s, s.begin():
         await track(s, a, "P-STOP", "stopped", 3)
@@ -172,7 +215,9 @@ async def test_finished_tracked_without_outcome_skips_live_cancelled_and_scored_
     async with sessionmaker() as s:
         every = await journal.finished_tracked_without_outcome(s)
         assert [(r.owner_id, r.plan_id) for r in every] == [
-            (a.user_id, "P-OPEN"), (b.user_id, "P-DONE"), (a.user_id, "P-STOP"),  # longest finished first
+            (a.user_id, "P-OPEN"),
+            (b.user_id, "P-DONE"),
+            (a.user_id, "P-STOP"),  # longest finished first
         ]
         assert [r.plan_id for r in await journal.finished_tracked_without_outcome(s, a)] == ["P-OPEN", "P-STOP"]
         assert [r.plan_id for r in await journal.finished_tracked_without_outcome(s, b)] == ["P-DONE"]

@@ -92,7 +92,12 @@ async def test_owner_rows_need_the_user_inside_the_tenant(sessionmaker):
         assert rows is not None
         tenant, user = rows
         assert (tenant.id, tenant.external_id, user.id, user.external_id, user.display_name) == (
-            a.tenant_id, "T1", a.user_id, "U1", "ann")
+            a.tenant_id,
+            "T1",
+            a.user_id,
+            "U1",
+            "ann",
+        )
         assert await owner_rows(s, Owner(tenant_id=b.tenant_id, user_id=a.user_id)) is None  # a's user, b's tenant
         assert await owner_rows(s, Owner(tenant_id=a.tenant_id, user_id=b.user_id + 1000)) is None
 

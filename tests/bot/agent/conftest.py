@@ -22,9 +22,16 @@ async def fake():
 
 def agent_settings(base_url: str, **overrides) -> Settings:
     values = dict(
-        database_url="sqlite+aiosqlite:///:memory:", openai_api_key=None, openai_base_url=base_url,
-        openai_model="fake-model", coach_llm_timeout=5.0, coach_llm_retries=2, coach_agent_max_steps=6,
-        coach_daily_token_budget=200_000, coach_memory_tokens=2_000, coach_llm_stream=False,
+        database_url="sqlite+aiosqlite:///:memory:",
+        openai_api_key=None,
+        openai_base_url=base_url,
+        openai_model="fake-model",
+        coach_llm_timeout=5.0,
+        coach_llm_retries=2,
+        coach_agent_max_steps=6,
+        coach_daily_token_budget=200_000,
+        coach_memory_tokens=2_000,
+        coach_llm_stream=False,
     )
     values.update(overrides)
     return Settings(**values)
@@ -48,9 +55,19 @@ async def make_agent(fake):
         await a.aclose()
 
 
-def ctx_for(services, user: str = "U1", *, tenant: str = "G1", channel: str | None = "C1", dm: bool = False, admin: bool = False,
-            registry=None) -> Ctx:
+def ctx_for(
+    services,
+    user: str = "U1",
+    *,
+    tenant: str = "G1",
+    channel: str | None = "C1",
+    dm: bool = False,
+    admin: bool = False,
+    registry=None,
+) -> Ctx:
     """A Discord caller's context; with `registry`, on services that serve those commands instead."""
     if registry is not None:
         services = with_commands(services, registry)
-    return Ctx(services=services, identity=Identity(platform="discord", tenant=tenant, user=user, channel=channel, dm=dm, is_admin=admin))
+    return Ctx(
+        services=services, identity=Identity(platform="discord", tenant=tenant, user=user, channel=channel, dm=dm, is_admin=admin)
+    )

@@ -8,18 +8,16 @@ import json
 import pytest
 from pydantic import BaseModel, Field
 
-import bot.commands  # noqa: F401 - registers the commands the skip conditions look at
 from bot.agent.loop import PROMPT_FILE, AgentAnswer
 from bot.agent.tools import IDENTITY_KEYS
-from bot.args import SymbolArg
-from tests.conftest import run_text
 from bot.app import command_registry
+from bot.args import SymbolArg
 from bot.registry import Registry
 from bot.reply import Attachment, Reply
 from storage import watchlists
 from storage.identity import ensure_owner
 from tests.bot.agent.conftest import ctx_for
-from tests.conftest import OPEN_AT
+from tests.conftest import OPEN_AT, run_text
 
 TSLA_LAST = 586.46  # the offline market's TSLA at OPEN_AT (seed 0)
 
@@ -245,8 +243,13 @@ async def test_images_from_tools_are_attached(services, fake, make_agent):
 
     @reg.command("picture", "A chart.", SymArgs)
     async def picture(ctx, a):
-        return Reply(title="chart", data={"symbol": a.symbol, "close": 10.0},
-                     attachments=[Attachment(filename=f"{a.symbol}.png", data=png)], sources=["bars: sim"], as_of=OPEN_AT)
+        return Reply(
+            title="chart",
+            data={"symbol": a.symbol, "close": 10.0},
+            attachments=[Attachment(filename=f"{a.symbol}.png", data=png)],
+            sources=["bars: sim"],
+            as_of=OPEN_AT,
+        )
 
     fake.tool_calls(("c1", "picture", {"symbol": "TSLA"}))
     fake.text("Here is the chart.")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from bot.agent.loop import MAX_PARALLEL_TOOLS
-from tests.conftest import run_text
 from storage import conversations, watchlists
 from tests.bot.agent.conftest import ctx_for
+from tests.conftest import run_text
 
 
 async def stored_state(services, ctx):

@@ -7,7 +7,6 @@ import os
 import sys
 from pathlib import Path
 
-import bot.commands  # noqa: F401 - registers the commands the skip condition looks at
 from bot.app import command_registry
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -15,17 +14,31 @@ AS_OF = "2024-03-13T11:00:00-04:00"
 
 
 def env_for(tmp_path, **extra) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "DISCORD", "SLACK", "POLYGON", "TRADIER", "COACH_"))}
-    env.update({"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/coach.db", "COACH_LOG_FILE": str(tmp_path / "coach.log"),
-                "PYTHONPATH": str(ROOT)})
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "DISCORD", "SLACK", "POLYGON", "TRADIER", "COACH_"))
+    }
+    env.update(
+        {
+            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/coach.db",
+            "COACH_LOG_FILE": str(tmp_path / "coach.log"),
+            "PYTHONPATH": str(ROOT),
+        }
+    )
     env.update(extra)
     return env
 
 
 async def coach(tmp_path, *args, **env) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "ask", *args, cwd=tmp_path, env=env_for(tmp_path, **env),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "ask",
+        *args,
+        cwd=tmp_path,
+        env=env_for(tmp_path, **env),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), 120)
     return proc.returncode, out.decode(), err.decode()
@@ -49,8 +62,17 @@ async def test_ask_with_an_llm_prints_a_grounded_reply_and_saves_the_chart(tmp_p
         calls.append(("call_2", "chart", {"symbol": "TSLA"}))
     fake.tool_calls(*calls)
     fake.text("TSLA trades at $586.46; a target of $700.00 would need a big move.")
-    code, out, err = await coach(tmp_path, "how", "is", "tsla?", "--as-of", AS_OF,
-                                 OPENAI_BASE_URL=fake.base_url, OPENAI_MODEL="fake-model", COACH_LLM_RETRIES="0")
+    code, out, err = await coach(
+        tmp_path,
+        "how",
+        "is",
+        "tsla?",
+        "--as-of",
+        AS_OF,
+        OPENAI_BASE_URL=fake.base_url,
+        OPENAI_MODEL="fake-model",
+        COACH_LLM_RETRIES="0",
+    )
     assert code == 0, err
     assert "$586.46;" in out and "$700.00 (unverified)" in out
     assert "data: quote: sim" in out and "confidence" in out

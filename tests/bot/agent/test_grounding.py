@@ -17,20 +17,25 @@ def result(numbers, *, ok=True, source="quote: sim", as_of=OPEN_AT, confidence=N
     return ToolResult(call_id="c", name=name, ok=ok, content="{}", reply=reply if ok else None, numbers=list(numbers))
 
 
-@pytest.mark.parametrize("text,prices", [
-    ("TSLA is at $586.46 with support at 571.2.", [586.46, 571.2]),
-    ("Entry 182.50, stop 179, targets 188.25 and $1,234.50", [182.5, 179.0, 188.25, 1234.5]),
-    ("Up 2.35% today, RSI 61, 3 contracts, 2:1 reward to risk", []),
-    ("On 2024-03-13 at 10:30 ET the 5m bars were 20 bars long", []),
-    ("Target 1: 190.50; risk $500 max? no: $5k account", [190.5, 500.0]),
-    ("IV is 0.45 and the 30-day mean", [0.45]),
-])
+@pytest.mark.parametrize(
+    "text,prices",
+    [
+        ("TSLA is at $586.46 with support at 571.2.", [586.46, 571.2]),
+        ("Entry 182.50, stop 179, targets 188.25 and $1,234.50", [182.5, 179.0, 188.25, 1234.5]),
+        ("Up 2.35% today, RSI 61, 3 contracts, 2:1 reward to risk", []),
+        ("On 2024-03-13 at 10:30 ET the 5m bars were 20 bars long", []),
+        ("Target 1: 190.50; risk $500 max? no: $5k account", [190.5, 500.0]),
+        ("IV is 0.45 and the 30-day mean", [0.45]),
+    ],
+)
 def test_find_prices(text, prices):
     assert [p.value for p in find_prices(text)] == prices
 
 
 def test_verified_by_precision_and_tick():
-    g = ground("Last $586.46, about $586.5 or roughly 586; entry 586.46, not 586.47", [result([586.4612])], now=OPEN_AT, market_open=True)
+    g = ground(
+        "Last $586.46, about $586.5 or roughly 586; entry 586.46, not 586.47", [result([586.4612])], now=OPEN_AT, market_open=True
+    )
     assert g.unverified == [586.47]  # more than half a tick away from 586.4612
 
 
@@ -42,8 +47,13 @@ def test_unverified_marked_in_place_and_lowers_confidence():
 
 
 def test_numbers_the_person_wrote_are_not_data_claims():
-    g = ground("An alert at $200.00 sits above the last price of 186.20.", [result([186.2])],
-               now=OPEN_AT, market_open=True, user_text="alert me if AAPL breaks 200")
+    g = ground(
+        "An alert at $200.00 sits above the last price of 186.20.",
+        [result([186.2])],
+        now=OPEN_AT,
+        market_open=True,
+        user_text="alert me if AAPL breaks 200",
+    )
     assert g.unverified == []
 
 

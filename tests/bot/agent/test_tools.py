@@ -7,8 +7,8 @@ import json
 from pydantic import BaseModel, Field
 
 from bot.agent.tools import MAX_RESULT_CHARS, ToolBox, compact
-from bot.args import SymbolArg
 from bot.app import command_registry
+from bot.args import SymbolArg
 from bot.registry import Registry
 from bot.reply import Reply
 from tests.bot.agent.conftest import ctx_for
@@ -16,8 +16,17 @@ from tests.bot.agent.conftest import ctx_for
 
 def test_compact_rounds_prices_to_the_tick_and_trims_series():
     bars = [{"t": f"2024-03-13T14:{i:02d}:00", "o": 100.123456, "c": 100.5 + i / 1000, "v": 1200.0} for i in range(50)]
-    out = compact({"symbol": "X", "tick": 0.05, "last": 10.123, "iv": 0.345678, "gamma": 0.0012345,
-                   "bars": bars, "contracts": [{"strike": s} for s in range(30)]})
+    out = compact(
+        {
+            "symbol": "X",
+            "tick": 0.05,
+            "last": 10.123,
+            "iv": 0.345678,
+            "gamma": 0.0012345,
+            "bars": bars,
+            "contracts": [{"strike": s} for s in range(30)],
+        }
+    )
     assert out["last"] == 10.1 and out["iv"] == 0.3457 and out["gamma"] == 0.001234
     assert len(out["bars"]) == 20 and out["bars_omitted"] == 30
     assert out["bars"][-1]["t"] == "2024-03-13T14:49:00"  # a series keeps its most recent items

@@ -9,12 +9,11 @@ from datetime import datetime
 
 import pytest
 
-import bot.commands  # noqa: F401 - registers the commands
-from bot.request import Ctx, Identity
-from tests.conftest import run_text
 from bot.reply import Reply
+from bot.request import Ctx, Identity
 from providers.feed import Event, Tick
 from tests.bot.runtime.webhook_fake import WebhookFake
+from tests.conftest import run_text
 
 
 @pytest.fixture
@@ -24,7 +23,9 @@ async def hook():
     await fake.stop()
 
 
-def identity(tenant: str = "G1", user: str = "U1", channel: str = "C1", *, platform: str = "discord", admin: bool = False) -> Identity:
+def identity(
+    tenant: str = "G1", user: str = "U1", channel: str = "C1", *, platform: str = "discord", admin: bool = False
+) -> Identity:
     return Identity(platform=platform, tenant=tenant, user=user, channel=channel, display_name=user, is_admin=admin)
 
 

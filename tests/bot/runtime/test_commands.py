@@ -77,8 +77,12 @@ async def test_one_guilds_alerts_and_settings_are_invisible_to_another(services,
 
 
 async def test_settings_are_admin_only(services):
-    for line in ("/settings alerts off", "/settings types price", "/settings route dm",
-                 "/settings webhook add https://example.com/x"):
+    for line in (
+        "/settings alerts off",
+        "/settings types price",
+        "/settings route dm",
+        "/settings webhook add https://example.com/x",
+    ):
         r = await say(services, line, admin=False)
         assert r.severity == "error" and "admins only" in r.body, line
     assert (await say(services, "/settings show", admin=False)).severity != "error"

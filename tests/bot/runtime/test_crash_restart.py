@@ -20,14 +20,13 @@ import sqlite3
 import subprocess
 import sys
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-
 from analytics.alertbook import AlertBook
-from core.values import ns_from_utc
 from bot.config import Settings
 from bot.runtime.evaluator import rule_from_row
+from core.values import ns_from_utc
 from providers.feed import Tick
 from providers.sim import SimMarket
 from providers.sim_stream import SimClock, SimStream
@@ -36,8 +35,8 @@ from storage.db import make_engine, upgrade
 from tests.bot.runtime.conftest import say
 from tests.conftest import make_services
 
-START = datetime(2024, 3, 13, 14, 0, tzinfo=timezone.utc)  # 10:00 ET
-CLOSE = datetime(2024, 3, 13, 20, 0, tzinfo=timezone.utc)
+START = datetime(2024, 3, 13, 14, 0, tzinfo=UTC)  # 10:00 ET
+CLOSE = datetime(2024, 3, 13, 20, 0, tzinfo=UTC)
 SPEED = 1500  # six market hours in ~15 s of wall time
 CONSOLE = dict(platform="console", tenant="local", user="me", channel="console", admin=True)
 ROOT = Path(__file__).resolve().parents[3]
@@ -83,8 +82,14 @@ async def _setup(db_path: Path, hook) -> set[str]:
 def _spawn(env: dict, log: Path) -> subprocess.Popen:
     """`python -m bot.runtime` is `coach runtime` without loading every other command first (a faster start)."""
     out = open(log, "ab")
-    return subprocess.Popen([sys.executable, "-m", "bot.runtime", "--speed", str(SPEED), "--start", START.isoformat()],
-                            env=env, stdout=subprocess.DEVNULL, stderr=out, start_new_session=True, cwd=str(ROOT))
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot.runtime", "--speed", str(SPEED), "--start", START.isoformat()],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=out,
+        start_new_session=True,
+        cwd=str(ROOT),
+    )
 
 
 def _db_state(db_path: Path) -> tuple[str | None, int]:
@@ -114,8 +119,14 @@ async def test_sigkill_and_restart_deliver_every_alert_once(tmp_path, hook):
     db_path = tmp_path / "crash.db"
     expected = await _setup(db_path, hook)
     assert len(expected) >= 20, "the scenario should fire plenty of alerts"
-    env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{db_path}", "COACH_PROVIDER": "sim",
-           "COACH_WORKER_ID": "crash-test", "COACH_LOG_LEVEL": "INFO", "COACH_CHART_WORKERS": "0"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{db_path}",
+        "COACH_PROVIDER": "sim",
+        "COACH_WORKER_ID": "crash-test",
+        "COACH_LOG_LEVEL": "INFO",
+        "COACH_CHART_WORKERS": "0",
+    }
     log = tmp_path / "runtime.log"
     rng = random.Random(7)
     kills = 0
@@ -151,7 +162,7 @@ async def test_sigkill_and_restart_deliver_every_alert_once(tmp_path, hook):
         proc.send_signal(signal.SIGTERM)
         try:
             await asyncio.wait_for(asyncio.to_thread(proc.wait), 20)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 0, log.read_text()[-3000:]
 

@@ -12,8 +12,13 @@ from bot.demo_alerts import run_alerts_demo
 
 async def test_alerts_demo_step(tmp_path, monkeypatch):
     monkeypatch.setenv("COACH_CHART_WORKERS", "0")
-    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/demo.db", coach_provider="sim",
-                        coach_out_dir=tmp_path / "out", openai_api_key=None, openai_base_url=None)
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/demo.db",
+        coach_provider="sim",
+        coach_out_dir=tmp_path / "out",
+        openai_api_key=None,
+        openai_base_url=None,
+    )
     services = await build_services(settings)
     out = io.StringIO()
     try:

@@ -25,8 +25,15 @@ async def _owner(services, tenant="G1", user="U1"):
 
 def _msg(owner, key, url, n, kind="plan", channel="a"):
     reply = Reply(title=f"{channel} #{n}", body="x", data={"n": n, "channel": channel})
-    return NewMessage(tenant_id=owner.tenant_id, owner_id=owner.user_id, key=key, kind=kind, destination="webhook",
-                      target=url, payload=reply_to_payload(reply, event_key=key))
+    return NewMessage(
+        tenant_id=owner.tenant_id,
+        owner_id=owner.user_id,
+        key=key,
+        kind=kind,
+        destination="webhook",
+        target=url,
+        payload=reply_to_payload(reply, event_key=key),
+    )
 
 
 async def _enqueue(services, msgs):
@@ -208,4 +215,3 @@ async def test_platform_webhook_payloads(services, hook, kind):
     else:
         assert post.body["text"].startswith("a #1") and post.body["blocks"][0]["type"] == "header"
     assert post.key == f"{kind}:1"
-

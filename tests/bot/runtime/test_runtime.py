@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from analytics.alertbook import AlertBook
-from core.values import ns_from_utc
 from bot.app import rebase
-from bot.services import Services
 from bot.runtime.dispatcher import DispatchConfig
 from bot.runtime.evaluator import rule_from_row
 from bot.runtime.feed import Feed, FeedBatch
 from bot.runtime.worker import FEED_KEY, Runtime, RuntimeConfig
+from bot.services import Services
+from core.values import ns_from_utc
 from providers.feed import BarUpdate, Tick
 from providers.sim import SimMarket
 from providers.sim_stream import SimClock, SimStream
@@ -24,7 +24,7 @@ from storage.outbox import outbox_rows
 from storage.runtime_state import get_state
 from tests.bot.runtime.conftest import ScriptedStream, say, until
 
-T0 = datetime(2024, 3, 13, 14, 30, tzinfo=timezone.utc)  # 10:30 ET, a Wednesday
+T0 = datetime(2024, 3, 13, 14, 30, tzinfo=UTC)  # 10:30 ET, a Wednesday
 ET = timezone(timedelta(hours=-4))
 CONSOLE = dict(platform="console", tenant="local", user="me", channel="console", admin=True)
 FAST = DispatchConfig(base_backoff=0.02, max_backoff=0.2, poll_interval=0.05)
@@ -146,8 +146,7 @@ async def test_restart_after_an_uncommitted_batch_fires_once(services, hook):
     # run 2: a fresh process resumes right after the cursor
     clock2 = SimClock(cursor, speed=None)
     svc2 = sim_services(services, clock2)
-    rt2 = Runtime(svc2, clock=clock2, config=RuntimeConfig(dispatch=FAST),
-                  stream_factory=lambda at: SimStream(clock2, start=at))
+    rt2 = Runtime(svc2, clock=clock2, config=RuntimeConfig(dispatch=FAST), stream_factory=lambda at: SimStream(clock2, start=at))
     await rt2.start()
     await play(rt2, rt2.feed.stream, T0 + timedelta(minutes=45))
     await rt2.dispatcher.deliver_all(timeout=10)
@@ -181,8 +180,13 @@ async def test_runtime_hysteresis_cooldown_expiry_session(services, hook):
     ticks += [("TSLA", p, _et(9, 32, i)) for i, p in enumerate([600.01, 599.99, 600.2, 599.8, 600.3, 599.5, 600.0])]
     ticks += [("TSLA", 605.0, _et(9, 33))]
     # 610 with a 10 minute cooldown: crosses at 09:35, 09:37 (consumed) and 09:50
-    ticks += [("TSLA", 611.0, _et(9, 35)), ("TSLA", 605.0, _et(9, 36)), ("TSLA", 612.0, _et(9, 37)),
-              ("TSLA", 605.0, _et(9, 38)), ("TSLA", 612.0, _et(9, 50))]
+    ticks += [
+        ("TSLA", 611.0, _et(9, 35)),
+        ("TSLA", 605.0, _et(9, 36)),
+        ("TSLA", 612.0, _et(9, 37)),
+        ("TSLA", 605.0, _et(9, 38)),
+        ("TSLA", 612.0, _et(9, 50)),
+    ]
     # NVDA above 90 only after the alert expired at 09:40
     ticks += [("NVDA", 88.0, _et(9, 39)), ("NVDA", 91.0, _et(9, 51))]
     stream = ScriptedStream(ticks)
@@ -291,7 +295,7 @@ async def test_bar_alert_fires_on_a_completed_bar(services, hook, kind, arg):
     rows = [r for r in await outbox(svc) if r.destination == "webhook"]
     assert len(rows) == 1, "the condition should have been met once in the session"
     at = rows[0].event_at
-    assert (at - datetime(2024, 3, 13, 13, 30, tzinfo=timezone.utc)).total_seconds() % 300 == 0, "fires on a 5m bar close"
+    assert (at - datetime(2024, 3, 13, 13, 30, tzinfo=UTC)).total_seconds() % 300 == 0, "fires on a 5m bar close"
     from analytics.alertbook import bar_metric
 
     m = SimMarket(seed=0, now=lambda: at)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -16,16 +16,29 @@ from storage.identity import ensure_owner
 from tests.bot.runtime.conftest import say
 from tests.bot.runtime.test_runtime import CONSOLE, outbox, play, sim_services, webhook_channel
 
-T0 = datetime(2024, 3, 13, 14, 40, tzinfo=timezone.utc)  # TSLA ~577.65, runs to ~591 by 10:59 ET, then drops to ~563
+T0 = datetime(2024, 3, 13, 14, 40, tzinfo=UTC)  # TSLA ~577.65, runs to ~591 by 10:59 ET, then drops to ~563
 FAST = DispatchConfig(base_backoff=0.02, max_backoff=0.2, poll_interval=0.05)
 
 
 def tsla_plan(plan_id: str, at: datetime, *, entry=576.5, stop=572.0, targets=(585.0, 600.0), direction="long") -> Plan:
-    return Plan(plan_id=plan_id, symbol="TSLA", style="intraday", strategy="pullback", direction=direction, interval="5m",
-                entry=entry, stop=stop, targets=[Target(price=t, rr=abs(t - entry) / abs(entry - stop), reason="level")
-                                                 for t in targets],
-                confidence=0.6, confidence_factors={"trend": 0.6}, confluence=["vwap"], invalidation="a 5m close below the stop",
-                as_of=at, session="open", sources=["bars: sim"])
+    return Plan(
+        plan_id=plan_id,
+        symbol="TSLA",
+        style="intraday",
+        strategy="pullback",
+        direction=direction,
+        interval="5m",
+        entry=entry,
+        stop=stop,
+        targets=[Target(price=t, rr=abs(t - entry) / abs(entry - stop), reason="level") for t in targets],
+        confidence=0.6,
+        confidence_factors={"trend": 0.6},
+        confluence=["vwap"],
+        invalidation="a 5m close below the stop",
+        as_of=at,
+        session="open",
+        sources=["bars: sim"],
+    )
 
 
 @dataclass
@@ -43,9 +56,17 @@ class StandInPlanner:
         at = ctx.now()
         q = await ctx.market.quote(symbol, at=at)
         self.calls.append((symbol, style, at))
-        plan = tsla_plan(f"P-RE{len(self.calls):04d}", at, entry=round(q.last + 0.5, 2), stop=round(q.last + 4.5, 2),
-                         targets=(round(q.last - 6, 2), round(q.last - 12, 2)), direction="short")
-        return Outcome(PlanResult(symbol=symbol, style=style, as_of=at, session={}, sources=["bars: sim"], plan=plan, reason=None))
+        plan = tsla_plan(
+            f"P-RE{len(self.calls):04d}",
+            at,
+            entry=round(q.last + 0.5, 2),
+            stop=round(q.last + 4.5, 2),
+            targets=(round(q.last - 6, 2), round(q.last - 12, 2)),
+            direction="short",
+        )
+        return Outcome(
+            PlanResult(symbol=symbol, style=style, as_of=at, session={}, sources=["bars: sim"], plan=plan, reason=None)
+        )
 
 
 async def _propose(svc, plan: Plan):
@@ -72,7 +93,7 @@ async def test_tracked_plan_posts_transitions_then_replans(services, hook, monke
     stream = SimStream(clock, start=T0)
     rt = Runtime(svc, clock=clock, stream=stream, planner=planner, config=RuntimeConfig(dispatch=FAST))
     await rt.start()
-    await play(rt, stream, datetime(2024, 3, 13, 15, 0, tzinfo=timezone.utc))
+    await play(rt, stream, datetime(2024, 3, 13, 15, 0, tzinfo=UTC))
     await rt.dispatcher.deliver_all(timeout=60)
     posted = [p for p in hook.delivered("/hook") if p.key.startswith("plan:")]
     assert [p.body["data"]["event"] for p in posted] == ["triggered", "target"]
@@ -85,7 +106,7 @@ async def test_tracked_plan_posts_transitions_then_replans(services, hook, monke
     moved = await say(svc, "/track P-TEST01 stop=be", **CONSOLE)
     assert moved.severity == "success" and moved.data.stop == 576.5
     await rt.sync()
-    await play(rt, stream, datetime(2024, 3, 13, 16, 0, tzinfo=timezone.utc))
+    await play(rt, stream, datetime(2024, 3, 13, 16, 0, tzinfo=UTC))
     await rt.replanner.wait()
     await rt.dispatcher.deliver_all(timeout=60)
     posted = [p for p in hook.delivered("/hook") if p.key.startswith(("plan:", "replan:"))]
@@ -120,19 +141,21 @@ async def test_auto_rearm_adopts_the_replan_at_once(services, hook):
     rt = Runtime(svc, clock=clock, stream=stream, planner=StandInPlanner(), config=RuntimeConfig(dispatch=FAST))
     rt.dispatcher.charts = False
     await rt.start()
-    await play(rt, stream, datetime(2024, 3, 13, 16, 0, tzinfo=timezone.utc))
+    await play(rt, stream, datetime(2024, 3, 13, 16, 0, tzinfo=UTC))
     await rt.replanner.wait()
     await rt.sync()
     assert "P-RE0001" in {live.plan.plan_id for live in rt.tracker.plans.values()}, "adopted plans are tracked at once"
     await rt.dispatcher.deliver_all(timeout=30)
     re = [p for p in hook.delivered("/hook") if p.key.startswith("replan:")]
     assert len(re) == 1 and re[0].body["data"]["adopted"] and "Adopted automatically" in re[0].body["body"]
-    stopped = [p.body["data"] for p in hook.delivered("/hook") if p.key.startswith("plan:") and p.body["data"]["event"] == "stopped"]
+    stopped = [
+        p.body["data"] for p in hook.delivered("/hook") if p.key.startswith("plan:") and p.body["data"]["event"] == "stopped"
+    ]
     assert stopped and stopped[0]["r"] == pytest.approx(-1.0)
 
 
 async def test_pending_intraday_plan_expires_at_the_close(services, hook):
-    clock = SimClock(datetime(2024, 3, 13, 19, 30, tzinfo=timezone.utc), speed=None)
+    clock = SimClock(datetime(2024, 3, 13, 19, 30, tzinfo=UTC), speed=None)
     svc = sim_services(services, clock)
     await webhook_channel(svc, hook)
     await _propose(svc, tsla_plan("P-TEST03", clock.now(), entry=520.0, stop=515.0, targets=(530.0,)))
@@ -141,7 +164,7 @@ async def test_pending_intraday_plan_expires_at_the_close(services, hook):
     rt = Runtime(svc, clock=clock, stream=stream, config=RuntimeConfig(dispatch=FAST))
     rt.dispatcher.charts = False
     await rt.start()
-    await play(rt, stream, datetime(2024, 3, 13, 20, 0, tzinfo=timezone.utc))
+    await play(rt, stream, datetime(2024, 3, 13, 20, 0, tzinfo=UTC))
     await rt.dispatcher.deliver_all(timeout=30)
     (p,) = [p for p in hook.delivered("/hook") if p.key.startswith("plan:")]
     assert p.body["data"]["event"] == "expired" and "close" in p.body["body"]
@@ -178,7 +201,7 @@ async def test_plan_untracked_while_the_runtime_follows_it_posts_nothing_and_is_
     await rt.start()
     assert len(rt.tracker.plans) == 1
     assert (await say(svc, "/untrack P-TEST05", **CONSOLE)).severity != "error"  # no rt.sync(): the book still has it
-    await play(rt, stream, datetime(2024, 3, 13, 16, 0, tzinfo=timezone.utc))
+    await play(rt, stream, datetime(2024, 3, 13, 16, 0, tzinfo=UTC))
     await rt.replanner.wait()
     assert rt.stats.plan_events > 0, "the runtime did see the plan's transitions"
     assert _events(await outbox(svc)) == [] and planner.calls == []

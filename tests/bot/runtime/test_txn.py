@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from bot.services import Services
 from bot.runtime.routing import Origin, SettingsCache, route_many
 from bot.runtime.txn import Writer
+from bot.services import Services
 from storage import alerts as store
 from storage.identity import ensure_owner
 from storage.outbox import NewMessage, insert_outbox, outbox_rows
 from storage.runtime_state import get_state, upsert_state
 
-NOW = datetime(2024, 3, 13, 15, 0, tzinfo=timezone.utc)
+NOW = datetime(2024, 3, 13, 15, 0, tzinfo=UTC)
 
 
 async def _owner(services: Services):
@@ -26,14 +26,22 @@ async def _owner(services: Services):
 
 
 def _msg(owner, key: str) -> NewMessage:
-    return NewMessage(tenant_id=owner.tenant_id, owner_id=owner.user_id, key=key, kind="alert",
-                            destination="discord", target="channel:C1", payload={"text": key})
+    return NewMessage(
+        tenant_id=owner.tenant_id,
+        owner_id=owner.user_id,
+        key=key,
+        kind="alert",
+        destination="discord",
+        target="channel:C1",
+        payload={"text": key},
+    )
 
 
 async def test_run_commits_every_statement_together_or_none(services):
     owner = await _owner(services)
     writer = Writer(services)
     try:
+
         def ok(conn):
             upsert_state(conn, "cursor", {"at": "one"}, NOW)
             return insert_outbox(conn, [_msg(owner, "a@1"), _msg(owner, "b@1")], NOW)
@@ -60,11 +68,33 @@ async def test_run_commits_every_statement_together_or_none(services):
 async def test_a_fire_is_recorded_once_even_when_two_writers_race(services):
     owner = await _owner(services)
     async with services.db() as s, s.begin():
-        row = await store.create_alert(s, owner, symbol="TSLA", kind="above", value=250.0, level=250.0, band=0.5,
-                                       params={}, repeat=False, cooldown_s=0, session="regular", note="",
-                                       platform="discord", channel="C1", user_ref="U1")
-    fire = {"id": row.id, "expect": 0, "fire_count": 1, "armed_up": False, "armed_down": None, "last_fired_at": NOW,
-            "status": "fired", "last_price": 250.3}
+        row = await store.create_alert(
+            s,
+            owner,
+            symbol="TSLA",
+            kind="above",
+            value=250.0,
+            level=250.0,
+            band=0.5,
+            params={},
+            repeat=False,
+            cooldown_s=0,
+            session="regular",
+            note="",
+            platform="discord",
+            channel="C1",
+            user_ref="U1",
+        )
+    fire = {
+        "id": row.id,
+        "expect": 0,
+        "fire_count": 1,
+        "armed_up": False,
+        "armed_down": None,
+        "last_fired_at": NOW,
+        "status": "fired",
+        "last_price": 250.3,
+    }
     writer = Writer(services)
     try:
         first = await writer.run(lambda conn: store.record_fires(conn, [fire], NOW))

@@ -36,7 +36,7 @@ class WebhookFake:
     modes: dict[str, Any] = field(default_factory=dict)
     posts: list[Post] = field(default_factory=list)
 
-    async def start(self) -> "WebhookFake":
+    async def start(self) -> WebhookFake:
         self._rng = random.Random(self.seed)
         app = web.Application()
         app.router.add_post("/{tail:.*}", self._handle)
@@ -44,7 +44,7 @@ class WebhookFake:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001
+        self.port = site._server.sockets[0].getsockname()[1]
         return self
 
     async def stop(self) -> None:

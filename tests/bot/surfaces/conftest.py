@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 from pydantic import BaseModel, Field
 
-from bot.args import SymbolArg
 from bot.app import command_registry
+from bot.args import SymbolArg
 from bot.registry import Registry
 from bot.reply import Action, Attachment, Reply, ReplyField
 from tests.conftest import with_commands
@@ -45,22 +45,30 @@ def extended_registry() -> Registry:
     @reg.command("chartdemo", "A reply with a chart and buttons.", SymArgs, tool=False)
     async def chartdemo(ctx, a: SymArgs) -> Reply:
         return Reply(
-            title=f"{a.symbol} long setup", body="Entry on a reclaim of VWAP.", direction="long",
+            title=f"{a.symbol} long setup",
+            body="Entry on a reclaim of VWAP.",
+            direction="long",
             fields=[ReplyField(name="Entry", value="101.20"), ReplyField(name="Stop", value="99.80")],
             attachments=[Attachment(filename="chart.png", data=png_bytes(), description="plan chart")],
-            actions=[Action(label="Quote", command=f"/quote {a.symbol}", style="primary"),
-                     Action(label="Watch", command=f"/watch add {a.symbol}")],
-            sources=["bars: sim"], as_of=ctx.now(), data={"symbol": a.symbol},
+            actions=[
+                Action(label="Quote", command=f"/quote {a.symbol}", style="primary"),
+                Action(label="Watch", command=f"/watch add {a.symbol}"),
+            ],
+            sources=["bars: sim"],
+            as_of=ctx.now(),
+            data={"symbol": a.symbol},
         )
 
     @reg.command("longreply", "A reply longer than any single message.", SizeArgs, tool=False)
     async def longreply(ctx, a: SizeArgs) -> Reply:
         words = " ".join(f"w{i}" for i in range(a.size // 6))
         return Reply(
-            title="Long " + "T" * 300, body=words,
+            title="Long " + "T" * 300,
+            body=words,
             fields=[ReplyField(name=f"F{i}", value=f"value-{i} " + "x" * 900) for i in range(a.fields)],
             actions=[Action(label=f"A{i}", command=f"/quote SYM{i}") for i in range(a.actions)],
-            sources=["test"], as_of=ctx.now(),
+            sources=["test"],
+            as_of=ctx.now(),
         )
 
     @reg.command("boom", "Always fails with a bug.", NoArgs, tool=False)
@@ -86,11 +94,13 @@ async def start_discord(services, discord_fake):
     """Start a DiscordSurface, logged in and READY against the fake; returns it. Closed at teardown."""
     from bot.surfaces.discord import DiscordSurface
 
-    services.settings = services.settings.model_copy(update={
-        "discord_api_base": discord_fake.api_base,
-        "discord_gateway_url": discord_fake.gateway_url,
-        "discord_guild_id": int(discord_fake.guild_id),
-    })
+    services.settings = services.settings.model_copy(
+        update={
+            "discord_api_base": discord_fake.api_base,
+            "discord_gateway_url": discord_fake.gateway_url,
+            "discord_guild_id": int(discord_fake.guild_id),
+        }
+    )
     started: list[tuple[DiscordSurface, asyncio.Task]] = []
 
     async def start(registry=None, limiter=None, **kw) -> DiscordSurface:
@@ -131,12 +141,14 @@ async def start_slack(services, slack_fake):
 
     from bot.surfaces.slack import SlackSurface
 
-    services.settings = services.settings.model_copy(update={
-        "slack_bot_token": SecretStr("xoxb-test-token"),
-        "slack_signing_secret": SecretStr(SLACK_SECRET),
-        "slack_app_token": SecretStr("xapp-test-token"),
-        "slack_api_url": slack_fake.api_url.rstrip("/"),  # the surface adds the trailing slash slack_sdk needs
-    })
+    services.settings = services.settings.model_copy(
+        update={
+            "slack_bot_token": SecretStr("xoxb-test-token"),
+            "slack_signing_secret": SecretStr(SLACK_SECRET),
+            "slack_app_token": SecretStr("xapp-test-token"),
+            "slack_api_url": slack_fake.api_url.rstrip("/"),  # the surface adds the trailing slash slack_sdk needs
+        }
+    )
     started = []
 
     async def start(mode: str = "http", registry=None, limiter=None, **kw) -> SlackSurface:

@@ -4,30 +4,33 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 from PIL import Image
 from slack_sdk.web.async_client import AsyncWebClient
 
-from core.errors import ProviderError, RateLimited
 from bot.reply import Action, Attachment, Reply, ReplyField
 from bot.runtime.destinations import DeliveryError, Destination
 from bot.surfaces.channel_destinations import DiscordChannelDestination, SlackChannelDestination
 from bot.surfaces.webhooks import DiscordWebhookDestination, SlackWebhookDestination
+from core.errors import ProviderError, RateLimited
 from tests.bot.surfaces.conftest import png_bytes
 
-AS_OF = datetime(2024, 3, 13, 15, 0, tzinfo=timezone.utc)
+AS_OF = datetime(2024, 3, 13, 15, 0, tzinfo=UTC)
 
 
 def alert(long_body: bool = False) -> Reply:
     return Reply(
-        title="TSLA crossed 190.00", body=("word " * 2000) if long_body else "Price 190.12 is above your level 190.00.",
-        severity="warning", fields=[ReplyField(name="Price", value="190.12")],
+        title="TSLA crossed 190.00",
+        body=("word " * 2000) if long_body else "Price 190.12 is above your level 190.00.",
+        severity="warning",
+        fields=[ReplyField(name="Price", value="190.12")],
         attachments=[Attachment(filename="TSLA chart.png", data=png_bytes(), description="chart")],
         actions=[Action(label="Re-plan", command="/plan TSLA", style="primary")],
-        sources=["quote: sim"], as_of=AS_OF,
+        sources=["quote: sim"],
+        as_of=AS_OF,
     )
 
 
@@ -51,7 +54,9 @@ async def test_discord_channel_message_with_chart_buttons_and_nonce(discord_dest
     assert msg.buttons()[0]["custom_id"] == "coach:/plan TSLA"
     assert len(msg.json["nonce"]) <= 25 and msg.json["enforce_nonce"] is True
     # the same event again carries the same nonce (Discord drops the repeat)
-    await DiscordChannelDestination(token="fake-token", api_base=fake.api_base).send(f"channel:{fake.channel_id}", alert(), "alert-1:fire-7")
+    await DiscordChannelDestination(token="fake-token", api_base=fake.api_base).send(
+        f"channel:{fake.channel_id}", alert(), "alert-1:fire-7"
+    )
     second = fake.matching("POST", rf"^/channels/{fake.channel_id}/messages$")[1]
     assert second.json["nonce"] == msg.json["nonce"]
 
@@ -111,9 +116,13 @@ async def test_discord_kind_reuses_the_running_surface(services, discord_fake):
 
     from bot.app import build_surfaces
 
-    services.settings = services.settings.model_copy(update={
-        "discord_token": SecretStr("fake-token"), "discord_api_base": discord_fake.api_base,
-        "discord_gateway_url": discord_fake.gateway_url})
+    services.settings = services.settings.model_copy(
+        update={
+            "discord_token": SecretStr("fake-token"),
+            "discord_api_base": discord_fake.api_base,
+            "discord_gateway_url": discord_fake.gateway_url,
+        }
+    )
     [surface] = build_surfaces(services)
     try:
         dest = services.destinations.build("discord")
@@ -177,8 +186,10 @@ async def test_slack_429_and_permanent_errors(slack_client, slack_fake):
 
 async def test_discord_webhook_multipart_and_429():
     seen: list[httpx.Request] = []
-    answers = [httpx.Response(429, json={"message": "You are being rate limited.", "retry_after": 1.5, "global": False}),
-               httpx.Response(200, json={"id": "1", "channel_id": "2"})]
+    answers = [
+        httpx.Response(429, json={"message": "You are being rate limited.", "retry_after": 1.5, "global": False}),
+        httpx.Response(200, json={"id": "1", "channel_id": "2"}),
+    ]
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
@@ -202,8 +213,11 @@ async def test_discord_webhook_multipart_and_429():
 
 async def test_slack_webhook_blocks_and_errors():
     seen: list[dict] = []
-    answers = [httpx.Response(200, text="ok"), httpx.Response(429, text="rate limited", headers={"Retry-After": "3"}),
-               httpx.Response(404, text="no_service")]
+    answers = [
+        httpx.Response(200, text="ok"),
+        httpx.Response(429, text="rate limited", headers={"Retry-After": "3"}),
+        httpx.Response(404, text="no_service"),
+    ]
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(json.loads(request.content))
@@ -231,8 +245,9 @@ async def test_slack_webhook_blocks_and_errors():
 async def test_discord_destination_waits_for_the_running_bot_to_log_in(services, discord_fake):
     from bot.surfaces.discord import DiscordSurface
 
-    services.settings = services.settings.model_copy(update={"discord_api_base": discord_fake.api_base,
-                                                            "discord_gateway_url": discord_fake.gateway_url})
+    services.settings = services.settings.model_copy(
+        update={"discord_api_base": discord_fake.api_base, "discord_gateway_url": discord_fake.gateway_url}
+    )
     surface = DiscordSurface(services, sync=False)
     dest = DiscordChannelDestination(surface.client)
     dest.login_wait_steps = 2

@@ -180,8 +180,14 @@ async def test_buttons_still_work_after_a_restart(start_discord, discord_fake):
 async def test_long_reply_is_split_across_messages_without_loss(start_discord, discord_fake):
     await start_discord()
     fake = discord_fake
-    itx = fake.slash("longreply", [{"name": "size", "type": 4, "value": 12000}, {"name": "fields", "type": 4, "value": 40},
-                                   {"name": "actions", "type": 4, "value": 30}])
+    itx = fake.slash(
+        "longreply",
+        [
+            {"name": "size", "type": 4, "value": 12000},
+            {"name": "fields", "type": 4, "value": 40},
+            {"name": "actions", "type": 4, "value": 30},
+        ],
+    )
     await fake.dispatch("INTERACTION_CREATE", itx)
     await fake.wait_for(lambda r: bool(r.content) and "More:" in r.content, timeout=15)
     msgs = fake.matching("POST", rf"^/webhooks/{fake.app_id}/{itx['token']}$")

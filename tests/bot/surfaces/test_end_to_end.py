@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-import pytest
 from PIL import Image
 
 from tests.bot.surfaces.conftest import SLACK_SECRET
@@ -51,7 +49,7 @@ async def test_slack_chart_png_decodes(start_slack, slack_fake):
 
 
 #: A moment when the offline market (seed 0) has an intraday setup on TSLA (12:00 ET, 2024-03-13).
-PLAN_AT = datetime(2024, 3, 13, 16, 0, tzinfo=timezone.utc)
+PLAN_AT = datetime(2024, 3, 13, 16, 0, tzinfo=UTC)
 
 
 def _field_names(embed: dict) -> list[str]:
@@ -84,7 +82,9 @@ async def test_discord_plan_with_chart_then_track_button(start_discord, discord_
     # the same person clicks "Track plan": it runs /track on their own plan
     click = fake.button_click(buttons["Track plan"], "Track plan")
     await fake.dispatch("INTERACTION_CREATE", click)
-    [tracked] = await fake.wait_for(lambda r: r.method == "POST" and r.path == f"/webhooks/{fake.app_id}/{click['token']}", timeout=60)
+    [tracked] = await fake.wait_for(
+        lambda r: r.method == "POST" and r.path == f"/webhooks/{fake.app_id}/{click['token']}", timeout=60
+    )
     plan_id = buttons["Track plan"].split()[-1]
     text = tracked.embeds[0].get("title", "") + tracked.embeds[0].get("description", "")
     assert plan_id in text and "went wrong" not in text
@@ -150,8 +150,17 @@ async def test_slack_dm_reaches_the_real_coach(start_slack, slack_fake, services
     services.clock = lambda: PLAN_AT
     assert isinstance(services.free_text, IntentParser)
     surface = await start_slack(registry=command_registry())
-    dm = slack_fake.event({"type": "message", "channel_type": "im", "user": "U111", "text": "quote for NVDA please",
-                           "ts": "1700000200.000100", "channel": "D111", "team": "T111"})
+    dm = slack_fake.event(
+        {
+            "type": "message",
+            "channel_type": "im",
+            "user": "U111",
+            "text": "quote for NVDA please",
+            "ts": "1700000200.000100",
+            "channel": "D111",
+            "team": "T111",
+        }
+    )
     raw = json.dumps(dm)
     async with aiohttp.ClientSession() as http:
         async with http.post(surface.url, data=raw, headers=signed(SLACK_SECRET, raw, content_type="application/json")) as r:

@@ -8,9 +8,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import bot.commands  # noqa: F401 - registers the commands
-from bot.ratelimit import RateLimiter
 from bot.app import command_registry
+from bot.ratelimit import RateLimiter
 from bot.reply import Action, Attachment, Reply, ReplyField
 from bot.surfaces import render_discord, render_slack
 from bot.surfaces.split import split_text
@@ -18,8 +17,12 @@ from bot.surfaces.split import split_text
 MANIFEST = Path(__file__).resolve().parents[3] / "deploy" / "slack_manifest.yaml"
 
 text_st = st.lists(
-    st.one_of(st.text(alphabet="abcdefghij XYZ.,", min_size=0, max_size=300), st.just("```"), st.just("```py"),
-              st.text(alphabet="k", min_size=1, max_size=2500)),
+    st.one_of(
+        st.text(alphabet="abcdefghij XYZ.,", min_size=0, max_size=300),
+        st.just("```"),
+        st.just("```py"),
+        st.text(alphabet="k", min_size=1, max_size=2500),
+    ),
     max_size=40,
 ).map("\n".join)
 
@@ -46,14 +49,21 @@ def test_split_closes_and_reopens_code_fences():
 
 
 @settings(max_examples=60, deadline=None)
-@given(body=st.integers(0, 30000), fields=st.integers(0, 80), value=st.integers(1, 3000), actions=st.integers(0, 40),
-       title=st.integers(1, 400))
+@given(
+    body=st.integers(0, 30000),
+    fields=st.integers(0, 80),
+    value=st.integers(1, 3000),
+    actions=st.integers(0, 40),
+    title=st.integers(1, 400),
+)
 def test_renderers_stay_within_limits_and_drop_nothing(body, fields, value, actions, title):
     reply = Reply(
-        title="T" * title, body=" ".join(f"b{i}" for i in range(body // 6)),
+        title="T" * title,
+        body=" ".join(f"b{i}" for i in range(body // 6)),
         fields=[ReplyField(name=f"F{i}", value="v" * value) for i in range(fields)],
         actions=[Action(label=f"A{i}", command=f"/quote S{i}") for i in range(actions)],
-        attachments=[Attachment(filename="a b.png", data=b"\x89PNG")], sources=["sim"],
+        attachments=[Attachment(filename="a b.png", data=b"\x89PNG")],
+        sources=["sim"],
     )
     msgs = render_discord.render(reply)
     seen_fields, seen_buttons, desc_words, listed = 0, 0, [], ""
@@ -126,7 +136,9 @@ def test_slack_manifest_matches_the_code():
     for c in cmds:
         assert c["url"].endswith("/slack/events") and len(c["description"]) <= 100
         if c["command"] != "/coach":
-            assert c["command"][1:] in command_registry().commands or c["command"][1:] in command_registry().groups(), c["command"]
+            assert c["command"][1:] in command_registry().commands or c["command"][1:] in command_registry().groups(), c[
+                "command"
+            ]
     scopes = set(m["oauth_config"]["scopes"]["bot"])
     assert {"commands", "chat:write", "files:write", "users:read", "app_mentions:read", "im:history", "im:write"} <= scopes
     assert set(m["settings"]["event_subscriptions"]["bot_events"]) == {"app_mention", "message.im"}

@@ -18,14 +18,30 @@ from tests.bot.surfaces.conftest import SLACK_SECRET
 from tests.fakes.slack_fake import form_body, signed
 
 COACH = str(Path(sys.executable).with_name("coach"))
-CRED_VARS = ("DISCORD_TOKEN", "DISCORD_GUILD_ID", "DISCORD_API_BASE", "DISCORD_GATEWAY_URL", "SLACK_BOT_TOKEN",
-             "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_API_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL")
+CRED_VARS = (
+    "DISCORD_TOKEN",
+    "DISCORD_GUILD_ID",
+    "DISCORD_API_BASE",
+    "DISCORD_GATEWAY_URL",
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_APP_TOKEN",
+    "SLACK_API_URL",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+)
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in CRED_VARS}
-    env.update({"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/serve.db", "COACH_OUT_DIR": str(tmp_path / "out"),
-                "COACH_LOG_FILE": str(tmp_path / "coach.log"), "PYTHONUNBUFFERED": "1"})
+    env.update(
+        {
+            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/serve.db",
+            "COACH_OUT_DIR": str(tmp_path / "out"),
+            "COACH_LOG_FILE": str(tmp_path / "coach.log"),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.update(extra)
     return env
 
@@ -38,8 +54,14 @@ def _free_port() -> int:
 
 async def test_serve_without_credentials_runs_the_console(tmp_path):
     proc = await asyncio.create_subprocess_exec(
-        COACH, "serve", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        cwd=tmp_path, env=_env(tmp_path))
+        COACH,
+        "serve",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=tmp_path,
+        env=_env(tmp_path),
+    )
     out, err = await asyncio.wait_for(proc.communicate(b"/quote TSLA\n/watch add NVDA\n"), 90)
     text = out.decode()
     assert proc.returncode == 0, err.decode()
@@ -49,12 +71,28 @@ async def test_serve_without_credentials_runs_the_console(tmp_path):
 
 async def test_serve_runs_discord_and_slack_http_and_stops_on_sigterm(tmp_path, discord_fake, slack_fake):
     port = _free_port()
-    env = _env(tmp_path, DISCORD_TOKEN="fake-token", DISCORD_API_BASE=discord_fake.api_base,
-               DISCORD_GATEWAY_URL=discord_fake.gateway_url, SLACK_BOT_TOKEN="xoxb-serve-token",
-               SLACK_SIGNING_SECRET=SLACK_SECRET, SLACK_API_URL=slack_fake.api_url)
+    env = _env(
+        tmp_path,
+        DISCORD_TOKEN="fake-token",
+        DISCORD_API_BASE=discord_fake.api_base,
+        DISCORD_GATEWAY_URL=discord_fake.gateway_url,
+        SLACK_BOT_TOKEN="xoxb-serve-token",
+        SLACK_SIGNING_SECRET=SLACK_SECRET,
+        SLACK_API_URL=slack_fake.api_url,
+    )
     proc = await asyncio.create_subprocess_exec(
-        COACH, "serve", "--port", str(port), "--host", "127.0.0.1", stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=tmp_path, env=env)
+        COACH,
+        "serve",
+        "--port",
+        str(port),
+        "--host",
+        "127.0.0.1",
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=tmp_path,
+        env=env,
+    )
     try:
         await asyncio.wait_for(discord_fake.identified.wait(), 60)
         await discord_fake.wait_for(lambda r: r.method == "PUT" and r.path.endswith("/commands"), timeout=30)
@@ -71,7 +109,9 @@ async def test_serve_runs_discord_and_slack_http_and_stops_on_sigterm(tmp_path, 
                 assert r.status == 200
         [post] = await slack_fake.wait_for(lambda c: c.method == "chat.postMessage", timeout=30)
         assert post.body["text"].startswith("TSLA ")
-        await discord_fake.dispatch("INTERACTION_CREATE", discord_fake.slash("quote", [{"name": "symbol", "type": 3, "value": "NVDA"}]))
+        await discord_fake.dispatch(
+            "INTERACTION_CREATE", discord_fake.slash("quote", [{"name": "symbol", "type": 3, "value": "NVDA"}])
+        )
         [fu] = await discord_fake.wait_for(lambda r: r.method == "POST" and r.path.startswith("/webhooks/"), timeout=30)
         assert fu.embeds[0]["title"].startswith("NVDA ")
     finally:
@@ -89,9 +129,13 @@ async def test_a_refused_discord_token_is_one_clear_error(services, discord_fake
     from core.errors import ConfigError
 
     discord_fake.fail("GET", r"^/users/@me$", status=401, body={"message": "401: Unauthorized", "code": 0})
-    services.settings = services.settings.model_copy(update={
-        "discord_token": SecretStr("bad-token"), "discord_api_base": discord_fake.api_base,
-        "discord_gateway_url": discord_fake.gateway_url})
+    services.settings = services.settings.model_copy(
+        update={
+            "discord_token": SecretStr("bad-token"),
+            "discord_api_base": discord_fake.api_base,
+            "discord_gateway_url": discord_fake.gateway_url,
+        }
+    )
     with structlog.testing.capture_logs() as logs, pytest.raises(ConfigError, match="Discord refused DISCORD_TOKEN"):
         await asyncio.wait_for(serve_mod.serve(services=services), 30)
     failed = [e for e in logs if e["event"] == "serve_part_failed"]
@@ -129,8 +173,9 @@ async def test_serve_tasks_run_beside_a_blocked_console_and_stop_cleanly(service
     stdin = open(r)
     try:
         with open(os.devnull, "w") as stdout:
-            run = asyncio.create_task(serve_mod.serve(services=services, stop=stop, stdin=stdin, stdout=stdout,
-                                                      tasks={**jobs, "probe": probe}))
+            run = asyncio.create_task(
+                serve_mod.serve(services=services, stop=stop, stdin=stdin, stdout=stdout, tasks={**jobs, "probe": probe})
+            )
             await asyncio.wait_for(started.wait(), 10)
             for _ in range(100):  # the alert runtime runs beside the console too
                 if services.runtime_stats is not None:
@@ -146,15 +191,17 @@ async def test_serve_tasks_run_beside_a_blocked_console_and_stop_cleanly(service
     assert cancelled.is_set()
 
 
-@pytest.mark.parametrize("env,expected", [
-    ({}, []),
-    ({"discord_token": "t"}, ["discord"]),
-    ({"slack_bot_token": "xoxb", "slack_signing_secret": "s"}, ["slack-http"]),
-    ({"slack_bot_token": "xoxb", "slack_signing_secret": "s", "slack_app_token": "xapp"}, ["slack-socket"]),
-])
+@pytest.mark.parametrize(
+    "env,expected",
+    [
+        ({}, []),
+        ({"discord_token": "t"}, ["discord"]),
+        ({"slack_bot_token": "xoxb", "slack_signing_secret": "s"}, ["slack-http"]),
+        ({"slack_bot_token": "xoxb", "slack_signing_secret": "s", "slack_app_token": "xapp"}, ["slack-socket"]),
+    ],
+)
 def test_configured_surfaces(env, expected):
-    from bot.config import Settings
-
     from bot.app import configured_surfaces
+    from bot.config import Settings
 
     assert configured_surfaces(Settings(_env_file=None, **env)) == expected

@@ -111,8 +111,10 @@ async def test_chart_is_uploaded_with_files_upload_v2_and_buttons_carry_invocati
 async def test_button_click_runs_its_command_for_the_clicker(start_slack, slack_fake, services):
     surface = await start_slack()
     fake = slack_fake
-    status, _ = await _post(surface.url, interactive_body(fake.block_action("/watch add TSLA", user="U222", label="Watch",
-                                                                             thread_ts="1700000000.000050")))
+    status, _ = await _post(
+        surface.url,
+        interactive_body(fake.block_action("/watch add TSLA", user="U222", label="Watch", thread_ts="1700000000.000050")),
+    )
     assert status == 200
     [post] = await fake.wait_for(lambda c: c.method == "chat.postMessage")
     assert "Added TSLA" in _blocks_text(post.body["blocks"])
@@ -135,27 +137,65 @@ async def test_mentions_and_dms_reach_the_coach(start_slack, slack_fake, service
     services.free_text = coach
     surface = await start_slack()
     fake = slack_fake
-    mention = fake.event({"type": "app_mention", "user": "U111", "text": "<@UBOT> how is TSLA & NVDA?", "ts": "1700000100.000100",
-                          "channel": "C111", "team": "T111", "event_ts": "1700000100.000100"})
+    mention = fake.event(
+        {
+            "type": "app_mention",
+            "user": "U111",
+            "text": "<@UBOT> how is TSLA & NVDA?",
+            "ts": "1700000100.000100",
+            "channel": "C111",
+            "team": "T111",
+            "event_ts": "1700000100.000100",
+        }
+    )
     status, _ = await _post(surface.url, json.dumps(mention), content_type="application/json")
     assert status == 200
     [post] = await fake.wait_for(lambda c: c.method == "chat.postMessage")
-    assert post.body["thread_ts"] == "1700000100.000100" and "you said: how is TSLA &amp; NVDA?" in _blocks_text(post.body["blocks"])
+    assert post.body["thread_ts"] == "1700000100.000100" and "you said: how is TSLA &amp; NVDA?" in _blocks_text(
+        post.body["blocks"]
+    )
     assert seen[0][1] == "how is TSLA & NVDA?" and not seen[0][0].dm
 
-    dm = fake.event({"type": "message", "channel_type": "im", "user": "U111", "text": "plan for AMD?", "ts": "1700000200.000100",
-                     "channel": "D111", "team": "T111", "event_ts": "1700000200.000100"})
+    dm = fake.event(
+        {
+            "type": "message",
+            "channel_type": "im",
+            "user": "U111",
+            "text": "plan for AMD?",
+            "ts": "1700000200.000100",
+            "channel": "D111",
+            "team": "T111",
+            "event_ts": "1700000200.000100",
+        }
+    )
     await _post(surface.url, json.dumps(dm), content_type="application/json")
     posts = await fake.wait_for(lambda c: c.method == "chat.postMessage", count=2)
     assert posts[1].body["channel"] == "D111" and "thread_ts" not in posts[1].body
     assert seen[1][1] == "plan for AMD?" and seen[1][0].dm and seen[1][0].tenant == "T111"
 
     # the bot's own messages and channel chatter are ignored
-    for ev in ({"type": "message", "channel_type": "im", "bot_id": "BBOT", "text": "echo", "channel": "D111", "ts": "1.1"},
-               {"type": "message", "channel_type": "channel", "user": "U111", "text": "hi all", "channel": "C111", "ts": "1.2"}):
+    for ev in (
+        {"type": "message", "channel_type": "im", "bot_id": "BBOT", "text": "echo", "channel": "D111", "ts": "1.1"},
+        {"type": "message", "channel_type": "channel", "user": "U111", "text": "hi all", "channel": "C111", "ts": "1.2"},
+    ):
         await _post(surface.url, json.dumps(fake.event(ev)), content_type="application/json")
-    await _post(surface.url, json.dumps(fake.event({"type": "message", "channel_type": "im", "user": "U111", "text": "/quote SPY",
-                                                    "channel": "D111", "ts": "1.3", "team": "T111"})), content_type="application/json")
+    await _post(
+        surface.url,
+        json.dumps(
+            fake.event(
+                {
+                    "type": "message",
+                    "channel_type": "im",
+                    "user": "U111",
+                    "text": "/quote SPY",
+                    "channel": "D111",
+                    "ts": "1.3",
+                    "team": "T111",
+                }
+            )
+        ),
+        content_type="application/json",
+    )
     posts = await fake.wait_for(lambda c: c.method == "chat.postMessage", count=3)
     assert posts[2].body["text"].startswith("SPY ")
     assert len(seen) == 2
@@ -206,7 +246,9 @@ async def test_rate_limit_is_a_friendly_private_ack(start_slack, slack_fake):
 async def test_long_reply_splits_within_block_kit_limits(start_slack, slack_fake):
     surface = await start_slack()
     await _command(surface, slack_fake, "/coach", "longreply size=200000 fields=120 actions=30")
-    await slack_fake.wait_for(lambda c: c.method == "chat.postMessage" and any(b["type"] == "actions" for b in c.body["blocks"]), timeout=15)
+    await slack_fake.wait_for(
+        lambda c: c.method == "chat.postMessage" and any(b["type"] == "actions" for b in c.body["blocks"]), timeout=15
+    )
     posts = slack_fake.of("chat.postMessage")
     assert len(posts) >= 2
     words, fields = [], 0
@@ -237,8 +279,14 @@ async def test_socket_mode_envelope(start_slack, slack_fake):
     import asyncio
 
     await asyncio.wait_for(fake.ws_connected.wait(), 5)
-    await fake.send_envelope({"envelope_id": "env-1", "type": "slash_commands", "accepts_response_payload": True,
-                              "payload": fake.command("/coach", "quote AMD")})
+    await fake.send_envelope(
+        {
+            "envelope_id": "env-1",
+            "type": "slash_commands",
+            "accepts_response_payload": True,
+            "payload": fake.command("/coach", "quote AMD"),
+        }
+    )
     [ack] = await fake.wait_for(lambda c: c.method == "ws_ack")
     assert ack.body["envelope_id"] == "env-1"
     [post] = await fake.wait_for(lambda c: c.method == "chat.postMessage")
