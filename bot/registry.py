@@ -319,21 +319,11 @@ class Registry:
         self.commands[cmd.name] = cmd
         return cmd
 
-    def command(
-        self,
-        name: str,
-        summary: str,
-        args: type[BaseModel],
-        *,
-        tool: bool = True,
-        admin: bool = False,
-        examples: tuple[str, ...] = (),
-        tool_hint: str = "",
-    ) -> Callable[[Handler], Command]:
-        """Decorator declaring a command straight into this registry (tests and extensions)."""
+    def command(self, name: str, summary: str, args: type[BaseModel], **options: Any) -> Callable[[Handler], Command]:
+        """Decorator declaring a command straight into this registry (tests and extensions); options as `command`."""
 
         def deco(fn: Handler) -> Command:
-            return self.add(Command(name, summary, args, fn, tool, admin, examples, tool_hint))
+            return self.add(command(name, summary, args, **options)(fn))
 
         return deco
 

@@ -252,21 +252,8 @@ def _write_trades(outcomes: Sequence[TradeOutcome], path: Path) -> None:
 def _summary(result: BacktestResult, rep: Report, spec: BacktestSpec, png: Path) -> dict[str, Any]:
     from bot.commands.backtest import BacktestSummary
 
-    s = BacktestSummary(
-        symbols=list(spec.symbols),
-        style=spec.style,
-        strategy=spec.strategy,
-        start=spec.start,
-        end=spec.end,
-        every_bars=spec.cadence,
-        sources=result.sources,
-        decisions=result.decisions,
-        plans=result.plans,
-        elapsed_s=round(result.elapsed_s, 3),
-        overall=rep.overall,
-        by_strategy=rep.by_strategy,
-        by_confidence=rep.by_confidence,
-        calibration=rep.calibration,
+    s = BacktestSummary.of(
+        result=result, rep=rep, spec=spec, symbols=list(spec.symbols), start=spec.start, end=spec.end
     ).model_dump(mode="json")
     s["png"] = str(png)
     s["plans_per_second"] = round(result.plans / result.elapsed_s, 2) if result.elapsed_s > 0 else None

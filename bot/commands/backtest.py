@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from analytics.backtest_engine import BacktestSpec, check_spec
+from analytics.backtest_engine import BacktestResult, BacktestSpec, check_spec
 from analytics.backtest_stats import Calibration, GroupStats, Report, equity_curve, report
 from analytics.outcomes import TradeOutcome
 from analytics.sessions import last_sessions, market_time
@@ -85,6 +85,28 @@ class BacktestSummary(BaseModel):
     by_strategy: list[GroupStats]
     by_confidence: list[GroupStats]
     calibration: Calibration
+
+    @classmethod
+    def of(
+        cls, spec: BacktestSpec, result: BacktestResult, rep: Report, *, symbols: list[str], start: datetime, end: datetime
+    ) -> BacktestSummary:
+        """The figures of one run, for the symbols and span as the person asked for them."""
+        return cls(
+            symbols=symbols,
+            style=spec.style,
+            strategy=spec.strategy,
+            start=start,
+            end=end,
+            every_bars=spec.cadence,
+            sources=result.sources,
+            decisions=result.decisions,
+            plans=result.plans,
+            elapsed_s=round(result.elapsed_s, 3),
+            overall=rep.overall,
+            by_strategy=rep.by_strategy,
+            by_confidence=rep.by_confidence,
+            calibration=rep.calibration,
+        )
 
 
 class Scorecard(BaseModel):
@@ -225,22 +247,7 @@ async def backtest_cmd(ctx: Ctx, a: BacktestArgs) -> Reply:
     )
     title = f"Backtest · {spec.style} · {names if len(names) <= 40 else names[:39] + '…'}"
     png = await asyncio.to_thread(picture, rep, res.outcomes, title, f"{span} · {', '.join(res.sources)}")
-    data = BacktestSummary(
-        symbols=list(a.symbols),
-        style=spec.style,
-        strategy=spec.strategy,
-        start=start,
-        end=end,
-        every_bars=spec.cadence,
-        sources=res.sources,
-        decisions=res.decisions,
-        plans=res.plans,
-        elapsed_s=round(res.elapsed_s, 3),
-        overall=rep.overall,
-        by_strategy=rep.by_strategy,
-        by_confidence=rep.by_confidence,
-        calibration=rep.calibration,
-    )
+    data = BacktestSummary.of(spec, res, rep, symbols=list(a.symbols), start=start, end=end)
     return Reply(
         title=title,
         body=summary_body(rep, intro),
