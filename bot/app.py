@@ -24,7 +24,10 @@ Nothing registers itself by being imported: a feature that is not named here doe
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import os
+import socket
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Protocol
@@ -51,6 +54,12 @@ from bot.commands import (
     settings as channel_settings,
 )
 from bot.config import Settings, get_settings
+from bot.execution.fairness import InFlight
+from bot.execution.jobs import Job, Lane
+from bot.execution.local import Executor, InlineExecutor, LocalPoolExecutor
+from bot.execution.queue import CLAIM_IDLE as QUEUE_CLAIM_IDLE
+from bot.execution.queue import LANES, Consumer, QueueExecutor
+from bot.execution.runner import CLAIM_STALE, Budget, run_job
 from bot.market_setup import build_broker, build_market, stream_builder
 from bot.options_service import OptionsService
 from bot.pipeline import FreeTextHandler, Pipeline
@@ -59,6 +68,7 @@ from bot.registry import Registry
 from bot.runtime.destinations import Destination, DestinationKinds
 from bot.runtime.worker import RuntimeConfig
 from bot.services import Services
+from bot.surfaces.replies import ReplySender
 from core.clock import Clock, utc_now
 from core.errors import ConfigError
 from providers.base import MarketData
@@ -96,11 +106,13 @@ async def build_services(
     clock: Clock | None = None,
     migrate: bool = True,
     chart_workers: int | None = None,
+    workers: int | None = None,
 ) -> Services:
     """Build the whole service. The caller closes it (`await services.close()`).
 
     `engine`, `market` and `clock` replace the configured ones (tests, the accelerated offline
-    clock of `coach runtime`); `chart_workers=0` draws charts in a thread (one-shot commands).
+    clock of `coach runtime`); `chart_workers=0` draws charts in a thread (one-shot commands);
+    `workers` replaces COACH_WORKERS (0: chat requests run in this process).
     """
     settings = settings or get_settings()
     engine = engine or make_engine(settings.database_url)
@@ -133,6 +145,7 @@ async def build_services(
         options=OptionsService(market, db),
         destinations=default_destinations(settings),
         stream_builder=stream_builder(settings),
+        replies=ReplySender(settings),
         broker_factory=lambda: build_broker(settings, market, clock),
     )
     services.closers.append(charts.aclose)
@@ -140,7 +153,74 @@ async def build_services(
         closer = getattr(part, "aclose", None)
         if closer is not None:
             services.closers.append(closer)
+    services.closers.append(services.replies.aclose)
+    services.executor = build_executor(services, settings.coach_workers if workers is None else workers)
+    services.closers.append(services.executor.aclose)  # closed first: running jobs finish before their parts close
     return services
+
+
+def build_executor(services: Services, workers: int | None) -> Executor:
+    """Where chat requests run: the queue (COACH_QUEUE_URL), N local worker processes (default: one per core), or here (0)."""
+    settings = services.settings
+    inflight = InFlight(per_user=settings.coach_user_concurrency, per_tenant=settings.coach_tenant_concurrency)
+    budget = Budget(light=settings.coach_cpu_budget, heavy=settings.coach_heavy_cpu_budget)
+    if settings.coach_queue_url is not None:
+        return QueueExecutor(settings, per_user=inflight.per_user, per_tenant=inflight.per_tenant)
+    n = max(1, os.cpu_count() or 1) if workers is None else workers
+    if n == 0:
+        return InlineExecutor(services, services.replies.deliver, inflight)
+    return LocalPoolExecutor(
+        settings, n, inflight, start=start_worker_process, run=run_job_in_worker, preload=["bot.app"], budget=budget
+    )
+
+
+async def serve_queue(services: Services, stop: asyncio.Event, *, lanes: tuple[Lane, ...] = LANES) -> Consumer:
+    """`coach worker`: take jobs from the queue, run and answer them one at a time, until `stop` is set."""
+    from bot.execution.queue import connect
+
+    settings = services.settings
+    budget = Budget(light=settings.coach_cpu_budget, heavy=settings.coach_heavy_cpu_budget)
+    redis = connect(settings)
+    consumer: Consumer
+
+    async def run(job: Job, redelivered: bool) -> bool:
+        # a redelivered job's claim is at least as old as the queue's idle limit: its holder died
+        stale = QUEUE_CLAIM_IDLE * 0.9 if redelivered else CLAIM_STALE
+        return await run_job(services, job, services.replies.deliver, worker=consumer.name, budget=budget.of(job), stale=stale)
+
+    consumer = Consumer(redis, run, lanes=lanes)
+    try:
+        await consumer.serve(stop)
+    finally:
+        await redis.aclose()
+    return consumer
+
+
+# ---------------------------------------------------------------- inside a local worker process
+# A worker builds its own services once (no migrations: the front ran them; charts drawn in the
+# worker itself; jobs run here, not in a pool of its own) and runs one job at a time on its own
+# event loop, so the CPU a job uses is the job's and its lane's budget is checked against it.
+
+_worker: tuple[asyncio.AbstractEventLoop, Services] | None = None
+
+
+def start_worker_process(settings: Settings) -> None:
+    """Build this worker process's services."""
+    global _worker
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    _worker = (loop, loop.run_until_complete(build_services(settings, migrate=False, chart_workers=0, workers=0)))
+
+
+def run_job_in_worker(payload: str, budget: float, retry: bool) -> bool:
+    """Run one job (its JSON) in this worker process; True when this worker answered it."""
+    if _worker is None:
+        raise RuntimeError("the worker process was not started")
+    loop, services = _worker
+    job = Job.model_validate_json(payload)
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    stale = 0.0 if retry else CLAIM_STALE  # a retry follows a worker that died holding the claim
+    return loop.run_until_complete(run_job(services, job, services.replies.deliver, worker=worker, budget=budget, stale=stale))
 
 
 def rebase(services: Services, *, market: MarketData, clock: Clock) -> Services:

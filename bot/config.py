@@ -46,6 +46,26 @@ class Settings(BaseSettings):
 
     coach_worker_id: str | None = Field(None, description="name of this runtime worker for the leader lease (default host:pid)")
 
+    coach_workers: int | None = Field(
+        None,
+        ge=0,
+        le=64,
+        description="worker processes that run chat requests in coach serve (default: one per core; 0: in the front)",
+    )
+    coach_queue_url: SecretStr | None = Field(
+        None, description="a job queue (redis://host:6379/0): coach serve only admits and enqueues, coach worker runs the jobs"
+    )
+    coach_user_concurrency: int = Field(3, ge=1, le=100, description="requests one person may have running at once")
+    coach_tenant_concurrency: int = Field(
+        30, ge=1, le=10_000, description="requests one server or workspace may have running at once"
+    )
+    coach_cpu_budget: float = Field(20.0, gt=0, description="CPU seconds a quick command may use")
+    coach_heavy_cpu_budget: float = Field(
+        120.0, gt=0, description="CPU seconds a heavy command (a wide scan, a backtest) may use"
+    )
+    coach_discord_shard_count: int | None = Field(None, ge=1, description="Discord shards in all (several fronts split them)")
+    coach_discord_shard_ids: str | None = Field(None, description="the shards this front runs, e.g. 0,1 (default: all)")
+
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"

@@ -70,6 +70,9 @@ class Command:
     examples: tuple[str, ...] = ()
     #: Extra guidance for the LLM tool description (what the result holds, when to use it).
     tool_hint: str = ""
+    #: Long, CPU-heavy work (a wide scan, a backtest): it runs in its own lane, with a larger CPU budget,
+    #: so it cannot hold up everyone's quick commands.
+    heavy: bool = False
 
     async def __call__(self, ctx: Any, args: Any) -> Reply:
         """Run the handler directly (no pipeline: no rate limit, no admin check, errors raise)."""
@@ -288,11 +291,12 @@ def command(
     admin: bool = False,
     examples: tuple[str, ...] = (),
     tool_hint: str = "",
+    heavy: bool = False,
 ) -> Callable[[Handler], Command]:
     """Decorator declaring a command: the handler becomes a `Command` (still awaitable as `cmd(ctx, args)`)."""
 
     def deco(fn: Handler) -> Command:
-        return Command(name, summary, args, fn, tool, admin, examples, tool_hint)
+        return Command(name, summary, args, fn, tool, admin, examples, tool_hint, heavy)
 
     return deco
 

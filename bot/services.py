@@ -19,12 +19,14 @@ from providers.base import MarketData
 
 if TYPE_CHECKING:
     from bot.chart_service import ChartService
+    from bot.execution.local import Executor
     from bot.options_service import OptionsService
     from bot.pipeline import FreeTextHandler, Pipeline
     from bot.registry import Registry
     from bot.runtime.destinations import DestinationKinds
     from bot.runtime.feed import StreamBuilder
     from bot.runtime.worker import RuntimeStats
+    from bot.surfaces.replies import ReplySender
     from providers.broker.base import Broker
 
 
@@ -50,8 +52,13 @@ class Services:
     destinations: DestinationKinds
     #: Makes the runtime's price stream when the provider has one (None: the runtime polls quotes).
     stream_builder: StreamBuilder | None
+    #: Delivers answers along job routes (Discord interaction webhooks, channels, Slack), from any process.
+    replies: ReplySender
     #: Makes the broker on first use (a Tradier broker needs its token only when orders are used).
     broker_factory: Callable[[], Broker]
+    #: Where admitted chat requests run: worker processes, a queue, or this process (set by the root right after
+    #: the services exist, since running jobs in this process needs them).
+    executor: Executor | None = None
     #: The alert runtime's counters while it runs in this process.
     runtime_stats: RuntimeStats | None = None
     #: Closed with the services (HTTP clients, pools), in reverse order of registration.

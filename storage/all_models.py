@@ -5,6 +5,7 @@ Add a line here when a feature adds a storage module with tables.
 
 from storage import (
     alerts,  # noqa: F401
+    answers,  # noqa: F401
     conversations,  # noqa: F401
     iv_history,  # noqa: F401
     journal,  # noqa: F401

@@ -96,19 +96,30 @@ async def make_services(settings: Settings, engine, market, clock):
     """Services built by the composition root on an already migrated engine; charts drawn in a thread."""
     from bot.app import build_services
 
-    return await build_services(settings, engine=engine, market=market, clock=clock, migrate=False, chart_workers=0)
+    return await build_services(settings, engine=engine, market=market, clock=clock, migrate=False, chart_workers=0, workers=0)
 
 
 def with_commands(services, registry=None, limiter=None):
-    """The same services serving `registry` (and rate limited by `limiter`) through a pipeline of their own."""
+    """The same services serving `registry` (rate limited by `limiter`) through a pipeline of their own.
+
+    Answers go out with the services' settings as they are now (tests point them at loopback fakes
+    after the services were built), from jobs run in this process.
+    """
     import dataclasses
 
+    from bot.execution.fairness import InFlight
+    from bot.execution.local import InlineExecutor
     from bot.pipeline import Pipeline
     from bot.ratelimit import RateLimiter
+    from bot.surfaces.replies import ReplySender
 
     registry = registry or services.registry
     pipeline = Pipeline(registry, limiter or RateLimiter(services.settings.coach_rate_per_minute))
-    return dataclasses.replace(services, registry=registry, pipeline=pipeline, closers=[])
+    svc = dataclasses.replace(services, registry=registry, pipeline=pipeline, replies=ReplySender(services.settings), closers=[])
+    s = services.settings
+    svc.executor = InlineExecutor(svc, svc.replies.deliver, InFlight(s.coach_user_concurrency, s.coach_tenant_concurrency))
+    services.closers.append(svc.replies.aclose)
+    return svc
 
 
 async def run_text(ctx, text: str, registry=None):

@@ -221,6 +221,7 @@ def _fields(rep: Report) -> list[ReplyField]:
     BacktestArgs,
     examples=("/backtest SPY,QQQ", "/backtest TSLA intraday orb days=20", "/backtest AAPL swing days=120"),
     tool_hint="Returns per-strategy and per-confidence-bucket figures and a Brier score of confidence vs reaching T1 before the stop.",
+    heavy=True,
 )
 async def backtest_cmd(ctx: Ctx, a: BacktestArgs) -> Reply:
     if len(a.symbols) > CHAT_MAX_SYMBOLS:

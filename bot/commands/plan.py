@@ -74,6 +74,7 @@ class ScanArgs(BaseModel):
     examples=("/scan", "/scan leaders swing", "/scan AAPL MSFT NVDA scalp", "/scan watchlist --limit 5"),
     tool_hint="Returns {style, universe, as_of, session, sources, scanned, found, candidates: [{rank, symbol, strategy, "
     "direction, entry, stop, targets, rr, confidence, score, plan_id}], skipped, reason}.",
+    heavy=True,
 )
 async def scan_cmd(ctx: Ctx, a: ScanArgs) -> Reply:
     return scan_reply(await run_scan(ctx, a.universe, a.style, limit=a.limit, progress=ctx.progress))

@@ -27,8 +27,10 @@ import structlog
 import yarl
 from annotated_types import Ge, Gt, Le, Lt
 from discord import app_commands
+from pydantic import SecretStr
 
 from analytics.intervals import INTERVALS
+from bot.execution.jobs import DiscordInteractionRoute, DiscordMessageRoute, Job
 from bot.pipeline import Admitted, Invocation
 from bot.registry import ArgSpec, Command, Registry
 from bot.reply import Action, Reply
@@ -37,6 +39,7 @@ from bot.services import Services
 from bot.surfaces.identity import discord_identity
 from bot.surfaces.render_discord import CUSTOM_ID_PREFIX, DiscordMessage, render
 from bot.surfaces.symbols import SYMBOL_FIELDS, RecentSymbols, suggestions, symbols_in
+from core.clock import utc_now
 from core.errors import ConfigError
 
 log = structlog.get_logger("coach.discord")
@@ -159,6 +162,9 @@ class DiscordSurface:
         self.services = services
         self.registry: Registry = services.registry
         self.pipeline = services.pipeline
+        if services.executor is None:
+            raise ConfigError("the Discord surface needs an executor for its requests")
+        self.executor = services.executor
         self.guild_id = guild_id if guild_id is not None else settings.discord_guild_id
         self.sync = sync
         self.recent = RecentSymbols()
@@ -213,6 +219,10 @@ class DiscordSurface:
     async def _serve(self, interaction: discord.Interaction, invocation: Invocation) -> None:
         ctx = self.pipeline.request(self.services, interaction_identity(interaction))
         admitted = await self.pipeline.admit(ctx, invocation)
+        if isinstance(admitted, Admitted):
+            busy = await self.executor.busy(ctx.identity)
+            if busy is not None:
+                admitted = Reply.error(busy, title="One moment")
         if not isinstance(admitted, Admitted):
             await self._answer_now(interaction, admitted)
             return
@@ -221,10 +231,15 @@ class DiscordSurface:
         except discord.HTTPException as exc:  # the interaction expired or was answered elsewhere; nothing to reply to
             log.warning("discord_defer_failed", status=exc.status, request_id=ctx.request_id, command=invocation.label())
             return
-        reply = await self.pipeline.execute(admitted)
-        if reply.severity != "error" and admitted.args is not None:
-            self.recent.add(ctx.identity, symbols_in(admitted.args))
-        await self._follow_up(interaction, reply, ctx.request_id)
+        # the answer edits the deferred response through the interaction's webhook, from whichever worker runs it
+        route = DiscordInteractionRoute(application_id=str(interaction.application_id), token=SecretStr(interaction.token))
+        await self._submit(admitted, route, key=f"discord:{interaction.id}")
+
+    async def _submit(self, admitted: Admitted, route: DiscordInteractionRoute | DiscordMessageRoute, *, key: str) -> None:
+        job = Job.of(admitted, route, key=key, now=utc_now())
+        if admitted.args is not None:
+            self.recent.add(admitted.ctx.identity, symbols_in(admitted.args))
+        await self.executor.submit(job)
 
     async def _answer_now(self, interaction: discord.Interaction, reply: Reply) -> None:
         """An immediate (ephemeral when possible) response, before any deferral."""
@@ -234,17 +249,6 @@ class DiscordSurface:
             await interaction.response.send_message(ephemeral=True, **kw)
         except discord.HTTPException as exc:
             log.warning("discord_answer_failed", status=exc.status)
-
-    async def _follow_up(self, interaction: discord.Interaction, reply: Reply, request_id: str) -> None:
-        try:
-            for m in render(reply):
-                await interaction.followup.send(wait=True, ephemeral=reply.ephemeral, **message_kwargs(m))
-        except discord.HTTPException as exc:
-            log.error("discord_send_failed", status=exc.status, error=str(exc.text)[:300], request_id=request_id)
-            try:
-                await interaction.followup.send(f"something went wrong sending the reply (ref {request_id})", ephemeral=True)
-            except discord.HTTPException:
-                pass
 
     async def on_message(self, message: discord.Message) -> None:
         """DMs and mentions: the text goes to the coach (a /command or free text)."""
@@ -257,16 +261,22 @@ class DiscordSurface:
             return
         text = re.sub(rf"<@!?{me.id}>", " ", message.content or "").strip()
         ctx = self.pipeline.request(self.services, message_identity(message))
+        admitted = await self.pipeline.admit(ctx, Invocation.line(text or "/help"))
+        if isinstance(admitted, Admitted):
+            busy = await self.executor.busy(ctx.identity)
+            if busy is not None:
+                admitted = Reply.error(busy, title="One moment")
         try:
-            async with message.channel.typing():
-                reply = await self.pipeline.handle(ctx, Invocation.line(text or "/help"))
-            for i, m in enumerate(render(reply)):
-                kw = message_kwargs(m)
-                if i == 0 and not dm:
-                    kw["reference"] = message.to_reference(fail_if_not_exists=False)
-                await message.channel.send(**kw)
+            if not isinstance(admitted, Admitted):
+                for m in render(admitted):
+                    await message.channel.send(**message_kwargs(m))
+                return
+            await message.channel.typing()  # "coach is typing…" until the answer arrives (Discord shows it for 10 s)
         except discord.HTTPException as exc:
             log.error("discord_send_failed", status=exc.status, error=str(exc.text)[:300], request_id=ctx.request_id)
+            return
+        route = DiscordMessageRoute(channel_id=str(message.channel.id), reply_to=None if dm else str(message.id))
+        await self._submit(admitted, route, key=f"discord:message:{message.id}")
 
     async def autocomplete_symbols(
         self, interaction: discord.Interaction, current: str, *, many: bool

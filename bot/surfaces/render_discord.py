@@ -46,6 +46,38 @@ class DiscordMessage:
             out["embeds"] = self.embeds
         return out
 
+    def request(self, *, flags: int = 0) -> tuple[dict[str, Any], dict[str, tuple[str, bytes, str]]]:
+        """(JSON payload, multipart files) of a REST request that sends this message with its buttons and files.
+
+        Files go as `files[n]` parts with an `attachments` entry each; buttons as action rows
+        whose custom ids carry the command they run.
+        """
+        payload = self.payload()
+        if self.actions:
+            payload["components"] = components(self.actions)
+        if flags:
+            payload["flags"] = flags
+        files: dict[str, tuple[str, bytes, str]] = {}
+        if self.files:
+            payload["attachments"] = [
+                {"id": n, "filename": a.filename, "description": a.description or None} for n, a in enumerate(self.files)
+            ]
+            files = {f"files[{n}]": (a.filename, a.data, a.mime) for n, a in enumerate(self.files)}
+        return payload, files
+
+
+#: Discord's button styles by the name an Action carries.
+BUTTON_STYLES = {"primary": 1, "secondary": 2, "success": 3, "danger": 4}
+
+
+def components(actions: list[Action]) -> list[dict[str, Any]]:
+    """Action rows of buttons (five to a row) that run each action's command when clicked."""
+    buttons = [
+        {"type": 2, "style": BUTTON_STYLES.get(a.style, 2), "label": a.label[:80], "custom_id": CUSTOM_ID_PREFIX + a.command}
+        for a in actions
+    ]
+    return [{"type": 1, "components": buttons[i : i + 5]} for i in range(0, len(buttons), 5)]
+
 
 def colour(reply: Reply) -> int:
     """Green/red for a long/short idea, otherwise the severity's colour."""

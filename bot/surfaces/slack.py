@@ -25,19 +25,22 @@ from typing import Any
 
 import structlog
 from aiohttp import web
+from pydantic import SecretStr
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler, AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
+from bot.execution.jobs import Job, SlackRoute
 from bot.pipeline import Admitted, Invocation
 from bot.reply import Reply
-from bot.request import Ctx, Identity, new_request_id
+from bot.request import Identity, new_request_id
 from bot.services import Services
 from bot.surfaces.identity import SlackAdmins, slack_identity
 from bot.surfaces.render_slack import ACTION_PREFIX, SlackMessage, render
 from bot.surfaces.symbols import RecentSymbols, symbols_in
+from core.clock import utc_now
 from core.errors import ConfigError
 
 log = structlog.get_logger("coach.slack")
@@ -87,7 +90,11 @@ class SlackSurface:
         s = services.settings
         self.services = services
         self.pipeline = services.pipeline
+        if services.executor is None:
+            raise ConfigError("the Slack surface needs an executor for its requests")
+        self.executor = services.executor
         self.client = client or web_client(s)
+        self.replier = SlackReplier(self.client)
         self.umbrella = umbrella
         self.admins = SlackAdmins()
         self.recent = RecentSymbols()
@@ -212,12 +219,21 @@ class SlackSurface:
         )
         ctx = self.pipeline.request(self.services, ident)
         admitted = await self.pipeline.admit(ctx, Invocation.line(line))
+        if isinstance(admitted, Admitted):
+            busy = await self.executor.busy(ident)
+            if busy is not None:
+                admitted = Reply.error(busy, title="One moment")
         if not isinstance(admitted, Admitted):
             await ack(response_type="ephemeral", text=admitted.body)
             return
         await ack()
-        note = f"<@{ident.user}>: `{line[:200]}`"
-        await self._run(admitted, channel=command.get("channel_id"), thread_ts=None, respond=respond, note=note)
+        route = SlackRoute(
+            channel=command.get("channel_id"),
+            response_url=_secret(command.get("response_url")),
+            user=ident.user,
+            note=f"<@{ident.user}>: `{line[:200]}`",
+        )
+        await self._submit(admitted, route, key=f"slack:{command.get('trigger_id') or ctx.request_id}")
 
     async def _on_action(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
@@ -232,11 +248,18 @@ class SlackSurface:
         )
         ctx = self.pipeline.request(self.services, ident)
         admitted = await self.pipeline.admit(ctx, Invocation.line(invocation))
+        if isinstance(admitted, Admitted):
+            busy = await self.executor.busy(ident)
+            if busy is not None:
+                admitted = Reply.error(busy, title="One moment")
         if not isinstance(admitted, Admitted):
             await respond(response_type="ephemeral", replace_original=False, text=admitted.body)
             return
         note = f"<@{ident.user}> clicked {action.get('text', {}).get('text', 'a button')}: `{invocation[:200]}`"
-        await self._run(admitted, channel=channel, thread_ts=thread_ts, respond=respond, note=note)
+        route = SlackRoute(
+            channel=channel, thread_ts=thread_ts, response_url=_secret(body.get("response_url")), user=ident.user, note=note
+        )
+        await self._submit(admitted, route, key=f"slack:{body.get('trigger_id') or ctx.request_id}")
 
     async def _on_mention(self, event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext) -> None:
         bot_user = context.get("bot_user_id") or ""
@@ -255,31 +278,48 @@ class SlackSurface:
         user, channel = event.get("user", ""), event.get("channel", "")
         ident = await self.identity(team_id=team, user_id=user, channel_id=channel, channel_type=event.get("channel_type"))
         ctx = self.pipeline.request(self.services, ident)
-        reply = await self.pipeline.handle(ctx, Invocation.line(text or "/help"))
+        admitted = await self.pipeline.admit(ctx, Invocation.line(text or "/help"))
+        if isinstance(admitted, Admitted):
+            busy = await self.executor.busy(ident)
+            if busy is not None:
+                admitted = Reply.error(busy, title="One moment")
         # an error here cannot be private to one message in a DM or thread, so it is posted like any reply
-        await self._post(
-            reply.model_copy(update={"ephemeral": False}) if ident.dm else reply,
-            channel=channel,
-            thread_ts=thread_ts,
-            user=user,
-            ctx=ctx,
-        )
+        if not isinstance(admitted, Admitted):
+            reply = admitted.model_copy(update={"ephemeral": False}) if ident.dm else admitted
+            await self.replier.post(reply, channel=channel, thread_ts=thread_ts, user=user, request_id=ctx.request_id)
+            return
+        route = SlackRoute(channel=channel, thread_ts=thread_ts, user=user, public_errors=ident.dm)
+        key = event.get("client_msg_id") or f"{channel}:{event.get('ts')}"
+        await self._submit(admitted, route, key=f"slack:{key}")
 
     async def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
         log.error("slack_listener_failed", request_id=new_request_id(), error=repr(error), exc_info=error)
 
-    # --- running and posting ------------------------------------------------------------------
+    # --- handing over ---------------------------------------------------------------------------
 
-    async def _run(
-        self, admitted: Admitted, *, channel: str | None, thread_ts: str | None, respond: AsyncRespond, note: str
-    ) -> None:
-        ctx = admitted.ctx
-        reply = await self.pipeline.execute(admitted)
-        if reply.severity != "error" and admitted.args is not None:
-            self.recent.add(ctx.identity, symbols_in(admitted.args))
-        await self._post(reply, channel=channel, thread_ts=thread_ts, user=ctx.identity.user, respond=respond, note=note, ctx=ctx)
+    async def _submit(self, admitted: Admitted, route: SlackRoute, *, key: str) -> None:
+        """Hand an admitted request to the executor; its worker posts the answer."""
+        job = Job.of(admitted, route, key=key, now=utc_now())
+        if admitted.args is not None:
+            self.recent.add(admitted.ctx.identity, symbols_in(admitted.args))
+        await self.executor.submit(job)
 
-    async def _post(
+
+def _secret(value: object) -> SecretStr | None:
+    return SecretStr(value) if isinstance(value, str) and value else None
+
+
+class SlackReplier:
+    """Posts a reply into Slack: Block Kit messages and uploaded files, or privately when it is an error.
+
+    Where the app is not a member of the conversation, the reply goes through the command's
+    response URL instead (without files, and saying so). Used by the surface and by workers.
+    """
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self.client = client
+
+    async def post(
         self,
         reply: Reply,
         *,
@@ -288,10 +328,10 @@ class SlackSurface:
         user: str,
         respond: AsyncRespond | None = None,
         note: str = "",
-        ctx: Ctx | None = None,
+        request_id: str = "-",
     ) -> None:
         """Deliver a reply: privately when it is an error, else as messages + uploaded files."""
-        ref = ctx.request_id if ctx else "-"
+        ref = request_id
         messages = render(reply, extra_context=note)
         try:
             if reply.ephemeral:

@@ -152,13 +152,9 @@ class DiscordWebhookDestination(_PlatformWebhook):
         for i, m in enumerate(render_discord.render(reply, tz=self.tz, buttons=False)):
             if i < done:
                 continue
-            payload = m.payload()
+            payload, files = m.request()
             try:
-                if m.files:
-                    payload["attachments"] = [
-                        {"id": n, "filename": a.filename, "description": a.description or None} for n, a in enumerate(m.files)
-                    ]
-                    files = {f"files[{n}]": (a.filename, a.data, a.mime) for n, a in enumerate(m.files)}
+                if files:
                     resp = await self.http.post(
                         url,
                         params=params,

@@ -177,6 +177,18 @@ class DiscordFake:
             await asyncio.wait_for(self._changed.wait_for(lambda: len(found()) >= count), timeout)
         return found()[:count]
 
+    def is_answer(self, token: str) -> Callable[[Recorded], bool]:
+        """An interaction's answer: the deferred response edited (PATCH @original) or a followup (POST)."""
+        base = f"/webhooks/{self.app_id}/{token}"
+        return lambda r: (
+            (r.method == "POST" and r.path == base) or (r.method == "PATCH" and r.path == base + "/messages/@original")
+        )
+
+    def answers(self, token: str) -> list[Recorded]:
+        """Every answer message to the interaction with `token`, in the order they arrived."""
+        pred = self.is_answer(token)
+        return [r for r in self.requests if pred(r)]
+
     def matching(self, method: str, path_regex: str) -> list[Recorded]:
         rx = re.compile(path_regex)
         return [r for r in self.requests if r.method == method and rx.search(r.path)]

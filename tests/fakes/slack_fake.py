@@ -236,6 +236,11 @@ class SlackFake:
 
     # --- payloads ---------------------------------------------------------------------------
 
+    def trigger_id(self) -> str:
+        """A fresh trigger id, as Slack gives every command and button click its own."""
+        self._triggers = getattr(self, "_triggers", 0) + 1
+        return f"{self._triggers}.2.{1_000_000 + self._triggers}"
+
     def command(self, command: str, text: str, *, user: str = "U111", channel: str = "C111") -> dict[str, str]:
         return {
             "token": "legacy",
@@ -250,7 +255,7 @@ class SlackFake:
             "api_app_id": "A1",
             "is_enterprise_install": "false",
             "response_url": f"{self.base}/response/{next(_ts)}",
-            "trigger_id": "1.2.3",
+            "trigger_id": self.trigger_id(),
         }
 
     def block_action(
@@ -263,7 +268,7 @@ class SlackFake:
             "type": "block_actions",
             "api_app_id": "A1",
             "token": "legacy",
-            "trigger_id": "1.2.3",
+            "trigger_id": self.trigger_id(),
             "team": {"id": self.team_id, "domain": "fake"},
             "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": self.team_id},
             "container": {"type": "message", "message_ts": "1700000000.000100", "channel_id": channel, "is_ephemeral": False},

@@ -8,7 +8,7 @@ import io
 
 import pytest
 from PIL import Image
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 
 from bot.app import command_registry
 from bot.args import SymbolArg
@@ -96,6 +96,7 @@ async def start_discord(services, discord_fake):
 
     services.settings = services.settings.model_copy(
         update={
+            "discord_token": SecretStr("fake-token"),
             "discord_api_base": discord_fake.api_base,
             "discord_gateway_url": discord_fake.gateway_url,
             "discord_guild_id": int(discord_fake.guild_id),

@@ -16,7 +16,7 @@ from storage.models import Tenant, User
 
 
 def _is_followup(fake, token):
-    return lambda r: r.method == "POST" and r.path == f"/webhooks/{fake.app_id}/{token}"
+    return fake.is_answer(token)
 
 
 def _callbacks(fake, interaction):
@@ -141,7 +141,7 @@ async def test_bad_input_is_answered_privately_at_once(start_discord, discord_fa
     assert cb.json["type"] == 4 and cb.json["data"]["flags"] & 64  # ephemeral message, no deferral
     text = cb.json["data"]["embeds"][0]["description"]
     assert text.startswith("invalid symbol '12$$'") and "e.g. TSLA" in text
-    assert not fake.matching("POST", rf"^/webhooks/{fake.app_id}/{itx['token']}")
+    assert not fake.answers(itx["token"])
 
 
 async def test_chart_buttons_and_a_click_that_runs_its_command(start_discord, discord_fake):
@@ -190,8 +190,8 @@ async def test_long_reply_is_split_across_messages_without_loss(start_discord, d
     )
     await fake.dispatch("INTERACTION_CREATE", itx)
     await fake.wait_for(lambda r: bool(r.content) and "More:" in r.content, timeout=15)
-    msgs = fake.matching("POST", rf"^/webhooks/{fake.app_id}/{itx['token']}$")
-    assert len(msgs) >= 2
+    msgs = fake.answers(itx["token"])
+    assert len(msgs) >= 2 and msgs[0].method == "PATCH"  # the first edits the deferred response, the rest follow up
     words, fields, buttons = [], [], []
     for m in msgs:
         embeds = m.embeds
@@ -254,13 +254,13 @@ async def test_per_user_rate_limit_answers_kindly(start_discord, discord_fake):
 async def test_a_429_with_retry_after_is_honoured(start_discord, discord_fake):
     await start_discord()
     fake = discord_fake
-    fake.fail("POST", rf"^/webhooks/{fake.app_id}/", status=429, retry_after=0.4, via=True)
+    fake.fail("PATCH", rf"^/webhooks/{fake.app_id}/", status=429, retry_after=0.4, via=True)
     itx = fake.slash("session")
     t0 = time.monotonic()
     await fake.dispatch("INTERACTION_CREATE", itx)
     ok = await fake.wait_for(lambda r: _is_followup(fake, itx["token"])(r) and r.status == 200)
     elapsed = time.monotonic() - t0
-    tries = fake.matching("POST", rf"^/webhooks/{fake.app_id}/{itx['token']}$")
+    tries = fake.answers(itx["token"])
     assert [t.status for t in tries] == [429, 200]
     assert elapsed >= 0.4
     assert ok[0].embeds[0]["title"].startswith("NYSE")

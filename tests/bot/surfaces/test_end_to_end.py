@@ -19,7 +19,7 @@ async def test_discord_chart_png_decodes(start_discord, discord_fake):
     fake = discord_fake
     itx = fake.slash("chart", [{"name": "symbol", "type": 3, "value": "TSLA"}])
     await fake.dispatch("INTERACTION_CREATE", itx)
-    [msg] = await fake.wait_for(lambda r: r.method == "POST" and r.path == f"/webhooks/{fake.app_id}/{itx['token']}", timeout=60)
+    [msg] = await fake.wait_for(fake.is_answer(itx["token"]), timeout=60)
     embed = msg.embeds[0]
     assert embed["title"].startswith("TSLA")
     [(field, filename, _, data)] = msg.files
@@ -64,7 +64,7 @@ async def test_discord_plan_with_chart_then_track_button(start_discord, discord_
     fake = discord_fake
     itx = fake.slash("plan", [{"name": "symbol", "type": 3, "value": "TSLA"}])
     await fake.dispatch("INTERACTION_CREATE", itx)
-    [msg] = await fake.wait_for(lambda r: r.method == "POST" and r.path == f"/webhooks/{fake.app_id}/{itx['token']}", timeout=60)
+    [msg] = await fake.wait_for(fake.is_answer(itx["token"]), timeout=60)
     embed = msg.embeds[0]
     assert embed["title"].startswith("TSLA ")
     assert {"Entry", "Stop", "Targets", "Confidence"} <= set(_field_names(embed))
@@ -82,9 +82,7 @@ async def test_discord_plan_with_chart_then_track_button(start_discord, discord_
     # the same person clicks "Track plan": it runs /track on their own plan
     click = fake.button_click(buttons["Track plan"], "Track plan")
     await fake.dispatch("INTERACTION_CREATE", click)
-    [tracked] = await fake.wait_for(
-        lambda r: r.method == "POST" and r.path == f"/webhooks/{fake.app_id}/{click['token']}", timeout=60
-    )
+    [tracked] = await fake.wait_for(fake.is_answer(click["token"]), timeout=60)
     plan_id = buttons["Track plan"].split()[-1]
     text = tracked.embeds[0].get("title", "") + tracked.embeds[0].get("description", "")
     assert plan_id in text and "went wrong" not in text

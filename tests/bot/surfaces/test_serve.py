@@ -112,7 +112,9 @@ async def test_serve_runs_discord_and_slack_http_and_stops_on_sigterm(tmp_path, 
         await discord_fake.dispatch(
             "INTERACTION_CREATE", discord_fake.slash("quote", [{"name": "symbol", "type": 3, "value": "NVDA"}])
         )
-        [fu] = await discord_fake.wait_for(lambda r: r.method == "POST" and r.path.startswith("/webhooks/"), timeout=30)
+        [fu] = await discord_fake.wait_for(
+            lambda r: r.method in ("POST", "PATCH") and r.path.startswith("/webhooks/"), timeout=30
+        )
         assert fu.embeds[0]["title"].startswith("NVDA ")
     finally:
         proc.send_signal(signal.SIGTERM)

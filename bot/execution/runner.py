@@ -1,0 +1,108 @@
+"""Run one job where it landed and deliver its answer once.
+
+    expired?  -> dropped with a log line (the platform would refuse the answer; retrying cannot help)
+    claimed?  -> skipped (another delivery of the same job answered it, or is answering it)
+    execute   -> the pipeline's back half (handler, error mapping), within the lane's CPU budget
+    deliver   -> over the platform's REST API, then the claim is marked done
+
+A worker that dies between claiming and answering leaves a claim without an answer; after
+`CLAIM_STALE` seconds the job's next delivery takes it over, so the person still gets their
+answer. A job whose delivery fails releases its claim and raises, so the queue delivers it again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import structlog
+
+from bot.execution.jobs import Job, Route
+from bot.reply import Reply
+from bot.request import Ctx
+from bot.services import Services
+from core.clock import utc_now
+from core.errors import UserError
+from storage import answers
+
+log = structlog.get_logger("coach.jobs")
+
+#: Seconds after which an unanswered claim is taken to belong to a dead worker.
+CLAIM_STALE = 120.0
+
+#: Delivers a reply along a route, once per key (see `bot.surfaces.replies`).
+Deliver = Callable[[Route, Reply, str], Awaitable[None]]
+
+
+class BudgetExceeded(UserError):
+    """The request used more computing than its lane allows."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """CPU seconds a job may use in its worker process, by lane."""
+
+    light: float = 20.0
+    heavy: float = 120.0
+
+    def of(self, job: Job) -> float:
+        return self.heavy if job.lane == "heavy" else self.light
+
+
+def watch_budget(ctx: Ctx, seconds: float, what: str) -> None:
+    """Make the handler's progress reports end the request once it has used `seconds` of CPU in this process.
+
+    Long work reports progress (`ctx.progress`) as it goes; the check rides on that, so a request
+    stops at a clean point rather than wherever a signal would land.
+    """
+    start = time.process_time()
+    shown = ctx.progress
+
+    def progress(done: int, total: int, label: str = "") -> None:
+        if time.process_time() - start > seconds:
+            raise BudgetExceeded(
+                f"/{what} needed more than its {seconds:.0f} s of computing here; ask for less (fewer symbols, a shorter span)"
+            )
+        if shown is not None:
+            shown(done, total, label)
+
+    ctx.progress = progress
+
+
+async def run_job(
+    services: Services, job: Job, deliver: Deliver, *, worker: str, budget: float | None = None, stale: float = CLAIM_STALE
+) -> bool:
+    """Run `job` and deliver its answer unless it expired or was answered already; True when this call answered it.
+
+    `stale`: how old an unanswered claim must be to be taken over (0 when the caller knows its holder died).
+    """
+    now = utc_now()  # the platform's deadline runs on the wall clock, whatever market time the services keep
+    bound = log.bind(request_id=job.request_id, command=job.command or "free_text", surface=job.identity.platform)
+    if job.expired(now):
+        bound.warning("job_expired", waited_s=round((now - job.submitted_at).total_seconds(), 1), route=job.route.kind)
+        return False
+    async with services.db() as s, s.begin():
+        mine = await answers.claim(s, job.key, worker, now, stale=stale)
+    if not mine:
+        bound.info("job_already_answered")
+        return False
+    started = time.perf_counter()
+    try:
+        admitted = job.admitted(services)
+    except UserError as exc:  # a command this worker does not know: say so rather than stay silent
+        reply = Reply.error(exc.message)
+    else:
+        if budget is not None:
+            watch_budget(admitted.ctx, budget, job.command or "ask")
+        reply = await services.pipeline.execute(admitted)
+    try:
+        await deliver(job.route, reply, job.key)
+    except BaseException:
+        async with services.db() as s, s.begin():
+            await answers.release(s, job.key, worker)
+        raise
+    async with services.db() as s, s.begin():
+        await answers.done(s, job.key)
+    bound.info("job_answered", seconds=round(time.perf_counter() - started, 3), lane=job.lane, error=reply.error_kind)
+    return True
