@@ -12,6 +12,7 @@ import asyncio
 import itertools
 import json
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,6 +51,9 @@ class Recorded:
     files: list[tuple[str, str, str, bytes]] = field(default_factory=list)  # (field, filename, content type, data)
     headers: dict[str, str] = field(default_factory=dict)
     status: int = 200
+    #: When the request reached the fake (time.monotonic()), before its body was read: latency benchmarks compare it
+    #: with the moment they dispatched the event that caused it.
+    at: float = field(default_factory=time.monotonic)
 
     @property
     def message(self) -> dict:
@@ -352,6 +356,7 @@ class DiscordFake:
 
     async def _record(self, request: web.Request) -> Recorded:
         rec = Recorded(
+            at=time.monotonic(),
             method=request.method,
             path="/" + request.match_info["tail"],
             query=dict(request.query),

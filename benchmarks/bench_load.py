@@ -1,0 +1,551 @@
+"""Market-open burst: many `/plan` slash commands at once against `coach serve`, with the real discord.py.
+
+    .venv/bin/python benchmarks/bench_load.py [--n 60] [--seconds 3] [--timeout 60] [--env KEY=VALUE ...]
+        [--queue URL [--workers 2] [--kill-worker-after SECONDS]] [--busy]
+
+The loopback Discord of the tests (tests/fakes/discord_fake.py: a real gateway and REST server on
+127.0.0.1) runs in this process; `coach serve` runs as a real subprocess pointed at it, on a
+temporary SQLite file and the offline market, with a per-person rate limit too high to refuse
+anyone. Once the bot has synced its commands, identified and answered a `/help`, the burst starts:
+`--n` `/plan SYMBOL` interactions from as many different people, spread evenly over `--seconds`,
+symbols drawn (seeded) from 30 liquid tickers, so some repeat and the market's caches see the
+reuse they see at a real open.
+
+For each interaction the fake's arrival times (`Recorded.at`) give:
+- ack latency: dispatch -> the interaction callback (`/interactions/{id}/{token}/callback`).
+  Discord drops an interaction not acknowledged within 3 s; those are counted.
+- answer latency: dispatch -> the first message of the answer (a follow-up POST
+  `/webhooks/{app}/{token}`, a PATCH of `@original`, or an immediate callback that carries the
+  message). An answer starts with a titled embed (later messages of a long reply carry none), so
+  more than one such message per interaction is a duplicate. Interactions without an answer
+  within `--timeout` of their dispatch are unanswered; after the last answer the script waits
+  `--settle` seconds for late duplicates.
+
+The CPU-bound limit is what the burst would take with every core busy and nothing else in the
+way: N x (CPU per /plan) / cores. CPU per /plan is measured in the same run, after the burst, in
+this process: the composition root (`bot.app.build_services`, charts drawn in a thread so all
+CPU is this process's) and the pipeline serve the same N plans for the same people one after
+another, after one warm-up plan of a symbol outside the burst. The answer p99 is printed as a
+multiple of that limit. Beside it, on Linux, the CPU the service itself spent during the burst
+(serve, the workers and their children such as the chart processes, read from /proc): what the
+Discord side, rendering and IPC add to the plans.
+
+Options:
+- `--env KEY=VALUE` (repeatable) goes to the serve process (and to the workers, and to the
+  in-process measurement's settings).
+- `--queue URL` sets COACH_QUEUE_URL for serve and starts `--workers` `coach worker` processes
+  with the same environment: `coach worker` consumes the queue the front puts requests on.
+  `--kill-worker-after SECONDS` SIGKILLs the first worker that long after the first dispatch;
+  every interaction must still be answered exactly once.
+- `--busy` runs a process burning one core for the whole burst, as a neighbour on a shared host.
+
+If the front logs `event=loop_lag` lines with a `lag_ms` field on stderr, their p99 and max are
+printed (else "n/a"). The script exits 0 once it printed its figures; it asserts nothing beyond
+the service starting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import random
+import re
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.fakes.discord_fake import DiscordFake, Recorded, snowflake  # noqa: E402
+
+#: Liquid tickers a market open brings requests for (all priced realistically by the offline market).
+TICKERS = (
+    "SPY QQQ IWM DIA AAPL MSFT NVDA TSLA AMZN META GOOGL AMD NFLX AVGO JPM "
+    "BAC XOM V UNH COST WMT DIS INTC BA CRM ORCL ADBE COIN GOOG BRK.B"
+).split()
+#: Warms the in-process measurement up without touching a symbol of the burst.
+WARMUP_SYMBOL = "ZZWARM"
+#: Seed of the symbol draw, so two runs ask for the same symbols in the same order.
+SEED = 7
+#: Discord drops an interaction whose callback has not arrived by then.
+ACK_DEADLINE = 3.0
+#: Inherited variables that would switch on another surface or the LLM in the serve process.
+FOREIGN_VARS = (
+    "DISCORD_TOKEN",
+    "DISCORD_GUILD_ID",
+    "DISCORD_API_BASE",
+    "DISCORD_GATEWAY_URL",
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_APP_TOKEN",
+    "SLACK_API_URL",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "COACH_QUEUE_URL",
+)
+
+_CALLBACK = re.compile(r"/interactions/(\d+)/([^/]+)/callback")
+_FOLLOWUP = re.compile(r"/webhooks/\d+/([^/]+)")
+_ORIGINAL = re.compile(r"/webhooks/\d+/([^/]+)/messages/@original")
+_LAG_EVENT = re.compile(r"\bevent=['\"]?loop_lag\b")
+_LAG_MS = re.compile(r"\blag_ms=['\"]?([0-9.eE+-]+)")
+
+
+# ---------------------------------------------------------------------- child processes
+
+
+@dataclass
+class Child:
+    """A subprocess whose stderr is drained as it runs (a full pipe would stall it), keeping a tail and the lag lines."""
+
+    name: str
+    proc: asyncio.subprocess.Process
+    tail: list[str] = field(default_factory=list)
+    lags_ms: list[float] = field(default_factory=list)
+    errors: int = 0
+    killed: bool = False
+    reader: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def start(cls, name: str, *args: str, env: dict[str, str], cwd: Path) -> Child:
+        proc = await asyncio.create_subprocess_exec(
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+            cwd=cwd,
+        )
+        child = cls(name, proc)
+        child.reader = asyncio.create_task(child._drain())
+        return child
+
+    async def _drain(self) -> None:
+        assert self.proc.stderr is not None
+        async for raw in self.proc.stderr:
+            line = raw.decode(errors="replace").rstrip()
+            self.tail = [*self.tail[-39:], line]
+            if "Traceback" in line or "level='error'" in line:
+                self.errors += 1
+            if _LAG_EVENT.search(line):
+                m = _LAG_MS.search(line)
+                if m:
+                    with contextlib.suppress(ValueError):
+                        self.lags_ms.append(float(m.group(1)))
+
+    @property
+    def exited(self) -> bool:
+        return self.proc.returncode is not None
+
+    def kill(self) -> None:
+        """SIGKILL, if it still runs (a process that already exited is reported by its exit code, not as killed)."""
+        if self.exited:
+            return
+        self.killed = True
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.kill()
+
+    async def stop(self, grace: float = 30.0) -> int:
+        """SIGTERM, then SIGKILL after `grace` seconds; the exit code."""
+        if not self.exited:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.proc.wait(), grace)
+            except TimeoutError:
+                self.kill()
+                await self.proc.wait()
+        if self.reader is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.reader, 5)
+        return self.proc.returncode if self.proc.returncode is not None else -1
+
+
+def child_env(fake: DiscordFake, work: Path, queue: str | None, extra: dict[str, str]) -> dict[str, str]:
+    """The environment of `coach serve` (and its workers): the fake's Discord, a temporary SQLite file, the offline market."""
+    env = {k: v for k, v in os.environ.items() if k not in FOREIGN_VARS}
+    env.update(
+        {
+            "DISCORD_TOKEN": "fake",
+            "DISCORD_API_BASE": fake.api_base,
+            "DISCORD_GATEWAY_URL": fake.gateway_url,
+            "DATABASE_URL": f"sqlite+aiosqlite:///{work}/serve.db",
+            "COACH_PROVIDER": "sim",
+            # every person asks once; a limit that refused anyone would measure refusals, not plans
+            "COACH_RATE_PER_MINUTE": "100000",
+            "COACH_OUT_DIR": str(work / "out"),
+            "COACH_LOG_FILE": str(work / "coach.log"),
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
+        }
+    )
+    if queue:
+        env["COACH_QUEUE_URL"] = queue
+    env.update(extra)
+    return env
+
+
+async def start_burner() -> asyncio.subprocess.Process:
+    """A process spinning on one core (the lowest this process may use), as a busy neighbour would."""
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", "while True: pass")
+    if hasattr(os, "sched_setaffinity"):
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(proc.pid, {min(os.sched_getaffinity(0))})
+    return proc
+
+
+def tree_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) used so far by a process and its live descendants (chart workers); None off Linux."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    stats: dict[int, tuple[int, float]] = {}  # pid -> (parent, cpu seconds)
+    try:
+        entries = [e for e in os.listdir("/proc") if e.isdigit()]
+    except OSError:
+        return None
+    for entry in entries:
+        try:
+            raw = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:  # gone since the listing
+            continue
+        fields = raw[raw.rindex(")") + 2 :].split()  # the command name may hold spaces and parentheses
+        stats[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    if pid not in stats:
+        return None
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        total += stats[p][1]
+        todo.extend(c for c, (parent, _) in stats.items() if parent == p)
+    return total
+
+
+# ---------------------------------------------------------------------- the burst
+
+
+@dataclass
+class Sent:
+    """One interaction of the burst and when it went out."""
+
+    id: str
+    token: str
+    symbol: str
+    user: dict[str, object]
+    at: float = 0.0
+
+
+def is_answer_start(rec: Recorded) -> bool:
+    """Whether a message the bot sent begins an answer (its first embed has a title, or it has no embed)."""
+    embeds = rec.embeds
+    return not embeds or bool(embeds[0].get("title"))
+
+
+def answers_by_token(requests: list[Recorded]) -> tuple[dict[str, Recorded], dict[str, list[Recorded]]]:
+    """The first callback per interaction token, and the messages that start an answer per token, in arrival order."""
+    acks: dict[str, Recorded] = {}
+    answers: dict[str, list[Recorded]] = {}
+    for rec in sorted(requests, key=lambda r: r.at):
+        token: str | None = None
+        if rec.method == "POST" and (m := _CALLBACK.fullmatch(rec.path)):
+            acks.setdefault(m.group(2), rec)
+            # type 4 answers in the callback itself (a refusal, or a reply with no deferral)
+            if isinstance(rec.json, dict) and rec.json.get("type") == 4:
+                token = m.group(2)
+        elif rec.method == "PATCH" and (m := _ORIGINAL.fullmatch(rec.path)):
+            token = m.group(1)
+        elif rec.method == "POST" and (m := _FOLLOWUP.fullmatch(rec.path)):
+            token = m.group(1)
+        if token is not None and is_answer_start(rec):
+            answers.setdefault(token, []).append(rec)
+    return acks, answers
+
+
+@dataclass
+class Tally:
+    """What the fake saw of the burst: latencies in seconds and the counts the report prints."""
+
+    ack: list[float] = field(default_factory=list)
+    answer: list[float] = field(default_factory=list)
+    late_acks: int = 0
+    never_acked: int = 0
+    duplicates: int = 0
+    not_plans: int = 0
+    example: str = ""  # the title of the first answer that was not a plan
+
+    @classmethod
+    def of(cls, sent: list[Sent], requests: list[Recorded], timeout: float) -> Tally:
+        acks, answers = answers_by_token(requests)
+        t = cls()
+        for s in sent:
+            ack = acks.get(s.token)
+            if ack is None:
+                t.never_acked += 1
+            else:
+                t.ack.append(ack.at - s.at)
+                t.late_acks += int(ack.at - s.at > ACK_DEADLINE)
+            starts = answers.get(s.token, [])
+            if not starts or starts[0].at - s.at > timeout:
+                continue
+            t.answer.append(starts[0].at - s.at)
+            t.duplicates += len(starts) - 1
+            first = starts[0]
+            title = (first.embeds[0].get("title") if first.embeds else first.content) or ""
+            if not title.startswith(s.symbol + " "):
+                t.not_plans += 1
+                t.example = t.example or title
+        return t
+
+
+async def wait_ready(fake: DiscordFake, serve: Child, timeout: float) -> None:
+    """Return once the bot synced its commands, identified and answered a /help; SystemExit if serve dies first."""
+
+    async def ready() -> None:
+        await fake.wait_for(lambda r: r.method == "PUT" and r.path.endswith("/commands"), timeout=timeout)
+        await asyncio.wait_for(fake.identified.wait(), timeout)
+        probe = fake.slash("help", user=fake.user(snowflake(), "probe"))
+        await fake.dispatch("INTERACTION_CREATE", probe)
+        token = probe["token"]
+        await fake.wait_for(lambda r: token in r.path and r.path.startswith("/webhooks/"), timeout=timeout)
+
+    waiter = asyncio.create_task(ready())
+    died = asyncio.create_task(serve.proc.wait())
+    done, _ = await asyncio.wait({waiter, died}, timeout=timeout * 3, return_when=asyncio.FIRST_COMPLETED)
+    if waiter in done and waiter.exception() is None:
+        died.cancel()
+        return
+    waiter.cancel()
+    died.cancel()
+    why = "exited" if serve.exited else "did not become ready"
+    raise SystemExit(f"coach serve {why}; last log lines:\n" + "\n".join(serve.tail[-20:]))
+
+
+async def burst(fake: DiscordFake, n: int, seconds: float, workers: list[Child], kill_after: float | None) -> list[Sent]:
+    """The interactions, dispatched evenly over `seconds` (each stamped with when it went out)."""
+    rng = random.Random(SEED)
+    sent = [Sent(id="", token="", symbol=rng.choice(TICKERS), user=fake.user(snowflake(), f"trader{i}")) for i in range(n)]
+    payloads = []
+    for s in sent:
+        payload = fake.slash("plan", [{"name": "symbol", "type": 3, "value": s.symbol}], user=s.user)
+        s.id, s.token = payload["id"], payload["token"]
+        payloads.append(payload)
+    start = time.monotonic() + 0.05
+    killer: asyncio.Task[None] | None = None
+    if kill_after is not None and workers:
+
+        async def kill_one() -> None:
+            await asyncio.sleep(max(0.0, start + kill_after - time.monotonic()))
+            workers[0].kill()
+
+        killer = asyncio.create_task(kill_one())
+    for i, (s, payload) in enumerate(zip(sent, payloads)):
+        delay = start + i * seconds / n - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        s.at = time.monotonic()
+        await fake.dispatch("INTERACTION_CREATE", payload)
+    if killer is not None:
+        await killer
+    return sent
+
+
+async def collect(fake: DiscordFake, sent: list[Sent], serve: Child, timeout: float, settle: float) -> None:
+    """Wait until every interaction has an answer (or its timeout passed, or serve died), then `settle` seconds more."""
+    deadline = max(s.at for s in sent) + timeout
+    tokens = {s.token for s in sent}
+    while time.monotonic() < deadline and not serve.exited:
+        _, answers = answers_by_token(fake.requests)
+        if tokens <= answers.keys():
+            await asyncio.sleep(settle)
+            return
+        await asyncio.sleep(0.05)
+
+
+# ---------------------------------------------------------------------- CPU per /plan, in process
+
+
+@contextlib.contextmanager
+def environment(env: dict[str, str]) -> Iterator[None]:
+    """os.environ replaced by `env` for the duration (the settings object reads it when built)."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+async def cpu_per_plan(env: dict[str, str], sent: list[Sent], guild_id: str, channel_id: str) -> tuple[float, float]:
+    """CPU and wall seconds per /plan: the burst's plans, one after another, through the root's services and pipeline."""
+    from bot.app import build_services
+    from bot.config import Settings
+    from bot.logging import setup_logging
+    from bot.pipeline import Invocation
+    from bot.request import Identity
+
+    with environment(env):
+        settings = Settings(_env_file=None)
+    # the service's logs go to its log file, as in the CLI, not between the figures
+    setup_logging("cli", settings)
+    services = await build_services(settings, chart_workers=0)
+    try:
+
+        async def one(symbol: str, user_id: str) -> None:
+            ident = Identity(platform="discord", tenant=guild_id, user=user_id, channel=channel_id, display_name=user_id)
+            ctx = services.pipeline.request(services, ident)
+            reply = await services.pipeline.handle(ctx, Invocation.call("plan", {"symbol": symbol}))
+            if not (reply.title or "").startswith(symbol + " "):
+                raise SystemExit(f"in-process /plan {symbol} did not plan: {reply.title}: {reply.body[:200]}")
+
+        await one(WARMUP_SYMBOL, snowflake())
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        for s in sent:
+            await one(s.symbol, str(s.user["id"]))
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    finally:
+        await services.close()
+    return cpu / len(sent), wall / len(sent)
+
+
+# ---------------------------------------------------------------------- report
+
+
+def cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def pcts(values: list[float]) -> tuple[float, float, float]:
+    """p50, p99 and max (nan for none)."""
+    if not values:
+        return float("nan"), float("nan"), float("nan")
+    p50, p99 = np.percentile(values, [50, 99])
+    return float(p50), float(p99), max(values)
+
+
+def loadavg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+async def run(args: argparse.Namespace) -> None:
+    extra = dict(kv.split("=", 1) for kv in args.env)
+    load_before = loadavg()
+    fake = await DiscordFake().start()
+    workers: list[Child] = []
+    burner: asyncio.subprocess.Process | None = None
+    serve: Child | None = None
+    service_cpu: float | None = None
+    with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
+        work = Path(tmp)
+        env = child_env(fake, work, args.queue, extra)
+        try:
+            serve = await Child.start("serve", sys.executable, "-m", "bot.cli", "serve", env=env, cwd=work)
+            await wait_ready(fake, serve, timeout=120)
+            if args.queue:
+                for i in range(args.workers):
+                    workers.append(await Child.start(f"worker{i}", sys.executable, "-m", "bot.cli", "worker", env=env, cwd=work))
+            if args.busy:
+                burner = await start_burner()
+            pids = [c.proc.pid for c in (serve, *workers)]
+            cpu_before = [tree_cpu(p) for p in pids]
+            sent = await burst(fake, args.n, args.seconds, workers, args.kill_worker_after)
+            await collect(fake, sent, serve, args.timeout, args.settle)
+            # a killed worker's CPU is gone with it: only the processes still there are counted
+            used = [b - a for a, b in zip(cpu_before, (tree_cpu(p) for p in pids)) if a is not None and b is not None]
+            service_cpu = sum(used) if used else None
+        finally:
+            if burner is not None:
+                burner.kill()
+                await burner.wait()
+            for w in workers:
+                await w.stop()
+            serve_rc = await serve.stop() if serve is not None else None
+            await fake.stop()
+        load_after = loadavg()
+
+        tally = Tally.of(sent, fake.requests, args.timeout)
+
+        cpu, wall = await cpu_per_plan(
+            {**env, "DATABASE_URL": f"sqlite+aiosqlite:///{work}/inprocess.db"}, sent, fake.guild_id, fake.channel_id
+        )
+
+    n = len(sent)
+    a50, a99, amax = pcts(tally.ack)
+    r50, r99, rmax = pcts(tally.answer)
+    limit = n * cpu / cores()
+    mode = f"queue {args.queue}, {args.workers} worker(s)" if args.queue else "embedded (handlers in the front)"
+    print(
+        f"burst: {n} /plan from {n} people over {args.seconds:g} s, {len({s.symbol for s in sent})} distinct symbols; "
+        f"{mode}{'; one core kept busy' if args.busy else ''}"
+    )
+    print(
+        f"ack:    p50 {a50 * 1e3:.0f} ms  p99 {a99 * 1e3:.0f} ms  max {amax * 1e3:.0f} ms  "
+        f"over {ACK_DEADLINE:g} s: {tally.late_acks}  never acked: {tally.never_acked}"
+    )
+    print(
+        f"answer: p50 {r50:.2f} s  p99 {r99:.2f} s  max {rmax:.2f} s  answered {len(tally.answer)}/{n} within {args.timeout:g} s  "
+        f"duplicates: {tally.duplicates}  not a plan: {tally.not_plans}" + (f" (e.g. {tally.example!r})" if tally.example else "")
+    )
+    print(f"CPU per /plan (in process, {n} plans after 1 warm-up): {cpu * 1e3:.0f} ms CPU, {wall * 1e3:.0f} ms wall")
+    print(
+        f"CPU-bound limit: {n} x {cpu * 1e3:.0f} ms / {cores()} cores = {limit:.2f} s; answer p99 = {r99 / limit:.2f}x the limit"
+    )
+    if service_cpu is not None:
+        print(
+            f"service CPU during the burst (serve, workers and their children): {service_cpu:.2f} s = {service_cpu / n * 1e3:.0f} ms per /plan"
+        )
+    lags = serve.lags_ms if serve is not None else []
+    if lags:
+        _, l99, lmax = pcts(lags)
+        print(f"front event-loop lag: p99 {l99:.0f} ms  max {lmax:.0f} ms  ({len(lags)} samples)")
+    else:
+        print("front event-loop lag: n/a")
+    if workers:
+        states = ", ".join(f"{w.name} exit code {w.proc.returncode}{' (killed)' if w.killed else ''}" for w in workers)
+        print(f"workers: {states}")
+        for w in workers:
+            if w.proc.returncode not in (0, -signal.SIGTERM) and not w.killed:
+                print(f"  {w.name} log tail: " + " | ".join(w.tail[-5:]))
+    if serve is not None:
+        print(f"serve: exit code {serve_rc}, {serve.errors} error lines in its log")
+    print(f"machine: {cores()} cores; load average (1/5/15 min) before {load_before}, after {load_after}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=60, help="interactions in the burst, one person each")
+    ap.add_argument("--seconds", type=float, default=3.0, help="the burst is spread evenly over this long")
+    ap.add_argument("--timeout", type=float, default=60.0, help="an interaction unanswered this long after dispatch is lost")
+    ap.add_argument("--settle", type=float, default=3.0, help="seconds to wait after the last answer for duplicates")
+    ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="extra environment for serve (repeatable)")
+    ap.add_argument("--queue", metavar="URL", help="COACH_QUEUE_URL for serve; also starts --workers `coach worker` processes")
+    ap.add_argument("--workers", type=int, default=None, help="`coach worker` processes with --queue (default 2)")
+    ap.add_argument(
+        "--kill-worker-after", type=float, default=None, metavar="SECONDS", help="SIGKILL one worker this long into the burst"
+    )
+    ap.add_argument("--busy", action="store_true", help="keep one core busy with another process during the burst")
+    args = ap.parse_args()
+    if args.n < 1 or args.seconds < 0 or args.timeout <= 0 or args.settle < 0:
+        ap.error("--n must be at least 1, --seconds and --settle not negative, --timeout positive")
+    if any("=" not in kv for kv in args.env):
+        ap.error("--env takes KEY=VALUE")
+    if not args.queue and (args.workers is not None or args.kill_worker_after is not None):
+        ap.error("--workers and --kill-worker-after need --queue")
+    args.workers = 2 if args.workers is None else args.workers
+    if args.queue and args.workers < 1:
+        ap.error("--queue needs at least one worker")
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()
