@@ -32,6 +32,8 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Protocol
 
+import structlog
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.chart_service import ChartService
@@ -59,11 +61,12 @@ from bot.execution.jobs import Job, Lane
 from bot.execution.local import Executor, InlineExecutor, LocalPoolExecutor
 from bot.execution.queue import CLAIM_IDLE as QUEUE_CLAIM_IDLE
 from bot.execution.queue import LANES, Consumer, QueueExecutor
+from bot.execution.queue import connect as connect_queue
 from bot.execution.runner import CLAIM_STALE, Budget, run_job
 from bot.market_setup import build_broker, build_market, stream_builder
 from bot.options_service import OptionsService
 from bot.pipeline import FreeTextHandler, Pipeline
-from bot.ratelimit import RateLimiter
+from bot.ratelimit import Limiter, RateLimiter, SharedRateLimiter
 from bot.registry import Registry
 from bot.runtime.destinations import Destination, DestinationKinds
 from bot.runtime.worker import RuntimeConfig
@@ -73,6 +76,8 @@ from core.clock import Clock, utc_now
 from core.errors import ConfigError
 from providers.base import MarketData
 from storage.db import make_engine, make_sessionmaker, upgrade
+
+log = structlog.get_logger("coach.app")
 
 #: The command modules every service serves (each declares its commands with `bot.registry.command`).
 COMMAND_MODULES = (
@@ -132,6 +137,13 @@ async def build_services(
         start_method=settings.coach_chart_start,
     )
     free_text = build_free_text(settings)
+    # with a queue, several fronts share the rate limits and the in-flight counts through it
+    redis = connect_queue(settings) if settings.coach_queue_url is not None else None
+    limiter: Limiter = (
+        SharedRateLimiter(redis, settings.coach_rate_per_minute)
+        if redis is not None
+        else RateLimiter(settings.coach_rate_per_minute)
+    )
     services = Services(
         settings=settings,
         market=market,
@@ -139,7 +151,7 @@ async def build_services(
         db=db,
         clock=clock,
         registry=registry,
-        pipeline=Pipeline(registry, RateLimiter(settings.coach_rate_per_minute)),
+        pipeline=Pipeline(registry, limiter),
         free_text=free_text,
         charts=charts,
         options=OptionsService(market, db),
@@ -154,18 +166,18 @@ async def build_services(
         if closer is not None:
             services.closers.append(closer)
     services.closers.append(services.replies.aclose)
-    services.executor = build_executor(services, settings.coach_workers if workers is None else workers)
+    services.executor = build_executor(services, settings.coach_workers if workers is None else workers, redis=redis)
     services.closers.append(services.executor.aclose)  # closed first: running jobs finish before their parts close
     return services
 
 
-def build_executor(services: Services, workers: int | None) -> Executor:
+def build_executor(services: Services, workers: int | None, *, redis: Redis | None = None) -> Executor:
     """Where chat requests run: the queue (COACH_QUEUE_URL), N local worker processes (default: one per core), or here (0)."""
     settings = services.settings
     inflight = InFlight(per_user=settings.coach_user_concurrency, per_tenant=settings.coach_tenant_concurrency)
     budget = Budget(light=settings.coach_cpu_budget, heavy=settings.coach_heavy_cpu_budget)
     if settings.coach_queue_url is not None:
-        return QueueExecutor(settings, per_user=inflight.per_user, per_tenant=inflight.per_tenant)
+        return QueueExecutor(settings, per_user=inflight.per_user, per_tenant=inflight.per_tenant, redis=redis)
     n = max(1, os.cpu_count() or 1) if workers is None else workers
     if n == 0:
         return InlineExecutor(services, services.replies.deliver, inflight)
@@ -176,11 +188,9 @@ def build_executor(services: Services, workers: int | None) -> Executor:
 
 async def serve_queue(services: Services, stop: asyncio.Event, *, lanes: tuple[Lane, ...] = LANES) -> Consumer:
     """`coach worker`: take jobs from the queue, run and answer them one at a time, until `stop` is set."""
-    from bot.execution.queue import connect
-
     settings = services.settings
     budget = Budget(light=settings.coach_cpu_budget, heavy=settings.coach_heavy_cpu_budget)
-    redis = connect(settings)
+    redis = connect_queue(settings)
     consumer: Consumer
 
     async def run(job: Job, redelivered: bool) -> bool:
@@ -340,7 +350,20 @@ def build_surfaces(services: Services, *, host: str = "0.0.0.0", port: int | Non
 
 
 def serve_tasks(services: Services) -> dict[str, Callable[[], Coroutine[Any, Any, None]]]:
-    """What `coach serve` runs beside the surfaces, by name."""
+    """What `coach serve` runs beside the surfaces, by name.
+
+    On one machine: the alert runtime and the background jobs, plus the front's event-loop probe.
+    With a queue (COACH_QUEUE_URL) `coach serve` is only a front: the runtime and the background jobs
+    run in `coach runtime` (`background_tasks`), so that a front stays light and many can run.
+    """
+    tasks: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {"loop_lag": lambda: watch_loop_lag()}
+    if services.settings.coach_queue_url is None:
+        tasks.update(background_tasks(services))
+    return tasks
+
+
+def background_tasks(services: Services) -> dict[str, Callable[[], Coroutine[Any, Any, None]]]:
+    """The alert and live-plan runtime (one leader by lease), the daily IV recorder and the tracked-plan scorer."""
     from bot.iv_recorder import iv_recorder_task
     from bot.runtime.worker import Runtime
     from bot.scorecard import outcome_sync_task
@@ -355,6 +378,32 @@ def serve_tasks(services: Services) -> dict[str, Callable[[], Coroutine[Any, Any
         "iv_recorder": lambda: iv_recorder_task(services),
         "outcome_sync": lambda: outcome_sync_task(services),
     }
+
+
+async def watch_loop_lag(every: float = 0.1, report: float = 5.0, warn: float = 0.25) -> None:
+    """Log how late this event loop wakes up (`loop_lag`: the worst and the 99th percentile of each `report` seconds).
+
+    A front's loop carries the Discord heartbeat and Slack's acknowledgements: it must stay free. A
+    window whose worst wake-up is `warn` seconds late is a warning; the others are debug lines.
+    """
+    loop = asyncio.get_running_loop()
+    lags: list[float] = []
+    next_report = loop.time() + report
+    while True:
+        planned = loop.time() + every
+        await asyncio.sleep(every)
+        lags.append(max(0.0, loop.time() - planned))
+        if loop.time() >= next_report:
+            lags.sort()
+            emit = log.warning if lags[-1] >= warn else log.debug
+            emit(
+                "loop_lag",
+                lag_ms=round(lags[-1] * 1000, 1),
+                p99_ms=round(lags[int(0.99 * (len(lags) - 1))] * 1000, 1),
+                samples=len(lags),
+            )
+            lags.clear()
+            next_report = loop.time() + report
 
 
 def runtime_config(settings: Settings) -> RuntimeConfig:

@@ -32,7 +32,7 @@ from typing import Any
 import structlog
 from pydantic import BaseModel
 
-from bot.ratelimit import RateLimiter
+from bot.ratelimit import Limiter
 from bot.registry import MAX_TEXT, Command, Registry
 from bot.reply import Reply
 from bot.request import Ctx, Identity, new_request_id
@@ -97,7 +97,7 @@ class Admitted:
 class Pipeline:
     """Runs requests for the commands of `registry`, rate limited per person by `limiter`."""
 
-    def __init__(self, registry: Registry, limiter: RateLimiter) -> None:
+    def __init__(self, registry: Registry, limiter: Limiter) -> None:
         self.registry = registry
         self.limiter = limiter
 
@@ -117,7 +117,7 @@ class Pipeline:
         """
         if limit and ctx.identity.platform in LIMITED_PLATFORMS:
             ident = ctx.identity
-            wait = self.limiter.take((ident.platform, ident.tenant, ident.user))
+            wait = await self.limiter.acquire((ident.platform, ident.tenant, ident.user))
             if wait:
                 return _front_error(ctx, Reply.error(self.limiter.message(wait), title="Slow down"), "rate_limited")
         try:

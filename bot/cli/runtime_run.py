@@ -30,7 +30,8 @@ def register(group: click.Group) -> None:
 def runtime_cmd(
     speed: float | None, start: str | None, skip_closed: bool | None, run_for: float | None, stale_after: float | None
 ) -> None:
-    """Evaluate alerts and tracked plans and deliver their messages, until stopped (Ctrl-C or SIGTERM).
+    """Evaluate alerts and tracked plans and deliver their messages, record each session's IV and score finished
+    tracked plans, until stopped (Ctrl-C or SIGTERM).
 
     Uses DATABASE_URL, COACH_PROVIDER and the chat credentials (to deliver into Discord/Slack)
     like `coach serve`. Another runtime on the same database makes this one stand by.
@@ -121,9 +122,17 @@ async def run_runtime(
         + ". Ctrl-C stops.",
         err=True,
     )
+    from bot.iv_recorder import iv_recorder_task
+    from bot.scorecard import outcome_sync_task
+
+    # the daily jobs go with the runtime: with a queue, `coach serve` is only a front and runs none
+    jobs = [asyncio.create_task(iv_recorder_task(services)), asyncio.create_task(outcome_sync_task(services))]
     try:
         await runtime.run(stop)
     finally:
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
         await services.close()
     st = runtime.stats
     click.echo(

@@ -122,6 +122,8 @@ def message_kwargs(m: DiscordMessage) -> dict[str, Any]:
 class CoachClient(discord.Client):
     """discord.Client with the command tree, persistent buttons and the coach on DMs/mentions."""
 
+    tree: app_commands.CommandTree[Any]
+
     def __init__(self, surface: DiscordSurface, **options: Any) -> None:
         intents = options.pop("intents", None) or discord.Intents.default()
         # DMs and mentions carry their content without the privileged message_content intent
@@ -142,6 +144,32 @@ class CoachClient(discord.Client):
 
     async def on_message(self, message: discord.Message) -> None:
         await self.coach_surface.on_message(message)
+
+
+class ShardedCoachClient(CoachClient, discord.AutoShardedClient):
+    """The same client over several gateway shards (`COACH_DISCORD_SHARD_COUNT`, `COACH_DISCORD_SHARD_IDS`).
+
+    Each front runs the shards it is given; Discord sends every guild's events to one shard only, so
+    several fronts split the servers between them.
+    """
+
+
+def shard_options(count: int | None, ids: str | None) -> dict[str, Any]:
+    """discord.py's sharding options from the settings; {} without sharding. A bad list is a ConfigError."""
+    if count is None:
+        if ids:
+            raise ConfigError("COACH_DISCORD_SHARD_IDS needs COACH_DISCORD_SHARD_COUNT (the shards in all)")
+        return {}
+    opts: dict[str, Any] = {"shard_count": count}
+    if ids:
+        try:
+            chosen = sorted({int(p) for p in ids.replace(" ", "").split(",") if p})
+        except ValueError:
+            raise ConfigError(f"COACH_DISCORD_SHARD_IDS must be shard numbers like 0,1, not {ids[:40]!r}") from None
+        if not chosen or chosen[0] < 0 or chosen[-1] >= count:
+            raise ConfigError(f"COACH_DISCORD_SHARD_IDS must be between 0 and {count - 1}")
+        opts["shard_ids"] = chosen
+    return opts
 
 
 class DiscordSurface:
@@ -166,9 +194,11 @@ class DiscordSurface:
             raise ConfigError("the Discord surface needs an executor for its requests")
         self.executor = services.executor
         self.guild_id = guild_id if guild_id is not None else settings.discord_guild_id
-        self.sync = sync
         self.recent = RecentSymbols()
-        self.client = CoachClient(self, **client_options)
+        sharding = shard_options(settings.coach_discord_shard_count, settings.coach_discord_shard_ids)
+        # one front publishes the slash commands: the one running shard 0 (or the only one)
+        self.sync = sync and 0 in sharding.get("shard_ids", [0])
+        self.client = ShardedCoachClient(self, **sharding, **client_options) if sharding else CoachClient(self, **client_options)
         self.tree = self.client.tree
         self.tree.error(self._on_tree_error)
         build_tree(self.tree, self.registry, self)

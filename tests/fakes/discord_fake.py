@@ -588,9 +588,11 @@ class DiscordFake:
             if op == 1:
                 await ws.send_str(json.dumps({"op": 11}))
             elif op == 2:
+                shard = (frame.get("d") or {}).get("shard")
                 await self.dispatch(
                     "READY",
-                    {
+                    ({"shard": shard} if shard else {})  # Discord echoes the shard a sharded session identified as
+                    | {
                         "v": 10,
                         "user": self.user(self.bot_id, "coach", bot=True) | {"verified": True, "mfa_enabled": False, "flags": 0},
                         "guilds": [{"id": self.guild_id, "unavailable": True}],

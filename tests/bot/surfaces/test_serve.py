@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import socket
@@ -12,6 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 import structlog.testing
+from pydantic import SecretStr
 
 from bot import serve as serve_mod
 from tests.bot.surfaces.conftest import SLACK_SECRET
@@ -159,7 +161,12 @@ async def test_serve_tasks_run_beside_a_blocked_console_and_stop_cleanly(service
 
     jobs = serve_tasks(services)
     # what `coach serve` runs beside the surfaces is named in one place, the composition root
-    assert sorted(jobs) == ["alert_runtime", "iv_recorder", "outcome_sync"]
+    assert sorted(jobs) == ["alert_runtime", "iv_recorder", "loop_lag", "outcome_sync"]
+    # with a queue it is only a front: the runtime and the daily jobs move to `coach runtime`
+    queued = dataclasses.replace(
+        services, settings=services.settings.model_copy(update={"coach_queue_url": SecretStr("redis://127.0.0.1:6379/0")})
+    )
+    assert sorted(serve_tasks(queued)) == ["loop_lag"]
     started, cancelled = asyncio.Event(), asyncio.Event()
 
     async def probe() -> None:
