@@ -230,7 +230,13 @@ def run_job_in_worker(payload: str, budget: float, retry: bool) -> bool:
     job = Job.model_validate_json(payload)
     worker = f"{socket.gethostname()}:{os.getpid()}"
     stale = 0.0 if retry else CLAIM_STALE  # a retry follows a worker that died holding the claim
-    return loop.run_until_complete(run_job(services, job, services.replies.deliver, worker=worker, budget=budget, stale=stale))
+    try:
+        return loop.run_until_complete(
+            run_job(services, job, services.replies.deliver, worker=worker, budget=budget, stale=stale)
+        )
+    except Exception as exc:
+        # only plain exceptions cross back to the front intact (ours take keyword arguments pickle cannot restore)
+        raise RuntimeError(f"{exc.__class__.__name__}: {exc}") from None
 
 
 def rebase(services: Services, *, market: MarketData, clock: Clock) -> Services:

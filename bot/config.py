@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     )
     coach_user_concurrency: int = Field(3, ge=1, le=100, description="requests one person may have running at once")
     coach_tenant_concurrency: int = Field(
-        30, ge=1, le=10_000, description="requests one server or workspace may have running at once"
+        100, ge=1, le=10_000, description="requests one server or workspace may have running at once"
     )
     coach_cpu_budget: float = Field(20.0, gt=0, description="CPU seconds a quick command may use")
     coach_heavy_cpu_budget: float = Field(

@@ -85,6 +85,8 @@ async def serve(
     failure: BaseException | None = None
     try:
         surfaces = build_surfaces(services, host=host, port=port)
+        if surfaces and services.executor is not None:
+            await services.executor.start()  # workers ready before the first request, not during it
         for surface in surfaces:
             running[surface.name] = asyncio.create_task(surface.run(), name=f"coach-{surface.name}")
         if not surfaces:

@@ -13,6 +13,8 @@ Anything else is a bug: surfaces log it with a request id and show only that id.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class CoachError(Exception):
     """Base of every error the project raises on purpose."""
@@ -23,6 +25,18 @@ class CoachError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickle (worker processes send errors back) re-calls __init__ with `args` only, which the
+        # subclasses' own signatures (provider, reason, ...) would refuse: rebuild from the state instead
+        return (_rebuild, (self.__class__, self.args, dict(self.__dict__)))
+
+
+def _rebuild(cls: type[CoachError], args: tuple[Any, ...], state: dict[str, Any]) -> CoachError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, *args)
+    err.__dict__.update(state)
+    return err
 
 
 class UserError(CoachError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -112,6 +113,10 @@ def alembic_config(url: str | None = None) -> Config:
     return cfg
 
 
+#: Tries of an upgrade that ran into another process's (see `upgrade`).
+UPGRADE_ATTEMPTS = 5
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "heads") -> None:
     """Bring the schema to `revision` (all heads by default). Raises ConfigError when the database is unreachable."""
     from alembic import command
@@ -122,11 +127,21 @@ async def upgrade(engine: AsyncEngine, revision: str = "heads") -> None:
         cfg.attributes["connection"] = sync_conn
         command.upgrade(cfg, revision)
 
-    try:
-        async with engine.begin() as conn:
-            await conn.run_sync(_run)
-    except (TimeoutError, OperationalError, DBAPIError, OSError) as exc:
-        raise ConfigError(f"cannot connect to database {_masked(str(engine.url))}: {_reason(exc)}; check DATABASE_URL") from None
+    for attempt in range(UPGRADE_ATTEMPTS):
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(_run)
+            return
+        except (TimeoutError, OperationalError, DBAPIError, OSError) as exc:
+            # processes starting together (a front and its workers) may migrate at once: the loser finds
+            # the winner's tables ("already exists") or its lock; once the winner is done there is nothing left to do
+            racing = "already exists" in str(exc) or "locked" in str(exc) or "duplicate" in str(exc).lower()
+            if racing and attempt + 1 < UPGRADE_ATTEMPTS:
+                await asyncio.sleep(0.5 * (attempt + 1))
+                continue
+            raise ConfigError(
+                f"cannot connect to database {_masked(str(engine.url))}: {_reason(exc)}; check DATABASE_URL"
+            ) from None
 
 
 async def current_revisions(engine: AsyncEngine) -> set[str]:

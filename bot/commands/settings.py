@@ -116,14 +116,16 @@ async def settings_alerts(ctx: Ctx, a: SettingsAlertsArgs) -> Reply:
 
 
 def _families(v: object) -> object:
-    if isinstance(v, str):
-        parts = [p.strip().lower() for p in re.split(r"[,\s]+", v) if p.strip()]
-        if parts == ["all"]:
-            return list(FAMILIES)
-        if parts == ["none"]:
-            return []
-        return parts
-    return v
+    # chat hands over a list of words ("all" arrives as ["all"]), a tool call or the CLI may send one string
+    words = [v] if isinstance(v, str) else v if isinstance(v, list) else None
+    if words is None:
+        return v
+    parts = [p.strip().lower() for w in words for p in re.split(r"[,\s]+", str(w)) if p.strip()]
+    if parts == ["all"]:
+        return list(FAMILIES)
+    if parts == ["none"]:
+        return []
+    return parts
 
 
 class SettingsTypesArgs(BaseModel):

@@ -18,7 +18,7 @@ class InFlight:
     """Running requests per person and per tenant, within limits."""
 
     per_user: int = 3
-    per_tenant: int = 30
+    per_tenant: int = 100
     _users: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     _tenants: Counter[tuple[str, str]] = field(default_factory=Counter)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, PlainSerializer, SecretStr
 
 from bot.pipeline import Admitted
 from bot.request import Ctx, Identity
@@ -21,6 +21,10 @@ from bot.services import Services
 from core.errors import UserError
 
 Lane = Literal["light", "heavy"]
+
+#: A credential the job needs where it runs (an interaction token, a response URL): shown masked in reprs and
+#: logs, written in clear only into the job's own JSON, which travels to the worker that answers.
+Credential = Annotated[SecretStr, PlainSerializer(lambda v: v.get_secret_value(), return_type=str, when_used="json")]
 
 #: How long a platform accepts an answer after the request (Discord's interaction token: 15 minutes; Slack's
 #: response URL: 30 minutes; a channel message has no limit, but an answer an hour late helps nobody).
@@ -37,7 +41,7 @@ class DiscordInteractionRoute(BaseModel):
     kind: Literal["discord_interaction"] = "discord_interaction"
     application_id: str
     #: The interaction token: a credential for this one interaction, never logged.
-    token: SecretStr
+    token: Credential
 
 
 class DiscordMessageRoute(BaseModel):
@@ -54,7 +58,7 @@ class SlackRoute(BaseModel):
     kind: Literal["slack"] = "slack"
     channel: str | None = None
     thread_ts: str | None = None
-    response_url: SecretStr | None = None
+    response_url: Credential | None = None
     user: str
     #: The "who asked" line shown under the reply (`<@U1>: /coach plan TSLA`).
     note: str = ""

@@ -42,6 +42,10 @@ class Executor(Protocol):
         """Why this caller must wait before another request (their own or their workspace's are running), or None."""
         ...
 
+    async def start(self) -> None:
+        """Get ready before the first request (start workers, create streams)."""
+        ...
+
     async def submit(self, job: Job) -> None: ...
 
     async def aclose(self) -> None: ...
@@ -59,6 +63,9 @@ class InlineExecutor:
 
     async def busy(self, ident: Identity) -> str | None:
         return self.inflight.refusal(ident)
+
+    async def start(self) -> None:
+        return None
 
     async def submit(self, job: Job) -> None:
         ident = job.identity.identity()
@@ -116,6 +123,9 @@ class LocalPoolExecutor:
 
     async def busy(self, ident: Identity) -> str | None:
         return self.inflight.refusal(ident)
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.pool.start)
 
     async def submit(self, job: Job) -> None:
         ident = job.identity.identity()

@@ -78,6 +78,16 @@ class WorkerPool:
                 )
             return self._executor
 
+    def start(self) -> None:
+        """Start every worker now and wait until each is ready (blocking: call it from a thread).
+
+        The first start of a fork server waits for its imports; doing it here keeps that wait off the
+        first request (and off the event loop).
+        """
+        pool = self.executor()
+        for f in [pool.submit(_ready) for _ in range(self.workers)]:
+            f.result()
+
     async def run(self, fn: Callable[..., T], *args: Any, timeout: float | None = None) -> T:
         """`fn(*args)` in a worker process; WorkerLost when the worker died, TimeoutError after `timeout` seconds."""
         pool = self.executor()
@@ -122,3 +132,7 @@ class WorkerPool:
             ex, self._executor = self._executor, None
         if ex is not None:
             ex.shutdown(wait=False, cancel_futures=True)
+
+
+def _ready() -> bool:
+    return True

@@ -99,6 +99,10 @@ class QueueExecutor:
             return "This server is busy with its own requests right now; try again in a few seconds."
         return None
 
+    async def start(self) -> None:
+        await ensure_groups(self.redis)
+        self._ready = True
+
     async def submit(self, job: Job) -> None:
         ident = job.identity.identity()
         if not self._ready:
