@@ -15,7 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field
 
-from analytics.alertbook import INDICATOR_KINDS, KINDS, PLAN_KINDS, build_rule, kind_category, price_band
+from analytics.alert_kinds import INDICATOR_KINDS, KINDS, PLAN_KINDS, kind_category
+from analytics.alertbook import build_rule, price_band
 from analytics.intervals import interval_minutes
 from analytics.models import Plan
 from analytics.sessions import EXCHANGE_TZ, sessions_between

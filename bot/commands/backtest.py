@@ -17,7 +17,7 @@ from analytics.backtest_engine import BacktestResult, BacktestSpec, check_spec
 from analytics.backtest_stats import Calibration, GroupStats, Report, equity_curve, report
 from analytics.outcomes import TradeOutcome
 from analytics.sessions import last_sessions, market_time
-from analytics.strategies import STRATEGIES
+from analytics.strategy_ids import STRATEGY_IDS
 from bot.args import StyleArg, SymbolsArg
 from bot.backtest_runner import backtest
 from bot.registry import command
@@ -34,7 +34,7 @@ CHAT_MAX_SYMBOLS = 10
 CHAT_MAX_DECISIONS = 600
 
 
-STRATEGY_CHOICES = ("all", "best", *(s.id for s in STRATEGIES))
+STRATEGY_CHOICES = ("all", "best", *STRATEGY_IDS)
 StrategyChoice = Literal[STRATEGY_CHOICES]  # type: ignore[valid-type]
 STYLES = ("scalp", "intraday", "swing", "leaps")
 

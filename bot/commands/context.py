@@ -8,8 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, Field
 
 from analytics.interval_context import MultiContext
-from analytics.intervals import normalise_interval
-from analytics.models import STYLE_INTERVALS
+from analytics.intervals import STYLE_INTERVALS, normalise_interval
 from bot.args import SymbolArg
 from bot.registry import command
 from bot.reply import Reply, ReplyField

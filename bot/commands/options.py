@@ -9,8 +9,9 @@ from typing import Annotated, SupportsFloat, SupportsIndex
 from pydantic import BaseModel, BeforeValidator, Field, field_validator
 
 from analytics.blackscholes import bs_price
+from analytics.money import check_money, check_prices
 from analytics.options import ContractRanking
-from analytics.sizing import SizeResult, check_money, check_prices, size_contracts, size_shares
+from analytics.sizing import SizeResult, size_contracts, size_shares
 from analytics.volatility import VolRegime
 from bot.args import StyleArg, SymbolArg
 from bot.options_service import parse_occ

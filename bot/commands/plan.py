@@ -5,8 +5,8 @@ from __future__ import annotations
 import structlog
 from pydantic import BaseModel, Field
 
-from analytics.models import STYLE_INTERVALS
-from analytics.scanner import MAX_LIMIT, NAMED_LISTS
+from analytics.intervals import STYLE_INTERVALS
+from analytics.scan_scope import MAX_LIMIT, NAMED_LISTS
 from bot.args import StyleArg, SymbolArg
 from bot.planning import make_plan, plan_reply, run_scan, scan_reply
 from bot.registry import command
