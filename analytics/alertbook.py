@@ -44,39 +44,16 @@ from typing import Any, Literal, TypedDict, Unpack
 import numpy as np
 import pandas as pd
 
+from analytics.alert_kinds import PLAN_KINDS
 from analytics.indicators import ema, rsi, vwap
-from core.errors import UserError
 from core.values import utc_from_ns
 
 Side = Literal["up", "down"]
 Status = Literal["open", "pre", "post", "closed"]
 SessionFilter = Literal["regular", "extended"]
 
-#: Conditions a person can ask for. Price conditions are evaluated on every tick, the rest on bars.
-PRICE_KINDS = ("above", "below", "cross", "pct")
-INDICATOR_KINDS = ("rsi_above", "rsi_below", "ema_cross_up", "ema_cross_down", "vwap_reclaim", "vwap_loss")
-PLAN_KINDS = ("entry", "stop", "target", "invalidation")
-KINDS = PRICE_KINDS + INDICATOR_KINDS + PLAN_KINDS
 #: Which ways the price must move through the level for a level kind to fire.
 _LEVEL_SIDES: dict[str, tuple[Side, ...]] = {"above": ("up",), "below": ("down",), "cross": ("up", "down")}
-
-#: What each kind is called in messages.
-KIND_LABELS = {
-    "above": "above",
-    "below": "below",
-    "cross": "crossing",
-    "pct": "moving",
-    "rsi_above": "RSI above",
-    "rsi_below": "RSI below",
-    "ema_cross_up": "EMA cross up",
-    "ema_cross_down": "EMA cross down",
-    "vwap_reclaim": "VWAP reclaim",
-    "vwap_loss": "VWAP loss",
-    "entry": "plan entry",
-    "stop": "plan stop",
-    "target": "plan target",
-    "invalidation": "plan invalidation",
-}
 
 #: Hysteresis of price levels: 10 basis points of the level, at least one cent.
 PRICE_BAND_FRACTION = 0.001
@@ -89,17 +66,6 @@ CROSS_BAND_BPS = 5.0
 _NONE: list[Trigger] = []
 _INF = math.inf
 _NINF = -math.inf
-
-
-def kind_category(kind: str) -> str:
-    """ "price", "indicator" or "plan": the families channel settings allow or refuse."""
-    if kind in PRICE_KINDS:
-        return "price"
-    if kind in INDICATOR_KINDS:
-        return "indicator"
-    if kind in PLAN_KINDS:
-        return "plan"
-    raise UserError(f"unknown alert kind {kind[:24]!r}; accepted: {', '.join(KINDS)}")
 
 
 def price_band(level: float) -> float:

@@ -40,8 +40,8 @@ import pandas as pd
 
 from analytics import planner
 from analytics.backtest_stats import Report, report
-from analytics.intervals import interval_minutes, is_intraday
-from analytics.models import STYLE_INTERVALS, Plan
+from analytics.intervals import STYLE_INTERVALS, interval_minutes, is_intraday
+from analytics.models import Plan
 from analytics.outcomes import DEFAULT_MANAGEMENT, HORIZON_SESSIONS, Management, TradeOutcome, horizon, outcome_from, resolve
 from analytics.panel import Panel
 from analytics.sessions import EXCHANGE_TZ, Schedule, schedule, session_info

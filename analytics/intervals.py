@@ -1,4 +1,4 @@
-"""Bar intervals: the canonical tokens and the one normaliser that accepts common spellings."""
+"""Bar intervals: the canonical tokens, the intervals each trading style looks at, and the one normaliser."""
 
 from __future__ import annotations
 
@@ -9,6 +9,14 @@ from core.errors import UserError
 
 #: Canonical interval tokens, shortest first.
 INTERVALS: tuple[str, ...] = ("1m", "5m", "15m", "30m", "1h", "4h", "1D", "1W")
+
+#: Intervals each trading style looks at, fastest first (the first is the execution interval).
+STYLE_INTERVALS: dict[str, tuple[str, ...]] = {
+    "scalp": ("1m", "5m"),
+    "intraday": ("5m", "15m", "1h"),
+    "swing": ("1h", "4h", "1D"),
+    "leaps": ("1D", "1W"),
+}
 
 _MINUTES: dict[str, int] = {
     "1m": 1,

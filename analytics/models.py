@@ -16,14 +16,6 @@ Direction = Literal["long", "short"]
 Style = Literal["scalp", "intraday", "swing", "leaps"]
 Right = Literal["call", "put"]
 
-#: Intervals each trading style looks at, fastest first (the first is the execution interval).
-STYLE_INTERVALS: dict[str, tuple[str, ...]] = {
-    "scalp": ("1m", "5m"),
-    "intraday": ("5m", "15m", "1h"),
-    "swing": ("1h", "4h", "1D"),
-    "leaps": ("1D", "1W"),
-}
-
 
 class Model(BaseModel):
     """Base for domain models: frozen-ish, no extra keys, compact JSON."""

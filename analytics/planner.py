@@ -32,9 +32,9 @@ import numpy as np
 import pandas as pd
 
 from analytics import confidence as cf
-from analytics.intervals import interval_minutes
+from analytics.intervals import STYLE_INTERVALS, interval_minutes
 from analytics.levels import LevelBook, build_levels, build_levels_for_rows, htf_intervals
-from analytics.models import STYLE_INTERVALS, Direction, Level, Plan, PlanResult, Style, Target
+from analytics.models import Direction, Level, Plan, PlanResult, Style, Target
 from analytics.panel import Panel
 from analytics.strategies import Strategy, for_style
 from analytics.strategies.base import Signal, px

@@ -17,42 +17,11 @@ import numpy as np
 import pandas as pd
 
 from analytics.confidence import rank_score
-from analytics.models import STYLE_INTERVALS, Model, Plan, Target
+from analytics.intervals import STYLE_INTERVALS
+from analytics.models import Model, Plan, Target
 from analytics.panel import Panel
 from analytics.planner import build_plan, evaluate, plain_session, validate_style
-
-#: The default universe: 20 liquid leaders (index ETFs and the most traded large caps).
-LEADERS: tuple[str, ...] = (
-    "SPY",
-    "QQQ",
-    "IWM",
-    "AAPL",
-    "MSFT",
-    "NVDA",
-    "TSLA",
-    "AMZN",
-    "META",
-    "GOOGL",
-    "AMD",
-    "AVGO",
-    "NFLX",
-    "JPM",
-    "BAC",
-    "XOM",
-    "UNH",
-    "COST",
-    "PLTR",
-    "COIN",
-)
-#: Built-in named lists (matched case-insensitively).
-NAMED_LISTS: dict[str, tuple[str, ...]] = {
-    "leaders": LEADERS,
-    "indices": ("SPY", "QQQ", "IWM", "DIA"),
-    "megacaps": ("AAPL", "MSFT", "NVDA", "AMZN", "META", "GOOGL", "AVGO", "TSLA"),
-    "semis": ("NVDA", "AMD", "AVGO", "MU", "INTC"),
-    "banks": ("JPM", "BAC", "XLF"),
-}
-MAX_LIMIT = 50
+from analytics.scan_scope import MAX_LIMIT
 
 
 class ScanCandidate(Model):

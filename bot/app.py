@@ -30,13 +30,12 @@ import os
 import socket
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.chart_service import ChartService
 from bot.commands import (
     alerts,
     backtest,
@@ -63,19 +62,21 @@ from bot.execution.queue import CLAIM_IDLE as QUEUE_CLAIM_IDLE
 from bot.execution.queue import LANES, Consumer, QueueExecutor
 from bot.execution.queue import connect as connect_queue
 from bot.execution.runner import CLAIM_STALE, Budget, run_job
-from bot.market_setup import build_broker, build_market, stream_builder
-from bot.options_service import OptionsService
 from bot.pipeline import FreeTextHandler, Pipeline
 from bot.ratelimit import Limiter, RateLimiter, SharedRateLimiter
 from bot.registry import Registry
 from bot.runtime.destinations import Destination, DestinationKinds
-from bot.runtime.worker import RuntimeConfig
 from bot.services import Services
 from bot.surfaces.replies import ReplySender
 from core.clock import Clock, utc_now
 from core.errors import ConfigError
-from providers.base import MarketData
 from storage.db import make_engine, make_sessionmaker, upgrade
+
+# The market, charts, options and the runtime are imported where they are built, so that importing this module
+# (for the command registry, as a chat front does) loads no pandas, numpy or analytics.
+if TYPE_CHECKING:
+    from bot.runtime.worker import RuntimeConfig
+    from providers.base import MarketData
 
 log = structlog.get_logger("coach.app")
 
@@ -119,6 +120,10 @@ async def build_services(
     clock of `coach runtime`); `chart_workers=0` draws charts in a thread (one-shot commands);
     `workers` replaces COACH_WORKERS (0: chat requests run in this process).
     """
+    from bot.chart_service import ChartService
+    from bot.market_setup import build_broker, build_market, stream_builder
+    from bot.options_service import OptionsService
+
     settings = settings or get_settings()
     engine = engine or make_engine(settings.database_url)
     if migrate:
@@ -245,6 +250,9 @@ def rebase(services: Services, *, market: MarketData, clock: Clock) -> Services:
     Shares the database, commands, charts and destinations; what holds the market (options, the
     paper broker) is made anew for it.
     """
+    from bot.market_setup import build_broker
+    from bot.options_service import OptionsService
+
     settings = services.settings
     return dataclasses.replace(
         services,
@@ -414,6 +422,8 @@ async def watch_loop_lag(every: float = 0.1, report: float = 5.0, warn: float = 
 
 def runtime_config(settings: Settings) -> RuntimeConfig:
     """The runtime's knobs from the settings (the lease's worker name: COACH_WORKER_ID, else host:pid)."""
+    from bot.runtime.worker import RuntimeConfig
+
     config = RuntimeConfig()
     if settings.coach_worker_id:
         config.worker_id = settings.coach_worker_id

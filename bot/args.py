@@ -1,4 +1,8 @@
-"""Argument types shared by command models: validated symbols, intervals, styles."""
+"""Argument types shared by command models: validated symbols, intervals, styles, and how many intervals a chart draws.
+
+Light on purpose (no numpy, no pandas): a chat front declares and validates every command's arguments
+with these and never loads what the handlers compute with.
+"""
 
 from __future__ import annotations
 
@@ -28,3 +32,6 @@ IntervalArg = Annotated[str, AfterValidator(normalise_interval)]
 SymbolsArg = Annotated[list[SymbolArg], BeforeValidator(_symbol_list), Field(max_length=500)]
 #: Trading style; sets the intervals a plan looks at.
 StyleArg = Annotated[Literal["scalp", "intraday", "swing", "leaps"], BeforeValidator(_lower)]
+
+#: The most intervals one chart request draws (one image each, or one grid); the chart service holds to it too.
+MAX_CHART_INTERVALS = 4

@@ -37,6 +37,7 @@ from analytics.interval_context import detect_levels as engine_levels
 from analytics.intervals import interval_minutes, normalise_interval
 from analytics.models import Level, Plan
 from analytics.sessions import TZ_NAME, last_sessions, session_info
+from bot.args import MAX_CHART_INTERVALS
 from bot.planning import make_plan
 from bot.reply import Attachment
 from bot.request import Ctx
@@ -54,7 +55,6 @@ log = structlog.get_logger("coach.charts")
 RENDER_TIMEOUT = 60.0
 #: Worker processes are replaced after this many jobs, bounding any slow growth in memory.
 TASKS_PER_WORKER = 500
-MAX_INTERVALS = 4
 DEFAULT_INTERVAL = "5m"
 #: Levels asked of the level engine per chart; the chart's priority/more selection picks from them.
 LEVELS_FROM_ENGINE = 40
@@ -441,8 +441,8 @@ async def make_charts(
         canon = normalise_interval(iv)
         if canon not in ivs:
             ivs.append(canon)
-    if len(ivs) > MAX_INTERVALS:
-        raise UserError(f"at most {MAX_INTERVALS} intervals per chart, got {len(ivs)}")
+    if len(ivs) > MAX_CHART_INTERVALS:
+        raise UserError(f"at most {MAX_CHART_INTERVALS} intervals per chart, got {len(ivs)}")
     get_theme(theme)  # a bad theme is a user error before any data is fetched
     now = ctx.now()
     plan: Plan | None = None

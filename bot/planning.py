@@ -17,9 +17,11 @@ from datetime import datetime
 import pandas as pd
 import structlog
 
-from analytics.models import STYLE_INTERVALS, Level, Plan, PlanResult
+from analytics.intervals import STYLE_INTERVALS
+from analytics.models import Level, Plan, PlanResult
 from analytics.planner import plan_symbol, rr_band, validate_style
-from analytics.scanner import LEADERS, MAX_LIMIT, NAMED_LISTS, ScanResult, Skipped, scan_frames
+from analytics.scan_scope import LEADERS, MAX_LIMIT, NAMED_LISTS
+from analytics.scanner import ScanResult, Skipped, scan_frames
 from analytics.sessions import last_sessions, market_time, session_info
 from analytics.symbols import validate_symbol
 from bot.reply import Action, Reply, ReplyField

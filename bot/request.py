@@ -7,12 +7,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services import Services
-from providers.base import MarketData
 from storage.identity import Owner, ensure_owner
+
+if TYPE_CHECKING:
+    from providers.base import MarketData
 
 
 @dataclass(frozen=True)

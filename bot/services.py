@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from core.clock import Clock
-from providers.base import MarketData
 
 if TYPE_CHECKING:
     from bot.chart_service import ChartService
@@ -27,6 +26,7 @@ if TYPE_CHECKING:
     from bot.runtime.feed import StreamBuilder
     from bot.runtime.worker import RuntimeStats
     from bot.surfaces.replies import ReplySender
+    from providers.base import MarketData
     from providers.broker.base import Broker
 
 

@@ -21,7 +21,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 from sqlalchemy import (
@@ -42,7 +42,6 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, deferred, mapped_column
 
-from analytics.outcomes import TradeOutcome
 from analytics.symbols import validate_symbol
 from core.clock import utc_now
 from core.errors import NotFoundError, UserError
@@ -50,6 +49,9 @@ from core.values import as_utc, to_float
 from storage.alerts import FINISHED_TRACKED, TrackedPlan
 from storage.base import Base, Owned
 from storage.identity import Owner, owned_by
+
+if TYPE_CHECKING:  # imported where outcomes are read or written: importing the journal (for its entries) loads no numpy
+    from analytics.outcomes import TradeOutcome
 
 SOURCES: tuple[str, ...] = ("manual", "broker", "plan")
 #: Longest entry text kept (a chat message is at most a few thousand characters).
@@ -489,6 +491,8 @@ async def record_outcome(
     a `source="plan"` journal entry describes it, in the same transaction; recording the same
     final outcome again does not journal it twice.
     """
+    from analytics.outcomes import TradeOutcome
+
     o = outcome if isinstance(outcome, TradeOutcome) else TradeOutcome.model_validate(outcome)
     pid = clean_plan_id(plan_id) or o.plan_id
     if pid != o.plan_id:
@@ -559,6 +563,8 @@ async def list_outcomes(
     limit: int | None = None,
 ) -> list[TradeOutcome]:
     """The owner's recorded plan outcomes, oldest plan first, optionally for one strategy or symbol."""
+    from analytics.outcomes import TradeOutcome
+
     q = select(PlanOutcomeRow.data).where(owned_by(PlanOutcomeRow, owner))
     if strategy:
         q = q.where(PlanOutcomeRow.strategy == strategy)

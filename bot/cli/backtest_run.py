@@ -250,7 +250,7 @@ def _write_trades(outcomes: Sequence[TradeOutcome], path: Path) -> None:
 
 
 def _summary(result: BacktestResult, rep: Report, spec: BacktestSpec, png: Path) -> dict[str, Any]:
-    from bot.commands.backtest import BacktestSummary
+    from bot.commands.backtest_summary import BacktestSummary
 
     s = BacktestSummary.of(
         result=result, rep=rep, spec=spec, symbols=list(spec.symbols), start=spec.start, end=spec.end

@@ -11,38 +11,28 @@ import math
 import re
 import secrets
 from datetime import UTC, datetime, time, timedelta
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field
 
-from analytics.alertbook import INDICATOR_KINDS, KINDS, PLAN_KINDS, build_rule, kind_category, price_band
+from analytics.alert_kinds import INDICATOR_KINDS, KINDS, PLAN_KINDS, kind_category
 from analytics.intervals import interval_minutes
-from analytics.models import Plan
-from analytics.sessions import EXCHANGE_TZ, sessions_between
 from bot.args import IntervalArg, SymbolArg
 from bot.registry import command
 from bot.reply import Reply, Severity
 from bot.request import Ctx
-from bot.runtime.api import (
-    WEBHOOK_KINDS,
-    Origin,
-    deliver_now,
-    describe_condition,
-    describe_target,
-    feed_state,
-    mask_url,
-    reply_to_payload,
-    runtime_alive,
-    sinks_for,
-    test_reply,
-)
 from core.errors import NotFoundError, UserError
-from renderers.text import fmt_price, fmt_time
 from storage import alerts as store
-from storage import plans as plan_store
 from storage.alerts import Alert
 from storage.identity import Owner
 from storage.outbox import NewMessage, channel_key, enqueue, outbox_rows, outbox_summary
+
+# The alert book, the session calendar, the runtime's face, plans and the renderers (numpy, pandas) are
+# imported where they are used: declaring the commands, as a chat front does to validate arguments,
+# loads none of them.
+if TYPE_CHECKING:
+    from analytics.models import Plan
+    from bot.runtime.api import Origin
 
 #: A level further than this from the last price (as a ratio either way) is refused as absurd.
 MAX_LEVEL_RATIO = 2.0
@@ -122,6 +112,8 @@ def parse_duration(text: str, what: str, default_unit: str = "m") -> timedelta:
 
 def parse_expiry(text: str, now: datetime) -> datetime:
     """When an alert expires: a duration from now (2h, 3d), eod (today's close), a date (its close) or an ISO time."""
+    from analytics.sessions import EXCHANGE_TZ
+
     t = str(text).strip()
     low = t.lower()
     if low in ("eod", "close", "today"):
@@ -141,6 +133,8 @@ def parse_expiry(text: str, now: datetime) -> datetime:
 
 
 def _session_close_on_or_after(at: datetime) -> datetime:
+    from analytics.sessions import sessions_between
+
     sch = sessions_between(at - timedelta(days=1), at + timedelta(days=10))
     for close in sch.closes:
         close_dt = datetime.fromtimestamp(int(close) / 1e9, tz=UTC)
@@ -177,6 +171,8 @@ class AlertView(BaseModel):
 
 
 def view(a: Alert) -> AlertView:
+    from bot.runtime.api import describe_condition
+
     return AlertView(
         id=a.id,
         symbol=a.symbol,
@@ -201,6 +197,8 @@ def view(a: Alert) -> AlertView:
 
 
 def _options(a: AlertView) -> str:
+    from renderers.text import fmt_time
+
     opts = ["repeats, cooldown " + _fmt_dur(a.cooldown_s) if a.repeat else "one-shot"]
     opts.append("extended hours too" if a.session == "extended" else "regular hours")
     if a.expires_at:
@@ -228,6 +226,8 @@ def _fmt_dur(seconds: int) -> str:
 
 
 def _origin(ctx: Ctx, owner: Owner) -> Origin:
+    from bot.runtime.api import Origin
+
     ident = ctx.identity
     return Origin(tenant_id=owner.tenant_id, platform=ident.platform, channel=ident.channel, user_ref=ident.user)
 
@@ -249,6 +249,9 @@ async def check_channel(ctx: Ctx, session: Any, owner: Owner, family: str) -> st
 
 async def find_plan(session: Any, owner: Owner, plan_id: str) -> Plan | None:
     """A plan visible to the owner by id: from the plan store (plans made by /plan and re-plans), else a tracked one."""
+    from analytics.models import Plan
+    from storage import plans as plan_store
+
     plan = await plan_store.get_plan(session, owner, plan_id)
     if plan is not None:
         return plan
@@ -258,6 +261,8 @@ async def find_plan(session: Any, owner: Owner, plan_id: str) -> Plan | None:
 
 def _plan_id(text: str) -> str:
     """The canonical plan id (P-1A2B3C) or a UserError saying what one looks like."""
+    from storage import plans as plan_store
+
     return plan_store.normalise_plan_id(text)
 
 
@@ -298,6 +303,9 @@ class AlertAddArgs(BaseModel):
     tool_hint="Returns the stored alert (id, condition, options). Alerts are pushed to this channel when they fire.",
 )
 async def alert_add(ctx: Ctx, a: AlertAddArgs) -> Reply:
+    from analytics.alertbook import build_rule
+    from renderers.text import fmt_price, fmt_time
+
     now = ctx.now()
     family = kind_category(a.kind)
     sym = a.symbol
@@ -513,6 +521,9 @@ class AlertEditArgs(BaseModel):
     examples=("/alert edit 3 value=255", "/alert edit 3 --repeat cooldown=30m", "/alert edit 3 expires=never"),
 )
 async def alert_edit(ctx: Ctx, a: AlertEditArgs) -> Reply:
+    from analytics.alertbook import build_rule, price_band
+    from renderers.text import fmt_price, fmt_time
+
     now = ctx.now()
     async with ctx.tx() as s:
         owner = await ctx.owner(s)
@@ -618,6 +629,9 @@ class AlertsStatus(BaseModel):
     examples=("/alerts status",),
 )
 async def alerts_status(ctx: Ctx, a: NoArgs) -> Reply:
+    from bot.runtime.api import describe_target, feed_state, runtime_alive
+    from renderers.text import fmt_time
+
     hb = await runtime_alive(ctx.services)
     feed = await feed_state(ctx.services) if hb else None
     async with ctx.tx() as s:
@@ -696,6 +710,17 @@ async def alerts_status(ctx: Ctx, a: NoArgs) -> Reply:
     tool=False,
 )
 async def alerts_test(ctx: Ctx, a: NoArgs) -> Reply:
+    from bot.runtime.api import (
+        WEBHOOK_KINDS,
+        deliver_now,
+        describe_target,
+        mask_url,
+        reply_to_payload,
+        runtime_alive,
+        sinks_for,
+        test_reply,
+    )
+
     now = ctx.now()
     async with ctx.tx() as s:
         owner = await ctx.owner(s)

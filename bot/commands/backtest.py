@@ -9,32 +9,32 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from analytics.backtest_engine import BacktestResult, BacktestSpec, check_spec
-from analytics.backtest_stats import Calibration, GroupStats, Report, equity_curve, report
-from analytics.outcomes import TradeOutcome
-from analytics.sessions import last_sessions, market_time
-from analytics.strategies import STRATEGIES
+from analytics.strategy_ids import STRATEGY_IDS
 from bot.args import StyleArg, SymbolsArg
-from bot.backtest_runner import backtest
 from bot.registry import command
 from bot.reply import Attachment, Reply, ReplyField
 from bot.request import Ctx
-from bot.scorecard import sync_tracked_outcomes
 from core.errors import UserError
-from renderers.backtest_plot import render_backtest
-from renderers.text import fmt_time
 from storage import journal
+
+# The backtest engine, its statistics, the session calendar and the renderers (numpy, pandas,
+# matplotlib) are imported where they run: declaring the commands, as a chat front does to validate
+# arguments, loads none of them.
+if TYPE_CHECKING:
+    from analytics.backtest_engine import BacktestSpec
+    from analytics.backtest_stats import Calibration, GroupStats, Report
+    from analytics.outcomes import TradeOutcome
 
 #: Chat runs are bounded so a reply comes within seconds; `coach backtest` has no such limit.
 CHAT_MAX_SYMBOLS = 10
 CHAT_MAX_DECISIONS = 600
 
 
-STRATEGY_CHOICES = ("all", "best", *(s.id for s in STRATEGIES))
+STRATEGY_CHOICES = ("all", "best", *STRATEGY_IDS)
 StrategyChoice = Literal[STRATEGY_CHOICES]  # type: ignore[valid-type]
 STYLES = ("scalp", "intraday", "swing", "leaps")
 
@@ -66,58 +66,6 @@ class BacktestArgs(BaseModel):
 class ScorecardArgs(BaseModel):
     strategy: str | None = Field(None, max_length=32, description="only this strategy id (default: all)")
     days: int | None = Field(None, ge=1, le=3650, description="only plans made in the last N days")
-
-
-class BacktestSummary(BaseModel):
-    """The figures of a backtest (what --json prints and LLM tools receive)."""
-
-    symbols: list[str]
-    style: str
-    strategy: str
-    start: datetime
-    end: datetime
-    every_bars: int
-    sources: list[str]
-    decisions: int
-    plans: int
-    elapsed_s: float
-    overall: GroupStats
-    by_strategy: list[GroupStats]
-    by_confidence: list[GroupStats]
-    calibration: Calibration
-
-    @classmethod
-    def of(
-        cls, spec: BacktestSpec, result: BacktestResult, rep: Report, *, symbols: list[str], start: datetime, end: datetime
-    ) -> BacktestSummary:
-        """The figures of one run, for the symbols and span as the person asked for them."""
-        return cls(
-            symbols=symbols,
-            style=spec.style,
-            strategy=spec.strategy,
-            start=start,
-            end=end,
-            every_bars=spec.cadence,
-            sources=result.sources,
-            decisions=result.decisions,
-            plans=result.plans,
-            elapsed_s=round(result.elapsed_s, 3),
-            overall=rep.overall,
-            by_strategy=rep.by_strategy,
-            by_confidence=rep.by_confidence,
-            calibration=rep.calibration,
-        )
-
-
-class Scorecard(BaseModel):
-    """The figures of the caller's tracked plans."""
-
-    strategy: str | None
-    since: datetime | None
-    overall: GroupStats
-    by_strategy: list[GroupStats]
-    by_confidence: list[GroupStats]
-    calibration: Calibration
 
 
 # ---------------------------------------------------------------------------- words and tables
@@ -187,6 +135,9 @@ def summary_body(rep: Report, intro: str) -> str:
 
 def picture(rep: Report, outcomes: list[TradeOutcome], title: str, subtitle: str) -> bytes:
     """The equity and calibration PNG, with a curve per strategy."""
+    from analytics.backtest_stats import equity_curve
+    from renderers.backtest_plot import render_backtest
+
     by: dict[str, list[TradeOutcome]] = {}
     for o in outcomes:
         by.setdefault(o.strategy, []).append(o)
@@ -224,6 +175,12 @@ def _fields(rep: Report) -> list[ReplyField]:
     heavy=True,
 )
 async def backtest_cmd(ctx: Ctx, a: BacktestArgs) -> Reply:
+    from analytics.backtest_engine import BacktestSpec, check_spec
+    from analytics.sessions import last_sessions, market_time
+    from bot.backtest_runner import backtest
+    from bot.commands.backtest_summary import BacktestSummary
+    from renderers.text import fmt_time
+
     if len(a.symbols) > CHAT_MAX_SYMBOLS:
         raise UserError(f"at most {CHAT_MAX_SYMBOLS} symbols per /backtest in chat; `coach backtest` takes up to 50")
     end = market_time(ctx.now())
@@ -277,6 +234,10 @@ def _decisions_per_session(spec: BacktestSpec) -> int:
     examples=("/scorecard", "/scorecard orb", "/scorecard days=30"),
 )
 async def scorecard(ctx: Ctx, a: ScorecardArgs) -> Reply:
+    from analytics.backtest_stats import report
+    from bot.commands.backtest_summary import Scorecard
+    from bot.scorecard import sync_tracked_outcomes
+
     since = ctx.now() - timedelta(days=a.days) if a.days else None
     strategy = a.strategy.strip().lower() if a.strategy else None
     async with ctx.tx() as s:

@@ -7,12 +7,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, Field, model_validator
 
 from analytics.intervals import interval_minutes
-from bot.args import IntervalArg, StyleArg, SymbolArg
-from bot.chart_service import MAX_INTERVALS, make_charts
+from bot.args import MAX_CHART_INTERVALS, IntervalArg, StyleArg, SymbolArg
 from bot.registry import command
 from bot.reply import Reply, ReplyField
 from bot.request import Ctx
-from renderers.labels import format_price
+
+# The handler imports the chart service and the renderers (pandas, numpy) when it runs: declaring the
+# command, as a chat front does to validate arguments, loads none of them.
 
 _ON = {"plan", "on", "yes", "true", "with-plan", "withplan"}
 _OFF = {"noplan", "no-plan", "off", "no", "false", "none"}
@@ -26,7 +27,7 @@ def _intervals(v: object) -> object:
 
 class ChartArgs(BaseModel):
     symbol: SymbolArg = Field(description="ticker, e.g. TSLA")
-    interval: Annotated[list[IntervalArg], BeforeValidator(_intervals), Field(max_length=MAX_INTERVALS)] = Field(
+    interval: Annotated[list[IntervalArg], BeforeValidator(_intervals), Field(max_length=MAX_CHART_INTERVALS)] = Field(
         default_factory=list,
         description="bar interval(s), e.g. 5m or 5m,1h,1D (one image each); default 5m, or the plan's interval",
     )
@@ -72,6 +73,9 @@ class ChartArgs(BaseModel):
     tool_hint="Returns the image files, the as-of time, the last price, the plan drawn (if any) and the levels in view.",
 )
 async def chart(ctx: Ctx, a: ChartArgs) -> Reply:
+    from bot.chart_service import make_charts
+    from renderers.labels import format_price
+
     outcome = await make_charts(
         ctx,
         ctx.services.charts,

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BaseModel, BeforeValidator, Field
 
-from analytics.interval_context import MultiContext
-from analytics.intervals import normalise_interval
-from analytics.models import STYLE_INTERVALS
+from analytics.intervals import STYLE_INTERVALS, normalise_interval
 from bot.args import SymbolArg
 from bot.registry import command
 from bot.reply import Reply, ReplyField
 from bot.request import Ctx
-from renderers.text import fmt_price
+
+# The analytics and renderers (pandas, numpy) are imported where a reply is computed: declaring the
+# command, as a chat front does to validate arguments, loads none of them.
+if TYPE_CHECKING:
+    from analytics.interval_context import MultiContext
 
 MAX_INTERVALS = 5
 
@@ -41,6 +43,8 @@ class ContextArgs(BaseModel):
 
 
 def _n(x: float | None, tick: float = 0.01) -> str:
+    from renderers.text import fmt_price
+
     return "—" if x is None or not math.isfinite(x) else fmt_price(x, tick)
 
 

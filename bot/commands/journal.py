@@ -9,22 +9,25 @@ Broker fills and tracked-plan outcomes land here on their own (source broker / p
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from analytics.models import Plan
 from analytics.symbols import validate_symbol
 from bot.args import SymbolArg
 from bot.registry import command
 from bot.reply import Attachment, Reply, ReplyField
 from bot.request import Ctx
 from core.errors import CoachError, UserError
-from renderers.text import fmt_time
 from storage import journal
 from storage.identity import Owner
+
+# Plans, charts and the renderers (pandas, numpy) are imported where they are used: declaring the
+# commands, as a chat front does to validate arguments, loads none of them.
+if TYPE_CHECKING:
+    from analytics.models import Plan
 
 log = structlog.get_logger("coach.journal")
 
@@ -103,6 +106,8 @@ def split_text(text: str, symbol: str | None) -> tuple[str | None, str, list[str
 
 
 def _line(e: journal.EntryView, width: int = 110) -> str:
+    from renderers.text import fmt_time
+
     text = " ".join(e.text.split())
     if len(text) > width:
         text = text[: width - 1] + "…"
@@ -120,6 +125,7 @@ def _line(e: journal.EntryView, width: int = 110) -> str:
 
 async def _find_plan(s: AsyncSession, owner: Owner, plan_id: str) -> Plan | None:
     """The plan with this id the owner may see: one /plan stored for them (or shared in their workspace), or one they track."""
+    from analytics.models import Plan
     from storage import alerts
     from storage import plans as plan_store
 
@@ -248,6 +254,8 @@ async def journal_list(ctx: Ctx, a: ListArgs) -> Reply:
 
 @command("journal show", "One journal entry in full, with its chart if it has one.", IdArgs, examples=("/journal show 12",))
 async def journal_show(ctx: Ctx, a: IdArgs) -> Reply:
+    from renderers.text import fmt_time
+
     async with ctx.tx() as s:
         owner = await ctx.owner(s)
         e = await journal.get_entry(s, owner, a.id)

@@ -7,12 +7,13 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, Field
 
 from analytics.intervals import interval_minutes
-from analytics.sessions import last_sessions, session_info
 from bot.args import IntervalArg, SymbolArg
 from bot.registry import command
 from bot.reply import Reply, ReplyField
 from bot.request import Ctx
-from renderers.text import fmt_pct, fmt_price, fmt_time, fmt_volume
+
+# The handlers import the session calendar (pandas, numpy) and the renderers when they run: declaring
+# the commands, as a chat front does to validate arguments, loads none of them.
 
 
 class QuoteArgs(BaseModel):
@@ -21,6 +22,9 @@ class QuoteArgs(BaseModel):
 
 @command("quote", "Latest price, spread and change for a symbol.", QuoteArgs, examples=("/quote TSLA",))
 async def quote(ctx: Ctx, a: QuoteArgs) -> Reply:
+    from analytics.sessions import session_info
+    from renderers.text import fmt_pct, fmt_price, fmt_volume
+
     q = await ctx.market.quote(a.symbol, at=ctx.now())
     info = session_info(ctx.now())
     chg = q.change_pct
@@ -46,6 +50,9 @@ class SessionArgs(BaseModel):
 
 @command("session", "Is the market open? Status, next open and the last close (NYSE).", SessionArgs, examples=("/session",))
 async def session(ctx: Ctx, a: SessionArgs) -> Reply:
+    from analytics.sessions import session_info
+    from renderers.text import fmt_time
+
     info = session_info(ctx.now())
     body = {
         "open": "Regular session is open.",
@@ -77,6 +84,9 @@ class BarsArgs(BaseModel):
 
 @command("bars", "The most recent bars for a symbol and interval.", BarsArgs, examples=("/bars TSLA 5m", "/bars SPY 1D 20"))
 async def bars(ctx: Ctx, a: BarsArgs) -> Reply:
+    from analytics.sessions import last_sessions
+    from renderers.text import fmt_price, fmt_time, fmt_volume
+
     end = ctx.now()
     minutes = interval_minutes(a.interval)
     # enough sessions back to cover `count` bars of this interval, with room for holidays

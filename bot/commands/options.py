@@ -4,23 +4,25 @@ from __future__ import annotations
 
 import math
 from datetime import date
-from typing import Annotated, SupportsFloat, SupportsIndex
+from typing import TYPE_CHECKING, Annotated, SupportsFloat, SupportsIndex
 
 from pydantic import BaseModel, BeforeValidator, Field, field_validator
 
-from analytics.blackscholes import bs_price
-from analytics.options import ContractRanking
-from analytics.sizing import SizeResult, check_money, check_prices, size_contracts, size_shares
-from analytics.volatility import VolRegime
+from analytics.money import check_money, check_prices
 from bot.args import StyleArg, SymbolArg
-from bot.options_service import parse_occ
-from bot.planning import make_plan
 from bot.registry import command
 from bot.reply import Reply, ReplyField
 from bot.request import Ctx
 from core.errors import NotFoundError, UserError
-from renderers.text import fmt_price
 from storage.identity import get_user
+
+# The option and sizing analytics, the planner and the renderers (numpy, scipy, pandas) are imported
+# where they compute: declaring the commands, as a chat front does to validate arguments, loads none
+# of them.
+if TYPE_CHECKING:
+    from analytics.options import ContractRanking
+    from analytics.sizing import SizeResult
+    from analytics.volatility import VolRegime
 
 
 def _number(v: object) -> object:
@@ -157,6 +159,8 @@ class ContractsArgs(BaseModel):
 
 def contracts_reply(r: ContractRanking) -> Reply:
     """The ranking as a reply."""
+    from renderers.text import fmt_price
+
     if r.plan is None:
         return Reply(
             title=f"{r.symbol} {r.style}: no plan, so no contracts",
@@ -239,6 +243,8 @@ def _horizon(days: float) -> str:
     tool_hint="Needs a plan; when none qualifies, plan is null and reason says why. risk_amount only sets the projected count, it never filters.",
 )
 async def contracts(ctx: Ctx, a: ContractsArgs) -> Reply:
+    from bot.planning import make_plan
+
     at = ctx.now()
     svc = ctx.services.options
     # Fail fast on a symbol without options or a missing expiration, before planning.
@@ -283,6 +289,8 @@ class SizeArgs(BaseModel):
     tool_hint="Without risk it uses the caller's stored risk profile (account size x risk %).",
 )
 async def size(ctx: Ctx, a: SizeArgs) -> Reply:
+    from analytics.sizing import size_shares
+
     check_prices(a.entry, a.stop)
     # The profile is read even with an explicit risk: it caps the risk and gives the % of account.
     async with ctx.tx() as s:
@@ -298,6 +306,10 @@ async def size(ctx: Ctx, a: SizeArgs) -> Reply:
 
 
 async def _size_contracts(ctx: Ctx, a: SizeArgs, account: float | None, pct: float | None) -> tuple[SizeResult, list[str]]:
+    from analytics.blackscholes import bs_price
+    from analytics.sizing import size_contracts
+    from bot.options_service import parse_occ
+
     underlying, _, right, _ = parse_occ(a.contract or "")
     if underlying != a.symbol.replace(".", "").replace("-", "")[:6]:
         raise UserError(f"{a.contract} is an option on {underlying}, not {a.symbol}")
@@ -329,6 +341,8 @@ async def _size_contracts(ctx: Ctx, a: SizeArgs, account: float | None, pct: flo
 
 
 def size_reply(r: SizeResult) -> Reply:
+    from renderers.text import fmt_price
+
     unit = "shares" if r.instrument == "shares" else "contracts"
     if r.instrument == "shares":
         what = f"{r.quantity:,} {unit} of {r.symbol}"

@@ -29,10 +29,11 @@ from bot.reply import Action, Reply, ReplyField, Severity
 from bot.request import Ctx
 from core.errors import ConfigError, ProviderError, UserError
 from providers.broker.base import OrderRejected, OrderRequest, OrderStatus, is_occ, parse_occ
-from providers.http import AuthFailed, BadRequest, NotEntitled, Unsupported
-from renderers.text import fmt_price, fmt_time
 from storage import journal, orders
 from storage.identity import Owner
+
+# The HTTP client's errors and the renderers are imported where they are used: declaring the commands,
+# as a chat front does to validate arguments, loads only the broker's light order models.
 
 Side = Literal["buy", "sell", "sell_short", "buy_to_cover", "buy_to_open", "buy_to_close", "sell_to_open", "sell_to_close"]
 
@@ -114,6 +115,8 @@ def _money(x: float | None) -> str:
     examples=("/order preview TSLA buy 10 limit 180.50", "/order preview SPY240419C00500000 buy_to_open 1 limit 2.15"),
 )
 async def order_preview(ctx: Ctx, a: PreviewArgs) -> Reply:
+    from renderers.text import fmt_price, fmt_time
+
     broker = ctx.services.broker()
     _no_pinned_time(ctx, broker)
     pid = orders.new_preview_id()
@@ -213,6 +216,8 @@ _STATUS_SEVERITY: dict[str, Severity] = {"filled": "success", "rejected": "error
 
 
 def _status_reply(title: str, row: orders.Order, fills: list[orders.Fill], note: str = "") -> Reply:
+    from renderers.text import fmt_price
+
     v = orders.view(row, fills)
     filled = f"{v.filled_quantity:g} of {v.quantity:g}"
     fields = [
@@ -238,6 +243,8 @@ def _order_request(row: orders.Order) -> OrderRequest:
     examples=("/order place PV-1A2B3C4D",),
 )
 async def order_place(ctx: Ctx, a: RefArgs) -> Reply:
+    from providers.http import AuthFailed, BadRequest, NotEntitled, Unsupported
+
     broker = ctx.services.broker()
     _no_pinned_time(ctx, broker)
     now = ctx.services.clock()
@@ -401,6 +408,8 @@ async def order_status(ctx: Ctx, a: RefArgs) -> Reply:
 
 @command("order list", "Your recent orders and previews.", ListArgs, examples=("/order list",))
 async def order_list(ctx: Ctx, a: ListArgs) -> Reply:
+    from renderers.text import fmt_price
+
     async with ctx.tx() as s:
         owner = await ctx.owner(s)
         rows = await orders.list_orders(s, owner, limit=a.count)

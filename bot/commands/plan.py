@@ -5,13 +5,15 @@ from __future__ import annotations
 import structlog
 from pydantic import BaseModel, Field
 
-from analytics.models import STYLE_INTERVALS
-from analytics.scanner import MAX_LIMIT, NAMED_LISTS
+from analytics.intervals import STYLE_INTERVALS
+from analytics.scan_scope import MAX_LIMIT, NAMED_LISTS
 from bot.args import StyleArg, SymbolArg
-from bot.planning import make_plan, plan_reply, run_scan, scan_reply
 from bot.registry import command
 from bot.reply import Reply
 from bot.request import Ctx
+
+# The handlers import the planner (pandas, numpy, the analytics) when they run: declaring the commands,
+# as a chat front does to validate arguments, loads none of it.
 
 log = structlog.get_logger("coach.plan")
 
@@ -33,6 +35,8 @@ class PlanArgs(BaseModel):
     "targets [{price, rr, reason}], confidence, confidence_factors, confluence, strategy, invalidation, plan_id, version.",
 )
 async def plan_cmd(ctx: Ctx, a: PlanArgs) -> Reply:
+    from bot.planning import make_plan, plan_reply
+
     outcome = await make_plan(ctx, a.symbol, a.style)
     reply = plan_reply(outcome)
     charts = ctx.services.charts
@@ -77,4 +81,6 @@ class ScanArgs(BaseModel):
     heavy=True,
 )
 async def scan_cmd(ctx: Ctx, a: ScanArgs) -> Reply:
+    from bot.planning import run_scan, scan_reply
+
     return scan_reply(await run_scan(ctx, a.universe, a.style, limit=a.limit, progress=ctx.progress))

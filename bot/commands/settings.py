@@ -15,11 +15,13 @@ from pydantic import BaseModel, BeforeValidator, Field
 from bot.registry import command
 from bot.reply import Reply
 from bot.request import Ctx
-from bot.runtime.api import mask_url
 from core.errors import UserError
 from storage import alerts as store
 from storage.alerts import FAMILIES, ROUTES
 from storage.identity import Owner
+
+# The runtime's face (and through it numpy and pandas) is imported where a reply shows webhooks:
+# declaring the commands, as a chat front does to validate arguments, loads none of it.
 
 #: Webhook sinks one channel (or the workspace) may have.
 MAX_WEBHOOKS = 5
@@ -42,6 +44,8 @@ def _scope(ctx: Ctx, workspace: bool) -> tuple[str, str]:
 
 
 async def _settings_reply(ctx: Ctx, owner: Owner, s: Any, workspace: bool, title: str) -> Reply:
+    from bot.runtime.api import mask_url
+
     scope, channel = _scope(ctx, workspace)
     eff = await store.effective_settings(s, owner.tenant_id, channel or None)
     hooks = [{"kind": h.get("kind"), "url": mask_url(str(h.get("url")))} for h in eff.webhooks]

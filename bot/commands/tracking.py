@@ -12,22 +12,19 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, Field
 
-from analytics import lifecycle
-from analytics.lifecycle import PlanState
-from analytics.models import Plan
 from bot.commands.alerts import check_channel, find_plan
 from bot.registry import command
 from bot.reply import Reply, ReplyField
 from bot.request import Ctx
-from bot.runtime.api import state_from_json, state_to_json
 from core.clock import utc_now
 from core.errors import NotFoundError, UserError
 from core.values import ns_from_utc
-from renderers.text import fmt_price
 from storage import alerts as store
-from storage import plans as plan_store
 from storage.alerts import TrackedPlan
 from storage.identity import get_user
+
+# The plan lifecycle, the runtime's face, plans and the renderers (numpy, pandas) are imported where
+# they are used: declaring the commands, as a chat front does to validate arguments, loads none of them.
 
 
 def _on_off(v: object) -> object:
@@ -59,6 +56,10 @@ class TrackedView(BaseModel):
 
 
 def tracked_view(row: TrackedPlan) -> TrackedView:
+    from analytics.lifecycle import PlanState
+    from analytics.models import Plan
+    from bot.runtime.api import state_from_json
+
     st = (
         state_from_json(row.state["state"])
         if "state" in (row.state or {})
@@ -93,6 +94,12 @@ class TrackArgs(BaseModel):
     tool_hint="Starts (or updates) live tracking of a stored plan; transitions are pushed to this channel.",
 )
 async def track(ctx: Ctx, a: TrackArgs) -> Reply:
+    from analytics import lifecycle
+    from analytics.lifecycle import PlanState
+    from bot.runtime.api import state_from_json, state_to_json
+    from renderers.text import fmt_price
+    from storage import plans as plan_store
+
     pid = plan_store.normalise_plan_id(a.plan_id)
     now = ctx.now()
     async with ctx.tx() as s:
@@ -168,6 +175,8 @@ class UntrackArgs(BaseModel):
 
 @command("untrack", "Stop following a plan.", UntrackArgs, examples=("/untrack P-1A2B3C",))
 async def untrack(ctx: Ctx, a: UntrackArgs) -> Reply:
+    from storage import plans as plan_store
+
     pid = plan_store.normalise_plan_id(a.plan_id)
     async with ctx.tx() as s:
         owner = await ctx.owner(s)
@@ -193,6 +202,8 @@ class TrackedArgs(BaseModel):
     examples=("/tracked", "/tracked auto_rearm=on"),
 )
 async def tracked(ctx: Ctx, a: TrackedArgs) -> Reply:
+    from renderers.text import fmt_price
+
     async with ctx.tx() as s:
         owner = await ctx.owner(s)
         user = await get_user(s, owner)

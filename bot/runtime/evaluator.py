@@ -24,7 +24,8 @@ import structlog
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from analytics.alertbook import AlertBook, Rule, Trigger, build_rule, kind_category
+from analytics.alert_kinds import kind_category
+from analytics.alertbook import AlertBook, Rule, Trigger, build_rule
 from analytics.intervals import interval_minutes
 from analytics.sessions import last_sessions, schedule, session_info
 from bot.runtime.feed import FeedBatch

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from analytics.alertbook import KIND_LABELS
+from analytics.alert_kinds import KIND_LABELS
 from bot.reply import Action, Attachment, Reply, ReplyField, Severity
 from renderers.text import fmt_pct, fmt_price, fmt_time
 

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from analytics.intervals import STYLE_INTERVALS
 from analytics.levels import LevelBook
-from analytics.models import STYLE_INTERVALS
 from analytics.panel import Panel
 from analytics.planner import (
     MAX_RR,

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from analytics.sizing import MAX_MONEY, size_contracts, size_shares
+from analytics.money import MAX_MONEY
+from analytics.sizing import size_contracts, size_shares
 from core.errors import UserError
 
 

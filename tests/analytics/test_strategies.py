@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analytics import confidence as cf
-from analytics.models import STYLE_INTERVALS
+from analytics.intervals import STYLE_INTERVALS
 from analytics.panel import Panel
 from analytics.strategies import STRATEGIES, by_id, for_style
 from analytics.strategies.features import compute_features, ema_last

@@ -13,7 +13,8 @@ import pytest
 
 from analytics.confidence import LABELS
 from analytics.models import PlanResult
-from analytics.scanner import LEADERS, ScanResult
+from analytics.scan_scope import LEADERS
+from analytics.scanner import ScanResult
 from bot.planning import make_plan
 from bot.request import Ctx, Identity
 from storage import plans as plan_store
