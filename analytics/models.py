@@ -7,10 +7,12 @@ are short and stable. Prices are floats; rounding to the tick happens only at re
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Direction = Literal["long", "short"]
 Style = Literal["scalp", "intraday", "swing", "leaps"]
@@ -87,6 +89,8 @@ class OptionChain(Model):
 
     def to_frame(self) -> pd.DataFrame:
         """Contracts as a DataFrame (one row per contract) for vectorised analytics."""
+        import pandas as pd  # the models are shared by light processes (a chat front) that never need a frame
+
         return pd.DataFrame([c.model_dump() for c in self.contracts])
 
 

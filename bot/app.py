@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.commands import (
     alerts,
@@ -66,7 +66,7 @@ from bot.pipeline import FreeTextHandler, Pipeline
 from bot.ratelimit import Limiter, RateLimiter, SharedRateLimiter
 from bot.registry import Registry
 from bot.runtime.destinations import Destination, DestinationKinds
-from bot.services import Services
+from bot.services import Later, Services
 from bot.surfaces.replies import ReplySender
 from core.clock import Clock, utc_now
 from core.errors import ConfigError
@@ -75,8 +75,12 @@ from storage.db import make_engine, make_sessionmaker, upgrade
 # The market, charts, options and the runtime are imported where they are built, so that importing this module
 # (for the command registry, as a chat front does) loads no pandas, numpy or analytics.
 if TYPE_CHECKING:
+    from bot.chart_service import ChartService
+    from bot.options_service import OptionsService
+    from bot.runtime.feed import StreamBuilder
     from bot.runtime.worker import RuntimeConfig
     from providers.base import MarketData
+    from providers.broker.base import Broker
 
 log = structlog.get_logger("coach.app")
 
@@ -120,10 +124,6 @@ async def build_services(
     clock of `coach runtime`); `chart_workers=0` draws charts in a thread (one-shot commands);
     `workers` replaces COACH_WORKERS (0: chat requests run in this process).
     """
-    from bot.chart_service import ChartService
-    from bot.market_setup import build_broker, build_market, stream_builder
-    from bot.options_service import OptionsService
-
     settings = settings or get_settings()
     engine = engine or make_engine(settings.database_url)
     if migrate:
@@ -132,16 +132,12 @@ async def build_services(
         except BaseException:
             await engine.dispose()
             raise
-    market = market or build_market(settings)
     clock = clock or utc_now
     registry = command_registry()
     db = make_sessionmaker(engine)
-    charts = ChartService(
-        workers=settings.coach_chart_workers if chart_workers is None else chart_workers,
-        renderer=settings.coach_chart_renderer,
-        start_method=settings.coach_chart_start,
-    )
-    free_text = build_free_text(settings)
+    # what only handlers use is built on first use: a front that hands every request over never builds it
+    market_part: Later[MarketData] = Later.of(market) if market is not None else Later(lambda: _market(settings))
+    charts_part = Later(lambda: _charts(settings, chart_workers))
     # with a queue, several fronts share the rate limits and the in-flight counts through it
     redis = connect_queue(settings) if settings.coach_queue_url is not None else None
     limiter: Limiter = (
@@ -151,25 +147,20 @@ async def build_services(
     )
     services = Services(
         settings=settings,
-        market=market,
         engine=engine,
         db=db,
         clock=clock,
         registry=registry,
         pipeline=Pipeline(registry, limiter),
-        free_text=free_text,
-        charts=charts,
-        options=OptionsService(market, db),
+        market_part=market_part,
+        free_text_part=Later(lambda: build_free_text(settings)),
+        charts_part=charts_part,
+        options_part=Later(lambda: _options(market_part.get(), db)),
+        stream_part=Later(lambda: _stream_builder(settings)),
         destinations=default_destinations(settings),
-        stream_builder=stream_builder(settings),
         replies=ReplySender(settings),
-        broker_factory=lambda: build_broker(settings, market, clock),
+        broker_factory=lambda: _broker(settings, market_part.get(), clock),
     )
-    services.closers.append(charts.aclose)
-    for part in (market, free_text):
-        closer = getattr(part, "aclose", None)
-        if closer is not None:
-            services.closers.append(closer)
     services.closers.append(services.replies.aclose)
     services.executor = build_executor(services, settings.coach_workers if workers is None else workers, redis=redis)
     services.closers.append(services.executor.aclose)  # closed first: running jobs finish before their parts close
@@ -244,22 +235,53 @@ def run_job_in_worker(payload: str, budget: float, retry: bool) -> bool:
         raise RuntimeError(f"{exc.__class__.__name__}: {exc}") from None
 
 
+def _market(settings: Settings) -> MarketData:
+    from bot.market_setup import build_market
+
+    return build_market(settings)
+
+
+def _charts(settings: Settings, workers: int | None) -> ChartService:
+    from bot.chart_service import ChartService
+
+    return ChartService(
+        workers=settings.coach_chart_workers if workers is None else workers,
+        renderer=settings.coach_chart_renderer,
+        start_method=settings.coach_chart_start,
+    )
+
+
+def _options(market: MarketData, db: async_sessionmaker[AsyncSession]) -> OptionsService:
+    from bot.options_service import OptionsService
+
+    return OptionsService(market, db)
+
+
+def _stream_builder(settings: Settings) -> StreamBuilder | None:
+    from bot.market_setup import stream_builder
+
+    return stream_builder(settings)
+
+
+def _broker(settings: Settings, market: MarketData, clock: Clock) -> Broker:
+    from bot.market_setup import build_broker
+
+    return build_broker(settings, market, clock)
+
+
 def rebase(services: Services, *, market: MarketData, clock: Clock) -> Services:
     """The same services seen from another market and clock (a pinned or accelerated offline market).
 
     Shares the database, commands, charts and destinations; what holds the market (options, the
     paper broker) is made anew for it.
     """
-    from bot.market_setup import build_broker
-    from bot.options_service import OptionsService
-
-    settings = services.settings
+    settings, db = services.settings, services.db
     return dataclasses.replace(
         services,
-        market=market,
+        market_part=Later.of(market),
         clock=clock,
-        options=OptionsService(market, services.db),
-        broker_factory=lambda: build_broker(settings, market, clock),
+        options_part=Later(lambda: _options(market, db)),
+        broker_factory=lambda: _broker(settings, market, clock),
         closers=[],
         _broker=None,
     )

@@ -34,6 +34,7 @@ LIGHT_MODULES = {
     "analytics.money",  # amounts of money (/contracts, /size, /risk)
     "analytics.scan_scope",  # /scan's lists and limit
     "analytics.strategy_ids",  # /backtest's strategy choices
+    "analytics.models",  # the domain models storage types its rows with (pydantic only)
     "providers",
     "providers.broker",
     "providers.broker.base",  # OCC option symbols in /order preview
@@ -153,3 +154,42 @@ def test_the_light_strategy_ids_are_the_librarys() -> None:
     from analytics.strategies import STRATEGIES
 
     assert STRATEGY_IDS == tuple(s.id for s in STRATEGIES)
+
+
+SERVE_PROBE = """
+import asyncio, json, sys, tempfile
+
+from pydantic import SecretStr
+
+from bot.app import build_services, build_surfaces
+from bot.config import Settings
+
+
+async def main():
+    tmp = tempfile.mkdtemp()
+    settings = Settings(_env_file=None, database_url=f"sqlite+aiosqlite:///{tmp}/front.db", coach_queue_url=SecretStr(QUEUE),
+                        discord_token=SecretStr("front-token"), slack_bot_token=SecretStr("xoxb-front"),
+                        slack_signing_secret=SecretStr("s"))
+    services = await build_services(settings)  # the schema is upgraded too, as `coach serve` does
+    surfaces = build_surfaces(services, host="127.0.0.1", port=0)
+    names = [type(s).__name__ for s in surfaces] + [type(services.executor).__name__]
+    await services.close()
+    with open("/proc/self/status") as status:
+        rss_kb = next(int(row.split()[1]) for row in status if row.startswith("VmRSS:"))
+    print(json.dumps({"modules": sorted(sys.modules), "built": names, "rss_mb": rss_kb / 1024}))
+
+
+asyncio.run(main())
+"""
+
+
+def test_coach_serve_with_a_queue_builds_a_front_without_the_handlers_stack() -> None:
+    code = f"QUEUE = {'redis://127.0.0.1:6379/0'!r}\n{SERVE_PROBE}"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    front = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(f"coach serve front with a queue: RSS {front['rss_mb']:.1f} MB, {len(front['modules'])} modules")
+    assert front["built"] == ["DiscordSurface", "SlackSurface", "QueueExecutor"]
+    assert heavy_modules(front["modules"]) == []
+    assert front["rss_mb"] < MAX_RSS_MB

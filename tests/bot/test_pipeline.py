@@ -7,6 +7,7 @@ import logging
 
 from pydantic import BaseModel
 
+from bot.app import rebase
 from bot.registry import Registry
 from bot.reply import Reply
 from bot.request import Ctx, Identity
@@ -80,7 +81,6 @@ async def test_apostrophe_in_free_text_command(services):
 
 async def test_provider_that_cannot_serve_says_so_instead_of_try_again(services):
     """A Tradier sandbox token as the only provider: quotes are not served, and retrying will not change that."""
-    from dataclasses import replace
 
     from providers.http import RetryPolicy
     from providers.tradier import TradierClient, TradierMarket
@@ -90,11 +90,13 @@ async def test_provider_that_cannot_serve_says_so_instead_of_try_again(services)
         client = TradierClient("tok_SECRET", env=env, transport=api.transport(), sleep=SleepLog(), policy=RetryPolicy(attempts=2))
         return TradierMarket(client, clock=services.clock)
 
-    sandbox = replace(services, market=tradier("sandbox", FakeAPI()))
+    sandbox = rebase(services, market=tradier("sandbox", FakeAPI()), clock=services.clock)
     r = await run_text(Ctx(services=sandbox, identity=ME), "/quote TSLA")
     assert r.severity == "error" and "sandbox quotes unavailable" in r.body
     assert "Try again" not in r.body and "will not help" in r.body and "tok_SECRET" not in r.body
 
     down = FakeAPI().on("GET", "/v1/markets/quotes", resp(503, "Service Unavailable"))
-    r2 = await run_text(Ctx(services=replace(services, market=tradier("production", down)), identity=ME), "/quote TSLA")
+    r2 = await run_text(
+        Ctx(services=rebase(services, market=tradier("production", down), clock=services.clock), identity=ME), "/quote TSLA"
+    )
     assert r2.severity == "error" and "Try again shortly" in r2.body and "503" in r2.body
