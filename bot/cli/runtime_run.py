@@ -135,8 +135,15 @@ async def run_runtime(
         await asyncio.gather(*jobs, return_exceptions=True)
         await services.close()
     st = runtime.stats
+    lat = sorted(st.latencies)
+    timing = (
+        f" Tick to outbox: p50 {lat[len(lat) // 2] * 1000:.2f} ms, p99 {lat[int(0.99 * (len(lat) - 1))] * 1000:.2f} ms, "
+        f"max {lat[-1] * 1000:.2f} ms over {len(lat)} batches."
+        if lat
+        else ""
+    )
     click.echo(
         f"coach runtime: stopped after {st.ticks} ticks, {st.triggers} alerts fired, {st.plan_events} plan events, "
-        f"{runtime.dispatcher.stats.delivered} messages delivered.",
+        f"{runtime.dispatcher.stats.delivered} messages delivered.{timing}",
         err=True,
     )
