@@ -58,13 +58,14 @@ from bot.config import Settings, get_settings
 from bot.execution.fairness import InFlight
 from bot.execution.jobs import Job, Lane
 from bot.execution.local import Executor, InlineExecutor, LocalPoolExecutor
-from bot.execution.queue import CLAIM_IDLE as QUEUE_CLAIM_IDLE
-from bot.execution.queue import LANES, Consumer, QueueExecutor
+from bot.execution.queue import LANES, Consumer, Keys, QueueExecutor
 from bot.execution.queue import connect as connect_queue
-from bot.execution.runner import CLAIM_STALE, Budget, run_job
+from bot.execution.queue import connect_sync as connect_queue_sync
+from bot.execution.runner import CLAIM_STALE, Budget, answer_instead, run_job
 from bot.pipeline import FreeTextHandler, Pipeline
 from bot.ratelimit import Limiter, RateLimiter, SharedRateLimiter
 from bot.registry import Registry
+from bot.reply import Reply
 from bot.runtime.destinations import Destination, DestinationKinds
 from bot.services import Later, Services
 from bot.surfaces.replies import ReplySender
@@ -141,7 +142,7 @@ async def build_services(
     # with a queue, several fronts share the rate limits and the in-flight counts through it
     redis = connect_queue(settings) if settings.coach_queue_url is not None else None
     limiter: Limiter = (
-        SharedRateLimiter(redis, settings.coach_rate_per_minute)
+        SharedRateLimiter(redis, settings.coach_rate_per_minute, prefix=f"{settings.coach_queue_prefix}:rate")
         if redis is not None
         else RateLimiter(settings.coach_rate_per_minute)
     )
@@ -173,12 +174,30 @@ def build_executor(services: Services, workers: int | None, *, redis: Redis | No
     inflight = InFlight(per_user=settings.coach_user_concurrency, per_tenant=settings.coach_tenant_concurrency)
     budget = Budget(light=settings.coach_cpu_budget, heavy=settings.coach_heavy_cpu_budget)
     if settings.coach_queue_url is not None:
-        return QueueExecutor(settings, per_user=inflight.per_user, per_tenant=inflight.per_tenant, redis=redis)
+        return QueueExecutor(
+            settings,
+            per_user=inflight.per_user,
+            per_tenant=inflight.per_tenant,
+            redis=redis,
+            keys=Keys(settings.coach_queue_prefix),
+        )
     n = max(1, os.cpu_count() or 1) if workers is None else workers
     if n == 0:
         return InlineExecutor(services, services.replies.deliver, inflight)
+    front = f"front:{socket.gethostname()}:{os.getpid()}"
+
+    async def fallback(job: Job, message: str) -> None:
+        await answer_instead(services, job, Reply.error(message), services.replies.deliver, worker=front)
+
     return LocalPoolExecutor(
-        settings, n, inflight, start=start_worker_process, run=run_job_in_worker, preload=["bot.app"], budget=budget
+        settings,
+        n,
+        inflight,
+        start=start_worker_process,
+        run=run_job_in_worker,
+        preload=["bot.app"],
+        budget=budget,
+        fallback=fallback,
     )
 
 
@@ -187,18 +206,23 @@ async def serve_queue(services: Services, stop: asyncio.Event, *, lanes: tuple[L
     settings = services.settings
     budget = Budget(light=settings.coach_cpu_budget, heavy=settings.coach_heavy_cpu_budget)
     redis = connect_queue(settings)
+    beat = connect_queue_sync(settings)
+    idle = settings.coach_queue_claim_idle
     consumer: Consumer
 
     async def run(job: Job, redelivered: bool) -> bool:
         # a redelivered job's claim is at least as old as the queue's idle limit: its holder died
-        stale = QUEUE_CLAIM_IDLE * 0.9 if redelivered else CLAIM_STALE
+        stale = idle * 0.9 if redelivered else CLAIM_STALE
         return await run_job(services, job, services.replies.deliver, worker=consumer.name, budget=budget.of(job), stale=stale)
 
-    consumer = Consumer(redis, run, lanes=lanes)
+    consumer = Consumer(
+        redis, run, lanes=lanes, beat=beat, limit=budget.wall, claim_idle=idle, keys=Keys(settings.coach_queue_prefix)
+    )
     try:
         await consumer.serve(stop)
     finally:
         await redis.aclose()
+        beat.close()
     return consumer
 
 

@@ -55,6 +55,14 @@ class Settings(BaseSettings):
     coach_queue_url: SecretStr | None = Field(
         None, description="a job queue (redis://host:6379/0): coach serve only admits and enqueues, coach worker runs the jobs"
     )
+    coach_queue_prefix: str = Field(
+        "coach",
+        pattern=r"^[A-Za-z0-9_.:-]{1,40}$",
+        description="the start of every queue key in Redis (deployments sharing one Redis differ here)",
+    )
+    coach_queue_claim_idle: float = Field(
+        30.0, ge=2.0, le=600.0, description="seconds after which a silent worker's job goes to another worker"
+    )
     coach_user_concurrency: int = Field(3, ge=1, le=100, description="requests one person may have running at once")
     coach_tenant_concurrency: int = Field(
         100, ge=1, le=10_000, description="requests one server or workspace may have running at once"

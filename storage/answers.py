@@ -43,6 +43,15 @@ async def claim(session: AsyncSession, key: str, worker: str, now: datetime, *, 
     return rowcount(taken) > 0
 
 
+async def keep(session: AsyncSession, key: str, worker: str, now: datetime) -> bool:
+    """Renew this worker's claim on `key` just before it answers; False when another worker took it over meanwhile."""
+    t = table_of(RequestAnswer)
+    renewed = await session.execute(
+        update(t).where(t.c.key == key, t.c.worker == worker, t.c.done.is_(False)).values(claimed_at=now)
+    )
+    return rowcount(renewed) > 0
+
+
 async def done(session: AsyncSession, key: str) -> None:
     """Record that `key`'s answer went out."""
     t = table_of(RequestAnswer)

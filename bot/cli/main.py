@@ -139,4 +139,8 @@ def main() -> None:
     except CoachError as exc:
         click.echo(f"error: {exc.message}", err=True)
         raise SystemExit(2) from None
-    group.main(prog_name="coach")
+    try:
+        group.main(prog_name="coach")
+    except CoachError as exc:  # a bad setting read before a command's own error handling: one line, no traceback
+        click.echo(f"error: {exc.message}", err=True)
+        raise SystemExit(1) from None

@@ -195,7 +195,14 @@ async def backtest_cmd(ctx: Ctx, a: BacktestArgs) -> Reply:
             f"that is about {per_session * a.days:,} planner calls; chat runs at most {CHAT_MAX_DECISIONS}. Use fewer days, "
             f"a larger every= (now {spec.cadence}), or `coach backtest` for long runs"
         )
-    res = await backtest(ctx.market, spec, now=ctx.now(), workers=1)
+    shown = ctx.progress
+
+    def progress(done: int, total: int) -> None:
+        # progress reports also carry a worker's CPU budget check (`bot.execution.runner.watch_budget`)
+        if shown is not None:
+            shown(done, total, "")
+
+    res = await backtest(ctx.market, spec, now=ctx.now(), workers=1, progress=progress)
     rep = res.summary()
     names = ", ".join(a.symbols)
     span = f"{fmt_time(start, with_date=True)[:10]} → {fmt_time(end)[:10]}"

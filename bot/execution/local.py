@@ -6,7 +6,7 @@ acknowledgements and the alert runtime never wait behind a plan. Each worker bui
 services once (database, market, charts drawn in-process) and answers its jobs itself. Heavy jobs
 (a wide scan, a backtest) may hold all but one worker, so quick commands always have one. A
 worker that dies mid-job is replaced and the job runs again (its answer still goes out once); a
-job stuck past its time limit ends its worker.
+job stuck past its time limit ends its worker. Either way the person hears what happened (`fallback`).
 
 `InlineExecutor` runs jobs as tasks of this process: for tests and `COACH_WORKERS=0`.
 """
@@ -14,9 +14,10 @@ job stuck past its time limit ends its worker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 import structlog
@@ -31,8 +32,8 @@ from bot.services import Services
 
 log = structlog.get_logger("coach.executor")
 
-#: Wall-clock seconds a job may take beyond its CPU budget (waiting on providers, the database, the LLM).
-WALL_MARGIN = 60.0
+#: Tells the person why their job ended without its answer (it was stuck, or its worker kept dying).
+Fallback = Callable[[Job, str], Awaitable[None]]
 
 
 class Executor(Protocol):
@@ -105,6 +106,7 @@ class LocalPoolExecutor:
         run: Callable[[str, float, bool], bool],
         preload: Sequence[str] = (),
         budget: Budget | None = None,
+        fallback: Fallback | None = None,
     ) -> None:
         """`start(settings)` prepares a worker process; `run(job_json, cpu_budget, retry)` runs one job in it.
 
@@ -114,11 +116,14 @@ class LocalPoolExecutor:
         self.inflight = inflight
         self.budget = budget or Budget()
         self._run_job = run
+        self.fallback = fallback
         self.pool = WorkerPool(
             workers, method=settings.coach_chart_start, preload=preload, initializer=start, initargs=(settings,)
         )
         # quick commands always keep one worker of their own
         self.heavy = asyncio.Semaphore(max(1, workers - 1))
+        # a job enters the pool only when a worker is free, so its time limit counts its run, not its wait
+        self.slots = asyncio.Semaphore(workers)
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def busy(self, ident: Identity) -> str | None:
@@ -140,26 +145,39 @@ class LocalPoolExecutor:
         task.add_done_callback(done)
 
     async def _run(self, job: Job) -> None:
-        budget = self.budget.of(job)
+        budget, limit = self.budget.of(job), self.budget.wall(job)
         payload = job.model_dump_json()
+        what = f"/{job.command}" if job.command else "Your request"
         for attempt in (1, 2):
             retry = attempt > 1
             try:
-                if job.lane == "heavy":
-                    async with self.heavy:
-                        await self.pool.run(self._run_job, payload, budget, retry, timeout=budget + WALL_MARGIN)
-                else:
-                    await self.pool.run(self._run_job, payload, budget, retry, timeout=budget + WALL_MARGIN)
+                async with contextlib.AsyncExitStack() as held:
+                    if job.lane == "heavy":
+                        await held.enter_async_context(self.heavy)
+                    await held.enter_async_context(self.slots)
+                    await self.pool.run(self._run_job, payload, budget, retry, timeout=limit)
                 return
             except WorkerLost:
                 # the worker died holding the job's claim: the second run takes the claim over (unless it was answered)
                 log.warning("job_worker_lost", request_id=job.request_id, attempt=attempt)
             except TimeoutError:
-                log.error("job_stuck", request_id=job.request_id, limit_s=budget + WALL_MARGIN)
+                log.error("job_stuck", request_id=job.request_id, limit_s=limit)
+                await self._tell(
+                    job, f"{what} ran past its {limit:.0f} s limit and was stopped; ask for less or try again later."
+                )
                 return
             except Exception:
                 log.exception("job_failed", request_id=job.request_id)
                 return
+        await self._tell(job, f"{what} could not finish: the process running it stopped twice. Try again in a moment.")
+
+    async def _tell(self, job: Job, message: str) -> None:
+        if self.fallback is None:
+            return
+        try:
+            await self.fallback(job, message)
+        except Exception:  # the platform refused even this; the log keeps the trace
+            log.exception("job_fallback_failed", request_id=job.request_id)
 
     async def drain(self) -> None:
         while self._tasks:

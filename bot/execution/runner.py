@@ -3,6 +3,7 @@
     expired?  -> dropped with a log line (the platform would refuse the answer; retrying cannot help)
     claimed?  -> skipped (another delivery of the same job answered it, or is answering it)
     execute   -> the pipeline's back half (handler, error mapping), within the lane's CPU budget
+    still mine? -> skipped when another worker took the claim over meanwhile (this one was taken for dead)
     deliver   -> over the platform's REST API, then the claim is marked done
 
 A worker that dies between claiming and answering leaves a claim without an answer; after
@@ -30,6 +31,8 @@ log = structlog.get_logger("coach.jobs")
 
 #: Seconds after which an unanswered claim is taken to belong to a dead worker.
 CLAIM_STALE = 120.0
+#: Wall-clock seconds a job may take beyond its CPU budget (waiting on providers, the database, the LLM).
+WALL_MARGIN = 60.0
 
 #: Delivers a reply along a route, once per key (see `bot.surfaces.replies`).
 Deliver = Callable[[Route, Reply, str], Awaitable[None]]
@@ -45,9 +48,15 @@ class Budget:
 
     light: float = 20.0
     heavy: float = 120.0
+    #: Wall-clock seconds beyond the CPU budget (waiting on providers, the database, the LLM).
+    margin: float = WALL_MARGIN
 
     def of(self, job: Job) -> float:
         return self.heavy if job.lane == "heavy" else self.light
+
+    def wall(self, job: Job) -> float:
+        """Wall-clock seconds after which a job is taken to be stuck."""
+        return self.of(job) + self.margin
 
 
 def watch_budget(ctx: Ctx, seconds: float, what: str) -> None:
@@ -96,6 +105,34 @@ async def run_job(
         if budget is not None:
             watch_budget(admitted.ctx, budget, job.command or "ask")
         reply = await services.pipeline.execute(admitted)
+    async with services.db() as s, s.begin():
+        still_mine = await answers.keep(s, job.key, worker, utc_now())
+    if not still_mine:
+        # this worker was slow enough to be taken for dead and another one answers: one answer only
+        bound.warning("job_taken_over", seconds=round(time.perf_counter() - started, 3))
+        return False
+    await _deliver_once(services, job, reply, deliver, worker)
+    bound.info("job_answered", seconds=round(time.perf_counter() - started, 3), lane=job.lane, error=reply.error_kind)
+    return True
+
+
+async def answer_instead(services: Services, job: Job, reply: Reply, deliver: Deliver, *, worker: str) -> bool:
+    """Answer `job` with `reply` (why it could not be run) unless it was answered already; True when this call did.
+
+    For a job whose worker was ended or died twice: whoever held its claim is gone, so the claim is taken over at once.
+    """
+    if job.expired(utc_now()):
+        return False
+    async with services.db() as s, s.begin():
+        mine = await answers.claim(s, job.key, worker, utc_now(), stale=0.0)
+    if not mine:
+        return False
+    await _deliver_once(services, job, reply, deliver, worker)
+    return True
+
+
+async def _deliver_once(services: Services, job: Job, reply: Reply, deliver: Deliver, worker: str) -> None:
+    """Deliver and record the answer; a failed delivery gives the claim back so the job can be tried again."""
     try:
         await deliver(job.route, reply, job.key)
     except BaseException:
@@ -104,5 +141,3 @@ async def run_job(
         raise
     async with services.db() as s, s.begin():
         await answers.done(s, job.key)
-    bound.info("job_answered", seconds=round(time.perf_counter() - started, 3), lane=job.lane, error=reply.error_kind)
-    return True

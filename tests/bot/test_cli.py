@@ -164,3 +164,11 @@ def test_db_upgrade(tmp_path):
     r = run(["db", "upgrade"], tmp_path)
     assert r.returncode == 0
     assert r.stdout.strip().endswith("at revision " + ", ".join(sorted(heads)))
+
+
+def test_coach_worker_says_in_one_line_what_it_needs(tmp_path):
+    no_queue = run(["worker"], tmp_path)
+    assert no_queue.returncode == 1 and "set COACH_QUEUE_URL" in no_queue.stderr
+    bad = run(["worker"], tmp_path, env_extra={"COACH_QUEUE_URL": "redis://127.0.0.1:6379/0", "COACH_QUEUE_PREFIX": "a b"})
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().splitlines() == [bad.stderr.strip()] and "COACH_QUEUE_PREFIX" in bad.stderr
