@@ -41,6 +41,7 @@ from bot.commands import (
     backtest,
     chart,
     coach,
+    confirm,
     context,
     help,
     journal,
@@ -100,6 +101,7 @@ COMMAND_MODULES = (
     orders,
     backtest,
     coach,
+    confirm,
 )
 
 
