@@ -41,6 +41,7 @@ from bot.commands import (
     backtest,
     chart,
     coach,
+    confirm,
     context,
     help,
     journal,
@@ -101,6 +102,7 @@ COMMAND_MODULES = (
     orders,
     backtest,
     coach,
+    confirm,
 )
 
 

@@ -34,6 +34,17 @@ class Identity:
     admin_lookup: Callable[[], Awaitable[bool]] | None = field(default=None, compare=False, repr=False)
 
 
+@dataclass
+class ModelTurn:
+    """Marks a request as a tool call of one coach turn (the model asked, not the person) and what the turn removed.
+
+    The coach's tool calls share one of these per turn; a request the person typed has none.
+    """
+
+    #: Items removed directly by this turn's tool calls (see `bot.removals`).
+    removed: int = 0
+
+
 def new_request_id() -> str:
     """A short id users can quote when something goes wrong."""
     return secrets.token_hex(4).upper()
@@ -49,6 +60,8 @@ class Ctx:
     request_id: str = field(default_factory=new_request_id)
     #: Told `(done, total, label)` by long work (scans, backtests) when someone is watching (the CLI's progress bar).
     progress: Callable[[int, int, str], None] | None = None
+    #: Set when the coach's model made this request as a tool call; None when the person typed it or clicked a button.
+    model_turn: ModelTurn | None = None
     _owner: Owner | None = None
 
     def now(self) -> datetime:

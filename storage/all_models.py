@@ -13,5 +13,6 @@ from storage import (
     orders,  # noqa: F401
     outbox,  # noqa: F401
     plans,  # noqa: F401
+    removals,  # noqa: F401
     runtime_state,  # noqa: F401
 )

@@ -190,10 +190,10 @@ async def create_preview(
     return row
 
 
-async def find(session: AsyncSession, tenant_id: int, ref: str) -> Order | None:
-    """An order of this tenant by preview id or broker order id (any owner: callers check ownership)."""
+async def find(session: AsyncSession, owner: Owner, ref: str) -> Order | None:
+    """The owner's order by preview id or broker order id; None when there is none of theirs."""
     ref = (ref or "").strip()
-    q = select(Order).where(Order.tenant_id == tenant_id)
+    q = select(Order).where(Order.tenant_id == owner.tenant_id, Order.owner_id == owner.user_id)
     row = (await session.execute(q.where(Order.preview_id == ref.upper()))).scalar_one_or_none()
     if row is None and ref:
         row = (
@@ -202,20 +202,22 @@ async def find(session: AsyncSession, tenant_id: int, ref: str) -> Order | None:
     return row
 
 
-async def get_owned(session: AsyncSession, owner: Owner, ref: str, *, action: str = "see") -> Order:
-    """The caller's order `ref`, or a UserError saying it is unknown or someone else's."""
-    row = await find(session, owner.tenant_id, ref)
+async def get_owned(session: AsyncSession, owner: Owner, ref: str) -> Order:
+    """The caller's order `ref`, or NotFoundError.
+
+    Someone else's order is "not found" in the very same words as one that does not exist: the answer
+    must not tell anyone that an id is in use.
+    """
+    row = await find(session, owner, ref)
     if row is None:
         raise NotFoundError(f"no order {ref[:24]!r}; /order list shows yours")
-    if row.owner_id != owner.user_id:
-        raise UserError(f"order {row.preview_id} belongs to someone else; only the person who previewed it can {action} it")
     return row
 
 
 async def claim_for_placing(session: AsyncSession, owner: Owner, preview_id: str, now: datetime) -> Order:
     """Move the caller's fresh preview to `placing`, atomically; a UserError says why when it cannot be placed."""
     now = now.astimezone(UTC)  # stored stamps are UTC (SQLite compares them as text)
-    row = await get_owned(session, owner, preview_id, action="place")
+    row = await get_owned(session, owner, preview_id)
     result = await session.execute(
         update(Order)
         .where(

@@ -28,6 +28,7 @@ from bot.agent.tools import ToolBox, ToolResult, error_result
 from bot.config import Settings
 from bot.pipeline import clean_text
 from bot.registry import MAX_TEXT
+from bot.removals import RemovalProposal
 from bot.reply import Action, Attachment, Reply, ReplyField
 from bot.request import Ctx
 from core.errors import UserError
@@ -306,8 +307,13 @@ class Agent:
         if g.unverified:
             fields.append(ReplyField(name="Unverified", value=", ".join(f"{p:g}" for p in g.unverified)))
 
+        # a proposed removal is shown as the server wrote it (exactly what would go, and its button first), whatever
+        # the model says about it: the person confirms what they can read, never the model's account of it
+        proposals = [r.reply for r in results if r.ok and r.reply is not None and isinstance(r.reply.data, RemovalProposal)]
+        for p in proposals:
+            body += f"\n\n**{p.title}**\n{p.body}"
         images: dict[str, Attachment] = {}
-        actions: dict[str, Action] = {}
+        actions: dict[str, Action] = {act.command: act for p in proposals for act in p.actions}
         for r in results:
             for a in r.images:
                 images.setdefault(a.filename, a)

@@ -11,6 +11,7 @@ the structured result (`Reply.data_json()`) as compact JSON, never the rendered 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from typing import Any
 from bot.pipeline import Admitted, Invocation
 from bot.registry import Command
 from bot.reply import Attachment, Reply
-from bot.request import Ctx
+from bot.request import Ctx, ModelTurn
 from core.errors import UserError
 
 #: Items a list keeps in a tool result (time series keep the most recent ones).
@@ -121,7 +122,8 @@ class ToolBox:
     """The tools of one caller's turn, run in parallel through dispatch."""
 
     def __init__(self, ctx: Ctx) -> None:
-        self.ctx = ctx
+        # the calls run as the caller, marked as the model's: removals they ask for are held to `bot.removals`' rules
+        self.ctx = dataclasses.replace(ctx, model_turn=ModelTurn())
         self.commands = {c.tool_name: c for c in tool_commands(ctx)}
 
     def specs(self) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from analytics.alert_kinds import INDICATOR_KINDS, KINDS, PLAN_KINDS, kind_categ
 from analytics.intervals import interval_minutes
 from bot.args import IntervalArg, SymbolArg
 from bot.registry import command
+from bot.removals import must_confirm, propose
 from bot.reply import Reply, Severity
 from bot.request import Ctx
 from core.errors import NotFoundError, UserError
@@ -494,13 +495,23 @@ async def alert_remove(ctx: Ctx, a: AlertRemoveArgs) -> Reply:
             raise UserError("give alert id(s) like 3 or 3,5, or all")
     async with ctx.tx() as s:
         owner = await ctx.owner(s)
-        removed = await store.remove_alerts(s, owner, ids)
-    if ids is not None and not removed:
+        rows = await store.list_alerts(s, owner, include_done=ids is not None)
+        if ids is not None:
+            rows = [r for r in rows if r.id in set(ids)]
+        # the coach's model only proposes "all" or several: the person confirms exactly this list
+        proposal = [_line(view(r)) for r in rows] if must_confirm(ctx, len(rows), everything=ids is None) else None
+        removed = [] if proposal is not None else await store.remove_alerts(s, owner, [r.id for r in rows])
+    missing = [i for i in (ids or []) if i not in {r.id for r in rows}]
+    if ids is not None and not rows:
         raise NotFoundError(f"no alert {', '.join('#' + str(i) for i in ids)} of yours; see /alert list")
-    missing = [i for i in (ids or []) if i not in removed]
+    if proposal is not None:
+        reply = await propose(ctx, "alerts", [r.id for r in rows], proposal)
+        if missing:
+            reply.body += f"\nNot found: {', '.join('#' + str(i) for i in missing)}."
+        return reply
     body = f"Removed {', '.join('#' + str(i) for i in removed)}." if removed else "You had no live alerts."
     if missing:
-        body += f" Not yours or not found: {', '.join('#' + str(i) for i in missing)}."
+        body += f" Not found: {', '.join('#' + str(i) for i in missing)}."
     return Reply(title="Alerts", body=body, data={"removed": removed})
 
 

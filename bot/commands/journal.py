@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from analytics.symbols import validate_symbol
 from bot.args import SymbolArg
 from bot.registry import command
+from bot.removals import must_confirm, propose
 from bot.reply import Attachment, Reply, ReplyField
 from bot.request import Ctx
 from core.errors import CoachError, UserError
@@ -311,7 +312,13 @@ async def journal_edit(ctx: Ctx, a: EditArgs) -> Reply:
 async def journal_remove(ctx: Ctx, a: IdArgs) -> Reply:
     async with ctx.tx() as s:
         owner = await ctx.owner(s)
-        e = await journal.remove_entry(s, owner, a.id)
+        e = await journal.get_entry(s, owner, a.id)
+        # one entry removes directly, but a coach turn that already removed something only proposes
+        proposing = must_confirm(ctx, 1)
+        if not proposing:
+            e = await journal.remove_entry(s, owner, a.id)
+    if proposing:
+        return await propose(ctx, "journal", [e.id], [_line(e)])
     return Reply(title=f"Journal #{e.id} removed", body=_line(e), data={"removed": e.id})
 
 

@@ -250,7 +250,7 @@ async def order_place(ctx: Ctx, a: RefArgs) -> Reply:
     now = ctx.services.clock()
     async with ctx.tx() as s:
         owner = await ctx.owner(s)
-        row = await orders.get_owned(s, owner, a.order, action="place")
+        row = await orders.get_owned(s, owner, a.order)
         if row.broker != broker.name:
             raise UserError(
                 f"{row.preview_id} was previewed with {row.broker} but the broker is now {broker.name}; preview again"
@@ -333,7 +333,7 @@ async def order_cancel(ctx: Ctx, a: RefArgs) -> Reply:
     now = ctx.services.clock()
     async with ctx.tx() as s:
         owner = await ctx.owner(s)
-        row = await orders.get_owned(s, owner, a.order, action="cancel")
+        row = await orders.get_owned(s, owner, a.order)
         if row.status == "previewed":
             await orders.set_state(s, row, status="discarded", now=now)
             return Reply(title=f"Preview {row.preview_id} discarded", body="Nothing was sent.", data=orders.view(row))

@@ -14,6 +14,7 @@ from pydantic import BaseModel, BeforeValidator, Field
 
 from bot.commands.alerts import check_channel, find_plan
 from bot.registry import command
+from bot.removals import must_confirm, propose
 from bot.reply import Reply, ReplyField
 from bot.request import Ctx
 from core.clock import utc_now
@@ -183,8 +184,14 @@ async def untrack(ctx: Ctx, a: UntrackArgs) -> Reply:
         row = await store.get_tracked(s, owner, pid)
         if row is None or row.status not in (*store.ACTIVE_TRACKED, "proposed"):
             raise NotFoundError(f"you are not tracking {pid}; see /tracked")
-        row.status = "cancelled"
-        row.updated_at = utc_now()
+        # one plan stops directly, but a coach turn that already removed something only proposes
+        proposing = must_confirm(ctx, 1)
+        if not proposing:
+            row.status = "cancelled"
+            row.updated_at = utc_now()
+        line = f"{pid} {row.symbol} {row.style}: {row.status}"
+    if proposing:
+        return await propose(ctx, "tracked", [pid], [line])
     return Reply(title=f"Stopped tracking {pid}", body="No more updates for it.", data={"plan_id": pid, "status": "cancelled"})
 
 

@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 
 from bot.args import SymbolsArg
 from bot.registry import command
+from bot.removals import must_confirm, propose
 from bot.reply import Reply
 from bot.request import Ctx
 from storage import watchlists
@@ -41,9 +42,18 @@ async def watch_add(ctx: Ctx, a: WatchSymbolsArgs) -> Reply:
 async def watch_remove(ctx: Ctx, a: WatchSymbolsArgs) -> Reply:
     async with ctx.tx() as s:
         owner = await ctx.owner(s)
-        gone = await watchlists.remove(s, owner, a.symbols)
+        present = set(await watchlists.list_symbols(s, owner))
+        listed = [x for x in dict.fromkeys(a.symbols) if x in present]
+        # the coach's model only proposes removing several: the person confirms exactly this list
+        proposing = must_confirm(ctx, len(listed))
+        gone = [] if proposing else await watchlists.remove(s, owner, listed)
         now = await watchlists.list_symbols(s, owner)
-    missing = [x for x in a.symbols if x not in gone]
+    missing = [x for x in a.symbols if x not in present]
+    if proposing:
+        reply = await propose(ctx, "watchlist", listed, listed)
+        if missing:
+            reply.body += f"\nNot on your list: {', '.join(dict.fromkeys(missing))}."
+        return reply
     body = f"Removed {', '.join(gone)}." if gone else "Nothing removed."
     if missing:
         body += f" Not on your list: {', '.join(dict.fromkeys(missing))}."

@@ -20,7 +20,7 @@ import structlog
 from analytics.lifecycle import PlanState
 from bot.request import Ctx, Identity
 from bot.runtime.messages import replan_reply, reply_to_payload
-from bot.runtime.routing import Origin, route
+from bot.runtime.routing import Origin, private_channel, route
 from bot.runtime.tracker import state_to_json
 from bot.runtime.txn import Writer
 from core.clock import utc_now
@@ -113,13 +113,15 @@ class Replanner:
         if stopped_ns:
             now = min(now, utc_from_ns(int(stopped_ns)))
         plan, reason = None, None
-        # the planner runs as the plan's owner, in the plan's channel, at the runtime's market time
+        # the planner runs as the plan's owner, in the plan's channel, at the runtime's market time; a plan tracked in a
+        # DM (or the console) re-plans privately, so the new plan is stored for its owner only, as /plan there stores it
         ident = Identity(
             platform=row.platform,
             tenant=tenant.external_id,
             user=user.external_id,
             channel=row.channel,
             display_name=user.display_name,
+            dm=_direct_message(row.platform, tenant.external_id, row.channel),
         )
         ctx = Ctx(services=self.services, identity=ident, as_of=now)
         try:
@@ -137,7 +139,7 @@ class Replanner:
             adopted = False
             if plan is not None:
                 # the planner stores what it makes; saving again is a no-op that also covers other planners
-                plan = await plan_store.save_plan(s, owner, plan, row.channel)
+                plan = await plan_store.save_plan(s, owner, plan, None if ident.dm else row.channel)
                 exists = await store.get_tracked(s, owner, plan.plan_id)
                 if exists is None:
                     adopted = auto
@@ -184,3 +186,14 @@ class Replanner:
         log.info("replanned", tracked_id=tracked_id, plan_id=plan.plan_id if plan else None, adopted=adopted)
         if self.on_queued:
             self.on_queued()
+
+
+def _direct_message(platform: str, tenant: str, channel: str | None) -> bool:
+    """Whether a tracked plan's channel is a private conversation, as the chat surfaces tell it for requests."""
+    # the console is the operator's own; a Discord DM has a tenant of its own (`dm-<user id>`); a Slack DM's id starts with D
+    return (
+        platform == "console"
+        or not channel
+        or (platform == "discord" and tenant.startswith("dm-"))
+        or private_channel(platform, channel)
+    )

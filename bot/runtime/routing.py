@@ -29,6 +29,16 @@ class Sink:
         return hashlib.sha1(f"{self.destination}|{self.target}".encode()).hexdigest()[:10]
 
 
+def private_channel(platform: str, channel: str | None) -> bool:
+    """True for a direct message inside a workspace others share: a Slack DM (its channel id starts with D).
+
+    A Discord DM lives in a tenant of its own (`dm-<user id>`) and the console is the operator's, so
+    whatever settings apply there were made by the one person who reads them; a Slack DM inherits
+    its workspace's settings, which admins make for channels everyone reads.
+    """
+    return platform == "slack" and (channel or "").startswith("D")
+
+
 @dataclass(frozen=True)
 class Origin:
     """Where something was set up: the platform, its tenant row, the channel and the person's platform id."""
@@ -38,11 +48,19 @@ class Origin:
     channel: str | None
     user_ref: str
 
+    @property
+    def private(self) -> bool:
+        """Set up in a DM of a shared workspace: its events go back into that DM only."""
+        return private_channel(self.platform, self.channel)
+
 
 def sinks_for(origin: Origin, settings: EffectiveSettings, family: str, symbol: str | None) -> list[Sink]:
     """The sinks of an event of `family` about `symbol`, or none when the channel does not take it."""
     if not settings.alerts_enabled or family not in settings.allowed_kinds:
         return []
+    if origin.private:
+        # what was said in a DM is answered in that DM: never a workspace webhook, a route or a thread elsewhere
+        return [Sink(origin.platform, format_target("channel", channel=origin.channel, user=origin.user_ref))]
     out: list[Sink] = []
     if origin.platform == "console":
         out.append(Sink("console", "console"))

@@ -102,11 +102,25 @@ async def test_a_second_click_never_places_twice(svc):
 async def test_only_the_previewer_can_place_and_other_tenants_cannot_see_it(svc):
     pid = pid_of(await say(svc, ANN, "/order preview TSLA buy 10"))
     r = await say(svc, BOB, f"/order place {pid}")
-    assert r.severity == "error" and "belongs to someone else" in r.body
+    assert r.severity == "error" and "no order" in r.body
     r = await say(svc, EVE, f"/order place {pid}")
     assert r.severity == "error" and "no order" in r.body
     assert (await say(svc, BOB, f"/order cancel {pid}")).severity == "error"
     assert (await say(svc, ANN, f"/order place {pid}")).data.status == "filled"
+
+
+@pytest.mark.parametrize("verb", ["status", "place", "cancel"])
+async def test_someone_elses_order_reads_exactly_like_a_missing_one(svc, verb):
+    pid = pid_of(await say(svc, ANN, "/order preview TSLA buy 10"))
+    unused = "PV-00000000" if pid != "PV-00000000" else "PV-11111111"
+    theirs = await say(svc, BOB, f"/order {verb} {pid}")
+    missing = await say(svc, BOB, f"/order {verb} {unused}")
+    assert theirs.severity == missing.severity == "error"
+    assert theirs.title == missing.title
+    assert theirs.body == missing.body.replace(unused, pid), "the answer must not tell that the id is in use"
+    assert "someone else" not in theirs.body
+    # nothing happened to Ann's preview
+    assert (await say(svc, ANN, f"/order status {pid}")).data.status == "previewed"
 
 
 async def test_a_stale_preview_cannot_be_placed(svc, clock):
