@@ -14,7 +14,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import ConfigError
-from core.urls import mask_url
+from core.urls import mask_url, url_credentials
 
 DEFAULT_DB = "sqlite+aiosqlite:///./var/coach.db"
 
@@ -145,8 +145,15 @@ class Settings(BaseSettings):
         return out
 
     def secret_values(self) -> list[str]:
-        """The values of every secret that is set (for log redaction)."""
-        return [v.get_secret_value() for v in (getattr(self, n) for n in type(self).model_fields) if isinstance(v, SecretStr)]
+        """The values of every secret that is set, and the credentials inside URL settings (for log redaction)."""
+        values = [getattr(self, n) for n in type(self).model_fields]
+        out = [v.get_secret_value() for v in values if isinstance(v, SecretStr)]
+        for v in values:
+            if isinstance(v, SecretStr) and "://" in v.get_secret_value():
+                out += url_credentials(v.get_secret_value())
+            elif isinstance(v, str) and "://" in v:
+                out += url_credentials(v)
+        return out
 
     def public(self) -> dict[str, object]:
         """Every setting as an operator may see it: secrets reduced to set/unset, every URL masked (`core.urls`).

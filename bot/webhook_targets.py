@@ -47,7 +47,7 @@ PLATFORM_HOSTS: dict[str, frozenset[str]] = {
     "slack_webhook": frozenset({"hooks.slack.com"}),
 }
 _PLATFORM_PATHS = {
-    "discord_webhook": re.compile(r"/api(?:/v\d{1,2})?/webhooks/\d{1,25}/[A-Za-z0-9_\-.]{1,200}/?"),
+    "discord_webhook": re.compile(r"/api(?:/v\d{1,2})?/webhooks/\d{1,25}/[A-Za-z0-9_\-]{1,200}/?"),
     "slack_webhook": re.compile(r"/(?:services|workflows|triggers)/[A-Za-z0-9_\-/]{1,300}"),
 }
 _PLATFORM_SHAPE = {

@@ -65,6 +65,23 @@ def url_fingerprint(url: str) -> str:
     return hashlib.sha256(url.strip().encode("utf-8", "surrogatepass")).hexdigest()[:FINGERPRINT_LEN]
 
 
+def url_credentials(url: str) -> list[str]:
+    """The credential parts of a URL: its password (or a user part that stands alone, as a token does) and query values.
+
+    Logs are redacted of these, whatever library writes them.
+    """
+    parts = split_url(url.strip())
+    if parts is None:
+        return []
+    out: list[str] = []
+    if parts.userinfo:
+        user, sep, password = parts.userinfo.partition(":")
+        out.append(password if sep else user)
+    if parts.query:
+        out += [pair.partition("=")[2] for pair in parts.query.split("&")]
+    return [v for v in out if v]
+
+
 def mask_url(url: str) -> str:
     """`url` without anything secret in it: `scheme://***@host:port/word/… #fingerprint`.
 

@@ -74,6 +74,8 @@ class CheckedBackend(httpcore.AsyncNetworkBackend):
             raise httpcore.ConnectTimeout("name resolution timed out") from None
         except (OSError, UnicodeError):
             raise httpcore.ConnectError("name resolution failed") from None
+        if not addresses:
+            raise httpcore.ConnectError("name resolution failed")
         self.policy.check_addresses(host, addresses, self.reach)  # WebhookRefused: not a network error, never retried
         last: Exception = httpcore.ConnectError("no address")
         for address in addresses:
