@@ -328,14 +328,17 @@ def default_destinations(settings: Settings) -> DestinationKinds:
     """What any process can deliver to: its console, and the webhook kinds (generic JSON, Discord, Slack)."""
     from bot.surfaces.console import ConsoleDestination
     from bot.surfaces.webhooks import DiscordWebhookDestination, SlackWebhookDestination, WebhookDestination
+    from bot.webhook_targets import WebhookPolicy
 
     out_dir = Path(settings.coach_out_dir)
+    # every webhook sink checks each URL and each connection against the same policy as /settings webhook add
+    policy = WebhookPolicy(allow_private=settings.coach_webhook_allow_private)
     kinds = DestinationKinds(
         {
             "console": lambda: ConsoleDestination(out_dir=out_dir),
-            "webhook": WebhookDestination,
-            "discord_webhook": DiscordWebhookDestination,
-            "slack_webhook": SlackWebhookDestination,
+            "webhook": lambda: WebhookDestination(policy=policy),
+            "discord_webhook": lambda: DiscordWebhookDestination(policy=policy),
+            "slack_webhook": lambda: SlackWebhookDestination(policy=policy),
         }
     )
     # a runtime alone (`coach runtime`) still delivers into Discord and Slack over their REST APIs

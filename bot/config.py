@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import ConfigError
+from core.urls import mask_url, url_credentials
 
 DEFAULT_DB = "sqlite+aiosqlite:///./var/coach.db"
 
@@ -109,6 +110,13 @@ class Settings(BaseSettings):
     yahoo_base_url: str = Field("https://query2.finance.yahoo.com", description="Yahoo chart API base URL")
     coach_stale_minutes: float = Field(15.0, gt=0, description="data older than this during regular hours is stale")
     coach_broker: Literal["paper", "tradier"] = Field("paper", description="where orders go")
+    coach_webhook_allow_private: bool = Field(
+        False,
+        description=(
+            "let alert webhooks reach private addresses (loopback, 10/8, 172.16/12, 192.168/16, CGNAT, IPv6 ULA) and plain "
+            "http there, for self-hosted receivers; off: public https only"
+        ),
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -145,30 +153,31 @@ class Settings(BaseSettings):
         return out
 
     def secret_values(self) -> list[str]:
-        """The values of every secret that is set (for log redaction)."""
-        return [v.get_secret_value() for v in (getattr(self, n) for n in type(self).model_fields) if isinstance(v, SecretStr)]
+        """The values of every secret that is set, and the credentials inside URL settings (for log redaction)."""
+        values = [getattr(self, n) for n in type(self).model_fields]
+        out = [v.get_secret_value() for v in values if isinstance(v, SecretStr)]
+        for v in values:
+            if isinstance(v, SecretStr) and "://" in v.get_secret_value():
+                out += url_credentials(v.get_secret_value())
+            elif isinstance(v, str) and "://" in v:
+                out += url_credentials(v)
+        return out
 
     def public(self) -> dict[str, object]:
-        """Every setting as an operator may see it: secrets reduced to set/unset, passwords masked in URLs."""
+        """Every setting as an operator may see it: secrets reduced to set/unset, every URL masked (`core.urls`).
+
+        Any URL may carry a credential (`user:password@`, a token in its path or query), and this
+        output lands in terminals, tickets and support chats.
+        """
         out: dict[str, object] = {}
         for name, value in self.model_dump().items():
             if "SecretStr" in str(type(self).model_fields[name].annotation):
                 out[name] = "set" if value else "unset"
-            elif name == "database_url":
-                out[name] = mask_url(str(value))
+            elif isinstance(value, str) and "://" in value:
+                out[name] = mask_url(value)
             else:
                 out[name] = "unset" if value is None else value
         return out
-
-
-def mask_url(url: str) -> str:
-    """Hide the password of a database URL."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL is reported elsewhere; never echo it whole
-        return "<unparsable url>"
 
 
 @lru_cache(maxsize=1)

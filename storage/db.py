@@ -14,18 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from core.errors import ConfigError
+from core.urls import mask_url
 
 if TYPE_CHECKING:  # alembic loads only when the schema is upgraded
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-def _masked(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<unparsable url>"
 
 
 def make_engine(url: str) -> AsyncEngine:
@@ -48,7 +42,7 @@ def make_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(parsed, **kwargs)
     except (NoSuchModuleError, ArgumentError, ModuleNotFoundError) as exc:
         raise ConfigError(
-            f"DATABASE_URL {_masked(url)} uses an unsupported driver ({exc.__class__.__name__}); "
+            f"DATABASE_URL {mask_url(url)} uses an unsupported driver ({exc.__class__.__name__}); "
             "accepted: sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db"
         ) from None
     if parsed.get_backend_name() == "sqlite":
@@ -140,7 +134,7 @@ async def upgrade(engine: AsyncEngine, revision: str = "heads") -> None:
                 await asyncio.sleep(0.5 * (attempt + 1))
                 continue
             raise ConfigError(
-                f"cannot connect to database {_masked(str(engine.url))}: {_reason(exc)}; check DATABASE_URL"
+                f"cannot connect to database {mask_url(str(engine.url))}: {_reason(exc)}; check DATABASE_URL"
             ) from None
 
 

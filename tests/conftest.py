@@ -80,12 +80,22 @@ def settings(tmp_path) -> Settings:
 
 
 @pytest.fixture
-async def services(engine, tmp_path):
+def settings_overrides() -> dict[str, object]:
+    """Settings the `services` of a test directory differ in (a conftest there overrides this)."""
+    return {}
+
+
+@pytest.fixture
+async def services(engine, tmp_path, settings_overrides):
     """Services on the test database, the offline market and a clock pinned inside a session."""
     from providers.sim import SimMarket
 
     s = Settings(
-        _env_file=None, database_url="sqlite+aiosqlite:///:memory:", coach_provider="sim", coach_out_dir=tmp_path / "out"
+        _env_file=None,
+        database_url="sqlite+aiosqlite:///:memory:",
+        coach_provider="sim",
+        coach_out_dir=tmp_path / "out",
+        **settings_overrides,
     )
     svc = await make_services(s, engine, SimMarket(seed=0), lambda: OPEN_AT)
     yield svc

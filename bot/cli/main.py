@@ -94,7 +94,7 @@ def db_upgrade() -> None:
     """Create or upgrade the database schema to the latest revision."""
 
     async def go() -> None:
-        from bot.config import mask_url
+        from core.urls import mask_url
         from storage.db import current_revisions, make_engine, upgrade
 
         settings = get_settings()

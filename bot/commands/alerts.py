@@ -725,12 +725,12 @@ async def alerts_test(ctx: Ctx, a: NoArgs) -> Reply:
         WEBHOOK_KINDS,
         deliver_now,
         describe_target,
-        mask_url,
         reply_to_payload,
         runtime_alive,
         sinks_for,
         test_reply,
     )
+    from core.urls import mask_url
 
     now = ctx.now()
     async with ctx.tx() as s:

@@ -44,7 +44,8 @@ def _scope(ctx: Ctx, workspace: bool) -> tuple[str, str]:
 
 
 async def _settings_reply(ctx: Ctx, owner: Owner, s: Any, workspace: bool, title: str) -> Reply:
-    from bot.runtime.api import mask_url
+    # a webhook's URL is its password and these settings are shown to everyone in the channel
+    from core.urls import mask_url
 
     scope, channel = _scope(ctx, workspace)
     eff = await store.effective_settings(s, owner.tenant_id, channel or None)
@@ -170,41 +171,19 @@ async def settings_route(ctx: Ctx, a: SettingsRouteArgs) -> Reply:
 
 class SettingsWebhookArgs(BaseModel):
     action: Literal["add", "remove", "list"] = Field(description="add URL, remove N, or list")
-    url: str | None = Field(None, max_length=500, description="the webhook URL (add) or its number (remove)")
+    url: str | None = Field(None, max_length=500, description="the webhook URL (add: public https://) or its number (remove)")
     kind: Literal["auto", "discord_webhook", "slack_webhook", "webhook"] = Field(
         "auto", description="auto (from the URL), discord_webhook, slack_webhook or webhook (generic JSON)"
     )
     workspace: bool = Field(False, description="for the whole workspace instead of this channel")
 
 
-def webhook_kind(url: str) -> str:
-    """discord_webhook, slack_webhook or webhook, judged from the URL."""
-    from urllib.parse import urlsplit
+async def check_webhook_url(ctx: Ctx, url: str, kind: str) -> str:
+    """The URL when a `kind` sink may post to it (`bot.webhook_targets`); UserError saying what is accepted otherwise."""
+    from bot.webhook_targets import WebhookPolicy, vet_webhook_url
 
-    host = (urlsplit(url).hostname or "").lower()
-    path = urlsplit(url).path
-    if host.endswith(("discord.com", "discordapp.com")) and "/api/webhooks/" in path:
-        return "discord_webhook"
-    if host == "hooks.slack.com":
-        return "slack_webhook"
-    return "webhook"
-
-
-def check_webhook_url(url: str) -> str:
-    """The URL if it may be used as a sink: https, or http to this machine only (local receivers)."""
-    from urllib.parse import urlsplit
-
-    u = url.strip()
-    try:
-        parts = urlsplit(u)
-    except ValueError:
-        raise UserError("that is not a URL; give the webhook's https:// address") from None
-    host = (parts.hostname or "").lower()
-    if parts.scheme == "https" and host:
-        return u
-    if parts.scheme == "http" and host in ("127.0.0.1", "localhost", "::1"):
-        return u
-    raise UserError("webhook URLs must be https:// (plain http only to localhost)")
+    policy = WebhookPolicy(allow_private=ctx.services.settings.coach_webhook_allow_private)
+    return await vet_webhook_url(url, kind, policy)
 
 
 @command(
@@ -220,7 +199,15 @@ def check_webhook_url(url: str) -> str:
     ),
 )
 async def settings_webhook(ctx: Ctx, a: SettingsWebhookArgs) -> Reply:
+    from bot.webhook_targets import webhook_kind
+
     scope, channel = _scope(ctx, a.workspace)
+    kind, url = "", ""
+    if a.action == "add":
+        if not a.url:
+            raise UserError("give the webhook URL: /settings webhook add https://...")
+        kind = webhook_kind(a.url) if a.kind == "auto" else a.kind
+        url = await check_webhook_url(ctx, a.url, kind)  # resolves the name: before the transaction, not inside it
     async with ctx.tx() as s:
         owner = await ctx.owner(s)
         row = await store.settings_row(s, owner.tenant_id, scope, channel)
@@ -228,10 +215,6 @@ async def settings_webhook(ctx: Ctx, a: SettingsWebhookArgs) -> Reply:
         if a.action == "list":
             return await _settings_reply(ctx, owner, s, a.workspace, "Alert settings")
         if a.action == "add":
-            if not a.url:
-                raise UserError("give the webhook URL: /settings webhook add https://...")
-            url = check_webhook_url(a.url)
-            kind = webhook_kind(url) if a.kind == "auto" else a.kind
             if any(h.get("url") == url for h in hooks):
                 raise UserError("that webhook is already set here")
             if len(hooks) >= MAX_WEBHOOKS:

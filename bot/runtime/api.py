@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bot.runtime.destinations import WEBHOOK_KINDS, describe_target, mask_url
+from bot.runtime.destinations import WEBHOOK_KINDS, describe_target
 from bot.runtime.messages import describe_condition, reply_to_payload, test_reply
 from bot.runtime.routing import Origin, sinks_for
 from bot.runtime.tracker import state_from_json, state_to_json
@@ -26,7 +26,6 @@ __all__ = [
     "describe_condition",
     "describe_target",
     "feed_state",
-    "mask_url",
     "reply_to_payload",
     "runtime_alive",
     "sinks_for",

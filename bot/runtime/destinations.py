@@ -31,10 +31,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
-from urllib.parse import urlsplit
 
 from bot.reply import Reply
 from core.errors import ConfigError, ProviderError
+from core.urls import mask_url
 
 
 @runtime_checkable
@@ -139,19 +139,8 @@ def parse_target(target: str) -> Target:
     raise ValueError(f"not a chat target: {target[:60]!r}")
 
 
-def mask_url(url: str) -> str:
-    """A webhook URL without its secret part: scheme, host and the first path segment."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<bad url>"
-    segs = [s for s in parts.path.split("/") if s]
-    shown = "/".join(segs[:2])
-    return f"{parts.scheme}://{parts.netloc}/{shown}/…" if parts.netloc else "<bad url>"
-
-
 def describe_target(kind: str, target: str) -> str:
-    """A target as it may be shown to people (webhook secrets masked)."""
+    """A target as it may be shown to people or logs (webhook URLs masked: their path holds the token)."""
     return f"{kind} {mask_url(target)}" if kind in WEBHOOK_KINDS else f"{kind} {target}"
 
 

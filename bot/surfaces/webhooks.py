@@ -5,6 +5,12 @@ protocol); the target is the URL. A 429 raises `RateLimited(retry_after=...)`; a
 retry can fix (a revoked or unknown webhook, a rejected payload) a permanent `DeliveryError`. The
 `Idempotency-Key` header (and the generic body's `idempotency_key`) lets receivers drop the rare
 repeat that at-least-once delivery allows.
+
+Every URL is checked before each post and every connection goes only where the webhook policy
+allows (`bot.webhook_targets`, `bot.surfaces.guarded_http`). What a failure says ends up in
+`/alerts status` and `/alerts test`, read by anyone in the channel, so it names the masked URL and
+the status code only: never the receiver's answer, and never how a connection failed (refused,
+timed out, reset), which would tell open ports from closed ones.
 """
 
 from __future__ import annotations
@@ -15,9 +21,12 @@ from typing import Any
 import httpx
 
 from bot.reply import Reply
-from bot.runtime.destinations import DeliveryError, PartProgress, mask_url
+from bot.runtime.destinations import DeliveryError, PartProgress
 from bot.surfaces import render_discord, render_slack
+from bot.surfaces.guarded_http import webhook_client
+from bot.webhook_targets import Resolver, WebhookPolicy, WebhookRefused
 from core.errors import RateLimited
+from core.urls import mask_url
 from providers.http import retry_after_header
 
 
@@ -33,13 +42,26 @@ def retry_after_seconds(resp: httpx.Response) -> float | None:
 
 
 def check_webhook_response(provider: str, url: str, resp: httpx.Response) -> None:
-    """Return on 2xx; raise RateLimited on 429, DeliveryError otherwise (permanent when retrying cannot help)."""
+    """Return on 2xx; raise RateLimited on 429, DeliveryError otherwise (permanent when retrying cannot help).
+
+    The message carries the status code alone: the receiver's body is not ours to show.
+    """
     if 200 <= resp.status_code < 300:
         return
     if resp.status_code == 429:
         raise RateLimited(provider, f"{mask_url(url)} rate limited", retry_after=retry_after_seconds(resp))
-    permanent = resp.status_code in (400, 401, 403, 404, 410, 413, 422)
-    raise DeliveryError(provider, f"{mask_url(url)} answered {resp.status_code} {_short(resp.text)}".strip(), permanent=permanent)
+    permanent = resp.status_code in (400, 401, 403, 404, 410, 413, 422) or 300 <= resp.status_code < 400
+    raise DeliveryError(provider, f"{mask_url(url)} answered {resp.status_code}", permanent=permanent)
+
+
+def refused(provider: str, url: str, exc: WebhookRefused) -> DeliveryError:
+    """The permanent failure of a post the webhook policy refuses (the reason names the rule, not the network)."""
+    return DeliveryError(provider, f"{mask_url(url)} refused: {exc.message}", permanent=True)
+
+
+def undeliverable(provider: str, url: str) -> DeliveryError:
+    """The retryable failure of a post that reached no answer; how it failed is left out on purpose."""
+    return DeliveryError(provider, f"could not deliver to {mask_url(url)}")
 
 
 class WebhookDestination:
@@ -53,14 +75,23 @@ class WebhookDestination:
 
     kind = "webhook"
 
-    def __init__(self, *, client: httpx.AsyncClient | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        *,
+        client: httpx.AsyncClient | None = None,
+        timeout: float = 10.0,
+        policy: WebhookPolicy | None = None,
+        resolver: Resolver | None = None,
+    ) -> None:
         self._client = client
         self._own = client is None
         self.timeout = timeout
+        self.policy = policy or WebhookPolicy()
+        self.resolver = resolver
 
     async def _http(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = webhook_client(self.timeout)
+            self._client = webhook_client(self.policy, self.kind, timeout=self.timeout, resolver=self.resolver)
         return self._client
 
     async def aclose(self) -> None:
@@ -69,27 +100,17 @@ class WebhookDestination:
             self._client = None
 
     async def send(self, target: str, reply: Reply, idempotency_key: str) -> None:
-        if not target.startswith(("http://", "https://")):
-            raise DeliveryError(self.kind, "the webhook URL is not http(s)", permanent=True)
         http = await self._http()
         try:
+            url = self.policy.check_url(target, self.kind)
             resp = await http.post(
-                target, json=generic_payload(reply, idempotency_key), headers={"Idempotency-Key": idempotency_key}
+                url, json=generic_payload(reply, idempotency_key), headers={"Idempotency-Key": idempotency_key}
             )
-        except httpx.TimeoutException:
-            raise DeliveryError(self.kind, f"{mask_url(target)} timed out") from None
-        except httpx.HTTPError as exc:
-            raise DeliveryError(self.kind, f"{mask_url(target)} unreachable ({exc.__class__.__name__})") from None
+        except WebhookRefused as exc:
+            raise refused(self.kind, target, exc) from None
+        except httpx.HTTPError:
+            raise undeliverable(self.kind, target) from None
         check_webhook_response(self.kind, target, resp)
-
-
-def webhook_client(timeout: float = 10.0) -> httpx.AsyncClient:
-    """The HTTP client webhooks are posted with: bounded time, no redirects (a webhook URL never moves)."""
-    return httpx.AsyncClient(timeout=timeout, follow_redirects=False)
-
-
-def _short(text: str) -> str:
-    return " ".join((text or "").split())[:120]
 
 
 def generic_payload(reply: Reply, key: str) -> dict[str, Any]:
@@ -113,17 +134,27 @@ class _PlatformWebhook:
 
     provider = "webhook"
 
-    def __init__(self, url: str | None = None, http: httpx.AsyncClient | None = None, *, tz: str = "America/New_York") -> None:
+    def __init__(
+        self,
+        url: str | None = None,
+        http: httpx.AsyncClient | None = None,
+        *,
+        tz: str = "America/New_York",
+        policy: WebhookPolicy | None = None,
+        resolver: Resolver | None = None,
+    ) -> None:
         self.url = url
         self._client = http
         self._own = http is None
         self.tz = tz
+        self.policy = policy or WebhookPolicy()
+        self.resolver = resolver
         self._progress = PartProgress()
 
     @property
     def http(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = webhook_client()
+            self._client = webhook_client(self.policy, self.provider, resolver=self.resolver)
         return self._client
 
     async def aclose(self) -> None:
@@ -132,10 +163,22 @@ class _PlatformWebhook:
             self._client = None
 
     def _url(self, target: str) -> str:
+        """The URL to post to (the target's, else the one this sink was made with), checked against the policy."""
         url = target if target.startswith(("http://", "https://")) else self.url
         if not url:
             raise DeliveryError(self.provider, "no webhook URL", permanent=True)
-        return url
+        try:
+            return self.policy.check_url(url, self.provider)
+        except WebhookRefused as exc:
+            raise refused(self.provider, url, exc) from None
+
+    async def _post(self, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return await self.http.post(url, **kwargs)
+        except WebhookRefused as exc:
+            raise refused(self.provider, url, exc) from None
+        except httpx.HTTPError:
+            raise undeliverable(self.provider, url) from None
 
 
 class DiscordWebhookDestination(_PlatformWebhook):
@@ -153,19 +196,16 @@ class DiscordWebhookDestination(_PlatformWebhook):
             if i < done:
                 continue
             payload, files = m.request()
-            try:
-                if files:
-                    resp = await self.http.post(
-                        url,
-                        params=params,
-                        data={"payload_json": json.dumps(payload)},
-                        files=files,
-                        headers={"Idempotency-Key": idempotency_key},
-                    )
-                else:
-                    resp = await self.http.post(url, params=params, json=payload, headers={"Idempotency-Key": idempotency_key})
-            except httpx.HTTPError as exc:
-                raise DeliveryError(self.provider, f"{mask_url(url)} unreachable ({exc.__class__.__name__})") from None
+            if files:
+                resp = await self._post(
+                    url,
+                    params=params,
+                    data={"payload_json": json.dumps(payload)},
+                    files=files,
+                    headers={"Idempotency-Key": idempotency_key},
+                )
+            else:
+                resp = await self._post(url, params=params, json=payload, headers={"Idempotency-Key": idempotency_key})
             check_webhook_response(self.provider, url, resp)
             self._progress.mark(idempotency_key, i + 1)
 
@@ -189,11 +229,6 @@ class SlackWebhookDestination(_PlatformWebhook):
         for i, m in enumerate(render_slack.render(reply, tz=self.tz, extra_context=note, buttons=False)):
             if i < done:
                 continue
-            try:
-                resp = await self.http.post(
-                    url, json={"text": m.text, "blocks": m.blocks}, headers={"Idempotency-Key": idempotency_key}
-                )
-            except httpx.HTTPError as exc:
-                raise DeliveryError(self.provider, f"{mask_url(url)} unreachable ({exc.__class__.__name__})") from None
+            resp = await self._post(url, json={"text": m.text, "blocks": m.blocks}, headers={"Idempotency-Key": idempotency_key})
             check_webhook_response(self.provider, url, resp)
             self._progress.mark(idempotency_key, i + 1)

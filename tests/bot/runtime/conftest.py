@@ -17,6 +17,12 @@ from tests.conftest import run_text
 
 
 @pytest.fixture
+def settings_overrides() -> dict[str, object]:
+    # the receiver below listens on 127.0.0.1: only an operator's COACH_WEBHOOK_ALLOW_PRIVATE lets webhooks reach it
+    return {"coach_webhook_allow_private": True}
+
+
+@pytest.fixture
 async def hook():
     fake = await WebhookFake().start()
     yield fake

@@ -73,7 +73,7 @@ async def test_one_guilds_alerts_and_settings_are_invisible_to_another(services,
     assert [x.id for x in g1_list.data["alerts"]] == [a.id, a.id + 1]
     g1_status = await say(services, "/alerts status", **g1)
     assert any(d.delivered for d in g1_status.data.destinations)
-    assert all("/g1/…" in d.target or d.destination != "webhook" for d in g1_status.data.destinations)
+    assert all("/g1 #" in d.target or d.destination != "webhook" for d in g1_status.data.destinations)
 
 
 async def test_settings_are_admin_only(services):

@@ -45,7 +45,7 @@ KILLS = 4
 
 async def _setup(db_path: Path, hook) -> set[str]:
     """Alerts on three symbols spread over the day's path; returns the events an uninterrupted book fires."""
-    settings = Settings(database_url=f"sqlite+aiosqlite:///{db_path}", coach_provider="sim")
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{db_path}", coach_provider="sim", coach_webhook_allow_private=True)
     engine = make_engine(settings.database_url)
     await upgrade(engine)
     svc = await make_services(settings, engine, SimMarket(seed=0, now=lambda: START), lambda: START)
@@ -124,6 +124,7 @@ async def test_sigkill_and_restart_deliver_every_alert_once(tmp_path, hook):
         "DATABASE_URL": f"sqlite+aiosqlite:///{db_path}",
         "COACH_PROVIDER": "sim",
         "COACH_WORKER_ID": "crash-test",
+        "COACH_WEBHOOK_ALLOW_PRIVATE": "true",  # the receiver is on 127.0.0.1
         "COACH_LOG_LEVEL": "INFO",
         "COACH_CHART_WORKERS": "0",
     }
