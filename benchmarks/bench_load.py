@@ -389,6 +389,10 @@ async def seed_alerts(url: str, n: int, seed: int, tenant: str) -> list[Owner]:
     try:
         await upgrade(engine)
         db = make_sessionmaker(engine)
+        async with db() as s, s.begin():
+            if not await acquire_lease(s, LEASE_KEY, RUNTIME_ID, RUNTIME_LEASE):
+                raise SystemExit("another alert runtime holds the leader lease of this database; stop it first")
+            await put_state(s, cursor_key(SIM_NAME), {"at": ALERT_START.isoformat()})
         per_owner = store.MAX_ALERTS_PER_USER
         for first in range(0, n, per_owner):
             user = f"alerts{first // per_owner}"
@@ -420,10 +424,6 @@ async def seed_alerts(url: str, n: int, seed: int, tenant: str) -> list[Owner]:
                         user_ref=user,
                         now=ALERT_START,
                     )
-        async with db() as s, s.begin():
-            await put_state(s, cursor_key(SIM_NAME), {"at": ALERT_START.isoformat()})
-            if not await acquire_lease(s, LEASE_KEY, RUNTIME_ID, RUNTIME_LEASE):
-                raise SystemExit("another alert runtime holds the lease of this database; stop it first")
     finally:
         await engine.dispose()
     return owners
