@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_load.py [--n 60] [--seconds 3] [--timeout 60] [--env KEY=VALUE ...]
         [--queue URL [--workers 2] [--kill-worker-after SECONDS]] [--busy]
-        [--alerts [N] [--alerts-speed 450] [--alerts-quiet 10]]
+        [--alerts [N] [--alerts-speed 450] [--alerts-quiet 15]]
 
 The loopback Discord of the tests (tests/fakes/discord_fake.py: a real gateway and REST server on
 127.0.0.1) runs in this process; `coach serve` runs as a real subprocess pointed at it, on a
@@ -896,7 +896,7 @@ def main() -> None:
         "--alerts-speed", type=float, default=ALERT_SPEED, help="with --alerts: market seconds replayed per wall second"
     )
     ap.add_argument(
-        "--alerts-quiet", type=float, default=10.0, metavar="SECONDS", help="with --alerts: length of the quiet window"
+        "--alerts-quiet", type=float, default=15.0, metavar="SECONDS", help="with --alerts: length of the quiet window"
     )
     args = ap.parse_args()
     if args.n < 1 or args.seconds < 0 or args.timeout <= 0 or args.settle < 0:
