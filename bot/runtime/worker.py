@@ -77,6 +77,8 @@ class RuntimeStats:
     messages: int = 0
     #: Seconds from a batch's first event arriving to its transaction committing (batches that queued messages).
     latencies: list[float] = field(default_factory=list)
+    #: Latencies ever recorded (`latencies` keeps only the newest): a reader's mark into the list survives its trimming.
+    samples: int = 0
 
 
 class Runtime:
@@ -287,6 +289,7 @@ class Runtime:
         if sent:
             self.stats.messages += len(sent)
             self.stats.latencies.append(self.writer.committed_at - batch.received)
+            self.stats.samples += 1
             if len(self.stats.latencies) > 10_000:
                 del self.stats.latencies[:5_000]
             self.dispatcher.wake({channel_key(m.destination, m.target) for m in sent})
