@@ -25,6 +25,7 @@ Nothing registers itself by being imported: a feature that is not named here doe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import socket
@@ -211,6 +212,7 @@ async def serve_queue(services: Services, stop: asyncio.Event, *, lanes: tuple[L
     beat = connect_queue_sync(settings)
     idle = settings.coach_queue_claim_idle
     consumer: Consumer
+    lower_priority(settings)
 
     async def run(job: Job, redelivered: bool) -> bool:
         # a redelivered job's claim is at least as old as the queue's idle limit: its holder died
@@ -239,9 +241,24 @@ _worker: tuple[asyncio.AbstractEventLoop, Services] | None = None
 def start_worker_process(settings: Settings) -> None:
     """Build this worker process's services."""
     global _worker
+    lower_priority(settings)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     _worker = (loop, loop.run_until_complete(build_services(settings, migrate=False, chart_workers=0, workers=0)))
+
+
+def lower_priority(settings: Settings) -> None:
+    """Mark a process that runs jobs as batch work: the front's acknowledgements and the alert runtime's ticks,
+    which wait for milliseconds, then run before a plan, which takes a hundred of them, while the plan keeps
+    its share of the CPU against anything else on the machine. COACH_WORKER_NICE lowers it further."""
+    if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_BATCH"):
+        with contextlib.suppress(OSError):  # not offered here: the usual scheduling
+            os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    if settings.coach_worker_nice and hasattr(os, "nice"):
+        try:
+            os.nice(settings.coach_worker_nice)
+        except OSError:  # not permitted here: run at the usual priority
+            log.warning("worker_nice_refused", nice=settings.coach_worker_nice)
 
 
 def run_job_in_worker(payload: str, budget: float, retry: bool) -> bool:

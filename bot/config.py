@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     coach_queue_url: SecretStr | None = Field(
         None, description="a job queue (redis://host:6379/0): coach serve only admits and enqueues, coach worker runs the jobs"
     )
+    coach_worker_nice: int = Field(
+        0,
+        ge=0,
+        le=19,
+        description="CPU priority worker processes give up (Unix nice) on a machine shared with the front and alerts",
+    )
     coach_queue_prefix: str = Field(
         "coach",
         pattern=r"^[A-Za-z0-9_.:-]{1,40}$",
