@@ -60,8 +60,11 @@ class SlackRoute(BaseModel):
     thread_ts: str | None = None
     response_url: Credential | None = None
     user: str
-    #: The "who asked" line shown under the reply (`<@U1>: /coach plan TSLA`).
-    note: str = ""
+    #: What the person ran, as they typed it, for the "who asked" line under the reply (`<@U1>: /plan TSLA`);
+    #: plain text, escaped when shown. Empty: no such line (a DM or a mention answers in place).
+    asked: str = ""
+    #: The label of the button, when the request came from a click (`<@U1> clicked Watch: /watch add TSLA`).
+    clicked: str = ""
     #: Errors are shown to everyone in a DM or thread (they cannot be private to one message there).
     public_errors: bool = False
 

@@ -303,7 +303,7 @@ class SlackChannelDestination:
             log.warning("slack_thread_lookup_failed", error=exc.response.get("error"), channel=channel)
         resp = await self.client.chat_postMessage(
             channel=channel,
-            text=f"*{name}*",
+            text=f"*{render_slack.escape(name)}*",
             metadata={"event_type": "coach_thread", "event_payload": {"name": name}},
         )
         return str(resp["ts"])

@@ -2,6 +2,14 @@
 
 Files are not part of the blocks: the Slack surface uploads them with `files_upload_v2`
 next to the message. Anything that does not fit one message (50 blocks) continues in the next.
+
+Every piece of text here may hold what a person typed (a note, a symbol, a command line) or
+what the model wrote, so all of it is escaped the way Slack documents (`&` `<` `>` as
+`&amp;` `&lt;` `&gt;`) in mrkdwn, plain_text and the fallback `text` alike: `<!channel>`,
+`<!here>`, `<@U…>` or `<!subteam^…>` typed by someone arrives as text, never as a mention.
+The only live mention is the one this module builds on purpose, from a Slack user id
+(`WhoAsked`). mrkdwn objects are also `verbatim`, so Slack does not turn a bare `@here` into
+a mention either.
 """
 
 from __future__ import annotations
@@ -25,6 +33,53 @@ MARKERS = {
 ACTION_PREFIX = "coach_run"
 
 
+#: A Slack user id (`U…`, or `W…` on Enterprise Grid): the only thing a live mention is built from.
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
+#: An entity cut short at the end of a clipped text (`&am`), dropped rather than shown half.
+_PARTIAL_ENTITY = re.compile(r"&[a-z]{0,3}$")
+
+
+def escape(text: str) -> str:
+    """Text with Slack's three control characters escaped (`&` first, so nothing is escaped twice over)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def mention(user_id: str) -> str:
+    """`<@U123>` for a Slack user id; anything that is not an id is shown as escaped text, never as a mention."""
+    return f"<@{user_id}>" if _USER_ID.match(user_id) else escape(user_id)
+
+
+@dataclass(frozen=True)
+class WhoAsked:
+    """Who ran the command a reply answers, shown under it: `<@U1>: `/plan TSLA``."""
+
+    #: The Slack user id of the person; the one mention a reply carries.
+    user: str
+    #: The command line as they typed it (shown as text).
+    line: str
+    #: The label of the button they clicked, when the command came from a click.
+    clicked: str = ""
+
+    def mrkdwn(self) -> str:
+        line = escape(self.line[:200])
+        if self.clicked:
+            return f"{mention(self.user)} clicked {escape(plain(self.clicked)[:80])}: `{line}`"
+        return f"{mention(self.user)}: `{line}`"
+
+
+def _clip(text: str, limit: int) -> tuple[str, str]:
+    """`split.clip` for escaped text: an entity cut in half at the end is dropped."""
+    head, rest = L.clip(text, limit)
+    if head.endswith("…") and _PARTIAL_ENTITY.search(head[:-1]):
+        head = _PARTIAL_ENTITY.sub("", head[:-1]).rstrip() + "…"
+    return head, rest
+
+
+def _mrkdwn_text(text: str) -> dict[str, Any]:
+    # verbatim: Slack does not link-ify names or parse bare @here/@channel; <url|label> links still work
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
+
+
 @dataclass
 class SlackMessage:
     """One chat.postMessage worth of content: fallback text and blocks."""
@@ -34,15 +89,15 @@ class SlackMessage:
 
 
 def mrkdwn(text: str) -> str:
-    """Markdown as Slack mrkdwn: escaped &<>, *bold*, <url|links>, headings as bold; code left alone."""
+    """Markdown as Slack mrkdwn: escaped &<>, *bold*, <url|links>, headings as bold; code left alone (but escaped)."""
     out: list[str] = []
     in_fence = False
     for line in text.split("\n"):
+        line = escape(line)
         if line.strip().startswith("```"):
             in_fence = not in_fence
             out.append(line)
             continue
-        line = line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         if in_fence:
             out.append(line)
             continue
@@ -71,7 +126,7 @@ def action_buttons(actions: list[Action]) -> tuple[list[dict[str, Any]], list[Ac
         if len(a.command) > L.SLACK_BUTTON_VALUE or len(elements) >= L.SLACK_BUTTONS_PER_ACTIONS:
             overflow.append(a)
             continue
-        label, _ = L.clip(plain(a.label) or a.command, L.SLACK_BUTTON_TEXT)
+        label, _ = _clip(escape(plain(a.label) or a.command), L.SLACK_BUTTON_TEXT)
         el: dict[str, Any] = {
             "type": "button",
             "action_id": f"{ACTION_PREFIX}_{i}",
@@ -86,18 +141,29 @@ def action_buttons(actions: list[Action]) -> tuple[list[dict[str, Any]], list[Ac
     return elements, overflow
 
 
-def render(reply: Reply, *, tz: str = "America/New_York", extra_context: str = "", buttons: bool = True) -> list[SlackMessage]:
-    """The messages that show `reply`: header first, actions and context on the last (listed as text when `buttons` is off)."""
+def render(
+    reply: Reply,
+    *,
+    tz: str = "America/New_York",
+    extra_context: str = "",
+    who: WhoAsked | None = None,
+    buttons: bool = True,
+) -> list[SlackMessage]:
+    """The messages that show `reply`: header first, actions and context on the last (listed as text when `buttons` is off).
+
+    `extra_context` is plain text for the context line; `who` adds who asked, with a mention of them.
+    """
     blocks: list[dict[str, Any]] = []
     marker = MARKERS.get(reply.direction or "", "") or MARKERS.get(reply.severity, "")
-    title = f"{marker} {plain(reply.title)}".strip() if marker else plain(reply.title)
-    head, rest = L.clip(title or " ", L.SLACK_HEADER)
+    title = escape(plain(reply.title))
+    title = f"{marker} {title}".strip() if marker else title
+    head, rest = _clip(title or " ", L.SLACK_HEADER)
     blocks.append({"type": "header", "text": {"type": "plain_text", "text": head, "emoji": True}})
     body = mrkdwn(reply.body or "")
     if rest:
         body = f"*{mrkdwn(reply.title)}*\n{body}".strip()
     for chunk in L.split_text(body, L.SLACK_SECTION_TEXT):
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": chunk}})
+        blocks.append({"type": "section", "text": _mrkdwn_text(chunk)})
 
     field_texts: list[str] = []
     for f in reply.fields:
@@ -107,20 +173,21 @@ def render(reply: Reply, *, tz: str = "America/New_York", extra_context: str = "
             field_texts.append((label if i == 0 else f"*{mrkdwn(f.name)} (cont.)*\n") + part)
     for i in range(0, len(field_texts), L.SLACK_FIELDS_PER_SECTION):
         group = field_texts[i : i + L.SLACK_FIELDS_PER_SECTION]
-        blocks.append({"type": "section", "fields": [{"type": "mrkdwn", "text": t} for t in group]})
+        blocks.append({"type": "section", "fields": [_mrkdwn_text(t) for t in group]})
 
     tail: list[dict[str, Any]] = []
     elements, overflow = action_buttons(reply.actions) if buttons else ([], list(reply.actions))
     if overflow:
-        listed = "More: " + " · ".join(f"{mrkdwn(a.label)}: `{a.command}`" for a in overflow)
+        listed = "More: " + " · ".join(f"{mrkdwn(a.label)}: `{escape(a.command)}`" for a in overflow)
         for chunk in L.split_text(listed, L.SLACK_SECTION_TEXT):
-            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": chunk}})
+            blocks.append({"type": "section", "text": _mrkdwn_text(chunk)})
     if elements:
         tail.append({"type": "actions", "block_id": "coach_actions", "elements": elements})
-    context = " · ".join(p for p in (reply.footer(tz), extra_context) if p)
+    asked = who.mrkdwn() if who is not None else ""
+    context = " · ".join(p for p in (escape(reply.footer(tz)), asked, escape(extra_context)) if p)
     if context:
-        ctx_text, _ = L.clip(context, L.SLACK_CONTEXT_TEXT)
-        tail.append({"type": "context", "elements": [{"type": "mrkdwn", "text": ctx_text}]})
+        ctx_text, _ = _clip(context, L.SLACK_CONTEXT_TEXT)
+        tail.append({"type": "context", "elements": [_mrkdwn_text(ctx_text)]})
 
     fallback = fallback_text(reply)
     messages: list[SlackMessage] = []
@@ -142,9 +209,9 @@ def render(reply: Reply, *, tz: str = "America/New_York", extra_context: str = "
 
 
 def fallback_text(reply: Reply) -> str:
-    """The notification text Slack shows where blocks are not rendered."""
+    """The notification text Slack shows where blocks are not rendered (escaped: Slack parses it like mrkdwn)."""
     text = plain(reply.title)
     if reply.body:
         text += " — " + reply.body.replace("```", "").strip()
-    clipped, _ = L.clip(text, L.SLACK_FALLBACK_TEXT)
+    clipped, _ = _clip(escape(text), L.SLACK_FALLBACK_TEXT)
     return clipped

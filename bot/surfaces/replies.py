@@ -30,6 +30,7 @@ from bot.reply import Reply
 from bot.runtime.destinations import DeliveryError
 from bot.surfaces import render_discord
 from bot.surfaces.render_discord import DiscordMessage
+from bot.surfaces.render_slack import WhoAsked
 from bot.surfaces.slack import SlackReplier, web_client
 from bot.surfaces.webhooks import check_webhook_response
 from core.errors import RateLimited
@@ -184,6 +185,6 @@ class ReplySender:
             thread_ts=route.thread_ts,
             user=route.user,
             respond=respond,
-            note=route.note,
+            who=WhoAsked(route.user, route.asked, route.clicked) if route.asked else None,
             request_id=key,
         )

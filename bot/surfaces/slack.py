@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import html
 import re
 from typing import Any
 
@@ -38,7 +37,7 @@ from bot.reply import Reply
 from bot.request import Identity, new_request_id
 from bot.services import Services
 from bot.surfaces.identity import SlackAdmins, slack_identity
-from bot.surfaces.render_slack import ACTION_PREFIX, SlackMessage, render
+from bot.surfaces.render_slack import ACTION_PREFIX, SlackMessage, WhoAsked, escape, render
 from bot.surfaces.symbols import RecentSymbols, symbols_in
 from core.clock import utc_now
 from core.errors import ConfigError
@@ -71,8 +70,11 @@ def web_client(s: Settings, *, retries: int = 2) -> AsyncWebClient:
 
 
 def unescape(text: str) -> str:
-    """Slack's &amp; &lt; &gt; escapes back to characters."""
-    return html.unescape(text or "")
+    """Slack's &amp; &lt; &gt; escapes back to characters (for reading what was typed; replies escape again).
+
+    Only the three escapes Slack makes: any other entity someone typed stays as they typed it.
+    """
+    return (text or "").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 class SlackSurface:
@@ -224,14 +226,14 @@ class SlackSurface:
             if busy is not None:
                 admitted = Reply.error(busy, title="One moment")
         if not isinstance(admitted, Admitted):
-            await ack(response_type="ephemeral", text=admitted.body)
+            await ack(response_type="ephemeral", text=escape(admitted.body))
             return
         await ack()
         route = SlackRoute(
             channel=command.get("channel_id"),
             response_url=_secret(command.get("response_url")),
             user=ident.user,
-            note=f"<@{ident.user}>: `{line[:200]}`",
+            asked=line[:200],
         )
         await self._submit(admitted, route, key=f"slack:{command.get('trigger_id') or ctx.request_id}")
 
@@ -253,11 +255,16 @@ class SlackSurface:
             if busy is not None:
                 admitted = Reply.error(busy, title="One moment")
         if not isinstance(admitted, Admitted):
-            await respond(response_type="ephemeral", replace_original=False, text=admitted.body)
+            await respond(response_type="ephemeral", replace_original=False, text=escape(admitted.body))
             return
-        note = f"<@{ident.user}> clicked {action.get('text', {}).get('text', 'a button')}: `{invocation[:200]}`"
+        label = (action.get("text") or {}).get("text") or "a button"
         route = SlackRoute(
-            channel=channel, thread_ts=thread_ts, response_url=_secret(body.get("response_url")), user=ident.user, note=note
+            channel=channel,
+            thread_ts=thread_ts,
+            response_url=_secret(body.get("response_url")),
+            user=ident.user,
+            asked=invocation[:200],
+            clicked=str(label)[:80],
         )
         await self._submit(admitted, route, key=f"slack:{body.get('trigger_id') or ctx.request_id}")
 
@@ -327,12 +334,12 @@ class SlackReplier:
         thread_ts: str | None,
         user: str,
         respond: AsyncRespond | None = None,
-        note: str = "",
+        who: WhoAsked | None = None,
         request_id: str = "-",
     ) -> None:
-        """Deliver a reply: privately when it is an error, else as messages + uploaded files."""
+        """Deliver a reply: privately when it is an error, else as messages + uploaded files; `who` asked for it."""
         ref = request_id
-        messages = render(reply, extra_context=note)
+        messages = render(reply, who=who)
         try:
             if reply.ephemeral:
                 await self._post_private(messages, channel=channel, thread_ts=thread_ts, user=user, respond=respond)
