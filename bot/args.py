@@ -1,4 +1,4 @@
-"""Argument types shared by command models: validated symbols, intervals, styles, and how many intervals a chart draws.
+"""Argument types shared by command models: the base model, validated symbols, intervals, styles, chart interval count.
 
 Light on purpose (no numpy, no pandas): a chat front declares and validates every command's arguments
 with these and never loads what the handlers compute with.
@@ -8,10 +8,22 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from analytics.intervals import normalise_interval
 from analytics.symbols import validate_symbol
+
+
+class ArgsModel(BaseModel):
+    """The base of every command's argument model: what all commands refuse, declared once.
+
+    NaN and infinity are refused for every number (`above nan`, `value=inf`, a tool call's NaN):
+    Python's float() and JSON parsers accept them, but no price, percent, size or threshold can
+    be one, and comparisons with NaN are silently false deeper down. The registry refuses a
+    command whose model does not inherit this.
+    """
+
+    model_config = ConfigDict(allow_inf_nan=False)
 
 
 def _lower(v: object) -> object:

@@ -74,6 +74,13 @@ class Command:
     #: so it cannot hold up everyone's quick commands.
     heavy: bool = False
 
+    def __post_init__(self) -> None:
+        # a number that is not finite is refused by every command's model, whichever surface sent it
+        if self.args.model_config.get("allow_inf_nan", True) is not False:
+            raise TypeError(
+                f"/{self.name}: its argument model {self.args.__name__} accepts NaN and infinity; derive it from bot.args.ArgsModel"
+            )
+
     async def __call__(self, ctx: Any, args: Any) -> Reply:
         """Run the handler directly (no pipeline: no rate limit, no admin check, errors raise)."""
         return await self.handler(ctx, args)
@@ -232,8 +239,16 @@ def _first_error(exc: ValidationError) -> str:
         msg = msg[len("Value error, ") :]
     if err.get("type") == "missing":
         return f"missing {loc}"
+    if err.get("type") == "finite_number":
+        return f"{loc or 'value'} must be a finite number, not {_shown(err.get('input'))}"
     msg = msg[0].lower() + msg[1:] if msg else msg
     return f"{loc}: {msg}" if loc else msg
+
+
+def _shown(value: object) -> str:
+    """A refused input, short, as the person wrote it (`nan`, `inf`, `-inf`)."""
+    text = str(value).strip()
+    return repr(text[:20]) if len(text) > 20 else text
 
 
 def _kind(annotation: Any) -> tuple[ArgKind, tuple[str, ...], str]:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, BeforeValidator, Field
 
 from analytics.alert_kinds import INDICATOR_KINDS, KINDS, PLAN_KINDS, kind_category
 from analytics.intervals import interval_minutes
-from bot.args import IntervalArg, SymbolArg
+from bot.args import ArgsModel, IntervalArg, SymbolArg
 from bot.registry import command
 from bot.removals import must_confirm, propose
 from bot.reply import Reply, Severity
@@ -270,7 +270,7 @@ def _plan_id(text: str) -> str:
 # ---------------------------------------------------------------------- /alert add
 
 
-class AlertAddArgs(BaseModel):
+class AlertAddArgs(ArgsModel):
     symbol: SymbolArg = Field(description="ticker, e.g. TSLA")
     kind: AlertKind = Field(
         description="above, below, cross, pct, rsi_above, rsi_below, ema_cross_up, ema_cross_down, "
@@ -449,7 +449,7 @@ async def alert_add(ctx: Ctx, a: AlertAddArgs) -> Reply:
 # ---------------------------------------------------------------------- /alert list, remove, edit
 
 
-class AlertListArgs(BaseModel):
+class AlertListArgs(ArgsModel):
     symbol: SymbolArg | None = Field(None, description="only this symbol")
     all: bool = Field(False, description="include fired and expired alerts")
 
@@ -477,7 +477,7 @@ def _ids(v: object) -> object:
     return str(v) if isinstance(v, (int, float)) else v
 
 
-class AlertRemoveArgs(BaseModel):
+class AlertRemoveArgs(ArgsModel):
     ids: Annotated[str, BeforeValidator(_ids)] = Field(description="alert id(s) like 3 or 3,5, or all")
 
 
@@ -515,7 +515,7 @@ async def alert_remove(ctx: Ctx, a: AlertRemoveArgs) -> Reply:
     return Reply(title="Alerts", body=body, data={"removed": removed})
 
 
-class AlertEditArgs(BaseModel):
+class AlertEditArgs(ArgsModel):
     id: int = Field(ge=1, description="the alert id")
     value: float | None = Field(None, description="new level / percent / threshold")
     note: str | None = Field(None, max_length=300, description="new note")
@@ -607,7 +607,7 @@ async def alert_edit(ctx: Ctx, a: AlertEditArgs) -> Reply:
 # ---------------------------------------------------------------------- /alerts status, test
 
 
-class NoArgs(BaseModel):
+class NoArgs(ArgsModel):
     pass
 
 

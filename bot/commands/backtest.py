@@ -11,10 +11,10 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
 from analytics.strategy_ids import STRATEGY_IDS
-from bot.args import StyleArg, SymbolsArg
+from bot.args import ArgsModel, StyleArg, SymbolsArg
 from bot.registry import command
 from bot.reply import Attachment, Reply, ReplyField
 from bot.request import Ctx
@@ -39,7 +39,7 @@ StrategyChoice = Literal[STRATEGY_CHOICES]  # type: ignore[valid-type]
 STYLES = ("scalp", "intraday", "swing", "leaps")
 
 
-class BacktestArgs(BaseModel):
+class BacktestArgs(ArgsModel):
     symbols: SymbolsArg = Field(min_length=1, description="tickers to replay, e.g. SPY,QQQ,TSLA")
     style: StyleArg = Field("intraday", description="trading style: scalp intraday swing leaps")
     strategy: StrategyChoice = Field(
@@ -63,7 +63,7 @@ class BacktestArgs(BaseModel):
         return values
 
 
-class ScorecardArgs(BaseModel):
+class ScorecardArgs(ArgsModel):
     strategy: str | None = Field(None, max_length=32, description="only this strategy id (default: all)")
     days: int | None = Field(None, ge=1, le=3650, description="only plans made in the last N days")
 

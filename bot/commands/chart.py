@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from analytics.intervals import interval_minutes
-from bot.args import MAX_CHART_INTERVALS, IntervalArg, StyleArg, SymbolArg
+from bot.args import MAX_CHART_INTERVALS, ArgsModel, IntervalArg, StyleArg, SymbolArg
 from bot.registry import command
 from bot.reply import Reply, ReplyField
 from bot.request import Ctx
@@ -25,7 +25,7 @@ def _intervals(v: object) -> object:
     return v
 
 
-class ChartArgs(BaseModel):
+class ChartArgs(ArgsModel):
     symbol: SymbolArg = Field(description="ticker, e.g. TSLA")
     interval: Annotated[list[IntervalArg], BeforeValidator(_intervals), Field(max_length=MAX_CHART_INTERVALS)] = Field(
         default_factory=list,

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from bot.args import ArgsModel
 from bot.registry import MAX_TEXT, command
 from bot.reply import Reply
 from bot.request import Ctx
 from core.errors import UserError
 
 
-class AskArgs(BaseModel):
+class AskArgs(ArgsModel):
     text: str = Field(
         min_length=1,
         max_length=MAX_TEXT,
@@ -19,7 +20,7 @@ class AskArgs(BaseModel):
     )
 
 
-class ResetArgs(BaseModel):
+class ResetArgs(ArgsModel):
     pass
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Annotated
 
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BeforeValidator, Field
 
 from analytics.intervals import STYLE_INTERVALS, normalise_interval
-from bot.args import SymbolArg
+from bot.args import ArgsModel, SymbolArg
 from bot.registry import command
 from bot.reply import Reply, ReplyField
 from bot.request import Ctx
@@ -34,7 +34,7 @@ def _intervals(v: object) -> object:
     return out
 
 
-class ContextArgs(BaseModel):
+class ContextArgs(ArgsModel):
     symbol: SymbolArg = Field(description="ticker, e.g. TSLA")
     intervals: Annotated[list[str], BeforeValidator(_intervals)] = Field(
         default_factory=lambda: ["5m", "1h", "1D"], min_length=1, description="intervals, e.g. 5m,1h,1D, or a style (swing)"

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from bot.args import ArgsModel
 from bot.registry import command
 from bot.reply import Reply
 from bot.request import Ctx
 from core.errors import UserError
 
 
-class HelpArgs(BaseModel):
+class HelpArgs(ArgsModel):
     command: str | None = Field(None, description="a command name for its details, e.g. plan or watch")
 
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics.symbols import validate_symbol
-from bot.args import SymbolArg
+from bot.args import ArgsModel, SymbolArg
 from bot.registry import command
 from bot.removals import must_confirm, propose
 from bot.reply import Attachment, Reply, ReplyField
@@ -44,7 +44,7 @@ def _tags(v: object) -> object:
     return v
 
 
-class AddArgs(BaseModel):
+class AddArgs(ArgsModel):
     text: str = Field(
         description="what you saw, did or felt; a leading ticker ($TSLA or TSLA) and #tags are picked up",
         json_schema_extra={"greedy": True},
@@ -57,7 +57,7 @@ class AddArgs(BaseModel):
     _split = field_validator("tags", mode="before")(_tags)
 
 
-class ListArgs(BaseModel):
+class ListArgs(ArgsModel):
     symbol: SymbolArg | None = Field(None, description="only entries about this ticker")
     tag: str | None = Field(None, max_length=40, description="only entries with this tag")
     plan: str | None = Field(None, max_length=64, description="only entries about this plan id")
@@ -65,11 +65,11 @@ class ListArgs(BaseModel):
     limit: int = Field(10, ge=1, le=50, description="how many, newest first (1-50)")
 
 
-class IdArgs(BaseModel):
+class IdArgs(ArgsModel):
     id: int = Field(ge=1, description="entry number, as /journal list shows it")
 
 
-class EditArgs(BaseModel):
+class EditArgs(ArgsModel):
     id: int = Field(ge=1, description="entry number, as /journal list shows it")
     text: str | None = Field(
         None,

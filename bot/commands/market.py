@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from analytics.intervals import interval_minutes
-from bot.args import IntervalArg, SymbolArg
+from bot.args import ArgsModel, IntervalArg, SymbolArg
 from bot.registry import command
 from bot.reply import Reply, ReplyField
 from bot.request import Ctx
@@ -16,7 +16,7 @@ from bot.request import Ctx
 # the commands, as a chat front does to validate arguments, loads none of them.
 
 
-class QuoteArgs(BaseModel):
+class QuoteArgs(ArgsModel):
     symbol: SymbolArg = Field(description="ticker, e.g. TSLA")
 
 
@@ -44,7 +44,7 @@ async def quote(ctx: Ctx, a: QuoteArgs) -> Reply:
     )
 
 
-class SessionArgs(BaseModel):
+class SessionArgs(ArgsModel):
     pass
 
 
@@ -76,7 +76,7 @@ async def session(ctx: Ctx, a: SessionArgs) -> Reply:
     )
 
 
-class BarsArgs(BaseModel):
+class BarsArgs(ArgsModel):
     symbol: SymbolArg = Field(description="ticker, e.g. TSLA")
     interval: IntervalArg = Field("5m", description="bar interval: 1m 5m 15m 30m 1h 4h 1D 1W")
     count: int = Field(10, ge=1, le=200, description="how many recent bars (1-200)")

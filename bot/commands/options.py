@@ -6,10 +6,10 @@ import math
 from datetime import date
 from typing import TYPE_CHECKING, Annotated, SupportsFloat, SupportsIndex
 
-from pydantic import BaseModel, BeforeValidator, Field, field_validator
+from pydantic import BeforeValidator, Field, field_validator
 
 from analytics.money import check_money, check_prices
-from bot.args import StyleArg, SymbolArg
+from bot.args import ArgsModel, StyleArg, SymbolArg
 from bot.registry import command
 from bot.reply import Reply, ReplyField
 from bot.request import Ctx
@@ -80,7 +80,7 @@ def _money_s(x: float | None) -> str:
 # ---------------------------------------------------------------------------- /vol
 
 
-class VolArgs(BaseModel):
+class VolArgs(ArgsModel):
     symbol: SymbolArg = Field(description="ticker, e.g. TSLA")
 
 
@@ -137,7 +137,7 @@ async def vol(ctx: Ctx, a: VolArgs) -> Reply:
 # ---------------------------------------------------------------------------- /contracts
 
 
-class ContractsArgs(BaseModel):
+class ContractsArgs(ArgsModel):
     symbol: SymbolArg = Field(description="ticker, e.g. TSLA")
     style: StyleArg = Field("swing", description="trading style: scalp intraday swing leaps")
     risk_amount: MoneyArg | None = Field(
@@ -273,7 +273,7 @@ async def contracts(ctx: Ctx, a: ContractsArgs) -> Reply:
 # ---------------------------------------------------------------------------- /size
 
 
-class SizeArgs(BaseModel):
+class SizeArgs(ArgsModel):
     symbol: SymbolArg = Field(description="ticker, e.g. TSLA")
     entry: PriceArg = Field(description="entry price")
     stop: PriceArg = Field(description="stop price (below entry for a long, above for a short)")
@@ -375,7 +375,7 @@ def size_reply(r: SizeResult) -> Reply:
 # ---------------------------------------------------------------------------- /risk
 
 
-class RiskArgs(BaseModel):
+class RiskArgs(ArgsModel):
     account_size: MoneyArg | None = Field(None, description="account size in dollars")
     risk_pct: Annotated[float, BeforeValidator(lambda v: v.strip().rstrip("%") if isinstance(v, str) else v)] | None = Field(
         None, gt=0, le=100, allow_inf_nan=False, description="percent of the account to risk per trade, e.g. 1"

@@ -21,9 +21,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, field_validator
+from pydantic import BeforeValidator, Field, field_validator
 
 from analytics.symbols import validate_symbol
+from bot.args import ArgsModel
 from bot.registry import command
 from bot.reply import Action, Reply, ReplyField, Severity
 from bot.request import Ctx
@@ -42,7 +43,7 @@ def _lower(v: object) -> object:
     return v.strip().lower().replace("-", "_") if isinstance(v, str) else v
 
 
-class PreviewArgs(BaseModel):
+class PreviewArgs(ArgsModel):
     symbol: str = Field(description="ticker (TSLA) or OCC option symbol (TSLA240419C00250000)")
     side: Annotated[Side, BeforeValidator(_lower)] = Field(
         description="buy, sell, sell_short, buy_to_cover; options: buy_to_open ..."
@@ -68,11 +69,11 @@ class PreviewArgs(BaseModel):
         return validate_symbol(text)
 
 
-class RefArgs(BaseModel):
+class RefArgs(ArgsModel):
     order: str = Field(min_length=1, max_length=64, description="preview id (PV-...) or broker order id")
 
 
-class ListArgs(BaseModel):
+class ListArgs(ArgsModel):
     count: int = Field(10, ge=1, le=50, description="how many recent orders")
 
 

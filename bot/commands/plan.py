@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import structlog
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from analytics.intervals import STYLE_INTERVALS
 from analytics.scan_scope import MAX_LIMIT, NAMED_LISTS
-from bot.args import StyleArg, SymbolArg
+from bot.args import ArgsModel, StyleArg, SymbolArg
 from bot.registry import command
 from bot.reply import Reply
 from bot.request import Ctx
@@ -18,7 +18,7 @@ from bot.request import Ctx
 log = structlog.get_logger("coach.plan")
 
 
-class PlanArgs(BaseModel):
+class PlanArgs(ArgsModel):
     symbol: SymbolArg = Field(description="ticker, e.g. TSLA")
     style: StyleArg = Field(
         "intraday", description="trading style: scalp (1m/5m), intraday (5m/15m/1h), swing (1h/4h/1D), leaps (1D/1W)"
@@ -61,7 +61,7 @@ async def plan_cmd(ctx: Ctx, a: PlanArgs) -> Reply:
     return reply
 
 
-class ScanArgs(BaseModel):
+class ScanArgs(ArgsModel):
     universe: list[str] = Field(
         default_factory=list,
         max_length=500,

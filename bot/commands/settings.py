@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field
 
+from bot.args import ArgsModel
 from bot.registry import command
 from bot.reply import Reply
 from bot.request import Ctx
@@ -73,7 +74,7 @@ async def _settings_reply(ctx: Ctx, owner: Owner, s: Any, workspace: bool, title
     )
 
 
-class SettingsShowArgs(BaseModel):
+class SettingsShowArgs(ArgsModel):
     workspace: bool = Field(False, description="the workspace defaults instead of this channel")
 
 
@@ -98,7 +99,7 @@ async def _change(ctx: Ctx, workspace: bool, **changes: Any) -> Reply:
         return await _settings_reply(ctx, owner, s, workspace, "Alert settings updated")
 
 
-class SettingsAlertsArgs(BaseModel):
+class SettingsAlertsArgs(ArgsModel):
     enabled: Annotated[
         Literal["on", "off"],
         BeforeValidator(
@@ -133,7 +134,7 @@ def _families(v: object) -> object:
     return parts
 
 
-class SettingsTypesArgs(BaseModel):
+class SettingsTypesArgs(ArgsModel):
     types: Annotated[list[Literal["price", "indicator", "plan"]], BeforeValidator(_families)] = Field(
         description="alert families allowed: price, indicator, plan (comma list), all or none"
     )
@@ -152,7 +153,7 @@ async def settings_types(ctx: Ctx, a: SettingsTypesArgs) -> Reply:
     return await _change(ctx, a.workspace, allowed_kinds=list(dict.fromkeys(a.types)))
 
 
-class SettingsRouteArgs(BaseModel):
+class SettingsRouteArgs(ArgsModel):
     route: Literal[ROUTES] = Field(description="channel (here), thread (one per symbol) or dm (the alert's owner)")  # type: ignore[valid-type]
     workspace: bool = Field(False, description="for the whole workspace instead of this channel")
 
@@ -169,7 +170,7 @@ async def settings_route(ctx: Ctx, a: SettingsRouteArgs) -> Reply:
     return await _change(ctx, a.workspace, route=a.route)
 
 
-class SettingsWebhookArgs(BaseModel):
+class SettingsWebhookArgs(ArgsModel):
     action: Literal["add", "remove", "list"] = Field(description="add URL, remove N, or list")
     url: str | None = Field(None, max_length=500, description="the webhook URL (add: public https://) or its number (remove)")
     kind: Literal["auto", "discord_webhook", "slack_webhook", "webhook"] = Field(

@@ -12,6 +12,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, Field
 
+from bot.args import ArgsModel
 from bot.commands.alerts import check_channel, find_plan
 from bot.registry import command
 from bot.removals import must_confirm, propose
@@ -82,7 +83,7 @@ def tracked_view(row: TrackedPlan) -> TrackedView:
     )
 
 
-class TrackArgs(BaseModel):
+class TrackArgs(ArgsModel):
     plan_id: str = Field(description="the plan id from a /plan reply, e.g. P-1A2B3C")
     stop: str | None = Field(None, description="move the stop of a tracked plan: be (break-even) or a price")
 
@@ -170,7 +171,7 @@ def _price(text: str) -> float:
     return p
 
 
-class UntrackArgs(BaseModel):
+class UntrackArgs(ArgsModel):
     plan_id: str = Field(description="the plan id")
 
 
@@ -195,7 +196,7 @@ async def untrack(ctx: Ctx, a: UntrackArgs) -> Reply:
     return Reply(title=f"Stopped tracking {pid}", body="No more updates for it.", data={"plan_id": pid, "status": "cancelled"})
 
 
-class TrackedArgs(BaseModel):
+class TrackedArgs(ArgsModel):
     auto_rearm: OnOff | None = Field(
         None, description="on: after a stop-out, adopt the re-plan at once; off: ask with an Adopt button"
     )

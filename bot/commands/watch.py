@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from bot.args import SymbolsArg
+from bot.args import ArgsModel, SymbolsArg
 from bot.registry import command
 from bot.removals import must_confirm, propose
 from bot.reply import Reply
@@ -12,11 +12,11 @@ from bot.request import Ctx
 from storage import watchlists
 
 
-class WatchSymbolsArgs(BaseModel):
+class WatchSymbolsArgs(ArgsModel):
     symbols: SymbolsArg = Field(min_length=1, description="one or more tickers, e.g. TSLA NVDA")
 
 
-class WatchListArgs(BaseModel):
+class WatchListArgs(ArgsModel):
     pass
 
 

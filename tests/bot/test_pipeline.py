@@ -5,9 +5,8 @@ from __future__ import annotations
 import io
 import logging
 
-from pydantic import BaseModel
-
 from bot.app import rebase
+from bot.args import ArgsModel
 from bot.registry import Registry
 from bot.reply import Reply
 from bot.request import Ctx, Identity
@@ -16,7 +15,7 @@ from core.errors import ProviderError
 from tests.conftest import run_text
 
 
-class NoArgs(BaseModel):
+class NoArgs(ArgsModel):
     pass
 
 

@@ -8,7 +8,7 @@ import pytest
 from pydantic import BaseModel, Field
 
 from bot.app import command_registry
-from bot.args import IntervalArg, StyleArg, SymbolArg, SymbolsArg
+from bot.args import ArgsModel, IntervalArg, StyleArg, SymbolArg, SymbolsArg
 from bot.registry import Registry
 from bot.reply import Reply
 from core.errors import UserError
@@ -23,7 +23,7 @@ def parse_text(cmd, text: str):
     return Pipeline(Registry(commands={cmd.name: cmd}), RateLimiter(30)).parse_line(f"/{cmd.name} {text}")[1]
 
 
-class DemoArgs(BaseModel):
+class DemoArgs(ArgsModel):
     symbol: SymbolArg = Field(description="ticker")
     style: StyleArg = Field("intraday", description="style")
     interval: IntervalArg = Field("5m", description="interval")
@@ -31,12 +31,12 @@ class DemoArgs(BaseModel):
     chart: bool = Field(True, description="attach a chart")
 
 
-class NoteArgs(BaseModel):
+class NoteArgs(ArgsModel):
     symbol: SymbolArg
     text: str = Field(json_schema_extra={"greedy": True}, description="the note")
 
 
-class ScanArgs(BaseModel):
+class ScanArgs(ArgsModel):
     symbols: SymbolsArg = Field(default_factory=list)
     style: Literal["scalp", "swing"] = "swing"
 

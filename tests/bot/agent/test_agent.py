@@ -6,12 +6,12 @@ import asyncio
 import json
 
 import pytest
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from bot.agent.loop import PROMPT_FILE, AgentAnswer
 from bot.agent.tools import IDENTITY_KEYS
 from bot.app import command_registry
-from bot.args import SymbolArg
+from bot.args import ArgsModel, SymbolArg
 from bot.registry import Registry
 from bot.reply import Attachment, Reply
 from storage import watchlists
@@ -80,7 +80,7 @@ async def test_two_parallel_tools_run_concurrently(services, fake, make_agent):
         await asyncio.wait_for(started[other].wait(), 5)
         met.add(me)
 
-    class SymArgs(BaseModel):
+    class SymArgs(ArgsModel):
         symbol: SymbolArg = Field(description="ticker")
 
     @reg.command("slow a", "Slow lookup A.", SymArgs)
@@ -108,7 +108,7 @@ async def test_two_parallel_tools_run_concurrently(services, fake, make_agent):
 async def test_tool_errors_go_back_to_the_model(services, fake, make_agent):
     reg = Registry()
 
-    class NoArgs(BaseModel):
+    class NoArgs(ArgsModel):
         pass
 
     @reg.command("boom", "Always fails.", NoArgs)
@@ -236,7 +236,7 @@ async def test_injection_cannot_remove_another_users_alerts(services, fake, make
 async def test_images_from_tools_are_attached(services, fake, make_agent):
     reg = Registry()
 
-    class SymArgs(BaseModel):
+    class SymArgs(ArgsModel):
         symbol: SymbolArg = Field(description="ticker")
 
     png = b"\x89PNG\r\n\x1a\nfake"

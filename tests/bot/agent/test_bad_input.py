@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import structlog.testing
+
 from bot.agent.loop import MAX_PARALLEL_TOOLS
 from storage import conversations, watchlists
 from tests.bot.agent.conftest import ctx_for
@@ -103,3 +105,33 @@ async def test_empty_model_answer(services, fake, make_agent):
     fake.text("")
     reply = await agent(ctx, "hmm")
     assert "empty answer" in reply.body
+
+
+async def stored_alerts(services) -> list[int]:
+    from sqlalchemy import select
+
+    from storage.alerts import Alert
+
+    async with services.db() as s:
+        return list((await s.execute(select(Alert.id))).scalars())
+
+
+async def test_a_model_tool_call_with_nan_gets_a_clear_error_and_stores_nothing(services, fake, make_agent):
+    agent = make_agent()
+    services.free_text = agent
+    ctx = ctx_for(services)
+    # the model writes JSON with a bare NaN (Python's json accepts it), and an Infinity
+    fake.tool_calls(
+        ("c1", "alert_add", '{"symbol": "TSLA", "kind": "above", "value": NaN}'),
+        ("c2", "alert_add", '{"symbol": "TSLA", "kind": "pct", "value": Infinity}'),
+    )
+    fake.text("That level is not a number; which price do you want?")
+    with structlog.testing.capture_logs() as logs:
+        reply = await agent(ctx, "alert me on TSLA")
+    req = fake.requests[-1]
+    errors = [json.loads(m["content"])["error"] for m in req["messages"][-2:]]
+    assert errors[0].startswith("value must be a finite number, not nan"), errors
+    assert errors[1].startswith("value must be a finite number, not inf"), errors
+    assert reply.severity == "info" and "not a number" in reply.body
+    assert not [e for e in logs if e.get("log_level") in ("error", "critical") or "exc_info" in e]
+    assert await stored_alerts(services) == []

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Literal
 
 import pytest
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from bot.app import command_registry
-from bot.args import IntervalArg, StyleArg, SymbolArg, SymbolsArg
+from bot.args import ArgsModel, IntervalArg, StyleArg, SymbolArg, SymbolsArg
 from bot.intents import IntentParser, parse_intent, symbols_in
 from bot.pipeline import Pipeline
 from bot.ratelimit import RateLimiter
@@ -23,29 +23,29 @@ def stand_in_registry() -> Registry:
     """Commands shaped like the real ones that are built elsewhere (plan, vol, alert, scan, chart, contracts)."""
     reg = Registry()
 
-    class Sym(BaseModel):
+    class Sym(ArgsModel):
         symbol: SymbolArg = Field(description="ticker")
 
-    class PlanA(BaseModel):
+    class PlanA(ArgsModel):
         symbol: SymbolArg = Field(description="ticker")
         style: StyleArg = Field("intraday", description="style")
 
-    class AlertA(BaseModel):
+    class AlertA(ArgsModel):
         symbol: SymbolArg = Field(description="ticker")
         direction: Literal["above", "below"] = Field(description="side")
         price: float = Field(gt=0, description="level")
 
-    class Empty(BaseModel):
+    class Empty(ArgsModel):
         pass
 
-    class ScanA(BaseModel):
+    class ScanA(ArgsModel):
         symbols: SymbolsArg = Field(default_factory=list, description="tickers; your watchlist when empty")
 
-    class ChartA(BaseModel):
+    class ChartA(ArgsModel):
         symbol: SymbolArg = Field(description="ticker")
         interval: IntervalArg = Field("5m", description="interval")
 
-    class ContractsA(BaseModel):
+    class ContractsA(ArgsModel):
         symbol: SymbolArg = Field(description="ticker")
         right: Literal["call", "put"] | None = Field(None, description="call or put")
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from bot.agent.tools import MAX_RESULT_CHARS, ToolBox, compact
 from bot.app import command_registry
-from bot.args import SymbolArg
+from bot.args import ArgsModel, SymbolArg
 from bot.registry import Registry
 from bot.reply import Reply
 from tests.bot.agent.conftest import ctx_for
@@ -37,7 +37,7 @@ def test_compact_rounds_prices_to_the_tick_and_trims_series():
 def test_specs_come_from_the_registry_and_hide_admin_tools_from_others(services):
     reg = Registry()
 
-    class A(BaseModel):
+    class A(ArgsModel):
         symbol: SymbolArg = Field(description="ticker")
 
     async def h(ctx, a):
@@ -72,7 +72,7 @@ async def test_bad_calls_become_error_results(services):
 async def test_large_results_fit_the_limit(services):
     reg = Registry()
 
-    class A(BaseModel):
+    class A(ArgsModel):
         pass
 
     @reg.command("big", "Big.", A)

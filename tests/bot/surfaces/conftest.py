@@ -8,10 +8,10 @@ import io
 
 import pytest
 from PIL import Image
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import Field, SecretStr
 
 from bot.app import command_registry
-from bot.args import SymbolArg
+from bot.args import ArgsModel, SymbolArg
 from bot.registry import Registry
 from bot.reply import Action, Attachment, Reply, ReplyField
 from tests.conftest import with_commands
@@ -24,15 +24,15 @@ def png_bytes(w: int = 64, h: int = 48) -> bytes:
     return buf.getvalue()
 
 
-class SymArgs(BaseModel):
+class SymArgs(ArgsModel):
     symbol: SymbolArg = Field(description="ticker")
 
 
-class NoArgs(BaseModel):
+class NoArgs(ArgsModel):
     pass
 
 
-class SizeArgs(BaseModel):
+class SizeArgs(ArgsModel):
     size: int = Field(9000, ge=1, le=200_000, description="body length")
     fields: int = Field(40, ge=0, le=200, description="number of fields")
     actions: int = Field(3, ge=0, le=40, description="number of actions")
