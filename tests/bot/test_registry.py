@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 import pytest
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from bot.app import command_registry
 from bot.args import ArgsModel, IntervalArg, StyleArg, SymbolArg, SymbolsArg
@@ -50,7 +50,7 @@ def reg() -> Registry:
 
     r.command("demo", "A demo.", DemoArgs)(h)
     r.command("note add", "Add a note.", NoteArgs)(h)
-    r.command("note list", "List notes.", BaseModel)(h)
+    r.command("note list", "List notes.", ArgsModel)(h)
     r.command("scan", "Scan.", ScanArgs)(h)
     return r
 
