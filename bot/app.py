@@ -164,6 +164,7 @@ async def build_services(
         destinations=default_destinations(settings),
         replies=ReplySender(settings),
         broker_factory=lambda: _broker(settings, market_part.get(), clock),
+        redis=redis,
     )
     services.closers.append(services.replies.aclose)
     services.executor = build_executor(services, settings.coach_workers if workers is None else workers, redis=redis)

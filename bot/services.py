@@ -21,6 +21,8 @@ from bot.config import Settings
 from core.clock import Clock
 
 if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
     from bot.chart_service import ChartService
     from bot.execution.local import Executor
     from bot.options_service import OptionsService
@@ -92,6 +94,9 @@ class Services:
     #: Where admitted chat requests run: worker processes, a queue, or this process (set by the root right after
     #: the services exist, since running jobs in this process needs them).
     executor: Executor | None = None
+    #: COACH_QUEUE_URL's Redis when it is set: what several fronts share (rate limits, in-flight counts, the
+    #: Slack requests already seen). None: one process, which keeps those in memory.
+    redis: Redis | None = None
     #: The alert runtime's counters while it runs in this process.
     runtime_stats: RuntimeStats | None = None
     #: Closed with the services (HTTP clients, pools), in reverse order of registration.

@@ -11,8 +11,12 @@
 - Buttons carry their invocation in `value`; a click runs it for the person who clicked.
 - `app_mention` and DM `message` events go through the pipeline as a line of text (a
   /command, or free text for the coach).
-- HTTP mode checks request signatures with SLACK_SIGNING_SECRET; Socket Mode uses
+- HTTP mode checks request signatures with SLACK_SIGNING_SECRET, refuses malformed
+  timestamps quietly and runs each signed request once (`bot.surfaces.slack_requests`; the
+  memory of signatures is shared through Redis when COACH_QUEUE_URL is set); Socket Mode uses
   SLACK_APP_TOKEN. SLACK_API_URL points slack_sdk at another Web API (tests use a fake).
+- Replies escape everything they show (`bot.surfaces.render_slack`): text someone typed never
+  becomes a live `<!channel>` or mention.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 from pydantic import SecretStr
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler, AsyncRateLimitErrorRetryHandler
@@ -38,6 +43,7 @@ from bot.request import Identity, new_request_id
 from bot.services import Services
 from bot.surfaces.identity import SlackAdmins, slack_identity
 from bot.surfaces.render_slack import ACTION_PREFIX, SlackMessage, WhoAsked, escape, render
+from bot.surfaces.slack_requests import MemorySeen, RedisSeen, SeenRequests, SlackRequestGuard, Verdict
 from bot.surfaces.symbols import RecentSymbols, symbols_in
 from core.clock import utc_now
 from core.errors import ConfigError
@@ -88,6 +94,7 @@ class SlackSurface:
         *,
         client: AsyncWebClient | None = None,
         umbrella: str = UMBRELLA,
+        seen: SeenRequests | None = None,
     ) -> None:
         s = services.settings
         self.services = services
@@ -101,6 +108,7 @@ class SlackSurface:
         self.admins = SlackAdmins()
         self.recent = RecentSymbols()
         secret = s.slack_signing_secret.get_secret_value() if s.slack_signing_secret else ""
+        self.guard = SlackRequestGuard(secret, seen if seen is not None else seen_requests(services))
         self.app = AsyncApp(
             client=self.client,
             signing_secret=secret,  # never read from elsewhere; empty means HTTP requests are all refused
@@ -143,11 +151,12 @@ class SlackSurface:
         if not self.services.settings.slack_signing_secret:
             raise ConfigError("Slack HTTP mode needs SLACK_SIGNING_SECRET (or use Socket Mode with SLACK_APP_TOKEN)")
         await self.verify()
-        app = self.app.web_app(path=path, port=port)
+        app = web.Application()
 
         async def healthz(_: web.Request) -> web.Response:
             return web.Response(text="ok")
 
+        app.router.add_post(path, self._http_request)
         app.router.add_get("/healthz", healthz)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -178,6 +187,18 @@ class SlackSurface:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    async def _http_request(self, request: web.Request) -> web.Response:
+        """One request from Slack: checked (signature, timestamp, first time seen), then Bolt's."""
+        verdict = await self.guard.check(await request.read(), request.headers)
+        if verdict is Verdict.INVALID:
+            return web.json_response({"error": "invalid request"}, status=401)
+        if verdict is Verdict.REPEAT:
+            return web.Response(status=200)  # received, not run again (see bot.surfaces.slack_requests)
+        if verdict is Verdict.UNAVAILABLE:
+            return web.Response(status=503)
+        bolt_response = await self.app.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(bolt_response)
 
     # --- identity ---------------------------------------------------------------------------
 
@@ -310,6 +331,11 @@ class SlackSurface:
         if admitted.args is not None:
             self.recent.add(admitted.ctx.identity, symbols_in(admitted.args))
         await self.executor.submit(job)
+
+
+def seen_requests(services: Services) -> SeenRequests:
+    """Where signatures are remembered: Redis when fronts share COACH_QUEUE_URL's, else this process."""
+    return RedisSeen(services.redis) if services.redis is not None else MemorySeen()
 
 
 def _secret(value: object) -> SecretStr | None:
