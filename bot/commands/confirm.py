@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from bot.args import ArgsModel
 from bot.registry import command
 from bot.removals import carry_out, noun
 from bot.reply import Reply
@@ -19,7 +20,7 @@ from storage import removals as store
 _TOKEN = re.compile(r"^RM-[0-9A-F]{8}$")
 
 
-class ConfirmArgs(BaseModel):
+class ConfirmArgs(ArgsModel):
     token: str = Field(max_length=24, description="the confirmation id on the proposal's button, e.g. RM-1A2B3C4D")
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from pydantic import BaseModel
 from structlog.testing import capture_logs
 
+from bot.args import ArgsModel
 from bot.execution.runner import Budget, answer_instead, run_job
 from bot.registry import Registry
 from bot.reply import Reply
@@ -59,7 +59,7 @@ async def test_a_backtest_past_its_cpu_budget_ends_with_a_clear_answer(services,
     assert "/backtest needed more than its" in str(answer.json)
 
 
-class NoArgs(BaseModel):
+class NoArgs(ArgsModel):
     pass
 
 
