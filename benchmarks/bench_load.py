@@ -797,7 +797,11 @@ async def run(args: argparse.Namespace) -> None:
     a50, a99, amax = pcts(tally.ack)
     r50, r99, rmax = pcts(tally.answer)
     limit = n * cpu / cores()
-    mode = f"queue {args.queue}, {args.workers} worker(s)" if args.queue else "one machine (handlers in the front's local worker processes)"
+    mode = (
+        f"queue {args.queue}, {args.workers} worker(s)"
+        if args.queue
+        else "one machine (handlers in the front's local worker processes)"
+    )
     print(
         f"burst: {n} /plan from {n} people over {args.seconds:g} s, {len({s.symbol for s in sent})} distinct symbols; "
         f"{mode}{'; one core kept busy' if args.busy else ''}"
