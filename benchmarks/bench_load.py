@@ -142,6 +142,7 @@ RUNTIME_LEASE = 600.0
 ALERT_MIN_SAMPLES = 200
 TARGET_P99_MS = 20.0
 
+_EVENT = re.compile(r"\bevent=['\"]?(\w+)")
 _LAG_EVENT = re.compile(r"\bevent=['\"]?loop_lag\b")
 _LAG_MS = re.compile(r"\blag_ms=['\"]?([0-9.eE+-]+)")
 _WINDOW = re.compile(
@@ -161,6 +162,8 @@ class Child:
     proc: asyncio.subprocess.Process
     tail: list[str] = field(default_factory=list)
     lags_ms: list[float] = field(default_factory=list)
+    #: Every structured log event name the process logged.
+    events: set[str] = field(default_factory=set)
     errors: int = 0
     killed: bool = False
     reader: asyncio.Task[None] | None = None
@@ -182,11 +185,21 @@ class Child:
         child.reader = asyncio.create_task(child._drain())
         return child
 
+    async def wait_for_event(self, event: str, timeout: float) -> None:
+        """Wait until the process has logged `event`."""
+        deadline = time.monotonic() + timeout
+        while event not in self.events:
+            if self.proc.returncode is not None or time.monotonic() > deadline:
+                raise SystemExit(f"{self.name} did not log {event!r}; last lines:\n" + "\n".join(self.tail[-20:]))
+            await asyncio.sleep(0.1)
+
     async def _drain(self) -> None:
         assert self.proc.stderr is not None
         async for raw in self.proc.stderr:
             line = raw.decode(errors="replace").rstrip()
             self.tail = [*self.tail[-39:], line]
+            if m := _EVENT.search(line):
+                self.events.add(m.group(1))
             if "Traceback" in line or "level='error'" in line:
                 self.errors += 1
             if line.startswith("coach runtime:") or "runtime_started" in line:
@@ -732,10 +745,12 @@ async def run(args: argparse.Namespace) -> None:
                 seed = int(env.get("COACH_SEED", "0"))
                 owners = await seed_alerts(env["DATABASE_URL"], args.alerts, seed, f"bench-load-{os.getpid()}")
             serve = await Child.start("serve", sys.executable, "-m", "bot.cli", "serve", env=env, cwd=work)
-            await wait_ready(fake, serve, timeout=120)
-            if args.queue:
+            if args.queue:  # the front's readiness check (a /help) is answered by a worker
                 for i in range(args.workers):
                     workers.append(await Child.start(f"worker{i}", sys.executable, "-m", "bot.cli", "worker", env=env, cwd=work))
+            await wait_ready(fake, serve, timeout=120)
+            for w in workers:  # every worker warm and reading the queue before the burst
+                await w.wait_for_event("worker_started", timeout=120)
             if args.busy:
                 burner = await start_burner()
             if args.alerts:

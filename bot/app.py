@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import importlib
 import os
 import socket
 from collections.abc import Callable, Coroutine
@@ -86,6 +87,8 @@ if TYPE_CHECKING:
     from providers.broker.base import Broker
 
 log = structlog.get_logger("coach.app")
+#: Imported where jobs run, before the first job (`bot.execution.warm`); never by a front.
+WARM_MODULE = "bot.execution.warm"
 
 #: The command modules every service serves (each declares its commands with `bot.registry.command`).
 COMMAND_MODULES = (
@@ -199,7 +202,7 @@ def build_executor(services: Services, workers: int | None, *, redis: Redis | No
         inflight,
         start=start_worker_process,
         run=run_job_in_worker,
-        preload=["bot.app"],
+        preload=["bot.app", WARM_MODULE],
         budget=budget,
         fallback=fallback,
     )
@@ -214,6 +217,7 @@ async def serve_queue(services: Services, stop: asyncio.Event, *, lanes: tuple[L
     idle = settings.coach_queue_claim_idle
     consumer: Consumer
     lower_priority(settings)
+    await asyncio.to_thread(importlib.import_module, WARM_MODULE)  # warm before the first job, not during it
 
     async def run(job: Job, redelivered: bool) -> bool:
         # a redelivered job's claim is at least as old as the queue's idle limit: its holder died
