@@ -68,7 +68,7 @@ class Settings(BaseSettings):
         description="the start of every queue key in Redis (deployments sharing one Redis differ here)",
     )
     coach_queue_claim_idle: float = Field(
-        30.0, ge=2.0, le=600.0, description="seconds after which a silent worker's job goes to another worker"
+        15.0, ge=2.0, le=600.0, description="seconds after which a silent worker's job goes to another worker"
     )
     coach_user_concurrency: int = Field(3, ge=1, le=100, description="requests one person may have running at once")
     coach_tenant_concurrency: int = Field(

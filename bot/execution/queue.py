@@ -48,7 +48,7 @@ GROUP = "workers"
 LANES: tuple[Lane, ...] = ("light", "heavy")
 #: Seconds a job may sit unacknowledged with a silent worker before another worker takes it over
 #: (the default of COACH_QUEUE_CLAIM_IDLE).
-CLAIM_IDLE = 30.0
+CLAIM_IDLE = 15.0
 #: Re-claims of a running job per CLAIM_IDLE (a few beats may fail before a slow job is taken for dead).
 BEATS_PER_IDLE = 6
 #: Jobs kept in a stream (answered ones are trimmed past this).
