@@ -38,10 +38,10 @@ FAMILY_WORDS: dict[str, str] = {
 #: Action words that add the family's matching sub-command.
 ACTION_WORDS: dict[str, str] = {
     "add": r"add|set|create|new|make|put|record|log|write|note|track|watch|alert me|notify me|ping me|let me know|tell me",
-    "list": r"list|show|my|what|which|all|any|pending|open|active",
+    "list": r"list|show|my|what|which",
     "remove": r"remove|delete|cancel|clear|drop|kill|get rid|unwatch|take .{0,20} off|forget",
     "edit": r"edit|change|update|move|modify|raise|lower|adjust|snooze|rename|append|fix|repeat|cooldown|expir\w*",
-    "show": r"show|open|read|view|full|entry #?\d+|#\d+",
+    "show": r"in full|full entry|entry #?\d+|#\d+|(?:open|read|view|show) (?:the|that|this|it|entry|one|first|last)",
     "status": r"status|running|feed|firing|pending|delivered|working|runtime",
 }
 #: Single tools by their own words.
@@ -82,13 +82,19 @@ def select_tools(text: str, registry: Registry, recent: Iterable[str] = ()) -> l
     if intent is not None:
         picked.add(intent.command.replace(" ", "_"))
     groups = registry.groups()
+    recent = list(recent)
     for family, pattern in _FAMILY.items():
-        if not pattern.search(low):
-            continue
         subs = {c.path[1]: c.tool_name for c in groups.get(family, [])}
+        named = pattern.search(low) is not None
+        # a follow-up ("open the first one", "make it repeat") acts on the family the talk was using
+        if not named and not set(subs.values()) & set(recent):
+            continue
         actions = [a for a, p in _ACTION.items() if a in subs and p.search(low)]
-        chosen = [subs[a] for a in actions or _FAMILY_DEFAULT if a in subs]
-        picked.update(chosen or subs.values())  # a family without an add or a list ("alerts status") is itself
+        if named:
+            chosen = [subs[a] for a in actions or _FAMILY_DEFAULT if a in subs]
+            picked.update(chosen or subs.values())  # a family without an add or a list ("alerts status") is itself
+        else:
+            picked.update(subs[a] for a in actions)
         if actions and "list" in subs:
             picked.add(subs["list"])  # a removal or an edit needs the ids a list shows
     for tool, pattern in _TOOL.items():

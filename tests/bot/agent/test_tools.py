@@ -85,4 +85,5 @@ async def test_large_results_fit_the_limit(services):
 
     r = await ToolBox(ctx_for(services, registry=reg)).run("c", "big", "{}")
     assert r.ok and len(r.content) <= MAX_RESULT_CHARS
-    assert json.loads(r.content)["result"]["rows_omitted"] > 0
+    body = json.loads(r.content)
+    assert body["result"]["rows_omitted"] > 0 and "cut from" in body["truncated"]["note"]
