@@ -149,11 +149,18 @@ class ToolBox:
     def offered(self) -> list[str]:
         return sorted(self.ranked)
 
-    def offer(self, names: list[str], *, full: bool = False) -> list[str]:
-        """Add tools to the next calls (pinned); returns the names that exist for this caller."""
+    def offer(self, names: list[str], *, full: bool = False, pin: bool = True) -> list[str]:
+        """Add tools to the next calls; returns the names that exist for this caller.
+
+        Pinned tools (used or asked for by name) rank first and are never dropped to fit the window;
+        the others rank last, the first to go.
+        """
         known = [n for n in dict.fromkeys(names) if n in self.commands]
-        self.ranked = known + [n for n in self.ranked if n not in known]
-        self.pinned.update(known)
+        if pin:
+            self.ranked = known + [n for n in self.ranked if n not in known]
+            self.pinned.update(known)
+        else:
+            self.ranked += [n for n in known if n not in self.ranked]
         if full:
             self.full.update(known)
         return known
@@ -229,8 +236,8 @@ class ToolBox:
                 payload["available"] = sorted(self.commands)
         else:
             others = {n: self.commands[n].summary for n in sorted(self.commands) if n not in self.ranked}
-            self.offer(list(others))
-            payload = {"tools": others, "note": "all of these are offered on your next call"}
+            self.offer(list(others), pin=False)  # a small window may drop some again; naming one pins it
+            payload = {"tools": others, "note": "offered on your next call; any of them may also be called by name"}
         content = json.dumps({"ok": True, "result": payload}, separators=(",", ":"))
         return ToolResult(call_id, MORE_TOOLS, True, content, internal=True)
 
