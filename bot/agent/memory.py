@@ -57,10 +57,12 @@ async def save_turn(ctx: Ctx, user_text: str, answer: str, tools: list[str] | No
 
 
 async def reset(ctx: Ctx) -> int:
-    """Forget the caller's conversation here; returns how many messages were deleted."""
+    """Forget the caller's conversation here; returns how many questions and answers were deleted."""
     async with ctx.tx() as s:
         owner = await ctx.owner(s)
-        return await conversations.clear(s, owner, scope_of(ctx.identity))
+        scope = scope_of(ctx.identity)
+        await conversations.clear(s, owner, scope, role=TOOLS_ROLE)  # bookkeeping, not messages the person counts
+        return await conversations.clear(s, owner, scope)
 
 
 def usage_day(ctx: Ctx) -> date:

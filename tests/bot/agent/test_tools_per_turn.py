@@ -158,6 +158,12 @@ async def test_a_follow_up_is_offered_the_tools_of_the_last_turns(services, fake
     fake.text("Hello.")
     await agent(ctx_for(services, channel="C2"), "and for QQQ?")
     assert "vol" not in offered(fake.requests[3])
+    # /reset forgets them with the messages, and counts the messages only
+    reset = await run_text(ctx_for(services), "/reset")
+    assert reset.data == {"deleted": 4}
+    fake.text("Hello again.")
+    await agent(ctx_for(services), "and for QQQ?")
+    assert "vol" not in offered(fake.requests[4])
 
 
 async def test_the_prompt_and_tools_are_the_same_bytes_for_the_same_question(services, fake, make_agent):
