@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from bot.agent.schemas import MORE_TOOLS
 from bot.agent.tools import MAX_RESULT_CHARS, ToolBox
 from bot.agent.window import DROPPED_RESULT, Window, estimate_tokens
 from bot.app import command_registry
-from bot.args import SymbolArg
+from bot.args import ArgsModel, SymbolArg
 from bot.registry import Registry
 from bot.reply import Reply
 from storage import watchlists
@@ -109,7 +109,7 @@ async def test_a_tool_not_offered_keeps_admin_and_ownership_checks(services, fak
     reg = Registry()
     ran: list[str] = []
 
-    class A(BaseModel):
+    class A(ArgsModel):
         symbol: SymbolArg = Field(description="ticker")
 
     @reg.command("quote", "Price.", A)
@@ -195,7 +195,7 @@ async def test_a_small_context_keeps_the_first_call_under_it(services, fake, mak
 async def test_a_small_context_trims_results_to_fit(services, fake, make_agent):
     reg = Registry()
 
-    class A(BaseModel):
+    class A(ArgsModel):
         pass
 
     @reg.command("big", "Big.", A)
@@ -218,7 +218,7 @@ async def test_a_small_context_trims_results_to_fit(services, fake, make_agent):
 async def test_results_are_capped_with_a_marker(services):
     reg = Registry()
 
-    class A(BaseModel):
+    class A(ArgsModel):
         pass
 
     @reg.command("big", "Big.", A)
