@@ -90,6 +90,12 @@ class Settings(BaseSettings):
     coach_llm_stream: bool = Field(False, description="stream model responses (SSE)")
     coach_daily_token_budget: int = Field(200_000, ge=0, description="LLM tokens per user per UTC day; 0 = unlimited")
     coach_memory_tokens: int = Field(2_000, ge=0, description="conversation history kept in the prompt, in tokens")
+    coach_llm_context: int = Field(
+        128_000,
+        ge=2_048,
+        le=10_000_000,
+        description="tokens the model server accepts per call (its context window); memory, tools and results are trimmed to fit",
+    )
 
     discord_token: SecretStr | None = None
     discord_guild_id: int | None = None

@@ -12,7 +12,9 @@ From that:
 - the CLI generates `coach <name> ...` twins.
 
 Mark a field `greedy` (json_schema_extra={"greedy": True}) to let it absorb the rest of
-the words (free-text notes); mark it `hidden` to keep it off chat surfaces.
+the words (free-text notes); mark it `hidden` to keep it off chat surfaces. For the model's
+lean tool schema (`bot.agent.schemas`), `rare` groups a seldom used option under `more` and
+`brief` gives the few words that say what the field is.
 
 `@command(...)` turns a handler into a `Command` and registers nothing: the composition
 root (`bot.app.command_registry`) lists the command modules and collects their commands,
@@ -35,6 +37,10 @@ from core.errors import UserError
 Handler = Callable[[Any, Any], Awaitable[Reply]]
 
 MAX_TEXT = 4000
+
+#: `json_schema_extra` keys that steer the surfaces: `greedy` (takes the rest of the words), `hidden` (CLI only),
+#: `no_tool` (not for the model), `rare` (grouped in the model's lean schema), `brief` (the lean schema's words).
+SURFACE_MARKERS = ("greedy", "hidden", "no_tool", "rare", "brief")
 
 #: The option types a chat surface can declare for an argument.
 ArgKind = Literal["string", "integer", "number", "boolean", "list"]
@@ -223,6 +229,10 @@ class Command:
                 params["properties"].pop(name, None)
                 if name in params.get("required", []):
                     params["required"].remove(name)
+            elif name in params["properties"]:
+                # markers for the surfaces (greedy, rare, brief) are not part of the JSON schema a model reads
+                for marker in SURFACE_MARKERS:
+                    params["properties"][name].pop(marker, None)
         desc = self.summary + (f" {self.tool_hint}" if self.tool_hint else "")
         return {"type": "function", "function": {"name": self.tool_name, "description": desc, "parameters": params}}
 

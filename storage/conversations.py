@@ -116,11 +116,13 @@ async def history(session: AsyncSession, owner: Owner, scope: str, budget_tokens
     return picked
 
 
-async def clear(session: AsyncSession, owner: Owner, scope: str | None = None) -> int:
-    """Delete the owner's messages in `scope` (every scope when None); returns how many."""
+async def clear(session: AsyncSession, owner: Owner, scope: str | None = None, role: str | None = None) -> int:
+    """Delete the owner's messages in `scope` (every scope when None), only those of `role` if given; returns how many."""
     conds = [owned_by(ConversationMessage, owner)]
     if scope is not None:
         conds.append(ConversationMessage.scope == scope)
+    if role is not None:
+        conds.append(ConversationMessage.role == role)
     res = await session.execute(delete(ConversationMessage).where(*conds))
     return rowcount(res)
 

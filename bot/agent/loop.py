@@ -5,6 +5,11 @@ retried on 429, 5xx, timeouts and dropped connections with backoff (honouring
 `Retry-After`). Tool failures go back to the model as error results; the turn never
 raises. Token spend is added to the caller's daily total in storage, and a caller whose
 budget is spent gets a reply saying so without a model call.
+
+Each call offers only the tools the message can need (`bot.agent.toolsets`) in their lean
+schemas, plus `more_tools` for the rest, and is trimmed to the model's context window
+(`bot.agent.window`). `tool_mode="all"` offers every tool with its full schema instead (the
+measure the token benchmark compares against).
 """
 
 from __future__ import annotations
@@ -14,8 +19,9 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from pydantic import BaseModel
@@ -24,7 +30,9 @@ from analytics.sessions import session_info
 from bot.agent import memory
 from bot.agent.client import ChatModel, Completion, endpoint_label
 from bot.agent.grounding import Citation, ground
-from bot.agent.tools import ToolBox, ToolResult, error_result
+from bot.agent.tools import MAX_RESULT_CHARS, ToolBox, ToolResult, error_result
+from bot.agent.toolsets import select_tools
+from bot.agent.window import Window
 from bot.config import Settings
 from bot.pipeline import clean_text
 from bot.registry import MAX_TEXT
@@ -45,6 +53,11 @@ MAX_PARALLEL_TOOLS = 8
 MAX_RETRY_WAIT = 20.0
 #: Model call retries: about 0.5 s, 1 s, 2 s ... capped at 8 s, each cut by up to half at random.
 MODEL_BACKOFF = Backoff(base=0.5, cap=8.0, jitter=(0.5, 1.0))
+#: The system prompt tells the time to this step, so it stays the same (and a server's prefix cache holds) for a while.
+PROMPT_CLOCK_STEP = timedelta(minutes=15)
+
+#: "select": the tools the message needs, lean, with `more_tools`; "all": every tool with its full schema.
+ToolMode = Literal["select", "all"]
 
 
 class ModelUnavailable(Exception):
@@ -110,11 +123,14 @@ class Agent:
         *,
         system_prompt: str | None = None,
         sleep: Callable[[float], Any] = asyncio.sleep,
+        tool_mode: ToolMode = "select",
     ) -> None:
         self.model = model
         self.settings = settings
         self.system_prompt = system_prompt or load_system_prompt()
         self._sleep = sleep
+        self.tool_mode = tool_mode
+        self.window = Window(settings.coach_llm_context)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Agent:
@@ -140,17 +156,17 @@ class Agent:
         if budget and used >= budget:
             return _budget_spent(used, budget)
 
-        history = await memory.load(ctx, self.settings.coach_memory_tokens)
+        remembered = await memory.load(ctx, self.settings.coach_memory_tokens)
         messages: list[dict[str, Any]] = [
             {"role": "system", "content": self.system_text(ctx)},
-            *history,
+            *remembered.messages,
             {"role": "user", "content": text},
         ]
-        box = ToolBox(ctx)
+        box = self.toolbox(ctx, text, remembered.recent_tools)
         state = TurnState()
         started = time.monotonic()
         try:
-            answer, limit_hit = await self._loop(messages, box, state)
+            answer, limit_hit = await self._loop(messages, len(messages) - 1, box, state)
         except ModelUnavailable as exc:
             log.warning("agent_model_unavailable", request_id=ctx.request_id, reason=exc.message)
             return Reply(
@@ -173,15 +189,24 @@ class Agent:
             )
 
         reply = self._reply(ctx, text, answer, limit_hit, state)
-        await memory.save_turn(ctx, text, reply.data.answer)
+        await memory.save_turn(ctx, text, reply.data.answer, [r.name for r in state.results if r.ok])
         if budget and used + state.prompt_tokens + state.completion_tokens >= budget:
             reply.body += "\n\n_That used up your coach budget for today (resets 00:00 UTC)._"
         return reply
 
+    def toolbox(self, ctx: Ctx, text: str, recent: list[str]) -> ToolBox:
+        """The tools of this turn: chosen for the message (lean), or all of them with full schemas."""
+        if self.tool_mode == "all":
+            return ToolBox(ctx, lean=False)
+        return ToolBox(ctx, select_tools(text, ctx.services.registry, recent))
+
     def system_text(self, ctx: Ctx) -> str:
-        """The persona plus the facts of this moment: time and market session."""
+        """The persona plus the facts of this moment: time (to the quarter hour) and market session."""
         now = ctx.now()
-        lines = [self.system_prompt, "", "## Now", f"- Time: {fmt_time(now)}"]
+        # the session facts are exact; the clock line moves in steps so the prompt's prefix stays cacheable
+        step = int(PROMPT_CLOCK_STEP.total_seconds())
+        shown = now - timedelta(seconds=int(now.timestamp()) % step, microseconds=now.microsecond)
+        lines = [self.system_prompt, "", "## Now", f"- Time: about {fmt_time(shown)} (tool results carry exact times)"]
         try:
             info = session_info(now)
             lines.append(
@@ -195,12 +220,13 @@ class Agent:
             lines.append("- NYSE session: unknown for this date")
         return "\n".join(lines)
 
-    async def _loop(self, messages: list[dict[str, Any]], box: ToolBox, state: TurnState) -> tuple[str, bool]:
+    async def _loop(self, messages: list[dict[str, Any]], turn_start: int, box: ToolBox, state: TurnState) -> tuple[str, bool]:
         """Call the model until it answers in text or the step limit is reached; returns (answer, limit_hit)."""
-        tools = box.specs()
         steps = self.settings.coach_agent_max_steps
         for step in range(steps):
             last = step == steps - 1
+            turn_start = self.window.fit(messages, turn_start, box)
+            tools = box.specs()
             completion = await self._complete(messages, tools, "none" if last and tools else "auto", state)
             if not completion.tool_calls:
                 return (completion.content or "").strip(), False
@@ -208,12 +234,13 @@ class Agent:
                 break
             calls = completion.tool_calls
             messages.append(completion.assistant_message())
+            box.result_chars = self.window.result_chars(messages, tools, min(len(calls), MAX_PARALLEL_TOOLS), MAX_RESULT_CHARS)
             results = await box.run_all(calls[:MAX_PARALLEL_TOOLS])
             for extra in calls[MAX_PARALLEL_TOOLS:]:  # every tool_call_id must be answered
                 results.append(
                     error_result(extra.id, extra.name, f"too many tool calls at once; at most {MAX_PARALLEL_TOOLS} per step")
                 )
-            state.results.extend(results)
+            state.results.extend(r for r in results if not r.internal)
             messages.extend(r.message() for r in results)
         return "", True
 

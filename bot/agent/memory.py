@@ -1,7 +1,12 @@
-"""The coach's memory: one conversation per (tenant, channel or DM, user), trimmed to a token budget."""
+"""The coach's memory: one conversation per (tenant, channel or DM, user), trimmed to a token budget.
+
+Besides the questions and answers, a turn that used tools stores their names (a `tools` row), so a
+follow-up ("and on the hourly?") is offered the tools the talk was using.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date
 
 from bot.request import Ctx, Identity
@@ -15,28 +20,49 @@ def scope_of(identity: Identity) -> str:
     return f"ch:{identity.channel}"[:96]
 
 
-async def load(ctx: Ctx, budget_tokens: int) -> list[dict[str, str]]:
-    """Recent messages of the caller's conversation here, oldest first, as chat messages within the budget."""
+#: The role of the row that lists a turn's tools (never sent to the model as a message).
+TOOLS_ROLE = "tools"
+#: Turns whose tools a follow-up is offered again.
+RECENT_TURNS = 2
+
+
+@dataclass
+class Memory:
+    """What the coach remembers of a conversation: its messages, and the tools its last turns used."""
+
+    messages: list[dict[str, str]] = field(default_factory=list)
+    #: Most recent first.
+    recent_tools: list[str] = field(default_factory=list)
+
+
+async def load(ctx: Ctx, budget_tokens: int) -> Memory:
+    """Recent messages of the caller's conversation here, oldest first, within the budget, and their tools."""
     async with ctx.tx() as s:
         owner = await ctx.owner(s)
         rows = await conversations.history(s, owner, scope_of(ctx.identity), budget_tokens)
-    return [{"role": r.role, "content": r.content} for r in rows]
+    tool_rows = [r.content.split() for r in rows if r.role == TOOLS_ROLE][-RECENT_TURNS:]
+    recent = list(dict.fromkeys(name for names in reversed(tool_rows) for name in names))
+    return Memory([{"role": r.role, "content": r.content} for r in rows if r.role != TOOLS_ROLE], recent)
 
 
-async def save_turn(ctx: Ctx, user_text: str, answer: str) -> None:
-    """Store the question and the answer together (one transaction: both or neither)."""
+async def save_turn(ctx: Ctx, user_text: str, answer: str, tools: list[str] | None = None) -> None:
+    """Store the question, the answer and the tools used together (one transaction: all or nothing)."""
     async with ctx.tx() as s:
         owner = await ctx.owner(s)
         scope = scope_of(ctx.identity)
         await conversations.append(s, owner, scope, "user", user_text)
         await conversations.append(s, owner, scope, "assistant", answer)
+        if tools:
+            await conversations.append(s, owner, scope, TOOLS_ROLE, " ".join(dict.fromkeys(tools)))
 
 
 async def reset(ctx: Ctx) -> int:
-    """Forget the caller's conversation here; returns how many messages were deleted."""
+    """Forget the caller's conversation here; returns how many questions and answers were deleted."""
     async with ctx.tx() as s:
         owner = await ctx.owner(s)
-        return await conversations.clear(s, owner, scope_of(ctx.identity))
+        scope = scope_of(ctx.identity)
+        await conversations.clear(s, owner, scope, role=TOOLS_ROLE)  # bookkeeping, not messages the person counts
+        return await conversations.clear(s, owner, scope)
 
 
 def usage_day(ctx: Ctx) -> date:

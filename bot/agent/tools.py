@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.agent.schemas import MORE_KEY, MORE_TOOLS, MORE_TOOLS_SCHEMA, full_schema, lean_schema
 from bot.pipeline import Admitted, Invocation
 from bot.registry import Command
 from bot.reply import Attachment, Reply
@@ -25,8 +26,8 @@ from core.errors import UserError
 
 #: Items a list keeps in a tool result (time series keep the most recent ones).
 MAX_ITEMS = 20
-#: Characters of one tool result sent back to the model.
-MAX_RESULT_CHARS = 6_000
+#: Characters of one tool result sent back to the model (a plan is about 2,000); less when the window is small.
+MAX_RESULT_CHARS = 3_000
 #: Argument names that would name someone else; tools act only for the caller.
 IDENTITY_KEYS = frozenset(
     {
@@ -109,6 +110,8 @@ class ToolResult:
     #: Every number in the result (raw and as sent), for price verification.
     numbers: list[float] = field(default_factory=list)
     invocation: str = ""
+    #: The agent's own bookkeeping (`more_tools`), not a lookup: no data, nothing to cite.
+    internal: bool = False
 
     def message(self) -> dict[str, Any]:
         return {"role": "tool", "tool_call_id": self.call_id, "content": self.content}
@@ -119,15 +122,68 @@ class ToolResult:
 
 
 class ToolBox:
-    """The tools of one caller's turn, run in parallel through dispatch."""
+    """The tools of one caller's turn: which are offered to the model, and running calls in parallel through dispatch.
 
-    def __init__(self, ctx: Ctx) -> None:
+    Every tool the caller may run (`tool_commands`) can run, offered or not: a model that names a
+    tool it was not shown gets it under the same checks, never a crash and never more than the
+    caller may do. What is offered only decides which schemas a call carries.
+    """
+
+    def __init__(self, ctx: Ctx, offered: list[str] | None = None, *, lean: bool = True) -> None:
+        """`offered`: tool names, most needed first (None: every tool). `lean=False` sends the full schemas."""
         # the calls run as the caller, marked as the model's: removals they ask for are held to `bot.removals`' rules
         self.ctx = dataclasses.replace(ctx, model_turn=ModelTurn())
         self.commands = {c.tool_name: c for c in tool_commands(ctx)}
+        self.lean = lean
+        names = list(self.commands) if offered is None else [n for n in dict.fromkeys(offered) if n in self.commands]
+        #: Offered names, most needed first (what the window drops last).
+        self.ranked: list[str] = names
+        #: Names this turn used or asked for: never dropped to fit the window.
+        self.pinned: set[str] = set()
+        #: Names shown with every option (asked for through `more_tools`).
+        self.full: set[str] = set()
+        #: Characters a result may take (the window lowers it for small contexts).
+        self.result_chars = MAX_RESULT_CHARS
+
+    @property
+    def offered(self) -> list[str]:
+        return sorted(self.ranked)
+
+    def offer(self, names: list[str], *, full: bool = False, pin: bool = True) -> list[str]:
+        """Add tools to the next calls; returns the names that exist for this caller.
+
+        Pinned tools (used or asked for by name) rank first and are never dropped to fit the window;
+        the others rank last, the first to go.
+        """
+        known = [n for n in dict.fromkeys(names) if n in self.commands]
+        if pin:
+            self.ranked = known + [n for n in self.ranked if n not in known]
+            self.pinned.update(known)
+        else:
+            self.ranked += [n for n in known if n not in self.ranked]
+        if full:
+            self.full.update(known)
+        return known
 
     def specs(self) -> list[dict[str, Any]]:
-        return [c.tool_schema() for c in self.commands.values()]
+        """The schemas of the offered tools, sorted by name (a stable prefix for servers that cache it)."""
+        out = [self._schema(n) for n in self.offered]
+        if self.lean and len(self.ranked) < len(self.commands):
+            out.append(MORE_TOOLS_SCHEMA)
+            out.sort(key=lambda t: str(t["function"]["name"]))
+        return out
+
+    def _schema(self, name: str) -> dict[str, Any]:
+        cmd = self.commands[name]
+        return lean_schema(cmd) if self.lean and name not in self.full else full_schema(cmd)
+
+    def drop_least(self) -> bool:
+        """Stop offering the lowest-ranked tool that is not pinned; False when none is left to drop."""
+        for name in reversed(self.ranked):
+            if name not in self.pinned:
+                self.ranked.remove(name)
+                return True
+        return False
 
     async def run_all(self, calls: list[Any]) -> list[ToolResult]:
         """Run the calls concurrently; results come back in the calls' order, one per call."""
@@ -135,13 +191,16 @@ class ToolBox:
 
     async def run(self, call_id: str, name: str, arguments: str | dict[str, Any] | None) -> ToolResult:
         """Run one call. Never raises: bad names, bad JSON and failures become error results for the model."""
+        if name == MORE_TOOLS:
+            return self._more_tools(call_id, arguments)
         cmd = self.commands.get(name)
         if cmd is None:
             known = ", ".join(sorted(self.commands)) or "none"
             shown = (name or "")[:40]
             return error_result(call_id, name, f"unknown tool {shown!r}; available tools: {known}")
+        self.offer([name])  # named by the model: it stays on offer for the rest of the turn
         try:
-            args = parse_arguments(arguments)
+            args = _ungroup(parse_arguments(arguments), cmd)
         except UserError as exc:
             return error_result(call_id, name, exc.message)
         # a command may own a field such as `account` (account size); only foreign identity keys go
@@ -154,7 +213,45 @@ class ToolBox:
             message = admitted.data.get("error") if isinstance(admitted.data, dict) else admitted.body
             return error_result(call_id, name, str(message or admitted.body), ignored)
         reply = await pipeline.execute(admitted)
-        return result_from_reply(call_id, cmd, reply, ignored=ignored, invocation=_invocation(cmd, admitted.args))
+        return result_from_reply(
+            call_id, cmd, reply, ignored=ignored, invocation=_invocation(cmd, admitted.args), max_chars=self.result_chars
+        )
+
+    def _more_tools(self, call_id: str, arguments: str | dict[str, Any] | None) -> ToolResult:
+        """The escape: the other tools' names and summaries (all offered next), or the named ones with all options."""
+        try:
+            args = parse_arguments(arguments)
+        except UserError as exc:
+            return error_result(call_id, MORE_TOOLS, exc.message)
+        raw = args.get("names") or []
+        wanted = [str(n).strip() for n in (raw.split(",") if isinstance(raw, str) else raw if isinstance(raw, list) else [])]
+        wanted = [n.replace(" ", "_").lstrip("/") for n in wanted if n][:40]
+        payload: dict[str, Any]
+        if wanted:
+            loaded = self.offer(wanted, full=True)
+            payload = {"loaded": loaded, "note": "offered with all their options on your next call"}
+            unknown = [n[:40] for n in wanted if n not in loaded]
+            if unknown:
+                payload["unknown"] = unknown
+                payload["available"] = sorted(self.commands)
+        else:
+            others = {n: self.commands[n].summary for n in sorted(self.commands) if n not in self.ranked}
+            self.offer(list(others), pin=False)  # a small window may drop some again; naming one pins it
+            payload = {"tools": others, "note": "offered on your next call; any of them may also be called by name"}
+        content = json.dumps({"ok": True, "result": payload}, separators=(",", ":"))
+        return ToolResult(call_id, MORE_TOOLS, True, content, internal=True)
+
+
+def _ungroup(args: dict[str, Any], cmd: Command) -> dict[str, Any]:
+    """Lift the options a lean schema grouped under `more` to the top level (top-level values win)."""
+    if MORE_KEY in cmd.args.model_fields or MORE_KEY not in args:
+        return args
+    grouped = args.pop(MORE_KEY)
+    if isinstance(grouped, str):
+        grouped = parse_arguments(grouped)
+    if not isinstance(grouped, dict):
+        raise UserError(f"`{MORE_KEY}` must be an object of option names and values")
+    return {**grouped, **args}
 
 
 def parse_arguments(arguments: str | dict[str, Any] | None) -> dict[str, Any]:
@@ -176,7 +273,13 @@ def parse_arguments(arguments: str | dict[str, Any] | None) -> dict[str, Any]:
 
 
 def result_from_reply(
-    call_id: str, cmd: Command, reply: Reply, *, ignored: list[str] | tuple[str, ...] = (), invocation: str = ""
+    call_id: str,
+    cmd: Command,
+    reply: Reply,
+    *,
+    ignored: list[str] | tuple[str, ...] = (),
+    invocation: str = "",
+    max_chars: int = MAX_RESULT_CHARS,
 ) -> ToolResult:
     """Turn a command's Reply into the compact JSON the model reads, keeping the Reply for the server."""
     raw = reply.data_json()
@@ -198,7 +301,7 @@ def result_from_reply(
         payload["images"] = {"files": images, "note": "attached to your final reply by the server"}
     if ignored:
         payload["ignored_arguments"] = _ignored_note(ignored)
-    content = _fit(payload)
+    content = fit_result(payload, max_chars)
     numbers = list(_numbers(raw)) + list(_numbers(payload["result"]))
     return ToolResult(call_id, cmd.tool_name, True, content, reply=reply, numbers=numbers, invocation=invocation)
 
@@ -256,19 +359,42 @@ def _find_tick(raw: Any) -> float:
     return 0.01
 
 
-def _fit(payload: dict[str, Any]) -> str:
-    """Serialise compactly; shrink lists until the result fits MAX_RESULT_CHARS."""
+def fit_result(payload: dict[str, Any], max_chars: int = MAX_RESULT_CHARS) -> str:
+    """Serialise compactly within `max_chars`: shorter lists first, then the largest parts go, and a marker says so.
+
+    The marker (`truncated`) names what was cut, so the model says the answer is partial or asks
+    for something narrower instead of reading a cut list as the whole.
+    """
     text = json.dumps(payload, separators=(",", ":"), default=str)
+    if len(text) <= max_chars:
+        return text
+    full = len(text)
     items = MAX_ITEMS
-    while len(text) > MAX_RESULT_CHARS and items > 1:
+    while len(text) > max_chars and items > 1:
         items //= 2
         payload = {**payload, "result": compact(payload["result"], max_items=items)}
-        text = json.dumps(payload, separators=(",", ":"), default=str)
-    if len(text) > MAX_RESULT_CHARS:
+        text = _with_marker(payload, full, max_chars, [])
+    dropped: list[str] = []
+    result = payload["result"]
+    while len(text) > max_chars and isinstance(result, dict) and result:
+        # the largest part goes first: one big series costs more than many small facts
+        key = max(result, key=lambda k: len(json.dumps(result[k], default=str)))
+        result = {k: v for k, v in result.items() if k != key}
+        dropped.append(key)
+        payload = {**payload, "result": result}
+        text = _with_marker(payload, full, max_chars, dropped)
+    if len(text) > max_chars:
         slim = {k: v for k, v in payload.items() if k != "result"}
-        slim["result_truncated"] = "the result was too large to show; ask for something narrower"
+        slim["truncated"] = {"note": f"the result ({full:,} characters) was too large to show; ask for something narrower"}
         text = json.dumps(slim, separators=(",", ":"), default=str)
     return text
+
+
+def _with_marker(payload: dict[str, Any], full: int, limit: int, dropped: list[str]) -> str:
+    marker: dict[str, Any] = {"note": f"cut from {full:,} to about {limit:,} characters; lists keep their first or latest items"}
+    if dropped:
+        marker["dropped"] = list(dropped)
+    return json.dumps({**payload, "truncated": marker}, separators=(",", ":"), default=str)
 
 
 def _numbers(value: Any) -> list[float]:

@@ -276,19 +276,32 @@ class AlertAddArgs(ArgsModel):
         description="above, below, cross, pct, rsi_above, rsi_below, ema_cross_up, ema_cross_down, "
         "vwap_reclaim, vwap_loss, or a plan event: entry, stop, target, invalidation"
     )
-    value: float | None = Field(None, description="the price level; the percent for pct (+2 or -3); the RSI threshold")
+    value: float | None = Field(
+        None,
+        description="the price level; the percent for pct (+2 or -3); the RSI threshold",
+        json_schema_extra={"brief": "price level; percent for pct; RSI level"},
+    )
     note: str = Note
     plan: str | None = Field(None, description="plan id for plan events, e.g. P-1A2B3C")
-    target: int = Field(1, ge=1, le=10, description="which target for kind=target (1 = T1)")
-    ref: float | None = Field(None, gt=0, description="reference price for pct (default: the last price)")
+    # `rare`: grouped under `more` in the coach's lean tool schema (bot.agent.schemas)
+    target: int = Field(1, ge=1, le=10, description="which target for kind=target (1 = T1)", json_schema_extra={"rare": True})
+    ref: float | None = Field(
+        None, gt=0, description="reference price for pct (default: the last price)", json_schema_extra={"rare": True}
+    )
     interval: IntervalArg = Field("5m", description="bar interval of indicator alerts")
-    period: int = Field(14, ge=2, le=100, description="RSI period")
-    fast: int = Field(9, ge=2, le=200, description="fast EMA period")
-    slow: int = Field(21, ge=3, le=400, description="slow EMA period")
+    period: int = Field(14, ge=2, le=100, description="RSI period", json_schema_extra={"rare": True})
+    fast: int = Field(9, ge=2, le=200, description="fast EMA period", json_schema_extra={"rare": True})
+    slow: int = Field(21, ge=3, le=400, description="slow EMA period", json_schema_extra={"rare": True})
     repeat: bool = Field(False, description="fire every time (after the cooldown), not just once")
-    cooldown: str | None = Field(None, description="for repeating alerts: quiet time after a fire, e.g. 15m, 1h")
-    expires: str | None = Field(None, description="2h, 3d, eod, a date (its close) or an ISO time")
-    session: SessionFilter = Field("regular", description="regular hours only, or extended (pre/post too)")
+    cooldown: str | None = Field(
+        None, description="for repeating alerts: quiet time after a fire, e.g. 15m, 1h", json_schema_extra={"rare": True}
+    )
+    expires: str | None = Field(
+        None, description="2h, 3d, eod, a date (its close) or an ISO time", json_schema_extra={"rare": True}
+    )
+    session: SessionFilter = Field(
+        "regular", description="regular hours only, or extended (pre/post too)", json_schema_extra={"rare": True}
+    )
 
 
 @command(
@@ -519,10 +532,10 @@ class AlertEditArgs(ArgsModel):
     id: int = Field(ge=1, description="the alert id")
     value: float | None = Field(None, description="new level / percent / threshold")
     note: str | None = Field(None, max_length=300, description="new note")
-    repeat: bool | None = Field(None, description="--repeat or --no-repeat")
-    cooldown: str | None = Field(None, description="new cooldown, e.g. 30m")
-    expires: str | None = Field(None, description="new expiry (2h, eod, a date) or never")
-    session: SessionFilter | None = Field(None, description="regular or extended")
+    repeat: bool | None = Field(None, description="--repeat or --no-repeat", json_schema_extra={"brief": "fire every time"})
+    cooldown: str | None = Field(None, description="new cooldown, e.g. 30m", json_schema_extra={"rare": True})
+    expires: str | None = Field(None, description="new expiry (2h, eod, a date) or never", json_schema_extra={"rare": True})
+    session: SessionFilter | None = Field(None, description="regular or extended", json_schema_extra={"rare": True})
 
 
 @command(

@@ -42,11 +42,20 @@ STYLES = ("scalp", "intraday", "swing", "leaps")
 class BacktestArgs(ArgsModel):
     symbols: SymbolsArg = Field(min_length=1, description="tickers to replay, e.g. SPY,QQQ,TSLA")
     style: StyleArg = Field("intraday", description="trading style: scalp intraday swing leaps")
+    # `rare`: grouped under `more` in the coach's lean tool schema (bot.agent.schemas)
     strategy: StrategyChoice = Field(
-        "all", description="all (each strategy on its own), best (the coach's pick) or a strategy id"
+        "all",
+        description="all (each strategy on its own), best (the coach's pick) or a strategy id",
+        json_schema_extra={"rare": True},
     )
     days: int = Field(10, ge=1, le=500, description="sessions to replay, ending at the last close (or --as-of)")
-    every: int | None = Field(None, ge=1, le=100, description="ask the planner every N execution bars (default: 15 min intraday)")
+    every: int | None = Field(
+        None,
+        ge=1,
+        le=100,
+        description="ask the planner every N execution bars (default: 15 min intraday)",
+        json_schema_extra={"rare": True},
+    )
 
     @model_validator(mode="before")
     @classmethod

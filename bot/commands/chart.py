@@ -31,11 +31,18 @@ class ChartArgs(ArgsModel):
         default_factory=list,
         description="bar interval(s), e.g. 5m or 5m,1h,1D (one image each); default 5m, or the plan's interval",
     )
-    plan: bool = Field(False, description="draw the current trade plan (also: the word plan after the interval)")
+    plan: bool = Field(
+        False,
+        description="draw the current trade plan (also: the word plan after the interval)",
+        json_schema_extra={"brief": "draw the trade plan"},
+    )
     style: StyleArg | None = Field(None, description="plan style: scalp, intraday, swing, leaps")
-    theme: Literal["dark", "light"] = Field("dark", description="dark (default) or light")
-    levels: Literal["priority", "more"] = Field("priority", description="priority levels only, or more levels")
-    grid: bool = Field(False, description="several intervals as one grid image")
+    # `rare`: grouped under `more` in the coach's lean tool schema (bot.agent.schemas)
+    theme: Literal["dark", "light"] = Field("dark", description="dark (default) or light", json_schema_extra={"rare": True})
+    levels: Literal["priority", "more"] = Field(
+        "priority", description="priority levels only, or more levels", json_schema_extra={"rare": True}
+    )
+    grid: bool = Field(False, description="several intervals as one grid image", json_schema_extra={"rare": True})
     # command-line only: how to draw, not what to show
     renderer: Literal["fast", "mplfinance"] | None = Field(
         None, description="render path (default: COACH_CHART_RENDERER, else fast)", json_schema_extra={"hidden": True}

@@ -278,7 +278,11 @@ class SizeArgs(ArgsModel):
     entry: PriceArg = Field(description="entry price")
     stop: PriceArg = Field(description="stop price (below entry for a long, above for a short)")
     risk: MoneyArg | None = Field(None, description="dollars to risk; defaults to your risk profile (/risk)")
-    contract: str | None = Field(None, description="size in option contracts of this OCC symbol, e.g. TSLA240419C00250000")
+    contract: str | None = Field(
+        None,
+        description="size in option contracts of this OCC symbol, e.g. TSLA240419C00250000",
+        json_schema_extra={"brief": "OCC option symbol, to size in contracts"},
+    )
 
 
 @command(

@@ -198,7 +198,9 @@ async def untrack(ctx: Ctx, a: UntrackArgs) -> Reply:
 
 class TrackedArgs(ArgsModel):
     auto_rearm: OnOff | None = Field(
-        None, description="on: after a stop-out, adopt the re-plan at once; off: ask with an Adopt button"
+        None,
+        description="on: after a stop-out, adopt the re-plan at once; off: ask with an Adopt button",
+        json_schema_extra={"brief": "adopt re-plans at once after a stop-out"},
     )
     all: bool = Field(False, description="include finished plans")
 

@@ -9,6 +9,7 @@ import pytest
 from pydantic import Field
 
 from bot.agent.loop import PROMPT_FILE, AgentAnswer
+from bot.agent.schemas import MORE_TOOLS, lean_schema
 from bot.agent.tools import IDENTITY_KEYS
 from bot.app import command_registry
 from bot.args import ArgsModel, SymbolArg
@@ -40,10 +41,11 @@ async def test_one_tool_round_trip(services, fake, make_agent):
     assert "NYSE session: open" in first["messages"][0]["content"]
     assert first["messages"][-1] == {"role": "user", "content": "where is tsla trading?"}
     assert first["model"] == "fake-model" and first["tool_choice"] == "auto"
-    # every tool schema is the registry's own, and none lets the model name a user or tenant
+    # the offered schemas derive from the registry's commands, and none lets the model name a user or tenant
     sent = {t["function"]["name"]: t for t in first["tools"]}
-    assert sent["quote"] == command_registry().commands["quote"].tool_schema()
-    assert {c.tool_name for c in command_registry().all() if c.tool} == set(sent)
+    assert sent["quote"] == lean_schema(command_registry().commands["quote"])
+    assert "quote" in sent and MORE_TOOLS in sent and len(sent) < 8
+    assert set(sent) - {MORE_TOOLS} <= {c.tool_name for c in command_registry().all() if c.tool}
     assert "ask" not in sent and "reset" not in sent and "help" not in sent
     for t in first["tools"]:
         assert not set(t["function"]["parameters"].get("properties", {})) & IDENTITY_KEYS

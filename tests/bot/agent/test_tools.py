@@ -48,7 +48,11 @@ def test_specs_come_from_the_registry_and_hide_admin_tools_from_others(services)
     reg.command("hidden", "Not a tool.", A, tool=False)(h)
     assert [t["function"]["name"] for t in ToolBox(ctx_for(services, registry=reg)).specs()] == ["pub"]
     assert [t["function"]["name"] for t in ToolBox(ctx_for(services, admin=True, registry=reg)).specs()] == ["adm", "pub"]
-    assert ToolBox(ctx_for(services)).specs() == [c.tool_schema() for c in command_registry().all() if c.tool and not c.admin]
+    full = ToolBox(ctx_for(services), lean=False).specs()
+    assert full == [c.tool_schema() for c in command_registry().all() if c.tool and not c.admin]
+    # offering a few: their lean schemas, sorted, and the escape to the rest
+    few = ToolBox(ctx_for(services), ["quote", "plan", "adm"]).specs()
+    assert [t["function"]["name"] for t in few] == ["more_tools", "plan", "quote"]
 
 
 async def test_bad_calls_become_error_results(services):
@@ -81,4 +85,5 @@ async def test_large_results_fit_the_limit(services):
 
     r = await ToolBox(ctx_for(services, registry=reg)).run("c", "big", "{}")
     assert r.ok and len(r.content) <= MAX_RESULT_CHARS
-    assert json.loads(r.content)["result"]["rows_omitted"] > 0
+    body = json.loads(r.content)
+    assert body["result"]["rows_omitted"] > 0 and "cut from" in body["truncated"]["note"]
