@@ -467,11 +467,12 @@ def background_tasks(services: Services) -> dict[str, Callable[[], Coroutine[Any
     }
 
 
-async def watch_loop_lag(every: float = 0.1, report: float = 5.0, warn: float = 0.25) -> None:
+async def watch_loop_lag(every: float = 0.1, report: float = 5.0, notice: float = 0.05, warn: float = 0.25) -> None:
     """Log how late this event loop wakes up (`loop_lag`: the worst and the 99th percentile of each `report` seconds).
 
     A front's loop carries the Discord heartbeat and Slack's acknowledgements: it must stay free. A
-    window whose worst wake-up is `warn` seconds late is a warning; the others are debug lines.
+    window whose worst wake-up is `warn` seconds late is a warning, one past `notice` an info line;
+    the others (the usual case) are debug lines.
     """
     loop = asyncio.get_running_loop()
     lags: list[float] = []
@@ -482,7 +483,7 @@ async def watch_loop_lag(every: float = 0.1, report: float = 5.0, warn: float = 
         lags.append(max(0.0, loop.time() - planned))
         if loop.time() >= next_report:
             lags.sort()
-            emit = log.warning if lags[-1] >= warn else log.debug
+            emit = log.warning if lags[-1] >= warn else log.info if lags[-1] >= notice else log.debug
             emit(
                 "loop_lag",
                 lag_ms=round(lags[-1] * 1000, 1),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import queue
 import signal
 import sys
@@ -21,7 +22,7 @@ from typing import Any, TextIO
 
 import structlog
 
-from bot.app import ChatSurface, build_services, build_surfaces, serve_tasks
+from bot.app import WARM_MODULE, ChatSurface, build_services, build_surfaces, serve_tasks
 from bot.config import Settings
 from bot.services import Services
 from core.errors import ConfigError
@@ -85,6 +86,11 @@ async def serve(
     failure: BaseException | None = None
     try:
         surfaces = build_surfaces(services, host=host, port=port)
+        jobs = tasks if tasks is not None else serve_tasks(services)
+        if surfaces and "alert_runtime" in jobs:
+            # this front also runs the runtime, which needs the numeric stack and the calendar: load them
+            # before the first request, in a thread, rather than on the loop once people are waiting
+            await asyncio.to_thread(importlib.import_module, WARM_MODULE)
         if surfaces and services.executor is not None:
             await services.executor.start()  # workers ready before the first request, not during it
         for surface in surfaces:
@@ -100,7 +106,6 @@ async def serve(
                     "trading-coach — no Discord or Slack credentials set, serving this console. /help for commands, quit to leave.\n"
                 )
             running["console"] = asyncio.create_task(chat(services, stdin=console_input, stdout=out), name="coach-console")
-        jobs = tasks if tasks is not None else serve_tasks(services)
         if surfaces:
             log.info("serving", surfaces=[s.name for s in surfaces], tasks=sorted(jobs))
         for name, job in jobs.items():

@@ -16,6 +16,7 @@ import analytics.scanner
 import analytics.volatility
 import bot.chart_service
 import bot.market_setup
+import bot.options_service
 import bot.planning
 import providers.router
 import providers.sim
@@ -34,6 +35,7 @@ WARM = (
     analytics.volatility,
     bot.chart_service,
     bot.market_setup,
+    bot.options_service,
     bot.planning,
     providers.router,
     providers.sim,

@@ -211,8 +211,8 @@ class Runtime:
         self.feed = Feed(stream, self.clock, stale_after=self.config.stale_after)
         await self.feed.set_symbols(self.evaluator.symbols() | self.tracker.symbols())
         # the book is a large, long-lived heap: keep the cyclic GC from walking it on every full collection
-        # (a full pass over 100k rules is a pause of tens of milliseconds in the middle of a tick)
-        gc.collect()
+        # (a full pass over 100k rules is a pause of tens of milliseconds in the middle of a tick). No collection
+        # first: in a front that holds the numeric stack one is a 200 ms pause of its own, for little garbage.
         gc.freeze()
         resumed = await self.replanner.resume()
         log.info(
