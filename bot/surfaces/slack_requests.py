@@ -14,6 +14,10 @@ is refused. Two things Bolt's own check leaves open are closed here:
   delivering again, which it keeps doing (and counts as failures that eventually switch the
   app's events off) for anything but a 2xx.
 
+- An Events API event Slack delivers again (its `X-Slack-Retry-Num` retries, after a slow or
+  failed answer) comes with a new timestamp and signature but the same `event_id`: the id is
+  remembered for an hour (Slack retries for about that long), and a repeat is answered alike.
+
 Only verified requests are remembered, so no one without the secret can fill the memory. With
 COACH_QUEUE_URL set the memory is Redis (`SET key NX EX ttl`), shared by every front behind
 Slack's one request URL; otherwise it is this process's, bounded and expiring.
@@ -24,6 +28,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import hmac
+import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -38,6 +43,8 @@ log = structlog.get_logger("coach.slack")
 
 #: Slack's window: a request whose timestamp is further than this from now is refused (seconds).
 WINDOW = 300
+#: How long an Events API event id is remembered (Slack retries a failed delivery over about an hour).
+EVENT_TTL = 3600
 #: Longer than any timestamp Slack sends (ten digits until 2286): keeps int() cheap on junk.
 _MAX_TS_DIGITS = 12
 
@@ -144,6 +151,17 @@ class SlackRequestGuard:
         if not fresh:
             log.warning("slack_request_repeated", timestamp=ts)
             return Verdict.REPEAT
+        event_id = _event_id(body)
+        if event_id is not None:
+            try:
+                fresh = await self.seen.first(f"event:{event_id}", EVENT_TTL)
+            except Exception as exc:
+                log.warning("slack_replay_memory_unavailable", error=exc.__class__.__name__)
+                return Verdict.UNAVAILABLE
+            if not fresh:
+                retry = headers.get("X-Slack-Retry-Num") or headers.get("x-slack-retry-num")
+                log.info("slack_event_redelivered", event_id=event_id, retry=retry)
+                return Verdict.REPEAT
         return Verdict.RUN
 
     @staticmethod
@@ -151,3 +169,18 @@ class SlackRequestGuard:
         # debug only: anyone can send these, and the log must not be theirs to fill
         log.debug("slack_request_refused", reason=reason)
         return Verdict.INVALID
+
+
+def _event_id(body: bytes) -> str | None:
+    """The `event_id` of an Events API callback (a JSON body), else None (slash commands and clicks are forms)."""
+    if not body.lstrip().startswith(b"{"):
+        return None
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return None
+    event_id = payload.get("event_id") if isinstance(payload, dict) else None
+    # an id is short and plain (Ev0123ABCD); anything else is not used as a key
+    if isinstance(event_id, str) and 0 < len(event_id) <= 64 and event_id.isascii() and event_id.isalnum():
+        return event_id
+    return None

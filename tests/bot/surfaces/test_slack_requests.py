@@ -161,3 +161,21 @@ async def test_guard_verdicts_follow_slacks_rules():
     assert await guard.check(body, {}) is Verdict.INVALID
     assert await guard.check(body, {**ok, "X-Slack-Signature": "v0=é"}) is Verdict.INVALID
     assert await SlackRequestGuard("", MemorySeen(), clock=lambda: now).check(body, ok) is Verdict.INVALID
+
+
+async def test_an_event_slack_delivers_again_runs_once():
+    """Slack's retries of an event carry a new timestamp and signature but the same event id."""
+    import json
+
+    now = 1_700_000_000.0
+    guard = SlackRequestGuard(SLACK_SECRET, MemorySeen(), clock=lambda: now)
+    event = {"type": "event_callback", "event_id": "Ev0ABC123", "event": {"type": "message", "text": "hi"}}
+    body = json.dumps(event)
+    first = signed(SLACK_SECRET, body, timestamp=int(now) - 30)
+    again = {**signed(SLACK_SECRET, body, timestamp=int(now) - 2), "X-Slack-Retry-Num": "1"}
+    assert await guard.check(body.encode(), first) is Verdict.RUN
+    assert await guard.check(body.encode(), again) is Verdict.REPEAT
+    other = json.dumps({**event, "event_id": "Ev0ABC124"})
+    assert await guard.check(other.encode(), signed(SLACK_SECRET, other, timestamp=int(now) - 1)) is Verdict.RUN
+    odd = json.dumps({**event, "event_id": "../x"})  # not an id: never a key, the request still runs once
+    assert await guard.check(odd.encode(), signed(SLACK_SECRET, odd, timestamp=int(now) - 3)) is Verdict.RUN
