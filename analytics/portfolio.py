@@ -48,7 +48,8 @@ def correlation_matrix(returns: ArrayLike) -> NDArray[np.float64]:
     corr[norm == 0, :] = 0.0
     corr[:, norm == 0] = 0.0
     np.fill_diagonal(corr, 1.0)
-    return np.clip(corr, -1.0, 1.0)
+    out: NDArray[np.float64] = np.clip(corr, -1.0, 1.0)
+    return out
 
 
 def portfolio_beta(weights: ArrayLike, betas: Sequence[float | None]) -> float | None:

@@ -1,0 +1,98 @@
+"""/positions and /portfolio: what you hold at the broker, what it is worth, and what it risks.
+
+Both are read-only (LLM tools too): they never send an order. A position's Close button runs
+`/order preview`, so closing is previewed and placed by a click like any other order.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from bot.args import ArgsModel
+from bot.registry import command
+from bot.reply import Action, Reply, ReplyField
+from bot.request import Ctx
+
+#: Positions that get buttons (3 each): Discord and Slack take at most 25 buttons in one message.
+MAX_BUTTONED = 8
+
+
+class PositionsArgs(ArgsModel):
+    symbol: str | None = Field(None, max_length=32, description="only positions in this symbol (or its options)")
+
+
+def _money(x: float | None, signed: bool = False) -> str:
+    if x is None:
+        return "—"
+    return f"{'+' if signed and x > 0 else '-' if x < 0 else ''}${abs(x):,.2f}"
+
+
+@command(
+    "positions",
+    "Your open positions: quantity, average cost, last price, unrealised and today's P&L, the plan's stop and the risk to it.",
+    PositionsArgs,
+    examples=("/positions", "/positions TSLA"),
+    tool_hint="Read-only. positions[]: symbol, quantity (negative = short), avg_cost, last, unrealized_pnl, today_pnl, "
+    "plan_id, plan_stop, plan_targets, risk_to_stop ($), r_at_risk, option greeks and dte.",
+)
+async def positions_cmd(ctx: Ctx, a: PositionsArgs) -> Reply:
+    from bot.holdings import close_command, load_positions
+    from renderers.text import fmt_price
+
+    async with ctx.tx() as s:
+        owner = await ctx.owner(s)
+    res = await load_positions(ctx, owner)
+    if a.symbol:
+        want = a.symbol.strip().upper().lstrip("$")
+        res = res.model_copy(update={"positions": [p for p in res.positions if want in (p.symbol, p.underlying)]})
+    if not res.positions:
+        body = f"No open positions at {res.broker}" + (f" in {a.symbol.upper()}" if a.symbol else "") + "."
+        return Reply(title="Positions", body=body, data=res, sources=res.sources, as_of=res.as_of)
+    lines = []
+    for p in res.positions:
+        pnl = _money(p.unrealized_pnl, signed=True)
+        pct = f" ({p.unrealized_pct:+.1f}%)" if p.unrealized_pct is not None else ""
+        last = fmt_price(p.last) if p.last is not None else "unpriced"
+        lines.append(f"{p.symbol:<20} {p.quantity:>+8g} @ {fmt_price(p.avg_cost):>9}  last {last:>9}  {pnl}{pct}")
+        extra = []
+        if p.today_pnl is not None:
+            extra.append(f"today {_money(p.today_pnl, signed=True)}")
+        if p.plan_id:
+            stop = f" stop {fmt_price(p.plan_stop)}" if p.plan_stop is not None else ""
+            tgts = " → ".join(fmt_price(t) for t in p.plan_targets[:3])
+            extra.append(f"plan {p.plan_id}{stop}" + (f" targets {tgts}" if tgts else ""))
+        if p.risk_to_stop is not None:
+            extra.append(f"at risk {_money(p.risk_to_stop)}" + (f" ({p.r_at_risk:.2f}R)" if p.r_at_risk is not None else ""))
+        if p.asset_class == "option" and p.delta is not None:
+            extra.append(
+                f"{p.dte:g}d Δ{p.delta:+.2f} Γ{p.gamma or 0:.3f} Θ{p.theta or 0:+.2f} V{p.vega or 0:.2f} IV {100 * (p.iv or 0):.0f}%"
+            )
+        if extra:
+            lines.append("    " + " · ".join(extra))
+    body = "```\n" + "\n".join(lines) + "\n```"
+    body += "\n" + "\n".join(f"• {n}" for n in res.notes) if res.notes else ""
+    fields = [
+        ReplyField(name="Market value", value=_money(res.market_value)),
+        ReplyField(name="Unrealised", value=_money(res.unrealized_pnl, signed=True)),
+        ReplyField(name="Today", value=_money(res.today_pnl, signed=True)),
+        ReplyField(name="Risk to stops", value=_money(res.risk_to_stops)),
+    ]
+    actions: list[Action] = []
+    for p in res.positions[:MAX_BUTTONED]:
+        plan_cmd = f"/chart {p.underlying} plan" if p.plan_id else f"/plan {p.underlying}"
+        actions += [
+            Action(label=f"Plan {p.underlying}", command=plan_cmd, style="primary"),
+            Action(label=f"Chart {p.underlying}", command=f"/chart {p.underlying}"),
+            Action(label=f"Close {p.symbol}", command=close_command(p), style="danger"),
+        ]
+    n = len(res.positions)
+    return Reply(
+        title=f"Positions — {n} open at {res.broker}",
+        body=body,
+        fields=fields,
+        severity="warning" if res.unpriced else "info",
+        actions=actions,
+        sources=res.sources,
+        as_of=res.as_of,
+        data=res,
+    )
