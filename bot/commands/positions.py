@@ -96,3 +96,69 @@ async def positions_cmd(ctx: Ctx, a: PositionsArgs) -> Reply:
         as_of=res.as_of,
         data=res,
     )
+
+
+class PortfolioArgs(ArgsModel):
+    chart: bool = Field(True, description="attach the exposure and correlation picture (--no-chart for text only)")
+
+
+@command(
+    "portfolio",
+    "Your portfolio: exposure (gross, net, per symbol and sector as % of the account), beta to SPY, correlation, "
+    "greeks, open risk to all stops, and the risk rules it breaks.",
+    PortfolioArgs,
+    examples=("/portfolio", "/portfolio --no-chart"),
+    tool_hint="Read-only. gross/net/long/short (+_pct), symbols[] {symbol, sector, pct, beta}, sectors {name: pct}, beta, "
+    "correlation_symbols + correlation matrix, delta_dollars, gamma_dollars, vega, theta, open_risk(_pct), breaches[], warnings[].",
+)
+async def portfolio_cmd(ctx: Ctx, a: PortfolioArgs) -> Reply:
+    import asyncio
+
+    from bot.portfolio import field_pairs, load_portfolio
+    from bot.reply import Attachment
+    from renderers.portfolio_plot import render_portfolio
+
+    async with ctx.tx() as s:
+        owner = await ctx.owner(s)
+    res = await load_portfolio(ctx, owner)
+    data = res.model_copy(update={"positions": res.positions.model_copy(update={"positions": []})})
+    if not res.symbols:
+        return Reply(
+            title="Portfolio", body=f"No open positions at {res.broker}.", data=data, sources=res.sources, as_of=res.as_of
+        )
+    lines = [
+        "Exposure: " + ", ".join(f"{s.symbol} {s.pct:+.1f}%" for s in res.symbols[:10]),
+        "Sectors: " + ", ".join(f"{k} {v:.1f}%" for k, v in res.sectors.items()),
+    ]
+    if any(p.asset_class == "option" for p in res.positions.positions):
+        lines.append(
+            f"Greeks: delta ${res.delta_dollars:,.0f} · gamma ${res.gamma_dollars:,.0f} per 1% · "
+            f"vega ${res.vega:,.0f} per vol pt · theta ${res.theta:,.0f}/day"
+        )
+    lines += [f"⛔ {b.describe()}" for b in res.breaches]
+    lines += [f"⚠ {w}" for w in res.warnings]
+    attachments = []
+    if a.chart:
+        acct = f"account ${res.account_size:,.0f} ({res.account_source})"
+        png = await asyncio.to_thread(
+            render_portfolio,
+            [s.symbol for s in res.symbols],
+            [s.pct for s in res.symbols],
+            res.correlation_symbols,
+            res.correlation,
+            title=f"Portfolio · {res.broker}",
+            subtitle=f"{acct} · gross {res.gross_pct:.0f}% · net {res.net_pct:+.0f}% · {res.sessions} sessions of returns",
+            limit_pct=res.rules.max_position_pct,
+        )
+        attachments.append(Attachment(filename="portfolio.png", data=png, description="exposure and correlation"))
+    return Reply(
+        title=f"Portfolio — {len(res.symbols)} symbols at {res.broker}",
+        body="\n".join(lines),
+        fields=[ReplyField(name=k, value=v) for k, v in field_pairs(res)],
+        severity="error" if res.breaches else "warning" if res.warnings else "info",
+        attachments=attachments,
+        actions=[Action(label="Positions", command="/positions"), Action(label="Risk rules", command="/risk")],
+        sources=res.sources,
+        as_of=res.as_of,
+        data=data,
+    )

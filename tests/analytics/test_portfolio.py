@@ -95,3 +95,27 @@ def test_every_named_list_symbol_has_a_sector():
     assert missing == []
     assert sector_of("nvda") == "Information Technology" and sector_of("ZZZZ") == UNKNOWN
     assert "_about" not in sector_map()
+
+
+def test_risk_rules_report_each_breach_worst_first():
+    from analytics.risk_rules import RiskRules, check_rules
+
+    rules = RiskRules(max_open_risk_pct=2.0, max_position_pct=20.0, max_sector_pct=30.0)
+    got = check_rules(
+        rules,
+        open_risk_pct=2.5,
+        symbol_pct={"TSLA": 18.0, "NVDA": 26.0, "AMD": -22.0},
+        sector_pct={"Information Technology": 48.0, "Consumer Discretionary": 18.0},
+    )
+    assert [(b.rule, b.subject, b.value_pct) for b in got] == [
+        ("max_open_risk_pct", "portfolio", 2.5),
+        ("max_position_pct", "NVDA", 26.0),
+        ("max_position_pct", "AMD", 22.0),
+        ("max_sector_pct", "Information Technology", 48.0),
+    ]
+    assert got[1].describe() == "NVDA exposure 26.0% of the account is over your 20% limit"
+    assert check_rules(RiskRules(), open_risk_pct=90.0, symbol_pct={"X": 500.0}, sector_pct={}) == []
+    assert (
+        check_rules(rules, open_risk_pct=2.0, symbol_pct={"X": 20.0}, sector_pct={"S": 30.0}) == []
+    )  # at the limit is within it
+    assert RiskRules().empty and not rules.empty
