@@ -241,3 +241,66 @@ def field_pairs(res: PortfolioResult) -> list[tuple[str, Any]]:
         ("Beta to SPY", "—" if res.beta is None else f"{res.beta:+.2f}"),
         ("Open risk", f"${res.open_risk:,.0f} ({res.open_risk_pct:.2f}%)"),
     ]
+
+
+def _by_symbol(held: PositionsResult) -> dict[str, float]:
+    """Underlying -> signed delta dollars."""
+    out: dict[str, float] = {}
+    for p in held.positions:
+        out[p.underlying] = out.get(p.underlying, 0.0) + (p.delta_dollars or 0.0)
+    return out
+
+
+def _check(rules: RiskRules, by_symbol: dict[str, float], risk: float, account: float) -> dict[tuple[str, str], Breach]:
+    symbol_pct = {k: 100.0 * v / account for k, v in by_symbol.items()}
+    sector_pct = weights_by([sector_of(k) for k in by_symbol], list(by_symbol.values()), account)
+    found = check_rules(rules, open_risk_pct=100.0 * risk / account, symbol_pct=symbol_pct, sector_pct=sector_pct)
+    return {(b.rule, b.subject): b for b in found}
+
+
+async def order_rule_warnings(
+    ctx: Ctx, owner: Owner, *, instrument: str, underlying: str, signed_units: float, price: float, plan_stop: float | None
+) -> list[str]:
+    """What the caller's risk rules say of an order: each rule it would break or push further past (empty when none).
+
+    `signed_units` is shares or contracts x 100, positive for a buy. An option order counts at its premium
+    (no delta is known before it is held); the risk it adds is the distance to the plan's stop (equity)
+    or the premium (a long option), and a closing order takes away its share of the position's risk.
+    """
+    from bot.holdings import load_positions
+
+    rules, account = await load_rules(ctx, owner)
+    if rules.empty or not account:
+        return []
+    held = await load_positions(ctx, owner)
+    by_symbol, risk = _by_symbol(held), held.risk_to_stops
+    before = _check(rules, by_symbol, risk, account)
+    current = next((p for p in held.positions if p.symbol == instrument), None)
+    units_held = current.quantity * current.multiplier if current is not None else 0.0
+    after_symbol = dict(by_symbol)
+    after_symbol[underlying] = after_symbol.get(underlying, 0.0) + signed_units * price
+    added = 0.0
+    if units_held and units_held * signed_units < 0:  # reduces what is held
+        closed = min(abs(signed_units), abs(units_held)) / abs(units_held)
+        added -= (current.risk_to_stop or 0.0) * closed if current is not None else 0.0
+        opened = max(0.0, abs(signed_units) - abs(units_held))
+    else:
+        opened = abs(signed_units)
+    if opened:
+        if is_option(instrument):
+            added += opened * price if signed_units > 0 else 0.0
+        elif plan_stop is not None:
+            added += opened * max(0.0, (price - plan_stop) if signed_units > 0 else (plan_stop - price))
+    after = _check(rules, after_symbol, max(0.0, risk + added), account)
+    out = []
+    for key, b in after.items():
+        was = before.get(key)
+        if was is None or b.value_pct > was.value_pct + 1e-9:
+            out.append(f"breaks your rule: {b.describe()} after this order")
+    return out
+
+
+def is_option(instrument: str) -> bool:
+    from providers.broker.base import is_occ
+
+    return is_occ(instrument)
