@@ -124,6 +124,19 @@ async def _rule_warnings(ctx: Ctx, owner: Owner, req: OrderRequest, price: float
         return ["risk rules not checked: the holdings could not be priced"]
 
 
+async def _after_fill(ctx: Ctx, owner: Owner, st: OrderStatus) -> str:
+    """After a fill: the risk rules the book now breaks (queued as `risk` alerts too), as a sentence for the reply."""
+    from bot.risk_alerts import check_and_notify
+
+    if st.filled_quantity <= 0:
+        return ""
+    try:
+        broken = await check_and_notify(ctx, owner)
+    except (ProviderError, UserError):
+        return ""  # the fill is recorded; the check runs again on the next fill or /portfolio
+    return "".join(f"\n⛔ {b.describe()}" for b in broken)
+
+
 def _no_pinned_time(ctx: Ctx, broker: Any) -> None:
     if ctx.as_of is not None and broker.name != "paper":
         raise UserError(f"orders to {broker.name} are placed now; --as-of works only with the paper broker")
@@ -350,7 +363,8 @@ async def order_place(ctx: Ctx, a: RefArgs) -> Reply:
             Action(label="Cancel", command=f"/order cancel {pid}", style="danger"),
         ]
     )
-    reply = _status_reply(title, row, fills, "Written to your journal.")
+    note = "Written to your journal." + await _after_fill(ctx, owner, st)
+    reply = _status_reply(title, row, fills, note)
     return reply.model_copy(update={"actions": actions})
 
 
@@ -429,9 +443,10 @@ async def order_status(ctx: Ctx, a: RefArgs) -> Reply:
             )
     async with ctx.tx() as s:
         row = await orders.get_owned(s, owner, pid)
-        await _apply(s, owner, row, st, now)
+        new = await _apply(s, owner, row, st, now)
         fills = await orders.fills_of(s, row)
-    return _status_reply(f"Order {pid}: {st.status}", row, fills)
+    note = (await _after_fill(ctx, owner, st)).strip() if new else ""
+    return _status_reply(f"Order {pid}: {st.status}", row, fills, note)
 
 
 @command("order list", "Your recent orders and previews.", ListArgs, examples=("/order list",))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from providers.sim import SimMarket
@@ -81,3 +83,44 @@ async def test_portfolio_reports_breaches(svc):
     assert r.severity == "error"
     assert [(b.rule, b.subject) for b in r.data.breaches] == [("max_position_pct", "TSLA")]
     assert "⛔ TSLA exposure" in r.body
+
+
+async def outbox(svc) -> list:
+    from sqlalchemy import select
+
+    from storage.outbox import OutboxRow
+
+    async with svc.db() as s:
+        return list((await s.execute(select(OutboxRow).order_by(OutboxRow.id))).scalars())
+
+
+async def test_a_fill_that_breaks_a_rule_fires_a_risk_alert_once_a_day(svc):
+    await say(svc, ANN, "/risk 50000 1")
+    await say(svc, ANN, "/risk max_position=10")
+    pv = await say(svc, ANN, "/order preview TSLA buy 20")
+    placed = await say(svc, ANN, pv.actions[0].command)
+    assert "⛔ TSLA exposure" in placed.body
+    rows = await outbox(svc)
+    assert len(rows) == 1
+    (row,) = rows
+    assert row.kind == "alert" and row.destination == "discord" and row.status == "pending"
+    assert row.payload["reply"]["title"] == "Risk rule broken" and "TSLA exposure" in row.payload["reply"]["body"]
+    assert row.payload["event_key"].endswith(":max_position_pct:TSLA:2024-03-13")
+    # the same breach again today: nothing new is queued
+    await buy(svc, ANN, "TSLA buy 1")
+    assert len(await outbox(svc)) == 1
+    # a fill that breaks nothing queues nothing
+    await buy(svc, BOB, "TSLA buy 20")
+    assert len(await outbox(svc)) == 1
+
+
+async def test_a_channel_that_refuses_risk_alerts_gets_none(svc):
+    admin = dataclasses.replace(ANN, is_admin=True)
+    r = await say(svc, admin, "/settings types price,plan")
+    assert r.severity != "error", r.body
+    await say(svc, ANN, "/risk 50000 1")
+    await say(svc, ANN, "/risk max_position=10")
+    await buy(svc, ANN, "TSLA buy 20")
+    assert await outbox(svc) == []
+    r = await say(svc, admin, "/settings types all")
+    assert "risk" in r.data.allowed_kinds
