@@ -76,7 +76,7 @@ def exposure(values: ArrayLike) -> Exposure:
     """Exposure of signed position values (delta dollars for options)."""
     v = np.asarray(values, dtype=np.float64)
     long = float(v[v > 0].sum())
-    short = float(-v[v < 0].sum())
+    short = abs(float(v[v < 0].sum()))
     return Exposure(gross=long + short, net=long - short, long=long, short=short)
 
 

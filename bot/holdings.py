@@ -21,7 +21,7 @@ from analytics.positions import FillEvent, NetPosition, net_positions, r_multipl
 from analytics.sectors import sector_of
 from analytics.sessions import EXCHANGE_TZ
 from bot.request import Ctx
-from core.errors import NotFoundError, ProviderError
+from core.errors import ConfigError, NotFoundError, ProviderError
 from providers.broker.base import is_occ, parse_occ
 from storage import orders, plans
 from storage.identity import Owner
@@ -112,7 +112,10 @@ async def _raw_positions(ctx: Ctx, owner: Owner, broker: Any) -> tuple[list[NetP
         ]
         book = net_positions(fills)
         return book, {p.instrument: p.plan_id for p in book if p.plan_id}
-    reported = await broker.positions()
+    lister = getattr(broker, "positions", None)
+    if lister is None:
+        raise ConfigError(f"the {broker.name} broker does not report positions")
+    reported = await lister()
     async with ctx.tx() as s:
         plan_ids = await orders.plan_of_instruments(s, owner, broker.name)
     book = []

@@ -79,9 +79,14 @@ async def positions_cmd(ctx: Ctx, a: PositionsArgs) -> Reply:
     ]
     actions: list[Action] = []
     for p in res.positions[:MAX_BUTTONED]:
-        plan_cmd = f"/chart {p.underlying} plan" if p.plan_id else f"/plan {p.underlying}"
+        # a position from a plan follows that plan live; one without gets the coach's plan for it now
+        plan_action = (
+            Action(label=f"Track {p.plan_id}", command=f"/track {p.plan_id}", style="primary")
+            if p.plan_id
+            else Action(label=f"Plan {p.underlying}", command=f"/plan {p.underlying}", style="primary")
+        )
         actions += [
-            Action(label=f"Plan {p.underlying}", command=plan_cmd, style="primary"),
+            plan_action,
             Action(label=f"Chart {p.underlying}", command=f"/chart {p.underlying}"),
             Action(label=f"Close {p.symbol}", command=close_command(p), style="danger"),
         ]

@@ -109,10 +109,10 @@ async def test_paper_positions_net_fills_price_and_tie_to_the_plan(svc):
     assert r.data.risk_to_stops == pytest.approx(tsla.risk_to_stop)
     closes = [a.command for a in r.actions if a.label.startswith("Close")]
     assert closes == ["/order preview AMD buy_to_cover 3", "/order preview TSLA sell 15 plan=P-POS001"]
-    assert [a.command for a in r.actions if a.label.startswith(("Plan", "Chart"))] == [
+    assert [a.command for a in r.actions if a.label.startswith(("Plan", "Track", "Chart"))] == [
         "/plan AMD",
         "/chart AMD",
-        "/chart TSLA plan",
+        "/track P-POS001",
         "/chart TSLA",
     ]
     # the close button previews an order that flattens the position
