@@ -137,8 +137,8 @@ async def portfolio_cmd(ctx: Ctx, a: PortfolioArgs) -> Reply:
     ]
     if any(p.asset_class == "option" for p in res.positions.positions):
         lines.append(
-            f"Greeks: delta ${res.delta_dollars:,.0f} · gamma ${res.gamma_dollars:,.0f} per 1% · "
-            f"vega ${res.vega:,.0f} per vol pt · theta ${res.theta:,.0f}/day"
+            f"Greeks: delta {_money(res.delta_dollars)} · gamma {_money(res.gamma_dollars)} per 1% · "
+            f"vega {_money(res.vega)} per vol pt · theta {_money(res.theta)}/day"
         )
     lines += [f"⛔ {b.describe()}" for b in res.breaches]
     lines += [f"⚠ {w}" for w in res.warnings]
