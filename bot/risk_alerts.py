@@ -54,7 +54,8 @@ async def check_and_notify(ctx: Ctx, owner: Owner) -> list[Breach]:
 
     from bot.holdings import load_positions
     from bot.portfolio import build_portfolio, load_rules
-    from bot.runtime.api import Origin, reply_to_payload, sinks_for
+    from bot.runtime.messages import reply_to_payload
+    from bot.runtime.routing import Origin, sinks_for
     from storage.alerts import effective_settings
 
     rules, account = await load_rules(ctx, owner)
