@@ -51,6 +51,7 @@ from bot.commands import (
     options,
     orders,
     plan,
+    positions,
     tracking,
     watch,
 )
@@ -104,6 +105,7 @@ COMMAND_MODULES = (
     tracking,
     journal,
     orders,
+    positions,
     backtest,
     coach,
     confirm,

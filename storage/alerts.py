@@ -324,7 +324,7 @@ def mark_expired(conn: Connection, ids: Iterable[int], now: datetime) -> None:
 
 
 ROUTES = ("channel", "thread", "dm")
-FAMILIES = ("price", "indicator", "plan")
+FAMILIES = ("price", "indicator", "plan", "risk")
 
 
 @dataclass

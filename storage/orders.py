@@ -315,3 +315,40 @@ async def list_orders(session: AsyncSession, owner: Owner, limit: int = 20, live
         q = q.where(Order.status.in_(LIVE))
     rows = await session.execute(q.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit))
     return list(rows.scalars())
+
+
+async def executions(session: AsyncSession, owner: Owner, broker: str) -> list[tuple[Order, Fill]]:
+    """Every fill of the owner's orders at `broker`, oldest first, each with its order."""
+    rows = await session.execute(
+        select(Order, Fill)
+        .join(Fill, Fill.order_id == Order.id)
+        .where(
+            Order.tenant_id == owner.tenant_id,
+            Order.owner_id == owner.user_id,
+            Fill.tenant_id == owner.tenant_id,
+            Fill.owner_id == owner.user_id,
+            Order.broker == broker,
+        )
+        .order_by(Fill.at, Fill.id)
+    )
+    return [(o, f) for o, f in rows.all()]
+
+
+async def plan_of_instruments(session: AsyncSession, owner: Owner, broker: str) -> dict[str, str]:
+    """Instrument -> the plan id of the owner's latest filled order of it that carried one."""
+    rows = await session.execute(
+        select(Order.symbol, Order.option_symbol, Order.plan_id)
+        .where(
+            Order.tenant_id == owner.tenant_id,
+            Order.owner_id == owner.user_id,
+            Order.broker == broker,
+            Order.plan_id.is_not(None),
+            Order.filled_quantity > 0,
+        )
+        .order_by(Order.updated_at, Order.id)
+    )
+    out: dict[str, str] = {}
+    for symbol, option_symbol, plan_id in rows.all():
+        if plan_id:
+            out[option_symbol or symbol] = plan_id
+    return out

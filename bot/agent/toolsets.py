@@ -51,6 +51,8 @@ TOOL_WORDS: dict[str, str] = {
     "vol": r"iv|ivr|ivs|implied|volatility|vol|vols|skew|term structure|hv\d*|iv rank|iv percentile|regime|expensive|cheap|premium",
     "contracts": r"contracts?|options?|calls?|puts?|strikes?|expir\w*|expiry|dte|delta|greeks?|leaps|spreads?|premium",
     "size": r"size|sizing|sized|how (?:many|much)|shares|position|lots?|risking|max loss|afford",
+    "positions": r"positions?|holdings?|holding|what (?:do )?i (?:hold|own)|my (?:shares|stocks|book)|unreali[sz]ed|p&l|pnl|p/l",
+    "portfolio": r"portfolio|exposure|exposed|concentrat\w*|diversif\w*|correlat\w*|beta|sectors?|open risk|heat|net long|net short",
     "risk": r"risk profile|account size|account|risk per trade|risk %|percent (?:risk|of my)|my risk|\d+(?:\.\d+)? ?% risk|risk \d",
     "track": r"track|tracking|follow|monitor|break.?even|move (?:my|the) stop|trail\w*",
     "tracked": r"tracked|tracking|following|auto.?rearm|re-?plans?|adopt",

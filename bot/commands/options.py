@@ -379,42 +379,89 @@ def size_reply(r: SizeResult) -> Reply:
 # ---------------------------------------------------------------------------- /risk
 
 
+def _rule_pct(v: object) -> object:
+    if isinstance(v, str):
+        text = v.strip().rstrip("%").lower()
+        return 0 if text in ("off", "none", "no") else text
+    return v
+
+
+PctArg = Annotated[float, BeforeValidator(_rule_pct)]
+
+
 class RiskArgs(ArgsModel):
     account_size: MoneyArg | None = Field(None, description="account size in dollars")
     risk_pct: Annotated[float, BeforeValidator(lambda v: v.strip().rstrip("%") if isinstance(v, str) else v)] | None = Field(
         None, gt=0, le=100, allow_inf_nan=False, description="percent of the account to risk per trade, e.g. 1"
     )
+    max_open_risk: PctArg | None = Field(
+        None, ge=0, le=100, description="rule: most % of the account at risk to all stops at once (0 or off clears it)"
+    )
+    max_position: PctArg | None = Field(
+        None, ge=0, le=1000, description="rule: most % of the account in one symbol (0 or off clears it)"
+    )
+    max_sector: PctArg | None = Field(
+        None, ge=0, le=1000, description="rule: most % of the account in one sector (0 or off clears it)"
+    )
+
+
+#: The rule each /risk option sets.
+RULE_OPTIONS = {"max_open_risk": "max_open_risk_pct", "max_position": "max_position_pct", "max_sector": "max_sector_pct"}
+
+
+def _rules_line(rules: dict[str, float | None]) -> str:
+    parts = [
+        f"open risk ≤ {rules['max_open_risk_pct']:g}%" if rules.get("max_open_risk_pct") else None,
+        f"one symbol ≤ {rules['max_position_pct']:g}%" if rules.get("max_position_pct") else None,
+        f"one sector ≤ {rules['max_sector_pct']:g}%" if rules.get("max_sector_pct") else None,
+    ]
+    shown = [p for p in parts if p]
+    return "Rules: " + (", ".join(shown) if shown else "none (set e.g. `/risk max_open_risk=6 max_position=20 max_sector=40`)")
 
 
 @command(
     "risk",
-    "Show or set your risk profile (account size and % risked per trade) used by /size.",
+    "Show or set your risk profile (account size and % risked per trade, used by /size) and your portfolio risk rules "
+    "(max open risk %, per-position %, per-sector %; /portfolio and /order preview check them).",
     RiskArgs,
-    examples=("/risk", "/risk 25000 1"),
+    examples=("/risk", "/risk 25000 1", "/risk max_open_risk=6 max_position=20 max_sector=40", "/risk max_sector=off"),
 )
 async def risk(ctx: Ctx, a: RiskArgs) -> Reply:
+    from analytics.risk_rules import RiskRules
+
     if (a.account_size is None) != (a.risk_pct is None):
         raise UserError("give both the account size and the risk %, e.g. /risk 25000 1")
+    changes = {RULE_OPTIONS[k]: getattr(a, k) for k in RULE_OPTIONS if getattr(a, k) is not None}
     async with ctx.tx() as s:
         user = await get_user(s, await ctx.owner(s))
         if a.account_size is not None and a.risk_pct is not None:  # both or neither, checked above
             user.account_size, user.risk_pct = float(a.account_size), float(a.risk_pct)
+        stored = dict((user.settings or {}).get("risk_rules") or {})
+        if changes:
+            for k, v in changes.items():
+                stored[k] = float(v) if v else None  # 0 clears the rule
+            # a new dict: the JSON column notices a replaced value, not an edited one
+            user.settings = {**(user.settings or {}), "risk_rules": RiskRules.model_validate(stored).model_dump()}
         account, pct = user.account_size, user.risk_pct
+    rules = RiskRules.model_validate(stored).model_dump()
+    saved = a.account_size is not None or bool(changes)
     per_trade = None if account is None or pct is None else round(account * pct / 100.0, 2)
     data = {
         "account_size": account,
         "risk_pct": pct,
         "risk_per_trade": per_trade,
+        "rules": rules,
         "as_of": ctx.now().isoformat(),
         "sources": ["risk profile"],
     }
     if account is None:
+        body = "Not set. Set it with `/risk ACCOUNT_SIZE RISK_PCT`, e.g. `/risk 25000 1`.\n" + _rules_line(rules)
         return Reply(
-            title="Risk profile", body="Not set. Set it with `/risk ACCOUNT_SIZE RISK_PCT`, e.g. `/risk 25000 1`.", data=data
+            title="Risk profile" + (" saved" if saved else ""), body=body, data=data, severity="success" if saved else "info"
         )
     return Reply(
-        title="Risk profile" + (" saved" if a.account_size is not None else ""),
-        body=f"Account {_money_s(account)}, risking {pct:g}% = {_money_s(per_trade)} per trade.",
-        severity="success" if a.account_size is not None else "info",
+        title="Risk profile" + (" saved" if saved else ""),
+        body=f"Account {_money_s(account)}, risking {pct:g}% = {_money_s(per_trade)} per trade.\n" + _rules_line(rules),
+        severity="success" if saved else "info",
         data=data,
     )

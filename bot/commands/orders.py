@@ -99,6 +99,44 @@ def _request(a: PreviewArgs, tag: str) -> tuple[OrderRequest, list[str]]:
     return req, notes
 
 
+async def _rule_warnings(ctx: Ctx, owner: Owner, req: OrderRequest, price: float, plan_id: str | None) -> list[str]:
+    """The caller's portfolio risk rules this order would break (nothing when no rule is set or prices are unavailable)."""
+    from bot.portfolio import order_rule_warnings
+    from storage import plans
+
+    stop = None
+    if plan_id:
+        async with ctx.tx() as s:
+            plan = await plans.get_plan(s, owner, plan_id)
+        stop = plan.stop if plan is not None else None
+    sign = 1 if req.is_buy else -1
+    try:
+        return await order_rule_warnings(
+            ctx,
+            owner,
+            instrument=req.instrument,
+            underlying=req.symbol,
+            signed_units=sign * req.quantity * req.multiplier,
+            price=price,
+            plan_stop=stop,
+        )
+    except ProviderError:
+        return ["risk rules not checked: the holdings could not be priced"]
+
+
+async def _after_fill(ctx: Ctx, owner: Owner, st: OrderStatus) -> str:
+    """After a fill: the risk rules the book now breaks (queued as `risk` alerts too), as a sentence for the reply."""
+    from bot.risk_alerts import check_and_notify
+
+    if st.filled_quantity <= 0:
+        return ""
+    try:
+        broken = await check_and_notify(ctx, owner)
+    except (ProviderError, UserError):
+        return ""  # the fill is recorded; the check runs again on the next fill or /portfolio
+    return "".join(f"\n⛔ {b.describe()}" for b in broken)
+
+
 def _no_pinned_time(ctx: Ctx, broker: Any) -> None:
     if ctx.as_of is not None and broker.name != "paper":
         raise UserError(f"orders to {broker.name} are placed now; --as-of works only with the paper broker")
@@ -126,6 +164,8 @@ async def order_preview(ctx: Ctx, a: PreviewArgs) -> Reply:
     now = ctx.services.clock()
     async with ctx.tx() as s:
         owner = await ctx.owner(s)
+    rule_notes = await _rule_warnings(ctx, owner, req, pv.price, a.plan)
+    async with ctx.tx() as s:
         row = await orders.create_preview(
             s,
             owner,
@@ -152,12 +192,12 @@ async def order_preview(ctx: Ctx, a: PreviewArgs) -> Reply:
         f"Preview {pid}: nothing has been sent. Only you can place it, within "
         f"{int(orders.PREVIEW_TTL.total_seconds() // 60)} minutes."
     ]
-    lines += [f"• {w}" for w in notes + pv.warnings]
+    lines += [f"• {w}" for w in notes + rule_notes + pv.warnings]
     return Reply(
         title=f"Preview: {req.describe()}",
         body="\n".join(lines),
         fields=fields,
-        severity="warning" if pv.warnings else "info",
+        severity="warning" if pv.warnings or rule_notes else "info",
         actions=[
             Action(label="Place order", command=f"/order place {pid}", style="danger" if broker.name == "tradier" else "success"),
             Action(label="Discard", command=f"/order cancel {pid}", style="secondary"),
@@ -323,7 +363,8 @@ async def order_place(ctx: Ctx, a: RefArgs) -> Reply:
             Action(label="Cancel", command=f"/order cancel {pid}", style="danger"),
         ]
     )
-    reply = _status_reply(title, row, fills, "Written to your journal.")
+    note = "Written to your journal." + await _after_fill(ctx, owner, st)
+    reply = _status_reply(title, row, fills, note)
     return reply.model_copy(update={"actions": actions})
 
 
@@ -402,9 +443,10 @@ async def order_status(ctx: Ctx, a: RefArgs) -> Reply:
             )
     async with ctx.tx() as s:
         row = await orders.get_owned(s, owner, pid)
-        await _apply(s, owner, row, st, now)
+        new = await _apply(s, owner, row, st, now)
         fills = await orders.fills_of(s, row)
-    return _status_reply(f"Order {pid}: {st.status}", row, fills)
+    note = (await _after_fill(ctx, owner, st)).strip() if new else ""
+    return _status_reply(f"Order {pid}: {st.status}", row, fills, note)
 
 
 @command("order list", "Your recent orders and previews.", ListArgs, examples=("/order list",))

@@ -135,15 +135,15 @@ def _families(v: object) -> object:
 
 
 class SettingsTypesArgs(ArgsModel):
-    types: Annotated[list[Literal["price", "indicator", "plan"]], BeforeValidator(_families)] = Field(
-        description="alert families allowed: price, indicator, plan (comma list), all or none"
+    types: Annotated[list[Literal["price", "indicator", "plan", "risk"]], BeforeValidator(_families)] = Field(
+        description="alert families allowed: price, indicator, plan, risk (comma list), all or none"
     )
     workspace: bool = Field(False, description="for the whole workspace instead of this channel")
 
 
 @command(
     "settings types",
-    "Which alert families this channel takes: price, indicator, plan. Admins only.",
+    "Which alert families this channel takes: price, indicator, plan, risk. Admins only.",
     SettingsTypesArgs,
     admin=True,
     tool=False,

@@ -61,6 +61,8 @@ class RuntimeConfig:
     lease_ttl: float = 10.0
     stale_after: float = 120.0
     poll_interval: float = 5.0
+    #: How often the books of people with risk rules are checked against them as prices move (0: never).
+    risk_interval: float = 60.0
     #: A cursor older than this is not replayed (after a long outage the stream starts at the clock).
     max_replay: float = 3 * 86_400.0
     #: The lease's name for this worker; host:pid by default, so a crashed worker's lease lapses on its own.
@@ -296,6 +298,8 @@ class Runtime:
         return len(sent)
 
     async def _housekeeping(self, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        next_risk = loop.time() + self.config.risk_interval
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), self.config.sync_interval)
@@ -311,8 +315,20 @@ class Runtime:
                     self.lost_lease = True
                     stop.set()
                     return
+                if self.config.risk_interval > 0 and loop.time() >= next_risk:
+                    next_risk = loop.time() + self.config.risk_interval
+                    await self.risk_sweep()
             except Exception:
                 log.exception("runtime_housekeeping_failed")
+
+    async def risk_sweep(self) -> int:
+        """Check the books of people with risk rules; what breaks a rule goes out as a `risk` alert."""
+        from bot.risk_alerts import sweep
+
+        found = await sweep(self.services)
+        if found:
+            self.dispatcher.wake(None)
+        return found
 
     async def sync(self) -> None:
         """Pick up changed alerts and plans and follow the symbols they need."""

@@ -229,6 +229,25 @@ class OrderStatus(BaseModel):
         return self.status in FINAL
 
 
+class BrokerPosition(BaseModel):
+    """One holding as the broker reports it: signed quantity (negative = short) and its total cost."""
+
+    symbol: str  # equity symbol or OCC option symbol
+    quantity: float
+    cost_basis: float  # total, in dollars (options: premium x 100 x contracts), negative for shorts
+    acquired_at: datetime | None = None
+
+    @property
+    def is_option(self) -> bool:
+        return is_occ(self.symbol)
+
+    @property
+    def avg_cost(self) -> float:
+        """Cost per share, or per share of premium for options."""
+        mult = 100.0 if self.is_option else 1.0
+        return self.cost_basis / (self.quantity * mult) if self.quantity else 0.0
+
+
 @runtime_checkable
 class Broker(Protocol):
     """Preview, place, cancel and check equity and single-leg option orders.

@@ -21,7 +21,7 @@ from typing import Any
 
 from core.errors import ConfigError
 from core.values import as_utc, to_float
-from providers.broker.base import Fill, OrderPreview, OrderRejected, OrderRequest, OrderStatus, Status
+from providers.broker.base import BrokerPosition, Fill, OrderPreview, OrderRejected, OrderRequest, OrderStatus, Status
 from providers.http import BadRequest, ProviderError
 from providers.tradier import TradierClient, items
 
@@ -163,6 +163,27 @@ class TradierBroker:
             return await self.status(broker_order_id, req)
         except ProviderError:
             return OrderStatus(broker=self.name, broker_order_id=broker_order_id, status="pending", reason="cancel requested")
+
+    async def positions(self) -> list[BrokerPosition]:
+        """The account's open positions (`GET /v1/accounts/{id}/positions`; none comes back as `"null"`)."""
+        acct = await self.account()
+        body = await self.client.get(f"/v1/accounts/{acct}/positions", None, "positions")
+        out = []
+        for p in items(body, "positions", "position"):
+            if not isinstance(p, dict) or not p.get("symbol"):
+                continue
+            qty = to_float(p.get("quantity")) or 0.0
+            if qty == 0:
+                continue
+            out.append(
+                BrokerPosition(
+                    symbol=str(p["symbol"]).upper(),
+                    quantity=qty,
+                    cost_basis=to_float(p.get("cost_basis")) or 0.0,
+                    acquired_at=_when(p.get("date_acquired")),
+                )
+            )
+        return out
 
     async def find_by_tag(self, tag: str) -> OrderStatus | None:
         """The account's order carrying `tag` (our preview id), if Tradier has one."""
