@@ -246,6 +246,9 @@ _worker: tuple[asyncio.AbstractEventLoop, Services] | None = None
 def start_worker_process(settings: Settings) -> None:
     """Build this worker process's services."""
     global _worker
+    from bot.logging import setup_worker_logging
+
+    setup_worker_logging(settings)  # the front's log format: a server's worker writes JSON lines to the same stderr
     lower_priority(settings)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import inspect
 import io
 import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, Optional
 
@@ -30,6 +31,7 @@ from discord import app_commands
 from pydantic import SecretStr
 
 from analytics.intervals import INTERVALS
+from bot import metrics
 from bot.execution.jobs import DiscordInteractionRoute, DiscordMessageRoute, Job
 from bot.pipeline import Admitted, Invocation
 from bot.registry import ArgSpec, Command, Registry
@@ -261,6 +263,7 @@ class DiscordSurface:
         except discord.HTTPException as exc:  # the interaction expired or was answered elsewhere; nothing to reply to
             log.warning("discord_defer_failed", status=exc.status, request_id=ctx.request_id, command=invocation.label())
             return
+        metrics.ACK_SECONDS.labels(surface="discord").observe(time.perf_counter() - ctx.born)
         # the answer edits the deferred response through the interaction's webhook, from whichever worker runs it
         route = DiscordInteractionRoute(application_id=str(interaction.application_id), token=SecretStr(interaction.token))
         await self._submit(admitted, route, key=f"discord:{interaction.id}")

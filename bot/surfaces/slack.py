@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
+import time
 from typing import Any
 
 import structlog
@@ -35,6 +36,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler, AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import metrics
 from bot.config import Settings
 from bot.execution.jobs import Job, SlackRoute
 from bot.pipeline import Admitted, Invocation
@@ -250,6 +252,7 @@ class SlackSurface:
             await ack(response_type="ephemeral", text=escape(admitted.body))
             return
         await ack()
+        metrics.ACK_SECONDS.labels(surface="slack").observe(time.perf_counter() - ctx.born)
         route = SlackRoute(
             channel=command.get("channel_id"),
             response_url=_secret(command.get("response_url")),
