@@ -434,7 +434,8 @@ def build_surfaces(services: Services, *, host: str = "0.0.0.0", port: int | Non
 
         slack_surface = SlackSurface(services)
         if "slack-http" in wanted:
-            slack_surface.listen_on(host, port if port is not None else services.settings.port or DEFAULT_PORT)
+            s = services.settings
+            slack_surface.listen_on(host, port if port is not None else s.coach_http_port or s.port or DEFAULT_PORT)
         out.append(slack_surface)
     return out
 

@@ -107,6 +107,12 @@ def _logger_name(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> E
     return event_dict
 
 
+def _pid(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDict:
+    # the front and its worker processes share one stderr: the pid tells their lines apart
+    event_dict.setdefault("pid", os.getpid())
+    return event_dict
+
+
 def _json_formatter(secrets: list[str], salt: str) -> logging.Formatter:
     """One JSON object per record, for structlog's events and the libraries' plain log calls alike."""
     shared: list[Processor] = [
@@ -119,6 +125,7 @@ def _json_formatter(secrets: list[str], salt: str) -> logging.Formatter:
         foreign_pre_chain=shared,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            _pid,
             _Hasher(salt),
             structlog.processors.format_exc_info,  # before redaction: a traceback may quote a secret
             _Redactor(secrets),

@@ -12,9 +12,10 @@ This module imports prometheus-client only: a light front may import it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -25,36 +26,115 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _FAST = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _SLOW = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 
-COMMAND_SECONDS = Histogram(
-    "coach_command_seconds",
-    "Time to run a command, by command, surface and outcome",
-    ["command", "surface", "outcome"],
-    buckets=_SLOW,
+
+def _define() -> None:
+    """(Re)create every metric, in the value store prometheus-client uses now (memory, or the multiprocess files)."""
+    global \
+        COMMAND_SECONDS, \
+        ACK_SECONDS, \
+        QUEUE_DEPTH, \
+        PROVIDER_SECONDS, \
+        PROVIDER_FALLBACKS, \
+        FEED_AGE, \
+        ALERT_TICK_TO_OUTBOX, \
+        OUTBOX_PENDING, \
+        OUTBOX_FAILED, \
+        DELIVERIES, \
+        LLM_TOKENS, \
+        CHART_RENDER_SECONDS
+    COMMAND_SECONDS = Histogram(
+        "coach_command_seconds",
+        "Time to run a command, by command, surface and outcome",
+        ["command", "surface", "outcome"],
+        buckets=_SLOW,
+    )
+    ACK_SECONDS = Histogram(
+        "coach_ack_seconds", "Time from a request's arrival to its acknowledgement, by surface", ["surface"], buckets=_FAST
+    )
+    QUEUE_DEPTH = Gauge("coach_queue_depth", "Jobs waiting for a worker", ["lane"], multiprocess_mode="livemax")
+    PROVIDER_SECONDS = Histogram(
+        "coach_provider_request_seconds",
+        "Time of a market-data provider request, by provider, kind and outcome",
+        ["provider", "kind", "outcome"],
+        buckets=_FAST + (10.0, 30.0),
+    )
+    PROVIDER_FALLBACKS = Counter(
+        "coach_provider_fallbacks_total", "Requests a provider failed and the next one in the chain served", ["provider", "kind"]
+    )
+    FEED_AGE = Gauge(
+        "coach_feed_age_seconds", "Seconds since the price feed's last tick, by source", ["source"], multiprocess_mode="livemax"
+    )
+    ALERT_TICK_TO_OUTBOX = Histogram(
+        "coach_alert_tick_to_outbox_seconds", "Time from a tick that triggers an alert to its outbox row", buckets=_FAST
+    )
+    OUTBOX_PENDING = Gauge("coach_outbox_pending", "Outbox rows not yet delivered", multiprocess_mode="livemax")
+    OUTBOX_FAILED = Gauge("coach_outbox_failed", "Outbox rows given up on", multiprocess_mode="livemax")
+    DELIVERIES = Counter(
+        "coach_deliveries_total", "Answers and alerts delivered, by destination kind and result", ["kind", "result"]
+    )
+    LLM_TOKENS = Counter("coach_llm_tokens_total", "LLM tokens used, by kind (prompt, completion)", ["kind"])
+    CHART_RENDER_SECONDS = Histogram("coach_chart_render_seconds", "Time to render a chart image", buckets=_SLOW)
+
+
+COMMAND_SECONDS: Histogram
+ACK_SECONDS: Histogram
+QUEUE_DEPTH: Gauge
+PROVIDER_SECONDS: Histogram
+PROVIDER_FALLBACKS: Counter
+FEED_AGE: Gauge
+ALERT_TICK_TO_OUTBOX: Histogram
+OUTBOX_PENDING: Gauge
+OUTBOX_FAILED: Gauge
+DELIVERIES: Counter
+LLM_TOKENS: Counter
+CHART_RENDER_SECONDS: Histogram
+_define()
+
+
+def use_multiprocess(path: str) -> None:
+    """Count in the files under `path` from now on (this process and the worker processes it starts after this).
+
+    The metric objects are made again because prometheus-client picks its value store when one is
+    made; every caller reads them as `metrics.NAME` at the time of use, so the new ones are used.
+    """
+    from prometheus_client import values
+
+    os.environ[MULTIPROC_ENV] = path
+    pick: Callable[[], type] = values.get_value_class  # untyped upstream
+    values.ValueClass = pick()
+    for name in _NAMES:
+        with contextlib.suppress(KeyError):
+            REGISTRY.unregister(globals()[name])
+    _define()
+
+
+def use_memory() -> None:
+    """Count in this process's memory again (after `use_multiprocess`, when the service that set it stops)."""
+    from prometheus_client import values
+
+    os.environ.pop(MULTIPROC_ENV, None)
+    pick: Callable[[], type] = values.get_value_class  # untyped upstream
+    values.ValueClass = pick()
+    for name in _NAMES:
+        with contextlib.suppress(KeyError):
+            REGISTRY.unregister(globals()[name])
+    _define()
+
+
+_NAMES = (
+    "COMMAND_SECONDS",
+    "ACK_SECONDS",
+    "QUEUE_DEPTH",
+    "PROVIDER_SECONDS",
+    "PROVIDER_FALLBACKS",
+    "FEED_AGE",
+    "ALERT_TICK_TO_OUTBOX",
+    "OUTBOX_PENDING",
+    "OUTBOX_FAILED",
+    "DELIVERIES",
+    "LLM_TOKENS",
+    "CHART_RENDER_SECONDS",
 )
-ACK_SECONDS = Histogram(
-    "coach_ack_seconds", "Time from a request's arrival to its acknowledgement, by surface", ["surface"], buckets=_FAST
-)
-QUEUE_DEPTH = Gauge("coach_queue_depth", "Jobs waiting for a worker", ["lane"], multiprocess_mode="livemax")
-PROVIDER_SECONDS = Histogram(
-    "coach_provider_request_seconds",
-    "Time of a market-data provider request, by provider, kind and outcome",
-    ["provider", "kind", "outcome"],
-    buckets=_FAST + (10.0, 30.0),
-)
-PROVIDER_FALLBACKS = Counter(
-    "coach_provider_fallbacks_total", "Requests a provider failed and the next one in the chain served", ["provider", "kind"]
-)
-FEED_AGE = Gauge(
-    "coach_feed_age_seconds", "Seconds since the price feed's last tick, by source", ["source"], multiprocess_mode="livemax"
-)
-ALERT_TICK_TO_OUTBOX = Histogram(
-    "coach_alert_tick_to_outbox_seconds", "Time from a tick that triggers an alert to its outbox row", buckets=_FAST
-)
-OUTBOX_PENDING = Gauge("coach_outbox_pending", "Outbox rows not yet delivered", multiprocess_mode="livemax")
-OUTBOX_FAILED = Gauge("coach_outbox_failed", "Outbox rows given up on", multiprocess_mode="livemax")
-DELIVERIES = Counter("coach_deliveries_total", "Answers and alerts delivered, by destination kind and result", ["kind", "result"])
-LLM_TOKENS = Counter("coach_llm_tokens_total", "LLM tokens used, by kind (prompt, completion)", ["kind"])
-CHART_RENDER_SECONDS = Histogram("coach_chart_render_seconds", "Time to render a chart image", buckets=_SLOW)
 
 
 def outcome_of(error_kind: str | None) -> str:
@@ -78,7 +158,8 @@ def render() -> tuple[bytes, str]:
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        collect: Callable[[CollectorRegistry], object] = multiprocess.MultiProcessCollector  # untyped upstream
+        collect(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
@@ -88,4 +169,5 @@ def worker_exited(pid: int) -> None:
     if os.environ.get(MULTIPROC_ENV):
         from prometheus_client import multiprocess
 
-        multiprocess.mark_process_dead(pid)
+        forget: Callable[[int], None] = multiprocess.mark_process_dead  # untyped upstream
+        forget(pid)

@@ -34,6 +34,7 @@ from analytics.intervals import INTERVALS
 from bot import metrics
 from bot.execution.jobs import DiscordInteractionRoute, DiscordMessageRoute, Job
 from bot.pipeline import Admitted, Invocation
+from bot.readiness import Check
 from bot.registry import ArgSpec, Command, Registry
 from bot.reply import Action, Reply
 from bot.request import Identity, new_request_id
@@ -217,6 +218,18 @@ class DiscordSurface:
         if not tok:
             raise ConfigError("DISCORD_TOKEN is not set")
         await self.client.start(tok)
+
+    def readiness(self) -> dict[str, Check]:
+        """The gateway connection is up (logged in, not closed, not reconnecting)."""
+
+        async def check() -> str | None:
+            if self.client.is_closed():
+                return "Discord connection closed"
+            if not self.client.is_ready() or self.client.ws is None:
+                return "Discord gateway not connected"
+            return None
+
+        return {"discord": check}
 
     async def close(self) -> None:
         if not self.client.is_closed():

@@ -40,6 +40,7 @@ from bot import metrics
 from bot.config import Settings
 from bot.execution.jobs import Job, SlackRoute
 from bot.pipeline import Admitted, Invocation
+from bot.readiness import Check, cached
 from bot.reply import Reply
 from bot.request import Identity, new_request_id
 from bot.services import Services
@@ -126,6 +127,8 @@ class SlackSurface:
         self._socket: Any = None
         self.port: int | None = None
         self._listen: tuple[str, int] | None = None
+        #: Set when Slack's route lives on the service's shared HTTP server (`mount_http`) rather than its own.
+        self._mounted = False
         self._closed = asyncio.Event()
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -134,9 +137,34 @@ class SlackSurface:
         """Serve HTTP mode on this address when run (Socket Mode otherwise)."""
         self._listen = (host, port)
 
+    @property
+    def http_listen(self) -> tuple[str, int] | None:
+        """The address HTTP mode serves on, or None in Socket Mode."""
+        return self._listen
+
+    def mount_http(self, app: web.Application, path: str = "/slack/events") -> None:
+        """Serve Slack's requests on `path` of the service's HTTP server (HTTP mode only)."""
+        if self._listen is None:
+            return
+        app.router.add_post(path, self._http_request)
+        self._mounted = True
+
+    def readiness(self) -> dict[str, Check]:
+        """Slack answers auth.test with this token (asked at most once a minute)."""
+
+        async def check() -> str | None:
+            await self.client.auth_test()
+            return None
+
+        return {"slack": cached(check, 60.0)}
+
     async def run(self) -> None:
         """Connect (Socket Mode) or listen (HTTP mode), then serve until closed."""
-        if self._listen is not None:
+        if self._mounted:
+            if not self.services.settings.slack_signing_secret:
+                raise ConfigError("Slack HTTP mode needs SLACK_SIGNING_SECRET (or use Socket Mode with SLACK_APP_TOKEN)")
+            await self.verify()
+        elif self._listen is not None:
             await self.start_http(*self._listen)
         else:
             await self.start_socket()
