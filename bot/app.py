@@ -45,6 +45,7 @@ from bot.commands import (
     coach,
     confirm,
     context,
+    diag,
     help,
     journal,
     market,
@@ -107,6 +108,7 @@ COMMAND_MODULES = (
     backtest,
     coach,
     confirm,
+    diag,
 )
 
 

@@ -41,6 +41,7 @@ def _define() -> None:
         OUTBOX_FAILED, \
         DELIVERIES, \
         LLM_TOKENS, \
+        LLM_BUDGET_USED, \
         CHART_RENDER_SECONDS
     COMMAND_SECONDS = Histogram(
         "coach_command_seconds",
@@ -73,6 +74,11 @@ def _define() -> None:
         "coach_deliveries_total", "Answers and alerts delivered, by destination kind and result", ["kind", "result"]
     )
     LLM_TOKENS = Counter("coach_llm_tokens_total", "LLM tokens used, by kind (prompt, completion)", ["kind"])
+    LLM_BUDGET_USED = Gauge(
+        "coach_llm_budget_used_ratio",
+        "The largest share of the daily LLM token budget one person has used today",
+        multiprocess_mode="livemax",
+    )
     CHART_RENDER_SECONDS = Histogram("coach_chart_render_seconds", "Time to render a chart image", buckets=_SLOW)
 
 
@@ -88,6 +94,7 @@ OUTBOX_FAILED: Gauge
 DELIVERIES: Counter
 LLM_TOKENS: Counter
 CHART_RENDER_SECONDS: Histogram
+LLM_BUDGET_USED: Gauge
 _define()
 
 
@@ -134,7 +141,20 @@ _NAMES = (
     "DELIVERIES",
     "LLM_TOKENS",
     "CHART_RENDER_SECONDS",
+    "LLM_BUDGET_USED",
 )
+
+
+#: The day `budget_used` last heard of, and the largest share used on it.
+_budget_top: dict[object, float] = {}
+
+
+def budget_used(day: object, ratio: float) -> None:
+    """Record that someone has used `ratio` of their daily budget on `day` (the gauge keeps the day's largest)."""
+    top = max(_budget_top.get(day, 0.0), ratio)
+    _budget_top.clear()
+    _budget_top[day] = top
+    LLM_BUDGET_USED.set(top)
 
 
 def outcome_of(error_kind: str | None) -> str:

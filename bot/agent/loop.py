@@ -181,6 +181,8 @@ class Agent:
             await memory.record_usage(ctx, state.prompt_tokens, state.completion_tokens, state.calls)
             metrics.LLM_TOKENS.labels(kind="prompt").inc(state.prompt_tokens)
             metrics.LLM_TOKENS.labels(kind="completion").inc(state.completion_tokens)
+            if budget:
+                metrics.budget_used(memory.usage_day(ctx), (used + state.prompt_tokens + state.completion_tokens) / budget)
             log.info(
                 "agent_turn",
                 request_id=ctx.request_id,
