@@ -13,14 +13,18 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import structlog
 from aiohttp import web
 
 from bot import metrics
-from bot.readiness import CHECK_TIMEOUT, Check, run_checks
+from bot.readiness import CHECK_TIMEOUT, Check, base_checks, run_checks
 
 log = structlog.get_logger("coach.http")
+
+if TYPE_CHECKING:
+    from bot.services import Services
 
 
 class HttpServer:
@@ -84,3 +88,13 @@ class HttpServer:
         media, _sep, params = content_type.partition(";")
         charset = params.split("charset=")[-1].strip() if "charset=" in params else None
         return web.Response(body=data, content_type=media.strip(), charset=charset)
+
+
+async def start_endpoints(services: Services, *, host: str, port: int | None) -> HttpServer | None:
+    """For `coach worker` and `coach runtime`: the same endpoints on `port` (else COACH_HTTP_PORT); None when neither is set."""
+    port = port if port is not None else services.settings.coach_http_port
+    if port is None:
+        return None
+    server = HttpServer(base_checks(services))
+    await server.start(host, port)
+    return server

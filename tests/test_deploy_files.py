@@ -35,8 +35,13 @@ def test_alert_rules_name_exported_metrics_and_cover_the_operator_cases() -> Non
         assert used(rule["expr"]) and used(rule["expr"]) <= names, rule["alert"]
         assert rule["annotations"]["summary"] and rule["labels"]["severity"]
     by_metric = {m for r in rules for m in used(r["expr"])}
-    for needed in ("coach_feed_age_seconds", "coach_outbox_pending", "coach_deliveries_total", "coach_ack_seconds_bucket",
-                   "coach_llm_budget_used_ratio"):
+    for needed in (
+        "coach_feed_age_seconds",
+        "coach_outbox_pending",
+        "coach_deliveries_total",
+        "coach_ack_seconds_bucket",
+        "coach_llm_budget_used_ratio",
+    ):
         assert needed in by_metric, needed
 
 
