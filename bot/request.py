@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services import Services
@@ -54,6 +55,12 @@ def event_ref(key: str) -> str:
     ref finds both ends in the log.
     """
     return hashlib.sha256(key.encode()).hexdigest()[:8].upper()
+
+
+def current_request_id() -> str:
+    """The id of the request this code runs for (bound to the log context where it entered), else a new one."""
+    bound = structlog.contextvars.get_contextvars().get("request_id")
+    return bound if isinstance(bound, str) and bound else new_request_id()
 
 
 def new_request_id() -> str:

@@ -37,7 +37,7 @@ from bot.pipeline import Admitted, Invocation
 from bot.readiness import Check
 from bot.registry import ArgSpec, Command, Registry
 from bot.reply import Action, Reply
-from bot.request import Identity, new_request_id
+from bot.request import Identity, current_request_id
 from bot.services import Services
 from bot.surfaces.identity import discord_identity
 from bot.surfaces.render_discord import CUSTOM_ID_PREFIX, DiscordMessage, render
@@ -225,9 +225,13 @@ class DiscordSurface:
         async def check() -> str | None:
             if self.client.is_closed():
                 return "Discord connection closed"
-            if not self.client.is_ready() or self.client.ws is None:
+            if not self.client.is_ready():
                 return "Discord gateway not connected"
-            return None
+            shards = getattr(self.client, "shards", None)  # a sharded client: every shard this front runs
+            if isinstance(shards, dict):
+                down = sorted(i for i, info in shards.items() if info.is_closed())
+                return f"Discord shards {down} not connected" if down else None
+            return None if self.client.ws is not None else "Discord gateway not connected"
 
         return {"discord": check}
 
@@ -341,7 +345,7 @@ class DiscordSurface:
         return [app_commands.Choice(name=(head + s)[:100], value=(head + s)[:100]) for s in found]
 
     async def _on_tree_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
-        ref = new_request_id()
+        ref = current_request_id()  # the request's own ref when it got that far, so its earlier lines match
         log.error("discord_command_error", request_id=ref, error=repr(error), exc_info=error)
         msg = f"something went wrong (ref {ref})"
         try:

@@ -42,7 +42,7 @@ from bot.execution.jobs import Job, SlackRoute
 from bot.pipeline import Admitted, Invocation
 from bot.readiness import Check, cached
 from bot.reply import Reply
-from bot.request import Identity, new_request_id
+from bot.request import Identity, current_request_id
 from bot.services import Services
 from bot.surfaces.identity import SlackAdmins, slack_identity
 from bot.surfaces.render_slack import ACTION_PREFIX, SlackMessage, WhoAsked, escape, render
@@ -352,7 +352,7 @@ class SlackSurface:
         await self._submit(admitted, route, key=f"slack:{key}")
 
     async def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
-        log.error("slack_listener_failed", request_id=new_request_id(), error=repr(error), exc_info=error)
+        log.error("slack_listener_failed", request_id=current_request_id(), error=repr(error), exc_info=error)
 
     # --- handing over ---------------------------------------------------------------------------
 
