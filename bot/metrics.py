@@ -182,12 +182,3 @@ def render() -> tuple[bytes, str]:
         collect(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
-
-
-def worker_exited(pid: int) -> None:
-    """Forget the live gauges of a worker process that ended (its counters stay counted)."""
-    if os.environ.get(MULTIPROC_ENV):
-        from prometheus_client import multiprocess
-
-        forget: Callable[[int], None] = multiprocess.mark_process_dead  # untyped upstream
-        forget(pid)

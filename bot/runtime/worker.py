@@ -342,8 +342,15 @@ class Runtime:
             elif self._last_feed_state in ("stale", "down"):
                 log.info("feed_recovered", source=status.source, state=status.state)
             self._last_feed_state = status.state
-        if status.lag_s is not None:
-            metrics.FEED_AGE.labels(source=status.source).set(status.lag_s)
+        # the age an operator should worry about: none while nothing is expected (market closed, no symbols);
+        # a feed that never ticked while it should counts as infinitely old
+        if status.state in ("closed", "idle"):
+            age = 0.0
+        elif status.lag_s is not None:
+            age = status.lag_s
+        else:
+            age = float("inf") if status.state in ("stale", "down") else 0.0
+        metrics.FEED_AGE.labels(source=status.source).set(age)
         now = utc_now()
         async with self.writer.tx() as s:
             still = await acquire_lease(s, LEASE_KEY, self.config.worker_id, self.config.lease_ttl, now=now)
