@@ -201,7 +201,7 @@ class Child:
             self.tail = [*self.tail[-39:], line]
             if m := _EVENT.search(line):
                 self.events.add(m.group(1))
-            if "Traceback" in line or "level='error'" in line:
+            if "Traceback" in line or "level='error'" in line or '"level": "error"' in line:
                 self.errors += 1
             if line.startswith("coach runtime:") or "runtime_started" in line:
                 self.notable.append(line)
