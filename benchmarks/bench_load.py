@@ -142,9 +142,10 @@ RUNTIME_LEASE = 600.0
 ALERT_MIN_SAMPLES = 200
 TARGET_P99_MS = 20.0
 
-_EVENT = re.compile(r"\bevent=['\"]?(\w+)")
-_LAG_EVENT = re.compile(r"\bevent=['\"]?loop_lag\b")
-_LAG_MS = re.compile(r"\blag_ms=['\"]?([0-9.eE+-]+)")
+# key=value lines (`event=loop_lag lag_ms=3.2`) and JSON lines (`"event": "loop_lag", "lag_ms": 3.2`) alike
+_EVENT = re.compile(r"(?:\bevent=['\"]?|\"event\":\s*\")(\w+)")
+_LAG_EVENT = re.compile(r"(?:\bevent=['\"]?|\"event\":\s*\")loop_lag\b")
+_LAG_MS = re.compile(r"(?:\blag_ms=['\"]?|\"lag_ms\":\s*)([0-9.eE+-]+)")
 _WINDOW = re.compile(
     r"coach runtime: window (\d+), ([0-9.]+) s: (\d+) ticks, (\d+) alerts fired, \d+ plan events, (\d+) messages queued\."
     r" Tick to outbox: (?:p50 ([0-9.]+) ms, p99 ([0-9.]+) ms, max ([0-9.]+) ms over (\d+) batches\.|no batch queued a message\.)"
@@ -200,7 +201,7 @@ class Child:
             self.tail = [*self.tail[-39:], line]
             if m := _EVENT.search(line):
                 self.events.add(m.group(1))
-            if "Traceback" in line or "level='error'" in line:
+            if "Traceback" in line or "level='error'" in line or '"level": "error"' in line:
                 self.errors += 1
             if line.startswith("coach runtime:") or "runtime_started" in line:
                 self.notable.append(line)

@@ -45,6 +45,7 @@ from bot.commands import (
     coach,
     confirm,
     context,
+    diag,
     help,
     journal,
     market,
@@ -109,6 +110,7 @@ COMMAND_MODULES = (
     backtest,
     coach,
     confirm,
+    diag,
 )
 
 
@@ -248,6 +250,9 @@ _worker: tuple[asyncio.AbstractEventLoop, Services] | None = None
 def start_worker_process(settings: Settings) -> None:
     """Build this worker process's services."""
     global _worker
+    from bot.logging import setup_worker_logging
+
+    setup_worker_logging(settings)  # the front's log format: a server's worker writes JSON lines to the same stderr
     lower_priority(settings)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
@@ -433,7 +438,8 @@ def build_surfaces(services: Services, *, host: str = "0.0.0.0", port: int | Non
 
         slack_surface = SlackSurface(services)
         if "slack-http" in wanted:
-            slack_surface.listen_on(host, port if port is not None else services.settings.port or DEFAULT_PORT)
+            s = services.settings
+            slack_surface.listen_on(host, port if port is not None else s.coach_http_port or s.port or DEFAULT_PORT)
         out.append(slack_surface)
     return out
 

@@ -23,6 +23,7 @@ import multiprocessing
 import os
 import sys
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from analytics.interval_context import detect_levels as engine_levels
 from analytics.intervals import interval_minutes, normalise_interval
 from analytics.models import Level, Plan
 from analytics.sessions import TZ_NAME, last_sessions, session_info
+from bot import metrics
 from bot.args import MAX_CHART_INTERVALS
 from bot.planning import make_plan
 from bot.reply import Attachment
@@ -200,6 +202,7 @@ class ChartService:
             if pending is not None:
                 self.stats.shared += 1
                 return list(await self._await(pending))
+        started = time.perf_counter()
         for attempt in (1, 2):
             pool = self._next_executor()
             future: cf.Future[list[bytes]] | None = None
@@ -226,6 +229,7 @@ class ChartService:
                 if full_key is not None and future is not None and self._inflight.get(full_key) is future:
                     del self._inflight[full_key]
         self.stats.renders += 1
+        metrics.CHART_RENDER_SECONDS.observe(time.perf_counter() - started)
         if full_key is not None:
             self._cache[full_key] = list(pngs)
             while len(self._cache) > self.cache_size:

@@ -32,6 +32,15 @@ class Settings(BaseSettings):
     coach_out_dir: Path = Field(Path("./out"), description="where the console saves chart images")
     coach_log_level: str = Field("INFO", description="log level for the service logs")
     coach_log_file: Path = Field(Path("./var/coach.log"), description="where the CLI and the console log (servers log to stderr)")
+    coach_log_salt: SecretStr | None = Field(
+        None, description="salt of the hashed tenant and user ids in server logs (default: derived from the database URL)"
+    )
+    coach_http_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="port of coach serve's HTTP endpoints (/healthz, /readyz, /metrics) when --port is not given",
+    )
     coach_rate_per_minute: int = Field(30, ge=1, description="commands per user per minute before the bot asks to slow down")
     port: int | None = Field(
         None, ge=1, le=65535, description="HTTP port of `coach serve` (Slack HTTP mode) when --port is not given"

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from analytics.sessions import session_info
+from bot.request import new_request_id
 from bot.services import Services
 
 if TYPE_CHECKING:
@@ -48,6 +49,8 @@ async def iv_recorder_task(services: Services) -> None:
     """Wake every EVERY_S seconds and record each newly closed session once."""
     done: set[date] = set()
     while True:
+        # each pass is a request of its own: its lines share one ref
+        structlog.contextvars.bind_contextvars(request_id=new_request_id(), surface="scheduler", command="iv_recorder")
         try:
             await record_pass(services, done)
         except asyncio.CancelledError:

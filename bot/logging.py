@@ -1,18 +1,23 @@
 """Structured logs that never carry a secret.
 
-Server mode logs to stderr (the operator's log, tracebacks included). CLI and console
-mode log to ./var/coach.log so the person at the terminal sees replies, never tracebacks.
+Server mode (`coach serve` with a chat surface, `coach worker`, `coach runtime`) writes one JSON
+object per line to stderr: `timestamp level event logger` plus whatever the request bound
+(`request_id surface command tenant user`, tenant and user hashed with a per-deployment salt so
+the log can follow one person without naming them) and the event's own fields. Library loggers
+(discord.py, aiohttp) go through the same renderer, so every line parses. CLI and console mode
+log key=value lines to ./var/coach.log so the person at the terminal sees replies, never tracebacks.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import sys
 from pathlib import Path
 
 import structlog
-from structlog.typing import EventDict, WrappedLogger
+from structlog.typing import EventDict, Processor, WrappedLogger
 
 from bot.config import Settings
 
@@ -25,6 +30,12 @@ _SECRET_ENV = (
     "POLYGON_API_KEY",
     "TRADIER_ACCESS_TOKEN",
 )
+
+#: Set by server mode so that the worker processes it starts log the same way (they inherit the environment).
+MODE_ENV = "COACH_LOG_MODE"
+
+#: Fields that name a person or a workspace: hashed in server logs.
+_HASHED = ("tenant", "user")
 
 
 def _secrets(settings: Settings | None) -> list[str]:
@@ -42,6 +53,20 @@ def redact(text: str, secrets: list[str]) -> str:
     return text
 
 
+def hash_id(value: str, salt: str) -> str:
+    """The first 12 hex digits of sha256(salt + value): stable within a deployment, meaningless outside it."""
+    return hashlib.sha256(f"{salt}\x00{value}".encode()).hexdigest()[:12]
+
+
+def log_salt(settings: Settings | None) -> str:
+    """COACH_LOG_SALT, else one derived from the database URL (the same for every process of a deployment)."""
+    if settings is None:
+        return ""
+    if settings.coach_log_salt is not None:
+        return settings.coach_log_salt.get_secret_value()
+    return hashlib.sha256(("coach-log:" + settings.database_url).encode()).hexdigest()
+
+
 class _Redactor:
     def __init__(self, secrets: list[str]) -> None:
         self.secrets = secrets
@@ -50,6 +75,18 @@ class _Redactor:
         if not self.secrets:
             return event_dict
         return {k: redact(v, self.secrets) if isinstance(v, str) else v for k, v in event_dict.items()}
+
+
+class _Hasher:
+    def __init__(self, salt: str) -> None:
+        self.salt = salt
+
+    def __call__(self, _logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDict:
+        for key in _HASHED:
+            v = event_dict.get(key)
+            if isinstance(v, str) and v:
+                event_dict[key] = hash_id(v, self.salt)
+        return event_dict
 
 
 class _RedactingFormatter(logging.Formatter):
@@ -61,6 +98,42 @@ class _RedactingFormatter(logging.Formatter):
         return redact(super().format(record), self.secrets)
 
 
+def _logger_name(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDict:
+    record = event_dict.get("_record")
+    if "logger" not in event_dict:
+        name = record.name if isinstance(record, logging.LogRecord) else getattr(_logger, "name", None)
+        if name:
+            event_dict["logger"] = name
+    return event_dict
+
+
+def _pid(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDict:
+    # the front and its worker processes share one stderr: the pid tells their lines apart
+    event_dict.setdefault("pid", os.getpid())
+    return event_dict
+
+
+def _json_formatter(secrets: list[str], salt: str) -> logging.Formatter:
+    """One JSON object per record, for structlog's events and the libraries' plain log calls alike."""
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+        _logger_name,
+    ]
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            _pid,
+            _Hasher(salt),
+            structlog.processors.format_exc_info,  # before redaction: a traceback may quote a secret
+            _Redactor(secrets),
+            structlog.processors.JSONRenderer(default=str),
+        ],
+    )
+
+
 def setup_logging(mode: str = "cli", settings: Settings | None = None) -> None:
     """Configure stdlib logging and structlog for `mode` ("cli" or "server") from the settings."""
     level_name = (settings.coach_log_level if settings is not None else "INFO").upper()
@@ -68,6 +141,8 @@ def setup_logging(mode: str = "cli", settings: Settings | None = None) -> None:
     secrets = _secrets(settings)
     if mode == "server":
         handler: logging.Handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_json_formatter(secrets, log_salt(settings)))
+        os.environ[MODE_ENV] = "server"
     else:
         path = Path(settings.coach_log_file if settings is not None else "./var/coach.log")
         try:
@@ -75,7 +150,7 @@ def setup_logging(mode: str = "cli", settings: Settings | None = None) -> None:
             handler = logging.FileHandler(path, encoding="utf-8")
         except OSError:
             handler = logging.NullHandler()
-    handler.setFormatter(_RedactingFormatter(secrets))
+        handler.setFormatter(_RedactingFormatter(secrets))
     root = logging.getLogger()
     for h in list(root.handlers):
         root.removeHandler(h)
@@ -83,16 +158,31 @@ def setup_logging(mode: str = "cli", settings: Settings | None = None) -> None:
     root.setLevel(lvl)
     for noisy in ("aiosqlite", "asyncio", "matplotlib", "PIL", "httpx", "httpcore", "alembic"):
         logging.getLogger(noisy).setLevel(max(lvl, logging.WARNING))
-    structlog.configure(
-        processors=[
+    if mode == "server":
+        processors: list[Processor] = [
+            structlog.contextvars.merge_contextvars,
+            structlog.stdlib.add_logger_name,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ]
+    else:
+        processors = [
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso"),
             _Redactor(secrets),
             structlog.processors.format_exc_info,
             structlog.processors.KeyValueRenderer(key_order=["event", "level"], sort_keys=True),
-        ],
+        ]
+    structlog.configure(
+        processors=processors,
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.make_filtering_bound_logger(lvl),
         cache_logger_on_first_use=False,
     )
+
+
+def setup_worker_logging(settings: Settings) -> None:
+    """In a worker process the front started: log the way the front does (JSON to stderr when it is a server)."""
+    setup_logging(os.environ.get(MODE_ENV, "cli"), settings)

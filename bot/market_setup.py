@@ -21,6 +21,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot import metrics
 from bot.config import Settings
 from core.clock import Clock, utc_now
 from core.errors import ConfigError
@@ -74,10 +75,26 @@ def _router(routes: dict[str, list[str]], settings: Settings) -> MarketRouter:
         for n in names:
             if n not in made:
                 made[n] = _make(n, settings)
-    return MarketRouter(
+    router = MarketRouter(
         {k: [made[n] for n in v] for k, v in routes.items()},
         stale_after=timedelta(minutes=max(1.0, settings.coach_stale_minutes)),
     )
+    return observe_router(router)
+
+
+def observe_router(router: MarketRouter) -> MarketRouter:
+    """Count the router's provider calls and fallbacks in the service's metrics."""
+    router.on_call = _count_call
+    router.on_fallback = _count_fallback
+    return router
+
+
+def _count_call(provider: str, kind: str, outcome: str, seconds: float) -> None:
+    metrics.PROVIDER_SECONDS.labels(provider=provider, kind=kind, outcome=outcome).observe(seconds)
+
+
+def _count_fallback(provider: str, kind: str) -> None:
+    metrics.PROVIDER_FALLBACKS.labels(provider=provider, kind=kind).inc()
 
 
 def parse_chain(value: str) -> list[str]:

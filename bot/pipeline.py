@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +33,7 @@ from typing import Any
 import structlog
 from pydantic import BaseModel
 
+from bot import metrics
 from bot.ratelimit import Limiter
 from bot.registry import MAX_TEXT, Command, Registry
 from bot.reply import Reply
@@ -106,8 +108,14 @@ class Pipeline:
     def request(
         self, services: Services, identity: Identity, *, as_of: datetime | None = None, request_id: str | None = None
     ) -> Ctx:
-        """The context of a new request: its identity, pinned time and id (born here unless the caller carries one)."""
-        return Ctx(services=services, identity=identity, as_of=as_of, request_id=request_id or new_request_id())
+        """The context of a new request: its identity, pinned time and id (born here unless the caller carries one).
+
+        The id is bound to this task's log context, so every line logged while the front handles the
+        request carries it (each Discord event, Slack request and console line runs in its own context).
+        """
+        ctx = Ctx(services=services, identity=identity, as_of=as_of, request_id=request_id or new_request_id())
+        bind_request(ctx.request_id, identity)
+        return ctx
 
     async def admit(self, ctx: Ctx, invocation: Invocation, *, limit: bool = True) -> Admitted | Reply:
         """Rate limit, admin check and validation: an `Admitted` request, or the error Reply to answer at once.
@@ -174,19 +182,34 @@ class Pipeline:
         """Run an admitted request; every error becomes a Reply. Never raises."""
         ctx, cmd = admitted.ctx, admitted.command
         what = cmd.name if cmd is not None else "free_text"
-        with structlog.contextvars.bound_contextvars(request_id=ctx.request_id, command=what, surface=ctx.identity.platform):
-            try:
-                if cmd is not None:
-                    return await cmd.handler(ctx, admitted.args)
-                handler = ctx.services.free_text
-                if handler is None:
-                    return Reply(
-                        title="Commands start with /",
-                        body="I answer commands like `/quote TSLA` or `/watch add NVDA`. Type /help for the list.",
-                    )
-                return await handler(ctx, admitted.text)
-            except Exception as exc:  # every error becomes a reply; bugs are logged with the reference people see
-                return error_reply(exc, ctx.request_id, what)
+        ident = ctx.identity
+        started = time.perf_counter()
+        with structlog.contextvars.bound_contextvars(
+            request_id=ctx.request_id, command=what, surface=ident.platform, tenant=ident.tenant, user=ident.user
+        ):
+            reply = await self._run(ctx, admitted, what)
+            seconds = time.perf_counter() - started
+            if ctx.model_turn is None:  # a tool call of the coach is part of its turn, counted as the turn
+                metrics.COMMAND_SECONDS.labels(
+                    command=what, surface=ident.platform, outcome=metrics.outcome_of(reply.error_kind)
+                ).observe(seconds)
+            log.info("command_done", duration=round(seconds, 4), outcome=metrics.outcome_of(reply.error_kind))
+            return reply
+
+    async def _run(self, ctx: Ctx, admitted: Admitted, what: str) -> Reply:
+        cmd = admitted.command
+        try:
+            if cmd is not None:
+                return await cmd.handler(ctx, admitted.args)
+            handler = ctx.services.free_text
+            if handler is None:
+                return Reply(
+                    title="Commands start with /",
+                    body="I answer commands like `/quote TSLA` or `/watch add NVDA`. Type /help for the list.",
+                )
+            return await handler(ctx, admitted.text)
+        except Exception as exc:  # every error becomes a reply; bugs are logged with the reference people see
+            return error_reply(exc, ctx.request_id, what)
 
     async def handle(self, ctx: Ctx, invocation: Invocation, *, limit: bool = True) -> Reply:
         """Admit and execute one request. Never raises."""
@@ -228,6 +251,13 @@ def error_reply(exc: BaseException, request_id: str, what: str) -> Reply:
 def _front_error(ctx: Ctx, reply: Reply, event: str) -> Reply:
     log.info("request_" + event, request_id=ctx.request_id, surface=ctx.identity.platform, reason=reply.body[:200])
     return reply
+
+
+def bind_request(request_id: str, identity: Identity) -> None:
+    """Make every log line of this context carry the request id, its surface and who asked (hashed in the log)."""
+    structlog.contextvars.bind_contextvars(
+        request_id=request_id, surface=identity.platform, tenant=identity.tenant, user=identity.user
+    )
 
 
 def clean_text(text: str) -> str:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services import Services
@@ -45,6 +48,21 @@ class ModelTurn:
     removed: int = 0
 
 
+def event_ref(key: str) -> str:
+    """The request id of an event the service raised itself (an alert, a plan update), from its idempotency key.
+
+    The same key gives the same ref where the event is queued and where it is delivered, so one
+    ref finds both ends in the log.
+    """
+    return hashlib.sha256(key.encode()).hexdigest()[:8].upper()
+
+
+def current_request_id() -> str:
+    """The id of the request this code runs for (bound to the log context where it entered), else a new one."""
+    bound = structlog.contextvars.get_contextvars().get("request_id")
+    return bound if isinstance(bound, str) and bound else new_request_id()
+
+
 def new_request_id() -> str:
     """A short id users can quote when something goes wrong."""
     return secrets.token_hex(4).upper()
@@ -58,6 +76,8 @@ class Ctx:
     identity: Identity
     as_of: datetime | None = None
     request_id: str = field(default_factory=new_request_id)
+    #: When the request arrived (perf_counter), for the time to acknowledge it.
+    born: float = field(default_factory=time.perf_counter)
     #: Told `(done, total, label)` by long work (scans, backtests) when someone is watching (the CLI's progress bar).
     progress: Callable[[int, int, str], None] | None = None
     #: Set when the coach's model made this request as a tool call; None when the person typed it or clicked a button.

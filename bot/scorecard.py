@@ -21,6 +21,7 @@ import structlog
 from analytics.intervals import interval_timedelta
 from analytics.models import Plan
 from analytics.outcomes import TradeOutcome, evaluate_plan, horizon
+from bot.request import new_request_id
 from bot.services import Services
 from core.errors import CoachError
 from storage import journal
@@ -73,6 +74,8 @@ async def sync_tracked_outcomes(services: Services, owner: Owner | None = None, 
 async def outcome_sync_task(services: Services) -> None:
     """Score finished tracked plans every minute (a `coach serve` task)."""
     while True:
+        # each pass is a request of its own: its lines share one ref
+        structlog.contextvars.bind_contextvars(request_id=new_request_id(), surface="scheduler", command="outcome_sync")
         try:
             n = await sync_tracked_outcomes(services)
             if n:

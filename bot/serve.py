@@ -13,17 +13,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import os
 import queue
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TextIO
 
 import structlog
 
+from bot import metrics
 from bot.app import WARM_MODULE, ChatSurface, build_services, build_surfaces, serve_tasks
 from bot.config import Settings
+from bot.execution.local import LocalPoolExecutor
+from bot.http_server import HttpServer
+from bot.readiness import base_checks
 from bot.services import Services
 from core.errors import ConfigError
 
@@ -84,6 +91,7 @@ async def serve(
     surfaces: list[ChatSurface] = []
     console_input: _StdinLines | None = None
     failure: BaseException | None = None
+    metrics_dir: str | None = None
     try:
         surfaces = build_surfaces(services, host=host, port=port)
         jobs = tasks if tasks is not None else serve_tasks(services)
@@ -91,6 +99,10 @@ async def serve(
             # this front also runs the runtime, which needs the numeric stack and the calendar: load them
             # before the first request, in a thread, rather than on the loop once people are waiting
             await asyncio.to_thread(importlib.import_module, WARM_MODULE)
+        if surfaces and isinstance(services.executor, LocalPoolExecutor) and not os.environ.get(metrics.MULTIPROC_ENV):
+            # the worker processes count into files the front's /metrics adds up (set before they start)
+            metrics_dir = tempfile.mkdtemp(prefix="coach-metrics-")
+            metrics.use_multiprocess(metrics_dir)
         if surfaces and services.executor is not None:
             await services.executor.start()  # workers ready before the first request, not during it
         for surface in surfaces:
@@ -106,6 +118,9 @@ async def serve(
                     "trading-coach — no Discord or Slack credentials set, serving this console. /help for commands, quit to leave.\n"
                 )
             running["console"] = asyncio.create_task(chat(services, stdin=console_input, stdout=out), name="coach-console")
+        http = _http_server(services, surfaces, host=host, port=port)
+        if http is not None:
+            running["http"] = asyncio.create_task(http[0].run(*http[1]), name="coach-http")
         if surfaces:
             log.info("serving", surfaces=[s.name for s in surfaces], tasks=sorted(jobs))
         for name, job in jobs.items():
@@ -141,9 +156,46 @@ async def serve(
             loop.remove_signal_handler(sig)
         if own_services:
             await services.close()
+        if metrics_dir is not None:
+            metrics.use_memory()
+            shutil.rmtree(metrics_dir, ignore_errors=True)
         log.info("stopped")
     if failure is not None:
         raise failure
+
+
+def _http_server(
+    services: Services, surfaces: list[ChatSurface], *, host: str, port: int | None
+) -> tuple[HttpServer, tuple[str, int]] | None:
+    """The one HTTP server of this process and its address: Slack HTTP mode's, else --port / COACH_HTTP_PORT; None: no port."""
+    address: tuple[str, int] | None = None
+    for surface in surfaces:
+        listen = getattr(surface, "http_listen", None)
+        if listen is not None:
+            address = listen
+    wanted = port if port is not None else services.settings.coach_http_port
+    if address is None and wanted is not None:
+        address = (host, wanted)
+    if address is None:
+        return None
+    checks = base_checks(services)
+    for surface in surfaces:
+        readiness = getattr(surface, "readiness", None)
+        if readiness is not None:
+            checks.update(readiness())
+    executor = services.executor
+
+    async def refresh() -> None:
+        if executor is not None:
+            for lane, n in (await executor.depth()).items():
+                metrics.QUEUE_DEPTH.labels(lane=lane).set(n)
+
+    server = HttpServer(checks, refresh)
+    for surface in surfaces:
+        mount = getattr(surface, "mount_http", None)
+        if mount is not None:
+            mount(server.app)
+    return server, address
 
 
 def _install_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> list[int]:
@@ -166,7 +218,7 @@ def _as_config_error(exc: BaseException) -> BaseException:
     if isinstance(exc, discord.PrivilegedIntentsRequired):
         return ConfigError("Discord requires privileged intents this bot did not request; check the application settings")
     if isinstance(exc, OSError) and getattr(exc, "errno", None) in (98, 48):  # address in use (Linux, macOS)
-        return ConfigError(f"the Slack HTTP port is already in use ({exc.strerror})")
+        return ConfigError(f"the HTTP port is already in use ({exc.strerror})")
     from slack_sdk.errors import SlackApiError
 
     if isinstance(exc, SlackApiError):

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
@@ -93,6 +94,23 @@ def short_reason(exc: ProviderError) -> str:
 
 
 @dataclasses.dataclass
+class ProviderRecord:
+    """What the router last saw of one provider (for the operator's /diag)."""
+
+    last_seconds: float | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    calls: int = 0
+    errors: int = 0
+
+
+#: Told (provider, kind, outcome, seconds) after each provider call; outcome: ok, error, circuit_open.
+CallObserver = Callable[[str, str, str, float], None]
+#: Told (provider fallen back from, kind) when a later provider in the chain served the answer.
+FallbackObserver = Callable[[str, str], None]
+
+
+@dataclasses.dataclass
 class _Attempt:
     provider: str
     note: str
@@ -118,6 +136,10 @@ class MarketRouter:
         self._clock = clock
         self.stale_after = stale_after
         self._own_breakers: dict[str, CircuitBreaker] = {}
+        #: Per provider: last latency and error (kept here so the router stays free of any metrics library).
+        self.records: dict[str, ProviderRecord] = {}
+        self.on_call: CallObserver | None = None
+        self.on_fallback: FallbackObserver | None = None
 
     @property
     def providers(self) -> list[MarketData]:
@@ -171,17 +193,21 @@ class MarketRouter:
             if br is not None and not br.healthy:
                 err: ProviderError = CircuitOpen(p.name, br.cooldown)
                 attempts.append(_Attempt(p.name, short_reason(err), err))
+                self._observe(p.name, kind, "circuit_open", 0.0)
                 continue
+            started = time.perf_counter()
             try:
                 if own and br is not None:
                     br.check()
                 res = await call(p)
             except UserError:
+                self._observe(p.name, kind, "ok", time.perf_counter() - started)  # the provider answered: bad input
                 raise
             except ProviderError as exc:
                 if own and br is not None:
                     br.failure() if counts_against_health(exc) else br.release()
                 attempts.append(_Attempt(exc.provider or p.name, short_reason(exc), exc))
+                self._observe(p.name, kind, "error", time.perf_counter() - started, exc.reason)
                 continue
             except Exception as exc:  # a provider bug must not take the whole answer down
                 log.exception("provider %s failed on %s", p.name, what or kind)
@@ -189,7 +215,11 @@ class MarketRouter:
                     br.failure()
                 err = ProviderError(p.name, f"internal error ({exc.__class__.__name__})")
                 attempts.append(_Attempt(p.name, "failed", err))
+                self._observe(p.name, kind, "error", time.perf_counter() - started, err.reason)
                 continue
+            self._observe(p.name, kind, "ok", time.perf_counter() - started)
+            if p is not chain[0] and self.on_fallback is not None:
+                self.on_fallback(chain[0].name, kind)
             if own and br is not None:
                 br.success()
             verdict = judge(res) if judge is not None else None
@@ -207,6 +237,17 @@ class MarketRouter:
                 log.warning("stale_feed kind=%s what=%s: %s", kind, what, "; ".join(f"{a.provider}: {a.note}" for a in attempts))
             return res, p, attempts
         raise self._failure(attempts, what or kind)
+
+    def _observe(self, provider: str, kind: str, outcome: str, seconds: float, error: str | None = None) -> None:
+        rec = self.records.setdefault(provider, ProviderRecord())
+        if outcome != "circuit_open":
+            rec.calls += 1
+            rec.last_seconds = seconds
+        if error is not None:
+            rec.errors += 1
+            rec.last_error, rec.last_error_at = error[:200], utc_now()
+        if self.on_call is not None:
+            self.on_call(provider, kind, outcome, seconds)
 
     @staticmethod
     def _failure(attempts: list[_Attempt], what: str) -> Exception:

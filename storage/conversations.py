@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Date, Index, Integer, String, Text, UniqueConstraint, delete, select, update
+from sqlalchemy import Date, Index, Integer, String, Text, UniqueConstraint, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -131,6 +131,13 @@ async def tokens_used(session: AsyncSession, owner: Owner, day: date) -> int:
     """Prompt + completion tokens the owner spent on `day`."""
     q = select(LlmUsage.prompt_tokens + LlmUsage.completion_tokens).where(owned_by(LlmUsage, owner), LlmUsage.day == day)
     return int((await session.execute(q)).scalar_one_or_none() or 0)
+
+
+async def tokens_used_by_all(session: AsyncSession, day: date) -> tuple[int, int]:
+    """Prompt and completion tokens everyone together spent on `day` (the operator's view)."""
+    q = select(func.coalesce(func.sum(LlmUsage.prompt_tokens), 0), func.coalesce(func.sum(LlmUsage.completion_tokens), 0))
+    prompt, completion = (await session.execute(q.where(LlmUsage.day == day))).one()
+    return int(prompt), int(completion)
 
 
 async def add_usage(

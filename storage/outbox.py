@@ -261,6 +261,12 @@ async def outbox_rows(session: AsyncSession, tenant_id: int | None = None, statu
     return list((await session.execute(q.order_by(_ORDER))).scalars())
 
 
+async def outbox_status_counts(session: AsyncSession) -> dict[str, int]:
+    """How many outbox rows are in each status (pending, delivered, failed, ...)."""
+    rows = await session.execute(select(OutboxRow.status, func.count()).group_by(OutboxRow.status))
+    return {str(status): int(n) for status, n in rows.all()}
+
+
 async def outbox_pending_count(session: AsyncSession) -> int:
     return int(
         (await session.execute(select(func.count()).select_from(OutboxRow).where(OutboxRow.status == "pending"))).scalar_one()

@@ -27,6 +27,7 @@ import structlog
 from pydantic import BaseModel
 
 from analytics.sessions import session_info
+from bot import metrics
 from bot.agent import memory
 from bot.agent.client import ChatModel, Completion, endpoint_label
 from bot.agent.grounding import Citation, ground
@@ -178,6 +179,10 @@ class Agent:
             )
         finally:
             await memory.record_usage(ctx, state.prompt_tokens, state.completion_tokens, state.calls)
+            metrics.LLM_TOKENS.labels(kind="prompt").inc(state.prompt_tokens)
+            metrics.LLM_TOKENS.labels(kind="completion").inc(state.completion_tokens)
+            if budget:
+                metrics.budget_used(memory.usage_day(ctx), (used + state.prompt_tokens + state.completion_tokens) / budget)
             log.info(
                 "agent_turn",
                 request_id=ctx.request_id,

@@ -68,8 +68,13 @@ def demo() -> None:
 
 
 @app.command()
-@click.option("--port", type=int, default=None, help="Slack HTTP mode port (default: $PORT or 3000)")
-@click.option("--host", default="0.0.0.0", show_default=True, help="address the Slack HTTP server binds")
+@click.option(
+    "--port",
+    type=int,
+    default=None,
+    help="HTTP port: /healthz, /readyz, /metrics and Slack HTTP mode (default: $COACH_HTTP_PORT, else $PORT or 3000 for Slack)",
+)
+@click.option("--host", default="0.0.0.0", show_default=True, help="address the HTTP server binds")
 def serve(port: int | None, host: str) -> None:
     """Run the bot on the surfaces whose credentials are set; the console when none is."""
     from bot.app import configured_surfaces

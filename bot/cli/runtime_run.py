@@ -35,8 +35,18 @@ def register(group: click.Group) -> None:
 @click.option(
     "--stale-after", type=float, default=None, help="seconds of market time without prices before the feed counts as stale"
 )
+@click.option(
+    "--port", type=int, default=None, help="HTTP port for /healthz, /readyz, /metrics (default: $COACH_HTTP_PORT; none)"
+)
+@click.option("--host", default="0.0.0.0", show_default=True, help="address the HTTP endpoints bind")
 def runtime_cmd(
-    speed: float | None, start: str | None, skip_closed: bool | None, run_for: float | None, stale_after: float | None
+    speed: float | None,
+    start: str | None,
+    skip_closed: bool | None,
+    run_for: float | None,
+    stale_after: float | None,
+    port: int | None,
+    host: str,
 ) -> None:
     """Evaluate alerts and tracked plans and deliver their messages, record each session's IV and score finished
     tracked plans, until stopped (Ctrl-C or SIGTERM).
@@ -65,7 +75,9 @@ def runtime_cmd(
         fail("--speed must be a positive number of market seconds per second", 2)
 
     async def go() -> None:
-        await run_runtime(speed=speed, start=pinned, skip_closed=skip_closed, run_for=run_for, stale_after=stale_after)
+        await run_runtime(
+            speed=speed, start=pinned, skip_closed=skip_closed, run_for=run_for, stale_after=stale_after, port=port, host=host
+        )
 
     run(go)
 
@@ -77,10 +89,13 @@ async def run_runtime(
     skip_closed: bool | None = None,
     run_for: float | None = None,
     stale_after: float | None = None,
+    port: int | None = None,
+    host: str = "0.0.0.0",
 ) -> None:
-    """Build the services and run the runtime until a signal (or `run_for` seconds)."""
+    """Build the services and run the runtime until a signal (or `run_for` seconds); endpoints on `port` when given."""
     from bot.app import build_services, runtime_config
     from bot.config import get_settings
+    from bot.http_server import start_endpoints
     from bot.runtime.worker import Runtime
     from core.clock import utc_now
     from core.errors import UserError
@@ -144,9 +159,13 @@ async def run_runtime(
 
     # the daily jobs go with the runtime: with a queue, `coach serve` is only a front and runs none
     jobs = [asyncio.create_task(iv_recorder_task(services)), asyncio.create_task(outcome_sync_task(services))]
+    http = None
     try:
+        http = await start_endpoints(services, host=host, port=port)
         await runtime.run(stop)
     finally:
+        if http is not None:
+            await http.close()
         for job in jobs:
             job.cancel()
         await asyncio.gather(*jobs, return_exceptions=True)

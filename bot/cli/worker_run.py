@@ -22,7 +22,11 @@ def register(group: click.Group) -> None:
     show_default=True,
     help="which requests this worker takes: quick commands, heavy ones (wide scans, backtests) or both",
 )
-def worker_cmd(lanes: str) -> None:
+@click.option(
+    "--port", type=int, default=None, help="HTTP port for /healthz, /readyz, /metrics (default: $COACH_HTTP_PORT; none)"
+)
+@click.option("--host", default="0.0.0.0", show_default=True, help="address the HTTP endpoints bind")
+def worker_cmd(lanes: str, port: int | None, host: str) -> None:
     """Take chat requests from the queue, run them and answer them, until stopped (Ctrl-C or SIGTERM).
 
     Needs COACH_QUEUE_URL (the same as the fronts') and the database the fronts use (PostgreSQL when
@@ -41,8 +45,10 @@ def worker_cmd(lanes: str) -> None:
 
     async def go() -> None:
         from bot.app import build_services, serve_queue
+        from bot.http_server import start_endpoints
 
         services = await build_services(settings, chart_workers=0, workers=0)
+        http = await start_endpoints(services, host=host, port=port)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -50,6 +56,8 @@ def worker_cmd(lanes: str) -> None:
         try:
             consumer = await serve_queue(services, stop, lanes=chosen)
         finally:
+            if http is not None:
+                await http.close()
             await services.close()
         click.echo(f"coach worker: stopped after {consumer.done} requests.", err=True)
 

@@ -49,6 +49,10 @@ class Executor(Protocol):
 
     async def submit(self, job: Job) -> None: ...
 
+    async def depth(self) -> dict[str, int]:
+        """Jobs waiting for a worker, by lane (empty when jobs never wait here)."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -68,9 +72,13 @@ class InlineExecutor:
     async def start(self) -> None:
         return None
 
+    async def depth(self) -> dict[str, int]:
+        return {}
+
     async def submit(self, job: Job) -> None:
         ident = job.identity.identity()
         self.inflight.start(ident)
+        log.info("job_submitted", request_id=job.request_id, lane=job.lane, executor="inline")
 
         async def go() -> None:
             try:
@@ -125,6 +133,8 @@ class LocalPoolExecutor:
         # a job enters the pool only when a worker is free, so its time limit counts its run, not its wait
         self.slots = asyncio.Semaphore(workers)
         self._tasks: set[asyncio.Task[None]] = set()
+        #: Jobs accepted but not yet in a worker, by lane.
+        self.waiting: dict[str, int] = {"light": 0, "heavy": 0}
 
     async def busy(self, ident: Identity) -> str | None:
         return self.inflight.refusal(ident)
@@ -132,9 +142,13 @@ class LocalPoolExecutor:
     async def start(self) -> None:
         await asyncio.to_thread(self.pool.start)
 
+    async def depth(self) -> dict[str, int]:
+        return dict(self.waiting)
+
     async def submit(self, job: Job) -> None:
         ident = job.identity.identity()
         self.inflight.start(ident)
+        log.info("job_submitted", request_id=job.request_id, lane=job.lane, executor="pool")
         task = asyncio.create_task(self._run(job), name=f"job-{job.request_id}")
         self._tasks.add(task)
 
@@ -152,9 +166,13 @@ class LocalPoolExecutor:
             retry = attempt > 1
             try:
                 async with contextlib.AsyncExitStack() as held:
-                    if job.lane == "heavy":
-                        await held.enter_async_context(self.heavy)
-                    await held.enter_async_context(self.slots)
+                    self.waiting[job.lane] += 1
+                    try:
+                        if job.lane == "heavy":
+                            await held.enter_async_context(self.heavy)
+                        await held.enter_async_context(self.slots)
+                    finally:
+                        self.waiting[job.lane] -= 1
                     await self.pool.run(self._run_job, payload, budget, retry, timeout=limit)
                 return
             except WorkerLost:

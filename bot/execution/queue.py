@@ -76,6 +76,10 @@ class Keys:
         return self.user(ident), self.tenant(ident)
 
 
+def _text(v: object) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
 def queue_url(settings: Settings) -> str:
     """COACH_QUEUE_URL, checked to be a Redis URL."""
     if settings.coach_queue_url is None:
@@ -147,6 +151,20 @@ class QueueExecutor:
                 pipe.expire(key, COUNTER_TTL)
             pipe.xadd(self.keys.stream(job.lane), {"job": job.model_dump_json()}, maxlen=STREAM_MAXLEN, approximate=True)
             await pipe.execute()
+        log.info("job_submitted", request_id=job.request_id, lane=job.lane, executor="queue")
+
+    async def depth(self) -> dict[str, int]:
+        """Jobs no worker has taken yet plus those taken but not acknowledged, by lane."""
+        out: dict[str, int] = {}
+        for lane in LANES:
+            try:
+                groups = await self.redis.xinfo_groups(self.keys.stream(lane))
+            except ResponseError:  # no such stream yet: nothing queued
+                out[lane] = 0
+                continue
+            group = next((g for g in groups if _text(g.get("name")) == GROUP), None)
+            out[lane] = int(group.get("lag") or 0) + int(group.get("pending") or 0) if group is not None else 0
+        return out
 
     async def aclose(self) -> None:
         await self.redis.aclose()

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from bot import metrics
 from bot.execution.jobs import Job, Route
 from bot.reply import Reply
 from bot.request import Ctx
@@ -86,15 +87,32 @@ async def run_job(
 
     `stale`: how old an unanswered claim must be to be taken over (0 when the caller knows its holder died).
     """
+    ident = job.identity
+    # the request id the front gave the job: this worker's lines for it (delivery too) carry the same ref
+    with structlog.contextvars.bound_contextvars(
+        request_id=job.request_id,
+        command=job.command or "free_text",
+        surface=ident.platform,
+        tenant=ident.tenant,
+        user=ident.user,
+    ):
+        return await _run_job(services, job, deliver, worker=worker, budget=budget, stale=stale)
+
+
+async def _run_job(services: Services, job: Job, deliver: Deliver, *, worker: str, budget: float | None, stale: float) -> bool:
     now = utc_now()  # the platform's deadline runs on the wall clock, whatever market time the services keep
-    bound = log.bind(request_id=job.request_id, command=job.command or "free_text", surface=job.identity.platform)
     if job.expired(now):
-        bound.warning("job_expired", waited_s=round((now - job.submitted_at).total_seconds(), 1), route=job.route.kind)
+        log.warning(
+            "job_expired",
+            request_id=job.request_id,
+            waited_s=round((now - job.submitted_at).total_seconds(), 1),
+            route=job.route.kind,
+        )
         return False
     async with services.db() as s, s.begin():
         mine = await answers.claim(s, job.key, worker, now, stale=stale)
     if not mine:
-        bound.info("job_already_answered")
+        log.info("job_already_answered", request_id=job.request_id)
         return False
     started = time.perf_counter()
     try:
@@ -109,10 +127,16 @@ async def run_job(
         still_mine = await answers.keep(s, job.key, worker, utc_now())
     if not still_mine:
         # this worker was slow enough to be taken for dead and another one answers: one answer only
-        bound.warning("job_taken_over", seconds=round(time.perf_counter() - started, 3))
+        log.warning("job_taken_over", request_id=job.request_id, seconds=round(time.perf_counter() - started, 3))
         return False
     await _deliver_once(services, job, reply, deliver, worker)
-    bound.info("job_answered", seconds=round(time.perf_counter() - started, 3), lane=job.lane, error=reply.error_kind)
+    log.info(
+        "job_answered",
+        request_id=job.request_id,
+        duration=round(time.perf_counter() - started, 3),
+        lane=job.lane,
+        error=reply.error_kind,
+    )
     return True
 
 
@@ -136,8 +160,10 @@ async def _deliver_once(services: Services, job: Job, reply: Reply, deliver: Del
     try:
         await deliver(job.route, reply, job.key)
     except BaseException:
+        metrics.DELIVERIES.labels(kind=job.route.kind, result="failed").inc()
         async with services.db() as s, s.begin():
             await answers.release(s, job.key, worker)
         raise
+    metrics.DELIVERIES.labels(kind=job.route.kind, result="ok").inc()
     async with services.db() as s, s.begin():
         await answers.done(s, job.key)

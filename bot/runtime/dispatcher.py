@@ -29,7 +29,9 @@ from typing import Any
 
 import structlog
 
+from bot import metrics
 from bot.reply import Reply
+from bot.request import event_ref
 from bot.runtime.destinations import DeliveryError, Destination, close_destinations, describe_target
 from bot.runtime.event_charts import plan_chart
 from bot.runtime.messages import digest_reply, payload_to_reply, reply_to_payload
@@ -282,6 +284,13 @@ class Dispatcher:
 
     async def _send(self, row: OutboxRow) -> bool:
         """Deliver one row; True when the channel may go on to its next row."""
+        # the event's ref, as logged where it was queued: one ref finds the trigger and its delivery
+        with structlog.contextvars.bound_contextvars(request_id=event_ref(row.key), surface="runtime"):
+            sent = await self._send_row(row)
+        metrics.DELIVERIES.labels(kind=row.destination, result="ok" if sent else "not_yet").inc()
+        return sent
+
+    async def _send_row(self, row: OutboxRow) -> bool:
         cfg = self.config
         state = self.stats.channels.setdefault(row.channel_key, ChannelState())
         try:

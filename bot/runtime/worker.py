@@ -31,6 +31,8 @@ import structlog
 from sqlalchemy.engine import Connection
 
 from analytics.sessions import schedule
+from bot import metrics
+from bot.request import event_ref
 from bot.runtime.destinations import Destination
 from bot.runtime.dispatcher import DispatchConfig, Dispatcher
 from bot.runtime.evaluator import AlertEvaluator
@@ -39,7 +41,7 @@ from bot.runtime.replan import Planner, Replanner
 from bot.runtime.tracker import PlanTracker
 from bot.runtime.txn import Writer
 from core.clock import utc_now
-from storage.outbox import channel_key
+from storage.outbox import channel_key, outbox_status_counts
 from storage.runtime_state import acquire_lease, get_state, put_state, release_lease, upsert_state
 
 log = structlog.get_logger("coach.runtime")
@@ -290,7 +292,11 @@ class Runtime:
             self.replanner.start(tid)
         if sent:
             self.stats.messages += len(sent)
-            self.stats.latencies.append(self.writer.committed_at - batch.received)
+            latency = self.writer.committed_at - batch.received
+            metrics.ALERT_TICK_TO_OUTBOX.observe(latency)
+            # one line per batch (not per message: the hot path), with each event's ref as its delivery will log it
+            log.info("events_queued", refs=[event_ref(m.key) for m in sent[:50]], messages=len(sent))
+            self.stats.latencies.append(latency)
             self.stats.samples += 1
             if len(self.stats.latencies) > 10_000:
                 del self.stats.latencies[:5_000]
@@ -352,6 +358,15 @@ class Runtime:
             elif self._last_feed_state in ("stale", "down"):
                 log.info("feed_recovered", source=status.source, state=status.state)
             self._last_feed_state = status.state
+        # the age an operator should worry about: none while nothing is expected (market closed, no symbols);
+        # a feed that never ticked while it should counts as infinitely old
+        if status.state in ("closed", "idle"):
+            age = 0.0
+        elif status.lag_s is not None:
+            age = status.lag_s
+        else:
+            age = float("inf") if status.state in ("stale", "down") else 0.0
+        metrics.FEED_AGE.labels(source=status.source).set(age)
         now = utc_now()
         async with self.writer.tx() as s:
             still = await acquire_lease(s, LEASE_KEY, self.config.worker_id, self.config.lease_ttl, now=now)
@@ -370,6 +385,9 @@ class Runtime:
                 now=now,
             )
             await put_state(s, FEED_KEY, status.model_dump(mode="json"), now=now)
+            counts = await outbox_status_counts(s)
+        metrics.OUTBOX_PENDING.set(counts.get("pending", 0))
+        metrics.OUTBOX_FAILED.set(counts.get("failed", 0))
         self.heartbeat_written.set()
         return still
 

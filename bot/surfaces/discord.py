@@ -19,6 +19,7 @@ from __future__ import annotations
 import inspect
 import io
 import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, Optional
 
@@ -30,11 +31,13 @@ from discord import app_commands
 from pydantic import SecretStr
 
 from analytics.intervals import INTERVALS
+from bot import metrics
 from bot.execution.jobs import DiscordInteractionRoute, DiscordMessageRoute, Job
 from bot.pipeline import Admitted, Invocation
+from bot.readiness import Check
 from bot.registry import ArgSpec, Command, Registry
 from bot.reply import Action, Reply
-from bot.request import Identity, new_request_id
+from bot.request import Identity, current_request_id
 from bot.services import Services
 from bot.surfaces.identity import discord_identity
 from bot.surfaces.render_discord import CUSTOM_ID_PREFIX, DiscordMessage, render
@@ -216,6 +219,22 @@ class DiscordSurface:
             raise ConfigError("DISCORD_TOKEN is not set")
         await self.client.start(tok)
 
+    def readiness(self) -> dict[str, Check]:
+        """The gateway connection is up (logged in, not closed, not reconnecting)."""
+
+        async def check() -> str | None:
+            if self.client.is_closed():
+                return "Discord connection closed"
+            if not self.client.is_ready():
+                return "Discord gateway not connected"
+            shards = getattr(self.client, "shards", None)  # a sharded client: every shard this front runs
+            if isinstance(shards, dict):
+                down = sorted(i for i, info in shards.items() if info.is_closed())
+                return f"Discord shards {down} not connected" if down else None
+            return None if self.client.ws is not None else "Discord gateway not connected"
+
+        return {"discord": check}
+
     async def close(self) -> None:
         if not self.client.is_closed():
             await self.client.close()
@@ -261,6 +280,7 @@ class DiscordSurface:
         except discord.HTTPException as exc:  # the interaction expired or was answered elsewhere; nothing to reply to
             log.warning("discord_defer_failed", status=exc.status, request_id=ctx.request_id, command=invocation.label())
             return
+        metrics.ACK_SECONDS.labels(surface="discord").observe(time.perf_counter() - ctx.born)
         # the answer edits the deferred response through the interaction's webhook, from whichever worker runs it
         route = DiscordInteractionRoute(application_id=str(interaction.application_id), token=SecretStr(interaction.token))
         await self._submit(admitted, route, key=f"discord:{interaction.id}")
@@ -325,7 +345,7 @@ class DiscordSurface:
         return [app_commands.Choice(name=(head + s)[:100], value=(head + s)[:100]) for s in found]
 
     async def _on_tree_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
-        ref = new_request_id()
+        ref = current_request_id()  # the request's own ref when it got that far, so its earlier lines match
         log.error("discord_command_error", request_id=ref, error=repr(error), exc_info=error)
         msg = f"something went wrong (ref {ref})"
         try:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
+import time
 from typing import Any
 
 import structlog
@@ -35,11 +36,13 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler, AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import metrics
 from bot.config import Settings
 from bot.execution.jobs import Job, SlackRoute
 from bot.pipeline import Admitted, Invocation
+from bot.readiness import Check, cached
 from bot.reply import Reply
-from bot.request import Identity, new_request_id
+from bot.request import Identity, current_request_id
 from bot.services import Services
 from bot.surfaces.identity import SlackAdmins, slack_identity
 from bot.surfaces.render_slack import ACTION_PREFIX, SlackMessage, WhoAsked, escape, render
@@ -124,6 +127,8 @@ class SlackSurface:
         self._socket: Any = None
         self.port: int | None = None
         self._listen: tuple[str, int] | None = None
+        #: Set when Slack's route lives on the service's shared HTTP server (`mount_http`) rather than its own.
+        self._mounted = False
         self._closed = asyncio.Event()
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -132,9 +137,34 @@ class SlackSurface:
         """Serve HTTP mode on this address when run (Socket Mode otherwise)."""
         self._listen = (host, port)
 
+    @property
+    def http_listen(self) -> tuple[str, int] | None:
+        """The address HTTP mode serves on, or None in Socket Mode."""
+        return self._listen
+
+    def mount_http(self, app: web.Application, path: str = "/slack/events") -> None:
+        """Serve Slack's requests on `path` of the service's HTTP server (HTTP mode only)."""
+        if self._listen is None:
+            return
+        app.router.add_post(path, self._http_request)
+        self._mounted = True
+
+    def readiness(self) -> dict[str, Check]:
+        """Slack answers auth.test with this token (asked at most once a minute)."""
+
+        async def check() -> str | None:
+            await self.client.auth_test()
+            return None
+
+        return {"slack": cached(check, 60.0)}
+
     async def run(self) -> None:
         """Connect (Socket Mode) or listen (HTTP mode), then serve until closed."""
-        if self._listen is not None:
+        if self._mounted:
+            if not self.services.settings.slack_signing_secret:
+                raise ConfigError("Slack HTTP mode needs SLACK_SIGNING_SECRET (or use Socket Mode with SLACK_APP_TOKEN)")
+            await self.verify()
+        elif self._listen is not None:
             await self.start_http(*self._listen)
         else:
             await self.start_socket()
@@ -250,6 +280,7 @@ class SlackSurface:
             await ack(response_type="ephemeral", text=escape(admitted.body))
             return
         await ack()
+        metrics.ACK_SECONDS.labels(surface="slack").observe(time.perf_counter() - ctx.born)
         route = SlackRoute(
             channel=command.get("channel_id"),
             response_url=_secret(command.get("response_url")),
@@ -321,7 +352,7 @@ class SlackSurface:
         await self._submit(admitted, route, key=f"slack:{key}")
 
     async def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
-        log.error("slack_listener_failed", request_id=new_request_id(), error=repr(error), exc_info=error)
+        log.error("slack_listener_failed", request_id=current_request_id(), error=repr(error), exc_info=error)
 
     # --- handing over ---------------------------------------------------------------------------
 

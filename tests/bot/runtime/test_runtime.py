@@ -57,6 +57,12 @@ async def play(runtime: Runtime, stream: SimStream, until: datetime, per_batch: 
     return n
 
 
+def sample(name: str, **labels: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 def delivered_events(hook, path="/hook") -> list[str]:
     """Event keys the receiver got, digests expanded into the events they cover (duplicates kept)."""
     out = []
@@ -87,9 +93,14 @@ async def test_trigger_is_written_with_its_outbox_rows_and_delivered(services, h
     assert r1.severity == "success" and r2.severity == "success"
     stream = SimStream(clock, start=T0)
     rt = Runtime(svc, clock=clock, stream=stream, config=RuntimeConfig(dispatch=FAST))
+    queued_before = sample("coach_alert_tick_to_outbox_seconds_count")
+    sent_before = sample("coach_deliveries_total", kind="webhook", result="ok")
     await rt.start()
     await play(rt, stream, T0 + timedelta(hours=1))
     await rt.dispatcher.deliver_all(timeout=10)
+    # the operator's metrics saw the same: batches that queued messages, and the webhook deliveries
+    assert sample("coach_alert_tick_to_outbox_seconds_count") - queued_before == rt.stats.samples > 0
+    assert sample("coach_deliveries_total", kind="webhook", result="ok") - sent_before == len(hook.delivered("/hook"))
     rows = await outbox(svc)
     keys = sorted(r.key.split("@")[0] for r in rows if r.destination == "webhook" and r.kind == "alert")
     a1, a2 = r1.data.id, r2.data.id
@@ -231,6 +242,8 @@ async def test_stale_feed_is_reported_not_mistaken_for_a_quiet_market(services):
             return (await get_state(s, FEED_KEY))["state"] == "stale"
 
     await until(rt.heartbeat_written, recorded_stale)  # a heartbeat records it
+    assert sample("coach_feed_age_seconds", source=stream.name) >= 120  # and the gauge the stale-feed alert reads
+    assert sample("coach_outbox_pending") == 0  # nothing fired: nothing waits
     status = await say(svc, "/alerts status", **CONSOLE)
     assert status.data.feed["state"] == "stale" and "stale" in status.body and status.severity == "error"
     clock.set(_et(16, 30))  # after the close silence is normal
