@@ -8,8 +8,9 @@ over the last `LOOKBACK` sessions, with SPY as the benchmark.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,9 @@ from bot.holdings import PositionsResult, PositionView
 from bot.request import Ctx
 from core.errors import NotFoundError, ProviderError
 from storage.identity import Owner, get_user
+
+if TYPE_CHECKING:
+    from bot.sector_source import SectorLookup
 
 BENCHMARK = "SPY"
 #: Correlation above which two holdings on the same side count as one bet.
@@ -60,6 +64,7 @@ class PortfolioResult(BaseModel):
     short_pct: float
     symbols: list[SymbolExposure]
     sectors: dict[str, float]  # % of the account, absolute
+    sector_source: str  # "polygon SIC", "shipped mapping", or polygon with the symbols it had no code for
     beta: float | None  # of the book to SPY, in account terms
     beta_dollars: float | None  # SPY-equivalent dollars
     correlation_symbols: list[str]
@@ -143,8 +148,12 @@ def build_portfolio(
     closes: pd.DataFrame,
     rules: RiskRules,
     account_size: float | None,
+    sector_lookup: SectorLookup | None = None,
 ) -> PortfolioResult:
-    """The portfolio of `held` (priced positions), with `closes` (daily, by underlying and SPY) for beta and correlation."""
+    """The portfolio of `held` (priced positions), with `closes` (daily, by underlying and SPY) for beta and correlation.
+
+    `sector_lookup` says each underlying's sector (`bot.sector_source`); without it the shipped mapping is used.
+    """
     by_symbol: dict[str, float] = {}
     for p in held.positions:
         by_symbol[p.underlying] = by_symbol.get(p.underlying, 0.0) + (p.delta_dollars or 0.0)
@@ -172,8 +181,10 @@ def build_portfolio(
     weights = values / account if account > 0 else np.zeros_like(values)
     book_beta = portfolio_beta(weights, [betas.get(k) for k in names]) if names else None
     symbols = [
-        SymbolExposure(symbol=k, sector=sector_of(k), value=by_symbol[k], pct=pct(by_symbol[k]), beta=betas.get(k)) for k in names
+        SymbolExposure(symbol=k, sector=_sector(sector_lookup, k), value=by_symbol[k], pct=pct(by_symbol[k]), beta=betas.get(k))
+        for k in names
     ]
+    sector_source = sector_lookup.source if sector_lookup is not None and sector_lookup.origin else "shipped mapping"
     sectors = weights_by([s.sector for s in symbols], values, account) if account > 0 else {}
     gamma, vega, theta = _greeks(held.positions)
     no_stop = [p.symbol for p in held.positions if p.risk_to_stop is None]
@@ -223,6 +234,7 @@ def build_portfolio(
         short_pct=pct(ex.short),
         symbols=symbols,
         sectors=sectors,
+        sector_source=sector_source,
         beta=book_beta,
         beta_dollars=None if book_beta is None else book_beta * account,
         correlation_symbols=corr_syms,
@@ -241,8 +253,19 @@ def build_portfolio(
         warnings=warnings,
         positions=held,
         as_of=held.as_of,
-        sources=held.sources,
+        sources=[*held.sources, f"sectors: {sector_source}"] if names else held.sources,
     )
+
+
+def _sector(lookup: SectorLookup | None, symbol: str) -> str:
+    return lookup.sectors.get(symbol, sector_of(symbol)) if lookup is not None else sector_of(symbol)
+
+
+async def lookup_sectors(ctx: Ctx, symbols: list[str]) -> SectorLookup:
+    """The sectors of `symbols` from the configured market (Polygon's SIC codes) or the shipped mapping."""
+    from bot.sector_source import resolve_sectors
+
+    return await resolve_sectors(ctx.services.market, symbols)
 
 
 async def load_portfolio(ctx: Ctx, owner: Owner, held: PositionsResult | None = None) -> PortfolioResult:
@@ -253,7 +276,8 @@ async def load_portfolio(ctx: Ctx, owner: Owner, held: PositionsResult | None = 
     rules, account = await load_rules(ctx, owner)
     underlyings = sorted({p.underlying for p in held.positions})
     closes, _missing = await _closes(ctx, [*underlyings, BENCHMARK]) if underlyings else (pd.DataFrame(), [])
-    return build_portfolio(held, closes, rules, account)
+    sectors = await lookup_sectors(ctx, underlyings) if underlyings else None
+    return build_portfolio(held, closes, rules, account, sectors)
 
 
 def field_pairs(res: PortfolioResult) -> list[tuple[str, Any]]:
@@ -276,10 +300,15 @@ def _by_symbol(held: PositionsResult) -> dict[str, float]:
 
 
 def _check(
-    rules: RiskRules, by_symbol: dict[str, float], risk: float, account: float, closes: pd.DataFrame
+    rules: RiskRules,
+    by_symbol: dict[str, float],
+    risk: float,
+    account: float,
+    closes: pd.DataFrame,
+    sectors: Mapping[str, str],
 ) -> dict[tuple[str, str], Breach]:
     symbol_pct = {k: 100.0 * v / account for k, v in by_symbol.items()}
-    sector_pct = weights_by([sector_of(k) for k in by_symbol], list(by_symbol.values()), account)
+    sector_pct = weights_by([sectors.get(k) or sector_of(k) for k in by_symbol], list(by_symbol.values()), account)
     syms, corr = _correlation(closes, [k for k in by_symbol if abs(by_symbol[k]) > 0])
     correlated = correlated_groups(syms, [symbol_pct[k] for k in syms], corr.tolist(), CORRELATED_ABOVE)
     found = check_rules(
@@ -317,7 +346,9 @@ async def order_rule_warnings(
     held = await load_positions(ctx, owner)
     by_symbol, risk = _by_symbol(held), held.risk_to_stops
     closes = await rule_closes(ctx, rules, [*by_symbol, underlying])
-    before = _check(rules, by_symbol, risk, account, closes)
+    # only the sector rule needs sectors: no lookups for an order otherwise
+    sectors = (await lookup_sectors(ctx, sorted({*by_symbol, underlying}))).sectors if rules.max_sector_pct is not None else {}
+    before = _check(rules, by_symbol, risk, account, closes, sectors)
     current = next((p for p in held.positions if p.symbol == instrument), None)
     units_held = current.quantity * current.multiplier if current is not None else 0.0
     after_symbol = dict(by_symbol)
@@ -334,7 +365,7 @@ async def order_rule_warnings(
             added += opened * price if signed_units > 0 else 0.0
         elif plan_stop is not None:
             added += opened * max(0.0, (price - plan_stop) if signed_units > 0 else (plan_stop - price))
-    after = _check(rules, after_symbol, max(0.0, risk + added), account, closes)
+    after = _check(rules, after_symbol, max(0.0, risk + added), account, closes, sectors)
     out = []
     for key, b in after.items():
         was = before.get(key)

@@ -146,3 +146,33 @@ def test_correlated_groups_golden():
     assert got[0].describe() == "correlated exposure of NVDA+AMD+AVGO 45.0% of the account is over your 40% limit"
     assert not rules.empty
     assert check_rules(rules, open_risk_pct=None, symbol_pct={}, sector_pct={}, correlated_pct={"A+B": 40.0}) == []
+
+
+def test_sector_of_sic_golden():
+    from analytics.sectors import sector_of_sic
+
+    cases = {
+        "3571": "Information Technology",  # electronic computers (AAPL)
+        "3674": "Information Technology",  # semiconductors (NVDA)
+        "7372": "Information Technology",  # prepackaged software (MSFT)
+        "7375": "Communication Services",  # information retrieval services
+        "2834": "Health Care",  # pharmaceutical preparations
+        "3841": "Health Care",  # surgical and medical instruments
+        "6022": "Financials",  # state commercial banks (JPM)
+        "6798": "Real Estate",  # REITs, inside the financial division
+        "4911": "Utilities",  # electric services
+        "1311": "Energy",  # crude petroleum and natural gas (XOM's peers)
+        "2911": "Energy",  # petroleum refining
+        "3711": "Consumer Discretionary",  # motor vehicles (TSLA)
+        "5961": "Consumer Discretionary",  # catalog and mail-order (AMZN)
+        "5331": "Consumer Staples",  # variety stores (WMT)
+        "2844": "Consumer Staples",  # perfumes, cosmetics, inside chemicals
+        "2800": "Materials",  # chemicals
+        "3721": "Industrials",  # aircraft (BA)
+        "4813": "Communication Services",  # telephone communications
+        "7841": "Communication Services",  # video tape rental (NFLX)
+    }
+    assert {code: sector_of_sic(code) for code in cases} == cases
+    assert sector_of_sic(3571) == "Information Technology"
+    for nothing in (None, "", "n/a", "9995", "0"):
+        assert sector_of_sic(nothing) is None
