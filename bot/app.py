@@ -458,8 +458,10 @@ def serve_tasks(services: Services) -> dict[str, Callable[[], Coroutine[Any, Any
 
 
 def background_tasks(services: Services) -> dict[str, Callable[[], Coroutine[Any, Any, None]]]:
-    """The alert and live-plan runtime (one leader by lease), the daily IV recorder and the tracked-plan scorer."""
+    """The alert and live-plan runtime (one leader by lease), the daily IV recorder, the tracked-plan scorer and
+    the after-close risk summary."""
     from bot.iv_recorder import iv_recorder_task
+    from bot.risk_summary import risk_summary_task
     from bot.runtime.worker import Runtime
     from bot.scorecard import outcome_sync_task
 
@@ -472,6 +474,7 @@ def background_tasks(services: Services) -> dict[str, Callable[[], Coroutine[Any
         "alert_runtime": alert_runtime,
         "iv_recorder": lambda: iv_recorder_task(services),
         "outcome_sync": lambda: outcome_sync_task(services),
+        "risk_summary": lambda: risk_summary_task(services),
     }
 
 

@@ -8,20 +8,32 @@ over the last `LOOKBACK` sessions, with SPY as the benchmark.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
 from analytics.portfolio import LOOKBACK, beta, correlation_matrix, daily_returns, exposure, portfolio_beta, weights_by
-from analytics.risk_rules import DEFAULT_POSITION_PCT, DEFAULT_SECTOR_PCT, Breach, RiskRules, check_rules
+from analytics.risk_rules import (
+    CORRELATED_ABOVE,
+    DEFAULT_POSITION_PCT,
+    DEFAULT_SECTOR_PCT,
+    Breach,
+    RiskRules,
+    check_rules,
+    correlated_groups,
+)
 from analytics.sectors import sector_of
 from bot.holdings import PositionsResult, PositionView
 from bot.request import Ctx
 from core.errors import NotFoundError, ProviderError
 from storage.identity import Owner, get_user
+
+if TYPE_CHECKING:
+    from bot.sector_source import SectorLookup
 
 BENCHMARK = "SPY"
 #: Correlation above which two holdings on the same side count as one bet.
@@ -52,11 +64,13 @@ class PortfolioResult(BaseModel):
     short_pct: float
     symbols: list[SymbolExposure]
     sectors: dict[str, float]  # % of the account, absolute
+    sector_source: str  # "polygon SIC", "shipped mapping", or polygon with the symbols it had no code for
     beta: float | None  # of the book to SPY, in account terms
     beta_dollars: float | None  # SPY-equivalent dollars
     correlation_symbols: list[str]
     correlation: list[list[float]]
     sessions: int
+    correlated: dict[str, float]  # "A+B" -> combined % of the account of holdings correlated above CORRELATED_ABOVE
     delta_dollars: float
     gamma_dollars: float  # change of delta dollars for a 1% move of every underlying
     vega: float  # dollars per vol point
@@ -95,12 +109,25 @@ async def _closes(ctx: Ctx, symbols: list[str]) -> tuple[pd.DataFrame, list[str]
         s.index = s.index.normalize()
         return s[~s.index.duplicated(keep="last")].rename(sym)
 
+    symbols = list(dict.fromkeys(symbols))  # a held SPY is also the benchmark: one column
     got = await asyncio.gather(*(one(s) for s in symbols))
     series = [s for s in got if s is not None]
     if not series:
         return pd.DataFrame(), []
     frame = pd.concat(series, axis=1, join="inner").tail(LOOKBACK + 1)
     return frame, sorted({str(s) for s in symbols} - set(frame.columns))
+
+
+def _correlation(closes: pd.DataFrame, names: list[str]) -> tuple[list[str], np.ndarray]:
+    """The holdings of `names` that have closes, and the correlation matrix of their daily returns."""
+    if closes.empty or len(closes) < 3:
+        return [], np.zeros((0, 0))
+    cols = list(closes.columns)
+    syms = [k for k in names if k in cols]
+    if not syms:
+        return [], np.zeros((0, 0))
+    rets = daily_returns(closes[syms].to_numpy(dtype=float).T)
+    return syms, correlation_matrix(rets)
 
 
 def _greeks(views: list[PositionView]) -> tuple[float, float, float]:
@@ -121,8 +148,12 @@ def build_portfolio(
     closes: pd.DataFrame,
     rules: RiskRules,
     account_size: float | None,
+    sector_lookup: SectorLookup | None = None,
 ) -> PortfolioResult:
-    """The portfolio of `held` (priced positions), with `closes` (daily, by underlying and SPY) for beta and correlation."""
+    """The portfolio of `held` (priced positions), with `closes` (daily, by underlying and SPY) for beta and correlation.
+
+    `sector_lookup` says each underlying's sector (`bot.sector_source`); without it the shipped mapping is used.
+    """
     by_symbol: dict[str, float] = {}
     for p in held.positions:
         by_symbol[p.underlying] = by_symbol.get(p.underlying, 0.0) + (p.delta_dollars or 0.0)
@@ -145,24 +176,27 @@ def build_portfolio(
         for k in names:
             if k in cols and bench is not None:
                 betas[k] = beta(rets[cols.index(k)], bench)
-        corr_syms = [k for k in names if k in cols]
-        corr = correlation_matrix(np.array([rets[cols.index(k)] for k in corr_syms])) if corr_syms else corr
+        corr_syms, corr = _correlation(closes, names)
 
     weights = values / account if account > 0 else np.zeros_like(values)
     book_beta = portfolio_beta(weights, [betas.get(k) for k in names]) if names else None
     symbols = [
-        SymbolExposure(symbol=k, sector=sector_of(k), value=by_symbol[k], pct=pct(by_symbol[k]), beta=betas.get(k)) for k in names
+        SymbolExposure(symbol=k, sector=_sector(sector_lookup, k), value=by_symbol[k], pct=pct(by_symbol[k]), beta=betas.get(k))
+        for k in names
     ]
+    sector_source = sector_lookup.source if sector_lookup is not None and sector_lookup.origin else "shipped mapping"
     sectors = weights_by([s.sector for s in symbols], values, account) if account > 0 else {}
     gamma, vega, theta = _greeks(held.positions)
     no_stop = [p.symbol for p in held.positions if p.risk_to_stop is None]
     open_risk = held.risk_to_stops
     open_risk_pct = pct(open_risk)
+    correlated = correlated_groups(corr_syms, [pct(by_symbol[k]) for k in corr_syms], corr.tolist())
     breaches = check_rules(
         rules,
         open_risk_pct=open_risk_pct if account_size else None,
         symbol_pct={s.symbol: s.pct for s in symbols} if account_size else {},
         sector_pct=sectors if account_size else {},
+        correlated_pct=correlated if account_size else {},
     )
     warnings: list[str] = []
     if not account_size and names:
@@ -200,11 +234,13 @@ def build_portfolio(
         short_pct=pct(ex.short),
         symbols=symbols,
         sectors=sectors,
+        sector_source=sector_source,
         beta=book_beta,
         beta_dollars=None if book_beta is None else book_beta * account,
         correlation_symbols=corr_syms,
         correlation=[[round(float(x), 4) for x in row] for row in corr],
         sessions=sessions,
+        correlated=correlated,
         delta_dollars=float(values.sum()),
         gamma_dollars=gamma,
         vega=vega,
@@ -217,8 +253,19 @@ def build_portfolio(
         warnings=warnings,
         positions=held,
         as_of=held.as_of,
-        sources=held.sources,
+        sources=[*held.sources, f"sectors: {sector_source}"] if names else held.sources,
     )
+
+
+def _sector(lookup: SectorLookup | None, symbol: str) -> str:
+    return lookup.sectors.get(symbol, sector_of(symbol)) if lookup is not None else sector_of(symbol)
+
+
+async def lookup_sectors(ctx: Ctx, symbols: list[str]) -> SectorLookup:
+    """The sectors of `symbols` from the configured market (Polygon's SIC codes) or the shipped mapping."""
+    from bot.sector_source import resolve_sectors
+
+    return await resolve_sectors(ctx.services.market, symbols)
 
 
 async def load_portfolio(ctx: Ctx, owner: Owner, held: PositionsResult | None = None) -> PortfolioResult:
@@ -229,7 +276,8 @@ async def load_portfolio(ctx: Ctx, owner: Owner, held: PositionsResult | None = 
     rules, account = await load_rules(ctx, owner)
     underlyings = sorted({p.underlying for p in held.positions})
     closes, _missing = await _closes(ctx, [*underlyings, BENCHMARK]) if underlyings else (pd.DataFrame(), [])
-    return build_portfolio(held, closes, rules, account)
+    sectors = await lookup_sectors(ctx, underlyings) if underlyings else None
+    return build_portfolio(held, closes, rules, account, sectors)
 
 
 def field_pairs(res: PortfolioResult) -> list[tuple[str, Any]]:
@@ -251,11 +299,34 @@ def _by_symbol(held: PositionsResult) -> dict[str, float]:
     return out
 
 
-def _check(rules: RiskRules, by_symbol: dict[str, float], risk: float, account: float) -> dict[tuple[str, str], Breach]:
+def _check(
+    rules: RiskRules,
+    by_symbol: dict[str, float],
+    risk: float,
+    account: float,
+    closes: pd.DataFrame,
+    sectors: Mapping[str, str],
+) -> dict[tuple[str, str], Breach]:
     symbol_pct = {k: 100.0 * v / account for k, v in by_symbol.items()}
-    sector_pct = weights_by([sector_of(k) for k in by_symbol], list(by_symbol.values()), account)
-    found = check_rules(rules, open_risk_pct=100.0 * risk / account, symbol_pct=symbol_pct, sector_pct=sector_pct)
+    sector_pct = weights_by([sectors.get(k) or sector_of(k) for k in by_symbol], list(by_symbol.values()), account)
+    syms, corr = _correlation(closes, [k for k in by_symbol if abs(by_symbol[k]) > 0])
+    correlated = correlated_groups(syms, [symbol_pct[k] for k in syms], corr.tolist(), CORRELATED_ABOVE)
+    found = check_rules(
+        rules,
+        open_risk_pct=100.0 * risk / account,
+        symbol_pct=symbol_pct,
+        sector_pct=sector_pct,
+        correlated_pct=correlated,
+    )
     return {(b.rule, b.subject): b for b in found}
+
+
+async def rule_closes(ctx: Ctx, rules: RiskRules, symbols: list[str]) -> pd.DataFrame:
+    """Daily closes for the correlated-exposure rule (none fetched when that rule is not set)."""
+    if rules.max_correlated_pct is None or len(symbols) < 2:
+        return pd.DataFrame()
+    closes, _missing = await _closes(ctx, sorted(set(symbols)))
+    return closes
 
 
 async def order_rule_warnings(
@@ -274,7 +345,10 @@ async def order_rule_warnings(
         return []
     held = await load_positions(ctx, owner)
     by_symbol, risk = _by_symbol(held), held.risk_to_stops
-    before = _check(rules, by_symbol, risk, account)
+    closes = await rule_closes(ctx, rules, [*by_symbol, underlying])
+    # only the sector rule needs sectors: no lookups for an order otherwise
+    sectors = (await lookup_sectors(ctx, sorted({*by_symbol, underlying}))).sectors if rules.max_sector_pct is not None else {}
+    before = _check(rules, by_symbol, risk, account, closes, sectors)
     current = next((p for p in held.positions if p.symbol == instrument), None)
     units_held = current.quantity * current.multiplier if current is not None else 0.0
     after_symbol = dict(by_symbol)
@@ -291,7 +365,7 @@ async def order_rule_warnings(
             added += opened * price if signed_units > 0 else 0.0
         elif plan_stop is not None:
             added += opened * max(0.0, (price - plan_stop) if signed_units > 0 else (plan_stop - price))
-    after = _check(rules, after_symbol, max(0.0, risk + added), account)
+    after = _check(rules, after_symbol, max(0.0, risk + added), account, closes, sectors)
     out = []
     for key, b in after.items():
         was = before.get(key)

@@ -53,7 +53,7 @@ async def check_and_notify(ctx: Ctx, owner: Owner) -> list[Breach]:
     import pandas as pd
 
     from bot.holdings import load_positions
-    from bot.portfolio import build_portfolio, load_rules
+    from bot.portfolio import build_portfolio, load_rules, lookup_sectors, rule_closes
     from bot.runtime.messages import reply_to_payload
     from bot.runtime.routing import Origin, sinks_for
     from storage.alerts import effective_settings
@@ -62,7 +62,11 @@ async def check_and_notify(ctx: Ctx, owner: Owner) -> list[Breach]:
     if rules.empty or not account:
         return []
     held = await load_positions(ctx, owner)
-    breaches = build_portfolio(held, pd.DataFrame(), rules, account).breaches
+    # closes only when the correlated-exposure rule needs them: the sweep runs every minute
+    closes = await rule_closes(ctx, rules, sorted({p.underlying for p in held.positions})) if held.positions else pd.DataFrame()
+    underlyings = sorted({p.underlying for p in held.positions})
+    sectors = await lookup_sectors(ctx, underlyings) if rules.max_sector_pct is not None and underlyings else None
+    breaches = build_portfolio(held, closes, rules, account, sectors).breaches
     if not breaches:
         return []
     ident = ctx.identity

@@ -8,6 +8,8 @@ REST (`PolygonMarket`, a `MarketData`):
   (Bearer header by default, `apiKey=` when `auth_in_query`). Minute-based requests are split
   into 30-day windows (longer ones show gaps). 30m bars feed 1h/4h (resampled at 09:30), day
   bars feed 1W.
+* a company's SEC industry (`sic_code`, `sic_description`) from `/v3/reference/tickers/{T}`,
+  cached a day (portfolio sector weights).
 * quotes from the ticker snapshot (data under `ticker`, not `results`); without the snapshot
   entitlement, from last trade + last NBBO (upper-case fields = ask side, nanosecond stamps).
 * expirations from `/v3/reference/options/contracts`, chains from `/v3/snapshot/options/{T}`
@@ -73,7 +75,10 @@ FAMILIES: dict[str, str] = {
     "options": "options chain snapshots",
     "contracts": "options contract reference",
     "stream": "WebSocket stream",
+    "reference": "ticker reference (details)",
 }
+#: A company's SIC code changes rarely: ticker details are kept this long.
+DETAILS_TTL = 24 * 3600.0
 
 # interval -> (multiplier, timespan, the interval Polygon serves that we resample from)
 _NATIVE: dict[str, tuple[int, str, str]] = {
@@ -306,6 +311,30 @@ class PolygonMarket:
             days = pd.to_datetime(t, unit="ms", utc=True).tz_convert(EXCHANGE_TZ).date if len(t) else []
             return daily_frame(list(days), *cols)
         return build_frame(t * 10**6, *cols)
+
+    # -- reference
+
+    async def industry(self, symbol: str) -> tuple[str | None, str | None]:
+        """The ticker's SEC industry: (`sic_code`, `sic_description`) from `/v3/reference/tickers/{T}`, cached a day.
+
+        Funds and ETFs have neither (both None). An unknown ticker raises UnknownSymbol.
+        """
+        sym = validate_symbol(symbol)
+        return await self.cache.get_or_load(("industry", sym), lambda: self._industry(sym), ttl=DETAILS_TTL)
+
+    async def _industry(self, sym: str) -> tuple[str | None, str | None]:
+        what = f"{sym} ticker details"
+        try:
+            data = await self._get("reference", f"/v3/reference/tickers/{sym}", {}, what)
+        except BadRequest as exc:
+            if exc.status == 404:
+                raise UnknownSymbol(NAME, sym) from None
+            raise
+        res = data.get("results")
+        if not isinstance(res, dict):
+            raise BadPayload(NAME, f"{what}: no `results` object")
+        code, desc = res.get("sic_code"), res.get("sic_description")
+        return (str(code) if code not in (None, "") else None, str(desc) if desc not in (None, "") else None)
 
     # -- quotes
 

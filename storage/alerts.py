@@ -109,6 +109,8 @@ class ChannelSettings(Base):
     route: Mapped[str | None] = mapped_column(String(12), default=None)
     #: Extra sinks: [{"kind": "discord_webhook"|"slack_webhook"|"webhook", "url": ...}].
     webhooks: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=None)
+    #: The portfolio risk summary after each close (off unless a channel or the workspace turns it on).
+    daily_summary: Mapped[bool | None] = mapped_column(Boolean, default=None)
     updated_by: Mapped[int | None] = mapped_column(Integer, ForeignKey("users.id", ondelete="SET NULL"), default=None)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
 
@@ -325,6 +327,8 @@ def mark_expired(conn: Connection, ids: Iterable[int], now: datetime) -> None:
 
 ROUTES = ("channel", "thread", "dm")
 FAMILIES = ("price", "indicator", "plan", "risk")
+#: The inheritable settings of a channel (a NULL value takes the workspace's, then the default).
+SETTING_NAMES = ("alerts_enabled", "allowed_kinds", "route", "webhooks", "daily_summary")
 
 
 @dataclass
@@ -335,6 +339,7 @@ class EffectiveSettings:
     allowed_kinds: list[str] = field(default_factory=lambda: list(FAMILIES))
     route: str = "channel"
     webhooks: list[dict[str, Any]] = field(default_factory=list)
+    daily_summary: bool = False
     #: Which level each value came from: "channel", "workspace" or "default".
     origin: dict[str, str] = field(default_factory=dict)
 
@@ -371,7 +376,7 @@ def merge_settings(channel_row: ChannelSettings | None, workspace_row: ChannelSe
     """Inheritance: each value from the channel's row, else the workspace's, else the default."""
     eff = EffectiveSettings()
     levels = [(row, origin) for row, origin in ((channel_row, "channel"), (workspace_row, "workspace")) if row is not None]
-    for name in ("alerts_enabled", "allowed_kinds", "route", "webhooks"):
+    for name in SETTING_NAMES:
         eff.origin[name] = "default"
         for row, origin in levels:
             if getattr(row, name) is not None:
@@ -393,7 +398,7 @@ async def update_settings(
         row = ChannelSettings(tenant_id=tenant_id, scope=scope, channel=channel)
         session.add(row)
     for k, v in changes.items():
-        if k not in ("alerts_enabled", "allowed_kinds", "route", "webhooks"):
+        if k not in SETTING_NAMES:
             raise ValueError(f"unknown setting {k}")
         setattr(row, k, v)
     row.updated_by = by_user

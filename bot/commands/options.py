@@ -403,10 +403,21 @@ class RiskArgs(ArgsModel):
     max_sector: PctArg | None = Field(
         None, ge=0, le=1000, description="rule: most % of the account in one sector (0 or off clears it)"
     )
+    max_correlated: PctArg | None = Field(
+        None,
+        ge=0,
+        le=1000,
+        description="rule: most % of the account in holdings whose daily returns correlate above 0.7 (0 or off clears it)",
+    )
 
 
 #: The rule each /risk option sets.
-RULE_OPTIONS = {"max_open_risk": "max_open_risk_pct", "max_position": "max_position_pct", "max_sector": "max_sector_pct"}
+RULE_OPTIONS = {
+    "max_open_risk": "max_open_risk_pct",
+    "max_position": "max_position_pct",
+    "max_sector": "max_sector_pct",
+    "max_correlated": "max_correlated_pct",
+}
 
 
 def _rules_line(rules: dict[str, float | None]) -> str:
@@ -414,6 +425,7 @@ def _rules_line(rules: dict[str, float | None]) -> str:
         f"open risk ≤ {rules['max_open_risk_pct']:g}%" if rules.get("max_open_risk_pct") else None,
         f"one symbol ≤ {rules['max_position_pct']:g}%" if rules.get("max_position_pct") else None,
         f"one sector ≤ {rules['max_sector_pct']:g}%" if rules.get("max_sector_pct") else None,
+        f"correlated holdings ≤ {rules['max_correlated_pct']:g}%" if rules.get("max_correlated_pct") else None,
     ]
     shown = [p for p in parts if p]
     return "Rules: " + (", ".join(shown) if shown else "none (set e.g. `/risk max_open_risk=6 max_position=20 max_sector=40`)")
@@ -422,9 +434,15 @@ def _rules_line(rules: dict[str, float | None]) -> str:
 @command(
     "risk",
     "Show or set your risk profile (account size and % risked per trade, used by /size) and your portfolio risk rules "
-    "(max open risk %, per-position %, per-sector %; /portfolio and /order preview check them).",
+    "(max open risk %, per-position %, per-sector %, correlated holdings %; /portfolio and /order preview check them).",
     RiskArgs,
-    examples=("/risk", "/risk 25000 1", "/risk max_open_risk=6 max_position=20 max_sector=40", "/risk max_sector=off"),
+    examples=(
+        "/risk",
+        "/risk 25000 1",
+        "/risk max_open_risk=6 max_position=20 max_sector=40",
+        "/risk max_correlated=35",
+        "/risk max_sector=off",
+    ),
 )
 async def risk(ctx: Ctx, a: RiskArgs) -> Reply:
     from analytics.risk_rules import RiskRules

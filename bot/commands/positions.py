@@ -113,8 +113,8 @@ class PortfolioArgs(ArgsModel):
     "greeks, open risk to all stops, and the risk rules it breaks.",
     PortfolioArgs,
     examples=("/portfolio", "/portfolio --no-chart"),
-    tool_hint="Read-only. gross/net/long/short (+_pct), symbols[] {symbol, sector, pct, beta}, sectors {name: pct}, beta, "
-    "correlation_symbols + correlation matrix, delta_dollars, gamma_dollars, vega, theta, open_risk(_pct), breaches[], warnings[].",
+    tool_hint="Read-only. gross/net/long/short (+_pct), symbols[] {symbol, sector, pct, beta}, sectors {name: pct}, "
+    "sector_source (polygon SIC or the shipped mapping), beta, correlated {group: pct}, correlation_symbols + correlation matrix, delta_dollars, gamma_dollars, vega, theta, open_risk(_pct), breaches[], warnings[].",
 )
 async def portfolio_cmd(ctx: Ctx, a: PortfolioArgs) -> Reply:
     import asyncio
@@ -133,7 +133,7 @@ async def portfolio_cmd(ctx: Ctx, a: PortfolioArgs) -> Reply:
         )
     lines = [
         "Exposure: " + ", ".join(f"{s.symbol} {s.pct:+.1f}%" for s in res.symbols[:10]),
-        "Sectors: " + ", ".join(f"{k} {v:.1f}%" for k, v in res.sectors.items()),
+        "Sectors: " + ", ".join(f"{k} {v:.1f}%" for k, v in res.sectors.items()) + f" (from {res.sector_source})",
     ]
     if any(p.asset_class == "option" for p in res.positions.positions):
         lines.append(

@@ -1,8 +1,9 @@
-"""Channel alert settings, admins only: /settings show|alerts|types|route|webhook.
+"""Channel alert settings, admins only: /settings show|alerts|types|route|webhook|summary.
 
 Per channel, or for the whole workspace (a channel's unset values inherit the workspace's):
-whether alerts are on, which families (price, indicator, plan) are allowed, where they are
-delivered (the channel, a thread per symbol, the owner's DM) and extra webhook sinks.
+whether alerts are on, which families (price, indicator, plan, risk) are allowed, where they are
+delivered (the channel, a thread per symbol, the owner's DM), extra webhook sinks, and whether
+the portfolio risk summary goes out after each close (off by default).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class SettingsView(BaseModel):
     allowed_kinds: list[str]
     route: str
     webhooks: list[dict[str, Any]]
+    daily_summary: bool
     origin: dict[str, str]
 
 
@@ -58,6 +60,7 @@ async def _settings_reply(ctx: Ctx, owner: Owner, s: Any, workspace: bool, title
         allowed_kinds=list(eff.allowed_kinds),
         route=eff.route,
         webhooks=hooks,
+        daily_summary=eff.daily_summary,
         origin=eff.origin,
     )
     where = f"channel {channel}" if scope == "channel" else "the whole workspace"
@@ -68,6 +71,7 @@ async def _settings_reply(ctx: Ctx, owner: Owner, s: Any, workspace: bool, title
         "Webhooks: "
         + (", ".join(f"{i + 1}. {h['kind']} {h['url']}" for i, h in enumerate(hooks)) or "none")
         + f" ({v.origin['webhooks']})",
+        f"Daily risk summary after the close: {'on' if v.daily_summary else 'off'} ({v.origin['daily_summary']})",
     ]
     return Reply(
         title=f"{title} — {where}", body="\n".join(lines), data=v, severity="success" if title.endswith("updated") else "info"
@@ -99,13 +103,14 @@ async def _change(ctx: Ctx, workspace: bool, **changes: Any) -> Reply:
         return await _settings_reply(ctx, owner, s, workspace, "Alert settings updated")
 
 
+OnOff = Annotated[
+    Literal["on", "off"],
+    BeforeValidator(lambda v: ("on" if v else "off") if isinstance(v, bool) else v.strip().lower() if isinstance(v, str) else v),
+]
+
+
 class SettingsAlertsArgs(ArgsModel):
-    enabled: Annotated[
-        Literal["on", "off"],
-        BeforeValidator(
-            lambda v: ("on" if v else "off") if isinstance(v, bool) else v.strip().lower() if isinstance(v, str) else v
-        ),
-    ] = Field(description="on or off")
+    enabled: OnOff = Field(description="on or off")
     workspace: bool = Field(False, description="for the whole workspace instead of this channel")
 
 
@@ -119,6 +124,24 @@ class SettingsAlertsArgs(ArgsModel):
 )
 async def settings_alerts(ctx: Ctx, a: SettingsAlertsArgs) -> Reply:
     return await _change(ctx, a.workspace, alerts_enabled=a.enabled == "on")
+
+
+class SettingsSummaryArgs(ArgsModel):
+    enabled: OnOff = Field(description="on or off")
+    workspace: bool = Field(False, description="for the whole workspace instead of this channel")
+
+
+@command(
+    "settings summary",
+    "Send the portfolio risk summary (exposure, open risk, broken rules) of this channel's traders after each close. "
+    "Off by default. Admins only.",
+    SettingsSummaryArgs,
+    admin=True,
+    tool=False,
+    examples=("/settings summary on", "/settings summary off --workspace"),
+)
+async def settings_summary(ctx: Ctx, a: SettingsSummaryArgs) -> Reply:
+    return await _change(ctx, a.workspace, daily_summary=a.enabled == "on")
 
 
 def _families(v: object) -> object:

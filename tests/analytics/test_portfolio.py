@@ -119,3 +119,60 @@ def test_risk_rules_report_each_breach_worst_first():
         check_rules(rules, open_risk_pct=2.0, symbol_pct={"X": 20.0}, sector_pct={"S": 30.0}) == []
     )  # at the limit is within it
     assert RiskRules().empty and not rules.empty
+
+
+def test_correlated_groups_golden():
+    from analytics.risk_rules import RiskRules, check_rules, correlated_groups
+
+    syms = ["NVDA", "AMD", "AVGO", "XOM", "TSLA"]
+    pct = [20.0, 15.0, 10.0, 12.0, -8.0]
+    corr = [
+        [1.00, 0.85, 0.50, 0.10, 0.90],  # NVDA~AMD; NVDA~TSLA but TSLA is short: a hedge, not the same bet
+        [0.85, 1.00, 0.75, 0.05, 0.20],  # AMD~AVGO: AVGO joins NVDA through AMD though NVDA~AVGO is only 0.50
+        [0.50, 0.75, 1.00, 0.00, 0.10],
+        [0.10, 0.05, 0.00, 1.00, 0.70],  # exactly at the threshold is not above it
+        [0.90, 0.20, 0.10, 0.70, 1.00],
+    ]
+    assert correlated_groups(syms, pct, corr) == {"NVDA+AMD+AVGO": 45.0}
+    # a higher threshold breaks the chain at 0.75
+    assert correlated_groups(syms, pct, corr, threshold=0.8) == {"NVDA+AMD": 35.0}
+    # two shorts that move together are one bet too, told as a positive exposure
+    assert correlated_groups(["A", "B"], [-10.0, -5.0], [[1.0, 0.9], [0.9, 1.0]]) == {"A+B": 15.0}
+    assert correlated_groups([], [], []) == {}
+
+    rules = RiskRules(max_correlated_pct=40.0)
+    got = check_rules(rules, open_risk_pct=None, symbol_pct={}, sector_pct={}, correlated_pct={"NVDA+AMD+AVGO": 45.0})
+    assert [(b.rule, b.subject, b.value_pct) for b in got] == [("max_correlated_pct", "NVDA+AMD+AVGO", 45.0)]
+    assert got[0].describe() == "correlated exposure of NVDA+AMD+AVGO 45.0% of the account is over your 40% limit"
+    assert not rules.empty
+    assert check_rules(rules, open_risk_pct=None, symbol_pct={}, sector_pct={}, correlated_pct={"A+B": 40.0}) == []
+
+
+def test_sector_of_sic_golden():
+    from analytics.sectors import sector_of_sic
+
+    cases = {
+        "3571": "Information Technology",  # electronic computers (AAPL)
+        "3674": "Information Technology",  # semiconductors (NVDA)
+        "7372": "Information Technology",  # prepackaged software (MSFT)
+        "7375": "Communication Services",  # information retrieval services
+        "2834": "Health Care",  # pharmaceutical preparations
+        "3841": "Health Care",  # surgical and medical instruments
+        "6022": "Financials",  # state commercial banks (JPM)
+        "6798": "Real Estate",  # REITs, inside the financial division
+        "4911": "Utilities",  # electric services
+        "1311": "Energy",  # crude petroleum and natural gas (XOM's peers)
+        "2911": "Energy",  # petroleum refining
+        "3711": "Consumer Discretionary",  # motor vehicles (TSLA)
+        "5961": "Consumer Discretionary",  # catalog and mail-order (AMZN)
+        "5331": "Consumer Staples",  # variety stores (WMT)
+        "2844": "Consumer Staples",  # perfumes, cosmetics, inside chemicals
+        "2800": "Materials",  # chemicals
+        "3721": "Industrials",  # aircraft (BA)
+        "4813": "Communication Services",  # telephone communications
+        "7841": "Communication Services",  # video tape rental (NFLX)
+    }
+    assert {code: sector_of_sic(code) for code in cases} == cases
+    assert sector_of_sic(3571) == "Information Technology"
+    for nothing in (None, "", "n/a", "9995", "0"):
+        assert sector_of_sic(nothing) is None

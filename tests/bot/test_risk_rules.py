@@ -22,19 +22,30 @@ async def svc(engine, settings):
 async def test_risk_sets_shows_and_clears_rules_per_person(svc):
     r = await say(svc, ANN, "/risk max_open_risk=6 max_position=20% max_sector=40")
     assert r.severity == "success" and r.title == "Risk profile saved"
-    assert r.data["rules"] == {"max_open_risk_pct": 6.0, "max_position_pct": 20.0, "max_sector_pct": 40.0}
+    assert r.data["rules"] == {
+        "max_open_risk_pct": 6.0,
+        "max_position_pct": 20.0,
+        "max_sector_pct": 40.0,
+        "max_correlated_pct": None,
+    }
     assert "Rules: open risk ≤ 6%, one symbol ≤ 20%, one sector ≤ 40%" in r.body
     # the account and the rules are set independently; neither erases the other
     r = await say(svc, ANN, "/risk 50000 1")
     assert r.data["rules"]["max_position_pct"] == 20.0 and r.data["account_size"] == 50000.0
     r = await say(svc, ANN, "/risk max_sector=off")
-    assert r.data["rules"] == {"max_open_risk_pct": 6.0, "max_position_pct": 20.0, "max_sector_pct": None}
+    assert r.data["rules"] == {
+        "max_open_risk_pct": 6.0,
+        "max_position_pct": 20.0,
+        "max_sector_pct": None,
+        "max_correlated_pct": None,
+    }
     shown = await say(svc, ANN, "/risk")
     assert shown.severity == "info" and shown.data["rules"]["max_sector_pct"] is None and "one sector" not in shown.body
     assert (await say(svc, BOB, "/risk")).data["rules"] == {
         "max_open_risk_pct": None,
         "max_position_pct": None,
         "max_sector_pct": None,
+        "max_correlated_pct": None,
     }
 
 
@@ -124,3 +135,44 @@ async def test_a_channel_that_refuses_risk_alerts_gets_none(svc):
     assert await outbox(svc) == []
     r = await say(svc, admin, "/settings types all")
     assert "risk" in r.data.allowed_kinds
+
+
+async def test_correlated_rule_is_set_cleared_and_checked_on_the_book(svc):
+    import numpy as np
+    import pandas as pd
+
+    from analytics.risk_rules import RiskRules
+    from bot.holdings import load_positions
+    from bot.portfolio import build_portfolio
+    from bot.request import Ctx
+
+    r = await say(svc, ANN, "/risk max_correlated=35")
+    assert r.data["rules"]["max_correlated_pct"] == 35.0 and "correlated holdings ≤ 35%" in r.body
+    assert (await say(svc, ANN, "/risk max_correlated=off")).data["rules"]["max_correlated_pct"] is None
+    await buy(svc, ANN, "NVDA buy 10")
+    await buy(svc, ANN, "AMD buy 10")
+    await buy(svc, ANN, "XOM buy 10")
+    ctx = Ctx(services=svc, identity=ANN)
+    async with ctx.tx() as s:
+        owner = await ctx.owner(s)
+    held = await load_positions(ctx, owner)
+    value = {p.underlying: p.delta_dollars for p in held.positions}
+    account = 2.0 * sum(value.values())
+    # NVDA and AMD move together (AMD = NVDA + a little noise); XOM moves on its own
+    rng = np.random.default_rng(1)
+    base = rng.normal(0, 0.02, 61)
+    idx = pd.bdate_range("2024-01-01", periods=62)
+    closes = pd.DataFrame(
+        {
+            "NVDA": 100 * np.cumprod(np.r_[1.0, 1 + base]),
+            "AMD": 50 * np.cumprod(np.r_[1.0, 1 + base + rng.normal(0, 0.003, 61)]),
+            "XOM": 80 * np.cumprod(np.r_[1.0, 1 + rng.normal(0, 0.02, 61)]),
+            "SPY": 400 * np.cumprod(np.r_[1.0, 1 + rng.normal(0, 0.01, 61)]),
+        },
+        index=idx,
+    )
+    pair = 100.0 * (value["NVDA"] + value["AMD"]) / account
+    res = build_portfolio(held, closes, RiskRules(max_correlated_pct=pair - 1.0), account)
+    assert res.correlated == {"NVDA+AMD": pytest.approx(pair)} or res.correlated == {"AMD+NVDA": pytest.approx(pair)}
+    assert [b.rule for b in res.breaches] == ["max_correlated_pct"]
+    assert build_portfolio(held, closes, RiskRules(max_correlated_pct=pair + 1.0), account).breaches == []

@@ -232,3 +232,28 @@ async def test_bad_answers_are_not_cached():
         await pm.quote("AAPL")
     q = await pm.quote("AAPL")
     assert q.last == 120.47
+
+
+async def test_ticker_details_give_the_sic_industry_cached_a_day():
+    api = FakeAPI().on("GET", "/v3/reference/tickers/AAPL", fixture("polygon/ticker_details.json"))
+    api.on("GET", "/v3/reference/tickers/SPY", fixture("polygon/ticker_details_etf.json"))
+    pm = market(api)
+    assert await pm.industry("aapl") == ("3571", "ELECTRONIC COMPUTERS")
+    assert await pm.industry("AAPL") == ("3571", "ELECTRONIC COMPUTERS")
+    assert len(api.calls("/v3/reference/tickers/AAPL")) == 1  # the second answer came from the cache
+    assert api.requests[0].headers["Authorization"] == "Bearer pk_test_SECRET"
+    assert await pm.industry("SPY") == (None, None)  # a fund has no SIC code
+
+
+async def test_ticker_details_unknown_ticker_and_entitlement():
+    api = FakeAPI().on("GET", "/v3/reference/tickers/ZZZZ", resp(404, {"status": "NOT_FOUND", "request_id": "x"}))
+    api.on("GET", "/v3/reference/tickers/AAPL", resp(403, fixture("polygon/error_403_not_entitled.json")))
+    pm = market(api)
+    with pytest.raises(UnknownSymbol):
+        await pm.industry("ZZZZ")
+    with pytest.raises(NotEntitled):
+        await pm.industry("AAPL")
+    assert "reference" in pm.disabled
+    with pytest.raises(NotEntitled):  # switched off: no second request
+        await pm.industry("MSFT")
+    assert api.calls("/v3/reference/tickers/MSFT") == []
