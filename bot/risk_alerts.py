@@ -22,7 +22,7 @@ from core.errors import ProviderError, UserError
 from storage.identity import Owner
 from storage.models import Tenant, User
 from storage.orders import Order
-from storage.outbox import NewMessage, enqueue
+from storage.outbox import enqueue
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -55,7 +55,7 @@ async def check_and_notify(ctx: Ctx, owner: Owner) -> list[Breach]:
     from bot.holdings import load_positions
     from bot.portfolio import build_portfolio, load_rules, lookup_sectors, rule_closes
     from bot.runtime.messages import reply_to_payload
-    from bot.runtime.routing import Origin, sinks_for
+    from bot.runtime.routing import Origin, fan_out, sinks_for
     from storage.alerts import effective_settings
 
     rules, account = await load_rules(ctx, owner)
@@ -80,19 +80,9 @@ async def check_and_notify(ctx: Ctx, owner: Owner) -> list[Breach]:
         for b in breaches:
             key = f"risk:{owner.tenant_id}:{owner.user_id}:{b.rule}:{b.subject}:{day}"
             payload = reply_to_payload(breach_reply([b], held.broker), event_key=key)
-            messages += [
-                NewMessage(
-                    tenant_id=owner.tenant_id,
-                    owner_id=owner.user_id,
-                    key=f"{key}@{sink.tag}",
-                    kind="alert",
-                    destination=sink.destination,
-                    target=sink.target,
-                    payload=payload,
-                    event_at=now,
-                )
-                for sink in sinks
-            ]
+            messages += fan_out(
+                sinks, key=key, kind="alert", payload=payload, tenant_id=owner.tenant_id, owner_id=owner.user_id, at=now
+            )
         await enqueue(s, messages, now)
     return breaches
 

@@ -28,7 +28,7 @@ from core.errors import ConfigError, ProviderError, UserError
 from storage.identity import Owner
 from storage.models import Tenant, User
 from storage.orders import Order
-from storage.outbox import NewMessage, enqueue
+from storage.outbox import enqueue
 
 if TYPE_CHECKING:
     from bot.portfolio import PortfolioResult
@@ -124,7 +124,7 @@ async def summary_pass(services: Services, done: set[date]) -> int:
     """Queue the summary of the last closed session once per opted-in channel (tracked in `done`); returns messages queued."""
     from bot.portfolio import load_portfolio
     from bot.runtime.messages import reply_to_payload
-    from bot.runtime.routing import Origin, sinks_for
+    from bot.runtime.routing import Origin, fan_out, sinks_for
     from storage.alerts import effective_settings_many
 
     now = services.clock()
@@ -156,19 +156,9 @@ async def summary_pass(services: Services, done: set[date]) -> int:
                 parts.append((t.name, None))
         key = summary_key(tenant_id, channel, day)
         payload = reply_to_payload(summary_reply(day, parts), event_key=key)
-        messages = [
-            NewMessage(
-                tenant_id=tenant_id,
-                owner_id=first.owner.user_id,
-                key=f"{key}@{sink.tag}",
-                kind="alert",
-                destination=sink.destination,
-                target=sink.target,
-                payload=payload,
-                event_at=now,
-            )
-            for sink in sinks
-        ]
+        messages = fan_out(
+            sinks, key=key, kind="alert", payload=payload, tenant_id=tenant_id, owner_id=first.owner.user_id, at=now
+        )
         async with services.db() as s, s.begin():
             queued += await enqueue(s, messages, now)
     done.add(day)

@@ -30,7 +30,7 @@ from analytics.intervals import interval_minutes
 from analytics.sessions import last_sessions, schedule, session_info
 from bot.runtime.feed import FeedBatch
 from bot.runtime.messages import AlertEvent, alert_reply, reply_to_payload
-from bot.runtime.routing import Origin, SettingsCache, Sink, route_many
+from bot.runtime.routing import Origin, SettingsCache, Sink, fan_out, route_many
 from core.clock import utc_now
 from core.errors import CoachError
 from core.values import ns_from_utc, utc_from_ns
@@ -356,19 +356,9 @@ class AlertEvaluator:
             close=trig.close,
         )
         payload = reply_to_payload(alert_reply(ev, meta.params), event_key=event_key)
-        return [
-            NewMessage(
-                tenant_id=meta.tenant_id,
-                owner_id=meta.owner_id,
-                key=f"{event_key}@{s.tag}",
-                kind="alert",
-                destination=s.destination,
-                target=s.target,
-                payload=payload,
-                event_at=trig.at,
-            )
-            for s in sinks
-        ]
+        return fan_out(
+            sinks, key=event_key, kind="alert", payload=payload, tenant_id=meta.tenant_id, owner_id=meta.owner_id, at=trig.at
+        )
 
     def rolled_back(self, res: BatchResult) -> None:
         """The batch's transaction failed: forget the in-memory moves; the next sync reloads these alerts from the database."""

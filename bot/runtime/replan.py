@@ -20,7 +20,7 @@ import structlog
 from analytics.lifecycle import PlanState
 from bot.request import Ctx, Identity
 from bot.runtime.messages import replan_reply, reply_to_payload
-from bot.runtime.routing import Origin, private_channel, route
+from bot.runtime.routing import Origin, fan_out, private_channel, route
 from bot.runtime.tracker import state_to_json
 from bot.runtime.txn import Writer
 from core.clock import utc_now
@@ -29,7 +29,7 @@ from core.values import utc_from_ns
 from storage import alerts as store
 from storage import plans as plan_store
 from storage.identity import Owner, owner_rows
-from storage.outbox import NewMessage, enqueue
+from storage.outbox import enqueue
 
 log = structlog.get_logger("coach.replan")
 
@@ -166,22 +166,10 @@ class Replanner:
             sinks = await route(s, origin, "plan", row.symbol)
             key = f"replan:{row.id}"
             payload = reply_to_payload(reply, event_key=key)
-            await enqueue(
-                s,
-                [
-                    NewMessage(
-                        tenant_id=row.tenant_id,
-                        owner_id=row.owner_id,
-                        key=f"{key}@{k.tag}",
-                        kind="replan",
-                        destination=k.destination,
-                        target=k.target,
-                        payload=payload,
-                        event_at=now,
-                    )
-                    for k in sinks
-                ],
+            messages = fan_out(
+                sinks, key=key, kind="replan", payload=payload, tenant_id=row.tenant_id, owner_id=row.owner_id, at=now
             )
+            await enqueue(s, messages)
         self.done.append(tracked_id)
         log.info("replanned", tracked_id=tracked_id, plan_id=plan.plan_id if plan else None, adopted=adopted)
         if self.on_queued:

@@ -6,12 +6,14 @@ import hashlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.runtime.destinations import format_target
 from storage.alerts import EffectiveSettings, effective_settings_many
+from storage.outbox import NewMessage
 
 Key = tuple[int, str | None]
 
@@ -143,4 +145,30 @@ async def route_many(db: Any, cache: SettingsCache, events: list[tuple[Origin, s
             origin, cache.fresh(origin.tenant_id, origin.channel) or loaded[(origin.tenant_id, origin.channel)], family, symbol
         )
         for origin, family, symbol in events
+    ]
+
+
+def fan_out(
+    sinks: Iterable[Sink],
+    *,
+    key: str,
+    kind: str,
+    payload: dict[str, Any],
+    tenant_id: int,
+    owner_id: int | None,
+    at: datetime,
+) -> list[NewMessage]:
+    """One outbox message per sink for one event, keyed `{key}@{sink tag}`: the event is queued once per sink."""
+    return [
+        NewMessage(
+            tenant_id=tenant_id,
+            owner_id=owner_id,
+            key=f"{key}@{s.tag}",
+            kind=kind,
+            destination=s.destination,
+            target=s.target,
+            payload=payload,
+            event_at=at,
+        )
+        for s in sinks
     ]

@@ -30,7 +30,7 @@ from analytics.models import Plan
 from analytics.sessions import schedule
 from bot.runtime.feed import FeedBatch
 from bot.runtime.messages import PlanUpdate, plan_reply, reply_to_payload
-from bot.runtime.routing import Origin, SettingsCache, Sink, route_many
+from bot.runtime.routing import Origin, SettingsCache, Sink, fan_out, route_many
 from core.clock import utc_now
 from core.values import ns_from_utc, utc_from_ns
 from storage import alerts as store
@@ -256,19 +256,7 @@ class PlanTracker:
         )
         chart = {"plan": live.plan.model_dump(mode="json"), "stop": st.stop, "at": up.at.isoformat()}
         payload = reply_to_payload(plan_reply(up, tracked_id=live.tracked_id), event_key=key, chart=chart)
-        return [
-            NewMessage(
-                tenant_id=live.tenant_id,
-                owner_id=live.owner_id,
-                key=f"{key}@{s.tag}",
-                kind="plan",
-                destination=s.destination,
-                target=s.target,
-                payload=payload,
-                event_at=up.at,
-            )
-            for s in sinks
-        ]
+        return fan_out(sinks, key=key, kind="plan", payload=payload, tenant_id=live.tenant_id, owner_id=live.owner_id, at=up.at)
 
     def committed(self, res: TrackResult, w: PlanWrite | None) -> list[int]:
         """After the commit: versions follow what was written, finished plans leave; returns the
