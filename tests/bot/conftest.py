@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from redis.asyncio import Redis
+
+#: The machine's Redis (it runs on every machine this project is built on, CI's included).
+REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @pytest.fixture
@@ -23,3 +27,15 @@ def cli(tmp_path, monkeypatch):
     group = build_cli()
     yield lambda args: CliRunner().invoke(group, args, catch_exceptions=False)
     get_settings.cache_clear()
+
+
+@pytest.fixture
+async def redis():
+    """A client of the machine's Redis; tests keep to key prefixes of their own."""
+    client = Redis.from_url(REDIS_URL)
+    try:
+        await client.ping()
+    except Exception:  # say so plainly rather than fail somewhere inside a test
+        pytest.fail(f"Redis is not answering on {REDIS_URL}")
+    yield client
+    await client.aclose()

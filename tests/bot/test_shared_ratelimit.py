@@ -4,23 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-import pytest
-from redis.asyncio import Redis
-
 from bot.ratelimit import SharedRateLimiter
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-@pytest.fixture
-async def redis():
-    client = Redis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-    except Exception:  # Redis runs on every machine this project is built on; say so plainly when it does not
-        pytest.fail("Redis is not answering on 127.0.0.1:6379")
-    yield client
-    await client.aclose()
 
 
 async def test_two_fronts_count_one_person_once(redis) -> None:

@@ -17,19 +17,6 @@ from bot.surfaces.replies import ReplySender
 from core.clock import utc_now
 from tests.fakes.discord_fake import DiscordFake
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-@pytest.fixture
-async def redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-    except Exception:  # Redis runs on every machine this project is built on; say so plainly when it does not
-        pytest.fail("Redis is not answering on 127.0.0.1:6379")
-    yield client
-    await client.aclose()
-
 
 @pytest.fixture
 async def keys(redis: Redis) -> AsyncIterator[Keys]:

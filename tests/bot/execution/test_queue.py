@@ -11,8 +11,9 @@ from structlog.testing import capture_logs
 
 from bot.execution.queue import GROUP, Consumer, Delivery, QueueExecutor
 from bot.execution.runner import run_job
+from tests.bot.conftest import REDIS_URL
 
-from .conftest import REDIS_URL, job_for, person, token_of
+from .conftest import job_for, person, token_of
 
 
 def front(services, redis, keys, *, per_user: int = 3, per_tenant: int = 100) -> QueueExecutor:

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from bot.execution.queue import QueueExecutor
+from tests.bot.conftest import REDIS_URL
 from tests.databases import copy_sqlite
 
-from .conftest import REDIS_URL, job_for, person, token_of
+from .conftest import job_for, person, token_of
 
 ROOT = Path(__file__).resolve().parents[3]
 #: Seconds before a silent worker's job goes to another: short, so the test does not wait half a minute.
