@@ -104,22 +104,20 @@ def use_multiprocess(path: str) -> None:
     The metric objects are made again because prometheus-client picks its value store when one is
     made; every caller reads them as `metrics.NAME` at the time of use, so the new ones are used.
     """
-    from prometheus_client import values
-
     os.environ[MULTIPROC_ENV] = path
-    pick: Callable[[], type] = values.get_value_class  # untyped upstream
-    values.ValueClass = pick()
-    for name in _NAMES:
-        with contextlib.suppress(KeyError):
-            REGISTRY.unregister(globals()[name])
-    _define()
+    _remake()
 
 
 def use_memory() -> None:
     """Count in this process's memory again (after `use_multiprocess`, when the service that set it stops)."""
+    os.environ.pop(MULTIPROC_ENV, None)
+    _remake()
+
+
+def _remake() -> None:
+    """Let prometheus-client pick its value store again from the environment, and make the metrics anew in it."""
     from prometheus_client import values
 
-    os.environ.pop(MULTIPROC_ENV, None)
     pick: Callable[[], type] = values.get_value_class  # untyped upstream
     values.ValueClass = pick()
     for name in _NAMES:
