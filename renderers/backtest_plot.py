@@ -6,7 +6,6 @@ charts' dark theme so it sits well in Discord and Slack.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -14,25 +13,15 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from analytics.backtest_stats import Calibration, EquityPoint, GroupStats
+from renderers.panels import figure, png, style_axes
 from renderers.theme import DARK, Theme
 
 if TYPE_CHECKING:  # matplotlib is imported when a picture is drawn, not when this module is
-    from matplotlib.axes import Axes
+    pass
 
 ET = ZoneInfo("America/New_York")
 #: Colours of per-strategy curves, in order.
 PALETTE = ("#4fc3f7", "#ffb547", "#d48cf0", "#26a69a", "#ff8a4c", "#f48fb1", "#9ccc65", "#ffe066", "#90a4ae")
-
-
-def _style_axes(ax: Axes, theme: Theme) -> None:
-    ax.set_facecolor(theme.panel)
-    for spine in ax.spines.values():
-        spine.set_color(theme.spine)
-    ax.tick_params(colors=theme.muted, labelsize=9)
-    ax.grid(True, color=theme.grid, linewidth=0.8)
-    ax.title.set_color(theme.text)
-    ax.xaxis.label.set_color(theme.muted)
-    ax.yaxis.label.set_color(theme.muted)
 
 
 #: Above this many distinct exit times the curve is drawn at each day's close (intraday wiggles become ink).
@@ -67,27 +56,20 @@ def render_backtest(
     height_px: int = 700,
 ) -> bytes:
     """A PNG: equity curve in R (left) and calibration of confidence vs T1-before-stop (right)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
-    from matplotlib.figure import Figure
 
-    dpi = 100
-    fig = Figure(figsize=(width_px / dpi, height_px / dpi), dpi=dpi, facecolor=theme.bg)
-    FigureCanvasAgg(fig)
-    gs = fig.add_gridspec(1, 2, width_ratios=(1.75, 1.0), left=0.06, right=0.985, top=0.83, bottom=0.1, wspace=0.16)
-    ax = fig.add_subplot(gs[0, 0])
-    cx = fig.add_subplot(gs[0, 1])
-    for a in (ax, cx):
-        _style_axes(a, theme)
-
-    fig.text(0.06, 0.95, title, color=theme.text, fontsize=15, fontweight="bold", ha="left", va="center")
     line = (
         f"{overall.trades} trades of {overall.plans} plans · hit rate "
         f"{'—' if overall.hit_rate is None else f'{overall.hit_rate:.0%}'} · expectancy {_fmt_r(overall.expectancy_r)} · "
         f"profit factor {'∞' if overall.profit_factor is None and overall.trades and not overall.losses else ('—' if overall.profit_factor is None else f'{overall.profit_factor:.2f}')} · "
         f"max drawdown {overall.max_drawdown_r:.1f}R"
     )
-    fig.text(0.06, 0.905, (subtitle + "  ·  " if subtitle else "") + line, color=theme.muted, fontsize=10, ha="left", va="center")
+    fig = figure(theme, width_px, height_px, title, (subtitle + "  ·  " if subtitle else "") + line)
+    gs = fig.add_gridspec(1, 2, width_ratios=(1.75, 1.0), left=0.06, right=0.985, top=0.83, bottom=0.1, wspace=0.16)
+    ax = fig.add_subplot(gs[0, 0])
+    cx = fig.add_subplot(gs[0, 1])
+    for a in (ax, cx):
+        style_axes(a, theme, grid=True)
 
     # ---- equity
     ax.set_title("Cumulative R (closed trades, by exit time)", fontsize=11, loc="left", color=theme.text)
@@ -172,6 +154,4 @@ def render_backtest(
     leg.get_title().set_color(theme.text)
     leg.get_frame().set_alpha(0.9)
 
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, facecolor=theme.bg)
-    return buf.getvalue()
+    return png(fig, theme)

@@ -6,31 +6,21 @@ charts' dark theme.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from renderers.panels import figure, png, style_axes
 from renderers.theme import DARK, Theme
 
 if TYPE_CHECKING:  # matplotlib is imported when a picture is drawn, not when this module is
-    from matplotlib.axes import Axes
+    pass
 
 #: Symbols drawn at most (the largest exposures); the rest are summed into "others".
 MAX_BARS = 16
 #: Holdings in the heatmap at most (numbers in the cells stay readable).
 MAX_HEAT = 12
-
-
-def _style(ax: Axes, theme: Theme) -> None:
-    ax.set_facecolor(theme.panel)
-    for spine in ax.spines.values():
-        spine.set_color(theme.spine)
-    ax.tick_params(colors=theme.muted, labelsize=9)
-    ax.title.set_color(theme.text)
-    ax.xaxis.label.set_color(theme.muted)
-    ax.yaxis.label.set_color(theme.muted)
 
 
 def render_portfolio(
@@ -47,21 +37,14 @@ def render_portfolio(
     height_px: int = 700,
 ) -> bytes:
     """A PNG: signed exposure bars (long up in green, short in red, with the per-position limit) and the correlation matrix."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.colors import LinearSegmentedColormap
-    from matplotlib.figure import Figure
 
-    dpi = 100
-    fig = Figure(figsize=(width_px / dpi, height_px / dpi), dpi=dpi, facecolor=theme.bg)
-    FigureCanvasAgg(fig)
+    fig = figure(theme, width_px, height_px, title, subtitle)
     gs = fig.add_gridspec(1, 2, width_ratios=(1.2, 1.0), left=0.08, right=0.94, top=0.83, bottom=0.1, wspace=0.28)
     ax = fig.add_subplot(gs[0, 0])
     hx = fig.add_subplot(gs[0, 1])
     for a in (ax, hx):
-        _style(a, theme)
-    fig.text(0.06, 0.95, title, color=theme.text, fontsize=15, fontweight="bold", ha="left", va="center")
-    if subtitle:
-        fig.text(0.06, 0.905, subtitle, color=theme.muted, fontsize=10, ha="left", va="center")
+        style_axes(a, theme)
 
     # ---- exposure bars, largest at the top
     names, vals = list(symbols[:MAX_BARS]), list(pcts[:MAX_BARS])
@@ -118,6 +101,4 @@ def render_portfolio(
             transform=hx.transAxes,
         )
 
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, facecolor=theme.bg)
-    return buf.getvalue()
+    return png(fig, theme)
