@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from redis.asyncio import Redis
 
@@ -39,3 +41,32 @@ async def redis():
         pytest.fail(f"Redis is not answering on {REDIS_URL}")
     yield client
     await client.aclose()
+
+
+class Clock:
+    """A clock a test moves by hand (`clock.t = ...`)."""
+
+    def __init__(self, t: datetime) -> None:
+        self.t = t
+
+    def __call__(self) -> datetime:
+        return self.t
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """Inside a session (OPEN_AT) until the test moves it."""
+    from tests.conftest import OPEN_AT
+
+    return Clock(OPEN_AT)
+
+
+@pytest.fixture
+async def svc(engine, settings, clock):
+    """Services on the test database and the offline market, both on `clock`."""
+    from providers.sim import SimMarket
+    from tests.conftest import make_services
+
+    svc = await make_services(settings, engine, SimMarket(seed=0, now=clock), clock)
+    yield svc
+    await svc.close()

@@ -12,19 +12,10 @@ from analytics.portfolio import beta, correlation_matrix, daily_returns
 from analytics.risk_rules import RiskRules
 from bot.holdings import PositionsResult, PositionView
 from bot.portfolio import build_portfolio
-from providers.sim import SimMarket
-from tests.bot.test_positions import ANN, BOB, Clock, a_plan, buy, save, say
-from tests.conftest import OPEN_AT, make_services
+from tests.bot.test_positions import ANN, BOB, a_plan, buy, save, say
+from tests.conftest import OPEN_AT
 
 T = datetime(2024, 3, 13, 15, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def svc(engine, settings):
-    clock = Clock(OPEN_AT)
-    svc = await make_services(settings, engine, SimMarket(seed=0, now=clock), clock)
-    yield svc
-    await svc.close()
 
 
 def pos(symbol: str, qty: float, last: float, **kw) -> PositionView:

@@ -4,24 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 
-import pytest
-
 from bot.services import Later
 from providers.http import RetryPolicy
 from providers.polygon import PolygonMarket
 from providers.router import MarketRouter
-from providers.sim import SimMarket
-from tests.bot.test_positions import ANN, Clock, buy, say
-from tests.conftest import OPEN_AT, make_services
+from tests.bot.test_positions import ANN, buy, say
 from tests.providers.fakes import FakeAPI, SleepLog, fixture, resp
-
-
-@pytest.fixture
-async def svc(engine, settings):
-    clock = Clock(OPEN_AT)
-    svc = await make_services(settings, engine, SimMarket(seed=0, now=clock), clock)
-    yield svc
-    await svc.close()
 
 
 def with_polygon(svc, api: FakeAPI):

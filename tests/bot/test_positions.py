@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -12,34 +12,13 @@ from bot.request import Ctx, Identity
 from bot.services import Services
 from providers.broker.tradier import TradierBroker
 from providers.http import RetryPolicy
-from providers.sim import SimMarket
 from providers.tradier import TradierClient
 from storage import plans
-from tests.conftest import OPEN_AT, make_services, run_text
+from tests.conftest import OPEN_AT, run_text
 from tests.providers.fakes import FakeAPI, SleepLog, fixture
 
 ANN = Identity(platform="discord", tenant="G1", user="U-ann", channel="C1", display_name="ann")
 BOB = Identity(platform="discord", tenant="G1", user="U-bob", channel="C1", display_name="bob")
-
-
-class Clock:
-    def __init__(self, t: datetime) -> None:
-        self.t = t
-
-    def __call__(self) -> datetime:
-        return self.t
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(OPEN_AT)
-
-
-@pytest.fixture
-async def svc(engine, settings, clock):
-    svc = await make_services(settings, engine, SimMarket(seed=0, now=clock), clock)
-    yield svc
-    await svc.close()
 
 
 async def say(svc: Services, who: Identity, text: str):

@@ -6,17 +6,8 @@ import dataclasses
 
 import pytest
 
-from providers.sim import SimMarket
-from tests.bot.test_positions import ANN, BOB, Clock, a_plan, buy, save, say
-from tests.conftest import OPEN_AT, make_services
-
-
-@pytest.fixture
-async def svc(engine, settings):
-    clock = Clock(OPEN_AT)
-    svc = await make_services(settings, engine, SimMarket(seed=0, now=clock), clock)
-    yield svc
-    await svc.close()
+from tests.bot.test_positions import ANN, BOB, a_plan, buy, save, say
+from tests.conftest import OPEN_AT
 
 
 async def test_risk_sets_shows_and_clears_rules_per_person(svc):

@@ -5,29 +5,13 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime
 
-import pytest
-
 from bot.risk_summary import summary_pass
-from providers.sim import SimMarket
-from tests.bot.test_positions import ANN, BOB, Clock, buy, say
+from tests.bot.test_positions import ANN, BOB, buy, say
 from tests.bot.test_risk_rules import outbox
-from tests.conftest import OPEN_AT, make_services
 
 CAROL = dataclasses.replace(ANN, user="U-carol", channel="C2", display_name="carol")
 #: 17:00 New York on the day of OPEN_AT: the regular session closed an hour ago.
 AFTER_CLOSE = datetime(2024, 3, 13, 21, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(OPEN_AT)
-
-
-@pytest.fixture
-async def svc(engine, settings, clock):
-    svc = await make_services(settings, engine, SimMarket(seed=0, now=clock), clock)
-    yield svc
-    await svc.close()
 
 
 async def trade(svc) -> None:
