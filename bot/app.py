@@ -74,6 +74,7 @@ from bot.reply import Reply
 from bot.runtime.destinations import Destination, DestinationKinds
 from bot.services import Later, Services
 from bot.surfaces.replies import ReplySender
+from bot.web.results import answer_sink
 from core.clock import Clock, utc_now
 from core.errors import ConfigError
 from storage.db import make_engine, make_sessionmaker, upgrade
@@ -169,7 +170,7 @@ async def build_services(
         options_part=Later(lambda: _options(market_part.get(), db)),
         stream_part=Later(lambda: _stream_builder(settings)),
         destinations=default_destinations(settings),
-        replies=ReplySender(settings),
+        replies=ReplySender(settings, api_answers=answer_sink(db)),
         broker_factory=lambda: _broker(settings, market_part.get(), clock),
         redis=redis,
     )
@@ -402,8 +403,9 @@ class ChatSurface(Protocol):
     async def close(self) -> None: ...
 
 
-def configured_surfaces(settings: Settings) -> list[str]:
-    """The chat surfaces these settings enable: "discord", "slack-socket", "slack-http" (empty: the console)."""
+def configured_surfaces(settings: Settings, *, port: int | None = None) -> list[str]:
+    """The surfaces these settings enable: "discord", "slack-socket", "slack-http", and "api" (the HTTP API, on when
+    an HTTP port is set: `port`, else COACH_HTTP_PORT; COACH_API=false turns it off). Empty: the console."""
     out = []
     if settings.discord_token:
         out.append("discord")
@@ -418,13 +420,24 @@ def configured_surfaces(settings: Settings) -> list[str]:
             )
     elif settings.slack_app_token or settings.slack_signing_secret:
         raise ConfigError("SLACK_APP_TOKEN/SLACK_SIGNING_SECRET are set but SLACK_BOT_TOKEN (xoxb-...) is not")
+    if settings.coach_api and api_port(settings, port) is not None:
+        out.append("api")
     return out
+
+
+def api_port(settings: Settings, port: int | None) -> int | None:
+    """The HTTP port the API is served on: --port, else COACH_HTTP_PORT, else Slack HTTP mode's (PORT) when it runs."""
+    if port is not None or settings.coach_http_port is not None:
+        return port if port is not None else settings.coach_http_port
+    if settings.slack_bot_token and settings.slack_signing_secret and not settings.slack_app_token:
+        return settings.port or DEFAULT_PORT
+    return None
 
 
 def build_surfaces(services: Services, *, host: str = "0.0.0.0", port: int | None = None) -> list[ChatSurface]:
     """The chat surfaces whose credentials are set; Discord's bot also becomes the runtime's "discord" destination."""
     out: list[ChatSurface] = []
-    wanted = configured_surfaces(services.settings)
+    wanted = configured_surfaces(services.settings, port=port)
     if "discord" in wanted:
         from bot.surfaces.channel_destinations import DiscordChannelDestination
         from bot.surfaces.discord import DiscordSurface
@@ -441,6 +454,10 @@ def build_surfaces(services: Services, *, host: str = "0.0.0.0", port: int | Non
             s = services.settings
             slack_surface.listen_on(host, port if port is not None else s.coach_http_port or s.port or DEFAULT_PORT)
         out.append(slack_surface)
+    if "api" in wanted:
+        from bot.web.api import ApiSurface
+
+        out.append(ApiSurface(services, host, api_port(services.settings, port) or DEFAULT_PORT))
     return out
 
 

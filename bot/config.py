@@ -42,6 +42,13 @@ class Settings(BaseSettings):
         description="port of coach serve's HTTP endpoints (/healthz, /readyz, /metrics) when --port is not given",
     )
     coach_rate_per_minute: int = Field(30, ge=1, description="commands per user per minute before the bot asks to slow down")
+    coach_api: bool = Field(
+        True, description="serve the HTTP API (/api/v1/<command>, /openapi.json) on coach serve's HTTP port when one is set"
+    )
+    coach_public_url: str | None = Field(
+        None, description="the address people and tools reach coach serve at (the HTTP API's server in /openapi.json)"
+    )
+    coach_api_max_body: int = Field(65_536, ge=1_024, le=10_485_760, description="largest HTTP API request body, in bytes")
     port: int | None = Field(
         None, ge=1, le=65535, description="HTTP port of `coach serve` (Slack HTTP mode) when --port is not given"
     )

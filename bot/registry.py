@@ -79,6 +79,12 @@ class Command:
     #: Long, CPU-heavy work (a wide scan, a backtest): it runs in its own lane, with a larger CPU budget,
     #: so it cannot hold up everyone's quick commands.
     heavy: bool = False
+    #: It changes something (stores, removes, sends, places, spends): over the HTTP API it needs a key with the
+    #: `act` scope. A callable decides from the arguments, for commands that show unless given something to set.
+    acts: bool | Callable[[Any], bool] = False
+    #: The model of `Reply.data` on success, as "module:Name" (imported only when a schema is wanted, so declaring
+    #: a command loads none of the analytics); None: a JSON object described by `tool_hint`.
+    result: str | None = None
 
     def __post_init__(self) -> None:
         # a number that is not finite is refused by every command's model, whichever surface sent it
@@ -86,6 +92,10 @@ class Command:
             raise TypeError(
                 f"/{self.name}: its argument model {self.args.__name__} accepts NaN and infinity; derive it from bot.args.ArgsModel"
             )
+
+    def acts_on(self, args: Any) -> bool:
+        """True when running it with these arguments changes something (the HTTP API's `act` scope)."""
+        return self.acts(args) if callable(self.acts) else self.acts
 
     async def __call__(self, ctx: Any, args: Any) -> Reply:
         """Run the handler directly (no pipeline: no rate limit, no admin check, errors raise)."""
@@ -317,11 +327,13 @@ def command(
     examples: tuple[str, ...] = (),
     tool_hint: str = "",
     heavy: bool = False,
+    acts: bool | Callable[[Any], bool] = False,
+    result: str | None = None,
 ) -> Callable[[Handler], Command]:
     """Decorator declaring a command: the handler becomes a `Command` (still awaitable as `cmd(ctx, args)`)."""
 
     def deco(fn: Handler) -> Command:
-        return Command(name, summary, args, fn, tool, admin, examples, tool_hint, heavy)
+        return Command(name, summary, args, fn, tool, admin, examples, tool_hint, heavy, acts, result)
 
     return deco
 

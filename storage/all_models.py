@@ -6,6 +6,8 @@ Add a line here when a feature adds a storage module with tables.
 from storage import (
     alerts,  # noqa: F401
     answers,  # noqa: F401
+    api_answers,  # noqa: F401
+    api_keys,  # noqa: F401
     conversations,  # noqa: F401
     iv_history,  # noqa: F401
     journal,  # noqa: F401

@@ -4,7 +4,7 @@ Two kinds of commands:
 
 - a twin of every chat command, generated from its argument model (`bot.cli.twins`):
   `coach <name> ARGS... [--option value] [--json] [--as-of ISO] [--out PATH]`;
-- what only makes sense here, written by hand: `chat`, `demo`, `serve`, `runtime`, `worker`, `config`,
+- what only makes sense here, written by hand: `chat`, `demo`, `serve`, `runtime`, `worker`, `config`, `apikey`,
   `db upgrade`, `backtest` (replays from files, a trades CSV), `iv record|history|backfill`,
   `journal export`.
 
@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import click
 
-from bot.cli import backtest_run, iv_backfill, iv_commands, journal_export, runtime_run, worker_run
+from bot.cli import apikey, backtest_run, iv_backfill, iv_commands, journal_export, runtime_run, worker_run
 from bot.cli.common import as_of_option, fail, run
 from bot.cli.twins import add_twins
 from bot.config import get_settings
 from core.errors import CoachError
 
 #: Hand-written command modules (each has `register(group)`), in the order they join the group.
-CLI_ONLY = (backtest_run, iv_commands, iv_backfill, journal_export, runtime_run, worker_run)
+CLI_ONLY = (apikey, backtest_run, iv_commands, iv_backfill, journal_export, runtime_run, worker_run)
 
 
 @click.group(name="coach", context_settings={"help_option_names": ["-h", "--help"]})
@@ -72,7 +72,7 @@ def demo() -> None:
     "--port",
     type=int,
     default=None,
-    help="HTTP port: /healthz, /readyz, /metrics and Slack HTTP mode (default: $COACH_HTTP_PORT, else $PORT or 3000 for Slack)",
+    help="HTTP port: /healthz, /readyz, /metrics, the HTTP API and Slack HTTP mode (default: $COACH_HTTP_PORT, else $PORT or 3000 for Slack)",
 )
 @click.option("--host", default="0.0.0.0", show_default=True, help="address the HTTP server binds")
 def serve(port: int | None, host: str) -> None:
@@ -85,7 +85,7 @@ def serve(port: int | None, host: str) -> None:
         fail(f"--port must be 1-65535, not {port}")
     settings = get_settings()
     try:
-        surfaces = configured_surfaces(settings)
+        surfaces = configured_surfaces(settings, port=port)
     except CoachError as exc:  # ConfigError: one line, exit 1
         fail(exc.message, 1)
     if surfaces:

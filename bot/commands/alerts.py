@@ -308,6 +308,8 @@ class AlertAddArgs(ArgsModel):
     "alert add",
     "Set an alert: price above/below/cross, % move, RSI, EMA cross, VWAP reclaim/loss, or a plan event.",
     AlertAddArgs,
+    acts=True,
+    result="bot.commands.alerts:AlertView",
     examples=(
         "/alert add TSLA above 250 breakout",
         "/alert add NVDA pct -3 --repeat cooldown=1h",
@@ -494,7 +496,9 @@ class AlertRemoveArgs(ArgsModel):
     ids: Annotated[str, BeforeValidator(_ids)] = Field(description="alert id(s) like 3 or 3,5, or all")
 
 
-@command("alert remove", "Remove alerts by id (or all).", AlertRemoveArgs, examples=("/alert remove 3", "/alert remove all"))
+@command(
+    "alert remove", "Remove alerts by id (or all).", AlertRemoveArgs, examples=("/alert remove 3", "/alert remove all"), acts=True
+)
 async def alert_remove(ctx: Ctx, a: AlertRemoveArgs) -> Reply:
     text = a.ids.strip().lower().lstrip("#")
     if text == "all":
@@ -542,6 +546,8 @@ class AlertEditArgs(ArgsModel):
     "alert edit",
     "Change an alert's level, note, repeat, cooldown, expiry or session.",
     AlertEditArgs,
+    acts=True,
+    result="bot.commands.alerts:AlertView",
     examples=("/alert edit 3 value=255", "/alert edit 3 --repeat cooldown=30m", "/alert edit 3 expires=never"),
 )
 async def alert_edit(ctx: Ctx, a: AlertEditArgs) -> Reply:
@@ -651,6 +657,7 @@ class AlertsStatus(BaseModel):
     "Is the alert runtime running, is its feed live, and what is pending or failing here.",
     NoArgs,
     examples=("/alerts status",),
+    result="bot.commands.alerts:AlertsStatus",
 )
 async def alerts_status(ctx: Ctx, a: NoArgs) -> Reply:
     from bot.runtime.api import describe_target, feed_state, runtime_alive
@@ -731,6 +738,7 @@ async def alerts_status(ctx: Ctx, a: NoArgs) -> Reply:
     "Send a test alert to this channel (and its webhooks) through the delivery path.",
     NoArgs,
     examples=("/alerts test",),
+    acts=True,
     tool=False,
 )
 async def alerts_test(ctx: Ctx, a: NoArgs) -> Reply:

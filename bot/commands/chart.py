@@ -76,6 +76,7 @@ class ChartArgs(ArgsModel):
     "chart",
     "A chart image of a symbol: candles, volume, key levels, EMAs and VWAP; the trade plan with `plan`.",
     ChartArgs,
+    result="bot.chart_service:ChartResult",
     examples=("/chart TSLA", "/chart TSLA 5m plan", "/chart SPY 5m,1h,1D", "/chart NVDA 15m theme=light levels=more"),
     tool_hint="Returns the image files, the as-of time, the last price, the plan drawn (if any) and the levels in view.",
 )

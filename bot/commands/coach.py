@@ -28,6 +28,7 @@ class ResetArgs(ArgsModel):
     "ask",
     "Ask the coach in plain words (the LLM when configured, else simple phrasings).",
     AskArgs,
+    acts=True,
     tool=False,
     examples=("/ask plan TSLA swing", "/ask what's the IV on NVDA?"),
 )
@@ -38,7 +39,14 @@ async def ask(ctx: Ctx, a: AskArgs) -> Reply:
     return await ctx.services.free_text(ctx, text)
 
 
-@command("reset", "Make the coach forget this conversation (here, for you only).", ResetArgs, tool=False, examples=("/reset",))
+@command(
+    "reset",
+    "Make the coach forget this conversation (here, for you only).",
+    ResetArgs,
+    tool=False,
+    examples=("/reset",),
+    acts=True,
+)
 async def reset(ctx: Ctx, a: ResetArgs) -> Reply:
     from bot.agent import memory
 

@@ -32,6 +32,7 @@ def _shown(kind: str, item: object) -> str:
     "confirm",
     "Confirm a removal the coach proposed (the proposal's button runs this).",
     ConfirmArgs,
+    acts=True,
     tool=False,
     examples=("/confirm RM-1A2B3C4D",),
 )

@@ -100,6 +100,7 @@ def context_reply(c: MultiContext) -> Reply:
     "context",
     "A symbol across intervals: recent bars, indicator series, key levels and the volatility block.",
     ContextArgs,
+    result="analytics.interval_context:MultiContext",
     examples=("/context TSLA", "/context NVDA 5m,15m,1h", "/context SPY swing lookback=10"),
     tool_hint="Result per interval: bars (t,o,h,l,c,v), series (ema9/21/50/200, vwap, rsi14, atr14, macd_hist) trimmed to lookback, latest values, trend, levels; plus volatility.",
 )

@@ -182,6 +182,7 @@ async def _screenshot(ctx: Ctx, plan: Plan) -> tuple[bytes | None, str]:
     "journal add",
     "Write a journal entry (free text, optional symbol, tags and plan id).",
     AddArgs,
+    acts=True,
     examples=(
         "/journal add TSLA chased the open, no plan #fomo",
         "/journal add waited for the retest --plan P-1A2B3C --tags patience",
@@ -223,6 +224,7 @@ async def journal_add(ctx: Ctx, a: AddArgs) -> Reply:
     "journal list",
     "Your recent journal entries (filter by symbol, tag, plan or source).",
     ListArgs,
+    result="bot.commands.journal:EntryList",
     examples=("/journal list", "/journal list TSLA", "/journal list --tag fomo --limit 20"),
 )
 async def journal_list(ctx: Ctx, a: ListArgs) -> Reply:
@@ -282,6 +284,7 @@ def _maybe_none(v: str | None) -> str | None:
     "journal edit",
     "Change a journal entry's text, tags, symbol or plan id.",
     EditArgs,
+    acts=True,
     examples=(
         "/journal edit 12 held to T2 this time",
         "/journal edit 12 --append lesson: size down",
@@ -308,7 +311,7 @@ async def journal_edit(ctx: Ctx, a: EditArgs) -> Reply:
     )
 
 
-@command("journal remove", "Delete a journal entry.", IdArgs, examples=("/journal remove 12",))
+@command("journal remove", "Delete a journal entry.", IdArgs, examples=("/journal remove 12",), acts=True)
 async def journal_remove(ctx: Ctx, a: IdArgs) -> Reply:
     async with ctx.tx() as s:
         owner = await ctx.owner(s)

@@ -20,7 +20,13 @@ class QuoteArgs(ArgsModel):
     symbol: SymbolArg = Field(description="ticker, e.g. TSLA")
 
 
-@command("quote", "Latest price, spread and change for a symbol.", QuoteArgs, examples=("/quote TSLA",))
+@command(
+    "quote",
+    "Latest price, spread and change for a symbol.",
+    QuoteArgs,
+    examples=("/quote TSLA",),
+    result="analytics.models:Quote",
+)
 async def quote(ctx: Ctx, a: QuoteArgs) -> Reply:
     from analytics.sessions import session_info
     from renderers.text import fmt_pct, fmt_price, fmt_volume

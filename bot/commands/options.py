@@ -126,6 +126,7 @@ def vol_reply(v: VolRegime) -> Reply:
     "vol",
     "Volatility regime: ATM IV (30-day), HV20/60/120, IV/HV, 25-delta skew, term slope, IV rank.",
     VolArgs,
+    result="analytics.volatility:VolRegime",
     examples=("/vol TSLA",),
     tool_hint="Result: atm_iv_30d, hv20/60/120, iv_hv_ratio, skew_25d, term_slope, iv_rank/iv_percentile (or an HV proxy when rank_basis is hv_proxy), regime.",
 )
@@ -239,6 +240,7 @@ def _horizon(days: float) -> str:
     "contracts",
     "Option contracts for the current plan: liquidity-gated, scenario P/L at entry/stop/targets, tradeability score.",
     ContractsArgs,
+    result="analytics.options:ContractRanking",
     examples=("/contracts TSLA", "/contracts NVDA swing 500", "/contracts SPY intraday risk_amount=300"),
     tool_hint="Needs a plan; when none qualifies, plan is null and reason says why. risk_amount only sets the projected count, it never filters.",
 )
@@ -289,6 +291,7 @@ class SizeArgs(ArgsModel):
     "size",
     "Position size from a risk amount and the stop distance: shares (or contracts of an option), with the max loss.",
     SizeArgs,
+    result="analytics.sizing:SizeResult",
     examples=("/size TSLA 250 245 500", "/size AAPL 190 187.5", "/size TSLA 250 245 500 contract=TSLA240419C00250000"),
     tool_hint="Without risk it uses the caller's stored risk profile (account size x risk %).",
 )
@@ -436,6 +439,7 @@ def _rules_line(rules: dict[str, float | None]) -> str:
     "Show or set your risk profile (account size and % risked per trade, used by /size) and your portfolio risk rules "
     "(max open risk %, per-position %, per-sector %, correlated holdings %; /portfolio and /order preview check them).",
     RiskArgs,
+    acts=lambda a: bool(a.model_fields_set),
     examples=(
         "/risk",
         "/risk 25000 1",

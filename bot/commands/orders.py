@@ -150,6 +150,7 @@ def _money(x: float | None) -> str:
     "order preview",
     "Preview an order (nothing is sent): cost, checks, and a button to place it.",
     PreviewArgs,
+    acts=True,
     tool=False,
     examples=("/order preview TSLA buy 10 limit 180.50", "/order preview SPY240419C00500000 buy_to_open 1 limit 2.15"),
 )
@@ -281,6 +282,7 @@ def _order_request(row: orders.Order) -> OrderRequest:
     "Place a previewed order (the preview's Place button runs this).",
     RefArgs,
     tool=False,
+    acts=True,
     examples=("/order place PV-1A2B3C4D",),
 )
 async def order_place(ctx: Ctx, a: RefArgs) -> Reply:
@@ -369,7 +371,12 @@ async def order_place(ctx: Ctx, a: RefArgs) -> Reply:
 
 
 @command(
-    "order cancel", "Discard a preview, or cancel an open order.", RefArgs, tool=False, examples=("/order cancel PV-1A2B3C4D",)
+    "order cancel",
+    "Discard a preview, or cancel an open order.",
+    RefArgs,
+    tool=False,
+    acts=True,
+    examples=("/order cancel PV-1A2B3C4D",),
 )
 async def order_cancel(ctx: Ctx, a: RefArgs) -> Reply:
     now = ctx.services.clock()
@@ -413,6 +420,7 @@ async def order_cancel(ctx: Ctx, a: RefArgs) -> Reply:
     "Refresh one of your orders from the broker (new fills are journaled).",
     RefArgs,
     tool=False,
+    acts=True,
     examples=("/order status PV-1A2B3C4D",),
 )
 async def order_status(ctx: Ctx, a: RefArgs) -> Reply:

@@ -30,6 +30,7 @@ class PlanArgs(ArgsModel):
     "plan",
     "A trade plan: entry, stop, targets with R:R, invalidation and confidence (or why there is none).",
     PlanArgs,
+    result="analytics.models:PlanResult",
     examples=("/plan TSLA", "/plan NVDA swing", "/plan SPY scalp --no-chart"),
     tool_hint="Returns {symbol, as_of, session, sources, plan|null, reason|null}; a plan has direction, entry, stop, "
     "targets [{price, rr, reason}], confidence, confidence_factors, confluence, strategy, invalidation, plan_id, version.",
@@ -75,6 +76,7 @@ class ScanArgs(ArgsModel):
     "scan",
     "Run every strategy over a universe and rank the setups by confidence and R:R.",
     ScanArgs,
+    result="analytics.scanner:ScanResult",
     examples=("/scan", "/scan leaders swing", "/scan AAPL MSFT NVDA scalp", "/scan watchlist --limit 5"),
     tool_hint="Returns {style, universe, as_of, session, sources, scanned, found, candidates: [{rank, symbol, strategy, "
     "direction, entry, stop, targets, rr, confidence, score, plan_id}], skipped, reason}.",

@@ -31,6 +31,7 @@ def _money(x: float | None, signed: bool = False) -> str:
     "positions",
     "Your open positions: quantity, average cost, last price, unrealised and today's P&L, the plan's stop and the risk to it.",
     PositionsArgs,
+    result="bot.holdings:PositionsResult",
     examples=("/positions", "/positions TSLA"),
     tool_hint="Read-only. positions[]: symbol, quantity (negative = short), avg_cost, last, unrealized_pnl, today_pnl, "
     "plan_id, plan_stop, plan_targets, risk_to_stop ($), r_at_risk, option greeks and dte.",

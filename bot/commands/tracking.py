@@ -92,6 +92,8 @@ class TrackArgs(ArgsModel):
     "track",
     "Follow a plan live: entry, targets, stop or expiry are posted here as they happen.",
     TrackArgs,
+    acts=True,
+    result="bot.commands.tracking:TrackedView",
     examples=("/track P-1A2B3C", "/track P-1A2B3C stop=be"),
     tool_hint="Starts (or updates) live tracking of a stored plan; transitions are pushed to this channel.",
 )
@@ -175,7 +177,7 @@ class UntrackArgs(ArgsModel):
     plan_id: str = Field(description="the plan id")
 
 
-@command("untrack", "Stop following a plan.", UntrackArgs, examples=("/untrack P-1A2B3C",))
+@command("untrack", "Stop following a plan.", UntrackArgs, examples=("/untrack P-1A2B3C",), acts=True)
 async def untrack(ctx: Ctx, a: UntrackArgs) -> Reply:
     from storage import plans as plan_store
 
@@ -209,6 +211,7 @@ class TrackedArgs(ArgsModel):
     "tracked",
     "Your tracked plans, and your auto-rearm setting (adopt re-plans at once after a stop-out).",
     TrackedArgs,
+    acts=lambda a: a.auto_rearm is not None,
     examples=("/tracked", "/tracked auto_rearm=on"),
 )
 async def tracked(ctx: Ctx, a: TrackedArgs) -> Reply:

@@ -20,7 +20,7 @@ class WatchListArgs(ArgsModel):
     pass
 
 
-@command("watch add", "Add symbols to your watchlist.", WatchSymbolsArgs, examples=("/watch add TSLA NVDA",))
+@command("watch add", "Add symbols to your watchlist.", WatchSymbolsArgs, examples=("/watch add TSLA NVDA",), acts=True)
 async def watch_add(ctx: Ctx, a: WatchSymbolsArgs) -> Reply:
     async with ctx.tx() as s:
         owner = await ctx.owner(s)
@@ -38,7 +38,7 @@ async def watch_add(ctx: Ctx, a: WatchSymbolsArgs) -> Reply:
     )
 
 
-@command("watch remove", "Remove symbols from your watchlist.", WatchSymbolsArgs, examples=("/watch remove TSLA",))
+@command("watch remove", "Remove symbols from your watchlist.", WatchSymbolsArgs, examples=("/watch remove TSLA",), acts=True)
 async def watch_remove(ctx: Ctx, a: WatchSymbolsArgs) -> Reply:
     async with ctx.tx() as s:
         owner = await ctx.owner(s)

@@ -32,6 +32,8 @@ ANSWER_WINDOW = {
     "discord_interaction": timedelta(minutes=15),
     "discord_message": timedelta(hours=1),
     "slack": timedelta(minutes=30),
+    # the HTTP client waits at most the lane's time limit; an answer after that has nobody to read it
+    "api": timedelta(minutes=5),
 }
 
 
@@ -69,7 +71,16 @@ class SlackRoute(BaseModel):
     public_errors: bool = False
 
 
-Route = Annotated[DiscordInteractionRoute | DiscordMessageRoute | SlackRoute, Field(discriminator="kind")]
+class ApiRoute(BaseModel):
+    """Answer an HTTP API request: the structured result is handed back to the front holding the connection."""
+
+    kind: Literal["api"] = "api"
+    #: The command's name and the request id, for the answer's body (the worker builds it).
+    command: str
+    request_id: str
+
+
+Route = Annotated[DiscordInteractionRoute | DiscordMessageRoute | SlackRoute | ApiRoute, Field(discriminator="kind")]
 
 
 class JobIdentity(BaseModel):
@@ -124,7 +135,12 @@ class Job(BaseModel):
 
     @classmethod
     def of(
-        cls, admitted: Admitted, route: DiscordInteractionRoute | DiscordMessageRoute | SlackRoute, *, key: str, now: datetime
+        cls,
+        admitted: Admitted,
+        route: DiscordInteractionRoute | DiscordMessageRoute | SlackRoute | ApiRoute,
+        *,
+        key: str,
+        now: datetime,
     ) -> Job:
         """The job of an admitted request (its arguments as JSON, validated again where it runs)."""
         ctx, cmd = admitted.ctx, admitted.command

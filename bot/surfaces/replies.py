@@ -25,7 +25,7 @@ import structlog
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot.config import Settings
-from bot.execution.jobs import DiscordInteractionRoute, DiscordMessageRoute, Route, SlackRoute
+from bot.execution.jobs import ApiRoute, DiscordInteractionRoute, DiscordMessageRoute, Route, SlackRoute
 from bot.reply import Reply
 from bot.runtime.destinations import DeliveryError
 from bot.surfaces import render_discord
@@ -33,6 +33,7 @@ from bot.surfaces.render_discord import DiscordMessage
 from bot.surfaces.render_slack import WhoAsked
 from bot.surfaces.slack import SlackReplier, web_client
 from bot.surfaces.webhooks import check_webhook_response
+from bot.web.results import AnswerSink, http_answer
 from core.errors import RateLimited
 from core.retry import Backoff
 
@@ -50,8 +51,17 @@ MAX_WAIT = 30.0
 class ReplySender:
     """Delivers replies along job routes; one per process, holding its HTTP clients."""
 
-    def __init__(self, settings: Settings, *, http: httpx.AsyncClient | None = None, backoff: Backoff | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        http: httpx.AsyncClient | None = None,
+        backoff: Backoff | None = None,
+        api_answers: AnswerSink | None = None,
+    ) -> None:
+        """`api_answers` stores HTTP API answers for the front that waits for them (`bot.web.results.answer_sink`)."""
         self.settings = settings
+        self.api_answers = api_answers
         self.api = (settings.discord_api_base or DEFAULT_DISCORD_API).rstrip("/")
         self._http = http
         self._own_http = http is None
@@ -76,12 +86,20 @@ class ReplySender:
                 await self._discord_interaction(route, reply)
             elif isinstance(route, DiscordMessageRoute):
                 await self._discord_message(route, reply)
+            elif isinstance(route, ApiRoute):
+                await self._api_answer(route, reply, key)
             else:
                 await self._slack_reply(route, reply, key)
         except DeliveryError as exc:
             if not exc.permanent:
                 raise
             log.warning("reply_dropped", route=route.kind, reason=exc.reason, key=key)
+
+    async def _api_answer(self, route: ApiRoute, reply: Reply, key: str) -> None:
+        if self.api_answers is None:
+            raise DeliveryError("api", "this process keeps no HTTP API answers", permanent=True)
+        status, body = http_answer(reply, route.command, route.request_id)
+        await self.api_answers(key, status, body)
 
     # ------------------------------------------------------------------ Discord
 
