@@ -29,7 +29,6 @@ PROBLEMS: dict[int, tuple[str, str]] = {
     404: ("unknown-command", "No such command"),
     405: ("method-not-allowed", "Method not allowed"),
     413: ("body-too-large", "Request body too large"),
-    415: ("unsupported-media-type", "Body must be JSON"),
     422: ("refused", "The command refused the request"),
     429: ("rate-limited", "Too many requests"),
     500: ("internal", "Something went wrong"),
