@@ -36,6 +36,7 @@ from bot.services import Services
 from bot.web.openapi import API_PREFIX, api_fields, build_document
 from bot.web.results import PROBLEM_JSON, http_answer, problem
 from core.clock import utc_now
+from core.errors import UserError
 from storage import api_answers, api_keys
 
 log = structlog.get_logger("coach.api")
@@ -268,6 +269,8 @@ def _validate(cmd: Command, body: dict[str, Any]) -> BaseModel | web.Response:
         return cmd.args.model_validate(body)
     except ValidationError as exc:
         return _problem(400, f"{_first_error(exc)}; accepted: {accepted}")
+    except UserError as exc:  # the shared argument types (symbols, intervals) say what they accept themselves
+        return _problem(400, exc.message)
 
 
 def _accepted(cmd: Command, fields: list[str]) -> str:

@@ -221,10 +221,12 @@ async def test_bad_bodies_are_400_saying_what_is_accepted(services, api):
         "unknown field": (b'{"symbol": "TSLA", "colour": "red"}', "unknown field 'colour' for plan; accepted: symbol (required)"),
         "missing": (b"{}", "missing field 'symbol'; accepted: symbol (required), style, chart"),
         "bad value": (b'{"symbol": "TSLA", "style": "yolo"}', "style:"),
+        "bad symbol": (b'{"symbol": "TSLA!"}', "invalid symbol 'TSLA!'"),
+        "bad interval": (b'{"symbol": "TSLA", "interval": "7m"}', "7m"),
         "cli only": (b'{"symbol": "TSLA", "renderer": "fast"}', "unknown field 'renderer'"),
     }
     for label, (raw, want) in cases.items():
-        path = "/api/v1/chart" if label == "cli only" else "/api/v1/plan"
+        path = "/api/v1/chart" if label in ("cli only", "bad interval") else "/api/v1/plan"
         status, headers, body = await call(api, path, key=key, raw=raw)
         assert want in assert_problem(status, headers, body, 400), label
     status, headers, body = await call(api, "/api/v1/size", {"symbol": "TSLA", "entry": 250, "stop": float("nan")}, key=key)
