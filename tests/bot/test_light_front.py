@@ -190,6 +190,6 @@ def test_coach_serve_with_a_queue_builds_a_front_without_the_handlers_stack() ->
     assert proc.returncode == 0, proc.stderr
     front = json.loads(proc.stdout.strip().splitlines()[-1])
     print(f"coach serve front with a queue: RSS {front['rss_mb']:.1f} MB, {len(front['modules'])} modules")
-    assert front["built"] == ["DiscordSurface", "SlackSurface", "QueueExecutor"]
+    assert front["built"] == ["DiscordSurface", "SlackSurface", "ApiSurface", "QueueExecutor"]
     assert heavy_modules(front["modules"]) == []
     assert front["rss_mb"] < MAX_RSS_MB

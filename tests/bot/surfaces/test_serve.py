@@ -205,7 +205,7 @@ async def test_serve_tasks_run_beside_a_blocked_console_and_stop_cleanly(service
     [
         ({}, []),
         ({"discord_token": "t"}, ["discord"]),
-        ({"slack_bot_token": "xoxb", "slack_signing_secret": "s"}, ["slack-http"]),
+        ({"slack_bot_token": "xoxb", "slack_signing_secret": "s"}, ["slack-http", "api"]),  # the API shares its port
         ({"slack_bot_token": "xoxb", "slack_signing_secret": "s", "slack_app_token": "xapp"}, ["slack-socket"]),
     ],
 )

@@ -269,6 +269,21 @@ async def test_rate_limit_is_the_persons_chat_bucket_and_says_when(services, api
     assert await svc.pipeline.limiter.acquire(("discord", "G1", "U9")) == 0
 
 
+async def test_a_person_with_requests_running_is_asked_to_wait(services, api):
+    key = await make_key(services)
+    inflight = services.executor.inflight
+    inflight.per_user = 1
+    person = Identity(platform="discord", tenant="G1", user="U1")
+    inflight.start(person)  # one of their requests is still running (from chat or the API: the same count)
+    try:
+        status, headers, body = await call(api, "/api/v1/session", {}, key=key)
+        assert "1 request running" in assert_problem(status, headers, body, 429)
+        assert headers["Retry-After"] == "2" and body["request_id"] == headers["X-Request-Id"]
+    finally:
+        inflight.finish(person)
+    assert (await call(api, "/api/v1/session", {}, key=key))[0] == 200
+
+
 async def test_a_bug_answers_500_with_the_request_id_only(services, api):
     class Nothing(ArgsModel):
         pass
