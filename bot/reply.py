@@ -21,11 +21,18 @@ class ReplyField(BaseModel):
 
 
 class Action(BaseModel):
-    """A button that runs a command invocation when clicked, e.g. `/track P-1A2B`."""
+    """A button that runs a command invocation when clicked, e.g. `/track P-1A2B`; or, with `url`, a link button."""
 
     label: str
-    command: str
+    command: str = ""
     style: Literal["primary", "secondary", "success", "danger"] = "secondary"
+    #: Opens this address instead of running a command (the "Open chart" link); `command` is then empty.
+    url: str | None = None
+
+    @property
+    def shown(self) -> str:
+        """What a text listing shows for the button: its command, or its address."""
+        return self.url or self.command
 
 
 class Attachment(BaseModel):
