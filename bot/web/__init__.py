@@ -1,0 +1,1 @@
+"""What `coach serve` shows in a browser: the live chart page behind a reply's "Open chart" link."""
