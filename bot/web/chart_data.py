@@ -98,7 +98,8 @@ def spec_payload(priority: ChartSpec, more: ChartSpec, full: ChartSpec, plan: Pl
             "label": ln.label,
             "color": ln.color,
             "width": ln.width,
-            "data": [{"time": t, "value": v} for t, v in zip(times, (_num(x) for x in ln.values)) if v is not None],
+            # a gap (the VWAP restarting each session) stays a gap: a point without a value breaks the line
+            "data": [{"time": t} if v is None else {"time": t, "value": v} for t, v in zip(times, (_num(x) for x in ln.values))],
         }
         for ln in full.lines
     ]

@@ -216,7 +216,7 @@ async def _live(request: web.Request) -> web.StreamResponse:
                 p = await asyncio.wait_for(queue.get(), timeout=max(0.05, next_status - time.monotonic()))
             except TimeoutError:
                 continue
-            if not await _send(resp, "price", price_event(p, now)):
+            if not await _send(resp, "price", price_event(p, _now(request.app))):
                 break
     return resp
 
@@ -318,6 +318,7 @@ PAGE = """<!doctype html>
 <meta name="robots" content="noindex">
 <title>{title}</title>
 <link rel="stylesheet" href="/chart/static/chart.css">
+<link rel="icon" href="data:,">
 </head>
 <body data-boot="{boot}">
 <header id="top">

@@ -166,7 +166,7 @@
         priceLineVisible: false, lastValueVisible: true, crosshairMarkerVisible: false,
       });
       s.setData(ln.data);
-      state.lines.push({ label: ln.label, color: ln.color, points: ln.data.length });
+      state.lines.push({ label: ln.label, color: ln.color, points: ln.data.filter((p) => "value" in p).length });
     }
     priceLines = [];
     bandLabels(d.bands, priceLines);

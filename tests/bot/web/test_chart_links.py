@@ -103,6 +103,12 @@ def test_each_surface_shows_the_link():
     buttons = msg.request()[0]["components"][0]["components"]
     assert buttons[1] == {"type": 2, "style": 5, "label": "Open chart", "url": url}
     assert "custom_id" in buttons[0] and "custom_id" not in buttons[1]
+    from bot.surfaces.discord import make_view  # what discord.py sends for the bot's own messages
+
+    view = make_view(reply.actions)
+    assert view is not None
+    sent = view.to_components()[0]["components"]
+    assert sent[1]["style"] == 5 and sent[1]["url"] == url and "custom_id" not in sent[1]
     blocks = render_slack.render(reply)[-1].blocks
     elements = next(b for b in blocks if b["type"] == "actions")["elements"]
     assert elements[1]["url"] == url and elements[1]["action_id"].startswith("coach_link") and "value" not in elements[1]
