@@ -270,13 +270,17 @@
       const t = barAt(st.entry_at);
       marks.push({ time: t, position: long ? "belowBar" : "aboveBar", shape: long ? "arrowUp" : "arrowDown",
         color: th.entry, text: `Triggered ${fmt(p.entry)}` });
-      let from = data.candles.findIndex((c) => c.time >= t);
+      // a target is marked on the first bar since the trigger that reached it (the live bar included)
+      const bars = data.candles.slice();
+      const lb = state.lastBar;
+      if (lb && lb.time > bars[bars.length - 1].time) bars.push(lb);
+      let from = Math.max(0, bars.findIndex((c) => c.time >= t));
       for (let k = 0; k < (st.targets_hit || 0) && k < p.targets.length; k++) {
         const tgt = p.targets[k];
-        const i = data.candles.slice(Math.max(0, from)).findIndex((c) => (long ? c.high >= tgt : c.low <= tgt));
+        const i = bars.slice(from).findIndex((c) => (long ? c.high >= tgt : c.low <= tgt));
         if (i < 0) break;
-        from = Math.max(0, from) + i;
-        marks.push({ time: data.candles[from].time, position: long ? "aboveBar" : "belowBar", shape: "circle",
+        from += i;
+        marks.push({ time: bars[from].time, position: long ? "aboveBar" : "belowBar", shape: "circle",
           color: th.target, text: `T${k + 1} hit ${fmt(tgt)}` });
       }
     }

@@ -100,10 +100,23 @@ async def test_the_page_draws_the_plan_and_follows_live_prices(svc, clock, page,
         row.status = state.status
     await tab.wait_for_function("window.coachChart.markers.some(m => m.startsWith('Triggered'))", timeout=10_000)
     assert "triggered" in await tab.locator("#banner").inner_text()
+
+    # the price reaches T1 in the next bar: the tracker counts the target, the page marks it on that bar
+    t1 = plan.targets[0].price
+    later = clock.t + timedelta(minutes=10)
+    stream.push("NVDA", t1, later)
+    await tab.wait_for_function("window.coachChart.updates >= 2", timeout=10_000)
+    state, _events = observe(state, [t1], int(later.timestamp() * 1e9))
+    assert state.targets_hit == 1
+    async with svc.db() as s, s.begin():
+        row = await alert_store.get_tracked(s, owner, plan.plan_id)
+        row.state = {"state": state_to_json(state), "sessions": 0}
+    hit = f"T1 hit {t1:.2f}"
+    await tab.wait_for_function(f"window.coachChart.markers.includes({hit!r})", timeout=10_000)
     await tab.screenshot(path=str(ARTIFACTS / "chart_page_live.png"))
 
     # stopped out, and the re-plan waits to be adopted: both marked, with the re-plan's own link and its Adopt command
-    state, _events = observe(state, [plan.stop], ns + 600_000_000_000)
+    state, _events = observe(state, [plan.stop], ns + 1_200_000_000_000)
     assert state.status == "stopped"
     replan = plan.model_copy(update={"plan_id": "P-NEXT01", "entry": plan.entry + 0.2, "version": 0})
     async with svc.db() as s, s.begin():
