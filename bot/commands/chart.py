@@ -77,7 +77,8 @@ class ChartArgs(ArgsModel):
     "A chart image of a symbol: candles, volume, key levels, EMAs and VWAP; the trade plan with `plan`.",
     ChartArgs,
     examples=("/chart TSLA", "/chart TSLA 5m plan", "/chart SPY 5m,1h,1D", "/chart NVDA 15m theme=light levels=more"),
-    tool_hint="Returns the image files, the as-of time, the last price, the plan drawn (if any) and the levels in view.",
+    tool_hint="Returns the image files, the as-of time, the last price, the plan drawn (if any), the levels in view "
+    "and chart_url (the live chart link, or null).",
 )
 async def chart(ctx: Ctx, a: ChartArgs) -> Reply:
     from bot.chart_service import make_charts

@@ -36,7 +36,7 @@ class PlanArgs(ArgsModel):
     "A trade plan: entry, stop, targets with R:R, invalidation and confidence (or why there is none).",
     PlanArgs,
     examples=("/plan TSLA", "/plan NVDA swing", "/plan SPY scalp --no-chart"),
-    tool_hint="Returns {symbol, as_of, session, sources, plan|null, reason|null}; a plan has direction, entry, stop, "
+    tool_hint="Returns {symbol, as_of, session, sources, plan|null, reason|null, chart_url|null (live chart link)}; a plan has direction, entry, stop, "
     "targets [{price, rr, reason}], confidence, confidence_factors, confluence, strategy, invalidation, plan_id, version.",
 )
 async def plan_cmd(ctx: Ctx, a: PlanArgs) -> Reply:
