@@ -25,6 +25,7 @@ from aiohttp import web
 
 from bot.web.links import LinkError, LinkScope, LinkSigner, require_signer
 from bot.web.live import LiveHub, Price, runtime_stream
+from core.cache import TTLCache
 from storage import alerts as alert_store
 from storage import plans as plan_store
 from storage.identity import Owner
@@ -53,9 +54,13 @@ CSP = (
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 
+#: Seconds one interval's page data is reused: everyone opening a chart at once costs one computation.
+DATA_TTL = 10.0
+
 SIGNER_KEY: web.AppKey[LinkSigner] = web.AppKey("chart_signer", LinkSigner)
 HUB_KEY: web.AppKey[LiveHub] = web.AppKey("chart_hub", LiveHub)
 SERVICES_KEY: web.AppKey[Any] = web.AppKey("chart_services", object)
+CACHE_KEY: web.AppKey[TTLCache] = web.AppKey("chart_cache", TTLCache)
 
 
 def add_chart_page(
@@ -72,6 +77,7 @@ def add_chart_page(
     app[SIGNER_KEY] = signer
     app[HUB_KEY] = live
     app[SERVICES_KEY] = services
+    app[CACHE_KEY] = TTLCache(DATA_TTL, maxsize=256)
     app.router.add_get("/chart/static/{name}", _static)
     app.router.add_get("/chart/{token}", _page)
     app.router.add_get("/chart/{token}/data", _data)
@@ -162,13 +168,20 @@ async def _data(request: web.Request) -> web.Response:
     from bot.web.chart_data import chart_payload  # the numeric stack, on the first page only
 
     now = _now(request.app)
+
+    async def load() -> tuple[dict[str, Any], datetime]:
+        return await chart_payload(services.market, scope, interval, plan, now), now
+
+    # what is drawn depends on the symbol, interval and plan version only: shared by every link to them for a moment
+    key = (scope.symbol, interval, scope.plan_id, scope.version, tuple(scope.intervals))
     try:
-        payload = await chart_payload(services.market, scope, interval, plan, now)
+        cached, made = await request.app[CACHE_KEY].get_or_load(key, load)
     except LookupError as exc:
         return web.json_response({"error": str(exc)}, status=404, headers=NO_LEAK)
     except Exception as exc:  # a provider outage: one line for the page, the detail for the log
         log.warning("chart_data_failed", symbol=scope.symbol, interval=interval, error=str(exc)[:200])
         return web.json_response({"error": "market data is not available right now; try again shortly"}, status=503)
+    payload = {**cached, "data_age_s": cached["data_age_s"] + max(0.0, (now - made).total_seconds())}
     payload["state"] = await plan_state(services, request.app[SIGNER_KEY], scope, now)
     last = request.app[HUB_KEY].last.get(scope.symbol)
     if last is not None:
