@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 Severity = Literal["info", "success", "warning", "error"]
 ErrorKind = Literal["user", "provider", "config", "bug"]
@@ -28,6 +28,14 @@ class Action(BaseModel):
     style: Literal["primary", "secondary", "success", "danger"] = "secondary"
     #: Opens this address instead of running a command (the "Open chart" link); `command` is then empty.
     url: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _drop_no_url(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # a command button serialises as it always has (stored outbox rows, webhook bodies): no "url": null
+        out: dict[str, Any] = handler(self)
+        if out.get("url") is None:
+            out.pop("url", None)
+        return out
 
     @property
     def shown(self) -> str:
