@@ -43,6 +43,8 @@ _INTERVAL = re.compile(r"^(1m|5m|15m|30m|1h|4h|1D|1W)$")
 _PLAN_ID = re.compile(r"^P-[0-9A-Z]{1,12}$")
 #: Longest token accepted before any work is done on it.
 MAX_TOKEN = 1024
+#: Whether this process already said that links are off for want of a secret.
+_warned: list[bool] = []
 
 
 class LinkError(Exception):
@@ -164,9 +166,12 @@ def link_signer(settings: Settings) -> LinkSigner | None:
         return None
     secret = settings.coach_link_secret.get_secret_value() if settings.coach_link_secret else ""
     if len(secret) < MIN_SECRET:
-        log.warning(
-            "chart_links_off", reason=f"COACH_PUBLIC_URL is set but COACH_LINK_SECRET is unset or under {MIN_SECRET} characters"
-        )
+        if not _warned:  # once per process, not on every reply
+            _warned.append(True)
+            log.warning(
+                "chart_links_off",
+                reason=f"COACH_PUBLIC_URL is set but COACH_LINK_SECRET is unset or under {MIN_SECRET} characters",
+            )
         return None
     return LinkSigner(secret, base_url=settings.coach_public_url, ttl=settings.coach_link_ttl)
 
