@@ -154,3 +154,5 @@ class PlanResult(Model):
     sources: list[str]
     plan: Plan | None
     reason: str | None
+    #: The live chart page of this result (signed, expiring), or None when COACH_PUBLIC_URL is not set.
+    chart_url: str | None = None

@@ -379,6 +379,8 @@ class ChartResult(BaseModel):
     plan: Plan | None = None
     note: str = ""
     levels: list[Level] = []
+    #: The live chart page of this result (signed, expiring), or None when COACH_PUBLIC_URL is not set.
+    chart_url: str | None = None
 
 
 @dataclass

@@ -138,6 +138,19 @@ class Settings(BaseSettings):
     yahoo_base_url: str = Field("https://query2.finance.yahoo.com", description="Yahoo chart API base URL")
     coach_stale_minutes: float = Field(15.0, gt=0, description="data older than this during regular hours is stale")
     coach_broker: Literal["paper", "tradier"] = Field("paper", description="where orders go")
+    coach_public_url: str | None = Field(
+        None,
+        description="public base URL of coach serve (https://coach.example.com): replies get an Open chart link to it",
+    )
+    coach_link_secret: SecretStr | None = Field(
+        None, description="key that signs chart links (HMAC-SHA256), at least 32 characters; no links without it"
+    )
+    coach_link_ttl: int = Field(
+        7 * 86400,
+        ge=60,
+        le=90 * 86400,
+        description="how long a chart link works: seconds, or 90m, 36h, 7d (default 7d)",
+    )
     coach_webhook_allow_private: bool = Field(
         False,
         description=(
@@ -156,6 +169,27 @@ class Settings(BaseSettings):
             v = "postgresql+asyncpg://" + v[len("postgresql://") :]
         elif v.startswith("sqlite:///"):
             v = "sqlite+aiosqlite:///" + v[len("sqlite:///") :]
+        return v
+
+    @field_validator("coach_link_ttl", mode="before")
+    @classmethod
+    def _ttl(cls, v: object) -> object:
+        # "7d", "36h", "90m", "3600s" or plain seconds
+        if isinstance(v, str):
+            text = v.strip().lower()
+            units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+            if text and text[-1] in units and text[:-1].strip().isdigit():
+                return int(text[:-1]) * units[text[-1]]
+        return v
+
+    @field_validator("coach_public_url")
+    @classmethod
+    def _public_url(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        v = v.strip().rstrip("/")
+        if not v.startswith(("https://", "http://")) or "?" in v or "#" in v:
+            raise ValueError("must be an http(s) base URL like https://coach.example.com (no query)")
         return v
 
     @property

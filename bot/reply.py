@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 Severity = Literal["info", "success", "warning", "error"]
 ErrorKind = Literal["user", "provider", "config", "bug"]
@@ -21,11 +21,26 @@ class ReplyField(BaseModel):
 
 
 class Action(BaseModel):
-    """A button that runs a command invocation when clicked, e.g. `/track P-1A2B`."""
+    """A button that runs a command invocation when clicked, e.g. `/track P-1A2B`; or, with `url`, a link button."""
 
     label: str
-    command: str
+    command: str = ""
     style: Literal["primary", "secondary", "success", "danger"] = "secondary"
+    #: Opens this address instead of running a command (the "Open chart" link); `command` is then empty.
+    url: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _drop_no_url(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # a command button serialises as it always has (stored outbox rows, webhook bodies): no "url": null
+        out: dict[str, Any] = handler(self)
+        if out.get("url") is None:
+            out.pop("url", None)
+        return out
+
+    @property
+    def shown(self) -> str:
+        """What a text listing shows for the button: its command, or its address."""
+        return self.url or self.command
 
 
 class Attachment(BaseModel):

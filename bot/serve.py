@@ -26,12 +26,13 @@ from typing import Any, TextIO
 import structlog
 
 from bot import metrics
-from bot.app import WARM_MODULE, ChatSurface, build_services, build_surfaces, serve_tasks
+from bot.app import DEFAULT_PORT, WARM_MODULE, ChatSurface, build_services, build_surfaces, serve_tasks
 from bot.config import Settings
 from bot.execution.local import LocalPoolExecutor
 from bot.http_server import HttpServer
 from bot.readiness import base_checks
 from bot.services import Services
+from bot.web.chart_page import add_chart_page
 from core.errors import ConfigError
 
 log = structlog.get_logger("coach.serve")
@@ -174,6 +175,8 @@ def _http_server(
         if listen is not None:
             address = listen
     wanted = port if port is not None else services.settings.coach_http_port
+    if wanted is None and services.settings.coach_public_url:
+        wanted = services.settings.port or DEFAULT_PORT  # chart links point here: something must answer them
     if address is None and wanted is not None:
         address = (host, wanted)
     if address is None:
@@ -195,6 +198,7 @@ def _http_server(
         mount = getattr(surface, "mount_http", None)
         if mount is not None:
             mount(server.app)
+    add_chart_page(server.app, services)  # the "Open chart" page, when COACH_PUBLIC_URL is set
     return server, address
 
 

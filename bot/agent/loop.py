@@ -345,13 +345,13 @@ class Agent:
         for p in proposals:
             body += f"\n\n**{p.title}**\n{p.body}"
         images: dict[str, Attachment] = {}
-        actions: dict[str, Action] = {act.command: act for p in proposals for act in p.actions}
+        actions: dict[str, Action] = {act.shown: act for p in proposals for act in p.actions}
         for r in results:
             for a in r.images:
                 images.setdefault(a.filename, a)
             if r.ok and r.reply is not None:
                 for act in r.reply.actions:
-                    actions.setdefault(act.command, act)
+                    actions.setdefault(act.shown, act)
 
         data = AgentAnswer(
             answer=g.text,

@@ -9,7 +9,7 @@ from pydantic import BeforeValidator, Field, model_validator
 from analytics.intervals import interval_minutes
 from bot.args import MAX_CHART_INTERVALS, ArgsModel, IntervalArg, StyleArg, SymbolArg
 from bot.registry import command
-from bot.reply import Reply, ReplyField
+from bot.reply import Action, Reply, ReplyField
 from bot.request import Ctx
 
 # The handler imports the chart service and the renderers (pandas, numpy) when it runs: declaring the
@@ -78,10 +78,12 @@ class ChartArgs(ArgsModel):
     ChartArgs,
     result="bot.chart_service:ChartResult",
     examples=("/chart TSLA", "/chart TSLA 5m plan", "/chart SPY 5m,1h,1D", "/chart NVDA 15m theme=light levels=more"),
-    tool_hint="Returns the image files, the as-of time, the last price, the plan drawn (if any) and the levels in view.",
+    tool_hint="Returns the image files, the as-of time, the last price, the plan drawn (if any), the levels in view "
+    "and chart_url (the live chart link, or null).",
 )
 async def chart(ctx: Ctx, a: ChartArgs) -> Reply:
     from bot.chart_service import make_charts
+    from bot.web.links import chart_url_for
     from renderers.labels import format_price
 
     outcome = await make_charts(
@@ -98,6 +100,11 @@ async def chart(ctx: Ctx, a: ChartArgs) -> Reply:
         scale_plan=a.scale_plan,
     )
     r = outcome.result
+    url = await chart_url_for(ctx, r.symbol, r.intervals, *((r.plan.plan_id, r.plan.version) if r.plan else (None, None)))
+    links: list[Action] = []
+    if url is not None:
+        r = r.model_copy(update={"chart_url": url})
+        links.append(Action(label="Open chart", url=url))
     fields = [ReplyField(name="Last", value=format_price(r.last))]
     body = ""
     if r.plan is not None:
@@ -122,6 +129,7 @@ async def chart(ctx: Ctx, a: ChartArgs) -> Reply:
         fields=fields,
         direction=r.plan.direction if r.plan is not None else None,
         attachments=outcome.attachments,
+        actions=links,
         sources=r.sources,
         as_of=r.as_of,
         confidence=r.plan.confidence if r.plan is not None else None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import structlog
 from pydantic import Field
 
@@ -9,8 +11,11 @@ from analytics.intervals import STYLE_INTERVALS
 from analytics.scan_scope import MAX_LIMIT, NAMED_LISTS
 from bot.args import ArgsModel, StyleArg, SymbolArg
 from bot.registry import command
-from bot.reply import Reply
+from bot.reply import Action, Reply
 from bot.request import Ctx
+
+if TYPE_CHECKING:
+    from analytics.models import PlanResult
 
 # The handlers import the planner (pandas, numpy, the analytics) when they run: declaring the commands,
 # as a chat front does to validate arguments, loads none of it.
@@ -32,14 +37,14 @@ class PlanArgs(ArgsModel):
     PlanArgs,
     result="analytics.models:PlanResult",
     examples=("/plan TSLA", "/plan NVDA swing", "/plan SPY scalp --no-chart"),
-    tool_hint="Returns {symbol, as_of, session, sources, plan|null, reason|null}; a plan has direction, entry, stop, "
+    tool_hint="Returns {symbol, as_of, session, sources, plan|null, reason|null, chart_url|null (live chart link)}; a plan has direction, entry, stop, "
     "targets [{price, rr, reason}], confidence, confidence_factors, confluence, strategy, invalidation, plan_id, version.",
 )
 async def plan_cmd(ctx: Ctx, a: PlanArgs) -> Reply:
     from bot.planning import make_plan, plan_reply
 
     outcome = await make_plan(ctx, a.symbol, a.style)
-    reply = plan_reply(outcome)
+    reply = await with_chart_link(ctx, plan_reply(outcome), outcome.result)
     charts = ctx.services.charts
     if a.chart:
         res = outcome.result
@@ -60,6 +65,28 @@ async def plan_cmd(ctx: Ctx, a: PlanArgs) -> Reply:
         except Exception:  # the plan stands without its picture
             log.exception("plan_chart_failed", symbol=res.symbol, request_id=ctx.request_id)
     return reply
+
+
+async def with_chart_link(ctx: Ctx, reply: Reply, res: PlanResult) -> Reply:
+    """The reply with an "Open chart" link button and `chart_url` in its result, when links are configured."""
+    from bot.web.links import chart_url_for
+
+    plan = res.plan
+    url = await chart_url_for(
+        ctx,
+        res.symbol,
+        STYLE_INTERVALS[res.style],
+        plan.plan_id if plan is not None else None,
+        plan.version if plan is not None else None,
+    )
+    if url is None:
+        return reply
+    return reply.model_copy(
+        update={
+            "data": res.model_copy(update={"chart_url": url}),
+            "actions": [*reply.actions, Action(label="Open chart", url=url)],
+        }
+    )
 
 
 class ScanArgs(ArgsModel):

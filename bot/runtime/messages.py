@@ -277,8 +277,12 @@ def replan_reply(
     reason: str | None = None,
     at: datetime | None = None,
     symbol: str | None = None,
+    chart_url: str | None = None,
 ) -> Reply:
-    """The re-plan after a stop-out: the new plan with an Adopt button, or a note that it was adopted (or none was found)."""
+    """The re-plan after a stop-out: the new plan with an Adopt button, or a note that it was adopted (or none was found).
+
+    `chart_url` adds an "Open chart" link to the new plan's live chart page.
+    """
     if plan is None:
         return Reply(
             title=f"{symbol}: no new plan after the stop-out of {previous_plan_id}",
@@ -300,6 +304,8 @@ def replan_reply(
         actions = [Action(label="Stop tracking", command=f"/untrack {plan.plan_id}")]
     else:
         actions = [Action(label="Adopt", command=f"/track {plan.plan_id}", style="primary")]
+    if chart_url:
+        actions.append(Action(label="Open chart", url=chart_url))
     return Reply(
         title=f"{plan.symbol} re-plan {plan.plan_id}: {plan.direction} from {fmt_price(plan.entry)}",
         body="\n".join(body),
@@ -310,5 +316,10 @@ def replan_reply(
         confidence=plan.confidence,
         sources=list(plan.sources),
         actions=actions,
-        data={"previous_plan_id": previous_plan_id, "adopted": adopted, "plan": plan.model_dump(mode="json")},
+        data={
+            "previous_plan_id": previous_plan_id,
+            "adopted": adopted,
+            "plan": plan.model_dump(mode="json"),
+            "chart_url": chart_url,
+        },
     )

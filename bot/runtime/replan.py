@@ -17,12 +17,15 @@ from typing import Any
 
 import structlog
 
+from analytics.intervals import STYLE_INTERVALS
 from analytics.lifecycle import PlanState
+from analytics.models import Plan
 from bot.request import Ctx, Identity
 from bot.runtime.messages import replan_reply, reply_to_payload
 from bot.runtime.routing import Origin, fan_out, private_channel, route
 from bot.runtime.tracker import state_to_json
 from bot.runtime.txn import Writer
+from bot.web.links import LinkScope, link_signer
 from core.clock import utc_now
 from core.errors import CoachError
 from core.values import utc_from_ns
@@ -162,7 +165,10 @@ class Replanner:
             row.replan_status = "done"
             row.next_plan_id = plan.plan_id if plan is not None else None
             row.updated_at = utc_now()
-            reply = replan_reply(plan, previous_plan_id=row.plan_id, adopted=adopted, reason=reason, at=now, symbol=row.symbol)
+            url = _chart_url(self.services, owner, plan, self.clock())
+            reply = replan_reply(
+                plan, previous_plan_id=row.plan_id, adopted=adopted, reason=reason, at=now, symbol=row.symbol, chart_url=url
+            )
             sinks = await route(s, origin, "plan", row.symbol)
             key = f"replan:{row.id}"
             payload = reply_to_payload(reply, event_key=key)
@@ -174,6 +180,22 @@ class Replanner:
         log.info("replanned", tracked_id=tracked_id, plan_id=plan.plan_id if plan else None, adopted=adopted)
         if self.on_queued:
             self.on_queued()
+
+
+def _chart_url(services: Any, owner: Owner, plan: Plan | None, now: datetime) -> str | None:
+    """The re-plan's live chart link for its owner, when chart links are configured."""
+    signer = link_signer(services.settings)
+    if signer is None or plan is None:
+        return None
+    scope = LinkScope(
+        tenant_id=owner.tenant_id,
+        user_id=owner.user_id,
+        symbol=plan.symbol,
+        intervals=tuple(STYLE_INTERVALS[plan.style]),
+        plan_id=plan.plan_id,
+        version=plan.version,
+    )
+    return signer.url(scope, now)
 
 
 def _direct_message(platform: str, tenant: str, channel: str | None) -> bool:

@@ -39,7 +39,7 @@ def render_text(reply: Reply) -> str:
         width = max(len(f.name) for f in reply.fields)
         lines.extend(f"  {f.name:<{width}}  {f.value}" for f in reply.fields)
     if reply.actions:
-        lines.append("  " + "   ".join(f"[{a.label}: {a.command}]" for a in reply.actions))
+        lines.append("  " + "   ".join(f"[{a.label}: {a.shown}]" for a in reply.actions))
     foot = reply.footer()
     if foot:
         lines.append(f"  — {foot}")
@@ -79,7 +79,7 @@ def print_reply(reply: Reply, console: Console, out_dir: Path) -> None:
             console.print(f"  [bold]{escape(f.name):<{width}}[/]  {escape(f.value)}", highlight=False)
     if reply.actions:
         console.print(
-            "  " + "   ".join(f"[reverse] {escape(a.label)} [/] {escape(a.command)}" for a in reply.actions), highlight=False
+            "  " + "   ".join(f"[reverse] {escape(a.label)} [/] {escape(a.shown)}" for a in reply.actions), highlight=False
         )
     foot = reply.footer()
     if foot:

@@ -100,6 +100,9 @@ def make_view(actions: list[Action]) -> discord.ui.View | None:
         return None
     view = discord.ui.View(timeout=None)
     for a in actions:
+        if a.url:  # opens the page in the browser: nothing comes back to the bot
+            view.add_item(discord.ui.Button(label=a.label[:80], url=a.url, style=discord.ButtonStyle.link))
+            continue
         view.add_item(RunButton(a.command, label=a.label, style=BUTTON_STYLES.get(a.style, discord.ButtonStyle.secondary)))
     return view
 

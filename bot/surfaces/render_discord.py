@@ -68,12 +68,19 @@ class DiscordMessage:
 
 #: Discord's button styles by the name an Action carries.
 BUTTON_STYLES = {"primary": 1, "secondary": 2, "success": 3, "danger": 4}
+#: Discord's style of a button that opens a URL.
+LINK_STYLE = 5
+#: Longest URL a Discord link button takes.
+MAX_BUTTON_URL = 512
 
 
 def components(actions: list[Action]) -> list[dict[str, Any]]:
     """Action rows of buttons (five to a row) that run each action's command when clicked."""
     buttons = [
-        {"type": 2, "style": BUTTON_STYLES.get(a.style, 2), "label": a.label[:80], "custom_id": CUSTOM_ID_PREFIX + a.command}
+        # a link button (style 5) opens its url in the browser; Discord sends the bot nothing for it
+        {"type": 2, "style": LINK_STYLE, "label": a.label[:80], "url": a.url}
+        if a.url
+        else {"type": 2, "style": BUTTON_STYLES.get(a.style, 2), "label": a.label[:80], "custom_id": CUSTOM_ID_PREFIX + a.command}
         for a in actions
     ]
     return [{"type": 1, "components": buttons[i : i + 5]} for i in range(0, len(buttons), 5)]
@@ -113,7 +120,8 @@ def button_actions(actions: list[Action]) -> tuple[list[Action], list[Action]]:
     buttons: list[Action] = []
     overflow: list[Action] = []
     for a in actions:
-        if len(a.command) <= MAX_INVOCATION and len(buttons) < L.DISCORD_BUTTONS_PER_MESSAGE and "\n" not in a.command:
+        fits = len(a.url) <= MAX_BUTTON_URL if a.url else len(a.command) <= MAX_INVOCATION and "\n" not in a.command
+        if fits and len(buttons) < L.DISCORD_BUTTONS_PER_MESSAGE:
             buttons.append(a)
         else:
             overflow.append(a)
@@ -215,7 +223,7 @@ def render(reply: Reply, *, tz: str = "America/New_York", buttons: bool = True) 
     btns, overflow = button_actions(reply.actions) if buttons else ([], list(reply.actions))
     messages[-1].actions = btns
     if overflow:
-        text = "More: " + " · ".join(f"{a.label}: `{a.command}`" for a in overflow)
+        text = "More: " + " · ".join(f"{a.label}: <{a.url}>" if a.url else f"{a.label}: `{a.command}`" for a in overflow)
         chunks = L.split_text(text, L.DISCORD_CONTENT)
         messages[-1].content = chunks[0]
         messages.extend(DiscordMessage(content=c) for c in chunks[1:])

@@ -31,6 +31,10 @@ MARKERS = {
 
 #: action_id prefix of buttons that run a command; the button value is the invocation.
 ACTION_PREFIX = "coach_run"
+#: action_id prefix of link buttons (nothing to run when clicked).
+LINK_PREFIX = "coach_link"
+#: Longest url a Block Kit button takes.
+SLACK_BUTTON_URL = 3000
 
 
 #: A Slack user id (`U…`, or `W…` on Enterprise Grid): the only thing a live mention is built from.
@@ -123,8 +127,16 @@ def action_buttons(actions: list[Action]) -> tuple[list[dict[str, Any]], list[Ac
     elements: list[dict[str, Any]] = []
     overflow: list[Action] = []
     for i, a in enumerate(actions):
-        if len(a.command) > L.SLACK_BUTTON_VALUE or len(elements) >= L.SLACK_BUTTONS_PER_ACTIONS:
+        too_long = len(a.url) > SLACK_BUTTON_URL if a.url else len(a.command) > L.SLACK_BUTTON_VALUE
+        if too_long or len(elements) >= L.SLACK_BUTTONS_PER_ACTIONS:
             overflow.append(a)
+            continue
+        if a.url:
+            # Slack opens the url itself and still sends a block action, which the surface only acknowledges
+            label, _ = _clip(escape(plain(a.label) or "Open"), L.SLACK_BUTTON_TEXT)
+            elements.append(
+                {"type": "button", "action_id": f"{LINK_PREFIX}_{i}", "text": {"type": "plain_text", "text": label}, "url": a.url}
+            )
             continue
         label, _ = _clip(escape(plain(a.label) or a.command), L.SLACK_BUTTON_TEXT)
         el: dict[str, Any] = {
@@ -178,7 +190,9 @@ def render(
     tail: list[dict[str, Any]] = []
     elements, overflow = action_buttons(reply.actions) if buttons else ([], list(reply.actions))
     if overflow:
-        listed = "More: " + " · ".join(f"{mrkdwn(a.label)}: `{escape(a.command)}`" for a in overflow)
+        listed = "More: " + " · ".join(
+            f"<{a.url}|{escape(plain(a.label))}>" if a.url else f"{mrkdwn(a.label)}: `{escape(a.command)}`" for a in overflow
+        )
         for chunk in L.split_text(listed, L.SLACK_SECTION_TEXT):
             blocks.append({"type": "section", "text": _mrkdwn_text(chunk)})
     if elements:

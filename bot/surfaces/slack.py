@@ -45,7 +45,7 @@ from bot.reply import Reply
 from bot.request import Identity, current_request_id
 from bot.services import Services
 from bot.surfaces.identity import SlackAdmins, slack_identity
-from bot.surfaces.render_slack import ACTION_PREFIX, SlackMessage, WhoAsked, escape, render
+from bot.surfaces.render_slack import ACTION_PREFIX, LINK_PREFIX, SlackMessage, WhoAsked, escape, render
 from bot.surfaces.slack_requests import MemorySeen, RedisSeen, SeenRequests, SlackRequestGuard, Verdict
 from bot.surfaces.symbols import RecentSymbols, symbols_in
 from core.clock import utc_now
@@ -120,6 +120,7 @@ class SlackSurface:
         )
         self.app.command(re.compile(r"^/.+"))(self._on_command)
         self.app.action(re.compile(rf"^{ACTION_PREFIX}"))(self._on_action)
+        self.app.action(re.compile(rf"^{LINK_PREFIX}"))(self._on_link)
         self.app.event("app_mention")(self._on_mention)
         self.app.event("message")(self._on_message)
         self.app.error(self._on_error)
@@ -288,6 +289,10 @@ class SlackSurface:
             asked=line[:200],
         )
         await self._submit(admitted, route, key=f"slack:{command.get('trigger_id') or ctx.request_id}")
+
+    async def _on_link(self, ack: AsyncAck) -> None:
+        """A link button was clicked: Slack opened its page; the click only needs acknowledging."""
+        await ack()
 
     async def _on_action(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
