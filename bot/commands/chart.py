@@ -113,7 +113,16 @@ async def chart(ctx: Ctx, a: ChartArgs) -> Reply:
     key = [lv for lv in r.levels][:6]
     if key:
         fields.append(
-            ReplyField(name="Levels", value=", ".join(f"{lv.label} {format_price(lv.price)}" for lv in key), inline=False)
+            ReplyField(
+                name="Levels",
+                value=", ".join(
+                    f"{lv.label} {format_price(lv.low)}–{format_price(lv.high)}"
+                    if lv.low is not None and lv.high is not None
+                    else f"{lv.label} {format_price(lv.price)}"
+                    for lv in key
+                ),
+                inline=False,
+            )
         )
     return Reply(
         title=f"{r.symbol} {', '.join(r.intervals)} chart" + (" with plan" if r.plan is not None else ""),
