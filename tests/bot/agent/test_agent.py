@@ -64,8 +64,11 @@ async def test_one_tool_round_trip(services, fake, make_agent):
     assert reply.severity == "info"
     assert f"${TSLA_LAST}." in reply.body and "unverified" not in reply.body
     assert reply.sources == ["quote: sim"] and reply.as_of == OPEN_AT
-    assert 0.5 <= reply.confidence <= 0.95
+    assert 0.5 <= reply.grounding <= 0.95 and reply.confidence is None
+    # the footer calls it grounding: "confidence" is a plan's setup grade, shown beside it in the same chat
+    assert f"grounding {reply.grounding:.0%} (checked against tools)" in reply.footer() and "confidence" not in reply.footer()
     data: AgentAnswer = reply.data
+    assert data.grounding == reply.grounding and "confidence" not in reply.data_json()
     assert data.citations[0].source == "quote: sim" and data.citations[0].as_of == OPEN_AT
     assert data.tools[0].invocation == "/quote symbol=TSLA" and data.steps == 2
     assert (data.prompt_tokens, data.completion_tokens) == (60 + 50, 15 + 20)
@@ -178,7 +181,7 @@ async def test_unverified_price_is_flagged(services, fake, make_agent):
     assert "$650.00 (unverified)" in reply.body and "571.20 (unverified)" in reply.body
     assert f"${TSLA_LAST}," in reply.body  # the quoted price is verified
     assert reply.data.unverified_prices == [571.2, 650.0]
-    assert reply.severity == "warning" and reply.confidence < 0.6
+    assert reply.severity == "warning" and reply.grounding < 0.6
     assert any(f.name == "Unverified" for f in reply.fields)
 
 
