@@ -82,6 +82,7 @@ class ChartArgs(ArgsModel):
 async def chart(ctx: Ctx, a: ChartArgs) -> Reply:
     from bot.chart_service import make_charts
     from renderers.labels import format_price
+    from renderers.text import plan_story
 
     outcome = await make_charts(
         ctx,
@@ -106,7 +107,7 @@ async def chart(ctx: Ctx, a: ChartArgs) -> Reply:
             ReplyField(name="Stop", value=format_price(p.stop)),
             ReplyField(name="Targets", value=", ".join(f"{format_price(t.price)} ({t.rr:.1f}R)" for t in p.targets)),
         ]
-        body = p.summary or f"{p.direction.upper()} {p.strategy.replace('_', ' ')} · confidence {p.confidence:.0%}"
+        body = plan_story(p.summary) or f"{p.direction.upper()} {p.strategy.replace('_', ' ')} · confidence {p.confidence:.0%}"
     elif r.note:
         body = r.note[0].upper() + r.note[1:]
         body += "" if body.endswith((".", "!", "?")) else "."
