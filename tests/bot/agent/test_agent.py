@@ -338,3 +338,19 @@ async def test_timeout_and_bad_credentials_are_clear(services, fake, make_agent)
     assert fake.recorded[-1].headers["authorization"] == f"Bearer {secret}"
     assert "rejected the credentials (401)" in reply.body and "OPENAI_API_KEY" in reply.body
     assert secret not in reply.body and "sk-secr" not in reply.body
+
+
+async def test_calls_asked_in_plain_words_reach_the_contracts_tool_and_a_refusal_comes_back(services, fake, make_agent):
+    plan = (await run_text(ctx_for(services), "/plan QQQ swing --no-chart")).data.plan
+    assert plan is not None
+    wanted = "calls" if plan.direction == "short" else "puts"
+    fake.tool_calls(("call_1", "contracts", {"symbol": "QQQ", "style": "swing", "side": wanted}))
+    fake.text("The plan's side it is.")
+    await make_agent()(ctx_for(services), f"best {wanted} on QQQ for a swing?")
+    first, second = fake.requests
+    offered = {t["function"]["name"]: t for t in first["tools"]}
+    assert "contracts" in offered and "side" in json.dumps(offered["contracts"])
+    (tool_msg,) = tool_messages(second)
+    result = json.loads(tool_msg["content"])["result"]
+    assert result["asked"] == wanted[:-1] and result["right"] != wanted[:-1]
+    assert result["side_note"].startswith(f"You asked for {wanted}")
