@@ -23,6 +23,11 @@ Definitions (k = pivot half-width, ATR = the execution interval's ATR(14) at the
   Filled once a later bar trades through the far edge.
 - VWAPs: the session VWAP and VWAPs anchored at the prior session's open, the most recent swing
   high and swing low, and the open of the most recent gap day (open >= 0.5 % from the prior close).
+
+Strength in [0, 1] says how much a level is worth watching: by kind and timeframe (prior day 0.8,
+higher timeframes by interval), by touches (liquidity pools: 0.4 + 0.15 per swing in the pool),
+by recency (swings fade 0.05 per older swing), by impulse and freshness (zones), filled FVGs 0.2.
+`with_confluence` adds CONFLUENCE_BONUS for each level of another kind at the same price.
 """
 
 from __future__ import annotations
@@ -651,6 +656,32 @@ class LevelBook:
             if key not in out or out[key].strength < lvl.strength:
                 out[key] = lvl
         return sorted(out.values(), key=lambda lv: (lv.price, lv.kind))
+
+
+#: Strength a level gains for each level of another kind within the confluence tolerance.
+CONFLUENCE_BONUS = 0.1
+#: Levels closer than this many ATRs are at the same price (the planner snaps within 0.3 ATR).
+CONFLUENCE_ATR = 0.25
+
+
+def with_confluence(levels: list[Level], tolerance: float) -> list[Level]:
+    """The levels with strength raised by CONFLUENCE_BONUS per level of another kind within `tolerance` (at most 1).
+
+    A zone meets another level that lies inside its band widened by the tolerance.
+    """
+    lo = np.array([lv.low if lv.low is not None else lv.price for lv in levels], dtype=np.float64) - tolerance
+    hi = np.array([lv.high if lv.high is not None else lv.price for lv in levels], dtype=np.float64) + tolerance
+    kinds = np.array([lv.kind for lv in levels], dtype=object)
+    # band overlap, pairwise: [lo_i, hi_i] meets [lo_j + tol, hi_j - tol] (the other's own extent)
+    own_lo, own_hi = lo + tolerance, hi - tolerance
+    meets = (lo[:, None] <= own_hi[None, :]) & (own_lo[None, :] <= hi[:, None]) & (kinds[:, None] != kinds[None, :])
+    # one bonus per other kind, however many of that kind sit there
+    out = []
+    for i, lv in enumerate(levels):
+        others = {str(k) for k in kinds[meets[i]]}
+        bonus = CONFLUENCE_BONUS * len(others)
+        out.append(lv.model_copy(update={"strength": round(min(1.0, lv.strength + bonus), 3)}) if bonus else lv)
+    return out
 
 
 def _stamp(ns: int) -> datetime | None:

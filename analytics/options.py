@@ -25,8 +25,18 @@ calls, for a short plan at puts, and for each contract:
    - payoff    = min(1, option R:R at the first target / (1.5 x the plan's R:R there)),
      where option R:R = P/L at the target / loss at the stop (theta and spreads included)
 
-Contracts are ranked by score, ties by tighter spread. Everything here is pure: the
-chains, the plan and the moment come in as arguments.
+5. **Minimum R:R**: a contract whose option R:R at T1 is under the plan's minimum (its
+   strategy's `min_rr`, the same floor the plan's targets keep) is flagged `below_min_rr`:
+   a tight stop or a long hold can leave the option paying 0.4R where the stock pays 2R,
+   because the spread and theta are paid either way.
+
+Contracts that keep the minimum come first, then those flagged; within each, by score, ties
+by tighter spread. The contracts are the plan's side (calls for a long plan, puts for a
+short one); asked for the other side, the ranking says in `side_note` why it stays with the
+plan's. Everything here is pure: the chains, the plan and the moment come in as arguments.
+
+`price_scenarios` is the one option model: the sizing of a single contract
+(`contract_loss_at_stop`) prices the stop with it too, so both answers agree to the cent.
 """
 
 from __future__ import annotations
@@ -139,6 +149,8 @@ class RankedContract(Model):
     loss_at_stop: float  # per contract, dollars (positive = a loss)
     scenarios: list[Scenario]
     rr: list[float | None]  # option R:R per target
+    #: The option R:R at T1 is under the plan's minimum R:R (ranked after those that keep it).
+    below_min_rr: bool = False
     contracts: int | None = None  # projected count from risk_amount
     max_loss: float | None = None  # contracts x loss_at_stop
     cost: float | None = None  # contracts x premium x multiplier (lost entirely at worst)
@@ -156,6 +168,8 @@ class PlanRef(Model):
     entry: float
     stop: float
     targets: list[float]
+    #: The least R:R the plan's strategy accepts for a target (None: unknown strategy).
+    min_rr: float | None = None
 
 
 class ContractRanking(Model):
@@ -175,9 +189,106 @@ class ContractRanking(Model):
     rejected: dict[str, int]
     expirations: list[date]
     reason: str | None = None
+    #: The side asked for (None: the plan's), and one line on why the plan's side is shown instead.
+    asked: Right | None = None
+    side_note: str | None = None
 
 
-def plan_ref(plan: Plan) -> PlanRef:
+def strategy_min_rr(strategy_id: str) -> float | None:
+    """The minimum R:R of a strategy's targets, or None for an id the library does not know."""
+    from analytics.strategies import STRATEGIES
+
+    return next((s.min_rr for s in STRATEGIES if s.id == strategy_id), None)
+
+
+def model_words(horizon_days: float) -> str:
+    """How an option is priced at the plan's anchors, in the words every reply uses."""
+    return f"priced {horizon_text(horizon_days)} out, IV held, half the spread paid on the way in and out"
+
+
+def horizon_text(days: float) -> str:
+    """A holding horizon as people say it: 1 h, 6.5 h, 7 days."""
+    if days < 1:
+        return f"{days * 24:.1f} h".replace(".0 h", " h")
+    return f"{days:g} days"
+
+
+def price_scenarios(
+    entry: float,
+    anchors: np.ndarray,
+    strike: np.ndarray,
+    T_now: float,
+    horizon_days: float,
+    rate: float,
+    div_yield: float,
+    iv: np.ndarray,
+    call: bool,
+    spread: np.ndarray,
+    multiplier: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(premium per share, value per share, P/L per contract) of contracts at each anchor price.
+
+    The premium is Black-Scholes with the underlying at `entry` now plus half the spread; each
+    anchor (A,) is repriced `horizon_days` later (capped at expiry) at the same IV, less half the
+    spread. `strike`, `iv`, `spread` and `multiplier` are (N,); values and P/L are (A, N).
+    """
+    K = np.asarray(strike, float)
+    sig = np.asarray(iv, float)
+    half = 0.5 * np.asarray(spread, float)
+    mult = np.asarray(multiplier, float)
+    T_h = max(0.0, T_now - horizon_days / 365.0)
+    premium = np.asarray(bs_price(entry, K, T_now, rate, div_yield, sig, call), float) + half
+    S = np.asarray(anchors, float)[:, None]
+    value = np.asarray(bs_price(S, K[None, :], T_h, rate, div_yield, sig[None, :], call), float)
+    value = np.maximum(value - half[None, :], 0.0)
+    pnl = (value - premium[None, :]) * mult[None, :]
+    return premium, value, pnl
+
+
+def contract_loss_at_stop(
+    entry: float,
+    stop: float,
+    *,
+    strike: float,
+    T_now: float,
+    horizon_days: float,
+    rate: float,
+    div_yield: float,
+    iv: float,
+    call: bool,
+    spread: float,
+    multiplier: float,
+) -> tuple[float, float]:
+    """(premium per share, loss per contract in dollars, rounded to cents) of one contract if the stop is hit: the ranking's model."""
+    premium, _, pnl = price_scenarios(
+        entry,
+        np.array([stop]),
+        np.array([strike]),
+        T_now,
+        horizon_days,
+        rate,
+        div_yield,
+        np.array([iv]),
+        call,
+        np.array([spread]),
+        np.array([multiplier]),
+    )
+    return float(premium[0]), round(float(-pnl[0, 0]), 2)
+
+
+def side_note(asked: Right, plan: Plan) -> str:
+    """One line on why `asked` contracts are not ranked for `plan` (whose side is the other one)."""
+    mood = "bearish" if plan.direction == "short" else "bullish"
+    shown = "put" if plan.direction == "short" else "call"
+    other = "long" if plan.direction == "short" else "short"
+    return (
+        f"You asked for {asked}s, but the {plan.symbol} {plan.style} plan is {plan.direction} ({mood}): "
+        f"{asked}s lose as price moves to its targets, so these are {shown}s for that plan; "
+        f"{asked}s fit a {other} plan, and the planner's pick now is this {plan.direction} one."
+    )
+
+
+def plan_ref(plan: Plan, min_rr: float | None = None) -> PlanRef:
     return PlanRef(
         plan_id=plan.plan_id,
         version=plan.version,
@@ -186,6 +297,7 @@ def plan_ref(plan: Plan) -> PlanRef:
         entry=plan.entry,
         stop=plan.stop,
         targets=[t.price for t in plan.targets],
+        min_rr=min_rr,
     )
 
 
@@ -232,8 +344,13 @@ def rank_contracts(
     no_plan_reason: str | None = None,
     check_dte: bool = True,
     symbol: str | None = None,
+    asked: Right | None = None,
+    min_rr: float | None = None,
 ) -> ContractRanking:
-    """Rank the contracts of `views` for `plan` (see the module docstring); a plan of None gives an empty ranking with the reason."""
+    """Rank the contracts of `views` for `plan` (see the module docstring); a plan of None gives an empty ranking with the reason.
+
+    `asked` is the side the person asked for; `min_rr` the plan's minimum R:R (default: its strategy's).
+    """
     style = style or (plan.style if plan else "swing")
     g = GATES[style]
     horizon = HORIZON_DAYS[style]
@@ -248,6 +365,7 @@ def rank_contracts(
         considered: int = 0,
         rejected: dict[str, int] | None = None,
     ) -> ContractRanking:
+        note = side_note(asked, plan) if (asked and plan is not None and right is not None and asked != right) else None
         return ContractRanking(
             symbol=underlying,
             style=style,
@@ -263,12 +381,15 @@ def rank_contracts(
             considered=considered,
             rejected=rejected or {},
             reason=reason,
+            asked=asked,
+            side_note=note,
         )
 
     if plan is None:
         return ranking(None, None, no_plan_reason or "no plan qualifies")
     right: Right = "call" if plan.direction == "long" else "put"
-    ref = plan_ref(plan)
+    floor = min_rr if min_rr is not None else strategy_min_rr(plan.strategy)
+    ref = plan_ref(plan, floor)
     if not views:
         return ranking(ref, right, f"no {underlying} expirations between {g.dte_min:g} and {g.dte_max:g} days for {style}")
     if plan.entry == plan.stop:
@@ -300,16 +421,12 @@ def rank_contracts(
             continue
         K = f["strike"].to_numpy(float)
         iv = f["iv"].to_numpy(float)
-        half = 0.5 * f["spread"].to_numpy(float)
         mult = f["multiplier"].to_numpy(float)
         call = right == "call"
-        T_now = view.T
-        T_h = max(0.0, T_now - horizon / 365.0)
-        premium = np.asarray(bs_price(plan.entry, K, T_now, view.rate, view.div_yield, iv, call), float) + half
-        S_anchor = np.array([a[1] for a in anchors], float)[:, None]
-        value = np.asarray(bs_price(S_anchor, K[None, :], T_h, view.rate, view.div_yield, iv[None, :], call), float)
-        value = np.maximum(value - half[None, :], 0.0)
-        pnl = (value - premium[None, :]) * mult[None, :]
+        S_anchor = np.array([a[1] for a in anchors], float)
+        premium, value, pnl = price_scenarios(
+            plan.entry, S_anchor, K, view.T, horizon, view.rate, view.div_yield, iv, call, f["spread"].to_numpy(float), mult
+        )
         loss_stop = np.round(-pnl[1], 2)  # in cents, so count x loss is exactly the reported max loss
         gains = pnl[2:]
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -367,6 +484,7 @@ def rank_contracts(
                         for j, (name, px) in enumerate(anchors)
                     ],
                     rr=[None if not np.isfinite(v) else round(float(v), 3) for v in rr[:, i]],
+                    below_min_rr=bool(floor is not None and len(gains) and np.isfinite(rr[0, i]) and rr[0, i] < floor - 1e-9),
                     contracts=count,
                     max_loss=max_loss,
                     cost=cost,
@@ -379,7 +497,8 @@ def rank_contracts(
                     },
                 )
             )
-    found.sort(key=lambda c: (-c.score, c.spread_pct, c.symbol))
+    # a contract that keeps the plan's minimum R:R outranks any that does not, whatever the scores
+    found.sort(key=lambda c: (c.below_min_rr, -c.score, c.spread_pct, c.symbol))
     reason = None
     if not found:
         reason = _why_none(right, style, g, considered, rejected)

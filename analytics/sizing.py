@@ -32,6 +32,8 @@ class SizeResult(Model):
 
     symbol: str
     instrument: Literal["shares", "contracts"]
+    #: The trade's view on the underlying (stop below entry: long). Contracts are always bought:
+    #: a short view is long puts, not a short position.
     direction: Literal["long", "short"]
     entry: float
     stop: float
@@ -45,6 +47,9 @@ class SizeResult(Model):
     risk_pct_of_account: float | None = None
     contract: str | None = None
     premium: float | None = None
+    right: Literal["call", "put"] | None = None  # of the contract bought
+    #: How the loss per contract was modelled, in words (the same model and words as /contracts).
+    model: str | None = None
     note: str | None = None
     as_of: datetime | None = None
     sources: list[str] = Field(default_factory=list)

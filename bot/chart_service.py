@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 import structlog
 from pydantic import BaseModel
@@ -469,6 +470,7 @@ async def make_charts(
     if not ivs:  # no interval asked for: the plan's own (execution) interval, else 5m
         ivs = [plan.interval] if plan is not None else [DEFAULT_INTERVAL]
     specs: list[ChartSpec] = []
+    first_df = pd.DataFrame()
     sources: list[str] = []
     as_of = now
     last = float("nan")
@@ -505,6 +507,8 @@ async def make_charts(
             )
         )
         last = float(df["close"].iloc[-1])
+        if len(specs) == 1:
+            first_df = df  # the levels listed are the first chart's
         if f"bars: {source}" not in sources:
             sources.append(f"bars: {source}")
     key = tuple(chart_key(s, plan, as_of, theme, style, levels_mode, scale_plan, plan_levels) for s in specs)
@@ -519,7 +523,7 @@ async def make_charts(
         keys = [s.interval for s in specs]
     attachments = [Attachment(filename=n, data=p, description=d, key=k) for n, p, d, k in zip(names, pngs, descs, keys)]
     # the reply lists the levels nearest the last price first
-    shown = sorted((lv for lv in specs[0].levels if lv.role == "level"), key=lambda lv: abs(lv.price - last))
+    shown = sorted(chart_levels(specs[0], first_df), key=lambda lv: abs(lv.price - last))
     result = ChartResult(
         symbol=symbol,
         intervals=ivs,
@@ -530,6 +534,21 @@ async def make_charts(
         last=last,
         plan=plan,
         note=note,
-        levels=[Level(kind=lv.kind or lv.role, price=lv.price, label=lv.label) for lv in shown],
+        levels=shown,
     )
     return ChartOutcome(attachments=attachments, result=result)
+
+
+def chart_levels(spec: ChartSpec, bars: pd.DataFrame) -> list[Level]:
+    """The levels and zones `spec` shows, as scored by the level engine plus confluence, named as people read them."""
+    from analytics.indicators import atr
+    from analytics.levels import CONFLUENCE_ATR, with_confluence
+    from renderers.plan_chart import level_name
+
+    levels = list(spec.shown_levels)
+    if not levels:
+        return []
+    a = atr(bars["high"], bars["low"], bars["close"]) if len(bars) > 14 else np.array([np.nan])
+    last_atr = float(a[-1]) if np.isfinite(a[-1]) else float(bars["close"].iloc[-1]) * 0.002
+    scored = with_confluence(levels, CONFLUENCE_ATR * last_atr)
+    return [lv.model_copy(update={"label": level_name(lv, spec.interval)}) for lv in scored]

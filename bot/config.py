@@ -17,6 +17,9 @@ from core.errors import ConfigError
 from core.urls import mask_url, url_credentials
 
 DEFAULT_DB = "sqlite+aiosqlite:///./var/coach.db"
+#: The log level when COACH_LOG_LEVEL is not set (the README's configuration table says the same; a test holds them together).
+DEFAULT_LOG_LEVEL = "INFO"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class Settings(BaseSettings):
@@ -30,7 +33,7 @@ class Settings(BaseSettings):
     coach_provider: str = Field("sim", description="market data: sim (offline), or a router chain like polygon,yahoo")
     coach_seed: int = Field(0, description="seed of the offline market")
     coach_out_dir: Path = Field(Path("./out"), description="where the console saves chart images")
-    coach_log_level: str = Field("INFO", description="log level for the service logs")
+    coach_log_level: str = Field(DEFAULT_LOG_LEVEL, description="log level for the service logs: " + ", ".join(LOG_LEVELS))
     coach_log_file: Path = Field(Path("./var/coach.log"), description="where the CLI and the console log (servers log to stderr)")
     coach_log_salt: SecretStr | None = Field(
         None, description="salt of the hashed tenant and user ids in server logs (default: derived from the database URL)"
@@ -192,6 +195,16 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) base URL like https://coach.example.com (no query)")
         return v
 
+    @field_validator("coach_log_level")
+    @classmethod
+    def _log_level(cls, v: str) -> str:
+        # a misspelt level used to fall back to INFO without a word
+        level = v.strip().upper()
+        level = "WARNING" if level == "WARN" else level
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)} (default {DEFAULT_LOG_LEVEL}), not {v[:20]!r}")
+        return level
+
     @property
     def llm_enabled(self) -> bool:
         return bool(self.openai_api_key or self.openai_base_url)
@@ -250,4 +263,5 @@ def get_settings() -> Settings:
     except ValidationError as exc:
         err = exc.errors()[0]
         name = "_".join(str(p) for p in err.get("loc", ())).upper() or "a setting"
-        raise ConfigError(f"{name}: {err.get('msg', 'invalid value')}") from None
+        msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+        raise ConfigError(f"{name}: {msg}") from None

@@ -142,12 +142,14 @@ def _style(text: str) -> str | None:
     return None
 
 
-def _right(text: str) -> str | None:
+def _side(text: str) -> str | None:
+    """calls or puts when the words name one side (not both)."""
     t = text.lower()
-    if re.search(r"\bcalls?\b", t):
-        return "call"
-    if re.search(r"\bputs?\b", t):
-        return "put"
+    calls, puts = re.search(r"\bcalls?\b", t), re.search(r"\bputs?\b", t)
+    if calls and not puts:
+        return "calls"
+    if puts and not calls:
+        return "puts"
     return None
 
 
@@ -194,7 +196,7 @@ def parse_intent(text: str, registry: Registry) -> Intent | None:
     if sym and has(r"\b(iv|ivr|ivs|implied vol\w*|volatility|vol|iv rank|iv percentile|vol regime)\b"):
         return _build(registry, "vol", [sym])
     if sym and has(r"\b(contracts?|options?|calls?|puts?|strikes?|which strike)\b"):
-        return _build(registry, "contracts", [sym], {"style": _style(low), "right": _right(low)})
+        return _build(registry, "contracts", [sym], {"style": _style(low), "side": _side(low)})
     if sym and has(r"\b(chart|graph|candles|picture)\b"):
         return _build(registry, "chart", [sym], {"interval": _interval(low), "style": _style(low)})
     if sym and has(r"\bbars?\b"):

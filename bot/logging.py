@@ -19,7 +19,7 @@ from pathlib import Path
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from bot.config import Settings
+from bot.config import DEFAULT_LOG_LEVEL, Settings
 
 _SECRET_ENV = (
     "OPENAI_API_KEY",
@@ -136,8 +136,8 @@ def _json_formatter(secrets: list[str], salt: str) -> logging.Formatter:
 
 def setup_logging(mode: str = "cli", settings: Settings | None = None) -> None:
     """Configure stdlib logging and structlog for `mode` ("cli" or "server") from the settings."""
-    level_name = (settings.coach_log_level if settings is not None else "INFO").upper()
-    lvl = getattr(logging, level_name, logging.INFO)
+    level_name = (settings.coach_log_level if settings is not None else DEFAULT_LOG_LEVEL).upper()
+    lvl = logging.getLevelName(level_name)
     secrets = _secrets(settings)
     if mode == "server":
         handler: logging.Handler = logging.StreamHandler(sys.stderr)

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from analytics.chains import DEFAULT_RATE, ChainView, analyse_chain
 from analytics.interval_context import WARMUP_BARS, IntervalContext, MultiContext, build_context, detect_levels, interval_context
 from analytics.intervals import interval_minutes
-from analytics.models import Model, Plan, Style
+from analytics.models import Model, Plan, Right, Style
 from analytics.options import ContractRanking, expirations_for_style, rank_contracts
 from analytics.sessions import EXCHANGE_TZ, last_sessions, session_info
 from analytics.volatility import MIN_HISTORY, RANK_DAYS, VolRegime, atm_iv_30d, expirations_for_regime, vol_regime
@@ -135,8 +135,9 @@ class OptionsService:
         no_plan_reason: str | None = None,
         extra_sources: Sequence[str] = (),
         top: int = 5,
+        asked: Right | None = None,
     ) -> ContractRanking:
-        """Rank contracts for `plan` over the style's expirations (or the one given)."""
+        """Rank contracts for `plan` over the style's expirations (or the one given); `asked` is the side the person wants."""
         exps = await self.expirations(symbol, at)
         today = at.astimezone(EXCHANGE_TZ).date()
         if expiration is not None:
@@ -158,6 +159,7 @@ class OptionsService:
                 sources=list(extra_sources),
                 no_plan_reason=no_plan_reason,
                 symbol=symbol,
+                asked=asked,
             )
         views = await self.views(symbol, picks, at)
         src = sorted({f"chains: {v.source}" for v in views})
@@ -170,6 +172,7 @@ class OptionsService:
             sources=[*extra_sources, *src],
             check_dte=expiration is None,
             top=top,
+            asked=asked,
         )
 
     async def find_contract(self, occ: str, at: datetime) -> tuple[ChainView, pd.Series]:

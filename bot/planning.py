@@ -28,7 +28,7 @@ from bot.reply import Action, Reply, ReplyField
 from bot.request import Ctx
 from core.errors import CoachError, UserError
 from providers.base import Bars, MarketData
-from renderers.text import fmt_price
+from renderers.text import fmt_price, plan_story
 from storage import plans as plan_store
 from storage import watchlists
 
@@ -142,8 +142,9 @@ async def make_plan(ctx: Ctx, symbol: str, style: str | None = None) -> PlanOutc
     return PlanOutcome(result=result, bars={iv: b.df for iv, b in bars.items()}, levels=answer.levels, source=exec_bars.source)
 
 
-def _targets_text(plan: Plan) -> str:
-    return " · ".join(f"{fmt_price(t.price)} ({t.rr:.1f}R)" for t in plan.targets)
+def _targets_detail(plan: Plan) -> str:
+    """One target a line with its R:R, band and the levels it sits at (the summary's targets line lives here only)."""
+    return "\n".join(f"{fmt_price(t.price)} · {t.rr:.1f}R {rr_band(t.rr)} · {t.reason}" for t in plan.targets) or "—"
 
 
 def plan_reply(outcome: PlanOutcome) -> Reply:
@@ -169,14 +170,14 @@ def plan_reply(outcome: PlanOutcome) -> Reply:
     entry = fmt_price(plan.entry)
     if plan.entry_zone:
         entry += f" (zone {fmt_price(plan.entry_zone[0])}–{fmt_price(plan.entry_zone[1])})"
-    first_rr = plan.targets[0].rr if plan.targets else 0.0
     return Reply(
         title=f"{plan.symbol} {plan.direction} — {name} ({plan.style})",
-        body=plan.summary,
+        # entry, stop, targets and invalidation are fields: the text keeps the idea and the reasons around them
+        body=plan_story(plan.summary),
         fields=[
             ReplyField(name="Entry", value=entry),
             ReplyField(name="Stop", value=f"{fmt_price(plan.stop)} (risk {fmt_price(plan.risk_per_share)})"),
-            ReplyField(name="Targets", value=_targets_text(plan) + f" — {rr_band(first_rr)}"),
+            ReplyField(name="Targets", value=_targets_detail(plan), inline=False),
             ReplyField(name="Confidence", value=f"{plan.confidence:.0%}"),
             ReplyField(name="Invalidation", value=plan.invalidation, inline=False),
             ReplyField(name="Plan", value=f"{plan.plan_id} v{plan.version} · {plan.interval} bars", inline=False),

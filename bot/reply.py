@@ -69,6 +69,8 @@ class Reply(BaseModel):
     sources: list[str] = Field(default_factory=list)
     as_of: datetime | None = None
     confidence: float | None = None
+    #: The coach's answers: how far the answer rests on checked tool data (shown as "grounding", never "confidence").
+    grounding: float | None = None
     #: The structured result (a pydantic model or JSON-able value). Never rendered text.
     data: Any = None
     #: Show only to the caller where the platform allows it (errors, private lists).
@@ -82,7 +84,7 @@ class Reply(BaseModel):
         return cls(title=title, body=message, severity="error", ephemeral=True, data={"error": message}, error_kind=kind)
 
     def footer(self, tz: str = "America/New_York") -> str:
-        """One line citing sources, as-of time (exchange time zone) and confidence."""
+        """One line citing sources, as-of time (exchange time zone), confidence and, for the coach's answers, grounding."""
         from zoneinfo import ZoneInfo
 
         parts: list[str] = []
@@ -92,6 +94,8 @@ class Reply(BaseModel):
             parts.append("as of " + self.as_of.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M %Z"))
         if self.confidence is not None:
             parts.append(f"confidence {self.confidence:.0%}")
+        if self.grounding is not None:
+            parts.append(f"grounding {self.grounding:.0%} (checked against tools)")
         return " · ".join(parts)
 
     def data_json(self) -> Any:

@@ -67,3 +67,20 @@ def to_float(x: object) -> float | None:
     except (TypeError, ValueError):
         return None
     return v if math.isfinite(v) else None
+
+
+#: Most decimals a traded price keeps: brokers report average fills and sub-dollar quotes to 1/100 of a cent.
+PRICE_DECIMALS = 4
+
+
+def price_text(x: float | None) -> str:
+    """A traded price as people read it: always the cents, sub-penny digits only where the price has them.
+
+    208.44 -> "208.44", 208.4 -> "208.40", 208.4425 -> "208.4425", 0.0042 -> "0.0042", 1234.5 -> "1,234.50".
+    """
+    if x is None or not math.isfinite(x):
+        return "—"
+    text = f"{round(x, PRICE_DECIMALS):,.{PRICE_DECIMALS}f}"
+    whole, _, frac = text.partition(".")
+    frac = frac.rstrip("0")
+    return f"{whole}.{frac.ljust(2, '0')}"

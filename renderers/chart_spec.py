@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from analytics.models import Level
 from core.errors import UserError
 
 Role = Literal["entry", "stop", "target", "last", "level", "zone"]
@@ -152,6 +153,9 @@ class ChartSpec:
     height: int = 700
     dpi: int = 100
     show_volume: bool = True
+    #: The levels and zones this chart shows, as the level engine scored them (what `--json` lists);
+    #: the session VWAP among them when it is drawn as its line.
+    shown_levels: tuple[Level, ...] = ()
 
     def __post_init__(self) -> None:
         n = len(self.candles)

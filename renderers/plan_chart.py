@@ -228,7 +228,7 @@ def build_spec(
     last_level = HLevel(price=last_close, label="Last", color=th.last, role="last", style=":", width=1.0, rank=8, kind="last")
 
     y_range = _y_range(candles, plan, last_close, focus=focus, scale_plan=scale_plan, plan_bar=plan_bar, start=start, tick=tick)
-    chosen_levels, chosen_bands = _select_levels(levels, th, levels_mode, y_range, last_close, intraday, iv, window.index)
+    chosen_levels, chosen_bands, shown = _select_levels(levels, th, levels_mode, y_range, last_close, intraday, iv, window.index)
     lo, hi = y_range
     all_levels = tuple(lv for lv in (*plan_levels, last_level, *chosen_levels) if lo <= lv.price <= hi)
     all_bands = tuple(b for b in (*plan_bands, *chosen_bands) if b.high >= lo and b.low <= hi)
@@ -256,6 +256,7 @@ def build_spec(
         tz=TZ_NAME,
         width=width,
         height=height,
+        shown_levels=tuple(shown),
     )
 
 
@@ -414,13 +415,17 @@ def _select_levels(
     intraday: bool,
     iv: str,
     window_index: pd.DatetimeIndex,
-) -> tuple[list[HLevel], list[Band]]:
+) -> tuple[list[HLevel], list[Band], list[Level]]:
+    """(level lines, zone bands, the Levels they draw plus the session VWAP when its line is drawn)."""
     lo, hi = y_range
     lines: list[tuple[float, Level]] = []
     zones: list[tuple[float, Level]] = []
+    vwap_line: list[Level] = []
     for lv in levels:
         if lv.kind == "vwap" and intraday:
-            continue  # the VWAP line is already drawn
+            if interval_minutes(iv) <= VWAP_MAX_MINUTES and lo <= lv.price <= hi:
+                vwap_line.append(lv)  # drawn as its line, still one of the chart's levels
+            continue
         if lv.filled:
             continue  # a filled gap is history, not a level
         low, high = lv.low, lv.high
@@ -453,6 +458,7 @@ def _select_levels(
         for lv in chosen_lines
     ]
     out_bands = []
+    shown = [*chosen_lines, *vwap_line]
     for lv in chosen_zones:
         assert lv.low is not None and lv.high is not None  # only zones were chosen
         start = 0
@@ -475,7 +481,18 @@ def _select_levels(
                 kind=lv.kind,
             )
         )
-    return out_lines, out_bands
+        shown.append(lv)
+    return out_lines, out_bands, shown
+
+
+def level_name(level: Level, iv: str) -> str:
+    """A level's name for people reading a list: the chart label, the session VWAP as "VWAP", an anchored one with its anchor."""
+    if level.kind == "vwap":
+        return "VWAP"
+    if level.kind == "avwap":
+        label = level.label or ""
+        return label if label.startswith("AVWAP ") else "AVWAP"
+    return _short_name(level, iv)
 
 
 #: Words kept upper-case in strategy names ("orb_breakout" -> "ORB breakout").

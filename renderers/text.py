@@ -47,3 +47,12 @@ def fmt_time(at: datetime | None, tz: ZoneInfo = ET, with_date: bool = True) -> 
         return "—"
     local = at.astimezone(tz)
     return local.strftime("%Y-%m-%d %H:%M %Z" if with_date else "%H:%M %Z")
+
+
+#: The lines of a plan's summary that its replies also show as fields: kept in the fields only.
+SUMMARY_FIELD_LINES = ("Stop ", "Targets:", "Invalidation:")
+
+
+def plan_story(summary: str) -> str:
+    """A plan's summary without the lines a reply shows as fields (stop, targets, invalidation), so each price reads once."""
+    return "\n".join(line for line in summary.split("\n") if not line.startswith(SUMMARY_FIELD_LINES))

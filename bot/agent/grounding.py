@@ -1,8 +1,11 @@
-"""Ground the coach's final answer in the turn's tool results: verify prices, cite sources, score confidence.
+"""Ground the coach's final answer in the turn's tool results: verify prices, cite sources, score the grounding.
 
 The server does this, not the model: citations and `as_of` come from the Replies the
 tools produced, every price written in the answer is looked up among the numbers those
 tools returned, and a price found nowhere is marked "(unverified)" in the text.
+
+The grounding score says how far the answer rests on what the tools returned. It is not a
+plan's confidence (a setup grade) and is never called one where people read it.
 """
 
 from __future__ import annotations
@@ -52,7 +55,8 @@ class Grounding(BaseModel):
     """The server's verdict on one answer."""
 
     text: str
-    confidence: float
+    #: How far the answer rests on checked tool data, in [0.05, 0.95] (`grounding_score`).
+    score: float
     citations: list[Citation]
     prices: list[float]
     unverified: list[float]
@@ -122,7 +126,7 @@ def ground(
     market_open: bool,
     user_text: str = "",
 ) -> Grounding:
-    """Check the answer's prices against this turn's tool numbers, cite sources, and score confidence."""
+    """Check the answer's prices against this turn's tool numbers, cite sources, and score the grounding."""
     known = [n for r in results if r.ok for n in r.numbers]
     # numbers the person wrote themselves (their own level, "alert at 200") are theirs, not a data claim
     user_numbers = [float(m.group("num").replace(",", "")) for m in _NUMBER.finditer(user_text or "")]
@@ -144,10 +148,10 @@ def ground(
         minutes = int((now - as_of).total_seconds() // 60)
         stale_note = f"Some of this data is {minutes} minutes old while the market is open; check a live quote before acting."
 
-    conf = confidence(results, len(prices), len(unverified), stale)
+    score = grounding_score(results, len(prices), len(unverified), stale)
     return Grounding(
         text=text,
-        confidence=conf,
+        score=score,
         citations=citations,
         prices=[p.value for p in prices],
         unverified=[p.value for p in unverified],
@@ -172,8 +176,8 @@ def citations_of(results: list[ToolResult]) -> list[Citation]:
     return list(out.values())
 
 
-def confidence(results: list[ToolResult], n_prices: int, n_unverified: int, stale: bool) -> float:
-    """How far the answer rests on data: tool confidences, minus unverified prices, failures and stale data."""
+def grounding_score(results: list[ToolResult], n_prices: int, n_unverified: int, stale: bool) -> float:
+    """How far the answer rests on data: the tools' own confidences, minus unverified prices, failures and stale data."""
     oks = [r for r in results if r.ok]
     reported = [r.reply.confidence for r in oks if r.reply is not None and r.reply.confidence is not None]
     if reported:

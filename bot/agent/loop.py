@@ -82,7 +82,8 @@ class AgentAnswer(BaseModel):
     """The structured result of a coach turn (what `--json` prints)."""
 
     answer: str
-    confidence: float
+    #: How far the answer rests on checked tool data (not a plan's confidence).
+    grounding: float
     citations: list[Citation]
     unverified_prices: list[float]
     stale: bool
@@ -355,7 +356,7 @@ class Agent:
 
         data = AgentAnswer(
             answer=g.text,
-            confidence=g.confidence,
+            grounding=g.score,
             citations=g.citations,
             unverified_prices=g.unverified,
             stale=g.stale,
@@ -375,7 +376,7 @@ class Agent:
             actions=list(actions.values())[:5],
             sources=_sources(g.citations),
             as_of=g.as_of,
-            confidence=g.confidence,
+            grounding=g.score,
             data=data,
         )
 

@@ -85,6 +85,7 @@ async def chart(ctx: Ctx, a: ChartArgs) -> Reply:
     from bot.chart_service import make_charts
     from bot.web.links import chart_url_for
     from renderers.labels import format_price
+    from renderers.text import plan_story
 
     outcome = await make_charts(
         ctx,
@@ -114,14 +115,23 @@ async def chart(ctx: Ctx, a: ChartArgs) -> Reply:
             ReplyField(name="Stop", value=format_price(p.stop)),
             ReplyField(name="Targets", value=", ".join(f"{format_price(t.price)} ({t.rr:.1f}R)" for t in p.targets)),
         ]
-        body = p.summary or f"{p.direction.upper()} {p.strategy.replace('_', ' ')} · confidence {p.confidence:.0%}"
+        body = plan_story(p.summary) or f"{p.direction.upper()} {p.strategy.replace('_', ' ')} · confidence {p.confidence:.0%}"
     elif r.note:
         body = r.note[0].upper() + r.note[1:]
         body += "" if body.endswith((".", "!", "?")) else "."
     key = [lv for lv in r.levels][:6]
     if key:
         fields.append(
-            ReplyField(name="Levels", value=", ".join(f"{lv.label} {format_price(lv.price)}" for lv in key), inline=False)
+            ReplyField(
+                name="Levels",
+                value=", ".join(
+                    f"{lv.label} {format_price(lv.low)}–{format_price(lv.high)}"
+                    if lv.low is not None and lv.high is not None
+                    else f"{lv.label} {format_price(lv.price)}"
+                    for lv in key
+                ),
+                inline=False,
+            )
         )
     return Reply(
         title=f"{r.symbol} {', '.join(r.intervals)} chart" + (" with plan" if r.plan is not None else ""),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import date
-from typing import TYPE_CHECKING, Annotated, SupportsFloat, SupportsIndex
+from typing import TYPE_CHECKING, Annotated, Literal, SupportsFloat, SupportsIndex
 
 from pydantic import BeforeValidator, Field, field_validator
 
@@ -67,6 +67,16 @@ def _price(v: object) -> object:
 MoneyArg = Annotated[float, BeforeValidator(_money), BeforeValidator(_number)]
 #: A price: positive and plausible; accepts "$250.5".
 PriceArg = Annotated[float, BeforeValidator(_price), BeforeValidator(_number)]
+
+_SIDES = {"call": "calls", "calls": "calls", "c": "calls", "put": "puts", "puts": "puts", "p": "puts"}
+
+
+def _side(v: object) -> object:
+    return _SIDES.get(v.strip().lower(), v) if isinstance(v, str) else v
+
+
+#: Which options a person wants: calls or puts (accepts call/put/c/p too).
+SideArg = Annotated[Literal["calls", "puts"], BeforeValidator(_side)]
 
 
 def _pct(x: float | None, digits: int = 1) -> str:
@@ -146,6 +156,12 @@ class ContractsArgs(ArgsModel):
     )
     expiration: date | None = Field(None, description="only this expiration, YYYY-MM-DD")
     top: int = Field(5, ge=1, le=20, description="how many contracts to show (1-20)")
+    side: SideArg | None = Field(
+        None,
+        description="calls or puts; default the plan's side (calls for a long plan, puts for a short one). "
+        "Asked against the plan, the answer says why it shows the plan's side",
+        json_schema_extra={"brief": "calls or puts (default: the plan's side)"},
+    )
 
     @field_validator("expiration", mode="before")
     @classmethod
@@ -160,6 +176,7 @@ class ContractsArgs(ArgsModel):
 
 def contracts_reply(r: ContractRanking) -> Reply:
     """The ranking as a reply."""
+    from analytics.options import model_words
     from renderers.text import fmt_price
 
     if r.plan is None:
@@ -173,18 +190,23 @@ def contracts_reply(r: ContractRanking) -> Reply:
     p = r.plan
     head = (
         f"Plan {p.plan_id} v{p.version} ({p.strategy}): {p.direction} at {fmt_price(p.entry)}, stop {fmt_price(p.stop)}, "
-        f"targets {', '.join(fmt_price(t) for t in p.targets) or '—'}. Scenarios priced {_horizon(r.horizon_days)} out, IV held."
+        f"targets {', '.join(fmt_price(t) for t in p.targets) or '—'}. Option P/L {model_words(r.horizon_days)}."
     )
+    # the side asked for and not shown is said first, in one line, never silently swapped
+    lead = [f"**{r.side_note}**"] if r.side_note else []
+    not_asked = f" (not {r.asked}s: the plan is {p.direction})" if r.side_note else ""
     if not r.candidates:
         return Reply(
-            title=f"{r.symbol} {r.style}: no {r.right}s pass the gates",
-            body=f"{head}\n{r.reason}",
+            title=f"{r.symbol} {r.style}: no {r.right}s pass the gates{not_asked}",
+            body="\n".join([*lead, head, r.reason or ""]).strip(),
             severity="warning",
             sources=r.sources,
             as_of=r.as_of,
             data=r,
         )
+    floor = f"{p.min_rr:g}R" if p.min_rr is not None else None
     lines = [
+        *lead,
         head,
         "```",
         "contract               dte  delta  spread  premium  stop P/L   T1 P/L  R:R1  score" + ("  qty" if r.risk_amount else ""),
@@ -198,20 +220,37 @@ def contracts_reply(r: ContractRanking) -> Reply:
         )
         if r.risk_amount:
             row += f"  {c.contracts if c.contracts is not None else '—':>3}"
+        if c.below_min_rr:
+            row += f"  ⚠ under {floor}"  # last on the row: a wide glyph cannot shift the columns
         lines.append(row)
     lines.append("```")
+    flagged = [c for c in r.candidates if c.below_min_rr]
+    if flagged:
+        n, m = len(flagged), len(r.candidates)
+        why = (
+            "the spread and theta are paid whatever the move, so a short stop-to-target run leaves the option less than the stock"
+        )
+        if n == m:
+            lines.append(f"⚠ None of these reach the plan's {floor} minimum at T1: {why}.")
+        else:
+            lines.append(f"⚠ {n} of {m} fall under the plan's {floor} minimum at T1 and rank below those that keep it: {why}.")
     best = r.candidates[0]
     if r.risk_amount is not None:
         if best.contracts:
             lines.append(
-                f"Risking {_money_s(r.risk_amount)}: {best.contracts} × {best.symbol} loses about {_money_s(best.max_loss)} at the stop; premium outlay {_money_s(best.cost)}."
+                f"Risking {_money_s(r.risk_amount)}: {best.contracts} × {best.symbol} loses about {_money_s(best.max_loss)} at the stop"
+                + (f" ({_money_s(best.loss_at_stop)} a contract)" if best.contracts > 1 else "")
+                + f"; premium outlay {_money_s(best.cost)}."
             )
         else:
             lines.append(
                 f"Risking {_money_s(r.risk_amount)} buys no {best.symbol}: one contract loses about {_money_s(best.loss_at_stop)} at the stop."
             )
+    title = f"{r.symbol} {r.style}: top {len(r.candidates)} {r.right}s{not_asked}"
+    if flagged and len(flagged) == len(r.candidates):
+        title = f"{r.symbol} {r.style}: {len(r.candidates)} {r.right}s, none reach {floor} at T1{not_asked}"
     return Reply(
-        title=f"{r.symbol} {r.style}: top {len(r.candidates)} {r.right}s",
+        title=title,
         body="\n".join(lines),
         fields=[
             ReplyField(
@@ -223,6 +262,7 @@ def contracts_reply(r: ContractRanking) -> Reply:
                 value=f"{r.considered} {r.right}s over {len(r.expirations)} expiration{'' if len(r.expirations) == 1 else 's'}",
             ),
         ],
+        severity="warning" if (r.side_note or best.below_min_rr) else "info",
         direction=p.direction,
         sources=r.sources,
         as_of=r.as_of,
@@ -230,19 +270,20 @@ def contracts_reply(r: ContractRanking) -> Reply:
     )
 
 
-def _horizon(days: float) -> str:
-    if days < 1:
-        return f"{days * 24:.1f} h".replace(".0 h", " h")
-    return f"{days:g} days"
-
-
 @command(
     "contracts",
     "Option contracts for the current plan: liquidity-gated, scenario P/L at entry/stop/targets, tradeability score.",
     ContractsArgs,
     result="analytics.options:ContractRanking",
-    examples=("/contracts TSLA", "/contracts NVDA swing 500", "/contracts SPY intraday risk_amount=300"),
-    tool_hint="Needs a plan; when none qualifies, plan is null and reason says why. risk_amount only sets the projected count, it never filters.",
+    examples=(
+        "/contracts TSLA",
+        "/contracts NVDA swing 500",
+        "/contracts SPY intraday risk_amount=300",
+        "/contracts QQQ side=calls",
+    ),
+    tool_hint="Needs a plan; when none qualifies, plan is null and reason says why. risk_amount only sets the projected count, it never filters. "
+    "Pass side when the person names calls or puts; when it is against the plan, side_note says why the plan's side is shown: tell them. "
+    "below_min_rr marks contracts whose T1 R:R is under plan.min_rr: say so when recommending.",
 )
 async def contracts(ctx: Ctx, a: ContractsArgs) -> Reply:
     from bot.planning import make_plan
@@ -268,6 +309,7 @@ async def contracts(ctx: Ctx, a: ContractsArgs) -> Reply:
         no_plan_reason=result.reason,
         extra_sources=[f"plan: {s}" for s in result.sources],
         top=a.top,
+        asked=None if a.side is None else ("call" if a.side == "calls" else "put"),
     )
     return contracts_reply(ranking)
 
@@ -284,6 +326,11 @@ class SizeArgs(ArgsModel):
         None,
         description="size in option contracts of this OCC symbol, e.g. TSLA240419C00250000",
         json_schema_extra={"brief": "OCC option symbol, to size in contracts"},
+    )
+    style: StyleArg = Field(
+        "swing",
+        description="with contract: the holding style whose horizon prices the stop, as /contracts does (scalp 1 h, intraday 6.5 h, swing 7 days, leaps 90 days)",
+        json_schema_extra={"rare": True},
     )
 
 
@@ -313,7 +360,7 @@ async def size(ctx: Ctx, a: SizeArgs) -> Reply:
 
 
 async def _size_contracts(ctx: Ctx, a: SizeArgs, account: float | None, pct: float | None) -> tuple[SizeResult, list[str]]:
-    from analytics.blackscholes import bs_price
+    from analytics.options import HORIZON_DAYS, contract_loss_at_stop, model_words
     from analytics.sizing import size_contracts
     from bot.options_service import parse_occ
 
@@ -327,11 +374,21 @@ async def _size_contracts(ctx: Ctx, a: SizeArgs, account: float | None, pct: flo
     view, row = await svc.find_contract(a.contract or "", ctx.now())
     if not math.isfinite(row["iv"]):
         raise UserError(f"{a.contract} has no usable quote to model it from")
-    half = 0.5 * float(row["spread"])
-    call = right == "call"
-    premium = float(bs_price(a.entry, row["strike"], view.T, view.rate, view.div_yield, row["iv"], call)) + half
-    at_stop = max(float(bs_price(a.stop, row["strike"], view.T, view.rate, view.div_yield, row["iv"], call)) - half, 0.0)
-    loss = (premium - at_stop) * float(row["multiplier"])
+    horizon = HORIZON_DAYS[a.style]
+    # the same model and horizon as /contracts, so both quote the same loss at the stop
+    premium, loss = contract_loss_at_stop(
+        a.entry,
+        a.stop,
+        strike=float(row["strike"]),
+        T_now=view.T,
+        horizon_days=horizon,
+        rate=view.rate,
+        div_yield=view.div_yield,
+        iv=float(row["iv"]),
+        call=right == "call",
+        spread=float(row["spread"]),
+        multiplier=float(row["multiplier"]),
+    )
     res = size_contracts(
         a.symbol,
         a.entry,
@@ -344,6 +401,7 @@ async def _size_contracts(ctx: Ctx, a: SizeArgs, account: float | None, pct: flo
         account_size=account,
         risk_pct=pct,
     )
+    res = res.model_copy(update={"right": right, "model": f"{a.style} hold: {model_words(horizon)}"})
     return res, [f"chain: {view.source} as of {view.as_of.isoformat()}"]
 
 
@@ -352,13 +410,15 @@ def size_reply(r: SizeResult) -> Reply:
 
     unit = "shares" if r.instrument == "shares" else "contracts"
     if r.instrument == "shares":
-        what = f"{r.quantity:,} {unit} of {r.symbol}"
+        what = f"{r.direction.title()} {r.quantity:,} {unit} of {r.symbol}"
         per = f"{fmt_price(r.risk_per_unit)} per share"
     else:
-        what = f"{r.quantity:,} × {r.contract}"
-        per = f"{_money_s(r.risk_per_unit)} per contract (modelled at the stop, spread included)"
+        # buying an option is a long position whatever the view: a bought put is long puts, bearish
+        view = "bearish" if r.direction == "short" else "bullish"
+        what = f"Buy {r.quantity:,} × {r.contract} (long {r.right or 'option'}s, {view})"
+        per = f"{_money_s(r.risk_per_unit)} per contract at the stop, {r.model or 'modelled'}"
     src = "your risk profile" if r.risk_source == "profile" else "the amount given"
-    body = f"{r.direction.title()} {what}: a stop-out loses about {_money_s(r.max_loss)} ({per}); risk {_money_s(r.risk_amount)} from {src}."
+    body = f"{what}: a stop-out loses about {_money_s(r.max_loss)} ({per}); risk {_money_s(r.risk_amount)} from {src}."
     if r.note:
         body += f"\n_{r.note}._"
     fields = [

@@ -29,7 +29,8 @@ from bot.registry import command
 from bot.reply import Action, Reply, ReplyField, Severity
 from bot.request import Ctx
 from core.errors import ConfigError, ProviderError, UserError
-from providers.broker.base import OrderRejected, OrderRequest, OrderStatus, is_occ, parse_occ
+from core.values import price_text
+from providers.broker.base import OrderPreview, OrderRejected, OrderRequest, OrderStatus, is_occ, parse_occ
 from storage import journal, orders
 from storage.identity import Owner
 
@@ -143,7 +144,19 @@ def _no_pinned_time(ctx: Ctx, broker: Any) -> None:
 
 
 def _money(x: float | None) -> str:
-    return "—" if x is None else f"${x:,.2f}"
+    return "—" if x is None else (f"-${-x:,.2f}" if x < 0 else f"${x:,.2f}")
+
+
+def _cash_field(pv: OrderPreview) -> ReplyField:
+    """What the order costs (a buy) or brings in (a sell or short sale), and the net after commission and fees."""
+    gross = abs(pv.estimated_cost)  # a broker may sign a sale's order cost negative: the label carries the direction
+    fees = pv.commission + pv.fees
+    if pv.request.is_buy:
+        return ReplyField(
+            name="Est. cost", value=f"{_money(gross)} (with fees {_money(gross + fees)})" if fees else _money(gross)
+        )
+    net = gross - fees
+    return ReplyField(name="Est. proceeds", value=f"+{_money(gross)} (after fees {_money(net)})" if fees else f"+{_money(gross)}")
 
 
 @command(
@@ -155,7 +168,7 @@ def _money(x: float | None) -> str:
     examples=("/order preview TSLA buy 10 limit 180.50", "/order preview SPY240419C00500000 buy_to_open 1 limit 2.15"),
 )
 async def order_preview(ctx: Ctx, a: PreviewArgs) -> Reply:
-    from renderers.text import fmt_price, fmt_time
+    from renderers.text import fmt_time
 
     broker = ctx.services.broker()
     _no_pinned_time(ctx, broker)
@@ -181,13 +194,13 @@ async def order_preview(ctx: Ctx, a: PreviewArgs) -> Reply:
         )
         view = orders.view(row)
     fields = [
-        ReplyField(name="Price", value=fmt_price(pv.price, 0.0001 if pv.price < 1 else 0.01)),
-        ReplyField(name="Est. cost", value=_money(pv.estimated_cost)),
+        ReplyField(name="Price", value=price_text(pv.price)),
+        _cash_field(pv),
         ReplyField(name="Commission + fees", value=_money(pv.commission + pv.fees)),
         ReplyField(name="Broker", value=broker.name),
     ]
     if pv.bid is not None and pv.ask is not None:
-        fields.append(ReplyField(name="Bid / ask", value=f"{fmt_price(pv.bid)} / {fmt_price(pv.ask)}"))
+        fields.append(ReplyField(name="Bid / ask", value=f"{price_text(pv.bid)} / {price_text(pv.ask)}"))
     fields.append(ReplyField(name="Confirm by", value=fmt_time(view.expires_at)))
     lines = [
         f"Preview {pid}: nothing has been sent. Only you can place it, within "
@@ -237,7 +250,7 @@ async def _apply(s: Any, owner: Owner, row: orders.Order, st: OrderStatus, now: 
                 plan_id=row.plan_id,
                 source="broker",
                 tags=["fill"],
-                text=f"Filled {row.side.replace('_', ' ')} {fill.quantity:g} {instrument} @ {fill.price:.4g} ({row.broker}, order {row.preview_id})",
+                text=f"Filled {row.side.replace('_', ' ')} {fill.quantity:g} {instrument} @ {price_text(fill.price)} ({row.broker}, order {row.preview_id})",
                 data={
                     "event": "fill",
                     "order": row.preview_id,
@@ -258,13 +271,11 @@ _STATUS_SEVERITY: dict[str, Severity] = {"filled": "success", "rejected": "error
 
 
 def _status_reply(title: str, row: orders.Order, fills: list[orders.Fill], note: str = "") -> Reply:
-    from renderers.text import fmt_price
-
     v = orders.view(row, fills)
     filled = f"{v.filled_quantity:g} of {v.quantity:g}"
     fields = [
         ReplyField(name="Status", value=v.status),
-        ReplyField(name="Filled", value=filled + (f" @ {fmt_price(v.avg_fill_price)}" if v.avg_fill_price else "")),
+        ReplyField(name="Filled", value=filled + (f" @ {price_text(v.avg_fill_price)}" if v.avg_fill_price else "")),
         ReplyField(name="Broker", value=v.broker + (f" #{v.broker_order_id}" if v.broker_order_id else "")),
     ]
     sev = _STATUS_SEVERITY.get(v.status, "info")
@@ -459,8 +470,6 @@ async def order_status(ctx: Ctx, a: RefArgs) -> Reply:
 
 @command("order list", "Your recent orders and previews.", ListArgs, examples=("/order list",))
 async def order_list(ctx: Ctx, a: ListArgs) -> Reply:
-    from renderers.text import fmt_price
-
     async with ctx.tx() as s:
         owner = await ctx.owner(s)
         rows = await orders.list_orders(s, owner, limit=a.count)
@@ -471,8 +480,8 @@ async def order_list(ctx: Ctx, a: ListArgs) -> Reply:
         )
     lines = []
     for v in views:
-        px = f" @ {fmt_price(v.avg_fill_price)}" if v.avg_fill_price else ""
-        lim = f" limit {fmt_price(v.limit_price)}" if v.limit_price else ""
+        px = f" @ {price_text(v.avg_fill_price)}" if v.avg_fill_price else ""
+        lim = f" limit {price_text(v.limit_price)}" if v.limit_price else ""
         lines.append(
             f"{v.preview_id}  {v.status:<16} {v.side} {v.quantity:g} {v.option_symbol or v.symbol}{lim}{px}  ({v.broker})"
         )

@@ -202,8 +202,12 @@ async def settings_route(ctx: Ctx, a: SettingsRouteArgs) -> Reply:
 
 
 class SettingsWebhookArgs(ArgsModel):
-    action: Literal["add", "remove", "list"] = Field(description="add URL, remove N, or list")
-    url: str | None = Field(None, max_length=500, description="the webhook URL (add: public https://) or its number (remove)")
+    action: Literal["add", "remove", "list"] = Field(description="add URL, remove URL|N|#tag, or list")
+    url: str | None = Field(
+        None,
+        max_length=500,
+        description="add: the webhook URL (public https://); remove: its URL, its number in the list, or its #tag",
+    )
     kind: Literal["auto", "discord_webhook", "slack_webhook", "webhook"] = Field(
         "auto", description="auto (from the URL), discord_webhook, slack_webhook or webhook (generic JSON)"
     )
@@ -228,6 +232,7 @@ async def check_webhook_url(ctx: Ctx, url: str, kind: str) -> str:
     examples=(
         "/settings webhook add https://hooks.slack.com/services/T0/B0/XXX",
         "/settings webhook remove 1",
+        "/settings webhook remove https://hooks.slack.com/services/T0/B0/XXX",
         "/settings webhook list",
     ),
 )
@@ -254,14 +259,49 @@ async def settings_webhook(ctx: Ctx, a: SettingsWebhookArgs) -> Reply:
                 raise UserError(f"at most {MAX_WEBHOOKS} webhooks per channel; remove one first")
             hooks.append({"kind": kind, "url": url})
         else:
-            try:
-                n = int(str(a.url or "").strip().lstrip("#"))
-            except ValueError:
-                raise UserError(
-                    "give the webhook's number from /settings webhook list, e.g. /settings webhook remove 1"
-                ) from None
-            if not 1 <= n <= len(hooks):
-                raise UserError(f"no webhook {n} here; there are {len(hooks)}")
-            hooks.pop(n - 1)
+            if not (a.url or "").strip():
+                raise UserError("say which webhook: /settings webhook remove URL, its number from the list, or its #tag")
+            i = pick_webhook(hooks, a.url or "")
+            if i is None:
+                inherited = []
+                if scope == "channel" and not hooks:
+                    ws = await store.settings_row(s, owner.tenant_id, "workspace", "")
+                    inherited = list((ws.webhooks if ws is not None else None) or [])
+                raise UserError(_no_such_webhook(a.url or "", hooks, scope, inherited))
+            hooks.pop(i)
         await store.update_settings(s, owner.tenant_id, scope, channel, owner.user_id, webhooks=hooks)
         return await _settings_reply(ctx, owner, s, a.workspace, "Alert settings updated")
+
+
+def pick_webhook(hooks: list[dict[str, Any]], given: str) -> int | None:
+    """The index of the webhook `given` names: its URL, its number in the list (1-based), its #tag or its masked form."""
+    from core.urls import mask_url, url_fingerprint
+
+    text = given.strip()
+    key = text.lstrip("#").strip().lower()
+    if key.isdigit() and len(key) <= 2:
+        n = int(key)
+        return n - 1 if 1 <= n <= len(hooks) else None
+    for i, h in enumerate(hooks):
+        url = str(h.get("url") or "")
+        if text == url.strip() or key == url_fingerprint(url) or text == mask_url(url):
+            return i
+    return None
+
+
+def _no_such_webhook(given: str, hooks: list[dict[str, Any]], scope: str, inherited: list[dict[str, Any]]) -> str:
+    """One line: which webhook was not found (masked) and the ones that exist, masked, to remove instead."""
+    from core.urls import mask_url
+
+    text = given.strip()
+    shown = mask_url(text) if "://" in text else repr(text[:20])
+    where = "this channel" if scope == "channel" else "the workspace"
+    if hooks:
+        listed = "; ".join(f"{n}. {h.get('kind')} {mask_url(str(h.get('url')))}" for n, h in enumerate(hooks, 1))
+        return f"no webhook {shown} in {where}; it has {listed} (remove by URL, number or #tag)"
+    if inherited:
+        return (
+            f"no webhook {shown} in {where}: it has none of its own; the {len(inherited)} listed come from the workspace, "
+            "remove them with --workspace, e.g. /settings webhook remove 1 --workspace"
+        )
+    return f"no webhook {shown} in {where}: none are set"

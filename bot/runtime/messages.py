@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from analytics.alert_kinds import KIND_LABELS
 from bot.reply import Action, Attachment, Reply, ReplyField, Severity
-from renderers.text import fmt_pct, fmt_price, fmt_time
+from renderers.text import fmt_pct, fmt_price, fmt_time, plan_story
 
 
 class AlertEvent(BaseModel):
@@ -292,13 +292,10 @@ def replan_reply(
             sources=["planner"],
             data={"previous_plan_id": previous_plan_id, "plan": None, "reason": reason},
         )
-    targets = ", ".join(fmt_price(t.price) for t in plan.targets)
-    body = [
-        f"After the stop-out of {previous_plan_id}: {plan.strategy} {plan.direction} on {plan.interval}.",
-        f"Entry {fmt_price(plan.entry)} · stop {fmt_price(plan.stop)} · targets {targets}.",
-    ]
+    targets = " · ".join(f"{fmt_price(t.price)} ({t.rr:.1f}R)" for t in plan.targets) or "—"
+    body = [f"After the stop-out of {previous_plan_id}: {plan.strategy} {plan.direction} on {plan.interval}."]
     if plan.summary:
-        body.append(plan.summary)
+        body.append(plan_story(plan.summary))  # entry, stop and targets are the fields below
     if adopted:
         body.append("Adopted automatically (your auto-rearm setting is on): it is being tracked now.")
         actions = [Action(label="Stop tracking", command=f"/untrack {plan.plan_id}")]
@@ -309,7 +306,12 @@ def replan_reply(
     return Reply(
         title=f"{plan.symbol} re-plan {plan.plan_id}: {plan.direction} from {fmt_price(plan.entry)}",
         body="\n".join(body),
-        fields=[ReplyField(name="Confidence", value=f"{plan.confidence:.0%}")],
+        fields=[
+            ReplyField(name="Entry", value=fmt_price(plan.entry)),
+            ReplyField(name="Stop", value=fmt_price(plan.stop)),
+            ReplyField(name="Targets", value=targets),
+            ReplyField(name="Confidence", value=f"{plan.confidence:.0%}"),
+        ],
         severity="info",
         direction=plan.direction,
         as_of=plan.as_of,

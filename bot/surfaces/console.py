@@ -37,13 +37,18 @@ def render_text(reply: Reply) -> str:
         lines.append(reply.body)
     if reply.fields:
         width = max(len(f.name) for f in reply.fields)
-        lines.extend(f"  {f.name:<{width}}  {f.value}" for f in reply.fields)
+        lines.extend(f"  {f.name:<{width}}  {_hang(f.value, width + 4)}" for f in reply.fields)
     if reply.actions:
         lines.append("  " + "   ".join(f"[{a.label}: {a.shown}]" for a in reply.actions))
     foot = reply.footer()
     if foot:
         lines.append(f"  — {foot}")
     return "\n".join(lines)
+
+
+def _hang(value: str, indent: int) -> str:
+    """A field value whose later lines start under its first (a multi-line value stays in its column)."""
+    return value.replace("\n", "\n" + " " * indent)
 
 
 def save_attachments(reply: Reply, out_dir: Path) -> list[Path]:
@@ -76,7 +81,7 @@ def print_reply(reply: Reply, console: Console, out_dir: Path) -> None:
     if reply.fields:
         width = max(len(f.name) for f in reply.fields)
         for f in reply.fields:
-            console.print(f"  [bold]{escape(f.name):<{width}}[/]  {escape(f.value)}", highlight=False)
+            console.print(f"  [bold]{escape(f.name):<{width}}[/]  {escape(_hang(f.value, width + 4))}", highlight=False)
     if reply.actions:
         console.print(
             "  " + "   ".join(f"[reverse] {escape(a.label)} [/] {escape(a.shown)}" for a in reply.actions), highlight=False

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from analytics.symbols import validate_symbol
 from core.errors import UserError
+from core.values import price_text
 
 AssetClass = Literal["equity", "option"]
 OrderType = Literal["market", "limit", "stop", "stop_limit"]
@@ -146,11 +147,11 @@ class OrderRequest(BaseModel):
         """`BUY 10 TSLA limit 180.50 day` style one-liner."""
         px = ""
         if self.type == "limit":
-            px = f" limit {self.price:.2f}"
+            px = f" limit {price_text(self.price)}"
         elif self.type == "stop":
-            px = f" stop {self.stop:.2f}"
+            px = f" stop {price_text(self.stop)}"
         elif self.type == "stop_limit":
-            px = f" stop {self.stop:.2f} limit {self.price:.2f}"
+            px = f" stop {price_text(self.stop)} limit {price_text(self.price)}"
         else:
             px = " market"
         return f"{self.side.replace('_', ' ').upper()} {self.quantity} {self.instrument}{px} {self.duration}"

@@ -239,3 +239,23 @@ def test_last_true_returns_most_recent_first():
     m = np.array([[0, 1, 0, 1, 1, 0], [0, 0, 0, 0, 0, 0]], dtype=bool)
     cols, ok = last_true(m, 2)
     assert cols.tolist() == [[4, 3], [-1, -1]] and ok.tolist() == [[True, True], [False, False]]
+
+
+def test_confluence_raises_strength_once_per_other_kind_at_the_same_price():
+    from analytics.levels import CONFLUENCE_BONUS, with_confluence
+    from analytics.models import Level
+
+    levels = [
+        Level(kind="pdh", price=100.0, strength=0.8, label="PDH"),
+        Level(kind="swing_high", price=100.05, strength=0.5, label="Swing H"),
+        Level(kind="swing_high", price=100.02, strength=0.45, label="Swing H"),
+        Level(kind="supply", price=100.5, low=100.1, high=100.9, strength=0.6, label="Supply"),
+        Level(kind="pdl", price=95.0, strength=0.8, label="PDL"),
+    ]
+    out = with_confluence(levels, tolerance=0.1)
+    s = [lv.strength for lv in out]
+    assert s[0] == pytest.approx(0.8 + 2 * CONFLUENCE_BONUS)  # swings (one kind, two levels) and the supply band
+    assert s[1] == pytest.approx(0.5 + 2 * CONFLUENCE_BONUS)  # the PDH and the supply band (100.05 is within 0.1 of 100.1)
+    assert s[3] == pytest.approx(0.6 + 2 * CONFLUENCE_BONUS)
+    assert s[4] == 0.8  # alone
+    assert max(lv.strength for lv in with_confluence(levels, tolerance=50.0)) <= 1.0

@@ -15,7 +15,14 @@ from analytics.blackscholes import bs_greeks, bs_price
 from analytics.chains import analyse_chain, expiry_moment, years_to_expiry
 from analytics.iv import implied_vol, iv_bounds, no_solution_reason, solve_iv
 from analytics.models import OptionChain, OptionContract, Plan, Target
-from analytics.options import GATES, HORIZON_DAYS, SCORE_WEIGHTS, expirations_for_style, rank_contracts
+from analytics.options import (
+    GATES,
+    HORIZON_DAYS,
+    SCORE_WEIGHTS,
+    contract_loss_at_stop,
+    expirations_for_style,
+    rank_contracts,
+)
 
 # ---------------------------------------------------------------------------- QuantLib reference
 
@@ -397,6 +404,66 @@ def test_no_plan_and_failed_gates_say_why():
     thin = rank_contracts(make_plan(), views_for(oi=3, vol=0), at=AT)
     assert thin.candidates == [] and "open interest" in thin.reason
     assert sum(thin.rejected.values()) == thin.considered
+
+
+def test_asked_side_against_the_plan_keeps_the_plans_side_and_says_why_in_one_line():
+    short = make_plan("short", entry=99.0, stop=103.0, targets=(92.0, 88.0))
+    r = rank_contracts(short, views_for(), at=AT, asked="call")
+    assert r.right == "put" and r.asked == "call" and r.candidates
+    assert r.side_note and "\n" not in r.side_note
+    assert "calls" in r.side_note and "short" in r.side_note and "puts" in r.side_note
+    agreed = rank_contracts(short, views_for(), at=AT, asked="put")
+    assert agreed.side_note is None and [c.symbol for c in agreed.candidates] == [c.symbol for c in r.candidates]
+    assert rank_contracts(make_plan(), views_for(), at=AT, asked="call").side_note is None
+
+
+def test_contracts_under_the_plans_minimum_rr_are_flagged_and_ranked_below_the_rest():
+    plan = make_plan()
+    free = rank_contracts(plan, views_for(), at=AT, top=50)
+    rr1 = sorted(c.rr[0] for c in free.candidates if c.rr[0] is not None)
+    floor = rr1[len(rr1) // 2]  # about half pass
+    r = rank_contracts(plan, views_for(), at=AT, top=50, min_rr=floor)
+    assert r.plan is not None and r.plan.min_rr == floor
+    flags = [c.below_min_rr for c in r.candidates]
+    assert any(flags) and not all(flags)
+    for c in r.candidates:
+        assert c.below_min_rr == (c.rr[0] is not None and c.rr[0] < floor)
+    # every contract that keeps the minimum comes before any that does not, each part by score
+    assert flags == sorted(flags)
+    for part in (False, True):
+        scores = [c.score for c in r.candidates if c.below_min_rr is part]
+        assert scores == sorted(scores, reverse=True)
+    assert not any(c.below_min_rr for c in free.candidates)  # strategy "test" has no known minimum
+
+
+def test_the_plans_minimum_rr_comes_from_its_strategy():
+    plan = make_plan().model_copy(update={"strategy": "fvg_retest"})
+    r = rank_contracts(plan, views_for(), at=AT, top=50)
+    assert r.plan is not None and r.plan.min_rr == 2.0
+    assert all(c.below_min_rr == (c.rr[0] is not None and c.rr[0] < 2.0) for c in r.candidates)
+
+
+def test_one_contract_priced_alone_loses_what_the_ranking_says_at_the_stop():
+    plan = make_plan("short", entry=99.0, stop=103.0, targets=(92.0, 88.0))
+    views = views_for()
+    r = rank_contracts(plan, views, at=AT, top=50)
+    for c in r.candidates:
+        view = next(v for v in views if v.expiration == c.expiration)
+        row = view.frame[view.frame.symbol == c.symbol].iloc[0]
+        premium, loss = contract_loss_at_stop(
+            plan.entry,
+            plan.stop,
+            strike=c.strike,
+            T_now=view.T,
+            horizon_days=HORIZON_DAYS["swing"],
+            rate=view.rate,
+            div_yield=view.div_yield,
+            iv=row.iv,
+            call=False,
+            spread=row.spread,
+            multiplier=row.multiplier,
+        )
+        assert loss == c.loss_at_stop and premium == pytest.approx(c.premium, abs=1e-4)
 
 
 def test_expirations_for_style_respects_the_window():

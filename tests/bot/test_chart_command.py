@@ -186,3 +186,24 @@ def test_coach_chart_bad_input_is_one_line_exit_2(tmp_path, args, needle) -> Non
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0]
     assert not out.exists()
+
+
+async def test_chart_levels_carry_engine_strengths_zones_and_vwap_names(ctx) -> None:
+    # more levels on an intraday chart: zones, anchored VWAPs and the session VWAP line are all in view
+    reply = await run_text(ctx, "/chart QQQ 15m levels=more")
+    assert reply.severity != "error", reply.body
+    levels = reply.data.levels
+    by_kind = {lv.kind for lv in levels}
+    assert len({lv.strength for lv in levels}) > 2, "strengths are scored, not one constant"
+    zones = [lv for lv in levels if lv.kind in ("supply", "demand", "fvg_bull", "fvg_bear")]
+    assert zones and all(lv.low is not None and lv.high is not None and lv.low < lv.high for lv in zones)
+    assert "vwap" in by_kind and all(lv.label == "VWAP" for lv in levels if lv.kind == "vwap")
+    anchored = [lv for lv in levels if lv.kind == "avwap"]
+    assert anchored and all(lv.label.startswith("AVWAP from ") for lv in anchored)
+    assert not any(lv.label.startswith("AVWAP") for lv in levels if lv.kind != "avwap")
+    shown = reply.data_json()["levels"]
+    assert all(0.0 <= lv["strength"] <= 1.0 for lv in shown)
+    # the prior-day levels keep the engine's weight (0.8 and up), swings fade below it
+    pd_levels = [lv for lv in levels if lv.kind in ("pdh", "pdl")]
+    swings = [lv for lv in levels if lv.kind in ("swing_high", "swing_low")]
+    assert pd_levels and swings and min(lv.strength for lv in pd_levels) > min(lv.strength for lv in swings)

@@ -308,3 +308,56 @@ def test_cli_iv_record_then_history(tmp_path, cli):
     assert [x["date"] for x in rows] == ["2024-03-13"] and abs(rows[0]["atm_iv_30d"] - data["results"][1]["atm_iv_30d"]) < 1e-6
     bad = cli(["iv", "record", "TS;LA"])  # in this process: a real one leaves the same way (tests/bot/test_cli.py)
     assert bad.exit_code == 2 and bad.stderr.startswith("error: invalid symbol")
+
+
+#: A moment when the offline market's QQQ swing plan is short (a 1.3% stop).
+SHORT_QQQ_AT = datetime(2024, 3, 4, 16, 0, tzinfo=UTC)
+
+
+async def test_calls_asked_on_a_short_plan_say_why_puts_are_shown(sim):
+    reply = await run_text(ctx_for(sim, as_of=SHORT_QQQ_AT), "/contracts QQQ swing side=calls")
+    r = reply.data
+    assert r.plan.direction == "short" and r.right == "put" and r.asked == "call"
+    first = reply.body.split("\n")[0]
+    assert "You asked for calls" in first and "short" in first and "puts" in first
+    assert "not calls" in reply.title and reply.severity == "warning"
+    agreed = await run_text(ctx_for(sim, as_of=SHORT_QQQ_AT), "/contracts QQQ swing side=puts")
+    assert agreed.data.side_note is None and "asked" not in agreed.body
+    # plain words take the same path: the side reaches the command
+    words = await run_text(ctx_for(sim, as_of=SHORT_QQQ_AT), "best calls on QQQ swing")
+    assert "side=calls" in words.body and "You asked for calls" in words.body
+    bad = await run_text(ctx_for(sim, as_of=SHORT_QQQ_AT), "/contracts QQQ swing side=straddles")
+    assert bad.severity == "error" and "calls" in bad.body and "\n" not in bad.body
+
+
+async def test_size_of_a_ranked_put_is_long_puts_and_loses_what_contracts_says(sim):
+    ranked = (await run_text(ctx_for(sim, as_of=SHORT_QQQ_AT), "/contracts QQQ swing 700")).data
+    best = ranked.candidates[0]
+    p = ranked.plan
+    reply = await run_text(ctx_for(sim, as_of=SHORT_QQQ_AT), f"/size QQQ {p.entry} {p.stop} 700 contract={best.symbol}")
+    assert reply.severity != "error", reply.body
+    d = reply.data
+    # one model: the same loss per contract at the stop, to the cent, and the same words
+    assert d.risk_per_unit == best.loss_at_stop and d.premium == pytest.approx(best.premium, abs=1e-4)
+    assert d.quantity == int(700 // best.loss_at_stop)
+    assert reply.body.startswith(f"Buy {d.quantity} × {best.symbol} (long puts, bearish)")
+    assert "Short" not in reply.body and "priced 7 days out, IV held" in reply.body
+    # a shorter hold prices the stop sooner: less theta, a smaller loss
+    intraday = await run_text(
+        ctx_for(sim, as_of=SHORT_QQQ_AT), f"/size QQQ {p.entry} {p.stop} 700 contract={best.symbol} style=intraday"
+    )
+    assert intraday.data.risk_per_unit < d.risk_per_unit and "6.5 h" in intraday.body
+
+
+async def test_contracts_under_the_plans_minimum_are_flagged_in_the_reply(sim):
+    # a tight swing stop (0.3%): the option pays about 1R at T1 where the plan needs 2R
+    reply = await run_text(ctx_for(sim, as_of=datetime(2024, 3, 6, 16, 0, tzinfo=UTC)), "/contracts QQQ swing")
+    r = reply.data
+    assert r.plan.min_rr == 2.0 and r.candidates
+    assert all(c.below_min_rr for c in r.candidates)
+    rows = [line for line in reply.body.split("\n") if line.startswith("QQQ2")]
+    assert len(rows) == len(r.candidates) and all(row.endswith("⚠ under 2R") for row in rows)
+    assert "none reach 2R at T1" in reply.title and "None of these reach the plan's 2R minimum" in reply.body
+    fine = await run_text(ctx_for(sim, as_of=SHORT_QQQ_AT), "/contracts QQQ swing top=20")
+    passing = [c for c in fine.data.candidates if not c.below_min_rr]
+    assert passing and "⚠" not in fine.body.split("```")[1].split("\n")[2]

@@ -177,6 +177,46 @@ async def test_tradier_flow_preview_place_fill_journal(svc):
     )
 
 
+@pytest.mark.parametrize("fill,shown", [(208.44, "208.44"), (208.4, "208.40"), (208.4425, "208.4425")])
+async def test_a_broker_fill_keeps_its_cents_in_the_journal_and_the_replies(svc, fill, shown):
+    api = FakeAPI()
+    filled = fixture("tradier/order_status_filled.json")
+    filled["order"].update(price=208.5, avg_fill_price=fill, last_fill_price=fill)
+    api.on("POST", "/v1/accounts/VA000001/orders", fixture("tradier/order_preview.json"), fixture("tradier/order_ok.json"))
+    api.on("GET", "/v1/accounts/VA000001/orders/257459", filled)
+    svc = tradier_services(svc, api)
+    r = await say(svc, ANN, "/order preview AAPL buy 10 limit 208.50")
+    assert r.title == "Preview: BUY 10 AAPL limit 208.50 day"
+    r = await say(svc, ANN, f"/order place {pid_of(r)}")
+    assert r.data.avg_fill_price == fill
+    assert dict((f.name, f.value) for f in r.fields)["Filled"] == f"10 of 10 @ {shown}"
+    fill_entry = (await entries(svc, ANN))[-1]
+    assert fill_entry.tags == ["fill"] and f"@ {shown} (" in fill_entry.text
+    listing = await say(svc, ANN, "/order list")
+    assert f"limit 208.50 @ {shown}" in listing.body
+
+
+async def test_a_sale_previews_its_proceeds_and_a_buy_its_cost(svc):
+    q = await svc.market.quote("TSLA", OPEN_AT)
+    short = await say(svc, ANN, "/order preview TSLA sell_short 10")
+    got = {f.name: f.value for f in short.fields}
+    assert "Est. cost" not in got and got["Est. proceeds"] == f"+${q.bid * 10:,.2f}"
+    buy = await say(svc, ANN, "/order preview TSLA buy 10")
+    got = {f.name: f.value for f in buy.fields}
+    assert "Est. proceeds" not in got and got["Est. cost"] == f"${q.ask * 10:,.2f}"
+
+
+async def test_a_tradier_sale_shows_proceeds_net_of_fees_whatever_the_sign_of_its_order_cost(svc):
+    api = FakeAPI()
+    preview = fixture("tradier/order_preview.json")
+    preview["order"].update(side="sell", order_cost=-1861.0, cost=-1857.51)
+    api.on("POST", "/v1/accounts/VA000001/orders", preview)
+    svc = tradier_services(svc, api)
+    r = await say(svc, ANN, "/order preview AAPL sell 10 limit 186.10")
+    got = {f.name: f.value for f in r.fields}
+    assert got["Est. proceeds"] == "+$1,861.00 (after fees $1,857.51)"
+
+
 async def test_tradier_rejection_is_stored_and_journaled(svc):
     api = FakeAPI()
     api.on("POST", "/v1/accounts/VA000001/orders", fixture("tradier/order_preview.json"), fixture("tradier/order_rejected.json"))

@@ -85,6 +85,32 @@ async def test_plan_reply_has_levels_buttons_and_the_structured_result(services)
     assert set(data["plan"]["targets"][0]) == {"price", "rr", "reason"}
 
 
+async def test_discord_and_slack_show_stop_targets_and_invalidation_once(services):
+    from bot.surfaces import render_discord, render_slack
+    from renderers.text import fmt_price
+
+    reply = await run_text(ctx_for(services), "/plan NVDA --no-chart")
+    p = reply.data.plan
+    (msg,) = render_discord.render(reply)
+    (embed,) = msg.embeds
+    description = embed["description"]
+    field_text = "\n".join(f["value"] for f in embed["fields"])
+    blocks = render_slack.render(reply)[0].blocks
+    slack_text = [b["text"]["text"] for b in blocks if b["type"] == "section" and "text" in b]
+    slack_fields = "\n".join(f["text"] for b in blocks if b["type"] == "section" for f in b.get("fields", []))
+    for shown in [fmt_price(p.stop), *(fmt_price(t.price) for t in p.targets), p.invalidation]:
+        # in the fields, and not again in the text above them
+        assert shown in field_text and shown not in description, shown
+        assert shown in slack_fields and not any(shown in t for t in slack_text), shown
+    # the text keeps the summary: the idea, the R:R rule and what the confidence is made of
+    assert description.startswith(f"{p.direction.capitalize()} NVDA") and "R:R bands" in description
+    assert "Confidence" in description
+    # each target's reasons moved into the Targets field, one line each
+    targets = next(f["value"] for f in embed["fields"] if f["name"] == "Targets").split("\n")
+    assert [t.split(" · ")[0] for t in targets] == [fmt_price(t.price) for t in p.targets]
+    assert all(t.reason in line for t, line in zip(p.targets, targets))
+
+
 async def test_no_setup_is_a_normal_reply_with_the_reason(services):
     reply = await run_text(ctx_for(services, at=NO_PLAN), "/plan TSLA intraday --no-chart")
     assert reply.severity != "error" and reply.title == "TSLA — no setup (intraday)"

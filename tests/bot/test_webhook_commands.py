@@ -155,3 +155,31 @@ def test_coach_config_masks_every_url(tmp_path):
     assert lines["OPENAI_BASE_URL"].startswith("http://***@10.0.0.9:8000/v1 #")
     assert lines["DISCORD_GATEWAY_URL"].startswith("wss://gw.example/?token=*** #")
     assert lines["COACH_WEBHOOK_ALLOW_PRIVATE"] == "False"
+
+
+async def test_a_webhook_is_removed_by_its_url_number_or_tag_and_an_unknown_one_lists_what_exists(services):
+    from core.urls import mask_url, url_fingerprint
+
+    for url in (DISCORD, SLACK):
+        assert (await say(services, f"/settings webhook add {url}", **ADMIN)).severity == "success"
+    gone = await say(services, f"/settings webhook remove {SLACK}", **ADMIN)
+    assert gone.severity == "success", gone.body
+    assert [h["url"] for h in gone.data.webhooks] == [mask_url(DISCORD)]
+    other = "https://hooks.slack.com/services/T999/B999/YYYYYYYYYYYYYYYYYYYYYYYY"
+    body = one_line_error(await say(services, f"/settings webhook remove {other}", **ADMIN))
+    assert "https://hooks.slack.com/services/… #" in body and "1. discord_webhook https://discord.com/api/webhooks/… #" in body
+    for secret in (DISCORD_TOKEN, "T999", "YYYYYYYY", "123456789012345678"):
+        assert secret not in body
+    one_line_error(await say(services, "/settings webhook remove 3", **ADMIN))
+    tagged = await say(services, f"/settings webhook remove #{url_fingerprint(DISCORD)}", **ADMIN)
+    assert tagged.severity == "success" and tagged.data.webhooks == []
+    assert "none are set" in one_line_error(await say(services, "/settings webhook remove 1", **ADMIN))
+
+
+async def test_removing_from_a_channel_that_inherits_the_workspaces_webhooks_says_so(services):
+    here = dict(ADMIN, channel="C-desk")
+    assert (await say(services, f"/settings webhook add {SLACK} --workspace", **here)).severity == "success"
+    assert len((await say(services, "/settings webhook list", **here)).data.webhooks) == 1
+    body = one_line_error(await say(services, "/settings webhook remove 1", **here))
+    assert "--workspace" in body and "XXXXXXXX" not in body
+    assert (await say(services, "/settings webhook remove 1 --workspace", **here)).data.webhooks == []

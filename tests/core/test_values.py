@@ -100,3 +100,25 @@ def test_to_float_reads_numbers_and_numeric_text(raw: object, expected: float):
 )
 def test_to_float_gives_none_for_anything_that_is_not_a_finite_number(raw: object):
     assert to_float(raw) is None
+
+
+@pytest.mark.parametrize(
+    "x,text",
+    [
+        (208.44, "208.44"),
+        (208.4, "208.40"),
+        (208, "208.00"),
+        (208.4425, "208.4425"),
+        (208.44250001, "208.4425"),
+        (0.0042, "0.0042"),
+        (0.05, "0.05"),
+        (1234.5, "1,234.50"),
+        (-1.5, "-1.50"),
+        (None, "—"),
+        (float("nan"), "—"),
+    ],
+)
+def test_price_text_keeps_cents_and_meaningful_sub_penny_digits(x, text):
+    from core.values import price_text
+
+    assert price_text(x) == text

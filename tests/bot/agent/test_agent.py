@@ -64,8 +64,11 @@ async def test_one_tool_round_trip(services, fake, make_agent):
     assert reply.severity == "info"
     assert f"${TSLA_LAST}." in reply.body and "unverified" not in reply.body
     assert reply.sources == ["quote: sim"] and reply.as_of == OPEN_AT
-    assert 0.5 <= reply.confidence <= 0.95
+    assert 0.5 <= reply.grounding <= 0.95 and reply.confidence is None
+    # the footer calls it grounding: "confidence" is a plan's setup grade, shown beside it in the same chat
+    assert f"grounding {reply.grounding:.0%} (checked against tools)" in reply.footer() and "confidence" not in reply.footer()
     data: AgentAnswer = reply.data
+    assert data.grounding == reply.grounding and "confidence" not in reply.data_json()
     assert data.citations[0].source == "quote: sim" and data.citations[0].as_of == OPEN_AT
     assert data.tools[0].invocation == "/quote symbol=TSLA" and data.steps == 2
     assert (data.prompt_tokens, data.completion_tokens) == (60 + 50, 15 + 20)
@@ -178,7 +181,7 @@ async def test_unverified_price_is_flagged(services, fake, make_agent):
     assert "$650.00 (unverified)" in reply.body and "571.20 (unverified)" in reply.body
     assert f"${TSLA_LAST}," in reply.body  # the quoted price is verified
     assert reply.data.unverified_prices == [571.2, 650.0]
-    assert reply.severity == "warning" and reply.confidence < 0.6
+    assert reply.severity == "warning" and reply.grounding < 0.6
     assert any(f.name == "Unverified" for f in reply.fields)
 
 
@@ -335,3 +338,19 @@ async def test_timeout_and_bad_credentials_are_clear(services, fake, make_agent)
     assert fake.recorded[-1].headers["authorization"] == f"Bearer {secret}"
     assert "rejected the credentials (401)" in reply.body and "OPENAI_API_KEY" in reply.body
     assert secret not in reply.body and "sk-secr" not in reply.body
+
+
+async def test_calls_asked_in_plain_words_reach_the_contracts_tool_and_a_refusal_comes_back(services, fake, make_agent):
+    plan = (await run_text(ctx_for(services), "/plan QQQ swing --no-chart")).data.plan
+    assert plan is not None
+    wanted = "calls" if plan.direction == "short" else "puts"
+    fake.tool_calls(("call_1", "contracts", {"symbol": "QQQ", "style": "swing", "side": wanted}))
+    fake.text("The plan's side it is.")
+    await make_agent()(ctx_for(services), f"best {wanted} on QQQ for a swing?")
+    first, second = fake.requests
+    offered = {t["function"]["name"]: t for t in first["tools"]}
+    assert "contracts" in offered and "side" in json.dumps(offered["contracts"])
+    (tool_msg,) = tool_messages(second)
+    result = json.loads(tool_msg["content"])["result"]
+    assert result["asked"] == wanted[:-1] and result["right"] != wanted[:-1]
+    assert result["side_note"].startswith(f"You asked for {wanted}")

@@ -75,7 +75,7 @@ async def test_ask_with_an_llm_prints_a_grounded_reply_and_saves_the_chart(tmp_p
     )
     assert code == 0, err
     assert "$586.46;" in out and "$700.00 (unverified)" in out
-    assert "data: quote: sim" in out and "confidence" in out
+    assert "data: quote: sim" in out and "grounding" in out and "(checked against tools)" in out and "confidence" not in out
     assert fake.requests[0]["messages"][-1]["content"] == "how is tsla?"
     if "chart" in command_registry().commands:  # the chart made during the turn is saved under ./out/
         pngs = list((tmp_path / "out").glob("*.png"))

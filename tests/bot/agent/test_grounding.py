@@ -1,4 +1,4 @@
-"""Price verification, citations and confidence, computed by the server from tool results."""
+"""Price verification, citations and the grounding score, computed by the server from tool results."""
 
 from __future__ import annotations
 
@@ -39,11 +39,11 @@ def test_verified_by_precision_and_tick():
     assert g.unverified == [586.47]  # more than half a tick away from 586.4612
 
 
-def test_unverified_marked_in_place_and_lowers_confidence():
+def test_unverified_marked_in_place_and_lowers_the_grounding():
     good = ground("Entry $100.00", [result([100.0])], now=OPEN_AT, market_open=True)
     bad = ground("Entry $100.00, target $130.00", [result([100.0])], now=OPEN_AT, market_open=True)
     assert bad.text == "Entry $100.00, target $130.00 (unverified)"
-    assert bad.unverified == [130.0] and bad.confidence < good.confidence
+    assert bad.unverified == [130.0] and bad.score < good.score
 
 
 def test_numbers_the_person_wrote_are_not_data_claims():
@@ -73,8 +73,8 @@ def test_citations_as_of_and_staleness():
     assert not closed.stale  # the last close is the right data when the market is shut
 
 
-def test_confidence_follows_tool_confidence():
+def test_grounding_follows_the_tools_confidence():
     g = ground("Plan entry 10.00", [result([10.0], confidence=0.62)], now=OPEN_AT, market_open=True)
-    assert g.confidence == 0.62
+    assert g.score == 0.62
     nothing = ground("A stop limits the loss of a trade.", [], now=OPEN_AT, market_open=True)
-    assert nothing.confidence == 0.4 and nothing.citations == []
+    assert nothing.score == 0.4 and nothing.citations == []

@@ -47,7 +47,7 @@ def stand_in_registry() -> Registry:
 
     class ContractsA(ArgsModel):
         symbol: SymbolArg = Field(description="ticker")
-        right: Literal["call", "put"] | None = Field(None, description="call or put")
+        side: Literal["calls", "puts"] | None = Field(None, description="calls or puts")
 
     def echo(name: str):
         async def handler(ctx, a):
@@ -95,8 +95,9 @@ PHRASINGS = [
     ("what's the session", "/session"),
     ("is the market open?", "/session"),
     ("when does the market open", "/session"),
-    ("best calls on spy", "/contracts SPY right=call"),
-    ("which puts for qqq", "/contracts QQQ right=put"),
+    ("best calls on spy", "/contracts SPY side=calls"),
+    ("which puts for qqq", "/contracts QQQ side=puts"),
+    ("calls or puts on qqq?", "/contracts QQQ"),  # both sides named: the plan's side
     ("swing contracts for tsla", "/contracts TSLA"),  # the stand-in /contracts has no style field: dropped
     ("chart nvda 15m", "/chart NVDA interval=15m"),
     ("show me a daily chart of AAPL", "/chart AAPL interval=1D"),
