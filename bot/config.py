@@ -48,9 +48,6 @@ class Settings(BaseSettings):
     coach_api: bool = Field(
         True, description="serve the HTTP API (/api/v1/<command>, /openapi.json) on coach serve's HTTP port when one is set"
     )
-    coach_public_url: str | None = Field(
-        None, description="the address people and tools reach coach serve at (the HTTP API's server in /openapi.json)"
-    )
     coach_api_max_body: int = Field(65_536, ge=1_024, le=10_485_760, description="largest HTTP API request body, in bytes")
     port: int | None = Field(
         None, ge=1, le=65535, description="HTTP port of `coach serve` (Slack HTTP mode) when --port is not given"
@@ -143,7 +140,8 @@ class Settings(BaseSettings):
     coach_broker: Literal["paper", "tradier"] = Field("paper", description="where orders go")
     coach_public_url: str | None = Field(
         None,
-        description="public base URL of coach serve (https://coach.example.com): replies get an Open chart link to it",
+        description="public base URL of coach serve (https://coach.example.com): replies get an Open chart link to it, "
+        "and /openapi.json names it as the API's server",
     )
     coach_link_secret: SecretStr | None = Field(
         None, description="key that signs chart links (HMAC-SHA256), at least 32 characters; no links without it"
