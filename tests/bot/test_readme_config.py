@@ -57,8 +57,12 @@ def test_every_default_in_the_readme_table_is_the_settings_default():
 
 
 def test_the_log_level_is_checked_and_used(monkeypatch):
+    import structlog
+
     from bot.logging import setup_logging
 
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
     monkeypatch.setenv("COACH_LOG_LEVEL", "warn")
     get_settings.cache_clear()
     try:
@@ -74,6 +78,11 @@ def test_the_log_level_is_checked_and_used(monkeypatch):
             "COACH_LOG_LEVEL: must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL (default INFO), not 'verbose'"
         )
     finally:
-        monkeypatch.delenv("COACH_LOG_LEVEL")
         get_settings.cache_clear()
-        setup_logging("cli", Settings(coach_log_file=Path("/dev/null")))
+        # the previous configuration comes back, as the JSON log tests leave it
+        for h in list(root.handlers):
+            root.removeHandler(h)
+        for h in handlers:
+            root.addHandler(h)
+        root.setLevel(level)
+        structlog.reset_defaults()
