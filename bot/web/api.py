@@ -50,9 +50,9 @@ PURGE_EVERY = 600.0
 BUSY_RETRY_AFTER = 2
 
 
-def mount_api(app: web.Application, services: Services) -> None:
+def mount_api(app: web.Application, services: Services, api: HttpApi | None = None) -> None:
     """Add the HTTP API's routes to `app` (coach serve's one HTTP server)."""
-    api = HttpApi(services)
+    api = api or HttpApi(services)
     app.router.add_get("/openapi.json", api.openapi)
     app.router.add_route("*", API_PREFIX + "/{name:.*}", api.command)
     app.router.add_route("*", API_PREFIX, api.command)
@@ -67,12 +67,18 @@ class ApiSurface:
         self.services = services
         #: Where coach serve's HTTP server listens (the API needs one).
         self.http_listen = (host, port)
+        self.api = HttpApi(services)
 
     def mount_http(self, app: web.Application) -> None:
-        mount_api(app, self.services)
+        mount_api(app, self.services, self.api)
 
     async def run(self) -> None:
-        """The routes serve requests; this drops answers whose caller went away."""
+        """Build the OpenAPI document before anyone asks (a GPT editor's import waits for it), then drop answers
+        whose caller went away."""
+        try:
+            await self.api.document()
+        except Exception:  # /openapi.json tries again when asked, and says so if it fails
+            log.warning("openapi_build_failed", exc_info=True)
         while True:
             await asyncio.sleep(PURGE_EVERY)
             try:

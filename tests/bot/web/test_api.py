@@ -298,3 +298,17 @@ async def test_a_bug_answers_500_with_the_request_id_only(services, api):
     ref = headers["X-Request-Id"]
     assert detail == f"something went wrong (ref {ref})" and body["request_id"] == ref
     assert "hunter2" not in json.dumps(body)
+
+
+async def test_the_surface_builds_the_document_when_serve_starts(services):
+    import asyncio
+
+    surface = ApiSurface(services, "127.0.0.1", 0)
+    task = asyncio.create_task(surface.run())
+    try:
+        async with asyncio.timeout(60):
+            while surface.api._document is None:
+                await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+    assert len(surface.api._document["paths"]) == len(services.registry.all())
