@@ -49,8 +49,10 @@ STATUS_EVERY = 5.0
 EXCHANGE_TZ = "America/New_York"
 #: Response headers of every chart response: nothing cached by proxies, no referrer leaks the token.
 NO_LEAK = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
+#: Scripts only from this server. Inline styles are allowed: the chart library styles its elements inline,
+#: and a style cannot run code.
 CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 

@@ -150,8 +150,17 @@
   }
 
   function legend() {
-    const parts = data.lines.map((l) => `<span class="swatch" style="--c:${l.color}"></span>${l.label}`);
-    return `<span class="legend">${parts.join(" ")}</span>`;
+    // built with the DOM, not markup: the page's CSP allows no inline style attributes
+    const box = document.createElement("span");
+    box.className = "legend";
+    for (const l of data.lines) {
+      const sw = document.createElement("span");
+      sw.className = "swatch";
+      sw.style.setProperty("--c", l.color);
+      box.appendChild(sw);
+      box.appendChild(document.createTextNode(l.label));
+    }
+    return box;
   }
 
   function render(d) {
@@ -187,7 +196,7 @@
       s.style.color = color;
       $("subtitle").appendChild(s);
     }
-    $("subtitle").insertAdjacentHTML("beforeend", legend());
+    $("subtitle").appendChild(legend());
     $("footer").textContent = [d.footer, d.footer_right].filter(Boolean).join(" · ");
     const last = d.candles[d.candles.length - 1];
     state.lastBar = Object.assign({}, last, { volume: d.volume[d.volume.length - 1].value });

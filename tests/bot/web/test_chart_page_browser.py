@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from datetime import timedelta
 from pathlib import Path
@@ -132,6 +133,25 @@ async def test_the_page_draws_the_plan_and_follows_live_prices(svc, clock, page,
     again = signer().verify(token_of(href), clock.t)
     assert (again.plan_id, again.version, again.tenant_id) == ("P-NEXT01", stored.version, owner.tenant_id)
     await tab.screenshot(path=str(ARTIFACTS / "chart_page_replan.png"))
+
+
+async def test_the_page_runs_under_its_own_content_security_policy(svc, clock, page, browser):
+    reply = await plan_link(svc, clock)
+    context = await browser.new_context(viewport={"width": 900, "height": 600})  # the CSP enforced
+    tab = await context.new_page()
+    refused: list[str] = []
+    tab.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    tab.on("pageerror", lambda e: refused.append(str(e)))
+    response = await tab.goto(str(page.make_url(f"/chart/{token_of(reply.data.chart_url)}")))
+    assert response is not None and "script-src 'self'" in response.headers["content-security-policy"]
+    for _ in range(300):  # polled from the test: evaluating a predicate inside the page would itself be refused
+        if await tab.evaluate("Boolean(window.coachChart && window.coachChart.ready)"):
+            break
+        await asyncio.sleep(0.1)
+    else:
+        pytest.fail("the chart never became ready")
+    assert await tab.locator(".legend .swatch").count() == 3
+    assert refused == []
 
 
 async def test_old_data_shows_a_red_pill_and_a_chart_without_a_plan(svc, clock, page, browser):
