@@ -303,11 +303,13 @@ def replan_reply(
     return Reply(
         title=f"{plan.symbol} re-plan {plan.plan_id}: {plan.direction} from {fmt_price(plan.entry)}",
         body="\n".join(body),
-        fields=[ReplyField(name="Confidence", value=f"{plan.confidence:.0%}")],
+        fields=[
+            ReplyField(name="T1 before the stop", value=f"{plan.probability:.0%} ({plan.probability_basis or 'no-edge prior'})"),
+            ReplyField(name="Quality (grade, not odds)", value=f"{plan.quality:.0%}"),
+        ],
         severity="info",
         direction=plan.direction,
         as_of=plan.as_of,
-        confidence=plan.confidence,
         sources=list(plan.sources),
         actions=actions,
         data={"previous_plan_id": previous_plan_id, "adopted": adopted, "plan": plan.model_dump(mode="json")},
