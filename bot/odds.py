@@ -27,6 +27,9 @@ from bot.services import Services
 from core.errors import CoachError, UserError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
+    from analytics.backtest_engine import BacktestResult
     from analytics.calibration import OddsFit
     from analytics.outcomes import TradeOutcome
     from providers.base import MarketData
@@ -127,6 +130,35 @@ async def replay_style(
 
     result = await asyncio.to_thread(run, history, spec, progress=tick, workers=workers)
     return result.outcomes
+
+
+def replay_bars(
+    frames: dict[str, pd.DataFrame],
+    style: str,
+    start: datetime,
+    end: datetime,
+    *,
+    source: str = "bars given",
+    progress: Callable[[int, int], None] | None = None,
+    workers: int | None = 1,
+) -> BacktestResult:
+    """The backtest of `style` over bars already in hand (per symbol, the style's execution interval).
+
+    For history that is not behind a MarketData, like a CSV of daily bars: the same replay,
+    rules and walk-forward odds as `coach backtest`.
+    """
+    import pandas as pd
+
+    from analytics.backtest_engine import BacktestSpec, arrange_history, check_spec, history_span
+    from bot.backtest_runner import run
+    from bot.planning import LOOKBACK_SESSIONS
+
+    spec = check_spec(BacktestSpec(tuple(frames), style, start, end, strategy="all"))
+    span = history_span(spec, LOOKBACK_SESSIONS)
+    lo, hi = pd.Timestamp(span.start), pd.Timestamp(span.end)
+    cut = {s: df[(df.index >= lo) & (df.index < hi)] for s, df in frames.items()}
+    history = arrange_history(spec, span, cut, {}, [source], LOOKBACK_SESSIONS)
+    return run(history, spec, progress=progress, workers=workers)
 
 
 async def calibrate(
@@ -236,6 +268,7 @@ __all__ = [
     "Calibration",
     "StyleRun",
     "calibrate",
+    "replay_bars",
     "odds_refit_task",
     "odds_styles",
     "odds_symbols",
