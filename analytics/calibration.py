@@ -14,16 +14,18 @@ The model, in three steps:
       logit p = logit prior(R) + delta[node]
 
   Nodes form a tree: all plans -> style -> strategy x style -> strategy x style x quality
-  bucket. Each node's delta maximises the Bernoulli log-likelihood of its plans plus a
-  Gaussian pull towards its parent's delta (the root's parent is 0, the no-edge prior):
+  bucket, and a plan's delta is the sum of one effect per level along its path. The effects
+  maximise, jointly, the Bernoulli log-likelihood of the plans plus a Gaussian pull of every
+  effect towards 0 (the no-edge prior):
 
-      sum_i [y_i log p_i + (1 - y_i) log(1 - p_i)]  -  (lam / 2) (delta - delta_parent)^2
-      lam = K * mean_i p_i (1 - p_i)      (evaluated at the parent's odds)
+      sum_i [y_i log p_i + (1 - y_i) log(1 - p_i)]  -  (lam / 2) sum_effects e^2
+      lam = L * K * w,   w = mean_i prior_i (1 - prior_i),   L = 4 levels
 
-  `lam` is the Fisher information of K plans at the parent's odds: the parent counts as K
+  K * w is the Fisher information of K plans at the prior's odds, so the prior counts as K
   pseudo-plans (the beta-binomial pseudo-count, on the log-odds scale so plans with different
-  targets can share one node). A node with few plans stays near its parent; an empty one is
-  its parent. With no resolved plan at all every plan gets the prior.
+  targets can share one node); the L effects of a path share that weight, and each plan's
+  outcome is counted once however deep the tree. A node with few plans stays near its parent;
+  an empty one is its parent. With no resolved plan at all every plan gets the prior.
 * **Walk-forward.** A fit uses only outcomes resolved by the moment it is made. Live, the
   service refits daily; a backtest scores each plan with the fit made at the start of its
   (UTC) day from that run's outcomes resolved by then, so no plan is scored with its own
@@ -60,7 +62,8 @@ QUALITY_EDGES: tuple[float, ...] = (0.0, 0.5, 0.6, 1.0)
 #: Largest |delta| a fit may reach: a factor of e^3 = 20 on the odds, far beyond any real edge.
 MAX_OFFSET = 3.0
 DAY_NS = 86_400 * 10**9
-_NEWTON_STEPS = 25
+_NEWTON_STEPS = 2
+_SWEEPS = 200
 
 
 def prior(rr: float | np.ndarray) -> np.ndarray:
@@ -251,30 +254,48 @@ def _codes(s: Samples, edges: Sequence[float]) -> _Codes:
 def _fit_offsets(
     z: np.ndarray, y: np.ndarray, codes: _Codes, strength: float
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-    """Per level: (delta, n, hits, expected) of every node, each node pulled towards its parent."""
-    parent = np.zeros(len(y))
+    """Per level: (delta, n, hits, expected) of every node; delta is the sum of the effects from the root down to it.
+
+    One joint penalised fit (see the module docstring), by block coordinate ascent: each sweep
+    updates one level's effects with the others held, a few Newton steps each. The objective is
+    concave, so the sweeps converge; each plan's data is used once however deep the tree.
+    """
+    n_rows = len(y)
+    levels = len(codes.codes)
     p0 = _sigmoid(z)
+    w = float(np.mean(p0 * (1 - p0))) if n_rows else 0.25
+    lam = strength * levels * w  # L effects of precision K*L*w each: their sum has the precision of K plans
+    sizes = [int(c.max()) + 1 if len(c) else 0 for c in codes.codes]
+    effects = [np.zeros(m) for m in sizes]
+    total = np.zeros(n_rows)
+    for _ in range(_SWEEPS):
+        moved = 0.0
+        for lv, code in enumerate(codes.codes):
+            m = sizes[lv]
+            e = effects[lv]
+            others = total - e[code]
+            for _ in range(_NEWTON_STEPS):
+                p = _sigmoid(z + others + e[code])
+                grad = np.bincount(code, weights=y - p, minlength=m) - lam * e
+                hess = np.bincount(code, weights=p * (1 - p), minlength=m) + lam
+                step = grad / hess
+                e = np.clip(e + step, -MAX_OFFSET, MAX_OFFSET)
+                moved = max(moved, float(np.max(np.abs(step), initial=0.0)))
+            effects[lv] = e
+            total = others + e[code]
+        if moved < 1e-9:
+            break
     out = []
-    for code in codes.codes:
-        m = int(code.max()) + 1 if len(code) else 0
+    cum = np.zeros(n_rows)
+    for lv, code in enumerate(codes.codes):
+        m = sizes[lv]
+        cum = cum + effects[lv][code]
+        delta = np.zeros(m)
+        delta[code] = cum  # every plan of a node has the same chain of effects
         n = np.bincount(code, minlength=m).astype(np.float64)
         hits = np.bincount(code, weights=y, minlength=m)
         expected = np.bincount(code, weights=p0, minlength=m)
-        pp = _sigmoid(z + parent)
-        lam = strength * np.bincount(code, weights=pp * (1 - pp), minlength=m) / np.maximum(n, 1.0)
-        anchor = np.zeros(m)
-        anchor[code] = parent  # every member of a node shares its parent's delta
-        delta = anchor.copy()
-        for _ in range(_NEWTON_STEPS):
-            p = _sigmoid(z + delta[code])
-            grad = np.bincount(code, weights=y - p, minlength=m) - lam * (delta - anchor)
-            hess = np.bincount(code, weights=p * (1 - p), minlength=m) + lam
-            step = grad / np.maximum(hess, 1e-12)
-            delta = np.clip(delta + step, -MAX_OFFSET, MAX_OFFSET)
-            if np.max(np.abs(step), initial=0.0) < 1e-10:
-                break
-        out.append((delta, n, hits, expected))
-        parent = delta[code]
+        out.append((np.clip(delta, -MAX_OFFSET, MAX_OFFSET), n, hits, expected))
     return out
 
 
