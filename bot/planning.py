@@ -131,7 +131,7 @@ async def make_plan(ctx: Ctx, symbol: str, style: str | None = None) -> PlanOutc
     bars = await fetch_style_bars(ctx.market, symbol, style, end)
     exec_bars = bars[STYLE_INTERVALS[style][0]]
     as_of = exec_bars.as_of if not exec_bars.empty else end
-    fit = await current_fit(ctx.services)
+    fit = await current_fit(ctx.services, now)
     answer = plan_symbol(
         symbol, style, {iv: b.df for iv, b in bars.items()}, as_of=as_of, session=info.to_dict(), sources=_sources(bars), fit=fit
     )
@@ -301,7 +301,7 @@ async def run_scan(
 
     await asyncio.gather(*(one(sym) for sym in symbols))
     ordered = {s: frames[s] for s in symbols if s in frames}
-    fit = await current_fit(ctx.services)
+    fit = await current_fit(ctx.services, now)
     result, plans = scan_frames(
         ordered,
         style,

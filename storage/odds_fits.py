@@ -62,16 +62,14 @@ async def save_fit(session: AsyncSession, fit: OddsFit, *, keep: int = KEEP_FITS
     return int(row.id)
 
 
-async def latest_fit(session: AsyncSession) -> OddsFit | None:
-    """The newest fit of the current model version, or None (plans then carry the no-edge prior)."""
+async def latest_fit(session: AsyncSession, before: datetime | None = None) -> OddsFit | None:
+    """The newest fit of the current model version (made at or before `before` when given), or None."""
     from analytics.calibration import METHOD_VERSION, OddsFit
 
-    q = (
-        select(OddsFitRow.fit)
-        .where(OddsFitRow.version == METHOD_VERSION)
-        .order_by(OddsFitRow.fitted_at.desc(), OddsFitRow.id.desc())
-        .limit(1)
-    )
+    q = select(OddsFitRow.fit).where(OddsFitRow.version == METHOD_VERSION)
+    if before is not None:
+        q = q.where(OddsFitRow.fitted_at <= before)
+    q = q.order_by(OddsFitRow.fitted_at.desc(), OddsFitRow.id.desc()).limit(1)
     data = (await session.execute(q)).scalar_one_or_none()
     if data is None:
         return None
