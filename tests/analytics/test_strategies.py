@@ -1,4 +1,4 @@
-"""The strategy library: declarations, detectors on hand-made setups, and the confidence formula."""
+"""The strategy library: declarations, detectors on hand-made setups, and the quality formula."""
 
 from __future__ import annotations
 
