@@ -214,10 +214,11 @@ async def store(services: Services, fit: OddsFit) -> int:
 
 
 async def refit(services: Services, *, now: datetime | None = None, progress: Progress | None = None) -> Calibration:
-    """Fit on the configured symbols' history (the service's market) and store the fit."""
+    """Fit on the configured symbols' history (the service's market) and store the fit (unless nothing resolved)."""
     symbols = odds_symbols(services.settings.coach_odds_symbols)
     done = await calibrate(services.market, symbols, now or services.clock(), progress=progress, workers=1)
-    done.fit_id = await store(services, done.fit)
+    if done.fit.n:  # a fit of nothing (no history served) must not replace one that rests on outcomes
+        done.fit_id = await store(services, done.fit)
     return done
 
 

@@ -46,6 +46,7 @@ def calibrate_cli(
         from bot.app import build_services
         from bot.odds import CALIBRATION_SESSIONS, calibrate, odds_styles, odds_symbols, store
         from core.clock import utc_now
+        from core.errors import UserError
 
         err = Console(stderr=True, highlight=False)
         chosen = odds_styles(styles)
@@ -64,7 +65,11 @@ def calibrate_cli(
                     closer = getattr(market, "aclose", None)
                     if closer is not None:
                         await closer()
-            done.fit_id = await store(services, done.fit)
+            failed = [r for r in done.runs if r.error]
+            if failed and len(failed) == len(done.runs):
+                raise UserError(f"no history to calibrate on ({failed[0].style}: {failed[0].error}); nothing stored")
+            if done.fit.n:  # a fit of nothing must not replace one that rests on outcomes
+                done.fit_id = await store(services, done.fit)
         finally:
             await services.close()
         if json_out:
@@ -151,9 +156,10 @@ def _print(done: Calibration) -> None:
         con = Console(highlight=False, soft_wrap=True, width=130)
     fit = done.fit
     rate = f"{fit.hits / fit.n:.0%}" if fit.n else "—"
+    stored = f"stored as fit #{done.fit_id}" if done.fit_id is not None else "nothing stored (the last fit stays in use)"
     con.print(
         f"[bold]Calibrated plan odds[/] on {fit.n:,} resolved plans ({fit.hits:,} reached T1 before the stop, {rate}) "
-        f"of {', '.join(fit.symbols)} from {', '.join(fit.sources)} in {done.elapsed_s:.1f}s · stored as fit #{done.fit_id} "
+        f"of {', '.join(fit.symbols)} from {', '.join(fit.sources)} in {done.elapsed_s:.1f}s · {stored} "
         f"(model v{fit.version}, {fit.fitted_at:%Y-%m-%d %H:%M} UTC)"
     )
     runs = Table(title="Replayed", title_justify="left", header_style="bold")
@@ -187,7 +193,9 @@ def _print(done: Calibration) -> None:
         )
     con.print(t)
     if not fit.n:
-        con.print("No plan resolved in that history: plans keep the no-edge prior and say so.")
+        con.print(
+            "No plan resolved in that history, so no fit was stored; without any fit plans carry the no-edge prior and say so."
+        )
     else:
         con.print(
             "[dim]odds vs no-edge: the factor on the prior's odds after shrinking towards the parent "

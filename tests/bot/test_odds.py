@@ -218,3 +218,8 @@ def test_coach_calibrate_bad_input_is_one_line(tmp_path):
     assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
         "error: unknown style 'weekly'; accepted: all, scalp, intraday, swing, leaps"
     ]
+    (tmp_path / "bars").mkdir()
+    empty = run(["calibrate", "-s", "SPY", "--styles", "leaps", "--data", str(tmp_path / "bars")], tmp_path)
+    lines = empty.stderr.strip().splitlines()
+    assert empty.returncode == 2 and len(lines) == 1, empty.stderr
+    assert lines[0].startswith("error: no history to calibrate on (leaps: ") and lines[0].endswith("nothing stored")
