@@ -248,11 +248,16 @@ async def refit_pass(services: Services, done: set[date]) -> Calibration | None:
 
 
 async def odds_refit_task(services: Services) -> None:
-    """Wake every EVERY_S seconds and refit after each close (off with COACH_ODDS_REFIT=false)."""
+    """Wake every EVERY_S seconds and refit after each close (off with COACH_ODDS_REFIT=false).
+
+    The first pass waits one period: a refit replays minutes of history, which a process that was
+    just started (or restarted in a loop, or started for a short test) should not spend first.
+    """
     if not services.settings.coach_odds_refit:
         return
     done: set[date] = set()
     while True:
+        await asyncio.sleep(EVERY_S)
         structlog.contextvars.bind_contextvars(request_id=new_request_id(), surface="scheduler", command="odds_refit")
         try:
             await refit_pass(services, done)
@@ -260,7 +265,6 @@ async def odds_refit_task(services: Services) -> None:
             raise
         except Exception:  # one bad pass must not stop the service; the next one retries
             log.exception("odds_refit_failed")
-        await asyncio.sleep(EVERY_S)
 
 
 __all__ = [
