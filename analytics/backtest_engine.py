@@ -16,7 +16,8 @@ How a run goes:
    (symbol, strategy) slot takes a new plan only when its previous plan has been resolved by t:
    one trade at a time per slot, as a trader would.
 4. Each plan is played forward on the execution bars after t by `analytics.outcomes.resolve`
-   (entry, stop or targets first, R, MAE/MFE), and the statistics come from analytics.backtest_stats.
+   (entry, stop or targets first, R, MAE/MFE); its probability is then the walk-forward odds of
+   analytics.calibration, and the statistics come from analytics.backtest_stats.
 
 With `strategy="all"` every strategy serving the style is its own slot; `"best"` takes only the
 planner's pick per symbol (what `/plan` would answer); a strategy id takes only that strategy.
@@ -40,6 +41,7 @@ import pandas as pd
 
 from analytics import planner
 from analytics.backtest_stats import Report, report
+from analytics.calibration import with_walk_forward
 from analytics.intervals import STYLE_INTERVALS, interval_minutes, is_intraday
 from analytics.models import Plan
 from analytics.outcomes import DEFAULT_MANAGEMENT, HORIZON_SESSIONS, Management, TradeOutcome, horizon, outcome_from, resolve
@@ -468,8 +470,12 @@ class BacktestResult:
 def backtest_result(
     history: History, spec: BacktestSpec, outcomes: list[TradeOutcome], decisions: int, elapsed_s: float
 ) -> BacktestResult:
-    """The result of a run: its outcomes in the order they were planned (then symbol, strategy), and its counts."""
-    outcomes = sorted(outcomes, key=lambda x: (x.planned_at, x.symbol, x.strategy))
+    """The result of a run: its outcomes in the order they were planned (then symbol, strategy), and its counts.
+
+    Each outcome's probability is its walk-forward odds: calibrated on this run's plans resolved
+    before its day began (analytics.calibration), so a backtest scores odds it could have given.
+    """
+    outcomes = with_walk_forward(sorted(outcomes, key=lambda x: (x.planned_at, x.symbol, x.strategy)))
     return BacktestResult(
         spec=spec,
         outcomes=outcomes,

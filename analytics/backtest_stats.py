@@ -1,4 +1,4 @@
-"""Statistics over plan outcomes: hit rate, expectancy and drawdown in R, and whether confidence is calibrated.
+"""Statistics over plan outcomes: hit rate, expectancy and drawdown in R, and whether the odds are calibrated.
 
 Definitions (the same for a backtest and for a user's tracked plans):
 
@@ -8,11 +8,13 @@ Definitions (the same for a backtest and for a user's tracked plans):
 * **Expectancy**: mean R per trade. **Profit factor**: the sum of winning R over the sum of
   losing R (None when there is no losing trade). **Max drawdown**: the largest fall of the
   cumulative R curve from a previous peak (the curve starts at 0), trades ordered by exit time.
-* **Calibration** asks whether a plan's confidence is the probability that price reaches T1
+* **Calibration** asks whether a plan's probability is the chance that price reaches T1
   before the stop. Every entered plan whose answer is known (T1 or the stop came first, or the
   trade closed without either, which counts as "no") is one forecast. The **Brier score** is the
-  mean of (confidence - outcome)^2: 0 is perfect, and the reference is the score of always
-  forecasting the observed base rate; skill = 1 - Brier / reference (> 0 beats the base rate).
+  mean of (probability - outcome)^2: 0 is perfect, and the reference is the score of always
+  forecasting the observed base rate; skill = 1 - Brier / reference (> 0 beats the base rate),
+  with a bootstrap standard error over trading days. The quality grade is scored the same way
+  beside it, as the anchor: it is not odds, and its skill shows how far it is from them.
 """
 
 from __future__ import annotations
@@ -23,15 +25,16 @@ from datetime import datetime
 import numpy as np
 from pydantic import Field
 
+from analytics.calibration import no_edge, score, t1_label
 from analytics.models import Model
 from analytics.outcomes import TradeOutcome
 
-#: Edges of the confidence buckets: ten bins of 0.1.
+#: Edges of the probability and quality buckets: ten bins of 0.1.
 BUCKET_EDGES: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))
 
 
 class GroupStats(Model):
-    """The figures for one group of plans (all, one strategy, one confidence bucket)."""
+    """The figures for one group of plans (all, one strategy, one quality bucket)."""
 
     key: str
     plans: int
@@ -51,27 +54,33 @@ class GroupStats(Model):
     avg_mae_r: float | None = None
     avg_mfe_r: float | None = None
     avg_time_in_trade_s: float | None = None
-    avg_confidence: float | None = None
+    avg_quality: float | None = None
+    avg_probability: float | None = None
 
 
 class CalibrationBucket(Model):
-    """Forecasts whose confidence fell in [low, high): how often T1 came before the stop."""
+    """Forecasts that fell in [low, high): how often T1 came before the stop."""
 
     low: float
     high: float
     n: int
-    mean_confidence: float | None = None
+    mean_forecast: float | None = None
     observed: float | None = None
 
 
 class Calibration(Model):
-    """Confidence against the outcome "reached T1 before the stop"."""
+    """One forecast (the probability, or the quality grade) against "reached T1 before the stop"."""
 
+    #: What was scored: "probability" or "quality".
+    forecast: str = "probability"
     n: int
+    mean_forecast: float | None = None
     brier: float | None = None
     base_rate: float | None = None
     brier_reference: float | None = None
     skill: float | None = None
+    #: Bootstrap standard error of the skill, trading days resampled.
+    skill_se: float | None = None
     buckets: list[CalibrationBucket] = Field(default_factory=list)
 
 
@@ -85,20 +94,19 @@ class Report(Model):
 
     overall: GroupStats
     by_strategy: list[GroupStats]
-    by_confidence: list[GroupStats]
+    by_quality: list[GroupStats]
+    #: The probability plans carried (a backtest's walk-forward odds) against T1 before the stop.
     calibration: Calibration
+    #: The quality grade scored the same way, shown beside it as the anchor.
+    quality_calibration: Calibration | None = None
     equity: list[EquityPoint] = Field(default_factory=list)
 
 
-def t1_label(o: TradeOutcome) -> int | None:
-    """1 if T1 came before the stop, 0 if the stop came first or the trade closed without either, None if unknown."""
-    if o.status == "no_entry":
-        return None
-    if o.first == "t1":
-        return 1
-    if o.first == "stop" or o.status == "closed":
-        return 0
-    return None
+def forecast_of(o: TradeOutcome) -> float:
+    """The probability an outcome's plan carried; the no-edge prior for outcomes stored before plans had odds."""
+    if o.probability is not None:
+        return float(o.probability)
+    return float(no_edge(o.entry, o.stop, o.targets[0])) if o.targets else 0.0
 
 
 def _closed(outcomes: Iterable[TradeOutcome]) -> list[TradeOutcome]:
@@ -153,13 +161,14 @@ def group_stats(key: str, outcomes: Sequence[TradeOutcome]) -> GroupStats:
         avg_mae_r=_mean(mae),
         avg_mfe_r=_mean(mfe),
         avg_time_in_trade_s=_mean(held),
-        avg_confidence=_mean(np.array([o.confidence for o in outcomes], dtype=np.float64)),
+        avg_quality=_mean(np.array([o.quality for o in outcomes], dtype=np.float64)),
+        avg_probability=_mean(np.array([forecast_of(o) for o in outcomes], dtype=np.float64)),
     )
 
 
-def bucket_index(confidence: float, edges: Sequence[float] = BUCKET_EDGES) -> int:
-    """The bucket [edges[i], edges[i+1]) holding `confidence`; 1.0 falls in the last bucket."""
-    i = int(np.searchsorted(np.asarray(edges), confidence, side="right")) - 1
+def bucket_index(value: float, edges: Sequence[float] = BUCKET_EDGES) -> int:
+    """The bucket [edges[i], edges[i+1]) holding `value`; 1.0 falls in the last bucket."""
+    i = int(np.searchsorted(np.asarray(edges), value, side="right")) - 1
     return min(max(i, 0), len(edges) - 2)
 
 
@@ -167,16 +176,22 @@ def bucket_label(i: int, edges: Sequence[float] = BUCKET_EDGES) -> str:
     return f"{edges[i]:.1f}-{edges[i + 1]:.1f}"
 
 
-def calibration(outcomes: Iterable[TradeOutcome], edges: Sequence[float] = BUCKET_EDGES) -> Calibration:
-    """Calibration table and Brier score of confidence against "reached T1 before the stop"."""
-    pairs = [(o.confidence, label) for o in outcomes if (label := t1_label(o)) is not None]
-    if not pairs:
-        return Calibration(n=0, buckets=[CalibrationBucket(low=edges[i], high=edges[i + 1], n=0) for i in range(len(edges) - 1)])
-    p = np.array([a for a, _ in pairs], dtype=np.float64)
-    y = np.array([b for _, b in pairs], dtype=np.float64)
-    brier = float(np.mean((p - y) ** 2))
-    base = float(y.mean())
-    ref = float(np.mean((base - y) ** 2))
+def calibration(
+    outcomes: Iterable[TradeOutcome], edges: Sequence[float] = BUCKET_EDGES, *, forecast: str = "probability"
+) -> Calibration:
+    """Calibration table, Brier score and skill of `forecast` ("probability" or "quality") against "reached T1 before the stop"."""
+    pick: Callable[[TradeOutcome], float] = forecast_of if forecast == "probability" else (lambda o: float(o.quality))
+    known = [(o, label) for o in outcomes if (label := t1_label(o)) is not None]
+    if not known:
+        return Calibration(
+            forecast=forecast,
+            n=0,
+            buckets=[CalibrationBucket(low=edges[i], high=edges[i + 1], n=0) for i in range(len(edges) - 1)],
+        )
+    p = np.array([pick(o) for o, _ in known], dtype=np.float64)
+    y = np.array([b for _, b in known], dtype=np.float64)
+    days = np.array([o.planned_at.date().toordinal() for o, _ in known])
+    sc = score(p, y, days)
     idx = np.clip(np.searchsorted(np.asarray(edges), p, side="right") - 1, 0, len(edges) - 2)
     buckets = []
     for i in range(len(edges) - 1):
@@ -187,16 +202,19 @@ def calibration(outcomes: Iterable[TradeOutcome], edges: Sequence[float] = BUCKE
                 low=edges[i],
                 high=edges[i + 1],
                 n=n,
-                mean_confidence=float(p[m].mean()) if n else None,
+                mean_forecast=float(p[m].mean()) if n else None,
                 observed=float(y[m].mean()) if n else None,
             )
         )
     return Calibration(
-        n=len(pairs),
-        brier=brier,
-        base_rate=base,
-        brier_reference=ref,
-        skill=(1.0 - brier / ref) if ref > 0 else None,
+        forecast=forecast,
+        n=sc.n,
+        mean_forecast=sc.mean_forecast,
+        brier=sc.brier,
+        base_rate=sc.base_rate,
+        brier_reference=sc.brier_reference,
+        skill=sc.skill,
+        skill_se=sc.skill_se,
         buckets=buckets,
     )
 
@@ -216,15 +234,16 @@ def _grouped(outcomes: Sequence[TradeOutcome], key: Callable[[TradeOutcome], str
 
 
 def report(outcomes: Sequence[TradeOutcome], edges: Sequence[float] = BUCKET_EDGES) -> Report:
-    """All figures: overall, per strategy, per confidence bucket, calibration and the equity curve."""
+    """All figures: overall, per strategy, per quality bucket, the calibration of probability and quality, the equity curve."""
     outcomes = list(outcomes)
     by_strategy = [group_stats(k, v) for k, v in sorted(_grouped(outcomes, lambda o: o.strategy).items())]
-    by_bucket = _grouped(outcomes, lambda o: str(bucket_index(o.confidence, edges)))
-    by_confidence = [group_stats(bucket_label(int(k), edges), by_bucket[k]) for k in sorted(by_bucket, key=int)]
+    by_bucket = _grouped(outcomes, lambda o: str(bucket_index(o.quality, edges)))
+    by_quality = [group_stats(bucket_label(int(k), edges), by_bucket[k]) for k in sorted(by_bucket, key=int)]
     return Report(
         overall=group_stats("all", outcomes),
         by_strategy=by_strategy,
-        by_confidence=by_confidence,
+        by_quality=by_quality,
         calibration=calibration(outcomes, edges),
+        quality_calibration=calibration(outcomes, edges, forecast="quality"),
         equity=equity_curve(outcomes),
     )

@@ -71,3 +71,29 @@ def resample_bars(df: pd.DataFrame, interval: str) -> pd.DataFrame:
         index=df.index[first],
     )
     return out.astype("float64")
+
+
+def daily_bars(raw: pd.DataFrame) -> pd.DataFrame:
+    """Daily bars from a frame indexed by session dates (column names in any case), in the bar convention.
+
+    Each bar is stamped at its session's 09:30 ET open, in UTC, as the offline market and the
+    replay files stamp daily bars; a missing volume column reads as 0.
+    """
+    cols = {str(c).strip().lower(): c for c in raw.columns}
+    missing = [c for c in COLUMNS[:4] if c not in cols]
+    if missing:
+        raise ValueError(f"daily bars need columns open high low close; missing {', '.join(missing)}")
+    idx = pd.DatetimeIndex(pd.to_datetime(raw.index))
+    if idx.tz is not None:
+        idx = idx.tz_convert(EXCHANGE_TZ).tz_localize(None)
+    # nanosecond stamps, as every bar frame here has (a CSV reader may hand out microseconds)
+    stamps = (idx.normalize() + pd.Timedelta(hours=9, minutes=30)).tz_localize(EXCHANGE_TZ).tz_convert("UTC").as_unit("ns")
+    out = pd.DataFrame(
+        {c: pd.to_numeric(raw[cols[c]], errors="coerce").to_numpy(dtype="float64") for c in COLUMNS[:4]}, index=stamps
+    )
+    out["volume"] = (
+        pd.to_numeric(raw[cols["volume"]], errors="coerce").fillna(0.0).to_numpy("float64") if "volume" in cols else 0.0
+    )
+    out = out.dropna(subset=COLUMNS[:4])
+    out = out[~out.index.duplicated(keep="last")].sort_index()
+    return check_bars(out)

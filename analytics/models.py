@@ -9,7 +9,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from analytics.no_edge import NO_FIT_BASIS, first_rr, no_edge_probability
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -117,7 +119,12 @@ class Target(Model):
 
 
 class Plan(Model):
-    """A trade plan: where to get in, where it is wrong, where to take profit, and how sure."""
+    """A trade plan: where to get in, where it is wrong, where to take profit, and its odds.
+
+    `probability` is the chance of reaching T1 before the stop, calibrated on resolved past
+    plans (analytics.calibration), resting on `probability_n` of them; `quality` grades the
+    setup from seven factors (analytics.quality) and is not odds.
+    """
 
     plan_id: str
     version: int = 1
@@ -129,8 +136,15 @@ class Plan(Model):
     entry: float
     stop: float
     targets: list[Target]
-    confidence: float = Field(ge=0.0, le=1.0)
-    confidence_factors: dict[str, float]
+    quality: float = Field(ge=0.0, le=1.0)
+    quality_factors: dict[str, float]
+    #: Chance of T1 before the stop. When not given, the validator below fills in the no-edge prior
+    #: 1 / (1 + R) (the default here only stands for a plan without a usable T1).
+    probability: float = Field(0.0, ge=0.0, le=1.0)
+    #: Resolved past plans the probability rests on (0: the no-edge prior).
+    probability_n: int = Field(0, ge=0)
+    #: What the probability rests on, in words ("from 412 past ORB breakout intraday plans").
+    probability_basis: str = ""
     confluence: list[str]
     invalidation: str
     as_of: datetime
@@ -138,6 +152,30 @@ class Plan(Model):
     sources: list[str]
     entry_zone: tuple[float, float] | None = None
     summary: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _odds_and_old_names(cls, data: Any) -> Any:
+        """Plans stored before the rename read `confidence` as `quality`; a plan without odds gets the no-edge prior."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if "confidence" in data and "quality" not in data:
+            data["quality"] = data.pop("confidence")
+        if "confidence_factors" in data and "quality_factors" not in data:
+            data["quality_factors"] = data.pop("confidence_factors")
+        if data.get("probability") is None:
+            targets = data.get("targets") or []
+            t1 = targets[0] if targets else None
+            price = t1.price if isinstance(t1, Target) else (t1 or {}).get("price") if isinstance(t1, dict) else None
+            try:
+                rr = first_rr(float(data["entry"]), float(data["stop"]), float(price)) if price is not None else float("nan")
+            except (KeyError, TypeError, ValueError):
+                return data  # let the field validation name what is missing
+            data["probability"] = round(no_edge_probability(rr), 4) if rr == rr else 0.0
+            data.setdefault("probability_n", 0)
+            data.setdefault("probability_basis", NO_FIT_BASIS)
+        return data
 
     @property
     def risk_per_share(self) -> float:

@@ -27,11 +27,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal, TypedDict
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from analytics.models import Direction, Model, Plan
 from core.values import ns_from_utc, utc_from_ns
@@ -63,7 +63,10 @@ class TradeOutcome(Model):
     strategy: str
     style: str
     direction: Literal["long", "short"]
-    confidence: float = Field(ge=0.0, le=1.0)
+    #: The plan's seven-factor grade (not odds).
+    quality: float = Field(ge=0.0, le=1.0)
+    #: The chance of T1 before the stop the plan carried (a backtest replaces it with its walk-forward odds).
+    probability: float | None = Field(None, ge=0.0, le=1.0)
     entry: float
     stop: float
     targets: list[float]
@@ -87,6 +90,15 @@ class TradeOutcome(Model):
     time_in_trade_s: float | None = None
     bars_in_trade: int = 0
     events: list[OutcomeEvent] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_names(cls, data: Any) -> Any:
+        """Outcomes stored before the rename carry the quality grade as `confidence`."""
+        if isinstance(data, dict) and "confidence" in data and "quality" not in data:
+            data = dict(data)
+            data["quality"] = data.pop("confidence")
+        return data
 
     @property
     def traded(self) -> bool:
@@ -336,7 +348,8 @@ class _PlanFields(TypedDict):
     strategy: str
     style: str
     direction: Direction
-    confidence: float
+    quality: float
+    probability: float
     entry: float
     stop: float
     targets: list[float]
@@ -352,7 +365,8 @@ def outcome_from(plan: Plan, res: Resolved, stamps: np.ndarray) -> TradeOutcome:
         strategy=plan.strategy,
         style=plan.style,
         direction=plan.direction,
-        confidence=plan.confidence,
+        quality=plan.quality,
+        probability=plan.probability,
         entry=plan.entry,
         stop=plan.stop,
         targets=[t.price for t in plan.targets],

@@ -1,4 +1,4 @@
-"""Trade plans: from bars to the best setup's entry, stop, targets, invalidation and confidence.
+"""Trade plans: from bars to the best setup's entry, stop, targets, invalidation, odds and quality.
 
 `evaluate(panels, style)` runs every strategy serving the style over every row of the panels at
 once (one row per symbol) and keeps, per symbol, the best setup that survives the rules below.
@@ -13,7 +13,7 @@ The rules, for direction d (+1 long, -1 short) and ATR = ATR(14) of the executio
   and merged into clusters closer than max(0.5 ATR, 0.5 R); a cluster's target is its nearest member
   (price reaches it first). Clusters below the strategy's minimum R:R are dropped, as are ones beyond
   MAX_RR; the first MAX_TARGETS that remain are the targets. No such cluster: no plan.
-- Among the setups that remain, the one with the highest rank score (see analytics.confidence) wins.
+- Among the setups that remain, the one with the highest rank score (see analytics.quality) wins.
 
 Everything is a pure function of the bars, the style and `as_of`: the same input gives the same plan,
 and the plan id is a hash of what defines it.
@@ -31,7 +31,8 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
-from analytics import confidence as cf
+from analytics import calibration
+from analytics import quality as cf
 from analytics.intervals import STYLE_INTERVALS, interval_minutes
 from analytics.levels import LevelBook, build_levels, build_levels_for_rows, htf_intervals
 from analytics.models import Direction, Level, Plan, PlanResult, Style, Target
@@ -373,7 +374,7 @@ def _evaluate(
     book: LevelBook,
     signals: list[Signal],
 ) -> Evaluation:
-    """Stops, targets and confidence for all (symbol, strategy) pairs of the detectors' signals at once."""
+    """Stops, targets and quality for all (symbol, strategy) pairs of the detectors' signals at once."""
     strategies = for_style(style)
     s, j_n = f.panel.n_symbols, len(strategies)
     a = f.atr_now
@@ -455,7 +456,7 @@ def _evaluate(
             "liquidity": np.broadcast_to(col(cf.liquidity_score(f.dollar_volume)), shape),
         }
     )
-    conf = cf.confidence(factors)
+    conf = cf.quality(factors)
     score = np.where(code == OK, cf.rank_score(conf, rr[:, :, 0]), -np.inf)
     best = np.where(np.isfinite(score).any(axis=1), np.argmax(score, axis=1), -1)
     return Evaluation(
@@ -557,6 +558,7 @@ def _summary(ev: Evaluation, row: int, j: int, plan: Plan, trigger: str) -> str:
     a = ev.features.atr_now[row]
     risk = plan.risk_per_share
     lines = [
+        calibration.odds_line(plan.probability, plan.probability_basis),
         f"{plan.direction.capitalize()} {plan.symbol} ({plan.style}, {plan.interval} bars): {strat.name} — {trigger}.",
         f"Stop {px(plan.stop)} risks {px(risk)} a share ({risk / a:.1f} ATR).",
     ]
@@ -565,11 +567,11 @@ def _summary(ev: Evaluation, row: int, j: int, plan: Plan, trigger: str) -> str:
     lines.append(
         f"R:R bands: under 1.5R poor, 1.5-2R fair, 2-3R good, 3R+ excellent; this setup needs at least {strat.min_rr:g}R."
     )
-    ranked = sorted(plan.confidence_factors.items(), key=lambda kv: -kv[1])
+    ranked = sorted(plan.quality_factors.items(), key=lambda kv: -kv[1])
     (best, hi), (worst, lo) = ranked[0], ranked[-1]
-    # a weighted score of the setup's quality: saying so keeps a trader from reading it as a win rate
+    # a weighted grade of the setup, second to the odds: saying so keeps a trader from reading it as a win rate
     lines.append(
-        f"Confidence {plan.confidence:.0%} (setup quality from 7 factors, not a measured win rate): "
+        f"Quality {plan.quality:.0%} (a grade of the setup from 7 factors, not odds): "
         f"strongest {cf.LABELS.get(best, best)} ({hi:.2f}), weakest {cf.LABELS.get(worst, worst)} ({lo:.2f})."
     )
     lines.append(f"Invalidation: {plan.invalidation}.")
@@ -577,9 +579,17 @@ def _summary(ev: Evaluation, row: int, j: int, plan: Plan, trigger: str) -> str:
 
 
 def build_plan(
-    ev: Evaluation, row: int, *, as_of: datetime, session_status: str, sources: list[str], version: int = 1, j: int | None = None
+    ev: Evaluation,
+    row: int,
+    *,
+    as_of: datetime,
+    session_status: str,
+    sources: list[str],
+    version: int = 1,
+    j: int | None = None,
+    fit: calibration.OddsFit | None = None,
 ) -> Plan:
-    """The plan of symbol `row` for strategy `j` (default: its best)."""
+    """The plan of symbol `row` for strategy `j` (default: its best), with its odds from `fit` (None: the no-edge prior)."""
     j = int(ev.best[row]) if j is None else j
     if j < 0 or ev.code[row, j] != OK:
         raise ValueError("no plan-able setup for this row")
@@ -616,8 +626,8 @@ def build_plan(
         entry=entry,
         stop=stop,
         targets=targets,
-        confidence=float(round(float(ev.conf[row, j]), 3)),
-        confidence_factors={k: float(round(float(v), 3)) for k, v in zip(cf.FACTORS, ev.factors[row, j])},
+        quality=float(round(float(ev.conf[row, j]), 3)),
+        quality_factors={k: float(round(float(v), 3)) for k, v in zip(cf.FACTORS, ev.factors[row, j])},
         confluence=_confluence(ev, row, j, targets),
         invalidation=strat.invalidation(f, row, d, entry, stop),
         as_of=as_of,
@@ -625,6 +635,8 @@ def build_plan(
         sources=list(sources),
         entry_zone=zone,
     )
+    o = calibration.plan_odds(fit, plan)
+    plan = plan.model_copy(update={"probability": o.probability, "probability_n": o.n, "probability_basis": o.basis})
     return plan.model_copy(update={"summary": _summary(ev, row, j, plan, trigger)})
 
 
@@ -685,8 +697,9 @@ def plan_symbol(
     session: Mapping[str, object],
     sources: list[str],
     version: int = 1,
+    fit: calibration.OddsFit | None = None,
 ) -> PlanAnswer:
-    """Plan one symbol from its bars per interval (at least the style's execution interval)."""
+    """Plan one symbol from its bars per interval (at least the style's execution interval); odds from `fit`."""
     checked = validate_style(style)
     exec_iv = STYLE_INTERVALS[checked][0]
     plain = plain_session(session)
@@ -707,6 +720,6 @@ def plan_symbol(
             symbol=symbol, style=checked, as_of=as_of, session=plain, sources=sources, plan=None, reason=no_plan_reason(ev, 0)
         )
     else:
-        plan = build_plan(ev, 0, as_of=as_of, session_status=status, sources=sources, version=version)
+        plan = build_plan(ev, 0, as_of=as_of, session_status=status, sources=sources, version=version, fit=fit)
         result = PlanResult(symbol=symbol, style=checked, as_of=as_of, session=plain, sources=sources, plan=plan, reason=None)
     return PlanAnswer(result, levels, ev)

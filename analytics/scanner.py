@@ -1,9 +1,9 @@
-"""The scanner: every strategy over a universe of symbols at once, ranked by confidence and R:R.
+"""The scanner: every strategy over a universe of symbols at once, ranked by quality and R:R.
 
 The universe is stacked into panels (one row per symbol) and evaluated in one pass by
 analytics.planner.evaluate, so the cost is whole-array NumPy work plus one TA-Lib call per
 indicator and row; nothing loops over bars in Python. Candidates are ranked by
-analytics.confidence.rank_score (confidence first, the first target's R:R second) and only
+analytics.quality.rank_score (quality first, the first target's R:R second) and only
 the top `limit` are turned into full plans.
 """
 
@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analytics.confidence import rank_score
+from analytics.calibration import OddsFit
 from analytics.intervals import STYLE_INTERVALS
 from analytics.models import Model, Plan, Target
 from analytics.panel import Panel
 from analytics.planner import build_plan, evaluate, plain_session, validate_style
+from analytics.quality import rank_score
 from analytics.scan_scope import MAX_LIMIT
 
 
@@ -35,7 +36,11 @@ class ScanCandidate(Model):
     stop: float
     targets: list[Target]
     rr: float  # first target's R:R
-    confidence: float
+    #: Chance of T1 before the stop (calibrated; see Plan.probability) and the resolved plans it rests on.
+    probability: float
+    probability_n: int = 0
+    #: The seven-factor grade of the setup (not odds).
+    quality: float
     score: float
     plan_id: str
 
@@ -72,8 +77,9 @@ def scan_panels(
     universe: str = "custom",
     limit: int = 10,
     skipped: list[Skipped] | None = None,
+    fit: OddsFit | None = None,
 ) -> tuple[ScanResult, list[Plan]]:
-    """Evaluate every row of `panels` and return the ranked result plus the top plans."""
+    """Evaluate every row of `panels` and return the ranked result plus the top plans (odds from `fit`)."""
     style = validate_style(style)
     plain = plain_session(session)
     limit = max(1, min(int(limit), MAX_LIMIT))
@@ -107,7 +113,7 @@ def scan_panels(
     cands: list[ScanCandidate] = []
     for rank, k in enumerate(order[:limit], start=1):
         row = int(rows[k])
-        plan = build_plan(ev, row, as_of=as_of, session_status=status, sources=sources)
+        plan = build_plan(ev, row, as_of=as_of, session_status=status, sources=sources, fit=fit)
         plans.append(plan)
         cands.append(
             ScanCandidate(
@@ -119,7 +125,9 @@ def scan_panels(
                 stop=plan.stop,
                 targets=plan.targets,
                 rr=plan.targets[0].rr,
-                confidence=plan.confidence,
+                probability=plan.probability,
+                probability_n=plan.probability_n,
+                quality=plan.quality,
                 score=float(round(float(score[k]), 4)),
                 plan_id=plan.plan_id,
             )
@@ -150,8 +158,9 @@ def scan_frames(
     sources: list[str],
     universe: str = "custom",
     limit: int = 10,
+    fit: OddsFit | None = None,
 ) -> tuple[ScanResult, list[Plan]]:
-    """Scan from bars per symbol per interval; symbols without execution-interval bars are skipped."""
+    """Scan from bars per symbol per interval; symbols without execution-interval bars are skipped; odds from `fit`."""
     style = validate_style(style)
     exec_iv = STYLE_INTERVALS[style][0]
     skipped = [
@@ -166,5 +175,5 @@ def scan_frames(
     if exec_iv not in panels:
         panels[exec_iv] = Panel.from_frames({s: frames[s][exec_iv] for s in ok}, exec_iv) if ok else Panel.empty(exec_iv)
     return scan_panels(
-        panels, style, as_of=as_of, session=session, sources=sources, universe=universe, limit=limit, skipped=skipped
+        panels, style, as_of=as_of, session=session, sources=sources, universe=universe, limit=limit, skipped=skipped, fit=fit
     )

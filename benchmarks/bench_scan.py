@@ -9,7 +9,7 @@ market's caches are then dropped. On the same in-memory panel, best of `--repeat
 - anchor: a plain loop over the symbols calling TA-Lib for the indicators the scan uses
   (EMA 9/21/50/200, ATR 14, RSI 14, MACD 12/26/9);
 - scan: analytics.scanner.scan_panels in the scalp style (1m execution, 5m/1h/4h/1D derived by
-  resampling): the same indicators, every level and overlay, every strategy, targets, confidence,
+  resampling): the same indicators, every level and overlay, every strategy, targets, quality,
   ranking of all symbols and full plans for the top 10.
 
 Both are timed in CPU seconds of this process (time.process_time), interleaved, best of
@@ -119,7 +119,7 @@ def main() -> None:
     print(f"ratio scan / anchor: {s_cpu / a_cpu:.2f}x CPU ({s_wall / a_wall:.2f}x wall); target <= 3x")
     print(
         f"setups found: {res.found} of {res.scanned}; top 3: "
-        + ", ".join(f"{c.symbol} {c.strategy} {c.direction} {c.confidence:.2f}" for c in res.candidates[:3])
+        + ", ".join(f"{c.symbol} {c.strategy} {c.direction} {c.quality:.2f}" for c in res.candidates[:3])
     )
 
 

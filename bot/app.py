@@ -17,7 +17,8 @@
                                 channel destination ("discord", "slack") for the runtime. None: `coach
                                 serve` serves the console.
     serve_tasks(services)       what `coach serve` runs beside the surfaces: the alert and live-plan
-                                runtime, the daily IV recorder, the tracked-plan scorer.
+                                runtime, the daily IV recorder, the tracked-plan scorer, the daily
+                                refit of the plans' odds.
 
 Nothing registers itself by being imported: a feature that is not named here does not run.
 """
@@ -475,9 +476,10 @@ def serve_tasks(services: Services) -> dict[str, Callable[[], Coroutine[Any, Any
 
 
 def background_tasks(services: Services) -> dict[str, Callable[[], Coroutine[Any, Any, None]]]:
-    """The alert and live-plan runtime (one leader by lease), the daily IV recorder, the tracked-plan scorer and
-    the after-close risk summary."""
+    """The alert and live-plan runtime (one leader by lease), the daily IV recorder, the tracked-plan scorer,
+    the after-close risk summary and the daily refit of the plans' odds."""
     from bot.iv_recorder import iv_recorder_task
+    from bot.odds import odds_refit_task
     from bot.risk_summary import risk_summary_task
     from bot.runtime.worker import Runtime
     from bot.scorecard import outcome_sync_task
@@ -492,6 +494,7 @@ def background_tasks(services: Services) -> dict[str, Callable[[], Coroutine[Any
         "iv_recorder": lambda: iv_recorder_task(services),
         "outcome_sync": lambda: outcome_sync_task(services),
         "risk_summary": lambda: risk_summary_task(services),
+        "odds_refit": lambda: odds_refit_task(services),
     }
 
 

@@ -63,6 +63,12 @@ class Settings(BaseSettings):
 
     coach_worker_id: str | None = Field(None, description="name of this runtime worker for the leader lease (default host:pid)")
 
+    coach_odds_symbols: str = Field(
+        "SPY,QQQ,AAPL,MSFT,NVDA,TSLA",
+        description="symbols whose replayed history calibrates the plans' odds (coach calibrate, and daily in coach serve)",
+    )
+    coach_odds_refit: bool = Field(True, description="refit the plans' odds after each close inside coach serve")
+
     coach_workers: int | None = Field(
         None,
         ge=0,

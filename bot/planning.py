@@ -24,6 +24,7 @@ from analytics.scan_scope import LEADERS, MAX_LIMIT, NAMED_LISTS
 from analytics.scanner import ScanResult, Skipped, scan_frames
 from analytics.sessions import last_sessions, market_time, session_info
 from analytics.symbols import validate_symbol
+from bot.current_odds import current_fit
 from bot.reply import Action, Reply, ReplyField
 from bot.request import Ctx
 from core.errors import CoachError, UserError
@@ -130,8 +131,9 @@ async def make_plan(ctx: Ctx, symbol: str, style: str | None = None) -> PlanOutc
     bars = await fetch_style_bars(ctx.market, symbol, style, end)
     exec_bars = bars[STYLE_INTERVALS[style][0]]
     as_of = exec_bars.as_of if not exec_bars.empty else end
+    fit = await current_fit(ctx.services, now)
     answer = plan_symbol(
-        symbol, style, {iv: b.df for iv, b in bars.items()}, as_of=as_of, session=info.to_dict(), sources=_sources(bars)
+        symbol, style, {iv: b.df for iv, b in bars.items()}, as_of=as_of, session=info.to_dict(), sources=_sources(bars), fit=fit
     )
     result = answer.result
     if result.plan is not None:
@@ -145,6 +147,18 @@ async def make_plan(ctx: Ctx, symbol: str, style: str | None = None) -> PlanOutc
 def _targets_detail(plan: Plan) -> str:
     """One target a line with its R:R, band and the levels it sits at (the summary's targets line lives here only)."""
     return "\n".join(f"{fmt_price(t.price)} · {t.rr:.1f}R {rr_band(t.rr)} · {t.reason}" for t in plan.targets) or "—"
+
+
+def odds_field(plan: Plan) -> ReplyField:
+    """The field every plan reply leads with: the chance of T1 before the stop and what it rests on."""
+    return ReplyField(
+        name="T1 before the stop", value=f"{plan.probability:.0%} ({plan.probability_basis or 'no-edge prior'})", inline=False
+    )
+
+
+def quality_field(plan: Plan) -> ReplyField:
+    """The seven-factor grade, second, labelled as a grade."""
+    return ReplyField(name="Quality (grade, not odds)", value=f"{plan.quality:.0%}")
 
 
 def plan_reply(outcome: PlanOutcome) -> Reply:
@@ -175,10 +189,12 @@ def plan_reply(outcome: PlanOutcome) -> Reply:
         # entry, stop, targets and invalidation are fields: the text keeps the idea and the reasons around them
         body=plan_story(plan.summary),
         fields=[
+            # the odds lead; the quality grade comes after the levels, named so no one reads it as odds
+            odds_field(plan),
             ReplyField(name="Entry", value=entry),
             ReplyField(name="Stop", value=f"{fmt_price(plan.stop)} (risk {fmt_price(plan.risk_per_share)})"),
             ReplyField(name="Targets", value=_targets_detail(plan), inline=False),
-            ReplyField(name="Confidence", value=f"{plan.confidence:.0%}"),
+            quality_field(plan),
             ReplyField(name="Invalidation", value=plan.invalidation, inline=False),
             ReplyField(name="Plan", value=f"{plan.plan_id} v{plan.version} · {plan.interval} bars", inline=False),
         ],
@@ -186,7 +202,6 @@ def plan_reply(outcome: PlanOutcome) -> Reply:
         direction=plan.direction,
         sources=res.sources,
         as_of=res.as_of,
-        confidence=plan.confidence,
         data=res,
         actions=[
             Action(label="Track plan", command=f"/track {plan.plan_id}", style="primary"),
@@ -287,8 +302,16 @@ async def run_scan(
 
     await asyncio.gather(*(one(sym) for sym in symbols))
     ordered = {s: frames[s] for s in symbols if s in frames}
+    fit = await current_fit(ctx.services, now)
     result, plans = scan_frames(
-        ordered, style, as_of=end, session=info.to_dict(), sources=list(sources) or ["bars: none"], universe=name, limit=limit
+        ordered,
+        style,
+        as_of=end,
+        session=info.to_dict(),
+        sources=list(sources) or ["bars: none"],
+        universe=name,
+        limit=limit,
+        fit=fit,
     )
     result = result.model_copy(update={"skipped": sorted(skipped + result.skipped, key=lambda k: k.symbol)})
     stored: list[Plan] = []
@@ -306,14 +329,15 @@ def scan_reply(outcome: ScanOutcome) -> Reply:
     title = f"Scan {res.universe} ({res.style}): {res.found} setup{'s' if res.found != 1 else ''} in {res.scanned} symbols"
     lines: list[str] = []
     if res.candidates:
-        lines.append("#  symbol  side   strategy               entry      stop       T1 (R:R)         conf")
+        lines.append("#  symbol  side   strategy               T1 odds  entry      stop       T1 (R:R)         quality")
         for c in res.candidates:
             t1 = c.targets[0]
             lines.append(
-                f"{c.rank:<2} {c.symbol:<7} {c.direction:<6} {c.strategy:<22} {fmt_price(c.entry):>9}  {fmt_price(c.stop):>9}  "
-                f"{fmt_price(t1.price):>9} ({t1.rr:.1f}R)  {c.confidence:>4.0%}"
+                f"{c.rank:<2} {c.symbol:<7} {c.direction:<6} {c.strategy:<22} {c.probability:>7.0%}  "
+                f"{fmt_price(c.entry):>9}  {fmt_price(c.stop):>9}  {fmt_price(t1.price):>9} ({t1.rr:.1f}R)  {c.quality:>7.0%}"
             )
         body = "```\n" + "\n".join(lines) + "\n```"
+        body += "\nT1 odds: the chance of T1 before the stop, calibrated on past plans; quality grades the setup and is not odds."
     else:
         body = res.reason or "no setup qualifies"
     if res.skipped:
@@ -342,6 +366,8 @@ __all__ = [
     "ScanOutcome",
     "fetch_style_bars",
     "make_plan",
+    "odds_field",
+    "quality_field",
     "plan_reply",
     "resolve_universe",
     "run_scan",

@@ -68,7 +68,6 @@ class Reply(BaseModel):
     actions: list[Action] = Field(default_factory=list)
     sources: list[str] = Field(default_factory=list)
     as_of: datetime | None = None
-    confidence: float | None = None
     #: The coach's answers: how far the answer rests on checked tool data (shown as "grounding", never "confidence").
     grounding: float | None = None
     #: The structured result (a pydantic model or JSON-able value). Never rendered text.
@@ -84,7 +83,7 @@ class Reply(BaseModel):
         return cls(title=title, body=message, severity="error", ephemeral=True, data={"error": message}, error_kind=kind)
 
     def footer(self, tz: str = "America/New_York") -> str:
-        """One line citing sources, as-of time (exchange time zone), confidence and, for the coach's answers, grounding."""
+        """One line citing sources, as-of time (exchange time zone) and, for the coach's answers, grounding."""
         from zoneinfo import ZoneInfo
 
         parts: list[str] = []
@@ -92,8 +91,6 @@ class Reply(BaseModel):
             parts.append("data: " + ", ".join(self.sources))
         if self.as_of is not None:
             parts.append("as of " + self.as_of.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M %Z"))
-        if self.confidence is not None:
-            parts.append(f"confidence {self.confidence:.0%}")
         if self.grounding is not None:
             parts.append(f"grounding {self.grounding:.0%} (checked against tools)")
         return " · ".join(parts)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
+from core.cache import TTLCache
 from core.clock import Clock
 
 if TYPE_CHECKING:
@@ -99,6 +100,8 @@ class Services:
     redis: Redis | None = None
     #: The alert runtime's counters while it runs in this process.
     runtime_stats: RuntimeStats | None = None
+    #: The newest stored calibration of plan odds, kept a minute (bot.odds.current_fit).
+    odds_fits: TTLCache = field(default_factory=lambda: TTLCache(60.0, maxsize=1))
     #: Closed with the services (HTTP clients, pools), in reverse order of registration.
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     _broker: Broker | None = field(default=None, repr=False)

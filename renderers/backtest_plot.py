@@ -1,4 +1,7 @@
-"""The backtest picture: cumulative R over time (with drawdowns) beside the confidence calibration plot.
+"""The backtest picture: cumulative R over time (with drawdowns) beside the calibration of the plans' odds.
+
+The calibration panel plots the plans' probability of T1 before the stop (the odds) against how
+often it happened, and the quality grade the same way, fainter, as the anchor it is measured against.
 
 Drawn with matplotlib's object API on an Agg canvas (no pyplot state, safe in threads), in the
 charts' dark theme so it sits well in Discord and Slack.
@@ -39,6 +42,12 @@ def _by_time(points: Sequence[EquityPoint], daily: bool | None = None) -> tuple[
     return (key[last].astype("datetime64[ns]") if daily else t[last]), r[last]
 
 
+def _skill(cal: Calibration) -> str:
+    if cal.skill is None:
+        return "—"
+    return f"{cal.skill:+.2f}" + (f" ± {cal.skill_se:.2f}" if cal.skill_se is not None else "")
+
+
 def _fmt_r(x: float | None) -> str:
     return "—" if x is None else f"{x:+.2f}R"
 
@@ -51,11 +60,12 @@ def render_backtest(
     title: str,
     subtitle: str = "",
     by_strategy: Mapping[str, Sequence[EquityPoint]] | None = None,
+    quality: Calibration | None = None,
     theme: Theme = DARK,
     width_px: int = 1400,
     height_px: int = 700,
 ) -> bytes:
-    """A PNG: equity curve in R (left) and calibration of confidence vs T1-before-stop (right)."""
+    """A PNG: equity curve in R (left) and calibration of the odds (and, fainter, the quality grade) vs T1-before-stop (right)."""
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 
     line = (
@@ -105,22 +115,42 @@ def render_backtest(
         ax.text(0.5, 0.5, "no closed trades", color=theme.muted, fontsize=13, ha="center", va="center", transform=ax.transAxes)
 
     # ---- calibration
-    cx.set_title('Calibration: confidence vs "T1 before the stop"', fontsize=11, loc="left", color=theme.text)
-    cx.set_xlabel("plan confidence")
+    cx.set_title('Calibration: odds said vs "T1 before the stop" happened', fontsize=11, loc="left", color=theme.text)
+    cx.set_xlabel("forecast (plan's T1 odds; quality grade for comparison)")
     cx.set_ylabel("observed T1 rate")
     # a little room beyond 0 and 1 so points on the edges are drawn whole
     cx.set_xlim(-0.03, 1.03)
     cx.set_ylim(-0.04, 1.04)
     cx.plot([0, 1], [0, 1], color=theme.muted, linestyle="--", linewidth=1.0, label="perfectly calibrated")
-    buckets = [b for b in calibration.buckets if b.n > 0 and b.mean_confidence is not None and b.observed is not None]
+    q_buckets = (
+        []
+        if quality is None
+        else [b for b in quality.buckets if b.n > 0 and b.mean_forecast is not None and b.observed is not None]
+    )
+    if q_buckets:
+        qx = np.array([b.mean_forecast for b in q_buckets])
+        qy = np.array([b.observed for b in q_buckets])
+        qn = np.array([b.n for b in q_buckets], dtype=np.float64)
+        cx.plot(qx, qy, color=theme.muted, linewidth=1.0, zorder=1)
+        cx.scatter(
+            qx,
+            qy,
+            s=20 + 180 * np.sqrt(qn / qn.max()),
+            marker="s",
+            color=theme.muted,
+            alpha=0.7,
+            zorder=1,
+            label="quality grade (not odds)",
+        )
+    buckets = [b for b in calibration.buckets if b.n > 0 and b.mean_forecast is not None and b.observed is not None]
     if buckets:
-        x = np.array([b.mean_confidence for b in buckets])
+        x = np.array([b.mean_forecast for b in buckets])
         y = np.array([b.observed for b in buckets])
         n = np.array([b.n for b in buckets], dtype=np.float64)
         size = 40 + 360 * np.sqrt(n / n.max())
         cx.plot(x, y, color=theme.entry, linewidth=1.6, zorder=2)
         cx.scatter(
-            x, y, s=size, color=theme.entry, edgecolors=theme.text, linewidths=0.8, zorder=3, label="buckets (size = plans)"
+            x, y, s=size, color=theme.entry, edgecolors=theme.text, linewidths=0.8, zorder=3, label="T1 odds (size = plans)"
         )
         for xi, yi, ni in zip(x, y, n):
             cx.annotate(
@@ -138,8 +168,9 @@ def render_backtest(
         cx.text(0.5, 0.5, "no resolved plans", color=theme.muted, fontsize=12, ha="center", va="center", transform=cx.transAxes)
     legend_title = None
     if calibration.brier is not None:
-        skill = "—" if calibration.skill is None else f"{calibration.skill:+.2f}"
-        legend_title = f"Brier {calibration.brier:.3f} · base-rate forecast {calibration.brier_reference:.3f} · skill {skill} · n={calibration.n}"
+        legend_title = f"odds: Brier {calibration.brier:.3f} vs base rate {calibration.brier_reference:.3f}, skill {_skill(calibration)}, n={calibration.n}"
+        if quality is not None and quality.brier is not None:
+            legend_title += f"\nquality as odds: Brier {quality.brier:.3f}, skill {_skill(quality)}"
     # the upper left is where an over-cautious coach's points would be; they rarely reach the corner
     leg = cx.legend(
         loc="upper left",

@@ -542,7 +542,7 @@ def _titles(
         runs.append((f"Stop {fp(plan.stop)} ({_pct(plan.stop, plan.entry)})", th.stop))
         for i, t in enumerate(plan.targets, 1):
             runs.append((f"T{i} {fp(t.price)} ({t.rr:.1f}R)", th.target))
-        runs.append((f"confidence {plan.confidence:.0%}", th.muted))
+        runs.append((f"T1 first {plan.probability:.0%} · quality {plan.quality:.0%}", th.muted))
         if centred:
             runs.append((f"plan from {plan.as_of.astimezone(ZoneInfo(TZ_NAME)):%b %d %H:%M}", th.muted))
         footer_right = f"plan {plan.plan_id} v{plan.version}"

@@ -12,6 +12,7 @@ from storage import (
     iv_history,  # noqa: F401
     journal,  # noqa: F401
     models,  # noqa: F401
+    odds_fits,  # noqa: F401
     orders,  # noqa: F401
     outbox,  # noqa: F401
     plans,  # noqa: F401

@@ -107,6 +107,7 @@ class PlanOutcomeRow(Owned, Base):
     strategy: Mapped[str] = mapped_column(String(48))
     style: Mapped[str] = mapped_column(String(16))
     direction: Mapped[str] = mapped_column(String(8))
+    #: The plan's quality grade (the column kept its first name, from before quality and odds were told apart).
     confidence: Mapped[float] = mapped_column(Float)
     status: Mapped[str] = mapped_column(String(16))
     hit_t1: Mapped[bool | None] = mapped_column(Boolean, default=None)
@@ -510,7 +511,7 @@ async def record_outcome(
         strategy=o.strategy[:48],
         style=o.style,
         direction=o.direction,
-        confidence=float(o.confidence),
+        confidence=float(o.quality),
         status=o.status,
         hit_t1=o.hit_t1,
         targets_hit=o.targets_hit,
@@ -547,7 +548,8 @@ async def record_outcome(
                 "exit_reason": o.exit_reason,
                 "r": to_float(o.r_multiple),
                 "hit_t1": o.hit_t1,
-                "confidence": o.confidence,
+                "probability": o.probability,
+                "quality": o.quality,
             },
         )
     return row.id

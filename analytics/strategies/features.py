@@ -1,4 +1,4 @@
-"""What detectors and confidence read: indicators per bar and the state at the last bar, per symbol.
+"""What detectors and the quality grade read: indicators per bar and the state at the last bar, per symbol.
 
 Indicators are TA-Lib's (the same calls and conventions as analytics.indicators), one call per row; everything
 after that is column arithmetic on (S,) or (S, K) arrays. Recent-bar arrays hold the last

@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from statistics import mean
 
 from pydantic import BaseModel
 
@@ -177,12 +176,12 @@ def citations_of(results: list[ToolResult]) -> list[Citation]:
 
 
 def grounding_score(results: list[ToolResult], n_prices: int, n_unverified: int, stale: bool) -> float:
-    """How far the answer rests on data: the tools' own confidences, minus unverified prices, failures and stale data."""
+    """How far the answer rests on data: looked up or not, minus unverified prices, failures and stale data.
+
+    A plan's quality grade or odds say nothing about whether the answer quotes its tools faithfully,
+    so they do not enter here."""
     oks = [r for r in results if r.ok]
-    reported = [r.reply.confidence for r in oks if r.reply is not None and r.reply.confidence is not None]
-    if reported:
-        base = float(mean(reported))
-    elif oks:
+    if oks:
         base = 0.8
     else:
         base = 0.4  # general explanation, nothing looked up

@@ -294,8 +294,6 @@ def result_from_reply(
         payload["as_of"] = reply.as_of.isoformat()
     if reply.sources:
         payload["sources"] = reply.sources
-    if reply.confidence is not None:
-        payload["confidence"] = round(reply.confidence, 2)
     images = [a.filename for a in reply.attachments if a.mime.startswith("image/")]
     if images:
         payload["images"] = {"files": images, "note": "attached to your final reply by the server"}

@@ -100,9 +100,11 @@ def backtest_cli(
 ) -> None:
     """Replay the coach's planner bar by bar over history and score every plan it would have made.
 
-    Per strategy and per confidence bucket: plans, hit rate, expectancy in R, profit factor,
-    max drawdown in R, average MAE/MFE, and a calibration table with the Brier score of
-    confidence against "reached T1 before the stop". Data: the offline market, the configured
+    Per strategy and per quality bucket: plans, hit rate, expectancy in R, profit factor,
+    max drawdown in R, average MAE/MFE; and how well the plans' odds held up: each plan's
+    probability of T1 before the stop (walk-forward: calibrated only on the run's plans resolved
+    before its day) against what happened, with the Brier score, the base rate's, the skill, and
+    the quality grade's calibration beside it. Data: the offline market, the configured
     provider, or --data DIR with files like SPY_5m.csv / SPY_1D.parquet.
     """
     from bot.cli.common import as_of_option, run
@@ -215,7 +217,8 @@ def _write_trades(outcomes: Sequence[TradeOutcome], path: Path) -> None:
         "strategy",
         "style",
         "direction",
-        "confidence",
+        "probability",
+        "quality",
         "entry",
         "stop",
         "targets",
@@ -310,16 +313,20 @@ def _print(rep: Report, result: BacktestResult, spec: BacktestSpec, png: Path, t
         f"({result.plans / max(result.elapsed_s, 1e-9):.0f} plans/s) · {', '.join(result.sources)}"
     )
     con.print(table("Per strategy", [*rep.by_strategy, rep.overall], "strategy"))
-    con.print(table("Per confidence bucket", rep.by_confidence, "confidence"))
-    cal = Table(title="Calibration: confidence vs reached T1 before the stop", title_justify="left", header_style="bold")
-    for name in ("bucket", "plans", "mean confidence", "observed T1 rate", "gap"):
-        cal.add_column(name, justify="left" if name == "bucket" else "right")
-    for b in rep.calibration.buckets:
-        if b.n:
-            gap = (b.observed or 0) - (b.mean_confidence or 0)
-            cal.add_row(f"{b.low:.1f}-{b.high:.1f}", str(b.n), f"{b.mean_confidence:.2f}", f"{b.observed:.2f}", f"{gap:+.2f}")
-    con.print(cal)
-    con.print(calibration_words(rep.calibration, rep.overall))
+    con.print(table("Per quality bucket (a setup grade, not odds)", rep.by_quality, "quality"))
+    pairs = [("T1 odds vs reached T1 before the stop (walk-forward)", rep.calibration)]
+    if rep.quality_calibration is not None:
+        pairs.append(("Quality grade read as odds, for comparison", rep.quality_calibration))
+    for title, c in pairs:
+        cal = Table(title=title, title_justify="left", header_style="bold")
+        for name in ("bucket", "plans", "said", "observed T1 rate", "gap"):
+            cal.add_column(name, justify="left" if name == "bucket" else "right")
+        for b in c.buckets:
+            if b.n:
+                gap = (b.observed or 0) - (b.mean_forecast or 0)
+                cal.add_row(f"{b.low:.1f}-{b.high:.1f}", str(b.n), f"{b.mean_forecast:.2f}", f"{b.observed:.2f}", f"{gap:+.2f}")
+        con.print(cal)
+    con.print(calibration_words(rep.calibration, rep.quality_calibration))
     con.print(f"[dim]saved {png}[/]")
     if trades_path:
         con.print(f"[dim]saved {trades_path}[/]")

@@ -5,7 +5,7 @@ Two kinds of commands:
 - a twin of every chat command, generated from its argument model (`bot.cli.twins`):
   `coach <name> ARGS... [--option value] [--json] [--as-of ISO] [--out PATH]`;
 - what only makes sense here, written by hand: `chat`, `demo`, `serve`, `runtime`, `worker`, `config`, `apikey`,
-  `db upgrade`, `backtest` (replays from files, a trades CSV), `iv record|history|backfill`,
+  `db upgrade`, `backtest` (replays from files, a trades CSV), `calibrate` (the plans' odds), `iv record|history|backfill`,
   `journal export`.
 
 A user error prints one line `error: ...` on stderr and exits 2; a provider or configuration
@@ -16,14 +16,23 @@ from __future__ import annotations
 
 import click
 
-from bot.cli import apikey, backtest_run, iv_backfill, iv_commands, journal_export, runtime_run, worker_run
+from bot.cli import (
+    apikey,
+    backtest_run,
+    calibrate_run,
+    iv_backfill,
+    iv_commands,
+    journal_export,
+    runtime_run,
+    worker_run,
+)
 from bot.cli.common import as_of_option, fail, run
 from bot.cli.twins import add_twins
 from bot.config import get_settings
 from core.errors import CoachError
 
 #: Hand-written command modules (each has `register(group)`), in the order they join the group.
-CLI_ONLY = (apikey, backtest_run, iv_commands, iv_backfill, journal_export, runtime_run, worker_run)
+CLI_ONLY = (apikey, backtest_run, calibrate_run, iv_commands, iv_backfill, journal_export, runtime_run, worker_run)
 
 
 @click.group(name="coach", context_settings={"help_option_names": ["-h", "--help"]})

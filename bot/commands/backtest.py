@@ -1,4 +1,4 @@
-"""/backtest and /scorecard: do the coach's plans, and its confidence, hold up?
+"""/backtest and /scorecard: do the coach's plans, and their odds, hold up?
 
 `/backtest` replays the planner over recent sessions (bounded for chat; `coach backtest` runs
 long ones) and answers with the figures and the equity/calibration picture. `/scorecard`
@@ -106,39 +106,61 @@ def stats_table(groups: list[GroupStats], head: str) -> str:
     return "\n".join(lines)
 
 
-def calibration_words(cal: Calibration, overall: GroupStats) -> str:
-    """One or two sentences on whether confidence means anything here."""
+def _skill(cal: Calibration) -> str:
+    if cal.skill is None:
+        return "—"
+    return f"{cal.skill:+.2f}" + (f" ± {cal.skill_se:.2f}" if cal.skill_se is not None else "")
+
+
+def calibration_words(cal: Calibration, quality: Calibration | None = None) -> str:
+    """Whether the odds held up (Brier against the base rate), and the quality grade beside them as the anchor."""
     if cal.n == 0 or cal.brier is None:
-        return "Calibration: no entered plan has resolved yet, so confidence cannot be checked."
-    mean_conf = overall.avg_confidence or 0.0
+        return "Odds: no entered plan has resolved yet, so the odds cannot be checked."
     base = cal.base_rate or 0.0
+    said = cal.mean_forecast or 0.0
     head = (
-        f"Calibration over {cal.n} entered plans: Brier {cal.brier:.3f} against {cal.brier_reference:.3f} for always "
-        f"forecasting the base rate ({base:.0%} reached T1 before the stop)"
+        f"Odds of T1 before the stop over {cal.n} entered plans: said {said:.0%} on average, {base:.0%} happened. "
+        f"Brier {cal.brier:.3f} against {cal.brier_reference:.3f} for always saying the base rate: skill {_skill(cal)}"
     )
     if cal.skill is None:
         verdict = "."
-    elif cal.skill > 0.02:
-        verdict = f"; skill {cal.skill:+.2f}: higher confidence did mean better odds."
+    elif cal.skill_se is not None and cal.skill < -2 * cal.skill_se:
+        verdict = ": worse than the base rate here."
+    elif cal.skill_se is not None and cal.skill > 2 * cal.skill_se:
+        verdict = ": better than the base rate here."
     else:
-        verdict = f"; skill {cal.skill:+.2f}: confidence did not beat the base rate here."
-    gap = mean_conf - base
-    if abs(gap) >= 0.1:
-        verdict += f" Average confidence {mean_conf:.0%} {'overstates' if gap > 0 else 'understates'} the T1 rate by {abs(gap) * 100:.0f} points."
-    return head + verdict
+        verdict = ": as good as the base rate, within noise."
+    text = head + verdict
+    if quality is not None and quality.n and quality.skill is not None:
+        text += (
+            f" The quality grade read as odds would score skill {_skill(quality)} (average {quality.mean_forecast or 0:.0%}):"
+            " it grades setups, it is not odds."
+        )
+    return text
+
+
+def calibration_table(cal: Calibration, head: str) -> str:
+    """Per forecast bucket: plans, what was said on average, how often T1 came before the stop."""
+    lines = [f"{head:<12} plans  said  happened"]
+    for b in cal.buckets:
+        if b.n and b.mean_forecast is not None and b.observed is not None:
+            lines.append(f"{b.low:.1f}-{b.high:.1f}{'':<5} {b.n:>5} {b.mean_forecast:>5.0%} {b.observed:>9.0%}")
+    return "\n".join(lines)
 
 
 def summary_body(rep: Report, intro: str) -> str:
-    """The chat body: intro, per-strategy and per-confidence tables, calibration in words."""
+    """The chat body: intro, the odds in words, per-strategy figures, the odds' and the quality grade's calibration."""
     parts = [
         intro,
+        calibration_words(rep.calibration, rep.quality_calibration),
         "```",
         stats_table([*rep.by_strategy, rep.overall], "strategy"),
         "",
-        stats_table(rep.by_confidence, "confidence"),
-        "```",
-        calibration_words(rep.calibration, rep.overall),
+        calibration_table(rep.calibration, "T1 odds"),
     ]
+    if rep.quality_calibration is not None:
+        parts += ["", calibration_table(rep.quality_calibration, "quality"), "", stats_table(rep.by_quality, "quality")]
+    parts.append("```")
     return "\n".join(parts)
 
 
@@ -154,6 +176,7 @@ def picture(rep: Report, outcomes: list[TradeOutcome], title: str, subtitle: str
         rep.equity,
         rep.calibration,
         rep.overall,
+        quality=rep.quality_calibration,
         title=title,
         subtitle=subtitle,
         by_strategy={k: equity_curve(v) for k, v in by.items()} if len(by) > 1 else None,
@@ -168,6 +191,7 @@ def _fields(rep: Report) -> list[ReplyField]:
         ReplyField(name="Expectancy", value=f"{_r(g.expectancy_r)}R"),
         ReplyField(name="Profit factor", value=_pf(g)),
         ReplyField(name="Max drawdown", value=f"{g.max_drawdown_r:.1f}R"),
+        ReplyField(name="Odds skill", value=_skill(rep.calibration)),
         ReplyField(name="Brier", value="—" if rep.calibration.brier is None else f"{rep.calibration.brier:.3f}"),
     ]
 
@@ -177,10 +201,11 @@ def _fields(rep: Report) -> list[ReplyField]:
 
 @command(
     "backtest",
-    "Replay the coach's planner over recent sessions: hit rate, expectancy, drawdown and calibration.",
+    "Replay the coach's planner over recent sessions: hit rate, expectancy, drawdown and how well its odds held up.",
     BacktestArgs,
     examples=("/backtest SPY,QQQ", "/backtest TSLA intraday orb days=20", "/backtest AAPL swing days=120"),
-    tool_hint="Returns per-strategy and per-confidence-bucket figures and a Brier score of confidence vs reaching T1 before the stop.",
+    tool_hint="Returns per-strategy figures, the Brier score and skill of the plans' probability (odds of T1 before the stop, "
+    "walk-forward) against the base rate, and the quality grade's calibration beside it (a grade, never odds).",
     heavy=True,
 )
 async def backtest_cmd(ctx: Ctx, a: BacktestArgs) -> Reply:
@@ -227,7 +252,7 @@ async def backtest_cmd(ctx: Ctx, a: BacktestArgs) -> Reply:
         body=summary_body(rep, intro),
         fields=_fields(rep),
         severity="success" if (rep.overall.expectancy_r or 0) > 0 else "warning",
-        attachments=[Attachment(filename="backtest.png", data=png, description="equity curve in R and confidence calibration")],
+        attachments=[Attachment(filename="backtest.png", data=png, description="equity curve in R and calibration of the odds")],
         sources=res.sources,
         as_of=end,
         data=data,
@@ -245,7 +270,7 @@ def _decisions_per_session(spec: BacktestSpec) -> int:
 
 @command(
     "scorecard",
-    "How your tracked plans turned out: hit rate, expectancy in R, drawdown and confidence calibration.",
+    "How your tracked plans turned out: hit rate, expectancy in R, drawdown and how well their odds held up.",
     ScorecardArgs,
     examples=("/scorecard", "/scorecard orb", "/scorecard days=30"),
 )
@@ -280,8 +305,9 @@ async def scorecard(ctx: Ctx, a: ScorecardArgs) -> Reply:
                 since=since,
                 overall=empty.overall,
                 by_strategy=[],
-                by_confidence=[],
+                by_quality=[],
                 calibration=empty.calibration,
+                quality_calibration=empty.quality_calibration,
             ),
         )
     rep = report(outcomes)
@@ -295,8 +321,9 @@ async def scorecard(ctx: Ctx, a: ScorecardArgs) -> Reply:
         since=since,
         overall=rep.overall,
         by_strategy=rep.by_strategy,
-        by_confidence=rep.by_confidence,
+        by_quality=rep.by_quality,
         calibration=rep.calibration,
+        quality_calibration=rep.quality_calibration,
     )
     return Reply(
         title="Scorecard",

@@ -29,8 +29,11 @@ class BacktestSummary(BaseModel):
     elapsed_s: float
     overall: GroupStats
     by_strategy: list[GroupStats]
-    by_confidence: list[GroupStats]
+    by_quality: list[GroupStats]
+    #: The plans' probability (walk-forward odds of T1 before the stop) against what happened.
     calibration: Calibration
+    #: The quality grade scored the same way: the anchor, not odds.
+    quality_calibration: Calibration | None = None
 
     @classmethod
     def of(
@@ -50,8 +53,9 @@ class BacktestSummary(BaseModel):
             elapsed_s=round(result.elapsed_s, 3),
             overall=rep.overall,
             by_strategy=rep.by_strategy,
-            by_confidence=rep.by_confidence,
+            by_quality=rep.by_quality,
             calibration=rep.calibration,
+            quality_calibration=rep.quality_calibration,
         )
 
 
@@ -62,5 +66,6 @@ class Scorecard(BaseModel):
     since: datetime | None
     overall: GroupStats
     by_strategy: list[GroupStats]
-    by_confidence: list[GroupStats]
+    by_quality: list[GroupStats]
     calibration: Calibration
+    quality_calibration: Calibration | None = None

@@ -111,11 +111,15 @@ async def chart(ctx: Ctx, a: ChartArgs) -> Reply:
     if r.plan is not None:
         p = r.plan
         fields += [
+            ReplyField(name="T1 before the stop", value=f"{p.probability:.0%} ({p.probability_basis or 'no-edge prior'})"),
             ReplyField(name="Entry", value=format_price(p.entry)),
             ReplyField(name="Stop", value=format_price(p.stop)),
             ReplyField(name="Targets", value=", ".join(f"{format_price(t.price)} ({t.rr:.1f}R)" for t in p.targets)),
         ]
-        body = plan_story(p.summary) or f"{p.direction.upper()} {p.strategy.replace('_', ' ')} · confidence {p.confidence:.0%}"
+        body = (
+            plan_story(p.summary)
+            or f"{p.direction.upper()} {p.strategy.replace('_', ' ')} · T1 before the stop {p.probability:.0%}"
+        )
     elif r.note:
         body = r.note[0].upper() + r.note[1:]
         body += "" if body.endswith((".", "!", "?")) else "."
@@ -142,6 +146,5 @@ async def chart(ctx: Ctx, a: ChartArgs) -> Reply:
         actions=links,
         sources=r.sources,
         as_of=r.as_of,
-        confidence=r.plan.confidence if r.plan is not None else None,
         data=r,
     )

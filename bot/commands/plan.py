@@ -33,12 +33,14 @@ class PlanArgs(ArgsModel):
 
 @command(
     "plan",
-    "A trade plan: entry, stop, targets with R:R, invalidation and confidence (or why there is none).",
+    "A trade plan: its odds of T1 before the stop, entry, stop, targets with R:R, invalidation and a quality grade (or why there is none).",
     PlanArgs,
     result="analytics.models:PlanResult",
     examples=("/plan TSLA", "/plan NVDA swing", "/plan SPY scalp --no-chart"),
     tool_hint="Returns {symbol, as_of, session, sources, plan|null, reason|null, chart_url|null (live chart link)}; a plan has direction, entry, stop, "
-    "targets [{price, rr, reason}], confidence, confidence_factors, confluence, strategy, invalidation, plan_id, version.",
+    "targets [{price, rr, reason}], probability (chance of T1 before the stop: the only figure to present as odds), "
+    "probability_n (resolved past plans it rests on), probability_basis, quality (a setup grade, never odds), "
+    "quality_factors, confluence, strategy, invalidation, plan_id, version.",
 )
 async def plan_cmd(ctx: Ctx, a: PlanArgs) -> Reply:
     from bot.planning import make_plan, plan_reply
@@ -101,12 +103,13 @@ class ScanArgs(ArgsModel):
 
 @command(
     "scan",
-    "Run every strategy over a universe and rank the setups by confidence and R:R.",
+    "Run every strategy over a universe and rank the setups by quality and R:R, each with its odds of T1 before the stop.",
     ScanArgs,
     result="analytics.scanner:ScanResult",
     examples=("/scan", "/scan leaders swing", "/scan AAPL MSFT NVDA scalp", "/scan watchlist --limit 5"),
     tool_hint="Returns {style, universe, as_of, session, sources, scanned, found, candidates: [{rank, symbol, strategy, "
-    "direction, entry, stop, targets, rr, confidence, score, plan_id}], skipped, reason}.",
+    "direction, entry, stop, targets, rr, probability (odds of T1 before the stop), probability_n, quality (a grade, "
+    "not odds), score, plan_id}], skipped, reason}.",
     heavy=True,
 )
 async def scan_cmd(ctx: Ctx, a: ScanArgs) -> Reply:

@@ -307,15 +307,15 @@ def replan_reply(
         title=f"{plan.symbol} re-plan {plan.plan_id}: {plan.direction} from {fmt_price(plan.entry)}",
         body="\n".join(body),
         fields=[
+            ReplyField(name="T1 before the stop", value=f"{plan.probability:.0%} ({plan.probability_basis or 'no-edge prior'})"),
             ReplyField(name="Entry", value=fmt_price(plan.entry)),
             ReplyField(name="Stop", value=fmt_price(plan.stop)),
             ReplyField(name="Targets", value=targets),
-            ReplyField(name="Confidence", value=f"{plan.confidence:.0%}"),
+            ReplyField(name="Quality (grade, not odds)", value=f"{plan.quality:.0%}"),
         ],
         severity="info",
         direction=plan.direction,
         as_of=plan.as_of,
-        confidence=plan.confidence,
         sources=list(plan.sources),
         actions=actions,
         data={

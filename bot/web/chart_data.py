@@ -156,7 +156,8 @@ def spec_payload(priority: ChartSpec, more: ChartSpec, full: ChartSpec, plan: Pl
             "entry": plan.entry,
             "stop": plan.stop,
             "targets": [t.price for t in plan.targets],
-            "confidence": plan.confidence,
+            "probability": plan.probability,
+            "quality": plan.quality,
             "as_of": plan.as_of.isoformat(),
         },
     }

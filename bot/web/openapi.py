@@ -146,7 +146,6 @@ def _operation(cmd: Command, args_ref: dict[str, Any], result_ref: dict[str, Any
             "result": result,
             "as_of": {"type": "string", "format": "date-time"},
             "sources": {"type": "array", "items": {"type": "string"}},
-            "confidence": {"type": "number"},
         },
     }
     return {

@@ -65,8 +65,6 @@ def http_answer(reply: Reply, command: str, request_id: str) -> tuple[int, dict[
         body["as_of"] = reply.as_of.isoformat()
     if reply.sources:
         body["sources"] = list(reply.sources)
-    if reply.confidence is not None:
-        body["confidence"] = reply.confidence
     return 200, body
 
 

@@ -19,7 +19,7 @@ def o(i, strategy, conf, r=None, first=None, status="closed", mae=0.0, mfe=0.0, 
         strategy=strategy,
         style="intraday",
         direction="long",
-        confidence=conf,
+        quality=conf,
         entry=100,
         stop=99,
         targets=[102],
@@ -72,15 +72,15 @@ def test_overall_and_per_strategy_figures_match_a_hand_computation():
     assert vwap.key == "vwap" and vwap.trades == 2 and vwap.profit_factor is None  # no losing trade
     assert vwap.hit_rate == 1.0 and vwap.t1_rate == 0.5
 
-    assert [g.key for g in rep.by_confidence] == ["0.3-0.4", "0.5-0.6", "0.6-0.7", "0.7-0.8", "0.9-1.0"]
-    assert [g.plans for g in rep.by_confidence] == [1, 2, 1, 2, 1]
+    assert [g.key for g in rep.by_quality] == ["0.3-0.4", "0.5-0.6", "0.6-0.7", "0.7-0.8", "0.9-1.0"]
+    assert [g.plans for g in rep.by_quality] == [1, 2, 1, 2, 1]
     assert [p.r for p in rep.equity] == pytest.approx([2.0, 1.0, -0.5, 0.5, 1.0])
 
 
-def test_calibration_and_brier_score_by_hand():
+def test_calibration_and_brier_score_of_the_quality_grade_by_hand():
     labels = [t1_label(x) for x in CASE]
     assert labels == [1, 0, 0, 1, 0, None, 1]
-    cal = calibration(CASE)
+    cal = calibration(CASE, forecast="quality")
     p = [0.75, 0.72, 0.35, 0.55, 0.58, 0.90]
     y = [1, 0, 0, 1, 0, 1]
     brier = sum((a - b) ** 2 for a, b in zip(p, y)) / 6
@@ -92,10 +92,28 @@ def test_calibration_and_brier_score_by_hand():
     assert cal.skill == pytest.approx(1 - brier / 0.25)
     b = {f"{x.low:.1f}": x for x in cal.buckets}
     assert len(cal.buckets) == 10
-    assert b["0.5"].n == 2 and b["0.5"].mean_confidence == pytest.approx(0.565) and b["0.5"].observed == 0.5
+    assert b["0.5"].n == 2 and b["0.5"].mean_forecast == pytest.approx(0.565) and b["0.5"].observed == 0.5
     assert b["0.7"].n == 2 and b["0.7"].observed == 0.5
     assert b["0.9"].n == 1 and b["0.9"].observed == 1.0
     assert b["0.0"].n == 0 and b["0.0"].observed is None
+
+
+def test_the_report_scores_the_probability_and_shows_the_quality_grade_beside_it():
+    probs = [0.40, 0.30, 0.20, 0.45, 0.25, None, 0.50]
+    case = [x.model_copy(update={"probability": p}) for x, p in zip(CASE, probs)]
+    rep = report(case)
+    p = [0.40, 0.30, 0.20, 0.45, 0.25, 0.50]
+    y = [1, 0, 0, 1, 0, 1]
+    brier = sum((a - b) ** 2 for a, b in zip(p, y)) / 6
+    c, q = rep.calibration, rep.quality_calibration
+    assert c.forecast == "probability" and c.n == 6 and c.brier == pytest.approx(brier)
+    assert c.mean_forecast == pytest.approx(sum(p) / 6) and c.skill == pytest.approx(1 - brier / 0.25)
+    assert c.skill_se is not None and c.skill_se >= 0  # days resampled (every plan here is on one day)
+    assert q is not None and q.forecast == "quality" and q.skill == pytest.approx(calibration(CASE, forecast="quality").skill)
+    assert q.skill < c.skill  # the grade read as odds is far off; these odds are not
+    # an outcome stored before plans had odds is scored with its no-edge prior (T1 at 2R: 1/3)
+    assert report(CASE).calibration.mean_forecast == pytest.approx(1 / 3)
+    assert rep.overall.avg_probability == pytest.approx((sum(p) + 1 / 3) / 7)
 
 
 def test_edges_and_empty_input():

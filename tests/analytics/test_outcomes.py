@@ -22,7 +22,7 @@ def bars(*rows: tuple[float, float, float, float]) -> pd.DataFrame:
     return df
 
 
-def plan(direction="long", entry=100.0, stop=98.0, targets=(104.0, 106.0), confidence=0.6, as_of=T0) -> Plan:
+def plan(direction="long", entry=100.0, stop=98.0, targets=(104.0, 106.0), quality=0.6, as_of=T0) -> Plan:
     return Plan(
         plan_id="P-TEST",
         symbol="TEST",
@@ -33,8 +33,8 @@ def plan(direction="long", entry=100.0, stop=98.0, targets=(104.0, 106.0), confi
         entry=entry,
         stop=stop,
         targets=[Target(price=t, rr=abs(t - entry) / abs(entry - stop), reason="x") for t in targets],
-        confidence=confidence,
-        confidence_factors={},
+        quality=quality,
+        quality_factors={},
         confluence=[],
         invalidation="",
         as_of=as_of,

@@ -52,7 +52,7 @@ def fetch(symbol: str, style: str, at: datetime) -> tuple[dict[str, pd.DataFrame
 
 
 def check_plan(result, style: str) -> None:
-    """The plan invariants: ordering, R:R floors, confidence range, ids."""
+    """The plan invariants: ordering, R:R floors, quality range, odds, ids."""
     if result.plan is None:
         assert result.reason and len(result.reason) > 20
         return
@@ -71,8 +71,11 @@ def check_plan(result, style: str) -> None:
     for t in p.targets:
         assert abs(t.price - p.entry) / risk >= floor - 1e-6
         assert floor - 0.01 <= t.rr <= MAX_RR + 0.01 and t.reason
-    assert 0.0 <= p.confidence <= 1.0
-    assert all(0.0 <= v <= 1.0 for v in p.confidence_factors.values()) and len(p.confidence_factors) == 7
+    assert 0.0 <= p.quality <= 1.0
+    assert all(0.0 <= v <= 1.0 for v in p.quality_factors.values()) and len(p.quality_factors) == 7
+    # without a fit the odds are the no-edge prior at T1, and the summary leads with them
+    assert p.probability == pytest.approx(1 / (1 + abs(p.targets[0].price - p.entry) / abs(p.entry - p.stop)), abs=1e-4)
+    assert p.summary.splitlines()[0] == f"T1 before the stop: {p.probability:.0%}, no past outcomes yet: no-edge prior."
     assert re.fullmatch(r"P-[0-9A-Z]{6}", p.plan_id) and p.version == 1
     assert p.invalidation and p.summary and "R:R bands" in p.summary
     assert p.as_of == result.as_of and p.sources == result.sources

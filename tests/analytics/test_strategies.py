@@ -1,4 +1,4 @@
-"""The strategy library: declarations, detectors on hand-made setups, and the confidence formula."""
+"""The strategy library: declarations, detectors on hand-made setups, and the quality formula."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analytics import confidence as cf
+from analytics import quality as cf
 from analytics.intervals import STYLE_INTERVALS
 from analytics.panel import Panel
 from analytics.strategies import STRATEGIES, by_id, for_style
@@ -147,20 +147,20 @@ def test_vectorised_ema_matches_talib():
         np.testing.assert_allclose(ema_last(x, p), [talib.EMA(np.ascontiguousarray(r), p)[-1] for r in x], rtol=1e-10)
 
 
-# ---------------------------------------------------------------------------- confidence
+# ---------------------------------------------------------------------------- quality
 
 
 def test_weights_cover_every_factor_and_sum_to_one():
     assert set(cf.WEIGHTS) == set(cf.FACTORS) and sum(cf.WEIGHTS.values()) == pytest.approx(1.0)
-    assert "confidence = sum_i w_i * f_i" in cf.__doc__
+    assert "quality = sum_i w_i * f_i" in cf.__doc__
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.just(float("nan"))), min_size=7, max_size=7))
-def test_confidence_is_the_documented_weighted_mean_in_unit_interval(values):
+def test_quality_is_the_documented_weighted_mean_in_unit_interval(values):
     cols = {name: np.array([v]) for name, v in zip(cf.FACTORS, values)}
     f = cf.factor_matrix(cols)
-    c = cf.confidence(f)[0]
+    c = cf.quality(f)[0]
     assert 0.0 <= c <= 1.0
     assert ((f >= 0) & (f <= 1)).all()
     assert c == pytest.approx(sum(cf.WEIGHTS[k] * f[0, i] for i, k in enumerate(cf.FACTORS)))

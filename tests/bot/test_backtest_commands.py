@@ -26,7 +26,14 @@ async def test_backtest_in_chat_answers_with_figures_and_a_picture(services):
     d = r.data
     assert d.symbols == ["SPY", "TSLA"] and d.strategy == "orb" and d.style == "intraday" and d.decisions > 0
     assert d.overall.plans == d.plans and all(g.key == "orb" for g in d.by_strategy)
-    assert "Calibration" in r.body and "```" in r.body and "strategy" in r.body
+    assert "```" in r.body and "strategy" in r.body
+    # the odds are scored first, the quality grade beside them as the anchor
+    c, q = d.calibration, d.quality_calibration
+    assert c.forecast == "probability" and q is not None and q.forecast == "quality"
+    assert r.body.splitlines()[1].startswith("Odds")
+    if c.n:
+        assert f"Brier {c.brier:.3f}" in r.body and "T1 odds" in r.body and "quality" in r.body
+        assert [f.name for f in r.fields].index("Odds skill") < [f.name for f in r.fields].index("Brier")
     png = r.attachments[0]
     assert png.filename == "backtest.png" and png.data.startswith(b"\x89PNG") and len(png.data) > 20_000
     assert r.as_of is not None and r.as_of <= services.clock()

@@ -35,6 +35,7 @@ LIGHT_MODULES = {
     "analytics.scan_scope",  # /scan's lists and limit
     "analytics.strategy_ids",  # /backtest's strategy choices
     "analytics.models",  # the domain models storage types its rows with (pydantic only)
+    "analytics.no_edge",  # the no-edge odds every plan model fills in (no import at all)
     "providers",
     "providers.broker",
     "providers.broker.base",  # OCC option symbols in /order preview

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from analytics.confidence import LABELS
 from analytics.models import PlanResult
+from analytics.quality import LABELS
 from analytics.scan_scope import LEADERS
 from analytics.scanner import ScanResult
 from bot.planning import make_plan
@@ -50,13 +50,24 @@ async def test_plan_reply_has_levels_buttons_and_the_structured_result(services)
     assert isinstance(res, PlanResult) and res.plan is not None
     p = res.plan
     assert reply.title == f"NVDA {p.direction} — ORB breakout (intraday)"
-    assert [f.name for f in reply.fields] == ["Entry", "Stop", "Targets", "Confidence", "Invalidation", "Plan"]
-    assert "R:R bands" in reply.body and reply.direction == p.direction and reply.confidence == p.confidence
-    # the confidence line says what the number is, with the factors in words a trader reads
-    line = next(ln for ln in reply.body.splitlines() if ln.startswith("Confidence"))
-    assert f"Confidence {p.confidence:.0%} (setup quality from 7 factors, not a measured win rate)" in line
-    best = max(p.confidence_factors, key=p.confidence_factors.get)
-    assert f"strongest {LABELS[best]}" in line and not any(name in line for name in p.confidence_factors if "_" in name)
+    # the odds lead, the quality grade comes second and says it is not odds
+    assert [f.name for f in reply.fields] == [
+        "T1 before the stop",
+        "Entry",
+        "Stop",
+        "Targets",
+        "Quality (grade, not odds)",
+        "Invalidation",
+        "Plan",
+    ]
+    assert reply.fields[0].value == f"{p.probability:.0%} (no past outcomes yet: no-edge prior)"
+    assert reply.body.splitlines()[0] == f"T1 before the stop: {p.probability:.0%}, no past outcomes yet: no-edge prior."
+    assert "R:R bands" in reply.body and reply.direction == p.direction
+    # the quality line says what the number is, with the factors in words a trader reads
+    line = next(ln for ln in reply.body.splitlines() if ln.startswith("Quality"))
+    assert f"Quality {p.quality:.0%} (a grade of the setup from 7 factors, not odds)" in line
+    best = max(p.quality_factors, key=p.quality_factors.get)
+    assert f"strongest {LABELS[best]}" in line and not any(name in line for name in p.quality_factors if "_" in name)
     assert reply.as_of == res.as_of and reply.sources == ["bars 5m/15m/1h: sim"] and not reply.attachments
     commands = [(a.label, a.command) for a in reply.actions]
     assert commands == [
@@ -74,8 +85,11 @@ async def test_plan_reply_has_levels_buttons_and_the_structured_result(services)
         "entry",
         "stop",
         "targets",
-        "confidence",
-        "confidence_factors",
+        "probability",
+        "probability_n",
+        "probability_basis",
+        "quality",
+        "quality_factors",
         "confluence",
         "strategy",
         "invalidation",

@@ -120,7 +120,7 @@ def _outcome(plan_id="P-9", status="closed", r=1.5, version=1):
         strategy="orb",
         style="intraday",
         direction="long",
-        confidence=0.7,
+        quality=0.7,
         entry=100.0,
         stop=98.0,
         targets=[104.0],

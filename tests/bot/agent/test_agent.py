@@ -64,7 +64,7 @@ async def test_one_tool_round_trip(services, fake, make_agent):
     assert reply.severity == "info"
     assert f"${TSLA_LAST}." in reply.body and "unverified" not in reply.body
     assert reply.sources == ["quote: sim"] and reply.as_of == OPEN_AT
-    assert 0.5 <= reply.grounding <= 0.95 and reply.confidence is None
+    assert 0.5 <= reply.grounding <= 0.95
     # the footer calls it grounding: "confidence" is a plan's setup grade, shown beside it in the same chat
     assert f"grounding {reply.grounding:.0%} (checked against tools)" in reply.footer() and "confidence" not in reply.footer()
     data: AgentAnswer = reply.data

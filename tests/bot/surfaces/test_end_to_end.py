@@ -67,7 +67,9 @@ async def test_discord_plan_with_chart_then_track_button(start_discord, discord_
     [msg] = await fake.wait_for(fake.is_answer(itx["token"]), timeout=60)
     embed = msg.embeds[0]
     assert embed["title"].startswith("TSLA ")
-    assert {"Entry", "Stop", "Targets", "Confidence"} <= set(_field_names(embed))
+    assert {"Entry", "Stop", "Targets", "Quality (grade, not odds)"} <= set(_field_names(embed))
+    # the odds lead, in the description and the fields, before any level or the quality grade
+    assert _field_names(embed)[0] == "T1 before the stop" and embed["description"].startswith("T1 before the stop: ")
     assert embed["color"] in (0x2ECC71, 0xE74C3C)  # long green, short red
     assert "as of" in embed["footer"]["text"]
     [(_, filename, _, data)] = msg.files
@@ -107,7 +109,10 @@ async def test_slack_plan_with_chart_then_track_button(start_slack, slack_fake, 
     blocks = post.body["blocks"]
     assert blocks[0]["type"] == "header" and "TSLA" in blocks[0]["text"]["text"]
     fields = [f["text"].split("\n")[0] for b in blocks if b["type"] == "section" for f in b.get("fields", [])]
-    assert {"*Entry*", "*Stop*", "*Targets*", "*Confidence*"} <= set(fields)
+    assert {"*Entry*", "*Stop*", "*Targets*", "*Quality (grade, not odds)*"} <= set(fields)
+    assert fields[0] == "*T1 before the stop*"
+    texts = [b["text"]["text"] for b in blocks if b["type"] == "section" and "text" in b]
+    assert texts[0].startswith("T1 before the stop: ")
     buttons = {e["text"]["text"]: e["value"] for b in blocks if b["type"] == "actions" for e in b["elements"]}
     assert {"Track plan", "Alert at entry", "Contracts", "Re-plan"} <= set(buttons)
     img = Image.open(io.BytesIO(slack_fake.of("upload")[0].raw))

@@ -161,7 +161,7 @@ async def test_serve_tasks_run_beside_a_blocked_console_and_stop_cleanly(service
 
     jobs = serve_tasks(services)
     # what `coach serve` runs beside the surfaces is named in one place, the composition root
-    assert sorted(jobs) == ["alert_runtime", "iv_recorder", "loop_lag", "outcome_sync", "risk_summary"]
+    assert sorted(jobs) == ["alert_runtime", "iv_recorder", "loop_lag", "odds_refit", "outcome_sync", "risk_summary"]
     # with a queue it is only a front: the runtime and the daily jobs move to `coach runtime`
     queued = dataclasses.replace(
         services, settings=services.settings.model_copy(update={"coach_queue_url": SecretStr("redis://127.0.0.1:6379/0")})

@@ -1,7 +1,11 @@
-"""Confidence of a setup: a weighted mean of seven factors, each scored in [0, 1] for the trade's direction d (+1/-1).
+"""Quality of a setup: a weighted mean of seven factors, each scored in [0, 1] for the trade's direction d (+1/-1).
 
-    confidence = sum_i w_i * f_i          (weights sum to 1, every f_i is clipped to [0, 1],
-                                           so confidence is in [0, 1] by construction)
+    quality = sum_i w_i * f_i             (weights sum to 1, every f_i is clipped to [0, 1],
+                                           so quality is in [0, 1] by construction)
+
+Quality grades a setup; it is not odds. Measured against "T1 before the stop" it scores worse
+than always saying the base rate (README, Journal, scorecard and backtests), so replies show a
+plan's calibrated probability (analytics.calibration) first and the quality second.
 
     factor       weight  score
     mtf          0.22    mean over the style's higher intervals of (1 + d * trend) / 2, where trend is
@@ -17,8 +21,8 @@
                          falling off as volatility compresses or blows out
     liquidity    0.12    (log10(dollar volume per session) - 7) / 2.5: $10M a day scores 0, $3B+ scores 1
 
-The scanner ranks by `score = 0.8 * confidence + 0.2 * min(rr1 / 4, 1)` where rr1 is the first
-target's reward:risk, so confidence leads and R:R breaks near-ties.
+The scanner ranks by `score = 0.8 * quality + 0.2 * min(rr1 / 4, 1)` where rr1 is the first
+target's reward:risk, so quality leads and R:R breaks near-ties.
 """
 
 from __future__ import annotations
@@ -124,13 +128,13 @@ def factor_matrix(columns: dict[str, np.ndarray]) -> np.ndarray:
     return np.stack([_clip(columns[f]) for f in FACTORS], axis=-1)
 
 
-def confidence(factors: np.ndarray) -> np.ndarray:
+def quality(factors: np.ndarray) -> np.ndarray:
     """The weighted mean of the factor scores along the last axis, in [0, 1]."""
-    conf: np.ndarray = np.clip(np.asarray(factors) @ _W, 0.0, 1.0)
-    return conf
+    q: np.ndarray = np.clip(np.asarray(factors) @ _W, 0.0, 1.0)
+    return q
 
 
 def rank_score(conf: np.ndarray, rr1: np.ndarray) -> np.ndarray:
-    """The ranking key: confidence first, the first target's R:R second."""
+    """The ranking key: quality first, the first target's R:R second."""
     score: np.ndarray = 0.8 * np.asarray(conf) + 0.2 * np.clip(np.nan_to_num(np.asarray(rr1)) / 4.0, 0.0, 1.0)
     return score
