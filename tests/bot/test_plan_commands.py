@@ -116,9 +116,10 @@ async def test_discord_and_slack_show_stop_targets_and_invalidation_once(service
         # in the fields, and not again in the text above them
         assert shown in field_text and shown not in description, shown
         assert shown in slack_fields and not any(shown in t for t in slack_text), shown
-    # the text keeps the summary: the idea, the R:R rule and what the confidence is made of
-    assert description.startswith(f"{p.direction.capitalize()} NVDA") and "R:R bands" in description
-    assert "Confidence" in description
+    # the text leads with the odds, then keeps the summary: the idea, the R:R rule and what the quality grade is made of
+    first, idea = description.split("\n")[:2]
+    assert first.startswith("T1 before the stop: ") and idea.startswith(f"{p.direction.capitalize()} NVDA")
+    assert "R:R bands" in description and "Quality" in description
     # each target's reasons moved into the Targets field, one line each
     targets = next(f["value"] for f in embed["fields"] if f["name"] == "Targets").split("\n")
     assert [t.split(" · ")[0] for t in targets] == [fmt_price(t.price) for t in p.targets]

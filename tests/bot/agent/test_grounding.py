@@ -12,8 +12,8 @@ from bot.reply import Reply
 from tests.conftest import OPEN_AT
 
 
-def result(numbers, *, ok=True, source="quote: sim", as_of=OPEN_AT, confidence=None, name="quote") -> ToolResult:
-    reply = Reply(title="t", sources=[source], as_of=as_of, confidence=confidence, data={})
+def result(numbers, *, ok=True, source="quote: sim", as_of=OPEN_AT, name="quote") -> ToolResult:
+    reply = Reply(title="t", sources=[source], as_of=as_of, data={})
     return ToolResult(call_id="c", name=name, ok=ok, content="{}", reply=reply if ok else None, numbers=list(numbers))
 
 
@@ -73,8 +73,10 @@ def test_citations_as_of_and_staleness():
     assert not closed.stale  # the last close is the right data when the market is shut
 
 
-def test_grounding_follows_the_tools_confidence():
-    g = ground("Plan entry 10.00", [result([10.0], confidence=0.62)], now=OPEN_AT, market_open=True)
-    assert g.score == 0.62
+def test_grounding_rests_on_lookups_not_on_a_plans_grade():
+    g = ground("Plan entry 10.00", [result([10.0])], now=OPEN_AT, market_open=True)
+    assert g.score == 0.8
+    unchecked = ground("Plan entry 10.00 and 12.00", [result([10.0])], now=OPEN_AT, market_open=True)
+    assert unchecked.score < g.score  # a price no tool returned costs grounding
     nothing = ground("A stop limits the loss of a trade.", [], now=OPEN_AT, market_open=True)
     assert nothing.score == 0.4 and nothing.citations == []
