@@ -32,12 +32,17 @@ class PlanArgs(ArgsModel):
     PlanArgs,
     examples=("/plan TSLA", "/plan NVDA swing", "/plan SPY scalp --no-chart"),
     tool_hint="Returns {symbol, as_of, session, sources, plan|null, reason|null}; a plan has direction, entry, stop, "
-    "targets [{price, rr, reason}], confidence, confidence_factors, confluence, strategy, invalidation, plan_id, version.",
+    "targets [{price, rr, reason}], confidence, confidence_factors, confluence, strategy, invalidation, plan_id, version; options is the top contract "
+    "{contract, strike, expiration, delta, mid, spread_pct, rr_t1, contracts} or {reason}.",
 )
 async def plan_cmd(ctx: Ctx, a: PlanArgs) -> Reply:
+    from bot.plan_options import plan_option
     from bot.planning import make_plan, plan_reply
 
     outcome = await make_plan(ctx, a.symbol, a.style)
+    if outcome.result.plan is not None:
+        options = await plan_option(ctx, outcome.result)
+        outcome.result = outcome.result.model_copy(update={"options": options})
     reply = plan_reply(outcome)
     charts = ctx.services.charts
     if a.chart:
