@@ -34,6 +34,7 @@ import structlog
 from pydantic import BaseModel
 
 from bot import metrics
+from bot.freshness import stamp as stamp_freshness
 from bot.ratelimit import Limiter
 from bot.registry import MAX_TEXT, Command, Registry
 from bot.reply import Reply
@@ -200,7 +201,7 @@ class Pipeline:
         cmd = admitted.command
         try:
             if cmd is not None:
-                return await cmd.handler(ctx, admitted.args)
+                return stamp_freshness(await cmd.handler(ctx, admitted.args), ctx)
             handler = ctx.services.free_text
             if handler is None:
                 return Reply(
