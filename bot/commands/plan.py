@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import TYPE_CHECKING
+
 import structlog
 from pydantic import Field
 
@@ -11,6 +14,9 @@ from bot.args import ArgsModel, StyleArg, SymbolArg
 from bot.registry import command
 from bot.reply import Reply
 from bot.request import Ctx
+
+if TYPE_CHECKING:
+    from bot.planning import PlanOutcome
 
 # The handlers import the planner (pandas, numpy, the analytics) when they run: declaring the commands,
 # as a chat front does to validate arguments, loads none of it.
@@ -40,9 +46,19 @@ async def plan_cmd(ctx: Ctx, a: PlanArgs) -> Reply:
     from bot.planning import make_plan, plan_reply
 
     outcome = await make_plan(ctx, a.symbol, a.style)
-    if outcome.result.plan is not None:
-        options = await plan_option(ctx, outcome.result)
-        outcome.result = outcome.result.model_copy(update={"options": options})
+    # the option lookup runs while the chart is drawn: the two together take about the longer of them
+    options = asyncio.create_task(plan_option(ctx, outcome.result)) if outcome.result.plan is not None else None
+    reply = await _with_chart(ctx, a, outcome)
+    if options is not None:
+        outcome.result = outcome.result.model_copy(update={"options": await options})
+        reply = plan_reply(outcome).model_copy(update={"attachments": reply.attachments})
+    return reply
+
+
+async def _with_chart(ctx: Ctx, a: PlanArgs, outcome: PlanOutcome) -> Reply:
+    """The plan's reply, with its chart attached when asked for (the plan stands without it if drawing fails)."""
+    from bot.planning import plan_reply
+
     reply = plan_reply(outcome)
     charts = ctx.services.charts
     if a.chart:
