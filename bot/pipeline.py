@@ -208,7 +208,7 @@ class Pipeline:
                     title="Commands start with /",
                     body="I answer commands like `/quote TSLA` or `/watch add NVDA`. Type /help for the list.",
                 )
-            return await handler(ctx, admitted.text)
+            return stamp_freshness(await handler(ctx, admitted.text), ctx)
         except Exception as exc:  # every error becomes a reply; bugs are logged with the reference people see
             return error_reply(exc, ctx.request_id, what)
 

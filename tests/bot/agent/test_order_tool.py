@@ -62,3 +62,15 @@ async def test_a_place_request_marked_as_the_models_is_refused_even_by_direct_di
     refused = await run_text(as_model, f"/order place {pv.data.preview_id}")
     assert refused.error_kind == "user" and "only by your click" in refused.body
     assert await statuses(svc) == ["previewed"]
+
+
+async def test_the_coachs_answer_from_market_data_carries_the_freshness_badge(services, fake, make_agent):
+    services.free_text = make_agent()
+    fake.tool_calls(("c1", "quote", {"symbol": "TSLA"}))
+    fake.text("TSLA is trading.")
+    reply = await run_text(ctx_for(services), "where is tsla?")
+    assert reply.freshness is not None and reply.freshness.kind == "live"
+    assert reply.footer().startswith("🟢 live · ")
+    fake.text("Hello.")
+    plain = await run_text(ctx_for(services, channel="C2"), "hi")
+    assert plain.freshness is None, "no market data, no badge"
