@@ -24,6 +24,8 @@ from analytics.scan_scope import LEADERS, MAX_LIMIT, NAMED_LISTS
 from analytics.scanner import ScanResult, Skipped, scan_frames
 from analytics.sessions import last_sessions, market_time, session_info
 from analytics.symbols import validate_symbol
+from bot.leaders_source import living_leaders
+from bot.plan_options import option_line
 from bot.reply import Action, Reply, ReplyField
 from bot.request import Ctx
 from core.errors import CoachError, UserError
@@ -201,8 +203,6 @@ def _option_fields(res: PlanResult) -> list[ReplyField]:
     """The plan's option pick as one line (when /plan looked it up)."""
     if res.options is None:
         return []
-    from bot.plan_options import option_line
-
     return [ReplyField(name="Option", value=option_line(res.options), inline=False)]
 
 
@@ -292,8 +292,6 @@ async def run_scan(
     now = ctx.now()
     basis: str | None = None
     if name == "leaders":
-        from bot.leaders_source import living_leaders
-
         leaders = await living_leaders(ctx.market, now, len(symbols))
         symbols, basis = leaders.symbols, leaders.basis
     info = session_info(now)
