@@ -182,6 +182,24 @@ class Plan(Model):
         return abs(self.entry - self.stop)
 
 
+class PlanOption(Model):
+    """The top option contract for a plan (from the contract ranking), or the reason there is none."""
+
+    contract: str | None = None  # OCC symbol
+    right: Literal["call", "put"] | None = None
+    strike: float | None = None
+    expiration: date | None = None
+    dte: float | None = None
+    delta: float | None = None
+    mid: float | None = None
+    spread_pct: float | None = None
+    rr_t1: float | None = None  # option R:R at the plan's first target (IV held)
+    contracts: int | None = None  # for the risk budget, when one is known
+    risk_amount: float | None = None
+    reason: str | None = None
+    sources: list[str] = Field(default_factory=list)
+
+
 class PlanResult(Model):
     """The answer to "plan SYMBOL": a plan, or none and the reason why (a valid outcome, not an error)."""
 
@@ -194,3 +212,5 @@ class PlanResult(Model):
     reason: str | None
     #: The live chart page of this result (signed, expiring), or None when COACH_PUBLIC_URL is not set.
     chart_url: str | None = None
+    #: The top contract for the plan (set by /plan; None where options were not looked at).
+    options: PlanOption | None = None

@@ -52,7 +52,7 @@ import pandas as pd
 from analytics.blackscholes import bs_price
 from analytics.chains import ChainView
 from analytics.iv import implied_vol, iv_bounds, no_solution_reason, solve_iv  # noqa: F401 - re-exported
-from analytics.models import Model, Plan, Right, Style
+from analytics.models import Model, Plan, PlanOption, Right, Style
 
 SCORE_WEIGHTS = {"spread": 0.25, "liquidity": 0.20, "delta_fit": 0.20, "payoff": 0.35}
 
@@ -521,3 +521,24 @@ def _why_none(right: str, style: str, g: LiquidityGates, considered: int, reject
         return f"no {right}s listed in the {style} window ({g.dte_min:g}-{g.dte_max:g} days)"
     parts = [f"{n} {_GATE_WORDS[k].format(**g.model_dump())}" for k, n in sorted(rejected.items(), key=lambda kv: -kv[1])]
     return f"none of {considered} {right}s passed the {style} gates: " + "; ".join(parts)
+
+
+def top_pick(r: ContractRanking) -> PlanOption:
+    """The ranking's best contract in a plan's terms (strike, expiry, delta, mid, spread, R:R at T1, count), or why none."""
+    if not r.candidates:
+        return PlanOption(reason=r.reason or f"no {r.right or 'option'}s pass the liquidity gates", sources=r.sources)
+    c = r.candidates[0]
+    return PlanOption(
+        contract=c.symbol,
+        right=c.right,
+        strike=c.strike,
+        expiration=c.expiration,
+        dte=c.dte,
+        delta=c.delta,
+        mid=c.mid,
+        spread_pct=c.spread_pct,
+        rr_t1=c.rr[0] if c.rr else None,
+        contracts=c.contracts,
+        risk_amount=r.risk_amount,
+        sources=r.sources,
+    )

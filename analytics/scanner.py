@@ -65,6 +65,8 @@ class ScanResult(Model):
     candidates: list[ScanCandidate]
     skipped: list[Skipped] = []
     reason: str | None = None
+    #: What the universe was made of, in words (the leaders: ranked by dollar volume, or the fixed list and why).
+    universe_basis: str | None = None
 
 
 def scan_panels(

@@ -27,10 +27,12 @@ from datetime import date, datetime, timedelta
 from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
-from analytics.chains import ChainView, smile
+from analytics.chains import ChainView
 from analytics.indicators import hv, hv_set
 from analytics.models import Model
+from analytics.vol_surface import VolSurface, atm_iv, build_surface, delta_iv, skew_25d
 
 #: Stored days of ATM IV needed before IV rank and percentile are reported.
 MIN_HISTORY = 60
@@ -79,49 +81,31 @@ class VolRegime(Model):
     history_days: int
     regime: Regime
     note: str | None = None
+    #: The IV surface the term structure and skew were read from; kept out of the regime's JSON (large):
+    #: `/vol SYMBOL surface` answers with it (VolSurfaceAnswer).
+    surface: VolSurface | None = Field(None, exclude=True)
 
 
-def atm_iv(view: ChainView) -> float | None:
-    """ATM IV of one expiration (smile interpolated at ln K/F = 0), or None when the forward is outside the strikes."""
-    sm = smile(view)
-    if len(sm) < 2:
-        return None
-    x, v = sm["log_moneyness"].to_numpy(), sm["iv"].to_numpy()
-    if not (x[0] <= 0.0 <= x[-1]):
-        return None
-    return float(np.interp(0.0, x, v))
+class VolSurfaceAnswer(Model):
+    """What `/vol SYMBOL surface` answers: the regime and the surface it was read from."""
 
-
-def delta_iv(view: ChainView, call_delta: float) -> float | None:
-    """Smile IV at the strike whose call delta is `call_delta` (a put's delta d is call delta d + e^(-qT))."""
-    sm = smile(view)
-    if len(sm) < 2:
-        return None
-    d, v = sm["call_delta"].to_numpy()[::-1], sm["iv"].to_numpy()[::-1]  # call delta rises as strikes fall
-    ok = np.isfinite(d)
-    d, v = d[ok], v[ok]
-    if len(d) < 2 or not (d[0] <= call_delta <= d[-1]) or np.any(np.diff(d) < 0):
-        # a non-monotone delta curve means broken quotes; no skew rather than a wrong one
-        return None
-    return float(np.interp(call_delta, d, v))
-
-
-def skew_25d(view: ChainView) -> float | None:
-    """IV of the 25-delta put minus IV of the 25-delta call for one expiration."""
-    growth = math.exp(-view.div_yield * view.T)
-    put = delta_iv(view, growth - 0.25)
-    call = delta_iv(view, 0.25)
-    return None if put is None or call is None else put - call
+    symbol: str
+    as_of: datetime
+    sources: list[str]
+    regime: VolRegime
+    surface: VolSurface | None
 
 
 def term_points(views: Sequence[ChainView]) -> list[TermPoint]:
-    """ATM IV and skew of each expiration, nearest first."""
-    pts = [
-        TermPoint(expiration=v.expiration, dte=round(v.dte, 3), atm_iv=atm_iv(v), skew_25d=skew_25d(v), forward=v.forward)
-        for v in sorted(views, key=lambda v: v.T)
-        if v.T > 0
+    """ATM IV and skew of each expiration, nearest first (read from the surface's slices)."""
+    return _term(build_surface("", views, as_of=datetime.min, spot=0.0, sources=[]))
+
+
+def _term(surface: VolSurface) -> list[TermPoint]:
+    return [
+        TermPoint(expiration=s.expiration, dte=s.dte, atm_iv=s.atm_iv, skew_25d=s.skew_25d, forward=s.forward)
+        for s in surface.slices
     ]
-    return pts
 
 
 def constant_maturity(points: Sequence[tuple[float, float | None]], days: float, *, variance: bool) -> float | None:
@@ -171,7 +155,8 @@ def vol_regime(
     spot: float,
 ) -> VolRegime:
     """Compute the regime from analysed chains, daily closes (oldest first) and stored (date, atm_iv_30d) history."""
-    term = term_points(views)
+    surface = build_surface(symbol, views, as_of=as_of, spot=spot, sources=sources)
+    term = _term(surface)
     usable = [p for p in term if p.dte >= 1.0]
     atm30 = constant_maturity([(p.dte, p.atm_iv) for p in usable], CM_DAYS, variance=True)
     skew30 = constant_maturity([(p.dte, p.skew_25d) for p in usable], CM_DAYS, variance=False)
@@ -238,6 +223,7 @@ def vol_regime(
         history_days=len(hist),
         regime=regime,
         note="; ".join(notes) or None,
+        surface=surface,
     )
 
 
@@ -269,3 +255,21 @@ def expirations_for_regime(expirations: Sequence[date], today: date, *, max_coun
         rest = [j for j in chosen if j not in must]
         chosen = sorted(must | set(rest[: max(0, max_count - len(must))]))
     return [exps[j] for j in chosen]
+
+
+__all__ = [
+    "MIN_HISTORY",
+    "RANK_DAYS",
+    "TermPoint",
+    "VolRegime",
+    "VolSurfaceAnswer",
+    "atm_iv",
+    "atm_iv_30d",
+    "constant_maturity",
+    "delta_iv",
+    "expirations_for_regime",
+    "rank_and_percentile",
+    "skew_25d",
+    "term_points",
+    "vol_regime",
+]

@@ -34,6 +34,7 @@ import structlog
 from pydantic import BaseModel
 
 from bot import metrics
+from bot.freshness import stamp as stamp_freshness
 from bot.ratelimit import Limiter
 from bot.registry import MAX_TEXT, Command, Registry
 from bot.reply import Reply
@@ -200,14 +201,14 @@ class Pipeline:
         cmd = admitted.command
         try:
             if cmd is not None:
-                return await cmd.handler(ctx, admitted.args)
+                return stamp_freshness(await cmd.handler(ctx, admitted.args), ctx)
             handler = ctx.services.free_text
             if handler is None:
                 return Reply(
                     title="Commands start with /",
                     body="I answer commands like `/quote TSLA` or `/watch add NVDA`. Type /help for the list.",
                 )
-            return await handler(ctx, admitted.text)
+            return stamp_freshness(await handler(ctx, admitted.text), ctx)
         except Exception as exc:  # every error becomes a reply; bugs are logged with the reference people see
             return error_reply(exc, ctx.request_id, what)
 

@@ -17,7 +17,7 @@ from datetime import datetime
 import pandas as pd
 import structlog
 
-from analytics.intervals import STYLE_INTERVALS
+from analytics.intervals import INTERVALS, STYLE_INTERVALS
 from analytics.models import Level, Plan, PlanResult
 from analytics.planner import plan_symbol, rr_band, validate_style
 from analytics.scan_scope import LEADERS, MAX_LIMIT, NAMED_LISTS
@@ -25,6 +25,8 @@ from analytics.scanner import ScanResult, Skipped, scan_frames
 from analytics.sessions import last_sessions, market_time, session_info
 from analytics.symbols import validate_symbol
 from bot.current_odds import current_fit
+from bot.leaders_source import living_leaders
+from bot.plan_options import option_line
 from bot.reply import Action, Reply, ReplyField
 from bot.request import Ctx
 from core.errors import CoachError, UserError
@@ -197,6 +199,7 @@ def plan_reply(outcome: PlanOutcome) -> Reply:
             quality_field(plan),
             ReplyField(name="Invalidation", value=plan.invalidation, inline=False),
             ReplyField(name="Plan", value=f"{plan.plan_id} v{plan.version} · {plan.interval} bars", inline=False),
+            *_option_fields(res),
         ],
         severity="info",  # the direction carries the colour (green long, red short)
         direction=plan.direction,
@@ -206,10 +209,37 @@ def plan_reply(outcome: PlanOutcome) -> Reply:
         actions=[
             Action(label="Track plan", command=f"/track {plan.plan_id}", style="primary"),
             Action(label="Alert at entry", command=f"/alert add {plan.symbol} {'above' if long else 'below'} {plan.entry:.2f}"),
-            Action(label="Contracts", command=f"/contracts {plan.symbol} {plan.style}"),
+            *next_step_actions(plan),
             Action(label="Re-plan", command=f"/plan {plan.symbol} {plan.style}"),
         ],
     )
+
+
+def _option_fields(res: PlanResult) -> list[ReplyField]:
+    """The plan's option pick as one line (when /plan looked it up)."""
+    if res.options is None:
+        return []
+    return [ReplyField(name="Option", value=option_line(res.options), inline=False)]
+
+
+def next_step_actions(plan: Plan) -> list[Action]:
+    """From a plan to an order: size it, preview the order, its contracts, the chart one interval up.
+
+    Each button is an ordinary command invocation; the order preview answers with its own Place
+    button, which stays the only way to place.
+    """
+    up = INTERVALS[min(INTERVALS.index(plan.interval) + 1, len(INTERVALS) - 1)] if plan.interval in INTERVALS else "1D"
+    return [
+        Action(label="Size it", command=f"/size {plan.symbol} {_px(plan.entry)} {_px(plan.stop)}"),
+        Action(label="Preview order", command=f"/order plan {plan.plan_id}", style="success"),
+        Action(label="Contracts", command=f"/contracts {plan.symbol} {plan.style}"),
+        Action(label=f"Chart {up}", command=f"/chart {plan.symbol} {up} plan style={plan.style}"),
+    ]
+
+
+def _px(price: float) -> str:
+    """A price as a button writes it: to the cent, or to the hundredth of a cent under a dollar."""
+    return f"{price:.4f}" if price < 1 else f"{price:.2f}"
 
 
 # ---------------------------------------------------------------------------- scan
@@ -276,6 +306,10 @@ async def run_scan(
         raise UserError(f"limit must be 1-{MAX_LIMIT}")
     name, symbols = await resolve_universe(ctx, universe)
     now = ctx.now()
+    basis: str | None = None
+    if name == "leaders":
+        leaders = await living_leaders(ctx.market, now, len(symbols))
+        symbols, basis = leaders.symbols, leaders.basis
     info = session_info(now)
     end = market_time(now)
     frames: dict[str, dict[str, pd.DataFrame]] = {}
@@ -313,7 +347,9 @@ async def run_scan(
         limit=limit,
         fit=fit,
     )
-    result = result.model_copy(update={"skipped": sorted(skipped + result.skipped, key=lambda k: k.symbol)})
+    result = result.model_copy(
+        update={"skipped": sorted(skipped + result.skipped, key=lambda k: k.symbol), "universe_basis": basis}
+    )
     stored: list[Plan] = []
     if plans:
         async with ctx.tx() as s:
@@ -340,6 +376,8 @@ def scan_reply(outcome: ScanOutcome) -> Reply:
         body += "\nT1 odds: the chance of T1 before the stop, calibrated on past plans; quality grades the setup and is not odds."
     else:
         body = res.reason or "no setup qualifies"
+    if res.universe_basis:
+        body += f"\nUniverse: {res.universe_basis}."
     if res.skipped:
         shown = ", ".join(f"{k.symbol} ({k.reason})" for k in res.skipped[:5])
         more = f" and {len(res.skipped) - 5} more" if len(res.skipped) > 5 else ""

@@ -76,6 +76,8 @@ class Reply(BaseModel):
     ephemeral: bool = False
     #: For error replies: who must act (the CLI's exit code: 2 for the user's input, 1 otherwise).
     error_kind: ErrorKind | None = None
+    #: How fresh the market data behind the reply is (an `analytics.freshness.Freshness`); shown first in the footer.
+    freshness: Any = None
 
     @classmethod
     def error(cls, message: str, *, title: str = "Can't do that", kind: ErrorKind = "user") -> Reply:
@@ -87,6 +89,10 @@ class Reply(BaseModel):
         from zoneinfo import ZoneInfo
 
         parts: list[str] = []
+        if self.freshness is not None:
+            from renderers.freshness import badge_text
+
+            parts.append(badge_text(self.freshness, tz))
         if self.sources:
             parts.append("data: " + ", ".join(self.sources))
         if self.as_of is not None:

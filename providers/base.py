@@ -51,3 +51,22 @@ class MarketData(Protocol):
     async def chain(self, symbol: str, expiration: date, at: datetime | None = None) -> OptionChain:
         """Every contract of one expiration. Raises NotFoundError for an expiration that is not listed."""
         ...
+
+
+@dataclass(frozen=True)
+class SessionVolume:
+    """One symbol's regular session in a market-wide daily summary: close, share volume and VWAP when given."""
+
+    symbol: str
+    close: float
+    volume: float
+    vwap: float | None = None
+
+
+@dataclass(frozen=True)
+class SessionVolumes:
+    """Every symbol a provider summarises for one session (Polygon's grouped daily bars; the offline market's list)."""
+
+    day: date
+    rows: tuple[SessionVolume, ...]
+    source: str

@@ -46,7 +46,7 @@ from core.clock import utc_now
 from core.errors import NotFoundError, UserError
 from core.values import to_float
 from providers.barframes import build_frame, daily_frame, finish
-from providers.base import Bars
+from providers.base import Bars, SessionVolume, SessionVolumes
 from providers.http import (
     AuthFailed,
     BadPayload,
@@ -335,6 +335,28 @@ class PolygonMarket:
             raise BadPayload(NAME, f"{what}: no `results` object")
         code, desc = res.get("sic_code"), res.get("sic_description")
         return (str(code) if code not in (None, "") else None, str(desc) if desc not in (None, "") else None)
+
+    # -- the market-wide session summary
+
+    async def session_volumes(self, day: date) -> SessionVolumes:
+        """Every stock's bar of session `day` from the grouped daily aggregates, cached a day (one call, ~10k rows)."""
+        return await self.cache.get_or_load(("grouped", day), lambda: self._session_volumes(day), ttl=DETAILS_TTL)
+
+    async def _session_volumes(self, day: date) -> SessionVolumes:
+        what = f"grouped daily bars {day.isoformat()}"
+        data = await self._get("aggs", f"/v2/aggs/grouped/locale/us/market/stocks/{day.isoformat()}", {"adjusted": "true"}, what)
+        rows: list[SessionVolume] = []
+        for r in self._rows(data, what):
+            if not isinstance(r, dict) or r.get("otc"):
+                continue  # OTC names are not what a scan of leaders means
+            sym, close, vol = r.get("T"), to_float(r.get("c")), to_float(r.get("v"))
+            if not isinstance(sym, str) or close is None or vol is None:
+                continue
+            rows.append(SessionVolume(symbol=sym, close=close, volume=vol, vwap=to_float(r.get("vw"))))
+        if not rows:
+            raise ProviderUnavailable(NAME, f"{what}: no results (not a session, or not published yet)")
+        delayed = str(data.get("status", "")).upper() == "DELAYED"
+        return SessionVolumes(day=day, rows=tuple(rows), source=NAME + (" delayed" if delayed else ""))
 
     # -- quotes
 

@@ -45,7 +45,7 @@ from analytics.sessions import CAL_END, CAL_START, EXCHANGE_TZ, schedule
 from analytics.symbols import validate_symbol
 from core.errors import NotFoundError, UserError
 from core.values import ns_from_utc, utc_from_ns
-from providers.base import Bars
+from providers.base import Bars, SessionVolume, SessionVolumes
 
 NAME = "sim"
 #: The date on which every symbol's path passes through its reference price.
@@ -591,6 +591,27 @@ class SimMarket:
             df = resample_bars(df, "1W")
             df = df[df.index >= pd.Timestamp(s_ns, tz="UTC")]
         return df
+
+    # -- the market-wide session summary
+
+    async def session_volumes(self, day: date) -> SessionVolumes:
+        """The listed symbols' regular session `day` (close, volume, VWAP proxy), as a market-wide summary answers.
+
+        The offline market "lists" the symbols it knows by name; each session's volumes differ, so
+        a ranking by dollar volume rotates from one session to the next, deterministically.
+        """
+        sch = schedule()
+        i = int(np.searchsorted(sch.dates, np.datetime64(day, "D")))
+        if i >= len(sch.dates) or sch.dates[i] != np.datetime64(day, "D"):
+            raise UserError(f"{day.isoformat()} is not a trading session")
+        if sch.closes[i] > self._now_ns():
+            raise UserError(f"the {day.isoformat()} session has not closed yet")
+        rows = []
+        for sym in sorted(_KNOWN):
+            o, h, lo, c, v = _daily_ohlcv(self.seed, sym, np.array([i]))[0]
+            if np.isfinite(c) and v > 0:
+                rows.append(SessionVolume(symbol=sym, close=float(c), volume=float(v), vwap=float((h + lo + c) / 3.0)))
+        return SessionVolumes(day=day, rows=tuple(rows), source=NAME)
 
     # -- quote
 

@@ -66,6 +66,10 @@ TOOL_WORDS: dict[str, str] = {
     r"moving averages?|what'?s going on|momentum|overbought|oversold",
     "session": r"session|market (?:open|closed|hours)|is the market|markets? open|when does|holiday|half.?day|"
     r"pre.?market|after.?hours|closing bell|opening bell",
+    # preparing an order from a plan: the tool previews; placing stays the person's click
+    "order_plan": r"(?:prepare|draft|preview|stage|set up|ready|write up) (?:\w+ ){0,3}orders?|"
+    r"orders? (?:for|from) (?:\w+ ){0,2}plan|(?:place|execute|enter|send) (?:it|that|this|the plan|the trade|an? order)|"
+    r"(?:buy|sell|short) (?:it|that|this)",
 }
 
 _FAMILY = {k: re.compile(rf"\b(?:{v})\b") for k, v in FAMILY_WORDS.items()}

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from analytics.intervals import interval_minutes
+from analytics.intervals import INTERVALS, interval_minutes
 from bot.args import MAX_CHART_INTERVALS, ArgsModel, IntervalArg, StyleArg, SymbolArg
 from bot.registry import command
 from bot.reply import Action, Reply, ReplyField
@@ -17,6 +17,7 @@ from bot.request import Ctx
 
 _ON = {"plan", "on", "yes", "true", "with-plan", "withplan"}
 _OFF = {"noplan", "no-plan", "off", "no", "false", "none"}
+_RAW = {"raw", "unscaled"}
 
 
 def _intervals(v: object) -> object:
@@ -50,6 +51,11 @@ class ChartArgs(ArgsModel):
     scale_plan: bool = Field(
         True, description="fit the price range to the plan (off: raw history)", json_schema_extra={"hidden": True}
     )
+    raw: bool = Field(
+        False,
+        description="raw history: the price range of the bars alone, not stretched to the plan (also: the word raw)",
+        json_schema_extra={"brief": "raw history, no plan scaling"},
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -61,7 +67,8 @@ class ChartArgs(ArgsModel):
         if not isinstance(raw, list):
             return data
         words = [w for w in raw if isinstance(w, str) and w.strip().lower() in _ON | _OFF]
-        rest = [w for w in raw if w not in words]
+        raws = [w for w in raw if isinstance(w, str) and w.strip().lower() in _RAW]
+        rest = [w for w in raw if w not in words and w not in raws]
         data = dict(data)
         if rest:
             data["interval"] = rest
@@ -69,6 +76,8 @@ class ChartArgs(ArgsModel):
             data.pop("interval")  # only the plan word (or nothing): the default interval
         if words and "plan" not in data:
             data["plan"] = words[-1].strip().lower() in _ON
+        if raws and "raw" not in data:
+            data["raw"] = True
         return data
 
 
@@ -77,7 +86,13 @@ class ChartArgs(ArgsModel):
     "A chart image of a symbol: candles, volume, key levels, EMAs and VWAP; the trade plan with `plan`.",
     ChartArgs,
     result="bot.chart_service:ChartResult",
-    examples=("/chart TSLA", "/chart TSLA 5m plan", "/chart SPY 5m,1h,1D", "/chart NVDA 15m theme=light levels=more"),
+    examples=(
+        "/chart TSLA",
+        "/chart TSLA 5m plan",
+        "/chart TSLA 15m plan raw",
+        "/chart SPY 5m,1h,1D",
+        "/chart NVDA 15m theme=light levels=more",
+    ),
     tool_hint="Returns the image files, the as-of time, the last price, the plan drawn (if any), the levels in view "
     "and chart_url (the live chart link, or null).",
 )
@@ -98,7 +113,7 @@ async def chart(ctx: Ctx, a: ChartArgs) -> Reply:
         levels_mode=a.levels,
         grid=a.grid,
         renderer=a.renderer,
-        scale_plan=a.scale_plan,
+        scale_plan=a.scale_plan and not a.raw,
     )
     r = outcome.result
     url = await chart_url_for(ctx, r.symbol, r.intervals, *((r.plan.plan_id, r.plan.version) if r.plan else (None, None)))
@@ -143,8 +158,24 @@ async def chart(ctx: Ctx, a: ChartArgs) -> Reply:
         fields=fields,
         direction=r.plan.direction if r.plan is not None else None,
         attachments=outcome.attachments,
-        actions=links,
+        actions=[*links, *neighbour_actions(a, r.intervals)],
         sources=r.sources,
         as_of=r.as_of,
         data=r,
     )
+
+
+def neighbour_actions(a: ChartArgs, shown: list[str]) -> list[Action]:
+    """Buttons for the intervals either side of the chart's (the smallest and largest shown), with the same options."""
+    keep = [w for w in ("plan" if a.plan else "", "raw" if a.raw else "", f"style={a.style}" if a.style else "") if w]
+    if a.theme != "dark":
+        keep.append(f"theme={a.theme}")
+    if a.levels != "priority":
+        keep.append(f"levels={a.levels}")
+    out: list[Action] = []
+    lo, hi = INTERVALS.index(shown[0]), INTERVALS.index(shown[-1])
+    for i, label in ((lo - 1, "◀ {iv}"), (hi + 1, "{iv} ▶")):
+        if 0 <= i < len(INTERVALS) and INTERVALS[i] not in shown:
+            iv = INTERVALS[i]
+            out.append(Action(label=label.format(iv=iv), command=" ".join([f"/chart {a.symbol} {iv}", *keep])))
+    return out

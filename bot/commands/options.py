@@ -92,10 +92,13 @@ def _money_s(x: float | None) -> str:
 
 class VolArgs(ArgsModel):
     symbol: SymbolArg = Field(description="ticker, e.g. TSLA")
+    view: Annotated[Literal["regime", "surface"], BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v)] = (
+        Field("regime", description="regime (default), or surface: IV by strike and delta x expiry, with a heatmap")
+    )
 
 
 def vol_reply(v: VolRegime) -> Reply:
-    """The regime as a reply (also used by /context)."""
+    """The regime as a reply (also used by /context); its JSON leaves the surface out."""
     if v.rank_basis == "iv_history":
         rank = f"IV rank {v.iv_rank:.0f} · IV percentile {v.iv_percentile:.0f} ({v.history_days} days stored)"
     elif v.rank_basis == "hv_proxy":
@@ -132,17 +135,69 @@ def vol_reply(v: VolRegime) -> Reply:
     )
 
 
+def _iv(x: float | None) -> str:
+    return "—" if x is None else f"{x * 100:.1f}"
+
+
+def surface_reply(v: VolRegime, image: bytes | None) -> Reply:
+    """The surface as a reply: IV by delta x expiry as a table, the heatmap and smiles as an image, the grid in `data`."""
+    from analytics.volatility import VolSurfaceAnswer
+    from bot.reply import Attachment
+
+    base = vol_reply(v)
+    s = v.surface
+    answer = VolSurfaceAnswer(symbol=v.symbol, as_of=v.as_of, sources=v.sources, regime=v, surface=s)
+    if s is None or not s.slices:
+        return base.model_copy(
+            update={"title": f"{v.symbol} volatility surface: no usable quotes", "severity": "warning", "data": answer}
+        )
+    head = "expiry        dte  " + "  ".join(f"{label:>8}" for label in s.delta_labels) + "   skew"
+    lines = [f"IV % by delta and expiry, from the chains' own quotes (spot {s.spot:,.2f}).", "```", head]
+    for sl in s.slices:
+        cells = "  ".join(f"{_iv(x):>8}" for x in sl.delta_iv)
+        skew = "—" if sl.skew_25d is None else f"{sl.skew_25d * 100:+.1f}"
+        lines.append(f"{sl.expiration.isoformat()}  {sl.dte:4.0f}  {cells}  {skew:>5}")
+    lines.append("```")
+    lines.append("25Δ skew and the term slope below are read from this surface.")
+    attachments = []
+    if image is not None:
+        attachments.append(
+            Attachment(filename=f"{v.symbol}-vol-surface.png", data=image, description="IV heatmap and smiles", key="surface")
+        )
+    return base.model_copy(
+        update={
+            "title": f"{v.symbol} volatility surface — {v.regime}",
+            "body": "\n".join(lines),
+            "attachments": attachments,
+            "data": answer,
+        }
+    )
+
+
 @command(
     "vol",
-    "Volatility regime: ATM IV (30-day), HV20/60/120, IV/HV, 25-delta skew, term slope, IV rank.",
+    "Volatility regime: ATM IV (30-day), HV20/60/120, IV/HV, 25-delta skew, term slope, IV rank; `surface` for IV by "
+    "strike and delta x expiry with a heatmap.",
     VolArgs,
     result="analytics.volatility:VolRegime",
-    examples=("/vol TSLA",),
-    tool_hint="Result: atm_iv_30d, hv20/60/120, iv_hv_ratio, skew_25d, term_slope, iv_rank/iv_percentile (or an HV proxy when rank_basis is hv_proxy), regime.",
+    examples=("/vol TSLA", "/vol SPY surface"),
+    tool_hint="Result: atm_iv_30d, hv20/60/120, iv_hv_ratio, skew_25d, term_slope, iv_rank/iv_percentile (or an HV proxy when rank_basis is hv_proxy), regime; "
+    "with view=surface: {regime, surface {grid_strikes, grid_iv (rows = slices), slices [{expiration, dte, atm_iv, skew_25d, delta_iv}], delta_labels}.",
 )
 async def vol(ctx: Ctx, a: VolArgs) -> Reply:
     v = await ctx.services.options.vol_regime(a.symbol, ctx.now(), pinned=ctx.as_of is not None)
-    return vol_reply(v)
+    if a.view == "regime":
+        return vol_reply(v)
+    import asyncio
+
+    from renderers.vol_surface_plot import render_surface
+
+    image: bytes | None = None
+    if v.surface is not None and v.surface.slices:
+        s = v.surface
+        subtitle = f"spot {s.spot:,.2f} · {len(s.slices)} expiries · {', '.join(s.sources)}"
+        image = await asyncio.to_thread(render_surface, s, title=f"{v.symbol} implied volatility surface", subtitle=subtitle)
+    return surface_reply(v, image)
 
 
 # ---------------------------------------------------------------------------- /contracts

@@ -12,8 +12,9 @@ The flow a chat user sees:
    user's journal in the same transaction as the order's new state.
 
 The paper broker (default) fills against the current quote; `COACH_BROKER=tradier` sends
-orders to the Tradier account (sandbox or production). None of these are LLM tools: money
-moves only on a person's click.
+orders to the Tradier account (sandbox or production). The LLM coach may prepare a preview
+(`/order plan`, from a stored plan); none of these places an order for it: money moves only on
+a person's click.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from bot.args import ArgsModel
 from bot.registry import command
 from bot.reply import Action, Reply, ReplyField, Severity
 from bot.request import Ctx
-from core.errors import ConfigError, ProviderError, UserError
+from core.errors import ConfigError, NotFoundError, ProviderError, UserError
 from core.values import price_text
 from providers.broker.base import OrderPreview, OrderRejected, OrderRequest, OrderStatus, is_occ, parse_occ
 from storage import journal, orders
@@ -168,6 +169,11 @@ def _cash_field(pv: OrderPreview) -> ReplyField:
     examples=("/order preview TSLA buy 10 limit 180.50", "/order preview SPY240419C00500000 buy_to_open 1 limit 2.15"),
 )
 async def order_preview(ctx: Ctx, a: PreviewArgs) -> Reply:
+    return await _preview(ctx, a)
+
+
+async def _preview(ctx: Ctx, a: PreviewArgs, extra: list[str] | None = None) -> Reply:
+    """Ask the broker what the order would do, store the preview and answer with its Place button; `extra` adds lines."""
     from renderers.text import fmt_time
 
     broker = ctx.services.broker()
@@ -206,6 +212,7 @@ async def order_preview(ctx: Ctx, a: PreviewArgs) -> Reply:
         f"Preview {pid}: nothing has been sent. Only you can place it, within "
         f"{int(orders.PREVIEW_TTL.total_seconds() // 60)} minutes."
     ]
+    lines += extra or []
     lines += [f"• {w}" for w in notes + rule_notes + pv.warnings]
     return Reply(
         title=f"Preview: {req.describe()}",
@@ -220,6 +227,58 @@ async def order_preview(ctx: Ctx, a: PreviewArgs) -> Reply:
         as_of=pv.quote_as_of or now,
         data=view,
     )
+
+
+class PlanOrderArgs(ArgsModel):
+    plan: str = Field(min_length=1, max_length=64, description="plan id, e.g. P-1A2B3C (from /plan)")
+    risk: float | None = Field(
+        None, gt=0, le=1e9, description="dollars to risk at the stop; defaults to your risk profile (/risk)"
+    )
+
+
+@command(
+    "order plan",
+    "Preview the order for a plan (nothing is sent): a limit at its entry for the quantity your risk sizes, stop and "
+    "targets noted, and a button to place it.",
+    PlanOrderArgs,
+    examples=("/order plan P-1A2B3C", "/order plan P-1A2B3C risk=250"),
+    tool_hint="Prepares a preview only: nothing reaches the market. Only the person's click on the preview's Place "
+    "button places it; there is no tool that places orders.",
+)
+async def order_plan(ctx: Ctx, a: PlanOrderArgs) -> Reply:
+    # A tool as well as a button: a preview moves no money, and the preview's Place button (`/order place`, not a
+    # tool) is the only way from here to the market.
+    from analytics.sizing import size_shares
+    from renderers.text import fmt_price
+    from storage import plans
+    from storage.identity import get_user
+
+    async with ctx.tx() as s:
+        owner = await ctx.owner(s)
+        plan = await plans.get_plan(s, owner, a.plan)
+        user = await get_user(s, owner)
+        account, pct = user.account_size, user.risk_pct
+    if plan is None:
+        raise NotFoundError(f"no plan {a.plan[:20]!r} of yours; /plan SYMBOL makes one")
+    sized = size_shares(plan.symbol, plan.entry, plan.stop, risk_amount=a.risk, account_size=account, risk_pct=pct)
+    if sized.quantity < 1:
+        raise UserError(
+            f"risking {_money(sized.risk_amount)} buys no {plan.symbol}: one share loses {fmt_price(sized.risk_per_unit)} "
+            f"at the stop; give a larger risk, e.g. /order plan {plan.plan_id} risk={sized.risk_per_unit * 10:.0f}"
+        )
+    tick = 0.0001 if plan.entry < 1 else 0.01
+    limit = round(round(plan.entry / tick) * tick, 4)
+    side: Side = "buy" if plan.direction == "long" else "sell_short"
+    args = PreviewArgs(symbol=plan.symbol, side=side, quantity=sized.quantity, type="limit", price=limit, plan=plan.plan_id)
+    src = "your risk profile" if sized.risk_source == "profile" else "the amount given"
+    targets = ", ".join(f"{fmt_price(t.price)} ({t.rr:.1f}R)" for t in plan.targets) or "—"
+    extra = [
+        f"From plan {plan.plan_id} v{plan.version} ({plan.direction}): {sized.quantity:,} shares sized from {src} "
+        f"({_money(sized.risk_amount)}), so the stop loses about {_money(sized.max_loss)}.",
+        f"Stop {fmt_price(plan.stop)} and targets {targets} are not part of this order: "
+        "after the fill, set them at your broker or with /alert add.",
+    ]
+    return await _preview(ctx, args, extra)
 
 
 async def _apply(s: Any, owner: Owner, row: orders.Order, st: OrderStatus, now: datetime) -> list[orders.Fill]:
@@ -299,6 +358,9 @@ def _order_request(row: orders.Order) -> OrderRequest:
 async def order_place(ctx: Ctx, a: RefArgs) -> Reply:
     from providers.http import AuthFailed, BadRequest, NotEntitled, Unsupported
 
+    if ctx.model_turn is not None:
+        # not a tool, and refused even if a tool path ever reached it: placing takes the person's click
+        raise UserError("an order is placed only by your click on its preview's Place button")
     broker = ctx.services.broker()
     _no_pinned_time(ctx, broker)
     now = ctx.services.clock()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 import structlog
@@ -16,6 +17,7 @@ from bot.request import Ctx
 
 if TYPE_CHECKING:
     from analytics.models import PlanResult
+    from bot.planning import PlanOutcome
 
 # The handlers import the planner (pandas, numpy, the analytics) when they run: declaring the commands,
 # as a chat front does to validate arguments, loads none of it.
@@ -40,13 +42,28 @@ class PlanArgs(ArgsModel):
     tool_hint="Returns {symbol, as_of, session, sources, plan|null, reason|null, chart_url|null (live chart link)}; a plan has direction, entry, stop, "
     "targets [{price, rr, reason}], probability (chance of T1 before the stop: the only figure to present as odds), "
     "probability_n (resolved past plans it rests on), probability_basis, quality (a setup grade, never odds), "
-    "quality_factors, confluence, strategy, invalidation, plan_id, version.",
+    "quality_factors, confluence, strategy, invalidation, plan_id, version. options is the top contract "
+    "{contract, strike, expiration, delta, mid, spread_pct, rr_t1, contracts} or {reason}.",
 )
 async def plan_cmd(ctx: Ctx, a: PlanArgs) -> Reply:
+    from bot.plan_options import plan_option
     from bot.planning import make_plan, plan_reply
 
     outcome = await make_plan(ctx, a.symbol, a.style)
-    reply = await with_chart_link(ctx, plan_reply(outcome), outcome.result)
+    # the option lookup runs while the chart is drawn: the two together take about the longer of them
+    options = asyncio.create_task(plan_option(ctx, outcome.result)) if outcome.result.plan is not None else None
+    reply = await _with_chart(ctx, a, outcome)
+    if options is not None:
+        outcome.result = outcome.result.model_copy(update={"options": await options})
+        reply = plan_reply(outcome).model_copy(update={"attachments": reply.attachments})
+    return await with_chart_link(ctx, reply, outcome.result)
+
+
+async def _with_chart(ctx: Ctx, a: PlanArgs, outcome: PlanOutcome) -> Reply:
+    """The plan's reply, with its chart attached when asked for (the plan stands without it if drawing fails)."""
+    from bot.planning import plan_reply
+
+    reply = plan_reply(outcome)
     charts = ctx.services.charts
     if a.chart:
         res = outcome.result

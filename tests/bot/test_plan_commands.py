@@ -59,6 +59,7 @@ async def test_plan_reply_has_levels_buttons_and_the_structured_result(services)
         "Quality (grade, not odds)",
         "Invalidation",
         "Plan",
+        "Option",
     ]
     assert reply.fields[0].value == f"{p.probability:.0%} (no past outcomes yet: no-edge prior)"
     assert reply.body.splitlines()[0] == f"T1 before the stop: {p.probability:.0%}, no past outcomes yet: no-edge prior."
@@ -73,7 +74,10 @@ async def test_plan_reply_has_levels_buttons_and_the_structured_result(services)
     assert commands == [
         ("Track plan", f"/track {p.plan_id}"),
         ("Alert at entry", f"/alert add NVDA {'above' if p.direction == 'long' else 'below'} {p.entry:.2f}"),
+        ("Size it", f"/size NVDA {p.entry:.2f} {p.stop:.2f}"),
+        ("Preview order", f"/order plan {p.plan_id}"),
         ("Contracts", "/contracts NVDA intraday"),
+        ("Chart 15m", "/chart NVDA 15m plan style=intraday"),
         ("Re-plan", "/plan NVDA intraday"),
     ]
     assert reply.actions[0].style == "primary"

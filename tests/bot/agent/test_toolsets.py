@@ -50,6 +50,9 @@ TOOLS = {c.tool_name: c for c in REGISTRY.all() if c.tool}
         ("last 20 bars of QQQ", "bars"),
         ("is the market open?", "session"),
         ("what orders do I have?", "order_list"),
+        ("prepare the order for P-1A2B3C", "order_plan"),
+        ("ok, place it", "order_plan"),
+        ("draft an order from my NVDA plan", "order_plan"),
     ],
 )
 def test_the_needed_tool_is_offered_and_the_set_is_small(text, needed):
