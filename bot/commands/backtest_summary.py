@@ -31,6 +31,8 @@ class BacktestSummary(BaseModel):
     by_strategy: list[GroupStats]
     by_confidence: list[GroupStats]
     calibration: Calibration
+    #: Why the run made no plan (None when it made some).
+    empty_reason: str | None = None
 
     @classmethod
     def of(
@@ -52,6 +54,7 @@ class BacktestSummary(BaseModel):
             by_strategy=rep.by_strategy,
             by_confidence=rep.by_confidence,
             calibration=rep.calibration,
+            empty_reason=result.empty_reason,
         )
 
 
