@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot import metrics
 from bot.config import Settings
@@ -34,7 +35,7 @@ from providers.router import MarketRouter
 
 KNOWN = ("polygon", "tradier", "yahoo", "sim", "replay")
 #: Providers that serve option expirations and chains.
-OPTION_PROVIDERS = frozenset({"polygon", "tradier", "sim"})
+OPTION_PROVIDERS = frozenset({"polygon", "tradier", "sim"})  # not yahoo, not replay
 
 
 def _secret(value: Any) -> str | None:
@@ -69,11 +70,11 @@ def _make(name: str, settings: Settings) -> MarketData:
 
         return SimMarket(seed=settings.coach_seed)
     if name == "replay":
-        return replay_market(settings)
+        return replay_market(settings, chained=True)
     raise ConfigError(f"unknown provider {name!r} in COACH_PROVIDER; accepted: auto, sim, or a list of {', '.join(KNOWN)}")
 
 
-def replay_market(settings: Settings, now: Callable[[], datetime] | None = None) -> MarketData:
+def replay_market(settings: Settings, now: Callable[[], datetime] | None = None, chained: bool = False) -> MarketData:
     """Bars from the folder `COACH_REPLAY_DIR` names; a ConfigError when it is unset or not a folder."""
     from core.errors import UserError
     from providers.replay import ReplayMarket
@@ -82,7 +83,13 @@ def replay_market(settings: Settings, now: Callable[[], datetime] | None = None)
     if folder is None:
         raise ConfigError("COACH_PROVIDER names replay but COACH_REPLAY_DIR is not set; point it at a folder of bar files")
     try:
-        return ReplayMarket(folder, now=now or utc_now, naive_tz=settings.coach_replay_tz)
+        ZoneInfo(settings.coach_replay_tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"COACH_REPLAY_TZ {settings.coach_replay_tz[:40]!r} is not a time zone; use a name like America/New_York or UTC"
+        ) from None
+    try:
+        return ReplayMarket(folder, now=now or utc_now, naive_tz=settings.coach_replay_tz, chained=chained)
     except UserError as exc:
         raise ConfigError(f"COACH_REPLAY_DIR: {exc}") from None
 

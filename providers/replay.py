@@ -33,10 +33,11 @@ from analytics.intervals import INTERVALS, STYLE_INTERVALS, interval_minutes, no
 from analytics.models import OptionChain, Quote
 from analytics.sessions import EXCHANGE_TZ, schedule
 from analytics.symbols import validate_symbol
-from core.errors import NotFoundError, UserError
+from core.errors import CoachError, NotFoundError, UserError
 from core.values import ns_from_utc, utc_from_ns
 from providers.bar_files import MAX_ROWS, read_bar_file
 from providers.base import Bars
+from providers.http import UnknownSymbol, Unsupported
 
 __all__ = ["MAX_ROWS", "ReplayMarket", "write_bars"]
 
@@ -90,8 +91,11 @@ class ReplayMarket:
         folder: str | Path,
         now: Callable[[], datetime] | None = None,
         naive_tz: str = "America/New_York",
+        chained: bool = False,
     ) -> None:
         self.folder = Path(folder).expanduser()
+        #: In a router's chain a symbol without a file (or without bars then) passes to the next provider.
+        self.chained = chained
         if not self.folder.is_dir():
             raise UserError(f"replay folder {str(self.folder)[:120]!r} does not exist or is not a folder")
         self._now = now or (lambda: datetime.now(UTC))
@@ -128,13 +132,19 @@ class ReplayMarket:
             out.add(iv if iv is not None else self._load(path, None).interval)
         return [i for i in INTERVALS if i in out]
 
-    def _missing(self, sym: str) -> NotFoundError:
+    def _missing(self, sym: str) -> CoachError:
         syms = self.symbols()
         have = ", ".join(syms[:12]) + (f" and {len(syms) - 12} more" if len(syms) > 12 else "") if syms else "none"
+        if self.chained:
+            return UnknownSymbol(NAME, sym, "no file")
         return NotFoundError(
             f"no replay file for {sym} in {self.folder}; symbols with files: {have} "
             f"(name files like {sym}.csv, {sym}_5m.csv or {sym}_1D.parquet)"
         )
+
+    def _cannot(self, text: str) -> CoachError:
+        """The files cannot serve this request: the user's answer alone, a reason to pass on in a chain."""
+        return Unsupported(NAME, text) if self.chained else NotFoundError(text)
 
     def _files_of(self, sym: str) -> dict[str | None, Path]:
         """The files of `sym`; the folder is read again before saying there is none (files added while running)."""
@@ -160,7 +170,7 @@ class ReplayMarket:
             have = sorted(loaded, key=interval_minutes)
             styles = [st for st, ivs in STYLE_INTERVALS.items() if ivs[0] in have or _finer(ivs[0], have)]
             hint = f"; its files serve the {' and '.join(styles)} style{'s' if len(styles) > 1 else ''}" if styles else ""
-            raise NotFoundError(
+            raise self._cannot(
                 f"{sym} has {', '.join(have)} bars in {self.folder.name or self.folder}, and {iv} can be built only from a "
                 f"finer interval{hint} (e.g. /plan {sym} {styles[0] if styles else 'leaps'})"
             )
@@ -201,7 +211,7 @@ class ReplayMarket:
         stamps = src.df.index.asi8
         if len(stamps) and int(src.ends[-1]) <= s_ns:
             last = utc_from_ns(int(src.ends[-1]))
-            raise NotFoundError(
+            raise self._cannot(
                 f"the replay bars of {sym} end {last:%Y-%m-%d}, before the {iv} window asked (from {utc_from_ns(s_ns):%Y-%m-%d}); "
                 f"ask as of a time they cover, e.g. --as-of {last.astimezone(EXCHANGE_TZ).isoformat(timespec='minutes')}"
             )
@@ -267,8 +277,11 @@ def _infer_interval(df: pd.DataFrame, path: Path) -> str:
         raise UserError(f"cannot tell the interval of {path.name} from one bar; name it like {path.stem}_5m{path.suffix}")
     d = np.diff(st)
     d = d[d > 0]
+    within_day = d[d < 20 * 60 * _MINUTE_NS]  # daily stamps at the open are 23-25 hours apart at the least
     minutes = float(np.median(d)) / _MINUTE_NS
-    if minutes >= 0.8 * 24 * 60:
+    if len(within_day):  # two bars inside one day: intraday, whatever the nights and weekends add
+        d = within_day
+    elif minutes >= 0.8 * 24 * 60:
         days = minutes / (24 * 60)
         if days > 8.5:  # monthly or quarterly bars: no style plans on them
             raise UserError(
