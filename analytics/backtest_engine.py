@@ -49,6 +49,7 @@ from analytics.panel import Panel
 from analytics.sessions import EXCHANGE_TZ, Schedule, schedule, session_info
 from analytics.strategies import for_style
 from analytics.strategies.base import Strategy
+from analytics.strategies.features import MIN_BARS
 from core.errors import UserError
 from core.values import ns_from_utc
 
@@ -155,6 +156,9 @@ def history_span(spec: BacktestSpec, lookback: Mapping[str, int], now: datetime 
     a = int(np.searchsorted(sch.opens, ns_from_utc(spec.start)))
     b = int(np.searchsorted(sch.opens, ns_from_utc(spec.end)))
     if b <= a:
+        if b == 0 or a >= len(sch.opens):
+            first, last = (pd.Timestamp(int(x), tz="UTC").tz_convert(EXCHANGE_TZ).date() for x in (sch.opens[0], sch.opens[-1]))
+            raise UserError(f"backtests run on NYSE sessions from {first} to {last}; move the start and end inside them")
         raise UserError("no NYSE session between the backtest start and end")
     warm, d_warm = warmup_sessions(spec.style, lookback)
     after = HORIZON_SESSIONS[spec.style][1] + 1
@@ -428,8 +432,10 @@ def decision_columns(history: History, spec: BacktestSpec) -> np.ndarray:
     inside = (st >= ns_from_utc(spec.start)) & (st < ns_from_utc(spec.end)) & (cols >= 1)
     if p.intraday:
         m = p.minute
-        step = spec.cadence * interval_minutes(p.interval)
-        inside &= (m >= 570) & (m < 960) & ((m - 570) % step == 0)
+        # every `cadence`-th bar slot counted from the 09:30 open; bars stamped off that grid (a
+        # 24-hour market's hourly bars on the hour) take the slot they start in
+        slot = (m - 570) // interval_minutes(p.interval)
+        inside &= (m >= 570) & (m < 960) & (slot % spec.cadence == 0)
         # the first bar of a session is only yesterday's data: the open itself is not a decision
         inside &= m > 570
     else:
@@ -448,6 +454,52 @@ def bounded_decision_columns(history: History, spec: BacktestSpec) -> np.ndarray
     return columns
 
 
+def _day(ns: int) -> str:
+    day: str = pd.Timestamp(ns, tz="UTC").tz_convert(EXCHANGE_TZ).strftime("%Y-%m-%d")
+    return day
+
+
+def empty_run_reason(history: History, spec: BacktestSpec, columns: Sequence[int] | np.ndarray, decisions: int) -> str:
+    """Why a run made no plan, in one line a trader can act on (where its bars, sessions or setups fell short)."""
+    p = history.exec
+    iv = p.interval
+    st = p.index.asi8
+    if not p.n_bars:
+        return f"no {iv} bars to replay"
+    a_ns, b_ns = ns_from_utc(spec.start), ns_from_utc(spec.end)
+    covers = f"the bars loaded run {_day(int(st[0]))} → {_day(int(st[-1]))}"
+    in_range = (st >= a_ns) & (st < b_ns)
+    n = int(in_range.sum())
+    if not n:
+        return f"no {iv} bars between {_day(a_ns)} and {_day(b_ns - 1)}: {covers}"
+    if not len(columns):
+        if p.intraday:
+            m = p.minute[in_range]
+            inside = int(((m > 570) & (m < 960)).sum())
+            if not inside:
+                return (
+                    f"none of the {n:,} {iv} bars in the range falls inside the NYSE session (09:30-16:00 New York time), "
+                    "where the planner is asked: check the file's time zone (naive times are read as New York time) "
+                    "or use data of US-listed hours"
+                )
+            return f"the {inside:,} {iv} bars inside the session fall on no decision slot; try --every 1"
+        return f"the range starts at the first {iv} bar of the data ({covers}): there is no earlier bar to plan from"
+    if decisions == 0:
+        return "every slot was busy with an earlier trade"
+    last = int(columns[-1])
+    panels = history.panels_at(last)
+    seen = panels[iv].n_bars
+    if seen < MIN_BARS:
+        return (
+            f"too little history: the {spec.style} style needs {MIN_BARS} {iv} bars before a decision and the last of "
+            f"{decisions:,} decisions saw {seen} ({covers}); start later or load more history"
+        )
+    with _quiet():
+        ev = planner.evaluate(panels, spec.style)
+    why = planner.no_plan_reason(ev, 0).split(". ")[0]
+    return f"the planner found no setup in {decisions:,} decisions (at the last one: {why[:1].lower()}{why[1:]})"
+
+
 @dataclass
 class BacktestResult:
     """The outcomes of a run and how it went."""
@@ -460,6 +512,8 @@ class BacktestResult:
     sources: list[str]
     bars: int = 0
     report: Report | None = None
+    #: Why the run made no plan (None when it made some): one line for every surface.
+    empty_reason: str | None = None
 
     def summary(self) -> Report:
         if self.report is None:

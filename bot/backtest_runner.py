@@ -30,6 +30,7 @@ from analytics.backtest_engine import (
     backtest_result,
     bounded_decision_columns,
     check_spec,
+    empty_run_reason,
     history_span,
     replay,
     run_columns_batched,
@@ -57,12 +58,17 @@ async def load_history(market: MarketData, spec: BacktestSpec, now: datetime | N
     names: set[str] = set()
 
     async def fetch(sym: str) -> None:
-        parts = []
+        parts: list[pd.DataFrame] = []
         step = timedelta(days=FETCH_DAYS if is_intraday(exec_iv) else 365 * 30)
         t = lo
         while t < hi:
             u = min(hi, t + step)
-            got = await market.bars(sym, exec_iv, t, u)
+            try:
+                got = await market.bars(sym, exec_iv, t, u)
+            except NotFoundError:
+                if parts:  # a replay file ended inside the span: the run uses what there is
+                    break
+                raise
             names.add(got.source)
             if not got.empty:
                 parts.append(got.df)
@@ -153,7 +159,10 @@ def run(
         outcomes, decisions = _in_pool(history, spec, columns, workers, tick)
     else:
         outcomes, decisions = replay(history, spec, columns, progress=tick)
-    return backtest_result(history, spec, outcomes, decisions, elapsed_s=time.perf_counter() - t0)
+    result = backtest_result(history, spec, outcomes, decisions, elapsed_s=time.perf_counter() - t0)
+    if not result.plans:
+        result.empty_reason = empty_run_reason(history, spec, columns, decisions)
+    return result
 
 
 async def backtest(

@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     )
     coach_provider: str = Field("sim", description="market data: sim (offline), or a router chain like polygon,yahoo")
     coach_seed: int = Field(0, description="seed of the offline market")
+    coach_replay_dir: Path | None = Field(
+        None, description="folder of your own bar files (one per symbol, e.g. AAPL.csv) served by COACH_PROVIDER=replay"
+    )
+    coach_replay_tz: str = Field(
+        "America/New_York", description="time zone of naive (offset-less) intraday times in replay files, e.g. UTC"
+    )
     coach_out_dir: Path = Field(Path("./out"), description="where the console saves chart images")
     coach_log_level: str = Field(DEFAULT_LOG_LEVEL, description="log level for the service logs: " + ", ".join(LOG_LEVELS))
     coach_log_file: Path = Field(Path("./var/coach.log"), description="where the CLI and the console log (servers log to stderr)")

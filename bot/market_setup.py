@@ -7,8 +7,10 @@
   over those providers with Yahoo as the keyless last resort for bars and quotes (bars:
   polygon -> tradier -> yahoo; quotes: tradier -> polygon -> yahoo; expirations and chains:
   tradier -> polygon). With no key at all, the offline market;
-* a comma list such as `polygon,yahoo` or `tradier,polygon`: exactly those, in that order for
-  every kind (Yahoo serves no chains, so it is left out of the chain routes).
+* `replay`: your own bar files in `COACH_REPLAY_DIR` (`providers.replay`), no options;
+* a comma list such as `polygon,yahoo`, `tradier,polygon` or `replay,yahoo`: exactly those, in
+  that order for every kind (Yahoo and replay serve no chains, so they are left out of the chain
+  routes; a symbol without a replay file goes to the next provider).
 
 The other switches are settings too (`bot.config.Settings`): `DISABLE_POLYGON_*`,
 `COACH_STALE_MINUTES`, `COACH_BROKER`, `TRADIER_ENV`, and the base URLs that point the clients
@@ -20,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot import metrics
 from bot.config import Settings
@@ -30,9 +33,9 @@ from providers.broker.base import Broker
 from providers.feed import PriceStream
 from providers.router import MarketRouter
 
-KNOWN = ("polygon", "tradier", "yahoo", "sim")
+KNOWN = ("polygon", "tradier", "yahoo", "sim", "replay")
 #: Providers that serve option expirations and chains.
-OPTION_PROVIDERS = frozenset({"polygon", "tradier", "sim"})
+OPTION_PROVIDERS = frozenset({"polygon", "tradier", "sim"})  # not yahoo, not replay
 
 
 def _secret(value: Any) -> str | None:
@@ -66,7 +69,29 @@ def _make(name: str, settings: Settings) -> MarketData:
         from providers.sim import SimMarket
 
         return SimMarket(seed=settings.coach_seed)
+    if name == "replay":
+        return replay_market(settings, chained=True)
     raise ConfigError(f"unknown provider {name!r} in COACH_PROVIDER; accepted: auto, sim, or a list of {', '.join(KNOWN)}")
+
+
+def replay_market(settings: Settings, now: Callable[[], datetime] | None = None, chained: bool = False) -> MarketData:
+    """Bars from the folder `COACH_REPLAY_DIR` names; a ConfigError when it is unset or not a folder."""
+    from core.errors import UserError
+    from providers.replay import ReplayMarket
+
+    folder = settings.coach_replay_dir
+    if folder is None:
+        raise ConfigError("COACH_PROVIDER names replay but COACH_REPLAY_DIR is not set; point it at a folder of bar files")
+    try:
+        ZoneInfo(settings.coach_replay_tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"COACH_REPLAY_TZ {settings.coach_replay_tz[:40]!r} is not a time zone; use a name like America/New_York or UTC"
+        ) from None
+    try:
+        return ReplayMarket(folder, now=now or utc_now, naive_tz=settings.coach_replay_tz, chained=chained)
+    except UserError as exc:
+        raise ConfigError(f"COACH_REPLAY_DIR: {exc}") from None
 
 
 def _router(routes: dict[str, list[str]], settings: Settings) -> MarketRouter:
@@ -142,6 +167,8 @@ def build_market(settings: Settings) -> MarketData:
         from providers.sim import SimMarket
 
         return SimMarket(seed=settings.coach_seed)
+    if name == "replay":
+        return replay_market(settings)
     if name == "auto":
         routes = auto_routes(settings)
         if routes is None:

@@ -275,7 +275,12 @@ async def resolve_universe(ctx: Ctx, tokens: Sequence[str]) -> tuple[str, list[s
             raise UserError(f"no list named {key[:32]!r}; lists: {', '.join(NAMED_LISTS)} or your watchlist")
     if not words:
         syms = await _watchlist(ctx, "default")
-        return ("watchlist", syms) if syms else ("leaders", list(LEADERS))
+        if syms:
+            return "watchlist", syms
+        # a folder of replay files: its symbols, not leaders it may not have
+        listed = getattr(ctx.market, "symbols", None)
+        folder = listed() if callable(listed) else []
+        return ("replay folder", folder[:MAX_UNIVERSE]) if folder else ("leaders", list(LEADERS))
     symbols = list(dict.fromkeys(validate_symbol(w) for w in words))
     if len(symbols) > MAX_UNIVERSE:
         raise UserError(f"a scan takes at most {MAX_UNIVERSE} symbols, got {len(symbols)}")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -29,22 +29,22 @@ import numpy as np
 import pandas as pd
 
 from analytics.bars import COLUMNS, empty_bars, resample_bars
-from analytics.intervals import INTERVALS, interval_minutes, normalise_interval
+from analytics.intervals import INTERVALS, STYLE_INTERVALS, interval_minutes, normalise_interval
 from analytics.models import OptionChain, Quote
 from analytics.sessions import EXCHANGE_TZ, schedule
 from analytics.symbols import validate_symbol
-from core.errors import NotFoundError, UserError
+from core.errors import CoachError, NotFoundError, UserError
 from core.values import ns_from_utc, utc_from_ns
+from providers.bar_files import MAX_ROWS, read_bar_file
 from providers.base import Bars
+from providers.http import UnknownSymbol, Unsupported
+
+__all__ = ["MAX_ROWS", "ReplayMarket", "write_bars"]
 
 NAME = "replay"
 SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
-_TIME_COLUMNS = ("timestamp", "time", "datetime", "date_time", "date", "t", "ts", "stamp", "index")
-_ALIASES = {"o": "open", "h": "high", "l": "low", "c": "close", "v": "volume", "vol": "volume"}
 _MINUTE_NS = 60 * 10**9
 _DAY_NS = 86_400 * 10**9
-#: Cap on rows read from one file (about 40 years of 1-minute bars): refuse runaway inputs with a clear line.
-MAX_ROWS = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -91,8 +91,11 @@ class ReplayMarket:
         folder: str | Path,
         now: Callable[[], datetime] | None = None,
         naive_tz: str = "America/New_York",
+        chained: bool = False,
     ) -> None:
         self.folder = Path(folder).expanduser()
+        #: In a router's chain a symbol without a file (or without bars then) passes to the next provider.
+        self.chained = chained
         if not self.folder.is_dir():
             raise UserError(f"replay folder {str(self.folder)[:120]!r} does not exist or is not a folder")
         self._now = now or (lambda: datetime.now(UTC))
@@ -129,37 +132,47 @@ class ReplayMarket:
             out.add(iv if iv is not None else self._load(path, None).interval)
         return [i for i in INTERVALS if i in out]
 
-    def _missing(self, sym: str, what: str) -> NotFoundError:
-        have = ", ".join(self.symbols()[:12]) or "none"
+    def _missing(self, sym: str) -> CoachError:
+        syms = self.symbols()
+        have = ", ".join(syms[:12]) + (f" and {len(syms) - 12} more" if len(syms) > 12 else "") if syms else "none"
+        if self.chained:
+            return UnknownSymbol(NAME, sym, "no file")
         return NotFoundError(
-            f"no replay file for {sym}{' ' + what if what else ''} in {self.folder}; symbols with files: {have} "
-            "(name files like TSLA_5m.csv or SPY_1D.parquet)"
+            f"no replay file for {sym} in {self.folder}; symbols with files: {have} "
+            f"(name files like {sym}.csv, {sym}_5m.csv or {sym}_1D.parquet)"
         )
+
+    def _cannot(self, text: str) -> CoachError:
+        """The files cannot serve this request: the user's answer alone, a reason to pass on in a chain."""
+        return Unsupported(NAME, text) if self.chained else NotFoundError(text)
+
+    def _files_of(self, sym: str) -> dict[str | None, Path]:
+        """The files of `sym`; the folder is read again before saying there is none (files added while running)."""
+        by_iv = self._files.get(sym)
+        if not by_iv:
+            self.rescan()
+            by_iv = self._files.get(sym)
+        if not by_iv:
+            raise self._missing(sym)
+        return by_iv
 
     def _source_for(self, sym: str, iv: str) -> tuple[_Loaded, bool]:
         """The loaded file serving `iv` for `sym`, and whether it must be resampled."""
-        by_iv = self._files.get(sym)
-        if not by_iv:
-            raise self._missing(sym, "")
+        by_iv = self._files_of(sym)
         loaded: dict[str, _Loaded] = {}
         for file_iv, path in by_iv.items():
             got = self._load(path, file_iv)
             loaded.setdefault(got.interval, got)
         if iv in loaded:
             return loaded[iv], False
-        want = interval_minutes(iv)
-        finer = [
-            i
-            for i in loaded
-            if interval_minutes(i) < want
-            and (want % interval_minutes(i) == 0 or iv in ("1D", "1W"))
-            and not (iv == "1D" and i == "1W")
-        ]
+        finer = _finer(iv, list(loaded))
         if not finer:
-            raise self._missing(
-                sym,
-                f"at {iv} (files: {', '.join(sorted(loaded, key=interval_minutes))}; "
-                f"{iv} can be built only from a finer interval)",
+            have = sorted(loaded, key=interval_minutes)
+            styles = [st for st, ivs in STYLE_INTERVALS.items() if ivs[0] in have or _finer(ivs[0], have)]
+            hint = f"; its files serve the {' and '.join(styles)} style{'s' if len(styles) > 1 else ''}" if styles else ""
+            raise self._cannot(
+                f"{sym} has {', '.join(have)} bars in {self.folder.name or self.folder}, and {iv} can be built only from a "
+                f"finer interval{hint} (e.g. /plan {sym} {styles[0] if styles else 'leaps'})"
             )
         return loaded[min(finer, key=interval_minutes)], True
 
@@ -174,7 +187,7 @@ class ReplayMarket:
             hit = self._cache.get(key)
         if hit is not None:
             return hit
-        df = _read(path, self.naive_tz, interval)
+        df = read_bar_file(path, self.naive_tz, interval)
         iv = interval or _infer_interval(df, path)
         ends = _bar_ends(df.index.asi8, iv)
         loaded = _Loaded(df=df, interval=iv, ends=ends)
@@ -196,6 +209,12 @@ class ReplayMarket:
         e_ns = min(_ns(end, "end"), self._now_ns())
         src, resample = self._source_for(sym, iv)
         stamps = src.df.index.asi8
+        if len(stamps) and int(src.ends[-1]) <= s_ns:
+            last = utc_from_ns(int(src.ends[-1]))
+            raise self._cannot(
+                f"the replay bars of {sym} end {last:%Y-%m-%d}, before the {iv} window asked (from {utc_from_ns(s_ns):%Y-%m-%d}); "
+                f"ask as of a time they cover, e.g. --as-of {last.astimezone(EXCHANGE_TZ).isoformat(timespec='minutes')}"
+            )
         if e_ns <= s_ns:
             return Bars(sym, iv, empty_bars(), utc_from_ns(e_ns), NAME)
         done = int(np.searchsorted(src.ends, e_ns, side="right"))  # ends are ascending with stamps
@@ -217,9 +236,7 @@ class ReplayMarket:
         sym = validate_symbol(symbol)
         now = self._now_ns()
         at_ns = now if at is None else min(_ns(at, "at"), now)
-        by_iv = self._files.get(sym)
-        if not by_iv:
-            raise self._missing(sym, "")
+        by_iv = self._files_of(sym)
         finest = min((self._load(p, iv) for iv, p in by_iv.items()), key=lambda x: interval_minutes(x.interval))
         done = int(np.searchsorted(finest.ends, at_ns, side="right"))
         if done == 0:
@@ -250,104 +267,7 @@ class ReplayMarket:
         raise NotFoundError(f"replay data has no options for {validate_symbol(symbol)}: replay files hold bars only")
 
 
-# ---------------------------------------------------------------------------- reading files
-
-
-def _read(path: Path, naive_tz: str, interval: str | None) -> pd.DataFrame:
-    """The file as a bar-convention DataFrame, or UserError naming the file and what is wrong."""
-    shown = path.name
-    try:
-        if path.name.lower().endswith((".parquet", ".pq")):
-            raw = pd.read_parquet(path)
-            if not any(str(c).lower() in _TIME_COLUMNS for c in raw.columns):
-                raw = raw.reset_index()
-        else:
-            raw = pd.read_csv(path, nrows=MAX_ROWS + 1)
-    except (OSError, ValueError, ImportError) as exc:
-        raise UserError(f"replay file {shown} cannot be read: {str(exc).splitlines()[0][:120]}") from None
-    except Exception as exc:  # parser errors of the CSV and Parquet engines
-        raise UserError(f"replay file {shown} is not valid CSV/Parquet ({exc.__class__.__name__})") from None
-    if len(raw) > MAX_ROWS:
-        raise UserError(f"replay file {shown} has more than {MAX_ROWS:,} rows; split it by year")
-    cols: dict[str, Hashable] = {}  # normalised name -> the file's own column label
-    for c in raw.columns:
-        k = str(c).strip().lower().replace(" ", "_")
-        k = _ALIASES.get(k, k)
-        cols.setdefault(k, c)
-    tcol = next((cols[k] for k in _TIME_COLUMNS if k in cols), None)
-    if tcol is None:
-        raise UserError(f"replay file {shown} has no time column; name one timestamp, time, datetime or date")
-    missing = [c for c in ("open", "high", "low", "close") if c not in cols]
-    if missing:
-        raise UserError(f"replay file {shown} lacks columns {', '.join(missing)}; needs open, high, low, close (volume optional)")
-    if raw.empty:
-        return empty_bars()
-    index = _parse_times(raw[tcol], naive_tz, shown, daily=interval in ("1D", "1W"))
-    data = {}
-    for c in COLUMNS:
-        if c == "volume" and c not in cols:
-            data[c] = np.zeros(len(raw))
-            continue
-        vals = pd.to_numeric(raw[cols[c]], errors="coerce").to_numpy(dtype="float64")
-        data[c] = vals
-    df = pd.DataFrame(data, index=index)
-    df["volume"] = df["volume"].fillna(0.0)
-    bad = df[["open", "high", "low", "close"]].isna().any(axis=1) | df.index.isna()
-    df = df[~bad]
-    if (df[["open", "high", "low", "close"]] <= 0).any().any():
-        raise UserError(f"replay file {shown} has zero or negative prices")
-    if not len(df):
-        raise UserError(f"replay file {shown} has no rows with numbers in open, high, low and close")
-    # high/low must bound the bar; exported data sometimes rounds them inside open/close
-    df["high"] = df[["open", "high", "low", "close"]].max(axis=1)
-    df["low"] = df[["open", "high", "low", "close"]].min(axis=1)
-    df = df.sort_index(kind="stable")
-    df = df[~df.index.duplicated(keep="last")]
-    df.index.name = None
-    return df[COLUMNS].astype("float64")
-
-
-def _parse_times(col: pd.Series, naive_tz: str, shown: str, daily: bool) -> pd.DatetimeIndex:
-    """Stamps in UTC from offsets, naive exchange times, dates or epoch numbers."""
-    try:
-        if pd.api.types.is_numeric_dtype(col):
-            v = pd.to_numeric(col).to_numpy(dtype="float64")
-            big = np.nanmax(np.abs(v)) if len(v) else 0
-            unit = "ns" if big > 1e17 else "us" if big > 1e14 else "ms" if big > 1e11 else "s"
-            idx = pd.DatetimeIndex(pd.to_datetime(v, unit=unit, utc=True))
-        elif isinstance(col.dtype, pd.DatetimeTZDtype):
-            idx = pd.DatetimeIndex(col)
-        else:
-            text = col.astype(str).str.strip()
-            has_offset = text.str.contains(r"(?:[+-]\d{2}:?\d{2}|Z)$", regex=True).all()
-            if has_offset:
-                idx = pd.DatetimeIndex(pd.to_datetime(text, utc=True, format="ISO8601"))
-            else:
-                idx = pd.DatetimeIndex(pd.to_datetime(text, format="mixed"))
-    except (ValueError, TypeError, OverflowError):
-        raise UserError(
-            f"replay file {shown} has times that cannot be read; use ISO 8601 like 2024-03-15 09:35:00-04:00"
-        ) from None
-    idx = idx.as_unit("ns")
-    if idx.tz is None:
-        midnight = len(idx) > 0 and bool((idx.normalize() == idx).all())
-        if midnight and (daily or _looks_daily(idx)):
-            # dates: daily bars are stamped at the 09:30 ET open, like the offline market's
-            idx = (idx + pd.Timedelta(hours=9, minutes=30)).tz_localize(EXCHANGE_TZ)
-        else:
-            try:
-                idx = idx.tz_localize(naive_tz, ambiguous="NaT", nonexistent="NaT")
-            except Exception:
-                raise UserError(f"unknown time zone {naive_tz!r} for naive times in {shown}") from None
-    return idx.tz_convert("UTC").as_unit("ns")
-
-
-def _looks_daily(idx: pd.DatetimeIndex) -> bool:
-    if len(idx) < 2:
-        return True
-    d = np.diff(np.sort(idx.asi8))
-    d = d[d > 0]
-    return len(d) > 0 and np.median(d) >= 20 * 3600 * 10**9
+# ---------------------------------------------------------------------------- intervals and bar ends
 
 
 def _infer_interval(df: pd.DataFrame, path: Path) -> str:
@@ -357,10 +277,19 @@ def _infer_interval(df: pd.DataFrame, path: Path) -> str:
         raise UserError(f"cannot tell the interval of {path.name} from one bar; name it like {path.stem}_5m{path.suffix}")
     d = np.diff(st)
     d = d[d > 0]
+    within_day = d[d < 20 * 60 * _MINUTE_NS]  # daily stamps at the open are 23-25 hours apart at the least
     minutes = float(np.median(d)) / _MINUTE_NS
-    if minutes >= 0.8 * 24 * 60:
+    if len(within_day):  # two bars inside one day: intraday, whatever the nights and weekends add
+        d = within_day
+    elif minutes >= 0.8 * 24 * 60:
+        days = minutes / (24 * 60)
+        if days > 8.5:  # monthly or quarterly bars: no style plans on them
+            raise UserError(
+                f"the bars in {path.name} are about {days:.0f} days apart; accepted: {', '.join(INTERVALS)} "
+                "(daily or weekly at most)"
+            )
         # weekly when most gaps are about a week, else daily (weekends and holidays make gaps of 3-4 days)
-        return "1W" if minutes >= 5.5 * 24 * 60 else "1D"
+        return "1W" if days >= 5.5 else "1D"
     values, counts = np.unique(np.round(d / _MINUTE_NS).astype(np.int64), return_counts=True)
     common = int(values[counts.argmax()])
     for iv in INTERVALS:
@@ -369,6 +298,18 @@ def _infer_interval(df: pd.DataFrame, path: Path) -> str:
     raise UserError(
         f"the bars in {path.name} are {common} minutes apart; accepted: {', '.join(INTERVALS)}; name the file with its interval"
     )
+
+
+def _finer(iv: str, have: list[str]) -> list[str]:
+    """Intervals among `have` that `iv` can be resampled from."""
+    want = interval_minutes(iv)
+    return [
+        i
+        for i in have
+        if interval_minutes(i) < want
+        and (want % interval_minutes(i) == 0 or iv in ("1D", "1W"))
+        and not (iv == "1D" and i == "1W")
+    ]
 
 
 def _bar_ends(stamps: np.ndarray, iv: str) -> np.ndarray:

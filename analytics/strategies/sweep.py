@@ -13,6 +13,8 @@ RANGE = 30  # bars before that whose extreme holds the resting stops
 
 def _extreme(a: np.ndarray, hi: bool) -> np.ndarray:
     fill = -np.inf if hi else np.inf
+    if a.shape[1] == 0:  # a short history leaves no range before the sweep bars: no extreme, no sweep
+        return np.full(a.shape[0], fill)
     x = np.where(np.isfinite(a), a, fill)
     ext: np.ndarray = x.max(axis=1) if hi else x.min(axis=1)
     return ext

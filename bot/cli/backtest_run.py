@@ -312,6 +312,10 @@ def _print(rep: Report, result: BacktestResult, spec: BacktestSpec, png: Path, t
         f"{result.decisions:,} decisions, {result.plans:,} plans in {result.elapsed_s:.1f}s "
         f"({result.plans / max(result.elapsed_s, 1e-9):.0f} plans/s) · {', '.join(result.sources)}"
     )
+    if result.empty_reason:
+        from rich.markup import escape
+
+        con.print(f"[bold yellow]No plan:[/] {escape(result.empty_reason)}.")
     con.print(table("Per strategy", [*rep.by_strategy, rep.overall], "strategy"))
     con.print(table("Per quality bucket (a setup grade, not odds)", rep.by_quality, "quality"))
     pairs = [("T1 odds vs reached T1 before the stop (walk-forward)", rep.calibration)]

@@ -244,6 +244,8 @@ async def backtest_cmd(ctx: Ctx, a: BacktestArgs) -> Reply:
         f"{names} · {spec.style} · strategy {spec.strategy} · {a.days} sessions ({span}) · planner asked every "
         f"{spec.cadence} {spec.exec_interval} bar{'s' if spec.cadence > 1 else ''}: {res.decisions} decisions, {res.plans} plans."
     )
+    if res.empty_reason:
+        intro += f"\nNo plan: {res.empty_reason}."
     title = f"Backtest · {spec.style} · {names if len(names) <= 40 else names[:39] + '…'}"
     png = await asyncio.to_thread(picture, rep, res.outcomes, title, f"{span} · {', '.join(res.sources)}")
     data = BacktestSummary.of(spec, res, rep, symbols=list(a.symbols), start=start, end=end)

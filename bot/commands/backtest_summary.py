@@ -34,6 +34,8 @@ class BacktestSummary(BaseModel):
     calibration: Calibration
     #: The quality grade scored the same way: the anchor, not odds.
     quality_calibration: Calibration | None = None
+    #: Why the run made no plan (None when it made some).
+    empty_reason: str | None = None
 
     @classmethod
     def of(
@@ -56,6 +58,7 @@ class BacktestSummary(BaseModel):
             by_quality=rep.by_quality,
             calibration=rep.calibration,
             quality_calibration=rep.quality_calibration,
+            empty_reason=result.empty_reason,
         )
 
 
