@@ -26,7 +26,7 @@ def _intervals(v: object) -> object:
 
 
 class ChartArgs(ArgsModel):
-    symbol: SymbolArg = Field(description="ticker, e.g. TSLA")
+    symbol: SymbolArg = Field(description="ticker, e.g. TSLA; or a plan id (P-1A2B3C) to chart that stored plan")
     interval: Annotated[list[IntervalArg], BeforeValidator(_intervals), Field(max_length=MAX_CHART_INTERVALS)] = Field(
         default_factory=list,
         description="bar interval(s), e.g. 5m or 5m,1h,1D (one image each); default 5m, or the plan's interval",
@@ -76,13 +76,21 @@ class ChartArgs(ArgsModel):
     "chart",
     "A chart image of a symbol: candles, volume, key levels, EMAs and VWAP; the trade plan with `plan`.",
     ChartArgs,
-    examples=("/chart TSLA", "/chart TSLA 5m plan", "/chart SPY 5m,1h,1D", "/chart NVDA 15m theme=light levels=more"),
+    examples=(
+        "/chart TSLA",
+        "/chart TSLA 5m plan",
+        "/chart SPY 5m,1h,1D",
+        "/chart NVDA 15m theme=light levels=more",
+        "/chart P-1A2B3C",
+    ),
     tool_hint="Returns the image files, the as-of time, the last price, the plan drawn (if any) and the levels in view.",
 )
 async def chart(ctx: Ctx, a: ChartArgs) -> Reply:
     from bot.chart_service import make_charts
     from renderers.labels import format_price
+    from storage.plans import looks_like_plan_id
 
+    plan_id = a.symbol if looks_like_plan_id(a.symbol) else None
     outcome = await make_charts(
         ctx,
         ctx.services.charts,
@@ -95,6 +103,7 @@ async def chart(ctx: Ctx, a: ChartArgs) -> Reply:
         grid=a.grid,
         renderer=a.renderer,
         scale_plan=a.scale_plan,
+        plan_id=plan_id,
     )
     r = outcome.result
     fields = [ReplyField(name="Last", value=format_price(r.last))]
@@ -107,6 +116,10 @@ async def chart(ctx: Ctx, a: ChartArgs) -> Reply:
             ReplyField(name="Targets", value=", ".join(f"{format_price(t.price)} ({t.rr:.1f}R)" for t in p.targets)),
         ]
         body = p.summary or f"{p.direction.upper()} {p.strategy.replace('_', ' ')} · confidence {p.confidence:.0%}"
+        if plan_id:
+            from bot.planning import recall_note
+
+            body = f"{recall_note(p, ctx.now())}\n{body}"
     elif r.note:
         body = r.note[0].upper() + r.note[1:]
         body += "" if body.endswith((".", "!", "?")) else "."

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import structlog
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from analytics.intervals import STYLE_INTERVALS
 from analytics.scan_scope import MAX_LIMIT, NAMED_LISTS
@@ -19,7 +21,7 @@ log = structlog.get_logger("coach.plan")
 
 
 class PlanArgs(ArgsModel):
-    symbol: SymbolArg = Field(description="ticker, e.g. TSLA")
+    symbol: SymbolArg = Field(description="ticker, e.g. TSLA; or a plan id (P-1A2B3C) to recall that plan")
     style: StyleArg = Field(
         "intraday", description="trading style: scalp (1m/5m), intraday (5m/15m/1h), swing (1h/4h/1D), leaps (1D/1W)"
     )
@@ -30,19 +32,28 @@ class PlanArgs(ArgsModel):
     "plan",
     "A trade plan: entry, stop, targets with R:R, invalidation and confidence (or why there is none).",
     PlanArgs,
-    examples=("/plan TSLA", "/plan NVDA swing", "/plan SPY scalp --no-chart"),
+    examples=("/plan TSLA", "/plan NVDA swing", "/plan SPY scalp --no-chart", "/plan P-1A2B3C"),
     tool_hint="Returns {symbol, as_of, session, sources, plan|null, reason|null}; a plan has direction, entry, stop, "
-    "targets [{price, rr, reason}], confidence, confidence_factors, confluence, strategy, invalidation, plan_id, version.",
+    "targets [{price, rr, reason}], confidence, confidence_factors, confluence, strategy, invalidation, plan_id, version, "
+    "reach, beyond_reach. A plan id as symbol returns that stored plan (the style is its own).",
 )
 async def plan_cmd(ctx: Ctx, a: PlanArgs) -> Reply:
-    from bot.planning import make_plan, plan_reply
+    from bot.planning import make_plan, plan_reply, recall_plan
+    from storage.plans import looks_like_plan_id
 
-    outcome = await make_plan(ctx, a.symbol, a.style)
-    reply = plan_reply(outcome)
+    recalled = looks_like_plan_id(a.symbol)
+    if recalled:
+        outcome = await recall_plan(ctx, a.symbol)
+        reply = plan_reply(outcome, recalled=True, now=ctx.now())
+    else:
+        outcome = await make_plan(ctx, a.symbol, a.style)
+        reply = plan_reply(outcome)
     charts = ctx.services.charts
     if a.chart:
         res = outcome.result
         interval = STYLE_INTERVALS[res.style][0]
+        if interval not in outcome.bars:  # a recalled plan whose bars could not be had
+            return reply
         try:
             image = await charts.plan_chart(
                 symbol=res.symbol,
@@ -59,6 +70,50 @@ async def plan_cmd(ctx: Ctx, a: PlanArgs) -> Reply:
         except Exception:  # the plan stands without its picture
             log.exception("plan_chart_failed", symbol=res.symbol, request_id=ctx.request_id)
     return reply
+
+
+def _price(v: object) -> object:
+    """A price as typed: 190, "190.5", "$1,190.50"; anything else says what is accepted."""
+    if isinstance(v, str):
+        text = v.strip().replace(",", "").lstrip("$")
+        try:
+            v = float(text)
+        except ValueError:
+            raise ValueError(f"{text[:20]!r} is not a price; give a number like 190.50") from None
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and not v > 0:
+        raise ValueError(f"{v:g} is not a price; prices are positive")
+    return v
+
+
+#: A positive price; accepts "190.5" and "$1,190.50".
+PriceText = Annotated[float, BeforeValidator(_price)]
+
+
+class PlanValidateArgs(ArgsModel):
+    symbol: SymbolArg = Field(description="ticker, e.g. AAPL")
+    entry: PriceText = Field(description="your entry price")
+    stop: PriceText = Field(description="your stop (below the entry for a long, above it for a short)")
+    targets: Annotated[list[PriceText], Field(min_length=1, max_length=5)] = Field(
+        description="your targets, 1 to 5 prices (T1 first or in any order)"
+    )
+    style: StyleArg = Field("intraday", description="trading style: scalp, intraday, swing or leaps")
+
+
+@command(
+    "plan validate",
+    "Check your own plan against the levels: R:R per target, stop in ATR, levels in the way, reach, odds of T1 first.",
+    PlanValidateArgs,
+    examples=("/plan validate AAPL 190 187 195 200", "/plan validate TSLA 250 256 240 232 swing"),
+    tool_hint="Returns {direction, entry, stop, risk, atr, stop_atr, targets [{price, rr, band, in_the_way, beyond_reach}], "
+    "near_stop, reach, reach_basis, probability (T1 before the stop; the no-edge prior 1/(1+R), not a forecast), "
+    "probability_basis, warnings, summary}.",
+)
+async def plan_validate(ctx: Ctx, a: PlanValidateArgs) -> Reply:
+    from analytics.sessions import session_info
+    from bot.plan_validation import check_reply, validate_plan
+
+    check = await validate_plan(ctx, a.symbol, a.entry, a.stop, a.targets, a.style)
+    return check_reply(check, session_info(ctx.now()).to_dict())
 
 
 class ScanArgs(ArgsModel):

@@ -277,8 +277,12 @@ def replan_reply(
     reason: str | None = None,
     at: datetime | None = None,
     symbol: str | None = None,
+    not_adopted: str | None = None,
 ) -> Reply:
-    """The re-plan after a stop-out: the new plan with an Adopt button, or a note that it was adopted (or none was found)."""
+    """The re-plan after a stop-out: the new plan with an Adopt button, or a note that it was adopted (or none was found).
+
+    `not_adopted`: why auto-rearm left this one to the trader's click, said in the message.
+    """
     if plan is None:
         return Reply(
             title=f"{symbol}: no new plan after the stop-out of {previous_plan_id}",
@@ -299,6 +303,8 @@ def replan_reply(
         body.append("Adopted automatically (your auto-rearm setting is on): it is being tracked now.")
         actions = [Action(label="Stop tracking", command=f"/untrack {plan.plan_id}")]
     else:
+        if not_adopted:
+            body.append(f"Not adopted automatically: {not_adopted}. Adopt it with the button if you want it.")
         actions = [Action(label="Adopt", command=f"/track {plan.plan_id}", style="primary")]
     return Reply(
         title=f"{plan.symbol} re-plan {plan.plan_id}: {plan.direction} from {fmt_price(plan.entry)}",
@@ -310,5 +316,10 @@ def replan_reply(
         confidence=plan.confidence,
         sources=list(plan.sources),
         actions=actions,
-        data={"previous_plan_id": previous_plan_id, "adopted": adopted, "plan": plan.model_dump(mode="json")},
+        data={
+            "previous_plan_id": previous_plan_id,
+            "adopted": adopted,
+            "not_adopted": not_adopted,
+            "plan": plan.model_dump(mode="json"),
+        },
     )

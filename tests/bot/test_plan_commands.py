@@ -50,7 +50,7 @@ async def test_plan_reply_has_levels_buttons_and_the_structured_result(services)
     assert isinstance(res, PlanResult) and res.plan is not None
     p = res.plan
     assert reply.title == f"NVDA {p.direction} — ORB breakout (intraday)"
-    assert [f.name for f in reply.fields] == ["Entry", "Stop", "Targets", "Confidence", "Invalidation", "Plan"]
+    assert [f.name for f in reply.fields] == ["Entry", "Stop", "Targets", "Confidence", "Invalidation", "Confluence", "Plan"]
     assert "R:R bands" in reply.body and reply.direction == p.direction and reply.confidence == p.confidence
     # the confidence line says what the number is, with the factors in words a trader reads
     line = next(ln for ln in reply.body.splitlines() if ln.startswith("Confidence"))
@@ -62,7 +62,7 @@ async def test_plan_reply_has_levels_buttons_and_the_structured_result(services)
     assert commands == [
         ("Track plan", f"/track {p.plan_id}"),
         ("Alert at entry", f"/alert add NVDA {'above' if p.direction == 'long' else 'below'} {p.entry:.2f}"),
-        ("Contracts", "/contracts NVDA intraday"),
+        ("Contracts", f"/contracts {p.plan_id}"),
         ("Re-plan", "/plan NVDA intraday"),
     ]
     assert reply.actions[0].style == "primary"
