@@ -174,14 +174,14 @@ async def track(ctx: Ctx, a: TrackArgs) -> Reply:
 
 
 def _moved_past(state: PlanState, last: float) -> str | None:
-    """Why a plan not yet entered is stale at `last`: the price already ran past T1 or through the stop."""
+    """Why a plan not yet entered is stale at `last`: the price already ran past T1 (the move it was for happened).
+
+    A price on the stop's side of a breakout entry is not stale: the entry is still ahead of it.
+    """
     from renderers.text import fmt_price
 
-    sign = state.sign
-    if state.targets and sign * (last - state.targets[0]) >= 0:
+    if state.targets and state.sign * (last - state.targets[0]) >= 0:
         return f"already past T1 {fmt_price(state.targets[0])} without this plan: the move it was for has happened"
-    if sign * (last - state.stop) <= 0:
-        return f"already through the stop {fmt_price(state.stop)}: the plan is invalid"
     return None
 
 
