@@ -322,6 +322,12 @@ def mark_expired(conn: Connection, ids: Iterable[int], now: datetime) -> None:
         conn.execute(update(t).where(t.c.id.in_(ids), t.c.status == "active").values(status="expired", updated_at=now))
 
 
+async def runtime_undated_plan_alerts(session: AsyncSession) -> list[Alert]:
+    """Live alerts on a plan that carry no expiry (set before alerts ended with their plan)."""
+    q = select(Alert).where(Alert.status == "active", Alert.plan_id.is_not(None), Alert.expires_at.is_(None))
+    return list((await session.execute(q.order_by(Alert.id))).scalars())
+
+
 def expire_plan_alerts(conn: Connection, plans: Iterable[tuple[int, int, str]], now: datetime) -> int:
     """Expire the live alerts on plans that ended: (tenant id, owner id, plan id) each; returns how many.
 

@@ -155,3 +155,23 @@ async def test_auto_adoptions_are_counted_per_symbol_channel_and_day(services):
         assert await store.count_auto_adoptions(s, owner, "C1", "TSLA", since) == 2
         assert await store.count_auto_adoptions(s, owner, "C2", "TSLA", since) == 1
         assert await store.count_auto_adoptions(s, owner, None, "TSLA", since) == 0
+
+
+async def test_an_old_alert_on_a_plan_gets_the_plans_end_when_the_runtime_starts(services, hook):
+    svc = sim_services(services, SimClock(T0, speed=None))
+    await _propose(svc, tsla_plan("P-UNDT01", T0))
+    assert (await say(svc, "/alert add TSLA stop plan=P-UNDT01", **CONSOLE)).severity == "success"
+    async with svc.db() as s, s.begin():  # as alerts were stored before they ended with their plan
+        for a in await store.runtime_active_alerts(s):
+            a.expires_at = None
+    clock = SimClock(NEXT_MORNING, speed=None)
+    svc2 = sim_services(services, clock)
+    stream = SimStream(clock, start=NEXT_MORNING, symbols=["TSLA"])
+    rt = Runtime(svc2, clock=clock, stream=stream, config=RuntimeConfig(dispatch=FAST))
+    rt.dispatcher.charts = False
+    await rt.start()
+    (row,) = await alert_rows(svc2)
+    assert row.expires_at == datetime(2024, 3, 13, 20, 0, tzinfo=UTC)
+    await play(rt, stream, datetime(2024, 3, 14, 14, 35, tzinfo=UTC))
+    (row,) = await alert_rows(svc2)
+    assert row.status == "expired" and row.fire_count == 0
