@@ -183,8 +183,8 @@ def check_plan(
     far = [c for c in checked if c.beyond_reach]
     if far:
         warnings.append(
-            f"{', '.join(px(c.price) for c in far)} lies beyond what {HORIZON_WORDS.get(style, 'the horizon')} moves "
-            f"(about {px(reach)} from {reach_basis})"
+            f"{', '.join(px(c.price) for c in far)} {'lies' if len(far) == 1 else 'lie'} beyond the reach of "
+            f"{HORIZON_WORDS.get(style, 'the horizon')} (about {px(reach)}, from {reach_basis})"
         )
     summary = _summary(symbol, style, direction, entry, stop, risk, stop_atr, checked, near_stop, p, basis, warnings)
     return PlanCheck(

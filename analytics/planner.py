@@ -605,7 +605,7 @@ def reach_line(plan: Plan) -> str:
     assert plan.reach is not None
     pct = plan.reach / plan.entry * 100 if plan.entry else 0.0
     words = HORIZON_WORDS.get(plan.style, "the plan's horizon")
-    line = f"Reach: {words} moves about {px(plan.reach)} ({pct:.1f}%) from here; targets stay within it"
+    line = f"Reach: {words} can move price about {px(plan.reach)} ({pct:.1f}%); targets stay within it"
     if plan.beyond_reach is not None:
         r = abs(plan.beyond_reach - plan.entry) / plan.risk_per_share if plan.risk_per_share else 0.0
         line += f"; the level at {px(plan.beyond_reach)} ({r:.1f}R) is beyond reach, left out"
@@ -701,7 +701,9 @@ def no_plan_reason(ev: Evaluation, row: int) -> str:
                 why = f"first level in the way is at {frr:.1f}R; no target keeps {strat.min_rr:g}R"
             if ev.beyond is not None and np.isfinite(ev.beyond[row, j]):
                 far = ev.entry[row, j] + ev.direction[row, j] * ev.beyond[row, j]
-                why += f" within reach (the level at {px(far)} is beyond what {HORIZON_WORDS.get(ev.style, 'the horizon')} moves)"
+                why += (
+                    f" within reach (the level at {px(far)} is beyond the reach of {HORIZON_WORDS.get(ev.style, 'the horizon')})"
+                )
             near_miss.append(strat.name)
         else:
             why = "not enough bars"

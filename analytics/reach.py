@@ -33,12 +33,12 @@ HORIZON_MINUTES: dict[str, int] = {
     "swing": 10 * SESSION_MINUTES,
     "leaps": 126 * SESSION_MINUTES,
 }
-#: Horizons in words, for replies ("beyond what one session reaches").
+#: Horizons in words, for replies ("beyond the reach of one session").
 HORIZON_WORDS: dict[str, str] = {
-    "scalp": "about an hour",
+    "scalp": "an hour",
     "intraday": "one session",
-    "swing": "about two weeks",
-    "leaps": "about six months",
+    "swing": "two weeks",
+    "leaps": "six months",
 }
 #: How many standard deviations of the horizon's move still count as within reach.
 REACH_SIGMAS = 2.0

@@ -463,6 +463,8 @@ async def alert_add(ctx: Ctx, a: AlertAddArgs) -> Reply:
         body.append(warn)
     opts = _options(v)
     body.append(opts[0].upper() + opts[1:] + ".")
+    if v.plan_id:
+        body.append(f"It ends with plan {v.plan_id}.")
     if v.note:
         body.append(f"Note: {v.note}")
     return Reply(title=f"Alert set on {sym}", body="\n".join(body), severity="success", as_of=now, data=v)

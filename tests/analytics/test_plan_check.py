@@ -73,8 +73,8 @@ def test_a_short_is_read_from_the_stop_above_the_entry_and_targets_sorted_as_pri
 def test_targets_beyond_the_reach_are_flagged_in_words():
     c = check(targets=(195.0, 215.0), reach_px=12.0)
     assert [t.beyond_reach for t in c.targets] == [False, True]
-    assert any("215.00 lies beyond what one session moves" in w for w in c.warnings)
-    assert "beyond what one session moves" in c.summary
+    assert any("215.00 lies beyond the reach of one session (about 12.00, from ATR)" in w for w in c.warnings)
+    assert "beyond the reach of one session" in c.summary
 
 
 @pytest.mark.parametrize(

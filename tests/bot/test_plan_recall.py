@@ -97,7 +97,7 @@ async def test_plan_reply_shows_confluence_in_words_and_targets_within_reach(ser
     assert tags == p.confluence[:5] and 1 <= len(tags) <= 5
     assert all("_" not in t for t in tags) and "entry at opening-range high" in tags
     assert p.reach is not None and all(abs(t.price - p.entry) <= p.reach for t in p.targets)
-    assert "Reach: one session moves about" in reply.body
+    assert "Reach: one session can move price about" in reply.body
 
 
 @pytest.mark.parametrize(
