@@ -1,8 +1,9 @@
 """How far price can plausibly travel within a style's horizon: the ceiling for a plan's targets.
 
-A target the market would need several sigma to reach within the plan's life is not a target,
+A target the market would need an unusual move to reach within the plan's life is not a target,
 however good its R:R looks. The reach is REACH_SIGMAS standard deviations of the move over the
-style's horizon:
+style's horizon (the expected move, one standard deviation, is touched about a third of the time;
+1.5 about one time in seven):
 
 - from implied volatility when it is known: price x IV x sqrt(horizon in trading years);
 - else from the execution interval's ATR: a bar's close-to-close sigma is about ATR / 1.6 (the mean
@@ -40,8 +41,8 @@ HORIZON_WORDS: dict[str, str] = {
     "swing": "two weeks",
     "leaps": "six months",
 }
-#: How many standard deviations of the horizon's move still count as within reach.
-REACH_SIGMAS = 2.0
+#: How many standard deviations of the horizon's move still count as within reach (1 would be the expected move).
+REACH_SIGMAS = 1.5
 #: ATR of a bar over the sigma of its close-to-close move.
 ATR_PER_SIGMA = 1.6
 

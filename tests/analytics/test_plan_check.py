@@ -111,10 +111,10 @@ def test_reach_grows_with_the_horizon_and_prefers_implied_volatility():
     assert horizon_bars("intraday", "5m") == 78 and horizon_bars("swing", "1h") == pytest.approx(65)
     assert horizon_bars("leaps", "1D") == 126
     day = float(reach_from_atr(1.0, "intraday", "5m"))
-    assert day == pytest.approx(2 * (1 / 1.6) * np.sqrt(78))
+    assert day == pytest.approx(1.5 * (1 / 1.6) * np.sqrt(78))  # 1.5 standard deviations of a session's move
     assert float(reach_from_atr(1.0, "scalp", "1m")) < day
-    # 30% IV on a $100 stock: one session's 2-sigma move is about 2 x 100 x 0.30 / sqrt(252)
-    assert reach_from_iv(100.0, 0.30, "intraday") == pytest.approx(2 * 100 * 0.30 / np.sqrt(252))
+    # 30% IV on a $100 stock: one session's expected move is 100 x 0.30 / sqrt(252); the reach 1.5 times that
+    assert reach_from_iv(100.0, 0.30, "intraday") == pytest.approx(1.5 * 100 * 0.30 / np.sqrt(252))
     assert reach(100.0, 1.0, "intraday", "5m", 0.30)[1] == "implied volatility"
     assert reach(100.0, 1.0, "intraday", "5m", None)[1] == "ATR"
     assert reach(100.0, 1.0, "intraday", "5m", float("nan"))[1] == "ATR"
