@@ -152,6 +152,10 @@ class Plan(Model):
     sources: list[str]
     entry_zone: tuple[float, float] | None = None
     summary: str = ""
+    #: How far price can travel within the style's horizon (analytics.reach); targets lie within it.
+    reach: float | None = None
+    #: The nearest level that would have been a target but lies beyond the reach (left out).
+    beyond_reach: float | None = None
 
     @model_validator(mode="before")
     @classmethod

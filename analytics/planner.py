@@ -37,6 +37,7 @@ from analytics.intervals import STYLE_INTERVALS, interval_minutes
 from analytics.levels import LevelBook, build_levels, build_levels_for_rows, htf_intervals
 from analytics.models import Direction, Level, Plan, PlanResult, Style, Target
 from analytics.panel import Panel
+from analytics.reach import HORIZON_WORDS, reach_from_atr
 from analytics.strategies import Strategy, for_style
 from analytics.strategies.base import Signal, px
 from analytics.strategies.features import Features, compute_features, trend
@@ -247,6 +248,8 @@ class Targets:
     ok: np.ndarray  # (S, M) sorted position is a level beyond the entry
     cluster: np.ndarray  # (S, M) cluster id of each sorted position
     chosen: np.ndarray  # (S, T) cluster id of each target (-1 none)
+    #: Distance to the nearest level that would have been a target but lies beyond the reach (NaN: none).
+    beyond: np.ndarray | None = None
 
 
 def pick_targets(
@@ -257,8 +260,10 @@ def pick_targets(
     atr: np.ndarray,
     min_rr: float | np.ndarray,
     rows: np.ndarray | None = None,
+    reach: np.ndarray | None = None,
 ) -> Targets:
-    """The first MAX_TARGETS level clusters beyond the entry whose R:R is within [min_rr, MAX_RR].
+    """The first MAX_TARGETS level clusters beyond the entry whose R:R is within [min_rr, MAX_RR] and
+    whose distance is within `reach` (what the style's horizon can travel, analytics.reach; default: no limit).
 
     Each argument is per row (R,); `rows` maps those rows onto the candidates' rows (default: the same).
     """
@@ -286,6 +291,13 @@ def pick_targets(
     with np.errstate(invalid="ignore", divide="ignore"):
         rr = key / risk[:, None]
         passes = new & ok & (rr >= min_rr - 1e-9) & (rr <= MAX_RR)
+    beyond = np.full(s, np.nan)
+    if reach is not None:
+        with np.errstate(invalid="ignore"):
+            far = passes & (key > reach[:, None])
+        passes = passes & ~far
+        has_far = far.any(axis=1)
+        beyond[has_far] = key[has_far, np.argmax(far[has_far], axis=1)]
     rank = np.cumsum(passes, axis=1)
     chosen_mask = passes & (rank <= MAX_TARGETS)
     r, c = np.nonzero(chosen_mask)
@@ -299,7 +311,7 @@ def pick_targets(
         trr = tdist / risk[:, None]
         room = np.where(ok, key, np.inf).min(axis=1) if m else np.full(s, np.inf)
         first_rr = room / risk
-    return Targets(price, trr, room, first_rr, order, ok, cluster, chosen)
+    return Targets(price, trr, room, first_rr, order, ok, cluster, chosen, beyond)
 
 
 # ---------------------------------------------------------------------------- evaluation
@@ -331,6 +343,8 @@ class Evaluation:
     best: np.ndarray  # (S,) strategy index or -1
     live: np.ndarray | None = None  # flat (symbol * J + strategy) indices that got targets, ascending
     targets: Targets | None = None  # how those targets were chosen (for reasons)
+    reach: np.ndarray | None = None  # (S,) how far price can travel within the style's horizon
+    beyond: np.ndarray | None = None  # (S, J) distance of the nearest level left out for being beyond reach
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -415,6 +429,8 @@ def _evaluate(
         risk = np.abs(entry - stop)
         wide = risk > MAX_RISK_ATR[style] * a2
     min_rr = np.array([st.min_rr for st in strategies])
+    # targets within what the style's horizon can travel (analytics.reach)
+    reach_px = reach_from_atr(a, style, exec_iv)
     # targets only for live setups (most pairs are not), in one pass over those (symbol, strategy) pairs
     live = np.flatnonzero((active & ~wide & f.enough[:, None]).ravel())
     t = pick_targets(
@@ -425,14 +441,18 @@ def _evaluate(
         np.repeat(a, j_n)[live],
         np.tile(min_rr, s)[live],
         rows=live // j_n,
+        reach=np.repeat(reach_px, j_n)[live],
     )
     tp: np.ndarray = np.full((s * j_n, MAX_TARGETS), np.nan)
     rr: np.ndarray = np.full((s * j_n, MAX_TARGETS), np.nan)
     first_rr: np.ndarray = np.full(s * j_n, np.nan)
     room: np.ndarray = np.full(s * j_n, np.inf)
+    beyond: np.ndarray = np.full(s * j_n, np.nan)
     tp[live], rr[live], first_rr[live], room[live] = t.price, t.rr, t.first_rr, t.room
+    if t.beyond is not None:
+        beyond[live] = t.beyond
     tp, rr = tp.reshape(s, j_n, MAX_TARGETS), rr.reshape(s, j_n, MAX_TARGETS)
-    first_rr, room = first_rr.reshape(s, j_n), room.reshape(s, j_n)
+    first_rr, room, beyond = first_rr.reshape(s, j_n), room.reshape(s, j_n), beyond.reshape(s, j_n)
     has_target = np.isfinite(tp[:, :, 0])
     enough = f.enough[:, None]
     code = np.where(
@@ -482,6 +502,8 @@ def _evaluate(
         best,
         live,
         t,
+        reach_px,
+        beyond,
     )
 
 
@@ -567,6 +589,8 @@ def _summary(ev: Evaluation, row: int, j: int, plan: Plan, trigger: str) -> str:
     lines.append(
         f"R:R bands: under 1.5R poor, 1.5-2R fair, 2-3R good, 3R+ excellent; this setup needs at least {strat.min_rr:g}R."
     )
+    if plan.reach is not None:
+        lines.append(reach_line(plan))
     ranked = sorted(plan.quality_factors.items(), key=lambda kv: -kv[1])
     (best, hi), (worst, lo) = ranked[0], ranked[-1]
     # a weighted grade of the setup, second to the odds: saying so keeps a trader from reading it as a win rate
@@ -576,6 +600,18 @@ def _summary(ev: Evaluation, row: int, j: int, plan: Plan, trigger: str) -> str:
     )
     lines.append(f"Invalidation: {plan.invalidation}.")
     return "\n".join(lines)
+
+
+def reach_line(plan: Plan) -> str:
+    """The sentence on how far the style's horizon reaches, and the level left out beyond it."""
+    assert plan.reach is not None
+    pct = plan.reach / plan.entry * 100 if plan.entry else 0.0
+    words = HORIZON_WORDS.get(plan.style, "the plan's horizon")
+    line = f"Reach: {words} can move price about {px(plan.reach)} ({pct:.1f}%); targets stay within it"
+    if plan.beyond_reach is not None:
+        r = abs(plan.beyond_reach - plan.entry) / plan.risk_per_share if plan.risk_per_share else 0.0
+        line += f"; the level at {px(plan.beyond_reach)} ({r:.1f}R) is beyond reach, left out"
+    return line + "."
 
 
 def build_plan(
@@ -634,10 +670,19 @@ def build_plan(
         session=session_status,
         sources=list(sources),
         entry_zone=zone,
+        reach=_r4(ev.reach[row]) if ev.reach is not None and np.isfinite(ev.reach[row]) else None,
+        beyond_reach=_beyond_price(ev, row, j),
     )
     o = calibration.plan_odds(fit, plan)
     plan = plan.model_copy(update={"probability": o.probability, "probability_n": o.n, "probability_basis": o.basis})
     return plan.model_copy(update={"summary": _summary(ev, row, j, plan, trigger)})
+
+
+def _beyond_price(ev: Evaluation, row: int, j: int) -> float | None:
+    """The price of the nearest level left out for being beyond reach, nearer than the last target or not."""
+    if ev.beyond is None or not np.isfinite(ev.beyond[row, j]):
+        return None
+    return _r4(ev.entry[row, j] + ev.direction[row, j] * ev.beyond[row, j])
 
 
 def no_plan_reason(ev: Evaluation, row: int) -> str:
@@ -666,6 +711,11 @@ def no_plan_reason(ev: Evaluation, row: int) -> str:
             )
             if np.isfinite(frr):
                 why = f"first level in the way is at {frr:.1f}R; no target keeps {strat.min_rr:g}R"
+            if ev.beyond is not None and np.isfinite(ev.beyond[row, j]):
+                far = ev.entry[row, j] + ev.direction[row, j] * ev.beyond[row, j]
+                why += (
+                    f" within reach (the level at {px(far)} is beyond the reach of {HORIZON_WORDS.get(ev.style, 'the horizon')})"
+                )
             near_miss.append(strat.name)
         else:
             why = "not enough bars"

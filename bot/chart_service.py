@@ -41,7 +41,7 @@ from analytics.models import Level, Plan
 from analytics.sessions import TZ_NAME, last_sessions, session_info
 from bot import metrics
 from bot.args import MAX_CHART_INTERVALS
-from bot.planning import make_plan
+from bot.planning import make_plan, recall_plan
 from bot.reply import Attachment
 from bot.request import Ctx
 from core.errors import ProviderError, UserError
@@ -441,8 +441,12 @@ async def make_charts(
     renderer: str | None = None,
     grid: bool = False,
     scale_plan: bool = True,
+    plan_id: str | None = None,
 ) -> ChartOutcome:
-    """Charts of `symbol` at each interval (or one grid image), with the plan when asked and available."""
+    """Charts of `symbol` at each interval (or one grid image), with the plan when asked and available.
+
+    With `plan_id` the chart is of that stored plan (bot.planning.recall_plan), drawn as of its time.
+    """
     ivs: list[str] = []
     for iv in intervals:
         canon = normalise_interval(iv)
@@ -457,8 +461,12 @@ async def make_charts(
     plan_bars: dict[str, pd.DataFrame] = {}
     plan_levels: list[Level] = []
     plan_source = ""
-    if with_plan:
-        outcome = await make_plan(ctx, symbol, style)
+    if with_plan or plan_id:
+        if plan_id:
+            outcome = await recall_plan(ctx, plan_id)
+            symbol, style, now = outcome.result.symbol, outcome.result.style, outcome.result.as_of
+        else:
+            outcome = await make_plan(ctx, symbol, style)
         plan = outcome.result.plan
         plan_bars = dict(outcome.bars)
         plan_levels = list(outcome.levels)

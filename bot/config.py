@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     )
 
     coach_worker_id: str | None = Field(None, description="name of this runtime worker for the leader lease (default host:pid)")
+    coach_rearm_min_quality: float = Field(
+        0.5, ge=0.0, le=1.0, description="auto-rearm adopts a re-plan only at this quality grade or more (0-1)"
+    )
+    coach_rearm_max_per_day: int = Field(
+        2, ge=0, le=50, description="auto-rearm adoptions per symbol and channel per day (0: never adopt by itself)"
+    )
 
     coach_odds_symbols: str = Field(
         "SPY,QQQ,AAPL,MSFT,NVDA,TSLA",

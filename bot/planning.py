@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -29,7 +29,7 @@ from bot.leaders_source import living_leaders
 from bot.plan_options import option_line
 from bot.reply import Action, Reply, ReplyField
 from bot.request import Ctx
-from core.errors import CoachError, UserError
+from core.errors import CoachError, NotFoundError, UserError
 from providers.base import Bars, MarketData
 from renderers.text import fmt_price, plan_story
 from storage import plans as plan_store
@@ -163,14 +163,105 @@ def quality_field(plan: Plan) -> ReplyField:
     return ReplyField(name="Quality (grade, not odds)", value=f"{plan.quality:.0%}")
 
 
-def plan_reply(outcome: PlanOutcome) -> Reply:
-    """The reply for a plan result: the plan with its levels and buttons, or why there is none."""
+async def stored_plan(ctx: Ctx, plan_id: str) -> Plan:
+    """The stored plan with this id that the caller may see, or NotFoundError (others' ids read as unknown ones)."""
+    pid = plan_store.normalise_plan_id(plan_id)
+    async with ctx.tx() as s:
+        owner = await ctx.owner(s)
+        plan = await plan_store.get_plan(s, owner, pid)
+    if plan is None:
+        raise NotFoundError(f"no plan {pid} of yours; plan ids come from /plan SYMBOL replies")
+    return plan
+
+
+async def recall_plan(ctx: Ctx, plan_id: str) -> PlanOutcome:
+    """A stored plan by id, with the bars and levels of its time (for its chart).
+
+    Only plans the caller may see (their own, or shared in a channel of their tenant); any other id
+    is answered as an unknown one. When the bars of the plan's time cannot be had, the plan comes
+    back without them (no chart) rather than not at all.
+    """
+    plan = await stored_plan(ctx, plan_id)
+    pid = plan.plan_id
+    info = session_info(plan.as_of)
+    session = {**info.to_dict(), "status": plan.session}
+    bars: dict[str, pd.DataFrame] = {}
+    levels: list[Level] = []
+    source = plan.sources[0].rsplit(": ", 1)[-1] if plan.sources else ctx.market.name
+    try:
+        got = await fetch_style_bars(ctx.market, plan.symbol, plan.style, plan.as_of)
+        bars = {iv: b.df for iv, b in got.items()}
+        source = got[STYLE_INTERVALS[plan.style][0]].source
+        # the same bars give the same levels the plan was built from
+        levels = plan_symbol(plan.symbol, plan.style, bars, as_of=plan.as_of, session=session, sources=plan.sources).levels
+    except CoachError as exc:
+        log.info("recall_without_bars", plan_id=pid, error=str(exc), request_id=ctx.request_id)
+    result = PlanResult(
+        symbol=plan.symbol, style=plan.style, as_of=plan.as_of, session=session, sources=plan.sources, plan=plan, reason=None
+    )
+    return PlanOutcome(result=result, bars=bars, levels=levels, source=source)
+
+
+async def latest_style(ctx: Ctx, symbol: str) -> str | None:
+    """The style of the caller's most recent plan for `symbol`, if they have one."""
+    async with ctx.tx() as s:
+        owner = await ctx.owner(s)
+        return await plan_store.latest_style(s, owner, validate_symbol(symbol))
+
+
+#: Confluence tags shown on a plan reply.
+MAX_CONFLUENCE = 5
+
+
+def confluence_text(plan: Plan) -> str:
+    """Up to MAX_CONFLUENCE confluence tags, in words."""
+    tags = [t.replace("_", " ") for t in plan.confluence[:MAX_CONFLUENCE]]
+    return "; ".join(tags)
+
+
+def session_note(session: Mapping[str, object]) -> str | None:
+    """When the market is not open: which session a plan is for and as of when, in one sentence."""
+    from analytics.sessions import EXCHANGE_TZ
+
+    status = str(session.get("status", "open"))
+    if status == "open":
+        return None
+    try:
+        at = datetime.fromisoformat(str(session["as_of"])).astimezone(EXCHANGE_TZ)
+        next_open = datetime.fromisoformat(str(session["next_open"])).astimezone(EXCHANGE_TZ)
+        last_close = datetime.fromisoformat(str(session["last_close"])).astimezone(EXCHANGE_TZ)
+    except (KeyError, ValueError):
+        return None
+    close_text = f"{last_close:%a %Y-%m-%d %H:%M} ET"
+    if status == "pre":
+        return f"Pre-market: plans now are for today's session, as of the last close ({close_text})."
+    if status == "post":
+        why = "after the close"
+    elif at.weekday() >= 5:
+        why = "weekend"
+    elif str(session.get("session_date")) != at.date().isoformat():
+        why = "holiday"
+    else:
+        why = "overnight"
+    return (
+        f"Market closed ({why}): plans now are for the next session, {next_open:%a %Y-%m-%d}, "
+        f"as of the last close ({close_text})."
+    )
+
+
+def plan_reply(outcome: PlanOutcome, *, recalled: bool = False, now: datetime | None = None) -> Reply:
+    """The reply for a plan result: the plan with its levels and buttons, or why there is none.
+
+    `recalled`: the plan was looked up by id; the reply says when it was made and whether it still holds at `now`.
+    """
     res = outcome.result
     plan = res.plan
+    note = None if recalled else session_note(res.session)
     if plan is None:
+        body = res.reason or "no setup qualifies right now"
         return Reply(
             title=f"{res.symbol} — no setup ({res.style})",
-            body=res.reason or "no setup qualifies right now",
+            body=f"{note}\n{body}" if note else body,
             sources=res.sources,
             as_of=res.as_of,
             data=res,
@@ -186,21 +277,29 @@ def plan_reply(outcome: PlanOutcome) -> Reply:
     entry = fmt_price(plan.entry)
     if plan.entry_zone:
         entry += f" (zone {fmt_price(plan.entry_zone[0])}–{fmt_price(plan.entry_zone[1])})"
+    body = plan_story(plan.summary)
+    if note:
+        body = f"{note}\n{body}"
+    if recalled:
+        body = f"{recall_note(plan, now)}\n{body}"
+    # entry, stop, targets and invalidation are fields: the text keeps the idea and the reasons around them;
+    # the odds lead, the quality grade comes after the levels, named so no one reads it as odds
+    fields = [
+        odds_field(plan),
+        ReplyField(name="Entry", value=entry),
+        ReplyField(name="Stop", value=f"{fmt_price(plan.stop)} (risk {fmt_price(plan.risk_per_share)})"),
+        ReplyField(name="Targets", value=_targets_detail(plan), inline=False),
+        quality_field(plan),
+        ReplyField(name="Invalidation", value=plan.invalidation, inline=False),
+    ]
+    if plan.confluence:
+        fields.append(ReplyField(name="Confluence", value=confluence_text(plan), inline=False))
+    fields.append(ReplyField(name="Plan", value=f"{plan.plan_id} v{plan.version} · {plan.interval} bars", inline=False))
+    fields.extend(_option_fields(res))
     return Reply(
         title=f"{plan.symbol} {plan.direction} — {name} ({plan.style})",
-        # entry, stop, targets and invalidation are fields: the text keeps the idea and the reasons around them
-        body=plan_story(plan.summary),
-        fields=[
-            # the odds lead; the quality grade comes after the levels, named so no one reads it as odds
-            odds_field(plan),
-            ReplyField(name="Entry", value=entry),
-            ReplyField(name="Stop", value=f"{fmt_price(plan.stop)} (risk {fmt_price(plan.risk_per_share)})"),
-            ReplyField(name="Targets", value=_targets_detail(plan), inline=False),
-            quality_field(plan),
-            ReplyField(name="Invalidation", value=plan.invalidation, inline=False),
-            ReplyField(name="Plan", value=f"{plan.plan_id} v{plan.version} · {plan.interval} bars", inline=False),
-            *_option_fields(res),
-        ],
+        body=body,
+        fields=fields,
         severity="info",  # the direction carries the colour (green long, red short)
         direction=plan.direction,
         sources=res.sources,
@@ -232,7 +331,7 @@ def next_step_actions(plan: Plan) -> list[Action]:
     return [
         Action(label="Size it", command=f"/size {plan.symbol} {_px(plan.entry)} {_px(plan.stop)}"),
         Action(label="Preview order", command=f"/order plan {plan.plan_id}", style="success"),
-        Action(label="Contracts", command=f"/contracts {plan.symbol} {plan.style}"),
+        Action(label="Contracts", command=f"/contracts {plan.plan_id}"),
         Action(label=f"Chart {up}", command=f"/chart {plan.symbol} {up} plan style={plan.style}"),
     ]
 
@@ -240,6 +339,18 @@ def next_step_actions(plan: Plan) -> list[Action]:
 def _px(price: float) -> str:
     """A price as a button writes it: to the cent, or to the hundredth of a cent under a dollar."""
     return f"{price:.4f}" if price < 1 else f"{price:.2f}"
+
+
+def recall_note(plan: Plan, now: datetime | None) -> str:
+    """When a recalled plan was made, and until when it holds (or that it expired)."""
+    from analytics.plan_window import expired_reason, expires_at
+    from analytics.sessions import EXCHANGE_TZ
+
+    made = f"Stored plan, made as of {plan.as_of.astimezone(EXCHANGE_TZ):%a %Y-%m-%d %H:%M} ET"
+    why = expired_reason(plan, now) if now is not None else None
+    if why:
+        return f"{made}. Expired: {why}; make a fresh one with /plan {plan.symbol} {plan.style}."
+    return f"{made}; valid until {expires_at(plan).astimezone(EXCHANGE_TZ):%a %Y-%m-%d %H:%M} ET."
 
 
 # ---------------------------------------------------------------------------- scan
@@ -411,7 +522,11 @@ __all__ = [
     "make_plan",
     "odds_field",
     "quality_field",
+    "latest_style",
     "plan_reply",
+    "recall_note",
+    "recall_plan",
+    "stored_plan",
     "resolve_universe",
     "run_scan",
     "scan_reply",

@@ -322,6 +322,30 @@ def mark_expired(conn: Connection, ids: Iterable[int], now: datetime) -> None:
         conn.execute(update(t).where(t.c.id.in_(ids), t.c.status == "active").values(status="expired", updated_at=now))
 
 
+async def runtime_undated_plan_alerts(session: AsyncSession) -> list[Alert]:
+    """Live alerts on a plan that carry no expiry (set before alerts ended with their plan)."""
+    q = select(Alert).where(Alert.status == "active", Alert.plan_id.is_not(None), Alert.expires_at.is_(None))
+    return list((await session.execute(q.order_by(Alert.id))).scalars())
+
+
+def expire_plan_alerts(conn: Connection, plans: Iterable[tuple[int, int, str]], now: datetime) -> int:
+    """Expire the live alerts on plans that ended: (tenant id, owner id, plan id) each; returns how many.
+
+    Their levels mean nothing once the plan is over (stopped, exited, expired or invalidated). The
+    new `updated_at` is what makes a runtime's next sync drop them from its book.
+    """
+    t = table_of(Alert)
+    n = 0
+    for tenant_id, owner_id, plan_id in plans:
+        res = conn.execute(
+            update(t)
+            .where(t.c.tenant_id == tenant_id, t.c.owner_id == owner_id, t.c.plan_id == plan_id, t.c.status == "active")
+            .values(status="expired", updated_at=now)
+        )
+        n += int(res.rowcount or 0)
+    return n
+
+
 # ---------------------------------------------------------------------- channel settings
 
 
@@ -469,6 +493,18 @@ async def runtime_pending_replans(session: AsyncSession) -> list[TrackedPlan]:
             await session.execute(select(TrackedPlan).where(TrackedPlan.replan_status == "pending").order_by(TrackedPlan.id))
         ).scalars()
     )
+
+
+async def count_auto_adoptions(session: AsyncSession, owner: Owner, channel: str | None, symbol: str, since: datetime) -> int:
+    """Re-plans of `symbol` the owner's auto-rearm adopted in `channel` since `since` (their state says "adopted": "auto")."""
+    q = select(TrackedPlan.state).where(
+        owned_by(TrackedPlan, owner),
+        TrackedPlan.symbol == symbol,
+        TrackedPlan.replan_of.is_not(None),
+        TrackedPlan.created_at >= since,
+        TrackedPlan.channel.is_(None) if channel is None else TrackedPlan.channel == channel,
+    )
+    return sum(1 for (state,) in await session.execute(q) if (state or {}).get("adopted") == "auto")
 
 
 async def runtime_tracked_by_id(session: AsyncSession, tracked_id: int) -> TrackedPlan | None:

@@ -28,6 +28,8 @@ from storage.identity import Owner, owned_by
 
 #: What can be a plan id: the planner makes "P-" + 6 characters; shorter or longer ones are simply not found.
 _PLAN_ID = re.compile(r"^P-[0-9A-Z]{1,12}$")
+#: How the planner writes them: "P-" and 6 Crockford base-32 characters (no I, L, O, U).
+_PLAN_ID_TEXT = re.compile(r"^P-[0-9A-HJKMNP-TV-Z]{6}$")
 
 
 class StoredPlan(Owned, Base):
@@ -69,6 +71,22 @@ async def latest_version(session: AsyncSession, owner: Owner, symbol: str, style
         owned_by(StoredPlan, owner), StoredPlan.symbol == symbol, StoredPlan.style == style
     )
     return int((await session.execute(q)).scalar_one() or 0)
+
+
+async def latest_style(session: AsyncSession, owner: Owner, symbol: str) -> str | None:
+    """The style of the owner's most recently stored plan for `symbol`; None when they have none."""
+    q = (
+        select(StoredPlan.style)
+        .where(owned_by(StoredPlan, owner), StoredPlan.symbol == symbol)
+        .order_by(StoredPlan.created_at.desc(), StoredPlan.id.desc())
+        .limit(1)
+    )
+    return (await session.execute(q)).scalar_one_or_none()
+
+
+def looks_like_plan_id(text: str) -> bool:
+    """True for text written like a plan id (P-1A2B3C, any case): what /plan and /chart read as one, not as a ticker."""
+    return bool(_PLAN_ID_TEXT.match(str(text or "").strip().upper()))
 
 
 async def _own_row(session: AsyncSession, owner: Owner, plan_id: str) -> StoredPlan | None:
@@ -130,4 +148,12 @@ async def get_plan(session: AsyncSession, owner: Owner, plan_id: str) -> Plan | 
     return Plan.model_validate(row.plan) if row is not None else None
 
 
-__all__ = ["StoredPlan", "get_plan", "latest_version", "normalise_plan_id", "save_plan"]
+__all__ = [
+    "StoredPlan",
+    "get_plan",
+    "latest_style",
+    "latest_version",
+    "looks_like_plan_id",
+    "normalise_plan_id",
+    "save_plan",
+]

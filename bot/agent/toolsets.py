@@ -56,6 +56,7 @@ TOOL_WORDS: dict[str, str] = {
     "risk": r"risk profile|account size|account|risk per trade|risk %|percent (?:risk|of my)|my risk|\d+(?:\.\d+)? ?% risk|risk \d",
     "track": r"track|tracking|follow|monitor|break.?even|move (?:my|the) stop|trail\w*",
     "tracked": r"tracked|tracking|following|auto.?rearm|re-?plans?|adopt",
+    "plan_validate": r"validate|check (?:my|this|the) (?:own )?(?:plan|trade|setup|levels)|my (?:entry|stop|targets?)|rate my",
     "untrack": r"untrack|stop (?:tracking|following)|unfollow",
     "scorecard": r"scorecard|score|hit rate|expectancy|win rate|performance|track record|how (?:did|have|are) my|"
     r"my (?:plans|trades|results)|drawdown|results",

@@ -36,7 +36,14 @@ COMMON = ("json", "as_of", "out", "chart")
 def add_twins(group: click.Group, registry: Registry) -> None:
     """A twin for every command not already defined by hand, grouped like chat (`coach watch add`)."""
     for cmd in registry.all():
-        if cmd.group:
+        if cmd.group and cmd.group in registry.commands:
+            # `coach plan` is a command itself, so its sub-commands sit beside it: `coach plan-validate`
+            flat = "-".join(cmd.path)
+            if flat not in group.commands:
+                twin = make_twin(cmd)
+                twin.name = flat
+                group.add_command(twin)
+        elif cmd.group:
             sub = group.commands.get(cmd.group)
             if sub is None:
                 sub = click.Group(name=cmd.group, help=f"/{cmd.group} commands.")

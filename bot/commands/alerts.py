@@ -359,6 +359,15 @@ async def alert_add(ctx: Ctx, a: AlertAddArgs) -> Reply:
             raise NotFoundError(f"no plan {pid} of yours; make one with /plan {sym}")
         if plan.symbol != sym:
             raise UserError(f"plan {pid} is for {plan.symbol}, not {sym}")
+        from analytics import plan_window
+
+        expired = plan_window.expired_reason(plan, now)
+        if expired:
+            raise UserError(f"{expired}, so no alerts on it; make a fresh one with /plan {sym} {plan.style}")
+        # an alert on a plan ends with the plan: its levels mean nothing after that
+        plan_end = plan_window.expires_at(plan)
+        if fields["expires_at"] is None or plan_end < fields["expires_at"]:
+            fields["expires_at"] = plan_end
         if a.kind == "entry":
             level = plan.entry
         elif a.kind in ("stop", "invalidation"):
@@ -456,6 +465,8 @@ async def alert_add(ctx: Ctx, a: AlertAddArgs) -> Reply:
         body.append(warn)
     opts = _options(v)
     body.append(opts[0].upper() + opts[1:] + ".")
+    if v.plan_id:
+        body.append(f"It ends with plan {v.plan_id}.")
     if v.note:
         body.append(f"Note: {v.note}")
     return Reply(title=f"Alert set on {sym}", body="\n".join(body), severity="success", as_of=now, data=v)

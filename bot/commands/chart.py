@@ -27,7 +27,7 @@ def _intervals(v: object) -> object:
 
 
 class ChartArgs(ArgsModel):
-    symbol: SymbolArg = Field(description="ticker, e.g. TSLA")
+    symbol: SymbolArg = Field(description="ticker, e.g. TSLA; or a plan id (P-1A2B3C) to chart that stored plan")
     interval: Annotated[list[IntervalArg], BeforeValidator(_intervals), Field(max_length=MAX_CHART_INTERVALS)] = Field(
         default_factory=list,
         description="bar interval(s), e.g. 5m or 5m,1h,1D (one image each); default 5m, or the plan's interval",
@@ -92,6 +92,7 @@ class ChartArgs(ArgsModel):
         "/chart TSLA 15m plan raw",
         "/chart SPY 5m,1h,1D",
         "/chart NVDA 15m theme=light levels=more",
+        "/chart P-1A2B3C",
     ),
     tool_hint="Returns the image files, the as-of time, the last price, the plan drawn (if any), the levels in view "
     "and chart_url (the live chart link, or null).",
@@ -101,7 +102,9 @@ async def chart(ctx: Ctx, a: ChartArgs) -> Reply:
     from bot.web.links import chart_url_for
     from renderers.labels import format_price
     from renderers.text import plan_story
+    from storage.plans import looks_like_plan_id
 
+    plan_id = a.symbol if looks_like_plan_id(a.symbol) else None
     outcome = await make_charts(
         ctx,
         ctx.services.charts,
@@ -114,6 +117,7 @@ async def chart(ctx: Ctx, a: ChartArgs) -> Reply:
         grid=a.grid,
         renderer=a.renderer,
         scale_plan=a.scale_plan and not a.raw,
+        plan_id=plan_id,
     )
     r = outcome.result
     url = await chart_url_for(ctx, r.symbol, r.intervals, *((r.plan.plan_id, r.plan.version) if r.plan else (None, None)))
@@ -135,6 +139,10 @@ async def chart(ctx: Ctx, a: ChartArgs) -> Reply:
             plan_story(p.summary)
             or f"{p.direction.upper()} {p.strategy.replace('_', ' ')} · T1 before the stop {p.probability:.0%}"
         )
+        if plan_id:
+            from bot.planning import recall_note
+
+            body = f"{recall_note(p, ctx.now())}\n{body}"
     elif r.note:
         body = r.note[0].upper() + r.note[1:]
         body += "" if body.endswith((".", "!", "?")) else "."

@@ -203,9 +203,16 @@ async def vol(ctx: Ctx, a: VolArgs) -> Reply:
 # ---------------------------------------------------------------------------- /contracts
 
 
+#: /contracts' style when neither a plan id nor an earlier plan of the symbol gives one.
+CONTRACTS_STYLE = "swing"
+
+
 class ContractsArgs(ArgsModel):
-    symbol: SymbolArg = Field(description="ticker, e.g. TSLA")
-    style: StyleArg = Field("swing", description="trading style: scalp intraday swing leaps")
+    symbol: SymbolArg = Field(description="ticker, e.g. TSLA; or a plan id (P-1A2B3C) for that stored plan's contracts")
+    style: StyleArg | None = Field(
+        None,
+        description="trading style: scalp intraday swing leaps (default: that of your latest plan for the symbol, else swing)",
+    )
     risk_amount: MoneyArg | None = Field(
         None, description="dollars you accept to lose at the stop; sets the projected contract count"
     )
@@ -335,29 +342,41 @@ def contracts_reply(r: ContractRanking) -> Reply:
         "/contracts NVDA swing 500",
         "/contracts SPY intraday risk_amount=300",
         "/contracts QQQ side=calls",
+        "/contracts P-1A2B3C",
     ),
     tool_hint="Needs a plan; when none qualifies, plan is null and reason says why. risk_amount only sets the projected count, it never filters. "
     "Pass side when the person names calls or puts; when it is against the plan, side_note says why the plan's side is shown: tell them. "
-    "below_min_rr marks contracts whose T1 R:R is under plan.min_rr: say so when recommending.",
+    "below_min_rr marks contracts whose T1 R:R is under plan.min_rr: say so when recommending. "
+    "A plan id as symbol ranks for that stored plan; without a style, the style of the caller's latest plan for the symbol is used.",
 )
 async def contracts(ctx: Ctx, a: ContractsArgs) -> Reply:
-    from bot.planning import make_plan
+    from analytics.models import PlanResult
+    from bot.planning import latest_style, make_plan, stored_plan
+    from storage.plans import looks_like_plan_id
 
     at = ctx.now()
     svc = ctx.services.options
+    stored: PlanResult | None = None
+    symbol = a.symbol
+    if looks_like_plan_id(a.symbol):
+        plan = await stored_plan(ctx, a.symbol)
+        symbol = plan.symbol
+        stored = PlanResult(
+            symbol=symbol, style=plan.style, as_of=plan.as_of, session={}, sources=plan.sources, plan=plan, reason=None
+        )
+    style = stored.style if stored is not None else a.style or await latest_style(ctx, symbol) or CONTRACTS_STYLE
     # Fail fast on a symbol without options or a missing expiration, before planning.
-    exps = await svc.expirations(a.symbol, at)
+    exps = await svc.expirations(symbol, at)
     if a.expiration is not None and a.expiration not in exps:
         wanted = a.expiration
         near = sorted(sorted(exps, key=lambda d: abs((d - wanted).days))[:4])
         shown = ", ".join(d.isoformat() for d in near)
-        raise NotFoundError(f"no {a.symbol} options expire on {a.expiration.isoformat()}; nearest listed: {shown}")
-    outcome = await make_plan(ctx, a.symbol, a.style)
-    result = outcome.result
+        raise NotFoundError(f"no {symbol} options expire on {a.expiration.isoformat()}; nearest listed: {shown}")
+    result = stored if stored is not None else (await make_plan(ctx, symbol, style)).result
     ranking = await svc.rank_for_plan(
         result.plan,
-        a.symbol,
-        a.style,
+        symbol,
+        result.style,
         at,
         risk_amount=a.risk_amount,
         expiration=a.expiration,

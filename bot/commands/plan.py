@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import structlog
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from analytics.intervals import STYLE_INTERVALS
 from analytics.scan_scope import MAX_LIMIT, NAMED_LISTS
@@ -26,7 +26,7 @@ log = structlog.get_logger("coach.plan")
 
 
 class PlanArgs(ArgsModel):
-    symbol: SymbolArg = Field(description="ticker, e.g. TSLA")
+    symbol: SymbolArg = Field(description="ticker, e.g. TSLA; or a plan id (P-1A2B3C) to recall that plan")
     style: StyleArg = Field(
         "intraday", description="trading style: scalp (1m/5m), intraday (5m/15m/1h), swing (1h/4h/1D), leaps (1D/1W)"
     )
@@ -38,36 +38,45 @@ class PlanArgs(ArgsModel):
     "A trade plan: its odds of T1 before the stop, entry, stop, targets with R:R, invalidation and a quality grade (or why there is none).",
     PlanArgs,
     result="analytics.models:PlanResult",
-    examples=("/plan TSLA", "/plan NVDA swing", "/plan SPY scalp --no-chart"),
+    examples=("/plan TSLA", "/plan NVDA swing", "/plan SPY scalp --no-chart", "/plan P-1A2B3C"),
     tool_hint="Returns {symbol, as_of, session, sources, plan|null, reason|null, chart_url|null (live chart link)}; a plan has direction, entry, stop, "
     "targets [{price, rr, reason}], probability (chance of T1 before the stop: the only figure to present as odds), "
     "probability_n (resolved past plans it rests on), probability_basis, quality (a setup grade, never odds), "
-    "quality_factors, confluence, strategy, invalidation, plan_id, version. options is the top contract "
+    "quality_factors, confluence, strategy, invalidation, plan_id, version, reach, beyond_reach. "
+    "A plan id as symbol returns that stored plan (the style is its own). options is the top contract "
     "{contract, strike, expiration, delta, mid, spread_pct, rr_t1, contracts} or {reason}.",
 )
 async def plan_cmd(ctx: Ctx, a: PlanArgs) -> Reply:
     from bot.plan_options import plan_option
-    from bot.planning import make_plan, plan_reply
+    from bot.planning import make_plan, recall_plan
+    from storage.plans import looks_like_plan_id
 
-    outcome = await make_plan(ctx, a.symbol, a.style)
+    recalled = looks_like_plan_id(a.symbol)
+    outcome = await recall_plan(ctx, a.symbol) if recalled else await make_plan(ctx, a.symbol, a.style)
     # the option lookup runs while the chart is drawn: the two together take about the longer of them
     options = asyncio.create_task(plan_option(ctx, outcome.result)) if outcome.result.plan is not None else None
-    reply = await _with_chart(ctx, a, outcome)
+    reply = await _with_chart(ctx, a, outcome, recalled)
     if options is not None:
         outcome.result = outcome.result.model_copy(update={"options": await options})
-        reply = plan_reply(outcome).model_copy(update={"attachments": reply.attachments})
+        reply = _plan_reply(ctx, outcome, recalled).model_copy(update={"attachments": reply.attachments})
     return await with_chart_link(ctx, reply, outcome.result)
 
 
-async def _with_chart(ctx: Ctx, a: PlanArgs, outcome: PlanOutcome) -> Reply:
-    """The plan's reply, with its chart attached when asked for (the plan stands without it if drawing fails)."""
+def _plan_reply(ctx: Ctx, outcome: PlanOutcome, recalled: bool) -> Reply:
     from bot.planning import plan_reply
 
-    reply = plan_reply(outcome)
+    return plan_reply(outcome, recalled=True, now=ctx.now()) if recalled else plan_reply(outcome)
+
+
+async def _with_chart(ctx: Ctx, a: PlanArgs, outcome: PlanOutcome, recalled: bool) -> Reply:
+    """The plan's reply, with its chart attached when asked for (the plan stands without it if drawing fails)."""
+    reply = _plan_reply(ctx, outcome, recalled)
     charts = ctx.services.charts
     if a.chart:
         res = outcome.result
         interval = STYLE_INTERVALS[res.style][0]
+        if interval not in outcome.bars:  # a recalled plan whose bars could not be had
+            return reply
         try:
             image = await charts.plan_chart(
                 symbol=res.symbol,
@@ -106,6 +115,50 @@ async def with_chart_link(ctx: Ctx, reply: Reply, res: PlanResult) -> Reply:
             "actions": [*reply.actions, Action(label="Open chart", url=url)],
         }
     )
+
+
+def _price(v: object) -> object:
+    """A price as typed: 190, "190.5", "$1,190.50"; anything else says what is accepted."""
+    if isinstance(v, str):
+        text = v.strip().replace(",", "").lstrip("$")
+        try:
+            v = float(text)
+        except ValueError:
+            raise ValueError(f"{text[:20]!r} is not a price; give a number like 190.50") from None
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and not v > 0:
+        raise ValueError(f"{v:g} is not a price; prices are positive")
+    return v
+
+
+#: A positive price; accepts "190.5" and "$1,190.50".
+PriceText = Annotated[float, BeforeValidator(_price)]
+
+
+class PlanValidateArgs(ArgsModel):
+    symbol: SymbolArg = Field(description="ticker, e.g. AAPL")
+    entry: PriceText = Field(description="your entry price")
+    stop: PriceText = Field(description="your stop (below the entry for a long, above it for a short)")
+    targets: Annotated[list[PriceText], Field(min_length=1, max_length=5)] = Field(
+        description="your targets, 1 to 5 prices (T1 first or in any order)"
+    )
+    style: StyleArg = Field("intraday", description="trading style: scalp, intraday, swing or leaps")
+
+
+@command(
+    "plan validate",
+    "Check your own plan against the levels: R:R per target, stop in ATR, levels in the way, reach, odds of T1 first.",
+    PlanValidateArgs,
+    examples=("/plan validate AAPL 190 187 195 200", "/plan validate TSLA 250 256 240 232 swing"),
+    tool_hint="Returns {direction, entry, stop, risk, atr, stop_atr, targets [{price, rr, band, in_the_way, beyond_reach}], "
+    "near_stop, reach, reach_basis, probability (T1 before the stop; the no-edge prior 1/(1+R), not a forecast), "
+    "probability_basis, warnings, summary}.",
+)
+async def plan_validate(ctx: Ctx, a: PlanValidateArgs) -> Reply:
+    from analytics.sessions import session_info
+    from bot.plan_validation import check_reply, validate_plan
+
+    check = await validate_plan(ctx, a.symbol, a.entry, a.stop, a.targets, a.style)
+    return check_reply(check, session_info(ctx.now()).to_dict())
 
 
 class ScanArgs(ArgsModel):

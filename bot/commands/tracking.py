@@ -8,9 +8,12 @@ and a stop-out brings a re-plan with an Adopt button (or adopted at once with au
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BaseModel, BeforeValidator, Field
+
+if TYPE_CHECKING:
+    from analytics.lifecycle import PlanState
 
 from bot.args import ArgsModel
 from bot.commands.alerts import check_channel, find_plan
@@ -100,6 +103,7 @@ class TrackArgs(ArgsModel):
 async def track(ctx: Ctx, a: TrackArgs) -> Reply:
     from analytics import lifecycle
     from analytics.lifecycle import PlanState
+    from analytics.plan_window import expired_reason
     from bot.runtime.api import state_from_json, state_to_json
     from renderers.text import fmt_price
     from storage import plans as plan_store
@@ -133,9 +137,17 @@ async def track(ctx: Ctx, a: TrackArgs) -> Reply:
         plan = await find_plan(s, owner, pid)
         if plan is None:
             raise NotFoundError(f"no plan {pid} of yours; make one with /plan SYMBOL and track the id it shows")
+        expired = expired_reason(plan, now)
+        if expired:
+            raise UserError(f"{expired}, so it cannot be tracked; make a fresh one with /plan {plan.symbol} {plan.style}")
         await check_channel(ctx, s, owner, "plan")
         state = PlanState.from_plan(plan)
     q = await ctx.market.quote(plan.symbol, at=now)
+    stale = _moved_past(state, q.last)
+    if stale:
+        raise UserError(
+            f"{plan.symbol} is at {fmt_price(q.last)}, {stale}; make a fresh one with /plan {plan.symbol} {plan.style}"
+        )
     state, events = lifecycle.observe(state, [q.last], ns_from_utc(now))
     async with ctx.tx() as s:
         owner = await ctx.owner(s)
@@ -161,6 +173,18 @@ async def track(ctx: Ctx, a: TrackArgs) -> Reply:
         "Transitions (entry, each target, stop, expiry) will be posted here with a chart."
     )
     return Reply(title=f"Tracking {pid}", body=body, severity="success", as_of=q.as_of, data=v)
+
+
+def _moved_past(state: PlanState, last: float) -> str | None:
+    """Why a plan not yet entered is stale at `last`: the price already ran past T1 (the move it was for happened).
+
+    A price on the stop's side of a breakout entry is not stale: the entry is still ahead of it.
+    """
+    from renderers.text import fmt_price
+
+    if state.targets and state.sign * (last - state.targets[0]) >= 0:
+        return f"already past T1 {fmt_price(state.targets[0])} without this plan: the move it was for has happened"
+    return None
 
 
 def _price(text: str) -> float:

@@ -85,6 +85,27 @@ def rule_from_row(row: Alert) -> Rule:
     )
 
 
+async def date_plan_alerts(session: AsyncSession) -> int:
+    """Give live alerts on a plan that have no expiry their plan's end (analytics.plan_window); returns how many.
+
+    Alerts made before alerts ended with their plan would otherwise watch a stale plan's levels for ever.
+    One whose plan is not stored keeps no expiry.
+    """
+    from analytics.plan_window import expires_at
+    from storage import plans as plan_store
+    from storage.identity import Owner
+
+    n = 0
+    for row in await store.runtime_undated_plan_alerts(session):
+        plan = await plan_store.get_plan(session, Owner(tenant_id=row.tenant_id, user_id=row.owner_id), row.plan_id or "")
+        if plan is None:
+            continue
+        row.expires_at = expires_at(plan)
+        row.updated_at = utc_now()
+        n += 1
+    return n
+
+
 def meta_from_row(row: Alert) -> AlertMeta:
     return AlertMeta(
         tenant_id=row.tenant_id,

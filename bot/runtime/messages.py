@@ -278,10 +278,12 @@ def replan_reply(
     at: datetime | None = None,
     symbol: str | None = None,
     chart_url: str | None = None,
+    not_adopted: str | None = None,
 ) -> Reply:
     """The re-plan after a stop-out: the new plan with an Adopt button, or a note that it was adopted (or none was found).
 
-    `chart_url` adds an "Open chart" link to the new plan's live chart page.
+    `chart_url` adds an "Open chart" link to the new plan's live chart page; `not_adopted`: why auto-rearm
+    left this one to the trader's click, said in the message.
     """
     if plan is None:
         return Reply(
@@ -300,6 +302,8 @@ def replan_reply(
         body.append("Adopted automatically (your auto-rearm setting is on): it is being tracked now.")
         actions = [Action(label="Stop tracking", command=f"/untrack {plan.plan_id}")]
     else:
+        if not_adopted:
+            body.append(f"Not adopted automatically: {not_adopted}. Adopt it with the button if you want it.")
         actions = [Action(label="Adopt", command=f"/track {plan.plan_id}", style="primary")]
     if chart_url:
         actions.append(Action(label="Open chart", url=chart_url))
@@ -321,6 +325,7 @@ def replan_reply(
         data={
             "previous_plan_id": previous_plan_id,
             "adopted": adopted,
+            "not_adopted": not_adopted,
             "plan": plan.model_dump(mode="json"),
             "chart_url": chart_url,
         },

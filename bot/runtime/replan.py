@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -20,6 +21,7 @@ import structlog
 from analytics.intervals import STYLE_INTERVALS
 from analytics.lifecycle import PlanState
 from analytics.models import Plan
+from analytics.sessions import EXCHANGE_TZ
 from bot.request import Ctx, Identity
 from bot.runtime.messages import replan_reply, reply_to_payload
 from bot.runtime.routing import Origin, fan_out, private_channel, route
@@ -87,6 +89,12 @@ class Replanner:
         if self._tasks:
             await asyncio.wait(list(self._tasks.values()), timeout=timeout)
 
+    def _settings(self) -> RearmRules:
+        settings = getattr(self.services, "settings", None)
+        if settings is None:
+            return RearmRules()
+        return RearmRules(min_quality=float(settings.coach_rearm_min_quality), max_per_day=int(settings.coach_rearm_max_per_day))
+
     async def _run(self, tracked_id: int) -> None:
         try:
             await self._replan(tracked_id)
@@ -140,12 +148,20 @@ class Replanner:
             if row is None or row.replan_status != "pending":
                 return
             adopted = False
+            not_adopted: str | None = None
             if plan is not None:
                 # the planner stores what it makes; saving again is a no-op that also covers other planners
                 plan = await plan_store.save_plan(s, owner, plan, None if ident.dm else row.channel)
                 exists = await store.get_tracked(s, owner, plan.plan_id)
                 if exists is None:
-                    adopted = auto
+                    if auto:
+                        since = _day_start(now)
+                        done_today = await store.count_auto_adoptions(s, owner, row.channel, row.symbol, since)
+                        not_adopted = rearm_refusal(plan, done_today, self._settings())
+                    adopted = auto and not_adopted is None
+                    state: dict[str, Any] = {"state": state_to_json(PlanState.from_plan(plan)), "sessions": 0}
+                    if adopted:
+                        state["adopted"] = "auto"
                     await store.track(
                         s,
                         owner,
@@ -153,8 +169,8 @@ class Replanner:
                         symbol=plan.symbol,
                         style=plan.style,
                         plan=plan.model_dump(mode="json"),
-                        state={"state": state_to_json(PlanState.from_plan(plan)), "sessions": 0},
-                        status="pending" if auto else "proposed",
+                        state=state,
+                        status="pending" if adopted else "proposed",
                         platform=row.platform,
                         channel=row.channel,
                         user_ref=row.user_ref,
@@ -165,9 +181,15 @@ class Replanner:
             row.replan_status = "done"
             row.next_plan_id = plan.plan_id if plan is not None else None
             row.updated_at = utc_now()
-            url = _chart_url(self.services, owner, plan, self.clock())
             reply = replan_reply(
-                plan, previous_plan_id=row.plan_id, adopted=adopted, reason=reason, at=now, symbol=row.symbol, chart_url=url
+                plan,
+                previous_plan_id=row.plan_id,
+                adopted=adopted,
+                reason=reason,
+                at=now,
+                symbol=row.symbol,
+                not_adopted=not_adopted,
+                chart_url=_chart_url(self.services, owner, plan, self.clock()),
             )
             sinks = await route(s, origin, "plan", row.symbol)
             key = f"replan:{row.id}"
@@ -196,6 +218,36 @@ def _chart_url(services: Any, owner: Owner, plan: Plan | None, now: datetime) ->
         version=plan.version,
     )
     return signer.url(scope, now)
+
+
+def _day_start(at: datetime) -> datetime:
+    """Midnight of `at`'s exchange-time day: the daily cap counts per trading day."""
+    local = at.astimezone(EXCHANGE_TZ)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class RearmRules:
+    """What auto-rearm requires of a re-plan before adopting it by itself."""
+
+    min_quality: float = 0.5
+    max_per_day: int = 2
+
+
+def rearm_refusal(plan: Plan, adopted_today: int, rules: RearmRules) -> str | None:
+    """Why auto-rearm does not adopt `plan` (one sentence for the message), or None when it does.
+
+    A re-plan right after a stop-out is where a weak setup does the most harm: below the minimum
+    quality grade, or past the day's cap for the symbol in this channel, it waits for the trader's click.
+    """
+    if plan.quality < rules.min_quality:
+        return f"its quality grade {plan.quality:.0%} is under the {rules.min_quality:.0%} auto-rearm minimum"
+    if adopted_today >= rules.max_per_day:
+        if rules.max_per_day == 0:
+            return "auto-rearm adoptions are turned off by the operator (a daily cap of 0)"
+        n = rules.max_per_day
+        return f"auto-rearm already adopted {n} re-plan{'s' if n != 1 else ''} of {plan.symbol} here today (the daily cap)"
+    return None
 
 
 def _direct_message(platform: str, tenant: str, channel: str | None) -> bool:

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from analytics import lifecycle
 from analytics.lifecycle import PlanEvent, PlanState
 from analytics.models import Plan
+from analytics.plan_window import expires_at
 from analytics.sessions import schedule
 from bot.runtime.feed import FeedBatch
 from bot.runtime.messages import PlanUpdate, plan_reply, reply_to_payload
@@ -69,6 +70,8 @@ class Live:
     updated_at: datetime
     #: time.monotonic() when the state (with its last price) was last written.
     saved: float = 0.0
+    #: When the plan's sessions end (analytics.plan_window), UTC ns; a tick after it ends a plan the closes missed.
+    expires_ns: int | None = None
 
 
 @dataclass
@@ -129,6 +132,7 @@ class PlanTracker:
             state=state,
             sessions=int((row.state or {}).get("sessions", 0)),
             updated_at=row.updated_at,
+            expires_ns=ns_from_utc(expires_at(plan)),
         )
         self.plans[row.id] = live
         self._by_symbol.setdefault(plan.symbol, set()).add(row.id)
@@ -186,6 +190,15 @@ class PlanTracker:
                 live = self.plans[tid]
                 if live.state.done:
                     continue
+                if live.expires_ns is not None and at_ns >= live.expires_ns:
+                    # its sessions ended while no close reached this runtime (it was down, or the plan was
+                    # loaded late): close it as of its end instead of acting on a stale plan
+                    ended, events = _end_of_window(live.state, live.expires_ns)
+                    if events:
+                        change(live).events.extend(events)
+                        live.state = ended
+                    if ended.done:
+                        continue
                 state, events = lifecycle.observe(live.state, [t.price], at_ns)
                 if events or (state is not live.state and now - live.saved > self.save_every):
                     ch = change(live)
@@ -230,6 +243,8 @@ class PlanTracker:
             w.items.append(
                 (live.tracked_id, {"state": state_to_json(live.state), "sessions": live.sessions}, live.state.status, messages)
             )
+            if live.state.done:
+                w.ended[live.tracked_id] = (live.tenant_id, live.owner_id, live.plan.plan_id)
         return w
 
     def _messages(self, live: Live, ev: PlanEvent, sinks: list[Sink]) -> list[NewMessage]:
@@ -292,6 +307,8 @@ class PlanWrite:
     items: list[tuple[int, dict[str, Any], str, list[NewMessage]]] = field(default_factory=list)
     saved: list[int] = field(default_factory=list)
     messages: list[NewMessage] = field(default_factory=list)
+    #: Plans this write ends, by tracked id: (tenant id, owner id, plan id); their alerts end with them.
+    ended: dict[int, tuple[int, int, str]] = field(default_factory=dict)
 
     def __call__(self, conn: Connection) -> None:
         self.saved, self.messages = [], []
@@ -300,7 +317,15 @@ class PlanWrite:
                 self.saved.append(tid)
                 self.messages.extend(messages)
             # else: untracked meanwhile, nothing to post
+        store.expire_plan_alerts(conn, [self.ended[tid] for tid in self.saved if tid in self.ended], self.now)
         insert_outbox(conn, self.messages, self.now)
+
+
+def _end_of_window(state: PlanState, end_ns: int) -> tuple[PlanState, list[PlanEvent]]:
+    """A plan at the end of its sessions: day styles as at a close (expired, or exited flat), others expire if pending."""
+    if state.style in lifecycle.DAY_STYLES:
+        return lifecycle.session_end(state, state.last_price, end_ns)
+    return lifecycle.expire(state, end_ns, "no entry within the plan's sessions")
 
 
 def _session_close(at_ns: int) -> int:

@@ -35,7 +35,7 @@ from bot import metrics
 from bot.request import event_ref
 from bot.runtime.destinations import Destination
 from bot.runtime.dispatcher import DispatchConfig, Dispatcher
-from bot.runtime.evaluator import AlertEvaluator
+from bot.runtime.evaluator import AlertEvaluator, date_plan_alerts
 from bot.runtime.feed import Feed, FeedBatch, build_stream
 from bot.runtime.replan import Planner, Replanner
 from bot.runtime.tracker import PlanTracker
@@ -192,6 +192,10 @@ class Runtime:
     async def start(self) -> None:
         """Load alerts and plans, open the feed on their symbols, resume unfinished re-plans."""
         await asyncio.to_thread(schedule)  # the exchange calendar loads once (about a second): not on the first tick
+        async with self.writer.tx() as s:
+            dated = await date_plan_alerts(s)
+        if dated:
+            log.info("plan_alerts_dated", alerts=dated)
         async with self.services.db() as s:
             n_alerts = await self.evaluator.load(s)
             n_plans = await self.tracker.load(s)

@@ -450,8 +450,8 @@ def _description(spec: ArgSpec) -> str:
     return d[:100]
 
 
-def make_command(cmd: Command, surface: DiscordSurface) -> app_commands.Command[Any, ..., None]:
-    """One app command whose options mirror the argument model."""
+def make_command(cmd: Command, surface: DiscordSurface, name: str | None = None) -> app_commands.Command[Any, ..., None]:
+    """One app command whose options mirror the argument model (named `name`, default the command's last word)."""
 
     async def callback(interaction: discord.Interaction, **options: Any) -> None:
         await surface.on_slash(interaction, cmd, options)
@@ -479,7 +479,7 @@ def make_command(cmd: Command, surface: DiscordSurface) -> app_commands.Command[
     if autocomplete:
         callback.__discord_app_commands_param_autocomplete__ = autocomplete  # type: ignore[attr-defined]
     command: app_commands.Command[Any, ..., None] = app_commands.Command(
-        name=cmd.path[-1], description=(cmd.summary or cmd.name)[:100], callback=callback
+        name=name or cmd.path[-1], description=(cmd.summary or cmd.name)[:100], callback=callback
     )
     if cmd.admin and not cmd.group:
         # hidden from members without Manage Server by default (server admins can change it); still checked on use
@@ -505,7 +505,13 @@ def _choice_autocomplete(choices: tuple[str, ...]) -> Autocomplete:
 def build_tree(tree: app_commands.CommandTree, registry: Registry, surface: DiscordSurface) -> None:
     """Add every registry command to `tree`: single words at the top, `group sub` under a group."""
     groups = registry.groups()
-    for name, subs in groups.items():
+    for name, subs in list(groups.items()):
+        if name in registry.commands:
+            # a Discord command with sub-commands cannot be run itself: /plan stays, /plan validate is /plan-validate
+            for c in subs:
+                tree.add_command(make_command(c, surface, name="-".join(c.path)))
+            del groups[name]
+            continue
         group = app_commands.Group(name=name, description=f"/{name}: " + ", ".join(c.path[1] for c in subs)[:90])
         if all(c.admin for c in subs):
             group.default_permissions = discord.Permissions(manage_guild=True)

@@ -33,7 +33,7 @@ async def anns(services) -> dict[str, str]:
         owner = await ctx.owner(s)
         entry = await journal.add_entry(s, owner, symbol="TSLA", text="my private note", created_at=OPEN_AT)
         await plan_store.save_plan(s, owner, tsla_plan("P-ANN001", OPEN_AT), None)  # made in her DM: hers only
-        await plan_store.save_plan(s, owner, tsla_plan("P-ANN002", OPEN_AT, entry=577.0), None)
+        await plan_store.save_plan(s, owner, tsla_plan("P-ANN002", OPEN_AT, entry=577.0, targets=(590.0, 600.0)), None)
         await watchlists.add(s, owner, ["TSLA"])
     alert = await say(services, ANN, "/alert add TSLA above 600")
     assert alert.severity == "success", alert.body
@@ -49,6 +49,9 @@ LINES = [
     ("alert", MISSING_NUMBER, "/alert edit {} value=610"),
     ("alert", MISSING_NUMBER, "/alert remove {}"),
     ("plan", MISSING_PLAN, "/track {}"),
+    ("plan", MISSING_PLAN, "/plan {}"),
+    ("plan", MISSING_PLAN, "/chart {}"),
+    ("plan", MISSING_PLAN, "/contracts {}"),
     ("plan", MISSING_PLAN, "/alert add TSLA entry plan={}"),
     ("tracked", MISSING_PLAN, "/untrack {}"),
     ("tracked", MISSING_PLAN, "/track {} stop=be"),

@@ -58,6 +58,7 @@ async def test_plan_reply_has_levels_buttons_and_the_structured_result(services)
         "Targets",
         "Quality (grade, not odds)",
         "Invalidation",
+        "Confluence",
         "Plan",
         "Option",
     ]
@@ -76,7 +77,7 @@ async def test_plan_reply_has_levels_buttons_and_the_structured_result(services)
         ("Alert at entry", f"/alert add NVDA {'above' if p.direction == 'long' else 'below'} {p.entry:.2f}"),
         ("Size it", f"/size NVDA {p.entry:.2f} {p.stop:.2f}"),
         ("Preview order", f"/order plan {p.plan_id}"),
-        ("Contracts", "/contracts NVDA intraday"),
+        ("Contracts", f"/contracts {p.plan_id}"),
         ("Chart 15m", "/chart NVDA 15m plan style=intraday"),
         ("Re-plan", "/plan NVDA intraday"),
     ]

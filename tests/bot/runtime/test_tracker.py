@@ -106,7 +106,9 @@ async def test_tracked_plan_posts_transitions_then_replans(services, hook, monke
     moved = await say(svc, "/track P-TEST01 stop=be", **CONSOLE)
     assert moved.severity == "success" and moved.data.stop == 576.5
     await rt.sync()
-    await play(rt, stream, datetime(2024, 3, 13, 16, 0, tzinfo=UTC))
+    # to just after the 11:14 ET stop-out: the re-plan is adopted while its entry is still ahead (later, TSLA has
+    # already fallen through its T1 and /track refuses it as stale)
+    await play(rt, stream, datetime(2024, 3, 13, 15, 16, tzinfo=UTC))
     await rt.replanner.wait()
     await rt.dispatcher.deliver_all(timeout=60)
     posted = [p for p in hook.delivered("/hook") if p.key.startswith(("plan:", "replan:"))]
@@ -158,7 +160,7 @@ async def test_pending_intraday_plan_expires_at_the_close(services, hook):
     clock = SimClock(datetime(2024, 3, 13, 19, 30, tzinfo=UTC), speed=None)
     svc = sim_services(services, clock)
     await webhook_channel(svc, hook)
-    await _propose(svc, tsla_plan("P-TEST03", clock.now(), entry=520.0, stop=515.0, targets=(530.0,)))
+    await _propose(svc, tsla_plan("P-TEST03", clock.now(), entry=600.0, stop=595.0, targets=(610.0,)))
     await say(svc, "/track P-TEST03", **CONSOLE)
     stream = SimStream(clock, start=clock.now())
     rt = Runtime(svc, clock=clock, stream=stream, config=RuntimeConfig(dispatch=FAST))
