@@ -20,7 +20,7 @@ import math
 from collections.abc import Sequence
 from datetime import datetime
 
-from analytics.calibration import METHOD_VERSION, OddsFit, odds
+from analytics.calibration import METHOD_VERSION, OddsFit
 from analytics.models import Direction, Level, Model, Style
 from analytics.planner import MAX_RISK_ATR, MIN_RISK_ATR, rr_band
 from analytics.reach import HORIZON_WORDS
@@ -90,9 +90,11 @@ def t1_probability(rr: float, style: Style | None = None, fit: OddsFit | None = 
     node = fit.nodes.get(style)
     if node is None or node.n == 0:
         return 1.0 / (1.0 + max(rr, 0.0)), PRIOR_LABEL
-    # "own" names no strategy node, so the odds stop at the style's offset
-    o = odds(fit, "own", style, 0.5, max(rr, 0.0))
-    return o.probability, f"calibrated on {node.n:,} past {style} plans of the coach's strategies"
+    # a trader's plan has no strategy node: the style's offset moves the prior's log-odds
+    base = 1.0 / (1.0 + max(rr, 0.0))
+    logit = math.log(base / (1.0 - base)) if 0.0 < base < 1.0 else 0.0
+    p = 1.0 / (1.0 + math.exp(-(logit + node.offset))) if 0.0 < base < 1.0 else base
+    return round(p, 4), f"calibrated on {node.n:,} past {style} plans of the coach's strategies"
 
 
 def _positive(name: str, value: float) -> float:
