@@ -782,7 +782,8 @@ def build_levels(
     hcols, _ = last_true(is_hi, 8)
     lcols, _ = last_true(is_lo, 8)
     sh, sl = take(h, hcols), take(l, lcols)
-    fade = 0.5 - 0.05 * np.arange(4)
+    # (1, k): one strength per column for every row; a flat (k,) would read as one per symbol when S == k
+    fade = (0.5 - 0.05 * np.arange(4))[None, :]
     book.add("swing_high", f"{iv} swing high", iv, sh[:, :4], fade, since=_stamps(panel, w0, hcols[:, :4]))
     book.add("swing_low", f"{iv} swing low", iv, sl[:, :4], fade, since=_stamps(panel, w0, lcols[:, :4]))
 
@@ -889,7 +890,8 @@ def _add_htf(book: LevelBook, hp: Panel, iv: str) -> None:
     is_hi, is_lo = swing_masks(h, l, 2)
     hcols, _ = last_true(is_hi, 3)
     lcols, _ = last_true(is_lo, 3)
-    fade = strength - 0.05 * np.arange(3)
+    # (1, k): one strength per column for every row; a flat (k,) would read as one per symbol when S == k
+    fade = (strength - 0.05 * np.arange(3))[None, :]
     book.add("htf", f"{iv} swing high", iv, take(h, hcols), fade, since=_stamps(hp, w0, hcols), htf=True)
     book.add("htf", f"{iv} swing low", iv, take(l, lcols), fade, since=_stamps(hp, w0, lcols), htf=True)
     if iv != "1D":

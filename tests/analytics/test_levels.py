@@ -207,6 +207,27 @@ def test_level_book_of_a_sim_session_has_every_kind_of_level():
     assert levels == sorted(levels, key=lambda lv: (lv.price, lv.kind))
 
 
+@pytest.mark.parametrize("symbols", [("TSLA", "SPY", "NVDA"), ("TSLA", "SPY", "NVDA", "AAPL")])
+def test_each_rows_levels_are_those_of_its_symbol_alone(symbols):
+    # 3 and 4 symbols: as many rows as a block of swing columns, where a per-column fade could pass for a per-row one
+    at = datetime(2024, 3, 11, 13, 45, tzinfo=UTC)
+    m = SimMarket(seed=0, now=lambda: at)
+    frames = {s: asyncio.run(m.bars(s, "5m", at - timedelta(days=14), at)).df for s in symbols}
+
+    def book(p: Panel):
+        f = compute_features(p)
+        htf = {iv: p.resample(iv) for iv in ("1h", "4h", "1D")}
+        return build_levels(p, f.atr, f.atr_now, f.sess, f.vwap, htf, pv=f.pv)
+
+    many = book(Panel.from_frames(frames, "5m"))
+    for row, sym in enumerate(symbols):
+        alone = book(Panel.from_frame(sym, frames[sym], "5m"))
+        assert many.labels == alone.labels
+        np.testing.assert_array_equal(many.strength[row], alone.strength[0], err_msg=sym)
+    swings = [c for c, lb in enumerate(many.labels) if lb == "1D swing low"]
+    assert len(set(many.strength[0, swings])) > 1  # older swings fade
+
+
 # ---------------------------------------------------------------------------- the panel
 
 
