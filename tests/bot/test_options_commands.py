@@ -311,7 +311,7 @@ def test_cli_iv_record_then_history(tmp_path, cli):
 
 
 #: A moment when the offline market's QQQ swing plan is short (a 1.3% stop).
-SHORT_QQQ_AT = datetime(2024, 3, 4, 16, 0, tzinfo=UTC)
+SHORT_QQQ_AT = datetime(2024, 3, 1, 16, 0, tzinfo=UTC)
 
 
 async def test_calls_asked_on_a_short_plan_say_why_puts_are_shown(sim):

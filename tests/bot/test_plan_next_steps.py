@@ -46,7 +46,7 @@ async def test_a_plan_offers_its_next_steps_as_buttons(svc, clock):
         ("Alert at entry", f"/alert add NVDA above {p.entry:.2f}"),
         ("Size it", f"/size NVDA {p.entry:.2f} {p.stop:.2f}"),
         ("Preview order", f"/order plan {p.plan_id}"),
-        ("Contracts", "/contracts NVDA intraday"),
+        ("Contracts", f"/contracts {p.plan_id}"),
         ("Chart 15m", "/chart NVDA 15m plan style=intraday"),
         ("Re-plan", "/plan NVDA intraday"),
     ]
