@@ -168,19 +168,9 @@ def backtest_cli(
 def _run_with_progress(
     run_backtest: Callable[..., BacktestResult], history: History, spec: BacktestSpec, workers: int, err: Console
 ) -> BacktestResult:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from bot.cli.common import replay_progress
 
-    with Progress(
-        TextColumn("[bold]replaying[/] {task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("decisions"),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        console=err,
-        transient=False,
-    ) as bar:
+    with replay_progress(err) as bar:
         task = bar.add_task(f"{spec.style} · {len(spec.symbols)} symbols", total=None)
 
         def tick(done: int, total: int) -> None:

@@ -95,17 +95,9 @@ def _market(services: Any, data_dir: str | None, now: Any) -> Any:
 
 
 async def _with_progress(err: Console, start: Any) -> Calibration:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from bot.cli.common import replay_progress
 
-    with Progress(
-        TextColumn("[bold]replaying[/] {task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("decisions"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=False,
-    ) as bar:
+    with replay_progress(err) as bar:
         tasks: dict[str, Any] = {}
 
         def tick(style: str, done: int, total: int) -> None:

@@ -66,3 +66,23 @@ def as_of_option(value: str | None) -> datetime | None:
         return parse_as_of(value, utc_now())
     except UserError as exc:
         fail(exc.message, 2)
+
+
+def replay_progress(err: Any) -> Any:
+    """The progress bar of a replay (backtest, calibration): one task per run, decisions done of total, eta.
+
+    On stderr (`err`, a rich Console), so `--json` on stdout stays clean.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("[bold]replaying[/] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("decisions"),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    )
