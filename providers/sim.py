@@ -60,48 +60,70 @@ MAX_INTRADAY_SESSIONS = 2600
 #: Sessions generated per block when filling the daily cache (bounds memory, not results).
 _BLOCK = 384
 
-# symbol: (reference price, annualised vol, dividend yield, average daily share volume)
-_KNOWN: dict[str, tuple[float, float, float, float]] = {
-    "SPY": (500.0, 0.20, 0.013, 60e6),
-    "QQQ": (430.0, 0.24, 0.006, 40e6),
-    "IWM": (200.0, 0.26, 0.012, 30e6),
-    "DIA": (390.0, 0.20, 0.017, 3e6),
-    "AAPL": (190.0, 0.28, 0.005, 55e6),
-    "MSFT": (410.0, 0.26, 0.007, 20e6),
-    "NVDA": (120.0, 0.55, 0.0003, 300e6),
-    "TSLA": (250.0, 0.60, 0.0, 90e6),
-    "AMZN": (180.0, 0.33, 0.0, 40e6),
-    "META": (500.0, 0.40, 0.004, 15e6),
-    "GOOGL": (165.0, 0.30, 0.005, 25e6),
-    "GOOG": (166.0, 0.30, 0.005, 20e6),
-    "AMD": (160.0, 0.52, 0.0, 50e6),
-    "NFLX": (600.0, 0.42, 0.0, 4e6),
-    "AVGO": (160.0, 0.45, 0.013, 25e6),
-    "BRK.B": (410.0, 0.20, 0.0, 4e6),
-    "JPM": (200.0, 0.24, 0.023, 9e6),
-    "BAC": (38.0, 0.28, 0.025, 35e6),
-    "XOM": (115.0, 0.25, 0.033, 15e6),
-    "V": (270.0, 0.22, 0.008, 6e6),
-    "UNH": (500.0, 0.28, 0.016, 4e6),
-    "COST": (800.0, 0.22, 0.005, 2e6),
-    "WMT": (65.0, 0.20, 0.013, 15e6),
-    "DIS": (100.0, 0.30, 0.008, 9e6),
-    "INTC": (30.0, 0.45, 0.015, 40e6),
-    "BA": (180.0, 0.38, 0.0, 7e6),
-    "CRM": (250.0, 0.35, 0.006, 6e6),
-    "ORCL": (130.0, 0.32, 0.012, 8e6),
-    "ADBE": (500.0, 0.35, 0.0, 3e6),
-    "COIN": (220.0, 0.70, 0.0, 10e6),
-    "PLTR": (25.0, 0.62, 0.0, 45e6),
-    "MU": (120.0, 0.48, 0.004, 20e6),
-    "UBER": (70.0, 0.40, 0.0, 18e6),
-    "GLD": (215.0, 0.20, 0.0, 8e6),
-    "TLT": (92.0, 0.20, 0.038, 35e6),
-    "XLF": (42.0, 0.22, 0.016, 35e6),
-    "XLE": (92.0, 0.28, 0.032, 15e6),
+#: Volatility bands by symbol class, annualised. A symbol's long-run volatility sits inside its
+#: class's band and so do most of its 20-session regimes: calm spells dip a little below, stress
+#: rises above, but never past STRESS_CAP times the band's top (markets traders know: SPY rarely
+#: runs above 30%, TSLA rarely above 100%).
+VOL_BANDS: dict[str, tuple[float, float]] = {
+    "index": (0.12, 0.20),  # broad index ETFs
+    "fund": (0.12, 0.25),  # sector, bond and gold funds
+    "megacap": (0.20, 0.40),  # megacaps and other large caps
+    "high_beta": (0.50, 0.70),
+    "stock": (0.20, 0.70),  # any other symbol: its level is drawn inside this band
+}
+#: How far a stress regime may take volatility above the class band's top.
+STRESS_CAP = 1.3
+#: How far a calm spell may take it below the band's bottom.
+CALM_FLOOR = 0.6
+
+# symbol: (reference price, annualised vol, dividend yield, average daily share volume, class)
+_KNOWN: dict[str, tuple[float, float, float, float, str]] = {
+    "SPY": (500.0, 0.15, 0.013, 60e6, "index"),
+    "QQQ": (430.0, 0.18, 0.006, 40e6, "index"),
+    "IWM": (200.0, 0.19, 0.012, 30e6, "index"),
+    "DIA": (390.0, 0.14, 0.017, 3e6, "index"),
+    "AAPL": (190.0, 0.26, 0.005, 55e6, "megacap"),
+    "MSFT": (410.0, 0.24, 0.007, 20e6, "megacap"),
+    "NVDA": (120.0, 0.55, 0.0003, 300e6, "high_beta"),
+    "TSLA": (250.0, 0.58, 0.0, 90e6, "high_beta"),
+    "AMZN": (180.0, 0.30, 0.0, 40e6, "megacap"),
+    "META": (500.0, 0.34, 0.004, 15e6, "megacap"),
+    "GOOGL": (165.0, 0.28, 0.005, 25e6, "megacap"),
+    "GOOG": (166.0, 0.28, 0.005, 20e6, "megacap"),
+    "AMD": (160.0, 0.52, 0.0, 50e6, "high_beta"),
+    "NFLX": (600.0, 0.34, 0.0, 4e6, "megacap"),
+    "AVGO": (160.0, 0.34, 0.013, 25e6, "megacap"),
+    "BRK.B": (410.0, 0.20, 0.0, 4e6, "megacap"),
+    "JPM": (200.0, 0.24, 0.023, 9e6, "megacap"),
+    "BAC": (38.0, 0.28, 0.025, 35e6, "megacap"),
+    "XOM": (115.0, 0.25, 0.033, 15e6, "megacap"),
+    "V": (270.0, 0.22, 0.008, 6e6, "megacap"),
+    "UNH": (500.0, 0.26, 0.016, 4e6, "megacap"),
+    "COST": (800.0, 0.22, 0.005, 2e6, "megacap"),
+    "WMT": (65.0, 0.20, 0.013, 15e6, "megacap"),
+    "DIS": (100.0, 0.28, 0.008, 9e6, "megacap"),
+    "INTC": (30.0, 0.36, 0.015, 40e6, "megacap"),
+    "BA": (180.0, 0.34, 0.0, 7e6, "megacap"),
+    "CRM": (250.0, 0.32, 0.006, 6e6, "megacap"),
+    "ORCL": (130.0, 0.30, 0.012, 8e6, "megacap"),
+    "ADBE": (500.0, 0.32, 0.0, 3e6, "megacap"),
+    "COIN": (220.0, 0.66, 0.0, 10e6, "high_beta"),
+    "PLTR": (25.0, 0.60, 0.0, 45e6, "high_beta"),
+    "MU": (120.0, 0.50, 0.004, 20e6, "high_beta"),
+    "UBER": (70.0, 0.36, 0.0, 18e6, "megacap"),
+    "GLD": (215.0, 0.15, 0.0, 8e6, "fund"),
+    "TLT": (92.0, 0.15, 0.038, 35e6, "fund"),
+    "XLF": (42.0, 0.20, 0.016, 35e6, "fund"),
+    "XLE": (92.0, 0.23, 0.032, 15e6, "fund"),
 }
 #: Index ETFs: daily expirations, $1 strikes, steeper put skew, tighter spreads.
-_INDEX_LIKE = frozenset({"SPY", "QQQ", "IWM", "DIA"})
+_INDEX_LIKE = frozenset(sym for sym, known in _KNOWN.items() if known[4] == "index")
+
+
+def symbol_class(symbol: str) -> str:
+    """The volatility class of `symbol` (a key of VOL_BANDS)."""
+    known = _KNOWN.get(symbol)
+    return known[4] if known else "stock"
 
 
 # ---------------------------------------------------------------------------- hashing
@@ -146,6 +168,7 @@ class _Profile:
     avg_volume: float
     spread_bps: float
     index_like: bool
+    band: tuple[float, float]  # the class's volatility band, annualised
 
 
 def _profile(seed: int, symbol: str) -> _Profile:
@@ -154,15 +177,16 @@ def _profile(seed: int, symbol: str) -> _Profile:
 
     spread_bps = 1.0 + 2.0 * u("spread")
     if symbol in _KNOWN:
-        level, vol, q, volume = _KNOWN[symbol]
-        return _Profile(level, vol, q, volume, 1.0 if symbol in _INDEX_LIKE else spread_bps, symbol in _INDEX_LIKE)
+        level, vol, q, volume, kind = _KNOWN[symbol]
+        index_like = symbol in _INDEX_LIKE
+        return _Profile(level, vol, q, volume, 1.0 if index_like else spread_bps, index_like, VOL_BANDS[kind])
     level = 8.0 * (600.0 / 8.0) ** u("level")
     # cheaper stocks tend to move more
     cheapness = 1.0 - math.log(level / 8.0) / math.log(75.0)
     vol = 0.20 * 3.5 ** min(1.0, 0.65 * u("vol") + 0.35 * cheapness)
     q = 0.0 if u("divpays") < 0.4 else 0.02 * u("div")
     volume = 3e5 * (2e7 / 3e5) ** u("volume")
-    return _Profile(level, vol, q, volume, spread_bps, False)
+    return _Profile(level, vol, q, volume, spread_bps, False, VOL_BANDS["stock"])
 
 
 @dataclass(frozen=True)
@@ -195,7 +219,7 @@ def _path(seed: int, symbol: str) -> _Path:
     rng = np.random.Generator(np.random.PCG64(_digest(f"{seed}:{symbol}:daily")))
 
     # Stochastic log-volatility: a slow AR(1) gives clustering; burn-in makes it start stationary.
-    phi, s = 0.98, 0.38
+    phi, s = 0.98, 0.25
     burn = 300
     x = lfilter([s * math.sqrt(1 - phi * phi)], [1.0, -phi], rng.standard_normal(n + burn))[burn:]
 
@@ -205,23 +229,27 @@ def _path(seed: int, symbol: str) -> _Path:
     lengths = np.where(kinds == 3, rng.integers(5, 25, n_seg), rng.integers(15, 90, n_seg))
     regime = np.repeat(kinds, lengths)[:n]
     strength = np.repeat(rng.uniform(0.3, 1.1, n_seg), lengths)[:n]
-    vol_mult = np.array([0.85, 0.95, 1.15, 1.6])[regime]
+    vol_mult = np.array([0.85, 0.95, 1.15, 1.4])[regime]
     drift_sign = np.array([0.0, 1.0, -1.0, -1.6])[regime]
     mu = drift_sign * strength * prof.ann_vol / 252.0
 
     sigma = np.exp(x) * vol_mult
     daily_vol = prof.ann_vol / math.sqrt(252.0)
     sigma *= daily_vol / math.sqrt(np.mean(sigma * sigma))
-    # Calm floor and panic ceiling; already volatile names spike less in relative terms.
-    sigma = np.clip(sigma, 0.4 * daily_vol, min(3.0, 1.2 / prof.ann_vol) * daily_vol)
+    # Calm floor and stress ceiling from the class band; volatile names spike less in relative terms.
+    lo, hi = prof.band
+    floor = max(0.5 * prof.ann_vol, CALM_FLOOR * lo) / math.sqrt(252.0)
+    ceiling = min(1.8 * prof.ann_vol, STRESS_CAP * hi) / math.sqrt(252.0)
+    sigma = np.clip(sigma, floor, ceiling)
 
-    # Fat-tailed shocks; ranges mean-revert a little (negative MA(1)).
-    z = rng.standard_t(5, n) / math.sqrt(5.0 / 3.0)
+    # Fat-tailed shocks, but no day beyond five of its regime's sigmas (a heavier move is a jump
+    # or a regime change); ranges mean-revert a little (negative MA(1)).
+    z = np.clip(rng.standard_t(5, n) / math.sqrt(5.0 / 3.0), -5.0, 5.0)
     ma = np.where(regime == 0, -0.3, 0.0)
     e = sigma * (z + ma * np.concatenate(([0.0], z[:-1]))) / np.sqrt(1.0 + ma * ma)
     # Earnings-like jumps (about four a year) happen overnight; index funds have no earnings.
     jump_p = 0.0 if prof.index_like else 4.0 / 252.0
-    jump = np.where(rng.random(n) < jump_p, rng.normal(0.0, 2.2, n) * daily_vol, 0.0)
+    jump = np.where(rng.random(n) < jump_p, np.clip(rng.normal(0.0, 1.8, n), -6.0, 6.0) * daily_vol, 0.0)
     r = mu + e + jump
 
     # A weak pull towards a slowly rising trend line keeps 20 years of history believable.
