@@ -220,9 +220,12 @@ def test_the_fast_path_reuses_its_figure_without_leftovers() -> None:
 
 
 def test_zones_and_more_levels(tsla_5m) -> None:
+    last = float(tsla_5m["close"].iloc[-1])
+    # a strong zone just above the price and a weak swing low further below it
+    supply = round(last * 1.01, 2)
     levels = [
-        Level(kind="supply", price=560, low=558, high=562, strength=0.8, label="supply"),
-        Level(kind="swing_low", price=530.0, strength=0.5, label="swing"),
+        Level(kind="supply", price=supply, low=supply - 0.5, high=supply + 0.5, strength=0.8, label="supply"),
+        Level(kind="swing_low", price=round(last * 0.95, 2), strength=0.5, label="swing"),
     ]
     prio = build_spec(symbol="TSLA", interval="5m", bars=tsla_5m, levels=levels, as_of=AS_OF, session_status="open", source="sim")
     more = build_spec(
