@@ -14,7 +14,7 @@ from analytics.bars import resample_bars
 from analytics.models import OptionChain, Quote
 from core.errors import NotFoundError, UserError
 from providers.base import Bars, MarketData
-from providers.sim import SimMarket, clear_cache
+from providers.sim import STRESS_CAP, VOL_BANDS, SimMarket, clear_cache, symbol_class
 
 ET = ZoneInfo("America/New_York")
 NOW = datetime(2025, 6, 30, 22, 0, tzinfo=UTC)
@@ -253,6 +253,26 @@ async def test_daily_path_has_gaps_and_volatility_clustering():
     assert 0.15 < ann < 0.9
     # volume rises with the size of the move
     assert np.corrcoef(r.abs(), daily.volume.iloc[1:])[0, 1] > 0.1
+
+
+@pytest.mark.parametrize("symbol", ["SPY", "QQQ", "AAPL", "MSFT", "TSLA", "NVDA"])
+async def test_volatility_sits_in_the_band_of_the_symbols_class(symbol):
+    lo, hi = VOL_BANDS[symbol_class(symbol)]
+    daily = (await market().bars(symbol, "1D", et(2006, 1, 1), et(2026, 1, 1))).df
+    r = np.log(daily.close).diff().dropna()
+    assert lo <= r.std() * np.sqrt(252) <= hi
+    # regimes: most 20-session spells near the band; stress past the cap is rare (a tenth of the time at most)
+    hv20 = r.rolling(20).std().dropna() * np.sqrt(252)
+    assert lo * 0.6 <= hv20.median() <= hi
+    assert (hv20 > STRESS_CAP * hi).mean() < 0.10
+
+
+async def test_index_funds_move_like_index_funds():
+    """No SPY day like a meme stock's: the largest daily move in twenty years stays under 10%."""
+    for symbol in ("SPY", "QQQ", "IWM", "DIA"):
+        daily = (await market().bars(symbol, "1D", et(2006, 1, 1), et(2026, 1, 1))).df
+        assert symbol_class(symbol) == "index"
+        assert np.abs(daily.close.pct_change().dropna()).max() < 0.10
 
 
 # ---------------------------------------------------------------------- quotes
