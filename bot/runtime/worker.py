@@ -13,7 +13,9 @@ leader:
    ONE transaction, then wakes the dispatcher;
 4. every `sync_interval` seconds, picks up alerts and plans changed by commands (in this or
    another process), follows the symbols they need, renews its lease and records its
-   heartbeat and the feed's status (`/alerts status` reads them).
+   heartbeat and the feed's status (`/alerts status` reads them);
+5. every `purge_interval` seconds, drops the request pipeline's answer claims older than
+   `answers_kept` (no platform accepts an answer that late, so they guard nothing).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from bot.runtime.replan import Planner, Replanner
 from bot.runtime.tracker import PlanTracker
 from bot.runtime.txn import Writer
 from core.clock import utc_now
+from storage import answers
 from storage.outbox import channel_key, outbox_status_counts
 from storage.runtime_state import acquire_lease, get_state, put_state, release_lease, upsert_state
 
@@ -65,6 +68,9 @@ class RuntimeConfig:
     poll_interval: float = 5.0
     #: How often the books of people with risk rules are checked against them as prices move (0: never).
     risk_interval: float = 60.0
+    #: How often old answer claims (`request_answers`) are dropped (0: never), and how old they must be.
+    purge_interval: float = 3_600.0
+    answers_kept: float = 86_400.0
     #: A cursor older than this is not replayed (after a long outage the stream starts at the clock).
     max_replay: float = 3 * 86_400.0
     #: The lease's name for this worker; host:pid by default, so a crashed worker's lease lapses on its own.
@@ -310,6 +316,7 @@ class Runtime:
     async def _housekeeping(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
         next_risk = loop.time() + self.config.risk_interval
+        next_purge = loop.time()  # once at start: a service restarted daily still purges
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), self.config.sync_interval)
@@ -328,8 +335,20 @@ class Runtime:
                 if self.config.risk_interval > 0 and loop.time() >= next_risk:
                     next_risk = loop.time() + self.config.risk_interval
                     await self.risk_sweep()
+                if self.config.purge_interval > 0 and loop.time() >= next_purge:
+                    next_purge = loop.time() + self.config.purge_interval
+                    await self.purge_answers()
             except Exception:
                 log.exception("runtime_housekeeping_failed")
+
+    async def purge_answers(self) -> int:
+        """Drop answer claims older than `answers_kept`; returns how many."""
+        before = utc_now() - timedelta(seconds=self.config.answers_kept)
+        async with self.services.db() as s, s.begin():
+            dropped = await answers.purge(s, before)
+        if dropped:
+            log.info("answers_purged", rows=dropped)
+        return dropped
 
     async def risk_sweep(self) -> int:
         """Check the books of people with risk rules; what breaks a rule goes out as a `risk` alert."""
