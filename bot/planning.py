@@ -492,6 +492,9 @@ def scan_reply(outcome: ScanOutcome) -> Reply:
         body += "\nT1 odds: the chance of T1 before the stop, calibrated on past plans; quality grades the setup and is not odds."
     else:
         body = res.reason or "no setup qualifies"
+    note = session_note(res.session)
+    if note:
+        body = f"{note}\n{body}"
     if res.universe_basis:
         body += f"\nUniverse: {res.universe_basis}."
     if res.skipped:

@@ -114,6 +114,10 @@ async def test_a_closed_market_says_the_plan_is_for_the_next_session(services, a
     )
     open_reply = await say(services, "/plan AAPL swing --no-chart")
     assert not open_reply.body.startswith("Market closed")
+    # a scan says the same before its table
+    scan = await say(services, "/scan AAPL MSFT swing", at=at)
+    assert scan.body.splitlines()[0].startswith(f"Market closed ({why}): plans now are for the next session, {next_session}")
+    assert not (await say(services, "/scan AAPL MSFT swing")).body.startswith("Market closed")
 
 
 async def test_plan_validate_checks_the_traders_own_plan(services):
