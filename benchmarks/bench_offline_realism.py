@@ -7,7 +7,7 @@ as `SimMarket.bars` serves them (seed 0):
 * HV20 (20-session realised volatility, annualised): 10th, 50th and 90th percentile and max;
 * the largest one-day and twenty-session moves.
 
-Each class is held to its band (`providers.sim.VOL_BANDS`: index ETFs 12-20%, megacaps 20-40%,
+Each class is held to its band (`providers.sim_symbols.VOL_BANDS`: index ETFs 12-20%, megacaps 20-40%,
 high-beta names 50-70%): the long-run level must sit inside it.
 
 The anchor, measured in the same run: real GOOG daily history as the `backtesting` package
@@ -28,7 +28,8 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
-from providers.sim import _KNOWN, VOL_BANDS, SimMarket, symbol_class
+from providers.sim import SimMarket
+from providers.sim_symbols import KNOWN, VOL_BANDS, symbol_class
 
 START = datetime(2006, 1, 1, tzinfo=UTC)
 END = datetime(2026, 1, 1, tzinfo=UTC)
@@ -84,7 +85,7 @@ def goog_real() -> pd.Series:
 async def main() -> None:
     t0 = time.perf_counter()
     market = SimMarket(seed=0, now=lambda: END)
-    symbols = [*_KNOWN, *INVENTED]
+    symbols = [*KNOWN, *INVENTED]
     by_class: dict[str, list[tuple[str, Stats]]] = {}
     for sym in symbols:
         bars = await market.bars(sym, "1D", START, END)

@@ -35,14 +35,15 @@ import talib
 from analytics.panel import Panel
 from analytics.scanner import scan_panels
 from analytics.sessions import last_sessions, session_info
-from providers.sim import _KNOWN, SimMarket, clear_cache
+from providers.sim import SimMarket, clear_cache
+from providers.sim_symbols import KNOWN
 
 AS_OF = datetime(2024, 3, 13, 15, 0, tzinfo=UTC)
 
 
 def universe(n: int) -> list[str]:
     """Known tickers first, then made-up ones (the offline market prices any valid symbol)."""
-    names = list(_KNOWN)
+    names = list(KNOWN)
     i = 0
     while len(names) < n:
         a, b, c = divmod(i, 26 * 26)[0] % 26, (i // 26) % 26, i % 26

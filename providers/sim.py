@@ -23,7 +23,6 @@ How the numbers are made, and why they never depend on what was asked:
 
 from __future__ import annotations
 
-import hashlib
 import math
 import threading
 from collections import OrderedDict
@@ -46,6 +45,7 @@ from analytics.symbols import validate_symbol
 from core.errors import NotFoundError, UserError
 from core.values import ns_from_utc, utc_from_ns
 from providers.base import Bars, SessionVolume, SessionVolumes
+from providers.sim_symbols import CALM_FLOOR, INDEX_LIKE, KNOWN, STRESS_CAP, digest, profile, unit
 
 NAME = "sim"
 #: The date on which every symbol's path passes through its reference price.
@@ -60,83 +60,7 @@ MAX_INTRADAY_SESSIONS = 2600
 #: Sessions generated per block when filling the daily cache (bounds memory, not results).
 _BLOCK = 384
 
-#: Volatility bands by symbol class, annualised. A symbol's long-run volatility sits inside its
-#: class's band and so do most of its 20-session regimes: calm spells dip a little below, stress
-#: rises above, but never past STRESS_CAP times the band's top (markets traders know: SPY rarely
-#: runs above 30%, TSLA rarely above 100%).
-VOL_BANDS: dict[str, tuple[float, float]] = {
-    "index": (0.12, 0.20),  # broad index ETFs
-    "fund": (0.12, 0.25),  # sector, bond and gold funds
-    "megacap": (0.20, 0.40),  # megacaps and other large caps
-    "high_beta": (0.50, 0.70),
-    "stock": (0.20, 0.70),  # any other symbol: its level is drawn inside this band
-}
-#: How far a stress regime may take volatility above the class band's top.
-STRESS_CAP = 1.3
-#: How far a calm spell may take it below the band's bottom.
-CALM_FLOOR = 0.6
-
-# symbol: (reference price, annualised vol, dividend yield, average daily share volume, class)
-_KNOWN: dict[str, tuple[float, float, float, float, str]] = {
-    "SPY": (500.0, 0.15, 0.013, 60e6, "index"),
-    "QQQ": (430.0, 0.18, 0.006, 40e6, "index"),
-    "IWM": (200.0, 0.19, 0.012, 30e6, "index"),
-    "DIA": (390.0, 0.14, 0.017, 3e6, "index"),
-    "AAPL": (190.0, 0.26, 0.005, 55e6, "megacap"),
-    "MSFT": (410.0, 0.24, 0.007, 20e6, "megacap"),
-    "NVDA": (120.0, 0.55, 0.0003, 300e6, "high_beta"),
-    "TSLA": (250.0, 0.58, 0.0, 90e6, "high_beta"),
-    "AMZN": (180.0, 0.30, 0.0, 40e6, "megacap"),
-    "META": (500.0, 0.34, 0.004, 15e6, "megacap"),
-    "GOOGL": (165.0, 0.28, 0.005, 25e6, "megacap"),
-    "GOOG": (166.0, 0.28, 0.005, 20e6, "megacap"),
-    "AMD": (160.0, 0.52, 0.0, 50e6, "high_beta"),
-    "NFLX": (600.0, 0.34, 0.0, 4e6, "megacap"),
-    "AVGO": (160.0, 0.34, 0.013, 25e6, "megacap"),
-    "BRK.B": (410.0, 0.20, 0.0, 4e6, "megacap"),
-    "JPM": (200.0, 0.24, 0.023, 9e6, "megacap"),
-    "BAC": (38.0, 0.28, 0.025, 35e6, "megacap"),
-    "XOM": (115.0, 0.25, 0.033, 15e6, "megacap"),
-    "V": (270.0, 0.22, 0.008, 6e6, "megacap"),
-    "UNH": (500.0, 0.26, 0.016, 4e6, "megacap"),
-    "COST": (800.0, 0.22, 0.005, 2e6, "megacap"),
-    "WMT": (65.0, 0.22, 0.013, 15e6, "megacap"),
-    "DIS": (100.0, 0.28, 0.008, 9e6, "megacap"),
-    "INTC": (30.0, 0.36, 0.015, 40e6, "megacap"),
-    "BA": (180.0, 0.34, 0.0, 7e6, "megacap"),
-    "CRM": (250.0, 0.32, 0.006, 6e6, "megacap"),
-    "ORCL": (130.0, 0.30, 0.012, 8e6, "megacap"),
-    "ADBE": (500.0, 0.32, 0.0, 3e6, "megacap"),
-    "COIN": (220.0, 0.66, 0.0, 10e6, "high_beta"),
-    "PLTR": (25.0, 0.60, 0.0, 45e6, "high_beta"),
-    "MU": (120.0, 0.54, 0.004, 20e6, "high_beta"),
-    "UBER": (70.0, 0.36, 0.0, 18e6, "megacap"),
-    "GLD": (215.0, 0.15, 0.0, 8e6, "fund"),
-    "TLT": (92.0, 0.15, 0.038, 35e6, "fund"),
-    "XLF": (42.0, 0.20, 0.016, 35e6, "fund"),
-    "XLE": (92.0, 0.23, 0.032, 15e6, "fund"),
-}
-#: Index ETFs: daily expirations, $1 strikes, steeper put skew, tighter spreads.
-_INDEX_LIKE = frozenset(sym for sym, known in _KNOWN.items() if known[4] == "index")
-
-
-def symbol_class(symbol: str) -> str:
-    """The volatility class of `symbol` (a key of VOL_BANDS)."""
-    known = _KNOWN.get(symbol)
-    return known[4] if known else "stock"
-
-
 # ---------------------------------------------------------------------------- hashing
-
-
-def _digest(text: str) -> int:
-    """A stable 64-bit integer for `text` (never Python's salted hash())."""
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
-
-
-def _unit(text: str) -> float:
-    """A stable uniform number in [0, 1) for `text`."""
-    return (_digest(text) >> 11) * 2.0**-53
 
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -156,37 +80,6 @@ def _hash_normals(key: int, counter: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- per-symbol model
-
-
-@dataclass(frozen=True)
-class _Profile:
-    """What makes a symbol look like itself."""
-
-    level: float
-    ann_vol: float
-    div_yield: float
-    avg_volume: float
-    spread_bps: float
-    index_like: bool
-    band: tuple[float, float]  # the class's volatility band, annualised
-
-
-def _profile(seed: int, symbol: str) -> _Profile:
-    def u(tag: str) -> float:
-        return _unit(f"{seed}:{symbol}:{tag}")
-
-    spread_bps = 1.0 + 2.0 * u("spread")
-    if symbol in _KNOWN:
-        level, vol, q, volume, kind = _KNOWN[symbol]
-        index_like = symbol in _INDEX_LIKE
-        return _Profile(level, vol, q, volume, 1.0 if index_like else spread_bps, index_like, VOL_BANDS[kind])
-    level = 8.0 * (600.0 / 8.0) ** u("level")
-    # cheaper stocks tend to move more
-    cheapness = 1.0 - math.log(level / 8.0) / math.log(75.0)
-    vol = 0.20 * 3.5 ** min(1.0, 0.65 * u("vol") + 0.35 * cheapness)
-    q = 0.0 if u("divpays") < 0.4 else 0.02 * u("div")
-    volume = 3e5 * (2e7 / 3e5) ** u("volume")
-    return _Profile(level, vol, q, volume, spread_bps, False, VOL_BANDS["stock"])
 
 
 @dataclass(frozen=True)
@@ -213,10 +106,10 @@ def _session_minutes() -> np.ndarray:
 @lru_cache(maxsize=256)
 def _path(seed: int, symbol: str) -> _Path:
     """The symbol's daily open/close/vol/volume over every session of the calendar."""
-    prof = _profile(seed, symbol)
+    prof = profile(seed, symbol)
     sch = schedule()
     n = len(sch.dates)
-    rng = np.random.Generator(np.random.PCG64(_digest(f"{seed}:{symbol}:daily")))
+    rng = np.random.Generator(np.random.PCG64(digest(f"{seed}:{symbol}:daily")))
 
     # Stochastic log-volatility: a slow AR(1) gives clustering; burn-in makes it start stationary.
     phi, s = 0.98, 0.25
@@ -273,7 +166,7 @@ def _path(seed: int, symbol: str) -> _Path:
     )
     volume *= minutes / 390.0
     return _Path(
-        key=_digest(f"{seed}:{symbol}:minutes"),
+        key=digest(f"{seed}:{symbol}:minutes"),
         opens=opens,
         closes=closes,
         sigma=sigma,
@@ -283,7 +176,7 @@ def _path(seed: int, symbol: str) -> _Path:
 
 
 @lru_cache(maxsize=8)
-def _intraday_profile(n: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _intradayprofile(n: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(variance weights, cumulative variance fraction, volume weights) for an n-minute session, padded to width."""
     t = (np.arange(n) + 0.5) / n
     var = 1.0 + 1.6 * np.exp(-t / 0.05) + 0.6 * np.exp(-(1.0 - t) / 0.04)
@@ -325,7 +218,7 @@ def _minute_rows(path: _Path, idx: np.ndarray) -> _Rows:
     vol_w = np.empty((len(idx), width))
     for m in np.unique(n):
         rows = n == m
-        pv, pf, pw = _intraday_profile(int(m), width)
+        pv, pf, pw = _intradayprofile(int(m), width)
         var_w[rows], frac[rows], vol_w[rows] = pv, pf, pw
     col = np.arange(width, dtype=np.int64)
     valid = col[None, :] < n[:, None]
@@ -497,7 +390,7 @@ def _listed_expirations(symbol: str, today: date) -> list[date]:
     # January LEAPS; the next year's series lists in September
     for y in range(today.year + 1, today.year + (4 if today.month >= 9 else 3)):
         out.add(_expiry_day(_third_friday(y, 1)))
-    if symbol in _INDEX_LIKE:  # index ETFs list every session for the next two weeks
+    if symbol in INDEX_LIKE:  # index ETFs list every session for the next two weeks
         d = today
         while d <= today + timedelta(days=14):
             if _is_trading_day(d):
@@ -635,7 +528,7 @@ class SimMarket:
         if sch.closes[i] > self._now_ns():
             raise UserError(f"the {day.isoformat()} session has not closed yet")
         rows = []
-        for sym in sorted(_KNOWN):
+        for sym in sorted(KNOWN):
             o, h, lo, c, v = _daily_ohlcv(self.seed, sym, np.array([i]))[0]
             if np.isfinite(c) and v > 0:
                 rows.append(SessionVolume(symbol=sym, close=float(c), volume=float(v), vwap=float((h + lo + c) / 3.0)))
@@ -660,11 +553,11 @@ class SimMarket:
         sym = self._symbol(symbol)
         m = _moment(self._at_ns(at))
         last, volume, prev = self._last(sym, m)
-        prof = _profile(self.seed, sym)
+        prof = profile(self.seed, sym)
         tag = f"{self.seed}:{sym}:quote:{m.t}"
         last_c = int(round(last * 100))
-        spread_c = max(1, int(round(last * prof.spread_bps * (0.7 + 0.6 * _unit(tag + ":w")) * 1e-2)))
-        below_c = min(spread_c, int(_unit(tag + ":b") * (spread_c + 1)))
+        spread_c = max(1, int(round(last * prof.spread_bps * (0.7 + 0.6 * unit(tag + ":w")) * 1e-2)))
+        below_c = min(spread_c, int(unit(tag + ":b") * (spread_c + 1)))
         bid = (last_c - below_c) / 100.0
         ask = (last_c - below_c + spread_c) / 100.0
         return Quote(
@@ -672,8 +565,8 @@ class SimMarket:
             bid=bid,
             ask=ask,
             last=last,
-            bid_size=100 * (1 + int(_unit(tag + ":bs") * 30)),
-            ask_size=100 * (1 + int(_unit(tag + ":as") * 30)),
+            bid_size=100 * (1 + int(unit(tag + ":bs") * 30)),
+            ask_size=100 * (1 + int(unit(tag + ":as") * 30)),
             volume=volume,
             prev_close=prev,
             as_of=utc_from_ns(m.t),
@@ -709,7 +602,7 @@ class SimMarket:
         return self._price_chain(sym, expiration, q, m)
 
     def _price_chain(self, sym: str, expiration: date, q: Quote, m: _Moment) -> OptionChain:
-        prof = _profile(self.seed, sym)
+        prof = profile(self.seed, sym)
         path = _path(self.seed, sym)
         spot = q.last
         sch = schedule()
@@ -775,7 +668,7 @@ class SimMarket:
         # Activity: peaks at the money and on round strikes; open interest is fixed for the day,
         # volume accrues with the underlying's volume so far.
         sess_date = str(sch.dates[m.sess])
-        rng = np.random.Generator(np.random.PCG64(_digest(f"{self.seed}:{sym}:chain:{expiration}:{sess_date}")))
+        rng = np.random.Generator(np.random.PCG64(digest(f"{self.seed}:{sym}:chain:{expiration}:{sess_date}")))
         round_k = np.where(
             np.isclose(K % (10 * inc), 0) | np.isclose(K % (10 * inc), 10 * inc),
             2.5,

@@ -14,7 +14,8 @@ from analytics.bars import resample_bars
 from analytics.models import OptionChain, Quote
 from core.errors import NotFoundError, UserError
 from providers.base import Bars, MarketData
-from providers.sim import STRESS_CAP, VOL_BANDS, SimMarket, clear_cache, symbol_class
+from providers.sim import SimMarket, clear_cache
+from providers.sim_symbols import STRESS_CAP, VOL_BANDS, symbol_class
 
 ET = ZoneInfo("America/New_York")
 NOW = datetime(2025, 6, 30, 22, 0, tzinfo=UTC)
