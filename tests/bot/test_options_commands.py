@@ -350,10 +350,11 @@ async def test_size_of_a_ranked_put_is_long_puts_and_loses_what_contracts_says(s
 
 
 async def test_contracts_under_the_plans_minimum_are_flagged_in_the_reply(sim):
-    # a tight swing stop (0.3%): the option pays about 1R at T1 where the plan needs 2R
-    reply = await run_text(ctx_for(sim, as_of=datetime(2024, 3, 6, 16, 0, tzinfo=UTC)), "/contracts QQQ swing")
+    # a tight swing stop (0.2%): the option pays about 1R at T1 where the plan needs 2R
+    reply = await run_text(ctx_for(sim, as_of=datetime(2024, 3, 7, 16, 0, tzinfo=UTC)), "/contracts QQQ swing")
     r = reply.data
     assert r.plan.min_rr == 2.0 and r.candidates
+    assert abs(r.plan.entry - r.plan.stop) / r.plan.entry < 0.003
     assert all(c.below_min_rr for c in r.candidates)
     rows = [line for line in reply.body.split("\n") if line.startswith("QQQ2")]
     assert len(rows) == len(r.candidates) and all(row.endswith("⚠ under 2R") for row in rows)

@@ -20,16 +20,20 @@ from storage.identity import ensure_owner
 from tests.bot.agent.conftest import ctx_for
 from tests.conftest import OPEN_AT, run_text
 
-TSLA_LAST = 586.46  # the offline market's TSLA at OPEN_AT (seed 0)
+
+@pytest.fixture
+async def tsla_last(services) -> float:
+    """The offline market's TSLA last at OPEN_AT: the price the quote tool hands the model."""
+    return (await services.market.quote("TSLA", at=OPEN_AT)).last
 
 
 def tool_messages(body: dict) -> list[dict]:
     return [m for m in body["messages"] if m["role"] == "tool"]
 
 
-async def test_one_tool_round_trip(services, fake, make_agent):
+async def test_one_tool_round_trip(services, fake, make_agent, tsla_last):
     fake.tool_calls(("call_1", "quote", {"symbol": "tsla"}))
-    fake.text(f"TSLA last traded at ${TSLA_LAST}. Size the position so a stop-out is a loss you accept.")
+    fake.text(f"TSLA last traded at ${tsla_last:.2f}. Size the position so a stop-out is a loss you accept.")
     agent = make_agent()
     reply = await agent(ctx_for(services), "where is tsla trading?")
 
@@ -55,14 +59,14 @@ async def test_one_tool_round_trip(services, fake, make_agent):
     (tool_msg,) = tool_messages(second)
     assert tool_msg["tool_call_id"] == "call_1"
     result = json.loads(tool_msg["content"])
-    assert result["ok"] is True and result["result"]["last"] == TSLA_LAST and result["result"]["symbol"] == "TSLA"
+    assert result["ok"] is True and result["result"]["last"] == tsla_last and result["result"]["symbol"] == "TSLA"
     assert result["sources"] == ["quote: sim"] and result["as_of"].startswith("2024-03-13T15:00")
     assert "TSLA" in tool_msg["content"] and "\n" not in tool_msg["content"]  # compact JSON, not rendered text
     # a local server still gets a bearer key (the SDK requires one)
     assert fake.recorded[0].headers["authorization"] == "Bearer sk-local-no-key"
 
     assert reply.severity == "info"
-    assert f"${TSLA_LAST}." in reply.body and "unverified" not in reply.body
+    assert f"${tsla_last:.2f}." in reply.body and "unverified" not in reply.body
     assert reply.sources == ["quote: sim"] and reply.as_of == OPEN_AT
     assert 0.5 <= reply.grounding <= 0.95
     # the footer calls it grounding: "confidence" is a plan's setup grade, shown beside it in the same chat
@@ -164,23 +168,25 @@ async def test_5xx_backs_off_then_gives_up_with_a_clear_reply(services, fake, ma
     assert reply.severity == "error" and "failed (503)" in reply.body and "127.0.0.1" in reply.body
 
 
-async def test_step_limit(services, fake, make_agent):
+async def test_step_limit(services, fake, make_agent, tsla_last):
     fake.fallback = fake.make_tool_calls(("loop", "quote", {"symbol": "TSLA"}))
     reply = await make_agent(coach_agent_max_steps=3)(ctx_for(services), "keep looking")
     assert len(fake.requests) == 3
     assert [r["tool_choice"] for r in fake.requests] == ["auto", "auto", "none"]
     assert reply.data.step_limit_reached is True and reply.severity == "warning"
-    assert "limit of 3 steps" in reply.body and "TSLA 586.46" in reply.body
+    assert "limit of 3 steps" in reply.body and f"TSLA {tsla_last:.2f}" in reply.body
     assert len(reply.data.tools) == 2
 
 
-async def test_unverified_price_is_flagged(services, fake, make_agent):
+async def test_unverified_price_is_flagged(services, fake, make_agent, tsla_last):
+    # a support and a target the model made up: levels near the price that no tool returned
+    support, target = round(tsla_last * 0.97, 2), float(round(tsla_last * 1.1))
     fake.tool_calls(("call_1", "quote", {"symbol": "TSLA"}))
-    fake.text(f"TSLA is at ${TSLA_LAST}, support near 571.20 and it should reach $650.00 soon.")
+    fake.text(f"TSLA is at ${tsla_last:.2f}, support near {support:.2f} and it should reach ${target:.2f} soon.")
     reply = await make_agent()(ctx_for(services), "tsla outlook?")
-    assert "$650.00 (unverified)" in reply.body and "571.20 (unverified)" in reply.body
-    assert f"${TSLA_LAST}," in reply.body  # the quoted price is verified
-    assert reply.data.unverified_prices == [571.2, 650.0]
+    assert f"${target:.2f} (unverified)" in reply.body and f"{support:.2f} (unverified)" in reply.body
+    assert f"${tsla_last:.2f}," in reply.body  # the quoted price is verified
+    assert reply.data.unverified_prices == [support, target]
     assert reply.severity == "warning" and reply.grounding < 0.6
     assert any(f.name == "Unverified" for f in reply.fields)
 
@@ -264,15 +270,15 @@ async def test_images_from_tools_are_attached(services, fake, make_agent):
     assert [a.filename for a in reply.attachments] == ["TSLA.png"] and reply.attachments[0].data == png
 
 
-async def test_streaming_gives_the_same_turn(services, fake, make_agent):
+async def test_streaming_gives_the_same_turn(services, fake, make_agent, tsla_last):
     fake.tool_calls(("call_1", "quote", {"symbol": "TSLA"}), ("call_2", "session", {}))
-    fake.text(f"TSLA is at ${TSLA_LAST} and the market is open.")
+    fake.text(f"TSLA is at ${tsla_last:.2f} and the market is open.")
     reply = await make_agent(coach_llm_stream=True)(ctx_for(services), "tsla?")
     assert fake.requests[0]["stream"] is True and fake.requests[0]["stream_options"] == {"include_usage": True}
     msgs = tool_messages(fake.requests[1])
     assert [m["tool_call_id"] for m in msgs] == ["call_1", "call_2"]
     assert fake.requests[1]["messages"][-3]["tool_calls"][0]["function"] == {"name": "quote", "arguments": '{"symbol": "TSLA"}'}
-    assert reply.body.startswith(f"TSLA is at ${TSLA_LAST} and the market is open.")
+    assert reply.body.startswith(f"TSLA is at ${tsla_last:.2f} and the market is open.")
     assert reply.data.unverified_prices == [] and (reply.data.prompt_tokens, reply.data.completion_tokens) == (110, 35)
 
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from bot.app import command_registry
+from bot.config import Settings
+from providers.sim import SimMarket
 
 ROOT = Path(__file__).resolve().parents[3]
 AS_OF = "2024-03-13T11:00:00-04:00"
@@ -26,6 +29,12 @@ def env_for(tmp_path, **extra) -> dict[str, str]:
     )
     env.update(extra)
     return env
+
+
+async def tsla_last() -> float:
+    """The offline market's TSLA last at AS_OF, on the default seed (the process gets no COACH_ settings)."""
+    market = SimMarket(seed=Settings.model_fields["coach_seed"].default)
+    return (await market.quote("TSLA", at=datetime.fromisoformat(AS_OF))).last
 
 
 async def coach(tmp_path, *args, **env) -> tuple[int, str, str]:
@@ -47,7 +56,7 @@ async def coach(tmp_path, *args, **env) -> tuple[int, str, str]:
 async def test_ask_without_llm_uses_the_intent_parser(tmp_path):
     code, out, err = await coach(tmp_path, "quote tsla", "--as-of", AS_OF)
     assert code == 0, err
-    assert "TSLA 586.46" in out and "LLM coach off: ran `/quote TSLA`" in out
+    assert f"TSLA {await tsla_last():.2f}" in out and "LLM coach off: ran `/quote TSLA`" in out
 
 
 def test_ask_with_an_empty_message_is_one_line_exit_2(cli):
@@ -61,7 +70,9 @@ async def test_ask_with_an_llm_prints_a_grounded_reply_and_saves_the_chart(tmp_p
     if "chart" in command_registry().commands:
         calls.append(("call_2", "chart", {"symbol": "TSLA"}))
     fake.tool_calls(*calls)
-    fake.text("TSLA trades at $586.46; a target of $700.00 would need a big move.")
+    last = await tsla_last()
+    target = float(round(last * 1.2))  # a level no tool returned
+    fake.text(f"TSLA trades at ${last:.2f}; a target of ${target:.2f} would need a big move.")
     code, out, err = await coach(
         tmp_path,
         "how",
@@ -74,7 +85,7 @@ async def test_ask_with_an_llm_prints_a_grounded_reply_and_saves_the_chart(tmp_p
         COACH_LLM_RETRIES="0",
     )
     assert code == 0, err
-    assert "$586.46;" in out and "$700.00 (unverified)" in out
+    assert f"${last:.2f};" in out and f"${target:.2f} (unverified)" in out
     assert "data: quote: sim" in out and "grounding" in out and "(checked against tools)" in out and "confidence" not in out
     assert fake.requests[0]["messages"][-1]["content"] == "how is tsla?"
     if "chart" in command_registry().commands:  # the chart made during the turn is saved under ./out/
