@@ -1,11 +1,13 @@
 """The alerts step of `coach demo`: an alert firing, a tracked plan stopping out and re-planning, on an accelerated clock.
 
 The step picks a past session of the offline market where the planner's plan (made by the
-real `/plan`) is triggered and then stopped out within a few hours: it replays each
+real `/plan`) still waits for its entry when it is tracked, is triggered and then stopped out
+within a few hours, and the planner has a next plan at the stop-out: it replays each
 candidate's minutes through the pure lifecycle first, so the demo stays true whatever the
 strategies find on a given day. Then it types the commands into the console (with the time
 pinned to that moment), runs the real runtime on a clock 1800 times faster than the wall
-(the console destination prints what is pushed), and shows /alerts status and /tracked.
+(the console destination prints what is pushed), and shows /alerts status and /tracked (and
+takes the re-plan's Adopt) at the market time the runtime stopped.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ def _walk(df: pd.DataFrame) -> list[tuple[datetime, float]]:
 
 
 async def find_scenario(services: Services, identity: Any) -> Scenario | None:
-    """The first candidate whose plan triggers and then stops out inside the window."""
+    """The first candidate whose plan waits for its entry, triggers, stops out inside the window and gets a re-plan."""
     from bot.planning import make_plan
 
     for at in CANDIDATE_TIMES:
@@ -86,7 +88,11 @@ async def find_scenario(services: Services, identity: Any) -> Scenario | None:
             walk = _walk(df)
             if not walk:
                 continue
-            state = PlanState.from_plan(plan)
+            # as /track sees it: a plan whose entry is at the price is live at once, and no "entry touched" is pushed
+            quote = await then.market.quote(sym, at=at)
+            state, _ = lifecycle.observe(PlanState.from_plan(plan), [quote.last], ns_from_utc(at))
+            if state.status != "pending":
+                continue
             stop_at, target_first = None, False
             for t, p in walk:
                 state, events = lifecycle.observe(state, [p], ns_from_utc(t))
@@ -108,6 +114,12 @@ async def find_scenario(services: Services, identity: Any) -> Scenario | None:
             else:
                 kind, level = "below", round(start - 0.8 * (start - lo), 2)
             if abs(level - start) < 0.02:
+                continue
+            # the re-planner plans as of the stop-out: the demo shows its Adopt only when that finds a setup
+            stopped = rebase(
+                services, market=SimMarket(seed=services.settings.coach_seed, now=_frozen(stop_at)), clock=_frozen(stop_at)
+            )
+            if (await make_plan(Ctx(services=stopped, identity=identity, as_of=stop_at), sym, "intraday")).result.plan is None:
                 continue
             return Scenario(at=at, plan=plan, stop_at=stop_at, alert_kind=kind, alert_level=level, target_first=target_first)
     return None
@@ -174,5 +186,8 @@ async def run_alerts_demo(services: Services, out: Any = None) -> int:
         ]
     if stopped and stopped[0].next_plan_id:
         after.append(f"/track {stopped[0].next_plan_id}")  # the Adopt button's command
-    answered += await chat(pinned, stdin=io.StringIO("\n".join(after) + "\n"), stdout=out, identity=identity)
+    # the trader answers the pushes when they came: at the market time the runtime stopped, not at the step's start
+    later = SimClock(stopped_at, speed=None)
+    after_svc = rebase(services, market=SimMarket(seed=services.settings.coach_seed, now=later), clock=later)
+    answered += await chat(after_svc, stdin=io.StringIO("\n".join(after) + "\n"), stdout=out, identity=identity)
     return answered

@@ -34,12 +34,12 @@ async def test_an_expired_plan_cannot_be_tracked_or_alerted_on(services):
 
 
 async def test_a_plan_the_price_already_ran_past_cannot_be_tracked(services):
-    svc = sim_services(services, SimClock(T0, speed=None))  # TSLA ~577.65
-    await _propose(svc, tsla_plan("P-GONE01", T0, entry=560.0, stop=555.0, targets=(570.0, 590.0)))
+    svc = sim_services(services, SimClock(T0, speed=None))  # TSLA ~477.46
+    await _propose(svc, tsla_plan("P-GONE01", T0, entry=465.0, stop=460.0, targets=(470.0, 490.0)))
     r = await say(svc, "/track P-GONE01", **CONSOLE)
-    assert r.severity == "error" and "already past T1 570.00 without this plan" in r.body
+    assert r.severity == "error" and "already past T1 470.00 without this plan" in r.body
     # a breakout entry above the price, stop included, is still ahead: it is tracked
-    await _propose(svc, tsla_plan("P-AHEAD1", T0, entry=590.0, stop=580.0, targets=(600.0,)))
+    await _propose(svc, tsla_plan("P-AHEAD1", T0, entry=490.0, stop=480.0, targets=(500.0,)))
     r = await say(svc, "/track P-AHEAD1", **CONSOLE)
     assert r.severity == "success" and r.data.status == "pending"
 
@@ -89,7 +89,7 @@ async def test_auto_rearm_leaves_a_weak_replan_to_the_trader_and_says_why(servic
     svc = sim_services(services, clock)
     await webhook_channel(svc, hook)
     await say(svc, "/tracked auto_rearm=on", **CONSOLE)
-    await _propose(svc, tsla_plan("P-WEAK01", T0, targets=(600.0, 610.0)))  # a full stop-out in the 11:00 drop
+    await _propose(svc, tsla_plan("P-WEAK01", T0, targets=(495.0, 500.0)))  # a full stop-out in the 11:00 drop
     await say(svc, "/track P-WEAK01", **CONSOLE)
     stream = SimStream(clock, start=T0)
     rt = Runtime(svc, clock=clock, stream=stream, planner=StandInPlanner(), config=RuntimeConfig(dispatch=FAST))

@@ -24,7 +24,7 @@ from storage.outbox import outbox_rows
 from storage.runtime_state import get_state
 from tests.bot.runtime.conftest import ScriptedStream, say, until
 
-T0 = datetime(2024, 3, 13, 14, 30, tzinfo=UTC)  # 10:30 ET, a Wednesday
+T0 = datetime(2024, 3, 13, 14, 30, tzinfo=UTC)  # 10:30 ET, a Wednesday: TSLA ~476.65, ~484.5 by 10:59, ~469 by 11:25
 ET = timezone(timedelta(hours=-4))
 CONSOLE = dict(platform="console", tenant="local", user="me", channel="console", admin=True)
 FAST = DispatchConfig(base_backoff=0.02, max_backoff=0.2, poll_interval=0.05)
@@ -88,8 +88,8 @@ async def test_trigger_is_written_with_its_outbox_rows_and_delivered(services, h
     clock = SimClock(T0, speed=None)
     svc = sim_services(services, clock)
     await webhook_channel(svc, hook)
-    r1 = await say(svc, "/alert add TSLA above 585 breakout", **CONSOLE)
-    r2 = await say(svc, "/alert add TSLA below 570 --repeat cooldown=10m", **CONSOLE)
+    r1 = await say(svc, "/alert add TSLA above 483 breakout", **CONSOLE)
+    r2 = await say(svc, "/alert add TSLA below 470 --repeat cooldown=10m", **CONSOLE)
     assert r1.severity == "success" and r2.severity == "success"
     stream = SimStream(clock, start=T0)
     rt = Runtime(svc, clock=clock, stream=stream, config=RuntimeConfig(dispatch=FAST))
@@ -109,7 +109,7 @@ async def test_trigger_is_written_with_its_outbox_rows_and_delivered(services, h
     assert {r.destination for r in rows} == {"console", "webhook"}
     posted = {p.key.split("@")[0]: p.body for p in hook.delivered("/hook")}
     first = posted[f"alert:{a1}:1"]
-    assert first["title"] == "TSLA above 585.00" and first["data"]["price"] >= 585.0
+    assert first["title"] == "TSLA above 483.00" and first["data"]["price"] >= 483.0
     assert "breakout" in first["body"]
     by_id = {a.id: a for a in await alert_rows(svc)}
     assert by_id[a1].status == "fired" and by_id[a1].fire_count == 1
@@ -123,9 +123,9 @@ async def test_restart_after_an_uncommitted_batch_fires_once(services, hook):
     svc = sim_services(services, clock)
     await webhook_channel(svc, hook)
     ids = []
-    for level in (580, 583, 586, 589):
+    for level in (478, 480, 482, 484):
         ids.append((await say(svc, f"/alert add TSLA above {level}", **CONSOLE)).data.id)
-    ids.append((await say(svc, "/alert add TSLA cross 581 --repeat cooldown=1m", **CONSOLE)).data.id)
+    ids.append((await say(svc, "/alert add TSLA cross 479 --repeat cooldown=1m", **CONSOLE)).data.id)
 
     # what an uninterrupted book fires over the same ticks
     book = AlertBook()

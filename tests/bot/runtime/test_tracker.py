@@ -16,11 +16,11 @@ from storage.identity import ensure_owner
 from tests.bot.runtime.conftest import say
 from tests.bot.runtime.test_runtime import CONSOLE, outbox, play, sim_services, webhook_channel
 
-T0 = datetime(2024, 3, 13, 14, 40, tzinfo=UTC)  # TSLA ~577.65, runs to ~591 by 10:59 ET, then drops to ~563
+T0 = datetime(2024, 3, 13, 14, 40, tzinfo=UTC)  # TSLA ~477.46, runs to ~484.5 by 10:59 ET, then drops to ~467 by 11:26
 FAST = DispatchConfig(base_backoff=0.02, max_backoff=0.2, poll_interval=0.05)
 
 
-def tsla_plan(plan_id: str, at: datetime, *, entry=576.5, stop=572.0, targets=(585.0, 600.0), direction="long") -> Plan:
+def tsla_plan(plan_id: str, at: datetime, *, entry=476.5, stop=472.0, targets=(482.5, 495.0), direction="long") -> Plan:
     return Plan(
         plan_id=plan_id,
         symbol="TSLA",
@@ -98,13 +98,13 @@ async def test_tracked_plan_posts_transitions_then_replans(services, hook, monke
     posted = [p for p in hook.delivered("/hook") if p.key.startswith("plan:")]
     assert [p.body["data"]["event"] for p in posted] == ["triggered", "target"]
     t1 = posted[1].body
-    assert t1["data"]["suggest_stop"] == 576.5 and "break-even" in t1["body"]
+    assert t1["data"]["suggest_stop"] == 476.5 and "break-even" in t1["body"]
     assert {"label": "Move stop to break-even", "command": "/track P-TEST01 stop=be", "style": "primary"} in t1["actions"]
     assert t1["attachments"] and t1["attachments"][0]["mime"] == "image/png", "the transition carries an updated chart"
 
     # the trader takes the suggestion; the runtime picks the change up on its next sync
     moved = await say(svc, "/track P-TEST01 stop=be", **CONSOLE)
-    assert moved.severity == "success" and moved.data.stop == 576.5
+    assert moved.severity == "success" and moved.data.stop == 476.5
     await rt.sync()
     # to just after the 11:14 ET stop-out: the re-plan is adopted while its entry is still ahead (later, TSLA has
     # already fallen through its T1 and /track refuses it as stale)
@@ -115,7 +115,7 @@ async def test_tracked_plan_posts_transitions_then_replans(services, hook, monke
     kinds = [p.body["data"].get("event") or "replan" for p in posted]
     assert kinds == ["triggered", "target", "stopped", "replan"]
     stop = posted[2].body["data"]
-    assert stop["price"] == 576.5 and stop["r"] == pytest.approx(0.0) and "break-even" in posted[2].body["body"]
+    assert stop["price"] == 476.5 and stop["r"] == pytest.approx(0.0) and "break-even" in posted[2].body["body"]
     re = posted[3].body
     assert re["data"]["previous_plan_id"] == "P-TEST01" and not re["data"]["adopted"]
     assert re["actions"] == [{"label": "Adopt", "command": "/track P-RE0001", "style": "primary"}]
@@ -137,7 +137,7 @@ async def test_auto_rearm_adopts_the_replan_at_once(services, hook):
     svc = sim_services(services, clock)
     await webhook_channel(svc, hook)
     await say(svc, "/tracked auto_rearm=on", **CONSOLE)
-    await _propose(svc, tsla_plan("P-TEST02", T0, targets=(600.0, 610.0)))  # no target before the drop: a full stop-out
+    await _propose(svc, tsla_plan("P-TEST02", T0, targets=(495.0, 500.0)))  # no target before the drop: a full stop-out
     await say(svc, "/track P-TEST02", **CONSOLE)
     stream = SimStream(clock, start=T0)
     rt = Runtime(svc, clock=clock, stream=stream, planner=StandInPlanner(), config=RuntimeConfig(dispatch=FAST))
@@ -195,7 +195,7 @@ async def test_plan_untracked_while_the_runtime_follows_it_posts_nothing_and_is_
     clock = SimClock(T0, speed=None)
     svc = sim_services(services, clock)
     await webhook_channel(svc, hook)
-    await _propose(svc, tsla_plan("P-TEST05", T0, targets=(600.0, 610.0)))  # stops out in the 11:00 drop
+    await _propose(svc, tsla_plan("P-TEST05", T0, targets=(495.0, 500.0)))  # stops out in the 11:00 drop
     await say(svc, "/track P-TEST05", **CONSOLE)
     planner = StandInPlanner()
     stream = SimStream(clock, start=T0)
