@@ -31,6 +31,7 @@ from analytics.sessions import last_sessions, schedule, session_info
 from bot.runtime.feed import FeedBatch
 from bot.runtime.messages import AlertEvent, alert_reply, reply_to_payload
 from bot.runtime.routing import Origin, SettingsCache, Sink, fan_out, route_many
+from bot.web.links import ALERT_INTERVALS, event_link, link_signer
 from core.clock import utc_now
 from core.errors import CoachError
 from core.values import ns_from_utc, utc_from_ns
@@ -170,6 +171,8 @@ class AlertEvaluator:
         self.fired = 0
         #: Channel settings are read at most every few seconds, not once per trigger.
         self.settings_cache = SettingsCache(ttl=5.0)
+        #: Signs the "Open chart" link of each fired alert (None: links are not configured).
+        self.signer = link_signer(services.settings)
 
     # ------------------------------------------------------------------ loading
 
@@ -376,7 +379,9 @@ class AlertEvaluator:
             plan_id=meta.plan_id,
             close=trig.close,
         )
-        payload = reply_to_payload(alert_reply(ev, meta.params), event_key=event_key)
+        intervals = (meta.interval, *ALERT_INTERVALS) if meta.interval else ALERT_INTERVALS
+        url = event_link(self.signer, meta.tenant_id, meta.owner_id, meta.symbol, intervals, trig.at)
+        payload = reply_to_payload(alert_reply(ev, meta.params, url), event_key=event_key)
         return fan_out(
             sinks, key=event_key, kind="alert", payload=payload, tenant_id=meta.tenant_id, owner_id=meta.owner_id, at=trig.at
         )

@@ -147,8 +147,8 @@ def _reading(ev: AlertEvent, params: dict[str, Any]) -> str:
     return f"Last {fmt_price(ev.price)} at {when}."
 
 
-def alert_reply(ev: AlertEvent, params: dict[str, Any] | None = None) -> Reply:
-    """The message of a fired alert."""
+def alert_reply(ev: AlertEvent, params: dict[str, Any] | None = None, chart_url: str | None = None) -> Reply:
+    """The message of a fired alert; `chart_url` adds an "Open chart" link to the symbol's live chart."""
     params = params or {}
     cond = describe_condition(ev.kind, ev.level, ev.value, ev.interval, params)
     title = f"{ev.symbol} {cond}"
@@ -169,7 +169,10 @@ def alert_reply(ev: AlertEvent, params: dict[str, Any] | None = None) -> Reply:
         direction=("long" if ev.side == "up" else "short") if ev.kind in ("above", "below", "cross", "pct") else None,
         as_of=ev.at,
         sources=["alerts"],
-        actions=[Action(label="Plan it", command=f"/plan {ev.symbol}")] if ev.kind not in ("stop", "invalidation") else [],
+        actions=[
+            *([Action(label="Plan it", command=f"/plan {ev.symbol}")] if ev.kind not in ("stop", "invalidation") else []),
+            *([Action(label="Open chart", url=chart_url)] if chart_url else []),
+        ],
         data=ev,
     )
 
@@ -230,8 +233,8 @@ _EVENT_SEVERITY: dict[str, Severity] = {
 }
 
 
-def plan_reply(up: PlanUpdate, *, tracked_id: int) -> Reply:
-    """The message of a tracked plan's transition."""
+def plan_reply(up: PlanUpdate, *, tracked_id: int, chart_url: str | None = None) -> Reply:
+    """The message of a tracked plan's transition; `chart_url` adds an "Open chart" link to the plan's live chart."""
     what = _EVENT_TITLES.get(up.event, up.event)
     if up.event == "target" and up.reason:
         what = up.reason.split(";")[0]
@@ -255,6 +258,8 @@ def plan_reply(up: PlanUpdate, *, tracked_id: int) -> Reply:
         actions.append(Action(label="Move stop to break-even", command=f"/track {up.plan_id} stop=be", style="primary"))
     if up.status in ("pending", "triggered"):
         actions.append(Action(label="Stop tracking", command=f"/untrack {up.plan_id}"))
+    if chart_url:
+        actions.append(Action(label="Open chart", url=chart_url))
     sev = _EVENT_SEVERITY.get(up.event, "info")
     return Reply(
         title=title,

@@ -27,7 +27,7 @@ from bot.runtime.messages import replan_reply, reply_to_payload
 from bot.runtime.routing import Origin, fan_out, private_channel, route
 from bot.runtime.tracker import state_to_json
 from bot.runtime.txn import Writer
-from bot.web.links import LinkScope, link_signer
+from bot.web.links import event_link, link_signer
 from core.clock import utc_now
 from core.errors import CoachError
 from core.values import utc_from_ns
@@ -206,18 +206,11 @@ class Replanner:
 
 def _chart_url(services: Any, owner: Owner, plan: Plan | None, now: datetime) -> str | None:
     """The re-plan's live chart link for its owner, when chart links are configured."""
-    signer = link_signer(services.settings)
-    if signer is None or plan is None:
+    if plan is None:
         return None
-    scope = LinkScope(
-        tenant_id=owner.tenant_id,
-        user_id=owner.user_id,
-        symbol=plan.symbol,
-        intervals=tuple(STYLE_INTERVALS[plan.style]),
-        plan_id=plan.plan_id,
-        version=plan.version,
-    )
-    return signer.url(scope, now)
+    signer = link_signer(services.settings)
+    intervals = tuple(STYLE_INTERVALS[plan.style])
+    return event_link(signer, owner.tenant_id, owner.user_id, plan.symbol, intervals, now, (plan.plan_id, plan.version))
 
 
 def _day_start(at: datetime) -> datetime:

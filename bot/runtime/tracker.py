@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics import lifecycle
+from analytics.intervals import STYLE_INTERVALS
 from analytics.lifecycle import PlanEvent, PlanState
 from analytics.models import Plan
 from analytics.plan_window import expires_at
@@ -32,6 +33,7 @@ from analytics.sessions import schedule
 from bot.runtime.feed import FeedBatch
 from bot.runtime.messages import PlanUpdate, plan_reply, reply_to_payload
 from bot.runtime.routing import Origin, SettingsCache, Sink, fan_out, route_many
+from bot.web.links import event_link, link_signer
 from core.clock import utc_now
 from core.values import ns_from_utc, utc_from_ns
 from storage import alerts as store
@@ -105,6 +107,8 @@ class PlanTracker:
         self._close_ns: int | None = None
         self.stopped: list[int] = []
         self.settings_cache = settings_cache or SettingsCache(ttl=5.0)
+        #: Signs the "Open chart" link of each transition (None: links are not configured).
+        self.signer = link_signer(services.settings)
 
     # ------------------------------------------------------------------ loading
 
@@ -270,7 +274,17 @@ class PlanTracker:
             reason=ev.reason,
         )
         chart = {"plan": live.plan.model_dump(mode="json"), "stop": st.stop, "at": up.at.isoformat()}
-        payload = reply_to_payload(plan_reply(up, tracked_id=live.tracked_id), event_key=key, chart=chart)
+        plan = live.plan
+        url = event_link(
+            self.signer,
+            live.tenant_id,
+            live.owner_id,
+            plan.symbol,
+            tuple(STYLE_INTERVALS[plan.style]),
+            up.at,
+            (plan.plan_id, plan.version),
+        )
+        payload = reply_to_payload(plan_reply(up, tracked_id=live.tracked_id, chart_url=url), event_key=key, chart=chart)
         return fan_out(sinks, key=key, kind="plan", payload=payload, tenant_id=live.tenant_id, owner_id=live.owner_id, at=up.at)
 
     def committed(self, res: TrackResult, w: PlanWrite | None) -> list[int]:

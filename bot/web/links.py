@@ -188,6 +188,34 @@ def require_signer(settings: Settings) -> LinkSigner | None:
     return LinkSigner(secret, base_url=settings.coach_public_url, ttl=settings.coach_link_ttl)
 
 
+#: The intervals an alert's chart link opens on when the alert names none (those /chart offers first).
+ALERT_INTERVALS = ("5m", "1h", "1D")
+
+
+def event_link(
+    signer: LinkSigner | None,
+    tenant_id: int,
+    user_id: int,
+    symbol: str,
+    intervals: tuple[str, ...],
+    now: datetime,
+    plan: tuple[str, int] | None = None,
+) -> str | None:
+    """The "Open chart" link of a message the runtime pushes (a fired alert, a plan's transition, a re-plan) for
+    its owner, or None when links are not configured. `plan`: (plan id, version) the page draws."""
+    if signer is None or not intervals:
+        return None
+    scope = LinkScope(
+        tenant_id=tenant_id,
+        user_id=user_id,
+        symbol=symbol,
+        intervals=tuple(dict.fromkeys(intervals)),
+        plan_id=plan[0] if plan else None,
+        version=plan[1] if plan else None,
+    )
+    return signer.url(scope, now)
+
+
 async def chart_url_for(
     ctx: Ctx, symbol: str, intervals: list[str] | tuple[str, ...], plan_id: str | None = None, version: int | None = None
 ) -> str | None:
@@ -209,4 +237,14 @@ async def chart_url_for(
     return signer.url(scope, ctx.services.clock())
 
 
-__all__ = ["MIN_SECRET", "LinkError", "LinkScope", "LinkSigner", "chart_url_for", "link_signer", "require_signer"]
+__all__ = [
+    "ALERT_INTERVALS",
+    "MIN_SECRET",
+    "LinkError",
+    "LinkScope",
+    "LinkSigner",
+    "chart_url_for",
+    "event_link",
+    "link_signer",
+    "require_signer",
+]
