@@ -2,19 +2,25 @@
 
 The pipeline stamps every command's reply whose sources cite a market data provider
 (`bars 5m: sim`, `chains: yahoo (after polygon: rate limited)`, `quote: tradier`); the decision
-itself is `analytics.freshness.freshness`, the text `renderers.freshness.badge_text`.
+itself is `analytics.freshness.freshness`, the text `renderers.freshness.badge_text`. The
+runtime stamps what it pushes (a fired alert, a plan's transition) with `decide`, from the time
+of the price that caused it: an alert fired by a 15-minute-old quote says "delayed 15 min".
 Light: the calendar behind the decision is loaded only when a reply is stamped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import structlog
 
 from bot.reply import Reply
 from bot.request import Ctx
+
+if TYPE_CHECKING:
+    from analytics.freshness import Freshness
 
 log = structlog.get_logger("coach.freshness")
 
@@ -44,12 +50,18 @@ def stamp(reply: Reply, ctx: Ctx) -> Reply:
     provider = market_provider(reply.sources)
     if provider is None:
         return reply
+    badge = decide(reply.as_of, ctx.now(), provider, ctx.services.settings.coach_stale_minutes)
+    return reply if badge is None else reply.model_copy(update={"freshness": badge})
+
+
+def decide(as_of: datetime, now: datetime, provider: str, stale_minutes: float) -> Freshness | None:
+    """The badge for data stamped `as_of` seen at `now` (a reply's data, or the tick that fired an alert), or None
+    when it cannot be decided (a time outside the calendar): the message then goes out without one."""
     from analytics.freshness import freshness
 
-    stale_after = timedelta(minutes=ctx.services.settings.coach_stale_minutes) + BAR_SLACK
+    stale_after = timedelta(minutes=stale_minutes) + BAR_SLACK
     try:
-        badge = freshness(reply.as_of, ctx.now(), provider, live_within=timedelta(seconds=LIVE_SECONDS), stale_after=stale_after)
-    except Exception:  # a time outside the calendar: the answer stands without its badge
-        log.warning("freshness_undecided", as_of=reply.as_of.isoformat(), provider=provider)
-        return reply
-    return reply.model_copy(update={"freshness": badge})
+        return freshness(as_of, now, provider, live_within=timedelta(seconds=LIVE_SECONDS), stale_after=stale_after)
+    except Exception:
+        log.warning("freshness_undecided", as_of=as_of.isoformat(), provider=provider)
+        return None

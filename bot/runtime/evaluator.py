@@ -14,6 +14,7 @@ the feed cursor) in one transaction, then calls `committed` or `rolled_back`.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,6 +29,7 @@ from analytics.alert_kinds import kind_category
 from analytics.alertbook import AlertBook, Rule, Trigger, build_rule
 from analytics.intervals import interval_minutes
 from analytics.sessions import last_sessions, schedule, session_info
+from bot.freshness import decide
 from bot.runtime.feed import FeedBatch
 from bot.runtime.messages import AlertEvent, alert_reply, reply_to_payload
 from bot.runtime.routing import Origin, SettingsCache, Sink, fan_out, route_many
@@ -173,6 +175,9 @@ class AlertEvaluator:
         self.settings_cache = SettingsCache(ttl=5.0)
         #: Signs the "Open chart" link of each fired alert (None: links are not configured).
         self.signer = link_signer(services.settings)
+        #: The clock and the price stream's name behind each message's freshness badge (the runtime sets both).
+        self.now: Callable[[], datetime] = services.clock
+        self.source: str = services.market.name
 
     # ------------------------------------------------------------------ loading
 
@@ -381,7 +386,9 @@ class AlertEvaluator:
         )
         intervals = (meta.interval, *ALERT_INTERVALS) if meta.interval else ALERT_INTERVALS
         url = event_link(self.signer, meta.tenant_id, meta.owner_id, meta.symbol, intervals, trig.at)
-        payload = reply_to_payload(alert_reply(ev, meta.params, url), event_key=event_key)
+        reply = alert_reply(ev, meta.params, url)
+        badge = decide(trig.at, self.now(), self.source, self.services.settings.coach_stale_minutes)
+        payload = reply_to_payload(reply.model_copy(update={"freshness": badge}), event_key=event_key)
         return fan_out(
             sinks, key=event_key, kind="alert", payload=payload, tenant_id=meta.tenant_id, owner_id=meta.owner_id, at=trig.at
         )

@@ -78,6 +78,10 @@ def payload_to_reply(payload: dict[str, Any]) -> Reply:
     d = dict(payload.get("reply") or {})
     atts = d.pop("attachments", []) or []
     reply = Reply.model_validate(d)
+    if isinstance(reply.freshness, dict):  # stored as JSON: the badge's model again, for the footer
+        from analytics.freshness import Freshness
+
+        reply.freshness = Freshness.model_validate(reply.freshness)
     reply.attachments = [
         Attachment(
             filename=a["filename"],

@@ -30,6 +30,7 @@ from analytics.lifecycle import PlanEvent, PlanState
 from analytics.models import Plan
 from analytics.plan_window import expires_at
 from analytics.sessions import schedule
+from bot.freshness import decide
 from bot.runtime.feed import FeedBatch
 from bot.runtime.messages import PlanUpdate, plan_reply, reply_to_payload
 from bot.runtime.routing import Origin, SettingsCache, Sink, fan_out, route_many
@@ -109,6 +110,9 @@ class PlanTracker:
         self.settings_cache = settings_cache or SettingsCache(ttl=5.0)
         #: Signs the "Open chart" link of each transition (None: links are not configured).
         self.signer = link_signer(services.settings)
+        #: The clock and the price stream's name behind each message's freshness badge (the runtime sets both).
+        self.now: Callable[[], datetime] = services.clock
+        self.source: str = services.market.name
 
     # ------------------------------------------------------------------ loading
 
@@ -284,7 +288,9 @@ class PlanTracker:
             up.at,
             (plan.plan_id, plan.version),
         )
-        payload = reply_to_payload(plan_reply(up, tracked_id=live.tracked_id, chart_url=url), event_key=key, chart=chart)
+        reply = plan_reply(up, tracked_id=live.tracked_id, chart_url=url)
+        badge = decide(up.at, self.now(), self.source, self.services.settings.coach_stale_minutes)
+        payload = reply_to_payload(reply.model_copy(update={"freshness": badge}), event_key=key, chart=chart)
         return fan_out(sinks, key=key, kind="plan", payload=payload, tenant_id=live.tenant_id, owner_id=live.owner_id, at=up.at)
 
     def committed(self, res: TrackResult, w: PlanWrite | None) -> list[int]:

@@ -223,6 +223,9 @@ class Runtime:
                     poll_interval=self.config.poll_interval,
                 )
         self.feed = Feed(stream, self.clock, stale_after=self.config.stale_after)
+        # what each pushed message's freshness badge is measured against: this runtime's clock and stream
+        for part in (self.evaluator, self.tracker):
+            part.now, part.source = self.clock, stream.name
         await self.feed.set_symbols(self.evaluator.symbols() | self.tracker.symbols())
         # the book is a large, long-lived heap: keep the cyclic GC from walking it on every full collection
         # (a full pass over 100k rules is a pause of tens of milliseconds in the middle of a tick). No collection
