@@ -29,7 +29,7 @@ from analytics.alert_kinds import kind_category
 from analytics.alertbook import AlertBook, Rule, Trigger, build_rule
 from analytics.intervals import interval_minutes
 from analytics.sessions import last_sessions, schedule, session_info
-from bot.freshness import decide
+from bot.freshness import decide_push
 from bot.runtime.feed import FeedBatch
 from bot.runtime.messages import AlertEvent, alert_reply, reply_to_payload
 from bot.runtime.routing import Origin, SettingsCache, Sink, fan_out, route_many
@@ -387,7 +387,7 @@ class AlertEvaluator:
         intervals = (meta.interval, *ALERT_INTERVALS) if meta.interval else ALERT_INTERVALS
         url = event_link(self.signer, meta.tenant_id, meta.owner_id, meta.symbol, intervals, trig.at)
         reply = alert_reply(ev, meta.params, url)
-        badge = decide(trig.at, self.now(), self.source, self.services.settings.coach_stale_minutes)
+        badge = decide_push(trig.at, self.now(), self.source, self.services.settings.coach_stale_minutes)
         payload = reply_to_payload(reply.model_copy(update={"freshness": badge}), event_key=event_key)
         return fan_out(
             sinks, key=event_key, kind="alert", payload=payload, tenant_id=meta.tenant_id, owner_id=meta.owner_id, at=trig.at

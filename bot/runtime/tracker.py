@@ -30,7 +30,7 @@ from analytics.lifecycle import PlanEvent, PlanState
 from analytics.models import Plan
 from analytics.plan_window import expires_at
 from analytics.sessions import schedule
-from bot.freshness import decide
+from bot.freshness import decide_push
 from bot.runtime.feed import FeedBatch
 from bot.runtime.messages import PlanUpdate, plan_reply, reply_to_payload
 from bot.runtime.routing import Origin, SettingsCache, Sink, fan_out, route_many
@@ -289,7 +289,7 @@ class PlanTracker:
             (plan.plan_id, plan.version),
         )
         reply = plan_reply(up, tracked_id=live.tracked_id, chart_url=url)
-        badge = decide(up.at, self.now(), self.source, self.services.settings.coach_stale_minutes)
+        badge = decide_push(up.at, self.now(), self.source, self.services.settings.coach_stale_minutes)
         payload = reply_to_payload(reply.model_copy(update={"freshness": badge}), event_key=key, chart=chart)
         return fan_out(sinks, key=key, kind="plan", payload=payload, tenant_id=live.tenant_id, owner_id=live.owner_id, at=up.at)
 
