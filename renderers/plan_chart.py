@@ -399,6 +399,8 @@ def _short_name(level: Level, iv: str) -> str:
     if iv == "1W" and level.kind in ("pdh", "pdl", "pdc"):
         return "PW" + level.kind[-1].upper()  # on weekly bars the prior bar is the prior week
     name = SHORT_NAMES.get(level.kind) or (level.label or level.kind)[:14]
+    if level.kind == "vwap":
+        return name  # the session's VWAP, whatever interval computed it
     if level.kind == "htf" and level.interval:
         return f"HTF {level.interval}"
     if level.interval and level.interval != iv and level.kind not in PRIORITY_KINDS and level.kind != "htf":
@@ -421,10 +423,14 @@ def _select_levels(
     lines: list[tuple[float, Level]] = []
     zones: list[tuple[float, Level]] = []
     vwap_line: list[Level] = []
+    vwap_level: list[Level] = []
     for lv in levels:
         if lv.kind == "vwap" and intraday:
-            if interval_minutes(iv) <= VWAP_MAX_MINUTES and lo <= lv.price <= hi:
-                vwap_line.append(lv)  # drawn as its line, still one of the chart's levels
+            if lo <= lv.price <= hi:
+                if interval_minutes(iv) <= VWAP_MAX_MINUTES:
+                    vwap_line.append(lv)  # drawn as its line, still one of the chart's levels
+                else:
+                    vwap_level.append(lv)  # hourly bars draw no VWAP line: today's VWAP is marked as a level
             continue
         if lv.filled:
             continue  # a filled gap is history, not a level
@@ -444,6 +450,7 @@ def _select_levels(
     else:
         chosen_lines = [lv for _, lv in sorted(lines, key=lambda p: p[0])[:MAX_MORE_LEVELS]]
         chosen_zones = [lv for _, lv in sorted(zones, key=lambda p: p[0])[: MAX_MORE_LEVELS // 2]]
+    chosen_lines += vwap_level
     out_lines = [
         HLevel(
             price=lv.price,

@@ -54,6 +54,18 @@ def test_lines_are_emas_with_their_period_and_a_session_vwap(tsla_5m) -> None:
     assert [ln.label for ln in daily.lines] == ["EMA 20", "EMA 50", "EMA 200"]
 
 
+def test_hourly_bars_mark_the_session_vwap_as_a_level_instead_of_a_line() -> None:
+    hourly = sim_bars(interval="1h", days=30)
+    last = float(hourly["close"].iloc[-1])
+    vwap = Level(kind="vwap", price=round(last * 0.998, 2), strength=0.7, label="session VWAP", interval="5m")
+    spec = spec_for(hourly, interval="1h", levels=[vwap])
+    assert "VWAP" not in [ln.label for ln in spec.lines]  # a session VWAP line means little on hourly bars
+    assert [(lv.label, lv.price) for lv in spec.levels if lv.role == "level"] == [("VWAP", vwap.price)]
+    # on 5m bars it is the white line, not a level as well
+    five = spec_for(sim_bars(), levels=[vwap.model_copy(update={"price": round(float(sim_bars()["close"].iloc[-1]), 2)})])
+    assert "VWAP" in [ln.label for ln in five.lines] and all(lv.label != "VWAP" for lv in five.levels)
+
+
 def test_focus_plan_fits_an_old_plan_and_centres_on_its_bar(tsla_5m) -> None:
     old = tsla_5m[tsla_5m.index <= datetime(2024, 3, 11, 18, 0, tzinfo=UTC)]
     plan = make_plan(old, direction="short", minutes_ago=0)
