@@ -77,4 +77,3 @@ def decide_push(as_of: datetime, now: datetime, provider: str, stale_minutes: fl
 @lru_cache(maxsize=1024)
 def _decide_seconds(as_of_s: int, now_s: int, provider: str, stale_minutes: float) -> Freshness | None:
     return decide(datetime.fromtimestamp(as_of_s, UTC), datetime.fromtimestamp(now_s, UTC), provider, stale_minutes)
-
