@@ -78,6 +78,8 @@ class ApiRoute(BaseModel):
     #: The command's name and the request id, for the answer's body (the worker builds it).
     command: str
     request_id: str
+    #: The caller asked for the reply's chart images too (`?images=true`).
+    images: bool = False
 
 
 Route = Annotated[DiscordInteractionRoute | DiscordMessageRoute | SlackRoute | ApiRoute, Field(discriminator="kind")]

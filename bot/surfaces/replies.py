@@ -98,7 +98,7 @@ class ReplySender:
     async def _api_answer(self, route: ApiRoute, reply: Reply, key: str) -> None:
         if self.api_answers is None:
             raise DeliveryError("api", "this process keeps no HTTP API answers", permanent=True)
-        status, body = http_answer(reply, route.command, route.request_id)
+        status, body = http_answer(reply, route.command, route.request_id, images=route.images)
         await self.api_answers(key, status, body)
 
     # ------------------------------------------------------------------ Discord

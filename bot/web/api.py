@@ -162,6 +162,9 @@ class HttpApi:
             return _scope_problem(cmd)
         if cmd.admin and not key.admin:
             return _problem(403, f"/{cmd.name} is for admins only; this key is not an admin key (coach apikey create --admin)")
+        images = _images(request)
+        if images is None:
+            return _problem(400, "images must be true or false (?images=true adds the reply's chart images as base64 PNG)")
         args = _validate(cmd, body)
         if isinstance(args, web.Response):
             return args
@@ -173,7 +176,7 @@ class HttpApi:
             if not isinstance(admitted, Admitted):
                 status, answer = http_answer(admitted, cmd.name, ctx.request_id)
                 return _answer(400 if status == 422 else status, answer, ctx.request_id)
-            status, answer = await self._run(admitted, cmd)
+            status, answer = await self._run(admitted, cmd, images)
             return _answer(status, answer, ctx.request_id)
 
     async def _authenticate(self, request: web.Request) -> api_keys.KeyInfo | web.Response:
@@ -195,17 +198,17 @@ class HttpApi:
             )
         return key
 
-    async def _run(self, admitted: Admitted, cmd: Command) -> tuple[int, dict[str, Any]]:
+    async def _run(self, admitted: Admitted, cmd: Command, images: bool = False) -> tuple[int, dict[str, Any]]:
         """Hand the request to the executor and wait for its answer (as the chat fronts do, but holding the connection)."""
         services, ctx = self.services, admitted.ctx
         executor = services.executor
         if executor is None:  # a process without an executor runs requests itself
-            return http_answer(await services.pipeline.execute(admitted), cmd.name, ctx.request_id)
+            return http_answer(await services.pipeline.execute(admitted), cmd.name, ctx.request_id, images=images)
         busy = await executor.busy(ctx.identity)
         if busy is not None:
             return 429, problem(429, busy, request_id=ctx.request_id, retry_after=BUSY_RETRY_AFTER)
         key = f"api:{ctx.request_id}:{secrets.token_hex(4)}"
-        job = Job.of(admitted, ApiRoute(command=cmd.name, request_id=ctx.request_id), key=key, now=utc_now())
+        job = Job.of(admitted, ApiRoute(command=cmd.name, request_id=ctx.request_id, images=images), key=key, now=utc_now())
         await executor.submit(job)
         budget = services.settings.coach_heavy_cpu_budget if job.lane == "heavy" else services.settings.coach_cpu_budget
         deadline = time.monotonic() + budget + WALL_MARGIN + 5.0  # past the executor's own limit, which answers first
@@ -220,6 +223,12 @@ class HttpApi:
                 return 504, problem(504, f"/{cmd.name} did not answer in time (ref {ctx.request_id})", request_id=ctx.request_id)
             await asyncio.sleep(delay)
             delay = min(POLL_MAX, delay * 1.5)
+
+
+def _images(request: web.Request) -> bool | None:
+    """The `images` query flag: False when absent, None when it is neither true nor false."""
+    raw = request.query.get("images", "false").strip().lower()
+    return {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}.get(raw)
 
 
 def _identity(key: api_keys.KeyInfo) -> Identity:

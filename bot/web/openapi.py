@@ -122,6 +122,16 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 
+#: Every operation takes it: the chart images a reply carries (a plan's, a chart's, a backtest's) come back as base64 PNG.
+IMAGES_PARAMETER: dict[str, Any] = {
+    "name": "images",
+    "in": "query",
+    "required": False,
+    "description": "true: add the reply's chart images (PNG, base64) as `images`",
+    "schema": {"type": "boolean", "default": False},
+}
+
+
 def _operation(cmd: Command, args_ref: dict[str, Any], result_ref: dict[str, Any] | None) -> dict[str, Any]:
     scope = "act" if cmd.acts is True else "read" if cmd.acts is False else "act when it sets something"
     notes = [cmd.summary]
@@ -146,6 +156,20 @@ def _operation(cmd: Command, args_ref: dict[str, Any], result_ref: dict[str, Any
             "result": result,
             "as_of": {"type": "string", "format": "date-time"},
             "sources": {"type": "array", "items": {"type": "string"}},
+            "images": {
+                "type": "array",
+                "description": "the reply's chart images, with ?images=true",
+                "items": {
+                    "type": "object",
+                    "required": ["filename", "mime", "base64"],
+                    "properties": {
+                        "filename": {"type": "string"},
+                        "mime": {"type": "string"},
+                        "description": {"type": "string"},
+                        "base64": {"type": "string", "contentEncoding": "base64"},
+                    },
+                },
+            },
         },
     }
     return {
@@ -153,6 +177,7 @@ def _operation(cmd: Command, args_ref: dict[str, Any], result_ref: dict[str, Any
         "summary": cmd.summary if len(cmd.summary) <= 120 else cmd.summary[:119].rstrip() + "…",
         "description": description,
         "x-coach-scope": scope,
+        "parameters": [IMAGES_PARAMETER],
         "requestBody": {"required": required, "content": {"application/json": {"schema": args_ref}}},
         "responses": {
             "200": {"description": "the command's structured result", "content": {"application/json": {"schema": answer}}},

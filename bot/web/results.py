@@ -7,6 +7,7 @@ result the coach's tools read (`Reply.data_json()`), whole rather than trimmed f
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -51,8 +52,8 @@ def problem(status: int, detail: str, *, request_id: str | None = None, **extra:
     return body
 
 
-def http_answer(reply: Reply, command: str, request_id: str) -> tuple[int, dict[str, Any]]:
-    """The HTTP status and JSON body of a command's reply."""
+def http_answer(reply: Reply, command: str, request_id: str, *, images: bool = False) -> tuple[int, dict[str, Any]]:
+    """The HTTP status and JSON body of a command's reply; `images` adds its chart images (PNG, base64)."""
     if reply.severity == "error":
         status = STATUS_OF.get(reply.error_kind or "user", 500)
         if status == 500:  # the log has the traceback under this ref; the caller gets the ref only
@@ -65,6 +66,11 @@ def http_answer(reply: Reply, command: str, request_id: str) -> tuple[int, dict[
         body["as_of"] = reply.as_of.isoformat()
     if reply.sources:
         body["sources"] = list(reply.sources)
+    if images:
+        body["images"] = [
+            {"filename": a.filename, "mime": a.mime, "description": a.description, "base64": base64.b64encode(a.data).decode()}
+            for a in reply.attachments
+        ]
     return 200, body
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import io
 import json
 from typing import Any
 
@@ -11,6 +13,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from multidict import CIMultiDict
 from openapi_spec_validator import validate
+from PIL import Image
 
 from bot.agent.tools import ToolBox, _find_tick, compact
 from bot.args import ArgsModel
@@ -149,6 +152,30 @@ async def test_plan_answers_the_structured_result_the_coachs_tool_gets(services,
     schema = {"$ref": "#/components/schemas/PlanResult", "components": doc["components"]}
     errors = sorted(Draft202012Validator(schema).iter_errors(body["result"]), key=str)
     assert not errors, errors[0]
+
+
+async def test_chart_images_come_back_as_base64_png_when_asked(services, api):
+    key = await make_key(services)
+    status, _, body = await call(api, "/api/v1/chart?images=true", {"symbol": "TSLA", "interval": "5m,1h"}, key=key)
+    assert status == 200, body
+    assert [img["mime"] for img in body["images"]] == ["image/png", "image/png"]
+    for img in body["images"]:
+        png = base64.b64decode(img["base64"])
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and Image.open(io.BytesIO(png)).size[0] >= 800
+        assert img["filename"].endswith(".png") and "TSLA" in img["filename"]
+    # without the flag: the same result and no images (they are large)
+    status, _, plain = await call(api, "/api/v1/chart", {"symbol": "TSLA", "interval": "5m,1h"}, key=key)
+    assert status == 200 and "images" not in plain and plain["result"] == body["result"]
+    # a reply without images answers an empty list
+    status, _, quote = await call(api, "/api/v1/quote?images=1", {"symbol": "TSLA"}, key=key)
+    assert status == 200 and quote["images"] == []
+    # the flag is documented on every operation, and its answer in the 200 schema
+    _, _, doc = await call(api, "/openapi.json", method="GET")
+    op = doc["paths"]["/api/v1/chart"]["post"]
+    assert [p["name"] for p in op["parameters"]] == ["images"]
+    assert "images" in op["responses"]["200"]["content"]["application/json"]["schema"]["properties"]
+    detail = assert_problem(*(await call(api, "/api/v1/chart?images=maybe", {"symbol": "TSLA"}, key=key)), 400)
+    assert detail.startswith("images must be true or false")
 
 
 async def test_a_key_acts_as_its_person(services, api):
