@@ -41,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.commands import (
     alerts,
+    alerts_health,
     backtest,
     chart,
     coach,
@@ -104,6 +105,7 @@ COMMAND_MODULES = (
     context,
     options,
     alerts,
+    alerts_health,
     channel_settings,
     tracking,
     journal,
