@@ -14,8 +14,9 @@ import talib
 from scipy.signal import lfilter
 
 from analytics.intervals import interval_minutes
-from analytics.levels import PriceVolume, SessionLevels, Window, pv_start, session_levels, vwap_recent, window_of
+from analytics.levels import LEVEL_WINDOW, Window, window_of
 from analytics.panel import Panel
+from analytics.session_levels import PriceVolume, SessionLevels, pv_start, session_levels, vwap_recent
 
 #: How many recent bars detectors look at.
 RECENT = 12
@@ -124,7 +125,7 @@ def compute_features(panel: Panel) -> Features:
     ema9, ema21, ema200, rsi, hist = (col(x) for x in lasts)
     ema50 = np.array(e50) if s else np.empty((0, t))
     sess = session_levels(panel)
-    pv = PriceVolume.of(panel, pv_start(panel, sess))
+    pv = PriceVolume.of(panel, pv_start(panel, sess, LEVEL_WINDOW))
     rvwap = vwap_recent(panel, sess, RECENT, pv)
 
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -12,17 +12,15 @@ import pytest
 from analytics import indicators as ind
 from analytics.bars import resample_bars
 from analytics.levels import (
-    PriceVolume,
     build_levels,
     fair_value_gaps,
     last_true,
     liquidity_pools,
-    session_levels,
     supply_demand_zones,
     swing_levels,
-    vwap_recent,
 )
 from analytics.panel import Panel
+from analytics.session_levels import PriceVolume, session_levels, vwap_recent
 from analytics.strategies.features import compute_features
 from providers.sim import SimMarket
 
