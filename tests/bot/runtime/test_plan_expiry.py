@@ -13,7 +13,7 @@ from storage import alerts as store
 from storage.identity import ensure_owner
 from tests.bot.runtime.conftest import say
 from tests.bot.runtime.test_runtime import CONSOLE, alert_rows, play, sim_services, webhook_channel
-from tests.bot.runtime.test_tracker import FAST, T0, StandInPlanner, _propose, tsla_plan
+from tests.bot.runtime.test_tracker import FAST, T0, _propose, auto_rearm_stop_out, tsla_plan
 
 #: The next morning, 10:30 ET: T0's intraday plans are over.
 NEXT_MORNING = datetime(2024, 3, 14, 14, 30, tzinfo=UTC)
@@ -85,21 +85,8 @@ async def test_the_runtime_ends_a_plan_whose_close_it_missed_and_its_alerts_with
 
 async def test_auto_rearm_leaves_a_weak_replan_to_the_trader_and_says_why(services, hook):
     services.settings = services.settings.model_copy(update={"coach_rearm_min_quality": 0.7})
-    clock = SimClock(T0, speed=None)
-    svc = sim_services(services, clock)
-    await webhook_channel(svc, hook)
-    await say(svc, "/tracked auto_rearm=on", **CONSOLE)
-    await _propose(svc, tsla_plan("P-WEAK01", T0, targets=(495.0, 500.0)))  # a full stop-out in the 11:00 drop
-    await say(svc, "/track P-WEAK01", **CONSOLE)
-    stream = SimStream(clock, start=T0)
-    rt = Runtime(svc, clock=clock, stream=stream, planner=StandInPlanner(), config=RuntimeConfig(dispatch=FAST))
-    rt.dispatcher.charts = False
-    await rt.start()
-    await play(rt, stream, datetime(2024, 3, 13, 16, 0, tzinfo=UTC))
-    await rt.replanner.wait()
-    await rt.sync()
+    svc, rt = await auto_rearm_stop_out(services, hook, "P-WEAK01")
     assert "P-RE0001" not in {live.plan.plan_id for live in rt.tracker.plans.values()}
-    await rt.dispatcher.deliver_all(timeout=30)
     (re,) = [p for p in hook.delivered("/hook") if p.key.startswith("replan:")]
     assert not re.body["data"]["adopted"]
     assert re.body["data"]["not_adopted"] == "its quality grade 60% is under the 70% auto-rearm minimum"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -132,13 +133,14 @@ async def test_tracked_plan_posts_transitions_then_replans(services, hook, monke
     assert len(keys) == len(set(keys))
 
 
-async def test_auto_rearm_adopts_the_replan_at_once(services, hook):
+async def auto_rearm_stop_out(services, hook, plan_id: str) -> tuple[Any, Runtime]:
+    """Auto-rearm on; a tracked TSLA long stopped out in full in the 11:00 ET drop; its re-plan built, synced, delivered."""
     clock = SimClock(T0, speed=None)
     svc = sim_services(services, clock)
     await webhook_channel(svc, hook)
     await say(svc, "/tracked auto_rearm=on", **CONSOLE)
-    await _propose(svc, tsla_plan("P-TEST02", T0, targets=(495.0, 500.0)))  # no target before the drop: a full stop-out
-    await say(svc, "/track P-TEST02", **CONSOLE)
+    await _propose(svc, tsla_plan(plan_id, T0, targets=(495.0, 500.0)))  # no target before the drop: a full stop-out
+    await say(svc, f"/track {plan_id}", **CONSOLE)
     stream = SimStream(clock, start=T0)
     rt = Runtime(svc, clock=clock, stream=stream, planner=StandInPlanner(), config=RuntimeConfig(dispatch=FAST))
     rt.dispatcher.charts = False
@@ -146,8 +148,13 @@ async def test_auto_rearm_adopts_the_replan_at_once(services, hook):
     await play(rt, stream, datetime(2024, 3, 13, 16, 0, tzinfo=UTC))
     await rt.replanner.wait()
     await rt.sync()
-    assert "P-RE0001" in {live.plan.plan_id for live in rt.tracker.plans.values()}, "adopted plans are tracked at once"
     await rt.dispatcher.deliver_all(timeout=30)
+    return svc, rt
+
+
+async def test_auto_rearm_adopts_the_replan_at_once(services, hook):
+    _, rt = await auto_rearm_stop_out(services, hook, "P-TEST02")
+    assert "P-RE0001" in {live.plan.plan_id for live in rt.tracker.plans.values()}, "adopted plans are tracked at once"
     re = [p for p in hook.delivered("/hook") if p.key.startswith("replan:")]
     assert len(re) == 1 and re[0].body["data"]["adopted"] and "Adopted automatically" in re[0].body["body"]
     stopped = [
