@@ -9,8 +9,9 @@ forward, calls above), and read off it
   (broken quotes give no skew rather than a wrong one);
 * the 25-delta skew: the 25-delta put's IV minus the 25-delta call's.
 
-Only strikes whose out-of-the-money contract is bid count: a zero bid is no price, and the IV a
-provider prints for it is a placeholder.
+Only strikes whose out-of-the-money contract is bid at MIN_BID or more count: a zero bid is no
+price (the IV a provider prints for it is a placeholder), and a bid of a tick or two is mostly
+rounding, which draws a saw-toothed wing instead of a smile.
 
 The grid puts every slice on one strike axis (moneyness K/spot from 80 % to 120 %), each value
 interpolated in log(K/F) inside the slice's quoted strikes and left empty outside them: the
@@ -30,6 +31,8 @@ import pandas as pd
 from analytics.chains import ChainView, smile
 from analytics.models import Model
 
+#: The smallest bid whose out-of-the-money contract prices a point of the smile (five one-cent ticks).
+MIN_BID = 0.05
 #: Strike axis of the grid, as moneyness K/spot.
 GRID_MONEYNESS: tuple[float, ...] = tuple(round(0.80 + 0.025 * i, 3) for i in range(17))
 #: Fixed-delta points of each slice: label -> (call delta, or None for ATM; "put" deltas are given as put deltas).
@@ -74,7 +77,7 @@ class VolSurface(Model):
 
 
 def quoted_smile(view: ChainView) -> pd.DataFrame:
-    """The smile at strikes whose out-of-the-money contract has a bid: a zero bid carries no price, so no IV.
+    """The smile at strikes whose out-of-the-money contract is bid at least MIN_BID (see the module docstring).
 
     Kept with the view, like the smile itself.
     """
@@ -89,8 +92,9 @@ def quoted_smile(view: ChainView) -> pd.DataFrame:
     bid = f["bid"].to_numpy(float)
     k = f["strike"].to_numpy(float)
     calls = f["is_call"].to_numpy(bool)
-    has_call = set(k[calls & (bid > 0)].tolist())
-    has_put = set(k[~calls & (bid > 0)].tolist())
+    priced = bid >= MIN_BID - 1e-9
+    has_call = set(k[calls & priced].tolist())
+    has_put = set(k[~calls & priced].tolist())
     strikes = sm["strike"].to_numpy(float)
     otm_call = strikes >= view.forward
     keep = np.array(

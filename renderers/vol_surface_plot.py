@@ -71,7 +71,7 @@ def render_surface(
         bar = fig.colorbar(im, ax=hx, fraction=0.035, pad=0.02)
         bar.ax.tick_params(colors=theme.muted, labelsize=8)
         bar.outline.set_edgecolor(theme.spine)
-        bar.set_label("IV %", color=theme.muted, fontsize=9)
+        # no label: the panel's title says IV %, and one here would sit against the smile's axis label
     else:
         hx.set_xticks([])
         hx.set_yticks([])

@@ -10,7 +10,7 @@ import pytest
 
 from analytics.chains import analyse_chain
 from analytics.models import OptionChain
-from analytics.vol_surface import GRID_MONEYNESS, build_surface, quoted_smile
+from analytics.vol_surface import GRID_MONEYNESS, MIN_BID, build_surface, quoted_smile
 from analytics.volatility import vol_regime
 from tests.analytics.test_options import AT, synthetic_chain
 from tests.analytics.test_volatility import closes
@@ -59,7 +59,12 @@ def test_a_zero_bid_is_no_price_and_gives_no_iv():
     dead = [c.model_copy(update={"bid": 0.0}) if c.right == "put" and c.strike <= 70 else c for c in chain.contracts]
     view = analyse_chain(OptionChain(**{**chain.model_dump(), "contracts": dead}), AT)
     strikes = quoted_smile(view)["strike"].to_numpy()
-    assert strikes.min() == 72.5 and 70.0 not in strikes and 100.0 in strikes
+    assert 70.0 not in strikes and 100.0 in strikes
+    # a put bid at a tick or two (under MIN_BID) prices no point either: its IV would be mostly rounding
+    puts = {c.strike: c.bid for c in dead if c.right == "put" and c.strike < 100}
+    pennies = [k for k, b in puts.items() if 0 < b < MIN_BID]
+    assert pennies and not set(pennies) & set(strikes.tolist())
+    assert strikes.min() == min(k for k, b in puts.items() if b >= MIN_BID)
 
 
 def test_the_regime_reads_its_term_structure_and_skew_from_the_same_surface():
