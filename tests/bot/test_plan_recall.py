@@ -114,6 +114,11 @@ async def test_a_closed_market_says_the_plan_is_for_the_next_session(services, a
     )
     open_reply = await say(services, "/plan AAPL swing --no-chart")
     assert not open_reply.body.startswith("Market closed")
+    # an intraday question after the close: the session's "too late" reasons point to the next open
+    intraday = await say(services, "/plan AAPL intraday --no-chart", at=at)
+    assert intraday.data.plan is None and "too late in the session" in intraday.body
+    assert intraday.body.endswith("are planned from the next open; ask again then, or try /plan AAPL swing now.")
+    assert "planned from the next open" not in (await say(services, "/plan AAPL intraday --no-chart")).body
     # a scan says the same before its table
     scan = await say(services, "/scan AAPL MSFT swing", at=at)
     assert scan.body.splitlines()[0].startswith(f"Market closed ({why}): plans now are for the next session, {next_session}")
