@@ -11,7 +11,9 @@ from bot.config import Settings
 from bot.demo_alerts import run_alerts_demo
 from bot.surfaces.console import chat
 
-#: The lines the demo types, in order. Features add their own lines here.
+#: The lines the demo types, in order. Features add their own lines here. `{entry}`, `{stop}` and `{limit}`
+#: are filled from TSLA's price when the demo runs (last, 2 % under it, 3 % under it), so sizes and orders
+#: read against the market the demo shows.
 SCRIPT: list[str] = [
     "/help",
     "/session",
@@ -29,13 +31,13 @@ SCRIPT: list[str] = [
     "/scan megacaps swing --limit 3",
     "/vol TSLA",
     "/contracts TSLA swing 500",
-    "/size TSLA 250 245 500",
+    "/size TSLA {entry} {stop} 500",
     "/context TSLA 5m,1h,1D lookback=5",
     "# charts: one PNG per interval (saved under out/demo), or one grid image",
     "/chart TSLA 5m plan",
     "/chart SPY 5m,1h,1D --grid",
     "# orders: a preview first (paper broker by default); its Place button places it, for you only",
-    "/order preview TSLA buy 10 limit 240",
+    "/order preview TSLA buy 10 limit {limit}",
     "/order list",
     "# journal: free text, a leading ticker and #tags are picked up; fills and tracked-plan outcomes arrive on their own",
     "/journal add TSLA chased the open, no plan #fomo",
@@ -52,7 +54,7 @@ SCRIPT: list[str] = [
     "/quote TS;LA",
     "/bars TSLA 7m",
     "/plan TSLA weekly",
-    "/size TSLA 250 250 500",
+    "/size TSLA {entry} {entry} 500",
     "/order preview TSLA buy_to_open 10",
 ]
 
@@ -70,7 +72,10 @@ async def run_demo(out_dir: Path | None = None) -> int:
         )
         services = await build_services(settings)
         try:
-            answered = await chat(services, stdin=io.StringIO("\n".join(SCRIPT) + "\n"))
+            last = (await services.market.quote("TSLA")).last
+            prices = {"entry": f"{last:.2f}", "stop": f"{last * 0.98:.2f}", "limit": f"{last * 0.97:.2f}"}
+            lines = [line.format(**prices) for line in SCRIPT]
+            answered = await chat(services, stdin=io.StringIO("\n".join(lines) + "\n"))
             # the alerts and live-plans step needs more than typed lines: a clock and the runtime
             answered += await run_alerts_demo(services)
             return answered
