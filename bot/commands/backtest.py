@@ -207,6 +207,7 @@ def _fields(rep: Report) -> list[ReplyField]:
     tool_hint="Returns per-strategy figures, the Brier score and skill of the plans' probability (odds of T1 before the stop, "
     "walk-forward) against the base rate, and the quality grade's calibration beside it (a grade, never odds).",
     heavy=True,
+    result="bot.commands.backtest_summary:BacktestSummary",
 )
 async def backtest_cmd(ctx: Ctx, a: BacktestArgs) -> Reply:
     from analytics.backtest_engine import BacktestSpec, check_spec
@@ -275,6 +276,7 @@ def _decisions_per_session(spec: BacktestSpec) -> int:
     "How your tracked plans turned out: hit rate, expectancy in R, drawdown and how well their odds held up.",
     ScorecardArgs,
     examples=("/scorecard", "/scorecard orb", "/scorecard days=30"),
+    result="bot.commands.backtest_summary:Scorecard",
 )
 async def scorecard(ctx: Ctx, a: ScorecardArgs) -> Reply:
     from analytics.backtest_stats import report

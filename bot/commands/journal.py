@@ -188,6 +188,7 @@ async def _screenshot(ctx: Ctx, plan: Plan) -> tuple[bytes | None, str]:
         "/journal add waited for the retest --plan P-1A2B3C --tags patience",
     ),
     tool_hint="Use when the user wants to record a trade, a mistake or a lesson. Returns the stored entry.",
+    result="storage.journal:EntryView",
 )
 async def journal_add(ctx: Ctx, a: AddArgs) -> Reply:
     symbol, text, hashtags = split_text(a.text, a.symbol)
@@ -255,7 +256,13 @@ async def journal_list(ctx: Ctx, a: ListArgs) -> Reply:
     )
 
 
-@command("journal show", "One journal entry in full, with its chart if it has one.", IdArgs, examples=("/journal show 12",))
+@command(
+    "journal show",
+    "One journal entry in full, with its chart if it has one.",
+    IdArgs,
+    examples=("/journal show 12",),
+    result="storage.journal:EntryView",
+)
 async def journal_show(ctx: Ctx, a: IdArgs) -> Reply:
     from renderers.text import fmt_time
 
@@ -290,6 +297,7 @@ def _maybe_none(v: str | None) -> str | None:
         "/journal edit 12 --append lesson: size down",
         "/journal edit 12 --tags lesson",
     ),
+    result="storage.journal:EntryView",
 )
 async def journal_edit(ctx: Ctx, a: EditArgs) -> Reply:
     if a.text is None and a.tags is None and a.symbol is None and a.plan is None:

@@ -167,6 +167,7 @@ def _cash_field(pv: OrderPreview) -> ReplyField:
     acts=True,
     tool=False,
     examples=("/order preview TSLA buy 10 limit 180.50", "/order preview SPY240419C00500000 buy_to_open 1 limit 2.15"),
+    result="storage.orders:OrderView",
 )
 async def order_preview(ctx: Ctx, a: PreviewArgs) -> Reply:
     return await _preview(ctx, a)
@@ -242,6 +243,7 @@ class PlanOrderArgs(ArgsModel):
     "targets noted, and a button to place it.",
     PlanOrderArgs,
     examples=("/order plan P-1A2B3C", "/order plan P-1A2B3C risk=250"),
+    result="storage.orders:OrderView",
     tool_hint="Prepares a preview only: nothing reaches the market. Only the person's click on the preview's Place "
     "button places it; there is no tool that places orders.",
 )

@@ -149,6 +149,7 @@ class PlanValidateArgs(ArgsModel):
     "Check your own plan against the levels: R:R per target, stop in ATR, levels in the way, reach, odds of T1 first.",
     PlanValidateArgs,
     examples=("/plan validate AAPL 190 187 195 200", "/plan validate TSLA 250 256 240 232 swing"),
+    result="analytics.plan_check:PlanCheck",
     tool_hint="Returns {direction, entry, stop, risk, atr, stop_atr, targets [{price, rr, band, in_the_way, beyond_reach}], "
     "near_stop, reach, reach_basis, probability (T1 before the stop; the no-edge prior 1/(1+R), not a forecast), "
     "probability_basis, warnings, summary}.",

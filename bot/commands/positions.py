@@ -114,6 +114,7 @@ class PortfolioArgs(ArgsModel):
     "greeks, open risk to all stops, and the risk rules it breaks.",
     PortfolioArgs,
     examples=("/portfolio", "/portfolio --no-chart"),
+    result="bot.portfolio:PortfolioResult",
     tool_hint="Read-only. gross/net/long/short (+_pct), symbols[] {symbol, sector, pct, beta}, sectors {name: pct}, "
     "sector_source (polygon SIC or the shipped mapping), beta, correlated {group: pct}, correlation_symbols + correlation matrix, delta_dollars, gamma_dollars, vega, theta, open_risk(_pct), breaches[], warnings[].",
 )
