@@ -5,7 +5,8 @@ as `SimMarket.bars` serves them (seed 0):
 
 * annualised volatility of daily log returns over the whole window;
 * HV20 (20-session realised volatility, annualised): 10th, 50th and 90th percentile and max;
-* the largest one-day and twenty-session moves.
+* the largest one-day and twenty-session moves;
+* how often SPY rose 11% in 20 sessions, and how many TSLA days moved 10% at an HV20 over 100%.
 
 Each class is held to its band (`providers.sim_symbols.VOL_BANDS`: index ETFs 12-20%, megacaps 20-40%,
 high-beta names 50-70%): the long-run level must sit inside it.
@@ -107,6 +108,19 @@ async def main() -> None:
         p90 = statistics.median(s.hv_p90 for _, s in members)
         print(f"  class median: annual {med:.1%}, HV20 p90 {p90:.1%}, largest 1d {max(s.max_1d for _, s in members):.1%}")
         print()
+
+    # the two moves that made the old market read wild: SPY up 11% in 20 sessions, TSLA up 10% in a day at 110% HV20
+    spy = (await market.bars("SPY", "1D", START, END)).df["close"].to_numpy(dtype=float)
+    spy20 = spy[20:] / spy[:-20] - 1.0
+    tsla = (await market.bars("TSLA", "1D", START, END)).df["close"].to_numpy(dtype=float)
+    r = np.diff(np.log(tsla))
+    hv20 = np.lib.stride_tricks.sliding_window_view(r, 20).std(axis=1, ddof=1) * np.sqrt(252.0)
+    wild = (np.abs(np.expm1(r[19:])) > 0.10) & (hv20 > 1.0)
+    print(
+        f"SPY up 11% or more in 20 sessions: {(spy20 >= 0.11).mean():.2%} of windows; "
+        f"TSLA days of 10% or more with HV20 (that day included) over 100%: {int(wild.sum())} in {len(r) / 252:.0f} years"
+    )
+    print()
 
     real = goog_real()
     first, last = real.index[0], real.index[-1]
