@@ -259,7 +259,7 @@ def plan_reply(outcome: PlanOutcome, *, recalled: bool = False, now: datetime | 
     note = None if recalled else session_note(res.session)
     if plan is None:
         body = res.reason or "no setup qualifies right now"
-        if note and res.style in ("scalp", "intraday") and "too late in the session" in body:
+        if note and res.style in ("scalp", "intraday"):
             # the reasons speak of the session that closed; the trader asked about the next one
             body += (
                 f" Setups timed by the session (opening range, VWAP, prior-day breakouts) are planned from the next "
