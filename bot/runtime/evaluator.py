@@ -14,7 +14,6 @@ the feed cursor) in one transaction, then calls `committed` or `rolled_back`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,11 +28,11 @@ from analytics.alert_kinds import kind_category
 from analytics.alertbook import AlertBook, Rule, Trigger, build_rule
 from analytics.intervals import interval_minutes
 from analytics.sessions import last_sessions, schedule, session_info
-from bot.freshness import decide_push
 from bot.runtime.feed import FeedBatch
 from bot.runtime.messages import AlertEvent, alert_reply, reply_to_payload
 from bot.runtime.routing import Origin, SettingsCache, Sink, fan_out, route_many
-from bot.web.links import ALERT_INTERVALS, event_link, link_signer
+from bot.runtime.stamps import Stamps
+from bot.web.links import ALERT_INTERVALS
 from core.clock import utc_now
 from core.errors import CoachError
 from core.values import ns_from_utc, utc_from_ns
@@ -161,7 +160,7 @@ class BatchResult:
 class AlertEvaluator:
     """Owns the alert book of the runtime process."""
 
-    def __init__(self, services: Any, *, bar_lookback: int = 300) -> None:
+    def __init__(self, services: Any, *, bar_lookback: int = 300, stamps: Stamps | None = None) -> None:
         self.services = services
         self.book = AlertBook()
         self.meta: dict[int, AlertMeta] = {}
@@ -173,11 +172,8 @@ class AlertEvaluator:
         self.fired = 0
         #: Channel settings are read at most every few seconds, not once per trigger.
         self.settings_cache = SettingsCache(ttl=5.0)
-        #: Signs the "Open chart" link of each fired alert (None: links are not configured).
-        self.signer = link_signer(services.settings)
-        #: The clock and the price stream's name behind each message's freshness badge (the runtime sets both).
-        self.now: Callable[[], datetime] = services.clock
-        self.source: str = services.market.name
+        #: The chart link and freshness badge of each fired alert's message.
+        self.stamps = stamps or Stamps.of(services)
 
     # ------------------------------------------------------------------ loading
 
@@ -385,10 +381,8 @@ class AlertEvaluator:
             close=trig.close,
         )
         intervals = (meta.interval, *ALERT_INTERVALS) if meta.interval else ALERT_INTERVALS
-        url = event_link(self.signer, meta.tenant_id, meta.owner_id, meta.symbol, intervals, trig.at)
-        reply = alert_reply(ev, meta.params, url)
-        badge = decide_push(trig.at, self.now(), self.source, self.services.settings.coach_stale_minutes)
-        payload = reply_to_payload(reply.model_copy(update={"freshness": badge}), event_key=event_key)
+        reply = alert_reply(ev, meta.params, self.stamps.link(meta.tenant_id, meta.owner_id, meta.symbol, intervals, trig.at))
+        payload = reply_to_payload(reply.model_copy(update={"freshness": self.stamps.badge(trig.at)}), event_key=event_key)
         return fan_out(
             sinks, key=event_key, kind="alert", payload=payload, tenant_id=meta.tenant_id, owner_id=meta.owner_id, at=trig.at
         )

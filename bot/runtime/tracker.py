@@ -30,11 +30,10 @@ from analytics.lifecycle import PlanEvent, PlanState
 from analytics.models import Plan
 from analytics.plan_window import expires_at
 from analytics.sessions import schedule
-from bot.freshness import decide_push
 from bot.runtime.feed import FeedBatch
 from bot.runtime.messages import PlanUpdate, plan_reply, reply_to_payload
 from bot.runtime.routing import Origin, SettingsCache, Sink, fan_out, route_many
-from bot.web.links import event_link, link_signer
+from bot.runtime.stamps import Stamps
 from core.clock import utc_now
 from core.values import ns_from_utc, utc_from_ns
 from storage import alerts as store
@@ -98,7 +97,9 @@ class TrackResult:
 class PlanTracker:
     """Owns the tracked plans of the runtime process."""
 
-    def __init__(self, services: Any, *, save_every: float = 5.0, settings_cache: SettingsCache | None = None) -> None:
+    def __init__(
+        self, services: Any, *, save_every: float = 5.0, settings_cache: SettingsCache | None = None, stamps: Stamps | None = None
+    ) -> None:
         self.services = services
         #: Seconds between writes of a plan's last price when nothing happens (so a restart resumes close to it).
         self.save_every = save_every
@@ -108,11 +109,8 @@ class PlanTracker:
         self._close_ns: int | None = None
         self.stopped: list[int] = []
         self.settings_cache = settings_cache or SettingsCache(ttl=5.0)
-        #: Signs the "Open chart" link of each transition (None: links are not configured).
-        self.signer = link_signer(services.settings)
-        #: The clock and the price stream's name behind each message's freshness badge (the runtime sets both).
-        self.now: Callable[[], datetime] = services.clock
-        self.source: str = services.market.name
+        #: The chart link and freshness badge of each transition's message.
+        self.stamps = stamps or Stamps.of(services)
 
     # ------------------------------------------------------------------ loading
 
@@ -279,18 +277,10 @@ class PlanTracker:
         )
         chart = {"plan": live.plan.model_dump(mode="json"), "stop": st.stop, "at": up.at.isoformat()}
         plan = live.plan
-        url = event_link(
-            self.signer,
-            live.tenant_id,
-            live.owner_id,
-            plan.symbol,
-            tuple(STYLE_INTERVALS[plan.style]),
-            up.at,
-            (plan.plan_id, plan.version),
-        )
+        intervals = tuple(STYLE_INTERVALS[plan.style])
+        url = self.stamps.link(live.tenant_id, live.owner_id, plan.symbol, intervals, up.at, (plan.plan_id, plan.version))
         reply = plan_reply(up, tracked_id=live.tracked_id, chart_url=url)
-        badge = decide_push(up.at, self.now(), self.source, self.services.settings.coach_stale_minutes)
-        payload = reply_to_payload(reply.model_copy(update={"freshness": badge}), event_key=key, chart=chart)
+        payload = reply_to_payload(reply.model_copy(update={"freshness": self.stamps.badge(up.at)}), event_key=key, chart=chart)
         return fan_out(sinks, key=key, kind="plan", payload=payload, tenant_id=live.tenant_id, owner_id=live.owner_id, at=up.at)
 
     def committed(self, res: TrackResult, w: PlanWrite | None) -> list[int]:

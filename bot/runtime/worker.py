@@ -40,6 +40,7 @@ from bot.runtime.dispatcher import DispatchConfig, Dispatcher
 from bot.runtime.evaluator import AlertEvaluator, date_plan_alerts
 from bot.runtime.feed import Feed, FeedBatch, build_stream
 from bot.runtime.replan import Planner, Replanner
+from bot.runtime.stamps import Stamps
 from bot.runtime.tracker import PlanTracker
 from bot.runtime.txn import Writer
 from core.clock import utc_now
@@ -110,9 +111,11 @@ class Runtime:
         self.config = config or RuntimeConfig()
         self._stream = stream
         self._stream_factory = stream_factory
-        self.evaluator = AlertEvaluator(services)
+        #: What every pushed message carries: its owner's chart link and its price's freshness.
+        self.stamps = Stamps.of(services)
+        self.evaluator = AlertEvaluator(services, stamps=self.stamps)
         #: One settings cache for alerts and plans, kept warm by the housekeeping (see SettingsCache).
-        self.tracker = PlanTracker(services, settings_cache=self.evaluator.settings_cache)
+        self.tracker = PlanTracker(services, settings_cache=self.evaluator.settings_cache, stamps=self.stamps)
         #: One writer for the whole runtime: on SQLite its transactions take turns instead of sleeping on the lock.
         self.writer = Writer(services)
         self.dispatcher = Dispatcher(services, self.config.dispatch, destinations=destinations, writer=self.writer)
@@ -224,8 +227,7 @@ class Runtime:
                 )
         self.feed = Feed(stream, self.clock, stale_after=self.config.stale_after)
         # what each pushed message's freshness badge is measured against: this runtime's clock and stream
-        for part in (self.evaluator, self.tracker):
-            part.now, part.source = self.clock, stream.name
+        self.stamps.now, self.stamps.source = self.clock, stream.name
         await self.feed.set_symbols(self.evaluator.symbols() | self.tracker.symbols())
         # the book is a large, long-lived heap: keep the cyclic GC from walking it on every full collection
         # (a full pass over 100k rules is a pause of tens of milliseconds in the middle of a tick). No collection
