@@ -1,21 +1,30 @@
-"""The chart page on an aiohttp test server: the offline market, a settable clock, a price stream the test feeds."""
+"""The chart page on an aiohttp test server (the offline market, a settable clock, a price stream the test feeds),
+and the HTTP API on coach serve's HTTP server with keys and a client."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
+from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from multidict import CIMultiDict
 
 from bot.config import Settings
+from bot.http_server import HttpServer
 from bot.request import Ctx, Identity
+from bot.web.api import ApiSurface
 from bot.web.chart_page import add_chart_page
 from bot.web.links import LinkSigner
 from bot.web.live import LiveHub
+from core.clock import utc_now
 from providers.feed import Event, Tick
+from storage import api_keys
 from tests.conftest import run_text
 
 SECRET = "test-link-secret-" + "x" * 40
@@ -105,3 +114,36 @@ def signer() -> LinkSigner:
 def token_of(url: str) -> str:
     assert url.startswith(PUBLIC + "/chart/")
     return url.rsplit("/", 1)[1]
+
+
+# ---------------------------------------------------------------------------------------- the HTTP API
+
+
+@pytest.fixture
+async def api(services):
+    """coach serve's HTTP server with the API surface mounted, on a free loopback port; yields its base URL."""
+    server = HttpServer({})
+    ApiSurface(services, "127.0.0.1", 0).mount_http(server.app)
+    port = await server.start("127.0.0.1", 0)
+    yield f"http://127.0.0.1:{port}"
+    await server.close()
+
+
+async def make_key(services, *, scope: api_keys.Scope = "read", admin: bool = False, name: str = "k", user: str = "U1") -> str:
+    async with services.db() as s, s.begin():
+        key, _ = await api_keys.create_key(
+            s, name=name, platform="discord", tenant="G1", user=user, scope=scope, admin=admin, now=utc_now()
+        )
+    return key
+
+
+async def call(
+    base: str, path: str, body: Any = None, *, key: str | None = None, raw: bytes | None = None, method: str = "POST"
+) -> tuple[int, CIMultiDict[str], Any]:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    if data is not None:
+        headers["Content-Type"] = "application/json"
+    async with aiohttp.ClientSession() as http, http.request(method, base + path, data=data, headers=headers) as r:
+        text = await r.text()
+        return r.status, CIMultiDict(r.headers), json.loads(text) if text else None

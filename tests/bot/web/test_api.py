@@ -23,6 +23,7 @@ from bot.web.api import ApiSurface
 from bot.web.openapi import command_path
 from core.clock import utc_now
 from storage import api_keys
+from tests.bot.web.conftest import call, make_key
 
 PROBLEM_KEYS = {"type", "title", "status", "detail"}
 
@@ -30,36 +31,6 @@ PROBLEM_KEYS = {"type", "title", "status", "detail"}
 @pytest.fixture
 def settings_overrides() -> dict[str, object]:
     return {"coach_api_max_body": 2048, "coach_rate_per_minute": 30}
-
-
-@pytest.fixture
-async def api(services):
-    """coach serve's HTTP server with the API surface mounted, on a free loopback port; yields its base URL."""
-    server = HttpServer({})
-    ApiSurface(services, "127.0.0.1", 0).mount_http(server.app)
-    port = await server.start("127.0.0.1", 0)
-    yield f"http://127.0.0.1:{port}"
-    await server.close()
-
-
-async def make_key(services, *, scope: api_keys.Scope = "read", admin: bool = False, name: str = "k", user: str = "U1") -> str:
-    async with services.db() as s, s.begin():
-        key, _ = await api_keys.create_key(
-            s, name=name, platform="discord", tenant="G1", user=user, scope=scope, admin=admin, now=utc_now()
-        )
-    return key
-
-
-async def call(
-    base: str, path: str, body: Any = None, *, key: str | None = None, raw: bytes | None = None, method: str = "POST"
-) -> tuple[int, CIMultiDict[str], Any]:
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    if data is not None:
-        headers["Content-Type"] = "application/json"
-    async with aiohttp.ClientSession() as http, http.request(method, base + path, data=data, headers=headers) as r:
-        text = await r.text()
-        return r.status, CIMultiDict(r.headers), json.loads(text) if text else None
 
 
 def assert_problem(status: int, headers: CIMultiDict[str], body: Any, want: int) -> str:

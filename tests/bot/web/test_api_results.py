@@ -9,9 +9,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from bot.app import command_registry
-from tests.bot.web.test_api import api, call, make_key
-
-__all__ = ["api"]
+from tests.bot.web.conftest import call, make_key
 
 
 @pytest.fixture
