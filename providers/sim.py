@@ -6,7 +6,8 @@ How the numbers are made, and why they never depend on what was asked:
   cached: stochastic log-volatility (clustering), drift regimes (trends, ranges, stress),
   overnight gaps with occasional earnings-size jumps, a daily volume level that rises with
   |return| and with volatility. The path is anchored so it passes through the symbol's
-  reference price on REF_DATE.
+  reference price on REF_DATE. How volatile it is follows the symbol's class
+  (`providers.sim_symbols`: index ETFs, funds, megacaps, high-beta names, any other stock).
 * A session's 1-minute bars are a Brownian bridge from that day's open to its close, with a
   U-shaped intraday volatility and volume profile. Every random number of a minute comes
   from a counter-based hash of (seed, symbol, session, minute, stream), and each session is

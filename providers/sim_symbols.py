@@ -114,7 +114,8 @@ def profile(seed: int, symbol: str) -> Profile:
     level = 8.0 * (600.0 / 8.0) ** u("level")
     # cheaper stocks tend to move more
     cheapness = 1.0 - math.log(level / 8.0) / math.log(75.0)
-    vol = 0.20 * 3.5 ** min(1.0, 0.65 * u("vol") + 0.35 * cheapness)
+    lo, hi = VOL_BANDS["stock"]
+    vol = lo * (hi / lo) ** min(1.0, 0.65 * u("vol") + 0.35 * cheapness)
     q = 0.0 if u("divpays") < 0.4 else 0.02 * u("div")
     volume = 3e5 * (2e7 / 3e5) ** u("volume")
     return Profile(level, vol, q, volume, spread_bps, False, VOL_BANDS["stock"])
